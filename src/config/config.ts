@@ -1,0 +1,127 @@
+import type { Prefix } from "../ip/address.ts";
+import {
+  ConfigError,
+  type ListenAddress,
+  parseBoolean,
+  parseChoice,
+  parseDomainList,
+  parseDuration,
+  parseHostPort,
+  parseInteger,
+  parseListen,
+  parsePrefixList,
+  parseSize,
+} from "./values.ts";
+
+export type CheckAction = "ignore" | "enforce" | "ban";
+export const CHECK_ACTIONS: readonly CheckAction[] = ["ignore", "enforce", "ban"];
+
+export interface Config {
+  readonly listen: readonly ListenAddress[];
+  readonly hostname: string;
+  readonly node: string;
+  readonly dbUrl: string;
+  readonly dbAuthToken: string | undefined;
+  readonly dbSyncUrl: string | undefined;
+  readonly spoolDir: string;
+  /** Empty means any domain. */
+  readonly acceptDomains: readonly string[];
+  /** 0 runs sessions inline on the main thread. */
+  readonly workers: number;
+  readonly greetWaitMs: number;
+  readonly passTtlMs: number;
+  readonly banTtlMs: number;
+  readonly banAction: "reject" | "drop";
+  readonly pregreetAction: CheckAction;
+  readonly allow: readonly Prefix[];
+  readonly mode: "enforce" | "observe";
+  readonly dns: ListenAddress | undefined;
+  readonly log: "text" | "json";
+  readonly pipelining: boolean;
+  readonly maxMessageSize: number;
+  readonly maxLineLength: number;
+  readonly maxRecipients: number;
+  readonly commandTimeoutMs: number;
+  readonly dataTimeoutMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly ipv6PrefixLength: number;
+}
+
+export interface HostFacts {
+  readonly hostname: string;
+  readonly cpus: number;
+}
+
+/** Settings of the specification that this version does not act on yet: refusing them beats ignoring them. */
+const NOT_YET: Record<string, string> = {
+  MXSCREEN_UPSTREAM: "relaying to an upstream MTA is not in this version; unset it to deliver to the local spool",
+  MXSCREEN_TLS_CERT: "STARTTLS is not in this version; unset MXSCREEN_TLS_CERT and MXSCREEN_TLS_KEY",
+  MXSCREEN_TLS_KEY: "STARTTLS is not in this version; unset MXSCREEN_TLS_CERT and MXSCREEN_TLS_KEY",
+  MXSCREEN_TRUSTED_PROXIES: "PROXY protocol is not in this version; unset it and connect clients directly",
+  MXSCREEN_DNSBL: "DNSBL scoring is not in this version; unset it",
+  MXSCREEN_TRAP: "trap MX mode is not in this version; unset it",
+};
+
+/**
+ * Reads every MXSCREEN_ setting once. Throws ConfigError on the first bad value: start-up
+ * stops with that one line rather than running with a setting the operator did not mean.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>, host: HostFacts): Config {
+  const get = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value.trim() === "" ? undefined : value;
+  };
+  for (const [name, why] of Object.entries(NOT_YET)) {
+    const value = get(name);
+    if (value !== undefined && !(name === "MXSCREEN_TRAP" && value.trim().toLowerCase() === "false")) {
+      throw new ConfigError(name, value, `nothing: ${why}`);
+    }
+  }
+  const dur = (name: string, fallback: string) => parseDuration(name, get(name) ?? fallback);
+  const hostname = get("MXSCREEN_HOSTNAME") ?? host.hostname;
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(hostname)) {
+    throw new ConfigError("MXSCREEN_HOSTNAME", hostname, "a host name of letters, digits, dots and hyphens");
+  }
+  const allowText = get("MXSCREEN_ALLOW");
+  if (allowText?.split(",").some((item) => item.trim().startsWith("."))) {
+    throw new ConfigError("MXSCREEN_ALLOW", allowText, "CIDR prefixes only: .domain rDNS entries are not in this version");
+  }
+  const dns = get("MXSCREEN_DNS");
+  const config: Config = {
+    listen: parseListen("MXSCREEN_LISTEN", get("MXSCREEN_LISTEN") ?? "0.0.0.0:2525"),
+    hostname,
+    node: get("MXSCREEN_NODE") ?? host.hostname,
+    dbUrl: get("MXSCREEN_DB_URL") ?? "file:data/mxscreen.db",
+    dbAuthToken: get("MXSCREEN_DB_AUTH_TOKEN"),
+    dbSyncUrl: get("MXSCREEN_DB_SYNC_URL"),
+    spoolDir: get("MXSCREEN_SPOOL_DIR") ?? "data/spool",
+    acceptDomains: parseDomainList("MXSCREEN_ACCEPT_DOMAINS", get("MXSCREEN_ACCEPT_DOMAINS") ?? ""),
+    workers: parseInteger("MXSCREEN_WORKERS", get("MXSCREEN_WORKERS") ?? String(host.cpus), 0, 256),
+    greetWaitMs: dur("MXSCREEN_GREET_WAIT", "6s"),
+    passTtlMs: dur("MXSCREEN_PASS_TTL", "1d"),
+    banTtlMs: dur("MXSCREEN_BAN_TTL", "1d"),
+    banAction: parseChoice("MXSCREEN_BAN_ACTION", get("MXSCREEN_BAN_ACTION") ?? "reject", ["reject", "drop"]),
+    pregreetAction: parseChoice("MXSCREEN_ACTION_PREGREET", get("MXSCREEN_ACTION_PREGREET") ?? "ban", CHECK_ACTIONS),
+    allow: parsePrefixList("MXSCREEN_ALLOW", allowText ?? ""),
+    mode: parseChoice("MXSCREEN_MODE", get("MXSCREEN_MODE") ?? "enforce", ["enforce", "observe"]),
+    dns: dns === undefined ? undefined : parseHostPort("MXSCREEN_DNS", dns),
+    log: parseChoice("MXSCREEN_LOG", get("MXSCREEN_LOG") ?? "text", ["text", "json"]),
+    pipelining: parseBoolean("MXSCREEN_PIPELINING", get("MXSCREEN_PIPELINING") ?? "false"),
+    maxMessageSize: parseSize("MXSCREEN_MAX_MESSAGE_SIZE", get("MXSCREEN_MAX_MESSAGE_SIZE") ?? "25M"),
+    maxLineLength: parseInteger("MXSCREEN_MAX_LINE_LENGTH", get("MXSCREEN_MAX_LINE_LENGTH") ?? "1000", 512, 65536),
+    maxRecipients: parseInteger("MXSCREEN_MAX_RECIPIENTS", get("MXSCREEN_MAX_RECIPIENTS") ?? "100", 1, 100000),
+    commandTimeoutMs: dur("MXSCREEN_COMMAND_TIMEOUT", "5m"),
+    dataTimeoutMs: dur("MXSCREEN_DATA_TIMEOUT", "10m"),
+    shutdownTimeoutMs: dur("MXSCREEN_SHUTDOWN_TIMEOUT", "30s"),
+    ipv6PrefixLength: parseInteger("MXSCREEN_IPV6_PREFIX", get("MXSCREEN_IPV6_PREFIX") ?? "64", 16, 128),
+  };
+  if (config.passTtlMs === 0) throw new ConfigError("MXSCREEN_PASS_TTL", get("MXSCREEN_PASS_TTL") ?? "", "a duration above 0");
+  if (config.banTtlMs === 0) throw new ConfigError("MXSCREEN_BAN_TTL", get("MXSCREEN_BAN_TTL") ?? "", "a duration above 0");
+  if (!/^(file:|libsql:|https?:|wss?:)/.test(config.dbUrl)) {
+    throw new ConfigError("MXSCREEN_DB_URL", config.dbUrl, "a libSQL URL: file:path, libsql://host, http://host:port");
+  }
+  if (config.dbSyncUrl !== undefined && !config.dbUrl.startsWith("file:")) {
+    throw new ConfigError("MXSCREEN_DB_URL", config.dbUrl, "a file: URL when MXSCREEN_DB_SYNC_URL makes it an embedded replica");
+  }
+  return Object.freeze(config);
+}

@@ -1,0 +1,94 @@
+import { type Prefix, parseIP, parsePrefix } from "../ip/address.ts";
+
+/** A setting that cannot be used: names the variable, the value and what is expected. */
+export class ConfigError extends Error {
+  constructor(readonly variable: string, readonly value: string, expected: string) {
+    super(`${variable}=${JSON.stringify(value)} is not valid: expected ${expected}`);
+    this.name = "ConfigError";
+  }
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `300ms`, `6s`, `10m`, `2h`, `1d` → milliseconds. */
+export function parseDuration(variable: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  if (!m) throw new ConfigError(variable, text, "a duration such as 300ms, 6s, 10m, 2h or 1d");
+  return Math.round(Number(m[1]) * DURATION_UNITS[m[2]]);
+}
+
+const SIZE_UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** `10485760`, `512k`, `25M` → bytes. */
+export function parseSize(variable: string, text: string): number {
+  const m = /^(\d+)\s*([kmg]?)i?b?$/i.exec(text.trim());
+  if (!m) throw new ConfigError(variable, text, "a size in bytes, optionally with k, M or G (e.g. 25M)");
+  return Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()];
+}
+
+export function parseInteger(variable: string, text: string, min: number, max: number): number {
+  const n = Number(text.trim());
+  if (!/^\d+$/.test(text.trim()) || n < min || n > max) {
+    throw new ConfigError(variable, text, `a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+export function parseBoolean(variable: string, text: string): boolean {
+  const t = text.trim().toLowerCase();
+  if (["true", "yes", "1", "on"].includes(t)) return true;
+  if (["false", "no", "0", "off"].includes(t)) return false;
+  throw new ConfigError(variable, text, "true or false");
+}
+
+export function parseChoice<T extends string>(variable: string, text: string, choices: readonly T[]): T {
+  const t = text.trim().toLowerCase();
+  const found = choices.find((c) => c === t);
+  if (!found) throw new ConfigError(variable, text, `one of ${choices.join(", ")}`);
+  return found;
+}
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** `0.0.0.0:2525`, `[::]:25`, comma separated. */
+export function parseListen(variable: string, text: string): ListenAddress[] {
+  const items = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (items.length === 0) throw new ConfigError(variable, text, "one or more host:port, e.g. 0.0.0.0:25,[::]:25");
+  return items.map((item) => {
+    const m = /^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(item);
+    const host = m ? (m[1] ?? m[2]) : "";
+    const port = m ? Number(m[3]) : -1;
+    if (!m || port < 1 || port > 65535 || (m[1] !== undefined && parseIP(host)?.family !== 6)) {
+      throw new ConfigError(variable, text, "host:port items such as 0.0.0.0:2525 or [::]:25");
+    }
+    return { host, port };
+  });
+}
+
+export function parsePrefixList(variable: string, text: string): Prefix[] {
+  return text.split(",").map((s) => s.trim()).filter((s) => s !== "").map((item) => {
+    const prefix = parsePrefix(item);
+    if (!prefix) throw new ConfigError(variable, text, `IP addresses or CIDR prefixes (${JSON.stringify(item)} is neither)`);
+    return prefix;
+  });
+}
+
+export function parseDomainList(variable: string, text: string): string[] {
+  return text.split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== "").map((domain) => {
+    if (!/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(domain)) {
+      throw new ConfigError(variable, text, `domain names separated by commas (${JSON.stringify(domain)} is not one)`);
+    }
+    return domain;
+  });
+}
+
+export function parseHostPort(variable: string, text: string): ListenAddress {
+  const [address] = parseListen(variable, text);
+  if (text.includes(",") || !parseIP(address.host)) {
+    throw new ConfigError(variable, text, "one ip:port, e.g. 127.0.0.1:53 or [::1]:53");
+  }
+  return address;
+}

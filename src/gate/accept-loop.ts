@@ -1,0 +1,147 @@
+import { contains, formatIP, type IP, type Prefix, parseIP } from "../ip/address.ts";
+import type { Logger } from "../log/logger.ts";
+import { listen } from "../net/listen.ts";
+import type { ClientSocket, ConnectionHandlers, Listener } from "../net/types.ts";
+import type { Store } from "../store/store.ts";
+import type { SessionHandle, SessionPool } from "../../workers/types.ts";
+import { type Concluder, type ConnectionRecord, sessionFinding } from "./conclude.ts";
+import { Greeter } from "./greeter.ts";
+import type { GateAction, GateConfig, Standing } from "./types.ts";
+
+export interface AcceptLoopOptions {
+  readonly gate: GateConfig;
+  readonly listen: readonly { host: string; port: number }[];
+  readonly allow: readonly Prefix[];
+  readonly maxConnections: number;
+}
+
+/**
+ * The main thread's part of every connection: look the client up, greet it (or refuse it),
+ * run the greet wait, and hand clean clients to the session pool. It owns every socket.
+ */
+export class AcceptLoop {
+  private readonly listeners: Listener[] = [];
+  private readonly open = new Set<{ shutdown(): void }>();
+  private stopping = false;
+
+  constructor(
+    private readonly options: AcceptLoopOptions,
+    private readonly store: Store,
+    private readonly pool: SessionPool,
+    private readonly concluder: Concluder,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<Listener[]> {
+    for (const address of this.options.listen) {
+      const listener = await listen({
+        host: address.host,
+        port: address.port,
+        maxConnections: this.options.maxConnections,
+        onConnection: (socket) => this.accept(socket),
+      }).catch((error) => {
+        throw new Error(`cannot listen on ${address.host}:${address.port}: ${(error as Error).message}`, { cause: error });
+      });
+      this.listeners.push(listener);
+    }
+    return this.listeners;
+  }
+
+  get connections(): number {
+    return this.open.size;
+  }
+
+  /** Stops accepting and says goodbye to clients still in the greet wait; sessions are the pool's to finish. */
+  stop(): void {
+    this.stopping = true;
+    for (const listener of this.listeners) listener.close();
+    for (const connection of [...this.open]) connection.shutdown();
+  }
+
+  private standing(ip: IP, now: number): Standing {
+    const configured = this.options.allow.find((prefix) => contains(prefix, ip));
+    if (configured) return { kind: "allowed", source: `MXSCREEN_ALLOW ${formatIP(configured.ip)}/${configured.length}` };
+    const lists = this.store.lookup(ip, now);
+    if (lists.allow) return { kind: "allowed", source: lists.allow.prefix };
+    if (lists.ban) return { kind: "banned", entry: lists.ban };
+    if (lists.pass) return { kind: "passed", entry: lists.pass };
+    return { kind: "new" };
+  }
+
+  private accept(socket: ClientSocket): ConnectionHandlers {
+    const now = Date.now();
+    const ip = parseIP(socket.remoteAddress);
+    if (ip === null || this.stopping) {
+      socket.destroy();
+      return { data: () => {}, close: () => {} };
+    }
+    const record: ConnectionRecord = { ip, address: formatIP(ip), port: socket.remotePort, openedAt: now };
+    const standing = this.standing(ip, now);
+    const greeter = new Greeter(this.options.gate);
+    let session: SessionHandle | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let concluded = false;
+
+    const tracked = {
+      shutdown: () => {
+        if (session) return;
+        socket.write(`421 4.3.2 ${this.options.gate.hostname} Service shutting down, try again later\r\n`);
+        socket.end();
+      },
+    };
+    this.open.add(tracked);
+
+    const run = (actions: GateAction[]) => {
+      for (const action of actions) {
+        switch (action.type) {
+          case "write":
+            socket.write(action.text);
+            break;
+          case "close":
+            socket.end();
+            break;
+          case "drop":
+            socket.destroy();
+            break;
+          case "conclude":
+            concluded = true;
+            this.concluder.conclude(record, action.finding, Date.now());
+            break;
+          case "handoff":
+            session = this.pool.open({ address: record.address, port: record.port }, action.early, {
+              write: (text) => socket.write(text),
+              close: () => socket.end(),
+              log: (entry) => this.logger.log({ ...entry, client: `${record.address}:${record.port}` }),
+              end: (facts) => {
+                concluded = true;
+                this.concluder.conclude(record, sessionFinding(standing, greeter.noted, facts), Date.now());
+                socket.end();
+              },
+            });
+            break;
+        }
+      }
+      if (timer === undefined && greeter.deadline !== Infinity) {
+        timer = setTimeout(() => run(greeter.tick(Date.now())), Math.max(0, greeter.deadline - Date.now()));
+      }
+    };
+
+    run(greeter.open(standing, now));
+    return {
+      data: (bytes) => {
+        if (session) session.data(bytes);
+        else run(greeter.receive(bytes, Date.now()));
+      },
+      close: () => {
+        this.open.delete(tracked);
+        if (timer !== undefined) clearTimeout(timer);
+        if (session) return session.gone();
+        const finding = greeter.hangup(Date.now());
+        if (finding && !concluded) {
+          concluded = true;
+          this.concluder.conclude(record, finding, Date.now());
+        }
+      },
+    };
+  }
+}

@@ -1,0 +1,102 @@
+import { bytesToText } from "../log/escape.ts";
+import type { Finding, GateAction, GateConfig, Standing } from "./types.ts";
+
+/** Bytes of an early talker kept as evidence, and at most handed on when the test only logs. */
+const EARLY_BYTES_KEPT = 1024;
+
+/**
+ * The gate's part of one connection, sans I/O (postscreen_early.c's job): the ban gate, the
+ * `220-` teaser, the greet wait, and the pregreet test. The deadline lives here; the caller
+ * calls `tick` when it is due.
+ */
+export class Greeter {
+  private waiting = false;
+  private openedAt = 0;
+  private early: Uint8Array[] = [];
+  private earlyBytes = 0;
+  /** A finding that was only logged (action ignore, or observe mode): the session goes on. */
+  noted: Finding | undefined;
+  deadline = Infinity;
+
+  constructor(private readonly config: GateConfig) {}
+
+  open(standing: Standing, now: number): GateAction[] {
+    this.openedAt = now;
+    const banner = `${this.config.hostname} ESMTP`;
+    if (standing.kind === "banned") {
+      const finding: Finding = {
+        event: "BANNED",
+        check: standing.entry.check ?? "manual",
+        action: this.config.observe ? "observe" : this.config.banAction,
+        evidence: { ban: standing.entry.prefix, reason: standing.entry.reason ?? undefined, by: standing.entry.node },
+      };
+      if (!this.config.observe) {
+        const refusal: GateAction[] = this.config.banAction === "drop"
+          ? [{ type: "drop" }]
+          : [{ type: "write", text: `554 5.7.1 ${this.config.hostname} Service unavailable; client refused by policy\r\n` }, { type: "close" }];
+        return [...refusal, { type: "conclude", finding }];
+      }
+      this.noted = finding;
+    }
+    if (standing.kind === "allowed" || standing.kind === "passed") {
+      return [{ type: "write", text: `220 ${banner}\r\n` }, { type: "handoff", early: undefined }];
+    }
+    this.waiting = true;
+    this.deadline = now + this.config.greetWaitMs;
+    return [{ type: "write", text: `220-${banner}\r\n` }];
+  }
+
+  receive(bytes: Uint8Array, now: number): GateAction[] {
+    if (!this.waiting) return [];
+    const keep = bytes.subarray(0, Math.max(0, EARLY_BYTES_KEPT - this.earlyBytes));
+    if (keep.length > 0) this.early.push(keep.slice());
+    const firstByte = this.earlyBytes === 0;
+    this.earlyBytes += bytes.length;
+    if (!firstByte) return [];
+    const enforce = this.config.pregreetAction !== "ignore" && !this.config.observe;
+    const finding: Finding = {
+      event: "PREGREET",
+      check: "pregreet",
+      action: this.config.observe ? "observe" : this.config.pregreetAction,
+      evidence: { after_ms: now - this.openedAt, sent: bytesToText(keep) },
+    };
+    if (!enforce) {
+      this.noted ??= finding;
+      return [];
+    }
+    this.waiting = false;
+    this.deadline = Infinity;
+    // No reply to what it sent: an early talker is not reading what we say (seed 001).
+    return [{ type: "drop" }, { type: "conclude", finding: { ...finding, evidence: { ...finding.evidence, bytes: this.earlyBytes } } }];
+  }
+
+  tick(now: number): GateAction[] {
+    if (!this.waiting || now < this.deadline) return [];
+    this.waiting = false;
+    this.deadline = Infinity;
+    const early = this.early.length === 0 ? undefined : concat(this.early);
+    this.early = [];
+    return [{ type: "write", text: `220 ${this.config.hostname} ESMTP\r\n` }, { type: "handoff", early }];
+  }
+
+  /** The client left while we were still deciding. */
+  hangup(now: number): Finding | undefined {
+    if (!this.waiting) return undefined;
+    this.waiting = false;
+    return { event: "HANGUP", check: "greet-wait", action: "none", evidence: { after_ms: now - this.openedAt } };
+  }
+
+  get greetWaited(): boolean {
+    return this.openedAt > 0 && !this.waiting;
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,37 @@
+import type { CheckAction } from "../config/config.ts";
+import type { LogValue } from "../log/logger.ts";
+import type { ListEntry } from "../store/types.ts";
+
+export interface GateConfig {
+  readonly hostname: string;
+  readonly greetWaitMs: number;
+  readonly banAction: "reject" | "drop";
+  readonly pregreetAction: CheckAction;
+  readonly observe: boolean;
+}
+
+/** What the lists say about a client when it connects. */
+export type Standing =
+  | { readonly kind: "allowed"; readonly source: string }
+  | { readonly kind: "banned"; readonly entry: ListEntry }
+  | { readonly kind: "passed"; readonly entry: ListEntry }
+  | { readonly kind: "new" };
+
+/** A test's finding about a connection: the log tag, the check id, its evidence, and what was done. */
+export interface Finding {
+  readonly event: string;
+  readonly check: string;
+  readonly action: string;
+  readonly evidence: Readonly<Record<string, LogValue>>;
+}
+
+export type GateAction =
+  | { readonly type: "write"; readonly text: string }
+  /** Close after what was written. */
+  | { readonly type: "close" }
+  /** Close at once without a word. */
+  | { readonly type: "drop" }
+  /** Greeted: the SMTP session takes over, with any bytes that arrived early and were let through. */
+  | { readonly type: "handoff"; readonly early: Uint8Array | undefined }
+  /** The connection is decided here and never reaches a session. */
+  | { readonly type: "conclude"; readonly finding: Finding };

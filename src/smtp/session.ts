@@ -1,0 +1,355 @@
+import { LineReader } from "./line-reader.ts";
+import { domainOf, parsePath } from "./path.ts";
+import { reply } from "./reply.ts";
+import type {
+  ClientInfo,
+  DeliveryResult,
+  EndReason,
+  Envelope,
+  Output,
+  SessionConfig,
+  SessionFacts,
+} from "./types.ts";
+
+/**
+ * Where the session is. `data` reads message lines; `delivering` waits for `delivered()`;
+ * `closed` ignores everything.
+ */
+type State = "greeted" | "ready" | "mail" | "rcpt" | "data" | "delivering" | "closed";
+
+/** RFC 5321 4.5.1: these must be accepted for every domain we receive mail for, and bare. */
+const ALWAYS_ACCEPTED = ["postmaster", "abuse"];
+
+/** Safety net for clients that only produce errors (Postfix's smtpd_hard_error_limit is 20). */
+const HARD_ERROR_LIMIT = 20;
+
+const NOT_OFFERED = new Set(["EXPN", "TURN", "ETRN", "ATRN", "AUTH", "STARTTLS", "BDAT", "SEND", "SOML", "SAML"]);
+
+const decoder = new TextDecoder();
+
+interface Transaction {
+  from: string;
+  recipients: string[];
+  declaredSize: number | undefined;
+  /** Bytes of content so far (after unstuffing, with CRLFs). */
+  size: number;
+  failure: string | undefined;
+  previousLineEndedCrlf: boolean;
+}
+
+/**
+ * One SMTP server session, sans I/O: bytes and the time go in, replies and actions come out.
+ * A client's misbehaviour becomes a reply; only a broken invariant on our side throws.
+ */
+export class Session {
+  readonly facts: SessionFacts = {
+    helo: undefined,
+    commands: 0,
+    errors: 0,
+    unknownCommands: 0,
+    bareLineFeeds: 0,
+    recipients: 0,
+    messages: 0,
+    lastReply: undefined,
+    end: undefined,
+  };
+
+  private state: State = "greeted";
+  private protocol: "SMTP" | "ESMTP" = "SMTP";
+  private transaction: Transaction | undefined;
+  private readonly reader: LineReader;
+  private lastActivity: number;
+  private shuttingDown = false;
+  private out: Output[] = [];
+
+  constructor(private readonly config: SessionConfig, readonly client: ClientInfo, now: number) {
+    this.reader = new LineReader(config.maxLineLength);
+    this.lastActivity = now;
+  }
+
+  /** When `tick` must be called next if nothing else happens (RFC 5321 4.5.3.2 timeouts). */
+  get deadline(): number {
+    const timeout = this.state === "data" ? this.config.dataTimeoutMs : this.config.commandTimeoutMs;
+    return this.lastActivity + timeout;
+  }
+
+  get closed(): boolean {
+    return this.state === "closed";
+  }
+
+  receive(bytes: Uint8Array, now: number): Output[] {
+    if (this.state === "closed") return [];
+    this.reader.push(bytes);
+    this.touch(now);
+    this.drain();
+    return this.flush();
+  }
+
+  tick(now: number): Output[] {
+    if (this.state === "closed" || this.state === "delivering" || now < this.deadline) return [];
+    if (this.state === "data") this.emit({ type: "message-abort" });
+    this.send(reply(421, "4.4.2", `${this.config.hostname} Error: timeout exceeded`));
+    this.close("timeout");
+    return this.flush();
+  }
+
+  delivered(result: DeliveryResult, now: number): Output[] {
+    if (this.state !== "delivering") throw new Error(`delivered() called in state ${this.state}: the session was not waiting for a delivery`);
+    if (result.ok) {
+      this.facts.messages++;
+      this.send(reply(250, "2.0.0", `Ok: queued as ${result.id}`));
+    } else if (result.temporary) {
+      this.send(reply(451, "4.3.0", `Error: ${result.reason}, try again later`));
+    } else {
+      this.send(reply(554, "5.3.0", `Error: ${result.reason}`));
+    }
+    this.transaction = undefined;
+    this.state = "ready";
+    this.touch(now);
+    if (this.shuttingDown) this.sayGoodbye();
+    else this.drain();
+    return this.flush();
+  }
+
+  /** The client went away: no reply is possible; abandon any message in progress. */
+  clientClosed(): Output[] {
+    if (this.state === "closed") return [];
+    if (this.state === "data") this.emit({ type: "message-abort" });
+    this.state = "closed";
+    this.facts.end ??= "client-closed";
+    return this.flush();
+  }
+
+  /** Finish politely: at once when idle, after the message in flight otherwise. */
+  shutdown(): Output[] {
+    this.shuttingDown = true;
+    if (this.state !== "data" && this.state !== "delivering" && this.state !== "closed") this.sayGoodbye();
+    return this.flush();
+  }
+
+  private sayGoodbye(): void {
+    this.send(reply(421, "4.3.2", `${this.config.hostname} Service shutting down, closing transmission channel`));
+    this.close("shutdown");
+  }
+
+  private drain(): void {
+    while (this.state !== "closed" && this.state !== "delivering") {
+      const line = this.reader.next();
+      if (line === null) return;
+      if (!line.crlf) this.facts.bareLineFeeds++;
+      if (this.state === "data") this.dataLine(line.bytes, line.crlf, line.tooLong);
+      else if (line.tooLong) this.error(reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets)`));
+      else this.command(decoder.decode(line.bytes));
+    }
+  }
+
+  private command(line: string): void {
+    this.facts.commands++;
+    const space = line.indexOf(" ");
+    const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase();
+    const arg = space < 0 ? "" : line.slice(space + 1).trim();
+    switch (verb) {
+      case "HELO":
+      case "EHLO":
+        return this.helo(verb, arg);
+      case "MAIL":
+        return this.mail(arg);
+      case "RCPT":
+        return this.rcpt(arg);
+      case "DATA":
+        return this.data(arg);
+      case "RSET":
+        if (arg !== "") return this.error(reply(501, "5.5.4", "Syntax: RSET"));
+        this.transaction = undefined;
+        if (this.state !== "greeted") this.state = "ready";
+        return this.send(reply(250, "2.0.0", "Ok"));
+      case "NOOP":
+        return this.send(reply(250, "2.0.0", "Ok"));
+      case "QUIT":
+        this.send(reply(221, "2.0.0", "Bye"));
+        return this.close("quit");
+      case "VRFY":
+        if (arg === "") return this.error(reply(501, "5.5.4", "Syntax: VRFY address"));
+        return this.send(reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"));
+      case "HELP":
+        return this.send(reply(214, "2.0.0", "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"));
+      default:
+        if (NOT_OFFERED.has(verb)) return this.error(reply(502, "5.5.1", `Error: ${verb} not implemented`));
+        this.facts.unknownCommands++;
+        return this.error(reply(500, "5.5.2", "Error: command not recognized"));
+    }
+  }
+
+  private helo(verb: "HELO" | "EHLO", arg: string): void {
+    if (arg === "" || /[\x00-\x1f\x7f ]/.test(arg)) return this.error(reply(501, "5.5.4", `Syntax: ${verb} hostname`));
+    this.facts.helo = arg;
+    this.protocol = verb === "EHLO" ? "ESMTP" : "SMTP";
+    this.transaction = undefined;
+    this.state = "ready";
+    const greeting = `${this.config.hostname} Hello ${arg} [${this.client.address}]`;
+    if (verb === "HELO") return this.send(reply(250, null, greeting));
+    const keywords = [
+      ...(this.config.pipelining ? ["PIPELINING"] : []),
+      `SIZE ${this.config.maxMessageSize}`,
+      "8BITMIME",
+      "ENHANCEDSTATUSCODES",
+    ];
+    this.send(reply(250, null, greeting, ...keywords));
+  }
+
+  private mail(arg: string): void {
+    if (this.state === "greeted") return this.error(reply(503, "5.5.1", "Error: send HELO/EHLO first"));
+    if (this.state !== "ready") return this.error(reply(503, "5.5.1", "Error: nested MAIL command"));
+    if (!/^FROM:/i.test(arg)) return this.error(reply(501, "5.5.4", "Syntax: MAIL FROM:<address>"));
+    const path = parsePath(arg.slice(5));
+    if (path === "syntax") return this.error(reply(501, "5.5.4", "Syntax: MAIL FROM:<address>"));
+    if (path === "mailbox") return this.error(reply(501, "5.1.7", "Bad sender address syntax"));
+    let declaredSize: number | undefined;
+    for (const [key, value] of path.params) {
+      if (this.protocol === "SMTP") return this.error(reply(555, "5.5.4", `Unsupported option: ${key} (use EHLO for ESMTP options)`));
+      if (key === "SIZE" && typeof value === "string" && /^\d{1,15}$/.test(value)) {
+        declaredSize = Number(value);
+      } else if (key === "BODY" && typeof value === "string" && /^(7BIT|8BITMIME)$/i.test(value)) {
+        continue;
+      } else {
+        return this.error(reply(555, "5.5.4", `Unsupported option: ${key}`));
+      }
+    }
+    if (declaredSize !== undefined && declaredSize > this.config.maxMessageSize) {
+      return this.error(reply(552, "5.3.4", "Message size exceeds fixed limit"));
+    }
+    this.transaction = {
+      from: path.mailbox,
+      recipients: [],
+      declaredSize,
+      size: 0,
+      failure: undefined,
+      previousLineEndedCrlf: true,
+    };
+    this.state = "mail";
+    this.send(reply(250, "2.1.0", "Ok"));
+  }
+
+  private rcpt(arg: string): void {
+    const transaction = this.transaction;
+    if (transaction === undefined || (this.state !== "mail" && this.state !== "rcpt")) {
+      return this.error(reply(503, "5.5.1", "Error: need MAIL command"));
+    }
+    if (!/^TO:/i.test(arg)) return this.error(reply(501, "5.5.4", "Syntax: RCPT TO:<address>"));
+    const path = parsePath(arg.slice(3), ALWAYS_ACCEPTED);
+    if (path === "syntax") return this.error(reply(501, "5.5.4", "Syntax: RCPT TO:<address>"));
+    if (path === "mailbox" || path.mailbox === "") return this.error(reply(501, "5.1.3", "Bad recipient address syntax"));
+    if (path.params.size > 0) return this.error(reply(555, "5.5.4", `Unsupported option: ${[...path.params.keys()][0]}`));
+    if (transaction.recipients.length >= this.config.maxRecipients) {
+      return this.send(reply(452, "4.5.3", "Error: too many recipients"));
+    }
+    const bare = !path.mailbox.includes("@");
+    if (!bare && !this.acceptsDomain(domainOf(path.mailbox))) {
+      return this.error(reply(554, "5.7.1", `<${path.mailbox}>: Relay access denied`));
+    }
+    transaction.recipients.push(path.mailbox);
+    this.facts.recipients++;
+    this.state = "rcpt";
+    this.send(reply(250, "2.1.5", "Ok"));
+  }
+
+  private acceptsDomain(domain: string): boolean {
+    const domains = this.config.acceptDomains;
+    return domains.length === 0 || domains.includes(domain);
+  }
+
+  private data(arg: string): void {
+    if (arg !== "") return this.error(reply(501, "5.5.4", "Syntax: DATA"));
+    const transaction = this.transaction;
+    if (transaction === undefined || this.state === "ready" || this.state === "greeted") {
+      return this.error(reply(503, "5.5.1", "Error: need MAIL command"));
+    }
+    if (this.state !== "rcpt") return this.error(reply(503, "5.5.1", "Error: need RCPT command"));
+    const envelope: Envelope = {
+      helo: this.facts.helo ?? "",
+      protocol: this.protocol,
+      from: transaction.from,
+      recipients: [...transaction.recipients],
+      declaredSize: transaction.declaredSize,
+    };
+    this.state = "data";
+    this.emit({ type: "message-begin", envelope });
+    this.send(reply(354, null, "End data with <CR><LF>.<CR><LF>"));
+  }
+
+  private dataLine(bytes: Uint8Array, crlf: boolean, tooLong: boolean): void {
+    const transaction = this.transaction!;
+    // Only <CRLF>.<CRLF> ends the data: a dot after or before a bare LF is content
+    // (the SMTP smuggling family of attacks lives in that difference).
+    const endsData = crlf && transaction.previousLineEndedCrlf && bytes.length === 1 && bytes[0] === 0x2e;
+    transaction.previousLineEndedCrlf = crlf;
+    if (endsData) return this.endOfData(transaction);
+    if (transaction.failure !== undefined) return;
+    if (tooLong) {
+      transaction.failure = `line too long (limit ${this.config.maxLineLength} octets, RFC 5321 4.5.3.1.6)`;
+      this.emit({ type: "message-abort" });
+      return;
+    }
+    const content = bytes[0] === 0x2e ? bytes.subarray(1) : bytes;
+    const line = new Uint8Array(content.length + 2);
+    line.set(content, 0);
+    line[content.length] = 0x0d;
+    line[content.length + 1] = 0x0a;
+    transaction.size += line.length;
+    if (transaction.size > this.config.maxMessageSize) {
+      transaction.failure = "size";
+      this.emit({ type: "message-abort" });
+      return;
+    }
+    this.emit({ type: "message-data", bytes: line });
+  }
+
+  private endOfData(transaction: Transaction): void {
+    if (transaction.failure === "size") {
+      this.transaction = undefined;
+      this.state = "ready";
+      return this.error(reply(552, "5.3.4", "Message size exceeds fixed limit"));
+    }
+    if (transaction.failure !== undefined) {
+      this.transaction = undefined;
+      this.state = "ready";
+      return this.error(reply(500, "5.5.2", `Error: ${transaction.failure}`));
+    }
+    this.state = "delivering";
+    this.emit({ type: "message-end" });
+  }
+
+  private error(text: string): void {
+    this.facts.errors++;
+    this.send(text);
+    if (this.facts.errors >= HARD_ERROR_LIMIT && this.state !== "closed") {
+      this.send(reply(421, "4.7.0", `${this.config.hostname} Error: too many errors`));
+      this.close("errors");
+    }
+  }
+
+  private send(text: string): void {
+    this.facts.lastReply = text;
+    this.out.push({ type: "reply", text });
+  }
+
+  private emit(output: Output): void {
+    this.out.push(output);
+  }
+
+  private close(reason: EndReason): void {
+    this.facts.end ??= reason;
+    this.state = "closed";
+    this.out.push({ type: "close" });
+  }
+
+  private touch(now: number): void {
+    this.lastActivity = now;
+  }
+
+  private flush(): Output[] {
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+}

@@ -1,0 +1,45 @@
+/** Rows as Kysely sees them, and the entries the in-memory index holds. */
+
+export type ListKind = "ban" | "pass" | "allow";
+
+export interface ListChangeRow {
+  seq: number;
+  kind: ListKind;
+  prefix: string;
+  op: "set" | "remove";
+  created_at: number;
+  expires_at: number | null;
+  node: string;
+  check_id: string | null;
+  reason: string | null;
+  evidence: string | null;
+}
+
+export interface EventRow {
+  id: number;
+  at: number;
+  node: string;
+  client_ip: string;
+  client_port: number;
+  event: string;
+  check_id: string | null;
+  action: string;
+  evidence: string;
+}
+
+export interface Database {
+  list_changes: ListChangeRow;
+  events: EventRow;
+  schema_migrations: { name: string; applied_at: number };
+}
+
+export interface ListEntry {
+  readonly kind: ListKind;
+  readonly prefix: string;
+  readonly createdAt: number;
+  /** null: never expires. */
+  readonly expiresAt: number | null;
+  readonly node: string;
+  readonly check: string | null;
+  readonly reason: string | null;
+}

@@ -1,0 +1,89 @@
+import process from "node:process";
+import type { ClientInfo } from "../src/smtp/types.ts";
+import { SessionRunner } from "./session-runner.ts";
+import type { FromRunner, RunnerConfig, SessionHandle, SessionPool, SessionSink, ToRunner } from "./types.ts";
+
+interface Lane {
+  send(message: ToRunner, transfer?: ArrayBuffer[]): void;
+  sessions: number;
+  terminate(): void;
+}
+
+/**
+ * Spreads sessions over `workers` Web Workers (0: one inline runner on this thread, through
+ * the same messages). Sockets cannot move between threads in Deno or Bun, so bytes travel
+ * over the worker's port in transferred buffers.
+ */
+export function createPool(config: RunnerConfig, workers: number): SessionPool {
+  const sinks = new Map<number, { sink: SessionSink; lane: Lane }>();
+  let nextId = 1;
+  let idle: (() => void) | undefined;
+
+  const dispatch = (message: FromRunner) => {
+    const entry = sinks.get(message.id);
+    if (!entry) return;
+    switch (message.t) {
+      case "write":
+        return entry.sink.write(message.text);
+      case "close":
+        return entry.sink.close();
+      case "log":
+        return entry.sink.log(message.entry);
+      case "end":
+        sinks.delete(message.id);
+        entry.lane.sessions--;
+        entry.sink.end(message.facts);
+        if (sinks.size === 0) idle?.();
+        return;
+    }
+  };
+
+  const lanes: Lane[] = workers === 0 ? [inlineLane(config, dispatch)] : Array.from({ length: workers }, () => workerLane(config, dispatch));
+
+  return {
+    size: workers,
+    open(client: ClientInfo, early: Uint8Array | undefined, sink: SessionSink): SessionHandle {
+      const id = nextId++;
+      const lane = lanes.reduce((a, b) => (b.sessions < a.sessions ? b : a));
+      lane.sessions++;
+      sinks.set(id, { sink, lane });
+      lane.send({ t: "open", id, client, early });
+      return {
+        data: (bytes) => {
+          const copy = bytes.slice();
+          lane.send({ t: "data", id, bytes: copy }, [copy.buffer as ArrayBuffer]);
+        },
+        gone: () => lane.send({ t: "gone", id }),
+      };
+    },
+    async shutdown(timeoutMs: number) {
+      for (const lane of lanes) lane.send({ t: "shutdown" });
+      if (sinks.size > 0) {
+        await new Promise<void>((resolve) => {
+          idle = resolve;
+          setTimeout(resolve, timeoutMs);
+        });
+      }
+      for (const lane of lanes) lane.terminate();
+    },
+  };
+}
+
+function inlineLane(config: RunnerConfig, dispatch: (message: FromRunner) => void): Lane {
+  const runner = new SessionRunner(config, (message) => queueMicrotask(() => dispatch(message)), process.pid);
+  return { sessions: 0, send: (message) => runner.handle(message), terminate: () => {} };
+}
+
+function workerLane(config: RunnerConfig, dispatch: (message: FromRunner) => void): Lane {
+  const worker = new Worker(new URL("./session-worker.ts", import.meta.url), { type: "module" });
+  worker.onmessage = (event: MessageEvent<FromRunner>) => dispatch(event.data);
+  worker.onerror = (event: ErrorEvent) => {
+    console.error(`mxscreen: a session worker failed: ${event.message}`);
+  };
+  worker.postMessage(config);
+  return {
+    sessions: 0,
+    send: (message, transfer = []) => worker.postMessage(message, transfer),
+    terminate: () => worker.terminate(),
+  };
+}

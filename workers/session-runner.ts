@@ -1,0 +1,120 @@
+import { Spool } from "../src/delivery/spool.ts";
+import type { Deliverer, OutgoingMessage } from "../src/delivery/types.ts";
+import { Session } from "../src/smtp/session.ts";
+import type { Output } from "../src/smtp/types.ts";
+import type { FromRunner, RunnerConfig, ToRunner } from "./types.ts";
+
+interface Running {
+  readonly session: Session;
+  message: OutgoingMessage | undefined;
+}
+
+const TICK_MS = 1000;
+
+/**
+ * Runs SMTP sessions for the accept loop: feeds the sans-I/O core, keeps its deadlines with
+ * one coarse timer, and delivers its messages. The same code runs inline and in a worker.
+ */
+export class SessionRunner {
+  private readonly sessions = new Map<number, Running>();
+  private readonly deliverer: Deliverer;
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(private readonly config: RunnerConfig, private readonly post: (message: FromRunner) => void, pid: number) {
+    this.deliverer = new Spool(config.spoolDir, pid);
+  }
+
+  handle(message: ToRunner): void {
+    const now = Date.now();
+    switch (message.t) {
+      case "open": {
+        const running: Running = { session: new Session(this.config.session, message.client, now), message: undefined };
+        this.sessions.set(message.id, running);
+        this.timer ??= setInterval(() => this.tick(), TICK_MS);
+        if (message.early) this.apply(message.id, running, running.session.receive(message.early, now));
+        return;
+      }
+      case "data": {
+        const running = this.sessions.get(message.id);
+        if (running) this.apply(message.id, running, running.session.receive(message.bytes, now));
+        return;
+      }
+      case "gone": {
+        const running = this.sessions.get(message.id);
+        if (running) this.apply(message.id, running, running.session.clientClosed());
+        return;
+      }
+      case "shutdown":
+        for (const [id, running] of this.sessions) this.apply(id, running, running.session.shutdown());
+        return;
+    }
+  }
+
+  get active(): number {
+    return this.sessions.size;
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const [id, running] of this.sessions) {
+      if (running.session.deadline <= now) this.apply(id, running, running.session.tick(now));
+    }
+  }
+
+  private apply(id: number, running: Running, outputs: Output[]): void {
+    for (const output of outputs) {
+      switch (output.type) {
+        case "reply":
+          this.post({ t: "write", id, text: output.text });
+          break;
+        case "close":
+          this.post({ t: "close", id });
+          break;
+        case "message-begin":
+          running.message = this.deliverer.begin({
+            envelope: output.envelope,
+            clientAddress: running.session.client.address,
+            receivedAt: new Date(),
+            hostname: this.config.session.hostname,
+          });
+          break;
+        case "message-data":
+          running.message?.write(output.bytes);
+          break;
+        case "message-end":
+          this.finish(id, running);
+          break;
+        case "message-abort":
+          running.message?.abort();
+          running.message = undefined;
+          break;
+      }
+    }
+    if (running.session.closed && running.message === undefined) this.end(id, running);
+  }
+
+  private finish(id: number, running: Running): void {
+    const message = running.message!;
+    message.finish().then((result) => {
+      running.message = undefined;
+      this.post({
+        t: "log",
+        id,
+        entry: result.ok
+          ? { event: "DELIVERED", queue_id: result.id, action: "spool" }
+          : { event: "DELIVERY-FAILED", queue_id: message.id, reason: result.reason, action: "tempfail" },
+      });
+      if (running.session.closed) return this.end(id, running);
+      this.apply(id, running, running.session.delivered(result, Date.now()));
+    });
+  }
+
+  private end(id: number, running: Running): void {
+    if (!this.sessions.delete(id)) return;
+    this.post({ t: "end", id, facts: { ...running.session.facts } });
+    if (this.sessions.size === 0 && this.timer !== undefined) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+}

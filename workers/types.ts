@@ -1,0 +1,42 @@
+import type { LogEntry } from "../src/log/logger.ts";
+import type { ClientInfo, SessionConfig, SessionFacts } from "../src/smtp/types.ts";
+
+/** What a session runner needs to know, sent once to each worker. */
+export interface RunnerConfig {
+  readonly session: SessionConfig;
+  readonly spoolDir: string;
+}
+
+/** Accept loop → runner. */
+export type ToRunner =
+  | { readonly t: "open"; readonly id: number; readonly client: ClientInfo; readonly early?: Uint8Array }
+  | { readonly t: "data"; readonly id: number; readonly bytes: Uint8Array }
+  | { readonly t: "gone"; readonly id: number }
+  | { readonly t: "shutdown" };
+
+/** Runner → accept loop. */
+export type FromRunner =
+  | { readonly t: "write"; readonly id: number; readonly text: string }
+  | { readonly t: "close"; readonly id: number }
+  | { readonly t: "log"; readonly id: number; readonly entry: LogEntry }
+  | { readonly t: "end"; readonly id: number; readonly facts: SessionFacts };
+
+/** The accept loop's side of one session, whether it runs inline or in a worker. */
+export interface SessionSink {
+  write(text: string): void;
+  close(): void;
+  log(entry: LogEntry): void;
+  end(facts: SessionFacts): void;
+}
+
+export interface SessionHandle {
+  data(bytes: Uint8Array): void;
+  gone(): void;
+}
+
+export interface SessionPool {
+  open(client: ClientInfo, early: Uint8Array | undefined, sink: SessionSink): SessionHandle;
+  /** Asks every session to finish; resolves when all have ended or after `timeoutMs`. */
+  shutdown(timeoutMs: number): Promise<void>;
+  readonly size: number;
+}
