@@ -86,9 +86,12 @@ export function parseDomainList(variable: string, text: string): string[] {
 }
 
 export function parseHostPort(variable: string, text: string): ListenAddress {
-  const [address] = parseListen(variable, text);
-  if (text.includes(",") || !parseIP(address.host)) {
+  const m = /^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(text.trim());
+  const host = m ? (m[1] ?? m[2]) : "";
+  const port = m ? Number(m[3]) : -1;
+  const ip = parseIP(host);
+  if (!m || !ip || port < 1 || port > 65535 || (m[1] !== undefined) !== (ip.family === 6)) {
     throw new ConfigError(variable, text, "one ip:port, e.g. 127.0.0.1:53 or [::1]:53");
   }
-  return address;
+  return { host, port };
 }

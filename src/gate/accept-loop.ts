@@ -4,7 +4,7 @@ import { listen } from "../net/listen.ts";
 import type { ClientSocket, ConnectionHandlers, Listener } from "../net/types.ts";
 import type { Store } from "../store/store.ts";
 import type { SessionHandle, SessionPool } from "../../workers/types.ts";
-import { type Concluder, type ConnectionRecord, sessionFinding } from "./conclude.ts";
+import { clientLabel, type Concluder, type ConnectionRecord, sessionFinding } from "./conclude.ts";
 import { Greeter } from "./greeter.ts";
 import type { GateAction, GateConfig, Standing } from "./types.ts";
 
@@ -111,7 +111,7 @@ export class AcceptLoop {
             session = this.pool.open({ address: record.address, port: record.port }, action.early, {
               write: (text) => socket.write(text),
               close: () => socket.end(),
-              log: (entry) => this.logger.log({ ...entry, client: `${record.address}:${record.port}` }),
+              log: (entry) => this.logger.log({ event: entry.event, client: clientLabel(record), ...entry }),
               end: (facts) => {
                 concluded = true;
                 this.concluder.conclude(record, sessionFinding(standing, greeter.noted, facts), Date.now());

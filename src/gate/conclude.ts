@@ -17,6 +17,11 @@ export interface ConnectionRecord {
   readonly openedAt: number;
 }
 
+/** `192.0.2.1:4321` or `[2001:db8::1]:4321`, as the log shows a client. */
+export function clientLabel(connection: ConnectionRecord): string {
+  return connection.ip.family === 6 ? `[${connection.address}]:${connection.port}` : `${connection.address}:${connection.port}`;
+}
+
 /** The finding for a connection that reached an SMTP session, from how that session ended. */
 export function sessionFinding(standing: Standing, noted: Finding | undefined, facts: SessionFacts): Finding {
   const evidence = {
@@ -44,10 +49,9 @@ export class Concluder {
   constructor(private readonly config: ConcludeConfig, private readonly logger: Logger, private readonly store: Store) {}
 
   conclude(connection: ConnectionRecord, finding: Finding, now: number): void {
-    const client = connection.ip.family === 6 ? `[${connection.address}]:${connection.port}` : `${connection.address}:${connection.port}`;
     this.logger.log({
       event: finding.event,
-      client,
+      client: clientLabel(connection),
       ...finding.evidence,
       duration_ms: now - connection.openedAt,
       action: finding.action,

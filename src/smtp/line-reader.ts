@@ -12,7 +12,8 @@ const EVIDENCE_BYTES = 100;
 /**
  * Splits a byte stream into lines. A line counts its terminator toward `maxLength`
  * (RFC 5321 4.5.3.1.4 and 4.5.3.1.6 count the CRLF); bytes past the limit are dropped until
- * the line ends, so a client can never make us buffer more than `maxLength` of one line.
+ * the line ends, so a client can never make us buffer more than `maxLength` of one line
+ * beyond one read, provided `next()` is called until it returns null after each `push()`.
  */
 export class LineReader {
   private buffer = new Uint8Array(4096);

@@ -1,5 +1,6 @@
 import type { Client } from "@libsql/client";
 import { readdir, readFile } from "node:fs/promises";
+import { isBusy, whileBusy } from "./busy.ts";
 
 const MIGRATIONS_DIR = new URL("../../migrations/", import.meta.url);
 
@@ -17,23 +18,29 @@ export async function migrate(client: Client): Promise<string[]> {
   const applied: string[] = [];
   for (const name of names) {
     const sql = await readFile(new URL(name, MIGRATIONS_DIR), "utf8");
-    const transaction = await client.transaction("write");
-    try {
-      const done = await transaction.execute({ sql: "SELECT 1 FROM schema_migrations WHERE name = ?", args: [name] });
-      if (done.rows.length > 0) {
-        await transaction.rollback();
-        continue;
-      }
-      for (const statement of splitStatements(sql)) await transaction.execute(statement);
-      await transaction.execute({ sql: "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", args: [name, Date.now()] });
-      await transaction.commit();
-      applied.push(name);
-    } catch (error) {
-      transaction.close();
-      throw new Error(`migration ${name} failed: ${(error as Error).message}`, { cause: error });
-    }
+    if (await whileBusy(() => applyOne(client, name, sql))) applied.push(name);
   }
   return applied;
+}
+
+/** Applies one migration unless it is recorded already; true when this call applied it. */
+async function applyOne(client: Client, name: string, sql: string): Promise<boolean> {
+  const transaction = await client.transaction("write");
+  try {
+    const done = await transaction.execute({ sql: "SELECT 1 FROM schema_migrations WHERE name = ?", args: [name] });
+    if (done.rows.length > 0) {
+      await transaction.rollback();
+      return false;
+    }
+    for (const statement of splitStatements(sql)) await transaction.execute(statement);
+    await transaction.execute({ sql: "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", args: [name, Date.now()] });
+    await transaction.commit();
+    return true;
+  } catch (error) {
+    transaction.close();
+    if (isBusy(error)) throw error;
+    throw new Error(`migration ${name} failed: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** Our migrations hold plain DDL: statements end at a semicolon at the end of a line; `--` comments are dropped. */

@@ -1,8 +1,11 @@
 import { type Client, createClient } from "@libsql/client";
 import { Kysely } from "kysely";
+import { mkdir } from "node:fs/promises";
+import { dirname } from "node:path";
 import { formatPrefix, type IP, type Prefix, parsePrefix } from "../ip/address.ts";
 import { LibsqlDialect } from "./libsql-dialect.ts";
 import { migrate } from "./migrate.ts";
+import { whileBusy } from "./busy.ts";
 import { PrefixIndex } from "./prefix-index.ts";
 import type { Database, ListChangeRow, ListEntry, ListKind } from "./types.ts";
 
@@ -60,19 +63,19 @@ export class Store {
 
   /** Opens the database, applies migrations and loads the index. */
   static async open(options: StoreOptions, onError: (error: Error) => void): Promise<Store> {
-    const client = createClient({
-      url: options.url,
-      authToken: options.authToken,
-      syncUrl: options.syncUrl,
-    });
+    let client: Client | undefined;
     try {
+      await createParentDir(options.url);
+      client = createClient({ url: options.url, authToken: options.authToken, syncUrl: options.syncUrl });
       if (options.syncUrl) await client.sync();
+      // WAL lets the CLI and other readers read while this node writes, instead of SQLITE_BUSY.
+      else if (options.url.startsWith("file:")) await client.execute("PRAGMA journal_mode = WAL");
       await migrate(client);
       const store = new Store(client, options.node, onError);
       await store.catchUp();
       return store;
     } catch (error) {
-      client.close();
+      client?.close();
       throw new Error(`cannot open the store at ${options.url}: ${(error as Error).message}`, { cause: error });
     }
   }
@@ -197,9 +200,16 @@ export class Store {
   }
 
   private enqueue(write: () => Promise<unknown>): void {
-    this.writes = this.writes.then(write).then(
+    this.writes = this.writes.then(() => whileBusy(write)).then(
       () => {},
       (error) => this.onError(new Error(`store write failed: ${(error as Error).message}`, { cause: error })),
     );
   }
+}
+
+/** The embedded default lives under data/, which a fresh checkout does not have yet. */
+async function createParentDir(url: string): Promise<void> {
+  if (!url.startsWith("file:")) return;
+  const path = url.slice("file:".length).replace(/^\/\/(?=\/)/, "").split("?")[0];
+  await mkdir(dirname(path), { recursive: true });
 }
