@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import process from "node:process";
+import { loadConfig } from "../../src/config/config.ts";
+import { ConfigError } from "../../src/config/values.ts";
+import { selfCommand } from "../../src/net/runtime.ts";
+import { test } from "../harness.ts";
+import { ROOT, tempDir } from "../helpers/server.ts";
+
+const HOST = { hostname: "mx1.example.net", cpus: 2 };
+
+test("defaults follow SPEC §2", () => {
+  const c = loadConfig({}, HOST);
+  assert.deepEqual(c.listen, [{ host: "0.0.0.0", port: 2525 }]);
+  assert.equal(c.hostname, "mx1.example.net");
+  assert.equal(c.node, "mx1.example.net");
+  assert.equal(c.dbUrl, "file:data/mxscreen.db");
+  assert.equal(c.spoolDir, "data/spool");
+  assert.equal(c.workers, 2);
+  assert.equal(c.greetWaitMs, 6000);
+  assert.equal(c.passTtlMs, 86_400_000);
+  assert.equal(c.banTtlMs, 86_400_000);
+  assert.equal(c.banAction, "reject");
+  assert.equal(c.mode, "enforce");
+  assert.equal(c.log, "text");
+  assert.equal(c.pipelining, false);
+});
+
+test("values parse: durations, listen lists with IPv6, domains, sizes", () => {
+  const c = loadConfig({
+    MXSCREEN_LISTEN: "0.0.0.0:25, [::]:25",
+    MXSCREEN_GREET_WAIT: "300ms",
+    MXSCREEN_PASS_TTL: "10m",
+    MXSCREEN_ACCEPT_DOMAINS: "Example.org,example.net",
+    MXSCREEN_MAX_MESSAGE_SIZE: "10M",
+    MXSCREEN_WORKERS: "0",
+    MXSCREEN_ALLOW: "192.0.2.0/24,2001:db8::/32",
+  }, HOST);
+  assert.deepEqual(c.listen, [{ host: "0.0.0.0", port: 25 }, { host: "::", port: 25 }]);
+  assert.equal(c.greetWaitMs, 300);
+  assert.equal(c.passTtlMs, 600_000);
+  assert.deepEqual(c.acceptDomains, ["example.org", "example.net"]);
+  assert.equal(c.maxMessageSize, 10 * 1024 * 1024);
+  assert.equal(c.workers, 0);
+  assert.equal(c.allow.length, 2);
+});
+
+const BAD: [string, string, RegExp][] = [
+  ["MXSCREEN_LISTEN", "2525", /host:port/],
+  ["MXSCREEN_LISTEN", "[1.2.3.4]:25", /host:port/],
+  ["MXSCREEN_LISTEN", "0.0.0.0:70000", /host:port/],
+  ["MXSCREEN_GREET_WAIT", "6", /duration/],
+  ["MXSCREEN_GREET_WAIT", "soon", /duration/],
+  ["MXSCREEN_PASS_TTL", "0s", /above 0/],
+  ["MXSCREEN_BAN_TTL", "1y", /duration/],
+  ["MXSCREEN_BAN_ACTION", "tarpit", /reject, drop/],
+  ["MXSCREEN_ACTION_PREGREET", "maybe", /ignore, enforce, ban/],
+  ["MXSCREEN_MODE", "monitor", /enforce, observe/],
+  ["MXSCREEN_LOG", "xml", /text, json/],
+  ["MXSCREEN_WORKERS", "-1", /whole number/],
+  ["MXSCREEN_WORKERS", "many", /whole number/],
+  ["MXSCREEN_ACCEPT_DOMAINS", "exa mple.org", /domain names/],
+  ["MXSCREEN_ALLOW", "10.0.0.0/99", /CIDR/],
+  ["MXSCREEN_ALLOW", ".example.org", /not in this version/],
+  ["MXSCREEN_DB_URL", "postgres://x", /libSQL URL/],
+  ["MXSCREEN_DNS", "127.0.0.1", /ip:port/],
+  ["MXSCREEN_HOSTNAME", "bad host", /host name/],
+  ["MXSCREEN_PIPELINING", "sometimes", /true or false/],
+  ["MXSCREEN_MAX_MESSAGE_SIZE", "big", /size in bytes/],
+  ["MXSCREEN_UPSTREAM", "smtp://127.0.0.1:25", /not in this version/],
+  ["MXSCREEN_TLS_CERT", "/etc/cert.pem", /STARTTLS is not in this version/],
+];
+
+for (const [variable, value, expected] of BAD) {
+  test(`a bad ${variable} (${value}) names the variable, the value and what is expected`, () => {
+    assert.throws(() => loadConfig({ [variable]: value }, HOST), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.equal(error.variable, variable);
+      assert.ok(error.message.startsWith(`${variable}=${JSON.stringify(value)} is not valid: expected `), error.message);
+      assert.match(error.message, expected);
+      return true;
+    });
+  });
+}
+
+test("start-up stops with one line on stderr and exit code 2 for a bad value", async () => {
+  const dir = tempDir();
+  const { command, args } = selfCommand(join(ROOT, "src/main.ts"));
+  const child = spawn(command, args, {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? "", HOME: dir, MXSCREEN_GREET_WAIT: "six seconds" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  let stdout = "";
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr += d);
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => stdout += d);
+  const code = await new Promise((resolve) => child.on("exit", resolve));
+  assert.equal(code, 2);
+  assert.equal(stdout, "");
+  assert.equal(stderr.trim().split("\n").length, 1, stderr);
+  assert.match(stderr, /^mxscreen: MXSCREEN_GREET_WAIT="six seconds" is not valid: expected a duration such as 300ms, 6s/);
+}, { timeoutMs: 20_000 });

@@ -1,0 +1,134 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { selfCommand } from "../../src/net/runtime.ts";
+import { onCleanup } from "../harness.ts";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+export function tempDir(prefix = "mxscreen-test-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+export interface RunningServer {
+  readonly port: number;
+  readonly dir: string;
+  readonly dbUrl: string;
+  readonly spoolDir: string;
+  readonly process: ChildProcess;
+  readonly lines: string[];
+  readonly stderr: string[];
+  /** Resolves with the first log line (present or future) matching `pattern`. */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** SIGTERM, then waits for the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Starts a real mxscreen process on this runtime with a fresh database and spool, on a free loopback port. */
+export async function startServer(env: Record<string, string> = {}, options: { dir?: string } = {}): Promise<RunningServer> {
+  const dir = options.dir ?? tempDir();
+  const port = await freePort();
+  const dbUrl = `file:${join(dir, "mxscreen.db")}`;
+  const spoolDir = join(dir, "spool");
+  const { command, args } = selfCommand(join(ROOT, "src/main.ts"));
+  const child = spawn(command, args, {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: process.env.HOME ?? dir,
+      MXSCREEN_LISTEN: `127.0.0.1:${port}`,
+      MXSCREEN_DB_URL: dbUrl,
+      MXSCREEN_SPOOL_DIR: spoolDir,
+      MXSCREEN_HOSTNAME: "mx.test.example",
+      MXSCREEN_NODE: "node-a",
+      MXSCREEN_WORKERS: "0",
+      MXSCREEN_GREET_WAIT: "1s",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  let partial = "";
+  child.stdout!.setEncoding("utf8");
+  child.stdout!.on("data", (chunk: string) => {
+    partial += chunk;
+    const parts = partial.split("\n");
+    partial = parts.pop()!;
+    for (const line of parts) {
+      lines.push(line);
+      for (const waiter of [...waiters]) {
+        if (waiter.pattern.test(line)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    }
+  });
+  child.stderr!.setEncoding("utf8");
+  child.stderr!.on("data", (chunk: string) => stderr.push(chunk));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("exit", (code, signal) => {
+      if (signal) stderr.push(`[exited on ${signal}]`);
+      resolve(code);
+    })
+  );
+
+  const server: RunningServer = {
+    port,
+    dir,
+    dbUrl,
+    spoolDir,
+    process: child,
+    lines,
+    stderr,
+    waitForLine(pattern, timeoutMs = 10_000) {
+      const found = lines.find((line) => pattern.test(line));
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const waiter = { pattern, resolve: (line: string) => (clearTimeout(timer), resolve(line)) };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms; log so far:\n${lines.join("\n")}\nstderr:\n${stderr.join("")}`));
+        }, timeoutMs);
+        waiters.push(waiter);
+      });
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      // By PID: Deno reports a child it signalled through child.kill() as killed by that
+      // signal even when the child handled it and exited 0.
+      process.kill(child.pid!, "SIGTERM");
+      const killer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), 15_000);
+      const code = await exited;
+      clearTimeout(killer);
+      return code;
+    },
+  };
+  onCleanup(() => server.stop());
+  await Promise.race([
+    server.waitForLine(/mxscreen started/, 20_000),
+    exited.then((code) => {
+      throw new Error(`mxscreen exited with ${code} before it started:\n${stderr.join("")}${lines.join("\n")}`);
+    }),
+  ]);
+  return server;
+}

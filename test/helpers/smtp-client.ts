@@ -1,0 +1,85 @@
+import { connect, type Socket } from "node:net";
+import { onCleanup } from "../harness.ts";
+
+/** A raw client for scripted conversations: every received byte is kept with the time it arrived. */
+export class RawClient {
+  readonly received: { at: number; text: string }[] = [];
+  readonly opened = Date.now();
+  readonly closed: Promise<void>;
+  private readonly socket: Socket;
+  private waiters: (() => void)[] = [];
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    socket.setEncoding("latin1");
+    socket.on("data", (text: string) => {
+      this.received.push({ at: Date.now(), text });
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+    socket.on("error", () => {});
+    this.closed = new Promise((resolve) => socket.on("close", () => {
+      for (const wake of this.waiters.splice(0)) wake();
+      resolve();
+    }));
+    onCleanup(() => socket.destroy());
+  }
+
+  static open(port: number, localAddress = "127.0.0.1"): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: "127.0.0.1", port, localAddress });
+      socket.once("connect", () => resolve(new RawClient(socket)));
+      socket.once("error", reject);
+    });
+  }
+
+  get text(): string {
+    return this.received.map((r) => r.text).join("");
+  }
+
+  get isClosed(): boolean {
+    return this.socket.destroyed || this.socket.readableEnded;
+  }
+
+  write(text: string | Uint8Array): void {
+    this.socket.write(text);
+  }
+
+  /** Waits until everything received matches `pattern`; fails with the transcript otherwise. */
+  async until(pattern: RegExp, timeoutMs = 5_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(this.text)) {
+      if (this.socket.destroyed || this.socket.readableEnded) throw new Error(`closed before ${pattern}; got ${JSON.stringify(this.text)}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no ${pattern} within ${timeoutMs} ms; got ${JSON.stringify(this.text)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => (clearTimeout(timer), resolve()));
+      });
+    }
+    return this.text;
+  }
+
+  /** When the first byte matching `pattern` arrived, in ms after connecting. */
+  arrival(pattern: RegExp): number | undefined {
+    let sofar = "";
+    for (const r of this.received) {
+      sofar += r.text;
+      if (pattern.test(sofar)) return r.at - this.opened;
+    }
+    return undefined;
+  }
+
+  async waitClosed(timeoutMs = 5_000): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.closed,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`still open after ${timeoutMs} ms; got ${JSON.stringify(this.text)}`)), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  close(): void {
+    this.socket.end();
+  }
+}

@@ -1,0 +1,90 @@
+import { Session } from "../../src/smtp/session.ts";
+import type { DeliveryResult, Output, SessionConfig } from "../../src/smtp/types.ts";
+
+export const CONFIG: SessionConfig = {
+  hostname: "mx.test.example",
+  maxMessageSize: 1000,
+  maxLineLength: 1000,
+  maxRecipients: 3,
+  commandTimeoutMs: 300_000,
+  dataTimeoutMs: 600_000,
+  pipelining: false,
+  acceptDomains: ["example.org"],
+};
+
+export const CLIENT = { address: "192.0.2.1", port: 40000 };
+
+export interface Transcript {
+  /** What the client sends, CRLF added to each line. */
+  readonly client: string;
+  /** What the server answers, CRLF added to each line. */
+  readonly server: string;
+}
+
+/** Reads `C:` / `S:` lines (RFC-style fixtures) into what each side sends. */
+export function transcript(text: string): Transcript {
+  let client = "";
+  let server = "";
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/^\s+/, "");
+    if (line.startsWith("C: ")) client += `${line.slice(3)}\r\n`;
+    else if (line.startsWith("S: ")) server += `${line.slice(3)}\r\n`;
+    else if (line === "C:") client += "\r\n";
+  }
+  return { client, server };
+}
+
+export interface Played {
+  readonly replies: string;
+  readonly outputs: Output[];
+  readonly messages: string[];
+  readonly session: Session;
+}
+
+/**
+ * Feeds `input` in the given chunks and delivers every message with `result`. The outputs of
+ * a sans-I/O session do not depend on how its input was split (without PIPELINING checks).
+ */
+export function play(
+  chunks: Uint8Array[],
+  config: SessionConfig = CONFIG,
+  result: (n: number) => DeliveryResult = (n) => ({ ok: true, id: `Q${n}` }),
+): Played {
+  const session = new Session(config, CLIENT, 0);
+  const outputs: Output[] = [];
+  const messages: string[] = [];
+  let current: number[] | undefined;
+  const decoder = new TextDecoder();
+  const handle = (out: Output[]) => {
+    for (const o of out) {
+      outputs.push(o);
+      if (o.type === "message-begin") current = [];
+      if (o.type === "message-data") current?.push(...o.bytes);
+      if (o.type === "message-abort") current = undefined;
+      if (o.type === "message-end") {
+        messages.push(decoder.decode(new Uint8Array(current!)));
+        current = undefined;
+        handle(session.delivered(result(messages.length), 1));
+      }
+    }
+  };
+  for (const chunk of chunks) handle(session.receive(chunk, 1));
+  const replies = outputs.filter((o) => o.type === "reply").map((o) => (o as { text: string }).text).join("");
+  return { replies, outputs, messages, session };
+}
+
+const encoder = new TextEncoder();
+
+export function whole(text: string): Uint8Array[] {
+  return [encoder.encode(text)];
+}
+
+export function byteByByte(text: string): Uint8Array[] {
+  return [...encoder.encode(text)].map((b) => Uint8Array.of(b));
+}
+
+/** Every way of cutting the input in two. */
+export function everySplit(text: string): Uint8Array[][] {
+  const bytes = encoder.encode(text);
+  return Array.from({ length: bytes.length + 1 }, (_, i) => [bytes.slice(0, i), bytes.slice(i)]);
+}

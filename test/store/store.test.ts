@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { createClient } from "@libsql/client";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseIP, parsePrefix } from "../../src/ip/address.ts";
+import { Store } from "../../src/store/store.ts";
+import { onCleanup, test } from "../harness.ts";
+import { freePort, tempDir } from "../helpers/server.ts";
+
+async function open(url: string, node = "n1"): Promise<Store> {
+  const errors: Error[] = [];
+  const store = await Store.open({ url, node }, (e) => errors.push(e));
+  onCleanup(async () => {
+    await store.close();
+    assert.deepEqual(errors, []);
+  });
+  return store;
+}
+
+test("migrations apply once, even when two stores open one new database at the same moment", async () => {
+  const url = `file:${join(tempDir(), "m.db")}`;
+  await Promise.all([open(url, "a"), open(url, "b")]);
+  await open(url, "c");
+  const client = createClient({ url });
+  const applied = await client.execute("SELECT name FROM schema_migrations");
+  client.close();
+  assert.deepEqual(applied.rows.map((r) => r.name), ["0001_lists_and_events.sql"]);
+});
+
+test("a ban is in the index at once, in the database after flush, and seen by a second store", async () => {
+  const url = `file:${join(tempDir(), "s.db")}`;
+  const a = await open(url, "a");
+  const b = await open(url, "b");
+  const now = Date.now();
+  a.set("ban", { prefix: parsePrefix("192.0.2.5")!, ttlMs: 60_000, check: "pregreet", reason: "PREGREET", evidence: { sent: "EHLO" } }, now);
+  assert.equal(a.lookup(parseIP("192.0.2.5")!, now).ban?.check, "pregreet");
+  await a.flush();
+  const rows = await a.list("ban", now);
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0].node, "a");
+  assert.deepEqual(JSON.parse(rows[0].evidence!), { sent: "EHLO" });
+  assert.equal(b.lookup(parseIP("192.0.2.5")!, now).ban, undefined);
+  b.follow(50);
+  const deadline = Date.now() + 3000;
+  while (!b.lookup(parseIP("192.0.2.5")!, Date.now()).ban && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(b.lookup(parseIP("192.0.2.5")!, Date.now()).ban?.node, "a");
+  a.remove("ban", parsePrefix("192.0.2.5")!, Date.now());
+  await a.flush();
+  assert.deepEqual(await a.list("ban", Date.now()), []);
+});
+
+test("a store reopened on the same file starts with the entries still in force", async () => {
+  const url = `file:${join(tempDir(), "r.db")}`;
+  const errors: Error[] = [];
+  const first = await Store.open({ url, node: "a" }, (e) => errors.push(e));
+  const now = Date.now();
+  first.set("pass", { prefix: parsePrefix("2001:db8:1:2::/64")!, ttlMs: 60_000 }, now);
+  first.set("ban", { prefix: parsePrefix("198.51.100.7")!, ttlMs: 1 }, now - 10);
+  await first.close();
+  const second = await open(url, "a");
+  assert.equal(second.lookup(parseIP("2001:db8:1:2::99")!, now).pass?.prefix, "2001:db8:1:2::/64");
+  assert.equal(second.lookup(parseIP("198.51.100.7")!, now).ban, undefined, "expired ban does not apply");
+  assert.deepEqual(errors, []);
+});
+
+test("a database that cannot be opened or reached fails start-up with the URL and the cause", async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, "a-file"), "");
+  await assert.rejects(
+    Store.open({ url: `file:${join(dir, "a-file", "x.db")}`, node: "a" }, () => {}),
+    /cannot open the store at file:.*a-file\/x\.db: .*(ENOTDIR|EEXIST|not a directory)/i,
+  );
+  const port = await freePort();
+  await assert.rejects(
+    Store.open({ url: `http://127.0.0.1:${port}`, node: "a" }, () => {}),
+    new RegExp(`cannot open the store at http://127\\.0\\.0\\.1:${port}: .+`),
+  );
+});
