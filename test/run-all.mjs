@@ -43,6 +43,14 @@ const runs = [
 ];
 let passed = 0;
 let failed = 0;
+
+// Deno checks the types of everything both runtimes run; Bun runs TypeScript unchecked.
+console.log("test: type-checking with deno check");
+const check = spawnSync(bin("deno"), ["check", "--quiet", "src/", "workers/", "test/", "bench/"], { cwd: root, stdio: "inherit" });
+if (check.status === 0) passed += 1;
+else failed += 1;
+console.log(`${check.status === 0 ? "ok  " : "FAIL"} [deno check] src/ workers/ test/ bench/`);
+
 for (const run of runs) {
   console.log(`test: running the suite on ${run.name}`);
   const result = spawnSync(run.command, run.args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 64 * 1024 * 1024 });

@@ -111,7 +111,7 @@ export class AcceptLoop {
             session = this.pool.open({ address: record.address, port: record.port }, action.early, {
               write: (text) => socket.write(text),
               close: () => socket.end(),
-              log: (entry) => this.logger.log({ event: entry.event, client: clientLabel(record), ...entry }),
+              log: ({ event, ...rest }) => this.logger.log({ event, client: clientLabel(record), ...rest }),
               end: (facts) => {
                 concluded = true;
                 this.concluder.conclude(record, sessionFinding(standing, greeter.noted, facts), Date.now());

@@ -1,7 +1,6 @@
 import process from "node:process";
-
 /** What Deno needs granted to run mxscreen: libSQL loads a native addon through FFI (RUNTIME-NOTES). */
-const DENO_PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--allow-ffi"];
+import DENO_PERMISSIONS from "./deno-permissions.json" with { type: "json" };
 
 export function runtimeName(): string {
   const versions = process.versions as Record<string, string | undefined>;

@@ -1,4 +1,4 @@
-import { type IP, type Prefix, mask } from "../ip/address.ts";
+import { type IP, type IPv4, type IPv6, mask, type Prefix } from "../ip/address.ts";
 
 interface Expiring {
   readonly expiresAt: number | null;
@@ -39,7 +39,7 @@ export class PrefixIndex<T extends Expiring> {
     if (ip.family === 4) {
       for (const [length, map] of this.v4) {
         if (length <= bestLength) continue;
-        const value = map.get((mask(ip, length) as { value: number }).value);
+        const value = map.get((mask(ip, length) as IPv4).value);
         if (value !== undefined && (value.expiresAt === null || value.expiresAt > now)) {
           best = value;
           bestLength = length;
@@ -82,6 +82,6 @@ export class PrefixIndex<T extends Expiring> {
 }
 
 function v6Key(groups: readonly number[], length: number): string {
-  const masked = mask({ family: 6, groups }, length) as { groups: number[] };
+  const masked = mask({ family: 6, groups }, length) as IPv6;
   return masked.groups.slice(0, Math.ceil(length / 16)).join(":");
 }

@@ -1,9 +1,10 @@
 /** Rows as Kysely sees them, and the entries the in-memory index holds. */
+import type { Generated, Selectable } from "kysely";
 
 export type ListKind = "ban" | "pass" | "allow";
 
-export interface ListChangeRow {
-  seq: number;
+export interface ListChangesTable {
+  seq: Generated<number>;
   kind: ListKind;
   prefix: string;
   op: "set" | "remove";
@@ -15,8 +16,8 @@ export interface ListChangeRow {
   evidence: string | null;
 }
 
-export interface EventRow {
-  id: number;
+export interface EventsTable {
+  id: Generated<number>;
   at: number;
   node: string;
   client_ip: string;
@@ -27,9 +28,12 @@ export interface EventRow {
   evidence: string;
 }
 
+export type ListChangeRow = Selectable<ListChangesTable>;
+export type EventRow = Selectable<EventsTable>;
+
 export interface Database {
-  list_changes: ListChangeRow;
-  events: EventRow;
+  list_changes: ListChangesTable;
+  events: EventsTable;
   schema_migrations: { name: string; applied_at: number };
 }
 
