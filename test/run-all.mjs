@@ -40,7 +40,7 @@ function ensureSqld() {
 }
 
 if (!existsSync(bin("deno")) || !existsSync(bin("bun"))) {
-  console.error("test: node_modules/.bin/deno or bun is missing: run `npm ci` first");
+  console.error("test: node_modules/.bin/deno or bun is missing: run `npm install` first");
   console.log("0 passed, 1 failed");
   process.exit(1);
 }

@@ -27,7 +27,7 @@ if (!script) {
 }
 const binary = join(root, "node_modules", runtime, runtime === "deno" ? "deno" : "bin/bun.exe");
 if (!existsSync(binary)) {
-  console.error(`mxscreen: ${binary} is missing: run \`npm ci\` (or npm install) in ${root} first`);
+  console.error(`mxscreen: ${binary} is missing: run \`npm install\` in ${root} first`);
   process.exit(2);
 }
 const envFile = existsSync(".env") ? ["--env-file=.env"] : [];
