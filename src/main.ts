@@ -33,6 +33,9 @@ async function main(): Promise<void> {
     { url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node },
     (error) => logger.note("error", error.message),
   );
+  for (const variable of config.unknownVariables) {
+    logger.note("warn", "unknown setting ignored: check its spelling against the README", { variable });
+  }
   store.follow(FOLLOW_INTERVAL_MS);
   await new Spool(config.spoolDir, process.pid).prepare();
   const pool = createPool({

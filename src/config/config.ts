@@ -45,6 +45,8 @@ export interface Config {
   readonly dataTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
   readonly ipv6PrefixLength: number;
+  /** MXSCREEN_ variables that no setting reads: most likely typos, warned about at start. */
+  readonly unknownVariables: readonly string[];
 }
 
 export interface HostFacts {
@@ -67,7 +69,10 @@ const NOT_YET: Record<string, string> = {
  * stops with that one line rather than running with a setting the operator did not mean.
  */
 export function loadConfig(env: Readonly<Record<string, string | undefined>>, host: HostFacts): Config {
+  // Read by the launcher (src/cli/launch.mjs), not by the server.
+  const read = new Set<string>(["MXSCREEN_RUNTIME"]);
   const get = (name: string): string | undefined => {
+    read.add(name);
     const value = env[name];
     return value === undefined || value.trim() === "" ? undefined : value;
   };
@@ -114,7 +119,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     dataTimeoutMs: dur("MXSCREEN_DATA_TIMEOUT", "10m"),
     shutdownTimeoutMs: dur("MXSCREEN_SHUTDOWN_TIMEOUT", "30s"),
     ipv6PrefixLength: parseInteger("MXSCREEN_IPV6_PREFIX", get("MXSCREEN_IPV6_PREFIX") ?? "64", 16, 128),
+    unknownVariables: [],
   };
+  const unknownVariables = Object.keys(env).filter((name) => name.startsWith("MXSCREEN_") && !read.has(name)).sort();
   if (config.passTtlMs === 0) throw new ConfigError("MXSCREEN_PASS_TTL", get("MXSCREEN_PASS_TTL") ?? "", "a duration above 0");
   if (config.banTtlMs === 0) throw new ConfigError("MXSCREEN_BAN_TTL", get("MXSCREEN_BAN_TTL") ?? "", "a duration above 0");
   if (!/^(file:|libsql:|https?:|wss?:)/.test(config.dbUrl)) {
@@ -123,5 +130,5 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   if (config.dbSyncUrl !== undefined && !config.dbUrl.startsWith("file:")) {
     throw new ConfigError("MXSCREEN_DB_URL", config.dbUrl, "a file: URL when MXSCREEN_DB_SYNC_URL makes it an embedded replica");
   }
-  return Object.freeze(config);
+  return Object.freeze({ ...config, unknownVariables });
 }

@@ -27,8 +27,10 @@ export class Spool implements Deliverer {
 
   begin(context: MessageContext): OutgoingMessage {
     const now = context.receivedAt;
-    const id = `${now.getTime().toString(36).toUpperCase()}${(this.sequence++).toString(36).toUpperCase()}P${this.pid}`;
-    const name = `${Math.floor(now.getTime() / 1000)}.M${(now.getTime() % 1000) * 1000}P${this.pid}Q${this.sequence}.${context.hostname}`;
+    // Workers of one process share its pid: the random part keeps their names apart.
+    const unique = `${(this.sequence++).toString(36)}${randomHex(4)}`.toUpperCase();
+    const id = `${now.getTime().toString(36).toUpperCase()}${unique}`;
+    const name = `${Math.floor(now.getTime() / 1000)}.M${(now.getTime() % 1000) * 1000}P${this.pid}Q${unique}.${context.hostname}`;
     const tmpPath = join(this.dir, "tmp", name);
     const newPath = join(this.dir, "new", name);
     const head = [
@@ -110,4 +112,8 @@ function concat(parts: Uint8Array[], total: number): Uint8Array {
     at += p.length;
   }
   return out.subarray(0, at);
+}
+
+function randomHex(bytes: number): string {
+  return [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -84,9 +84,11 @@ export class AcceptLoop {
 
     const tracked = {
       shutdown: () => {
-        if (session) return;
+        if (session || concluded) return;
+        concluded = true;
         socket.write(`421 4.3.2 ${this.options.gate.hostname} Service shutting down, try again later\r\n`);
         socket.end();
+        this.concluder.conclude(record, { event: "SHUTDOWN", check: "greet-wait", action: "close", evidence: {} }, Date.now());
       },
     };
     this.open.add(tracked);

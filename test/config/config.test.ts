@@ -46,6 +46,11 @@ test("values parse: durations, listen lists with IPv6, domains, sizes", () => {
   assert.equal(c.allow.length, 2);
 });
 
+test("MXSCREEN_ variables that no setting reads are reported as unknown", () => {
+  const c = loadConfig({ MXSCREEN_GREETWAIT: "1s", MXSCREEN_GREET_WAIT: "1s", MXSCREEN_RUNTIME: "bun", OTHER: "x" }, HOST);
+  assert.deepEqual(c.unknownVariables, ["MXSCREEN_GREETWAIT"]);
+});
+
 const BAD: [string, string, RegExp][] = [
   ["MXSCREEN_LISTEN", "2525", /host:port/],
   ["MXSCREEN_LISTEN", "[1.2.3.4]:25", /host:port/],
@@ -70,7 +75,25 @@ const BAD: [string, string, RegExp][] = [
   ["MXSCREEN_MAX_MESSAGE_SIZE", "big", /size in bytes/],
   ["MXSCREEN_UPSTREAM", "smtp://127.0.0.1:25", /not in this version/],
   ["MXSCREEN_TLS_CERT", "/etc/cert.pem", /STARTTLS is not in this version/],
+  ["MXSCREEN_TLS_KEY", "/etc/key.pem", /STARTTLS is not in this version/],
+  ["MXSCREEN_TRUSTED_PROXIES", "10.0.0.1", /PROXY protocol is not in this version/],
+  ["MXSCREEN_DNSBL", "zen.example*3", /DNSBL scoring is not in this version/],
+  ["MXSCREEN_TRAP", "true", /trap MX mode is not in this version/],
+  ["MXSCREEN_MAX_LINE_LENGTH", "100", /from 512 to 65536/],
+  ["MXSCREEN_MAX_RECIPIENTS", "0", /from 1 to 100000/],
+  ["MXSCREEN_COMMAND_TIMEOUT", "5 minutes", /duration/],
+  ["MXSCREEN_DATA_TIMEOUT", "-1s", /duration/],
+  ["MXSCREEN_SHUTDOWN_TIMEOUT", "soon", /duration/],
+  ["MXSCREEN_IPV6_PREFIX", "8", /from 16 to 128/],
 ];
+
+test("an embedded replica needs a file: URL", () => {
+  assert.throws(
+    () => loadConfig({ MXSCREEN_DB_URL: "http://127.0.0.1:8080", MXSCREEN_DB_SYNC_URL: "http://127.0.0.1:8080" }, HOST),
+    /MXSCREEN_DB_URL="http:\/\/127\.0\.0\.1:8080" is not valid: expected a file: URL when MXSCREEN_DB_SYNC_URL/,
+  );
+  assert.equal(loadConfig({ MXSCREEN_TRAP: "false" }, HOST).listen.length, 1, "MXSCREEN_TRAP=false is accepted");
+});
 
 for (const [variable, value, expected] of BAD) {
   test(`a bad ${variable} (${value}) names the variable, the value and what is expected`, () => {

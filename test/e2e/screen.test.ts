@@ -185,3 +185,17 @@ test("SIGTERM: no new clients, a message in flight is finished and spooled, then
   assert.match(files[0], /first half\nsecond half\n$/);
   assert.ok(server.lines.some((l) => /msg=stopped/.test(l)));
 }, E2E);
+
+test("IPv6: an early talker on [::1] is logged as [::1]:port and banned per /64", async () => {
+  const server = await startServer({ MXSCREEN_GREET_WAIT: "2s" }, { listen: (port) => `[::1]:${port}` });
+  const bot = await RawClient.open(server.port, "::1");
+  await bot.until(/^220-/);
+  bot.write("EHLO v6bot\r\n");
+  await bot.waitClosed();
+  await server.waitForLine(/event=PREGREET client=\[::1\]:\d+ /);
+  const bans = await rowsEventually(server.dbUrl, "SELECT prefix FROM list_changes WHERE kind = 'ban'");
+  assert.deepEqual(bans.map((b) => b.prefix), ["::/64"]);
+  const again = await RawClient.open(server.port, "::1");
+  await again.waitClosed(3000);
+  assert.match(again.text, /^554 5\.7\.1 /);
+}, E2E);

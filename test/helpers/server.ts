@@ -42,7 +42,10 @@ export interface RunningServer {
 }
 
 /** Starts a real mxscreen process on this runtime with a fresh database and spool, on a free loopback port. */
-export async function startServer(env: Record<string, string> = {}, options: { dir?: string } = {}): Promise<RunningServer> {
+export async function startServer(
+  env: Record<string, string> = {},
+  options: { dir?: string; listen?: (port: number) => string } = {},
+): Promise<RunningServer> {
   const dir = options.dir ?? tempDir();
   const port = await freePort();
   const dbUrl = `file:${join(dir, "mxscreen.db")}`;
@@ -53,7 +56,7 @@ export async function startServer(env: Record<string, string> = {}, options: { d
     env: {
       PATH: process.env.PATH ?? "/usr/bin:/bin",
       HOME: process.env.HOME ?? dir,
-      MXSCREEN_LISTEN: `127.0.0.1:${port}`,
+      MXSCREEN_LISTEN: options.listen?.(port) ?? `127.0.0.1:${port}`,
       MXSCREEN_DB_URL: dbUrl,
       MXSCREEN_SPOOL_DIR: spoolDir,
       MXSCREEN_HOSTNAME: "mx.test.example",

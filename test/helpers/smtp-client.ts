@@ -26,7 +26,7 @@ export class RawClient {
 
   static open(port: number, localAddress = "127.0.0.1"): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: "127.0.0.1", port, localAddress });
+      const socket = connect({ host: localAddress.includes(":") ? "::1" : "127.0.0.1", port, localAddress });
       socket.once("connect", () => resolve(new RawClient(socket)));
       socket.once("error", reject);
     });
