@@ -2,17 +2,19 @@ import { hostname } from "node:os";
 import process from "node:process";
 import { type Config, loadConfig } from "./config/config.ts";
 import { ConfigError } from "./config/values.ts";
+import { adminApp } from "./admin/app.ts";
+import { Metrics } from "./admin/metrics.ts";
 import { Spool } from "./delivery/spool.ts";
 import { AcceptLoop } from "./gate/accept-loop.ts";
 import { Concluder } from "./gate/conclude.ts";
 import { createLogger, type Logger } from "./log/logger.ts";
 import { runtimeName } from "./net/runtime.ts";
+import { serve } from "./net/serve.ts";
 import { Store } from "./store/store.ts";
 import { createPool } from "../workers/pool.ts";
 
 /** Below the 20,000 open files a process may hold here, with room for the store, spool and workers. */
 const MAX_CONNECTIONS = 19_000;
-const FOLLOW_INTERVAL_MS = 500;
 
 function readConfig(): Config {
   try {
@@ -29,14 +31,15 @@ function readConfig(): Config {
 async function main(): Promise<void> {
   const config = readConfig();
   const logger: Logger = createLogger(config.log, config.node, (line) => console.log(line));
+  const startedAt = Date.now();
   const store = await Store.open(
-    { url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node },
-    (error) => logger.note("error", error.message),
+    { url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, queueFile: config.queueFile },
+    (error) => logger.note("warn", error.message),
   );
   for (const variable of config.unknownVariables) {
     logger.note("warn", "unknown setting ignored: check its spelling against the README", { variable });
   }
-  store.follow(FOLLOW_INTERVAL_MS);
+  const metrics = new Metrics();
   await new Spool(config.spoolDir, process.pid).prepare();
   const pool = createPool({
     spoolDir: config.spoolDir,
@@ -51,7 +54,7 @@ async function main(): Promise<void> {
       acceptDomains: config.acceptDomains,
     },
   }, config.workers);
-  const concluder = new Concluder(config, logger, store);
+  const concluder = new Concluder(config, logger, store, metrics);
   const loop = new AcceptLoop({
     gate: {
       hostname: config.hostname,
@@ -63,11 +66,33 @@ async function main(): Promise<void> {
     listen: config.listen,
     allow: config.allow,
     maxConnections: MAX_CONNECTIONS,
-  }, store, pool, concluder, logger);
+  }, store, pool, concluder, logger, metrics);
   const listeners = await loop.start();
+  const listen = listeners.map((l) => `${l.host.includes(":") ? `[${l.host}]` : l.host}:${l.port}`).join(",");
+  store.follow(config.followIntervalMs, { runtime: runtimeName(), listen, startedAt });
+  metrics.gauge("mxscreen_open_connections", "Client connections open now.", () => loop.connections);
+  metrics.gauge("mxscreen_store_queue_length", "Writes waiting for the database.", () => store.health().length);
+  metrics.gauge("mxscreen_store_reachable", "1 when the last contact with the database succeeded.", () => (store.health().reachable ? 1 : 0));
+  const app = adminApp({
+    store,
+    metrics,
+    token: config.adminToken,
+    allow: config.allow,
+    banTtlMs: config.banTtlMs,
+    listening: () => loop.listening,
+    openConnections: () => loop.connections,
+  });
+  const admin = config.adminListen === undefined ? undefined : await serve(
+    (request, peer) => app.fetch(request, peer),
+    config.adminListen.host,
+    config.adminListen.port,
+  ).catch((error) => {
+    throw new Error(`cannot serve the admin API on ${config.adminListen!.host}:${config.adminListen!.port}: ${(error as Error).message}`, { cause: error });
+  });
   logger.note("info", "mxscreen started", {
     runtime: runtimeName(),
-    listen: listeners.map((l) => `${l.host.includes(":") ? `[${l.host}]` : l.host}:${l.port}`).join(","),
+    listen,
+    admin: admin ? `${admin.host.includes(":") ? `[${admin.host}]` : admin.host}:${admin.port}` : "off",
     db: config.dbUrl.replace(/\/\/[^@/]*@/, "//***@"),
     delivery: `spool:${config.spoolDir}`,
     workers: config.workers,
@@ -81,6 +106,7 @@ async function main(): Promise<void> {
     logger.note("info", "stopping", { signal, open: loop.connections });
     loop.stop();
     await pool.shutdown(config.shutdownTimeoutMs);
+    await admin?.close();
     await store.close();
     logger.note("info", "stopped");
     process.exit(0);

@@ -36,6 +36,11 @@ export interface Config {
   readonly allow: readonly Prefix[];
   readonly mode: "enforce" | "observe";
   readonly dns: ListenAddress | undefined;
+  /** undefined: the admin HTTP server is off. */
+  readonly adminListen: ListenAddress | undefined;
+  readonly adminToken: string | undefined;
+  readonly queueFile: string;
+  readonly followIntervalMs: number;
   readonly log: "text" | "json";
   readonly pipelining: boolean;
   readonly maxMessageSize: number;
@@ -92,6 +97,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     throw new ConfigError("MXSCREEN_ALLOW", allowText, "CIDR prefixes only: .domain rDNS entries are not in this version");
   }
   const dns = get("MXSCREEN_DNS");
+  read.add("MXSCREEN_ADMIN_LISTEN");
+  const adminText = env.MXSCREEN_ADMIN_LISTEN ?? "127.0.0.1:8025";
+  const adminToken = get("MXSCREEN_ADMIN_TOKEN");
+  if (adminToken !== undefined && (adminToken.length < 16 || /\s/.test(adminToken))) {
+    throw new ConfigError("MXSCREEN_ADMIN_TOKEN", "(hidden)", "a token of at least 16 characters without spaces, e.g. from openssl rand -hex 24");
+  }
   const config: Config = {
     listen: parseListen("MXSCREEN_LISTEN", get("MXSCREEN_LISTEN") ?? "0.0.0.0:2525"),
     hostname,
@@ -110,6 +121,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     allow: parsePrefixList("MXSCREEN_ALLOW", allowText ?? ""),
     mode: parseChoice("MXSCREEN_MODE", get("MXSCREEN_MODE") ?? "enforce", ["enforce", "observe"]),
     dns: dns === undefined ? undefined : parseHostPort("MXSCREEN_DNS", dns),
+    adminListen: adminText.trim() === "" ? undefined : parseHostPort("MXSCREEN_ADMIN_LISTEN", adminText),
+    adminToken,
+    queueFile: get("MXSCREEN_QUEUE_FILE") ?? "data/store-queue.jsonl",
+    followIntervalMs: dur("MXSCREEN_FOLLOW_INTERVAL", "250ms"),
     log: parseChoice("MXSCREEN_LOG", get("MXSCREEN_LOG") ?? "text", ["text", "json"]),
     pipelining: parseBoolean("MXSCREEN_PIPELINING", get("MXSCREEN_PIPELINING") ?? "false"),
     maxMessageSize: parseSize("MXSCREEN_MAX_MESSAGE_SIZE", get("MXSCREEN_MAX_MESSAGE_SIZE") ?? "25M"),
@@ -122,6 +137,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     unknownVariables: [],
   };
   const unknownVariables = Object.keys(env).filter((name) => name.startsWith("MXSCREEN_") && !read.has(name)).sort();
+  if (config.followIntervalMs < 50) throw new ConfigError("MXSCREEN_FOLLOW_INTERVAL", get("MXSCREEN_FOLLOW_INTERVAL") ?? "", "a duration of at least 50ms");
   if (config.passTtlMs === 0) throw new ConfigError("MXSCREEN_PASS_TTL", get("MXSCREEN_PASS_TTL") ?? "", "a duration above 0");
   if (config.banTtlMs === 0) throw new ConfigError("MXSCREEN_BAN_TTL", get("MXSCREEN_BAN_TTL") ?? "", "a duration above 0");
   if (!/^(file:|libsql:|https?:|wss?:)/.test(config.dbUrl)) {

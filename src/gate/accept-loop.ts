@@ -1,4 +1,5 @@
-import { contains, formatIP, type IP, type Prefix, parseIP } from "../ip/address.ts";
+import { formatIP, type Prefix, parseIP } from "../ip/address.ts";
+import type { Metrics } from "../admin/metrics.ts";
 import type { Logger } from "../log/logger.ts";
 import { listen } from "../net/listen.ts";
 import type { ClientSocket, ConnectionHandlers, Listener } from "../net/types.ts";
@@ -6,7 +7,8 @@ import type { Store } from "../store/store.ts";
 import type { SessionHandle, SessionPool } from "../../workers/types.ts";
 import { clientLabel, type Concluder, type ConnectionRecord, sessionFinding } from "./conclude.ts";
 import { Greeter } from "./greeter.ts";
-import type { GateAction, GateConfig, Standing } from "./types.ts";
+import { standing as standingOf } from "./standing.ts";
+import type { GateAction, GateConfig } from "./types.ts";
 
 export interface AcceptLoopOptions {
   readonly gate: GateConfig;
@@ -30,6 +32,7 @@ export class AcceptLoop {
     private readonly pool: SessionPool,
     private readonly concluder: Concluder,
     private readonly logger: Logger,
+    private readonly metrics: Metrics,
   ) {}
 
   async start(): Promise<Listener[]> {
@@ -51,21 +54,15 @@ export class AcceptLoop {
     return this.open.size;
   }
 
+  get listening(): boolean {
+    return this.listeners.length === this.options.listen.length && !this.stopping;
+  }
+
   /** Stops accepting and says goodbye to clients still in the greet wait; sessions are the pool's to finish. */
   stop(): void {
     this.stopping = true;
     for (const listener of this.listeners) listener.close();
     for (const connection of [...this.open]) connection.shutdown();
-  }
-
-  private standing(ip: IP, now: number): Standing {
-    const configured = this.options.allow.find((prefix) => contains(prefix, ip));
-    if (configured) return { kind: "allowed", source: `MXSCREEN_ALLOW ${formatIP(configured.ip)}/${configured.length}` };
-    const lists = this.store.lookup(ip, now);
-    if (lists.allow) return { kind: "allowed", source: lists.allow.prefix };
-    if (lists.ban) return { kind: "banned", entry: lists.ban };
-    if (lists.pass) return { kind: "passed", entry: lists.pass };
-    return { kind: "new" };
   }
 
   private accept(socket: ClientSocket): ConnectionHandlers {
@@ -76,7 +73,7 @@ export class AcceptLoop {
       return { data: () => {}, close: () => {} };
     }
     const record: ConnectionRecord = { ip, address: formatIP(ip), port: socket.remotePort, openedAt: now };
-    const standing = this.standing(ip, now);
+    const standing = standingOf(this.options.allow, this.store, ip, now);
     const greeter = new Greeter(this.options.gate);
     let session: SessionHandle | undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -113,7 +110,12 @@ export class AcceptLoop {
             session = this.pool.open({ address: record.address, port: record.port }, action.early, {
               write: (text) => socket.write(text),
               close: () => socket.end(),
-              log: ({ event, ...rest }) => this.logger.log({ event, client: clientLabel(record), ...rest }),
+              log: ({ event, ...rest }) => {
+                if (event === "DELIVERED" || event === "DELIVERY-FAILED") {
+                  this.metrics.inc("mxscreen_messages_total", { result: event === "DELIVERED" ? "delivered" : "failed" });
+                }
+                this.logger.log({ event, client: clientLabel(record), ...rest });
+              },
               end: (facts) => {
                 concluded = true;
                 this.concluder.conclude(record, sessionFinding(standing, greeter.noted, facts), Date.now());

@@ -1,4 +1,5 @@
 import { clientPrefix, type IP } from "../ip/address.ts";
+import type { Metrics } from "../admin/metrics.ts";
 import type { Logger } from "../log/logger.ts";
 import type { SessionFacts } from "../smtp/types.ts";
 import type { Store } from "../store/store.ts";
@@ -46,7 +47,12 @@ export function sessionFinding(standing: Standing, noted: Finding | undefined, f
  * what the verdict means for the shared lists and the event history that explain reads.
  */
 export class Concluder {
-  constructor(private readonly config: ConcludeConfig, private readonly logger: Logger, private readonly store: Store) {}
+  constructor(
+    private readonly config: ConcludeConfig,
+    private readonly logger: Logger,
+    private readonly store: Store,
+    private readonly metrics: Metrics,
+  ) {}
 
   conclude(connection: ConnectionRecord, finding: Finding, now: number): void {
     this.logger.log({
@@ -56,6 +62,8 @@ export class Concluder {
       duration_ms: now - connection.openedAt,
       action: finding.action,
     });
+    this.metrics.verdict(finding.event.toLowerCase().replace(/ /g, "-"), (now - connection.openedAt) / 1000, now);
+    if (finding.check !== "none") this.metrics.inc("mxscreen_check_hits_total", { check: finding.check, action: finding.action });
     const prefix = clientPrefix(connection.ip, this.config.ipv6PrefixLength);
     if (finding.action === "ban") {
       this.store.set("ban", {

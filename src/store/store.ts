@@ -3,17 +3,22 @@ import { Kysely } from "kysely";
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { formatPrefix, type IP, type Prefix, parsePrefix } from "../ip/address.ts";
+import { whileBusy } from "./busy.ts";
 import { LibsqlDialect } from "./libsql-dialect.ts";
 import { migrate } from "./migrate.ts";
-import { whileBusy } from "./busy.ts";
 import { PrefixIndex } from "./prefix-index.ts";
 import type { Database, ListChangeRow, ListEntry, ListKind } from "./types.ts";
+import { type QueueState, type WriteOp, WriteQueue } from "./write-queue.ts";
 
 export interface StoreOptions {
   readonly url: string;
   readonly authToken?: string;
   readonly syncUrl?: string;
   readonly node: string;
+  /** Where writes wait while the database is away; without it they wait in memory only (the CLI). */
+  readonly queueFile?: string;
+  /** Load and follow the lists in memory (a node) or not (the CLI, which only queries). */
+  readonly index?: boolean;
 }
 
 export interface Verdicts {
@@ -40,10 +45,22 @@ export interface EventWrite {
   readonly evidence: Record<string, unknown>;
 }
 
+export interface StoreHealth extends QueueState {
+  /** When this node last read from or wrote to the database successfully. */
+  readonly lastContact: number;
+}
+
+export interface NodeInfo {
+  readonly runtime: string;
+  readonly listen: string;
+  readonly startedAt: number;
+}
+
 /**
  * The shared state of the fleet (bans, passes, allow entries, verdict events) behind an
  * in-memory index: lookups never wait on the database; writes update the index at once and
- * reach the database in order behind it.
+ * reach the database in order through a durable queue. For one (kind, prefix), the change
+ * made last (by its creation time, then by database order) wins on every node.
  */
 export class Store {
   readonly db: Kysely<Database>;
@@ -52,16 +69,25 @@ export class Store {
     pass: new PrefixIndex(),
     allow: new PrefixIndex(),
   };
+  /** Creation time of the change in force per kind and prefix, removals included. */
+  private readonly versions = new Map<string, number>();
+  private readonly queue: WriteQueue;
   private lastSeq = 0;
-  private writes: Promise<void> = Promise.resolve();
+  private lastContact = 0;
   private followTimer: ReturnType<typeof setInterval> | undefined;
   private following = false;
+  private followFailing = false;
 
-  private constructor(private readonly client: Client, private readonly node: string, private readonly onError: (error: Error) => void) {
+  private constructor(
+    private readonly client: Client,
+    private readonly options: StoreOptions,
+    private readonly onError: (error: Error) => void,
+  ) {
     this.db = new Kysely<Database>({ dialect: new LibsqlDialect(client) });
+    this.queue = new WriteQueue(options.queueFile, (ops) => this.write(ops), onError);
   }
 
-  /** Opens the database, applies migrations and loads the index. */
+  /** Opens the database, applies migrations, loads the index and starts writing queued writes. */
   static async open(options: StoreOptions, onError: (error: Error) => void): Promise<Store> {
     let client: Client | undefined;
     try {
@@ -71,13 +97,20 @@ export class Store {
       // WAL lets the CLI and other readers read while this node writes, instead of SQLITE_BUSY.
       else if (options.url.startsWith("file:")) await client.execute("PRAGMA journal_mode = WAL");
       await migrate(client);
-      const store = new Store(client, options.node, onError);
-      await store.catchUp();
+      if (options.syncUrl) await client.sync();
+      const store = new Store(client, options, onError);
+      if (options.index !== false) await store.catchUp();
+      store.lastContact = Date.now();
+      store.queue.start();
       return store;
     } catch (error) {
       client?.close();
       throw new Error(`cannot open the store at ${options.url}: ${(error as Error).message}`, { cause: error });
     }
+  }
+
+  get node(): string {
+    return this.options.node;
   }
 
   lookup(ip: IP, now: number): Verdicts {
@@ -95,97 +128,149 @@ export class Store {
       prefix: formatPrefix(write.prefix),
       createdAt: now,
       expiresAt: write.ttlMs === null ? null : now + write.ttlMs,
-      node: this.node,
+      node: this.options.node,
       check: write.check ?? null,
       reason: write.reason ?? null,
     };
+    this.versions.set(`${kind} ${entry.prefix}`, now);
     this.indexes[kind].set(write.prefix, entry);
-    this.enqueue(() =>
-      this.db.insertInto("list_changes").values({
-        kind,
-        prefix: entry.prefix,
-        op: "set",
-        created_at: now,
-        expires_at: entry.expiresAt,
-        node: this.node,
-        check_id: entry.check,
-        reason: entry.reason,
-        evidence: write.evidence === undefined ? null : JSON.stringify(write.evidence),
-      }).execute()
-    );
+    this.queue.push(op("list_changes", {
+      kind,
+      prefix: entry.prefix,
+      op: "set",
+      created_at: now,
+      expires_at: entry.expiresAt,
+      node: this.options.node,
+      check_id: entry.check,
+      reason: entry.reason,
+      evidence: write.evidence === undefined ? null : JSON.stringify(write.evidence),
+    }));
     return entry;
   }
 
   remove(kind: ListKind, prefix: Prefix, now: number, reason?: string): void {
+    this.versions.set(`${kind} ${formatPrefix(prefix)}`, now);
     this.indexes[kind].delete(prefix);
-    this.enqueue(() =>
-      this.db.insertInto("list_changes").values({
-        kind,
-        prefix: formatPrefix(prefix),
-        op: "remove",
-        created_at: now,
-        expires_at: null,
-        node: this.node,
-        check_id: null,
-        reason: reason ?? null,
-        evidence: null,
-      }).execute()
-    );
+    this.queue.push(op("list_changes", {
+      kind,
+      prefix: formatPrefix(prefix),
+      op: "remove",
+      created_at: now,
+      expires_at: null,
+      node: this.options.node,
+      check_id: null,
+      reason: reason ?? null,
+      evidence: null,
+    }));
   }
 
   recordEvent(event: EventWrite): void {
-    this.enqueue(() =>
-      this.db.insertInto("events").values({
-        at: event.at,
-        node: this.node,
-        client_ip: event.clientIp,
-        client_port: event.clientPort,
-        event: event.event,
-        check_id: event.check ?? null,
-        action: event.action,
-        evidence: JSON.stringify(event.evidence),
-      }).execute()
-    );
+    this.queue.push(op("events", {
+      at: event.at,
+      node: this.options.node,
+      client_ip: event.clientIp,
+      client_port: event.clientPort,
+      event: event.event,
+      check_id: event.check ?? null,
+      action: event.action,
+      evidence: JSON.stringify(event.evidence),
+    }));
   }
 
-  /** Entries in force at `now`, from the database (the CLI's view). */
+  /** The entries in force at `now`, read from the database: what every node will apply. */
   async list(kind: ListKind, now: number): Promise<ListChangeRow[]> {
-    const rows = await this.db.selectFrom("list_changes").selectAll()
-      .where("seq", "in", (qb) => qb.selectFrom("list_changes").select((eb) => eb.fn.max("seq").as("seq")).where("kind", "=", kind).groupBy("prefix"))
-      .orderBy("seq").execute();
+    const rows = await this.db.selectFrom("list_changes as c").selectAll("c")
+      .where("c.kind", "=", kind)
+      .where(({ not, exists, selectFrom }) =>
+        not(exists(
+          selectFrom("list_changes as n").select("n.seq")
+            .whereRef("n.kind", "=", "c.kind").whereRef("n.prefix", "=", "c.prefix")
+            .where(({ or, and, eb }) =>
+              or([
+                eb("n.created_at", ">", eb.ref("c.created_at")),
+                and([eb("n.created_at", "=", eb.ref("c.created_at")), eb("n.seq", ">", eb.ref("c.seq"))]),
+              ])
+            ),
+        ))
+      )
+      .orderBy("c.created_at").execute();
     return rows.filter((r) => r.op === "set" && (r.expires_at === null || r.expires_at > now));
   }
 
-  /** Follows changes made by other nodes and the CLI every `intervalMs`. */
-  follow(intervalMs: number): void {
+  health(): StoreHealth {
+    return { ...this.queue.state, lastContact: this.lastContact };
+  }
+
+  /** Follows changes made by other nodes, the CLI and the API every `intervalMs`, and beats the node's heartbeat. */
+  follow(intervalMs: number, info: NodeInfo): void {
+    let beats = 0;
     this.followTimer ??= setInterval(() => {
       if (this.following) return;
       this.following = true;
-      this.catchUp().catch((error) => this.onError(error)).finally(() => this.following = false);
+      const heartbeat = beats++ % Math.max(1, Math.round(5000 / intervalMs)) === 0;
+      (async () => {
+        if (this.options.syncUrl) await this.client.sync();
+        await this.catchUp();
+        if (heartbeat) await this.beat(info);
+        this.lastContact = Date.now();
+        if (this.followFailing) this.onError(new Error(`store reachable again at ${this.options.url}`));
+        this.followFailing = false;
+      })().catch((error) => {
+        if (!this.followFailing) this.onError(new Error(`cannot follow the store at ${this.options.url}, screening with what this node has: ${(error as Error).message}`));
+        this.followFailing = true;
+      }).finally(() => this.following = false);
     }, intervalMs);
   }
 
-  /** Waits until every write made so far has reached the database (or failed and been reported). */
-  flush(): Promise<void> {
-    return this.writes;
+  /** Waits until every write made so far has reached the database; false if `timeoutMs` passed first. */
+  flush(timeoutMs = 10_000): Promise<boolean> {
+    return this.queue.flush(timeoutMs);
   }
 
-  async close(): Promise<void> {
+  async close(timeoutMs = 5_000): Promise<void> {
     if (this.followTimer !== undefined) clearInterval(this.followTimer);
-    await this.writes;
+    await this.queue.flush(timeoutMs);
+    this.queue.close();
     await this.db.destroy();
     this.client.close();
   }
 
+  private async beat(info: NodeInfo): Promise<void> {
+    await this.db.insertInto("nodes").values({
+      name: this.options.node,
+      runtime: info.runtime,
+      listen: info.listen,
+      started_at: info.startedAt,
+      last_seen: Date.now(),
+    }).onConflict((oc) => oc.column("name").doUpdateSet({ runtime: info.runtime, listen: info.listen, started_at: info.startedAt, last_seen: Date.now() }))
+      .execute();
+  }
+
+  private async write(ops: readonly WriteOp[]): Promise<void> {
+    const statements = ops.map((o) => {
+      const compiled = this.db.insertInto(o.table).values({ ...o.row, op_id: o.id } as never)
+        .onConflict((oc) => oc.column("op_id").doNothing()).compile();
+      return { sql: compiled.sql, args: compiled.parameters as (string | number | null)[] };
+    });
+    await whileBusy(() => this.client.batch(statements, "write"));
+    this.lastContact = Date.now();
+  }
+
   private async catchUp(): Promise<void> {
-    const rows = await this.db.selectFrom("list_changes").selectAll().where("seq", ">", this.lastSeq).orderBy("seq").limit(10_000).execute();
-    for (const row of rows) this.apply(row);
+    for (;;) {
+      const rows = await this.db.selectFrom("list_changes").selectAll().where("seq", ">", this.lastSeq).orderBy("seq").limit(10_000).execute();
+      for (const row of rows) this.apply(row);
+      if (rows.length < 10_000) return;
+    }
   }
 
   private apply(row: ListChangeRow): void {
     this.lastSeq = Math.max(this.lastSeq, row.seq);
     const prefix = parsePrefix(row.prefix);
     if (!prefix) return;
+    const key = `${row.kind} ${row.prefix}`;
+    if ((this.versions.get(key) ?? -Infinity) > row.created_at) return;
+    this.versions.set(key, row.created_at);
     const index = this.indexes[row.kind];
     if (row.op === "remove") return index.delete(prefix);
     index.set(prefix, {
@@ -198,13 +283,10 @@ export class Store {
       reason: row.reason,
     });
   }
+}
 
-  private enqueue(write: () => Promise<unknown>): void {
-    this.writes = this.writes.then(() => whileBusy(write)).then(
-      () => {},
-      (error) => this.onError(new Error(`store write failed: ${(error as Error).message}`, { cause: error })),
-    );
-  }
+function op(table: WriteOp["table"], row: WriteOp["row"]): WriteOp {
+  return { id: crypto.randomUUID(), table, row };
 }
 
 /** The embedded default lives under data/, which a fresh checkout does not have yet. */

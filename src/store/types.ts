@@ -14,6 +14,7 @@ export interface ListChangesTable {
   check_id: string | null;
   reason: string | null;
   evidence: string | null;
+  op_id: string | null;
 }
 
 export interface EventsTable {
@@ -26,6 +27,15 @@ export interface EventsTable {
   check_id: string | null;
   action: string;
   evidence: string;
+  op_id: string | null;
+}
+
+export interface NodesTable {
+  name: string;
+  runtime: string;
+  listen: string;
+  started_at: number;
+  last_seen: number;
 }
 
 export type ListChangeRow = Selectable<ListChangesTable>;
@@ -34,6 +44,7 @@ export type EventRow = Selectable<EventsTable>;
 export interface Database {
   list_changes: ListChangesTable;
   events: EventsTable;
+  nodes: NodesTable;
   schema_migrations: { name: string; applied_at: number };
 }
 

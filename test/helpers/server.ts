@@ -29,6 +29,8 @@ export function freePort(): Promise<number> {
 
 export interface RunningServer {
   readonly port: number;
+  /** The admin API's base URL, when started with `admin: true`. */
+  readonly admin: string;
   readonly dir: string;
   readonly dbUrl: string;
   readonly spoolDir: string;
@@ -44,10 +46,11 @@ export interface RunningServer {
 /** Starts a real mxscreen process on this runtime with a fresh database and spool, on a free loopback port. */
 export async function startServer(
   env: Record<string, string> = {},
-  options: { dir?: string; listen?: (port: number) => string } = {},
+  options: { dir?: string; listen?: (port: number) => string; admin?: boolean } = {},
 ): Promise<RunningServer> {
   const dir = options.dir ?? tempDir();
   const port = await freePort();
+  const adminPort = options.admin ? await freePort() : undefined;
   const dbUrl = `file:${join(dir, "mxscreen.db")}`;
   const spoolDir = join(dir, "spool");
   const { command, args } = selfCommand(join(ROOT, "src/main.ts"));
@@ -63,6 +66,8 @@ export async function startServer(
       MXSCREEN_NODE: "node-a",
       MXSCREEN_WORKERS: "0",
       MXSCREEN_GREET_WAIT: "1s",
+      MXSCREEN_ADMIN_LISTEN: adminPort === undefined ? "" : `127.0.0.1:${adminPort}`,
+      MXSCREEN_QUEUE_FILE: join(dir, "store-queue.jsonl"),
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
@@ -97,6 +102,7 @@ export async function startServer(
 
   const server: RunningServer = {
     port,
+    admin: adminPort === undefined ? "" : `http://127.0.0.1:${adminPort}`,
     dir,
     dbUrl,
     spoolDir,

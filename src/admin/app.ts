@@ -1,0 +1,147 @@
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { standing } from "../gate/standing.ts";
+import { formatIP, type Prefix, parseIP, parsePrefix } from "../ip/address.ts";
+import { explain } from "../store/explain.ts";
+import { checkAddress, checkListRequest } from "../store/list-input.ts";
+import { fleetStats } from "../store/stats.ts";
+import type { Store } from "../store/store.ts";
+import type { ListKind } from "../store/types.ts";
+import { authorize } from "./auth.ts";
+import { renderDashboard, renderExplain } from "./dashboard.ts";
+import type { Metrics } from "./metrics.ts";
+
+export interface AdminDeps {
+  readonly store: Store;
+  readonly metrics: Metrics;
+  readonly token: string | undefined;
+  readonly allow: readonly Prefix[];
+  readonly banTtlMs: number;
+  /** Listeners up and accepting. */
+  readonly listening: () => boolean;
+  readonly openConnections: () => number;
+}
+
+type Env = { Bindings: { address: string } };
+
+const WRITE_WAIT_MS = 5_000;
+
+function describe(s: ReturnType<typeof standing>): string {
+  switch (s.kind) {
+    case "allowed":
+      return `allowed (${s.source})`;
+    case "banned":
+      return `banned as ${s.entry.prefix} until ${s.entry.expiresAt === null ? "removed" : new Date(s.entry.expiresAt).toISOString()} by ${s.entry.node} (${s.entry.check ?? "manual"}${s.entry.reason ? `: ${s.entry.reason}` : ""})`;
+    case "passed":
+      return `passed as ${s.entry.prefix} until ${new Date(s.entry.expiresAt ?? 0).toISOString()}`;
+    case "new":
+      return "not on any list: gets the greet wait";
+  }
+}
+
+/** The admin HTTP API and dashboard (SPEC §2), as a Hono app over the injected store and metrics. */
+export function adminApp(deps: AdminDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  const { store, metrics } = deps;
+
+  app.get("/healthz", (c) => c.text("ok\n"));
+
+  app.get("/readyz", (c) => {
+    const reasons: string[] = [];
+    if (!deps.listening()) reasons.push("SMTP listeners are not up");
+    const health = store.health();
+    if (!health.reachable) reasons.push(`store unreachable: ${health.lastError ?? "no contact"}`);
+    if (Date.now() - health.lastContact > 30_000) reasons.push(`no contact with the store for ${Math.round((Date.now() - health.lastContact) / 1000)} s`);
+    return c.json({ ready: reasons.length === 0, reasons, store: health }, reasons.length === 0 ? 200 : 503);
+  });
+
+  app.get("/metrics", (c) => c.body(metrics.render(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
+
+  const guard = (c: Context<Env>, browser: boolean) => {
+    const result = authorize(deps.token, c.req.header("authorization") ?? null, c.env.address);
+    if (result === "ok") return undefined;
+    if (result === "not-loopback") {
+      return c.json({ error: "forbidden: without MXSCREEN_ADMIN_TOKEN the admin API answers loopback clients only" }, 403);
+    }
+    const headers: Record<string, string> = browser ? { "www-authenticate": 'Basic realm="mxscreen", charset="UTF-8"' } : { "www-authenticate": "Bearer" };
+    return c.json({ error: result === "missing" ? "unauthorized: send Authorization: Bearer <MXSCREEN_ADMIN_TOKEN>" : "unauthorized: wrong token" }, 401, headers);
+  };
+  app.use("/api/*", async (c, next) => guard(c, false) ?? await next());
+  app.use("/", async (c, next) => guard(c, true) ?? await next());
+  app.use("/explain/*", async (c, next) => guard(c, true) ?? await next());
+
+  const body = async (c: Context<Env>): Promise<Record<string, unknown>> => {
+    if (!(c.req.header("content-type") ?? "").includes("application/json")) return {};
+    try {
+      const value = await c.req.json();
+      return typeof value === "object" && value !== null ? value : {};
+    } catch {
+      return { __invalid: true };
+    }
+  };
+
+  for (const kind of ["ban", "allow"] as const satisfies ListKind[]) {
+    const path = kind === "ban" ? "/api/bans" : "/api/allow";
+    app.get(path, async (c) => c.json({ [kind === "ban" ? "bans" : "allow"]: await store.list(kind, Date.now()) }));
+    app.post(path, async (c) => {
+      const input = await body(c);
+      if (input.__invalid) return c.json({ error: "body: not valid JSON" }, 400);
+      const checked = checkListRequest(input, kind === "ban" ? deps.banTtlMs : null);
+      if (!checked.ok) return c.json({ error: checked.error }, 400);
+      const entry = store.set(kind, checked.value, Date.now());
+      const written = await store.flush(WRITE_WAIT_MS);
+      return c.json({ [kind]: entry, written }, written ? 201 : 202);
+    });
+    app.delete(path, async (c) => {
+      const input = await body(c);
+      const checked = checkAddress(c.req.query("address") ?? input.address);
+      if (!checked.ok) return c.json({ error: checked.error }, 400);
+      store.remove(kind, parsePrefix(checked.value)!, Date.now(), "removed through the admin API");
+      const written = await store.flush(WRITE_WAIT_MS);
+      return c.json({ removed: checked.value, written }, written ? 200 : 202);
+    });
+  }
+
+  app.get("/api/stats", async (c) => {
+    const now = Date.now();
+    return c.json({
+      node: store.node,
+      now,
+      open: deps.openConnections(),
+      connections: metrics.verdictTotals(),
+      store: store.health(),
+      fleet: await fleetStats(store.db, now),
+    });
+  });
+
+  const explainOf = async (text: string) => {
+    const ip = parseIP(text);
+    if (!ip) return undefined;
+    const now = Date.now();
+    return { now, standing: describe(standing(deps.allow, store, ip, now)), ...(await explain(store.db, ip)), ip: formatIP(ip) };
+  };
+  app.get("/api/explain/:ip", async (c) => {
+    const result = await explainOf(c.req.param("ip"));
+    return result ? c.json(result) : c.json({ error: `ip: ${JSON.stringify(c.req.param("ip"))} is not an IP address` }, 400);
+  });
+  app.get("/explain/:ip", async (c) => {
+    const result = await explainOf(c.req.param("ip"));
+    return result ? c.html(renderExplain(result, result.now, result.standing)) : c.text("not an IP address\n", 400);
+  });
+
+  app.get("/", async (c) => {
+    const now = Date.now();
+    return c.html(renderDashboard({
+      node: store.node,
+      now,
+      open: deps.openConnections(),
+      totals: metrics.verdictTotals(),
+      lastHour: metrics.lastHour(now),
+      fleet: await fleetStats(store.db, now),
+      store: store.health(),
+    }));
+  });
+
+  app.onError((error, c) => c.json({ error: `internal error: ${error.message}` }, 500));
+  return app;
+}

@@ -1,0 +1,118 @@
+import type { StoreHealth } from "../store/store.ts";
+import type { Explanation } from "../store/explain.ts";
+import type { FleetStats } from "../store/stats.ts";
+import { ago, Html, html } from "./html.ts";
+
+export interface DashboardData {
+  readonly node: string;
+  readonly now: number;
+  readonly open: number;
+  readonly totals: Record<string, number>;
+  readonly lastHour: { minute: number; verdicts: Record<string, number> }[];
+  readonly fleet: FleetStats;
+  readonly store: StoreHealth;
+}
+
+/** How the chart and the totals group verdict tags (kebab-case, as in the metrics). */
+type Group = "passed" | "refused" | "other";
+const GROUP_COLOURS: Record<Group, string> = { passed: "#2e7d32", refused: "#c62828", other: "#9e9e9e" };
+
+function groupOf(verdict: string): Group {
+  if (["pass-new", "pass-old", "allowed"].includes(verdict)) return "passed";
+  if (["hangup", "timeout", "shutdown", "error-limit"].includes(verdict)) return "other";
+  return "refused";
+}
+
+function chart(lastHour: DashboardData["lastHour"]): Html {
+  const width = 720;
+  const height = 160;
+  const barWidth = width / lastHour.length;
+  const totals = lastHour.map((m) => Object.values(m.verdicts).reduce((a, b) => a + b, 0));
+  const max = Math.max(1, ...totals);
+  const bars = lastHour.flatMap((m, i) => {
+    let y = height;
+    return (["passed", "refused", "other"] as Group[]).map((group) => {
+      const count = Object.entries(m.verdicts).filter(([v]) => groupOf(v) === group).reduce((a, [, n]) => a + n, 0);
+      const h = (count / max) * (height - 10);
+      y -= h;
+      return count === 0 ? html`` : html`<rect x="${(i * barWidth + 1).toFixed(1)}" y="${y.toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${GROUP_COLOURS[group]}"><title>${new Date(m.minute).toISOString().slice(11, 16)} UTC: ${count} ${group}</title></rect>`;
+    });
+  });
+  return html`<svg class="chart" viewBox="0 0 ${width} ${height + 16}" role="img" aria-label="Connections per minute over the last hour">
+    <line x1="0" y1="${height}" x2="${width}" y2="${height}" stroke="#bbb"/>
+    ${bars}
+    <text x="0" y="${height + 14}" font-size="11" fill="#666">60 min ago</text>
+    <text x="${width}" y="${height + 14}" font-size="11" fill="#666" text-anchor="end">now (peak ${max}/min)</text>
+  </svg>`;
+}
+
+const STYLE = html`<style>
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #222; max-width: 1100px; }
+  h1 { font-size: 1.4rem; margin: 0 0 .25rem; } h2 { font-size: 1.05rem; margin: 1.5rem 0 .5rem; }
+  .tiles { display: flex; gap: .75rem; flex-wrap: wrap; }
+  .tile { border: 1px solid #ddd; border-radius: 6px; padding: .5rem .9rem; min-width: 8rem; }
+  .tile b { display: block; font-size: 1.6rem; }
+  .passed b { color: ${GROUP_COLOURS.passed}; } .refused b { color: ${GROUP_COLOURS.refused}; }
+  .bad { color: ${GROUP_COLOURS.refused}; font-weight: bold; } .good { color: ${GROUP_COLOURS.passed}; font-weight: bold; }
+  table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .25rem .5rem; border-bottom: 1px solid #eee; }
+  th { color: #555; font-weight: 600; } .chart { width: 100%; max-width: 720px; } .muted { color: #777; }
+  .legend span { display: inline-block; margin-right: 1rem; } .legend i { display: inline-block; width: .8rem; height: .8rem; margin-right: .3rem; }
+</style>`;
+
+export function renderDashboard(d: DashboardData): string {
+  const sum = (group: Group) => Object.entries(d.totals).filter(([v]) => groupOf(v) === group).reduce((a, [, n]) => a + n, 0);
+  const hour = d.lastHour.flatMap((m) => Object.entries(m.verdicts));
+  const hourSum = (group: Group) => hour.filter(([v]) => groupOf(v) === group).reduce((a, [, n]) => a + n, 0);
+  const storeOk = d.store.reachable && d.store.length === 0;
+  return html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10">
+<title>mxscreen ${d.node}</title>${STYLE}</head><body>
+<h1>mxscreen on ${d.node}</h1>
+<div class="muted">${new Date(d.now).toISOString()} · refreshes every 10 s</div>
+<h2>Now</h2>
+<div class="tiles">
+  <div class="tile" id="open"><b>${d.open}</b>open connections</div>
+  <div class="tile passed" id="passed-hour"><b>${hourSum("passed")}</b>passed, last hour</div>
+  <div class="tile refused" id="refused-hour"><b>${hourSum("refused")}</b>refused, last hour</div>
+  <div class="tile" id="total"><b>${sum("passed") + sum("refused") + sum("other")}</b>connections since start</div>
+  <div class="tile" id="bans"><b>${d.fleet.lists.ban}</b>bans in force (fleet)</div>
+  <div class="tile" id="store"><b class="${storeOk ? "good" : "bad"}">${d.store.reachable ? "reachable" : "unreachable"}</b>store · ${d.store.length} queued · contact ${ago(d.store.lastContact, d.now)}</div>
+</div>
+<h2>Connections per minute, last hour (this node)</h2>
+${chart(d.lastHour)}
+<div class="legend"><span><i style="background:${GROUP_COLOURS.passed}"></i>passed</span><span><i style="background:${GROUP_COLOURS.refused}"></i>refused</span><span><i style="background:${GROUP_COLOURS.other}"></i>hung up, timed out</span></div>
+<h2>Verdicts since start (this node)</h2>
+<table id="verdicts"><tr><th>verdict</th><th>connections</th></tr>
+${Object.entries(d.totals).sort((a, b) => b[1] - a[1]).map(([v, n]) => html`<tr><td>${v}</td><td>${n}</td></tr>`)}
+</table>
+<h2>Top offenders, last hour (fleet)</h2>
+<table id="offenders"><tr><th>client</th><th>verdicts</th><th>last</th><th></th></tr>
+${d.fleet.topOffenders.map((o) => html`<tr><td>${o.ip}</td><td>${o.events}</td><td>${o.lastEvent} · ${ago(o.last, d.now)}</td><td><a href="/explain/${encodeURIComponent(o.ip)}">explain</a></td></tr>`)}
+</table>
+${d.fleet.topOffenders.length === 0 ? html`<p class="muted">None in the last hour.</p>` : ""}
+<h2>Recent verdicts (fleet)</h2>
+<table id="recent"><tr><th>when</th><th>node</th><th>client</th><th>verdict</th><th>action</th></tr>
+${d.fleet.recent.map((r) => html`<tr><td>${ago(r.at, d.now)}</td><td>${r.node}</td><td><a href="/explain/${encodeURIComponent(r.ip)}">${r.ip}</a></td><td>${r.event}</td><td>${r.action}</td></tr>`)}
+</table>
+<h2>Fleet</h2>
+<table id="nodes"><tr><th>node</th><th>runtime</th><th>listening</th><th>last contact</th></tr>
+${d.fleet.nodes.map((n) => html`<tr><td>${n.name}</td><td>${n.runtime}</td><td>${n.listen}</td><td class="${d.now - n.lastSeen > 30_000 ? "bad" : ""}">${ago(n.lastSeen, d.now)}</td></tr>`)}
+</table>
+<p class="muted">Lists in force: ${d.fleet.lists.ban} bans, ${d.fleet.lists.pass} passes, ${d.fleet.lists.allow} allow entries. JSON: <a href="/api/stats">/api/stats</a> · <a href="/metrics">/metrics</a></p>
+</body></html>`.text;
+}
+
+export function renderExplain(e: Explanation, now: number, standing: string): string {
+  return html`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>explain ${e.ip}</title>${STYLE}</head><body>
+<h1>Why ${e.ip} is treated as it is</h1>
+<p id="standing">Now: <b>${standing}</b> · <a href="/">dashboard</a> · <a href="/api/explain/${encodeURIComponent(e.ip)}">JSON</a></p>
+<h2>Verdicts</h2>
+<table id="events"><tr><th>when</th><th>node</th><th>port</th><th>verdict</th><th>check</th><th>action</th><th>evidence</th></tr>
+${e.events.map((v) => html`<tr><td>${new Date(v.at).toISOString()} (${ago(v.at, now)})</td><td>${v.node}</td><td>${v.port}</td><td>${v.event}</td><td>${v.check ?? ""}</td><td>${v.action}</td><td><code>${JSON.stringify(v.evidence)}</code></td></tr>`)}
+</table>
+${e.events.length === 0 ? html`<p class="muted">No verdict recorded for this address.</p>` : ""}
+<h2>Ban, pass and allow entries covering it</h2>
+<table id="lists"><tr><th>when</th><th>list</th><th>prefix</th><th>change</th><th>expires</th><th>node</th><th>check</th><th>reason</th></tr>
+${e.lists.map((l) => html`<tr><td>${new Date(l.at).toISOString()}</td><td>${l.kind}</td><td>${l.prefix}</td><td>${l.op}</td><td>${l.expiresAt === null ? "never" : new Date(l.expiresAt).toISOString()}</td><td>${l.node}</td><td>${l.check ?? ""}</td><td>${l.reason ?? ""}</td></tr>`)}
+</table>
+</body></html>`.text;
+}

@@ -1,0 +1,122 @@
+/**
+ * Prometheus metrics, text format 0.0.4, and a per-minute timeline of verdicts for the
+ * dashboard. Names follow Prometheus conventions: `_total` counters, `_seconds` histograms.
+ */
+
+type Labels = Record<string, string>;
+
+interface Histogram {
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+interface Family {
+  readonly help: string;
+  readonly type: "counter" | "gauge" | "histogram";
+  readonly values: Map<string, number>;
+  readonly buckets: readonly number[];
+  readonly histograms: Map<string, Histogram>;
+  readonly collect?: () => number;
+}
+
+const SESSION_BUCKETS = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300];
+const LOOKUP_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5];
+const TIMELINE_MINUTES = 60;
+
+function labelKey(labels: Labels): string {
+  return Object.entries(labels).sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`).join(",");
+}
+
+export class Metrics {
+  private readonly families = new Map<string, Family>();
+  /** Verdict counts per minute: minute start (ms) → verdict → count, the last hour only. */
+  private readonly timeline = new Map<number, Map<string, number>>();
+
+  constructor() {
+    this.define("mxscreen_connections_total", "counter", "Connections concluded, by verdict (the log tag, kebab-case).");
+    this.define("mxscreen_check_hits_total", "counter", "Findings, by check id and the action taken.");
+    this.define("mxscreen_messages_total", "counter", "Messages, by result: delivered or failed.");
+    this.define("mxscreen_session_seconds", "histogram", "Connection lifetime from accept to conclusion.", SESSION_BUCKETS);
+    this.define("mxscreen_dns_lookup_seconds", "histogram", "DNS lookup latency, by kind.", LOOKUP_BUCKETS);
+  }
+
+  /** A gauge read when scraped, so it is never stale. */
+  gauge(name: string, help: string, collect: () => number): void {
+    this.families.set(name, { help, type: "gauge", values: new Map(), buckets: [], histograms: new Map(), collect });
+  }
+
+  inc(name: string, labels: Labels = {}, by = 1): void {
+    const family = this.family(name);
+    const key = labelKey(labels);
+    family.values.set(key, (family.values.get(key) ?? 0) + by);
+  }
+
+  observe(name: string, value: number, labels: Labels = {}): void {
+    const family = this.family(name);
+    const key = labelKey(labels);
+    let h = family.histograms.get(key);
+    if (!h) family.histograms.set(key, h = { counts: family.buckets.map(() => 0), sum: 0, count: 0 });
+    family.buckets.forEach((bound, i) => {
+      if (value <= bound) h!.counts[i]++;
+    });
+    h.sum += value;
+    h.count++;
+  }
+
+  /** Counts one concluded connection: the counter, the lifetime histogram and the timeline. */
+  verdict(verdict: string, seconds: number, now: number): void {
+    this.inc("mxscreen_connections_total", { verdict });
+    this.observe("mxscreen_session_seconds", seconds);
+    const minute = Math.floor(now / 60_000) * 60_000;
+    let bucket = this.timeline.get(minute);
+    if (!bucket) {
+      this.timeline.set(minute, bucket = new Map());
+      for (const old of this.timeline.keys()) if (old <= minute - TIMELINE_MINUTES * 60_000) this.timeline.delete(old);
+    }
+    bucket.set(verdict, (bucket.get(verdict) ?? 0) + 1);
+  }
+
+  /** Verdict counts per minute for the last hour, every minute present (zeros included), oldest first. */
+  lastHour(now: number): { minute: number; verdicts: Record<string, number> }[] {
+    const end = Math.floor(now / 60_000) * 60_000;
+    return Array.from({ length: TIMELINE_MINUTES }, (_, i) => {
+      const minute = end - (TIMELINE_MINUTES - 1 - i) * 60_000;
+      return { minute, verdicts: Object.fromEntries(this.timeline.get(minute) ?? []) };
+    });
+  }
+
+  /** Connections since start, by verdict. */
+  verdictTotals(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [key, value] of this.family("mxscreen_connections_total").values) out[/verdict="([^"]*)"/.exec(key)![1]] = value;
+    return out;
+  }
+
+  render(): string {
+    const lines: string[] = [];
+    for (const [name, family] of this.families) {
+      lines.push(`# HELP ${name} ${family.help}`, `# TYPE ${name} ${family.type}`);
+      if (family.collect) lines.push(`${name} ${family.collect()}`);
+      for (const [key, value] of family.values) lines.push(`${name}${key ? `{${key}}` : ""} ${value}`);
+      for (const [key, h] of family.histograms) {
+        const prefix = key ? `${key},` : "";
+        family.buckets.forEach((bound, i) => lines.push(`${name}_bucket{${prefix}le="${bound}"} ${h.counts[i]}`));
+        lines.push(`${name}_bucket{${prefix}le="+Inf"} ${h.count}`);
+        lines.push(`${name}_sum${key ? `{${key}}` : ""} ${h.sum}`, `${name}_count${key ? `{${key}}` : ""} ${h.count}`);
+      }
+    }
+    return lines.join("\n") + "\n";
+  }
+
+  private define(name: string, type: "counter" | "histogram", help: string, buckets: readonly number[] = []): void {
+    this.families.set(name, { help, type, values: new Map(), buckets, histograms: new Map() });
+  }
+
+  private family(name: string): Family {
+    const family = this.families.get(name);
+    if (!family) throw new Error(`metric ${name} is not registered`);
+    return family;
+  }
+}
