@@ -25,6 +25,8 @@ export interface AdminDeps {
 type Env = { Bindings: { address: string } };
 
 const WRITE_WAIT_MS = 5_000;
+/** Reads first let this node's own recent writes land, so the API shows what the log just said. */
+const READ_WAIT_MS = 1_000;
 
 function describe(s: ReturnType<typeof standing>): string {
   switch (s.kind) {
@@ -82,7 +84,10 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
 
   for (const kind of ["ban", "allow"] as const satisfies ListKind[]) {
     const path = kind === "ban" ? "/api/bans" : "/api/allow";
-    app.get(path, async (c) => c.json({ [kind === "ban" ? "bans" : "allow"]: await store.list(kind, Date.now()) }));
+    app.get(path, async (c) => {
+      await store.flush(READ_WAIT_MS);
+      return c.json({ [kind === "ban" ? "bans" : "allow"]: await store.list(kind, Date.now()) });
+    });
     app.post(path, async (c) => {
       const input = await body(c);
       if (input.__invalid) return c.json({ error: "body: not valid JSON" }, 400);
@@ -103,6 +108,7 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
   }
 
   app.get("/api/stats", async (c) => {
+    await store.flush(READ_WAIT_MS);
     const now = Date.now();
     return c.json({
       node: store.node,
@@ -117,6 +123,7 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
   const explainOf = async (text: string) => {
     const ip = parseIP(text);
     if (!ip) return undefined;
+    await store.flush(READ_WAIT_MS);
     const now = Date.now();
     return { now, standing: describe(standing(deps.allow, store, ip, now)), ...(await explain(store.db, ip)), ip: formatIP(ip) };
   };
@@ -130,6 +137,7 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
   });
 
   app.get("/", async (c) => {
+    await store.flush(READ_WAIT_MS);
     const now = Date.now();
     return c.html(renderDashboard({
       node: store.node,

@@ -1,0 +1,47 @@
+import { spawn } from "node:child_process";
+import { onCleanup } from "../harness.ts";
+import { tempDir } from "./server.ts";
+
+/** Flags for a headless Chromium that never reaches beyond this machine (env notes: background networking off). */
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--disable-extensions",
+];
+
+function chromium(args: string[], timeoutMs = 30_000): Promise<string> {
+  const profile = tempDir("mxscreen-chromium-");
+  return new Promise((resolve, reject) => {
+    const child = spawn("chromium", [...FLAGS, `--user-data-dir=${profile}`, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => out += d);
+    child.stderr.setEncoding("utf8").on("data", (d: string) => err += d);
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    onCleanup(() => {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    });
+    child.on("error", (error) => reject(new Error(`cannot run chromium (${error.message}): install Debian's chromium package`)));
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`chromium exited ${code}: ${err.slice(-2000)}`));
+    });
+  });
+}
+
+/** The page's DOM as the browser built it. */
+export function renderedDom(url: string): Promise<string> {
+  return chromium(["--virtual-time-budget=3000", "--dump-dom", url]);
+}
+
+/** A PNG of the page, as a person would see it. */
+export async function screenshot(url: string, file: string): Promise<void> {
+  await chromium(["--window-size=1200,1800", "--hide-scrollbars", `--screenshot=${file}`, url]);
+}
