@@ -5,10 +5,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import DENO_PERMISSIONS from "../../src/net/deno-permissions.json" with { type: "json" };
 import { selfCommand } from "../../src/net/runtime.ts";
 import { onCleanup } from "../harness.ts";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** Runs `script` on the given runtime from node_modules, whichever runtime runs the test: for mixed fleets. */
+export function runtimeCommand(runtime: "deno" | "bun", script: string): { command: string; args: string[] } {
+  const command = join(ROOT, "node_modules/.bin", runtime);
+  return runtime === "deno" ? { command, args: ["run", ...DENO_PERMISSIONS, script] } : { command, args: [script] };
+}
 
 export function tempDir(prefix = "mxscreen-test-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -46,14 +53,14 @@ export interface RunningServer {
 /** Starts a real mxscreen process on this runtime with a fresh database and spool, on a free loopback port. */
 export async function startServer(
   env: Record<string, string> = {},
-  options: { dir?: string; listen?: (port: number) => string; admin?: boolean } = {},
+  options: { dir?: string; listen?: (port: number) => string; admin?: boolean; runtime?: "deno" | "bun" } = {},
 ): Promise<RunningServer> {
   const dir = options.dir ?? tempDir();
   const port = await freePort();
   const adminPort = options.admin ? await freePort() : undefined;
   const dbUrl = `file:${join(dir, "mxscreen.db")}`;
   const spoolDir = join(dir, "spool");
-  const { command, args } = selfCommand(join(ROOT, "src/main.ts"));
+  const { command, args } = options.runtime ? runtimeCommand(options.runtime, join(ROOT, "src/main.ts")) : selfCommand(join(ROOT, "src/main.ts"));
   const child = spawn(command, args, {
     cwd: dir,
     env: {

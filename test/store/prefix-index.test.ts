@@ -22,3 +22,37 @@ test("finds the most specific unexpired entry for IPv4 and IPv6", () => {
   assert.equal(index.sweep(1000), 1);
   assert.equal(index.size, 1);
 });
+
+test("every prefix length matches exactly the addresses it covers, compared with a plain check", () => {
+  const next = (() => {
+    let s = 12345;
+    return () => (s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0);
+  })();
+  const randomV6 = () => ({ family: 6 as const, groups: Array.from({ length: 8 }, () => next() & 0xffff) });
+  const flip = (ip: ReturnType<typeof randomV6>, bit: number) => {
+    const groups = [...ip.groups];
+    groups[Math.floor(bit / 16)] ^= 1 << (15 - (bit % 16));
+    return { family: 6 as const, groups };
+  };
+  for (const length of [0, 1, 15, 16, 17, 31, 32, 33, 48, 56, 63, 64, 65, 96, 127, 128]) {
+    const index = new PrefixIndex<{ expiresAt: number | null }>();
+    const base = randomV6();
+    index.set({ ip: base, length }, { expiresAt: null });
+    assert.ok(index.lookup(base, 0), `/${length} covers its own address`);
+    if (length < 128) assert.ok(index.lookup(flip(base, 127), 0), `/${length} covers an address differing after the prefix`);
+    if (length > 0) assert.equal(index.lookup(flip(base, length - 1), 0), undefined, `/${length} does not cover one differing in its last prefix bit`);
+    if (length < 128) {
+      index.delete({ ip: flip(base, 127), length });
+      assert.equal(index.lookup(base, 0), undefined, `/${length} deleted through another address it covers`);
+      assert.equal(index.size, 0);
+    }
+  }
+  for (const length of [0, 1, 8, 23, 24, 25, 31, 32]) {
+    const index = new PrefixIndex<{ expiresAt: number | null }>();
+    const value = next();
+    index.set({ ip: { family: 4, value }, length }, { expiresAt: null });
+    assert.ok(index.lookup({ family: 4, value }, 0));
+    if (length > 0) assert.equal(index.lookup({ family: 4, value: (value ^ (1 << (32 - length))) >>> 0 }, 0), undefined, `/${length}`);
+    if (length < 32) assert.ok(index.lookup({ family: 4, value: (value ^ 1) >>> 0 }, 0), `/${length} covers the last bit`);
+  }
+});

@@ -76,3 +76,27 @@ test("a database that cannot be opened or reached fails start-up with the URL an
     new RegExp(`cannot open the store at http://127\\.0\\.0\\.1:${port}: .+`),
   );
 });
+
+test("conflicting writes: for one entry the change made last wins on every node, whatever order they reach the database in", async () => {
+  const url = `file:${join(tempDir(), "c.db")}`;
+  const a = await open(url, "a");
+  const b = await open(url, "b");
+  const x = parsePrefix("198.51.100.9")!;
+  const t = Date.now();
+  a.set("ban", { prefix: x, ttlMs: 60_000, reason: "first" }, t);
+  await a.flush();
+  b.remove("ban", x, t + 200, "lifted by an operator");
+  await b.flush();
+  // A ban made before the removal but written after it (a node that was cut off and catches up).
+  a.set("ban", { prefix: x, ttlMs: 3_600_000, reason: "extended while cut off" }, t + 100);
+  await a.flush();
+  assert.deepEqual(await a.list("ban", t + 300), [], "the removal was the last change");
+  const c = await open(url, "c");
+  assert.equal(c.lookup(parseIP("198.51.100.9")!, t + 300).ban, undefined, "a node loading the lists agrees");
+  b.follow(30, { runtime: "test", listen: "-", startedAt: t });
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(b.lookup(parseIP("198.51.100.9")!, t + 300).ban, undefined, "a node following the changes agrees");
+  b.set("ban", { prefix: x, ttlMs: 60_000, reason: "banned again" }, t + 400);
+  await b.flush();
+  assert.deepEqual((await a.list("ban", t + 500)).map((r) => r.reason), ["banned again"]);
+});

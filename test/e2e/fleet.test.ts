@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import process from "node:process";
+import { runtimeName } from "../../src/net/runtime.ts";
+import { test } from "../harness.ts";
+import { RawClient } from "../helpers/smtp-client.ts";
+import { ROOT, type RunningServer, startServer, tempDir } from "../helpers/server.ts";
+import { startSqld } from "../helpers/sqld.ts";
+
+const here = runtimeName().split(" ")[0] as "deno" | "bun";
+const other = here === "deno" ? "bun" : "deno";
+const FLEET = { timeoutMs: 60_000 };
+
+/** What a client from `source` is told first: "554 " (refused) or "220-" (greet wait) or "220 ". */
+async function firstWords(server: RunningServer, source: string): Promise<string> {
+  const c = await RawClient.open(server.port, source);
+  await c.until(/^(554 |220)/, 3000);
+  c.close();
+  return c.text.slice(0, 4);
+}
+
+/** Polls until `source` gets `expected` from `server`; returns how long it took. */
+async function becomes(server: RunningServer, source: string, expected: string, withinMs: number): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    const got = await firstWords(server, source);
+    if (got === expected) return Date.now() - started;
+    if (Date.now() - started > withinMs) throw new Error(`${source} still gets ${JSON.stringify(got)} from ${server.port} after ${withinMs} ms, not ${JSON.stringify(expected)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function pregreet(server: RunningServer, source: string): Promise<void> {
+  const bot = await RawClient.open(server.port, source);
+  await bot.until(/^220-/);
+  bot.write("EHLO bot\r\n");
+  await bot.waitClosed();
+}
+
+function cli(dbUrl: string, args: string[]): Promise<number | null> {
+  return new Promise((resolve) => {
+    const dir = tempDir();
+    const child = spawn("node", [join(ROOT, "src/cli/launch.mjs"), "--runtime", here, "src/cli/mxscreen.ts", ...args], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? "", HOME: dir, MXSCREEN_DB_URL: dbUrl, MXSCREEN_NODE: "cli" },
+      stdio: "ignore",
+    });
+    child.on("exit", resolve);
+  });
+}
+
+test(`a ${here} node and a ${other} node on one sqld: a pregreet on one and a CLI ban are refused on both within a second`, async () => {
+  const sqld = await startSqld();
+  const a = await startServer({ MXSCREEN_DB_URL: sqld.url, MXSCREEN_NODE: `a-${here}`, MXSCREEN_GREET_WAIT: "3s" });
+  const b = await startServer({ MXSCREEN_DB_URL: sqld.url, MXSCREEN_NODE: `b-${other}`, MXSCREEN_GREET_WAIT: "3s" }, { runtime: other });
+  await pregreet(a, "127.0.6.1");
+  const took = await becomes(b, "127.0.6.1", "554 ", 2000);
+  assert.ok(took < 1000, `propagated in ${took} ms`);
+  await b.waitForLine(new RegExp(`event=BANNED client=127\\.0\\.6\\.1:\\d+ ban=127\\.0\\.6\\.1/32 reason=PREGREET by=a-${here}`));
+
+  assert.equal(await cli(sqld.url, ["ban", "add", "127.0.6.128/25", "--reason", "cli"]), 0);
+  await becomes(a, "127.0.6.200", "554 ", 1500);
+  await becomes(b, "127.0.6.200", "554 ", 1500);
+  assert.equal(await cli(sqld.url, ["ban", "rm", "127.0.6.128/25"]), 0);
+  await becomes(a, "127.0.6.201", "220-", 1500);
+  await becomes(b, "127.0.6.201", "220-", 1500);
+}, FLEET);
+
+test("sqld killed while a node bans: the node keeps screening, says so on /readyz and /metrics, and the ban reaches the other node once sqld is back", async () => {
+  const sqld = await startSqld();
+  const a = await startServer({ MXSCREEN_DB_URL: sqld.url, MXSCREEN_NODE: "a", MXSCREEN_GREET_WAIT: "3s" }, { admin: true });
+  const b = await startServer({ MXSCREEN_DB_URL: sqld.url, MXSCREEN_NODE: "b", MXSCREEN_GREET_WAIT: "3s" }, { runtime: other });
+  await sqld.kill();
+  await pregreet(a, "127.0.7.1");
+  assert.equal(await firstWords(a, "127.0.7.1"), "554 ", "node A enforces its own ban while the store is away");
+  await a.waitForLine(/level=warn msg="store write failed, keeping \d+ writes queued in .*store-queue\.jsonl and retrying/);
+  const ready = await fetch(`${a.admin}/readyz`);
+  assert.equal(ready.status, 503);
+  assert.match((await ready.json()).reasons[0], /^store unreachable: /);
+  const metrics = await (await fetch(`${a.admin}/metrics`)).text();
+  assert.match(metrics, /^mxscreen_store_reachable 0$/m);
+  assert.match(metrics, /^mxscreen_store_queue_length [1-9]\d*$/m);
+  assert.equal(await firstWords(b, "127.0.7.1"), "220-", "node B has not heard of it");
+
+  await sqld.restart();
+  await becomes(b, "127.0.7.1", "554 ", 10_000);
+  await a.waitForLine(/msg="store reachable again: writing \d+ queued writes"/);
+  const after = await fetch(`${a.admin}/readyz`);
+  assert.equal(after.status, 200);
+  await after.body?.cancel();
+}, FLEET);
+
+test("an embedded-replica node reads locally, its bans reach the primary's nodes, and theirs reach it", async () => {
+  const sqld = await startSqld();
+  const dir = tempDir();
+  const replica = await startServer({
+    MXSCREEN_DB_URL: `file:${join(dir, "replica.db")}`,
+    MXSCREEN_DB_SYNC_URL: sqld.url,
+    MXSCREEN_NODE: "replica",
+    MXSCREEN_GREET_WAIT: "3s",
+  }, { dir });
+  const primaryNode = await startServer({ MXSCREEN_DB_URL: sqld.url, MXSCREEN_NODE: "primary", MXSCREEN_GREET_WAIT: "3s" }, { runtime: other });
+  await pregreet(replica, "127.0.8.1");
+  await becomes(primaryNode, "127.0.8.1", "554 ", 2000);
+  await pregreet(primaryNode, "127.0.8.2");
+  await becomes(replica, "127.0.8.2", "554 ", 2000);
+  await replica.waitForLine(/event=BANNED client=127\.0\.8\.2:\d+ .*by=primary/);
+}, FLEET);
