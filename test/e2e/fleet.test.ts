@@ -107,3 +107,15 @@ test("an embedded-replica node reads locally, its bans reach the primary's nodes
   await becomes(replica, "127.0.8.2", "554 ", 2000);
   await replica.waitForLine(/event=BANNED client=127\.0\.8\.2:\d+ .*by=primary/);
 }, FLEET);
+
+test("a sqld that requires a token: MXSCREEN_DB_AUTH_TOKEN gets in, and without it start-up stops with the URL and the reason", async () => {
+  const sqld = await startSqld({ auth: true });
+  const node = await startServer({ MXSCREEN_DB_URL: sqld.url, MXSCREEN_DB_AUTH_TOKEN: sqld.token!, MXSCREEN_GREET_WAIT: "3s" });
+  await pregreet(node, "127.0.9.1");
+  assert.equal(await firstWords(node, "127.0.9.1"), "554 ");
+  await assert.rejects(
+    startServer({ MXSCREEN_DB_URL: sqld.url }),
+    (error: Error) => /exited with 1 before it started/.test(error.message) &&
+      new RegExp(`mxscreen: cannot open the store at ${sqld.url.replace(/\./g, "\\.")}: .*401`).test(error.message),
+  );
+}, FLEET);

