@@ -65,6 +65,7 @@ async function main(): Promise<void> {
     },
     listen: config.listen,
     allow: config.allow,
+    trustedProxies: config.trustedProxies,
     maxConnections: MAX_CONNECTIONS,
   }, store, pool, concluder, logger, metrics);
   const listeners = await loop.start();

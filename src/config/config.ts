@@ -34,6 +34,7 @@ export interface Config {
   readonly banAction: "reject" | "drop";
   readonly pregreetAction: CheckAction;
   readonly allow: readonly Prefix[];
+  readonly trustedProxies: readonly Prefix[];
   readonly mode: "enforce" | "observe";
   readonly dns: ListenAddress | undefined;
   /** undefined: the admin HTTP server is off. */
@@ -64,7 +65,6 @@ const NOT_YET: Record<string, string> = {
   MXSCREEN_UPSTREAM: "relaying to an upstream MTA is not in this version; unset it to deliver to the local spool",
   MXSCREEN_TLS_CERT: "STARTTLS is not in this version; unset MXSCREEN_TLS_CERT and MXSCREEN_TLS_KEY",
   MXSCREEN_TLS_KEY: "STARTTLS is not in this version; unset MXSCREEN_TLS_CERT and MXSCREEN_TLS_KEY",
-  MXSCREEN_TRUSTED_PROXIES: "PROXY protocol is not in this version; unset it and connect clients directly",
   MXSCREEN_DNSBL: "DNSBL scoring is not in this version; unset it",
   MXSCREEN_TRAP: "trap MX mode is not in this version; unset it",
 };
@@ -119,6 +119,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     banAction: parseChoice("MXSCREEN_BAN_ACTION", get("MXSCREEN_BAN_ACTION") ?? "reject", ["reject", "drop"]),
     pregreetAction: parseChoice("MXSCREEN_ACTION_PREGREET", get("MXSCREEN_ACTION_PREGREET") ?? "ban", CHECK_ACTIONS),
     allow: parsePrefixList("MXSCREEN_ALLOW", allowText ?? ""),
+    trustedProxies: parsePrefixList("MXSCREEN_TRUSTED_PROXIES", get("MXSCREEN_TRUSTED_PROXIES") ?? ""),
     mode: parseChoice("MXSCREEN_MODE", get("MXSCREEN_MODE") ?? "enforce", ["enforce", "observe"]),
     dns: dns === undefined ? undefined : parseHostPort("MXSCREEN_DNS", dns),
     adminListen: adminText.trim() === "" ? undefined : parseHostPort("MXSCREEN_ADMIN_LISTEN", adminText),

@@ -1,4 +1,4 @@
-import { formatIP, type Prefix, parseIP } from "../ip/address.ts";
+import { contains, formatIP, type Prefix, parseIP } from "../ip/address.ts";
 import type { Metrics } from "../admin/metrics.ts";
 import type { Logger } from "../log/logger.ts";
 import { listen } from "../net/listen.ts";
@@ -7,6 +7,7 @@ import type { Store } from "../store/store.ts";
 import type { SessionHandle, SessionPool } from "../../workers/types.ts";
 import { clientLabel, type Concluder, type ConnectionRecord, sessionFinding } from "./conclude.ts";
 import { Greeter } from "./greeter.ts";
+import { parseProxyHeader } from "./proxy-protocol.ts";
 import { standing as standingOf } from "./standing.ts";
 import type { GateAction, GateConfig } from "./types.ts";
 
@@ -14,8 +15,12 @@ export interface AcceptLoopOptions {
   readonly gate: GateConfig;
   readonly listen: readonly { host: string; port: number }[];
   readonly allow: readonly Prefix[];
+  /** Peers that must send a PROXY header naming the real client (load balancers). */
+  readonly trustedProxies: readonly Prefix[];
   readonly maxConnections: number;
 }
+
+const PROXY_HEADER_TIMEOUT_MS = 10_000;
 
 /**
  * The main thread's part of every connection: look the client up, greet it (or refuse it),
@@ -73,6 +78,55 @@ export class AcceptLoop {
       return { data: () => {}, close: () => {} };
     }
     const record: ConnectionRecord = { ip, address: formatIP(ip), port: socket.remotePort, openedAt: now };
+    if (this.options.trustedProxies.some((prefix) => contains(prefix, ip))) return this.acceptProxied(socket, record);
+    return this.screen(socket, record);
+  }
+
+  /**
+   * A trusted proxy names the client in a PROXY header before anything else; until it has,
+   * we say nothing. A malformed header, or none within the time limit, closes the connection.
+   */
+  private acceptProxied(socket: ClientSocket, proxy: ConnectionRecord): ConnectionHandlers {
+    let buffered = new Uint8Array(0);
+    let inner: ConnectionHandlers | undefined;
+    let done = false;
+    const fail = (reason: string) => {
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      this.concluder.conclude(proxy, { event: "PROXY", check: "proxy-protocol", action: "close", evidence: { reason } }, Date.now());
+    };
+    const timer = setTimeout(() => fail(`no complete PROXY header within ${PROXY_HEADER_TIMEOUT_MS} ms`), PROXY_HEADER_TIMEOUT_MS);
+    return {
+      data: (bytes) => {
+        if (inner) return inner.data(bytes);
+        if (done) return;
+        const joined = new Uint8Array(buffered.length + bytes.length);
+        joined.set(buffered, 0);
+        joined.set(bytes, buffered.length);
+        buffered = joined;
+        const header = parseProxyHeader(buffered);
+        if (header.status === "incomplete") return;
+        if (header.status === "invalid") return fail(header.reason);
+        clearTimeout(timer);
+        const ip = header.source ? parseIP(header.source.address) : proxy.ip;
+        if (!ip) return fail(`PROXY header names ${JSON.stringify(header.source?.address)}, not an address`);
+        const via = `${proxy.address}:${proxy.port}`;
+        const record: ConnectionRecord = { ip, address: formatIP(ip), port: header.source?.port ?? proxy.port, openedAt: proxy.openedAt, via };
+        inner = this.screen(socket, record);
+        const rest = buffered.subarray(header.length);
+        if (rest.length > 0) inner.data(rest);
+      },
+      close: () => {
+        if (inner) return inner.close();
+        if (!done) fail("closed before a complete PROXY header");
+      },
+    };
+  }
+
+  private screen(socket: ClientSocket, record: ConnectionRecord): ConnectionHandlers {
+    const now = Date.now();
+    const ip = record.ip;
     const standing = standingOf(this.options.allow, this.store, ip, now);
     const greeter = new Greeter(this.options.gate);
     let session: SessionHandle | undefined;

@@ -16,6 +16,8 @@ export interface ConnectionRecord {
   readonly address: string;
   readonly port: number;
   readonly openedAt: number;
+  /** The trusted proxy that named this client in a PROXY header. */
+  readonly via?: string;
 }
 
 /** `192.0.2.1:4321` or `[2001:db8::1]:4321`, as the log shows a client. */
@@ -60,6 +62,7 @@ export class Concluder {
       client: clientLabel(connection),
       ...finding.evidence,
       duration_ms: now - connection.openedAt,
+      via: connection.via,
       action: finding.action,
     });
     this.metrics.verdict(finding.event.toLowerCase().replace(/ /g, "-"), (now - connection.openedAt) / 1000, now);

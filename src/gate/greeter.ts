@@ -1,4 +1,5 @@
 import { bytesToText } from "../log/escape.ts";
+import { looksLikeProxyHeader } from "./proxy-protocol.ts";
 import type { Finding, GateAction, GateConfig, Standing } from "./types.ts";
 
 /** Bytes of an early talker kept as evidence, and at most handed on when the test only logs. */
@@ -53,6 +54,13 @@ export class Greeter {
     const firstByte = this.earlyBytes === 0;
     this.earlyBytes += bytes.length;
     if (!firstByte) return [];
+    if (looksLikeProxyHeader(bytes)) {
+      // A load balancer not (yet) in MXSCREEN_TRUSTED_PROXIES: refuse it, but do not ban it.
+      this.waiting = false;
+      this.deadline = Infinity;
+      const reason = "PROXY header from an address not in MXSCREEN_TRUSTED_PROXIES";
+      return [{ type: "drop" }, { type: "conclude", finding: { event: "PROXY", check: "proxy-protocol", action: "close", evidence: { reason, sent: bytesToText(keep) } } }];
+    }
     const enforce = this.config.pregreetAction !== "ignore" && !this.config.observe;
     const finding: Finding = {
       event: "PREGREET",

@@ -76,7 +76,7 @@ const BAD: [string, string, RegExp][] = [
   ["MXSCREEN_UPSTREAM", "smtp://127.0.0.1:25", /not in this version/],
   ["MXSCREEN_TLS_CERT", "/etc/cert.pem", /STARTTLS is not in this version/],
   ["MXSCREEN_TLS_KEY", "/etc/key.pem", /STARTTLS is not in this version/],
-  ["MXSCREEN_TRUSTED_PROXIES", "10.0.0.1", /PROXY protocol is not in this version/],
+  ["MXSCREEN_TRUSTED_PROXIES", "lb.example", /IP addresses or CIDR prefixes/],
   ["MXSCREEN_DNSBL", "zen.example*3", /DNSBL scoring is not in this version/],
   ["MXSCREEN_TRAP", "true", /trap MX mode is not in this version/],
   ["MXSCREEN_MAX_LINE_LENGTH", "100", /from 512 to 65536/],

@@ -1,0 +1,82 @@
+/**
+ * The PROXY protocol header (HAProxy's proxy-protocol.txt, versions 1 and 2), sans I/O: a
+ * load balancer in front of mxscreen sends it first, naming the real client.
+ */
+
+export type ProxyHeader =
+  | { readonly status: "incomplete" }
+  | { readonly status: "invalid"; readonly reason: string }
+  /** `source` is undefined for v2 LOCAL and v1 UNKNOWN: the proxy speaks for itself (health checks). */
+  | { readonly status: "ok"; readonly version: 1 | 2; readonly source: { address: string; port: number } | undefined; readonly length: number };
+
+const V2_SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
+const V1_PREFIX = "PROXY ";
+/** proxy-protocol.txt 2.1: a v1 header is at most 107 bytes, CRLF included. */
+const V1_MAX = 107;
+/** What a v2 header may carry beyond the addresses (TLVs) before we call it absurd. */
+const V2_MAX_LENGTH = 1024;
+
+function startsWith(bytes: Uint8Array, prefix: readonly number[]): boolean | "maybe" {
+  const n = Math.min(bytes.length, prefix.length);
+  for (let i = 0; i < n; i++) if (bytes[i] !== prefix[i]) return false;
+  return n < prefix.length ? "maybe" : true;
+}
+
+/** True when `bytes` begin like a PROXY header of either version (to tell a misconfigured proxy from ratware). */
+export function looksLikeProxyHeader(bytes: Uint8Array): boolean {
+  const v1 = [...V1_PREFIX].map((c) => c.charCodeAt(0));
+  return startsWith(bytes, V2_SIGNATURE) === true || startsWith(bytes, v1) === true;
+}
+
+export function parseProxyHeader(bytes: Uint8Array): ProxyHeader {
+  const v2 = startsWith(bytes, V2_SIGNATURE);
+  if (v2 === true) return parseV2(bytes);
+  const v1 = startsWith(bytes, [...V1_PREFIX].map((c) => c.charCodeAt(0)));
+  if (v1 === true) return parseV1(bytes);
+  if (v1 === "maybe" || v2 === "maybe") return { status: "incomplete" };
+  return { status: "invalid", reason: "no PROXY header where one was expected" };
+}
+
+function parseV1(bytes: Uint8Array): ProxyHeader {
+  const end = bytes.subarray(0, V1_MAX).indexOf(0x0a);
+  if (end < 0) return bytes.length >= V1_MAX ? { status: "invalid", reason: "PROXY v1 header longer than 107 bytes" } : { status: "incomplete" };
+  if (end === 0 || bytes[end - 1] !== 0x0d) return { status: "invalid", reason: "PROXY v1 header not ended by CRLF" };
+  const line = new TextDecoder().decode(bytes.subarray(0, end - 1));
+  const parts = line.split(" ");
+  if (parts[1] === "UNKNOWN") return { status: "ok", version: 1, source: undefined, length: end + 1 };
+  if (parts.length !== 6 || (parts[1] !== "TCP4" && parts[1] !== "TCP6")) {
+    return { status: "invalid", reason: `PROXY v1 header malformed: ${JSON.stringify(line.slice(0, 60))}` };
+  }
+  const [, family, source, , sourcePort] = parts;
+  const ipv4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(source);
+  const port = /^\d{1,5}$/.test(sourcePort) ? Number(sourcePort) : -1;
+  if ((family === "TCP4") !== ipv4 || (!ipv4 && !/^[0-9a-fA-F:.]+$/.test(source)) || port < 0 || port > 65535) {
+    return { status: "invalid", reason: `PROXY v1 header malformed: ${JSON.stringify(line.slice(0, 60))}` };
+  }
+  return { status: "ok", version: 1, source: { address: source, port }, length: end + 1 };
+}
+
+function parseV2(bytes: Uint8Array): ProxyHeader {
+  if (bytes.length < 16) return { status: "incomplete" };
+  const versionCommand = bytes[12];
+  if (versionCommand >> 4 !== 2) return { status: "invalid", reason: `PROXY v2 header with version ${versionCommand >> 4}` };
+  const command = versionCommand & 0x0f;
+  const familyProtocol = bytes[13];
+  const length = (bytes[14] << 8) | bytes[15];
+  if (length > V2_MAX_LENGTH) return { status: "invalid", reason: `PROXY v2 header claims ${length} bytes` };
+  if (bytes.length < 16 + length) return { status: "incomplete" };
+  const total = 16 + length;
+  if (command === 0) return { status: "ok", version: 2, source: undefined, length: total };
+  if (command !== 1) return { status: "invalid", reason: `PROXY v2 header with command ${command}` };
+  const body = bytes.subarray(16, total);
+  if (familyProtocol === 0x11 && length >= 12) {
+    const address = `${body[0]}.${body[1]}.${body[2]}.${body[3]}`;
+    return { status: "ok", version: 2, source: { address, port: (body[8] << 8) | body[9] }, length: total };
+  }
+  if (familyProtocol === 0x21 && length >= 36) {
+    const groups = Array.from({ length: 8 }, (_, i) => ((body[2 * i] << 8) | body[2 * i + 1]).toString(16));
+    return { status: "ok", version: 2, source: { address: groups.join(":"), port: (body[32] << 8) | body[33] }, length: total };
+  }
+  if (familyProtocol === 0x00) return { status: "ok", version: 2, source: undefined, length: total };
+  return { status: "invalid", reason: `PROXY v2 header with unsupported family/protocol 0x${familyProtocol.toString(16)}` };
+}
