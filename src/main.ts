@@ -9,12 +9,14 @@ import { AcceptLoop } from "./gate/accept-loop.ts";
 import { Concluder } from "./gate/conclude.ts";
 import { createLogger, type Logger } from "./log/logger.ts";
 import { runtimeName } from "./net/runtime.ts";
+import { CertificateFiles } from "./net/certificate-files.ts";
 import { serve } from "./net/serve.ts";
 import { Store } from "./store/store.ts";
 import { createPool } from "../workers/pool.ts";
 
 /** Below the 20,000 open files a process may hold here, with room for the store, spool and workers. */
 const MAX_CONNECTIONS = 19_000;
+const CERTIFICATE_CHECK_MS = 5_000;
 
 function readConfig(): Config {
   try {
@@ -41,6 +43,10 @@ async function main(): Promise<void> {
   }
   const metrics = new Metrics();
   await new Spool(config.spoolDir, process.pid).prepare();
+  const certificates = config.tls ? new CertificateFiles(config.tls.certPath, config.tls.keyPath) : undefined;
+  const reloaded = (error: string | undefined) =>
+    error ? logger.note("error", `TLS certificate not reloaded, still using the previous one: ${error}`) : logger.note("info", "TLS certificate reloaded");
+  certificates?.watch(CERTIFICATE_CHECK_MS, reloaded);
   const pool = createPool({
     spoolDir: config.spoolDir,
     session: {
@@ -52,6 +58,7 @@ async function main(): Promise<void> {
       dataTimeoutMs: config.dataTimeoutMs,
       pipelining: config.pipelining,
       acceptDomains: config.acceptDomains,
+      tls: certificates !== undefined,
     },
   }, config.workers);
   const concluder = new Concluder(config, logger, store, metrics);
@@ -67,6 +74,7 @@ async function main(): Promise<void> {
     allow: config.allow,
     trustedProxies: config.trustedProxies,
     maxConnections: MAX_CONNECTIONS,
+    tls: certificates ? () => certificates.current : undefined,
   }, store, pool, concluder, logger, metrics);
   const listeners = await loop.start();
   const listen = listeners.map((l) => `${l.host.includes(":") ? `[${l.host}]` : l.host}:${l.port}`).join(",");
@@ -96,6 +104,7 @@ async function main(): Promise<void> {
     admin: admin ? `${admin.host.includes(":") ? `[${admin.host}]` : admin.host}:${admin.port}` : "off",
     db: config.dbUrl.replace(/\/\/[^@/]*@/, "//***@"),
     delivery: `spool:${config.spoolDir}`,
+    starttls: certificates ? "offered" : "off",
     workers: config.workers,
     mode: config.mode,
   });
@@ -106,6 +115,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.note("info", "stopping", { signal, open: loop.connections });
     loop.stop();
+    certificates?.close();
     await pool.shutdown(config.shutdownTimeoutMs);
     await admin?.close();
     await store.close();
@@ -113,6 +123,9 @@ async function main(): Promise<void> {
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGHUP", () => {
+    if (certificates) reloaded(certificates.reload());
+  });
   process.on("SIGINT", () => void stop("SIGINT"));
 }
 

@@ -27,6 +27,8 @@ export function createPool(config: RunnerConfig, workers: number): SessionPool {
         return entry.sink.write(message.text);
       case "close":
         return entry.sink.close();
+      case "starttls":
+        return entry.sink.starttls(message.text);
       case "log":
         return entry.sink.log(message.entry);
       case "end":
@@ -54,6 +56,7 @@ export function createPool(config: RunnerConfig, workers: number): SessionPool {
           lane.send({ t: "data", id, bytes: copy }, [copy.buffer as ArrayBuffer]);
         },
         gone: () => lane.send({ t: "gone", id }),
+        tlsStarted: (ok) => lane.send({ t: "tls", id, ok }),
       };
     },
     async shutdown(timeoutMs: number) {

@@ -39,6 +39,11 @@ export class SessionRunner {
         if (running) this.apply(message.id, running, running.session.receive(message.bytes, now));
         return;
       }
+      case "tls": {
+        const running = this.sessions.get(message.id);
+        if (running) this.apply(message.id, running, running.session.tlsStarted(message.ok, now));
+        return;
+      }
       case "gone": {
         const running = this.sessions.get(message.id);
         if (running) this.apply(message.id, running, running.session.clientClosed());
@@ -62,13 +67,24 @@ export class SessionRunner {
   }
 
   private apply(id: number, running: Running, outputs: Output[]): void {
+    // Replies to one input travel as one message.
+    let text = "";
+    const writeOut = () => {
+      if (text !== "") this.post({ t: "write", id, text });
+      text = "";
+    };
     for (const output of outputs) {
       switch (output.type) {
         case "reply":
-          this.post({ t: "write", id, text: output.text });
+          text += output.text;
           break;
         case "close":
+          writeOut();
           this.post({ t: "close", id });
+          break;
+        case "starttls":
+          this.post({ t: "starttls", id, text });
+          text = "";
           break;
         case "message-begin":
           running.message = this.deliverer.begin({
@@ -90,6 +106,7 @@ export class SessionRunner {
           break;
       }
     }
+    writeOut();
     if (running.session.closed && running.message === undefined) this.end(id, running);
   }
 

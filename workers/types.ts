@@ -12,12 +12,15 @@ export type ToRunner =
   | { readonly t: "open"; readonly id: number; readonly client: ClientInfo; readonly early?: Uint8Array }
   | { readonly t: "data"; readonly id: number; readonly bytes: Uint8Array }
   | { readonly t: "gone"; readonly id: number }
+  | { readonly t: "tls"; readonly id: number; readonly ok: boolean }
   | { readonly t: "shutdown" };
 
 /** Runner → accept loop. */
 export type FromRunner =
   | { readonly t: "write"; readonly id: number; readonly text: string }
   | { readonly t: "close"; readonly id: number }
+  /** Write `text` (the go-ahead), then hand the socket to TLS at once: one message, so no byte can slip in between. */
+  | { readonly t: "starttls"; readonly id: number; readonly text: string }
   | { readonly t: "log"; readonly id: number; readonly entry: LogEntry }
   | { readonly t: "end"; readonly id: number; readonly facts: SessionFacts };
 
@@ -25,6 +28,7 @@ export type FromRunner =
 export interface SessionSink {
   write(text: string): void;
   close(): void;
+  starttls(text: string): void;
   log(entry: LogEntry): void;
   end(facts: SessionFacts): void;
 }
@@ -32,6 +36,7 @@ export interface SessionSink {
 export interface SessionHandle {
   data(bytes: Uint8Array): void;
   gone(): void;
+  tlsStarted(ok: boolean): void;
 }
 
 export interface SessionPool {

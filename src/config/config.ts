@@ -41,6 +41,8 @@ export interface Config {
   readonly adminListen: ListenAddress | undefined;
   readonly adminToken: string | undefined;
   readonly queueFile: string;
+  /** PEM files; both set, STARTTLS is offered. */
+  readonly tls: { readonly certPath: string; readonly keyPath: string } | undefined;
   readonly followIntervalMs: number;
   readonly log: "text" | "json";
   readonly pipelining: boolean;
@@ -63,8 +65,6 @@ export interface HostFacts {
 /** Settings of the specification that this version does not act on yet: refusing them beats ignoring them. */
 const NOT_YET: Record<string, string> = {
   MXSCREEN_UPSTREAM: "relaying to an upstream MTA is not in this version; unset it to deliver to the local spool",
-  MXSCREEN_TLS_CERT: "STARTTLS is not in this version; unset MXSCREEN_TLS_CERT and MXSCREEN_TLS_KEY",
-  MXSCREEN_TLS_KEY: "STARTTLS is not in this version; unset MXSCREEN_TLS_CERT and MXSCREEN_TLS_KEY",
   MXSCREEN_DNSBL: "DNSBL scoring is not in this version; unset it",
   MXSCREEN_TRAP: "trap MX mode is not in this version; unset it",
 };
@@ -97,6 +97,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     throw new ConfigError("MXSCREEN_ALLOW", allowText, "CIDR prefixes only: .domain rDNS entries are not in this version");
   }
   const dns = get("MXSCREEN_DNS");
+  const certPath = get("MXSCREEN_TLS_CERT");
+  const keyPath = get("MXSCREEN_TLS_KEY");
+  if ((certPath === undefined) !== (keyPath === undefined)) {
+    const [variable, value] = certPath === undefined ? ["MXSCREEN_TLS_KEY", keyPath!] : ["MXSCREEN_TLS_CERT", certPath];
+    throw new ConfigError(variable, value, "MXSCREEN_TLS_CERT and MXSCREEN_TLS_KEY set together (PEM files)");
+  }
   read.add("MXSCREEN_ADMIN_LISTEN");
   const adminText = env.MXSCREEN_ADMIN_LISTEN ?? "127.0.0.1:8025";
   const adminToken = get("MXSCREEN_ADMIN_TOKEN");
@@ -125,6 +131,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     adminListen: adminText.trim() === "" ? undefined : parseHostPort("MXSCREEN_ADMIN_LISTEN", adminText),
     adminToken,
     queueFile: get("MXSCREEN_QUEUE_FILE") ?? "data/store-queue.jsonl",
+    tls: certPath === undefined ? undefined : { certPath, keyPath: keyPath! },
     followIntervalMs: dur("MXSCREEN_FOLLOW_INTERVAL", "250ms"),
     log: parseChoice("MXSCREEN_LOG", get("MXSCREEN_LOG") ?? "text", ["text", "json"]),
     pipelining: parseBoolean("MXSCREEN_PIPELINING", get("MXSCREEN_PIPELINING") ?? "false"),

@@ -2,7 +2,7 @@ import { contains, formatIP, type Prefix, parseIP } from "../ip/address.ts";
 import type { Metrics } from "../admin/metrics.ts";
 import type { Logger } from "../log/logger.ts";
 import { listen } from "../net/listen.ts";
-import type { ClientSocket, ConnectionHandlers, Listener } from "../net/types.ts";
+import type { ClientSocket, ConnectionHandlers, Listener, TlsCredentials } from "../net/types.ts";
 import type { Store } from "../store/store.ts";
 import type { SessionHandle, SessionPool } from "../../workers/types.ts";
 import { clientLabel, type Concluder, type ConnectionRecord, sessionFinding } from "./conclude.ts";
@@ -18,6 +18,7 @@ export interface AcceptLoopOptions {
   /** Peers that must send a PROXY header naming the real client (load balancers). */
   readonly trustedProxies: readonly Prefix[];
   readonly maxConnections: number;
+  readonly tls: (() => TlsCredentials | undefined) | undefined;
 }
 
 const PROXY_HEADER_TIMEOUT_MS = 10_000;
@@ -46,6 +47,7 @@ export class AcceptLoop {
         host: address.host,
         port: address.port,
         maxConnections: this.options.maxConnections,
+        tls: this.options.tls,
         onConnection: (socket) => this.accept(socket),
       }).catch((error) => {
         throw new Error(`cannot listen on ${address.host}:${address.port}: ${(error as Error).message}`, { cause: error });
@@ -164,6 +166,13 @@ export class AcceptLoop {
             session = this.pool.open({ address: record.address, port: record.port }, action.early, {
               write: (text) => socket.write(text),
               close: () => socket.end(),
+              starttls: (text) => {
+                socket.write(text);
+                socket.startTls((ok, error) => {
+                  if (!ok) this.logger.log({ event: "TLS-FAILED", client: clientLabel(record), reason: error, action: "close" });
+                  session!.tlsStarted(ok);
+                });
+              },
               log: ({ event, ...rest }) => {
                 if (event === "DELIVERED" || event === "DELIVERY-FAILED") {
                   this.metrics.inc("mxscreen_messages_total", { result: event === "DELIVERED" ? "delivered" : "failed" });

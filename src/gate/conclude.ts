@@ -33,6 +33,8 @@ export function sessionFinding(standing: Standing, noted: Finding | undefined, f
     messages: facts.messages,
     recipients: facts.recipients,
     errors: facts.errors,
+    tls: facts.tls || undefined,
+    injected_bytes: facts.injectedBytes || undefined,
     end: facts.end,
   };
   if (noted) return { ...noted, evidence: { ...noted.evidence, ...evidence } };

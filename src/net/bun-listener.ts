@@ -8,6 +8,16 @@ interface BunSocket {
   write(data: string | Uint8Array): number;
   end(): void;
   terminate?(): void;
+  upgradeTLS(options: { data: BunConnection; tls: { key: string; cert: string }; socket: BunHandlers }): [BunSocket, BunSocket];
+}
+
+interface BunHandlers {
+  open?(socket: BunSocket): void;
+  data(socket: BunSocket, data: Uint8Array): void;
+  drain(socket: BunSocket): void;
+  close(socket: BunSocket): void;
+  error(socket: BunSocket, error: Error): void;
+  handshake?(socket: BunSocket, success: boolean, error: Error | null): void;
 }
 
 interface BunServer {
@@ -17,6 +27,8 @@ interface BunServer {
 
 interface BunConnection {
   handlers: ConnectionHandlers | undefined;
+  /** The socket writes go to: the raw one, then the TLS one after STARTTLS. */
+  target: BunSocket;
   /** Bytes the kernel did not take yet, written on drain. */
   pending: Uint8Array[];
   ending: boolean;
@@ -24,36 +36,32 @@ interface BunConnection {
 }
 
 interface BunListenApi {
-  listen(options: {
-    hostname: string;
-    port: number;
-    socket: {
-      open(socket: BunSocket): void;
-      data(socket: BunSocket, data: Uint8Array): void;
-      drain(socket: BunSocket): void;
-      close(socket: BunSocket): void;
-      error(socket: BunSocket, error: Error): void;
-    };
-  }): BunServer;
+  listen(options: { hostname: string; port: number; socket: BunHandlers & { open(socket: BunSocket): void } }): BunServer;
 }
 
 const encoder = new TextEncoder();
 
+function flush(state: BunConnection): void {
+  while (state.pending.length > 0) {
+    const head = state.pending[0];
+    const written = state.target.write(head);
+    if (written < head.length) {
+      state.pending[0] = head.subarray(Math.max(0, written));
+      return;
+    }
+    state.pending.shift();
+  }
+  if (state.ending) state.target.end();
+}
+
 /** Bun.listen: about a quarter of node:net's memory per held connection on Bun (bench/README.md). */
 export function bunListen(bun: BunListenApi, options: ListenOptions): Promise<Listener> {
   let open = 0;
-  const flush = (socket: BunSocket) => {
-    const state = socket.data;
-    while (state.pending.length > 0) {
-      const head = state.pending[0];
-      const written = socket.write(head);
-      if (written < head.length) {
-        state.pending[0] = head.subarray(Math.max(0, written));
-        return;
-      }
-      state.pending.shift();
-    }
-    if (state.ending) socket.end();
+  const closed = (state: BunConnection) => {
+    if (state.closed) return;
+    state.closed = true;
+    open--;
+    state.handlers?.close();
   };
   const server = bun.listen({
     hostname: options.host,
@@ -61,7 +69,7 @@ export function bunListen(bun: BunListenApi, options: ListenOptions): Promise<Li
     socket: {
       open(socket) {
         open++;
-        const state: BunConnection = { handlers: undefined, pending: [], ending: false, closed: false };
+        const state: BunConnection = { handlers: undefined, target: socket, pending: [], ending: false, closed: false };
         socket.data = state;
         if (open > options.maxConnections) {
           socket.end();
@@ -77,37 +85,58 @@ export function bunListen(bun: BunListenApi, options: ListenOptions): Promise<Li
               state.pending.push(bytes.slice());
               return;
             }
-            const written = socket.write(bytes);
+            const written = state.target.write(bytes);
             if (written < bytes.length) state.pending.push(bytes.slice(Math.max(0, written)));
           },
           end: () => {
             if (state.closed || state.ending) return;
             state.ending = true;
-            if (state.pending.length === 0) socket.end();
+            if (state.pending.length === 0) state.target.end();
           },
           destroy: () => {
             if (state.closed) return;
             state.pending = [];
-            if (socket.terminate) socket.terminate();
-            else socket.end();
+            if (state.target.terminate) state.target.terminate();
+            else state.target.end();
+          },
+          startTls: (done) => {
+            const credentials = options.tls?.();
+            if (!credentials) return done(false, "no TLS certificate configured");
+            const [, tls] = socket.upgradeTLS({
+              data: state,
+              tls: { key: credentials.key, cert: credentials.cert },
+              socket: {
+                data: (_, bytes) => state.handlers?.data(bytes),
+                drain: () => flush(state),
+                close: () => closed(state),
+                error: () => {},
+                handshake: (_, success, error) => {
+                  // Bun reports a missing client certificate as an error of a successful handshake.
+                  if (success) done(true);
+                  else {
+                    done(false, error?.message ?? "TLS handshake failed");
+                    tls.end();
+                  }
+                },
+              },
+            });
+            state.target = tls;
           },
         };
         state.handlers = options.onConnection(client);
         // Bun may run the close callback inside end() or terminate(), before we get here.
         if (state.closed) state.handlers.close();
       },
+      // After upgradeTLS Bun still hands the raw (encrypted) bytes to these handlers: only the
+      // socket writes go to is listened to.
       data(socket, data) {
-        socket.data.handlers?.data(data);
+        if (socket.data.target === socket) socket.data.handlers?.data(data);
       },
       drain(socket) {
-        flush(socket);
+        if (socket.data.target === socket) flush(socket.data);
       },
       close(socket) {
-        open--;
-        const state = socket.data;
-        if (state.closed) return;
-        state.closed = true;
-        state.handlers?.close();
+        closed(socket.data);
       },
       error() {},
     },

@@ -1,4 +1,6 @@
+import type { Duplex } from "node:stream";
 import { createServer, type Socket } from "node:net";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import type { ClientSocket, ConnectionHandlers, Listener, ListenOptions } from "./types.ts";
 
 /** node:net: the lightest listener on Deno (bench/README.md), and a fallback everywhere else. */
@@ -9,16 +11,40 @@ export function nodeListen(options: ListenOptions): Promise<Listener> {
   server.on("connection", (socket: Socket) => {
     let handlers: ConnectionHandlers | undefined;
     let closed = false;
+    let stream: Duplex = socket;
+    const onData = (chunk: Uint8Array) => handlers!.data(chunk);
     const client: ClientSocket = {
       remoteAddress: socket.remoteAddress ?? "",
       remotePort: socket.remotePort ?? 0,
       write: (data) => {
-        if (!socket.destroyed && socket.writable) socket.write(data);
+        if (!stream.destroyed && stream.writable) stream.write(data);
       },
       end: () => {
-        if (!socket.destroyed) socket.end();
+        if (!stream.destroyed) stream.end();
       },
-      destroy: () => socket.destroy(),
+      destroy: () => {
+        stream.destroy();
+        socket.destroy();
+      },
+      startTls: (done) => {
+        const credentials = options.tls?.();
+        if (!credentials) return done(false, "no TLS certificate configured");
+        socket.off("data", onData);
+        // A TLS server that never listens, handed this one connection: the STARTTLS form that
+        // handshakes on Deno, Bun and Node alike (RUNTIME-NOTES).
+        const tls = createTlsServer({ key: credentials.key, cert: credentials.cert });
+        tls.once("secureConnection", (secure: TLSSocket) => {
+          stream = secure;
+          secure.on("data", onData);
+          secure.on("error", () => {});
+          done(true);
+        });
+        tls.once("tlsClientError", (error: Error) => {
+          socket.destroy();
+          done(false, error.message);
+        });
+        tls.emit("connection", socket);
+      },
     };
     socket.on("error", () => {});
     socket.on("close", () => {
@@ -31,7 +57,7 @@ export function nodeListen(options: ListenOptions): Promise<Listener> {
       return;
     }
     handlers = options.onConnection(client);
-    socket.on("data", (chunk: Uint8Array) => handlers!.data(chunk));
+    socket.on("data", onData);
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);

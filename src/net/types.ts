@@ -9,6 +9,17 @@ export interface ClientSocket {
   end(): void;
   /** Close at once, dropping anything unsent. */
   destroy(): void;
+  /**
+   * Turns this connection into a TLS server session (STARTTLS) with the credentials of the
+   * moment. Write the go-ahead reply before calling it; from then on `data` carries decrypted
+   * bytes and writes are encrypted. `done` reports the handshake's outcome.
+   */
+  startTls(done: (ok: boolean, error?: string) => void): void;
+}
+
+export interface TlsCredentials {
+  readonly key: string;
+  readonly cert: string;
 }
 
 export interface ConnectionHandlers {
@@ -23,6 +34,8 @@ export interface ListenOptions {
   readonly port: number;
   /** Accepting stops past this many open connections (a runtime must never go deaf on EMFILE). */
   readonly maxConnections: number;
+  /** The certificate and key to use for STARTTLS now (they can be reloaded); undefined: no TLS. */
+  readonly tls?: () => TlsCredentials | undefined;
   readonly onConnection: (socket: ClientSocket) => ConnectionHandlers;
 }
 

@@ -15,7 +15,7 @@ import type {
  * Where the session is. `data` reads message lines; `delivering` waits for `delivered()`;
  * `closed` ignores everything.
  */
-type State = "greeted" | "ready" | "mail" | "rcpt" | "data" | "delivering" | "closed";
+type State = "greeted" | "ready" | "mail" | "rcpt" | "data" | "delivering" | "tls-handshake" | "closed";
 
 /** RFC 5321 4.5.1: these must be accepted for every domain we receive mail for, and bare. */
 const ALWAYS_ACCEPTED = ["postmaster", "abuse"];
@@ -23,7 +23,7 @@ const ALWAYS_ACCEPTED = ["postmaster", "abuse"];
 /** Safety net for clients that only produce errors (Postfix's smtpd_hard_error_limit is 20). */
 const HARD_ERROR_LIMIT = 20;
 
-const NOT_OFFERED = new Set(["EXPN", "TURN", "ETRN", "ATRN", "AUTH", "STARTTLS", "BDAT", "SEND", "SOML", "SAML"]);
+const NOT_OFFERED = new Set(["EXPN", "TURN", "ETRN", "ATRN", "AUTH", "BDAT", "SEND", "SOML", "SAML"]);
 
 const decoder = new TextDecoder();
 
@@ -48,6 +48,8 @@ export class Session {
     errors: 0,
     unknownCommands: 0,
     bareLineFeeds: 0,
+    injectedBytes: 0,
+    tls: false,
     recipients: 0,
     messages: 0,
     lastReply: undefined,
@@ -55,9 +57,9 @@ export class Session {
   };
 
   private state: State = "greeted";
-  private protocol: "SMTP" | "ESMTP" = "SMTP";
+  private protocol: "SMTP" | "ESMTP" | "ESMTPS" = "SMTP";
   private transaction: Transaction | undefined;
-  private readonly reader: LineReader;
+  private reader: LineReader;
   private lastActivity: number;
   private shuttingDown = false;
   private out: Output[] = [];
@@ -79,6 +81,10 @@ export class Session {
 
   receive(bytes: Uint8Array, now: number): Output[] {
     if (this.state === "closed") return [];
+    if (this.state === "tls-handshake") {
+      this.facts.injectedBytes += bytes.length;
+      return [];
+    }
     this.reader.push(bytes);
     this.touch(now);
     this.drain();
@@ -111,6 +117,24 @@ export class Session {
     return this.flush();
   }
 
+  /**
+   * The TLS handshake after STARTTLS ended. On success the session starts over, as RFC 3207
+   * 4.2 requires: the client must say EHLO again and nothing it said before counts.
+   */
+  tlsStarted(ok: boolean, now: number): Output[] {
+    if (this.state !== "tls-handshake") throw new Error(`tlsStarted() called in state ${this.state}: no STARTTLS was under way`);
+    if (!ok) {
+      this.close("client-closed");
+      return this.flush();
+    }
+    this.facts.tls = true;
+    this.facts.helo = undefined;
+    this.protocol = "SMTP";
+    this.state = "greeted";
+    this.touch(now);
+    return this.flush();
+  }
+
   /** The client went away: no reply is possible; abandon any message in progress. */
   clientClosed(): Output[] {
     if (this.state === "closed") return [];
@@ -133,7 +157,7 @@ export class Session {
   }
 
   private drain(): void {
-    while (this.state !== "closed" && this.state !== "delivering") {
+    while (this.state !== "closed" && this.state !== "delivering" && this.state !== "tls-handshake") {
       const line = this.reader.next();
       if (line === null) return;
       if (!line.crlf) this.facts.bareLineFeeds++;
@@ -171,6 +195,8 @@ export class Session {
       case "VRFY":
         if (arg === "") return this.error(reply(501, "5.5.4", "Syntax: VRFY address"));
         return this.send(reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"));
+      case "STARTTLS":
+        return this.startTls(arg);
       case "HELP":
         return this.send(reply(214, "2.0.0", "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"));
       default:
@@ -183,18 +209,33 @@ export class Session {
   private helo(verb: "HELO" | "EHLO", arg: string): void {
     if (arg === "" || /[\x00-\x1f\x7f ]/.test(arg)) return this.error(reply(501, "5.5.4", `Syntax: ${verb} hostname`));
     this.facts.helo = arg;
-    this.protocol = verb === "EHLO" ? "ESMTP" : "SMTP";
+    this.protocol = verb === "HELO" ? "SMTP" : this.facts.tls ? "ESMTPS" : "ESMTP";
     this.transaction = undefined;
     this.state = "ready";
     const greeting = `${this.config.hostname} Hello ${arg} [${this.client.address}]`;
     if (verb === "HELO") return this.send(reply(250, null, greeting));
     const keywords = [
       ...(this.config.pipelining ? ["PIPELINING"] : []),
+      ...(this.config.tls && !this.facts.tls ? ["STARTTLS"] : []),
       `SIZE ${this.config.maxMessageSize}`,
       "8BITMIME",
       "ENHANCEDSTATUSCODES",
     ];
     this.send(reply(250, null, greeting, ...keywords));
+  }
+
+  private startTls(arg: string): void {
+    if (!this.config.tls) return this.error(reply(502, "5.5.1", "Error: STARTTLS not implemented"));
+    if (this.facts.tls) return this.error(reply(503, "5.5.1", "Error: TLS already active"));
+    if (arg !== "") return this.error(reply(501, "5.5.4", "Syntax: STARTTLS"));
+    if (this.state === "mail" || this.state === "rcpt") return this.error(reply(503, "5.5.1", "Error: STARTTLS in the middle of a mail transaction"));
+    this.send(reply(220, "2.0.0", "Ready to start TLS"));
+    // Whatever the client sent after STARTTLS in plaintext must never run inside the TLS session.
+    this.facts.injectedBytes += this.reader.pending;
+    this.reader = new LineReader(this.config.maxLineLength);
+    this.transaction = undefined;
+    this.state = "tls-handshake";
+    this.emit({ type: "starttls" });
   }
 
   private mail(arg: string): void {

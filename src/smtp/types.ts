@@ -10,6 +10,8 @@ export interface SessionConfig {
   readonly pipelining: boolean;
   /** Empty means any domain. */
   readonly acceptDomains: readonly string[];
+  /** STARTTLS is offered (a certificate is configured). */
+  readonly tls: boolean;
 }
 
 export interface ClientInfo {
@@ -19,7 +21,8 @@ export interface ClientInfo {
 
 export interface Envelope {
   readonly helo: string;
-  readonly protocol: "SMTP" | "ESMTP";
+  /** RFC 3848: ESMTPS once the session runs over TLS. */
+  readonly protocol: "SMTP" | "ESMTP" | "ESMTPS";
   /** Empty string for the null sender `<>`. */
   readonly from: string;
   readonly recipients: readonly string[];
@@ -36,7 +39,9 @@ export type Output =
   /** The message is complete: deliver it, then call `delivered()` with the outcome. */
   | { readonly type: "message-end" }
   /** Drop what was begun: the client gets an error reply for it. */
-  | { readonly type: "message-abort" };
+  | { readonly type: "message-abort" }
+  /** Start the TLS handshake now (the go-ahead was the reply before), then call `tlsStarted()`. */
+  | { readonly type: "starttls" };
 
 export type DeliveryResult =
   | { readonly ok: true; readonly id: string }
@@ -51,6 +56,9 @@ export interface SessionFacts {
   errors: number;
   unknownCommands: number;
   bareLineFeeds: number;
+  /** Bytes sent after STARTTLS before the handshake: discarded, never executed (CVE-2011-0411). */
+  injectedBytes: number;
+  tls: boolean;
   recipients: number;
   messages: number;
   lastReply: string | undefined;

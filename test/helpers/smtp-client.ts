@@ -6,7 +6,8 @@ export class RawClient {
   readonly received: { at: number; text: string }[] = [];
   readonly opened = Date.now();
   readonly closed: Promise<void>;
-  private readonly socket: Socket;
+  /** The raw socket, for tests that take the connection over (STARTTLS). */
+  readonly socket: Socket;
   private waiters: (() => void)[] = [];
 
   private constructor(socket: Socket) {

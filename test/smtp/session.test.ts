@@ -238,3 +238,34 @@ test("PIPELINING is advertised only when configured", () => {
   const on = play(whole("EHLO c.example\r\n"), { ...CONFIG, pipelining: true }).replies;
   assert.match(on, /^250-PIPELINING\r\n/m);
 });
+
+const TLS = { ...CONFIG, tls: true };
+
+test("STARTTLS: offered only with a certificate; 220, then nothing pipelined after it runs; EHLO again afterwards", () => {
+  assert.match(play(whole("EHLO c.example\r\nSTARTTLS\r\n")).replies, /502 5\.5\.1 Error: STARTTLS not implemented\r\n$/);
+  const session = new Session(TLS, CLIENT, 0);
+  const enc = (s: string) => new TextEncoder().encode(s);
+  const ehlo = session.receive(enc("EHLO c.example\r\n"), 0);
+  assert.match((ehlo[0] as { text: string }).text, /^250-STARTTLS\r\n/m);
+  const injected = ["MAIL FROM:<injected@example.net>\r\n", "RCPT TO:<b@example.org>\r\n"];
+  const started = session.receive(enc(`STARTTLS\r\n${injected[0]}`), 1);
+  assert.deepEqual(started, [{ type: "reply", text: "220 2.0.0 Ready to start TLS\r\n" }, { type: "starttls" }]);
+  assert.deepEqual(session.receive(enc(injected[1]), 2), [], "plaintext before the handshake is dropped");
+  assert.equal(session.facts.injectedBytes, injected.join("").length);
+  assert.deepEqual(session.tlsStarted(true, 3), []);
+  const after = session.receive(enc("MAIL FROM:<a@example.net>\r\nEHLO c.example\r\nMAIL FROM:<a@example.net>\r\nSTARTTLS\r\n"), 4);
+  const texts = after.map((o) => (o as { text: string }).text);
+  assert.equal(texts[0], "503 5.5.1 Error: send HELO/EHLO first\r\n", "the state before TLS is forgotten (RFC 3207 4.2)");
+  assert.doesNotMatch(texts[1], /STARTTLS/);
+  assert.equal(texts[2], "250 2.1.0 Ok\r\n");
+  assert.equal(texts[3], "503 5.5.1 Error: TLS already active\r\n");
+  assert.equal(session.facts.tls, true);
+});
+
+test("STARTTLS with an argument is 501, inside a transaction 503, and a failed handshake ends the session", () => {
+  assert.match(play(whole("EHLO c.example\r\nSTARTTLS now\r\n"), TLS).replies, /501 5\.5\.4 Syntax: STARTTLS\r\n$/);
+  assert.match(play(whole("EHLO c.example\r\nMAIL FROM:<a@example.net>\r\nSTARTTLS\r\n"), TLS).replies, /503 5\.5\.1 Error: STARTTLS in the middle of a mail transaction\r\n$/);
+  const session = new Session(TLS, CLIENT, 0);
+  session.receive(new TextEncoder().encode("STARTTLS\r\n"), 0);
+  assert.deepEqual(session.tlsStarted(false, 1), [{ type: "close" }]);
+});

@@ -10,6 +10,7 @@ export const CONFIG: SessionConfig = {
   dataTimeoutMs: 600_000,
   pipelining: false,
   acceptDomains: ["example.org"],
+  tls: false,
 };
 
 export const CLIENT = { address: "192.0.2.1", port: 40000 };
