@@ -49,6 +49,10 @@ async function main(): Promise<void> {
       dataTimeoutMs: config.dataTimeoutMs,
       pipelining: config.pipelining,
       acceptDomains: config.acceptDomains,
+      checks: config.checks,
+      actions: config.checkActions,
+      observe: config.mode === "observe",
+      ehloRefusal: config.ehloRefusal,
     },
   }, config.workers);
   const concluder = new Concluder(config, logger, store);

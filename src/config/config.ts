@@ -1,3 +1,5 @@
+import { actionVariable, CHECKS } from "../checks/registry.ts";
+import { CHECK_ACTIONS, type CheckAction, type ChecksSettings } from "../checks/types.ts";
 import type { Prefix } from "../ip/address.ts";
 import {
   ConfigError,
@@ -9,12 +11,10 @@ import {
   parseHostPort,
   parseInteger,
   parseListen,
+  parseMailboxList,
   parsePrefixList,
   parseSize,
 } from "./values.ts";
-
-export type CheckAction = "ignore" | "enforce" | "ban";
-export const CHECK_ACTIONS: readonly CheckAction[] = ["ignore", "enforce", "ban"];
 
 export interface Config {
   readonly listen: readonly ListenAddress[];
@@ -45,6 +45,10 @@ export interface Config {
   readonly dataTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
   readonly ipv6PrefixLength: number;
+  readonly checks: ChecksSettings;
+  /** MXSCREEN_ACTION_<CHECK> for every check in the registry, defaults filled in. */
+  readonly checkActions: Readonly<Record<string, CheckAction>>;
+  readonly ehloRefusal: boolean;
   /** MXSCREEN_ variables that no setting reads: most likely typos, warned about at start. */
   readonly unknownVariables: readonly string[];
 }
@@ -61,7 +65,6 @@ const NOT_YET: Record<string, string> = {
   MXSCREEN_TLS_KEY: "STARTTLS is not in this version; unset MXSCREEN_TLS_CERT and MXSCREEN_TLS_KEY",
   MXSCREEN_TRUSTED_PROXIES: "PROXY protocol is not in this version; unset it and connect clients directly",
   MXSCREEN_DNSBL: "DNSBL scoring is not in this version; unset it",
-  MXSCREEN_TRAP: "trap MX mode is not in this version; unset it",
 };
 
 /**
@@ -78,7 +81,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   };
   for (const [name, why] of Object.entries(NOT_YET)) {
     const value = get(name);
-    if (value !== undefined && !(name === "MXSCREEN_TRAP" && value.trim().toLowerCase() === "false")) {
+    if (value !== undefined) {
       throw new ConfigError(name, value, `nothing: ${why}`);
     }
   }
@@ -92,6 +95,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     throw new ConfigError("MXSCREEN_ALLOW", allowText, "CIDR prefixes only: .domain rDNS entries are not in this version");
   }
   const dns = get("MXSCREEN_DNS");
+  const int = (name: string, fallback: number, min: number, max: number) => parseInteger(name, get(name) ?? String(fallback), min, max);
+  const checkActions = Object.fromEntries(
+    CHECKS.map((check) => [check.id, parseChoice(actionVariable(check.id), get(actionVariable(check.id)) ?? check.defaultAction, CHECK_ACTIONS)]),
+  );
   const config: Config = {
     listen: parseListen("MXSCREEN_LISTEN", get("MXSCREEN_LISTEN") ?? "0.0.0.0:2525"),
     hostname,
@@ -119,6 +126,21 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     dataTimeoutMs: dur("MXSCREEN_DATA_TIMEOUT", "10m"),
     shutdownTimeoutMs: dur("MXSCREEN_SHUTDOWN_TIMEOUT", "30s"),
     ipv6PrefixLength: parseInteger("MXSCREEN_IPV6_PREFIX", get("MXSCREEN_IPV6_PREFIX") ?? "64", 16, 128),
+    checks: {
+      hostname,
+      maxUnknownCommands: int("MXSCREEN_MAX_UNKNOWN", 3, 0, 1000),
+      maxResets: int("MXSCREEN_MAX_RSET", 5, 1, 1000),
+      maxTransactions: int("MXSCREEN_MAX_TRANSACTIONS", 50, 1, 100_000),
+      maxBadRecipients: int("MXSCREEN_MAX_BAD_RCPT", 5, 0, 100_000),
+      maxCommands: int("MXSCREEN_MAX_COMMANDS", 1000, 10, 1_000_000),
+      trap: parseBoolean("MXSCREEN_TRAP", get("MXSCREEN_TRAP") ?? "false"),
+      trapRecipients: parseMailboxList("MXSCREEN_TRAP_RCPTS", get("MXSCREEN_TRAP_RCPTS") ?? ""),
+      dnsbl: [],
+      dnsblThreshold: 1,
+      dnswlThreshold: -1,
+    },
+    checkActions,
+    ehloRefusal: parseBoolean("MXSCREEN_EHLO_REFUSAL", get("MXSCREEN_EHLO_REFUSAL") ?? "false"),
     unknownVariables: [],
   };
   const unknownVariables = Object.keys(env).filter((name) => name.startsWith("MXSCREEN_") && !read.has(name)).sort();

@@ -1,4 +1,5 @@
 import { type Prefix, parseIP, parsePrefix } from "../ip/address.ts";
+import { isMailbox } from "../smtp/path.ts";
 
 /** A setting that cannot be used: names the variable, the value and what is expected. */
 export class ConfigError extends Error {
@@ -94,4 +95,12 @@ export function parseHostPort(variable: string, text: string): ListenAddress {
     throw new ConfigError(variable, text, "one ip:port, e.g. 127.0.0.1:53 or [::1]:53");
   }
   return { host, port };
+}
+
+/** `trap@example.org,old@example.org` → lower-cased mailboxes. */
+export function parseMailboxList(variable: string, text: string): string[] {
+  return text.split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== "").map((mailbox) => {
+    if (!isMailbox(mailbox)) throw new ConfigError(variable, text, `mail addresses separated by commas (${JSON.stringify(mailbox)} is not one)`);
+    return mailbox;
+  });
 }

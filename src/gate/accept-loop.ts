@@ -4,7 +4,7 @@ import { listen } from "../net/listen.ts";
 import type { ClientSocket, ConnectionHandlers, Listener } from "../net/types.ts";
 import type { Store } from "../store/store.ts";
 import type { SessionHandle, SessionPool } from "../../workers/types.ts";
-import { clientLabel, type Concluder, type ConnectionRecord, sessionFinding } from "./conclude.ts";
+import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } from "./conclude.ts";
 import { Greeter } from "./greeter.ts";
 import type { GateAction, GateConfig, Standing } from "./types.ts";
 
@@ -110,13 +110,15 @@ export class AcceptLoop {
             this.concluder.conclude(record, action.finding, Date.now());
             break;
           case "handoff":
-            session = this.pool.open({ address: record.address, port: record.port }, action.early, {
+            const client = { address: record.address, port: record.port, passed: standing.kind === "passed", allowed: standing.kind === "allowed" };
+            session = this.pool.open(client, action.early, {
               write: (text) => socket.write(text),
               close: () => socket.end(),
               log: ({ event, ...rest }) => this.logger.log({ event, client: clientLabel(record), ...rest }),
               end: (facts) => {
                 concluded = true;
-                this.concluder.conclude(record, sessionFinding(standing, greeter.noted, facts), Date.now());
+                const [finding, ...also] = sessionFindings(standing, greeter.noted, facts);
+                this.concluder.conclude(record, finding, Date.now(), also);
                 socket.end();
               },
             });

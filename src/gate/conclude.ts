@@ -22,8 +22,12 @@ export function clientLabel(connection: ConnectionRecord): string {
   return connection.ip.family === 6 ? `[${connection.address}]:${connection.port}` : `${connection.address}:${connection.port}`;
 }
 
-/** The finding for a connection that reached an SMTP session, from how that session ended. */
-export function sessionFinding(standing: Standing, noted: Finding | undefined, facts: SessionFacts): Finding {
+/**
+ * The findings for a connection that reached an SMTP session, from how that session ended:
+ * the one its log line is about first (a ban before an enforcement before a logged hit), then
+ * every other check hit, each stored as an event row of its own.
+ */
+export function sessionFindings(standing: Standing, noted: Finding | undefined, facts: SessionFacts): Finding[] {
   const evidence = {
     helo: facts.helo,
     commands: facts.commands,
@@ -32,13 +36,20 @@ export function sessionFinding(standing: Standing, noted: Finding | undefined, f
     errors: facts.errors,
     end: facts.end,
   };
-  if (noted) return { ...noted, evidence: { ...noted.evidence, ...evidence } };
-  if (facts.end === "timeout") return { event: "TIMEOUT", check: "timeout", action: "close", evidence };
-  if (facts.end === "errors") return { event: "ERROR-LIMIT", check: "error-limit", action: "close", evidence };
-  if (facts.end === "shutdown") return { event: "SHUTDOWN", check: "none", action: "close", evidence };
-  if (standing.kind === "allowed") return { event: "ALLOWED", check: "allow", action: "pass", evidence: { ...evidence, allow: standing.source } };
-  if (standing.kind === "passed") return { event: "PASS OLD", check: "none", action: "pass", evidence };
-  return { event: "PASS NEW", check: "none", action: "pass", evidence };
+  const hits: Finding[] = facts.findings.map((hit) => ({ event: hit.tag, check: hit.check, action: hit.action, evidence: hit.evidence }));
+  const rank = (finding: Finding) => ["ban", "enforce"].indexOf(finding.action) >>> 0;
+  const ranked = [...(noted ? [noted] : []), ...hits].sort((a, b) => rank(a) - rank(b));
+  if (ranked.length > 0) {
+    const [first, ...others] = ranked;
+    const also = others.length > 0 ? { also: others.map((other) => other.event).join(",") } : {};
+    return [{ ...first, evidence: { ...first.evidence, ...evidence, ...also } }, ...others];
+  }
+  if (facts.end === "timeout") return [{ event: "TIMEOUT", check: "timeout", action: "close", evidence }];
+  if (facts.end === "errors") return [{ event: "ERROR-LIMIT", check: "error-limit", action: "close", evidence }];
+  if (facts.end === "shutdown") return [{ event: "SHUTDOWN", check: "none", action: "close", evidence }];
+  if (standing.kind === "allowed") return [{ event: "ALLOWED", check: "allow", action: "pass", evidence: { ...evidence, allow: standing.source } }];
+  if (standing.kind === "passed") return [{ event: "PASS OLD", check: "none", action: "pass", evidence }];
+  return [{ event: "PASS NEW", check: "none", action: "pass", evidence }];
 }
 
 /**
@@ -48,7 +59,8 @@ export function sessionFinding(standing: Standing, noted: Finding | undefined, f
 export class Concluder {
   constructor(private readonly config: ConcludeConfig, private readonly logger: Logger, private readonly store: Store) {}
 
-  conclude(connection: ConnectionRecord, finding: Finding, now: number): void {
+  /** `also`: further findings about the same connection, stored as event rows but not logged again. */
+  conclude(connection: ConnectionRecord, finding: Finding, now: number, also: readonly Finding[] = []): void {
     this.logger.log({
       event: finding.event,
       client: clientLabel(connection),
@@ -69,15 +81,16 @@ export class Concluder {
     if (finding.event === "PASS NEW") {
       this.store.set("pass", { prefix, ttlMs: this.config.passTtlMs, check: "pregreet", reason: "passed" }, now);
     }
-    if (finding.event !== "PASS OLD" && finding.event !== "ALLOWED") {
+    for (const recorded of [finding, ...also]) {
+      if (recorded.event === "PASS OLD" || recorded.event === "ALLOWED") continue;
       this.store.recordEvent({
         at: now,
         clientIp: connection.address,
         clientPort: connection.port,
-        event: finding.event,
-        check: finding.check,
-        action: finding.action,
-        evidence: finding.evidence,
+        event: recorded.event,
+        check: recorded.check,
+        action: recorded.action,
+        evidence: recorded.evidence,
       });
     }
   }

@@ -1,3 +1,5 @@
+import { checksAt } from "../checks/registry.ts";
+import type { CheckFacts, ParsedCommand, Stage } from "../checks/types.ts";
 import { LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
 import { reply } from "./reply.ts";
@@ -23,6 +25,8 @@ const ALWAYS_ACCEPTED = ["postmaster", "abuse"];
 /** Safety net for clients that only produce errors (Postfix's smtpd_hard_error_limit is 20). */
 const HARD_ERROR_LIMIT = 20;
 
+const IMPLEMENTED = new Set(["HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY", "HELP"]);
+
 const NOT_OFFERED = new Set(["EXPN", "TURN", "ETRN", "ATRN", "AUTH", "STARTTLS", "BDAT", "SEND", "SOML", "SAML"]);
 
 const decoder = new TextDecoder();
@@ -44,14 +48,19 @@ interface Transaction {
 export class Session {
   readonly facts: SessionFacts = {
     helo: undefined,
+    helos: [],
     commands: 0,
     errors: 0,
     unknownCommands: 0,
     bareLineFeeds: 0,
     recipients: 0,
+    badRecipients: 0,
+    resets: 0,
+    transactions: 0,
     messages: 0,
     lastReply: undefined,
     end: undefined,
+    findings: [],
   };
 
   private state: State = "greeted";
@@ -61,6 +70,10 @@ export class Session {
   private lastActivity: number;
   private shuttingDown = false;
   private out: Output[] = [];
+  private pipeliningOffered = false;
+  private ehloRefusedUnanswered = false;
+  /** The reply every RCPT but postmaster@/abuse@ gets: a HELO-stage failure answered late. */
+  private delayedRejection: string | undefined;
 
   constructor(private readonly config: SessionConfig, readonly client: ClientInfo, now: number) {
     this.reader = new LineReader(config.maxLineLength);
@@ -114,6 +127,7 @@ export class Session {
   /** The client went away: no reply is possible; abandon any message in progress. */
   clientClosed(): Output[] {
     if (this.state === "closed") return [];
+    this.runChecks("end", undefined);
     if (this.state === "data") this.emit({ type: "message-abort" });
     this.state = "closed";
     this.facts.end ??= "client-closed";
@@ -139,33 +153,45 @@ export class Session {
       if (!line.crlf) this.facts.bareLineFeeds++;
       if (this.state === "data") this.dataLine(line.bytes, line.crlf, line.tooLong);
       else if (line.tooLong) this.error(reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets)`));
-      else this.command(decoder.decode(line.bytes));
+      else this.command(decoder.decode(line.bytes), line.crlf, this.reader.pending > 0);
     }
   }
 
-  private command(line: string): void {
-    this.facts.commands++;
+  private command(line: string, crlf: boolean, followedByMore: boolean): void {
     const space = line.indexOf(" ");
     const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase();
     const arg = space < 0 ? "" : line.slice(space + 1).trim();
+    const command: ParsedCommand = {
+      line: line.slice(0, 100),
+      verb,
+      arg,
+      known: IMPLEMENTED.has(verb) || NOT_OFFERED.has(verb),
+      bareLineFeed: !crlf,
+      followedByMore,
+    };
+    const answered = this.runChecks("command", command);
+    this.facts.commands++;
+    if (answered) return;
     switch (verb) {
       case "HELO":
       case "EHLO":
-        return this.helo(verb, arg);
+        return this.helo(verb, arg, command);
       case "MAIL":
         return this.mail(arg);
       case "RCPT":
-        return this.rcpt(arg);
+        return this.rcpt(arg, command);
       case "DATA":
         return this.data(arg);
       case "RSET":
         if (arg !== "") return this.error(reply(501, "5.5.4", "Syntax: RSET"));
         this.transaction = undefined;
+        this.facts.resets++;
         if (this.state !== "greeted") this.state = "ready";
         return this.send(reply(250, "2.0.0", "Ok"));
       case "NOOP":
         return this.send(reply(250, "2.0.0", "Ok"));
       case "QUIT":
+        this.runChecks("end", undefined);
         this.send(reply(221, "2.0.0", "Bye"));
         return this.close("quit");
       case "VRFY":
@@ -180,12 +206,20 @@ export class Session {
     }
   }
 
-  private helo(verb: "HELO" | "EHLO", arg: string): void {
+  private helo(verb: "HELO" | "EHLO", arg: string, command: ParsedCommand): void {
     if (arg === "" || /[\x00-\x1f\x7f ]/.test(arg)) return this.error(reply(501, "5.5.4", `Syntax: ${verb} hostname`));
+    this.facts.helos.push(arg);
+    if (verb === "EHLO" && this.config.ehloRefusal && !this.client.passed && !this.client.allowed) {
+      this.ehloRefusedUnanswered = true;
+      return this.error(reply(502, "5.5.1", "Error: EHLO not supported, send HELO"));
+    }
+    this.ehloRefusedUnanswered = false;
+    if (this.runChecks("helo", command)) return;
     this.facts.helo = arg;
     this.protocol = verb === "EHLO" ? "ESMTP" : "SMTP";
     this.transaction = undefined;
     this.state = "ready";
+    this.pipeliningOffered = verb === "EHLO" && this.config.pipelining;
     const greeting = `${this.config.hostname} Hello ${arg} [${this.client.address}]`;
     if (verb === "HELO") return this.send(reply(250, null, greeting));
     const keywords = [
@@ -227,10 +261,11 @@ export class Session {
       previousLineEndedCrlf: true,
     };
     this.state = "mail";
+    this.facts.transactions++;
     this.send(reply(250, "2.1.0", "Ok"));
   }
 
-  private rcpt(arg: string): void {
+  private rcpt(arg: string, command: ParsedCommand): void {
     const transaction = this.transaction;
     if (transaction === undefined || (this.state !== "mail" && this.state !== "rcpt")) {
       return this.error(reply(503, "5.5.1", "Error: need MAIL command"));
@@ -244,8 +279,15 @@ export class Session {
       return this.send(reply(452, "4.5.3", "Error: too many recipients"));
     }
     const bare = !path.mailbox.includes("@");
-    if (!bare && !this.acceptsDomain(domainOf(path.mailbox))) {
+    const known = bare || this.acceptsDomain(domainOf(path.mailbox));
+    if (this.runChecks("rcpt", command, { mailbox: path.mailbox, known })) return;
+    if (!known) {
+      this.facts.badRecipients++;
       return this.error(reply(554, "5.7.1", `<${path.mailbox}>: Relay access denied`));
+    }
+    const localPart = bare ? path.mailbox : path.mailbox.slice(0, path.mailbox.lastIndexOf("@"));
+    if (this.delayedRejection !== undefined && !ALWAYS_ACCEPTED.includes(localPart.toLowerCase())) {
+      return this.error(this.delayedRejection.replace(/^(\d{3} \d\.\d\.\d )/, `$1<${path.mailbox}>: `));
     }
     transaction.recipients.push(path.mailbox);
     this.facts.recipients++;
@@ -317,6 +359,57 @@ export class Session {
     }
     this.state = "delivering";
     this.emit({ type: "message-end" });
+  }
+
+  /**
+   * Runs the checks of one stage and applies each hit's action centrally (postscreen's way):
+   * ignore and observe only record it; enforce and ban apply the check's consequence.
+   * Returns true when a hit answered the command or closed the connection.
+   */
+  private runChecks(stage: Stage, command: ParsedCommand | undefined, recipient?: CheckFacts["recipient"]): boolean {
+    if (this.client.allowed) return false;
+    const checks = checksAt(stage);
+    if (checks.length === 0) return false;
+    const facts: CheckFacts = {
+      client: { address: this.client.address, passed: this.client.passed },
+      command,
+      pipeliningOffered: this.pipeliningOffered,
+      helos: this.facts.helos,
+      ehloRefusedUnanswered: this.ehloRefusedUnanswered,
+      commands: this.facts.commands,
+      unknownCommands: this.facts.unknownCommands,
+      resets: this.facts.resets,
+      transactions: this.facts.transactions,
+      badRecipients: this.facts.badRecipients,
+      sender: this.transaction?.from,
+      senderDomainAnswer: undefined,
+      recipient,
+      dnsbl: [],
+      reverseDns: undefined,
+    };
+    for (const check of checks) {
+      const hit = check.evaluate(facts, this.config.checks);
+      if (hit === undefined) continue;
+      const action = this.config.observe ? "observe" : this.config.actions[check.id] ?? check.defaultAction;
+      this.facts.findings.push({ check: check.id, tag: check.tag, action, consequence: check.consequence, evidence: hit.evidence });
+      if (action === "ignore" || action === "observe") continue;
+      switch (check.consequence) {
+        case "record":
+          continue;
+        case "delay":
+          this.delayedRejection ??= hit.reply;
+          continue;
+        case "reject":
+          this.error(hit.reply);
+          return true;
+        case "close":
+          if (this.state === "data") this.emit({ type: "message-abort" });
+          this.send(hit.reply);
+          this.close("check");
+          return true;
+      }
+    }
+    return false;
   }
 
   private error(text: string): void {

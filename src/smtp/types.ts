@@ -1,3 +1,5 @@
+import type { CheckAction, CheckFinding, ChecksSettings } from "../checks/types.ts";
+
 /** Contracts of the sans-I/O SMTP core: what goes in (bytes, time, facts) and what comes out. */
 
 export interface SessionConfig {
@@ -10,11 +12,22 @@ export interface SessionConfig {
   readonly pipelining: boolean;
   /** Empty means any domain. */
   readonly acceptDomains: readonly string[];
+  readonly checks: ChecksSettings;
+  /** Per check id; a check not listed acts with its default. */
+  readonly actions: Readonly<Record<string, CheckAction>>;
+  /** MXSCREEN_MODE=observe: every hit is logged, none acts. */
+  readonly observe: boolean;
+  /** MXSCREEN_EHLO_REFUSAL: answer EHLO from clients not yet passed with 502 (the ehlo-refused check). */
+  readonly ehloRefusal: boolean;
 }
 
 export interface ClientInfo {
   readonly address: string;
   readonly port: number;
+  /** On the pass list: skips the tests meant for clients never seen before (EHLO refusal). */
+  readonly passed: boolean;
+  /** Matched MXSCREEN_ALLOW or an allow entry: no check runs. */
+  readonly allowed: boolean;
 }
 
 export interface Envelope {
@@ -42,17 +55,27 @@ export type DeliveryResult =
   | { readonly ok: true; readonly id: string }
   | { readonly ok: false; readonly temporary: boolean; readonly reason: string };
 
-export type EndReason = "quit" | "client-closed" | "timeout" | "errors" | "shutdown";
+/** `check`: a check closed the connection (its finding says which). */
+export type EndReason = "quit" | "client-closed" | "timeout" | "errors" | "shutdown" | "check";
 
 /** What the session saw, for the connection's one log line and its verdict. */
 export interface SessionFacts {
   helo: string | undefined;
+  /** Every HELO/EHLO argument, in order. */
+  helos: string[];
   commands: number;
   errors: number;
   unknownCommands: number;
   bareLineFeeds: number;
   recipients: number;
+  /** Recipients refused as not ours. */
+  badRecipients: number;
+  resets: number;
+  /** MAIL commands accepted. */
+  transactions: number;
   messages: number;
   lastReply: string | undefined;
   end: EndReason | undefined;
+  /** Every check hit, in order, with the action applied. */
+  findings: CheckFinding[];
 }

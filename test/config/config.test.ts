@@ -46,6 +46,19 @@ test("values parse: durations, listen lists with IPv6, domains, sizes", () => {
   assert.equal(c.allow.length, 2);
 });
 
+test("every check has an action variable with its default, and the check knobs their defaults", () => {
+  const c = loadConfig({ MXSCREEN_ACTION_PIPELINING: "ban", MXSCREEN_TRAP: "true", MXSCREEN_TRAP_RCPTS: "Trap@Example.org" }, HOST);
+  assert.equal(c.checkActions["pipelining"], "ban");
+  assert.equal(c.checkActions["bare-newline"], "enforce");
+  assert.equal(c.checkActions["dictionary"], "ban");
+  assert.equal(c.checks.maxUnknownCommands, 3);
+  assert.equal(c.checks.maxBadRecipients, 5);
+  assert.equal(c.checks.trap, true);
+  assert.deepEqual(c.checks.trapRecipients, ["trap@example.org"]);
+  assert.equal(c.ehloRefusal, false);
+  assert.deepEqual(c.unknownVariables, []);
+});
+
 test("MXSCREEN_ variables that no setting reads are reported as unknown", () => {
   const c = loadConfig({ MXSCREEN_GREETWAIT: "1s", MXSCREEN_GREET_WAIT: "1s", MXSCREEN_RUNTIME: "bun", OTHER: "x" }, HOST);
   assert.deepEqual(c.unknownVariables, ["MXSCREEN_GREETWAIT"]);
@@ -78,7 +91,16 @@ const BAD: [string, string, RegExp][] = [
   ["MXSCREEN_TLS_KEY", "/etc/key.pem", /STARTTLS is not in this version/],
   ["MXSCREEN_TRUSTED_PROXIES", "10.0.0.1", /PROXY protocol is not in this version/],
   ["MXSCREEN_DNSBL", "zen.example*3", /DNSBL scoring is not in this version/],
-  ["MXSCREEN_TRAP", "true", /trap MX mode is not in this version/],
+  ["MXSCREEN_TRAP", "sometimes", /true or false/],
+  ["MXSCREEN_TRAP_RCPTS", "trap@example.org,not an address", /mail addresses separated by commas \("not an address"/],
+  ["MXSCREEN_EHLO_REFUSAL", "maybe", /true or false/],
+  ["MXSCREEN_MAX_UNKNOWN", "many", /whole number from 0 to 1000/],
+  ["MXSCREEN_MAX_RSET", "0", /whole number from 1 to 1000/],
+  ["MXSCREEN_MAX_TRANSACTIONS", "-3", /whole number from 1 to 100000/],
+  ["MXSCREEN_MAX_BAD_RCPT", "five", /whole number from 0 to 100000/],
+  ["MXSCREEN_MAX_COMMANDS", "5", /whole number from 10 to 1000000/],
+  ["MXSCREEN_ACTION_BARE_NEWLINE", "drop", /ignore, enforce, ban/],
+  ["MXSCREEN_ACTION_HELO_SYNTAX", "reject", /ignore, enforce, ban/],
   ["MXSCREEN_MAX_LINE_LENGTH", "100", /from 512 to 65536/],
   ["MXSCREEN_MAX_RECIPIENTS", "0", /from 1 to 100000/],
   ["MXSCREEN_COMMAND_TIMEOUT", "5 minutes", /duration/],

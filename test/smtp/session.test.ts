@@ -214,8 +214,8 @@ test("command and DATA timeouts answer 421 4.4.2 and close (RFC 5321 4.5.3.2)", 
 });
 
 test("twenty errors end the session with 421", () => {
-  const { replies, session } = play(whole("BOGUS\r\n".repeat(25)));
-  assert.equal((replies.match(/^500 /gm) ?? []).length, 20);
+  const { replies, session } = play(whole("RCPT TO:<b@example.org>\r\n".repeat(25)));
+  assert.equal((replies.match(/^503 /gm) ?? []).length, 20);
   assert.match(replies, /421 4\.7\.0 mx\.test\.example Error: too many errors\r\n$/);
   assert.equal(session.facts.end, "errors");
 });

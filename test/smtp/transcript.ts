@@ -1,5 +1,5 @@
 import { Session } from "../../src/smtp/session.ts";
-import type { DeliveryResult, Output, SessionConfig } from "../../src/smtp/types.ts";
+import type { ClientInfo, DeliveryResult, Output, SessionConfig } from "../../src/smtp/types.ts";
 
 export const CONFIG: SessionConfig = {
   hostname: "mx.test.example",
@@ -10,9 +10,30 @@ export const CONFIG: SessionConfig = {
   dataTimeoutMs: 600_000,
   pipelining: false,
   acceptDomains: ["example.org"],
+  checks: {
+    hostname: "mx.test.example",
+    maxUnknownCommands: 3,
+    maxResets: 5,
+    maxTransactions: 50,
+    maxBadRecipients: 5,
+    maxCommands: 1000,
+    trap: false,
+    trapRecipients: [],
+    dnsbl: [],
+    dnsblThreshold: 1,
+    dnswlThreshold: -1,
+  },
+  // A transcript fed whole arrives as one read, which makes every command but the last a
+  // pipelined one: the pipelining check has transcripts of its own, fed read by read.
+  actions: { pipelining: "ignore" },
+  observe: false,
+  ehloRefusal: false,
 };
 
-export const CLIENT = { address: "192.0.2.1", port: 40000 };
+/** The same settings with every check at its default action. */
+export const STRICT: SessionConfig = { ...CONFIG, actions: {} };
+
+export const CLIENT = { address: "192.0.2.1", port: 40000, passed: false, allowed: false };
 
 export interface Transcript {
   /** What the client sends, CRLF added to each line. */
@@ -49,8 +70,9 @@ export function play(
   chunks: Uint8Array[],
   config: SessionConfig = CONFIG,
   result: (n: number) => DeliveryResult = (n) => ({ ok: true, id: `Q${n}` }),
+  client: ClientInfo = CLIENT,
 ): Played {
-  const session = new Session(config, CLIENT, 0);
+  const session = new Session(config, client, 0);
   const outputs: Output[] = [];
   const messages: string[] = [];
   let current: number[] | undefined;
@@ -74,6 +96,11 @@ export function play(
 }
 
 const encoder = new TextEncoder();
+
+/** One read per client line: a client that waits for each reply before it sends the next command. */
+export function lineByLine(text: string): Uint8Array[] {
+  return text.split(/(?<=\n)/).filter((line) => line !== "").map((line) => encoder.encode(line));
+}
 
 export function whole(text: string): Uint8Array[] {
   return [encoder.encode(text)];
