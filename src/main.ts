@@ -3,7 +3,9 @@ import process from "node:process";
 import { type Config, loadConfig } from "./config/config.ts";
 import { ConfigError } from "./config/values.ts";
 import { Spool } from "./delivery/spool.ts";
+import { createDnsClient } from "./dns/resolver.ts";
 import { AcceptLoop } from "./gate/accept-loop.ts";
+import { DnsblLookups } from "./gate/dnsbl-lookups.ts";
 import { Concluder } from "./gate/conclude.ts";
 import { createLogger, type Logger } from "./log/logger.ts";
 import { runtimeName } from "./net/runtime.ts";
@@ -40,6 +42,7 @@ async function main(): Promise<void> {
   await new Spool(config.spoolDir, process.pid).prepare();
   const pool = createPool({
     spoolDir: config.spoolDir,
+    dns: { server: config.dns, timeoutMs: config.dnsTimeoutMs },
     session: {
       hostname: config.hostname,
       maxMessageSize: config.maxMessageSize,
@@ -66,6 +69,9 @@ async function main(): Promise<void> {
     },
     listen: config.listen,
     allow: config.allow,
+    dnsbl: config.checks.dnsbl.length === 0
+      ? undefined
+      : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs), logger),
     maxConnections: MAX_CONNECTIONS,
   }, store, pool, concluder, logger);
   const listeners = await loop.start();

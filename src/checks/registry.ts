@@ -1,12 +1,15 @@
 import { bareNewline } from "./bare-newline.ts";
 import { commandLimit } from "./command-limit.ts";
 import { dictionary } from "./dictionary.ts";
+import { dnsbl } from "./dnsbl.ts";
 import { ehloRefused } from "./ehlo-refused.ts";
 import { heloSchizo } from "./helo-schizo.ts";
 import { heloSyntax } from "./helo-syntax.ts";
 import { nonSmtp } from "./non-smtp.ts";
 import { pipelining } from "./pipelining.ts";
+import { ptr } from "./ptr.ts";
 import { rset } from "./rset.ts";
+import { senderDomain } from "./sender-domain.ts";
 import { trap } from "./trap.ts";
 import { unknownCommands } from "./unknown-commands.ts";
 import type { Check, Stage } from "./types.ts";
@@ -17,6 +20,7 @@ import type { Check, Stage } from "./types.ts";
  * one line here.
  */
 export const CHECKS: readonly Check[] = [
+  dnsbl,
   nonSmtp,
   bareNewline,
   pipelining,
@@ -25,9 +29,11 @@ export const CHECKS: readonly Check[] = [
   rset,
   heloSchizo,
   heloSyntax,
+  senderDomain,
   trap,
   dictionary,
   ehloRefused,
+  ptr,
 ];
 
 export function checksAt(stage: Stage): readonly Check[] {

@@ -1,3 +1,4 @@
+import type { DnsAnswer, DnsblAnswer, ReverseDns } from "../dns/types.ts";
 import type { LogValue } from "../log/logger.ts";
 
 /** ignore = log only, enforce = reject or tempfail, ban = enforce and ban the client prefix fleet-wide. */
@@ -35,25 +36,6 @@ export interface ParsedCommand {
   /** More bytes from the client were already waiting when this line was taken (RFC 2920 group). */
   readonly followedByMore: boolean;
 }
-
-/** One DNS question's outcome, as the runner saw it. */
-export type DnsAnswer =
-  | { readonly status: "ok"; readonly records: readonly string[]; readonly ttl: number }
-  | { readonly status: "nxdomain" }
-  | { readonly status: "error"; readonly reason: string };
-
-/** A DNSBL/DNSWL zone's answer for the client. */
-export interface DnsblAnswer {
-  readonly zone: string;
-  readonly answer: DnsAnswer;
-}
-
-/** Forward-confirmed reverse DNS of the client (RFC 8601's iprev). */
-export type ReverseDns =
-  | { readonly status: "pass"; readonly name: string }
-  | { readonly status: "fail"; readonly names: readonly string[] }
-  | { readonly status: "none" }
-  | { readonly status: "temperror"; readonly reason: string };
 
 /** Everything a check may look at: the session's facts at the moment the check runs. */
 export interface CheckFacts {

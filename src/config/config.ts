@@ -6,6 +6,7 @@ import {
   type ListenAddress,
   parseBoolean,
   parseChoice,
+  parseDnsblSites,
   parseDomainList,
   parseDuration,
   parseHostPort,
@@ -13,6 +14,7 @@ import {
   parseListen,
   parseMailboxList,
   parsePrefixList,
+  parseScore,
   parseSize,
 } from "./values.ts";
 
@@ -36,6 +38,8 @@ export interface Config {
   readonly allow: readonly Prefix[];
   readonly mode: "enforce" | "observe";
   readonly dns: ListenAddress | undefined;
+  /** How long one DNS question may take before it counts as a failure. */
+  readonly dnsTimeoutMs: number;
   readonly log: "text" | "json";
   readonly pipelining: boolean;
   readonly maxMessageSize: number;
@@ -64,7 +68,6 @@ const NOT_YET: Record<string, string> = {
   MXSCREEN_TLS_CERT: "STARTTLS is not in this version; unset MXSCREEN_TLS_CERT and MXSCREEN_TLS_KEY",
   MXSCREEN_TLS_KEY: "STARTTLS is not in this version; unset MXSCREEN_TLS_CERT and MXSCREEN_TLS_KEY",
   MXSCREEN_TRUSTED_PROXIES: "PROXY protocol is not in this version; unset it and connect clients directly",
-  MXSCREEN_DNSBL: "DNSBL scoring is not in this version; unset it",
 };
 
 /**
@@ -117,6 +120,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     allow: parsePrefixList("MXSCREEN_ALLOW", allowText ?? ""),
     mode: parseChoice("MXSCREEN_MODE", get("MXSCREEN_MODE") ?? "enforce", ["enforce", "observe"]),
     dns: dns === undefined ? undefined : parseHostPort("MXSCREEN_DNS", dns),
+    dnsTimeoutMs: dur("MXSCREEN_DNS_TIMEOUT", "5s"),
     log: parseChoice("MXSCREEN_LOG", get("MXSCREEN_LOG") ?? "text", ["text", "json"]),
     pipelining: parseBoolean("MXSCREEN_PIPELINING", get("MXSCREEN_PIPELINING") ?? "false"),
     maxMessageSize: parseSize("MXSCREEN_MAX_MESSAGE_SIZE", get("MXSCREEN_MAX_MESSAGE_SIZE") ?? "25M"),
@@ -135,9 +139,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
       maxCommands: int("MXSCREEN_MAX_COMMANDS", 1000, 10, 1_000_000),
       trap: parseBoolean("MXSCREEN_TRAP", get("MXSCREEN_TRAP") ?? "false"),
       trapRecipients: parseMailboxList("MXSCREEN_TRAP_RCPTS", get("MXSCREEN_TRAP_RCPTS") ?? ""),
-      dnsbl: [],
-      dnsblThreshold: 1,
-      dnswlThreshold: -1,
+      dnsbl: parseDnsblSites("MXSCREEN_DNSBL", get("MXSCREEN_DNSBL") ?? ""),
+      dnsblThreshold: parseScore("MXSCREEN_DNSBL_THRESHOLD", get("MXSCREEN_DNSBL_THRESHOLD") ?? "1"),
+      dnswlThreshold: parseScore("MXSCREEN_DNSWL_THRESHOLD", get("MXSCREEN_DNSWL_THRESHOLD") ?? "-1"),
     },
     checkActions,
     ehloRefusal: parseBoolean("MXSCREEN_EHLO_REFUSAL", get("MXSCREEN_EHLO_REFUSAL") ?? "false"),
@@ -145,6 +149,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   };
   const unknownVariables = Object.keys(env).filter((name) => name.startsWith("MXSCREEN_") && !read.has(name)).sort();
   if (config.passTtlMs === 0) throw new ConfigError("MXSCREEN_PASS_TTL", get("MXSCREEN_PASS_TTL") ?? "", "a duration above 0");
+  if (config.dnsTimeoutMs === 0) throw new ConfigError("MXSCREEN_DNS_TIMEOUT", get("MXSCREEN_DNS_TIMEOUT") ?? "", "a duration above 0");
   if (config.banTtlMs === 0) throw new ConfigError("MXSCREEN_BAN_TTL", get("MXSCREEN_BAN_TTL") ?? "", "a duration above 0");
   if (!/^(file:|libsql:|https?:|wss?:)/.test(config.dbUrl)) {
     throw new ConfigError("MXSCREEN_DB_URL", config.dbUrl, "a libSQL URL: file:path, libsql://host, http://host:port");

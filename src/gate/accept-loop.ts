@@ -5,10 +5,13 @@ import type { ClientSocket, ConnectionHandlers, Listener } from "../net/types.ts
 import type { Store } from "../store/store.ts";
 import type { SessionHandle, SessionPool } from "../../workers/types.ts";
 import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } from "./conclude.ts";
+import type { DnsblLookups } from "./dnsbl-lookups.ts";
 import { Greeter } from "./greeter.ts";
 import type { GateAction, GateConfig, Standing } from "./types.ts";
 
 export interface AcceptLoopOptions {
+  /** Undefined when MXSCREEN_DNSBL is not set. */
+  readonly dnsbl: DnsblLookups | undefined;
   readonly gate: GateConfig;
   readonly listen: readonly { host: string; port: number }[];
   readonly allow: readonly Prefix[];
@@ -78,6 +81,8 @@ export class AcceptLoop {
     const record: ConnectionRecord = { ip, address: formatIP(ip), port: socket.remotePort, openedAt: now };
     const standing = this.standing(ip, now);
     const greeter = new Greeter(this.options.gate);
+    // Only clients that will wait out the greeting are looked up: a passed client never waits on DNS.
+    const dnsbl = standing.kind === "new" ? this.options.dnsbl?.start(ip, now) : undefined;
     let session: SessionHandle | undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let concluded = false;
@@ -111,7 +116,7 @@ export class AcceptLoop {
             break;
           case "handoff":
             const client = { address: record.address, port: record.port, passed: standing.kind === "passed", allowed: standing.kind === "allowed" };
-            session = this.pool.open(client, action.early, {
+            session = this.pool.open(client, { dnsbl: dnsbl?.answers() ?? [] }, action.early, {
               write: (text) => socket.write(text),
               close: () => socket.end(),
               log: ({ event, ...rest }) => this.logger.log({ event, client: clientLabel(record), ...rest }),

@@ -1,5 +1,6 @@
 import { clientPrefix, type IP } from "../ip/address.ts";
 import type { Logger } from "../log/logger.ts";
+import type { CheckFinding } from "../checks/types.ts";
 import type { SessionFacts } from "../smtp/types.ts";
 import type { Store } from "../store/store.ts";
 import type { Finding, Standing } from "./types.ts";
@@ -35,21 +36,29 @@ export function sessionFindings(standing: Standing, noted: Finding | undefined, 
     recipients: facts.recipients,
     errors: facts.errors,
     end: facts.end,
+    dnsbl_score: facts.dnsblScore,
+    fcrdns: facts.fcrdns,
   };
-  const hits: Finding[] = facts.findings.map((hit) => ({ event: hit.tag, check: hit.check, action: hit.action, evidence: hit.evidence }));
+  const asFinding = (hit: CheckFinding): Finding => ({ event: hit.tag, check: hit.check, action: hit.action, evidence: hit.evidence });
+  // A fact that is only recorded (PTR) is kept as an event row but does not make a verdict.
+  const notes = facts.findings.filter((hit) => hit.consequence === "record" && hit.action === "ignore").map(asFinding);
+  const hits = facts.findings.filter((hit) => !(hit.consequence === "record" && hit.action === "ignore")).map(asFinding);
   const rank = (finding: Finding) => ["ban", "enforce"].indexOf(finding.action) >>> 0;
   const ranked = [...(noted ? [noted] : []), ...hits].sort((a, b) => rank(a) - rank(b));
-  if (ranked.length > 0) {
-    const [first, ...others] = ranked;
+  const verdict = (first: Finding, others: Finding[] = notes): Finding[] => {
     const also = others.length > 0 ? { also: others.map((other) => other.event).join(",") } : {};
-    return [{ ...first, evidence: { ...first.evidence, ...evidence, ...also } }, ...others];
+    return [{ ...first, evidence: { ...first.evidence, ...also } }, ...others];
+  };
+  if (ranked.length > 0) {
+    const [first, ...others] = [...ranked, ...notes];
+    return verdict({ ...first, evidence: { ...first.evidence, ...evidence } }, others);
   }
-  if (facts.end === "timeout") return [{ event: "TIMEOUT", check: "timeout", action: "close", evidence }];
-  if (facts.end === "errors") return [{ event: "ERROR-LIMIT", check: "error-limit", action: "close", evidence }];
-  if (facts.end === "shutdown") return [{ event: "SHUTDOWN", check: "none", action: "close", evidence }];
-  if (standing.kind === "allowed") return [{ event: "ALLOWED", check: "allow", action: "pass", evidence: { ...evidence, allow: standing.source } }];
-  if (standing.kind === "passed") return [{ event: "PASS OLD", check: "none", action: "pass", evidence }];
-  return [{ event: "PASS NEW", check: "none", action: "pass", evidence }];
+  if (facts.end === "timeout") return verdict({ event: "TIMEOUT", check: "timeout", action: "close", evidence });
+  if (facts.end === "errors") return verdict({ event: "ERROR-LIMIT", check: "error-limit", action: "close", evidence });
+  if (facts.end === "shutdown") return verdict({ event: "SHUTDOWN", check: "none", action: "close", evidence });
+  if (standing.kind === "allowed") return verdict({ event: "ALLOWED", check: "allow", action: "pass", evidence: { ...evidence, allow: standing.source } });
+  if (standing.kind === "passed") return verdict({ event: "PASS OLD", check: "none", action: "pass", evidence });
+  return verdict({ event: "PASS NEW", check: "none", action: "pass", evidence });
 }
 
 /**

@@ -1,5 +1,7 @@
+import { dnsblScore } from "../checks/dnsbl.ts";
 import { checksAt } from "../checks/registry.ts";
 import type { CheckFacts, ParsedCommand, Stage } from "../checks/types.ts";
+import type { DnsAnswer, ReverseDns } from "../dns/types.ts";
 import { LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
 import { reply } from "./reply.ts";
@@ -8,6 +10,7 @@ import type {
   DeliveryResult,
   EndReason,
   Envelope,
+  GateFacts,
   Output,
   SessionConfig,
   SessionFacts,
@@ -15,9 +18,9 @@ import type {
 
 /**
  * Where the session is. `data` reads message lines; `delivering` waits for `delivered()`;
- * `closed` ignores everything.
+ * `resolving` waits for `resolved()` (the sender domain's DNS); `closed` ignores everything.
  */
-type State = "greeted" | "ready" | "mail" | "rcpt" | "data" | "delivering" | "closed";
+type State = "greeted" | "ready" | "resolving" | "mail" | "rcpt" | "data" | "delivering" | "closed";
 
 /** RFC 5321 4.5.1: these must be accepted for every domain we receive mail for, and bare. */
 const ALWAYS_ACCEPTED = ["postmaster", "abuse"];
@@ -60,6 +63,8 @@ export class Session {
     messages: 0,
     lastReply: undefined,
     end: undefined,
+    dnsblScore: undefined,
+    fcrdns: undefined,
     findings: [],
   };
 
@@ -74,10 +79,22 @@ export class Session {
   private ehloRefusedUnanswered = false;
   /** The reply every RCPT but postmaster@/abuse@ gets: a HELO-stage failure answered late. */
   private delayedRejection: string | undefined;
+  /** On a DNSWL at or below MXSCREEN_DNSWL_THRESHOLD: no further check runs. */
+  private allowlisted = false;
+  private reverseDns: ReverseDns | undefined;
+  /** MAIL waiting for its sender domain's DNS answer. */
+  private pendingMail: Transaction | undefined;
 
-  constructor(private readonly config: SessionConfig, readonly client: ClientInfo, now: number) {
+  constructor(private readonly config: SessionConfig, readonly client: ClientInfo, now: number, private readonly gate: GateFacts = { dnsbl: [] }) {
     this.reader = new LineReader(config.maxLineLength);
     this.lastActivity = now;
+    if (config.checks.dnsbl.length > 0) {
+      const { score } = dnsblScore(gate.dnsbl, config.checks.dnsbl);
+      this.facts.dnsblScore = score;
+      this.allowlisted = score <= config.checks.dnswlThreshold;
+    }
+    // Connect-stage checks only delay or record: there is no command to answer yet.
+    this.runChecks("connect", undefined);
   }
 
   /** When `tick` must be called next if nothing else happens (RFC 5321 4.5.3.2 timeouts). */
@@ -99,7 +116,7 @@ export class Session {
   }
 
   tick(now: number): Output[] {
-    if (this.state === "closed" || this.state === "delivering" || now < this.deadline) return [];
+    if (this.state === "closed" || this.state === "delivering" || this.state === "resolving" || now < this.deadline) return [];
     if (this.state === "data") this.emit({ type: "message-abort" });
     this.send(reply(421, "4.4.2", `${this.config.hostname} Error: timeout exceeded`));
     this.close("timeout");
@@ -124,6 +141,26 @@ export class Session {
     return this.flush();
   }
 
+  /** The answer to `lookup-mail-domain`: MAIL is accepted or refused, then queued input is read. */
+  resolved(answer: DnsAnswer, now: number): Output[] {
+    if (this.state === "closed") return [];
+    const pending = this.pendingMail;
+    if (this.state !== "resolving" || pending === undefined) throw new Error(`resolved() called in state ${this.state}: the session was not waiting for DNS`);
+    this.pendingMail = undefined;
+    this.state = "ready";
+    this.touch(now);
+    if (!this.runChecks("mail", undefined, undefined, { sender: pending.from, answer })) this.acceptMail(pending);
+    if (this.shuttingDown && !this.closed) this.sayGoodbye();
+    else this.drain();
+    return this.flush();
+  }
+
+  /** The client's reverse DNS, whenever the runner has it: recorded, and carried into spooled mail. */
+  learnReverseDns(reverse: ReverseDns): void {
+    this.reverseDns = reverse;
+    this.facts.fcrdns = reverse.status;
+  }
+
   /** The client went away: no reply is possible; abandon any message in progress. */
   clientClosed(): Output[] {
     if (this.state === "closed") return [];
@@ -137,7 +174,7 @@ export class Session {
   /** Finish politely: at once when idle, after the message in flight otherwise. */
   shutdown(): Output[] {
     this.shuttingDown = true;
-    if (this.state !== "data" && this.state !== "delivering" && this.state !== "closed") this.sayGoodbye();
+    if (this.state !== "data" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "closed") this.sayGoodbye();
     return this.flush();
   }
 
@@ -147,7 +184,7 @@ export class Session {
   }
 
   private drain(): void {
-    while (this.state !== "closed" && this.state !== "delivering") {
+    while (this.state !== "closed" && this.state !== "delivering" && this.state !== "resolving") {
       const line = this.reader.next();
       if (line === null) return;
       if (!line.crlf) this.facts.bareLineFeeds++;
@@ -252,7 +289,7 @@ export class Session {
     if (declaredSize !== undefined && declaredSize > this.config.maxMessageSize) {
       return this.error(reply(552, "5.3.4", "Message size exceeds fixed limit"));
     }
-    this.transaction = {
+    const transaction: Transaction = {
       from: path.mailbox,
       recipients: [],
       declaredSize,
@@ -260,6 +297,15 @@ export class Session {
       failure: undefined,
       previousLineEndedCrlf: true,
     };
+    const domain = domainOf(path.mailbox);
+    if (path.mailbox === "" || domain.startsWith("[") || this.client.allowed || this.allowlisted) return this.acceptMail(transaction);
+    this.pendingMail = transaction;
+    this.state = "resolving";
+    this.emit({ type: "lookup-mail-domain", domain });
+  }
+
+  private acceptMail(transaction: Transaction): void {
+    this.transaction = transaction;
     this.state = "mail";
     this.facts.transactions++;
     this.send(reply(250, "2.1.0", "Ok"));
@@ -313,6 +359,7 @@ export class Session {
       from: transaction.from,
       recipients: [...transaction.recipients],
       declaredSize: transaction.declaredSize,
+      reverseDns: this.reverseDns,
     };
     this.state = "data";
     this.emit({ type: "message-begin", envelope });
@@ -366,8 +413,13 @@ export class Session {
    * ignore and observe only record it; enforce and ban apply the check's consequence.
    * Returns true when a hit answered the command or closed the connection.
    */
-  private runChecks(stage: Stage, command: ParsedCommand | undefined, recipient?: CheckFacts["recipient"]): boolean {
-    if (this.client.allowed) return false;
+  private runChecks(
+    stage: Stage,
+    command: ParsedCommand | undefined,
+    recipient?: CheckFacts["recipient"],
+    mail?: { sender: string; answer: DnsAnswer },
+  ): boolean {
+    if (this.client.allowed || this.allowlisted) return false;
     const checks = checksAt(stage);
     if (checks.length === 0) return false;
     const facts: CheckFacts = {
@@ -381,11 +433,11 @@ export class Session {
       resets: this.facts.resets,
       transactions: this.facts.transactions,
       badRecipients: this.facts.badRecipients,
-      sender: this.transaction?.from,
-      senderDomainAnswer: undefined,
+      sender: mail?.sender ?? this.transaction?.from,
+      senderDomainAnswer: mail?.answer,
       recipient,
-      dnsbl: [],
-      reverseDns: undefined,
+      dnsbl: this.gate.dnsbl,
+      reverseDns: this.reverseDns,
     };
     for (const check of checks) {
       const hit = check.evaluate(facts, this.config.checks);

@@ -1,4 +1,5 @@
 import type { CheckAction, CheckFinding, ChecksSettings } from "../checks/types.ts";
+import type { DnsblAnswer, ReverseDns } from "../dns/types.ts";
 
 /** Contracts of the sans-I/O SMTP core: what goes in (bytes, time, facts) and what comes out. */
 
@@ -37,6 +38,13 @@ export interface Envelope {
   readonly from: string;
   readonly recipients: readonly string[];
   readonly declaredSize: number | undefined;
+  /** The client's forward-confirmed reverse DNS as known when DATA began, for the spooled header. */
+  readonly reverseDns: ReverseDns | undefined;
+}
+
+/** What the gate learnt before the session began: the DNSBL/DNSWL answers that were in by the end of the greet wait. */
+export interface GateFacts {
+  readonly dnsbl: readonly DnsblAnswer[];
 }
 
 export type Output =
@@ -49,7 +57,9 @@ export type Output =
   /** The message is complete: deliver it, then call `delivered()` with the outcome. */
   | { readonly type: "message-end" }
   /** Drop what was begun: the client gets an error reply for it. */
-  | { readonly type: "message-abort" };
+  | { readonly type: "message-abort" }
+  /** Can this domain receive mail (MX, A, AAAA)? Answer with `resolved()`; the session waits. */
+  | { readonly type: "lookup-mail-domain"; readonly domain: string };
 
 export type DeliveryResult =
   | { readonly ok: true; readonly id: string }
@@ -76,6 +86,10 @@ export interface SessionFacts {
   messages: number;
   lastReply: string | undefined;
   end: EndReason | undefined;
+  /** Weighted DNSBL/DNSWL score, when zones are configured. */
+  dnsblScore: number | undefined;
+  /** pass, fail, none or temperror (RFC 8601 iprev), once known. */
+  fcrdns: ReverseDns["status"] | undefined;
   /** Every check hit, in order, with the action applied. */
   findings: CheckFinding[];
 }

@@ -6,11 +6,17 @@ import { CLIENT, lineByLine, play, STRICT } from "../smtp/transcript.ts";
 
 const encoder = new TextEncoder();
 
-/** Feeds one socket read per call, as the runner does: pipelining is about read boundaries. */
+/** Feeds one socket read per call, as the runner does (pipelining is about read boundaries); sender domains have an MX. */
 function reads(config: typeof STRICT, ...chunks: string[]): { replies: string[]; outputs: Output[]; session: Session } {
   const session = new Session(config, CLIENT, 0);
   const outputs: Output[] = [];
-  for (const chunk of chunks) outputs.push(...session.receive(encoder.encode(chunk), 1));
+  const take = (out: Output[]) => {
+    for (const o of out) {
+      outputs.push(o);
+      if (o.type === "lookup-mail-domain") take(session.resolved({ status: "ok", records: [`mx.${o.domain}`], ttl: 0 }, 1));
+    }
+  };
+  for (const chunk of chunks) take(session.receive(encoder.encode(chunk), 1));
   const replies = outputs.filter((o) => o.type === "reply").map((o) => (o as { text: string }).text);
   return { replies, outputs, session };
 }

@@ -59,6 +59,18 @@ test("every check has an action variable with its default, and the check knobs t
   assert.deepEqual(c.unknownVariables, []);
 });
 
+test("MXSCREEN_DNSBL parses postscreen's weighted list with filters", () => {
+  const c = loadConfig({ MXSCREEN_DNSBL: "Zen.Example*3, list.dnswl.example=127.0.[0..255].[1..3;5]*-4,plain.example", MXSCREEN_DNSWL_THRESHOLD: "-2" }, HOST);
+  assert.deepEqual(c.checks.dnsbl, [
+    { zone: "zen.example", filter: undefined, weight: 3 },
+    { zone: "list.dnswl.example", filter: [[[127, 127]], [[0, 0]], [[0, 255]], [[1, 3], [5, 5]]], weight: -4 },
+    { zone: "plain.example", filter: undefined, weight: 1 },
+  ]);
+  assert.equal(c.checks.dnsblThreshold, 1);
+  assert.equal(c.checks.dnswlThreshold, -2);
+  assert.equal(c.dnsTimeoutMs, 5000);
+});
+
 test("MXSCREEN_ variables that no setting reads are reported as unknown", () => {
   const c = loadConfig({ MXSCREEN_GREETWAIT: "1s", MXSCREEN_GREET_WAIT: "1s", MXSCREEN_RUNTIME: "bun", OTHER: "x" }, HOST);
   assert.deepEqual(c.unknownVariables, ["MXSCREEN_GREETWAIT"]);
@@ -90,7 +102,12 @@ const BAD: [string, string, RegExp][] = [
   ["MXSCREEN_TLS_CERT", "/etc/cert.pem", /STARTTLS is not in this version/],
   ["MXSCREEN_TLS_KEY", "/etc/key.pem", /STARTTLS is not in this version/],
   ["MXSCREEN_TRUSTED_PROXIES", "10.0.0.1", /PROXY protocol is not in this version/],
-  ["MXSCREEN_DNSBL", "zen.example*3", /DNSBL scoring is not in this version/],
+  ["MXSCREEN_DNSBL", "zen.example*x", /zone\[=filter\]\[\*weight\] items.*"zen\.example\*x" is not one/],
+  ["MXSCREEN_DNSBL", "zen.example=127.0.0*3", /the filter in "zen\.example=127\.0\.0\*3" is not four octets/],
+  ["MXSCREEN_DNSBL", "wl.example=127.0.[0..256].1", /is not four octets/],
+  ["MXSCREEN_DNSBL_THRESHOLD", "one", /whole number, e\.g\. 1 or -1/],
+  ["MXSCREEN_DNSWL_THRESHOLD", "-1.5", /whole number/],
+  ["MXSCREEN_DNS_TIMEOUT", "0s", /above 0/],
   ["MXSCREEN_TRAP", "sometimes", /true or false/],
   ["MXSCREEN_TRAP_RCPTS", "trap@example.org,not an address", /mail addresses separated by commas \("not an address"/],
   ["MXSCREEN_EHLO_REFUSAL", "maybe", /true or false/],

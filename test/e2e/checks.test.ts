@@ -1,29 +1,18 @@
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
 import { test } from "../harness.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
-import { type RunningServer, startServer } from "../helpers/server.ts";
+import { startServer } from "../helpers/server.ts";
+import { spooled } from "../helpers/spooled.ts";
 import { swaks } from "../helpers/swaks.ts";
 import { query, rowsEventually } from "../helpers/store-rows.ts";
 
 const E2E = { timeoutMs: 30_000 };
 const FAST = { MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_ACCEPT_DOMAINS: "example.org" };
 
-async function greeted(server: RunningServer, source: string): Promise<RawClient> {
-  const client = await RawClient.open(server.port, source);
-  await client.until(/^220 /m);
-  return client;
-}
-
-function spooledCount(server: RunningServer): number {
-  return readdirSync(join(server.spoolDir, "new")).length;
-}
-
 for (const workers of ["0", "1"]) {
   test(`pipelining: commands pushed before our reply get 554, close, PIPELINING in log and store, nothing spooled (workers=${workers})`, async () => {
     const server = await startServer({ ...FAST, MXSCREEN_WORKERS: workers });
-    const bot = await greeted(server, "127.0.1.11");
+    const bot = await RawClient.greeted(server.port, "127.0.1.11");
     await bot.command("EHLO bot.example", /250 ENHANCEDSTATUSCODES\r\n$/);
     bot.write("MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: spam\r\n\r\nbuy\r\n.\r\n");
     await bot.waitClosed();
@@ -32,7 +21,7 @@ for (const workers of ["0", "1"]) {
     const events = await rowsEventually(server.dbUrl, "SELECT check_id, action, evidence FROM events WHERE event = 'PIPELINING'");
     assert.equal(events[0]?.check_id, "pipelining");
     assert.match(String(events[0]?.evidence), /"command":"MAIL"/);
-    assert.equal(spooledCount(server), 0);
+    assert.equal(spooled(server.spoolDir).length, 0);
   }, E2E);
 }
 
@@ -43,24 +32,24 @@ test("pipelining: with MXSCREEN_PIPELINING=true, swaks --pipeline passes and del
   assert.match(result.output, / -> MAIL FROM:<a@example\.net>\n -> RCPT TO:<b@example\.org>\n -> DATA\n<-  250 2\.1\.0 Ok\n/, "swaks did pipeline");
   assert.match(result.output, /<- {2}250 2\.0\.0 Ok: queued as/);
   await server.waitForLine(/event="PASS NEW" client=127\.0\.1\.12:/);
-  assert.equal(spooledCount(server), 1);
+  assert.equal(spooled(server.spoolDir).length, 1);
 }, E2E);
 
 test("non-smtp, bare LF and unknown commands each end the session with their reply and log tag", async () => {
   const server = await startServer(FAST);
-  const http = await greeted(server, "127.0.1.21");
+  const http = await RawClient.greeted(server.port, "127.0.1.21");
   http.write("GET / HTTP/1.1\r\n");
   await http.waitClosed();
   assert.match(http.text, /\r\n521 5\.5\.1 mx\.test\.example Error: non-SMTP command; closing\r\n$/);
   await server.waitForLine(/event=NON-SMTP client=127\.0\.1\.21:\d+ sent="GET \/ HTTP\/1\.1" .*action=enforce$/);
 
-  const lf = await greeted(server, "127.0.1.22");
+  const lf = await RawClient.greeted(server.port, "127.0.1.22");
   lf.write("HELO bot.example\n");
   await lf.waitClosed();
   assert.match(lf.text, /\r\n521 5\.5\.2 /);
   await server.waitForLine(/event=BARE-LF client=127\.0\.1\.22:/);
 
-  const scanner = await greeted(server, "127.0.1.23");
+  const scanner = await RawClient.greeted(server.port, "127.0.1.23");
   for (const verb of ["A1", "A2", "A3"]) await scanner.command(verb, /^500 5\.5\.2 /);
   await scanner.command("A4", /^421 4\.7\.0 mx\.test\.example Error: too many unrecognized commands; closing\r\n$/);
   await scanner.waitClosed();
@@ -69,7 +58,7 @@ test("non-smtp, bare LF and unknown commands each end the session with their rep
 
 test("dictionary: the sixth unknown recipient gets 421, the client is banned and refused on its next connection", async () => {
   const server = await startServer(FAST);
-  const bot = await greeted(server, "127.0.1.31");
+  const bot = await RawClient.greeted(server.port, "127.0.1.31");
   await bot.command("HELO bot.example", /^250 /);
   await bot.command("MAIL FROM:<a@example.net>", /^250 /);
   for (let i = 1; i <= 5; i++) await bot.command(`RCPT TO:<u${i}@elsewhere.example>`, /^554 5\.7\.1 /);
@@ -85,7 +74,7 @@ test("dictionary: the sixth unknown recipient gets 421, the client is banned and
 
 test("delayed rejection: a bare-IP HELO is refused at RCPT, postmaster@ still gets the message", async () => {
   const server = await startServer(FAST);
-  const c = await greeted(server, "127.0.1.41");
+  const c = await RawClient.greeted(server.port, "127.0.1.41");
   await c.command("HELO 127.0.1.41", /^250 /);
   await c.command("MAIL FROM:<a@example.net>", /^250 /);
   await c.command("RCPT TO:<someone@example.org>", /^550 5\.7\.1 <someone@example\.org>: Helo command rejected: bare IP address without brackets\r\n$/);
@@ -94,7 +83,7 @@ test("delayed rejection: a bare-IP HELO is refused at RCPT, postmaster@ still ge
   await c.command("Subject: report\r\n\r\nhello\r\n.", /^250 2\.0\.0 Ok: queued/);
   await c.command("QUIT", /^221 /);
   await server.waitForLine(/event=HELO client=127\.0\.1\.41:\d+ helo=127\.0\.1\.41 problem="bare IP address without brackets" .*messages=1 .*action=enforce$/);
-  assert.equal(spooledCount(server), 1);
+  assert.equal(spooled(server.spoolDir).length, 1);
   await rowsEventually(server.dbUrl, "SELECT * FROM events WHERE event = 'HELO'");
   const passes = await query(server.dbUrl, "SELECT * FROM list_changes WHERE kind = 'pass'");
   assert.equal(passes.length, 0, "a client that failed a check is not passed");
@@ -102,14 +91,14 @@ test("delayed rejection: a bare-IP HELO is refused at RCPT, postmaster@ still ge
 
 test("helo-schizo and observe mode: in observe mode nothing is refused and the hit is logged with action=observe", async () => {
   const server = await startServer({ ...FAST, MXSCREEN_MODE: "observe" });
-  const c = await greeted(server, "127.0.1.51");
+  const c = await RawClient.greeted(server.port, "127.0.1.51");
   await c.command("EHLO one.example", /250 ENHANCEDSTATUSCODES\r\n$/);
   await c.command("HELO two.example", /^250 mx\.test\.example Hello two\.example/);
   await c.command("QUIT", /^221 /);
   await server.waitForLine(/event=HELO-SCHIZO client=127\.0\.1\.51:\d+ helo=two\.example earlier=one\.example .*action=observe$/);
 
   const enforcing = await startServer(FAST);
-  const bot = await greeted(enforcing, "127.0.1.52");
+  const bot = await RawClient.greeted(enforcing.port, "127.0.1.52");
   await bot.command("EHLO one.example", /250 ENHANCEDSTATUSCODES\r\n$/);
   await bot.command("HELO two.example", /^550 5\.7\.1 mx\.test\.example Error: client \[127\.0\.1\.52\] changed its HELO name; closing\r\n$/);
   await bot.waitClosed();
@@ -117,7 +106,7 @@ test("helo-schizo and observe mode: in observe mode nothing is refused and the h
 
 test("ehlo-refused: a new client gets 502 to EHLO; a bot that quits is banned, a client that says HELO delivers", async () => {
   const server = await startServer({ ...FAST, MXSCREEN_EHLO_REFUSAL: "true" });
-  const bot = await greeted(server, "127.0.1.61");
+  const bot = await RawClient.greeted(server.port, "127.0.1.61");
   await bot.command("EHLO bot.example", /^502 5\.5\.1 /);
   await bot.command("QUIT", /^221 /);
   await server.waitForLine(/event=EHLO-REFUSED client=127\.0\.1\.61:\d+ .*action=ban$/);
@@ -128,12 +117,12 @@ test("ehlo-refused: a new client gets 502 to EHLO; a bot that quits is banned, a
   assert.equal(result.code, 0, result.output);
   assert.match(result.output, /<\*\* 502 5\.5\.1 /);
   await server.waitForLine(/event="PASS NEW" client=127\.0\.1\.62:/);
-  assert.equal(spooledCount(server), 1);
+  assert.equal(spooled(server.spoolDir).length, 1);
 }, E2E);
 
 test("trap MX: a client reaching RCPT gets 421 and is banned; a spamtrap recipient does the same on a normal node", async () => {
   const server = await startServer({ ...FAST, MXSCREEN_TRAP: "true" });
-  const bot = await greeted(server, "127.0.1.71");
+  const bot = await RawClient.greeted(server.port, "127.0.1.71");
   await bot.command("HELO bot.example", /^250 /);
   await bot.command("MAIL FROM:<a@example.net>", /^250 /);
   await bot.command("RCPT TO:<postmaster@example.org>", /^421 4\.3\.2 /);
@@ -142,7 +131,7 @@ test("trap MX: a client reaching RCPT gets 421 and is banned; a spamtrap recipie
   assert.equal((await rowsEventually(server.dbUrl, "SELECT prefix FROM list_changes WHERE kind = 'ban'")).length, 1);
 
   const normal = await startServer({ ...FAST, MXSCREEN_TRAP_RCPTS: "trap@example.org" });
-  const spammer = await greeted(normal, "127.0.1.72");
+  const spammer = await RawClient.greeted(normal.port, "127.0.1.72");
   await spammer.command("HELO bot.example", /^250 /);
   await spammer.command("MAIL FROM:<a@example.net>", /^250 /);
   await spammer.command("RCPT TO:<trap@example.org>", /^421 4\.3\.2 /);

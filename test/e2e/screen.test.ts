@@ -1,17 +1,14 @@
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "../harness.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
 import { startServer } from "../helpers/server.ts";
+import { spooled } from "../helpers/spooled.ts";
 import { swaks } from "../helpers/swaks.ts";
 import { query, rowsEventually } from "../helpers/store-rows.ts";
 
 const E2E = { timeoutMs: 30_000 };
-
-function spooled(spoolDir: string): string[] {
-  return readdirSync(join(spoolDir, "new")).map((f) => readFileSync(join(spoolDir, "new", f), "utf8"));
-}
 
 for (const workers of ["0", "2"]) {
   test(`swaks waits out the greeting and its message lands in new/ with a Received header (workers=${workers})`, async () => {

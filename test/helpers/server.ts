@@ -7,6 +7,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { selfCommand } from "../../src/net/runtime.ts";
 import { onCleanup } from "../harness.ts";
+import { startDnsmasq } from "./dnsmasq.ts";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -42,11 +43,16 @@ export interface RunningServer {
 }
 
 /** Starts a real mxscreen process on this runtime with a fresh database and spool, on a free loopback port. */
+/**
+ * With no MXSCREEN_DNS in `env`, a dnsmasq of its own answers the server's DNS from BASE_RECORDS
+ * and `options.dns` (dnsmasq options): the machine's resolver never sees test traffic.
+ */
 export async function startServer(
   env: Record<string, string> = {},
-  options: { dir?: string; listen?: (port: number) => string } = {},
+  options: { dir?: string; listen?: (port: number) => string; dns?: readonly string[] } = {},
 ): Promise<RunningServer> {
   const dir = options.dir ?? tempDir();
+  const dns = env.MXSCREEN_DNS ?? (await startDnsmasq(options.dns)).address;
   const port = await freePort();
   const dbUrl = `file:${join(dir, "mxscreen.db")}`;
   const spoolDir = join(dir, "spool");
@@ -63,6 +69,7 @@ export async function startServer(
       MXSCREEN_NODE: "node-a",
       MXSCREEN_WORKERS: "0",
       MXSCREEN_GREET_WAIT: "1s",
+      MXSCREEN_DNS: dns,
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],

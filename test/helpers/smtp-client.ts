@@ -32,6 +32,13 @@ export class RawClient {
     });
   }
 
+  /** Opens a connection and waits out the greeting, up to the final `220 `. */
+  static async greeted(port: number, localAddress: string): Promise<RawClient> {
+    const client = await RawClient.open(port, localAddress);
+    await client.until(/^220 /m);
+    return client;
+  }
+
   get text(): string {
     return this.received.map((r) => r.text).join("");
   }

@@ -185,7 +185,7 @@ test("a temporary delivery failure gives 451 and the session can try again", () 
 
 test("input that arrives while a message is being delivered waits for the reply", () => {
   const session = new Session(CONFIG, CLIENT, 0);
-  session.receive(new TextEncoder().encode("HELO c.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"), 0);
+  session.receive(new TextEncoder().encode("HELO c.example\r\nMAIL FROM:<>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"), 0);
   const end = session.receive(new TextEncoder().encode("hi\r\n.\r\nQUIT\r\n"), 1);
   assert.ok(end.some((o) => o.type === "message-end"));
   assert.ok(!end.some((o) => o.type === "reply"), "no reply before the delivery outcome");
@@ -206,7 +206,7 @@ test("command and DATA timeouts answer 421 4.4.2 and close (RFC 5321 4.5.3.2)", 
   assert.equal(idle.facts.end, "timeout");
 
   const inData = new Session(CONFIG, CLIENT, 0);
-  inData.receive(new TextEncoder().encode("HELO c.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\npartial"), 10);
+  inData.receive(new TextEncoder().encode("HELO c.example\r\nMAIL FROM:<>\r\nRCPT TO:<b@example.org>\r\nDATA\r\npartial"), 10);
   assert.equal(inData.deadline, 10 + CONFIG.dataTimeoutMs);
   const timedOut = inData.tick(10 + CONFIG.dataTimeoutMs);
   assert.equal(timedOut[0].type, "message-abort");
@@ -224,7 +224,7 @@ test("shutdown says 421 at once when idle, and after the reply to a message in f
   const idle = new Session(CONFIG, CLIENT, 0);
   assert.match((idle.shutdown()[0] as { text: string }).text, /^421 4\.3\.2 /);
   const busy = new Session(CONFIG, CLIENT, 0);
-  busy.receive(new TextEncoder().encode("HELO c.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nhi\r\n"), 0);
+  busy.receive(new TextEncoder().encode("HELO c.example\r\nMAIL FROM:<>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nhi\r\n"), 0);
   assert.deepEqual(busy.shutdown(), []);
   busy.receive(new TextEncoder().encode(".\r\n"), 1);
   const texts = busy.delivered({ ok: true, id: "Q1" }, 2).filter((o) => o.type === "reply").map((o) => (o as { text: string }).text);

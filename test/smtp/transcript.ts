@@ -1,5 +1,6 @@
 import { Session } from "../../src/smtp/session.ts";
-import type { ClientInfo, DeliveryResult, Output, SessionConfig } from "../../src/smtp/types.ts";
+import type { DnsAnswer } from "../../src/dns/types.ts";
+import type { ClientInfo, DeliveryResult, GateFacts, Output, SessionConfig } from "../../src/smtp/types.ts";
 
 export const CONFIG: SessionConfig = {
   hostname: "mx.test.example",
@@ -63,7 +64,8 @@ export interface Played {
 }
 
 /**
- * Feeds `input` in the given chunks and delivers every message with `result`. The outputs of
+ * Feeds `input` in the given chunks, delivers every message with `result` and answers every
+ * sender domain lookup with `mailDomain` (by default: it has an MX). The outputs of
  * a sans-I/O session do not depend on how its input was split (without PIPELINING checks).
  */
 export function play(
@@ -71,8 +73,10 @@ export function play(
   config: SessionConfig = CONFIG,
   result: (n: number) => DeliveryResult = (n) => ({ ok: true, id: `Q${n}` }),
   client: ClientInfo = CLIENT,
+  mailDomain: (domain: string) => DnsAnswer = (domain) => ({ status: "ok", records: [`mx.${domain}`], ttl: 0 }),
+  gate: GateFacts = { dnsbl: [] },
 ): Played {
-  const session = new Session(config, client, 0);
+  const session = new Session(config, client, 0, gate);
   const outputs: Output[] = [];
   const messages: string[] = [];
   let current: number[] | undefined;
@@ -83,6 +87,7 @@ export function play(
       if (o.type === "message-begin") current = [];
       if (o.type === "message-data") current?.push(...o.bytes);
       if (o.type === "message-abort") current = undefined;
+      if (o.type === "lookup-mail-domain") handle(session.resolved(mailDomain(o.domain), 1));
       if (o.type === "message-end") {
         messages.push(decoder.decode(new Uint8Array(current!)));
         current = undefined;
