@@ -73,6 +73,8 @@ async function main(): Promise<void> {
       ? undefined
       : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs), logger),
     maxConnections: MAX_CONNECTIONS,
+    limits: config.connectionLimits,
+    connectionLimitAction: config.connectionLimitAction,
   }, store, pool, concluder, logger);
   const listeners = await loop.start();
   logger.note("info", "mxscreen started", {

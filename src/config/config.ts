@@ -53,6 +53,8 @@ export interface Config {
   /** MXSCREEN_ACTION_<CHECK> for every check in the registry, defaults filled in. */
   readonly checkActions: Readonly<Record<string, CheckAction>>;
   readonly ehloRefusal: boolean;
+  readonly connectionLimits: { readonly perClient: number; readonly perPrefix: number; readonly total: number };
+  readonly connectionLimitAction: CheckAction;
   /** MXSCREEN_ variables that no setting reads: most likely typos, warned about at start. */
   readonly unknownVariables: readonly string[];
 }
@@ -145,6 +147,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     },
     checkActions,
     ehloRefusal: parseBoolean("MXSCREEN_EHLO_REFUSAL", get("MXSCREEN_EHLO_REFUSAL") ?? "false"),
+    connectionLimits: {
+      perClient: int("MXSCREEN_MAX_CONN_PER_CLIENT", 10, 1, 19_000),
+      perPrefix: int("MXSCREEN_MAX_CONN_PER_PREFIX", 50, 1, 19_000),
+      total: int("MXSCREEN_MAX_CONNECTIONS", 15_000, 1, 19_000),
+    },
+    connectionLimitAction: parseChoice("MXSCREEN_ACTION_CONNECTION_LIMIT", get("MXSCREEN_ACTION_CONNECTION_LIMIT") ?? "enforce", CHECK_ACTIONS),
     unknownVariables: [],
   };
   const unknownVariables = Object.keys(env).filter((name) => name.startsWith("MXSCREEN_") && !read.has(name)).sort();

@@ -5,6 +5,8 @@ import type { ClientSocket, ConnectionHandlers, Listener } from "../net/types.ts
 import type { Store } from "../store/store.ts";
 import type { SessionHandle, SessionPool } from "../../workers/types.ts";
 import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } from "./conclude.ts";
+import type { CheckAction } from "../checks/types.ts";
+import { ConnectionLimits, type ConnectionLimitsConfig, type LimitBreach } from "./connection-limits.ts";
 import type { DnsblLookups } from "./dnsbl-lookups.ts";
 import { Greeter } from "./greeter.ts";
 import type { GateAction, GateConfig, Standing } from "./types.ts";
@@ -16,6 +18,8 @@ export interface AcceptLoopOptions {
   readonly listen: readonly { host: string; port: number }[];
   readonly allow: readonly Prefix[];
   readonly maxConnections: number;
+  readonly limits: ConnectionLimitsConfig;
+  readonly connectionLimitAction: CheckAction;
 }
 
 /**
@@ -24,6 +28,7 @@ export interface AcceptLoopOptions {
  */
 export class AcceptLoop {
   private readonly listeners: Listener[] = [];
+  private readonly limits: ConnectionLimits;
   private readonly open = new Set<{ shutdown(): void }>();
   private stopping = false;
 
@@ -33,7 +38,9 @@ export class AcceptLoop {
     private readonly pool: SessionPool,
     private readonly concluder: Concluder,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.limits = new ConnectionLimits(options.limits);
+  }
 
   async start(): Promise<Listener[]> {
     for (const address of this.options.listen) {
@@ -71,6 +78,26 @@ export class AcceptLoop {
     return { kind: "new" };
   }
 
+  /**
+   * A connection over a limit: `421` and close (enforce, ban), or let in and only logged
+   * (ignore, observe; it is then not counted). Returns the handlers of a refused connection.
+   */
+  private refuseOverLimit(socket: ClientSocket, record: ConnectionRecord, breach: LimitBreach): ConnectionHandlers | undefined {
+    const gate = this.options.gate;
+    const action = gate.observe ? "observe" : this.options.connectionLimitAction;
+    const finding = { event: "LIMIT", check: "connection-limit", action, evidence: { limit: breach.limit, key: breach.key, connections: breach.count } };
+    if (action === "ignore" || action === "observe") {
+      this.logger.log({ event: "LIMIT", client: clientLabel(record), ...finding.evidence, action });
+      return undefined;
+    }
+    socket.write(breach.limit === "total"
+      ? `421 4.3.2 ${gate.hostname} All server ports are busy, try again later\r\n`
+      : `421 4.7.0 ${gate.hostname} Error: too many connections from ${record.address}\r\n`);
+    socket.end();
+    this.concluder.conclude(record, finding, Date.now());
+    return { data: () => {}, close: () => {} };
+  }
+
   private accept(socket: ClientSocket): ConnectionHandlers {
     const now = Date.now();
     const ip = parseIP(socket.remoteAddress);
@@ -80,6 +107,12 @@ export class AcceptLoop {
     }
     const record: ConnectionRecord = { ip, address: formatIP(ip), port: socket.remotePort, openedAt: now };
     const standing = this.standing(ip, now);
+    const breach = standing.kind === "allowed" ? undefined : this.limits.admit(ip);
+    if (breach !== undefined) {
+      const refused = this.refuseOverLimit(socket, record, breach);
+      if (refused) return refused;
+    }
+    const counted = standing.kind !== "allowed" && breach === undefined;
     const greeter = new Greeter(this.options.gate);
     // Only clients that will wait out the greeting are looked up: a passed client never waits on DNS.
     const dnsbl = standing.kind === "new" ? this.options.dnsbl?.start(ip, now) : undefined;
@@ -143,6 +176,7 @@ export class AcceptLoop {
       },
       close: () => {
         this.open.delete(tracked);
+        if (counted) this.limits.release(ip);
         if (timer !== undefined) clearTimeout(timer);
         if (session) return session.gone();
         const finding = greeter.hangup(Date.now());

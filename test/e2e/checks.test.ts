@@ -137,3 +137,33 @@ test("trap MX: a client reaching RCPT gets 421 and is banned; a spamtrap recipie
   await spammer.command("RCPT TO:<trap@example.org>", /^421 4\.3\.2 /);
   await normal.waitForLine(/event=TRAP client=127\.0\.1\.72:\d+ recipient=trap@example\.org trap=spamtrap /);
 }, E2E);
+
+test("connection limits: a client over MXSCREEN_MAX_CONN_PER_CLIENT, or its /24 over MXSCREEN_MAX_CONN_PER_PREFIX, gets 421 4.7.0", async () => {
+  const server = await startServer({ ...FAST, MXSCREEN_GREET_WAIT: "5s", MXSCREEN_MAX_CONN_PER_CLIENT: "2", MXSCREEN_MAX_CONN_PER_PREFIX: "3" });
+  const held = [await RawClient.open(server.port, "127.0.4.11"), await RawClient.open(server.port, "127.0.4.11")];
+  for (const c of held) await c.until(/^220-/);
+  const third = await RawClient.open(server.port, "127.0.4.11");
+  await third.waitClosed();
+  assert.equal(third.text, "421 4.7.0 mx.test.example Error: too many connections from 127.0.4.11\r\n");
+  await server.waitForLine(/event=LIMIT client=127\.0\.4\.11:\d+ limit=client key=127\.0\.4\.11 connections=3 .*action=enforce$/);
+
+  const neighbour = await RawClient.open(server.port, "127.0.4.12");
+  await neighbour.until(/^220-/);
+  const fourth = await RawClient.open(server.port, "127.0.4.13");
+  await fourth.waitClosed();
+  assert.match(fourth.text, /^421 4\.7\.0 /);
+  await server.waitForLine(/event=LIMIT client=127\.0\.4\.13:\d+ limit=prefix key=127\.0\.4\.0\/24 connections=4 /);
+
+  held[0].close();
+  await held[0].waitClosed();
+  const deadline = Date.now() + 3000;
+  let again = await RawClient.open(server.port, "127.0.4.11");
+  // The server counts the slot free once it has seen the close: retry briefly.
+  while (!(await again.until(/^220-|^421/, 3000).then((t) => t.startsWith("220-"))) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    again = await RawClient.open(server.port, "127.0.4.11");
+  }
+  assert.match(again.text, /^220-/);
+  const other = await RawClient.open(server.port, "127.0.5.11");
+  await other.until(/^220-/);
+}, E2E);
