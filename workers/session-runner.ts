@@ -1,5 +1,6 @@
 import { Spool } from "../src/delivery/spool.ts";
 import { forwardConfirmedReverse } from "../src/dns/fcrdns.ts";
+import { heloNameDns } from "../src/dns/helo-name.ts";
 import { mailDomain } from "../src/dns/mail-domain.ts";
 import { createDnsClient } from "../src/dns/resolver.ts";
 import type { DnsClient } from "../src/dns/types.ts";
@@ -99,6 +100,11 @@ export class SessionRunner {
           running.message?.abort();
           running.message = undefined;
           break;
+        case "lookup-helo-name": {
+          const ip = parseIP(running.session.client.address);
+          if (ip !== null) void heloNameDns(this.dns, output.name, ip).then((outcome) => running.session.learnHeloDns(output.name, outcome));
+          break;
+        }
         case "lookup-mail-domain":
           void mailDomain(this.dns, output.domain).then((answer) => this.apply(id, running, running.session.resolved(answer, Date.now())));
           break;

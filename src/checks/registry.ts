@@ -3,6 +3,7 @@ import { commandLimit } from "./command-limit.ts";
 import { dictionary } from "./dictionary.ts";
 import { dnsbl } from "./dnsbl.ts";
 import { ehloRefused } from "./ehlo-refused.ts";
+import { fakeBounce } from "./fake-bounce.ts";
 import { heloSchizo } from "./helo-schizo.ts";
 import { heloSyntax } from "./helo-syntax.ts";
 import { nonSmtp } from "./non-smtp.ts";
@@ -32,6 +33,7 @@ export const CHECKS: readonly Check[] = [
   senderDomain,
   trap,
   dictionary,
+  fakeBounce,
   ehloRefused,
   ptr,
 ];

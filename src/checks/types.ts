@@ -9,9 +9,10 @@ export const CHECK_ACTIONS: readonly CheckAction[] = ["ignore", "enforce", "ban"
  * When a check runs. `command`: before each command line is acted on; `helo`: on HELO/EHLO;
  * `rcpt`: on RCPT TO, once the recipient's fate is known; `connect`: when the session opens,
  * with the gate's DNS answers; `mail`: on MAIL FROM, once the sender domain's DNS answer is in;
+ * `data`: once a message has been read, before it is delivered;
  * `end`: when the client quits or leaves.
  */
-export type Stage = "connect" | "command" | "helo" | "mail" | "rcpt" | "end";
+export type Stage = "connect" | "command" | "helo" | "mail" | "rcpt" | "data" | "end";
 
 /**
  * What enforcing a hit does, applied by the session, never by the check.
@@ -57,6 +58,8 @@ export interface CheckFacts {
   readonly sender: string | undefined;
   readonly senderDomainAnswer: DnsAnswer | undefined;
   readonly recipient: { readonly mailbox: string; readonly known: boolean } | undefined;
+  /** For a message from `<>` once its data is read: whether a Received: line in it names one of MXSCREEN_OWN_HOSTS. */
+  readonly bounceNamesUs: boolean | undefined;
   readonly dnsbl: readonly DnsblAnswer[];
   readonly reverseDns: ReverseDns | undefined;
 }
@@ -100,6 +103,8 @@ export interface ChecksSettings {
   readonly dnsbl: readonly DnsblSite[];
   readonly dnsblThreshold: number;
   readonly dnswlThreshold: number;
+  /** Lower-case host names our mail leaves from (MXSCREEN_OWN_HOSTS): a real bounce names one. */
+  readonly ownHosts: readonly string[];
 }
 
 /** A hit as the session recorded it, with the action that was applied. */

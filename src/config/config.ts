@@ -144,6 +144,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
       dnsbl: parseDnsblSites("MXSCREEN_DNSBL", get("MXSCREEN_DNSBL") ?? ""),
       dnsblThreshold: parseScore("MXSCREEN_DNSBL_THRESHOLD", get("MXSCREEN_DNSBL_THRESHOLD") ?? "1"),
       dnswlThreshold: parseScore("MXSCREEN_DNSWL_THRESHOLD", get("MXSCREEN_DNSWL_THRESHOLD") ?? "-1"),
+      ownHosts: parseDomainList("MXSCREEN_OWN_HOSTS", get("MXSCREEN_OWN_HOSTS") ?? ""),
     },
     checkActions,
     ehloRefusal: parseBoolean("MXSCREEN_EHLO_REFUSAL", get("MXSCREEN_EHLO_REFUSAL") ?? "false"),

@@ -11,13 +11,15 @@ export async function forwardConfirmedReverse(dns: DnsClient, ip: IP): Promise<R
   if (ptr.status === "nxdomain" || (ptr.status === "ok" && ptr.records.length === 0)) return { status: "none" };
   if (ptr.status === "error") return { status: "temperror", reason: ptr.reason };
   const names = ptr.records.slice(0, NAMES_CHECKED);
-  const address = formatIP(ip);
   for (const name of names) {
     const forward = await dns.query(name, ip.family === 4 ? "A" : "AAAA");
-    if (forward.status !== "ok") continue;
-    if (forward.records.map(parseIP).some((found) => found !== null && formatIP(found) === address)) {
-      return { status: "pass", name };
-    }
+    if (forward.status === "ok" && recordsContain(forward.records, ip)) return { status: "pass", name };
   }
   return { status: "fail", names };
+}
+
+/** A/AAAA records name this address (compared parsed: `2001:DB8::1` is `2001:db8:0::1`). */
+export function recordsContain(records: readonly string[], ip: IP): boolean {
+  const address = formatIP(ip);
+  return records.map(parseIP).some((found) => found !== null && formatIP(found) === address);
 }

@@ -28,3 +28,6 @@ export type ReverseDns =
   | { readonly status: "fail"; readonly names: readonly string[] }
   | { readonly status: "none" }
   | { readonly status: "temperror"; readonly reason: string };
+
+/** The HELO name's forward DNS against the client's address: `match` is a good sign, `mismatch` only a weak bad one. */
+export type HeloDns = "match" | "mismatch" | "none" | "temperror";

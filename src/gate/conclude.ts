@@ -37,6 +37,7 @@ export function sessionFindings(standing: Standing, noted: Finding | undefined, 
     errors: facts.errors,
     end: facts.end,
     dnsbl_score: facts.dnsblScore,
+    helo_dns: facts.heloDns,
     fcrdns: facts.fcrdns,
   };
   const asFinding = (hit: CheckFinding): Finding => ({ event: hit.tag, check: hit.check, action: hit.action, evidence: hit.evidence });

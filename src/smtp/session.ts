@@ -1,7 +1,9 @@
 import { dnsblScore } from "../checks/dnsbl.ts";
+import { namesOwnHost } from "../checks/fake-bounce.ts";
+import { bytesToText } from "../log/escape.ts";
 import { checksAt } from "../checks/registry.ts";
 import type { CheckFacts, ParsedCommand, Stage } from "../checks/types.ts";
-import type { DnsAnswer, ReverseDns } from "../dns/types.ts";
+import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
 import { LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
 import { reply } from "./reply.ts";
@@ -34,6 +36,9 @@ const NOT_OFFERED = new Set(["EXPN", "TURN", "ETRN", "ATRN", "AUTH", "STARTTLS",
 
 const decoder = new TextDecoder();
 
+/** Facts about the command or message at hand, as opposed to the session's running facts. */
+type MomentFacts = "command" | "recipient" | "sender" | "senderDomainAnswer" | "bounceNamesUs";
+
 interface Transaction {
   from: string;
   recipients: string[];
@@ -42,6 +47,10 @@ interface Transaction {
   size: number;
   failure: string | undefined;
   previousLineEndedCrlf: boolean;
+  /** For a bounce: inside a (possibly folded) Received: header line. */
+  inReceived: boolean;
+  /** For a bounce: a Received: line named one of our hosts (the fake-bounce check). */
+  receivedNamesUs: boolean;
 }
 
 /**
@@ -64,6 +73,7 @@ export class Session {
     lastReply: undefined,
     end: undefined,
     dnsblScore: undefined,
+    heloDns: undefined,
     fcrdns: undefined,
     findings: [],
   };
@@ -94,7 +104,7 @@ export class Session {
       this.allowlisted = score <= config.checks.dnswlThreshold;
     }
     // Connect-stage checks only delay or record: there is no command to answer yet.
-    this.runChecks("connect", undefined);
+    this.runChecks("connect");
   }
 
   /** When `tick` must be called next if nothing else happens (RFC 5321 4.5.3.2 timeouts). */
@@ -149,10 +159,15 @@ export class Session {
     this.pendingMail = undefined;
     this.state = "ready";
     this.touch(now);
-    if (!this.runChecks("mail", undefined, undefined, { sender: pending.from, answer })) this.acceptMail(pending);
+    if (!this.runChecks("mail", { sender: pending.from, senderDomainAnswer: answer })) this.acceptMail(pending);
     if (this.shuttingDown && !this.closed) this.sayGoodbye();
     else this.drain();
     return this.flush();
+  }
+
+  /** The HELO name's forward DNS, whenever the runner has it: a fact for the log and `explain`, never a refusal. */
+  learnHeloDns(name: string, outcome: HeloDns): void {
+    if (name === this.facts.helo) this.facts.heloDns = outcome;
   }
 
   /** The client's reverse DNS, whenever the runner has it: recorded, and carried into spooled mail. */
@@ -164,7 +179,7 @@ export class Session {
   /** The client went away: no reply is possible; abandon any message in progress. */
   clientClosed(): Output[] {
     if (this.state === "closed") return [];
-    this.runChecks("end", undefined);
+    this.runChecks("end");
     if (this.state === "data") this.emit({ type: "message-abort" });
     this.state = "closed";
     this.facts.end ??= "client-closed";
@@ -206,7 +221,7 @@ export class Session {
       bareLineFeed: !crlf,
       followedByMore,
     };
-    const answered = this.runChecks("command", command);
+    const answered = this.runChecks("command", { command });
     this.facts.commands++;
     if (answered) return;
     switch (verb) {
@@ -228,7 +243,7 @@ export class Session {
       case "NOOP":
         return this.send(reply(250, "2.0.0", "Ok"));
       case "QUIT":
-        this.runChecks("end", undefined);
+        this.runChecks("end");
         this.send(reply(221, "2.0.0", "Bye"));
         return this.close("quit");
       case "VRFY":
@@ -251,7 +266,11 @@ export class Session {
       return this.error(reply(502, "5.5.1", "Error: EHLO not supported, send HELO"));
     }
     this.ehloRefusedUnanswered = false;
-    if (this.runChecks("helo", command)) return;
+    if (this.runChecks("helo", { command })) return;
+    if (arg !== this.facts.helo && !arg.startsWith("[") && /[a-z]/i.test(arg) && !this.client.allowed) {
+      this.facts.heloDns = undefined;
+      this.emit({ type: "lookup-helo-name", name: arg });
+    }
     this.facts.helo = arg;
     this.protocol = verb === "EHLO" ? "ESMTP" : "SMTP";
     this.transaction = undefined;
@@ -296,6 +315,8 @@ export class Session {
       size: 0,
       failure: undefined,
       previousLineEndedCrlf: true,
+      inReceived: false,
+      receivedNamesUs: false,
     };
     const domain = domainOf(path.mailbox);
     if (path.mailbox === "" || domain.startsWith("[") || this.client.allowed || this.allowlisted) return this.acceptMail(transaction);
@@ -326,7 +347,7 @@ export class Session {
     }
     const bare = !path.mailbox.includes("@");
     const known = bare || this.acceptsDomain(domainOf(path.mailbox));
-    if (this.runChecks("rcpt", command, { mailbox: path.mailbox, known })) return;
+    if (this.runChecks("rcpt", { command, recipient: { mailbox: path.mailbox, known } })) return;
     if (!known) {
       this.facts.badRecipients++;
       return this.error(reply(554, "5.7.1", `<${path.mailbox}>: Relay access denied`));
@@ -380,6 +401,7 @@ export class Session {
       return;
     }
     const content = bytes[0] === 0x2e ? bytes.subarray(1) : bytes;
+    if (transaction.from === "" && this.config.checks.ownHosts.length > 0 && !transaction.receivedNamesUs) this.scanBounceLine(transaction, content);
     const line = new Uint8Array(content.length + 2);
     line.set(content, 0);
     line[content.length] = 0x0d;
@@ -393,6 +415,13 @@ export class Session {
     this.emit({ type: "message-data", bytes: line });
   }
 
+  /** Received: lines anywhere in a bounce (the returned message's headers are in its body), with their folded continuations. */
+  private scanBounceLine(transaction: Transaction, content: Uint8Array): void {
+    const folded = content[0] === 0x20 || content[0] === 0x09;
+    if (!folded) transaction.inReceived = /^received:/i.test(bytesToText(content, 9));
+    if (transaction.inReceived && namesOwnHost(bytesToText(content, content.length), this.config.checks.ownHosts)) transaction.receivedNamesUs = true;
+  }
+
   private endOfData(transaction: Transaction): void {
     if (transaction.failure === "size") {
       this.transaction = undefined;
@@ -404,6 +433,14 @@ export class Session {
       this.state = "ready";
       return this.error(reply(500, "5.5.2", `Error: ${transaction.failure}`));
     }
+    const bounceNamesUs = transaction.from === "" ? transaction.receivedNamesUs : undefined;
+    // The data is all read: a check's reply now answers the whole message.
+    this.state = "ready";
+    if (this.runChecks("data", { sender: transaction.from, bounceNamesUs })) {
+      this.emit({ type: "message-abort" });
+      this.transaction = undefined;
+      return;
+    }
     this.state = "delivering";
     this.emit({ type: "message-end" });
   }
@@ -413,18 +450,13 @@ export class Session {
    * ignore and observe only record it; enforce and ban apply the check's consequence.
    * Returns true when a hit answered the command or closed the connection.
    */
-  private runChecks(
-    stage: Stage,
-    command: ParsedCommand | undefined,
-    recipient?: CheckFacts["recipient"],
-    mail?: { sender: string; answer: DnsAnswer },
-  ): boolean {
+  private runChecks(stage: Stage, moment: Partial<Pick<CheckFacts, MomentFacts>> = {}): boolean {
     if (this.client.allowed || this.allowlisted) return false;
     const checks = checksAt(stage);
     if (checks.length === 0) return false;
     const facts: CheckFacts = {
       client: { address: this.client.address, passed: this.client.passed },
-      command,
+      command: moment.command,
       pipeliningOffered: this.pipeliningOffered,
       helos: this.facts.helos,
       ehloRefusedUnanswered: this.ehloRefusedUnanswered,
@@ -433,9 +465,10 @@ export class Session {
       resets: this.facts.resets,
       transactions: this.facts.transactions,
       badRecipients: this.facts.badRecipients,
-      sender: mail?.sender ?? this.transaction?.from,
-      senderDomainAnswer: mail?.answer,
-      recipient,
+      sender: moment.sender ?? this.transaction?.from,
+      senderDomainAnswer: moment.senderDomainAnswer,
+      recipient: moment.recipient,
+      bounceNamesUs: moment.bounceNamesUs,
       dnsbl: this.gate.dnsbl,
       reverseDns: this.reverseDns,
     };

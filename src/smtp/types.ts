@@ -1,5 +1,5 @@
 import type { CheckAction, CheckFinding, ChecksSettings } from "../checks/types.ts";
-import type { DnsblAnswer, ReverseDns } from "../dns/types.ts";
+import type { DnsblAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
 
 /** Contracts of the sans-I/O SMTP core: what goes in (bytes, time, facts) and what comes out. */
 
@@ -58,6 +58,8 @@ export type Output =
   | { readonly type: "message-end" }
   /** Drop what was begun: the client gets an error reply for it. */
   | { readonly type: "message-abort" }
+  /** Look up the HELO name's addresses; answer with `learnHeloDns()` whenever: the session does not wait. */
+  | { readonly type: "lookup-helo-name"; readonly name: string }
   /** Can this domain receive mail (MX, A, AAAA)? Answer with `resolved()`; the session waits. */
   | { readonly type: "lookup-mail-domain"; readonly domain: string };
 
@@ -88,6 +90,8 @@ export interface SessionFacts {
   end: EndReason | undefined;
   /** Weighted DNSBL/DNSWL score, when zones are configured. */
   dnsblScore: number | undefined;
+  /** The HELO name's forward DNS against the client address, once known. */
+  heloDns: HeloDns | undefined;
   /** pass, fail, none or temperror (RFC 8601 iprev), once known. */
   fcrdns: ReverseDns["status"] | undefined;
   /** Every check hit, in order, with the action applied. */

@@ -100,3 +100,16 @@ test("ehlo-refused: a passed client gets EHLO, and the refusal is off by default
   assert.match(passed.replies, /^250-mx\.test\.example/);
   assert.match(play(lineByLine("EHLO client.example\r\n"), STRICT).replies, /^250-/);
 });
+
+test("helo forward DNS: the session asks for a HELO name's addresses without waiting, and records the outcome as a fact", () => {
+  const { outputs, session, replies } = play(lineByLine("HELO client.example\r\nHELO client.example\r\n"), STRICT);
+  assert.deepEqual(outputs.filter((o) => o.type === "lookup-helo-name"), [{ type: "lookup-helo-name", name: "client.example" }], "asked once per name");
+  assert.match(replies, /^250 [^\n]+\n250 /, "both HELOs answered at once");
+  session.learnHeloDns("other.example", "match");
+  assert.equal(session.facts.heloDns, undefined, "an answer for a name no longer in use is dropped");
+  session.learnHeloDns("client.example", "mismatch");
+  assert.equal(session.facts.heloDns, "mismatch");
+  assert.equal(session.facts.findings.length, 0, "a mismatch never refuses");
+  const literal = play(lineByLine("HELO [192.0.2.1]\r\n"), STRICT);
+  assert.ok(!literal.outputs.some((o) => o.type === "lookup-helo-name"), "an address literal is not looked up");
+});

@@ -167,3 +167,14 @@ test("connection limits: a client over MXSCREEN_MAX_CONN_PER_CLIENT, or its /24 
   const other = await RawClient.open(server.port, "127.0.5.11");
   await other.until(/^220-/);
 }, E2E);
+
+test("fake-bounce: with MXSCREEN_OWN_HOSTS, swaks's null-sender message that names no host of ours gets 550 after DATA; one that does is delivered", async () => {
+  const server = await startServer({ ...FAST, MXSCREEN_OWN_HOSTS: "mx1.example.org" });
+  const args = (source: string, body: string) => ["--server", `127.0.0.1:${server.port}`, "--local-interface", source, "--helo", "mailer.example.net", "--from", "<>", "--to", "user@example.org", "--body", body];
+  const fake = await swaks(args("127.0.4.31", "Your message could not be delivered"));
+  assert.match(fake.output, /<\*\* 550 5\.7\.1 Error: bounce for a message that did not pass through our hosts/);
+  await server.waitForLine(/event=FAKE-BOUNCE client=127\.0\.4\.31:\d+ own_hosts=mx1\.example\.org .*action=enforce$/);
+  const real = await swaks(args("127.0.4.32", "Received: from user.example.org\n\tby mx1.example.org with ESMTP id X\n"));
+  assert.equal(real.code, 0, real.output);
+  assert.equal(spooled(server.spoolDir).length, 1);
+}, E2E);

@@ -84,3 +84,13 @@ test("ptr: a client without confirmed reverse DNS passes and delivers; the PTR f
   assert.deepEqual(rows.map((r) => [r.event, r.action]), [["PASS NEW", "pass"], ["PTR", "ignore"]]);
   assert.match(spooled(server.spoolDir)[0], /\nX-Mxscreen-FCrDNS: (none|fail \(ptr localhost\)); client=\[127\.0\.2\.42\]\n/);
 }, E2E);
+
+test("helo forward DNS against dnsmasq: a HELO name that resolves to the client is logged helo_dns=match, one that does not helo_dns=mismatch", async () => {
+  const server = await startServer(FAST, { dns: ["--host-record=client51.example.net,127.0.2.51", "--host-record=elsewhere.example.net,192.0.2.99"] });
+  for (const [source, helo] of [["127.0.2.51", "client51.example.net"], ["127.0.2.52", "elsewhere.example.net"]]) {
+    const result = await swaks(["--server", `127.0.0.1:${server.port}`, "--local-interface", source, "--helo", helo, "--from", "a@example.net", "--to", "b@example.org"]);
+    assert.equal(result.code, 0, result.output);
+  }
+  await server.waitForLine(/event="PASS NEW" client=127\.0\.2\.51:\d+ helo=client51\.example\.net .*helo_dns=match /);
+  await server.waitForLine(/event="PASS NEW" client=127\.0\.2\.52:\d+ helo=elsewhere\.example\.net .*helo_dns=mismatch /);
+}, E2E);

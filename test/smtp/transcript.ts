@@ -23,6 +23,7 @@ export const CONFIG: SessionConfig = {
     dnsbl: [],
     dnsblThreshold: 1,
     dnswlThreshold: -1,
+    ownHosts: [],
   },
   // A transcript fed whole arrives as one read, which makes every command but the last a
   // pipelined one: the pipelining check has transcripts of its own, fed read by read.
