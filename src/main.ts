@@ -75,6 +75,8 @@ async function main(): Promise<void> {
     maxConnections: MAX_CONNECTIONS,
     limits: config.connectionLimits,
     connectionLimitAction: config.connectionLimitAction,
+    badRecipientWindow: config.badRecipientWindow,
+    dictionaryAction: config.checkActions["dictionary"],
   }, store, pool, concluder, logger);
   const listeners = await loop.start();
   logger.note("info", "mxscreen started", {

@@ -55,6 +55,7 @@ export interface Config {
   readonly ehloRefusal: boolean;
   readonly connectionLimits: { readonly perClient: number; readonly perPrefix: number; readonly total: number };
   readonly connectionLimitAction: CheckAction;
+  readonly badRecipientWindow: { readonly max: number; readonly windowMs: number };
   /** MXSCREEN_ variables that no setting reads: most likely typos, warned about at start. */
   readonly unknownVariables: readonly string[];
 }
@@ -152,6 +153,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
       perClient: int("MXSCREEN_MAX_CONN_PER_CLIENT", 10, 1, 19_000),
       perPrefix: int("MXSCREEN_MAX_CONN_PER_PREFIX", 50, 1, 19_000),
       total: int("MXSCREEN_MAX_CONNECTIONS", 15_000, 1, 19_000),
+    },
+    badRecipientWindow: {
+      max: int("MXSCREEN_MAX_BAD_RCPT_PREFIX", 20, 1, 1_000_000),
+      windowMs: dur("MXSCREEN_BAD_RCPT_WINDOW", "1h"),
     },
     connectionLimitAction: parseChoice("MXSCREEN_ACTION_CONNECTION_LIMIT", get("MXSCREEN_ACTION_CONNECTION_LIMIT") ?? "enforce", CHECK_ACTIONS),
     unknownVariables: [],

@@ -6,10 +6,12 @@ import type { Store } from "../store/store.ts";
 import type { SessionHandle, SessionPool } from "../../workers/types.ts";
 import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } from "./conclude.ts";
 import type { CheckAction } from "../checks/types.ts";
+import { BadRecipientWindow, type BadRecipientWindowConfig } from "./bad-recipient-window.ts";
 import { ConnectionLimits, type ConnectionLimitsConfig, type LimitBreach } from "./connection-limits.ts";
 import type { DnsblLookups } from "./dnsbl-lookups.ts";
 import { Greeter } from "./greeter.ts";
-import type { GateAction, GateConfig, Standing } from "./types.ts";
+import type { SessionFacts } from "../smtp/types.ts";
+import type { Finding, GateAction, GateConfig, Standing } from "./types.ts";
 
 export interface AcceptLoopOptions {
   /** Undefined when MXSCREEN_DNSBL is not set. */
@@ -20,6 +22,9 @@ export interface AcceptLoopOptions {
   readonly maxConnections: number;
   readonly limits: ConnectionLimitsConfig;
   readonly connectionLimitAction: CheckAction;
+  readonly badRecipientWindow: BadRecipientWindowConfig;
+  /** MXSCREEN_ACTION_DICTIONARY, for the count across connections. */
+  readonly dictionaryAction: CheckAction;
 }
 
 /**
@@ -29,6 +34,7 @@ export interface AcceptLoopOptions {
 export class AcceptLoop {
   private readonly listeners: Listener[] = [];
   private readonly limits: ConnectionLimits;
+  private readonly badRecipients: BadRecipientWindow;
   private readonly open = new Set<{ shutdown(): void }>();
   private stopping = false;
 
@@ -40,6 +46,7 @@ export class AcceptLoop {
     private readonly logger: Logger,
   ) {
     this.limits = new ConnectionLimits(options.limits);
+    this.badRecipients = new BadRecipientWindow(options.badRecipientWindow);
   }
 
   async start(): Promise<Listener[]> {
@@ -96,6 +103,15 @@ export class AcceptLoop {
     socket.end();
     this.concluder.conclude(record, finding, Date.now());
     return { data: () => {}, close: () => {} };
+  }
+
+  /** The dictionary check across connections: this session's unknown recipients added to its network's recent ones. */
+  private dictionaryAcrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[] {
+    if (facts.badRecipients === 0 || facts.findings.some((hit) => hit.check === "dictionary")) return [];
+    const window = this.badRecipients.add(record.ip, facts.badRecipients, Date.now());
+    if (!window.over) return [];
+    const action = this.options.gate.observe ? "observe" : this.options.dictionaryAction;
+    return [{ event: "DICTIONARY", check: "dictionary", action, evidence: { prefix: window.prefix, prefix_bad_recipients: window.count } }];
   }
 
   private accept(socket: ClientSocket): ConnectionHandlers {
@@ -155,7 +171,8 @@ export class AcceptLoop {
               log: ({ event, ...rest }) => this.logger.log({ event, client: clientLabel(record), ...rest }),
               end: (facts) => {
                 concluded = true;
-                const [finding, ...also] = sessionFindings(standing, greeter.noted, facts);
+                const gateFindings = [...(greeter.noted ? [greeter.noted] : []), ...(standing.kind === "allowed" ? [] : this.dictionaryAcrossConnections(record, facts))];
+                const [finding, ...also] = sessionFindings(standing, gateFindings, facts);
                 this.concluder.conclude(record, finding, Date.now(), also);
                 socket.end();
               },

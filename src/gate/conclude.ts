@@ -28,7 +28,7 @@ export function clientLabel(connection: ConnectionRecord): string {
  * the one its log line is about first (a ban before an enforcement before a logged hit), then
  * every other check hit, each stored as an event row of its own.
  */
-export function sessionFindings(standing: Standing, noted: Finding | undefined, facts: SessionFacts): Finding[] {
+export function sessionFindings(standing: Standing, gateFindings: readonly Finding[], facts: SessionFacts): Finding[] {
   const evidence = {
     helo: facts.helo,
     commands: facts.commands,
@@ -45,7 +45,7 @@ export function sessionFindings(standing: Standing, noted: Finding | undefined, 
   const notes = facts.findings.filter((hit) => hit.consequence === "record" && hit.action === "ignore").map(asFinding);
   const hits = facts.findings.filter((hit) => !(hit.consequence === "record" && hit.action === "ignore")).map(asFinding);
   const rank = (finding: Finding) => ["ban", "enforce"].indexOf(finding.action) >>> 0;
-  const ranked = [...(noted ? [noted] : []), ...hits].sort((a, b) => rank(a) - rank(b));
+  const ranked = [...gateFindings, ...hits].sort((a, b) => rank(a) - rank(b));
   const verdict = (first: Finding, others: Finding[] = notes): Finding[] => {
     const also = others.length > 0 ? { also: others.map((other) => other.event).join(",") } : {};
     return [{ ...first, evidence: { ...first.evidence, ...also } }, ...others];

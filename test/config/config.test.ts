@@ -109,6 +109,8 @@ const BAD: [string, string, RegExp][] = [
   ["MXSCREEN_DNSWL_THRESHOLD", "-1.5", /whole number/],
   ["MXSCREEN_DNS_TIMEOUT", "0s", /above 0/],
   ["MXSCREEN_OWN_HOSTS", "mx1.example.org,not a host", /domain names separated by commas \("not a host"/],
+  ["MXSCREEN_MAX_BAD_RCPT_PREFIX", "0", /whole number from 1 to 1000000/],
+  ["MXSCREEN_BAD_RCPT_WINDOW", "an hour", /duration/],
   ["MXSCREEN_MAX_CONN_PER_CLIENT", "0", /whole number from 1 to 19000/],
   ["MXSCREEN_MAX_CONN_PER_PREFIX", "lots", /whole number from 1 to 19000/],
   ["MXSCREEN_MAX_CONNECTIONS", "20000", /whole number from 1 to 19000/],

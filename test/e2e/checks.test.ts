@@ -178,3 +178,19 @@ test("fake-bounce: with MXSCREEN_OWN_HOSTS, swaks's null-sender message that nam
   assert.equal(real.code, 0, real.output);
   assert.equal(spooled(server.spoolDir).length, 1);
 }, E2E);
+
+test("dictionary across connections: unknown recipients from one /24 add up; the connection that goes over MXSCREEN_MAX_BAD_RCPT_PREFIX is banned", async () => {
+  const server = await startServer({ ...FAST, MXSCREEN_MAX_BAD_RCPT_PREFIX: "4" });
+  for (const source of ["127.0.6.11", "127.0.6.12"]) {
+    const c = await RawClient.greeted(server.port, source);
+    await c.command("HELO bot.example", /^250 /);
+    await c.command("MAIL FROM:<a@example.net>", /^250 /);
+    for (let i = 1; i <= 3; i++) await c.command(`RCPT TO:<guess${i}@elsewhere.example>`, /^554 5\.7\.1 /);
+    await c.command("QUIT", /^221 /);
+    await c.waitClosed();
+  }
+  await server.waitForLine(/event=DICTIONARY client=127\.0\.6\.12:\d+ prefix=127\.0\.6\.0\/24 prefix_bad_recipients=6 .*action=ban$/);
+  const bans = await rowsEventually(server.dbUrl, "SELECT prefix FROM list_changes WHERE kind = 'ban'");
+  assert.deepEqual(bans.map((b) => b.prefix), ["127.0.6.12/32"]);
+  assert.ok(server.lines.some((line) => /event="PASS NEW" client=127\.0\.6\.11:\d+ .*recipients=0 /.test(line)), "under the limit, the first connection was not held against its client");
+}, E2E);
