@@ -5,7 +5,9 @@ import { ConfigError } from "./config/values.ts";
 import { adminApp } from "./admin/app.ts";
 import { Metrics } from "./admin/metrics.ts";
 import { Spool } from "./delivery/spool.ts";
+import { createDnsClient } from "./dns/resolver.ts";
 import { AcceptLoop } from "./gate/accept-loop.ts";
+import { DnsblLookups } from "./gate/dnsbl-lookups.ts";
 import { Concluder } from "./gate/conclude.ts";
 import { createLogger, type Logger } from "./log/logger.ts";
 import { runtimeName } from "./net/runtime.ts";
@@ -49,6 +51,7 @@ async function main(): Promise<void> {
   certificates?.watch(CERTIFICATE_CHECK_MS, reloaded);
   const pool = createPool({
     spoolDir: config.spoolDir,
+    dns: { server: config.dns, timeoutMs: config.dnsTimeoutMs },
     session: {
       hostname: config.hostname,
       maxMessageSize: config.maxMessageSize,
@@ -59,6 +62,10 @@ async function main(): Promise<void> {
       pipelining: config.pipelining,
       acceptDomains: config.acceptDomains,
       tls: certificates !== undefined,
+      checks: config.checks,
+      actions: config.checkActions,
+      observe: config.mode === "observe",
+      ehloRefusal: config.ehloRefusal,
     },
   }, config.workers);
   const concluder = new Concluder(config, logger, store, metrics);
@@ -73,8 +80,15 @@ async function main(): Promise<void> {
     listen: config.listen,
     allow: config.allow,
     trustedProxies: config.trustedProxies,
-    maxConnections: MAX_CONNECTIONS,
     tls: certificates ? () => certificates.current : undefined,
+    dnsbl: config.checks.dnsbl.length === 0
+      ? undefined
+      : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs), logger),
+    maxConnections: MAX_CONNECTIONS,
+    limits: config.connectionLimits,
+    connectionLimitAction: config.connectionLimitAction,
+    badRecipientWindow: config.badRecipientWindow,
+    dictionaryAction: config.checkActions["dictionary"],
   }, store, pool, concluder, logger, metrics);
   const listeners = await loop.start();
   const listen = listeners.map((l) => `${l.host.includes(":") ? `[${l.host}]` : l.host}:${l.port}`).join(",");

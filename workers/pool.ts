@@ -1,5 +1,5 @@
 import process from "node:process";
-import type { ClientInfo } from "../src/smtp/types.ts";
+import type { ClientInfo, GateFacts } from "../src/smtp/types.ts";
 import { SessionRunner } from "./session-runner.ts";
 import type { FromRunner, RunnerConfig, SessionHandle, SessionPool, SessionSink, ToRunner } from "./types.ts";
 
@@ -44,12 +44,12 @@ export function createPool(config: RunnerConfig, workers: number): SessionPool {
 
   return {
     size: workers,
-    open(client: ClientInfo, early: Uint8Array | undefined, sink: SessionSink): SessionHandle {
+    open(client: ClientInfo, gate: GateFacts, early: Uint8Array | undefined, sink: SessionSink): SessionHandle {
       const id = nextId++;
       const lane = lanes.reduce((a, b) => (b.sessions < a.sessions ? b : a));
       lane.sessions++;
       sinks.set(id, { sink, lane });
-      lane.send({ t: "open", id, client, early });
+      lane.send({ t: "open", id, client, gate, early });
       return {
         data: (bytes) => {
           const copy = bytes.slice();

@@ -1,4 +1,10 @@
 import { Spool } from "../src/delivery/spool.ts";
+import { forwardConfirmedReverse } from "../src/dns/fcrdns.ts";
+import { heloNameDns } from "../src/dns/helo-name.ts";
+import { mailDomain } from "../src/dns/mail-domain.ts";
+import { createDnsClient } from "../src/dns/resolver.ts";
+import type { DnsClient } from "../src/dns/types.ts";
+import { parseIP } from "../src/ip/address.ts";
 import type { Deliverer, OutgoingMessage } from "../src/delivery/types.ts";
 import { Session } from "../src/smtp/session.ts";
 import type { Output } from "../src/smtp/types.ts";
@@ -18,18 +24,24 @@ const TICK_MS = 1000;
 export class SessionRunner {
   private readonly sessions = new Map<number, Running>();
   private readonly deliverer: Deliverer;
+  private readonly dns: DnsClient;
   private timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly config: RunnerConfig, private readonly post: (message: FromRunner) => void, pid: number) {
     this.deliverer = new Spool(config.spoolDir, pid);
+    this.dns = createDnsClient(config.dns.server, config.dns.timeoutMs);
   }
 
   handle(message: ToRunner): void {
     const now = Date.now();
     switch (message.t) {
       case "open": {
-        const running: Running = { session: new Session(this.config.session, message.client, now), message: undefined };
+        const running: Running = { session: new Session(this.config.session, message.client, now, message.gate), message: undefined };
         this.sessions.set(message.id, running);
+        const ip = parseIP(message.client.address);
+        if (ip !== null && !message.client.allowed) {
+          void forwardConfirmedReverse(this.dns, ip).then((reverse) => running.session.learnReverseDns(reverse));
+        }
         this.timer ??= setInterval(() => this.tick(), TICK_MS);
         if (message.early) this.apply(message.id, running, running.session.receive(message.early, now));
         return;
@@ -103,6 +115,14 @@ export class SessionRunner {
         case "message-abort":
           running.message?.abort();
           running.message = undefined;
+          break;
+        case "lookup-helo-name": {
+          const ip = parseIP(running.session.client.address);
+          if (ip !== null) void heloNameDns(this.dns, output.name, ip).then((outcome) => running.session.learnHeloDns(output.name, outcome));
+          break;
+        }
+        case "lookup-mail-domain":
+          void mailDomain(this.dns, output.domain).then((answer) => this.apply(id, running, running.session.resolved(answer, Date.now())));
           break;
       }
     }

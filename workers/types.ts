@@ -1,15 +1,17 @@
 import type { LogEntry } from "../src/log/logger.ts";
-import type { ClientInfo, SessionConfig, SessionFacts } from "../src/smtp/types.ts";
+import type { ClientInfo, GateFacts, SessionConfig, SessionFacts } from "../src/smtp/types.ts";
 
 /** What a session runner needs to know, sent once to each worker. */
 export interface RunnerConfig {
   readonly session: SessionConfig;
   readonly spoolDir: string;
+  /** MXSCREEN_DNS (undefined: the system's resolvers) and MXSCREEN_DNS_TIMEOUT. */
+  readonly dns: { readonly server: { readonly host: string; readonly port: number } | undefined; readonly timeoutMs: number };
 }
 
 /** Accept loop → runner. */
 export type ToRunner =
-  | { readonly t: "open"; readonly id: number; readonly client: ClientInfo; readonly early?: Uint8Array }
+  | { readonly t: "open"; readonly id: number; readonly client: ClientInfo; readonly gate: GateFacts; readonly early?: Uint8Array }
   | { readonly t: "data"; readonly id: number; readonly bytes: Uint8Array }
   | { readonly t: "gone"; readonly id: number }
   | { readonly t: "tls"; readonly id: number; readonly ok: boolean }
@@ -40,7 +42,7 @@ export interface SessionHandle {
 }
 
 export interface SessionPool {
-  open(client: ClientInfo, early: Uint8Array | undefined, sink: SessionSink): SessionHandle;
+  open(client: ClientInfo, gate: GateFacts, early: Uint8Array | undefined, sink: SessionSink): SessionHandle;
   /** Asks every session to finish; resolves when all have ended or after `timeoutMs`. */
   shutdown(timeoutMs: number): Promise<void>;
   readonly size: number;

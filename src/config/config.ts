@@ -1,20 +1,22 @@
+import { actionVariable, CHECKS } from "../checks/registry.ts";
+import { CHECK_ACTIONS, type CheckAction, type ChecksSettings } from "../checks/types.ts";
 import type { Prefix } from "../ip/address.ts";
 import {
   ConfigError,
   type ListenAddress,
   parseBoolean,
   parseChoice,
+  parseDnsblSites,
   parseDomainList,
   parseDuration,
   parseHostPort,
   parseInteger,
   parseListen,
+  parseMailboxList,
   parsePrefixList,
+  parseScore,
   parseSize,
 } from "./values.ts";
-
-export type CheckAction = "ignore" | "enforce" | "ban";
-export const CHECK_ACTIONS: readonly CheckAction[] = ["ignore", "enforce", "ban"];
 
 export interface Config {
   readonly listen: readonly ListenAddress[];
@@ -44,6 +46,8 @@ export interface Config {
   /** PEM files; both set, STARTTLS is offered. */
   readonly tls: { readonly certPath: string; readonly keyPath: string } | undefined;
   readonly followIntervalMs: number;
+  /** How long one DNS question may take before it counts as a failure. */
+  readonly dnsTimeoutMs: number;
   readonly log: "text" | "json";
   readonly pipelining: boolean;
   readonly maxMessageSize: number;
@@ -53,6 +57,13 @@ export interface Config {
   readonly dataTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
   readonly ipv6PrefixLength: number;
+  readonly checks: ChecksSettings;
+  /** MXSCREEN_ACTION_<CHECK> for every check in the registry, defaults filled in. */
+  readonly checkActions: Readonly<Record<string, CheckAction>>;
+  readonly ehloRefusal: boolean;
+  readonly connectionLimits: { readonly perClient: number; readonly perPrefix: number; readonly total: number };
+  readonly connectionLimitAction: CheckAction;
+  readonly badRecipientWindow: { readonly max: number; readonly windowMs: number };
   /** MXSCREEN_ variables that no setting reads: most likely typos, warned about at start. */
   readonly unknownVariables: readonly string[];
 }
@@ -65,8 +76,6 @@ export interface HostFacts {
 /** Settings of the specification that this version does not act on yet: refusing them beats ignoring them. */
 const NOT_YET: Record<string, string> = {
   MXSCREEN_UPSTREAM: "relaying to an upstream MTA is not in this version; unset it to deliver to the local spool",
-  MXSCREEN_DNSBL: "DNSBL scoring is not in this version; unset it",
-  MXSCREEN_TRAP: "trap MX mode is not in this version; unset it",
 };
 
 /**
@@ -83,7 +92,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   };
   for (const [name, why] of Object.entries(NOT_YET)) {
     const value = get(name);
-    if (value !== undefined && !(name === "MXSCREEN_TRAP" && value.trim().toLowerCase() === "false")) {
+    if (value !== undefined) {
       throw new ConfigError(name, value, `nothing: ${why}`);
     }
   }
@@ -109,6 +118,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   if (adminToken !== undefined && (adminToken.length < 16 || /\s/.test(adminToken))) {
     throw new ConfigError("MXSCREEN_ADMIN_TOKEN", "(hidden)", "a token of at least 16 characters without spaces, e.g. from openssl rand -hex 24");
   }
+  const int = (name: string, fallback: number, min: number, max: number) => parseInteger(name, get(name) ?? String(fallback), min, max);
+  const checkActions = Object.fromEntries(
+    CHECKS.map((check) => [check.id, parseChoice(actionVariable(check.id), get(actionVariable(check.id)) ?? check.defaultAction, CHECK_ACTIONS)]),
+  );
   const config: Config = {
     listen: parseListen("MXSCREEN_LISTEN", get("MXSCREEN_LISTEN") ?? "0.0.0.0:2525"),
     hostname,
@@ -133,6 +146,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     queueFile: get("MXSCREEN_QUEUE_FILE") ?? "data/store-queue.jsonl",
     tls: certPath === undefined ? undefined : { certPath, keyPath: keyPath! },
     followIntervalMs: dur("MXSCREEN_FOLLOW_INTERVAL", "250ms"),
+    dnsTimeoutMs: dur("MXSCREEN_DNS_TIMEOUT", "5s"),
     log: parseChoice("MXSCREEN_LOG", get("MXSCREEN_LOG") ?? "text", ["text", "json"]),
     pipelining: parseBoolean("MXSCREEN_PIPELINING", get("MXSCREEN_PIPELINING") ?? "false"),
     maxMessageSize: parseSize("MXSCREEN_MAX_MESSAGE_SIZE", get("MXSCREEN_MAX_MESSAGE_SIZE") ?? "25M"),
@@ -142,11 +156,38 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     dataTimeoutMs: dur("MXSCREEN_DATA_TIMEOUT", "10m"),
     shutdownTimeoutMs: dur("MXSCREEN_SHUTDOWN_TIMEOUT", "30s"),
     ipv6PrefixLength: parseInteger("MXSCREEN_IPV6_PREFIX", get("MXSCREEN_IPV6_PREFIX") ?? "64", 16, 128),
+    checks: {
+      hostname,
+      maxUnknownCommands: int("MXSCREEN_MAX_UNKNOWN", 3, 0, 1000),
+      maxResets: int("MXSCREEN_MAX_RSET", 5, 1, 1000),
+      maxTransactions: int("MXSCREEN_MAX_TRANSACTIONS", 50, 1, 100_000),
+      maxBadRecipients: int("MXSCREEN_MAX_BAD_RCPT", 5, 0, 100_000),
+      maxCommands: int("MXSCREEN_MAX_COMMANDS", 1000, 10, 1_000_000),
+      trap: parseBoolean("MXSCREEN_TRAP", get("MXSCREEN_TRAP") ?? "false"),
+      trapRecipients: parseMailboxList("MXSCREEN_TRAP_RCPTS", get("MXSCREEN_TRAP_RCPTS") ?? ""),
+      dnsbl: parseDnsblSites("MXSCREEN_DNSBL", get("MXSCREEN_DNSBL") ?? ""),
+      dnsblThreshold: parseScore("MXSCREEN_DNSBL_THRESHOLD", get("MXSCREEN_DNSBL_THRESHOLD") ?? "1"),
+      dnswlThreshold: parseScore("MXSCREEN_DNSWL_THRESHOLD", get("MXSCREEN_DNSWL_THRESHOLD") ?? "-1"),
+      ownHosts: parseDomainList("MXSCREEN_OWN_HOSTS", get("MXSCREEN_OWN_HOSTS") ?? ""),
+    },
+    checkActions,
+    ehloRefusal: parseBoolean("MXSCREEN_EHLO_REFUSAL", get("MXSCREEN_EHLO_REFUSAL") ?? "false"),
+    connectionLimits: {
+      perClient: int("MXSCREEN_MAX_CONN_PER_CLIENT", 10, 1, 19_000),
+      perPrefix: int("MXSCREEN_MAX_CONN_PER_PREFIX", 50, 1, 19_000),
+      total: int("MXSCREEN_MAX_CONNECTIONS", 15_000, 1, 19_000),
+    },
+    badRecipientWindow: {
+      max: int("MXSCREEN_MAX_BAD_RCPT_PREFIX", 20, 1, 1_000_000),
+      windowMs: dur("MXSCREEN_BAD_RCPT_WINDOW", "1h"),
+    },
+    connectionLimitAction: parseChoice("MXSCREEN_ACTION_CONNECTION_LIMIT", get("MXSCREEN_ACTION_CONNECTION_LIMIT") ?? "enforce", CHECK_ACTIONS),
     unknownVariables: [],
   };
   const unknownVariables = Object.keys(env).filter((name) => name.startsWith("MXSCREEN_") && !read.has(name)).sort();
   if (config.followIntervalMs < 50) throw new ConfigError("MXSCREEN_FOLLOW_INTERVAL", get("MXSCREEN_FOLLOW_INTERVAL") ?? "", "a duration of at least 50ms");
   if (config.passTtlMs === 0) throw new ConfigError("MXSCREEN_PASS_TTL", get("MXSCREEN_PASS_TTL") ?? "", "a duration above 0");
+  if (config.dnsTimeoutMs === 0) throw new ConfigError("MXSCREEN_DNS_TIMEOUT", get("MXSCREEN_DNS_TIMEOUT") ?? "", "a duration above 0");
   if (config.banTtlMs === 0) throw new ConfigError("MXSCREEN_BAN_TTL", get("MXSCREEN_BAN_TTL") ?? "", "a duration above 0");
   if (!/^(file:|libsql:|https?:|wss?:)/.test(config.dbUrl)) {
     throw new ConfigError("MXSCREEN_DB_URL", config.dbUrl, "a libSQL URL: file:path, libsql://host, http://host:port");

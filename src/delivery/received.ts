@@ -18,3 +18,19 @@ export function receivedHeader(context: MessageContext, id: string): string {
     `\tby ${context.hostname} (mxscreen) with ${context.envelope.protocol} id ${id}${forClause};\r\n` +
     `\t${rfc5322Date(context.receivedAt)}\r\n`;
 }
+
+/**
+ * The client's forward-confirmed reverse DNS for content filters downstream (RFC 8601 iprev
+ * results): `pass (name)`, `fail (ptr names)`, `none`, `temperror`. PTR names come from DNS, which
+ * anyone controlling a reverse zone writes: anything but host name characters becomes `?`.
+ */
+export function fcrdnsHeader(context: MessageContext): string {
+  const reverse = context.envelope.reverseDns;
+  const clean = (name: string) => name.replace(/[^A-Za-z0-9.-]/g, "?").slice(0, 253);
+  let value: string;
+  if (reverse === undefined) value = "temperror (no answer yet)";
+  else if (reverse.status === "pass") value = `pass (${clean(reverse.name)})`;
+  else if (reverse.status === "fail") value = `fail (ptr ${reverse.names.map(clean).join(" ")})`;
+  else value = reverse.status;
+  return `X-Mxscreen-FCrDNS: ${value}; client=[${context.clientAddress}]\r\n`;
+}

@@ -1,7 +1,7 @@
 import { mkdir, open, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { DeliveryResult } from "../smtp/types.ts";
-import { receivedHeader } from "./received.ts";
+import { fcrdnsHeader, receivedHeader } from "./received.ts";
 import type { Deliverer, MessageContext, OutgoingMessage } from "./types.ts";
 
 const encoder = new TextEncoder();
@@ -37,6 +37,7 @@ export class Spool implements Deliverer {
       `Return-Path: <${context.envelope.from}>\r\n`,
       ...context.envelope.recipients.map((r) => `Delivered-To: ${r}\r\n`),
       receivedHeader(context, id),
+      fcrdnsHeader(context),
     ].join("");
     const file = this.prepare().then(() => open(tmpPath, "wx", 0o640));
     let chain: Promise<unknown> = file;

@@ -5,13 +5,20 @@ import { listen } from "../net/listen.ts";
 import type { ClientSocket, ConnectionHandlers, Listener, TlsCredentials } from "../net/types.ts";
 import type { Store } from "../store/store.ts";
 import type { SessionHandle, SessionPool } from "../../workers/types.ts";
-import { clientLabel, type Concluder, type ConnectionRecord, sessionFinding } from "./conclude.ts";
+import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } from "./conclude.ts";
+import type { CheckAction } from "../checks/types.ts";
+import { BadRecipientWindow, type BadRecipientWindowConfig } from "./bad-recipient-window.ts";
+import { ConnectionLimits, type ConnectionLimitsConfig, type LimitBreach } from "./connection-limits.ts";
+import type { DnsblLookups } from "./dnsbl-lookups.ts";
 import { Greeter } from "./greeter.ts";
+import type { SessionFacts } from "../smtp/types.ts";
 import { parseProxyHeader } from "./proxy-protocol.ts";
 import { standing as standingOf } from "./standing.ts";
-import type { GateAction, GateConfig } from "./types.ts";
+import type { Finding, GateAction, GateConfig } from "./types.ts";
 
 export interface AcceptLoopOptions {
+  /** Undefined when MXSCREEN_DNSBL is not set. */
+  readonly dnsbl: DnsblLookups | undefined;
   readonly gate: GateConfig;
   readonly listen: readonly { host: string; port: number }[];
   readonly allow: readonly Prefix[];
@@ -19,6 +26,11 @@ export interface AcceptLoopOptions {
   readonly trustedProxies: readonly Prefix[];
   readonly maxConnections: number;
   readonly tls: (() => TlsCredentials | undefined) | undefined;
+  readonly limits: ConnectionLimitsConfig;
+  readonly connectionLimitAction: CheckAction;
+  readonly badRecipientWindow: BadRecipientWindowConfig;
+  /** MXSCREEN_ACTION_DICTIONARY, for the count across connections. */
+  readonly dictionaryAction: CheckAction;
 }
 
 const PROXY_HEADER_TIMEOUT_MS = 10_000;
@@ -29,6 +41,8 @@ const PROXY_HEADER_TIMEOUT_MS = 10_000;
  */
 export class AcceptLoop {
   private readonly listeners: Listener[] = [];
+  private readonly limits: ConnectionLimits;
+  private readonly badRecipients: BadRecipientWindow;
   private readonly open = new Set<{ shutdown(): void }>();
   private stopping = false;
 
@@ -39,7 +53,10 @@ export class AcceptLoop {
     private readonly concluder: Concluder,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    this.limits = new ConnectionLimits(options.limits);
+    this.badRecipients = new BadRecipientWindow(options.badRecipientWindow);
+  }
 
   async start(): Promise<Listener[]> {
     for (const address of this.options.listen) {
@@ -70,6 +87,35 @@ export class AcceptLoop {
     this.stopping = true;
     for (const listener of this.listeners) listener.close();
     for (const connection of [...this.open]) connection.shutdown();
+  }
+
+  /**
+   * A connection over a limit: `421` and close (enforce, ban), or let in and only logged
+   * (ignore, observe; it is then not counted). Returns the handlers of a refused connection.
+   */
+  private refuseOverLimit(socket: ClientSocket, record: ConnectionRecord, breach: LimitBreach): ConnectionHandlers | undefined {
+    const gate = this.options.gate;
+    const action = gate.observe ? "observe" : this.options.connectionLimitAction;
+    const finding = { event: "LIMIT", check: "connection-limit", action, evidence: { limit: breach.limit, key: breach.key, connections: breach.count } };
+    if (action === "ignore" || action === "observe") {
+      this.logger.log({ event: "LIMIT", client: clientLabel(record), ...finding.evidence, action });
+      return undefined;
+    }
+    socket.write(breach.limit === "total"
+      ? `421 4.3.2 ${gate.hostname} All server ports are busy, try again later\r\n`
+      : `421 4.7.0 ${gate.hostname} Error: too many connections from ${record.address}\r\n`);
+    socket.end();
+    this.concluder.conclude(record, finding, Date.now());
+    return { data: () => {}, close: () => {} };
+  }
+
+  /** The dictionary check across connections: this session's unknown recipients added to its network's recent ones. */
+  private dictionaryAcrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[] {
+    if (facts.badRecipients === 0 || facts.findings.some((hit) => hit.check === "dictionary")) return [];
+    const window = this.badRecipients.add(record.ip, facts.badRecipients, Date.now());
+    if (!window.over) return [];
+    const action = this.options.gate.observe ? "observe" : this.options.dictionaryAction;
+    return [{ event: "DICTIONARY", check: "dictionary", action, evidence: { prefix: window.prefix, prefix_bad_recipients: window.count } }];
   }
 
   private accept(socket: ClientSocket): ConnectionHandlers {
@@ -130,7 +176,15 @@ export class AcceptLoop {
     const now = Date.now();
     const ip = record.ip;
     const standing = standingOf(this.options.allow, this.store, ip, now);
+    const breach = standing.kind === "allowed" ? undefined : this.limits.admit(ip);
+    if (breach !== undefined) {
+      const refused = this.refuseOverLimit(socket, record, breach);
+      if (refused) return refused;
+    }
+    const counted = standing.kind !== "allowed" && breach === undefined;
     const greeter = new Greeter(this.options.gate);
+    // Only clients that will wait out the greeting are looked up: a passed client never waits on DNS.
+    const dnsbl = standing.kind === "new" ? this.options.dnsbl?.start(ip, now) : undefined;
     let session: SessionHandle | undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let concluded = false;
@@ -163,7 +217,8 @@ export class AcceptLoop {
             this.concluder.conclude(record, action.finding, Date.now());
             break;
           case "handoff":
-            session = this.pool.open({ address: record.address, port: record.port }, action.early, {
+            const client = { address: record.address, port: record.port, passed: standing.kind === "passed", allowed: standing.kind === "allowed" };
+            session = this.pool.open(client, { dnsbl: dnsbl?.answers() ?? [] }, action.early, {
               write: (text) => socket.write(text),
               close: () => socket.end(),
               starttls: (text) => {
@@ -181,7 +236,9 @@ export class AcceptLoop {
               },
               end: (facts) => {
                 concluded = true;
-                this.concluder.conclude(record, sessionFinding(standing, greeter.noted, facts), Date.now());
+                const gateFindings = [...(greeter.noted ? [greeter.noted] : []), ...(standing.kind === "allowed" ? [] : this.dictionaryAcrossConnections(record, facts))];
+                const [finding, ...also] = sessionFindings(standing, gateFindings, facts);
+                this.concluder.conclude(record, finding, Date.now(), also);
                 socket.end();
               },
             });
@@ -201,6 +258,7 @@ export class AcceptLoop {
       },
       close: () => {
         this.open.delete(tracked);
+        if (counted) this.limits.release(ip);
         if (timer !== undefined) clearTimeout(timer);
         if (session) return session.gone();
         const finding = greeter.hangup(Date.now());

@@ -1,6 +1,7 @@
 import { clientPrefix, type IP } from "../ip/address.ts";
 import type { Metrics } from "../admin/metrics.ts";
 import type { Logger } from "../log/logger.ts";
+import type { CheckFinding } from "../checks/types.ts";
 import type { SessionFacts } from "../smtp/types.ts";
 import type { Store } from "../store/store.ts";
 import type { Finding, Standing } from "./types.ts";
@@ -25,8 +26,12 @@ export function clientLabel(connection: ConnectionRecord): string {
   return connection.ip.family === 6 ? `[${connection.address}]:${connection.port}` : `${connection.address}:${connection.port}`;
 }
 
-/** The finding for a connection that reached an SMTP session, from how that session ended. */
-export function sessionFinding(standing: Standing, noted: Finding | undefined, facts: SessionFacts): Finding {
+/**
+ * The findings for a connection that reached an SMTP session, from how that session ended:
+ * the one its log line is about first (a ban before an enforcement before a logged hit), then
+ * every other check hit, each stored as an event row of its own.
+ */
+export function sessionFindings(standing: Standing, gateFindings: readonly Finding[], facts: SessionFacts): Finding[] {
   const evidence = {
     helo: facts.helo,
     commands: facts.commands,
@@ -36,14 +41,30 @@ export function sessionFinding(standing: Standing, noted: Finding | undefined, f
     tls: facts.tls || undefined,
     injected_bytes: facts.injectedBytes || undefined,
     end: facts.end,
+    dnsbl_score: facts.dnsblScore,
+    helo_dns: facts.heloDns,
+    fcrdns: facts.fcrdns,
   };
-  if (noted) return { ...noted, evidence: { ...noted.evidence, ...evidence } };
-  if (facts.end === "timeout") return { event: "TIMEOUT", check: "timeout", action: "close", evidence };
-  if (facts.end === "errors") return { event: "ERROR-LIMIT", check: "error-limit", action: "close", evidence };
-  if (facts.end === "shutdown") return { event: "SHUTDOWN", check: "none", action: "close", evidence };
-  if (standing.kind === "allowed") return { event: "ALLOWED", check: "allow", action: "pass", evidence: { ...evidence, allow: standing.source } };
-  if (standing.kind === "passed") return { event: "PASS OLD", check: "none", action: "pass", evidence };
-  return { event: "PASS NEW", check: "none", action: "pass", evidence };
+  const asFinding = (hit: CheckFinding): Finding => ({ event: hit.tag, check: hit.check, action: hit.action, evidence: hit.evidence });
+  // A fact that is only recorded (PTR) is kept as an event row but does not make a verdict.
+  const notes = facts.findings.filter((hit) => hit.consequence === "record" && hit.action === "ignore").map(asFinding);
+  const hits = facts.findings.filter((hit) => !(hit.consequence === "record" && hit.action === "ignore")).map(asFinding);
+  const rank = (finding: Finding) => ["ban", "enforce"].indexOf(finding.action) >>> 0;
+  const ranked = [...gateFindings, ...hits].sort((a, b) => rank(a) - rank(b));
+  const verdict = (first: Finding, others: Finding[] = notes): Finding[] => {
+    const also = others.length > 0 ? { also: others.map((other) => other.event).join(",") } : {};
+    return [{ ...first, evidence: { ...first.evidence, ...also } }, ...others];
+  };
+  if (ranked.length > 0) {
+    const [first, ...others] = [...ranked, ...notes];
+    return verdict({ ...first, evidence: { ...first.evidence, ...evidence } }, others);
+  }
+  if (facts.end === "timeout") return verdict({ event: "TIMEOUT", check: "timeout", action: "close", evidence });
+  if (facts.end === "errors") return verdict({ event: "ERROR-LIMIT", check: "error-limit", action: "close", evidence });
+  if (facts.end === "shutdown") return verdict({ event: "SHUTDOWN", check: "none", action: "close", evidence });
+  if (standing.kind === "allowed") return verdict({ event: "ALLOWED", check: "allow", action: "pass", evidence: { ...evidence, allow: standing.source } });
+  if (standing.kind === "passed") return verdict({ event: "PASS OLD", check: "none", action: "pass", evidence });
+  return verdict({ event: "PASS NEW", check: "none", action: "pass", evidence });
 }
 
 /**
@@ -58,7 +79,8 @@ export class Concluder {
     private readonly metrics: Metrics,
   ) {}
 
-  conclude(connection: ConnectionRecord, finding: Finding, now: number): void {
+  /** `also`: further findings about the same connection, stored as event rows but not logged again. */
+  conclude(connection: ConnectionRecord, finding: Finding, now: number, also: readonly Finding[] = []): void {
     this.logger.log({
       event: finding.event,
       client: clientLabel(connection),
@@ -82,15 +104,16 @@ export class Concluder {
     if (finding.event === "PASS NEW") {
       this.store.set("pass", { prefix, ttlMs: this.config.passTtlMs, check: "pregreet", reason: "passed" }, now);
     }
-    if (finding.event !== "PASS OLD" && finding.event !== "ALLOWED") {
+    for (const recorded of [finding, ...also]) {
+      if (recorded.event === "PASS OLD" || recorded.event === "ALLOWED") continue;
       this.store.recordEvent({
         at: now,
         clientIp: connection.address,
         clientPort: connection.port,
-        event: finding.event,
-        check: finding.check,
-        action: finding.action,
-        evidence: finding.evidence,
+        event: recorded.event,
+        check: recorded.check,
+        action: recorded.action,
+        evidence: recorded.evidence,
       });
     }
   }

@@ -1,4 +1,4 @@
-import type { CheckAction } from "../config/config.ts";
+import type { CheckAction } from "../checks/types.ts";
 import type { LogValue } from "../log/logger.ts";
 import type { ListEntry } from "../store/types.ts";
 

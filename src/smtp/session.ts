@@ -1,3 +1,9 @@
+import { dnsblScore } from "../checks/dnsbl.ts";
+import { namesOwnHost } from "../checks/fake-bounce.ts";
+import { bytesToText } from "../log/escape.ts";
+import { checksAt } from "../checks/registry.ts";
+import type { CheckFacts, ParsedCommand, Stage } from "../checks/types.ts";
+import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
 import { LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
 import { reply } from "./reply.ts";
@@ -6,6 +12,7 @@ import type {
   DeliveryResult,
   EndReason,
   Envelope,
+  GateFacts,
   Output,
   SessionConfig,
   SessionFacts,
@@ -13,9 +20,9 @@ import type {
 
 /**
  * Where the session is. `data` reads message lines; `delivering` waits for `delivered()`;
- * `closed` ignores everything.
+ * `resolving` waits for `resolved()` (the sender domain's DNS); `closed` ignores everything.
  */
-type State = "greeted" | "ready" | "mail" | "rcpt" | "data" | "delivering" | "tls-handshake" | "closed";
+type State = "greeted" | "ready" | "resolving" | "mail" | "rcpt" | "data" | "delivering" | "tls-handshake" | "closed";
 
 /** RFC 5321 4.5.1: these must be accepted for every domain we receive mail for, and bare. */
 const ALWAYS_ACCEPTED = ["postmaster", "abuse"];
@@ -23,9 +30,14 @@ const ALWAYS_ACCEPTED = ["postmaster", "abuse"];
 /** Safety net for clients that only produce errors (Postfix's smtpd_hard_error_limit is 20). */
 const HARD_ERROR_LIMIT = 20;
 
+const IMPLEMENTED = new Set(["HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY", "HELP", "STARTTLS"]);
+
 const NOT_OFFERED = new Set(["EXPN", "TURN", "ETRN", "ATRN", "AUTH", "BDAT", "SEND", "SOML", "SAML"]);
 
 const decoder = new TextDecoder();
+
+/** Facts about the command or message at hand, as opposed to the session's running facts. */
+type MomentFacts = "command" | "recipient" | "sender" | "senderDomainAnswer" | "bounceNamesUs";
 
 interface Transaction {
   from: string;
@@ -35,6 +47,10 @@ interface Transaction {
   size: number;
   failure: string | undefined;
   previousLineEndedCrlf: boolean;
+  /** For a bounce: inside a (possibly folded) Received: header line. */
+  inReceived: boolean;
+  /** For a bounce: a Received: line named one of our hosts (the fake-bounce check). */
+  receivedNamesUs: boolean;
 }
 
 /**
@@ -44,6 +60,7 @@ interface Transaction {
 export class Session {
   readonly facts: SessionFacts = {
     helo: undefined,
+    helos: [],
     commands: 0,
     errors: 0,
     unknownCommands: 0,
@@ -51,9 +68,16 @@ export class Session {
     injectedBytes: 0,
     tls: false,
     recipients: 0,
+    badRecipients: 0,
+    resets: 0,
+    transactions: 0,
     messages: 0,
     lastReply: undefined,
     end: undefined,
+    dnsblScore: undefined,
+    heloDns: undefined,
+    fcrdns: undefined,
+    findings: [],
   };
 
   private state: State = "greeted";
@@ -63,10 +87,26 @@ export class Session {
   private lastActivity: number;
   private shuttingDown = false;
   private out: Output[] = [];
+  private pipeliningOffered = false;
+  private ehloRefusedUnanswered = false;
+  /** The reply every RCPT but postmaster@/abuse@ gets: a HELO-stage failure answered late. */
+  private delayedRejection: string | undefined;
+  /** On a DNSWL at or below MXSCREEN_DNSWL_THRESHOLD: no further check runs. */
+  private allowlisted = false;
+  private reverseDns: ReverseDns | undefined;
+  /** MAIL waiting for its sender domain's DNS answer. */
+  private pendingMail: Transaction | undefined;
 
-  constructor(private readonly config: SessionConfig, readonly client: ClientInfo, now: number) {
+  constructor(private readonly config: SessionConfig, readonly client: ClientInfo, now: number, private readonly gate: GateFacts = { dnsbl: [] }) {
     this.reader = new LineReader(config.maxLineLength);
     this.lastActivity = now;
+    if (config.checks.dnsbl.length > 0) {
+      const { score } = dnsblScore(gate.dnsbl, config.checks.dnsbl);
+      this.facts.dnsblScore = score;
+      this.allowlisted = score <= config.checks.dnswlThreshold;
+    }
+    // Connect-stage checks only delay or record: there is no command to answer yet.
+    this.runChecks("connect");
   }
 
   /** When `tick` must be called next if nothing else happens (RFC 5321 4.5.3.2 timeouts). */
@@ -92,7 +132,7 @@ export class Session {
   }
 
   tick(now: number): Output[] {
-    if (this.state === "closed" || this.state === "delivering" || now < this.deadline) return [];
+    if (this.state === "closed" || this.state === "delivering" || this.state === "resolving" || now < this.deadline) return [];
     if (this.state === "data") this.emit({ type: "message-abort" });
     this.send(reply(421, "4.4.2", `${this.config.hostname} Error: timeout exceeded`));
     this.close("timeout");
@@ -129,15 +169,46 @@ export class Session {
     }
     this.facts.tls = true;
     this.facts.helo = undefined;
+    // Forgotten with the rest (so HELO-SCHIZO compares only greetings inside TLS); a delayed
+    // rejection stays: a DNSBL listing is not the client's word, and a bad HELO already showed it.
+    this.facts.helos = [];
+    this.facts.heloDns = undefined;
+    this.pipeliningOffered = false;
     this.protocol = "SMTP";
     this.state = "greeted";
     this.touch(now);
     return this.flush();
   }
 
+  /** The answer to `lookup-mail-domain`: MAIL is accepted or refused, then queued input is read. */
+  resolved(answer: DnsAnswer, now: number): Output[] {
+    if (this.state === "closed") return [];
+    const pending = this.pendingMail;
+    if (this.state !== "resolving" || pending === undefined) throw new Error(`resolved() called in state ${this.state}: the session was not waiting for DNS`);
+    this.pendingMail = undefined;
+    this.state = "ready";
+    this.touch(now);
+    if (!this.runChecks("mail", { sender: pending.from, senderDomainAnswer: answer })) this.acceptMail(pending);
+    if (this.shuttingDown && !this.closed) this.sayGoodbye();
+    else this.drain();
+    return this.flush();
+  }
+
+  /** The HELO name's forward DNS, whenever the runner has it: a fact for the log and `explain`, never a refusal. */
+  learnHeloDns(name: string, outcome: HeloDns): void {
+    if (name === this.facts.helo) this.facts.heloDns = outcome;
+  }
+
+  /** The client's reverse DNS, whenever the runner has it: recorded, and carried into spooled mail. */
+  learnReverseDns(reverse: ReverseDns): void {
+    this.reverseDns = reverse;
+    this.facts.fcrdns = reverse.status;
+  }
+
   /** The client went away: no reply is possible; abandon any message in progress. */
   clientClosed(): Output[] {
     if (this.state === "closed") return [];
+    this.runChecks("end");
     if (this.state === "data") this.emit({ type: "message-abort" });
     this.state = "closed";
     this.facts.end ??= "client-closed";
@@ -147,7 +218,7 @@ export class Session {
   /** Finish politely: at once when idle, after the message in flight otherwise. */
   shutdown(): Output[] {
     this.shuttingDown = true;
-    if (this.state !== "data" && this.state !== "delivering" && this.state !== "closed") this.sayGoodbye();
+    if (this.state !== "data" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "closed") this.sayGoodbye();
     return this.flush();
   }
 
@@ -157,39 +228,51 @@ export class Session {
   }
 
   private drain(): void {
-    while (this.state !== "closed" && this.state !== "delivering" && this.state !== "tls-handshake") {
+    while (this.state !== "closed" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "tls-handshake") {
       const line = this.reader.next();
       if (line === null) return;
       if (!line.crlf) this.facts.bareLineFeeds++;
       if (this.state === "data") this.dataLine(line.bytes, line.crlf, line.tooLong);
       else if (line.tooLong) this.error(reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets)`));
-      else this.command(decoder.decode(line.bytes));
+      else this.command(decoder.decode(line.bytes), line.crlf, this.reader.pending > 0);
     }
   }
 
-  private command(line: string): void {
-    this.facts.commands++;
+  private command(line: string, crlf: boolean, followedByMore: boolean): void {
     const space = line.indexOf(" ");
     const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase();
     const arg = space < 0 ? "" : line.slice(space + 1).trim();
+    const command: ParsedCommand = {
+      line: line.slice(0, 100),
+      verb,
+      arg,
+      known: IMPLEMENTED.has(verb) || NOT_OFFERED.has(verb),
+      bareLineFeed: !crlf,
+      followedByMore,
+    };
+    const answered = this.runChecks("command", { command });
+    this.facts.commands++;
+    if (answered) return;
     switch (verb) {
       case "HELO":
       case "EHLO":
-        return this.helo(verb, arg);
+        return this.helo(verb, arg, command);
       case "MAIL":
         return this.mail(arg);
       case "RCPT":
-        return this.rcpt(arg);
+        return this.rcpt(arg, command);
       case "DATA":
         return this.data(arg);
       case "RSET":
         if (arg !== "") return this.error(reply(501, "5.5.4", "Syntax: RSET"));
         this.transaction = undefined;
+        this.facts.resets++;
         if (this.state !== "greeted") this.state = "ready";
         return this.send(reply(250, "2.0.0", "Ok"));
       case "NOOP":
         return this.send(reply(250, "2.0.0", "Ok"));
       case "QUIT":
+        this.runChecks("end");
         this.send(reply(221, "2.0.0", "Bye"));
         return this.close("quit");
       case "VRFY":
@@ -206,12 +289,24 @@ export class Session {
     }
   }
 
-  private helo(verb: "HELO" | "EHLO", arg: string): void {
+  private helo(verb: "HELO" | "EHLO", arg: string, command: ParsedCommand): void {
     if (arg === "" || /[\x00-\x1f\x7f ]/.test(arg)) return this.error(reply(501, "5.5.4", `Syntax: ${verb} hostname`));
+    this.facts.helos.push(arg);
+    if (verb === "EHLO" && this.config.ehloRefusal && !this.client.passed && !this.client.allowed) {
+      this.ehloRefusedUnanswered = true;
+      return this.error(reply(502, "5.5.1", "Error: EHLO not supported, send HELO"));
+    }
+    this.ehloRefusedUnanswered = false;
+    if (this.runChecks("helo", { command })) return;
+    if (arg !== this.facts.helo && !arg.startsWith("[") && /[a-z]/i.test(arg) && !this.client.allowed) {
+      this.facts.heloDns = undefined;
+      this.emit({ type: "lookup-helo-name", name: arg });
+    }
     this.facts.helo = arg;
     this.protocol = verb === "HELO" ? "SMTP" : this.facts.tls ? "ESMTPS" : "ESMTP";
     this.transaction = undefined;
     this.state = "ready";
+    this.pipeliningOffered = verb === "EHLO" && this.config.pipelining;
     const greeting = `${this.config.hostname} Hello ${arg} [${this.client.address}]`;
     if (verb === "HELO") return this.send(reply(250, null, greeting));
     const keywords = [
@@ -259,19 +354,31 @@ export class Session {
     if (declaredSize !== undefined && declaredSize > this.config.maxMessageSize) {
       return this.error(reply(552, "5.3.4", "Message size exceeds fixed limit"));
     }
-    this.transaction = {
+    const transaction: Transaction = {
       from: path.mailbox,
       recipients: [],
       declaredSize,
       size: 0,
       failure: undefined,
       previousLineEndedCrlf: true,
+      inReceived: false,
+      receivedNamesUs: false,
     };
+    const domain = domainOf(path.mailbox);
+    if (path.mailbox === "" || domain.startsWith("[") || this.client.allowed || this.allowlisted) return this.acceptMail(transaction);
+    this.pendingMail = transaction;
+    this.state = "resolving";
+    this.emit({ type: "lookup-mail-domain", domain });
+  }
+
+  private acceptMail(transaction: Transaction): void {
+    this.transaction = transaction;
     this.state = "mail";
+    this.facts.transactions++;
     this.send(reply(250, "2.1.0", "Ok"));
   }
 
-  private rcpt(arg: string): void {
+  private rcpt(arg: string, command: ParsedCommand): void {
     const transaction = this.transaction;
     if (transaction === undefined || (this.state !== "mail" && this.state !== "rcpt")) {
       return this.error(reply(503, "5.5.1", "Error: need MAIL command"));
@@ -285,8 +392,15 @@ export class Session {
       return this.send(reply(452, "4.5.3", "Error: too many recipients"));
     }
     const bare = !path.mailbox.includes("@");
-    if (!bare && !this.acceptsDomain(domainOf(path.mailbox))) {
+    const known = bare || this.acceptsDomain(domainOf(path.mailbox));
+    if (this.runChecks("rcpt", { command, recipient: { mailbox: path.mailbox, known } })) return;
+    if (!known) {
+      this.facts.badRecipients++;
       return this.error(reply(554, "5.7.1", `<${path.mailbox}>: Relay access denied`));
+    }
+    const localPart = bare ? path.mailbox : path.mailbox.slice(0, path.mailbox.lastIndexOf("@"));
+    if (this.delayedRejection !== undefined && !ALWAYS_ACCEPTED.includes(localPart.toLowerCase())) {
+      return this.error(this.delayedRejection.replace(/^(\d{3} \d\.\d\.\d )/, `$1<${path.mailbox}>: `));
     }
     transaction.recipients.push(path.mailbox);
     this.facts.recipients++;
@@ -312,6 +426,7 @@ export class Session {
       from: transaction.from,
       recipients: [...transaction.recipients],
       declaredSize: transaction.declaredSize,
+      reverseDns: this.reverseDns,
     };
     this.state = "data";
     this.emit({ type: "message-begin", envelope });
@@ -332,6 +447,7 @@ export class Session {
       return;
     }
     const content = bytes[0] === 0x2e ? bytes.subarray(1) : bytes;
+    if (transaction.from === "" && this.config.checks.ownHosts.length > 0 && !transaction.receivedNamesUs) this.scanBounceLine(transaction, content);
     const line = new Uint8Array(content.length + 2);
     line.set(content, 0);
     line[content.length] = 0x0d;
@@ -345,6 +461,13 @@ export class Session {
     this.emit({ type: "message-data", bytes: line });
   }
 
+  /** Received: lines anywhere in a bounce (the returned message's headers are in its body), with their folded continuations. */
+  private scanBounceLine(transaction: Transaction, content: Uint8Array): void {
+    const folded = content[0] === 0x20 || content[0] === 0x09;
+    if (!folded) transaction.inReceived = /^received:/i.test(bytesToText(content, 9));
+    if (transaction.inReceived && namesOwnHost(bytesToText(content, content.length), this.config.checks.ownHosts)) transaction.receivedNamesUs = true;
+  }
+
   private endOfData(transaction: Transaction): void {
     if (transaction.failure === "size") {
       this.transaction = undefined;
@@ -356,8 +479,68 @@ export class Session {
       this.state = "ready";
       return this.error(reply(500, "5.5.2", `Error: ${transaction.failure}`));
     }
+    const bounceNamesUs = transaction.from === "" ? transaction.receivedNamesUs : undefined;
+    // The data is all read: a check's reply now answers the whole message.
+    this.state = "ready";
+    if (this.runChecks("data", { sender: transaction.from, bounceNamesUs })) {
+      this.emit({ type: "message-abort" });
+      this.transaction = undefined;
+      return;
+    }
     this.state = "delivering";
     this.emit({ type: "message-end" });
+  }
+
+  /**
+   * Runs the checks of one stage and applies each hit's action centrally (postscreen's way):
+   * ignore and observe only record it; enforce and ban apply the check's consequence.
+   * Returns true when a hit answered the command or closed the connection.
+   */
+  private runChecks(stage: Stage, moment: Partial<Pick<CheckFacts, MomentFacts>> = {}): boolean {
+    if (this.client.allowed || this.allowlisted) return false;
+    const checks = checksAt(stage);
+    if (checks.length === 0) return false;
+    const facts: CheckFacts = {
+      client: { address: this.client.address, passed: this.client.passed },
+      command: moment.command,
+      pipeliningOffered: this.pipeliningOffered,
+      helos: this.facts.helos,
+      ehloRefusedUnanswered: this.ehloRefusedUnanswered,
+      commands: this.facts.commands,
+      unknownCommands: this.facts.unknownCommands,
+      resets: this.facts.resets,
+      transactions: this.facts.transactions,
+      badRecipients: this.facts.badRecipients,
+      sender: moment.sender ?? this.transaction?.from,
+      senderDomainAnswer: moment.senderDomainAnswer,
+      recipient: moment.recipient,
+      bounceNamesUs: moment.bounceNamesUs,
+      dnsbl: this.gate.dnsbl,
+      reverseDns: this.reverseDns,
+    };
+    for (const check of checks) {
+      const hit = check.evaluate(facts, this.config.checks);
+      if (hit === undefined) continue;
+      const action = this.config.observe ? "observe" : this.config.actions[check.id] ?? check.defaultAction;
+      this.facts.findings.push({ check: check.id, tag: check.tag, action, consequence: check.consequence, evidence: hit.evidence });
+      if (action === "ignore" || action === "observe") continue;
+      switch (check.consequence) {
+        case "record":
+          continue;
+        case "delay":
+          this.delayedRejection ??= hit.reply;
+          continue;
+        case "reject":
+          this.error(hit.reply);
+          return true;
+        case "close":
+          if (this.state === "data") this.emit({ type: "message-abort" });
+          this.send(hit.reply);
+          this.close("check");
+          return true;
+      }
+    }
+    return false;
   }
 
   private error(text: string): void {

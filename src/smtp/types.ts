@@ -1,3 +1,6 @@
+import type { CheckAction, CheckFinding, ChecksSettings } from "../checks/types.ts";
+import type { DnsblAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
+
 /** Contracts of the sans-I/O SMTP core: what goes in (bytes, time, facts) and what comes out. */
 
 export interface SessionConfig {
@@ -12,11 +15,22 @@ export interface SessionConfig {
   readonly acceptDomains: readonly string[];
   /** STARTTLS is offered (a certificate is configured). */
   readonly tls: boolean;
+  readonly checks: ChecksSettings;
+  /** Per check id; a check not listed acts with its default. */
+  readonly actions: Readonly<Record<string, CheckAction>>;
+  /** MXSCREEN_MODE=observe: every hit is logged, none acts. */
+  readonly observe: boolean;
+  /** MXSCREEN_EHLO_REFUSAL: answer EHLO from clients not yet passed with 502 (the ehlo-refused check). */
+  readonly ehloRefusal: boolean;
 }
 
 export interface ClientInfo {
   readonly address: string;
   readonly port: number;
+  /** On the pass list: skips the tests meant for clients never seen before (EHLO refusal). */
+  readonly passed: boolean;
+  /** Matched MXSCREEN_ALLOW or an allow entry: no check runs. */
+  readonly allowed: boolean;
 }
 
 export interface Envelope {
@@ -27,6 +41,13 @@ export interface Envelope {
   readonly from: string;
   readonly recipients: readonly string[];
   readonly declaredSize: number | undefined;
+  /** The client's forward-confirmed reverse DNS as known when DATA began, for the spooled header. */
+  readonly reverseDns: ReverseDns | undefined;
+}
+
+/** What the gate learnt before the session began: the DNSBL/DNSWL answers that were in by the end of the greet wait. */
+export interface GateFacts {
+  readonly dnsbl: readonly DnsblAnswer[];
 }
 
 export type Output =
@@ -41,17 +62,24 @@ export type Output =
   /** Drop what was begun: the client gets an error reply for it. */
   | { readonly type: "message-abort" }
   /** Start the TLS handshake now (the go-ahead was the reply before), then call `tlsStarted()`. */
-  | { readonly type: "starttls" };
+  | { readonly type: "starttls" }
+  /** Look up the HELO name's addresses; answer with `learnHeloDns()` whenever: the session does not wait. */
+  | { readonly type: "lookup-helo-name"; readonly name: string }
+  /** Can this domain receive mail (MX, A, AAAA)? Answer with `resolved()`; the session waits. */
+  | { readonly type: "lookup-mail-domain"; readonly domain: string };
 
 export type DeliveryResult =
   | { readonly ok: true; readonly id: string }
   | { readonly ok: false; readonly temporary: boolean; readonly reason: string };
 
-export type EndReason = "quit" | "client-closed" | "timeout" | "errors" | "shutdown";
+/** `check`: a check closed the connection (its finding says which). */
+export type EndReason = "quit" | "client-closed" | "timeout" | "errors" | "shutdown" | "check";
 
 /** What the session saw, for the connection's one log line and its verdict. */
 export interface SessionFacts {
   helo: string | undefined;
+  /** Every HELO/EHLO argument, in order. */
+  helos: string[];
   commands: number;
   errors: number;
   unknownCommands: number;
@@ -60,7 +88,20 @@ export interface SessionFacts {
   injectedBytes: number;
   tls: boolean;
   recipients: number;
+  /** Recipients refused as not ours. */
+  badRecipients: number;
+  resets: number;
+  /** MAIL commands accepted. */
+  transactions: number;
   messages: number;
   lastReply: string | undefined;
   end: EndReason | undefined;
+  /** Weighted DNSBL/DNSWL score, when zones are configured. */
+  dnsblScore: number | undefined;
+  /** The HELO name's forward DNS against the client address, once known. */
+  heloDns: HeloDns | undefined;
+  /** pass, fail, none or temperror (RFC 8601 iprev), once known. */
+  fcrdns: ReverseDns["status"] | undefined;
+  /** Every check hit, in order, with the action applied. */
+  findings: CheckFinding[];
 }

@@ -46,6 +46,31 @@ test("values parse: durations, listen lists with IPv6, domains, sizes", () => {
   assert.equal(c.allow.length, 2);
 });
 
+test("every check has an action variable with its default, and the check knobs their defaults", () => {
+  const c = loadConfig({ MXSCREEN_ACTION_PIPELINING: "ban", MXSCREEN_TRAP: "true", MXSCREEN_TRAP_RCPTS: "Trap@Example.org" }, HOST);
+  assert.equal(c.checkActions["pipelining"], "ban");
+  assert.equal(c.checkActions["bare-newline"], "enforce");
+  assert.equal(c.checkActions["dictionary"], "ban");
+  assert.equal(c.checks.maxUnknownCommands, 3);
+  assert.equal(c.checks.maxBadRecipients, 5);
+  assert.equal(c.checks.trap, true);
+  assert.deepEqual(c.checks.trapRecipients, ["trap@example.org"]);
+  assert.equal(c.ehloRefusal, false);
+  assert.deepEqual(c.unknownVariables, []);
+});
+
+test("MXSCREEN_DNSBL parses postscreen's weighted list with filters", () => {
+  const c = loadConfig({ MXSCREEN_DNSBL: "Zen.Example*3, list.dnswl.example=127.0.[0..255].[1..3;5]*-4,plain.example", MXSCREEN_DNSWL_THRESHOLD: "-2" }, HOST);
+  assert.deepEqual(c.checks.dnsbl, [
+    { zone: "zen.example", filter: undefined, weight: 3 },
+    { zone: "list.dnswl.example", filter: [[[127, 127]], [[0, 0]], [[0, 255]], [[1, 3], [5, 5]]], weight: -4 },
+    { zone: "plain.example", filter: undefined, weight: 1 },
+  ]);
+  assert.equal(c.checks.dnsblThreshold, 1);
+  assert.equal(c.checks.dnswlThreshold, -2);
+  assert.equal(c.dnsTimeoutMs, 5000);
+});
+
 test("MXSCREEN_ variables that no setting reads are reported as unknown", () => {
   const c = loadConfig({ MXSCREEN_GREETWAIT: "1s", MXSCREEN_GREET_WAIT: "1s", MXSCREEN_RUNTIME: "bun", OTHER: "x" }, HOST);
   assert.deepEqual(c.unknownVariables, ["MXSCREEN_GREETWAIT"]);
@@ -77,8 +102,29 @@ const BAD: [string, string, RegExp][] = [
   ["MXSCREEN_TLS_CERT", "/etc/cert.pem", /MXSCREEN_TLS_CERT and MXSCREEN_TLS_KEY set together/],
   ["MXSCREEN_TLS_KEY", "/etc/key.pem", /MXSCREEN_TLS_CERT and MXSCREEN_TLS_KEY set together/],
   ["MXSCREEN_TRUSTED_PROXIES", "lb.example", /IP addresses or CIDR prefixes/],
-  ["MXSCREEN_DNSBL", "zen.example*3", /DNSBL scoring is not in this version/],
-  ["MXSCREEN_TRAP", "true", /trap MX mode is not in this version/],
+  ["MXSCREEN_DNSBL", "zen.example*x", /zone\[=filter\]\[\*weight\] items.*"zen\.example\*x" is not one/],
+  ["MXSCREEN_DNSBL", "zen.example=127.0.0*3", /the filter in "zen\.example=127\.0\.0\*3" is not four octets/],
+  ["MXSCREEN_DNSBL", "wl.example=127.0.[0..256].1", /is not four octets/],
+  ["MXSCREEN_DNSBL_THRESHOLD", "one", /whole number, e\.g\. 1 or -1/],
+  ["MXSCREEN_DNSWL_THRESHOLD", "-1.5", /whole number/],
+  ["MXSCREEN_DNS_TIMEOUT", "0s", /above 0/],
+  ["MXSCREEN_OWN_HOSTS", "mx1.example.org,not a host", /domain names separated by commas \("not a host"/],
+  ["MXSCREEN_MAX_BAD_RCPT_PREFIX", "0", /whole number from 1 to 1000000/],
+  ["MXSCREEN_BAD_RCPT_WINDOW", "an hour", /duration/],
+  ["MXSCREEN_MAX_CONN_PER_CLIENT", "0", /whole number from 1 to 19000/],
+  ["MXSCREEN_MAX_CONN_PER_PREFIX", "lots", /whole number from 1 to 19000/],
+  ["MXSCREEN_MAX_CONNECTIONS", "20000", /whole number from 1 to 19000/],
+  ["MXSCREEN_ACTION_CONNECTION_LIMIT", "drop", /ignore, enforce, ban/],
+  ["MXSCREEN_TRAP", "sometimes", /true or false/],
+  ["MXSCREEN_TRAP_RCPTS", "trap@example.org,not an address", /mail addresses separated by commas \("not an address"/],
+  ["MXSCREEN_EHLO_REFUSAL", "maybe", /true or false/],
+  ["MXSCREEN_MAX_UNKNOWN", "many", /whole number from 0 to 1000/],
+  ["MXSCREEN_MAX_RSET", "0", /whole number from 1 to 1000/],
+  ["MXSCREEN_MAX_TRANSACTIONS", "-3", /whole number from 1 to 100000/],
+  ["MXSCREEN_MAX_BAD_RCPT", "five", /whole number from 0 to 100000/],
+  ["MXSCREEN_MAX_COMMANDS", "5", /whole number from 10 to 1000000/],
+  ["MXSCREEN_ACTION_BARE_NEWLINE", "drop", /ignore, enforce, ban/],
+  ["MXSCREEN_ACTION_HELO_SYNTAX", "reject", /ignore, enforce, ban/],
   ["MXSCREEN_MAX_LINE_LENGTH", "100", /from 512 to 65536/],
   ["MXSCREEN_MAX_RECIPIENTS", "0", /from 1 to 100000/],
   ["MXSCREEN_COMMAND_TIMEOUT", "5 minutes", /duration/],

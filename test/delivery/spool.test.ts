@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fcrdnsHeader } from "../../src/delivery/received.ts";
 import { Spool } from "../../src/delivery/spool.ts";
 import type { MessageContext } from "../../src/delivery/types.ts";
 import { test } from "../harness.ts";
 import { tempDir } from "../helpers/server.ts";
 
 const context: MessageContext = {
-  envelope: { helo: "client.example", protocol: "ESMTP", from: "a@example.net", recipients: ["b@example.org"], declaredSize: undefined },
+  envelope: { helo: "client.example", protocol: "ESMTP", from: "a@example.net", recipients: ["b@example.org"], declaredSize: undefined, reverseDns: undefined },
   clientAddress: "192.0.2.1",
   receivedAt: new Date("2026-11-23T00:41:34Z"),
   hostname: "mx.test.example",
@@ -30,8 +31,15 @@ test("a message goes tmp/ then new/, with Received naming the client's HELO and 
     text,
     "Return-Path: <a@example.net>\nDelivered-To: b@example.org\n" +
       `Received: from client.example ([192.0.2.1])\n\tby mx.test.example (mxscreen) with ESMTP id ${message.id}\n\tfor <b@example.org>;\n` +
-      "\tMon, 23 Nov 2026 00:41:34 +0000\nSubject: hi\n\nbody\n",
+      "\tMon, 23 Nov 2026 00:41:34 +0000\nX-Mxscreen-FCrDNS: temperror (no answer yet); client=[192.0.2.1]\nSubject: hi\n\nbody\n",
   );
+});
+
+test("X-Mxscreen-FCrDNS says pass with the confirmed name, fail with the PTR names cleaned of anything but host name characters", () => {
+  const withReverse = (reverseDns: MessageContext["envelope"]["reverseDns"]) => fcrdnsHeader({ ...context, envelope: { ...context.envelope, reverseDns } });
+  assert.equal(withReverse({ status: "pass", name: "client.example.net" }), "X-Mxscreen-FCrDNS: pass (client.example.net); client=[192.0.2.1]\r\n");
+  assert.equal(withReverse({ status: "fail", names: ["a.example", "b\r\nX-Evil: 1"] }), "X-Mxscreen-FCrDNS: fail (ptr a.example b??X-Evil??1); client=[192.0.2.1]\r\n");
+  assert.equal(withReverse({ status: "none" }), "X-Mxscreen-FCrDNS: none; client=[192.0.2.1]\r\n");
 });
 
 test("an aborted message leaves nothing in tmp/ or new/", async () => {

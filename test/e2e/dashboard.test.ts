@@ -24,7 +24,7 @@ test("the dashboard in real Chromium shows the numbers real SMTP traffic produce
   }
   const again = await RawClient.open(server.port, "127.0.4.1");
   await again.waitClosed();
-  const sent = await swaks(["--server", `127.0.0.1:${server.port}`, "--local-interface", "127.0.4.9", "--to", "a@example.org", "--from", "b@example.net"]);
+  const sent = await swaks(["--server", `127.0.0.1:${server.port}`, "--local-interface", "127.0.4.9", "--helo", "sender.example.net", "--to", "a@example.org", "--from", "b@example.net"]);
   assert.equal(sent.code, 0, sent.output);
   await server.waitForLine(/event="PASS NEW" client=127\.0\.4\.9/);
 

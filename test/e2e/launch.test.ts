@@ -5,6 +5,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { runtimeName } from "../../src/net/runtime.ts";
 import { onCleanup, test } from "../harness.ts";
+import { startDnsmasq } from "../helpers/dnsmasq.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
 import { freePort, ROOT, tempDir } from "../helpers/server.ts";
 
@@ -13,7 +14,9 @@ const runtime = runtimeName().split(" ")[0];
 test(`the launcher starts mxscreen on ${runtime} with the settings of .env in the working directory`, async () => {
   const dir = tempDir();
   const port = await freePort();
+  const dns = await startDnsmasq();
   writeFileSync(join(dir, ".env"), [
+    `MXSCREEN_DNS=${dns.address}`,
     `MXSCREEN_LISTEN=127.0.0.1:${port}`,
     "MXSCREEN_NODE=from-dotenv",
     "MXSCREEN_HOSTNAME=dotenv.test.example",

@@ -31,8 +31,17 @@ test("behind a trusted proxy (PROXY v1 and v2) the client in the header is greet
   const polite = await RawClient.open(server.port, "127.0.11.2");
   polite.write("PROXY TCP4 198.51.100.80 127.0.0.1 40004 25\r\n");
   await polite.until(/^220 /m);
-  polite.write("HELO relay-test.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: via proxy\r\n\r\nhi\r\n.\r\nQUIT\r\n");
-  await polite.until(/221 2\.0\.0 Bye\r\n$/);
+  for (const [command, reply] of [
+    ["HELO relay-test.example", /250 [^\n]*\r\n$/],
+    ["MAIL FROM:<a@example.net>", /250 2\.1\.0 Ok\r\n$/],
+    ["RCPT TO:<b@example.org>", /250 2\.1\.5 Ok\r\n$/],
+    ["DATA", /354 [^\n]*\r\n$/],
+    ["Subject: via proxy\r\n\r\nhi\r\n.", /250 2\.0\.0 Ok: queued as \S+\r\n$/],
+    ["QUIT", /221 2\.0\.0 Bye\r\n$/],
+  ] as const) {
+    polite.write(`${command}\r\n`);
+    await polite.until(reply);
+  }
   const file = readdirSync(join(server.spoolDir, "new"))[0];
   assert.match(readFileSync(join(server.spoolDir, "new", file), "utf8"), /^Received: from relay-test\.example \(\[198\.51\.100\.80\]\)$/m);
 }, E2E);
@@ -54,6 +63,6 @@ test("a malformed header from a trusted proxy closes with a PROXY log line; a he
   await next.until(/^220-/, 3000);
   assert.ok(!/^554/.test(next.text), "a misconfigured proxy is not banned");
 
-  const result = await swaks(["--server", `127.0.0.1:${server.port}`, "--local-interface", "127.0.12.3", "--to", "a@example.org", "--from", "b@example.net"]);
+  const result = await swaks(["--server", `127.0.0.1:${server.port}`, "--local-interface", "127.0.12.3", "--helo", "sender.example.net", "--to", "a@example.org", "--from", "b@example.net"]);
   assert.equal(result.code, 0, "clients not behind the proxy are unaffected");
 }, E2E);

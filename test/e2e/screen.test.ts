@@ -1,36 +1,14 @@
 import assert from "node:assert/strict";
-import { createClient } from "@libsql/client";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "../harness.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
 import { startServer } from "../helpers/server.ts";
+import { spooled } from "../helpers/spooled.ts";
 import { swaks } from "../helpers/swaks.ts";
+import { query, rowsEventually } from "../helpers/store-rows.ts";
 
 const E2E = { timeoutMs: 30_000 };
-
-async function query(url: string, sql: string, args: (string | number)[] = []) {
-  const client = createClient({ url });
-  try {
-    return (await client.execute({ sql, args })).rows;
-  } finally {
-    client.close();
-  }
-}
-
-/** The server writes to the store just after it logs: poll for the rows, for at most two seconds. */
-async function rowsEventually(url: string, sql: string, count = 1) {
-  const deadline = Date.now() + 2000;
-  for (;;) {
-    const rows = await query(url, sql);
-    if (rows.length >= count || Date.now() > deadline) return rows;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function spooled(spoolDir: string): string[] {
-  return readdirSync(join(spoolDir, "new")).map((f) => readFileSync(join(spoolDir, "new", f), "utf8"));
-}
 
 for (const workers of ["0", "2"]) {
   test(`swaks waits out the greeting and its message lands in new/ with a Received header (workers=${workers})`, async () => {
@@ -168,8 +146,10 @@ test("SIGTERM: no new clients, a message in flight is finished and spooled, then
   const server = await startServer({ MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_WORKERS: "1" });
   const c = await RawClient.open(server.port, "127.0.0.61");
   await c.until(/^220 /m);
-  c.write("HELO busy.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n");
-  await c.until(/354 /);
+  await c.command("HELO busy.example", /^250 /);
+  await c.command("MAIL FROM:<a@example.net>", /^250 /);
+  await c.command("RCPT TO:<b@example.org>", /^250 /);
+  await c.command("DATA", /^354 /);
   c.write("Subject: in flight\r\n\r\nfirst half\r\n");
   const waiting = await RawClient.open(server.port, "127.0.0.62");
   await waiting.until(/^220-/);

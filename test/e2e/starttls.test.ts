@@ -34,7 +34,8 @@ for (const workers of ["0", "2"]) {
 
 test("a command pipelined after STARTTLS in plaintext never runs inside the TLS session (CVE-2011-0411)", async () => {
   const { cert, key } = makeCertificate("mx.test.example");
-  const server = await startServer({ MXSCREEN_TLS_CERT: cert, MXSCREEN_TLS_KEY: key, MXSCREEN_GREET_WAIT: "300ms" });
+  // The pipelining check alone would close this client; with it only logging, the TLS side must hold by itself.
+  const server = await startServer({ MXSCREEN_TLS_CERT: cert, MXSCREEN_TLS_KEY: key, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_ACTION_PIPELINING: "ignore" });
   const plain = await RawClient.open(server.port, "127.0.13.2");
   await plain.until(/^220 /m);
   plain.write("EHLO inject.example\r\n");
@@ -54,7 +55,7 @@ test("a command pipelined after STARTTLS in plaintext never runs inside the TLS 
   assert.equal(replies, "250 2.0.0 Ok\r\n", "one reply, to NOOP: the injected RSET got none");
   secure.write("QUIT\r\n");
   await new Promise((r) => secure.once("close", r));
-  await server.waitForLine(/event="PASS NEW" client=127\.0\.13\.2:\d+ .*tls=true injected_bytes=6 /);
+  await server.waitForLine(/client=127\.0\.13\.2:\d+ .*tls=true injected_bytes=6 /);
 }, E2E);
 
 test("the certificate is reloaded on SIGHUP and when its files change; a broken one keeps the old", async () => {

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import DENO_PERMISSIONS from "../../src/net/deno-permissions.json" with { type: "json" };
 import { selfCommand } from "../../src/net/runtime.ts";
 import { onCleanup } from "../harness.ts";
+import { startDnsmasq } from "./dnsmasq.ts";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -51,11 +52,16 @@ export interface RunningServer {
 }
 
 /** Starts a real mxscreen process on this runtime with a fresh database and spool, on a free loopback port. */
+/**
+ * With no MXSCREEN_DNS in `env`, a dnsmasq of its own answers the server's DNS from BASE_RECORDS
+ * and `options.dns` (dnsmasq options): the machine's resolver never sees test traffic.
+ */
 export async function startServer(
   env: Record<string, string> = {},
-  options: { dir?: string; listen?: (port: number) => string; admin?: boolean; runtime?: "deno" | "bun" } = {},
+  options: { dir?: string; listen?: (port: number) => string; admin?: boolean; runtime?: "deno" | "bun"; dns?: readonly string[] } = {},
 ): Promise<RunningServer> {
   const dir = options.dir ?? tempDir();
+  const dns = env.MXSCREEN_DNS ?? (await startDnsmasq(options.dns)).address;
   const port = await freePort();
   const adminPort = options.admin ? await freePort() : undefined;
   const dbUrl = `file:${join(dir, "mxscreen.db")}`;
@@ -75,6 +81,7 @@ export async function startServer(
       MXSCREEN_GREET_WAIT: "1s",
       MXSCREEN_ADMIN_LISTEN: adminPort === undefined ? "" : `127.0.0.1:${adminPort}`,
       MXSCREEN_QUEUE_FILE: join(dir, "store-queue.jsonl"),
+      MXSCREEN_DNS: dns,
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],

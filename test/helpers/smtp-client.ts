@@ -33,6 +33,13 @@ export class RawClient {
     });
   }
 
+  /** Opens a connection and waits out the greeting, up to the final `220 `. */
+  static async greeted(port: number, localAddress: string): Promise<RawClient> {
+    const client = await RawClient.open(port, localAddress);
+    await client.until(/^220 /m);
+    return client;
+  }
+
   get text(): string {
     return this.received.map((r) => r.text).join("");
   }
@@ -45,10 +52,10 @@ export class RawClient {
     this.socket.write(text);
   }
 
-  /** Waits until everything received matches `pattern`; fails with the transcript otherwise. */
-  async until(pattern: RegExp, timeoutMs = 5_000): Promise<string> {
+  /** Waits until everything received from offset `from` on matches `pattern`; fails with the transcript otherwise. */
+  async until(pattern: RegExp, timeoutMs = 5_000, from = 0): Promise<string> {
     const deadline = Date.now() + timeoutMs;
-    while (!pattern.test(this.text)) {
+    while (!pattern.test(this.text.slice(from))) {
       if (this.socket.destroyed || this.socket.readableEnded) throw new Error(`closed before ${pattern}; got ${JSON.stringify(this.text)}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no ${pattern} within ${timeoutMs} ms; got ${JSON.stringify(this.text)}`);
@@ -58,6 +65,13 @@ export class RawClient {
       });
     }
     return this.text;
+  }
+
+  /** Sends one command line and waits for the reply to match `reply`, as a client that keeps in step does. */
+  async command(line: string, reply: RegExp, timeoutMs = 5_000): Promise<string> {
+    const from = this.text.length;
+    this.write(`${line}\r\n`);
+    return (await this.until(reply, timeoutMs, from)).slice(from);
   }
 
   /** When the first byte matching `pattern` arrived, in ms after connecting. */

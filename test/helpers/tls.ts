@@ -23,6 +23,8 @@ export function sClient(port: number, extra: string[], input: string, timeoutMs 
       clearTimeout(timer);
       resolve(out);
     });
-    setTimeout(() => child.stdin.end(input), 500);
+    // One command at a time, as a real client sends them: several in one write is pipelining.
+    const lines = input.split(/(?<=\r\n)/).filter((l) => l !== "");
+    lines.forEach((line, i) => setTimeout(() => (i === lines.length - 1 ? child.stdin.end(line) : child.stdin.write(line)), 500 + 300 * i));
   });
 }

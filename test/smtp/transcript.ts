@@ -1,5 +1,6 @@
 import { Session } from "../../src/smtp/session.ts";
-import type { DeliveryResult, Output, SessionConfig } from "../../src/smtp/types.ts";
+import type { DnsAnswer } from "../../src/dns/types.ts";
+import type { ClientInfo, DeliveryResult, GateFacts, Output, SessionConfig } from "../../src/smtp/types.ts";
 
 export const CONFIG: SessionConfig = {
   hostname: "mx.test.example",
@@ -11,9 +12,31 @@ export const CONFIG: SessionConfig = {
   pipelining: false,
   acceptDomains: ["example.org"],
   tls: false,
+  checks: {
+    hostname: "mx.test.example",
+    maxUnknownCommands: 3,
+    maxResets: 5,
+    maxTransactions: 50,
+    maxBadRecipients: 5,
+    maxCommands: 1000,
+    trap: false,
+    trapRecipients: [],
+    dnsbl: [],
+    dnsblThreshold: 1,
+    dnswlThreshold: -1,
+    ownHosts: [],
+  },
+  // A transcript fed whole arrives as one read, which makes every command but the last a
+  // pipelined one: the pipelining check has transcripts of its own, fed read by read.
+  actions: { pipelining: "ignore" },
+  observe: false,
+  ehloRefusal: false,
 };
 
-export const CLIENT = { address: "192.0.2.1", port: 40000 };
+/** The same settings with every check at its default action. */
+export const STRICT: SessionConfig = { ...CONFIG, actions: {} };
+
+export const CLIENT = { address: "192.0.2.1", port: 40000, passed: false, allowed: false };
 
 export interface Transcript {
   /** What the client sends, CRLF added to each line. */
@@ -43,15 +66,19 @@ export interface Played {
 }
 
 /**
- * Feeds `input` in the given chunks and delivers every message with `result`. The outputs of
+ * Feeds `input` in the given chunks, delivers every message with `result` and answers every
+ * sender domain lookup with `mailDomain` (by default: it has an MX). The outputs of
  * a sans-I/O session do not depend on how its input was split (without PIPELINING checks).
  */
 export function play(
   chunks: Uint8Array[],
   config: SessionConfig = CONFIG,
   result: (n: number) => DeliveryResult = (n) => ({ ok: true, id: `Q${n}` }),
+  client: ClientInfo = CLIENT,
+  mailDomain: (domain: string) => DnsAnswer = (domain) => ({ status: "ok", records: [`mx.${domain}`], ttl: 0 }),
+  gate: GateFacts = { dnsbl: [] },
 ): Played {
-  const session = new Session(config, CLIENT, 0);
+  const session = new Session(config, client, 0, gate);
   const outputs: Output[] = [];
   const messages: string[] = [];
   let current: number[] | undefined;
@@ -62,6 +89,7 @@ export function play(
       if (o.type === "message-begin") current = [];
       if (o.type === "message-data") current?.push(...o.bytes);
       if (o.type === "message-abort") current = undefined;
+      if (o.type === "lookup-mail-domain") handle(session.resolved(mailDomain(o.domain), 1));
       if (o.type === "message-end") {
         messages.push(decoder.decode(new Uint8Array(current!)));
         current = undefined;
@@ -75,6 +103,11 @@ export function play(
 }
 
 const encoder = new TextEncoder();
+
+/** One read per client line: a client that waits for each reply before it sends the next command. */
+export function lineByLine(text: string): Uint8Array[] {
+  return text.split(/(?<=\n)/).filter((line) => line !== "").map((line) => encoder.encode(line));
+}
 
 export function whole(text: string): Uint8Array[] {
   return [encoder.encode(text)];

@@ -1,0 +1,38 @@
+import { reply } from "../smtp/reply.ts";
+import type { Check } from "./types.ts";
+
+/**
+ * Whether a line of a Received: header names one of our hosts as a whole name: `mx1.example.org`
+ * is named in `by mx1.example.org (Postfix)`, not in `notmx1.example.org` or `mx1.example.org.evil`.
+ */
+export function namesOwnHost(line: string, ownHosts: readonly string[]): boolean {
+  const text = line.toLowerCase();
+  return ownHosts.some((host) => {
+    for (let at = text.indexOf(host); at >= 0; at = text.indexOf(host, at + 1)) {
+      const before = text[at - 1] ?? " ";
+      const after = text.slice(at + host.length, at + host.length + 2);
+      if (!/[a-z0-9.-]/.test(before) && !/^([a-z0-9-]|\.[a-z0-9])/.test(after)) return true;
+    }
+    return false;
+  });
+}
+
+/**
+ * A bounce (null sender) whose body holds no Received: line naming one of MXSCREEN_OWN_HOSTS:
+ * not about a message we sent, so backscatter or spam dressed as a bounce (seed 004).
+ * Off until MXSCREEN_OWN_HOSTS is set.
+ */
+export const fakeBounce: Check = {
+  id: "fake-bounce",
+  tag: "FAKE-BOUNCE",
+  stage: "data",
+  consequence: "reject",
+  defaultAction: "enforce",
+  evaluate(facts, settings) {
+    if (settings.ownHosts.length === 0 || facts.sender !== "" || facts.bounceNamesUs !== false) return undefined;
+    return {
+      reply: reply(550, "5.7.1", "Error: bounce for a message that did not pass through our hosts"),
+      evidence: { own_hosts: settings.ownHosts.join(",") },
+    };
+  },
+};

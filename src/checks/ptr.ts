@@ -1,0 +1,25 @@
+import type { Check } from "./types.ts";
+
+/**
+ * Missing or not forward-confirmed reverse DNS (seed 004: "warn, not deny"). Never a
+ * refusal: it is recorded, and spooled mail carries it in `X-Mxscreen-FCrDNS:` for content filters.
+ */
+export const ptr: Check = {
+  id: "ptr",
+  tag: "PTR",
+  stage: "end",
+  consequence: "record",
+  defaultAction: "ignore",
+  evaluate(facts) {
+    const reverse = facts.reverseDns;
+    if (reverse === undefined || reverse.status === "pass") return undefined;
+    return {
+      reply: "",
+      evidence: {
+        fcrdns: reverse.status,
+        ptr: reverse.status === "fail" ? reverse.names.join(",") : undefined,
+        dns: reverse.status === "temperror" ? reverse.reason : undefined,
+      },
+    };
+  },
+};

@@ -1,0 +1,48 @@
+import { bareNewline } from "./bare-newline.ts";
+import { commandLimit } from "./command-limit.ts";
+import { dictionary } from "./dictionary.ts";
+import { dnsbl } from "./dnsbl.ts";
+import { ehloRefused } from "./ehlo-refused.ts";
+import { fakeBounce } from "./fake-bounce.ts";
+import { heloSchizo } from "./helo-schizo.ts";
+import { heloSyntax } from "./helo-syntax.ts";
+import { nonSmtp } from "./non-smtp.ts";
+import { pipelining } from "./pipelining.ts";
+import { ptr } from "./ptr.ts";
+import { rset } from "./rset.ts";
+import { senderDomain } from "./sender-domain.ts";
+import { trap } from "./trap.ts";
+import { unknownCommands } from "./unknown-commands.ts";
+import type { Check, Stage } from "./types.ts";
+
+/**
+ * Every check the session runs, in the order they run within a stage: the first hit that
+ * closes the connection or answers the command ends the stage. Adding a check: one file and
+ * one line here.
+ */
+export const CHECKS: readonly Check[] = [
+  dnsbl,
+  nonSmtp,
+  bareNewline,
+  pipelining,
+  commandLimit,
+  unknownCommands,
+  rset,
+  heloSchizo,
+  heloSyntax,
+  senderDomain,
+  trap,
+  dictionary,
+  fakeBounce,
+  ehloRefused,
+  ptr,
+];
+
+export function checksAt(stage: Stage): readonly Check[] {
+  return CHECKS.filter((check) => check.stage === stage);
+}
+
+/** `bare-newline` → `MXSCREEN_ACTION_BARE_NEWLINE`. */
+export function actionVariable(checkId: string): string {
+  return `MXSCREEN_ACTION_${checkId.toUpperCase().replaceAll("-", "_")}`;
+}

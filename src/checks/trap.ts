@@ -1,0 +1,24 @@
+import { reply } from "../smtp/reply.ts";
+import type { Check } from "./types.ts";
+
+/**
+ * A trap MX (MXSCREEN_TRAP=true: no real sender ever gets past RCPT here, seed 004's blackhole
+ * high MX) or a spamtrap recipient (MXSCREEN_TRAP_RCPTS, OpenBSD spamd's greytrapping).
+ */
+export const trap: Check = {
+  id: "trap",
+  tag: "TRAP",
+  stage: "rcpt",
+  consequence: "close",
+  defaultAction: "ban",
+  evaluate(facts, settings) {
+    const recipient = facts.recipient;
+    if (recipient === undefined) return undefined;
+    const spamtrap = settings.trapRecipients.includes(recipient.mailbox.toLowerCase());
+    if (!settings.trap && !spamtrap) return undefined;
+    return {
+      reply: reply(421, "4.3.2", `${settings.hostname} Service not available, closing transmission channel`),
+      evidence: { recipient: recipient.mailbox, trap: spamtrap ? "spamtrap" : "trap-mx" },
+    };
+  },
+};

@@ -1,0 +1,19 @@
+import { reply } from "../smtp/reply.ts";
+import type { Check } from "./types.ts";
+
+/** More than MXSCREEN_MAX_UNKNOWN unrecognised commands: a scanner or a bot speaking something else (qpsmtpd count_unrecognized_commands). */
+export const unknownCommands: Check = {
+  id: "unknown-commands",
+  tag: "UNKNOWN-CMDS",
+  stage: "command",
+  consequence: "close",
+  defaultAction: "enforce",
+  evaluate(facts, settings) {
+    const command = facts.command;
+    if (command === undefined || command.known || facts.unknownCommands < settings.maxUnknownCommands) return undefined;
+    return {
+      reply: reply(421, "4.7.0", `${settings.hostname} Error: too many unrecognized commands; closing`),
+      evidence: { unknown: facts.unknownCommands + 1, last: command.line },
+    };
+  },
+};

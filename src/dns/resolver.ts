@@ -1,0 +1,49 @@
+import { Resolver } from "node:dns/promises";
+import type { DnsAnswer, DnsClient, DnsType } from "./types.ts";
+
+/** Error codes that mean "no such records" rather than "no answer": Deno and Bun say ENOTFOUND where Node says ENODATA. */
+const NO_RECORDS = new Set(["ENOTFOUND", "ENODATA"]);
+
+/**
+ * node:dns's Resolver (the same on Deno and Bun) pointed at MXSCREEN_DNS, or at the system's
+ * servers when unset, with our own timeout so that no lookup can hold a session for long.
+ */
+export function createDnsClient(server: { host: string; port: number } | undefined, timeoutMs: number): DnsClient {
+  const resolver = new Resolver();
+  if (server) resolver.setServers([server.host.includes(":") ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`]);
+  const ask = async (name: string, type: DnsType): Promise<DnsAnswer> => {
+    switch (type) {
+      case "A":
+      case "AAAA": {
+        const found = type === "A" ? await resolver.resolve4(name, { ttl: true }) : await resolver.resolve6(name, { ttl: true });
+        return { status: "ok", records: found.map((r) => r.address), ttl: Math.min(...found.map((r) => r.ttl)) };
+      }
+      case "MX": {
+        const found = await resolver.resolveMx(name);
+        return { status: "ok", records: found.map((r) => (r.exchange === "" ? "." : r.exchange.toLowerCase())), ttl: 0 };
+      }
+      case "PTR": {
+        const found = await resolver.resolvePtr(name);
+        return { status: "ok", records: found.map((n) => n.toLowerCase().replace(/\.$/, "")), ttl: 0 };
+      }
+    }
+  };
+  return {
+    async query(name, type) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<DnsAnswer>((resolve) => {
+        timer = setTimeout(() => resolve({ status: "error", reason: `no answer within ${timeoutMs} ms` }), timeoutMs);
+      });
+      try {
+        return await Promise.race([
+          ask(name, type).catch((error: { code?: string; message?: string }): DnsAnswer =>
+            NO_RECORDS.has(error.code ?? "") ? { status: "nxdomain" } : { status: "error", reason: error.code ?? String(error.message) }
+          ),
+          timeout,
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import { zoneVerdict } from "../checks/dnsbl.ts";
+import type { DnsblSite } from "../checks/types.ts";
+import { reversedLabels } from "../dns/reverse-name.ts";
+import type { DnsAnswer, DnsblAnswer, DnsClient } from "../dns/types.ts";
+import type { IP } from "../ip/address.ts";
+import type { Logger } from "../log/logger.ts";
+
+/** postscreen_dnsbl_min_ttl / max_ttl: a listing is remembered at least this long, and at most. */
+const MIN_TTL_MS = 60_000;
+const MAX_TTL_MS = 3_600_000;
+/** Bounded memory under a flood of distinct clients: the oldest entries go first. */
+const MAX_CACHED = 100_000;
+/** One warning per unhealthy zone per this long, not one per client. */
+const WARN_EVERY_MS = 600_000;
+
+/** The answers that have arrived so far for one client; the rest do not count (a passed client never waits). */
+export interface DnsblPending {
+  answers(): DnsblAnswer[];
+}
+
+/**
+ * Starts every zone's lookup when a client connects, in parallel with the greet wait, and
+ * caches answers per their TTL. Zones that answer with error codes are logged as unhealthy.
+ */
+export class DnsblLookups {
+  private readonly cache = new Map<string, { answer: DnsAnswer; expires: number }>();
+  private readonly warned = new Map<string, number>();
+
+  constructor(private readonly sites: readonly DnsblSite[], private readonly dns: DnsClient, private readonly logger: Logger) {}
+
+  start(ip: IP, now: number): DnsblPending {
+    const arrived: DnsblAnswer[] = [];
+    const zones = [...new Set(this.sites.map((site) => site.zone))];
+    for (const zone of zones) {
+      const name = `${reversedLabels(ip)}.${zone}`;
+      const cached = this.cache.get(name);
+      if (cached !== undefined && cached.expires > now) {
+        arrived.push({ zone, answer: cached.answer });
+        continue;
+      }
+      void this.dns.query(name, "A").then((answer) => {
+        arrived.push({ zone, answer });
+        this.remember(name, answer, Date.now());
+        this.watch(zone, answer, Date.now());
+      });
+    }
+    return { answers: () => [...arrived] };
+  }
+
+  private remember(name: string, answer: DnsAnswer, now: number): void {
+    if (answer.status === "error") return;
+    const ttlMs = answer.status === "ok" ? answer.ttl * 1000 : MIN_TTL_MS;
+    this.cache.delete(name);
+    this.cache.set(name, { answer, expires: now + Math.min(MAX_TTL_MS, Math.max(MIN_TTL_MS, ttlMs)) });
+    if (this.cache.size > MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
+  }
+
+  private watch(zone: string, answer: DnsAnswer, now: number): void {
+    for (const site of this.sites.filter((s) => s.zone === zone)) {
+      const verdict = zoneVerdict(answer, site);
+      if (verdict.kind !== "unhealthy") continue;
+      if ((this.warned.get(zone) ?? -Infinity) + WARN_EVERY_MS > now) return;
+      this.warned.set(zone, now);
+      this.logger.note("warn", "DNSBL zone is unhealthy: its answers are not counted as listings; check the zone, its quota and MXSCREEN_DNS", {
+        zone,
+        reason: verdict.reason,
+      });
+      return;
+    }
+  }
+}

@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { test } from "../harness.ts";
+import { lineByLine, play, STRICT, transcript } from "../smtp/transcript.ts";
+
+const START = "HELO client.example\r\nMAIL FROM:<a@example.net>\r\n";
+
+test("dictionary: five unknown recipients are refused one by one, the sixth gets 421, close, and the action ban", () => {
+  const guesses = ["a", "b", "c", "d", "e", "f", "g"].map((name) => `RCPT TO:<${name}@elsewhere.example>\r\n`).join("");
+  const { replies, session } = play(lineByLine(START + guesses), STRICT);
+  const lines = replies.trimEnd().split("\r\n");
+  assert.equal(lines.filter((l) => l.startsWith("554 5.7.1")).length, 5);
+  assert.equal(lines.at(-1), "421 4.7.0 mx.test.example Error: too many unknown recipients; closing");
+  assert.deepEqual(session.facts.findings.map((f) => [f.tag, f.action, f.evidence.bad_recipients, f.evidence.last]), [["DICTIONARY", "ban", 6, "f@elsewhere.example"]]);
+});
+
+test("dictionary: known recipients do not count, and the limit follows MXSCREEN_MAX_BAD_RCPT", () => {
+  const known = play(lineByLine(START + "RCPT TO:<x@example.org>\r\n".repeat(3)), STRICT);
+  assert.equal(known.session.facts.findings.length, 0);
+  const config = { ...STRICT, checks: { ...STRICT.checks, maxBadRecipients: 1 } };
+  const { replies } = play(lineByLine(START + "RCPT TO:<x@elsewhere.example>\r\nRCPT TO:<y@elsewhere.example>\r\n"), config);
+  assert.match(replies, /554 5\.7\.1 [^\n]+\n421 4\.7\.0 /);
+});
+
+test("trap: on a trap MX any client reaching RCPT, even to postmaster, gets 421 and the action ban", () => {
+  const t = transcript(`
+    C: HELO client.example
+    S: 250 mx.test.example Hello client.example [192.0.2.1]
+    C: MAIL FROM:<a@example.net>
+    S: 250 2.1.0 Ok
+    C: RCPT TO:<postmaster@example.org>
+    S: 421 4.3.2 mx.test.example Service not available, closing transmission channel
+  `);
+  const { replies, session } = play(lineByLine(t.client), { ...STRICT, checks: { ...STRICT.checks, trap: true } });
+  assert.equal(replies, t.server);
+  assert.deepEqual(session.facts.findings.map((f) => [f.tag, f.action, f.evidence.trap]), [["TRAP", "ban", "trap-mx"]]);
+});
+
+test("trap: a spamtrap recipient (MXSCREEN_TRAP_RCPTS) is caught; others are delivered as usual", () => {
+  const config = { ...STRICT, checks: { ...STRICT.checks, trapRecipients: ["trap@example.org"] } };
+  const fine = play(lineByLine(START + "RCPT TO:<real@example.org>\r\n"), config);
+  assert.match(fine.replies, /250 2\.1\.5 Ok\r\n$/);
+  const caught = play(lineByLine(START + "RCPT TO:<Trap@Example.org>\r\n"), config);
+  assert.match(caught.replies, /421 4\.3\.2 [^\n]+\r\n$/);
+  assert.equal(caught.session.facts.findings[0].evidence.trap, "spamtrap");
+});
