@@ -52,6 +52,7 @@ async function main(): Promise<void> {
   const pool = createPool({
     spoolDir: config.spoolDir,
     dns: { server: config.dns, timeoutMs: config.dnsTimeoutMs },
+    upstream: config.upstream && { ...config.upstream, hostname: config.hostname },
     session: {
       hostname: config.hostname,
       maxMessageSize: config.maxMessageSize,
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
       pipelining: config.pipelining,
       acceptDomains: config.acceptDomains,
       tls: certificates !== undefined,
+      relay: config.upstream !== undefined,
       checks: config.checks,
       actions: config.checkActions,
       observe: config.mode === "observe",
@@ -117,7 +119,7 @@ async function main(): Promise<void> {
     listen,
     admin: admin ? `${admin.host.includes(":") ? `[${admin.host}]` : admin.host}:${admin.port}` : "off",
     db: config.dbUrl.replace(/\/\/[^@/]*@/, "//***@"),
-    delivery: `spool:${config.spoolDir}`,
+    delivery: config.upstream ? `relay:${config.upstream.host}:${config.upstream.port} (${config.upstream.identity})` : `spool:${config.spoolDir}`,
     starttls: certificates ? "offered" : "off",
     workers: config.workers,
     mode: config.mode,

@@ -5,6 +5,8 @@ import type { FromRunner, RunnerConfig, SessionHandle, SessionPool, SessionSink,
 
 interface Lane {
   send(message: ToRunner, transfer?: ArrayBuffer[]): void;
+  /** A worker gets its own copy of each read, transferred; the inline runner reads it before returning. */
+  readonly copies: boolean;
   sessions: number;
   terminate(): void;
 }
@@ -29,6 +31,10 @@ export function createPool(config: RunnerConfig, workers: number): SessionPool {
         return entry.sink.close();
       case "starttls":
         return entry.sink.starttls(message.text);
+      case "pause":
+        return entry.sink.pause();
+      case "resume":
+        return entry.sink.resume();
       case "log":
         return entry.sink.log(message.entry);
       case "end":
@@ -52,6 +58,7 @@ export function createPool(config: RunnerConfig, workers: number): SessionPool {
       lane.send({ t: "open", id, client, gate, early });
       return {
         data: (bytes) => {
+          if (!lane.copies) return lane.send({ t: "data", id, bytes });
           const copy = bytes.slice();
           lane.send({ t: "data", id, bytes: copy }, [copy.buffer as ArrayBuffer]);
         },
@@ -74,7 +81,7 @@ export function createPool(config: RunnerConfig, workers: number): SessionPool {
 
 function inlineLane(config: RunnerConfig, dispatch: (message: FromRunner) => void): Lane {
   const runner = new SessionRunner(config, (message) => queueMicrotask(() => dispatch(message)), process.pid);
-  return { sessions: 0, send: (message) => runner.handle(message), terminate: () => {} };
+  return { sessions: 0, copies: false, send: (message) => runner.handle(message), terminate: () => {} };
 }
 
 function workerLane(config: RunnerConfig, dispatch: (message: FromRunner) => void): Lane {
@@ -86,6 +93,7 @@ function workerLane(config: RunnerConfig, dispatch: (message: FromRunner) => voi
   worker.postMessage(config);
   return {
     sessions: 0,
+    copies: true,
     send: (message, transfer = []) => worker.postMessage(message, transfer),
     terminate: () => worker.terminate(),
   };

@@ -3,7 +3,9 @@ import { forwardConfirmedReverse } from "../src/dns/fcrdns.ts";
 import { heloNameDns } from "../src/dns/helo-name.ts";
 import { mailDomain } from "../src/dns/mail-domain.ts";
 import { createDnsClient } from "../src/dns/resolver.ts";
-import type { DnsClient } from "../src/dns/types.ts";
+import type { DnsClient, ReverseDns } from "../src/dns/types.ts";
+import { relayMessage } from "../src/delivery/relay.ts";
+import { Upstream } from "../src/delivery/upstream.ts";
 import { parseIP } from "../src/ip/address.ts";
 import type { Deliverer, OutgoingMessage } from "../src/delivery/types.ts";
 import { Session } from "../src/smtp/session.ts";
@@ -13,6 +15,8 @@ import type { FromRunner, RunnerConfig, ToRunner } from "./types.ts";
 interface Running {
   readonly session: Session;
   message: OutgoingMessage | undefined;
+  reverse: ReverseDns | undefined;
+  upstream: Upstream | undefined;
 }
 
 const TICK_MS = 1000;
@@ -36,11 +40,19 @@ export class SessionRunner {
     const now = Date.now();
     switch (message.t) {
       case "open": {
-        const running: Running = { session: new Session(this.config.session, message.client, now, message.gate), message: undefined };
+        const running: Running = {
+          session: new Session(this.config.session, message.client, now, message.gate),
+          message: undefined,
+          reverse: undefined,
+          upstream: undefined,
+        };
         this.sessions.set(message.id, running);
         const ip = parseIP(message.client.address);
         if (ip !== null && !message.client.allowed) {
-          void forwardConfirmedReverse(this.dns, ip).then((reverse) => running.session.learnReverseDns(reverse));
+          void forwardConfirmedReverse(this.dns, ip).then((reverse) => {
+            running.reverse = reverse;
+            running.session.learnReverseDns(reverse);
+          });
         }
         this.timer ??= setInterval(() => this.tick(), TICK_MS);
         if (message.early) this.apply(message.id, running, running.session.receive(message.early, now));
@@ -98,13 +110,21 @@ export class SessionRunner {
           this.post({ t: "starttls", id, text });
           text = "";
           break;
-        case "message-begin":
-          running.message = this.deliverer.begin({
+        case "message-begin": {
+          const context = {
             envelope: output.envelope,
             clientAddress: running.session.client.address,
             receivedAt: new Date(),
             hostname: this.config.session.hostname,
-          });
+          };
+          running.message = running.upstream ? relayMessage(running.upstream, context) : this.deliverer.begin(context);
+          break;
+        }
+        case "upstream":
+          this.ask(id, running, output.command);
+          break;
+        case "upstream-reset":
+          running.upstream?.command("RSET").catch(() => {});
           break;
         case "message-data":
           running.message?.write(output.bytes);
@@ -130,6 +150,25 @@ export class SessionRunner {
     if (running.session.closed && running.message === undefined) this.end(id, running);
   }
 
+  /** Asks the upstream; when it cannot be had, the client is told to try again later. */
+  private ask(id: number, running: Running, command: string): void {
+    const upstream = running.upstream ??= new Upstream(this.config.upstream!, () => ({
+      address: running.session.client.address,
+      port: running.session.client.port,
+      helo: running.session.facts.helo,
+      name: running.reverse?.status === "pass" ? running.reverse.name : undefined,
+      protocol: running.session.facts.tls ? "ESMTPS" : "ESMTP",
+    }), (congested) => this.post({ t: congested ? "pause" : "resume", id }));
+    upstream.command(command).then(
+      (reply) => this.apply(id, running, running.session.upstreamReplied(reply, Date.now())),
+      (error: Error) => {
+        this.post({ t: "log", id, entry: { event: "UPSTREAM-FAILED", reason: error.message, action: "tempfail" } });
+        const text = `451 4.4.1 ${this.config.session.hostname} Error: the mail server behind us is not available, try again later\r\n`;
+        this.apply(id, running, running.session.upstreamReplied({ code: 451, text }, Date.now()));
+      },
+    );
+  }
+
   private finish(id: number, running: Running): void {
     const message = running.message!;
     message.finish().then((result) => {
@@ -138,7 +177,7 @@ export class SessionRunner {
         t: "log",
         id,
         entry: result.ok
-          ? { event: "DELIVERED", queue_id: result.id, action: "spool" }
+          ? { event: "DELIVERED", queue_id: result.id, action: running.upstream ? "relay" : "spool" }
           : { event: "DELIVERY-FAILED", queue_id: message.id, reason: result.reason, action: "tempfail" },
       });
       if (running.session.closed) return this.end(id, running);
@@ -148,6 +187,7 @@ export class SessionRunner {
 
   private end(id: number, running: Running): void {
     if (!this.sessions.delete(id)) return;
+    running.upstream?.quit();
     this.post({ t: "end", id, facts: { ...running.session.facts } });
     if (this.sessions.size === 0 && this.timer !== undefined) {
       clearInterval(this.timer);

@@ -1,3 +1,4 @@
+import type { UpstreamConfig } from "../src/delivery/upstream.ts";
 import type { LogEntry } from "../src/log/logger.ts";
 import type { ClientInfo, GateFacts, SessionConfig, SessionFacts } from "../src/smtp/types.ts";
 
@@ -7,6 +8,8 @@ export interface RunnerConfig {
   readonly spoolDir: string;
   /** MXSCREEN_DNS (undefined: the system's resolvers) and MXSCREEN_DNS_TIMEOUT. */
   readonly dns: { readonly server: { readonly host: string; readonly port: number } | undefined; readonly timeoutMs: number };
+  /** MXSCREEN_UPSTREAM: relay to this MTA; undefined: deliver to the spool. */
+  readonly upstream: UpstreamConfig | undefined;
 }
 
 /** Accept loop → runner. */
@@ -21,6 +24,8 @@ export type ToRunner =
 export type FromRunner =
   | { readonly t: "write"; readonly id: number; readonly text: string }
   | { readonly t: "close"; readonly id: number }
+  /** Stop or start reading from the client: the upstream cannot take its message as fast as it sends it. */
+  | { readonly t: "pause" | "resume"; readonly id: number }
   /** Write `text` (the go-ahead), then hand the socket to TLS at once: one message, so no byte can slip in between. */
   | { readonly t: "starttls"; readonly id: number; readonly text: string }
   | { readonly t: "log"; readonly id: number; readonly entry: LogEntry }
@@ -31,6 +36,8 @@ export interface SessionSink {
   write(text: string): void;
   close(): void;
   starttls(text: string): void;
+  pause(): void;
+  resume(): void;
   log(entry: LogEntry): void;
   end(facts: SessionFacts): void;
 }

@@ -43,6 +43,8 @@ export interface Config {
   readonly adminListen: ListenAddress | undefined;
   readonly adminToken: string | undefined;
   readonly queueFile: string;
+  /** MXSCREEN_UPSTREAM: relay to this MTA; undefined: deliver to the spool. */
+  readonly upstream: { readonly host: string; readonly port: number; readonly identity: "xclient" | "proxy" | "none" | "auto"; readonly timeoutMs: number } | undefined;
   /** PEM files; both set, STARTTLS is offered. */
   readonly tls: { readonly certPath: string; readonly keyPath: string } | undefined;
   readonly followIntervalMs: number;
@@ -73,11 +75,6 @@ export interface HostFacts {
   readonly cpus: number;
 }
 
-/** Settings of the specification that this version does not act on yet: refusing them beats ignoring them. */
-const NOT_YET: Record<string, string> = {
-  MXSCREEN_UPSTREAM: "relaying to an upstream MTA is not in this version; unset it to deliver to the local spool",
-};
-
 /**
  * Reads every MXSCREEN_ setting once. Throws ConfigError on the first bad value: start-up
  * stops with that one line rather than running with a setting the operator did not mean.
@@ -90,12 +87,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     const value = env[name];
     return value === undefined || value.trim() === "" ? undefined : value;
   };
-  for (const [name, why] of Object.entries(NOT_YET)) {
-    const value = get(name);
-    if (value !== undefined) {
-      throw new ConfigError(name, value, `nothing: ${why}`);
-    }
-  }
+
   const dur = (name: string, fallback: string) => parseDuration(name, get(name) ?? fallback);
   const hostname = get("MXSCREEN_HOSTNAME") ?? host.hostname;
   if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(hostname)) {
@@ -106,6 +98,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     throw new ConfigError("MXSCREEN_ALLOW", allowText, "CIDR prefixes only: .domain rDNS entries are not in this version");
   }
   const dns = get("MXSCREEN_DNS");
+  const upstreamText = get("MXSCREEN_UPSTREAM");
+  const upstreamUrl = upstreamText === undefined ? undefined : /^smtp:\/\/(?:\[([^\]]+)\]|([^:/\[\]]+))(?::(\d{1,5}))?\/?$/.exec(upstreamText.trim());
+  if (upstreamText !== undefined && (!upstreamUrl || Number(upstreamUrl[3] ?? 25) > 65535 || Number(upstreamUrl[3] ?? 25) < 1)) {
+    throw new ConfigError("MXSCREEN_UPSTREAM", upstreamText, "smtp://host:port of the MTA behind mxscreen, e.g. smtp://127.0.0.1:10025");
+  }
+  // Checked even without MXSCREEN_UPSTREAM, so a typo shows before the day it is needed.
+  const upstreamIdentity = parseChoice("MXSCREEN_UPSTREAM_IDENTITY", get("MXSCREEN_UPSTREAM_IDENTITY") ?? "auto", ["xclient", "proxy", "none", "auto"]);
+  const upstreamTimeoutMs = dur("MXSCREEN_UPSTREAM_TIMEOUT", "2m");
   const certPath = get("MXSCREEN_TLS_CERT");
   const keyPath = get("MXSCREEN_TLS_KEY");
   if ((certPath === undefined) !== (keyPath === undefined)) {
@@ -144,6 +144,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     adminListen: adminText.trim() === "" ? undefined : parseHostPort("MXSCREEN_ADMIN_LISTEN", adminText),
     adminToken,
     queueFile: get("MXSCREEN_QUEUE_FILE") ?? "data/store-queue.jsonl",
+    upstream: upstreamUrl ? { host: upstreamUrl[1] ?? upstreamUrl[2], port: Number(upstreamUrl[3] ?? 25), identity: upstreamIdentity, timeoutMs: upstreamTimeoutMs } : undefined,
     tls: certPath === undefined ? undefined : { certPath, keyPath: keyPath! },
     followIntervalMs: dur("MXSCREEN_FOLLOW_INTERVAL", "250ms"),
     dnsTimeoutMs: dur("MXSCREEN_DNS_TIMEOUT", "5s"),

@@ -221,6 +221,8 @@ export class AcceptLoop {
             session = this.pool.open(client, { dnsbl: dnsbl?.answers() ?? [] }, action.early, {
               write: (text) => socket.write(text),
               close: () => socket.end(),
+              pause: () => socket.pause(),
+              resume: () => socket.resume(),
               starttls: (text) => {
                 socket.write(text);
                 socket.startTls((ok, error) => {

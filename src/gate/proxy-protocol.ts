@@ -1,3 +1,5 @@
+import { type IP, parseIP } from "../ip/address.ts";
+
 /**
  * The PROXY protocol header (HAProxy's proxy-protocol.txt, versions 1 and 2), sans I/O: a
  * load balancer in front of mxscreen sends it first, naming the real client.
@@ -79,4 +81,25 @@ function parseV2(bytes: Uint8Array): ProxyHeader {
   }
   if (familyProtocol === 0x00) return { status: "ok", version: 2, source: undefined, length: total };
   return { status: "invalid", reason: `PROXY v2 header with unsupported family/protocol 0x${familyProtocol.toString(16)}` };
+}
+
+/** A PROXY v2 header (PROXY command, TCP) naming `source` as the client, for an upstream behind us. */
+export function encodeProxyV2(source: { address: string; port: number }, destination: { address: string; port: number }): Uint8Array {
+  const client = parseIP(source.address);
+  if (!client) throw new Error(`cannot name ${JSON.stringify(source.address)} in a PROXY header: not an IP address`);
+  const octets = (ip: IP | null, family: 4 | 6): number[] => {
+    if (ip?.family === 4 && family === 4) return [ip.value >>> 24, (ip.value >>> 16) & 255, (ip.value >>> 8) & 255, ip.value & 255];
+    if (ip?.family === 6 && family === 6) return ip.groups.flatMap((g) => [g >> 8, g & 255]);
+    return new Array(family === 4 ? 4 : 16).fill(0);
+  };
+  const server = parseIP(destination.address);
+  const body = [
+    ...octets(client, client.family),
+    ...octets(server, client.family),
+    source.port >> 8,
+    source.port & 255,
+    destination.port >> 8,
+    destination.port & 255,
+  ];
+  return Uint8Array.from([...V2_SIGNATURE, 0x21, client.family === 6 ? 0x21 : 0x11, body.length >> 8, body.length & 255, ...body]);
 }

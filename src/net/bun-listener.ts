@@ -8,6 +8,8 @@ interface BunSocket {
   write(data: string | Uint8Array): number;
   end(): void;
   terminate?(): void;
+  pause(): void;
+  resume(): void;
   upgradeTLS(options: { data: BunConnection; tls: { key: string; cert: string }; socket: BunHandlers }): [BunSocket, BunSocket];
 }
 
@@ -99,6 +101,8 @@ export function bunListen(bun: BunListenApi, options: ListenOptions): Promise<Li
             if (state.target.terminate) state.target.terminate();
             else state.target.end();
           },
+          pause: () => state.target.pause(),
+          resume: () => state.target.resume(),
           startTls: (done) => {
             const credentials = options.tls?.();
             if (!credentials) return done(false, "no TLS certificate configured");

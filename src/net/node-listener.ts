@@ -26,6 +26,8 @@ export function nodeListen(options: ListenOptions): Promise<Listener> {
         stream.destroy();
         socket.destroy();
       },
+      pause: () => stream.pause(),
+      resume: () => stream.resume(),
       startTls: (done) => {
         const credentials = options.tls?.();
         if (!credentials) return done(false, "no TLS certificate configured");

@@ -9,6 +9,9 @@ export interface ClientSocket {
   end(): void;
   /** Close at once, dropping anything unsent. */
   destroy(): void;
+  /** Stop reading from the client until `resume()`: backpressure when what it sends cannot go on as fast. */
+  pause(): void;
+  resume(): void;
   /**
    * Turns this connection into a TLS server session (STARTTLS) with the credentials of the
    * moment. Write the go-ahead reply before calling it; from then on `data` carries decrypted

@@ -1,5 +1,8 @@
 export interface Line {
-  /** The line without its terminator; for an over-long line, only its first bytes (evidence). */
+  /**
+   * The line without its terminator; for an over-long line, only its first bytes (evidence).
+   * A view into the reader's buffer: valid until the next `push()`, copy it to keep it longer.
+   */
   readonly bytes: Uint8Array;
   /** Ended by CRLF (true) or by a bare LF (false). */
   readonly crlf: boolean;
@@ -51,7 +54,7 @@ export class LineReader {
     const at = this.scanned + lf;
     const crlf = at > this.start && this.buffer[at - 1] === 0x0d;
     const length = at + 1 - this.start;
-    const content = this.buffer.slice(this.start, crlf ? at - 1 : at);
+    const content = this.buffer.subarray(this.start, crlf ? at - 1 : at);
     this.start = this.scanned = at + 1;
     const head = this.discardedHead;
     if (head !== undefined) {

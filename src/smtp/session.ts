@@ -16,13 +16,14 @@ import type {
   Output,
   SessionConfig,
   SessionFacts,
+  UpstreamReply,
 } from "./types.ts";
 
 /**
  * Where the session is. `data` reads message lines; `delivering` waits for `delivered()`;
  * `resolving` waits for `resolved()` (the sender domain's DNS); `closed` ignores everything.
  */
-type State = "greeted" | "ready" | "resolving" | "mail" | "rcpt" | "data" | "delivering" | "tls-handshake" | "closed";
+type State = "greeted" | "ready" | "resolving" | "upstream" | "mail" | "rcpt" | "data" | "delivering" | "tls-handshake" | "closed";
 
 /** RFC 5321 4.5.1: these must be accepted for every domain we receive mail for, and bare. */
 const ALWAYS_ACCEPTED = ["postmaster", "abuse"];
@@ -35,9 +36,15 @@ const IMPLEMENTED = new Set(["HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NO
 const NOT_OFFERED = new Set(["EXPN", "TURN", "ETRN", "ATRN", "AUTH", "BDAT", "SEND", "SOML", "SAML"]);
 
 const decoder = new TextDecoder();
+const CRLF = Uint8Array.of(0x0d, 0x0a);
 
 /** Facts about the command or message at hand, as opposed to the session's running facts. */
 type MomentFacts = "command" | "recipient" | "sender" | "senderDomainAnswer" | "bounceNamesUs";
+
+type UpstreamQuestion =
+  | { readonly kind: "mail"; readonly transaction: Transaction }
+  | { readonly kind: "rcpt"; readonly transaction: Transaction; readonly mailbox: string; readonly command: ParsedCommand }
+  | { readonly kind: "data"; readonly envelope: Envelope };
 
 interface Transaction {
   from: string;
@@ -87,6 +94,8 @@ export class Session {
   private lastActivity: number;
   private shuttingDown = false;
   private out: Output[] = [];
+  private dataParts: Uint8Array[] = [];
+  private dataBytes = 0;
   private pipeliningOffered = false;
   private ehloRefusedUnanswered = false;
   /** The reply every RCPT but postmaster@/abuse@ gets: a HELO-stage failure answered late. */
@@ -96,6 +105,7 @@ export class Session {
   private reverseDns: ReverseDns | undefined;
   /** MAIL waiting for its sender domain's DNS answer. */
   private pendingMail: Transaction | undefined;
+  private question: UpstreamQuestion | undefined;
 
   constructor(private readonly config: SessionConfig, readonly client: ClientInfo, now: number, private readonly gate: GateFacts = { dnsbl: [] }) {
     this.reader = new LineReader(config.maxLineLength);
@@ -132,7 +142,7 @@ export class Session {
   }
 
   tick(now: number): Output[] {
-    if (this.state === "closed" || this.state === "delivering" || this.state === "resolving" || now < this.deadline) return [];
+    if (this.state === "closed" || this.state === "delivering" || this.state === "resolving" || this.state === "upstream" || now < this.deadline) return [];
     if (this.state === "data") this.emit({ type: "message-abort" });
     this.send(reply(421, "4.4.2", `${this.config.hostname} Error: timeout exceeded`));
     this.close("timeout");
@@ -141,8 +151,11 @@ export class Session {
 
   delivered(result: DeliveryResult, now: number): Output[] {
     if (this.state !== "delivering") throw new Error(`delivered() called in state ${this.state}: the session was not waiting for a delivery`);
-    if (result.ok) {
-      this.facts.messages++;
+    if (result.ok) this.facts.messages++;
+    if (result.reply !== undefined) {
+      if (result.ok) this.send(result.reply);
+      else this.error(result.reply);
+    } else if (result.ok) {
       this.send(reply(250, "2.0.0", `Ok: queued as ${result.id}`));
     } else if (result.temporary) {
       this.send(reply(451, "4.3.0", `Error: ${result.reason}, try again later`));
@@ -218,7 +231,7 @@ export class Session {
   /** Finish politely: at once when idle, after the message in flight otherwise. */
   shutdown(): Output[] {
     this.shuttingDown = true;
-    if (this.state !== "data" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "closed") this.sayGoodbye();
+    if (this.state !== "data" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "upstream" && this.state !== "closed") this.sayGoodbye();
     return this.flush();
   }
 
@@ -228,7 +241,7 @@ export class Session {
   }
 
   private drain(): void {
-    while (this.state !== "closed" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "tls-handshake") {
+    while (this.state !== "closed" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "upstream" && this.state !== "tls-handshake") {
       const line = this.reader.next();
       if (line === null) return;
       if (!line.crlf) this.facts.bareLineFeeds++;
@@ -265,7 +278,7 @@ export class Session {
         return this.data(arg);
       case "RSET":
         if (arg !== "") return this.error(reply(501, "5.5.4", "Syntax: RSET"));
-        this.transaction = undefined;
+        this.dropTransaction();
         this.facts.resets++;
         if (this.state !== "greeted") this.state = "ready";
         return this.send(reply(250, "2.0.0", "Ok"));
@@ -304,7 +317,7 @@ export class Session {
     }
     this.facts.helo = arg;
     this.protocol = verb === "HELO" ? "SMTP" : this.facts.tls ? "ESMTPS" : "ESMTP";
-    this.transaction = undefined;
+    this.dropTransaction();
     this.state = "ready";
     this.pipeliningOffered = verb === "EHLO" && this.config.pipelining;
     const greeting = `${this.config.hostname} Hello ${arg} [${this.client.address}]`;
@@ -372,6 +385,10 @@ export class Session {
   }
 
   private acceptMail(transaction: Transaction): void {
+    if (this.config.relay) {
+      const size = transaction.declaredSize === undefined ? "" : ` SIZE=${transaction.declaredSize}`;
+      return this.ask({ kind: "mail", transaction }, `MAIL FROM:<${transaction.from}>${size}`);
+    }
     this.transaction = transaction;
     this.state = "mail";
     this.facts.transactions++;
@@ -402,10 +419,74 @@ export class Session {
     if (this.delayedRejection !== undefined && !ALWAYS_ACCEPTED.includes(localPart.toLowerCase())) {
       return this.error(this.delayedRejection.replace(/^(\d{3} \d\.\d\.\d )/, `$1<${path.mailbox}>: `));
     }
+    if (this.config.relay) return this.ask({ kind: "rcpt", transaction, mailbox: path.mailbox, command }, `RCPT TO:<${path.mailbox}>`);
     transaction.recipients.push(path.mailbox);
     this.facts.recipients++;
     this.state = "rcpt";
     this.send(reply(250, "2.1.5", "Ok"));
+  }
+
+  private dropTransaction(): void {
+    if (this.transaction !== undefined && this.config.relay) this.emit({ type: "upstream-reset" });
+    this.transaction = undefined;
+  }
+
+  /** Asks the upstream and waits: real-time answers, never an acceptance it did not give. */
+  private ask(question: UpstreamQuestion, command: string): void {
+    this.question = question;
+    this.state = "upstream";
+    this.emit({ type: "upstream", command });
+  }
+
+  /** The upstream's reply to the last `upstream` output, passed back to the client. */
+  upstreamReplied(answer: UpstreamReply, now: number): Output[] {
+    const question = this.question;
+    if (this.state !== "upstream" || question === undefined) throw new Error(`upstreamReplied() called in state ${this.state}: nothing was asked`);
+    this.question = undefined;
+    this.touch(now);
+    const positive = answer.code >= 200 && answer.code < 400;
+    switch (question.kind) {
+      case "mail":
+        if (positive) {
+          this.transaction = question.transaction;
+          this.state = "mail";
+          this.facts.transactions++;
+          this.send(answer.text);
+        } else {
+          this.state = "ready";
+          this.error(answer.text);
+        }
+        break;
+      case "rcpt":
+        this.state = question.transaction.recipients.length > 0 ? "rcpt" : "mail";
+        if (positive) {
+          question.transaction.recipients.push(question.mailbox);
+          this.facts.recipients++;
+          this.state = "rcpt";
+          this.send(answer.text);
+        } else if (answer.code >= 500) {
+          // Unknown here means unknown upstream: the dictionary check counts it.
+          this.facts.badRecipients++;
+          if (this.runChecks("rcpt", { command: question.command, recipient: { mailbox: question.mailbox, known: false } })) return this.flush();
+          this.error(answer.text);
+        } else {
+          this.send(answer.text);
+        }
+        break;
+      case "data":
+        if (answer.code === 354) {
+          this.state = "data";
+          this.emit({ type: "message-begin", envelope: question.envelope });
+          this.send(answer.text);
+        } else {
+          this.state = "rcpt";
+          this.error(answer.text);
+        }
+        break;
+    }
+    if (this.shuttingDown && !this.closed && this.state !== "data") this.sayGoodbye();
+    else this.drain();
+    return this.flush();
   }
 
   private acceptsDomain(domain: string): boolean {
@@ -428,6 +509,7 @@ export class Session {
       declaredSize: transaction.declaredSize,
       reverseDns: this.reverseDns,
     };
+    if (this.config.relay) return this.ask({ kind: "data", envelope }, "DATA");
     this.state = "data";
     this.emit({ type: "message-begin", envelope });
     this.send(reply(354, null, "End data with <CR><LF>.<CR><LF>"));
@@ -448,17 +530,15 @@ export class Session {
     }
     const content = bytes[0] === 0x2e ? bytes.subarray(1) : bytes;
     if (transaction.from === "" && this.config.checks.ownHosts.length > 0 && !transaction.receivedNamesUs) this.scanBounceLine(transaction, content);
-    const line = new Uint8Array(content.length + 2);
-    line.set(content, 0);
-    line[content.length] = 0x0d;
-    line[content.length + 1] = 0x0a;
-    transaction.size += line.length;
+    transaction.size += content.length + 2;
     if (transaction.size > this.config.maxMessageSize) {
       transaction.failure = "size";
       this.emit({ type: "message-abort" });
       return;
     }
-    this.emit({ type: "message-data", bytes: line });
+    // A view of the reader's buffer: emit() copies it, with the others of this read, before returning.
+    this.emit({ type: "message-data", bytes: content });
+    this.emit({ type: "message-data", bytes: CRLF });
   }
 
   /** Received: lines anywhere in a bounce (the returned message's headers are in its body), with their folded continuations. */
@@ -554,17 +634,48 @@ export class Session {
 
   private send(text: string): void {
     this.facts.lastReply = text;
-    this.out.push({ type: "reply", text });
+    this.push({ type: "reply", text });
   }
 
+  /**
+   * Message content is gathered and handed on as one chunk per input rather than one per line:
+   * a large message then costs a few allocations per read, not hundreds of thousands.
+   */
   private emit(output: Output): void {
+    if (output.type === "message-data") {
+      this.dataParts.push(output.bytes);
+      this.dataBytes += output.bytes.length;
+      return;
+    }
+    if (output.type === "message-abort") {
+      this.dataParts = [];
+      this.dataBytes = 0;
+    }
+    this.push(output);
+  }
+
+  private push(output: Output): void {
+    this.flushData();
     this.out.push(output);
+  }
+
+  private flushData(): void {
+    if (this.dataParts.length === 0) return;
+    const bytes = new Uint8Array(this.dataBytes);
+    let at = 0;
+    for (const part of this.dataParts) {
+      bytes.set(part, at);
+      at += part.length;
+    }
+    this.dataParts = [];
+    this.dataBytes = 0;
+    this.out.push({ type: "message-data", bytes });
   }
 
   private close(reason: EndReason): void {
     this.facts.end ??= reason;
     this.state = "closed";
-    this.out.push({ type: "close" });
+    this.push({ type: "close" });
   }
 
   private touch(now: number): void {
@@ -572,6 +683,7 @@ export class Session {
   }
 
   private flush(): Output[] {
+    this.flushData();
     const out = this.out;
     this.out = [];
     return out;

@@ -15,6 +15,8 @@ export interface SessionConfig {
   readonly acceptDomains: readonly string[];
   /** STARTTLS is offered (a certificate is configured). */
   readonly tls: boolean;
+  /** MAIL, RCPT and DATA are asked of the upstream MTA and its answers passed back (MXSCREEN_UPSTREAM). */
+  readonly relay: boolean;
   readonly checks: ChecksSettings;
   /** Per check id; a check not listed acts with its default. */
   readonly actions: Readonly<Record<string, CheckAction>>;
@@ -63,14 +65,26 @@ export type Output =
   | { readonly type: "message-abort" }
   /** Start the TLS handshake now (the go-ahead was the reply before), then call `tlsStarted()`. */
   | { readonly type: "starttls" }
+  /** Ask the upstream MTA; answer with `upstreamReplied()`: the session waits. */
+  | { readonly type: "upstream"; readonly command: string }
+  /** The transaction was dropped here (RSET, a new EHLO): drop the upstream's too; no answer needed. */
+  | { readonly type: "upstream-reset" }
   /** Look up the HELO name's addresses; answer with `learnHeloDns()` whenever: the session does not wait. */
   | { readonly type: "lookup-helo-name"; readonly name: string }
   /** Can this domain receive mail (MX, A, AAAA)? Answer with `resolved()`; the session waits. */
   | { readonly type: "lookup-mail-domain"; readonly domain: string };
 
+/** `reply`: the upstream's own answer, passed back to the client as it is. */
 export type DeliveryResult =
-  | { readonly ok: true; readonly id: string }
-  | { readonly ok: false; readonly temporary: boolean; readonly reason: string };
+  | { readonly ok: true; readonly id: string; readonly reply?: string }
+  | { readonly ok: false; readonly temporary: boolean; readonly reason: string; readonly reply?: string };
+
+/** An upstream MTA's reply, or a tempfail we made up because it could not be had. */
+export interface UpstreamReply {
+  readonly code: number;
+  /** The reply as sent, CRLF-terminated lines. */
+  readonly text: string;
+}
 
 /** `check`: a check closed the connection (its finding says which). */
 export type EndReason = "quit" | "client-closed" | "timeout" | "errors" | "shutdown" | "check";

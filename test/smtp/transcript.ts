@@ -12,6 +12,7 @@ export const CONFIG: SessionConfig = {
   pipelining: false,
   acceptDomains: ["example.org"],
   tls: false,
+  relay: false,
   checks: {
     hostname: "mx.test.example",
     maxUnknownCommands: 3,

@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "../harness.ts";
+import { startPostfix } from "../helpers/postfix.ts";
+import { RawClient } from "../helpers/smtp-client.ts";
+import { startServer, tempDir } from "../helpers/server.ts";
+import { swaks } from "../helpers/swaks.ts";
+
+const RELAY = { timeoutMs: 90_000 };
+
+function send(port: number, source: string, to: string, extra: string[] = []) {
+  return swaks(["--server", `127.0.0.1:${port}`, "--local-interface", source, "--helo", "relay-client.example.net", "--from", "sender@example.net", "--to", to, ...extra]);
+}
+
+test("relayed to a real Postfix with each identity mode: the client's 250 is Postfix's, and Postfix logs the original client", async () => {
+  const postfix = await startPostfix();
+  // A lone dot and dot-led lines inside the body: unless each is stuffed again on the way out,
+  // Postfix would see the message end early and take the rest for commands.
+  const body = join(tempDir(), "dots.txt");
+  writeFileSync(body, "before\n.\n.leading dot\n..two dots\nafter\n");
+  const cases = [
+    { identity: "xclient", port: postfix.port, source: "127.0.14.1", client: /client=unknown\[127\.0\.14\.1\]/ },
+    { identity: "auto", port: postfix.port, source: "127.0.14.2", client: /client=unknown\[127\.0\.14\.2\]/ },
+    { identity: "proxy", port: postfix.proxyPort, source: "127.0.14.3", client: /client=[^\s]*\[127\.0\.14\.3\]/ },
+    { identity: "none", port: postfix.port, source: "127.0.14.4", client: /client=localhost\[127\.0\.0\.1\]/ },
+  ];
+  for (const c of cases) {
+    const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${c.port}`, MXSCREEN_UPSTREAM_IDENTITY: c.identity, MXSCREEN_GREET_WAIT: "300ms" });
+    const result = await send(server.port, c.source, "someone@example.org", ["--body", `@${body}`]);
+    assert.equal(result.code, 0, `${c.identity}: ${result.output}`);
+    const queued = /<-  250 2\.0\.0 Ok: queued as ([0-9A-F]+)/.exec(result.output);
+    assert.ok(queued, `${c.identity}: Postfix's own queue id is passed back: ${result.output}`);
+    const line = await postfix.waitForLog(new RegExp(`${queued[1]}: client=`));
+    assert.match(line, c.client, `${c.identity}: ${line}`);
+    await postfix.waitForLog(new RegExp(`${queued[1]}: to=<someone@example\\.org>.*status=sent`));
+    await server.waitForLine(new RegExp(`event=DELIVERED client=${c.source.replace(/\./g, "\\.")}:\\d+ queue_id=${queued[1]} action=relay`));
+    await server.stop();
+  }
+}, RELAY);
+
+test("recipients are verified in real time: Postfix's 550 5.1.1 is the client's answer, and nothing is spooled", async () => {
+  const postfix = await startPostfix();
+  const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`, MXSCREEN_GREET_WAIT: "300ms" });
+  const result = await send(server.port, "127.0.14.10", "nobody@example.org");
+  assert.match(result.output, /<\*\* 550 5\.1\.1 <nobody@example\.org>: Recipient address rejected: User unknown in local recipient table/);
+  const c = await RawClient.open(server.port, "127.0.14.11");
+  await c.until(/^220 /m);
+  for (const [command, reply] of [
+    ["EHLO relay-client.example.net", /250 ENHANCEDSTATUSCODES\r\n$/],
+    ["MAIL FROM:<>", /250 2\.1\.0 Ok\r\n$/],
+    ["RCPT TO:<nobody@example.org>", /550 5\.1\.1 <nobody@example\.org>: Recipient address rejected[^\n]*\r\n$/],
+    ["RCPT TO:<someone@example.org>", /250 2\.1\.5 Ok\r\n$/],
+    ["RSET", /250 2\.0\.0 Ok\r\n$/],
+    ["MAIL FROM:<>", /250 2\.1\.0 Ok\r\n$/],
+    ["QUIT", /221 2\.0\.0 Bye\r\n$/],
+  ] as const) {
+    c.write(`${command}\r\n`);
+    await c.until(reply);
+  }
+}, RELAY);
+
+test("messages stream through: a 40 MB message after a 10 MB one adds less than its own size to peak memory", async () => {
+  const postfix = await startPostfix();
+  const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_MAX_MESSAGE_SIZE: "50M" });
+  const line = "x".repeat(76) + "\n";
+  const body = (mb: number) => {
+    const file = join(tempDir(), `${mb}mb.txt`);
+    writeFileSync(file, line.repeat(Math.ceil((mb * 1024 * 1024) / line.length)));
+    return file;
+  };
+  // Peak RSS includes garbage not yet collected, so the first message sets the runtime's level of
+  // that; a server that held messages whole would then need 40 MB more for the second.
+  const hwm = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.process.pid}/status`, "utf8"))![1]);
+  const first = await send(server.port, "127.0.14.20", "someone@example.org", ["--from", "<>", "--body", `@${body(10)}`, "--silent", "2"]);
+  assert.equal(first.code, 0, first.output.slice(-2000));
+  const afterFirst = hwm();
+  const second = await send(server.port, "127.0.14.20", "someone@example.org", ["--from", "<>", "--body", `@${body(40)}`, "--silent", "2"]);
+  assert.equal(second.code, 0, second.output.slice(-2000));
+  const extra = hwm() - afterFirst;
+  assert.ok(extra < 40 * 1024, `peak memory grew by ${extra} kB more for the 40 MB message`);
+  await postfix.waitForLog(/size=4\d{7},/);
+}, RELAY);
+
+test("the upstream failing midway or being down gives the client a 4xx, never a 250", async () => {
+  const postfix = await startPostfix();
+  const impatient = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.impatientPort}`, MXSCREEN_GREET_WAIT: "300ms" });
+  const c = await RawClient.open(impatient.port, "127.0.14.30");
+  await c.until(/^220 /m);
+  for (const [command, reply] of [
+    ["EHLO relay-client.example.net", /250 ENHANCEDSTATUSCODES\r\n$/],
+    ["MAIL FROM:<>", /250 2\.1\.0 Ok\r\n$/],
+    ["RCPT TO:<someone@example.org>", /250 2\.1\.5 Ok\r\n$/],
+    ["DATA", /354 [^\n]*\r\n$/],
+    ["Subject: half", /354 [^\n]*\r\n$/],
+  ] as const) {
+    c.write(`${command}\r\n`);
+    await c.until(reply);
+  }
+  await new Promise((r) => setTimeout(r, 3500));
+  c.write("the rest, too late for the upstream\r\n.\r\n");
+  await c.until(/\r\n4\d\d [^\n]*\r\n$/);
+  assert.match(c.text, /451 4\.3\.0 Error: the upstream failed during the message/);
+  assert.doesNotMatch(c.text, /250 2\.0\.0/);
+
+  const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`, MXSCREEN_GREET_WAIT: "300ms" });
+  await postfix.stop();
+  const result = await send(server.port, "127.0.14.31", "someone@example.org");
+  assert.notEqual(result.code, 0);
+  assert.match(result.output, /<\*\* 451 4\.4\.1 mx\.test\.example Error: the mail server behind us is not available, try again later/);
+  await server.waitForLine(/event=UPSTREAM-FAILED client=127\.0\.14\.31:\d+ reason="cannot connect to 127\.0\.0\.1:\d+: .*" action=tempfail/);
+}, RELAY);
