@@ -9,6 +9,7 @@ import { DnsblLookups } from "./gate/dnsbl-lookups.ts";
 import { Concluder } from "./gate/conclude.ts";
 import { createLogger, type Logger } from "./log/logger.ts";
 import { runtimeName } from "./net/runtime.ts";
+import { GreylistStore } from "./store/greylist.ts";
 import { Store } from "./store/store.ts";
 import { createPool } from "../workers/pool.ts";
 
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
       actions: config.checkActions,
       observe: config.mode === "observe",
       ehloRefusal: config.ehloRefusal,
+      greylist: config.greylist !== undefined,
     },
   }, config.workers);
   const concluder = new Concluder(config, logger, store);
@@ -77,6 +79,7 @@ async function main(): Promise<void> {
     connectionLimitAction: config.connectionLimitAction,
     badRecipientWindow: config.badRecipientWindow,
     dictionaryAction: config.checkActions["dictionary"],
+    greylist: config.greylist === undefined ? undefined : new GreylistStore(store.db, config.node, config.greylist, (error) => logger.note("error", error.message)),
   }, store, pool, concluder, logger);
   const listeners = await loop.start();
   logger.note("info", "mxscreen started", {

@@ -51,6 +51,11 @@ export class SessionRunner {
         if (running) this.apply(message.id, running, running.session.receive(message.bytes, now));
         return;
       }
+      case "greylisted": {
+        const running = this.sessions.get(message.id);
+        if (running) this.apply(message.id, running, running.session.greylisted(message.verdict, now));
+        return;
+      }
       case "gone": {
         const running = this.sessions.get(message.id);
         if (running) this.apply(message.id, running, running.session.clientClosed());
@@ -105,6 +110,9 @@ export class SessionRunner {
           if (ip !== null) void heloNameDns(this.dns, output.name, ip).then((outcome) => running.session.learnHeloDns(output.name, outcome));
           break;
         }
+        case "lookup-greylist":
+          this.post({ t: "greylist", id, triplet: output.triplet });
+          break;
         case "lookup-mail-domain":
           void mailDomain(this.dns, output.domain).then((answer) => this.apply(id, running, running.session.resolved(answer, Date.now())));
           break;

@@ -14,6 +14,7 @@ export type ToRunner =
   | { readonly t: "open"; readonly id: number; readonly client: ClientInfo; readonly gate: GateFacts; readonly early?: Uint8Array }
   | { readonly t: "data"; readonly id: number; readonly bytes: Uint8Array }
   | { readonly t: "gone"; readonly id: number }
+  | { readonly t: "greylisted"; readonly id: number; readonly verdict: "pass" | "defer" }
   | { readonly t: "shutdown" };
 
 /** Runner → accept loop. */
@@ -21,6 +22,8 @@ export type FromRunner =
   | { readonly t: "write"; readonly id: number; readonly text: string }
   | { readonly t: "close"; readonly id: number }
   | { readonly t: "log"; readonly id: number; readonly entry: LogEntry }
+  /** Ask the store (it lives on the accept loop's thread) about a greylist triplet; answered by "greylisted". */
+  | { readonly t: "greylist"; readonly id: number; readonly triplet: string }
   | { readonly t: "end"; readonly id: number; readonly facts: SessionFacts };
 
 /** The accept loop's side of one session, whether it runs inline or in a worker. */
@@ -28,6 +31,7 @@ export interface SessionSink {
   write(text: string): void;
   close(): void;
   log(entry: LogEntry): void;
+  greylist(triplet: string): Promise<"pass" | "defer">;
   end(facts: SessionFacts): void;
 }
 

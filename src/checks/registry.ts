@@ -4,6 +4,7 @@ import { dictionary } from "./dictionary.ts";
 import { dnsbl } from "./dnsbl.ts";
 import { ehloRefused } from "./ehlo-refused.ts";
 import { fakeBounce } from "./fake-bounce.ts";
+import { greylist } from "./greylist.ts";
 import { heloSchizo } from "./helo-schizo.ts";
 import { heloSyntax } from "./helo-syntax.ts";
 import { nonSmtp } from "./non-smtp.ts";
@@ -33,6 +34,7 @@ export const CHECKS: readonly Check[] = [
   senderDomain,
   trap,
   dictionary,
+  greylist,
   fakeBounce,
   ehloRefused,
   ptr,

@@ -9,10 +9,11 @@ export const CHECK_ACTIONS: readonly CheckAction[] = ["ignore", "enforce", "ban"
  * When a check runs. `command`: before each command line is acted on; `helo`: on HELO/EHLO;
  * `rcpt`: on RCPT TO, once the recipient's fate is known; `connect`: when the session opens,
  * with the gate's DNS answers; `mail`: on MAIL FROM, once the sender domain's DNS answer is in;
+ * `triplet`: on RCPT TO of an accepted recipient, once the store has answered for its greylist triplet;
  * `data`: once a message has been read, before it is delivered;
  * `end`: when the client quits or leaves.
  */
-export type Stage = "connect" | "command" | "helo" | "mail" | "rcpt" | "data" | "end";
+export type Stage = "connect" | "command" | "helo" | "mail" | "rcpt" | "triplet" | "data" | "end";
 
 /**
  * What enforcing a hit does, applied by the session, never by the check.
@@ -58,6 +59,8 @@ export interface CheckFacts {
   readonly sender: string | undefined;
   readonly senderDomainAnswer: DnsAnswer | undefined;
   readonly recipient: { readonly mailbox: string; readonly known: boolean } | undefined;
+  /** The shared store's word on this recipient's greylist triplet (stage `triplet`). */
+  readonly greylist: "pass" | "defer" | undefined;
   /** For a message from `<>` once its data is read: whether a Received: line in it names one of MXSCREEN_OWN_HOSTS. */
   readonly bounceNamesUs: boolean | undefined;
   readonly dnsbl: readonly DnsblAnswer[];

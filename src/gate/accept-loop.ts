@@ -11,6 +11,7 @@ import { ConnectionLimits, type ConnectionLimitsConfig, type LimitBreach } from 
 import type { DnsblLookups } from "./dnsbl-lookups.ts";
 import { Greeter } from "./greeter.ts";
 import type { SessionFacts } from "../smtp/types.ts";
+import type { GreylistStore } from "../store/greylist.ts";
 import type { Finding, GateAction, GateConfig, Standing } from "./types.ts";
 
 export interface AcceptLoopOptions {
@@ -25,6 +26,8 @@ export interface AcceptLoopOptions {
   readonly badRecipientWindow: BadRecipientWindowConfig;
   /** MXSCREEN_ACTION_DICTIONARY, for the count across connections. */
   readonly dictionaryAction: CheckAction;
+  /** Undefined when MXSCREEN_GREYLIST is off. */
+  readonly greylist: GreylistStore | undefined;
 }
 
 /**
@@ -169,6 +172,7 @@ export class AcceptLoop {
               write: (text) => socket.write(text),
               close: () => socket.end(),
               log: ({ event, ...rest }) => this.logger.log({ event, client: clientLabel(record), ...rest }),
+              greylist: (triplet) => this.options.greylist?.consult(triplet, Date.now()) ?? Promise.resolve("pass"),
               end: (facts) => {
                 concluded = true;
                 const gateFindings = [...(greeter.noted ? [greeter.noted] : []), ...(standing.kind === "allowed" ? [] : this.dictionaryAcrossConnections(record, facts))];

@@ -1,6 +1,7 @@
 import { dnsblScore } from "../checks/dnsbl.ts";
 import { namesOwnHost } from "../checks/fake-bounce.ts";
 import { bytesToText } from "../log/escape.ts";
+import { formatPrefix, mask, parseIP } from "../ip/address.ts";
 import { checksAt } from "../checks/registry.ts";
 import type { CheckFacts, ParsedCommand, Stage } from "../checks/types.ts";
 import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
@@ -20,7 +21,8 @@ import type {
 
 /**
  * Where the session is. `data` reads message lines; `delivering` waits for `delivered()`;
- * `resolving` waits for `resolved()` (the sender domain's DNS); `closed` ignores everything.
+ * `resolving` waits for `resolved()` (the sender domain's DNS) or `greylisted()` (the store);
+ * `closed` ignores everything.
  */
 type State = "greeted" | "ready" | "resolving" | "mail" | "rcpt" | "data" | "delivering" | "closed";
 
@@ -37,7 +39,7 @@ const NOT_OFFERED = new Set(["EXPN", "TURN", "ETRN", "ATRN", "AUTH", "STARTTLS",
 const decoder = new TextDecoder();
 
 /** Facts about the command or message at hand, as opposed to the session's running facts. */
-type MomentFacts = "command" | "recipient" | "sender" | "senderDomainAnswer" | "bounceNamesUs";
+type MomentFacts = "command" | "recipient" | "sender" | "senderDomainAnswer" | "bounceNamesUs" | "greylist";
 
 interface Transaction {
   from: string;
@@ -94,6 +96,8 @@ export class Session {
   private reverseDns: ReverseDns | undefined;
   /** MAIL waiting for its sender domain's DNS answer. */
   private pendingMail: Transaction | undefined;
+  /** RCPT waiting for the store's greylist verdict. */
+  private pendingRecipient: string | undefined;
 
   constructor(private readonly config: SessionConfig, readonly client: ClientInfo, now: number, private readonly gate: GateFacts = { dnsbl: [] }) {
     this.reader = new LineReader(config.maxLineLength);
@@ -160,6 +164,24 @@ export class Session {
     this.state = "ready";
     this.touch(now);
     if (!this.runChecks("mail", { sender: pending.from, senderDomainAnswer: answer })) this.acceptMail(pending);
+    if (this.shuttingDown && !this.closed) this.sayGoodbye();
+    else this.drain();
+    return this.flush();
+  }
+
+  /** The store's greylist verdict for the pending RCPT: accepted, or deferred by the greylist check. */
+  greylisted(verdict: "pass" | "defer", now: number): Output[] {
+    if (this.state === "closed") return [];
+    const mailbox = this.pendingRecipient;
+    const transaction = this.transaction;
+    if (this.state !== "resolving" || mailbox === undefined || transaction === undefined) {
+      throw new Error(`greylisted() called in state ${this.state}: the session was not waiting for the store`);
+    }
+    this.pendingRecipient = undefined;
+    this.state = transaction.recipients.length > 0 ? "rcpt" : "mail";
+    this.touch(now);
+    const recipient = { mailbox, known: true };
+    if (!this.runChecks("triplet", { recipient, greylist: verdict })) this.acceptRecipient(transaction, mailbox);
     if (this.shuttingDown && !this.closed) this.sayGoodbye();
     else this.drain();
     return this.flush();
@@ -353,10 +375,35 @@ export class Session {
       return this.error(reply(554, "5.7.1", `<${path.mailbox}>: Relay access denied`));
     }
     const localPart = bare ? path.mailbox : path.mailbox.slice(0, path.mailbox.lastIndexOf("@"));
-    if (this.delayedRejection !== undefined && !ALWAYS_ACCEPTED.includes(localPart.toLowerCase())) {
+    const alwaysAccepted = ALWAYS_ACCEPTED.includes(localPart.toLowerCase());
+    if (this.delayedRejection !== undefined && !alwaysAccepted) {
       return this.error(this.delayedRejection.replace(/^(\d{3} \d\.\d\.\d )/, `$1<${path.mailbox}>: `));
     }
-    transaction.recipients.push(path.mailbox);
+    if (this.config.greylist && !alwaysAccepted && !this.client.passed && !this.client.allowed && !this.allowlisted) {
+      this.pendingRecipient = path.mailbox;
+      this.state = "resolving";
+      return this.emit({ type: "lookup-greylist", triplet: this.triplet(transaction.from, path.mailbox) });
+    }
+    this.acceptRecipient(transaction, path.mailbox);
+  }
+
+  /**
+   * The greylist triplet: the client's network (its forward-confirmed domain minus the first
+   * label, so a sender pool retrying from another address is not delayed again; else its
+   * /24 or /64), the sender and the recipient.
+   */
+  private triplet(sender: string, recipient: string): string {
+    const reverse = this.reverseDns;
+    const labels = reverse?.status === "pass" ? reverse.name.split(".") : [];
+    const ip = parseIP(this.client.address);
+    const network = labels.length >= 3
+      ? labels.slice(1).join(".")
+      : ip === null ? this.client.address : formatPrefix({ ip: mask(ip, ip.family === 4 ? 24 : 64), length: ip.family === 4 ? 24 : 64 });
+    return `${network} <${sender.toLowerCase()}> <${recipient.toLowerCase()}>`;
+  }
+
+  private acceptRecipient(transaction: Transaction, mailbox: string): void {
+    transaction.recipients.push(mailbox);
     this.facts.recipients++;
     this.state = "rcpt";
     this.send(reply(250, "2.1.5", "Ok"));
@@ -469,6 +516,7 @@ export class Session {
       senderDomainAnswer: moment.senderDomainAnswer,
       recipient: moment.recipient,
       bounceNamesUs: moment.bounceNamesUs,
+      greylist: moment.greylist,
       dnsbl: this.gate.dnsbl,
       reverseDns: this.reverseDns,
     };

@@ -28,12 +28,22 @@ export interface EventsTable {
   evidence: string;
 }
 
+export interface GreylistTable {
+  triplet: string;
+  first_seen: number;
+  passed_at: number | null;
+  expires_at: number;
+  node: string;
+}
+
 export type ListChangeRow = Selectable<ListChangesTable>;
+export type GreylistRow = Selectable<GreylistTable>;
 export type EventRow = Selectable<EventsTable>;
 
 export interface Database {
   list_changes: ListChangesTable;
   events: EventsTable;
+  greylist: GreylistTable;
   schema_migrations: { name: string; applied_at: number };
 }
 
