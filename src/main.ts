@@ -61,6 +61,10 @@ async function main(): Promise<void> {
     },
   }, config.workers);
   const concluder = new Concluder(config, logger, store);
+  const dnsbl = config.checks.dnsbl.length === 0
+    ? undefined
+    : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs), logger);
+  dnsbl?.startProbing();
   const loop = new AcceptLoop({
     gate: {
       hostname: config.hostname,
@@ -71,9 +75,7 @@ async function main(): Promise<void> {
     },
     listen: config.listen,
     allow: config.allow,
-    dnsbl: config.checks.dnsbl.length === 0
-      ? undefined
-      : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs), logger),
+    dnsbl,
     maxConnections: MAX_CONNECTIONS,
     limits: config.connectionLimits,
     connectionLimitAction: config.connectionLimitAction,
@@ -97,6 +99,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.note("info", "stopping", { signal, open: loop.connections });
     loop.stop();
+    dnsbl?.stop();
     await pool.shutdown(config.shutdownTimeoutMs);
     await store.close();
     logger.note("info", "stopped");
