@@ -150,7 +150,12 @@ export class Session {
     this.transaction = undefined;
     this.state = "ready";
     this.touch(now);
-    if (this.shuttingDown) this.sayGoodbye();
+    return this.resume();
+  }
+
+  /** After an answer the session waited for: goodbye if shutting down, else the input that queued up meanwhile. */
+  private resume(): Output[] {
+    if (this.shuttingDown && !this.closed) this.sayGoodbye();
     else this.drain();
     return this.flush();
   }
@@ -164,9 +169,7 @@ export class Session {
     this.state = "ready";
     this.touch(now);
     if (!this.runChecks("mail", { sender: pending.from, senderDomainAnswer: answer })) this.acceptMail(pending);
-    if (this.shuttingDown && !this.closed) this.sayGoodbye();
-    else this.drain();
-    return this.flush();
+    return this.resume();
   }
 
   /** The store's greylist verdict for the pending RCPT: accepted, or deferred by the greylist check. */
@@ -182,9 +185,7 @@ export class Session {
     this.touch(now);
     const recipient = { mailbox, known: true };
     if (!this.runChecks("triplet", { recipient, greylist: verdict })) this.acceptRecipient(transaction, mailbox);
-    if (this.shuttingDown && !this.closed) this.sayGoodbye();
-    else this.drain();
-    return this.flush();
+    return this.resume();
   }
 
   /** The HELO name's forward DNS, whenever the runner has it: a fact for the log and `explain`, never a refusal. */
