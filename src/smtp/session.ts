@@ -503,7 +503,7 @@ export class Session {
     const checks = checksAt(stage);
     if (checks.length === 0) return false;
     const facts: CheckFacts = {
-      client: { address: this.client.address, passed: this.client.passed },
+      client: { address: this.client.address },
       command: moment.command,
       pipeliningOffered: this.pipeliningOffered,
       helos: this.facts.helos,
