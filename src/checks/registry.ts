@@ -40,8 +40,12 @@ export const CHECKS: readonly Check[] = [
   ptr,
 ];
 
+const BY_STAGE = new Map<Stage, readonly Check[]>();
+for (const check of CHECKS) BY_STAGE.set(check.stage, [...(BY_STAGE.get(check.stage) ?? []), check]);
+
+/** The checks of one stage, in registry order (computed once: this runs before every command). */
 export function checksAt(stage: Stage): readonly Check[] {
-  return CHECKS.filter((check) => check.stage === stage);
+  return BY_STAGE.get(stage) ?? [];
 }
 
 /** `bare-newline` → `MXSCREEN_ACTION_BARE_NEWLINE`. */

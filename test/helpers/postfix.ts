@@ -1,0 +1,142 @@
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { onCleanup } from "../harness.ts";
+import { freePort, tempDir } from "./server.ts";
+
+export interface PostfixInstance {
+  /** Its smtpd, on 127.0.0.1, to hand it mail to send. */
+  readonly port: number;
+  readonly log: string[];
+  /** Resolves with the first log line (present or future) matching `pattern`. */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** The services a relaying instance needs, none of them chrooted (its queue has no /etc). */
+const SERVICES = [
+  "pickup unix n - n 60 1 pickup",
+  "cleanup unix n - n - 0 cleanup",
+  "qmgr unix n - n 300 1 qmgr",
+  "rewrite unix - - n - - trivial-rewrite",
+  "bounce unix - - n - 0 bounce",
+  "defer unix - - n - 0 bounce",
+  "trace unix - - n - 0 bounce",
+  "verify unix - - n - 1 verify",
+  "flush unix n - n 1000? 0 flush",
+  "proxymap unix - - n - - proxymap",
+  "smtp unix - - n - - smtp",
+  "relay unix - - n - - smtp",
+  "showq unix n - n - - showq",
+  "error unix - - n - - error",
+  "retry unix - - n - - error",
+  "discard unix - - n - - discard",
+  "anvil unix - - n - 1 anvil",
+  "scache unix - - n - 1 scache",
+  "postlog unix-dgram n - n - 1 postlogd",
+];
+
+/**
+ * A private instance of Debian's Postfix (run as root, as Postfix requires) whose smtp client
+ * relays everything to `relayPort` from `bindAddress`, with DNS off: the real MTA a sender
+ * would be. Its log file is followed; it is stopped by its master's PID.
+ */
+export async function startPostfix(relayPort: number, bindAddress: string, heloName: string): Promise<PostfixInstance> {
+  if (process.getuid?.() !== 0) throw new Error("the Postfix tests start a private Postfix instance, which needs root: run them as root");
+  const dir = tempDir("mxscreen-postfix-");
+  const port = await freePort();
+  // Postfix's daemons run as the postfix user: they must be able to reach their directories.
+  chmodSync(dir, 0o755);
+  for (const sub of ["etc", "queue", "data"]) mkdirSync(join(dir, sub));
+  const postfixUid = Number(spawnSync("id", ["-u", "postfix"], { encoding: "utf8" }).stdout.trim());
+  chownSync(join(dir, "data"), postfixUid, -1);
+  const maillog = join(dir, "maillog");
+  writeFileSync(maillog, "");
+  chownSync(maillog, postfixUid, -1);
+  writeFileSync(join(dir, "etc", "main.cf"), [
+    "compatibility_level = 3.6",
+    `queue_directory = ${dir}/queue`,
+    `data_directory = ${dir}/data`,
+    `myhostname = ${heloName}`,
+    "mydestination =",
+    "inet_interfaces = 127.0.0.1",
+    "inet_protocols = ipv4",
+    `relayhost = [127.0.0.1]:${relayPort}`,
+    `smtp_bind_address = ${bindAddress}`,
+    `smtp_helo_name = ${heloName}`,
+    // No DNS at all: test traffic must not reach the machine's resolver.
+    "smtp_dns_support_level = disabled",
+    // A file, not /dev/stdout: Bun hands a child sockets for its stdio, which /dev/stdout cannot open.
+    `maillog_file = ${dir}/maillog`,
+    `maillog_file_prefixes = ${dir}`,
+    "mynetworks = 127.0.0.0/8",
+    "alias_maps =",
+    "alias_database =",
+    "local_transport = error:no local delivery",
+    "smtpd_relay_restrictions = permit_mynetworks, reject",
+  ].join("\n") + "\n");
+  writeFileSync(join(dir, "etc", "master.cf"), [`127.0.0.1:${port} inet n - n - - smtpd`, ...SERVICES].join("\n") + "\n");
+
+  const child: ChildProcess = spawn("postfix", ["-c", join(dir, "etc"), "start-fg"], { stdio: ["ignore", "pipe", "pipe"] });
+  const log: string[] = [];
+  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  const take = (chunk: string) => {
+    for (const line of chunk.split("\n").filter((l) => l !== "")) {
+      log.push(line);
+      for (const waiter of waiters.filter((w) => w.pattern.test(line))) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(line);
+      }
+    }
+  };
+  child.stdout!.setEncoding("utf8").on("data", take);
+  child.stderr!.setEncoding("utf8").on("data", take);
+  let read = 0;
+  const tail = setInterval(() => {
+    const text = readFileSync(maillog, "utf8");
+    const end = text.lastIndexOf("\n") + 1;
+    if (end > read) take(text.slice(read, end));
+    read = Math.max(read, end);
+  }, 100);
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  const instance: PostfixInstance = {
+    port,
+    log,
+    waitForLine(pattern, timeoutMs = 15_000) {
+      const found = log.find((line) => pattern.test(line));
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`Postfix logged no line matching ${pattern} within ${timeoutMs} ms:\n${log.join("\n")}`)), timeoutMs);
+        waiters.push({ pattern, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+      });
+    },
+    async stop() {
+      clearInterval(tail);
+      let pid = NaN;
+      try {
+        pid = Number(readFileSync(join(dir, "queue", "pid", "master.pid"), "utf8").trim());
+      } catch {
+        // Never started: nothing to stop but the launcher.
+      }
+      try {
+        if (Number.isInteger(pid) && pid > 0) process.kill(pid, "SIGTERM");
+      } catch {
+        // The master had already gone (a fatal error at start): its launcher is what is left.
+      }
+      if (child.exitCode === null && child.signalCode === null) {
+        const killer = setTimeout(() => process.kill(child.pid!, "SIGKILL"), 10_000);
+        await exited;
+        clearTimeout(killer);
+      }
+    },
+  };
+  onCleanup(() => instance.stop());
+  await Promise.race([
+    instance.waitForLine(/daemon started/, 15_000),
+    exited.then(() => {
+      throw new Error(`Postfix exited at start (${child.exitCode ?? child.signalCode}):\n${log.join("\n")}`);
+    }),
+  ]);
+  return instance;
+}
