@@ -3,6 +3,7 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "no
 import { join } from "node:path";
 import process from "node:process";
 import { onCleanup } from "../harness.ts";
+import { LineLog } from "./line-log.ts";
 import { freePort, tempDir } from "./server.ts";
 
 export interface PostfixInstance {
@@ -79,38 +80,22 @@ export async function startPostfix(relayPort: number, bindAddress: string, heloN
   writeFileSync(join(dir, "etc", "master.cf"), [`127.0.0.1:${port} inet n - n - - smtpd`, ...SERVICES].join("\n") + "\n");
 
   const child: ChildProcess = spawn("postfix", ["-c", join(dir, "etc"), "start-fg"], { stdio: ["ignore", "pipe", "pipe"] });
-  const log: string[] = [];
-  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
-  const take = (chunk: string) => {
-    for (const line of chunk.split("\n").filter((l) => l !== "")) {
-      log.push(line);
-      for (const waiter of waiters.filter((w) => w.pattern.test(line))) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve(line);
-      }
-    }
-  };
-  child.stdout!.setEncoding("utf8").on("data", take);
-  child.stderr!.setEncoding("utf8").on("data", take);
+  const output: string[] = [];
+  const log = new LineLog("Postfix log", () => `\noutput:\n${output.join("")}`);
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => output.push(chunk));
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => output.push(chunk));
   let read = 0;
   const tail = setInterval(() => {
     const text = readFileSync(maillog, "utf8");
     const end = text.lastIndexOf("\n") + 1;
-    if (end > read) take(text.slice(read, end));
+    if (end > read) log.write(text.slice(read, end));
     read = Math.max(read, end);
   }, 100);
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
   const instance: PostfixInstance = {
     port,
-    log,
-    waitForLine(pattern, timeoutMs = 15_000) {
-      const found = log.find((line) => pattern.test(line));
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`Postfix logged no line matching ${pattern} within ${timeoutMs} ms:\n${log.join("\n")}`)), timeoutMs);
-        waiters.push({ pattern, resolve: (line) => (clearTimeout(timer), resolve(line)) });
-      });
-    },
+    log: log.lines,
+    waitForLine: (pattern, timeoutMs = 15_000) => log.waitFor(pattern, timeoutMs),
     async stop() {
       clearInterval(tail);
       let pid = NaN;
@@ -135,7 +120,7 @@ export async function startPostfix(relayPort: number, bindAddress: string, heloN
   await Promise.race([
     instance.waitForLine(/daemon started/, 15_000),
     exited.then(() => {
-      throw new Error(`Postfix exited at start (${child.exitCode ?? child.signalCode}):\n${log.join("\n")}`);
+      throw new Error(`Postfix exited at start (${child.exitCode ?? child.signalCode}):\n${log.lines.join("\n")}\n${output.join("")}`);
     }),
   ]);
   return instance;
