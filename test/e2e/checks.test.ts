@@ -211,3 +211,16 @@ test("greylist: a first attempt gets 451 4.7.1; a retry after MXSCREEN_GREYLIST_
   assert.equal(spooled(nodeB.spoolDir).length, 1);
   await nodeB.waitForLine(/event="PASS NEW" client=127\.0\.7\.12:/);
 }, E2E);
+
+test("IPv6: a dictionary attack from [::1] is logged with its [v6]:port and banned per /64", async () => {
+  const server = await startServer({ ...FAST, MXSCREEN_MAX_BAD_RCPT: "1" }, { listen: (port) => `[::1]:${port}` });
+  const bot = await RawClient.greeted(server.port, "::1");
+  await bot.command("HELO bot.example", /^250 /);
+  await bot.command("MAIL FROM:<a@example.net>", /^250 /);
+  await bot.command("RCPT TO:<u1@elsewhere.example>", /^554 5\.7\.1 /);
+  await bot.command("RCPT TO:<u2@elsewhere.example>", /^421 4\.7\.0 /);
+  await bot.waitClosed();
+  await server.waitForLine(/event=DICTIONARY client=\[::1\]:\d+ bad_recipients=2 .*action=ban$/);
+  const bans = await rowsEventually(server.dbUrl, "SELECT prefix, check_id FROM list_changes WHERE kind = 'ban'");
+  assert.deepEqual(bans.map((b) => [b.prefix, b.check_id]), [["::/64", "dictionary"]]);
+}, E2E);
