@@ -534,7 +534,10 @@ export class Session {
           this.delayedRejection ??= hit.reply;
           continue;
         case "reject":
-          this.error(hit.reply);
+          // A 4xx is our own doubt (greylisting, DNS trouble), not the client's error: it must
+          // not push a real MTA with many recipients over the hard error limit.
+          if (hit.reply.startsWith("4")) this.send(hit.reply);
+          else this.error(hit.reply);
           return true;
         case "close":
           if (this.state === "data") this.emit({ type: "message-abort" });

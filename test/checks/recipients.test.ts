@@ -85,3 +85,20 @@ test("greylist: clients on the pass list are not asked about; a forward-confirme
   const asked = session.receive(new TextEncoder().encode("RCPT TO:<b@example.org>\r\n"), 1);
   assert.deepEqual(asked, [{ type: "lookup-greylist", triplet: "outbound.example.com <> <b@example.org>" }]);
 });
+
+test("greylist: deferring many recipients of one message does not count as client errors (no 421 at the error limit)", () => {
+  const session = new Session({ ...GREY, maxRecipients: 100 }, CLIENT, 0);
+  const encoder = new TextEncoder();
+  const replies: string[] = [];
+  const take = (out: Output[]) => {
+    for (const o of out) {
+      if (o.type === "reply") replies.push(o.text);
+      if (o.type === "lookup-mail-domain") take(session.resolved({ status: "ok", records: ["mx.example.net"], ttl: 0 }, 1));
+      if (o.type === "lookup-greylist") take(session.greylisted("defer", 1));
+    }
+  };
+  for (const line of lineByLine(START + Array.from({ length: 30 }, (_, i) => `RCPT TO:<r${i}@example.org>\r\n`).join(""))) take(session.receive(line, 1));
+  assert.equal(replies.filter((r) => r.startsWith("451 4.7.1")).length, 30);
+  assert.equal(session.facts.errors, 0);
+  assert.ok(!session.closed);
+});

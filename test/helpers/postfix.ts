@@ -45,6 +45,17 @@ const SERVICES = [
  */
 export async function startPostfix(relayPort: number, bindAddress: string, heloName: string): Promise<PostfixInstance> {
   if (process.getuid?.() !== 0) throw new Error("the Postfix tests start a private Postfix instance, which needs root: run them as root");
+  // A free port can be taken by another process before Postfix binds it: try a few.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await launch(relayPort, bindAddress, heloName);
+    } catch (error) {
+      if (attempt >= 3 || !/Address already in use/.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+async function launch(relayPort: number, bindAddress: string, heloName: string): Promise<PostfixInstance> {
   const dir = tempDir("mxscreen-postfix-");
   const port = await freePort();
   // Postfix's daemons run as the postfix user: they must be able to reach their directories.
@@ -92,6 +103,7 @@ export async function startPostfix(relayPort: number, bindAddress: string, heloN
     read = Math.max(read, end);
   }, 100);
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  onCleanup(() => instance.stop());
   const instance: PostfixInstance = {
     port,
     log: log.lines,
@@ -116,7 +128,6 @@ export async function startPostfix(relayPort: number, bindAddress: string, heloN
       }
     },
   };
-  onCleanup(() => instance.stop());
   await Promise.race([
     instance.waitForLine(/daemon started/, 15_000),
     exited.then(() => {
