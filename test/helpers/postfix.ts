@@ -4,7 +4,8 @@ import { join } from "node:path";
 import process from "node:process";
 import { onCleanup } from "../harness.ts";
 import { LineLog } from "./line-log.ts";
-import { freePort, tempDir } from "./server.ts";
+import { onFreePort } from "./on-free-port.ts";
+import { tempDir } from "./server.ts";
 
 export interface PostfixInstance {
   /** Its smtpd, on 127.0.0.1, to hand it mail to send. */
@@ -45,19 +46,11 @@ const SERVICES = [
  */
 export async function startPostfix(relayPort: number, bindAddress: string, heloName: string): Promise<PostfixInstance> {
   if (process.getuid?.() !== 0) throw new Error("the Postfix tests start a private Postfix instance, which needs root: run them as root");
-  // A free port can be taken by another process before Postfix binds it: try a few.
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await launch(relayPort, bindAddress, heloName);
-    } catch (error) {
-      if (attempt >= 3 || !/Address already in use/.test((error as Error).message)) throw error;
-    }
-  }
+  return await onFreePort((port) => launch(port, relayPort, bindAddress, heloName));
 }
 
-async function launch(relayPort: number, bindAddress: string, heloName: string): Promise<PostfixInstance> {
+async function launch(port: number, relayPort: number, bindAddress: string, heloName: string): Promise<PostfixInstance> {
   const dir = tempDir("mxscreen-postfix-");
-  const port = await freePort();
   // Postfix's daemons run as the postfix user: they must be able to reach their directories.
   chmodSync(dir, 0o755);
   for (const sub of ["etc", "queue", "data"]) mkdirSync(join(dir, sub));
