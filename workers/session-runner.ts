@@ -1,11 +1,11 @@
 import { Spool } from "../src/delivery/spool.ts";
+import type { Deliverer, OutgoingMessage } from "../src/delivery/types.ts";
 import { forwardConfirmedReverse } from "../src/dns/fcrdns.ts";
 import { heloNameDns } from "../src/dns/helo-name.ts";
 import { mailDomain } from "../src/dns/mail-domain.ts";
 import { createDnsClient } from "../src/dns/resolver.ts";
 import type { DnsClient } from "../src/dns/types.ts";
 import { parseIP } from "../src/ip/address.ts";
-import type { Deliverer, OutgoingMessage } from "../src/delivery/types.ts";
 import { Session } from "../src/smtp/session.ts";
 import type { Output } from "../src/smtp/types.ts";
 import type { FromRunner, RunnerConfig, ToRunner } from "./types.ts";
@@ -19,7 +19,8 @@ const TICK_MS = 1000;
 
 /**
  * Runs SMTP sessions for the accept loop: feeds the sans-I/O core, keeps its deadlines with
- * one coarse timer, and delivers its messages. The same code runs inline and in a worker.
+ * one coarse timer, delivers its messages and answers its DNS questions (the store's are
+ * forwarded to the accept loop). The same code runs inline and in a worker.
  */
 export class SessionRunner {
   private readonly sessions = new Map<number, Running>();

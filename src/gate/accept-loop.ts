@@ -1,17 +1,17 @@
+import type { CheckAction } from "../checks/types.ts";
 import { contains, formatIP, type IP, type Prefix, parseIP } from "../ip/address.ts";
 import type { Logger } from "../log/logger.ts";
 import { listen } from "../net/listen.ts";
 import type { ClientSocket, ConnectionHandlers, Listener } from "../net/types.ts";
+import type { SessionFacts } from "../smtp/types.ts";
+import type { GreylistStore } from "../store/greylist.ts";
 import type { Store } from "../store/store.ts";
 import type { SessionHandle, SessionPool } from "../../workers/types.ts";
-import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } from "./conclude.ts";
-import type { CheckAction } from "../checks/types.ts";
 import { BadRecipientWindow, type BadRecipientWindowConfig } from "./bad-recipient-window.ts";
+import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } from "./conclude.ts";
 import { ConnectionLimits, type ConnectionLimitsConfig, type LimitBreach } from "./connection-limits.ts";
 import type { DnsblLookups } from "./dnsbl-lookups.ts";
 import { Greeter } from "./greeter.ts";
-import type { SessionFacts } from "../smtp/types.ts";
-import type { GreylistStore } from "../store/greylist.ts";
 import type { Finding, GateAction, GateConfig, Standing } from "./types.ts";
 
 export interface AcceptLoopOptions {

@@ -1,10 +1,10 @@
 import { dnsblScore } from "../checks/dnsbl.ts";
 import { namesOwnHost } from "../checks/fake-bounce.ts";
-import { bytesToText } from "../log/escape.ts";
-import { formatPrefix, mask, parseIP } from "../ip/address.ts";
 import { checksAt } from "../checks/registry.ts";
 import type { CheckFacts, ParsedCommand, Stage } from "../checks/types.ts";
 import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
+import { formatPrefix, mask, parseIP } from "../ip/address.ts";
+import { bytesToText } from "../log/escape.ts";
 import { LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
 import { reply } from "./reply.ts";
