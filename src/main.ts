@@ -13,6 +13,7 @@ import { createLogger, type Logger } from "./log/logger.ts";
 import { runtimeName } from "./net/runtime.ts";
 import { CertificateFiles } from "./net/certificate-files.ts";
 import { serve } from "./net/serve.ts";
+import { GreylistStore } from "./store/greylist.ts";
 import { Store } from "./store/store.ts";
 import { createPool } from "../workers/pool.ts";
 
@@ -68,9 +69,14 @@ async function main(): Promise<void> {
       actions: config.checkActions,
       observe: config.mode === "observe",
       ehloRefusal: config.ehloRefusal,
+      greylist: config.greylist !== undefined,
     },
   }, config.workers);
   const concluder = new Concluder(config, logger, store, metrics);
+  const dnsbl = config.checks.dnsbl.length === 0
+    ? undefined
+    : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs), logger);
+  dnsbl?.startProbing();
   const loop = new AcceptLoop({
     gate: {
       hostname: config.hostname,
@@ -83,14 +89,13 @@ async function main(): Promise<void> {
     allow: config.allow,
     trustedProxies: config.trustedProxies,
     tls: certificates ? () => certificates.current : undefined,
-    dnsbl: config.checks.dnsbl.length === 0
-      ? undefined
-      : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs), logger),
+    dnsbl,
     maxConnections: MAX_CONNECTIONS,
     limits: config.connectionLimits,
     connectionLimitAction: config.connectionLimitAction,
     badRecipientWindow: config.badRecipientWindow,
     dictionaryAction: config.checkActions["dictionary"],
+    greylist: config.greylist === undefined ? undefined : new GreylistStore(store.db, config.node, config.greylist, (error) => logger.note("error", error.message)),
   }, store, pool, concluder, logger, metrics);
   const listeners = await loop.start();
   const listen = listeners.map((l) => `${l.host.includes(":") ? `[${l.host}]` : l.host}:${l.port}`).join(",");
@@ -132,6 +137,7 @@ async function main(): Promise<void> {
     logger.note("info", "stopping", { signal, open: loop.connections });
     loop.stop();
     certificates?.close();
+    dnsbl?.stop();
     await pool.shutdown(config.shutdownTimeoutMs);
     await admin?.close();
     await store.close();

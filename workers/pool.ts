@@ -37,6 +37,8 @@ export function createPool(config: RunnerConfig, workers: number): SessionPool {
         return entry.sink.resume();
       case "log":
         return entry.sink.log(message.entry);
+      case "greylist":
+        return void entry.sink.greylist(message.triplet).then((verdict) => entry.lane.send({ t: "greylisted", id: message.id, verdict }));
       case "end":
         sinks.delete(message.id);
         entry.lane.sessions--;

@@ -1,4 +1,5 @@
 import { Spool } from "../src/delivery/spool.ts";
+import type { Deliverer, OutgoingMessage } from "../src/delivery/types.ts";
 import { forwardConfirmedReverse } from "../src/dns/fcrdns.ts";
 import { heloNameDns } from "../src/dns/helo-name.ts";
 import { mailDomain } from "../src/dns/mail-domain.ts";
@@ -7,7 +8,6 @@ import type { DnsClient, ReverseDns } from "../src/dns/types.ts";
 import { relayMessage } from "../src/delivery/relay.ts";
 import { Upstream } from "../src/delivery/upstream.ts";
 import { parseIP } from "../src/ip/address.ts";
-import type { Deliverer, OutgoingMessage } from "../src/delivery/types.ts";
 import { Session } from "../src/smtp/session.ts";
 import type { Output } from "../src/smtp/types.ts";
 import type { FromRunner, RunnerConfig, ToRunner } from "./types.ts";
@@ -23,7 +23,8 @@ const TICK_MS = 1000;
 
 /**
  * Runs SMTP sessions for the accept loop: feeds the sans-I/O core, keeps its deadlines with
- * one coarse timer, and delivers its messages. The same code runs inline and in a worker.
+ * one coarse timer, delivers its messages and answers its DNS questions (the store's are
+ * forwarded to the accept loop). The same code runs inline and in a worker.
  */
 export class SessionRunner {
   private readonly sessions = new Map<number, Running>();
@@ -66,6 +67,11 @@ export class SessionRunner {
       case "tls": {
         const running = this.sessions.get(message.id);
         if (running) this.apply(message.id, running, running.session.tlsStarted(message.ok, now));
+        return;
+      }
+      case "greylisted": {
+        const running = this.sessions.get(message.id);
+        if (running) this.apply(message.id, running, running.session.greylisted(message.verdict, now));
         return;
       }
       case "gone": {
@@ -141,6 +147,9 @@ export class SessionRunner {
           if (ip !== null) void heloNameDns(this.dns, output.name, ip).then((outcome) => running.session.learnHeloDns(output.name, outcome));
           break;
         }
+        case "lookup-greylist":
+          this.post({ t: "greylist", id, triplet: output.triplet });
+          break;
         case "lookup-mail-domain":
           void mailDomain(this.dns, output.domain).then((answer) => this.apply(id, running, running.session.resolved(answer, Date.now())));
           break;

@@ -18,6 +18,7 @@ export type ToRunner =
   | { readonly t: "data"; readonly id: number; readonly bytes: Uint8Array }
   | { readonly t: "gone"; readonly id: number }
   | { readonly t: "tls"; readonly id: number; readonly ok: boolean }
+  | { readonly t: "greylisted"; readonly id: number; readonly verdict: "pass" | "defer" }
   | { readonly t: "shutdown" };
 
 /** Runner → accept loop. */
@@ -29,6 +30,8 @@ export type FromRunner =
   /** Write `text` (the go-ahead), then hand the socket to TLS at once: one message, so no byte can slip in between. */
   | { readonly t: "starttls"; readonly id: number; readonly text: string }
   | { readonly t: "log"; readonly id: number; readonly entry: LogEntry }
+  /** Ask the store (it lives on the accept loop's thread) about a greylist triplet; answered by "greylisted". */
+  | { readonly t: "greylist"; readonly id: number; readonly triplet: string }
   | { readonly t: "end"; readonly id: number; readonly facts: SessionFacts };
 
 /** The accept loop's side of one session, whether it runs inline or in a worker. */
@@ -39,6 +42,7 @@ export interface SessionSink {
   pause(): void;
   resume(): void;
   log(entry: LogEntry): void;
+  greylist(triplet: string): Promise<"pass" | "defer">;
   end(facts: SessionFacts): void;
 }
 

@@ -71,7 +71,12 @@ export const dnsbl: Check = {
     const zones = listed.map((entry) => entry.replace(/\*-?\d+$/, "")).join(", ");
     return {
       reply: reply(550, "5.7.1", `Service unavailable; client [${facts.client.address}] blocked using ${zones}`),
-      evidence: { score, listed: listed.join(","), unhealthy: unhealthy.length > 0 ? unhealthy.join(",") : undefined },
+      evidence: {
+        score,
+        listed: listed.join(","),
+        unhealthy: unhealthy.length > 0 ? unhealthy.join(",") : undefined,
+        answers: facts.dnsbl.map(({ zone, answer }) => `${zone}=${answer.status === "ok" ? answer.records.join("+") : answer.status}`).join(","),
+      },
     };
   },
 };

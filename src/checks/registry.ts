@@ -4,6 +4,7 @@ import { dictionary } from "./dictionary.ts";
 import { dnsbl } from "./dnsbl.ts";
 import { ehloRefused } from "./ehlo-refused.ts";
 import { fakeBounce } from "./fake-bounce.ts";
+import { greylist } from "./greylist.ts";
 import { heloSchizo } from "./helo-schizo.ts";
 import { heloSyntax } from "./helo-syntax.ts";
 import { nonSmtp } from "./non-smtp.ts";
@@ -33,13 +34,18 @@ export const CHECKS: readonly Check[] = [
   senderDomain,
   trap,
   dictionary,
+  greylist,
   fakeBounce,
   ehloRefused,
   ptr,
 ];
 
+const BY_STAGE = new Map<Stage, readonly Check[]>();
+for (const check of CHECKS) BY_STAGE.set(check.stage, [...(BY_STAGE.get(check.stage) ?? []), check]);
+
+/** The checks of one stage, in registry order (computed once: this runs before every command). */
 export function checksAt(stage: Stage): readonly Check[] {
-  return CHECKS.filter((check) => check.stage === stage);
+  return BY_STAGE.get(stage) ?? [];
 }
 
 /** `bare-newline` → `MXSCREEN_ACTION_BARE_NEWLINE`. */

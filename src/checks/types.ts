@@ -6,13 +6,14 @@ export type CheckAction = "ignore" | "enforce" | "ban";
 export const CHECK_ACTIONS: readonly CheckAction[] = ["ignore", "enforce", "ban"];
 
 /**
- * When a check runs. `command`: before each command line is acted on; `helo`: on HELO/EHLO;
- * `rcpt`: on RCPT TO, once the recipient's fate is known; `connect`: when the session opens,
- * with the gate's DNS answers; `mail`: on MAIL FROM, once the sender domain's DNS answer is in;
- * `data`: once a message has been read, before it is delivered;
- * `end`: when the client quits or leaves.
+ * When a check runs. `connect`: when the session opens, with the gate's DNS answers;
+ * `command`: before each command line is acted on; `helo`: on HELO/EHLO; `mail`: on MAIL FROM,
+ * once the sender domain's DNS answer is in; `rcpt`: on RCPT TO, once the recipient's fate is
+ * known; `triplet`: on RCPT TO of an accepted recipient, once the store has answered for its
+ * greylist triplet; `data`: once a message has been read, before it is delivered; `end`: when
+ * the client quits or leaves.
  */
-export type Stage = "connect" | "command" | "helo" | "mail" | "rcpt" | "data" | "end";
+export type Stage = "connect" | "command" | "helo" | "mail" | "rcpt" | "triplet" | "data" | "end";
 
 /**
  * What enforcing a hit does, applied by the session, never by the check.
@@ -40,7 +41,7 @@ export interface ParsedCommand {
 
 /** Everything a check may look at: the session's facts at the moment the check runs. */
 export interface CheckFacts {
-  readonly client: { readonly address: string; readonly passed: boolean };
+  readonly client: { readonly address: string };
   /** The command being considered (stages `command`, `helo`, `mail`, `rcpt`). */
   readonly command: ParsedCommand | undefined;
   /** PIPELINING was offered in this session's EHLO reply. */
@@ -58,6 +59,8 @@ export interface CheckFacts {
   readonly sender: string | undefined;
   readonly senderDomainAnswer: DnsAnswer | undefined;
   readonly recipient: { readonly mailbox: string; readonly known: boolean } | undefined;
+  /** The shared store's word on this recipient's greylist triplet (stage `triplet`). */
+  readonly greylist: "pass" | "defer" | undefined;
   /** For a message from `<>` once its data is read: whether a Received: line in it names one of MXSCREEN_OWN_HOSTS. */
   readonly bounceNamesUs: boolean | undefined;
   readonly dnsbl: readonly DnsblAnswer[];
@@ -71,7 +74,7 @@ export interface Hit {
 }
 
 /** One heuristic: pure and synchronous, from facts to a hit (or nothing). */
-export interface Check<Settings = ChecksSettings> {
+export interface Check {
   /** Stable kebab-case id, used verbatim in config (MXSCREEN_ACTION_<ID>), logs and the store. */
   readonly id: string;
   /** Upper-case log tag (SPEC §2). */
@@ -79,7 +82,7 @@ export interface Check<Settings = ChecksSettings> {
   readonly stage: Stage;
   readonly consequence: Consequence;
   readonly defaultAction: CheckAction;
-  evaluate(facts: CheckFacts, settings: Settings): Hit | undefined;
+  evaluate(facts: CheckFacts, settings: ChecksSettings): Hit | undefined;
 }
 
 /** A weighted DNSBL/DNSWL entry, postscreen style: `zone=127.0.0.[2..11]*3`. */

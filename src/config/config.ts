@@ -63,6 +63,8 @@ export interface Config {
   /** MXSCREEN_ACTION_<CHECK> for every check in the registry, defaults filled in. */
   readonly checkActions: Readonly<Record<string, CheckAction>>;
   readonly ehloRefusal: boolean;
+  /** MXSCREEN_GREYLIST and its timings; undefined when greylisting is off. */
+  readonly greylist: { readonly delayMs: number; readonly windowMs: number; readonly passTtlMs: number } | undefined;
   readonly connectionLimits: { readonly perClient: number; readonly perPrefix: number; readonly total: number };
   readonly connectionLimitAction: CheckAction;
   readonly badRecipientWindow: { readonly max: number; readonly windowMs: number };
@@ -119,6 +121,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     throw new ConfigError("MXSCREEN_ADMIN_TOKEN", "(hidden)", "a token of at least 16 characters without spaces, e.g. from openssl rand -hex 24");
   }
   const int = (name: string, fallback: number, min: number, max: number) => parseInteger(name, get(name) ?? String(fallback), min, max);
+  const greylisting = parseBoolean("MXSCREEN_GREYLIST", get("MXSCREEN_GREYLIST") ?? "false");
+  // Read even when greylisting is off, so that setting them is not reported as a typo.
+  const greylistTimings = {
+    delayMs: dur("MXSCREEN_GREYLIST_DELAY", "5m"),
+    windowMs: dur("MXSCREEN_GREYLIST_WINDOW", "4h"),
+    passTtlMs: dur("MXSCREEN_GREYLIST_PASS_TTL", "35d"),
+  };
   const checkActions = Object.fromEntries(
     CHECKS.map((check) => [check.id, parseChoice(actionVariable(check.id), get(actionVariable(check.id)) ?? check.defaultAction, CHECK_ACTIONS)]),
   );
@@ -173,6 +182,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     },
     checkActions,
     ehloRefusal: parseBoolean("MXSCREEN_EHLO_REFUSAL", get("MXSCREEN_EHLO_REFUSAL") ?? "false"),
+    greylist: greylisting ? greylistTimings : undefined,
     connectionLimits: {
       perClient: int("MXSCREEN_MAX_CONN_PER_CLIENT", 10, 1, 19_000),
       perPrefix: int("MXSCREEN_MAX_CONN_PER_PREFIX", 50, 1, 19_000),
@@ -188,6 +198,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   const unknownVariables = Object.keys(env).filter((name) => name.startsWith("MXSCREEN_") && !read.has(name)).sort();
   if (config.followIntervalMs < 50) throw new ConfigError("MXSCREEN_FOLLOW_INTERVAL", get("MXSCREEN_FOLLOW_INTERVAL") ?? "", "a duration of at least 50ms");
   if (config.passTtlMs === 0) throw new ConfigError("MXSCREEN_PASS_TTL", get("MXSCREEN_PASS_TTL") ?? "", "a duration above 0");
+  if (config.greylist !== undefined && config.greylist.windowMs <= config.greylist.delayMs) {
+    throw new ConfigError("MXSCREEN_GREYLIST_WINDOW", get("MXSCREEN_GREYLIST_WINDOW") ?? "4h", "a duration longer than MXSCREEN_GREYLIST_DELAY, or no retry could ever pass");
+  }
   if (config.dnsTimeoutMs === 0) throw new ConfigError("MXSCREEN_DNS_TIMEOUT", get("MXSCREEN_DNS_TIMEOUT") ?? "", "a duration above 0");
   if (config.banTtlMs === 0) throw new ConfigError("MXSCREEN_BAN_TTL", get("MXSCREEN_BAN_TTL") ?? "", "a duration above 0");
   if (!/^(file:|libsql:|https?:|wss?:)/.test(config.dbUrl)) {

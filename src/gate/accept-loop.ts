@@ -1,17 +1,18 @@
-import { contains, formatIP, type Prefix, parseIP } from "../ip/address.ts";
 import type { Metrics } from "../admin/metrics.ts";
+import type { CheckAction } from "../checks/types.ts";
+import { contains, formatIP, type IP, type Prefix, parseIP } from "../ip/address.ts";
 import type { Logger } from "../log/logger.ts";
 import { listen } from "../net/listen.ts";
 import type { ClientSocket, ConnectionHandlers, Listener, TlsCredentials } from "../net/types.ts";
+import type { SessionFacts } from "../smtp/types.ts";
+import type { GreylistStore } from "../store/greylist.ts";
 import type { Store } from "../store/store.ts";
 import type { SessionHandle, SessionPool } from "../../workers/types.ts";
-import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } from "./conclude.ts";
-import type { CheckAction } from "../checks/types.ts";
 import { BadRecipientWindow, type BadRecipientWindowConfig } from "./bad-recipient-window.ts";
+import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } from "./conclude.ts";
 import { ConnectionLimits, type ConnectionLimitsConfig, type LimitBreach } from "./connection-limits.ts";
 import type { DnsblLookups } from "./dnsbl-lookups.ts";
 import { Greeter } from "./greeter.ts";
-import type { SessionFacts } from "../smtp/types.ts";
 import { parseProxyHeader } from "./proxy-protocol.ts";
 import { standing as standingOf } from "./standing.ts";
 import type { Finding, GateAction, GateConfig } from "./types.ts";
@@ -31,6 +32,8 @@ export interface AcceptLoopOptions {
   readonly badRecipientWindow: BadRecipientWindowConfig;
   /** MXSCREEN_ACTION_DICTIONARY, for the count across connections. */
   readonly dictionaryAction: CheckAction;
+  /** Undefined when MXSCREEN_GREYLIST is off. */
+  readonly greylist: GreylistStore | undefined;
 }
 
 const PROXY_HEADER_TIMEOUT_MS = 10_000;
@@ -236,6 +239,7 @@ export class AcceptLoop {
                 }
                 this.logger.log({ event, client: clientLabel(record), ...rest });
               },
+              greylist: (triplet) => this.options.greylist?.consult(triplet, Date.now()) ?? Promise.resolve("pass"),
               end: (facts) => {
                 concluded = true;
                 const gateFindings = [...(greeter.noted ? [greeter.noted] : []), ...(standing.kind === "allowed" ? [] : this.dictionaryAcrossConnections(record, facts))];

@@ -12,6 +12,9 @@ const MAX_TTL_MS = 3_600_000;
 const MAX_CACHED = 100_000;
 /** One warning per unhealthy zone per this long, not one per client. */
 const WARN_EVERY_MS = 600_000;
+/** How often each zone is asked about 127.0.0.1, which RFC 5782 says no list may list. */
+const PROBE_EVERY_MS = 600_000;
+const TEST_ADDRESS: IP = { family: 4, value: 0x7f000001 };
 
 /** The answers that have arrived so far for one client; the rest do not count (a passed client never waits). */
 export interface DnsblPending {
@@ -25,13 +28,48 @@ export interface DnsblPending {
 export class DnsblLookups {
   private readonly cache = new Map<string, { answer: DnsAnswer; expires: number }>();
   private readonly warned = new Map<string, number>();
+  /** Zones that list 127.0.0.1 (a wildcard after a list died, a hijacked domain): none of their answers count. */
+  private readonly broken = new Map<string, string>();
+  private probeTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly sites: readonly DnsblSite[], private readonly dns: DnsClient, private readonly logger: Logger) {}
+
+  /** Asks every zone about RFC 5782's test address now and every 10 minutes, until `stop()`. */
+  startProbing(): void {
+    this.probe();
+    this.probeTimer ??= setInterval(() => this.probe(), PROBE_EVERY_MS);
+  }
+
+  stop(): void {
+    if (this.probeTimer !== undefined) clearInterval(this.probeTimer);
+    this.probeTimer = undefined;
+  }
+
+  private probe(): void {
+    for (const zone of new Set(this.sites.map((site) => site.zone))) {
+      void this.dns.query(`${reversedLabels(TEST_ADDRESS)}.${zone}`, "A").then((answer) => {
+        // Only a listing counts: an error code here is the per-answer kind of unhealthy, logged when a client meets it.
+        const listed = answer.status === "ok" && this.sites.some((site) => site.zone === zone && zoneVerdict(answer, site).kind === "listed");
+        if (answer.status === "ok" && listed) {
+          const reason = `the zone lists 127.0.0.1 (${answer.records.join(" ")}), which RFC 5782 says no list may list`;
+          if (!this.broken.has(zone)) this.logger.note("warn", "DNSBL zone is unhealthy: none of its answers count until it stops; check the zone and MXSCREEN_DNS", { zone, reason });
+          this.broken.set(zone, reason);
+        } else if (answer.status === "nxdomain") {
+          this.broken.delete(zone);
+        }
+      });
+    }
+  }
 
   start(ip: IP, now: number): DnsblPending {
     const arrived: DnsblAnswer[] = [];
     const zones = [...new Set(this.sites.map((site) => site.zone))];
     for (const zone of zones) {
+      const broken = this.broken.get(zone);
+      if (broken !== undefined) {
+        arrived.push({ zone, answer: { status: "error", reason: broken } });
+        continue;
+      }
       const name = `${reversedLabels(ip)}.${zone}`;
       const cached = this.cache.get(name);
       if (cached !== undefined && cached.expires > now) {

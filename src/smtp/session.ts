@@ -1,9 +1,10 @@
 import { dnsblScore } from "../checks/dnsbl.ts";
 import { namesOwnHost } from "../checks/fake-bounce.ts";
-import { bytesToText } from "../log/escape.ts";
 import { checksAt } from "../checks/registry.ts";
 import type { CheckFacts, ParsedCommand, Stage } from "../checks/types.ts";
 import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
+import { formatPrefix, mask, parseIP } from "../ip/address.ts";
+import { bytesToText } from "../log/escape.ts";
 import { LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
 import { reply } from "./reply.ts";
@@ -21,7 +22,8 @@ import type {
 
 /**
  * Where the session is. `data` reads message lines; `delivering` waits for `delivered()`;
- * `resolving` waits for `resolved()` (the sender domain's DNS); `closed` ignores everything.
+ * `resolving` waits for `resolved()` (the sender domain's DNS) or `greylisted()` (the store);
+ * `closed` ignores everything.
  */
 type State = "greeted" | "ready" | "resolving" | "upstream" | "mail" | "rcpt" | "data" | "delivering" | "tls-handshake" | "closed";
 
@@ -39,11 +41,11 @@ const decoder = new TextDecoder();
 const CRLF = Uint8Array.of(0x0d, 0x0a);
 
 /** Facts about the command or message at hand, as opposed to the session's running facts. */
-type MomentFacts = "command" | "recipient" | "sender" | "senderDomainAnswer" | "bounceNamesUs";
+type MomentFacts = "command" | "recipient" | "sender" | "senderDomainAnswer" | "bounceNamesUs" | "greylist";
 
 type UpstreamQuestion =
   | { readonly kind: "mail"; readonly transaction: Transaction }
-  | { readonly kind: "rcpt"; readonly transaction: Transaction; readonly mailbox: string; readonly command: ParsedCommand }
+  | { readonly kind: "rcpt"; readonly transaction: Transaction; readonly mailbox: string }
   | { readonly kind: "data"; readonly envelope: Envelope };
 
 interface Transaction {
@@ -106,6 +108,8 @@ export class Session {
   /** MAIL waiting for its sender domain's DNS answer. */
   private pendingMail: Transaction | undefined;
   private question: UpstreamQuestion | undefined;
+  /** RCPT waiting for the store's greylist verdict. */
+  private pendingRecipient: string | undefined;
 
   constructor(private readonly config: SessionConfig, readonly client: ClientInfo, now: number, private readonly gate: GateFacts = { dnsbl: [] }) {
     this.reader = new LineReader(config.maxLineLength);
@@ -165,7 +169,12 @@ export class Session {
     this.transaction = undefined;
     this.state = "ready";
     this.touch(now);
-    if (this.shuttingDown) this.sayGoodbye();
+    return this.resume();
+  }
+
+  /** After an answer the session waited for: goodbye if shutting down, else the input that queued up meanwhile. */
+  private resume(): Output[] {
+    if (this.shuttingDown && !this.closed) this.sayGoodbye();
     else this.drain();
     return this.flush();
   }
@@ -202,9 +211,23 @@ export class Session {
     this.state = "ready";
     this.touch(now);
     if (!this.runChecks("mail", { sender: pending.from, senderDomainAnswer: answer })) this.acceptMail(pending);
-    if (this.shuttingDown && !this.closed) this.sayGoodbye();
-    else this.drain();
-    return this.flush();
+    return this.resume();
+  }
+
+  /** The store's greylist verdict for the pending RCPT: accepted, or deferred by the greylist check. */
+  greylisted(verdict: "pass" | "defer", now: number): Output[] {
+    if (this.state === "closed") return [];
+    const mailbox = this.pendingRecipient;
+    const transaction = this.transaction;
+    if (this.state !== "resolving" || mailbox === undefined || transaction === undefined) {
+      throw new Error(`greylisted() called in state ${this.state}: the session was not waiting for the store`);
+    }
+    this.pendingRecipient = undefined;
+    this.state = transaction.recipients.length > 0 ? "rcpt" : "mail";
+    this.touch(now);
+    const recipient = { mailbox, known: true };
+    if (!this.runChecks("triplet", { recipient, greylist: verdict })) this.acceptRecipient(transaction, mailbox);
+    return this.resume();
   }
 
   /** The HELO name's forward DNS, whenever the runner has it: a fact for the log and `explain`, never a refusal. */
@@ -416,11 +439,36 @@ export class Session {
       return this.error(reply(554, "5.7.1", `<${path.mailbox}>: Relay access denied`));
     }
     const localPart = bare ? path.mailbox : path.mailbox.slice(0, path.mailbox.lastIndexOf("@"));
-    if (this.delayedRejection !== undefined && !ALWAYS_ACCEPTED.includes(localPart.toLowerCase())) {
+    const alwaysAccepted = ALWAYS_ACCEPTED.includes(localPart.toLowerCase());
+    if (this.delayedRejection !== undefined && !alwaysAccepted) {
       return this.error(this.delayedRejection.replace(/^(\d{3} \d\.\d\.\d )/, `$1<${path.mailbox}>: `));
     }
-    if (this.config.relay) return this.ask({ kind: "rcpt", transaction, mailbox: path.mailbox, command }, `RCPT TO:<${path.mailbox}>`);
-    transaction.recipients.push(path.mailbox);
+    if (this.config.greylist && !alwaysAccepted && !this.client.passed && !this.client.allowed && !this.allowlisted) {
+      this.pendingRecipient = path.mailbox;
+      this.state = "resolving";
+      return this.emit({ type: "lookup-greylist", triplet: this.triplet(transaction.from, path.mailbox) });
+    }
+    this.acceptRecipient(transaction, path.mailbox);
+  }
+
+  /**
+   * The greylist triplet: the client's network (its forward-confirmed domain minus the first
+   * label, so a sender pool retrying from another address is not delayed again; else its
+   * /24 or /64), the sender and the recipient.
+   */
+  private triplet(sender: string, recipient: string): string {
+    const reverse = this.reverseDns;
+    const labels = reverse?.status === "pass" ? reverse.name.split(".") : [];
+    const ip = parseIP(this.client.address);
+    const network = labels.length >= 3
+      ? labels.slice(1).join(".")
+      : ip === null ? this.client.address : formatPrefix({ ip: mask(ip, ip.family === 4 ? 24 : 64), length: ip.family === 4 ? 24 : 64 });
+    return `${network} <${sender.toLowerCase()}> <${recipient.toLowerCase()}>`;
+  }
+
+  private acceptRecipient(transaction: Transaction, mailbox: string): void {
+    if (this.config.relay) return this.ask({ kind: "rcpt", transaction, mailbox }, `RCPT TO:<${mailbox}>`);
+    transaction.recipients.push(mailbox);
     this.facts.recipients++;
     this.state = "rcpt";
     this.send(reply(250, "2.1.5", "Ok"));
@@ -467,7 +515,7 @@ export class Session {
         } else if (answer.code >= 500) {
           // Unknown here means unknown upstream: the dictionary check counts it.
           this.facts.badRecipients++;
-          if (this.runChecks("rcpt", { command: question.command, recipient: { mailbox: question.mailbox, known: false } })) return this.flush();
+          if (this.runChecks("rcpt", { recipient: { mailbox: question.mailbox, known: false } })) return this.flush();
           this.error(answer.text);
         } else {
           this.send(answer.text);
@@ -484,8 +532,9 @@ export class Session {
         }
         break;
     }
-    if (this.shuttingDown && !this.closed && this.state !== "data") this.sayGoodbye();
-    else this.drain();
+    // Inside DATA (after the upstream's 354) even a shutdown lets the message finish first.
+    if (this.state !== "data") return this.resume();
+    this.drain();
     return this.flush();
   }
 
@@ -581,7 +630,7 @@ export class Session {
     const checks = checksAt(stage);
     if (checks.length === 0) return false;
     const facts: CheckFacts = {
-      client: { address: this.client.address, passed: this.client.passed },
+      client: { address: this.client.address },
       command: moment.command,
       pipeliningOffered: this.pipeliningOffered,
       helos: this.facts.helos,
@@ -595,6 +644,7 @@ export class Session {
       senderDomainAnswer: moment.senderDomainAnswer,
       recipient: moment.recipient,
       bounceNamesUs: moment.bounceNamesUs,
+      greylist: moment.greylist,
       dnsbl: this.gate.dnsbl,
       reverseDns: this.reverseDns,
     };
@@ -611,7 +661,10 @@ export class Session {
           this.delayedRejection ??= hit.reply;
           continue;
         case "reject":
-          this.error(hit.reply);
+          // A 4xx is our own doubt (greylisting, DNS trouble), not the client's error: it must
+          // not push a real MTA with many recipients over the hard error limit.
+          if (hit.reply.startsWith("4")) this.send(hit.reply);
+          else this.error(hit.reply);
           return true;
         case "close":
           if (this.state === "data") this.emit({ type: "message-abort" });

@@ -22,6 +22,8 @@ export interface SessionConfig {
   readonly actions: Readonly<Record<string, CheckAction>>;
   /** MXSCREEN_MODE=observe: every hit is logged, none acts. */
   readonly observe: boolean;
+  /** MXSCREEN_GREYLIST: ask the store about each new recipient's triplet (the greylist check). */
+  readonly greylist: boolean;
   /** MXSCREEN_EHLO_REFUSAL: answer EHLO from clients not yet passed with 502 (the ehlo-refused check). */
   readonly ehloRefusal: boolean;
 }
@@ -71,6 +73,8 @@ export type Output =
   | { readonly type: "upstream-reset" }
   /** Look up the HELO name's addresses; answer with `learnHeloDns()` whenever: the session does not wait. */
   | { readonly type: "lookup-helo-name"; readonly name: string }
+  /** Pass or defer this greylist triplet? Answer with `greylisted()`; the session waits. */
+  | { readonly type: "lookup-greylist"; readonly triplet: string }
   /** Can this domain receive mail (MX, A, AAAA)? Answer with `resolved()`; the session waits. */
   | { readonly type: "lookup-mail-domain"; readonly domain: string };
 

@@ -38,13 +38,23 @@ export interface NodesTable {
   last_seen: number;
 }
 
+export interface GreylistTable {
+  triplet: string;
+  first_seen: number;
+  passed_at: number | null;
+  expires_at: number;
+  node: string;
+}
+
 export type ListChangeRow = Selectable<ListChangesTable>;
+export type GreylistRow = Selectable<GreylistTable>;
 export type EventRow = Selectable<EventsTable>;
 
 export interface Database {
   list_changes: ListChangesTable;
   events: EventsTable;
   nodes: NodesTable;
+  greylist: GreylistTable;
   schema_migrations: { name: string; applied_at: number };
 }
 

@@ -112,3 +112,14 @@ test("ptr: a client without forward-confirmed reverse DNS is recorded, never ref
   confirmed.clientClosed();
   assert.deepEqual(confirmed.facts.findings, []);
 });
+
+test("sender-domain: a shutdown while DNS is asked waits for the answer, then says 421", () => {
+  const session = new Session(STRICT, CLIENT, 0);
+  const encoder = new TextEncoder();
+  session.receive(encoder.encode("HELO client.example\r\n"), 0);
+  session.receive(encoder.encode("MAIL FROM:<a@good.example>\r\n"), 1);
+  assert.deepEqual(session.shutdown(), [], "nothing said while MAIL waits");
+  const after = session.resolved(ok("mail.good.example"), 2);
+  assert.deepEqual(after.filter((o) => o.type === "reply").map((o) => (o as { text: string }).text.slice(0, 9)), ["250 2.1.0", "421 4.3.2"]);
+  assert.ok(session.closed);
+});

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "../harness.ts";
-import { lineByLine, play, STRICT, transcript, whole } from "../smtp/transcript.ts";
+import { byteByByte, lineByLine, play, STRICT, transcript, whole } from "../smtp/transcript.ts";
 
 const EHLO = `
   C: EHLO client.example
@@ -98,4 +98,22 @@ test("an allowed client skips every check", () => {
   const { replies, session } = play(lineByLine("GET / HTTP/1.1\r\n"), STRICT, undefined, { address: "192.0.2.1", port: 1, passed: false, allowed: true });
   assert.equal(replies, "500 5.5.2 Error: command not recognized\r\n");
   assert.equal(session.facts.findings.length, 0);
+});
+
+test("check verdicts do not depend on how the input was split, pipelining aside: line by line and byte by byte agree", () => {
+  const inputs = [
+    "HELO 192.0.2.1\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<x@example.org>\r\nRCPT TO:<postmaster@example.org>\r\n",
+    "HELO c.example\r\nMAIL FROM:<a@example.net>\r\n" + "RCPT TO:<x@elsewhere.example>\r\n".repeat(7),
+    "A\r\nB\r\nC\r\nD\r\nNOOP\r\n",
+    "EHLO one.example\r\nHELO two.example\r\n",
+    "NOOP\r\nGET / HTTP/1.0\r\nNOOP\r\n",
+    "NOOP\r\nNOOP\nNOOP\r\n",
+  ];
+  for (const input of inputs) {
+    const lines = play(lineByLine(input), STRICT);
+    const bytes = play(byteByByte(input), STRICT);
+    assert.equal(bytes.replies, lines.replies, input);
+    assert.deepEqual(bytes.session.facts.findings, lines.session.facts.findings, input);
+    assert.ok(lines.session.facts.findings.length > 0, `the input trips a check: ${JSON.stringify(input)}`);
+  }
 });

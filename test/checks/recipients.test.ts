@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "../harness.ts";
-import { lineByLine, play, STRICT, transcript } from "../smtp/transcript.ts";
+import { Session } from "../../src/smtp/session.ts";
+import type { Output } from "../../src/smtp/types.ts";
+import { CLIENT, lineByLine, play, STRICT, transcript } from "../smtp/transcript.ts";
 
 const START = "HELO client.example\r\nMAIL FROM:<a@example.net>\r\n";
 
@@ -42,4 +44,61 @@ test("trap: a spamtrap recipient (MXSCREEN_TRAP_RCPTS) is caught; others are del
   const caught = play(lineByLine(START + "RCPT TO:<Trap@Example.org>\r\n"), config);
   assert.match(caught.replies, /421 4\.3\.2 [^\n]+\r\n$/);
   assert.equal(caught.session.facts.findings[0].evidence.trap, "spamtrap");
+});
+
+const GREY = { ...STRICT, greylist: true };
+
+function greyPlay(verdict: "pass" | "defer", client = CLIENT) {
+  const session = new Session(GREY, client, 0);
+  const encoder = new TextEncoder();
+  const outputs: Output[] = [];
+  const take = (out: Output[]) => {
+    for (const o of out) {
+      outputs.push(o);
+      if (o.type === "lookup-mail-domain") take(session.resolved({ status: "ok", records: ["mx.example.net"], ttl: 0 }, 1));
+      if (o.type === "lookup-greylist") take(session.greylisted(verdict, 1));
+    }
+  };
+  for (const line of lineByLine(`${START}RCPT TO:<B@example.org>\r\nRCPT TO:<postmaster@example.org>\r\n`)) take(session.receive(line, 1));
+  const replies = outputs.filter((o) => o.type === "reply").map((o) => (o as { text: string }).text);
+  const asked = outputs.filter((o) => o.type === "lookup-greylist").map((o) => (o as { triplet: string }).triplet);
+  return { replies, asked, session };
+}
+
+test("greylist: a deferred triplet gets 451 4.7.1, a passed one 250; postmaster is never greylisted", () => {
+  const deferred = greyPlay("defer");
+  assert.deepEqual(deferred.asked, ["192.0.2.0/24 <a@example.net> <b@example.org>"]);
+  assert.deepEqual(deferred.replies.slice(2), ["451 4.7.1 <B@example.org>: Recipient address rejected: Greylisted, try again later\r\n", "250 2.1.5 Ok\r\n"]);
+  assert.deepEqual(deferred.session.facts.findings.map((f) => [f.tag, f.action]), [["GREYLIST", "enforce"]]);
+  const passed = greyPlay("pass");
+  assert.deepEqual(passed.replies.slice(2), ["250 2.1.5 Ok\r\n", "250 2.1.5 Ok\r\n"]);
+  assert.equal(passed.session.facts.findings.length, 0);
+});
+
+test("greylist: clients on the pass list are not asked about; a forward-confirmed sender pool is keyed by its domain", () => {
+  assert.deepEqual(greyPlay("defer", { ...CLIENT, passed: true }).asked, []);
+  const session = new Session(GREY, CLIENT, 0);
+  session.learnReverseDns({ status: "pass", name: "mail-a1.outbound.example.com" });
+  const out = session.receive(new TextEncoder().encode("HELO mail-a1.outbound.example.com\r\n"), 1);
+  assert.equal(out.filter((o) => o.type === "reply").length, 1);
+  session.receive(new TextEncoder().encode("MAIL FROM:<>\r\n"), 1);
+  const asked = session.receive(new TextEncoder().encode("RCPT TO:<b@example.org>\r\n"), 1);
+  assert.deepEqual(asked, [{ type: "lookup-greylist", triplet: "outbound.example.com <> <b@example.org>" }]);
+});
+
+test("greylist: deferring many recipients of one message does not count as client errors (no 421 at the error limit)", () => {
+  const session = new Session({ ...GREY, maxRecipients: 100 }, CLIENT, 0);
+  const encoder = new TextEncoder();
+  const replies: string[] = [];
+  const take = (out: Output[]) => {
+    for (const o of out) {
+      if (o.type === "reply") replies.push(o.text);
+      if (o.type === "lookup-mail-domain") take(session.resolved({ status: "ok", records: ["mx.example.net"], ttl: 0 }, 1));
+      if (o.type === "lookup-greylist") take(session.greylisted("defer", 1));
+    }
+  };
+  for (const line of lineByLine(START + Array.from({ length: 30 }, (_, i) => `RCPT TO:<r${i}@example.org>\r\n`).join(""))) take(session.receive(line, 1));
+  assert.equal(replies.filter((r) => r.startsWith("451 4.7.1")).length, 30);
+  assert.equal(session.facts.errors, 0);
+  assert.ok(!session.closed);
 });

@@ -71,6 +71,22 @@ test("MXSCREEN_DNSBL parses postscreen's weighted list with filters", () => {
   assert.equal(c.dnsTimeoutMs, 5000);
 });
 
+test("greylisting timings are read only when MXSCREEN_GREYLIST=true, and checked", () => {
+  assert.equal(loadConfig({}, HOST).greylist, undefined);
+  assert.deepEqual(loadConfig({ MXSCREEN_GREYLIST: "true" }, HOST).greylist, { delayMs: 300_000, windowMs: 14_400_000, passTtlMs: 35 * 86_400_000 });
+  for (const [variable, value, expected] of [
+    ["MXSCREEN_GREYLIST_DELAY", "5", /duration/],
+    ["MXSCREEN_GREYLIST_PASS_TTL", "forever", /duration/],
+    ["MXSCREEN_GREYLIST_WINDOW", "1m", /longer than MXSCREEN_GREYLIST_DELAY/],
+  ] as const) {
+    assert.throws(() => loadConfig({ MXSCREEN_GREYLIST: "true", [variable]: value }, HOST), (error: unknown) => {
+      assert.ok(error instanceof ConfigError && error.variable === variable, String(error));
+      assert.match(error.message, expected);
+      return true;
+    });
+  }
+});
+
 test("MXSCREEN_ variables that no setting reads are reported as unknown", () => {
   const c = loadConfig({ MXSCREEN_GREETWAIT: "1s", MXSCREEN_GREET_WAIT: "1s", MXSCREEN_RUNTIME: "bun", OTHER: "x" }, HOST);
   assert.deepEqual(c.unknownVariables, ["MXSCREEN_GREETWAIT"]);
@@ -111,6 +127,7 @@ const BAD: [string, string, RegExp][] = [
   ["MXSCREEN_DNSBL_THRESHOLD", "one", /whole number, e\.g\. 1 or -1/],
   ["MXSCREEN_DNSWL_THRESHOLD", "-1.5", /whole number/],
   ["MXSCREEN_DNS_TIMEOUT", "0s", /above 0/],
+  ["MXSCREEN_GREYLIST", "sometimes", /true or false/],
   ["MXSCREEN_OWN_HOSTS", "mx1.example.org,not a host", /domain names separated by commas \("not a host"/],
   ["MXSCREEN_MAX_BAD_RCPT_PREFIX", "0", /whole number from 1 to 1000000/],
   ["MXSCREEN_BAD_RCPT_WINDOW", "an hour", /duration/],

@@ -194,3 +194,33 @@ test("dictionary across connections: unknown recipients from one /24 add up; the
   assert.deepEqual(bans.map((b) => b.prefix), ["127.0.6.12/32"]);
   assert.ok(server.lines.some((line) => /event="PASS NEW" client=127\.0\.6\.11:\d+ .*recipients=0 /.test(line)), "under the limit, the first connection was not held against its client");
 }, E2E);
+
+test("greylist: a first attempt gets 451 4.7.1; a retry after MXSCREEN_GREYLIST_DELAY through another node sharing the database is delivered", async () => {
+  const nodeA = await startServer({ ...FAST, MXSCREEN_GREYLIST: "true", MXSCREEN_GREYLIST_DELAY: "1s", MXSCREEN_NODE: "node-a" });
+  const nodeB = await startServer({ ...FAST, MXSCREEN_GREYLIST: "true", MXSCREEN_GREYLIST_DELAY: "1s", MXSCREEN_NODE: "node-b", MXSCREEN_DB_URL: nodeA.dbUrl, MXSCREEN_WORKERS: "1" });
+  const attempt = (port: number, source: string) =>
+    swaks(["--server", `127.0.0.1:${port}`, "--local-interface", source, "--helo", "client.example.net", "--from", "a@example.net", "--to", "b@example.org"]);
+  const first = await attempt(nodeA.port, "127.0.7.11");
+  assert.match(first.output, /<\*\* 451 4\.7\.1 <b@example\.org>: Recipient address rejected: Greylisted, try again later/);
+  await nodeA.waitForLine(/event=GREYLIST client=127\.0\.7\.11:\d+ recipient=b@example\.org sender=a@example\.net .*action=enforce$/);
+  const tooSoon = await attempt(nodeB.port, "127.0.7.12");
+  assert.match(tooSoon.output, /<\*\* 451 4\.7\.1 /, "same /24, retried too soon");
+  await new Promise((r) => setTimeout(r, 1100));
+  const retry = await attempt(nodeB.port, "127.0.7.12");
+  assert.equal(retry.code, 0, retry.output);
+  assert.equal(spooled(nodeB.spoolDir).length, 1);
+  await nodeB.waitForLine(/event="PASS NEW" client=127\.0\.7\.12:/);
+}, E2E);
+
+test("IPv6: a dictionary attack from [::1] is logged with its [v6]:port and banned per /64", async () => {
+  const server = await startServer({ ...FAST, MXSCREEN_MAX_BAD_RCPT: "1" }, { listen: (port) => `[::1]:${port}` });
+  const bot = await RawClient.greeted(server.port, "::1");
+  await bot.command("HELO bot.example", /^250 /);
+  await bot.command("MAIL FROM:<a@example.net>", /^250 /);
+  await bot.command("RCPT TO:<u1@elsewhere.example>", /^554 5\.7\.1 /);
+  await bot.command("RCPT TO:<u2@elsewhere.example>", /^421 4\.7\.0 /);
+  await bot.waitClosed();
+  await server.waitForLine(/event=DICTIONARY client=\[::1\]:\d+ bad_recipients=2 .*action=ban$/);
+  const bans = await rowsEventually(server.dbUrl, "SELECT prefix, check_id FROM list_changes WHERE kind = 'ban'");
+  assert.deepEqual(bans.map((b) => [b.prefix, b.check_id]), [["::/64", "dictionary"]]);
+}, E2E);

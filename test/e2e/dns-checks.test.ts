@@ -94,3 +94,17 @@ test("helo forward DNS against dnsmasq: a HELO name that resolves to the client 
   await server.waitForLine(/event="PASS NEW" client=127\.0\.2\.51:\d+ helo=client51\.example\.net .*helo_dns=match /);
   await server.waitForLine(/event="PASS NEW" client=127\.0\.2\.52:\d+ helo=elsewhere\.example\.net .*helo_dns=mismatch /);
 }, E2E);
+
+test("dnsbl: a zone that lists RFC 5782's test address 127.0.0.1 (a wildcard) is unhealthy, and nobody is refused because of it", async () => {
+  const server = await startServer({ ...FAST, MXSCREEN_DNSBL: "wild.example*3,zen.example*3", MXSCREEN_DNSBL_THRESHOLD: "3" }, {
+    dns: ["--address=/wild.example/127.0.0.2", "--address=/61.2.0.127.zen.example/127.0.0.2"],
+  });
+  await server.waitForLine(/level=warn msg="DNSBL zone is unhealthy: none of its answers count[^"]*" zone=wild\.example reason="the zone lists 127\.0\.0\.1 \(127\.0\.0\.2\)/);
+  const result = await swaks(["--server", `127.0.0.1:${server.port}`, "--local-interface", "127.0.2.62", "--helo", "client.example.net", "--from", "a@example.net", "--to", "b@example.org"]);
+  assert.equal(result.code, 0, result.output);
+  await server.waitForLine(/event="PASS NEW" client=127\.0\.2\.62:\d+ .*dnsbl_score=0 /);
+  const listed = await RawClient.greeted(server.port, "127.0.2.61");
+  await listed.command("HELO client.example.net", /^250 /);
+  await listed.command("MAIL FROM:<a@example.net>", /^250 /);
+  await listed.command("RCPT TO:<b@example.org>", /^550 5\.7\.1 <b@example\.org>: Service unavailable; client \[127\.0\.2\.61\] blocked using zen\.example\r\n$/, 5000);
+}, E2E);

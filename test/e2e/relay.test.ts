@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "../harness.ts";
-import { startPostfix } from "../helpers/postfix.ts";
+import { startUpstreamPostfix } from "../helpers/postfix.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
 import { startServer, tempDir } from "../helpers/server.ts";
 import { swaks } from "../helpers/swaks.ts";
@@ -14,7 +14,7 @@ function send(port: number, source: string, to: string, extra: string[] = []) {
 }
 
 test("relayed to a real Postfix with each identity mode: the client's 250 is Postfix's, and Postfix logs the original client", async () => {
-  const postfix = await startPostfix();
+  const postfix = await startUpstreamPostfix();
   // A lone dot and dot-led lines inside the body: unless each is stuffed again on the way out,
   // Postfix would see the message end early and take the rest for commands.
   const body = join(tempDir(), "dots.txt");
@@ -31,16 +31,16 @@ test("relayed to a real Postfix with each identity mode: the client's 250 is Pos
     assert.equal(result.code, 0, `${c.identity}: ${result.output}`);
     const queued = /<-  250 2\.0\.0 Ok: queued as ([0-9A-F]+)/.exec(result.output);
     assert.ok(queued, `${c.identity}: Postfix's own queue id is passed back: ${result.output}`);
-    const line = await postfix.waitForLog(new RegExp(`${queued[1]}: client=`));
+    const line = await postfix.waitForLine(new RegExp(`${queued[1]}: client=`));
     assert.match(line, c.client, `${c.identity}: ${line}`);
-    await postfix.waitForLog(new RegExp(`${queued[1]}: to=<someone@example\\.org>.*status=sent`));
+    await postfix.waitForLine(new RegExp(`${queued[1]}: to=<someone@example\\.org>.*status=sent`));
     await server.waitForLine(new RegExp(`event=DELIVERED client=${c.source.replace(/\./g, "\\.")}:\\d+ queue_id=${queued[1]} action=relay`));
     await server.stop();
   }
 }, RELAY);
 
 test("recipients are verified in real time: Postfix's 550 5.1.1 is the client's answer, and nothing is spooled", async () => {
-  const postfix = await startPostfix();
+  const postfix = await startUpstreamPostfix();
   const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`, MXSCREEN_GREET_WAIT: "300ms" });
   const result = await send(server.port, "127.0.14.10", "nobody@example.org");
   assert.match(result.output, /<\*\* 550 5\.1\.1 <nobody@example\.org>: Recipient address rejected: User unknown in local recipient table/);
@@ -61,7 +61,7 @@ test("recipients are verified in real time: Postfix's 550 5.1.1 is the client's 
 }, RELAY);
 
 test("messages stream through: a 40 MB message after a 10 MB one adds less than its own size to peak memory", async () => {
-  const postfix = await startPostfix();
+  const postfix = await startUpstreamPostfix();
   const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_MAX_MESSAGE_SIZE: "50M" });
   const line = "x".repeat(76) + "\n";
   const body = (mb: number) => {
@@ -79,11 +79,11 @@ test("messages stream through: a 40 MB message after a 10 MB one adds less than 
   assert.equal(second.code, 0, second.output.slice(-2000));
   const extra = hwm() - afterFirst;
   assert.ok(extra < 40 * 1024, `peak memory grew by ${extra} kB more for the 40 MB message`);
-  await postfix.waitForLog(/size=4\d{7},/);
+  await postfix.waitForLine(/size=4\d{7},/);
 }, RELAY);
 
 test("the upstream failing midway or being down gives the client a 4xx, never a 250", async () => {
-  const postfix = await startPostfix();
+  const postfix = await startUpstreamPostfix();
   const impatient = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.impatientPort}`, MXSCREEN_GREET_WAIT: "300ms" });
   const c = await RawClient.open(impatient.port, "127.0.14.30");
   await c.until(/^220 /m);

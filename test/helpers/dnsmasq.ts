@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { onCleanup } from "../harness.ts";
-import { freePort } from "./server.ts";
+import { onFreePort } from "./on-free-port.ts";
 
 /**
  * Names every test may rely on: the domains the tests send from and to can receive mail, and
@@ -28,8 +28,11 @@ export interface DnsServer {
  * --host-record, --mx-host, --address, --ptr-record, ...) and BASE_RECORDS. Every other name
  * is NXDOMAIN (--local=/#/), nothing is forwarded: test traffic never reaches a real resolver.
  */
-export async function startDnsmasq(records: readonly string[] = []): Promise<DnsServer> {
-  const port = await freePort();
+export function startDnsmasq(records: readonly string[] = []): Promise<DnsServer> {
+  return onFreePort((port) => launch(port, records));
+}
+
+async function launch(port: number, records: readonly string[]): Promise<DnsServer> {
   const child = spawn("dnsmasq", [
     "--no-daemon",
     "--no-resolv",

@@ -9,6 +9,7 @@ import DENO_PERMISSIONS from "../../src/net/deno-permissions.json" with { type: 
 import { selfCommand } from "../../src/net/runtime.ts";
 import { onCleanup } from "../harness.ts";
 import { startDnsmasq } from "./dnsmasq.ts";
+import { LineLog } from "./line-log.ts";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -86,25 +87,10 @@ export async function startServer(
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  const lines: string[] = [];
   const stderr: string[] = [];
-  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
-  let partial = "";
+  const log = new LineLog("log", () => `\nstderr:\n${stderr.join("")}`);
   child.stdout!.setEncoding("utf8");
-  child.stdout!.on("data", (chunk: string) => {
-    partial += chunk;
-    const parts = partial.split("\n");
-    partial = parts.pop()!;
-    for (const line of parts) {
-      lines.push(line);
-      for (const waiter of [...waiters]) {
-        if (waiter.pattern.test(line)) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.resolve(line);
-        }
-      }
-    }
-  });
+  child.stdout!.on("data", (chunk: string) => log.write(chunk));
   child.stderr!.setEncoding("utf8");
   child.stderr!.on("data", (chunk: string) => stderr.push(chunk));
   const exited = new Promise<number | null>((resolve) =>
@@ -121,20 +107,9 @@ export async function startServer(
     dbUrl,
     spoolDir,
     process: child,
-    lines,
+    lines: log.lines,
     stderr,
-    waitForLine(pattern, timeoutMs = 10_000) {
-      const found = lines.find((line) => pattern.test(line));
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const waiter = { pattern, resolve: (line: string) => (clearTimeout(timer), resolve(line)) };
-        const timer = setTimeout(() => {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms; log so far:\n${lines.join("\n")}\nstderr:\n${stderr.join("")}`));
-        }, timeoutMs);
-        waiters.push(waiter);
-      });
-    },
+    waitForLine: (pattern, timeoutMs = 10_000) => log.waitFor(pattern, timeoutMs),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       // By PID: Deno reports a child it signalled through child.kill() as killed by that
@@ -150,7 +125,7 @@ export async function startServer(
   await Promise.race([
     server.waitForLine(/mxscreen started/, 20_000),
     exited.then((code) => {
-      throw new Error(`mxscreen exited with ${code} before it started:\n${stderr.join("")}${lines.join("\n")}`);
+      throw new Error(`mxscreen exited with ${code} before it started:\n${stderr.join("")}${log.lines.join("\n")}`);
     }),
   ]);
   return server;

@@ -32,6 +32,7 @@ export const CONFIG: SessionConfig = {
   actions: { pipelining: "ignore" },
   observe: false,
   ehloRefusal: false,
+  greylist: false,
 };
 
 /** The same settings with every check at its default action. */

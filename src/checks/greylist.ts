@@ -1,0 +1,22 @@
+import { reply } from "../smtp/reply.ts";
+import type { Check } from "./types.ts";
+
+/**
+ * MXSCREEN_GREYLIST=true: a (network, sender, recipient) triplet seen for the first time, or
+ * retried too soon, is deferred; real MTAs retry, most ratware does not (seed 004). The store
+ * decides; clients on the pass list or allowed skip it.
+ */
+export const greylist: Check = {
+  id: "greylist",
+  tag: "GREYLIST",
+  stage: "triplet",
+  consequence: "reject",
+  defaultAction: "enforce",
+  evaluate(facts) {
+    if (facts.greylist !== "defer" || facts.recipient === undefined) return undefined;
+    return {
+      reply: reply(451, "4.7.1", `<${facts.recipient.mailbox}>: Recipient address rejected: Greylisted, try again later`),
+      evidence: { recipient: facts.recipient.mailbox, sender: facts.sender },
+    };
+  },
+};
