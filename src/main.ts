@@ -5,7 +5,7 @@ import { ConfigError } from "./config/values.ts";
 import { adminApp } from "./admin/app.ts";
 import { Metrics } from "./admin/metrics.ts";
 import { Spool } from "./delivery/spool.ts";
-import { createDnsClient } from "./dns/resolver.ts";
+import { createDnsClient, type DnsObserver } from "./dns/resolver.ts";
 import { AcceptLoop } from "./gate/accept-loop.ts";
 import { DnsblLookups } from "./gate/dnsbl-lookups.ts";
 import { Concluder } from "./gate/conclude.ts";
@@ -45,6 +45,7 @@ async function main(): Promise<void> {
     logger.note("warn", "unknown setting ignored: check its spelling against the README", { variable });
   }
   const metrics = new Metrics();
+  const observeDns: DnsObserver = (type, status, seconds) => metrics.observe("mxscreen_dns_lookup_seconds", seconds, { type, status });
   await new Spool(config.spoolDir, process.pid).prepare();
   const certificates = config.tls ? new CertificateFiles(config.tls.certPath, config.tls.keyPath) : undefined;
   const reloaded = (error: string | undefined) =>
@@ -71,11 +72,11 @@ async function main(): Promise<void> {
       ehloRefusal: config.ehloRefusal,
       greylist: config.greylist !== undefined,
     },
-  }, config.workers);
+  }, config.workers, observeDns);
   const concluder = new Concluder(config, logger, store, metrics);
   const dnsbl = config.checks.dnsbl.length === 0
     ? undefined
-    : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs), logger);
+    : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs, observeDns), logger);
   dnsbl?.startProbing();
   const loop = new AcceptLoop({
     gate: {
@@ -102,6 +103,10 @@ async function main(): Promise<void> {
   store.follow(config.followIntervalMs, { runtime: runtimeName(), listen, startedAt });
   metrics.gauge("mxscreen_open_connections", "Client connections open now.", () => loop.connections);
   metrics.gauge("mxscreen_store_queue_length", "Writes waiting for the database.", () => store.health().length);
+  if (dnsbl) {
+    metrics.gauge("mxscreen_dnsbl_zone_healthy", "1 while a DNSBL/DNSWL zone's answers count; 0 while it answers with error codes or lists 127.0.0.1.", () =>
+      dnsbl.zoneHealth().map(({ zone, healthy }) => [{ zone }, healthy ? 1 : 0] as const));
+  }
   metrics.gauge("mxscreen_store_reachable", "1 when the last contact with the database succeeded.", () => (store.health().reachable ? 1 : 0));
   const app = adminApp({
     store,

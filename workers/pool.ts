@@ -1,4 +1,6 @@
 import process from "node:process";
+import type { DnsObserver } from "../src/dns/resolver.ts";
+import type { DnsAnswer, DnsType } from "../src/dns/types.ts";
 import type { ClientInfo, GateFacts } from "../src/smtp/types.ts";
 import { SessionRunner } from "./session-runner.ts";
 import type { FromRunner, RunnerConfig, SessionHandle, SessionPool, SessionSink, ToRunner } from "./types.ts";
@@ -16,12 +18,13 @@ interface Lane {
  * the same messages). Sockets cannot move between threads in Deno or Bun, so bytes travel
  * over the worker's port in transferred buffers.
  */
-export function createPool(config: RunnerConfig, workers: number): SessionPool {
+export function createPool(config: RunnerConfig, workers: number, observeDns: DnsObserver = () => {}): SessionPool {
   const sinks = new Map<number, { sink: SessionSink; lane: Lane }>();
   let nextId = 1;
   let idle: (() => void) | undefined;
 
   const dispatch = (message: FromRunner) => {
+    if (message.t === "dns") return observeDns(message.type as DnsType, message.status as DnsAnswer["status"], message.seconds);
     const entry = sinks.get(message.id);
     if (!entry) return;
     switch (message.t) {

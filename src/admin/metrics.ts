@@ -17,7 +17,7 @@ interface Family {
   readonly values: Map<string, number>;
   readonly buckets: readonly number[];
   readonly histograms: Map<string, Histogram>;
-  readonly collect?: () => number;
+  readonly collect?: () => number | readonly (readonly [Labels, number])[];
 }
 
 const SESSION_BUCKETS = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300];
@@ -42,8 +42,8 @@ export class Metrics {
     this.define("mxscreen_dns_lookup_seconds", "histogram", "DNS lookup latency, by kind.", LOOKUP_BUCKETS);
   }
 
-  /** A gauge read when scraped, so it is never stale. */
-  gauge(name: string, help: string, collect: () => number): void {
+  /** A gauge read when scraped, so it is never stale: one value, or one per label set. */
+  gauge(name: string, help: string, collect: () => number | readonly (readonly [Labels, number])[]): void {
     this.families.set(name, { help, type: "gauge", values: new Map(), buckets: [], histograms: new Map(), collect });
   }
 
@@ -98,7 +98,9 @@ export class Metrics {
     const lines: string[] = [];
     for (const [name, family] of this.families) {
       lines.push(`# HELP ${name} ${family.help}`, `# TYPE ${name} ${family.type}`);
-      if (family.collect) lines.push(`${name} ${family.collect()}`);
+      const collected = family.collect?.();
+      if (typeof collected === "number") lines.push(`${name} ${collected}`);
+      else for (const [labels, value] of collected ?? []) lines.push(`${name}{${labelKey(labels)}} ${value}`);
       for (const [key, value] of family.values) lines.push(`${name}${key ? `{${key}}` : ""} ${value}`);
       for (const [key, h] of family.histograms) {
         const prefix = key ? `${key},` : "";

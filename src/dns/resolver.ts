@@ -8,7 +8,10 @@ const NO_RECORDS = new Set(["ENOTFOUND", "ENODATA"]);
  * node:dns's Resolver (the same on Deno and Bun) pointed at MXSCREEN_DNS, or at the system's
  * servers when unset, with our own timeout so that no lookup can hold a session for long.
  */
-export function createDnsClient(server: { host: string; port: number } | undefined, timeoutMs: number): DnsClient {
+/** Told of every lookup: its record type, how it ended and how long it took (for the metrics). */
+export type DnsObserver = (type: DnsType, status: DnsAnswer["status"], seconds: number) => void;
+
+export function createDnsClient(server: { host: string; port: number } | undefined, timeoutMs: number, observe?: DnsObserver): DnsClient {
   const resolver = new Resolver();
   if (server) resolver.setServers([server.host.includes(":") ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`]);
   const ask = async (name: string, type: DnsType): Promise<DnsAnswer> => {
@@ -30,17 +33,20 @@ export function createDnsClient(server: { host: string; port: number } | undefin
   };
   return {
     async query(name, type) {
+      const started = performance.now();
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<DnsAnswer>((resolve) => {
         timer = setTimeout(() => resolve({ status: "error", reason: `no answer within ${timeoutMs} ms` }), timeoutMs);
       });
       try {
-        return await Promise.race([
+        const answer = await Promise.race([
           ask(name, type).catch((error: { code?: string; message?: string }): DnsAnswer =>
             NO_RECORDS.has(error.code ?? "") ? { status: "nxdomain" } : { status: "error", reason: error.code ?? String(error.message) }
           ),
           timeout,
         ]);
+        observe?.(type, answer.status, (performance.now() - started) / 1000);
+        return answer;
       } finally {
         clearTimeout(timer);
       }

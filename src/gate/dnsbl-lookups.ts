@@ -30,6 +30,8 @@ export class DnsblLookups {
   private readonly warned = new Map<string, number>();
   /** Zones that list 127.0.0.1 (a wildcard after a list died, a hijacked domain): none of their answers count. */
   private readonly broken = new Map<string, string>();
+  /** The latest answer of each zone was an error code rather than a listing or a no. */
+  private readonly failing = new Set<string>();
   private probeTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly sites: readonly DnsblSite[], private readonly dns: DnsClient, private readonly logger: Logger) {}
@@ -93,10 +95,17 @@ export class DnsblLookups {
     if (this.cache.size > MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
   }
 
+  /** Each zone and whether its answers count now: for the metrics. */
+  zoneHealth(): { zone: string; healthy: boolean }[] {
+    return [...new Set(this.sites.map((site) => site.zone))].map((zone) => ({ zone, healthy: !this.broken.has(zone) && !this.failing.has(zone) }));
+  }
+
   private watch(zone: string, answer: DnsAnswer, now: number): void {
+    if (answer.status !== "error") this.failing.delete(zone);
     for (const site of this.sites.filter((s) => s.zone === zone)) {
       const verdict = zoneVerdict(answer, site);
       if (verdict.kind !== "unhealthy") continue;
+      this.failing.add(zone);
       if ((this.warned.get(zone) ?? -Infinity) + WARN_EVERY_MS > now) return;
       this.warned.set(zone, now);
       this.logger.note("warn", "DNSBL zone is unhealthy: its answers are not counted as listings; check the zone, its quota and MXSCREEN_DNS", {

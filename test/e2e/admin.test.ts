@@ -53,6 +53,8 @@ test("healthz, readyz and Prometheus metrics over real HTTP, with the verdicts r
   assert.match(metrics.text, /^mxscreen_open_connections 0$/m);
   assert.match(metrics.text, /^mxscreen_store_queue_length 0$/m);
   assert.match(metrics.text, /^# TYPE mxscreen_dns_lookup_seconds histogram$/m);
+  // The polite client's reverse DNS was looked up (against the test's own dnsmasq) as its session began.
+  assert.match(metrics.text, /^mxscreen_dns_lookup_seconds_count\{status="[a-z]+",type="PTR"\} [1-9]\d*$/m);
 }, E2E);
 
 test("bans and allow entries through the API: add, list, enforced on SMTP, explain, remove; bad input is 400", async () => {

@@ -38,6 +38,7 @@ test("dnsbl against dnsmasq: a listed client is refused at RCPT but reaches post
       // Spamhaus's "query refused: public resolver" code, for everyone: not a listing.
       "--address=/bad.example/127.255.255.254",
     ],
+    admin: true,
   });
   const listed = await RawClient.greeted(server.port, "127.0.2.21");
   await listed.command("HELO client.example.net", /^250 /);
@@ -47,6 +48,9 @@ test("dnsbl against dnsmasq: a listed client is refused at RCPT but reaches post
   await listed.command("QUIT", /^221 /);
   await server.waitForLine(/event=DNSBL client=127\.0\.2\.21:\d+ score=3 listed="zen\.example\*3" unhealthy=bad\.example .*dnsbl_score=3 .*action=enforce$/);
   await server.waitForLine(/level=warn msg="DNSBL zone is unhealthy: [^"]*" zone=bad\.example reason="answer 127\.255\.255\.254 is an error code"/);
+  const metrics = await (await fetch(`${server.admin}/metrics`)).text();
+  assert.match(metrics, /^mxscreen_dnsbl_zone_healthy\{zone="bad\.example"\} 0$/m);
+  assert.match(metrics, /^mxscreen_dnsbl_zone_healthy\{zone="zen\.example"\} 1$/m);
 
   const clean = await swaks(["--server", `127.0.0.1:${server.port}`, "--local-interface", "127.0.2.22", "--helo", "client.example.net", "--from", "a@example.net", "--to", "b@example.org"]);
   assert.equal(clean.code, 0, clean.output);
