@@ -85,9 +85,6 @@ export class SessionRunner {
     }
   }
 
-  get active(): number {
-    return this.sessions.size;
-  }
 
   private tick(): void {
     const now = Date.now();

@@ -94,9 +94,6 @@ export class Greeter {
     return { event: "HANGUP", check: "greet-wait", action: "none", evidence: { after_ms: now - this.openedAt } };
   }
 
-  get greetWaited(): boolean {
-    return this.openedAt > 0 && !this.waiting;
-  }
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

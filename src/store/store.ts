@@ -211,7 +211,10 @@ export class Store {
       (async () => {
         if (this.options.syncUrl) await this.client.sync();
         await this.catchUp();
-        if (heartbeat) await this.beat(info);
+        if (heartbeat) {
+          await this.beat(info);
+          this.sweep(Date.now());
+        }
         this.lastContact = Date.now();
         if (this.followFailing) this.onError(new Error(`store reachable again at ${this.options.url}`));
         this.followFailing = false;
@@ -233,6 +236,11 @@ export class Store {
     this.queue.close();
     await this.db.destroy();
     this.client.close();
+  }
+
+  /** Forgets entries that expired: they already stopped applying at their time; this frees their memory. */
+  private sweep(now: number): void {
+    for (const index of Object.values(this.indexes)) index.sweep(now);
   }
 
   private async beat(info: NodeInfo): Promise<void> {
