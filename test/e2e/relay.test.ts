@@ -82,7 +82,7 @@ test("messages stream through: a 40 MB message after a 10 MB one adds less than 
   await postfix.waitForLine(/size=4\d{7},/);
 }, RELAY);
 
-test("the upstream failing midway or being down gives the client a 4xx, never a 250", async () => {
+test("the upstream failing midway, slow past MXSCREEN_UPSTREAM_TIMEOUT or down gives the client a 4xx, never a 250", async () => {
   const postfix = await startUpstreamPostfix();
   const impatient = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.impatientPort}`, MXSCREEN_GREET_WAIT: "300ms" });
   const c = await RawClient.open(impatient.port, "127.0.14.30");
@@ -102,6 +102,11 @@ test("the upstream failing midway or being down gives the client a 4xx, never a 
   await c.until(/\r\n4\d\d [^\n]*\r\n$/);
   assert.match(c.text, /451 4\.3\.0 Error: the upstream failed during the message/);
   assert.doesNotMatch(c.text, /250 2\.0\.0/);
+
+  const slow = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.slowPort}`, MXSCREEN_UPSTREAM_TIMEOUT: "1s", MXSCREEN_GREET_WAIT: "300ms" });
+  const waited = await send(slow.port, "127.0.14.32", "someone@example.org");
+  assert.match(waited.output, /<\*\* 451 4\.4\.1 mx\.test\.example Error: the mail server behind us is not available, try again later/);
+  await slow.waitForLine(/event=UPSTREAM-FAILED client=127\.0\.14\.32:\d+ reason="127\.0\.0\.1:\d+ did not answer within 1000 ms" action=tempfail/);
 
   const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`, MXSCREEN_GREET_WAIT: "300ms" });
   await postfix.stop();

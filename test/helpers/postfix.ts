@@ -63,6 +63,8 @@ export interface UpstreamPostfix extends PostfixInstance {
   readonly proxyPort: number;
   /** smtpd that hangs up on a client idle for 2 s (smtpd_timeout), to fail a message midway. */
   readonly impatientPort: number;
+  /** smtpd that takes 4 s over each RCPT (the sleep restriction): an upstream slow past a timeout. */
+  readonly slowPort: number;
 }
 
 /**
@@ -70,12 +72,13 @@ export interface UpstreamPostfix extends PostfixInstance {
  * (anyone else: 550 5.1.1), delivered to the discard transport; XCLIENT allowed from loopback.
  */
 export async function startUpstreamPostfix(): Promise<UpstreamPostfix> {
-  const [proxyPort, impatientPort] = [await freePort(), await freePort()];
+  const [proxyPort, impatientPort, slowPort] = [await freePort(), await freePort(), await freePort()];
   const instance = await onFreePort((port) =>
     launch([
       `127.0.0.1:${port} inet n - n - - smtpd`,
       `127.0.0.1:${proxyPort} inet n - n - - smtpd -o smtpd_upstream_proxy_protocol=haproxy`,
       `127.0.0.1:${impatientPort} inet n - n - - smtpd -o smtpd_timeout=2s`,
+      `127.0.0.1:${slowPort} inet n - n - - smtpd -o smtpd_client_restrictions=sleep,4`,
     ], [
       "myhostname = upstream.test.example",
       "mydestination = example.org",
@@ -86,7 +89,7 @@ export async function startUpstreamPostfix(): Promise<UpstreamPostfix> {
       "smtpd_banner = $myhostname ESMTP upstream",
     ], port)
   );
-  return { ...instance, proxyPort, impatientPort };
+  return { ...instance, proxyPort, impatientPort, slowPort };
 }
 
 async function launch(listeners: string[], settings: string[], port: number): Promise<PostfixInstance> {
