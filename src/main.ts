@@ -96,7 +96,7 @@ async function main(): Promise<void> {
     connectionLimitAction: config.connectionLimitAction,
     badRecipientWindow: config.badRecipientWindow,
     dictionaryAction: config.checkActions["dictionary"],
-    greylist: config.greylist === undefined ? undefined : new GreylistStore(store.db, config.node, config.greylist, (error) => logger.note("error", error.message)),
+    greylist: config.greylist === undefined ? undefined : new GreylistStore(store, config.greylist, (error) => logger.note("error", error.message)),
   }, store, pool, concluder, logger, metrics);
   const listeners = await loop.start();
   const listen = listeners.map((l) => `${l.host.includes(":") ? `[${l.host}]` : l.host}:${l.port}`).join(",");

@@ -1,5 +1,5 @@
-import type { Kysely } from "kysely";
-import type { Database, GreylistRow } from "./types.ts";
+import type { Store } from "./store.ts";
+import type { GreylistRow } from "./types.ts";
 
 export interface GreylistConfig {
   /** A retry sooner than this after the first attempt is deferred again. */
@@ -26,31 +26,32 @@ export function nextTriplet(row: Omit<GreylistRow, "node"> | undefined, triplet:
   return { verdict: "defer", row };
 }
 
+/** How long a consult waits for its own write to land, so the next node asked sees it. */
+const WRITE_WAIT_MS = 1_000;
+
 /**
  * Greylisting triplets in the shared database, so that a sender retrying through another node
- * of the fleet is not deferred again. A database that cannot be reached never holds mail up:
- * the triplet passes and the error is reported.
+ * of the fleet is not deferred again. Writes go through the store's durable queue like bans and
+ * passes. A database that cannot be reached never holds mail up: the triplet passes, the error
+ * is reported, and its first sighting waits in the queue for the database to come back.
  */
 export class GreylistStore {
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly node: string,
-    private readonly config: GreylistConfig,
-    private readonly onError: (error: Error) => void,
-  ) {}
+  constructor(private readonly store: Store, private readonly config: GreylistConfig, private readonly onError: (error: Error) => void) {}
 
   async consult(triplet: string, now: number): Promise<GreylistVerdict> {
+    let row: GreylistRow | undefined;
     try {
-      const row = await this.db.selectFrom("greylist").selectAll().where("triplet", "=", triplet).executeTakeFirst();
-      const next = nextTriplet(row, triplet, now, this.config);
-      if (next.row !== row) {
-        await this.db.insertInto("greylist").values({ ...next.row, node: this.node })
-          .onConflict((oc) => oc.column("triplet").doUpdateSet({ ...next.row, node: this.node })).execute();
-      }
-      return next.verdict;
+      row = await this.store.db.selectFrom("greylist").selectAll().where("triplet", "=", triplet).executeTakeFirst();
     } catch (error) {
       this.onError(new Error(`greylist lookup failed, the triplet passes: ${(error as Error).message}`, { cause: error }));
+      this.store.writeGreylist(nextTriplet(undefined, triplet, now, this.config).row);
       return "pass";
     }
+    const next = nextTriplet(row, triplet, now, this.config);
+    if (next.row !== row) {
+      this.store.writeGreylist(next.row);
+      await this.store.flush(WRITE_WAIT_MS);
+    }
+    return next.verdict;
   }
 }

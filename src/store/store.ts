@@ -7,7 +7,7 @@ import { whileBusy } from "./busy.ts";
 import { LibsqlDialect } from "./libsql-dialect.ts";
 import { migrate } from "./migrate.ts";
 import { PrefixIndex } from "./prefix-index.ts";
-import type { Database, ListChangeRow, ListEntry, ListKind } from "./types.ts";
+import type { Database, GreylistTable, ListChangeRow, ListEntry, ListKind } from "./types.ts";
 import { type QueueState, type WriteOp, WriteQueue } from "./write-queue.ts";
 
 export interface StoreOptions {
@@ -164,6 +164,11 @@ export class Store {
     }));
   }
 
+  /** A greylist triplet's new state, written like every other change: in order, never lost. */
+  writeGreylist(row: Omit<GreylistTable, "node">): void {
+    this.queue.push(op("greylist", { ...row, node: this.options.node }));
+  }
+
   recordEvent(event: EventWrite): void {
     this.queue.push(op("events", {
       at: event.at,
@@ -256,8 +261,18 @@ export class Store {
 
   private async write(ops: readonly WriteOp[]): Promise<void> {
     const statements = ops.map((o) => {
-      const compiled = this.db.insertInto(o.table).values({ ...o.row, op_id: o.id } as never)
-        .onConflict((oc) => oc.column("op_id").doNothing()).compile();
+      const compiled = o.table === "greylist"
+        // An upsert that only moves forward, so a write replayed late cannot undo a newer state.
+        ? this.db.insertInto("greylist").values(o.row as never)
+          .onConflict((oc) =>
+            oc.column("triplet").doUpdateSet((eb) => ({
+              first_seen: eb.ref("excluded.first_seen"),
+              passed_at: eb.ref("excluded.passed_at"),
+              expires_at: eb.ref("excluded.expires_at"),
+              node: eb.ref("excluded.node"),
+            })).where((eb) => eb("greylist.expires_at", "<", eb.ref("excluded.expires_at")))
+          ).compile()
+        : this.db.insertInto(o.table).values({ ...o.row, op_id: o.id } as never).onConflict((oc) => oc.column("op_id").doNothing()).compile();
       return { sql: compiled.sql, args: compiled.parameters as (string | number | null)[] };
     });
     await whileBusy(() => this.client.batch(statements, "write"));

@@ -4,7 +4,7 @@ import { dirname } from "node:path";
 /** One write to the shared database, as data, so that it can wait on disk for the database. */
 export interface WriteOp {
   readonly id: string;
-  readonly table: "list_changes" | "events";
+  readonly table: "list_changes" | "events" | "greylist";
   readonly row: Readonly<Record<string, string | number | null>>;
 }
 

@@ -4,6 +4,7 @@ import { GreylistStore, nextTriplet } from "../../src/store/greylist.ts";
 import { Store } from "../../src/store/store.ts";
 import { onCleanup, test } from "../harness.ts";
 import { tempDir } from "../helpers/server.ts";
+import { startSqld } from "../helpers/sqld.ts";
 
 const CONFIG = { delayMs: 300_000, windowMs: 4 * 3_600_000, passTtlMs: 35 * 86_400_000 };
 const T = "192.0.2.0/24 <a@example.net> <b@example.org>";
@@ -31,8 +32,8 @@ test("greylist triplets live in the shared database: a retry through a second st
     await b.close();
   });
   const config = { delayMs: 1000, windowMs: 60_000, passTtlMs: 600_000 };
-  const onA = new GreylistStore(a.db, "a", config, (e) => errors.push(e));
-  const onB = new GreylistStore(b.db, "b", config, (e) => errors.push(e));
+  const onA = new GreylistStore(a, config, (e) => errors.push(e));
+  const onB = new GreylistStore(b, config, (e) => errors.push(e));
   assert.equal(await onA.consult(T, 10_000), "defer");
   assert.equal(await onB.consult(T, 10_500), "defer");
   assert.equal(await onB.consult(T, 11_000), "pass");
@@ -40,3 +41,19 @@ test("greylist triplets live in the shared database: a retry through a second st
   assert.equal(await onA.consult("198.51.100.0/24 <a@example.net> <b@example.org>", 12_000), "defer", "another network");
   assert.deepEqual(errors, []);
 });
+
+test("a triplet first seen while sqld is away passes, and its sighting reaches the database when sqld is back", async () => {
+  const sqld = await startSqld();
+  const errors: Error[] = [];
+  const store = await Store.open({ url: sqld.url, node: "a", queueFile: join(tempDir(), "queue.jsonl") }, (e) => errors.push(e));
+  onCleanup(() => store.close(0));
+  const greylist = new GreylistStore(store, { delayMs: 1000, windowMs: 60_000, passTtlMs: 600_000 }, (e) => errors.push(e));
+  await sqld.kill();
+  assert.equal(await greylist.consult(T, Date.now()), "pass", "an unreachable database never holds mail up");
+  assert.match(errors[0].message, /^greylist lookup failed, the triplet passes: /);
+  assert.equal(store.health().length, 1, "the sighting waits in the queue");
+  await sqld.restart();
+  assert.equal(await store.flush(15_000), true);
+  const rows = await store.db.selectFrom("greylist").selectAll().execute();
+  assert.deepEqual(rows.map((r) => [r.triplet, r.node, r.passed_at]), [[T, "a", null]]);
+}, { timeoutMs: 30_000 });
