@@ -6,6 +6,9 @@ import { adminApp } from "./admin/app.ts";
 import { Metrics } from "./admin/metrics.ts";
 import { Spool } from "./delivery/spool.ts";
 import { createDnsClient, type DnsObserver } from "./dns/resolver.ts";
+import { forwardConfirmedReverse } from "./dns/fcrdns.ts";
+import { allowedByName } from "./gate/allow-by-name.ts";
+import type { IP } from "./ip/address.ts";
 import { AcceptLoop } from "./gate/accept-loop.ts";
 import { DnsblLookups } from "./gate/dnsbl-lookups.ts";
 import { Concluder } from "./gate/conclude.ts";
@@ -31,6 +34,13 @@ function readConfig(): Config {
     }
     throw error;
   }
+}
+
+/** The `.domain` entries of MXSCREEN_ALLOW as a lookup of the client's forward-confirmed name. */
+function allowByName(config: Config, observeDns: DnsObserver): ((ip: IP) => Promise<string | undefined>) | undefined {
+  if (config.allowDomains.length === 0) return undefined;
+  const dns = createDnsClient(config.dns, config.dnsTimeoutMs, observeDns);
+  return (ip) => forwardConfirmedReverse(dns, ip).then((reverse) => allowedByName(reverse, config.allowDomains));
 }
 
 async function main(): Promise<void> {
@@ -89,6 +99,7 @@ async function main(): Promise<void> {
     listen: config.listen,
     allow: config.allow,
     trustedProxies: config.trustedProxies,
+    allowByName: allowByName(config, observeDns),
     tls: certificates ? () => certificates.current : undefined,
     dnsbl,
     maxConnections: MAX_CONNECTIONS,

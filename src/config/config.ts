@@ -36,6 +36,8 @@ export interface Config {
   readonly banAction: "reject" | "drop";
   readonly pregreetAction: CheckAction;
   readonly allow: readonly Prefix[];
+  /** `.lists.example` entries of MXSCREEN_ALLOW: clients whose forward-confirmed reverse name ends so. */
+  readonly allowDomains: readonly string[];
   readonly trustedProxies: readonly Prefix[];
   readonly mode: "enforce" | "observe";
   readonly dns: ListenAddress | undefined;
@@ -96,9 +98,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     throw new ConfigError("MXSCREEN_HOSTNAME", hostname, "a host name of letters, digits, dots and hyphens");
   }
   const allowText = get("MXSCREEN_ALLOW");
-  if (allowText?.split(",").some((item) => item.trim().startsWith("."))) {
-    throw new ConfigError("MXSCREEN_ALLOW", allowText, "CIDR prefixes only: .domain rDNS entries are not in this version");
-  }
+  const allowItems = (allowText ?? "").split(",").map((item) => item.trim()).filter((item) => item !== "");
+  const allowDomains = allowItems.filter((item) => item.startsWith(".")).map((item) => {
+    if (!/^(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i.test(item)) {
+      throw new ConfigError("MXSCREEN_ALLOW", allowText!, `CIDR prefixes and .domain suffixes (${JSON.stringify(item)} is not a domain suffix)`);
+    }
+    return item.toLowerCase();
+  });
   const dns = get("MXSCREEN_DNS");
   const upstreamText = get("MXSCREEN_UPSTREAM");
   const upstreamUrl = upstreamText === undefined ? undefined : /^smtp:\/\/(?:\[([^\]]+)\]|([^:/\[\]]+))(?::(\d{1,5}))?\/?$/.exec(upstreamText.trim());
@@ -146,7 +152,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     banTtlMs: dur("MXSCREEN_BAN_TTL", "1d"),
     banAction: parseChoice("MXSCREEN_BAN_ACTION", get("MXSCREEN_BAN_ACTION") ?? "reject", ["reject", "drop"]),
     pregreetAction: parseChoice("MXSCREEN_ACTION_PREGREET", get("MXSCREEN_ACTION_PREGREET") ?? "ban", CHECK_ACTIONS),
-    allow: parsePrefixList("MXSCREEN_ALLOW", allowText ?? ""),
+    allow: parsePrefixList("MXSCREEN_ALLOW", allowItems.filter((item) => !item.startsWith(".")).join(",")),
+    allowDomains,
     trustedProxies: parsePrefixList("MXSCREEN_TRUSTED_PROXIES", get("MXSCREEN_TRUSTED_PROXIES") ?? ""),
     mode: parseChoice("MXSCREEN_MODE", get("MXSCREEN_MODE") ?? "enforce", ["enforce", "observe"]),
     dns: dns === undefined ? undefined : parseHostPort("MXSCREEN_DNS", dns),

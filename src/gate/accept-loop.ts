@@ -23,6 +23,11 @@ export interface AcceptLoopOptions {
   readonly gate: GateConfig;
   readonly listen: readonly { host: string; port: number }[];
   readonly allow: readonly Prefix[];
+  /**
+   * The MXSCREEN_ALLOW `.domain` entry a client's forward-confirmed reverse name falls under;
+   * undefined when there are no such entries.
+   */
+  readonly allowByName: ((ip: IP) => Promise<string | undefined>) | undefined;
   /** Peers that must send a PROXY header naming the real client (load balancers). */
   readonly trustedProxies: readonly Prefix[];
   readonly maxConnections: number;
@@ -178,7 +183,10 @@ export class AcceptLoop {
   private screen(socket: ClientSocket, record: ConnectionRecord): ConnectionHandlers {
     const now = Date.now();
     const ip = record.ip;
-    const standing = standingOf(this.options.allow, this.store, ip, now);
+    let standing = standingOf(this.options.allow, this.store, ip, now);
+    // .domain allow entries need the client's name: looked up for the clients it can change
+    // (new ones, during the greet wait; banned ones, before they are refused), never for passed ones.
+    const named = standing.kind === "new" || standing.kind === "banned" ? this.options.allowByName?.(ip) : undefined;
     const breach = standing.kind === "allowed" ? undefined : this.limits.admit(ip);
     if (breach !== undefined) {
       const refused = this.refuseOverLimit(socket, record, breach);
@@ -256,13 +264,29 @@ export class AcceptLoop {
       }
     };
 
-    run(greeter.open(standing, now));
+    let gone = false;
+    if (named && standing.kind === "banned") {
+      // An allow entry wins over any ban, so the refusal waits for the name.
+      void named.then((source) => {
+        if (gone) return;
+        if (source !== undefined) standing = { kind: "allowed", source };
+        run(greeter.open(standing, Date.now()));
+      });
+    } else {
+      run(greeter.open(standing, now));
+      void named?.then((source) => {
+        if (source === undefined || gone || session !== undefined || concluded) return;
+        standing = { kind: "allowed", source };
+        run(greeter.release());
+      });
+    }
     return {
       data: (bytes) => {
         if (session) session.data(bytes);
         else run(greeter.receive(bytes, Date.now()));
       },
       close: () => {
+        gone = true;
         this.open.delete(tracked);
         if (counted) this.limits.release(ip);
         if (timer !== undefined) clearTimeout(timer);

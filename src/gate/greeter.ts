@@ -80,6 +80,12 @@ export class Greeter {
 
   tick(now: number): GateAction[] {
     if (!this.waiting || now < this.deadline) return [];
+    return this.release();
+  }
+
+  /** Ends the greet wait now (the client turned out to be allowed): the final 220 and the session. */
+  release(): GateAction[] {
+    if (!this.waiting) return [];
     this.waiting = false;
     this.deadline = Infinity;
     const early = this.early.length === 0 ? undefined : concat(this.early);

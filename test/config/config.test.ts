@@ -108,7 +108,7 @@ const BAD: [string, string, RegExp][] = [
   ["MXSCREEN_WORKERS", "many", /whole number/],
   ["MXSCREEN_ACCEPT_DOMAINS", "exa mple.org", /domain names/],
   ["MXSCREEN_ALLOW", "10.0.0.0/99", /CIDR/],
-  ["MXSCREEN_ALLOW", ".example.org", /not in this version/],
+  ["MXSCREEN_ALLOW", "192.0.2.0/24,.exa mple.org", /"\.exa mple\.org" is not a domain suffix/],
   ["MXSCREEN_DB_URL", "postgres://x", /libSQL URL/],
   ["MXSCREEN_DNS", "127.0.0.1", /ip:port/],
   ["MXSCREEN_HOSTNAME", "bad host", /host name/],
