@@ -59,32 +59,26 @@ export class SessionRunner {
         if (message.early) this.apply(message.id, running, running.session.receive(message.early, now));
         return;
       }
-      case "data": {
-        const running = this.sessions.get(message.id);
-        if (running) this.apply(message.id, running, running.session.receive(message.bytes, now));
-        return;
-      }
-      case "tls": {
-        const running = this.sessions.get(message.id);
-        if (running) this.apply(message.id, running, running.session.tlsStarted(message.ok, now));
-        return;
-      }
-      case "greylisted": {
-        const running = this.sessions.get(message.id);
-        if (running) this.apply(message.id, running, running.session.greylisted(message.verdict, now));
-        return;
-      }
-      case "gone": {
-        const running = this.sessions.get(message.id);
-        if (running) this.apply(message.id, running, running.session.clientClosed());
-        return;
-      }
+      case "data":
+        return this.feed(message.id, (session) => session.receive(message.bytes, now));
+      case "tls":
+        return this.feed(message.id, (session) => session.tlsStarted(message.ok, now));
+      case "greylisted":
+        return this.feed(message.id, (session) => session.greylisted(message.verdict, now));
+      case "gone":
+        return this.feed(message.id, (session) => session.clientClosed());
       case "shutdown":
         for (const [id, running] of this.sessions) this.apply(id, running, running.session.shutdown());
         return;
     }
   }
 
+
+  /** One input to a session, which may have ended while the message was on its way. */
+  private feed(id: number, input: (session: Session) => Output[]): void {
+    const running = this.sessions.get(id);
+    if (running) this.apply(id, running, input(running.session));
+  }
 
   private tick(): void {
     const now = Date.now();
