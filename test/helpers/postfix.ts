@@ -10,6 +10,8 @@ import { freePort, tempDir } from "./server.ts";
 export interface PostfixInstance {
   /** Its smtpd, on 127.0.0.1, to hand it mail to send. */
   readonly port: number;
+  /** Its queue_directory: incoming/ holds a message while it is being received. */
+  readonly queueDir: string;
   readonly log: string[];
   /** Resolves with the first log line (present or future) matching `pattern`. */
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
@@ -137,6 +139,7 @@ async function launch(listeners: string[], settings: string[], port: number): Pr
   onCleanup(() => instance.stop());
   const instance: PostfixInstance = {
     port,
+    queueDir: join(dir, "queue"),
     log: log.lines,
     waitForLine: (pattern, timeoutMs = 15_000) => log.waitFor(pattern, timeoutMs),
     async stop() {
