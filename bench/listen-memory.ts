@@ -12,7 +12,7 @@
 // and stop the server by its PID.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as net from "node:net";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 
 // deno-lint-ignore no-explicit-any
 const proc = (globalThis as any).process;

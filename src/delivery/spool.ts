@@ -1,5 +1,6 @@
 import { mkdir, open, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { concatBytes } from "../smtp/bytes.ts";
 import type { DeliveryResult } from "../smtp/types.ts";
 import { fcrdnsHeader, receivedHeader } from "./received.ts";
 import type { Deliverer, MessageContext, OutgoingMessage } from "./types.ts";
@@ -45,7 +46,7 @@ export class Spool implements Deliverer {
     let batched = batch[0].length;
     let failure: Error | undefined;
     const writeBatch = () => {
-      const data = concat(batch, batched);
+      const data = concatBytes(batch);
       batch = [];
       batched = 0;
       chain = chain.then(async () => {
@@ -105,15 +106,6 @@ function toLf(bytes: Uint8Array): Uint8Array {
   return out.subarray(0, n);
 }
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out.subarray(0, at);
-}
 
 function randomHex(bytes: number): string {
   return [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");

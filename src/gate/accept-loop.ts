@@ -1,6 +1,6 @@
 import type { Metrics } from "../admin/metrics.ts";
 import type { CheckAction } from "../checks/types.ts";
-import { contains, formatIP, type IP, type Prefix, parseIP } from "../ip/address.ts";
+import { contains, formatIP, type IP, parseIP, type Prefix } from "../ip/address.ts";
 import type { Logger } from "../log/logger.ts";
 import { listen } from "../net/listen.ts";
 import type { ClientSocket, ConnectionHandlers, Listener, TlsCredentials } from "../net/types.ts";
@@ -104,14 +104,21 @@ export class AcceptLoop {
   private refuseOverLimit(socket: ClientSocket, record: ConnectionRecord, breach: LimitBreach): ConnectionHandlers | undefined {
     const gate = this.options.gate;
     const action = gate.observe ? "observe" : this.options.connectionLimitAction;
-    const finding = { event: "LIMIT", check: "connection-limit", action, evidence: { limit: breach.limit, key: breach.key, connections: breach.count } };
+    const finding = {
+      event: "LIMIT",
+      check: "connection-limit",
+      action,
+      evidence: { limit: breach.limit, key: breach.key, connections: breach.count },
+    };
     if (action === "ignore" || action === "observe") {
       this.logger.log({ event: "LIMIT", client: clientLabel(record), ...finding.evidence, action });
       return undefined;
     }
-    socket.write(breach.limit === "total"
-      ? `421 4.3.2 ${gate.hostname} All server ports are busy, try again later\r\n`
-      : `421 4.7.0 ${gate.hostname} Error: too many connections from ${record.address}\r\n`);
+    socket.write(
+      breach.limit === "total"
+        ? `421 4.3.2 ${gate.hostname} All server ports are busy, try again later\r\n`
+        : `421 4.7.0 ${gate.hostname} Error: too many connections from ${record.address}\r\n`,
+    );
     socket.end();
     this.concluder.conclude(record, finding, Date.now());
     return { data: () => {}, close: () => {} };
@@ -168,7 +175,13 @@ export class AcceptLoop {
         const ip = header.source ? parseIP(header.source.address) : proxy.ip;
         if (!ip) return fail(`PROXY header names ${JSON.stringify(header.source?.address)}, not an address`);
         const via = `${proxy.address}:${proxy.port}`;
-        const record: ConnectionRecord = { ip, address: formatIP(ip), port: header.source?.port ?? proxy.port, openedAt: proxy.openedAt, via };
+        const record: ConnectionRecord = {
+          ip,
+          address: formatIP(ip),
+          port: header.source?.port ?? proxy.port,
+          openedAt: proxy.openedAt,
+          via,
+        };
         inner = this.screen(socket, record);
         const rest = buffered.subarray(header.length);
         if (rest.length > 0) inner.data(rest);
@@ -227,8 +240,13 @@ export class AcceptLoop {
             concluded = true;
             this.concluder.conclude(record, action.finding, Date.now());
             break;
-          case "handoff":
-            const client = { address: record.address, port: record.port, passed: standing.kind === "passed", allowed: standing.kind === "allowed" };
+          case "handoff": {
+            const client = {
+              address: record.address,
+              port: record.port,
+              passed: standing.kind === "passed",
+              allowed: standing.kind === "allowed",
+            };
             session = this.pool.open(client, { dnsbl: dnsbl?.answers() ?? [] }, action.early, {
               write: (text) => socket.write(text),
               close: () => socket.end(),
@@ -250,13 +268,17 @@ export class AcceptLoop {
               greylist: (triplet) => this.options.greylist?.consult(triplet, Date.now()) ?? Promise.resolve("pass"),
               end: (facts) => {
                 concluded = true;
-                const gateFindings = [...(greeter.noted ? [greeter.noted] : []), ...(standing.kind === "allowed" ? [] : this.dictionaryAcrossConnections(record, facts))];
+                const gateFindings = [
+                  ...(greeter.noted ? [greeter.noted] : []),
+                  ...(standing.kind === "allowed" ? [] : this.dictionaryAcrossConnections(record, facts)),
+                ];
                 const [finding, ...also] = sessionFindings(standing, gateFindings, facts);
                 this.concluder.conclude(record, finding, Date.now(), also);
                 socket.end();
               },
             });
             break;
+          }
         }
       }
       if (timer === undefined && greeter.deadline !== Infinity) {

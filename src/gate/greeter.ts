@@ -1,4 +1,5 @@
 import { bytesToText } from "../log/escape.ts";
+import { concatBytes } from "../smtp/bytes.ts";
 import { looksLikeProxyHeader } from "./proxy-protocol.ts";
 import type { Finding, GateAction, GateConfig, Standing } from "./types.ts";
 
@@ -88,7 +89,7 @@ export class Greeter {
     if (!this.waiting) return [];
     this.waiting = false;
     this.deadline = Infinity;
-    const early = this.early.length === 0 ? undefined : concat(this.early);
+    const early = this.early.length === 0 ? undefined : concatBytes(this.early);
     this.early = [];
     return [{ type: "write", text: `220 ${this.config.hostname} ESMTP\r\n` }, { type: "handoff", early }];
   }
@@ -102,12 +103,3 @@ export class Greeter {
 
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}

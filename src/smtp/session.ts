@@ -5,6 +5,7 @@ import type { CheckFacts, ParsedCommand, Stage } from "../checks/types.ts";
 import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
 import { formatPrefix, mask, parseIP } from "../ip/address.ts";
 import { bytesToText } from "../log/escape.ts";
+import { concatBytes } from "./bytes.ts";
 import { LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
 import { reply } from "./reply.ts";
@@ -97,7 +98,6 @@ export class Session {
   private shuttingDown = false;
   private out: Output[] = [];
   private dataParts: Uint8Array[] = [];
-  private dataBytes = 0;
   private pipeliningOffered = false;
   private ehloRefusedUnanswered = false;
   /** The reply every RCPT but postmaster@/abuse@ gets: a HELO-stage failure answered late. */
@@ -697,12 +697,10 @@ export class Session {
   private emit(output: Output): void {
     if (output.type === "message-data") {
       this.dataParts.push(output.bytes);
-      this.dataBytes += output.bytes.length;
       return;
     }
     if (output.type === "message-abort") {
       this.dataParts = [];
-      this.dataBytes = 0;
     }
     this.push(output);
   }
@@ -714,14 +712,8 @@ export class Session {
 
   private flushData(): void {
     if (this.dataParts.length === 0) return;
-    const bytes = new Uint8Array(this.dataBytes);
-    let at = 0;
-    for (const part of this.dataParts) {
-      bytes.set(part, at);
-      at += part.length;
-    }
+    const bytes = concatBytes(this.dataParts);
     this.dataParts = [];
-    this.dataBytes = 0;
     this.out.push({ type: "message-data", bytes });
   }
 

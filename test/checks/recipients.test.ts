@@ -50,7 +50,6 @@ const GREY = { ...STRICT, greylist: true };
 
 function greyPlay(verdict: "pass" | "defer", client = CLIENT) {
   const session = new Session(GREY, client, 0);
-  const encoder = new TextEncoder();
   const outputs: Output[] = [];
   const take = (out: Output[]) => {
     for (const o of out) {
@@ -88,7 +87,6 @@ test("greylist: clients on the pass list are not asked about; a forward-confirme
 
 test("greylist: deferring many recipients of one message does not count as client errors (no 421 at the error limit)", () => {
   const session = new Session({ ...GREY, maxRecipients: 100 }, CLIENT, 0);
-  const encoder = new TextEncoder();
   const replies: string[] = [];
   const take = (out: Output[]) => {
     for (const o of out) {

@@ -1,35 +1,13 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { join } from "node:path";
-import process from "node:process";
 import { runtimeName } from "../../src/net/runtime.ts";
 import { test } from "../harness.ts";
+import { cli } from "../helpers/cli.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
-import { ROOT, type RunningServer, startServer } from "../helpers/server.ts";
+import { type RunningServer, startServer } from "../helpers/server.ts";
 
 const runtime = runtimeName().split(" ")[0];
 
-interface CliResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
-/** `mxscreen ARGS` through the launcher on this runtime, on the store of `server`. */
-function cli(server: RunningServer, args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn("node", [join(ROOT, "src/cli/launch.mjs"), "--runtime", runtime, "src/cli/mxscreen.ts", ...args], {
-      cwd: server.dir,
-      env: { PATH: process.env.PATH ?? "", HOME: server.dir, MXSCREEN_DB_URL: server.dbUrl, MXSCREEN_NODE: "cli" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout!.setEncoding("utf8").on("data", (d: string) => stdout += d);
-    child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr += d);
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 async function greeting(server: RunningServer, source: string): Promise<string> {
   const c = await RawClient.open(server.port, source);
@@ -40,7 +18,7 @@ async function greeting(server: RunningServer, source: string): Promise<string> 
 
 test(`the CLI on ${runtime} bans, lists, explains and lifts on the store of a running node, which follows within a second`, async () => {
   const server = await startServer({ MXSCREEN_GREET_WAIT: "300ms" });
-  const added = await cli(server, ["ban", "add", "127.0.5.0/24", "--ttl", "3h", "--reason", "seen in spam run"]);
+  const added = await cli(server.dbUrl, ["ban", "add", "127.0.5.0/24", "--ttl", "3h", "--reason", "seen in spam run"]);
   assert.equal(added.code, 0, added.stderr);
   assert.match(added.stdout, /^banned 127\.0\.5\.0\/24 until \d{4}-\d\d-\d\dT/);
   const started = Date.now();
@@ -48,30 +26,30 @@ test(`the CLI on ${runtime} bans, lists, explains and lifts on the store of a ru
   assert.ok(Date.now() - started < 1500, `the node refused the banned client after ${Date.now() - started} ms`);
   await server.waitForLine(/event=BANNED client=127\.0\.5\.20:\d+ ban=127\.0\.5\.0\/24 reason="seen in spam run" by=cli/);
 
-  const table = await cli(server, ["ban", "ls"]);
+  const table = await cli(server.dbUrl, ["ban", "ls"]);
   assert.match(table.stdout, /^prefix\s+expires\s+node\s+check\s+reason\s+since\n127\.0\.5\.0\/24\s+\S+\s+cli\s+manual\s+seen in spam run\s+\S+\n$/);
-  const json = await cli(server, ["ban", "ls", "--json"]);
+  const json = await cli(server.dbUrl, ["ban", "ls", "--json"]);
   assert.deepEqual(JSON.parse(json.stdout).map((r: { prefix: string }) => r.prefix), ["127.0.5.0/24"]);
 
-  const why = await cli(server, ["explain", "127.0.5.20", "--json"]);
+  const why = await cli(server.dbUrl, ["explain", "127.0.5.20", "--json"]);
   const explained = JSON.parse(why.stdout);
   assert.equal(explained.events[0].event, "BANNED");
   assert.equal(explained.lists[0].reason, "seen in spam run");
-  const stats = JSON.parse((await cli(server, ["stats", "--json"])).stdout);
+  const stats = JSON.parse((await cli(server.dbUrl, ["stats", "--json"])).stdout);
   assert.equal(stats.lists.ban, 1);
   assert.equal(stats.events.BANNED, 1);
 
-  const removed = await cli(server, ["ban", "rm", "127.0.5.0/24"]);
+  const removed = await cli(server.dbUrl, ["ban", "rm", "127.0.5.0/24"]);
   assert.equal(removed.code, 0, removed.stderr);
   const lifted = Date.now();
   while ((await greeting(server, "127.0.5.21")) !== "220-" && Date.now() - lifted < 3000) await new Promise((r) => setTimeout(r, 100));
   assert.ok(Date.now() - lifted < 1500, "the ban stopped applying");
-  assert.equal((await cli(server, ["ban", "ls"])).stdout, "(none)\n");
+  assert.equal((await cli(server.dbUrl, ["ban", "ls"])).stdout, "(none)\n");
 
-  const allowed = await cli(server, ["allow", "add", "127.0.5.30"]);
+  const allowed = await cli(server.dbUrl, ["allow", "add", "127.0.5.30"]);
   assert.match(allowed.stdout, /^allowed 127\.0\.5\.30\/32 until removed/);
-  assert.match((await cli(server, ["allow", "ls"])).stdout, /127\.0\.5\.30\/32\s+never/);
-  assert.equal((await cli(server, ["migrate"])).stdout, "up to date\n");
+  assert.match((await cli(server.dbUrl, ["allow", "ls"])).stdout, /127\.0\.5\.30\/32\s+never/);
+  assert.equal((await cli(server.dbUrl, ["migrate"])).stdout, "up to date\n");
 }, { timeoutMs: 60_000 });
 
 test("the CLI answers bad input with one clear line and exit code 2, and an unknown command with the usage", async () => {
@@ -83,12 +61,12 @@ test("the CLI answers bad input with one clear line and exit code 2, and an unkn
     [["explain", "nowhere"], /^mxscreen: explain: "nowhere" is not an IP address\n$/],
     [["allow", "rm"], /^mxscreen: allow rm: address: "" is not an IP address or CIDR prefix\n$/],
   ] as const) {
-    const result = await cli(server, [...args]);
+    const result = await cli(server.dbUrl, [...args]);
     assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
     assert.match(result.stderr, message);
     assert.equal(result.stdout, "");
   }
-  const unknown = await cli(server, ["unban", "192.0.2.1"]);
+  const unknown = await cli(server.dbUrl, ["unban", "192.0.2.1"]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /^mxscreen: unknown command "unban"\n\nusage: mxscreen COMMAND/);
 }, { timeoutMs: 60_000 });

@@ -4,9 +4,8 @@ import { join } from "node:path";
 import process from "node:process";
 import { loadConfig } from "../../src/config/config.ts";
 import { ConfigError } from "../../src/config/values.ts";
-import { selfCommand } from "../../src/net/runtime.ts";
 import { test } from "../harness.ts";
-import { ROOT, tempDir } from "../helpers/server.ts";
+import { ROOT, RUNTIME, runtimeCommand, tempDir } from "../helpers/server.ts";
 
 const HOST = { hostname: "mx1.example.net", cpus: 2 };
 
@@ -175,7 +174,7 @@ for (const [variable, value, expected] of BAD) {
 
 test("start-up stops with one line on stderr and exit code 2 for a bad value", async () => {
   const dir = tempDir();
-  const { command, args } = selfCommand(join(ROOT, "src/main.ts"));
+  const { command, args } = runtimeCommand(RUNTIME, join(ROOT, "src/main.ts"));
   const child = spawn(command, args, {
     cwd: dir,
     env: { PATH: process.env.PATH ?? "", HOME: dir, MXSCREEN_GREET_WAIT: "six seconds" },

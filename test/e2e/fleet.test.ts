@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { join } from "node:path";
-import process from "node:process";
 import { runtimeName } from "../../src/net/runtime.ts";
 import { test } from "../harness.ts";
+import { cli } from "../helpers/cli.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
-import { ROOT, type RunningServer, startServer, tempDir } from "../helpers/server.ts";
+import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
 import { startSqld } from "../helpers/sqld.ts";
 
 const here = runtimeName().split(" ")[0] as "deno" | "bun";
@@ -38,17 +37,6 @@ async function pregreet(server: RunningServer, source: string): Promise<void> {
   await bot.waitClosed();
 }
 
-function cli(dbUrl: string, args: string[]): Promise<number | null> {
-  return new Promise((resolve) => {
-    const dir = tempDir();
-    const child = spawn("node", [join(ROOT, "src/cli/launch.mjs"), "--runtime", here, "src/cli/mxscreen.ts", ...args], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? "", HOME: dir, MXSCREEN_DB_URL: dbUrl, MXSCREEN_NODE: "cli" },
-      stdio: "ignore",
-    });
-    child.on("exit", resolve);
-  });
-}
 
 test(`a ${here} node and a ${other} node on one sqld: a pregreet on one and a CLI ban are refused on both within a second`, async () => {
   const sqld = await startSqld();
@@ -59,10 +47,10 @@ test(`a ${here} node and a ${other} node on one sqld: a pregreet on one and a CL
   assert.ok(took < 1000, `propagated in ${took} ms`);
   await b.waitForLine(new RegExp(`event=BANNED client=127\\.0\\.6\\.1:\\d+ ban=127\\.0\\.6\\.1/32 reason=PREGREET by=a-${here}`));
 
-  assert.equal(await cli(sqld.url, ["ban", "add", "127.0.6.128/25", "--reason", "cli"]), 0);
+  assert.equal((await cli(sqld.url, ["ban", "add", "127.0.6.128/25", "--reason", "cli"])).code, 0);
   await becomes(a, "127.0.6.200", "554 ", 1500);
   await becomes(b, "127.0.6.200", "554 ", 1500);
-  assert.equal(await cli(sqld.url, ["ban", "rm", "127.0.6.128/25"]), 0);
+  assert.equal((await cli(sqld.url, ["ban", "rm", "127.0.6.128/25"])).code, 0);
   await becomes(a, "127.0.6.201", "220-", 1500);
   await becomes(b, "127.0.6.201", "220-", 1500);
 }, FLEET);

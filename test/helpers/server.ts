@@ -6,14 +6,17 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import DENO_PERMISSIONS from "../../src/net/deno-permissions.json" with { type: "json" };
-import { selfCommand } from "../../src/net/runtime.ts";
+import { runtimeName } from "../../src/net/runtime.ts";
 import { onCleanup } from "../harness.ts";
 import { startDnsmasq } from "./dnsmasq.ts";
 import { LineLog } from "./line-log.ts";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-/** Runs `script` on the given runtime from node_modules, whichever runtime runs the test: for mixed fleets. */
+/** The runtime running the tests: servers start on it unless a test asks for the other. */
+export const RUNTIME = runtimeName().split(" ")[0] as "deno" | "bun";
+
+/** Runs `script` on the given runtime from node_modules, with the permissions mxscreen needs on Deno. */
 export function runtimeCommand(runtime: "deno" | "bun", script: string): { command: string; args: string[] } {
   const command = join(ROOT, "node_modules/.bin", runtime);
   return runtime === "deno" ? { command, args: ["run", ...DENO_PERMISSIONS, script] } : { command, args: [script] };
@@ -67,7 +70,7 @@ export async function startServer(
   const adminPort = options.admin ? await freePort() : undefined;
   const dbUrl = `file:${join(dir, "mxscreen.db")}`;
   const spoolDir = join(dir, "spool");
-  const { command, args } = options.runtime ? runtimeCommand(options.runtime, join(ROOT, "src/main.ts")) : selfCommand(join(ROOT, "src/main.ts"));
+  const { command, args } = runtimeCommand(options.runtime ?? RUNTIME, join(ROOT, "src/main.ts"));
   const child = spawn(command, args, {
     cwd: dir,
     env: {
