@@ -143,7 +143,6 @@ async function heldOpen({ port, addrs, n, perAddr, batch, connectTimeoutMs, dead
 async function heldFinish({ timeoutMs }) {
   const deadline = performance.now() + timeoutMs;
   while (held.some((c) => !c.closed) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  const counts = heldCounts();
   let stillOpen = 0;
   for (const c of held) {
     if (!c.closed) {
@@ -151,7 +150,12 @@ async function heldFinish({ timeoutMs }) {
       c.error ||= "still waiting at the deadline";
       c.socket?.destroy();
     }
+    if (!c.connected) c.error ||= "never connected";
+    else if (!c.greeted) c.error ||= "closed before a final 220";
+    else if (!c.ehlo) c.error ||= "no 250 to EHLO";
+    else if (!c.quit) c.error ||= "no 221 to QUIT";
   }
+  const counts = heldCounts();
   const last = held.filter((c) => c.quit).length;
   held = [];
   return { ...counts, stillOpen, last };

@@ -25,18 +25,18 @@ const O = {
   reps: Number(opt("reps", quick ? 1 : 3)),
   heldReps: Number(opt("held-reps", quick ? 1 : 2)),
   only: opt("only", "held,pregreet,clean,compare,lookup,propagation").split(","),
-  held: opt("held", quick ? "1000" : "1000,5000,19000,40000").split(",").map(Number),
+  held: opt("held", quick ? "1000" : "1000,5000,18900,40000").split(",").map(Number),
   heldWait: opt("held-wait", ""), // seconds; default per N: 10 + N/1000
   greetWait: Number(opt("greet-wait", 6)),
-  pregreetN: Number(opt("pregreet-n", quick ? 400 : 1000)),
-  cleanN: Number(opt("clean-n", quick ? 500 : 2000)),
+  pregreetN: Number(opt("pregreet-n", quick ? 400 : 600)),
+  cleanN: Number(opt("clean-n", quick ? 500 : 1500)),
   cleanAddrs: 50,
   targets: opt("targets", "postscreen,haraka,mx-deno,mx-bun").split(","),
   harakaDir: opt("haraka-dir", ""),
   command: opt("command", "node bench/run-all.mjs " + argv.join(" ")),
 };
 const has = (phase) => O.only.includes(phase);
-const heldWaitS = (n) => (O.heldWait ? Number(O.heldWait) : Math.round(10 + n / 1000));
+const heldWaitS = (n) => (O.heldWait ? Number(O.heldWait) : Math.round(10 + (1.2 * n) / 1000));
 const PER_ADDR = 200;
 const GEN_MAX = 15_000; // sockets per load-generator process (each has the 20,000 open-files limit)
 
@@ -178,7 +178,7 @@ async function heldRun(target, n, variant) {
       const count = Math.min(per, n - i * per);
       return g.call("held-open", {
         port: server.port, addrs: addrs(Math.ceil(count / PER_ADDR)), n: count, perAddr: PER_ADDR, batch: 250,
-        connectTimeoutMs: 10_000, deadlineMs: waitS * 1000 * 0.6,
+        connectTimeoutMs: 10_000, deadlineMs: waitS * 1000 * 0.8,
       }, waitS * 1000 + 30_000);
     }));
     const openMs = Date.now() - openStart;
@@ -303,7 +303,7 @@ try {
       for (const t of main) {
         if (t.name === "postscreen" || t.name === "haraka") {
           if (n > 19_000) continue; // past one process's limit: postscreen cannot by design; Haraka was asked at 19,000
-          runs.push([t, t.name === "haraka" && n >= 19_000 ? { nodes: 2 } : { nodes: 1 }]);
+          runs.push([t, t.name === "haraka" && n >= 18_000 ? { nodes: 2 } : { nodes: 1 }]);
         } else {
           if (n > 19_000 && !supportsProcesses) continue;
           runs.push([t, { processes: n > 19_000 ? Math.ceil(n / 18_000) : 1 }]);
