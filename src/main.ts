@@ -19,6 +19,7 @@ import { serve } from "./net/serve.ts";
 import { GreylistStore } from "./store/greylist.ts";
 import { Store } from "./store/store.ts";
 import { createPool } from "../workers/pool.ts";
+import { runnerConfig } from "../workers/runner-config.ts";
 import { Siblings } from "./cluster/siblings.ts";
 import { openFilesLimit } from "./net/open-files.ts";
 
@@ -67,28 +68,11 @@ async function main(): Promise<void> {
   const reloaded = (error: string | undefined) =>
     error ? logger.note("error", `TLS certificate not reloaded, still using the previous one: ${error}`) : logger.note("info", "TLS certificate reloaded");
   certificates?.watch(CERTIFICATE_CHECK_MS, reloaded);
-  const pool = createPool({
-    spoolDir: config.spoolDir,
-    dns: { server: config.dns, timeoutMs: config.dnsTimeoutMs },
-    upstream: config.upstream && { ...config.upstream, hostname: config.hostname },
-    session: {
-      hostname: config.hostname,
-      maxMessageSize: config.maxMessageSize,
-      maxLineLength: config.maxLineLength,
-      maxRecipients: config.maxRecipients,
-      commandTimeoutMs: config.commandTimeoutMs,
-      dataTimeoutMs: config.dataTimeoutMs,
-      pipelining: config.pipelining,
-      acceptDomains: config.acceptDomains,
-      tls: certificates !== undefined,
-      relay: config.upstream !== undefined,
-      checks: config.checks,
-      actions: config.checkActions,
-      observe: config.mode === "observe",
-      ehloRefusal: config.ehloRefusal,
-      greylist: config.greylist !== undefined,
-    },
-  }, config.workers, observeDns);
+  const pool = createPool(runnerConfig(config, certificates !== undefined), config.workers, {
+    observeDns,
+    onWorkerFailed: (reason, sessions) =>
+      logger.note("error", "a session worker died and was replaced; its clients were told 421 4.3.0", { reason, sessions }),
+  });
   const concluder = new Concluder(config, logger, store, metrics);
   const dnsbl = config.checks.dnsbl.length === 0
     ? undefined

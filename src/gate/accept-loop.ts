@@ -309,6 +309,12 @@ export class AcceptLoop {
                 this.concluder.conclude(record, finding, Date.now(), also);
                 socket.end();
               },
+              failed: (reason) => {
+                concluded = true;
+                socket.write(`421 4.3.0 ${this.options.gate.hostname} Error: local error in processing, try again later\r\n`);
+                socket.end();
+                this.concluder.conclude(record, { event: "WORKER-FAILED", check: "session-worker", action: "close", evidence: { reason } }, Date.now());
+              },
             });
             break;
           }
