@@ -126,13 +126,17 @@ async function main(): Promise<void> {
     listening: () => loop.listening && (siblings === undefined || siblings.running === config.processes - 1),
     openConnections: () => loop.connections,
   });
-  // The first process answers for the node: siblings serve no admin API.
-  const admin = config.adminListen === undefined || sibling ? undefined : await serve(
+  // Each process of MXSCREEN_PROCESSES serves its own metrics: the Nth on the admin port + N.
+  const adminAddress = config.adminListen && {
+    host: config.adminListen.host,
+    port: config.adminListen.port === 0 ? 0 : config.adminListen.port + config.processIndex,
+  };
+  const admin = adminAddress === undefined ? undefined : await serve(
     (request, peer) => app.fetch(request, peer),
-    config.adminListen.host,
-    config.adminListen.port,
+    adminAddress.host,
+    adminAddress.port,
   ).catch((error) => {
-    throw new Error(`cannot serve the admin API on ${config.adminListen!.host}:${config.adminListen!.port}: ${(error as Error).message}`, { cause: error });
+    throw new Error(`cannot serve the admin API on ${adminAddress.host}:${adminAddress.port}: ${(error as Error).message}`, { cause: error });
   });
   logger.note("info", "mxscreen started", {
     runtime: runtimeName(),

@@ -23,16 +23,19 @@ test("MXSCREEN_PROCESSES=2: both processes take clients on one port, share bans,
     { MXSCREEN_PROCESSES: "2", MXSCREEN_GREET_WAIT: "20s", MXSCREEN_MAX_CONN_PER_PREFIX: "1000" },
     { admin: true },
   );
-  const second = await server.waitForLine(/msg="mxscreen started" .*admin=off .*process=2\/2 pid=\d+/);
+  const adminPort = Number(new URL(server.admin).port);
+  const siblingAdmin = `http://127.0.0.1:${adminPort + 1}`;
+  const second = await server.waitForLine(new RegExp(`msg="mxscreen started" .*admin=127\\.0\\.0\\.1:${adminPort + 1} .*process=2/2 pid=\\d+`));
   await server.waitForLine(/msg="mxscreen started" .*process=1\/2 pid=\d+/);
-  const metrics = async () => await (await fetch(`${server.admin}/metrics`)).text();
+  const metrics = async (base = server.admin) => await (await fetch(`${base}/metrics`)).text();
+  const openOn = async (base: string) => Number(/^mxscreen_open_connections (\d+)$/m.exec(await metrics(base))![1]);
   assert.match(await metrics(), /^mxscreen_processes 2$/m);
 
-  // The kernel spreads connections over both listeners: the first process holds only some.
+  // The kernel spreads connections over both listeners; each process reports its own on its admin port.
   const clients = await Promise.all(Array.from({ length: 24 }, (_, i) => RawClient.open(server.port, `127.0.50.${i + 1}`)));
   await Promise.all(clients.map((client) => client.until(/^220-/m)));
-  const held = Number(/^mxscreen_open_connections (\d+)$/m.exec(await metrics())![1]);
-  assert.ok(held > 0 && held < 24, `the first process holds ${held} of 24`);
+  const [first, other] = [await openOn(server.admin), await openOn(siblingAdmin)];
+  assert.ok(first > 0 && other > 0 && first + other === 24, `the processes hold ${first} and ${other} of 24`);
   for (const client of clients) client.socket.destroy();
 
   // A ban made through the first process's API is enforced by both. Both processes write to
