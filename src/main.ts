@@ -19,14 +19,17 @@ import { serve } from "./net/serve.ts";
 import { GreylistStore } from "./store/greylist.ts";
 import { Store } from "./store/store.ts";
 import { createPool } from "../workers/pool.ts";
+import { runnerConfig } from "../workers/runner-config.ts";
+import { Siblings } from "./cluster/siblings.ts";
+import { openFilesLimit } from "./net/open-files.ts";
 
-/** Below the 20,000 open files a process may hold here, with room for the store, spool and workers. */
-const MAX_CONNECTIONS = 19_000;
+/** Past MXSCREEN_MAX_CONNECTIONS, room for the `421` replies and for allowed clients, which are not counted. */
+const LISTENER_HEADROOM = 64;
 const CERTIFICATE_CHECK_MS = 5_000;
 
-function readConfig(): Config {
+function readConfig(openFiles: number): Config {
   try {
-    return loadConfig(process.env, { hostname: hostname(), cpus: navigator.hardwareConcurrency ?? 1 });
+    return loadConfig(process.env, { hostname: hostname(), cpus: navigator.hardwareConcurrency ?? 1, openFiles });
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`mxscreen: ${error.message}`);
@@ -44,11 +47,15 @@ function allowByName(config: Config, observeDns: DnsObserver): ((ip: IP) => Prom
 }
 
 async function main(): Promise<void> {
-  const config = readConfig();
+  const openFiles = openFilesLimit();
+  const config = readConfig(openFiles);
   const logger: Logger = createLogger(config.log, config.node, (line) => console.log(line));
   const startedAt = Date.now();
+  const sibling = config.processIndex > 0;
+  // Each process keeps its own journal of writes that could not reach the database.
+  const queueFile = sibling ? `${config.queueFile}.${config.processIndex}` : config.queueFile;
   const store = await Store.open(
-    { url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, queueFile: config.queueFile },
+    { url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, queueFile },
     (error) => logger.note("warn", error.message),
   );
   for (const variable of config.unknownVariables) {
@@ -61,28 +68,11 @@ async function main(): Promise<void> {
   const reloaded = (error: string | undefined) =>
     error ? logger.note("error", `TLS certificate not reloaded, still using the previous one: ${error}`) : logger.note("info", "TLS certificate reloaded");
   certificates?.watch(CERTIFICATE_CHECK_MS, reloaded);
-  const pool = createPool({
-    spoolDir: config.spoolDir,
-    dns: { server: config.dns, timeoutMs: config.dnsTimeoutMs },
-    upstream: config.upstream && { ...config.upstream, hostname: config.hostname },
-    session: {
-      hostname: config.hostname,
-      maxMessageSize: config.maxMessageSize,
-      maxLineLength: config.maxLineLength,
-      maxRecipients: config.maxRecipients,
-      commandTimeoutMs: config.commandTimeoutMs,
-      dataTimeoutMs: config.dataTimeoutMs,
-      pipelining: config.pipelining,
-      acceptDomains: config.acceptDomains,
-      tls: certificates !== undefined,
-      relay: config.upstream !== undefined,
-      checks: config.checks,
-      actions: config.checkActions,
-      observe: config.mode === "observe",
-      ehloRefusal: config.ehloRefusal,
-      greylist: config.greylist !== undefined,
-    },
-  }, config.workers, observeDns);
+  const pool = createPool(runnerConfig(config, certificates !== undefined), config.workers, {
+    observeDns,
+    onWorkerFailed: (reason, sessions) =>
+      logger.note("error", "a session worker died and was replaced; its clients were told 421 4.3.0", { reason, sessions }),
+  });
   const concluder = new Concluder(config, logger, store, metrics);
   const dnsbl = config.checks.dnsbl.length === 0
     ? undefined
@@ -92,6 +82,7 @@ async function main(): Promise<void> {
     gate: {
       hostname: config.hostname,
       greetWaitMs: config.greetWaitMs,
+      greetWaitStressMs: config.greetWaitStressMs,
       banAction: config.banAction,
       pregreetAction: config.pregreetAction,
       observe: config.mode === "observe",
@@ -102,7 +93,10 @@ async function main(): Promise<void> {
     allowByName: allowByName(config, observeDns),
     tls: certificates ? () => certificates.current : undefined,
     dnsbl,
-    maxConnections: MAX_CONNECTIONS,
+    listenerCap: Math.max(1, Math.min(openFiles - 8, config.connectionLimits.total + LISTENER_HEADROOM)),
+    openFiles,
+    reusePort: config.processes > 1,
+    stressConnections: config.stressConnections,
     limits: config.connectionLimits,
     connectionLimitAction: config.connectionLimitAction,
     badRecipientWindow: config.badRecipientWindow,
@@ -110,9 +104,13 @@ async function main(): Promise<void> {
     greylist: config.greylist === undefined ? undefined : new GreylistStore(store, config.greylist, (error) => logger.note("error", error.message)),
   }, store, pool, concluder, logger, metrics);
   const listeners = await loop.start();
+  const siblings = !sibling && config.processes > 1 ? new Siblings(config.processes - 1, logger) : undefined;
+  siblings?.start();
   const listen = listeners.map((l) => `${l.host.includes(":") ? `[${l.host}]` : l.host}:${l.port}`).join(",");
   store.follow(config.followIntervalMs, { runtime: runtimeName(), listen, startedAt });
   metrics.gauge("mxscreen_open_connections", "Client connections open now.", () => loop.connections);
+  metrics.gauge("mxscreen_stress", "1 while this process is under stress and the greet wait is MXSCREEN_GREET_WAIT_STRESS.", () => (loop.stressed ? 1 : 0));
+  if (siblings) metrics.gauge("mxscreen_processes", "Processes listening on the SMTP ports, this one included (MXSCREEN_PROCESSES).", () => 1 + siblings.running);
   metrics.gauge("mxscreen_store_queue_length", "Writes waiting for the database.", () => store.health().length);
   if (dnsbl) {
     metrics.gauge("mxscreen_dnsbl_zone_healthy", "1 while a DNSBL/DNSWL zone's answers count; 0 while it answers with error codes or lists 127.0.0.1.", () =>
@@ -125,15 +123,20 @@ async function main(): Promise<void> {
     token: config.adminToken,
     allow: config.allow,
     banTtlMs: config.banTtlMs,
-    listening: () => loop.listening,
+    listening: () => loop.listening && (siblings === undefined || siblings.running === config.processes - 1),
     openConnections: () => loop.connections,
   });
-  const admin = config.adminListen === undefined ? undefined : await serve(
+  // Each process of MXSCREEN_PROCESSES serves its own metrics: the Nth on the admin port + N.
+  const adminAddress = config.adminListen && {
+    host: config.adminListen.host,
+    port: config.adminListen.port === 0 ? 0 : config.adminListen.port + config.processIndex,
+  };
+  const admin = adminAddress === undefined ? undefined : await serve(
     (request, peer) => app.fetch(request, peer),
-    config.adminListen.host,
-    config.adminListen.port,
+    adminAddress.host,
+    adminAddress.port,
   ).catch((error) => {
-    throw new Error(`cannot serve the admin API on ${config.adminListen!.host}:${config.adminListen!.port}: ${(error as Error).message}`, { cause: error });
+    throw new Error(`cannot serve the admin API on ${adminAddress.host}:${adminAddress.port}: ${(error as Error).message}`, { cause: error });
   });
   logger.note("info", "mxscreen started", {
     runtime: runtimeName(),
@@ -143,6 +146,8 @@ async function main(): Promise<void> {
     delivery: config.upstream ? `relay:${config.upstream.host}:${config.upstream.port} (${config.upstream.identity})` : `spool:${config.spoolDir}`,
     starttls: certificates ? "offered" : "off",
     workers: config.workers,
+    process: config.processes > 1 ? `${config.processIndex + 1}/${config.processes}` : undefined,
+    pid: process.pid,
     mode: config.mode,
   });
 
@@ -154,7 +159,7 @@ async function main(): Promise<void> {
     loop.stop();
     certificates?.close();
     dnsbl?.stop();
-    await pool.shutdown(config.shutdownTimeoutMs);
+    await Promise.all([pool.shutdown(config.shutdownTimeoutMs), siblings?.stop(config.shutdownTimeoutMs + 5_000)]);
     await admin?.close();
     await store.close();
     logger.note("info", "stopped");
@@ -163,8 +168,15 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGHUP", () => {
     if (certificates) reloaded(certificates.reload());
+    siblings?.signal("SIGHUP");
   });
   process.on("SIGINT", () => void stop("SIGINT"));
+  if (sibling) {
+    // stdin is a pipe from the first process: it closes when that process is gone, however it ended.
+    process.stdin.on("end", () => void stop("first process gone"));
+    process.stdin.on("error", () => void stop("first process gone"));
+    process.stdin.resume();
+  }
 }
 
 main().catch((error) => {

@@ -7,18 +7,31 @@ import type { FromRunner, RunnerConfig, SessionHandle, SessionPool, SessionSink,
 
 interface Lane {
   send(message: ToRunner, transfer?: ArrayBuffer[]): void;
+  /** Set when its worker died; its sessions are failed and a new lane takes its place. */
+  dead: boolean;
   /** A worker gets its own copy of each read, transferred; the inline runner reads it before returning. */
   readonly copies: boolean;
   sessions: number;
   terminate(): void;
 }
 
+export interface PoolOptions {
+  readonly observeDns?: DnsObserver;
+  /** A worker died and was replaced. */
+  readonly onWorkerFailed?: (reason: string, sessions: number) => void;
+  /** The worker script; tests give one that can be made to fail. */
+  readonly workerUrl?: URL;
+}
+
 /**
  * Spreads sessions over `workers` Web Workers (0: one inline runner on this thread, through
  * the same messages). Sockets cannot move between threads in Deno or Bun, so bytes travel
- * over the worker's port in transferred buffers.
+ * over the worker's port in transferred buffers. A worker that dies takes only its own
+ * sessions with it (their clients get a 421): a new one takes its place.
  */
-export function createPool(config: RunnerConfig, workers: number, observeDns: DnsObserver = () => {}): SessionPool {
+export function createPool(config: RunnerConfig, workers: number, options: PoolOptions = {}): SessionPool {
+  const observeDns = options.observeDns ?? (() => {});
+  const workerUrl = options.workerUrl ?? new URL("./session-worker.ts", import.meta.url);
   const sinks = new Map<number, { sink: SessionSink; lane: Lane }>();
   let nextId = 1;
   let idle: (() => void) | undefined;
@@ -51,7 +64,22 @@ export function createPool(config: RunnerConfig, workers: number, observeDns: Dn
     }
   };
 
-  const lanes: Lane[] = workers === 0 ? [inlineLane(config, dispatch)] : Array.from({ length: workers }, () => workerLane(config, dispatch));
+  const replace = (lane: Lane, reason: string) => {
+    if (lane.dead) return;
+    lane.dead = true;
+    lane.terminate();
+    const lost = [...sinks].filter(([, entry]) => entry.lane === lane);
+    for (const [id, entry] of lost) {
+      sinks.delete(id);
+      entry.sink.failed(reason);
+    }
+    lanes[lanes.indexOf(lane)] = workerLane(config, workerUrl, dispatch, replace);
+    options.onWorkerFailed?.(reason, lost.length);
+    if (sinks.size === 0) idle?.();
+  };
+  const lanes: Lane[] = workers === 0
+    ? [inlineLane(config, dispatch)]
+    : Array.from({ length: workers }, () => workerLane(config, workerUrl, dispatch, replace));
 
   return {
     size: workers,
@@ -61,14 +89,17 @@ export function createPool(config: RunnerConfig, workers: number, observeDns: Dn
       lane.sessions++;
       sinks.set(id, { sink, lane });
       lane.send({ t: "open", id, client, gate, early });
+      const send = (message: ToRunner, transfer?: ArrayBuffer[]) => {
+        if (!lane.dead) lane.send(message, transfer);
+      };
       return {
         data: (bytes) => {
-          if (!lane.copies) return lane.send({ t: "data", id, bytes });
+          if (!lane.copies) return send({ t: "data", id, bytes });
           const copy = bytes.slice();
-          lane.send({ t: "data", id, bytes: copy }, [copy.buffer as ArrayBuffer]);
+          send({ t: "data", id, bytes: copy }, [copy.buffer as ArrayBuffer]);
         },
-        gone: () => lane.send({ t: "gone", id }),
-        tlsStarted: (ok) => lane.send({ t: "tls", id, ok }),
+        gone: () => send({ t: "gone", id }),
+        tlsStarted: (ok) => send({ t: "tls", id, ok }),
       };
     },
     async shutdown(timeoutMs: number) {
@@ -86,20 +117,29 @@ export function createPool(config: RunnerConfig, workers: number, observeDns: Dn
 
 function inlineLane(config: RunnerConfig, dispatch: (message: FromRunner) => void): Lane {
   const runner = new SessionRunner(config, (message) => queueMicrotask(() => dispatch(message)), process.pid);
-  return { sessions: 0, copies: false, send: (message) => runner.handle(message), terminate: () => {} };
+  return { sessions: 0, dead: false, copies: false, send: (message) => runner.handle(message), terminate: () => {} };
 }
 
-function workerLane(config: RunnerConfig, dispatch: (message: FromRunner) => void): Lane {
-  const worker = new Worker(new URL("./session-worker.ts", import.meta.url), { type: "module" });
-  worker.onmessage = (event: MessageEvent<FromRunner>) => dispatch(event.data);
-  worker.onerror = (event: ErrorEvent) => {
-    console.error(`mxscreen: a session worker failed: ${event.message}`);
-  };
-  worker.postMessage(config);
-  return {
+function workerLane(
+  config: RunnerConfig,
+  url: URL,
+  dispatch: (message: FromRunner) => void,
+  replace: (lane: Lane, reason: string) => void,
+): Lane {
+  const worker = new Worker(url, { type: "module" });
+  const lane: Lane = {
     sessions: 0,
+    dead: false,
     copies: true,
     send: (message, transfer = []) => worker.postMessage(message, transfer),
     terminate: () => worker.terminate(),
   };
+  worker.onmessage = (event: MessageEvent<FromRunner>) => dispatch(event.data);
+  // An uncaught error ends the worker on both runtimes; unhandled, Deno would end this process too.
+  worker.onerror = (event: ErrorEvent) => {
+    event.preventDefault();
+    replace(lane, event.message);
+  };
+  worker.postMessage(config);
+  return lane;
 }

@@ -46,6 +46,8 @@ export interface SessionSink {
   log(entry: LogEntry): void;
   greylist(triplet: string): Promise<"pass" | "defer">;
   end(facts: SessionFacts): void;
+  /** The worker running this session died: the session is over, without facts. */
+  failed(reason: string): void;
 }
 
 export interface SessionHandle {

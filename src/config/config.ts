@@ -30,7 +30,15 @@ export interface Config {
   readonly acceptDomains: readonly string[];
   /** 0 runs sessions inline on the main thread. */
   readonly workers: number;
+  /** Processes that each listen on the same port (SO_REUSEPORT); the first one starts the others. */
+  readonly processes: number;
+  /** 0 for the first process, 1… for the ones it started (set by it, not by operators). */
+  readonly processIndex: number;
   readonly greetWaitMs: number;
+  /** The greet wait while this process is under stress (postscreen's `${stress?{2}:{6}}s`). */
+  readonly greetWaitStressMs: number;
+  /** Open connections from which this process is under stress; it ends below four fifths of it. */
+  readonly stressConnections: number;
   readonly passTtlMs: number;
   readonly banTtlMs: number;
   readonly banAction: "reject" | "drop";
@@ -77,6 +85,13 @@ export interface Config {
 export interface HostFacts {
   readonly hostname: string;
   readonly cpus: number;
+  /** The open-files limit of this process: every held connection is one. */
+  readonly openFiles: number;
+}
+
+/** Files kept back from MXSCREEN_MAX_CONNECTIONS' default for the store, spool, DNS, workers and upstream. */
+export function reservedFiles(openFiles: number): number {
+  return Math.max(64, Math.ceil(openFiles * 0.05));
 }
 
 /**
@@ -134,6 +149,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     windowMs: dur("MXSCREEN_GREYLIST_WINDOW", "4h"),
     passTtlMs: dur("MXSCREEN_GREYLIST_PASS_TTL", "35d"),
   };
+  const greetWaitMs = dur("MXSCREEN_GREET_WAIT", "6s");
+  const maxText = get("MXSCREEN_MAX_CONNECTIONS");
+  if (maxText !== undefined && /^\d+$/.test(maxText.trim()) && Number(maxText) > host.openFiles) {
+    throw new ConfigError(
+      "MXSCREEN_MAX_CONNECTIONS",
+      maxText,
+      `at most ${host.openFiles}, this process's open-files limit (raise it with ulimit -n or systemd LimitNOFILE, or set MXSCREEN_PROCESSES)`,
+    );
+  }
+  const maxConnections = int("MXSCREEN_MAX_CONNECTIONS", Math.max(1, host.openFiles - reservedFiles(host.openFiles)), 1, host.openFiles);
+  const processes = int("MXSCREEN_PROCESSES", 1, 1, 64);
   const checkActions = Object.fromEntries(
     CHECKS.map((check) => [check.id, parseChoice(actionVariable(check.id), get(actionVariable(check.id)) ?? check.defaultAction, CHECK_ACTIONS)]),
   );
@@ -147,7 +173,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     spoolDir: get("MXSCREEN_SPOOL_DIR") ?? "data/spool",
     acceptDomains: parseDomainList("MXSCREEN_ACCEPT_DOMAINS", get("MXSCREEN_ACCEPT_DOMAINS") ?? ""),
     workers: parseInteger("MXSCREEN_WORKERS", get("MXSCREEN_WORKERS") ?? String(host.cpus), 0, 256),
-    greetWaitMs: dur("MXSCREEN_GREET_WAIT", "6s"),
+    processes,
+    processIndex: int("MXSCREEN_PROCESS_INDEX", 0, 0, processes - 1),
+    greetWaitMs,
+    // 2s as postscreen, but never longer than a greet wait set shorter than that.
+    greetWaitStressMs: get("MXSCREEN_GREET_WAIT_STRESS") === undefined ? Math.min(2000, greetWaitMs) : dur("MXSCREEN_GREET_WAIT_STRESS", "2s"),
+    stressConnections: int("MXSCREEN_STRESS_CONNECTIONS", Math.max(1, Math.floor(maxConnections * 0.75)), 1, host.openFiles),
     passTtlMs: dur("MXSCREEN_PASS_TTL", "1d"),
     banTtlMs: dur("MXSCREEN_BAN_TTL", "1d"),
     banAction: parseChoice("MXSCREEN_BAN_ACTION", get("MXSCREEN_BAN_ACTION") ?? "reject", ["reject", "drop"]),
@@ -191,9 +222,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     ehloRefusal: parseBoolean("MXSCREEN_EHLO_REFUSAL", get("MXSCREEN_EHLO_REFUSAL") ?? "false"),
     greylist: greylisting ? greylistTimings : undefined,
     connectionLimits: {
-      perClient: int("MXSCREEN_MAX_CONN_PER_CLIENT", 10, 1, 19_000),
-      perPrefix: int("MXSCREEN_MAX_CONN_PER_PREFIX", 50, 1, 19_000),
-      total: int("MXSCREEN_MAX_CONNECTIONS", 15_000, 1, 19_000),
+      perClient: int("MXSCREEN_MAX_CONN_PER_CLIENT", 10, 1, 1_000_000),
+      perPrefix: int("MXSCREEN_MAX_CONN_PER_PREFIX", 50, 1, 1_000_000),
+      total: maxConnections,
     },
     badRecipientWindow: {
       max: int("MXSCREEN_MAX_BAD_RCPT_PREFIX", 20, 1, 1_000_000),
@@ -207,6 +238,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   if (config.passTtlMs === 0) throw new ConfigError("MXSCREEN_PASS_TTL", get("MXSCREEN_PASS_TTL") ?? "", "a duration above 0");
   if (config.greylist !== undefined && config.greylist.windowMs <= config.greylist.delayMs) {
     throw new ConfigError("MXSCREEN_GREYLIST_WINDOW", get("MXSCREEN_GREYLIST_WINDOW") ?? "4h", "a duration longer than MXSCREEN_GREYLIST_DELAY, or no retry could ever pass");
+  }
+  if (config.processes > 1 && config.listen.some((address) => address.port === 0)) {
+    throw new ConfigError("MXSCREEN_LISTEN", get("MXSCREEN_LISTEN") ?? "", "fixed ports when MXSCREEN_PROCESSES is above 1 (port 0 would give each process a different port)");
+  }
+  if (config.greetWaitStressMs > config.greetWaitMs) {
+    throw new ConfigError("MXSCREEN_GREET_WAIT_STRESS", get("MXSCREEN_GREET_WAIT_STRESS") ?? "2s", `a duration no longer than MXSCREEN_GREET_WAIT (${config.greetWaitMs} ms)`);
   }
   if (config.dnsTimeoutMs === 0) throw new ConfigError("MXSCREEN_DNS_TIMEOUT", get("MXSCREEN_DNS_TIMEOUT") ?? "", "a duration above 0");
   if (config.banTtlMs === 0) throw new ConfigError("MXSCREEN_BAN_TTL", get("MXSCREEN_BAN_TTL") ?? "", "a duration above 0");

@@ -15,6 +15,7 @@ import type { DnsblLookups } from "./dnsbl-lookups.ts";
 import { Greeter } from "./greeter.ts";
 import { parseProxyHeader } from "./proxy-protocol.ts";
 import { standing as standingOf } from "./standing.ts";
+import { Stress } from "./stress.ts";
 import type { Finding, GateAction, GateConfig } from "./types.ts";
 
 export interface AcceptLoopOptions {
@@ -30,7 +31,14 @@ export interface AcceptLoopOptions {
   readonly allowByName: ((ip: IP) => Promise<string | undefined>) | undefined;
   /** Peers that must send a PROXY header naming the real client (load balancers). */
   readonly trustedProxies: readonly Prefix[];
-  readonly maxConnections: number;
+  /** Open connections past which the runtime's listener stops accepting (below the open-files limit). */
+  readonly listenerCap: number;
+  /** This process's open-files limit. */
+  readonly openFiles: number;
+  /** Several processes listen on the same port (MXSCREEN_PROCESSES > 1). */
+  readonly reusePort: boolean;
+  /** MXSCREEN_STRESS_CONNECTIONS. */
+  readonly stressConnections: number;
   readonly tls: (() => TlsCredentials | undefined) | undefined;
   readonly limits: ConnectionLimitsConfig;
   readonly connectionLimitAction: CheckAction;
@@ -52,6 +60,7 @@ export class AcceptLoop {
   private readonly limits: ConnectionLimits;
   private readonly badRecipients: BadRecipientWindow;
   private readonly open = new Set<{ shutdown(): void }>();
+  private readonly stress: Stress;
   private stopping = false;
 
   constructor(
@@ -64,6 +73,7 @@ export class AcceptLoop {
   ) {
     this.limits = new ConnectionLimits(options.limits);
     this.badRecipients = new BadRecipientWindow(options.badRecipientWindow);
+    this.stress = new Stress(options.stressConnections);
   }
 
   async start(): Promise<Listener[]> {
@@ -71,8 +81,11 @@ export class AcceptLoop {
       const listener = await listen({
         host: address.host,
         port: address.port,
-        maxConnections: this.options.maxConnections,
+        maxConnections: this.options.listenerCap,
+        reusePort: this.options.reusePort,
         tls: this.options.tls,
+        openFiles: this.options.openFiles,
+        onRelisten: (message) => this.logger.note("warn", `listener on ${address.host}:${address.port} ${message}`),
         onConnection: (socket) => this.accept(socket),
       }).catch((error) => {
         throw new Error(`cannot listen on ${address.host}:${address.port}: ${(error as Error).message}`, { cause: error });
@@ -84,6 +97,11 @@ export class AcceptLoop {
 
   get connections(): number {
     return this.open.size;
+  }
+
+  /** 1 while this process is under stress (the greet wait is the short one). */
+  get stressed(): boolean {
+    return this.stress.active;
   }
 
   get listening(): boolean {
@@ -103,7 +121,9 @@ export class AcceptLoop {
    */
   private refuseOverLimit(socket: ClientSocket, record: ConnectionRecord, breach: LimitBreach): ConnectionHandlers | undefined {
     const gate = this.options.gate;
-    const action = gate.observe ? "observe" : this.options.connectionLimitAction;
+    // Past MXSCREEN_MAX_CONNECTIONS the server itself is full: every client is refused, in any
+    // mode, and none is banned for it.
+    const action = breach.limit === "total" ? "close" : gate.observe ? "observe" : this.options.connectionLimitAction;
     const finding = {
       event: "LIMIT",
       check: "connection-limit",
@@ -122,6 +142,18 @@ export class AcceptLoop {
     socket.end();
     this.concluder.conclude(record, finding, Date.now());
     return { data: () => {}, close: () => {} };
+  }
+
+  private updateStress(): void {
+    const open = this.open.size;
+    const changed = this.stress.update(open);
+    if (changed === undefined) return;
+    const waitMs = changed ? this.options.gate.greetWaitStressMs : this.options.gate.greetWaitMs;
+    this.logger.note(changed ? "warn" : "info", changed ? "under stress: greet wait shortened" : "stress over: greet wait restored", {
+      open,
+      threshold: this.options.stressConnections,
+      greet_wait_ms: waitMs,
+    });
   }
 
   /** The dictionary check across connections: this session's unknown recipients added to its network's recent ones. */
@@ -197,14 +229,14 @@ export class AcceptLoop {
     const now = Date.now();
     const ip = record.ip;
     let standing = standingOf(this.options.allow, this.store, ip, now);
-    // .domain allow entries need the client's name: looked up for the clients it can change
-    // (new ones, during the greet wait; banned ones, before they are refused), never for passed ones.
-    const named = standing.kind === "new" || standing.kind === "banned" ? this.options.allowByName?.(ip) : undefined;
     const breach = standing.kind === "allowed" ? undefined : this.limits.admit(ip);
     if (breach !== undefined) {
       const refused = this.refuseOverLimit(socket, record, breach);
       if (refused) return refused;
     }
+    // .domain allow entries need the client's name: looked up for the clients it can change
+    // (new ones, during the greet wait; banned ones, before they are refused), never for passed ones.
+    const named = standing.kind === "new" || standing.kind === "banned" ? this.options.allowByName?.(ip) : undefined;
     const counted = standing.kind !== "allowed" && breach === undefined;
     const greeter = new Greeter(this.options.gate);
     // Only clients that will wait out the greeting are looked up: a passed client never waits on DNS.
@@ -223,6 +255,7 @@ export class AcceptLoop {
       },
     };
     this.open.add(tracked);
+    this.updateStress();
 
     const run = (actions: GateAction[]) => {
       for (const action of actions) {
@@ -276,6 +309,12 @@ export class AcceptLoop {
                 this.concluder.conclude(record, finding, Date.now(), also);
                 socket.end();
               },
+              failed: (reason) => {
+                concluded = true;
+                socket.write(`421 4.3.0 ${this.options.gate.hostname} Error: local error in processing, try again later\r\n`);
+                socket.end();
+                this.concluder.conclude(record, { event: "WORKER-FAILED", check: "session-worker", action: "close", evidence: { reason } }, Date.now());
+              },
             });
             break;
           }
@@ -292,10 +331,10 @@ export class AcceptLoop {
       void named.then((source) => {
         if (gone) return;
         if (source !== undefined) standing = { kind: "allowed", source };
-        run(greeter.open(standing, Date.now()));
+        run(greeter.open(standing, Date.now(), this.stress.active));
       });
     } else {
-      run(greeter.open(standing, now));
+      run(greeter.open(standing, now, this.stress.active));
       void named?.then((source) => {
         if (source === undefined || gone || session !== undefined || concluded) return;
         standing = { kind: "allowed", source };
@@ -310,6 +349,7 @@ export class AcceptLoop {
       close: () => {
         gone = true;
         this.open.delete(tracked);
+        this.updateStress();
         if (counted) this.limits.release(ip);
         if (timer !== undefined) clearTimeout(timer);
         if (session) return session.gone();

@@ -22,7 +22,8 @@ export class Greeter {
 
   constructor(private readonly config: GateConfig) {}
 
-  open(standing: Standing, now: number): GateAction[] {
+  /** `stressed`: the process is under stress, and the greet wait is the short one. */
+  open(standing: Standing, now: number, stressed = false): GateAction[] {
     this.openedAt = now;
     const banner = `${this.config.hostname} ESMTP`;
     if (standing.kind === "banned") {
@@ -44,7 +45,7 @@ export class Greeter {
       return [{ type: "write", text: `220 ${banner}\r\n` }, { type: "handoff", early: undefined }];
     }
     this.waiting = true;
-    this.deadline = now + this.config.greetWaitMs;
+    this.deadline = now + (stressed ? this.config.greetWaitStressMs : this.config.greetWaitMs);
     return [{ type: "write", text: `220-${banner}\r\n` }];
   }
 

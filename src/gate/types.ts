@@ -5,6 +5,8 @@ import type { ListEntry } from "../store/types.ts";
 export interface GateConfig {
   readonly hostname: string;
   readonly greetWaitMs: number;
+  /** The greet wait while the process is under stress. */
+  readonly greetWaitStressMs: number;
   readonly banAction: "reject" | "drop";
   readonly pregreetAction: CheckAction;
   readonly observe: boolean;

@@ -38,7 +38,7 @@ interface BunConnection {
 }
 
 interface BunListenApi {
-  listen(options: { hostname: string; port: number; socket: BunHandlers & { open(socket: BunSocket): void } }): BunServer;
+  listen(options: { hostname: string; port: number; reusePort: boolean; socket: BunHandlers & { open(socket: BunSocket): void } }): BunServer;
 }
 
 const encoder = new TextEncoder();
@@ -68,6 +68,7 @@ export function bunListen(bun: BunListenApi, options: ListenOptions): Promise<Li
   const server = bun.listen({
     hostname: options.host,
     port: options.port,
+    reusePort: options.reusePort ?? false,
     socket: {
       open(socket) {
         open++;

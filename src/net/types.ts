@@ -37,6 +37,12 @@ export interface ListenOptions {
   readonly port: number;
   /** Accepting stops past this many open connections (a runtime must never go deaf on EMFILE). */
   readonly maxConnections: number;
+  /** This process's open-files limit. */
+  readonly openFiles: number;
+  /** Share the port with other processes (SO_REUSEPORT): the kernel spreads connections over them. */
+  readonly reusePort?: boolean;
+  /** The listener had stopped accepting and was opened again (or could not be): `message` says what happened. */
+  readonly onRelisten?: (message: string) => void;
   /** The certificate and key to use for STARTTLS now (they can be reloaded); undefined: no TLS. */
   readonly tls?: () => TlsCredentials | undefined;
   readonly onConnection: (socket: ClientSocket) => ConnectionHandlers;

@@ -7,15 +7,18 @@ interface Expiring {
 /** IPv6 prefixes as nested maps of 32-bit words: a /64 is two probes, no strings, no allocation. */
 type Words<T> = Map<number, Words<T> | T>;
 
-/** The top `bits` bits of a 32-bit word. */
+/**
+ * The top `bits` bits of a 32-bit word, as a signed 32-bit integer: V8 keeps those unboxed
+ * (an unsigned one above 2^31 is a heap number, allocated and hashed on every probe).
+ */
 function maskWord(word: number, bits: number): number {
-  if (bits >= 32) return word >>> 0;
+  if (bits >= 32) return word | 0;
   if (bits <= 0) return 0;
-  return (word & (~0 << (32 - bits))) >>> 0;
+  return word & (~0 << (32 - bits));
 }
 
 function v6Word(groups: readonly number[], i: number): number {
-  return ((groups[2 * i] << 16) | groups[2 * i + 1]) >>> 0;
+  return (groups[2 * i] << 16) | groups[2 * i + 1];
 }
 
 /**
@@ -90,9 +93,9 @@ export class PrefixIndex<T extends Expiring> {
     for (const length of this.v6Lengths) {
       const depth = Math.max(1, Math.ceil(length / 32));
       let node: Words<T> | undefined = this.v6.get(length)!;
-      for (let i = 0; node !== undefined && i < depth - 1; i++) node = node.get(((g[2 * i] << 16) | g[2 * i + 1]) >>> 0) as Words<T> | undefined;
+      for (let i = 0; node !== undefined && i < depth - 1; i++) node = node.get((g[2 * i] << 16) | g[2 * i + 1]) as Words<T> | undefined;
       if (node === undefined) continue;
-      const value = node.get(maskWord(((g[2 * depth - 2] << 16) | g[2 * depth - 1]) >>> 0, length - 32 * (depth - 1))) as T | undefined;
+      const value = node.get(maskWord((g[2 * depth - 2] << 16) | g[2 * depth - 1], length - 32 * (depth - 1))) as T | undefined;
       if (value !== undefined && (value.expiresAt === null || value.expiresAt > now)) return value;
     }
     return undefined;

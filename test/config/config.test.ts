@@ -7,7 +7,7 @@ import { ConfigError } from "../../src/config/values.ts";
 import { test } from "../harness.ts";
 import { ROOT, RUNTIME, runtimeCommand, tempDir } from "../helpers/server.ts";
 
-const HOST = { hostname: "mx1.example.net", cpus: 2 };
+const HOST = { hostname: "mx1.example.net", cpus: 2, openFiles: 20_000 };
 
 test("defaults follow SPEC §2", () => {
   const c = loadConfig({}, HOST);
@@ -24,6 +24,23 @@ test("defaults follow SPEC §2", () => {
   assert.equal(c.mode, "enforce");
   assert.equal(c.log, "text");
   assert.equal(c.pipelining, false);
+});
+
+test("overload defaults follow the open-files limit: 421 before the runtime runs out of files, stress at three quarters", () => {
+  const c = loadConfig({}, HOST);
+  assert.equal(c.connectionLimits.total, 19_000);
+  assert.equal(c.stressConnections, 14_250);
+  assert.equal(c.greetWaitStressMs, 2000);
+  assert.equal(c.processes, 1);
+  assert.equal(loadConfig({}, { ...HOST, openFiles: 1024 }).connectionLimits.total, 960);
+  assert.throws(() => loadConfig({ MXSCREEN_MAX_CONNECTIONS: "25000" }, HOST), (error: unknown) => {
+    assert.ok(error instanceof ConfigError);
+    assert.match(error.message, /MXSCREEN_MAX_CONNECTIONS.*25000.*at most 20000.*open-files limit.*MXSCREEN_PROCESSES/);
+    return true;
+  });
+  assert.throws(() => loadConfig({ MXSCREEN_GREET_WAIT: "3s", MXSCREEN_GREET_WAIT_STRESS: "4s" }, HOST), /MXSCREEN_GREET_WAIT_STRESS/);
+  assert.equal(loadConfig({ MXSCREEN_GREET_WAIT: "1s" }, HOST).greetWaitStressMs, 1000, "a greet wait shorter than 2s is its own stress wait");
+  assert.throws(() => loadConfig({ MXSCREEN_PROCESSES: "0" }, HOST), /MXSCREEN_PROCESSES/);
 });
 
 test("values parse: durations, listen lists with IPv6, domains, sizes", () => {
@@ -130,9 +147,9 @@ const BAD: [string, string, RegExp][] = [
   ["MXSCREEN_OWN_HOSTS", "mx1.example.org,not a host", /domain names separated by commas \("not a host"/],
   ["MXSCREEN_MAX_BAD_RCPT_PREFIX", "0", /whole number from 1 to 1000000/],
   ["MXSCREEN_BAD_RCPT_WINDOW", "an hour", /duration/],
-  ["MXSCREEN_MAX_CONN_PER_CLIENT", "0", /whole number from 1 to 19000/],
-  ["MXSCREEN_MAX_CONN_PER_PREFIX", "lots", /whole number from 1 to 19000/],
-  ["MXSCREEN_MAX_CONNECTIONS", "20000", /whole number from 1 to 19000/],
+  ["MXSCREEN_MAX_CONN_PER_CLIENT", "0", /whole number from 1 to 1000000/],
+  ["MXSCREEN_MAX_CONN_PER_PREFIX", "lots", /whole number from 1 to 1000000/],
+  ["MXSCREEN_MAX_CONNECTIONS", "20001", /at most 20000, this process.s open-files limit/],
   ["MXSCREEN_ACTION_CONNECTION_LIMIT", "drop", /ignore, enforce, ban/],
   ["MXSCREEN_TRAP", "sometimes", /true or false/],
   ["MXSCREEN_TRAP_RCPTS", "trap@example.org,not an address", /mail addresses separated by commas \("not an address"/],

@@ -3,7 +3,7 @@ import { Greeter } from "../../src/gate/greeter.ts";
 import type { GateConfig } from "../../src/gate/types.ts";
 import { test } from "../harness.ts";
 
-const CONFIG: GateConfig = { hostname: "mx.test.example", greetWaitMs: 6000, banAction: "reject", pregreetAction: "ban", observe: false };
+const CONFIG: GateConfig = { hostname: "mx.test.example", greetWaitMs: 6000, greetWaitStressMs: 2000, banAction: "reject", pregreetAction: "ban", observe: false };
 const BAN = { kind: "ban" as const, prefix: "192.0.2.1/32", createdAt: 0, expiresAt: 1e15, node: "a", check: "pregreet", reason: "PREGREET" };
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -13,6 +13,13 @@ test("a new client gets the 220- teaser, then after the wait the final 220 and t
   assert.equal(g.deadline, 7000);
   assert.deepEqual(g.tick(6999), []);
   assert.deepEqual(g.tick(7000), [{ type: "write", text: "220 mx.test.example ESMTP\r\n" }, { type: "handoff", early: undefined }]);
+});
+
+test("under stress the greet wait is the short one", () => {
+  const g = new Greeter(CONFIG);
+  g.open({ kind: "new" }, 1000, true);
+  assert.equal(g.deadline, 3000);
+  assert.deepEqual(g.tick(3000), [{ type: "write", text: "220 mx.test.example ESMTP\r\n" }, { type: "handoff", early: undefined }]);
 });
 
 test("an early talker gets no reply, is dropped, and the finding carries its bytes and delay", () => {

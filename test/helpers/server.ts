@@ -62,7 +62,15 @@ export interface RunningServer {
  */
 export async function startServer(
   env: Record<string, string> = {},
-  options: { dir?: string; listen?: (port: number) => string; admin?: boolean; runtime?: "deno" | "bun"; dns?: readonly string[] } = {},
+  options: {
+    dir?: string;
+    listen?: (port: number) => string;
+    admin?: boolean;
+    runtime?: "deno" | "bun";
+    dns?: readonly string[];
+    /** The server's open-files limit (ulimit -n), to run it out of files. */
+    openFiles?: number;
+  } = {},
 ): Promise<RunningServer> {
   const dir = options.dir ?? tempDir();
   const dns = env.MXSCREEN_DNS ?? (await startDnsmasq(options.dns)).address;
@@ -70,7 +78,11 @@ export async function startServer(
   const adminPort = options.admin ? await freePort() : undefined;
   const dbUrl = `file:${join(dir, "mxscreen.db")}`;
   const spoolDir = join(dir, "spool");
-  const { command, args } = runtimeCommand(options.runtime ?? RUNTIME, join(ROOT, "src/main.ts"));
+  const run = runtimeCommand(options.runtime ?? RUNTIME, join(ROOT, "src/main.ts"));
+  // exec keeps the PID, so the server is still stopped by its own PID.
+  const { command, args } = options.openFiles === undefined
+    ? run
+    : { command: "/bin/sh", args: ["-c", `ulimit -n ${options.openFiles} && exec "$0" "$@"`, run.command, ...run.args] };
   const child = spawn(command, args, {
     cwd: dir,
     env: {

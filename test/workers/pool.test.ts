@@ -1,0 +1,63 @@
+import assert from "node:assert/strict";
+import { loadConfig } from "../../src/config/config.ts";
+import type { SessionFacts } from "../../src/smtp/types.ts";
+import { createPool } from "../../workers/pool.ts";
+import { runnerConfig } from "../../workers/runner-config.ts";
+import type { SessionSink } from "../../workers/types.ts";
+import { test } from "../harness.ts";
+import { eventually } from "../helpers/eventually.ts";
+import { tempDir } from "../helpers/server.ts";
+
+/** A session's side of the accept loop, recording what the pool tells it. */
+function recorder() {
+  const seen = { written: "", failed: undefined as string | undefined, ended: undefined as SessionFacts | undefined };
+  const sink: SessionSink = {
+    write: (text) => void (seen.written += text),
+    close: () => {},
+    starttls: () => {},
+    pause: () => {},
+    resume: () => {},
+    log: () => {},
+    greylist: () => Promise.resolve("pass"),
+    end: (facts) => void (seen.ended = facts),
+    failed: (reason) => void (seen.failed = reason),
+  };
+  return { seen, sink };
+}
+
+const CLIENT = (address: string) => ({ address, port: 40000, passed: true, allowed: false });
+
+test("a worker that dies fails only its own sessions, and the next sessions run on a new worker", async () => {
+  const config = loadConfig({ MXSCREEN_SPOOL_DIR: tempDir(), MXSCREEN_HOSTNAME: "mx.test.example", MXSCREEN_DNS: "127.0.0.1:9" }, {
+    hostname: "mx.test.example",
+    cpus: 1,
+    openFiles: 1024,
+  });
+  const failures: [string, number][] = [];
+  const pool = createPool(runnerConfig(config, false), 1, {
+    workerUrl: new URL("../helpers/failing-session-worker.ts", import.meta.url),
+    onWorkerFailed: (reason, sessions) => failures.push([reason, sessions]),
+  });
+  try {
+    const healthy = recorder();
+    const doomed = recorder();
+    pool.open(CLIENT("192.0.2.10"), { dnsbl: [] }, undefined, healthy.sink);
+    pool.open(CLIENT("192.0.2.66"), { dnsbl: [] }, undefined, doomed.sink);
+    await eventually("both sessions on the dead worker are failed", () => healthy.seen.failed !== undefined && doomed.seen.failed !== undefined);
+    assert.match(doomed.seen.failed!, /simulated bug in a session worker/);
+    assert.equal(failures.length, 1);
+    assert.equal(failures[0][1], 2);
+
+    const next = recorder();
+    const handle = pool.open(CLIENT("192.0.2.11"), { dnsbl: [] }, undefined, next.sink);
+    handle.data(new TextEncoder().encode("EHLO client.example.net\r\n"));
+    await eventually("the new worker answers EHLO", () => /^250 /m.test(next.seen.written));
+    assert.match(next.seen.written, /^250-mx\.test\.example/m);
+    handle.data(new TextEncoder().encode("QUIT\r\n"));
+    await eventually("the session ends", () => next.seen.ended !== undefined);
+    assert.match(next.seen.written, /^221 /m);
+    assert.equal(next.seen.failed, undefined);
+  } finally {
+    await pool.shutdown(1_000);
+  }
+}, { timeoutMs: 20_000 });
