@@ -24,6 +24,7 @@ const quick = flag("quick");
 const O = {
   reps: Number(opt("reps", quick ? 1 : 3)),
   heldReps: Number(opt("held-reps", quick ? 1 : 2)),
+  heldRepsLarge: Number(opt("held-reps", 1)), // N ≥ 18,000: one rep by default (each takes a minute or more)
   only: opt("only", "held,pregreet,clean,compare,lookup,propagation").split(","),
   held: opt("held", quick ? "1000" : "1000,5000,18900,40000").split(",").map(Number),
   heldWait: opt("held-wait", ""), // seconds; default per N: 10 + N/1000
@@ -310,7 +311,7 @@ try {
         }
       }
       console.log(`## held ${n.toLocaleString("en")}, greet wait ${heldWaitS(n)} s`);
-      for (let rep = 0; rep < O.heldReps; rep++) {
+      for (let rep = 0; rep < (n >= 18_000 ? O.heldRepsLarge : O.heldReps); rep++) {
         for (const [t, variant] of runs) {
           try {
             record("held", String(n), t, await heldRun(t, n, variant));
@@ -428,7 +429,7 @@ for (const rt of ["deno", "bun"]) {
     cmpRows.push(`| ${rt === "deno" ? "Deno" : "Bun"} | ${what} | ${fmt(med("clean", "", name, "perS"))} | ${fmt(med("clean", "", name, "p50"), 1)} | ${fmt(med("clean", "", name, "p99"), 1)} | ${fmt(med("clean", "", name, "cpuPerSession"), 2)} | ${fmt(med("clean", "", name, "pssMiB"), 0)} | ${fmt(median(runsOf("clean", "", name).map((r) => r.values.n - r.values.ok)))} |`);
   }
 }
-console.log(`\n## Results: medians of ${O.reps} runs (held: ${O.heldReps}), ${started.toISOString().slice(0, 10)}\n`);
+console.log(`\n## Results: medians of ${O.reps} runs (held: ${O.heldReps}; held ≥ 18,000: ${O.heldRepsLarge}), ${started.toISOString().slice(0, 10)}\n`);
 console.log(`\`${O.command}\`\n`);
 console.log(table.join("\n"));
 if (cmpRows.length > 0) {
