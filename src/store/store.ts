@@ -95,7 +95,10 @@ export class Store {
       client = createClient({ url: options.url, authToken: options.authToken, syncUrl: options.syncUrl });
       if (options.syncUrl) await client.sync();
       // WAL lets the CLI and other readers read while this node writes, instead of SQLITE_BUSY.
-      else if (options.url.startsWith("file:")) await client.execute("PRAGMA journal_mode = WAL");
+      else if (options.url.startsWith("file:")) {
+        await client.execute("PRAGMA journal_mode = WAL");
+        await client.execute("PRAGMA busy_timeout = 5000");
+      }
       await migrate(client);
       if (options.syncUrl) await client.sync();
       const store = new Store(client, options, onError);

@@ -64,3 +64,26 @@ test("MXSCREEN_PROCESSES=2: both processes take clients on one port, share bans,
   process.kill(server.process.pid!, "SIGKILL");
   await eventually("the sibling exits once the first process is gone", () => !alive(pidOf(restarted)));
 }, E2E);
+
+test("MXSCREEN_PROCESSES=2: a client that passed on one process is greeted at once by both within a second", async () => {
+  const server = await startServer({ MXSCREEN_PROCESSES: "2", MXSCREEN_GREET_WAIT: "1s", MXSCREEN_MAX_CONN_PER_PREFIX: "1000" });
+  await server.waitForLine(/msg="mxscreen started" .*process=2\/2/);
+  for (const round of [1, 2, 3]) {
+    const addresses = Array.from({ length: 20 }, (_, i) => `127.0.${52 + round}.${i + 1}`);
+    // Both processes end their sessions at the same moment: their writes to the one database file meet.
+    await Promise.all(addresses.map(async (address) => {
+      const client = await RawClient.greeted(server.port, address);
+      await client.command("EHLO client.example.net", /^250 /m);
+      await client.command("QUIT", /^221 /m);
+    }));
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    const again = await Promise.all(addresses.flatMap((address) => [address, address]).map(async (address) => {
+      const client = await RawClient.open(server.port, address);
+      await client.until(/^220[ -]/m);
+      client.socket.destroy();
+      return client.text;
+    }));
+    const waited = again.filter((text) => text.startsWith("220-")).length;
+    assert.equal(waited, 0, `round ${round}: ${waited} of 40 reconnections were made to wait again`);
+  }
+}, E2E);
