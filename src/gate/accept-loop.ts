@@ -12,6 +12,7 @@ import { BadRecipientWindow, type BadRecipientWindowConfig } from "./bad-recipie
 import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } from "./conclude.ts";
 import { ConnectionLimits, type ConnectionLimitsConfig, type LimitBreach } from "./connection-limits.ts";
 import type { DnsblLookups } from "./dnsbl-lookups.ts";
+import { Deadlines } from "./deadlines.ts";
 import { Greeter } from "./greeter.ts";
 import { parseProxyHeader } from "./proxy-protocol.ts";
 import { standing as standingOf } from "./standing.ts";
@@ -61,6 +62,7 @@ export class AcceptLoop {
   private readonly badRecipients: BadRecipientWindow;
   private readonly open = new Set<{ shutdown(): void }>();
   private readonly stress: Stress;
+  private readonly deadlines = new Deadlines();
   private stopping = false;
 
   constructor(
@@ -242,7 +244,8 @@ export class AcceptLoop {
     // Only clients that will wait out the greeting are looked up: a passed client never waits on DNS.
     const dnsbl = standing.kind === "new" ? this.options.dnsbl?.start(ip, now) : undefined;
     let session: SessionHandle | undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    /** The greet wait's end, once it is on the clock. */
+    let due: number | undefined;
     let concluded = false;
 
     const tracked = {
@@ -320,10 +323,12 @@ export class AcceptLoop {
           }
         }
       }
-      if (timer === undefined && greeter.deadline !== Infinity) {
-        timer = setTimeout(() => run(greeter.tick(Date.now())), Math.max(0, greeter.deadline - Date.now()));
+      if (due === undefined && greeter.deadline !== Infinity) {
+        due = greeter.deadline;
+        this.deadlines.add(due, expire);
       }
     };
+    const expire = () => run(greeter.tick(Date.now()));
 
     let gone = false;
     if (named && standing.kind === "banned") {
@@ -351,7 +356,7 @@ export class AcceptLoop {
         this.open.delete(tracked);
         this.updateStress();
         if (counted) this.limits.release(ip);
-        if (timer !== undefined) clearTimeout(timer);
+        if (due !== undefined) this.deadlines.cancel(due, expire);
         if (session) return session.gone();
         const finding = greeter.hangup(Date.now());
         if (finding && !concluded) {

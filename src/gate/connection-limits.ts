@@ -1,4 +1,4 @@
-import { formatIP, formatPrefix, type IP, mask } from "../ip/address.ts";
+import { formatIP, formatPrefix, type IP, mask, type Prefix } from "../ip/address.ts";
 
 export interface ConnectionLimitsConfig {
   readonly perClient: number;
@@ -15,7 +15,8 @@ export type LimitBreach = { readonly limit: "client" | "prefix" | "total"; reado
  * client_connection_count_limit and pre_queue_limit), counted by the accept loop.
  */
 export class ConnectionLimits {
-  private readonly counts = new Map<string, number>();
+  /** IPv4 clients and /24s by number (no string per connection); IPv6 ones by their text. */
+  private readonly counts = new Map<string | number, number>();
   private total = 0;
 
   constructor(private readonly config: ConnectionLimitsConfig) {}
@@ -26,8 +27,8 @@ export class ConnectionLimits {
     const clientCount = (this.counts.get(client) ?? 0) + 1;
     const prefixCount = (this.counts.get(prefix) ?? 0) + 1;
     if (this.total + 1 > this.config.total) return { limit: "total", key: "all", count: this.total + 1 };
-    if (clientCount > this.config.perClient) return { limit: "client", key: client, count: clientCount };
-    if (prefixCount > this.config.perPrefix) return { limit: "prefix", key: prefix, count: prefixCount };
+    if (clientCount > this.config.perClient) return { limit: "client", key: formatIP(ip), count: clientCount };
+    if (prefixCount > this.config.perPrefix) return { limit: "prefix", key: formatPrefix(networkOf(ip)), count: prefixCount };
     this.counts.set(client, clientCount);
     this.counts.set(prefix, prefixCount);
     this.total++;
@@ -49,7 +50,15 @@ export class ConnectionLimits {
   }
 }
 
-function keys(ip: IP): [string, string] {
+/** IPv4 /24s are counted under 2^32 + their network number, apart from the addresses. */
+const V4_PREFIX_KEYS = 2 ** 32;
+
+function networkOf(ip: IP): Prefix {
   const length = ip.family === 4 ? 24 : 64;
-  return [formatIP(ip), formatPrefix({ ip: mask(ip, length), length })];
+  return { ip: mask(ip, length), length };
+}
+
+function keys(ip: IP): [string | number, string | number] {
+  if (ip.family === 4) return [ip.value, V4_PREFIX_KEYS + ((ip.value & 0xffffff00) >>> 0)];
+  return [formatIP(ip), formatPrefix(networkOf(ip))];
 }

@@ -14,7 +14,7 @@ const EARLY_BYTES_KEPT = 1024;
 export class Greeter {
   private waiting = false;
   private openedAt = 0;
-  private early: Uint8Array[] = [];
+  private early: Uint8Array[] | undefined;
   private earlyBytes = 0;
   /** A finding that was only logged (action ignore, or observe mode): the session goes on. */
   noted: Finding | undefined;
@@ -52,7 +52,7 @@ export class Greeter {
   receive(bytes: Uint8Array, now: number): GateAction[] {
     if (!this.waiting) return [];
     const keep = bytes.subarray(0, Math.max(0, EARLY_BYTES_KEPT - this.earlyBytes));
-    if (keep.length > 0) this.early.push(keep.slice());
+    if (keep.length > 0) (this.early ??= []).push(keep.slice());
     const firstByte = this.earlyBytes === 0;
     this.earlyBytes += bytes.length;
     if (!firstByte) return [];
@@ -90,8 +90,8 @@ export class Greeter {
     if (!this.waiting) return [];
     this.waiting = false;
     this.deadline = Infinity;
-    const early = this.early.length === 0 ? undefined : concatBytes(this.early);
-    this.early = [];
+    const early = this.early === undefined ? undefined : concatBytes(this.early);
+    this.early = undefined;
     return [{ type: "write", text: `220 ${this.config.hostname} ESMTP\r\n` }, { type: "handoff", early }];
   }
 

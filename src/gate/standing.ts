@@ -2,6 +2,9 @@ import { contains, formatPrefix, type IP, type Prefix } from "../ip/address.ts";
 import type { Store } from "../store/store.ts";
 import type { Standing } from "./types.ts";
 
+/** Shared: most connections are new, and each one held costs memory. */
+const NEW: Standing = { kind: "new" };
+
 /** What the lists say about a client now: an allow entry always wins over a ban, a ban over a pass. */
 export function standing(allow: readonly Prefix[], store: Store, ip: IP, now: number): Standing {
   const configured = allow.find((prefix) => contains(prefix, ip));
@@ -10,5 +13,5 @@ export function standing(allow: readonly Prefix[], store: Store, ip: IP, now: nu
   if (lists.allow) return { kind: "allowed", source: lists.allow.prefix };
   if (lists.ban) return { kind: "banned", entry: lists.ban };
   if (lists.pass) return { kind: "passed", entry: lists.pass };
-  return { kind: "new" };
+  return NEW;
 }

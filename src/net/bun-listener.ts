@@ -27,44 +27,119 @@ interface BunServer {
   stop(closeActive?: boolean): void;
 }
 
-interface BunConnection {
-  handlers: ConnectionHandlers | undefined;
-  /** The socket writes go to: the raw one, then the TLS one after STARTTLS. */
-  target: BunSocket;
-  /** Bytes the kernel did not take yet, written on drain. */
-  pending: Uint8Array[];
-  ending: boolean;
-  closed: boolean;
-}
-
 interface BunListenApi {
   listen(options: { hostname: string; port: number; reusePort: boolean; socket: BunHandlers & { open(socket: BunSocket): void } }): BunServer;
 }
 
 const encoder = new TextEncoder();
 
-function flush(state: BunConnection): void {
-  while (state.pending.length > 0) {
-    const head = state.pending[0];
-    const written = state.target.write(head);
-    if (written < head.length) {
-      state.pending[0] = head.subarray(Math.max(0, written));
+/**
+ * One connection: its state and the ClientSocket methods in one object, so that a held client
+ * costs one object and no closures (memory per held connection is what this listener is for).
+ */
+class BunConnection implements ClientSocket {
+  handlers: ConnectionHandlers | undefined;
+  /** The socket writes go to: the raw one, then the TLS one after STARTTLS. */
+  target: BunSocket;
+  /** Bytes the kernel did not take yet, written on drain. */
+  pending: Uint8Array[] | undefined;
+  ending = false;
+  closed = false;
+
+  constructor(private readonly raw: BunSocket, private readonly tls: ListenOptions["tls"], private readonly onClosed: () => void) {
+    this.target = raw;
+  }
+
+  get remoteAddress(): string {
+    return this.raw.remoteAddress;
+  }
+
+  get remotePort(): number {
+    return this.raw.remotePort ?? 0;
+  }
+
+  write(data: string | Uint8Array): void {
+    if (this.closed || this.ending) return;
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    if (this.pending !== undefined) {
+      this.pending.push(bytes.slice());
       return;
     }
-    state.pending.shift();
+    const written = this.target.write(bytes);
+    if (written < bytes.length) this.pending = [bytes.slice(Math.max(0, written))];
   }
-  if (state.ending) state.target.end();
+
+  end(): void {
+    if (this.closed || this.ending) return;
+    this.ending = true;
+    if (this.pending === undefined) this.target.end();
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.pending = undefined;
+    if (this.target.terminate) this.target.terminate();
+    else this.target.end();
+  }
+
+  pause(): void {
+    this.target.pause();
+  }
+
+  resume(): void {
+    this.target.resume();
+  }
+
+  startTls(done: (ok: boolean, error?: string) => void): void {
+    const credentials = this.tls?.();
+    if (!credentials) return done(false, "no TLS certificate configured");
+    const [, tls] = this.raw.upgradeTLS({
+      data: this,
+      tls: { key: credentials.key, cert: credentials.cert },
+      socket: {
+        data: (_, bytes) => this.handlers?.data(bytes),
+        drain: () => this.flush(),
+        close: () => this.close(),
+        error: () => {},
+        handshake: (_, success, error) => {
+          // Bun reports a missing client certificate as an error of a successful handshake.
+          if (success) done(true);
+          else {
+            done(false, error?.message ?? "TLS handshake failed");
+            tls.end();
+          }
+        },
+      },
+    });
+    this.target = tls;
+  }
+
+  flush(): void {
+    while (this.pending !== undefined && this.pending.length > 0) {
+      const head = this.pending[0];
+      const written = this.target.write(head);
+      if (written < head.length) {
+        this.pending[0] = head.subarray(Math.max(0, written));
+        return;
+      }
+      this.pending.shift();
+    }
+    this.pending = undefined;
+    if (this.ending) this.target.end();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClosed();
+    this.handlers?.close();
+  }
 }
 
 /** Bun.listen: about a quarter of node:net's memory per held connection on Bun (bench/README.md). */
 export function bunListen(bun: BunListenApi, options: ListenOptions): Promise<Listener> {
   let open = 0;
-  const closed = (state: BunConnection) => {
-    if (state.closed) return;
-    state.closed = true;
-    open--;
-    state.handlers?.close();
-  };
+  const onClosed = () => open--;
   const server = bun.listen({
     hostname: options.host,
     port: options.port,
@@ -72,65 +147,15 @@ export function bunListen(bun: BunListenApi, options: ListenOptions): Promise<Li
     socket: {
       open(socket) {
         open++;
-        const state: BunConnection = { handlers: undefined, target: socket, pending: [], ending: false, closed: false };
-        socket.data = state;
+        const connection = new BunConnection(socket, options.tls, onClosed);
+        socket.data = connection;
         if (open > options.maxConnections) {
           socket.end();
           return;
         }
-        const client: ClientSocket = {
-          remoteAddress: socket.remoteAddress,
-          remotePort: socket.remotePort ?? 0,
-          write: (data) => {
-            if (state.closed || state.ending) return;
-            const bytes = typeof data === "string" ? encoder.encode(data) : data;
-            if (state.pending.length > 0) {
-              state.pending.push(bytes.slice());
-              return;
-            }
-            const written = state.target.write(bytes);
-            if (written < bytes.length) state.pending.push(bytes.slice(Math.max(0, written)));
-          },
-          end: () => {
-            if (state.closed || state.ending) return;
-            state.ending = true;
-            if (state.pending.length === 0) state.target.end();
-          },
-          destroy: () => {
-            if (state.closed) return;
-            state.pending = [];
-            if (state.target.terminate) state.target.terminate();
-            else state.target.end();
-          },
-          pause: () => state.target.pause(),
-          resume: () => state.target.resume(),
-          startTls: (done) => {
-            const credentials = options.tls?.();
-            if (!credentials) return done(false, "no TLS certificate configured");
-            const [, tls] = socket.upgradeTLS({
-              data: state,
-              tls: { key: credentials.key, cert: credentials.cert },
-              socket: {
-                data: (_, bytes) => state.handlers?.data(bytes),
-                drain: () => flush(state),
-                close: () => closed(state),
-                error: () => {},
-                handshake: (_, success, error) => {
-                  // Bun reports a missing client certificate as an error of a successful handshake.
-                  if (success) done(true);
-                  else {
-                    done(false, error?.message ?? "TLS handshake failed");
-                    tls.end();
-                  }
-                },
-              },
-            });
-            state.target = tls;
-          },
-        };
-        state.handlers = options.onConnection(client);
+        connection.handlers = options.onConnection(connection);
         // Bun may run the close callback inside end() or terminate(), before we get here.
-        if (state.closed) state.handlers.close();
+        if (connection.closed) connection.handlers.close();
       },
       // After upgradeTLS Bun still hands the raw (encrypted) bytes to these handlers: only the
       // socket writes go to is listened to.
@@ -138,10 +163,10 @@ export function bunListen(bun: BunListenApi, options: ListenOptions): Promise<Li
         if (socket.data.target === socket) socket.data.handlers?.data(data);
       },
       drain(socket) {
-        if (socket.data.target === socket) flush(socket.data);
+        if (socket.data.target === socket) socket.data.flush();
       },
       close(socket) {
-        closed(socket.data);
+        socket.data.close();
       },
       error() {},
     },
