@@ -5,6 +5,75 @@ import { canOpenFile } from "./open-files.ts";
 import type { ClientSocket, ConnectionHandlers, Listener, ListenOptions } from "./types.ts";
 
 const WATCH_MS = 250;
+const ignore = () => {};
+
+/**
+ * One connection: its state and the ClientSocket methods in one object, so that a held client
+ * costs one object and two bound functions rather than a closure per method.
+ */
+class NodeConnection implements ClientSocket {
+  handlers: ConnectionHandlers | undefined;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** The socket writes go to: the raw one, then the TLS one after STARTTLS. */
+  private stream: Duplex;
+  private ended = false;
+  readonly onData = (chunk: Uint8Array) => this.handlers!.data(chunk);
+
+  constructor(private readonly socket: Socket, private readonly tls: ListenOptions["tls"], onClosed: () => void) {
+    this.stream = socket;
+    this.remoteAddress = socket.remoteAddress ?? "";
+    this.remotePort = socket.remotePort ?? 0;
+    socket.on("error", ignore);
+    socket.once("close", () => {
+      if (this.ended) return;
+      this.ended = true;
+      onClosed();
+      this.handlers?.close();
+    });
+  }
+
+  write(data: string | Uint8Array): void {
+    if (!this.stream.destroyed && this.stream.writable) this.stream.write(data);
+  }
+
+  end(): void {
+    if (!this.stream.destroyed) this.stream.end();
+  }
+
+  destroy(): void {
+    this.stream.destroy();
+    this.socket.destroy();
+  }
+
+  pause(): void {
+    this.stream.pause();
+  }
+
+  resume(): void {
+    this.stream.resume();
+  }
+
+  startTls(done: (ok: boolean, error?: string) => void): void {
+    const credentials = this.tls?.();
+    if (!credentials) return done(false, "no TLS certificate configured");
+    this.socket.off("data", this.onData);
+    // A TLS server that never listens, handed this one connection: the STARTTLS form that
+    // handshakes on Deno, Bun and Node alike (RUNTIME-NOTES).
+    const server = createTlsServer({ key: credentials.key, cert: credentials.cert });
+    server.once("secureConnection", (secure: TLSSocket) => {
+      this.stream = secure;
+      secure.on("data", this.onData);
+      secure.on("error", ignore);
+      done(true);
+    });
+    server.once("tlsClientError", (error: Error) => {
+      this.socket.destroy();
+      done(false, error.message);
+    });
+    server.emit("connection", this.socket);
+  }
+}
 /** After running out of files: open again at the latest this long after, if a file can be opened by then. */
 const RELISTEN_AFTER_MS = 5_000;
 
@@ -27,59 +96,14 @@ export function nodeListen(options: ListenOptions): Promise<Listener> {
   let closed = false;
 
   const onConnection = (socket: Socket) => {
-    let handlers: ConnectionHandlers | undefined;
-    let ended = false;
-    let stream: Duplex = socket;
     open++;
-    const onData = (chunk: Uint8Array) => handlers!.data(chunk);
-    const client: ClientSocket = {
-      remoteAddress: socket.remoteAddress ?? "",
-      remotePort: socket.remotePort ?? 0,
-      write: (data) => {
-        if (!stream.destroyed && stream.writable) stream.write(data);
-      },
-      end: () => {
-        if (!stream.destroyed) stream.end();
-      },
-      destroy: () => {
-        stream.destroy();
-        socket.destroy();
-      },
-      pause: () => stream.pause(),
-      resume: () => stream.resume(),
-      startTls: (done) => {
-        const credentials = options.tls?.();
-        if (!credentials) return done(false, "no TLS certificate configured");
-        socket.off("data", onData);
-        // A TLS server that never listens, handed this one connection: the STARTTLS form that
-        // handshakes on Deno, Bun and Node alike (RUNTIME-NOTES).
-        const tls = createTlsServer({ key: credentials.key, cert: credentials.cert });
-        tls.once("secureConnection", (secure: TLSSocket) => {
-          stream = secure;
-          secure.on("data", onData);
-          secure.on("error", () => {});
-          done(true);
-        });
-        tls.once("tlsClientError", (error: Error) => {
-          socket.destroy();
-          done(false, error.message);
-        });
-        tls.emit("connection", socket);
-      },
-    };
-    socket.on("error", () => {});
-    socket.on("close", () => {
-      if (ended) return;
-      ended = true;
-      open--;
-      handlers?.close();
-    });
-    if (client.remoteAddress === "") {
+    const connection = new NodeConnection(socket, options.tls, () => open--);
+    if (connection.remoteAddress === "") {
       socket.destroy();
       return;
     }
-    handlers = options.onConnection(client);
-    socket.on("data", onData);
+    connection.handlers = options.onConnection(connection);
+    socket.on("data", connection.onData);
   };
 
   const start = (): Promise<Server> =>
