@@ -7,17 +7,17 @@ import type { ClientSocket, ConnectionHandlers, Listener, TlsCredentials } from 
 import type { SessionFacts } from "../smtp/types.ts";
 import type { GreylistStore } from "../store/greylist.ts";
 import type { Store } from "../store/store.ts";
-import type { SessionHandle, SessionPool } from "../../workers/types.ts";
+import type { SessionPool } from "../../workers/types.ts";
 import { BadRecipientWindow, type BadRecipientWindowConfig } from "./bad-recipient-window.ts";
-import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } from "./conclude.ts";
+import { clientLabel, type Concluder, type ConnectionRecord } from "./conclude.ts";
 import { ConnectionLimits, type ConnectionLimitsConfig, type LimitBreach } from "./connection-limits.ts";
 import type { DnsblLookups } from "./dnsbl-lookups.ts";
 import { Deadlines } from "./deadlines.ts";
-import { Greeter } from "./greeter.ts";
 import { parseProxyHeader } from "./proxy-protocol.ts";
 import { standing as standingOf } from "./standing.ts";
+import { Screening, type ScreeningContext } from "./screening.ts";
 import { Stress } from "./stress.ts";
-import type { Finding, GateAction, GateConfig } from "./types.ts";
+import type { Finding, GateConfig } from "./types.ts";
 
 export interface AcceptLoopOptions {
   /** Undefined when MXSCREEN_DNSBL is not set. */
@@ -60,9 +60,9 @@ export class AcceptLoop {
   private readonly listeners: Listener[] = [];
   private readonly limits: ConnectionLimits;
   private readonly badRecipients: BadRecipientWindow;
-  private readonly open = new Set<{ shutdown(): void }>();
+  private readonly open = new Set<Screening>();
+  private readonly context: ScreeningContext;
   private readonly stress: Stress;
-  private readonly deadlines = new Deadlines();
   private stopping = false;
 
   constructor(
@@ -76,6 +76,21 @@ export class AcceptLoop {
     this.limits = new ConnectionLimits(options.limits);
     this.badRecipients = new BadRecipientWindow(options.badRecipientWindow);
     this.stress = new Stress(options.stressConnections);
+    this.context = {
+      gate: options.gate,
+      pool,
+      concluder,
+      logger,
+      metrics,
+      deadlines: new Deadlines(),
+      greylist: options.greylist,
+      dictionaryAcrossConnections: (record, facts) => this.dictionaryAcrossConnections(record, facts),
+      ended: (screening) => {
+        this.open.delete(screening);
+        this.updateStress();
+        if (screening.counted) this.limits.release(screening.record.ip);
+      },
+    };
   }
 
   async start(): Promise<Listener[]> {
@@ -230,7 +245,7 @@ export class AcceptLoop {
   private screen(socket: ClientSocket, record: ConnectionRecord): ConnectionHandlers {
     const now = Date.now();
     const ip = record.ip;
-    let standing = standingOf(this.options.allow, this.store, ip, now);
+    const standing = standingOf(this.options.allow, this.store, ip, now);
     const breach = standing.kind === "allowed" ? undefined : this.limits.admit(ip);
     if (breach !== undefined) {
       const refused = this.refuseOverLimit(socket, record, breach);
@@ -239,131 +254,13 @@ export class AcceptLoop {
     // .domain allow entries need the client's name: looked up for the clients it can change
     // (new ones, during the greet wait; banned ones, before they are refused), never for passed ones.
     const named = standing.kind === "new" || standing.kind === "banned" ? this.options.allowByName?.(ip) : undefined;
-    const counted = standing.kind !== "allowed" && breach === undefined;
-    const greeter = new Greeter(this.options.gate);
     // Only clients that will wait out the greeting are looked up: a passed client never waits on DNS.
     const dnsbl = standing.kind === "new" ? this.options.dnsbl?.start(ip, now) : undefined;
-    let session: SessionHandle | undefined;
-    /** The greet wait's end, once it is on the clock. */
-    let due: number | undefined;
-    let concluded = false;
-
-    const tracked = {
-      shutdown: () => {
-        if (session || concluded) return;
-        concluded = true;
-        socket.write(`421 4.3.2 ${this.options.gate.hostname} Service shutting down, try again later\r\n`);
-        socket.end();
-        this.concluder.conclude(record, { event: "SHUTDOWN", check: "greet-wait", action: "close", evidence: {} }, Date.now());
-      },
-    };
-    this.open.add(tracked);
+    const counted = standing.kind !== "allowed" && breach === undefined;
+    const screening = new Screening(this.context, socket, record, standing, counted, dnsbl);
+    this.open.add(screening);
     this.updateStress();
-
-    const run = (actions: GateAction[]) => {
-      for (const action of actions) {
-        switch (action.type) {
-          case "write":
-            socket.write(action.text);
-            break;
-          case "close":
-            socket.end();
-            break;
-          case "drop":
-            socket.destroy();
-            break;
-          case "conclude":
-            concluded = true;
-            this.concluder.conclude(record, action.finding, Date.now());
-            break;
-          case "handoff": {
-            const client = {
-              address: record.address,
-              port: record.port,
-              passed: standing.kind === "passed",
-              allowed: standing.kind === "allowed",
-            };
-            session = this.pool.open(client, { dnsbl: dnsbl?.answers() ?? [] }, action.early, {
-              write: (text) => socket.write(text),
-              close: () => socket.end(),
-              pause: () => socket.pause(),
-              resume: () => socket.resume(),
-              starttls: (text) => {
-                socket.write(text);
-                socket.startTls((ok, error) => {
-                  if (!ok) this.logger.log({ event: "TLS-FAILED", client: clientLabel(record), reason: error, action: "close" });
-                  session!.tlsStarted(ok);
-                });
-              },
-              log: ({ event, ...rest }) => {
-                if (event === "DELIVERED" || event === "DELIVERY-FAILED") {
-                  this.metrics.inc("mxscreen_messages_total", { result: event === "DELIVERED" ? "delivered" : "failed" });
-                }
-                this.logger.log({ event, client: clientLabel(record), ...rest });
-              },
-              greylist: (triplet) => this.options.greylist?.consult(triplet, Date.now()) ?? Promise.resolve("pass"),
-              end: (facts) => {
-                concluded = true;
-                const gateFindings = [
-                  ...(greeter.noted ? [greeter.noted] : []),
-                  ...(standing.kind === "allowed" ? [] : this.dictionaryAcrossConnections(record, facts)),
-                ];
-                const [finding, ...also] = sessionFindings(standing, gateFindings, facts);
-                this.concluder.conclude(record, finding, Date.now(), also);
-                socket.end();
-              },
-              failed: (reason) => {
-                concluded = true;
-                socket.write(`421 4.3.0 ${this.options.gate.hostname} Error: local error in processing, try again later\r\n`);
-                socket.end();
-                this.concluder.conclude(record, { event: "WORKER-FAILED", check: "session-worker", action: "close", evidence: { reason } }, Date.now());
-              },
-            });
-            break;
-          }
-        }
-      }
-      if (due === undefined && greeter.deadline !== Infinity) {
-        due = greeter.deadline;
-        this.deadlines.add(due, expire);
-      }
-    };
-    const expire = () => run(greeter.tick(Date.now()));
-
-    let gone = false;
-    if (named && standing.kind === "banned") {
-      // An allow entry wins over any ban, so the refusal waits for the name.
-      void named.then((source) => {
-        if (gone) return;
-        if (source !== undefined) standing = { kind: "allowed", source };
-        run(greeter.open(standing, Date.now(), this.stress.active));
-      });
-    } else {
-      run(greeter.open(standing, now, this.stress.active));
-      void named?.then((source) => {
-        if (source === undefined || gone || session !== undefined || concluded) return;
-        standing = { kind: "allowed", source };
-        run(greeter.release());
-      });
-    }
-    return {
-      data: (bytes) => {
-        if (session) session.data(bytes);
-        else run(greeter.receive(bytes, Date.now()));
-      },
-      close: () => {
-        gone = true;
-        this.open.delete(tracked);
-        this.updateStress();
-        if (counted) this.limits.release(ip);
-        if (due !== undefined) this.deadlines.cancel(due, expire);
-        if (session) return session.gone();
-        const finding = greeter.hangup(Date.now());
-        if (finding && !concluded) {
-          concluded = true;
-          this.concluder.conclude(record, finding, Date.now());
-        }
-      },
-    };
+    screening.start(named, this.stress.active, now);
+    return screening;
   }
 }

@@ -1,0 +1,173 @@
+import type { Metrics } from "../admin/metrics.ts";
+import type { ClientSocket, ConnectionHandlers } from "../net/types.ts";
+import type { SessionFacts } from "../smtp/types.ts";
+import type { GreylistStore } from "../store/greylist.ts";
+import type { SessionHandle, SessionPool, SessionSink } from "../../workers/types.ts";
+import type { Logger } from "../log/logger.ts";
+import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } from "./conclude.ts";
+import type { Deadlines } from "./deadlines.ts";
+import type { DnsblPending } from "./dnsbl-lookups.ts";
+import { Greeter } from "./greeter.ts";
+import type { Finding, GateAction, GateConfig, Standing } from "./types.ts";
+
+/** What every connection's screening shares, from the accept loop. */
+export interface ScreeningContext {
+  readonly gate: GateConfig;
+  readonly pool: SessionPool;
+  readonly concluder: Concluder;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly deadlines: Deadlines;
+  readonly greylist: GreylistStore | undefined;
+  /** The dictionary check across connections, for a session that ended. */
+  dictionaryAcrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[];
+  /** The connection is gone: stop tracking it (and release its count when it was counted). */
+  ended(screening: Screening): void;
+}
+
+/**
+ * One connection's life in the gate: the greeting, the greet wait and the hand-off of a clean
+ * client to the session pool. One object per connection with its methods on the prototype:
+ * tens of thousands are held at once, and closures per connection cost memory.
+ */
+export class Screening implements ConnectionHandlers {
+  private readonly greeter: Greeter;
+  private session: SessionHandle | undefined;
+  /** The greet wait's end, once it is on the clock. */
+  private due: number | undefined;
+  private concluded = false;
+  private gone = false;
+  private readonly expire = () => this.run(this.greeter.tick(Date.now()));
+
+  constructor(
+    private readonly context: ScreeningContext,
+    private readonly socket: ClientSocket,
+    readonly record: ConnectionRecord,
+    private standing: Standing,
+    /** Counted against the connection limits (released when it ends). */
+    readonly counted: boolean,
+    private readonly dnsbl: DnsblPending | undefined,
+  ) {
+    this.greeter = new Greeter(context.gate);
+  }
+
+  /**
+   * Greets the client, or refuses it. `named`: the MXSCREEN_ALLOW `.domain` entry its reverse
+   * name falls under, when one is being looked up: it wins over a ban, and ends a greet wait.
+   */
+  start(named: Promise<string | undefined> | undefined, stressed: boolean, now: number): void {
+    if (named && this.standing.kind === "banned") {
+      // An allow entry wins over any ban, so the refusal waits for the name.
+      void named.then((source) => {
+        if (this.gone) return;
+        if (source !== undefined) this.standing = { kind: "allowed", source };
+        this.run(this.greeter.open(this.standing, Date.now(), stressed));
+      });
+      return;
+    }
+    this.run(this.greeter.open(this.standing, now, stressed));
+    void named?.then((source) => {
+      if (source === undefined || this.gone || this.session !== undefined || this.concluded) return;
+      this.standing = { kind: "allowed", source };
+      this.run(this.greeter.release());
+    });
+  }
+
+  data(bytes: Uint8Array): void {
+    if (this.session) this.session.data(bytes);
+    else this.run(this.greeter.receive(bytes, Date.now()));
+  }
+
+  close(): void {
+    this.gone = true;
+    this.context.ended(this);
+    if (this.due !== undefined) this.context.deadlines.cancel(this.due, this.expire);
+    if (this.session) return this.session.gone();
+    const finding = this.greeter.hangup(Date.now());
+    if (finding && !this.concluded) this.conclude(finding);
+  }
+
+  /** Our own shutdown: a client still in the greet wait is told to come back; sessions are the pool's to end. */
+  shutdown(): void {
+    if (this.session || this.concluded) return;
+    this.socket.write(`421 4.3.2 ${this.context.gate.hostname} Service shutting down, try again later\r\n`);
+    this.socket.end();
+    this.conclude({ event: "SHUTDOWN", check: "greet-wait", action: "close", evidence: {} });
+  }
+
+  private conclude(finding: Finding, also?: readonly Finding[]): void {
+    this.concluded = true;
+    this.context.concluder.conclude(this.record, finding, Date.now(), also);
+  }
+
+  private run(actions: GateAction[]): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case "write":
+          this.socket.write(action.text);
+          break;
+        case "close":
+          this.socket.end();
+          break;
+        case "drop":
+          this.socket.destroy();
+          break;
+        case "conclude":
+          this.conclude(action.finding);
+          break;
+        case "handoff":
+          this.handoff(action.early);
+          break;
+      }
+    }
+    if (this.due === undefined && this.greeter.deadline !== Infinity) {
+      this.due = this.greeter.deadline;
+      this.context.deadlines.add(this.due, this.expire);
+    }
+  }
+
+  private handoff(early: Uint8Array | undefined): void {
+    const { socket, record, context } = this;
+    const client = {
+      address: record.address,
+      port: record.port,
+      passed: this.standing.kind === "passed",
+      allowed: this.standing.kind === "allowed",
+    };
+    const sink: SessionSink = {
+      write: (text) => socket.write(text),
+      close: () => socket.end(),
+      pause: () => socket.pause(),
+      resume: () => socket.resume(),
+      starttls: (text) => {
+        socket.write(text);
+        socket.startTls((ok, error) => {
+          if (!ok) context.logger.log({ event: "TLS-FAILED", client: clientLabel(record), reason: error, action: "close" });
+          this.session!.tlsStarted(ok);
+        });
+      },
+      log: ({ event, ...rest }) => {
+        if (event === "DELIVERED" || event === "DELIVERY-FAILED") {
+          context.metrics.inc("mxscreen_messages_total", { result: event === "DELIVERED" ? "delivered" : "failed" });
+        }
+        context.logger.log({ event, client: clientLabel(record), ...rest });
+      },
+      greylist: (triplet) => context.greylist?.consult(triplet, Date.now()) ?? Promise.resolve("pass"),
+      end: (facts) => {
+        const gateFindings = [
+          ...(this.greeter.noted ? [this.greeter.noted] : []),
+          ...(this.standing.kind === "allowed" ? [] : context.dictionaryAcrossConnections(record, facts)),
+        ];
+        const [finding, ...also] = sessionFindings(this.standing, gateFindings, facts);
+        this.conclude(finding, also);
+        socket.end();
+      },
+      failed: (reason) => {
+        socket.write(`421 4.3.0 ${context.gate.hostname} Error: local error in processing, try again later\r\n`);
+        socket.end();
+        this.conclude({ event: "WORKER-FAILED", check: "session-worker", action: "close", evidence: { reason } });
+      },
+    };
+    this.session = context.pool.open(client, { dnsbl: this.dnsbl?.answers() ?? [] }, early, sink);
+  }
+}
