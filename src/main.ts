@@ -21,7 +21,7 @@ import { Store } from "./store/store.ts";
 import { createPool } from "../workers/pool.ts";
 import { runnerConfig } from "../workers/runner-config.ts";
 import { Siblings } from "./cluster/siblings.ts";
-import { openFilesLimit } from "./net/open-files.ts";
+import { openFilesLimit, USUAL_OPEN_FILES } from "./net/open-files.ts";
 
 /** Past MXSCREEN_MAX_CONNECTIONS, room for the `421` replies and for allowed clients, which are not counted. */
 const LISTENER_HEADROOM = 64;
@@ -47,7 +47,8 @@ function allowByName(config: Config, observeDns: DnsObserver): ((ip: IP) => Prom
 }
 
 async function main(): Promise<void> {
-  const openFiles = openFilesLimit();
+  const knownOpenFiles = openFilesLimit();
+  const openFiles = knownOpenFiles ?? USUAL_OPEN_FILES;
   const config = readConfig(openFiles);
   const logger: Logger = createLogger(config.log, config.node, (line) => console.log(line));
   const startedAt = Date.now();
@@ -58,6 +59,11 @@ async function main(): Promise<void> {
     { url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, queueFile },
     (error) => logger.note("warn", error.message),
   );
+  if (knownOpenFiles === undefined) {
+    logger.note("warn", `cannot read the open-files limit (ulimit -n; on Deno run with --allow-run): assuming ${USUAL_OPEN_FILES}`, {
+      max_connections: config.connectionLimits.total,
+    });
+  }
   for (const variable of config.unknownVariables) {
     logger.note("warn", "unknown setting ignored: check its spelling against the README", { variable });
   }

@@ -9,7 +9,7 @@ import { migrate } from "../store/migrate.ts";
 import { fleetStats } from "../store/stats.ts";
 import { Store } from "../store/store.ts";
 import type { ListChangeRow } from "../store/types.ts";
-import { openFilesLimit } from "../net/open-files.ts";
+import { openFilesLimit, USUAL_OPEN_FILES } from "../net/open-files.ts";
 
 const USAGE = `usage: mxscreen COMMAND [--json]
 
@@ -84,7 +84,7 @@ async function run(argv: string[], print: (text: string) => void): Promise<numbe
     print(USAGE);
     return command ? 0 : 2;
   }
-  const config = loadConfig(process.env, { hostname: hostname(), cpus: 1, openFiles: openFilesLimit() });
+  const config = loadConfig(process.env, { hostname: hostname(), cpus: 1, openFiles: openFilesLimit() ?? USUAL_OPEN_FILES });
   const storeOptions = { url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, index: false };
 
   if (command === "migrate") {
