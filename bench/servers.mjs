@@ -5,10 +5,11 @@
 //   mxscreen    on Deno or Bun, spool or relay mode (relay: to the upstream Postfix below)
 // plus the long-lived helpers: dnsmasq (NXDOMAIN for everything but the bench domain) and the
 // upstream Postfix smtpd that mxscreen relays to.
-import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, cpSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { cpSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { layOutPostfix } from "../test/helpers/postfix-layout.mjs";
 
 export const DOMAIN = "bench.example";
 export const PORTS = { dns: 53, upstream: 2700, server: 2600 };
@@ -72,55 +73,13 @@ export async function startDnsmasq(dir) {
 }
 
 // ------------------------------------------------------------------------------------- Postfix
-const POSTFIX_SERVICES = [
-  "pickup unix n - n 60 1 pickup",
-  "cleanup unix n - n - 0 cleanup",
-  "qmgr unix n - n 300 1 qmgr",
-  "rewrite unix - - n - - trivial-rewrite",
-  "bounce unix - - n - 0 bounce",
-  "defer unix - - n - 0 bounce",
-  "trace unix - - n - 0 bounce",
-  "verify unix - - n - 1 verify",
-  "flush unix n - n 1000? 0 flush",
-  "proxymap unix - - n - - proxymap",
-  "smtp unix - - n - - smtp",
-  "relay unix - - n - - smtp",
-  "showq unix n - n - - showq",
-  "error unix - - n - - error",
-  "retry unix - - n - - error",
-  "discard unix - - n - - discard",
-  "local unix - n n - - local",
-  "anvil unix - - n - 1 anvil",
-  "scache unix - - n - 1 scache",
-  "postlog unix-dgram n - n - 1 postlogd",
-  "dnsblog unix - - n - 0 dnsblog",
-  "tlsproxy unix - - n - 0 tlsproxy",
-];
-
 async function startPostfix(dir, listeners, settings) {
-  chmodSync(dir, 0o755);
-  for (const sub of ["etc", "queue", "data"]) mkdirSync(join(dir, sub));
-  const postfixUid = Number(spawnSync("id", ["-u", "postfix"], { encoding: "utf8" }).stdout.trim());
-  chownSync(join(dir, "data"), postfixUid, -1);
-  const maillog = join(dir, "maillog");
-  writeFileSync(maillog, "");
-  chownSync(maillog, postfixUid, -1);
-  writeFileSync(join(dir, "etc", "main.cf"), [
-    "compatibility_level = 3.6",
-    `queue_directory = ${dir}/queue`,
-    `data_directory = ${dir}/data`,
-    "inet_interfaces = 127.0.0.1",
-    "inet_protocols = ipv4",
+  const maillog = layOutPostfix(dir, listeners, [
     `mydestination = ${DOMAIN}`,
     "local_recipient_maps =",
     "local_transport = discard:",
-    "alias_maps =",
-    "alias_database =",
     "mynetworks = 127.0.0.1/32",
-    `maillog_file = ${maillog}`,
-    `maillog_file_prefixes = ${dir}`,
-    // No DNS: the smtp client does not use it, smtpd does not look up client names.
-    "smtp_dns_support_level = disabled",
+    // smtpd does not look up client names either (the smtp client has no DNS already).
     "smtpd_peername_lookup = no",
     // No limit of Postfix's own may be the bottleneck: connection counts and rates off, many processes.
     "default_process_limit = 500",
@@ -133,8 +92,7 @@ async function startPostfix(dir, listeners, settings) {
     "smtpd_client_event_limit_exceptions = 127.0.0.0/8",
     "smtpd_banner = $myhostname ESMTP",
     ...settings,
-  ].join("\n") + "\n");
-  writeFileSync(join(dir, "etc", "master.cf"), [...listeners, ...POSTFIX_SERVICES].join("\n") + "\n");
+  ]);
   const out = createWriteStream(join(dir, "start-fg.log"));
   const child = spawn("postfix", ["-c", join(dir, "etc"), "start-fg"], { stdio: ["ignore", "pipe", "pipe"] });
   child.stdout.pipe(out);

@@ -1,10 +1,11 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { onCleanup } from "../harness.ts";
 import { LineLog } from "./line-log.ts";
 import { onFreePort } from "./on-free-port.ts";
+import { layOutPostfix } from "./postfix-layout.mjs";
 import { freePort, tempDir } from "./server.ts";
 
 export interface PostfixInstance {
@@ -17,29 +18,6 @@ export interface PostfixInstance {
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
   stop(): Promise<void>;
 }
-
-/** The services a relaying instance needs, none of them chrooted (its queue has no /etc). */
-const SERVICES = [
-  "pickup unix n - n 60 1 pickup",
-  "cleanup unix n - n - 0 cleanup",
-  "qmgr unix n - n 300 1 qmgr",
-  "rewrite unix - - n - - trivial-rewrite",
-  "bounce unix - - n - 0 bounce",
-  "defer unix - - n - 0 bounce",
-  "trace unix - - n - 0 bounce",
-  "verify unix - - n - 1 verify",
-  "flush unix n - n 1000? 0 flush",
-  "proxymap unix - - n - - proxymap",
-  "smtp unix - - n - - smtp",
-  "relay unix - - n - - smtp",
-  "showq unix n - n - - showq",
-  "error unix - - n - - error",
-  "retry unix - - n - - error",
-  "discard unix - - n - - discard",
-  "anvil unix - - n - 1 anvil",
-  "scache unix - - n - 1 scache",
-  "postlog unix-dgram n - n - 1 postlogd",
-];
 
 /**
  * A private instance of Debian's Postfix (run as root, as Postfix requires) whose smtp client
@@ -78,7 +56,8 @@ export async function startUpstreamPostfix(): Promise<UpstreamPostfix> {
   const instance = await onFreePort((port) =>
     launch([
       `127.0.0.1:${port} inet n - n - - smtpd`,
-      `127.0.0.1:${proxyPort} inet n - n - - smtpd -o smtpd_upstream_proxy_protocol=haproxy`,
+      // No name lookup: the address in the PROXY header is not in /etc/hosts, and DNS must stay on loopback.
+      `127.0.0.1:${proxyPort} inet n - n - - smtpd -o smtpd_upstream_proxy_protocol=haproxy -o smtpd_peername_lookup=no`,
       `127.0.0.1:${impatientPort} inet n - n - - smtpd -o smtpd_timeout=2s`,
       `127.0.0.1:${slowPort} inet n - n - - smtpd -o smtpd_client_restrictions=sleep,4`,
     ], [
@@ -97,31 +76,7 @@ export async function startUpstreamPostfix(): Promise<UpstreamPostfix> {
 async function launch(listeners: string[], settings: string[], port: number): Promise<PostfixInstance> {
   if (process.getuid?.() !== 0) throw new Error("the Postfix tests start a private Postfix instance, which needs root: run them as root");
   const dir = tempDir("mxscreen-postfix-");
-  // Postfix's daemons run as the postfix user: they must be able to reach their directories.
-  chmodSync(dir, 0o755);
-  for (const sub of ["etc", "queue", "data"]) mkdirSync(join(dir, sub));
-  const postfixUid = Number(spawnSync("id", ["-u", "postfix"], { encoding: "utf8" }).stdout.trim());
-  chownSync(join(dir, "data"), postfixUid, -1);
-  const maillog = join(dir, "maillog");
-  writeFileSync(maillog, "");
-  chownSync(maillog, postfixUid, -1);
-  writeFileSync(join(dir, "etc", "main.cf"), [
-    "compatibility_level = 3.6",
-    `queue_directory = ${dir}/queue`,
-    `data_directory = ${dir}/data`,
-    "inet_interfaces = 127.0.0.1",
-    "inet_protocols = ipv4",
-    // No DNS at all: test traffic must not reach the machine's resolver.
-    "smtp_dns_support_level = disabled",
-    // A file, not /dev/stdout: Bun hands a child sockets for its stdio, which /dev/stdout cannot open.
-    `maillog_file = ${dir}/maillog`,
-    `maillog_file_prefixes = ${dir}`,
-    "mynetworks = 127.0.0.0/8",
-    "alias_maps =",
-    "alias_database =",
-    ...settings,
-  ].join("\n") + "\n");
-  writeFileSync(join(dir, "etc", "master.cf"), [...listeners, ...SERVICES].join("\n") + "\n");
+  const maillog = layOutPostfix(dir, listeners, ["mynetworks = 127.0.0.0/8", ...settings]);
 
   const child: ChildProcess = spawn("postfix", ["-c", join(dir, "etc"), "start-fg"], { stdio: ["ignore", "pipe", "pipe"] });
   const output: string[] = [];
