@@ -90,7 +90,7 @@ export interface HostFacts {
 }
 
 /** Files kept back from MXSCREEN_MAX_CONNECTIONS' default for the store, spool, DNS, workers and upstream. */
-export function reservedFiles(openFiles: number): number {
+function reservedFiles(openFiles: number): number {
   return Math.max(64, Math.ceil(openFiles * 0.05));
 }
 

@@ -116,7 +116,7 @@ export class AcceptLoop {
     return this.open.size;
   }
 
-  /** 1 while this process is under stress (the greet wait is the short one). */
+  /** True while this process is under stress (the greet wait is the short one). */
   get stressed(): boolean {
     return this.stress.active;
   }
