@@ -26,6 +26,22 @@ import { openFilesLimit, USUAL_OPEN_FILES } from "./net/open-files.ts";
 /** Past MXSCREEN_MAX_CONNECTIONS, room for the `421` replies and for allowed clients, which are not counted. */
 const LISTENER_HEADROOM = 64;
 const CERTIFICATE_CHECK_MS = 5_000;
+/** RFC 5321 4.5.3.2.6: a client waits 10 minutes for the answer to its final `.`. */
+const RFC5321_DATA_END_MS = 10 * 60_000;
+
+/**
+ * The last line of defence: an error nothing handled is a bug of ours. It is logged with its
+ * stack as a BUG line and the process goes on serving everyone else; every session's own errors
+ * are handled where they happen (workers/session-runner.ts), so this fails no client.
+ */
+function guardProcess(logger: Logger): void {
+  const bug = (kind: string) => (error: unknown) => {
+    const e = error instanceof Error ? error : new Error(String(error));
+    logger.note("error", `BUG: ${kind}, please report it`, { reason: e.message, stack: e.stack?.split("\n").slice(1, 8).map((l) => l.trim()).join(" | ") });
+  };
+  process.on("unhandledRejection", bug("unhandled rejection"));
+  process.on("uncaughtException", bug("uncaught exception"));
+}
 
 function readConfig(openFiles: number): Config {
   try {
@@ -51,6 +67,7 @@ async function main(): Promise<void> {
   const openFiles = knownOpenFiles ?? USUAL_OPEN_FILES;
   const config = readConfig(openFiles);
   const logger: Logger = createLogger(config.log, config.node, (line) => console.log(line));
+  guardProcess(logger);
   const startedAt = Date.now();
   const sibling = config.processIndex > 0;
   // Each process keeps its own journal of writes that could not reach the database.
@@ -62,6 +79,11 @@ async function main(): Promise<void> {
   if (knownOpenFiles === undefined) {
     logger.note("warn", `cannot read the open-files limit (ulimit -n; on Deno run with --allow-run): assuming ${USUAL_OPEN_FILES}`, {
       max_connections: config.connectionLimits.total,
+    });
+  }
+  if (config.upstream && config.upstream.dataEndTimeoutMs < RFC5321_DATA_END_MS) {
+    logger.note("warn", "MXSCREEN_UPSTREAM_DATA_TIMEOUT is below RFC 5321's 10 minutes: a sender may retry a message the upstream accepted", {
+      data_timeout_ms: config.upstream.dataEndTimeoutMs,
     });
   }
   for (const variable of config.unknownVariables) {
@@ -78,6 +100,7 @@ async function main(): Promise<void> {
     observeDns,
     onWorkerFailed: (reason, sessions) =>
       logger.note("error", "a session worker died and was replaced; its clients were told 421 4.3.0", { reason, sessions }),
+    onBug: ({ event: _, ...fields }) => logger.note("error", "BUG: unhandled rejection in a session worker, please report it", fields),
   });
   const concluder = new Concluder(config, logger, store, metrics);
   const dnsbl = config.checks.dnsbl.length === 0

@@ -1,6 +1,7 @@
 import process from "node:process";
 import type { DnsObserver } from "../src/dns/resolver.ts";
 import type { DnsAnswer, DnsType } from "../src/dns/types.ts";
+import type { LogEntry } from "../src/log/logger.ts";
 import type { ClientInfo, GateFacts } from "../src/smtp/types.ts";
 import { SessionRunner } from "./session-runner.ts";
 import type { FromRunner, RunnerConfig, SessionHandle, SessionPool, SessionSink, ToRunner } from "./types.ts";
@@ -19,6 +20,8 @@ export interface PoolOptions {
   readonly observeDns?: DnsObserver;
   /** A worker died and was replaced. */
   readonly onWorkerFailed?: (reason: string, sessions: number) => void;
+  /** A worker caught an error nothing handled (a bug of ours); it goes on. */
+  readonly onBug?: (entry: LogEntry) => void;
   /** The worker script; tests give one that can be made to fail. */
   readonly workerUrl?: URL;
 }
@@ -38,6 +41,7 @@ export function createPool(config: RunnerConfig, workers: number, options: PoolO
 
   const dispatch = (message: FromRunner) => {
     if (message.t === "dns") return observeDns(message.type as DnsType, message.status as DnsAnswer["status"], message.seconds);
+    if (message.t === "bug") return options.onBug?.(message.entry);
     const entry = sinks.get(message.id);
     if (!entry) return;
     switch (message.t) {
@@ -54,7 +58,8 @@ export function createPool(config: RunnerConfig, workers: number, options: PoolO
       case "log":
         return entry.sink.log(message.entry);
       case "greylist":
-        return void entry.sink.greylist(message.triplet).then((verdict) => entry.lane.send({ t: "greylisted", id: message.id, verdict }));
+        // The store fails open itself; a rejection here would be a bug, and must not hold the client.
+        return void entry.sink.greylist(message.triplet).catch(() => "pass" as const).then((verdict) => entry.lane.send({ t: "greylisted", id: message.id, verdict }));
       case "end":
         sinks.delete(message.id);
         entry.lane.sessions--;
@@ -98,6 +103,7 @@ export function createPool(config: RunnerConfig, workers: number, options: PoolO
           const copy = bytes.slice();
           send({ t: "data", id, bytes: copy }, [copy.buffer as ArrayBuffer]);
         },
+        ended: () => send({ t: "ended", id }),
         gone: () => send({ t: "gone", id }),
         tlsStarted: (ok) => send({ t: "tls", id, ok }),
       };

@@ -7,16 +7,22 @@ import { createDnsClient } from "../src/dns/resolver.ts";
 import type { DnsClient, ReverseDns } from "../src/dns/types.ts";
 import { relayMessage } from "../src/delivery/relay.ts";
 import { Upstream } from "../src/delivery/upstream.ts";
+import type { UpstreamAnswer } from "../src/delivery/upstream-machine.ts";
 import { parseIP } from "../src/ip/address.ts";
 import { Session } from "../src/smtp/session.ts";
 import type { Output } from "../src/smtp/types.ts";
 import type { FromRunner, RunnerConfig, ToRunner } from "./types.ts";
 
 interface Running {
+  readonly id: number;
   readonly session: Session;
   message: OutgoingMessage | undefined;
   reverse: ReverseDns | undefined;
   upstream: Upstream | undefined;
+  /** The upstream cannot take the message as fast as the client sends it. */
+  congested: boolean;
+  /** Reading from the client is stopped (the session waits, or the upstream is congested). */
+  paused: boolean;
 }
 
 const TICK_MS = 1000;
@@ -25,6 +31,10 @@ const TICK_MS = 1000;
  * Runs SMTP sessions for the accept loop: feeds the sans-I/O core, keeps its deadlines with
  * one coarse timer, delivers its messages and answers its DNS questions (the store's are
  * forwarded to the accept loop). The same code runs inline and in a worker.
+ *
+ * It owns every error around a session: each input runs guarded, every promise it starts ends
+ * in an input to that session, and anything thrown fails that session alone (`421 4.3.0` and a
+ * `BUG` line with the stack), never the process or the worker's other sessions.
  */
 export class SessionRunner {
   private readonly sessions = new Map<number, Running>();
@@ -40,27 +50,12 @@ export class SessionRunner {
   handle(message: ToRunner): void {
     const now = Date.now();
     switch (message.t) {
-      case "open": {
-        const running: Running = {
-          session: new Session(this.config.session, message.client, now, message.gate),
-          message: undefined,
-          reverse: undefined,
-          upstream: undefined,
-        };
-        this.sessions.set(message.id, running);
-        const ip = parseIP(message.client.address);
-        if (ip !== null && !message.client.allowed) {
-          void forwardConfirmedReverse(this.dns, ip).then((reverse) => {
-            running.reverse = reverse;
-            running.session.learnReverseDns(reverse);
-          });
-        }
-        this.timer ??= setInterval(() => this.tick(), TICK_MS);
-        if (message.early) this.apply(message.id, running, running.session.receive(message.early, now));
-        return;
-      }
+      case "open":
+        return this.open(message.id, message, now);
       case "data":
         return this.feed(message.id, (session) => session.receive(message.bytes, now));
+      case "ended":
+        return this.feed(message.id, (session) => session.inputEnded(now));
       case "tls":
         return this.feed(message.id, (session) => session.tlsStarted(message.ok, now));
       case "greylisted":
@@ -68,26 +63,88 @@ export class SessionRunner {
       case "gone":
         return this.feed(message.id, (session) => session.clientClosed());
       case "shutdown":
-        for (const [id, running] of this.sessions) this.apply(id, running, running.session.shutdown());
+        for (const running of [...this.sessions.values()]) this.input(running, (session) => session.shutdown());
         return;
     }
   }
 
+  private open(id: number, message: Extract<ToRunner, { t: "open" }>, now: number): void {
+    let session: Session;
+    try {
+      session = new Session(this.config.session, message.client, now, message.gate);
+    } catch (error) {
+      this.post({ t: "log", id, entry: bugEntry(error) });
+      this.post({ t: "write", id, text: this.localError() });
+      this.post({ t: "close", id });
+      this.post({ t: "end", id, facts: undefined });
+      return;
+    }
+    const running: Running = { id, session, message: undefined, reverse: undefined, upstream: undefined, congested: false, paused: false };
+    this.sessions.set(id, running);
+    const ip = parseIP(message.client.address);
+    if (ip !== null && !message.client.allowed) {
+      this.settle(running, forwardConfirmedReverse(this.dns, ip), (reverse) => {
+        running.reverse = reverse;
+        running.session.learnReverseDns(reverse);
+        return [];
+      });
+    }
+    this.timer ??= setInterval(() => this.tick(), TICK_MS);
+    if (message.early) this.input(running, (s) => s.receive(message.early!, now));
+  }
 
   /** One input to a session, which may have ended while the message was on its way. */
   private feed(id: number, input: (session: Session) => Output[]): void {
     const running = this.sessions.get(id);
-    if (running) this.apply(id, running, input(running.session));
+    if (running) this.input(running, input);
+  }
+
+  /** Runs one input and its outputs; whatever it throws fails this session only. */
+  private input(running: Running, input: (session: Session) => Output[]): void {
+    if (!this.sessions.has(running.id)) return;
+    try {
+      this.apply(running, input(running.session));
+    } catch (error) {
+      this.fail(running, error);
+    }
+  }
+
+  /**
+   * Waits for `promise` on behalf of a session: its value becomes an input, and a rejection
+   * (a bug: our lookups answer failures as values) fails that session alone.
+   */
+  private settle<T>(running: Running, promise: Promise<T>, input: (value: T, session: Session) => Output[]): void {
+    promise.then(
+      (value) => this.input(running, (session) => input(value, session)),
+      (error) => {
+        if (this.sessions.has(running.id)) this.fail(running, error);
+      },
+    );
+  }
+
+  private fail(running: Running, error: unknown): void {
+    const { id } = running;
+    this.post({ t: "log", id, entry: bugEntry(error) });
+    this.post({ t: "write", id, text: this.localError() });
+    this.post({ t: "close", id });
+    void running.message?.abort().catch(() => {});
+    running.message = undefined;
+    this.end(running, false);
+  }
+
+  private localError(): string {
+    return `421 4.3.0 ${this.config.session.hostname} Error: local error in processing, try again later\r\n`;
   }
 
   private tick(): void {
     const now = Date.now();
-    for (const [id, running] of this.sessions) {
-      if (running.session.deadline <= now) this.apply(id, running, running.session.tick(now));
+    for (const running of [...this.sessions.values()]) {
+      if (running.session.deadline <= now) this.input(running, (session) => session.tick(now));
     }
   }
 
-  private apply(id: number, running: Running, outputs: Output[]): void {
+  private apply(running: Running, outputs: Output[]): void {
+    const { id, session } = running;
     // Replies to one input travel as one message.
     let text = "";
     const writeOut = () => {
@@ -110,7 +167,7 @@ export class SessionRunner {
         case "message-begin": {
           const context = {
             envelope: output.envelope,
-            clientAddress: running.session.client.address,
+            clientAddress: session.client.address,
             receivedAt: new Date(),
             hostname: this.config.session.hostname,
           };
@@ -118,80 +175,110 @@ export class SessionRunner {
           break;
         }
         case "upstream":
-          this.ask(id, running, output.command);
+          this.ask(running, output.command);
           break;
         case "upstream-reset":
-          running.upstream?.command("RSET").catch(() => {});
+          running.upstream?.reset();
           break;
         case "message-data":
           running.message?.write(output.bytes);
           break;
         case "message-end":
-          this.finish(id, running);
+          this.finish(running);
           break;
         case "message-abort":
-          running.message?.abort();
+          void running.message?.abort().catch(() => {});
           running.message = undefined;
           break;
         case "lookup-helo-name": {
-          const ip = parseIP(running.session.client.address);
-          if (ip !== null) void heloNameDns(this.dns, output.name, ip).then((outcome) => running.session.learnHeloDns(output.name, outcome));
+          const ip = parseIP(session.client.address);
+          if (ip !== null) {
+            this.settle(running, heloNameDns(this.dns, output.name, ip), (outcome, s) => {
+              s.learnHeloDns(output.name, outcome);
+              return [];
+            });
+          }
           break;
         }
         case "lookup-greylist":
           this.post({ t: "greylist", id, triplet: output.triplet });
           break;
         case "lookup-mail-domain":
-          void mailDomain(this.dns, output.domain).then((answer) => this.apply(id, running, running.session.resolved(answer, Date.now())));
+          this.settle(running, mailDomain(this.dns, output.domain), (answer, s) => s.resolved(answer, Date.now()));
           break;
       }
     }
     writeOut();
-    if (running.session.closed && running.message === undefined) this.end(id, running);
+    if (session.closed && running.message === undefined) return this.end(running, true);
+    this.updateReading(running);
+  }
+
+  /** Reads from the client only while the session consumes what it reads: a client cannot make us buffer. */
+  private updateReading(running: Running): void {
+    const pause = running.session.waiting || running.congested;
+    if (pause === running.paused) return;
+    running.paused = pause;
+    this.post({ t: pause ? "pause" : "resume", id: running.id });
   }
 
   /** Asks the upstream; when it cannot be had, the client is told to try again later. */
-  private ask(id: number, running: Running, command: string): void {
-    const upstream = running.upstream ??= new Upstream(this.config.upstream!, () => ({
-      address: running.session.client.address,
-      port: running.session.client.port,
-      helo: running.session.facts.helo,
+  private ask(running: Running, command: string): void {
+    const { session } = running;
+    // A connection that failed serves no later question; a new transaction may try a new one.
+    if (running.upstream?.failed !== undefined && /^MAIL /i.test(command)) {
+      running.upstream.quit();
+      running.upstream = undefined;
+    }
+    const upstream = running.upstream ??= new Upstream(this.config.upstream!, {
+      address: session.client.address,
+      port: session.client.port,
+      local: session.client.local,
+      helo: session.facts.helo,
       name: running.reverse?.status === "pass" ? running.reverse.name : undefined,
-      protocol: running.session.facts.tls ? "ESMTPS" : "ESMTP",
-    }), (congested) => this.post({ t: congested ? "pause" : "resume", id }));
-    upstream.command(command).then(
-      (reply) => this.apply(id, running, running.session.upstreamReplied(reply, Date.now())),
-      (error: Error) => {
-        this.post({ t: "log", id, entry: { event: "UPSTREAM-FAILED", reason: error.message, action: "tempfail" } });
-        const text = `451 4.4.1 ${this.config.session.hostname} Error: the mail server behind us is not available, try again later\r\n`;
-        this.apply(id, running, running.session.upstreamReplied({ code: 451, text }, Date.now()));
-      },
-    );
+      protocol: session.facts.tls ? "ESMTPS" : "ESMTP",
+    }, (congested) => {
+      running.congested = congested;
+      if (this.sessions.has(running.id)) this.updateReading(running);
+    });
+    this.settle(running, upstream.command(command), (answer, s) => s.upstreamReplied(this.upstreamReply(running, answer), Date.now()));
   }
 
-  private finish(id: number, running: Running): void {
+  private upstreamReply(running: Running, answer: UpstreamAnswer): { code: number; text: string } {
+    if (answer.ok) return answer.reply;
+    this.post({ t: "log", id: running.id, entry: { event: "UPSTREAM-FAILED", reason: answer.reason, action: "tempfail" } });
+    return { code: 451, text: `451 4.4.1 ${this.config.session.hostname} Error: the mail server behind us is not available, try again later\r\n` };
+  }
+
+  private finish(running: Running): void {
     const message = running.message!;
-    message.finish().then((result) => {
+    const relayed = running.upstream !== undefined;
+    this.settle(running, message.finish(), (result, session) => {
       running.message = undefined;
       this.post({
         t: "log",
-        id,
+        id: running.id,
         entry: result.ok
-          ? { event: "DELIVERED", queue_id: result.id, action: running.upstream ? "relay" : "spool" }
+          ? { event: "DELIVERED", queue_id: result.id, action: relayed ? "relay" : "spool" }
           : { event: "DELIVERY-FAILED", queue_id: message.id, reason: result.reason, action: "tempfail" },
       });
-      if (running.session.closed) return this.end(id, running);
-      this.apply(id, running, running.session.delivered(result, Date.now()));
+      return session.delivered(result, Date.now());
     });
   }
 
-  private end(id: number, running: Running): void {
-    if (!this.sessions.delete(id)) return;
+  /** `clean`: the session ended by itself (its facts make its verdict); else it was failed. */
+  private end(running: Running, clean: boolean): void {
+    if (!this.sessions.delete(running.id)) return;
     running.upstream?.quit();
-    this.post({ t: "end", id, facts: { ...running.session.facts } });
+    this.post({ t: "end", id: running.id, facts: clean ? { ...running.session.facts } : undefined });
     if (this.sessions.size === 0 && this.timer !== undefined) {
       clearInterval(this.timer);
       this.timer = undefined;
     }
   }
+}
+
+/** A broken invariant of ours: logged with its stack, so it can be fixed. */
+export function bugEntry(error: unknown): { event: string; reason: string; stack: string | undefined; action: string } {
+  const e = error instanceof Error ? error : new Error(String(error));
+  return { event: "BUG", reason: e.message, stack: e.stack?.split("\n").slice(1, 8).map((l) => l.trim()).join(" | "), action: "tempfail" };
 }

@@ -16,6 +16,8 @@ export interface RunnerConfig {
 export type ToRunner =
   | { readonly t: "open"; readonly id: number; readonly client: ClientInfo; readonly gate: GateFacts; readonly early?: Uint8Array }
   | { readonly t: "data"; readonly id: number; readonly bytes: Uint8Array }
+  /** The client shut down its sending side: answer what it sent, then close. */
+  | { readonly t: "ended"; readonly id: number }
   | { readonly t: "gone"; readonly id: number }
   | { readonly t: "tls"; readonly id: number; readonly ok: boolean }
   | { readonly t: "greylisted"; readonly id: number; readonly verdict: "pass" | "defer" }
@@ -32,9 +34,12 @@ export type FromRunner =
   /** Write `text` (the go-ahead), then hand the socket to TLS at once: one message, so no byte can slip in between. */
   | { readonly t: "starttls"; readonly id: number; readonly text: string }
   | { readonly t: "log"; readonly id: number; readonly entry: LogEntry }
+  /** A worker caught an error nothing handled: a bug of ours, not tied to one session. */
+  | { readonly t: "bug"; readonly entry: LogEntry }
   /** Ask the store (it lives on the accept loop's thread) about a greylist triplet; answered by "greylisted". */
   | { readonly t: "greylist"; readonly id: number; readonly triplet: string }
-  | { readonly t: "end"; readonly id: number; readonly facts: SessionFacts };
+  /** The session is over; `facts` is undefined when it was failed by a bug of ours (already logged as `BUG`). */
+  | { readonly t: "end"; readonly id: number; readonly facts: SessionFacts | undefined };
 
 /** The accept loop's side of one session, whether it runs inline or in a worker. */
 export interface SessionSink {
@@ -45,13 +50,16 @@ export interface SessionSink {
   resume(): void;
   log(entry: LogEntry): void;
   greylist(triplet: string): Promise<"pass" | "defer">;
-  end(facts: SessionFacts): void;
+  /** The session is over; `facts` undefined: it was failed by a bug of ours, after a `421 4.3.0`. */
+  end(facts: SessionFacts | undefined): void;
   /** The worker running this session died: the session is over, without facts. */
   failed(reason: string): void;
 }
 
 export interface SessionHandle {
   data(bytes: Uint8Array): void;
+  /** The client half-closed. */
+  ended(): void;
   gone(): void;
   tlsStarted(ok: boolean): void;
 }

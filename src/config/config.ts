@@ -54,7 +54,14 @@ export interface Config {
   readonly adminToken: string | undefined;
   readonly queueFile: string;
   /** MXSCREEN_UPSTREAM: relay to this MTA; undefined: deliver to the spool. */
-  readonly upstream: { readonly host: string; readonly port: number; readonly identity: "xclient" | "proxy" | "none" | "auto"; readonly timeoutMs: number } | undefined;
+  readonly upstream: {
+    readonly host: string;
+    readonly port: number;
+    readonly identity: "xclient" | "proxy" | "none" | "auto";
+    readonly timeoutMs: number;
+    /** MXSCREEN_UPSTREAM_DATA_TIMEOUT: for the answer to the final `.` (RFC 5321 4.5.3.2.6: 10 minutes). */
+    readonly dataEndTimeoutMs: number;
+  } | undefined;
   /** PEM files; both set, STARTTLS is offered. */
   readonly tls: { readonly certPath: string; readonly keyPath: string } | undefined;
   readonly followIntervalMs: number;
@@ -129,6 +136,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   // Checked even without MXSCREEN_UPSTREAM, so a typo shows before the day it is needed.
   const upstreamIdentity = parseChoice("MXSCREEN_UPSTREAM_IDENTITY", get("MXSCREEN_UPSTREAM_IDENTITY") ?? "auto", ["xclient", "proxy", "none", "auto"]);
   const upstreamTimeoutMs = dur("MXSCREEN_UPSTREAM_TIMEOUT", "2m");
+  const upstreamDataEndTimeoutMs = dur("MXSCREEN_UPSTREAM_DATA_TIMEOUT", "10m");
   const certPath = get("MXSCREEN_TLS_CERT");
   const keyPath = get("MXSCREEN_TLS_KEY");
   if ((certPath === undefined) !== (keyPath === undefined)) {
@@ -191,7 +199,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     adminListen: adminText.trim() === "" ? undefined : parseHostPort("MXSCREEN_ADMIN_LISTEN", adminText),
     adminToken,
     queueFile: get("MXSCREEN_QUEUE_FILE") ?? "data/store-queue.jsonl",
-    upstream: upstreamUrl ? { host: upstreamUrl[1] ?? upstreamUrl[2], port: Number(upstreamUrl[3] ?? 25), identity: upstreamIdentity, timeoutMs: upstreamTimeoutMs } : undefined,
+    upstream: upstreamUrl ? { host: upstreamUrl[1] ?? upstreamUrl[2], port: Number(upstreamUrl[3] ?? 25), identity: upstreamIdentity, timeoutMs: upstreamTimeoutMs, dataEndTimeoutMs: upstreamDataEndTimeoutMs }
+      : undefined,
     tls: certPath === undefined ? undefined : { certPath, keyPath: keyPath! },
     followIntervalMs: dur("MXSCREEN_FOLLOW_INTERVAL", "250ms"),
     dnsTimeoutMs: dur("MXSCREEN_DNS_TIMEOUT", "5s"),

@@ -17,14 +17,12 @@ export function relayMessage(upstream: Upstream, context: MessageContext): Outgo
     id,
     write: (bytes) => upstream.writeData(bytes),
     finish: async (): Promise<DeliveryResult> => {
-      try {
-        const reply = await upstream.endData();
-        const queued = /queued as (\S+)/i.exec(reply.text)?.[1] ?? id;
-        if (reply.code >= 200 && reply.code < 300) return { ok: true, id: queued, reply: reply.text };
-        return { ok: false, temporary: reply.code < 500, reason: reply.text.trim(), reply: reply.text };
-      } catch (error) {
-        return { ok: false, temporary: true, reason: `the upstream failed during the message (${(error as Error).message})` };
-      }
+      const answer = await upstream.endData();
+      if (!answer.ok) return { ok: false, temporary: true, reason: `the upstream failed during the message (${answer.reason})` };
+      const reply = answer.reply;
+      const queued = /queued as (\S+)/i.exec(reply.text)?.[1] ?? id;
+      if (reply.code >= 200 && reply.code < 300) return { ok: true, id: queued, reply: reply.text };
+      return { ok: false, temporary: reply.code < 500, reason: reply.text.trim(), reply: reply.text };
     },
     abort: () => {
       upstream.abort();

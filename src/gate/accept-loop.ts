@@ -52,6 +52,9 @@ export interface AcceptLoopOptions {
 
 const PROXY_HEADER_TIMEOUT_MS = 10_000;
 
+/** A connection already refused and closed: whatever it still sends or does is of no interest. */
+const REFUSED: ConnectionHandlers = { data: () => {}, end: () => {}, close: () => {} };
+
 /**
  * The main thread's part of every connection: look the client up, greet it (or refuse it),
  * run the greet wait, and hand clean clients to the session pool. It owns every socket.
@@ -158,7 +161,7 @@ export class AcceptLoop {
     );
     socket.end();
     this.concluder.conclude(record, finding, Date.now());
-    return { data: () => {}, close: () => {} };
+    return REFUSED;
   }
 
   private updateStress(): void {
@@ -187,9 +190,10 @@ export class AcceptLoop {
     const ip = parseIP(socket.remoteAddress);
     if (ip === null || this.stopping) {
       socket.destroy();
-      return { data: () => {}, close: () => {} };
+      return REFUSED;
     }
-    const record: ConnectionRecord = { ip, address: formatIP(ip), port: socket.remotePort, openedAt: now };
+    const local = { address: socket.localAddress, port: socket.localPort };
+    const record: ConnectionRecord = { ip, address: formatIP(ip), port: socket.remotePort, openedAt: now, local };
     if (this.options.trustedProxies.some((prefix) => contains(prefix, ip))) return this.acceptProxied(socket, record);
     return this.screen(socket, record);
   }
@@ -229,11 +233,16 @@ export class AcceptLoop {
           address: formatIP(ip),
           port: header.source?.port ?? proxy.port,
           openedAt: proxy.openedAt,
+          local: header.destination ?? proxy.local,
           via,
         };
         inner = this.screen(socket, record);
         const rest = buffered.subarray(header.length);
         if (rest.length > 0) inner.data(rest);
+      },
+      end: () => {
+        if (inner) return inner.end();
+        if (!done) fail("closed before a complete PROXY header");
       },
       close: () => {
         if (inner) return inner.close();

@@ -17,6 +17,8 @@ export interface ConnectionRecord {
   readonly address: string;
   readonly port: number;
   readonly openedAt: number;
+  /** The address and port the client connected to (at the proxy, when a PROXY header named it). */
+  readonly local: { readonly address: string; readonly port: number };
   /** The trusted proxy that named this client in a PROXY header. */
   readonly via?: string;
 }
@@ -79,8 +81,20 @@ export class Concluder {
     private readonly metrics: Metrics,
   ) {}
 
-  /** `also`: further findings about the same connection, stored as event rows but not logged again. */
-  conclude(connection: ConnectionRecord, finding: Finding, now: number, also: readonly Finding[] = []): void {
+  /**
+   * A new client waited out the greeting: on the pass list at once, so that the next connections
+   * of a sender pool, opened seconds later, are greeted at once. `conclude` takes it back if its
+   * session then fails a check.
+   */
+  admit(connection: ConnectionRecord, now: number): void {
+    this.store.set("pass", { prefix: clientPrefix(connection.ip, this.config.ipv6PrefixLength), ttlMs: this.config.passTtlMs, check: "pregreet", reason: "passed" }, now);
+  }
+
+  /**
+   * `also`: further findings about the same connection, stored as event rows but not logged again.
+   * `admitted`: `admit` put it on the pass list when its session began.
+   */
+  conclude(connection: ConnectionRecord, finding: Finding, now: number, also: readonly Finding[] = [], admitted = false): void {
     this.logger.log({
       event: finding.event,
       client: clientLabel(connection),
@@ -101,8 +115,10 @@ export class Concluder {
         evidence: finding.evidence,
       }, now);
     }
-    if (finding.event === "PASS NEW") {
+    if (finding.event === "PASS NEW" && !admitted) {
       this.store.set("pass", { prefix, ttlMs: this.config.passTtlMs, check: "pregreet", reason: "passed" }, now);
+    } else if (finding.event !== "PASS NEW" && admitted) {
+      this.store.remove("pass", prefix, now, `session ended ${finding.event}`);
     }
     for (const recorded of [finding, ...also]) {
       if (recorded.event === "PASS OLD" || recorded.event === "ALLOWED") continue;

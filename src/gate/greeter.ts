@@ -95,6 +95,11 @@ export class Greeter {
     return [{ type: "write", text: `220 ${this.config.hostname} ESMTP\r\n` }, { type: "handoff", early }];
   }
 
+  /** The client sent bytes during the greet wait. */
+  get talked(): boolean {
+    return this.earlyBytes > 0;
+  }
+
   /** The client left while we were still deciding. */
   hangup(now: number): Finding | undefined {
     if (!this.waiting) return undefined;

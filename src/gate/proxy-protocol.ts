@@ -9,7 +9,14 @@ export type ProxyHeader =
   | { readonly status: "incomplete" }
   | { readonly status: "invalid"; readonly reason: string }
   /** `source` is undefined for v2 LOCAL and v1 UNKNOWN: the proxy speaks for itself (health checks). */
-  | { readonly status: "ok"; readonly version: 1 | 2; readonly source: { address: string; port: number } | undefined; readonly length: number };
+  | {
+    readonly status: "ok";
+    readonly version: 1 | 2;
+    readonly source: { address: string; port: number } | undefined;
+    /** The address the client connected to, at the proxy: what the upstream should hear as its own. */
+    readonly destination: { address: string; port: number } | undefined;
+    readonly length: number;
+  };
 
 const V2_SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
 const V1_PREFIX = "PROXY ";
@@ -45,17 +52,20 @@ function parseV1(bytes: Uint8Array): ProxyHeader {
   if (end === 0 || bytes[end - 1] !== 0x0d) return { status: "invalid", reason: "PROXY v1 header not ended by CRLF" };
   const line = new TextDecoder().decode(bytes.subarray(0, end - 1));
   const parts = line.split(" ");
-  if (parts[1] === "UNKNOWN") return { status: "ok", version: 1, source: undefined, length: end + 1 };
+  if (parts[1] === "UNKNOWN") return { status: "ok", version: 1, source: undefined, destination: undefined, length: end + 1 };
   if (parts.length !== 6 || (parts[1] !== "TCP4" && parts[1] !== "TCP6")) {
     return { status: "invalid", reason: `PROXY v1 header malformed: ${JSON.stringify(line.slice(0, 60))}` };
   }
-  const [, family, source, , sourcePort] = parts;
-  const ipv4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(source);
-  const port = /^\d{1,5}$/.test(sourcePort) ? Number(sourcePort) : -1;
-  if ((family === "TCP4") !== ipv4 || (!ipv4 && !/^[0-9a-fA-F:.]+$/.test(source)) || port < 0 || port > 65535) {
+  const [, family, source, destination, sourcePort, destinationPort] = parts;
+  const ipv4 = (text: string) => /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(text);
+  const portOf = (text: string) => /^\d{1,5}$/.test(text) && Number(text) <= 65535 ? Number(text) : -1;
+  const valid = (address: string, port: number) => (family === "TCP4") === ipv4(address) && (ipv4(address) || /^[0-9a-fA-F:.]+$/.test(address)) && port >= 0;
+  const port = portOf(sourcePort);
+  const toPort = portOf(destinationPort);
+  if (!valid(source, port) || !valid(destination, toPort)) {
     return { status: "invalid", reason: `PROXY v1 header malformed: ${JSON.stringify(line.slice(0, 60))}` };
   }
-  return { status: "ok", version: 1, source: { address: source, port }, length: end + 1 };
+  return { status: "ok", version: 1, source: { address: source, port }, destination: { address: destination, port: toPort }, length: end + 1 };
 }
 
 function parseV2(bytes: Uint8Array): ProxyHeader {
@@ -68,18 +78,20 @@ function parseV2(bytes: Uint8Array): ProxyHeader {
   if (length > V2_MAX_LENGTH) return { status: "invalid", reason: `PROXY v2 header claims ${length} bytes` };
   if (bytes.length < 16 + length) return { status: "incomplete" };
   const total = 16 + length;
-  if (command === 0) return { status: "ok", version: 2, source: undefined, length: total };
+  if (command === 0) return { status: "ok", version: 2, source: undefined, destination: undefined, length: total };
   if (command !== 1) return { status: "invalid", reason: `PROXY v2 header with command ${command}` };
   const body = bytes.subarray(16, total);
   if (familyProtocol === 0x11 && length >= 12) {
-    const address = `${body[0]}.${body[1]}.${body[2]}.${body[3]}`;
-    return { status: "ok", version: 2, source: { address, port: (body[8] << 8) | body[9] }, length: total };
+    const address = (at: number) => `${body[at]}.${body[at + 1]}.${body[at + 2]}.${body[at + 3]}`;
+    const source = { address: address(0), port: (body[8] << 8) | body[9] };
+    return { status: "ok", version: 2, source, destination: { address: address(4), port: (body[10] << 8) | body[11] }, length: total };
   }
   if (familyProtocol === 0x21 && length >= 36) {
-    const groups = Array.from({ length: 8 }, (_, i) => ((body[2 * i] << 8) | body[2 * i + 1]).toString(16));
-    return { status: "ok", version: 2, source: { address: groups.join(":"), port: (body[32] << 8) | body[33] }, length: total };
+    const address = (at: number) => Array.from({ length: 8 }, (_, i) => ((body[at + 2 * i] << 8) | body[at + 2 * i + 1]).toString(16)).join(":");
+    const source = { address: address(0), port: (body[32] << 8) | body[33] };
+    return { status: "ok", version: 2, source, destination: { address: address(16), port: (body[34] << 8) | body[35] }, length: total };
   }
-  if (familyProtocol === 0x00) return { status: "ok", version: 2, source: undefined, length: total };
+  if (familyProtocol === 0x00) return { status: "ok", version: 2, source: undefined, destination: undefined, length: total };
   return { status: "invalid", reason: `PROXY v2 header with unsupported family/protocol 0x${familyProtocol.toString(16)}` };
 }
 

@@ -37,6 +37,10 @@ export class Screening implements ConnectionHandlers {
   private due: number | undefined;
   private concluded = false;
   private gone = false;
+  /** The client half-closed while still in the greet wait, after talking (pregreet only logged). */
+  private inputEnded = false;
+  /** Recorded on the pass list when it waited out the greeting, before its session. */
+  private passRecorded = false;
   private readonly expire = () => this.run(this.greeter.tick(Date.now()));
 
   constructor(
@@ -78,6 +82,19 @@ export class Screening implements ConnectionHandlers {
     else this.run(this.greeter.receive(bytes, Date.now()));
   }
 
+  /** The client shut down its sending side: a session answers what it sent; in the greet wait, it left. */
+  end(): void {
+    if (this.session) return this.session.ended();
+    if (this.concluded) return;
+    if (this.greeter.talked) {
+      this.inputEnded = true;
+      return;
+    }
+    const finding = this.greeter.hangup(Date.now());
+    this.socket.end();
+    if (finding) this.conclude(finding);
+  }
+
   close(): void {
     this.gone = true;
     this.context.ended(this);
@@ -97,7 +114,7 @@ export class Screening implements ConnectionHandlers {
 
   private conclude(finding: Finding, also?: readonly Finding[]): void {
     this.concluded = true;
-    this.context.concluder.conclude(this.record, finding, Date.now(), also);
+    this.context.concluder.conclude(this.record, finding, Date.now(), also, this.passRecorded);
   }
 
   private run(actions: GateAction[]): void {
@@ -128,9 +145,15 @@ export class Screening implements ConnectionHandlers {
 
   private handoff(early: Uint8Array | undefined): void {
     const { socket, record, context } = this;
+    // A sender pool opens its next connections seconds after the first: they must not wait again.
+    if (this.standing.kind === "new") {
+      context.concluder.admit(record, Date.now());
+      this.passRecorded = true;
+    }
     const client = {
       address: record.address,
       port: record.port,
+      local: record.local,
       passed: this.standing.kind === "passed",
       allowed: this.standing.kind === "allowed",
     };
@@ -154,6 +177,10 @@ export class Screening implements ConnectionHandlers {
       },
       greylist: (triplet) => context.greylist?.consult(triplet, Date.now()) ?? Promise.resolve("pass"),
       end: (facts) => {
+        if (facts === undefined) {
+          this.conclude({ event: "LOCAL-ERROR", check: "session", action: "close", evidence: { reason: "a bug of ours (see the BUG line)" } });
+          return socket.end();
+        }
         const gateFindings = [
           ...(this.greeter.noted ? [this.greeter.noted] : []),
           ...(this.standing.kind === "allowed" ? [] : context.dictionaryAcrossConnections(record, facts)),
@@ -169,5 +196,6 @@ export class Screening implements ConnectionHandlers {
       },
     };
     this.session = context.pool.open(client, { dnsbl: this.dnsbl?.answers() ?? [] }, early, sink);
+    if (this.inputEnded) this.session.ended();
   }
 }

@@ -4,6 +4,8 @@ import type { ClientSocket, ConnectionHandlers, Listener, ListenOptions } from "
 interface BunSocket {
   readonly remoteAddress: string;
   readonly remotePort?: number;
+  readonly localAddress?: string;
+  readonly localPort?: number;
   data: BunConnection;
   write(data: string | Uint8Array): number;
   end(): void;
@@ -16,6 +18,8 @@ interface BunSocket {
 interface BunHandlers {
   open?(socket: BunSocket): void;
   data(socket: BunSocket, data: Uint8Array): void;
+  /** The peer sent a FIN; with allowHalfOpen the socket stays writable. */
+  end(socket: BunSocket): void;
   drain(socket: BunSocket): void;
   close(socket: BunSocket): void;
   error(socket: BunSocket, error: Error): void;
@@ -28,7 +32,7 @@ interface BunServer {
 }
 
 interface BunListenApi {
-  listen(options: { hostname: string; port: number; reusePort: boolean; socket: BunHandlers & { open(socket: BunSocket): void } }): BunServer;
+  listen(options: { hostname: string; port: number; reusePort: boolean; allowHalfOpen: boolean; socket: BunHandlers & { open(socket: BunSocket): void } }): BunServer;
 }
 
 const encoder = new TextEncoder();
@@ -56,6 +60,14 @@ class BunConnection implements ClientSocket {
 
   get remotePort(): number {
     return this.raw.remotePort ?? 0;
+  }
+
+  get localAddress(): string {
+    return this.raw.localAddress ?? "";
+  }
+
+  get localPort(): number {
+    return this.raw.localPort ?? 0;
   }
 
   write(data: string | Uint8Array): void {
@@ -98,6 +110,7 @@ class BunConnection implements ClientSocket {
       tls: { key: credentials.key, cert: credentials.cert },
       socket: {
         data: (_, bytes) => this.handlers?.data(bytes),
+        end: () => this.handlers?.end(),
         drain: () => this.flush(),
         close: () => this.close(),
         error: () => {},
@@ -144,6 +157,8 @@ export function bunListen(bun: BunListenApi, options: ListenOptions): Promise<Li
     hostname: options.host,
     port: options.port,
     reusePort: options.reusePort ?? false,
+    // Half-open: a client that sent its last command and shut down its side still gets the answers.
+    allowHalfOpen: true,
     socket: {
       open(socket) {
         open++;
@@ -161,6 +176,9 @@ export function bunListen(bun: BunListenApi, options: ListenOptions): Promise<Li
       // socket writes go to is listened to.
       data(socket, data) {
         if (socket.data.target === socket) socket.data.handlers?.data(data);
+      },
+      end(socket) {
+        if (socket.data.target === socket) socket.data.handlers?.end();
       },
       drain(socket) {
         if (socket.data.target === socket) socket.data.flush();

@@ -15,15 +15,20 @@ class NodeConnection implements ClientSocket {
   handlers: ConnectionHandlers | undefined;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
   /** The socket writes go to: the raw one, then the TLS one after STARTTLS. */
   private stream: Duplex;
   private ended = false;
   readonly onData = (chunk: Uint8Array) => this.handlers!.data(chunk);
+  readonly onEnd = () => this.handlers?.end();
 
   constructor(private readonly socket: Socket, private readonly tls: ListenOptions["tls"], onClosed: () => void) {
     this.stream = socket;
     this.remoteAddress = socket.remoteAddress ?? "";
     this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = socket.localAddress ?? "";
+    this.localPort = socket.localPort ?? 0;
     socket.on("error", ignore);
     socket.once("close", () => {
       if (this.ended) return;
@@ -58,12 +63,14 @@ class NodeConnection implements ClientSocket {
     const credentials = this.tls?.();
     if (!credentials) return done(false, "no TLS certificate configured");
     this.socket.off("data", this.onData);
+    this.socket.off("end", this.onEnd);
     // A TLS server that never listens, handed this one connection: the STARTTLS form that
     // handshakes on Deno, Bun and Node alike (RUNTIME-NOTES).
-    const server = createTlsServer({ key: credentials.key, cert: credentials.cert });
+    const server = createTlsServer({ key: credentials.key, cert: credentials.cert, allowHalfOpen: true });
     server.once("secureConnection", (secure: TLSSocket) => {
       this.stream = secure;
       secure.on("data", this.onData);
+      secure.on("end", this.onEnd);
       secure.on("error", ignore);
       done(true);
     });
@@ -104,11 +111,13 @@ export function nodeListen(options: ListenOptions): Promise<Listener> {
     }
     connection.handlers = options.onConnection(connection);
     socket.on("data", connection.onData);
+    socket.on("end", connection.onEnd);
   };
 
   const start = (): Promise<Server> =>
     new Promise((resolve, reject) => {
-      const next = createServer({ noDelay: true }, onConnection);
+      // Half-open: a client that sent its last command and shut down its side still gets the answers.
+      const next = createServer({ noDelay: true, allowHalfOpen: true }, onConnection);
       next.maxConnections = options.maxConnections;
       next.once("error", reject);
       next.listen({ host: options.host, port, reusePort: options.reusePort ?? false }, () => {

@@ -3,6 +3,9 @@
 export interface ClientSocket {
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** The address and port the client connected to (ours). */
+  readonly localAddress: string;
+  readonly localPort: number;
   /** Queued in order; never throws for a socket the client closed. */
   write(data: string | Uint8Array): void;
   /** Close once everything written has been sent. */
@@ -28,6 +31,11 @@ export interface TlsCredentials {
 export interface ConnectionHandlers {
   /** Bytes from the client. The view may be reused by the runtime after the call: copy to keep. */
   data(bytes: Uint8Array): void;
+  /**
+   * The client shut down its sending side (a FIN): nothing more will come, but it still reads.
+   * Everything it sent must still be answered before we close (Exim sends `.`, QUIT, then FIN).
+   */
+  end(): void;
   /** The connection is gone, whoever closed it. Called once. */
   close(): void;
 }

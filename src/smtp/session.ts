@@ -31,6 +31,13 @@ type State = "greeted" | "ready" | "resolving" | "upstream" | "mail" | "rcpt" | 
 /** RFC 5321 4.5.1: these must be accepted for every domain we receive mail for, and bare. */
 const ALWAYS_ACCEPTED = ["postmaster", "abuse"];
 
+/**
+ * Input a session holds while it waits (DNS, the store, the upstream, the disk). The runner stops
+ * reading from the socket while the session waits; this bounds what was already on its way. A
+ * client that pipelines within RFC 2920 sends a group of commands, far less than this.
+ */
+export const MAX_WAITING_INPUT = 512 * 1024;
+
 /** Safety net for clients that only produce errors (Postfix's smtpd_hard_error_limit is 20). */
 const HARD_ERROR_LIMIT = 20;
 
@@ -96,6 +103,8 @@ export class Session {
   private reader: LineReader;
   private lastActivity: number;
   private shuttingDown = false;
+  /** The client shut down its sending side: answer what it sent, then close. */
+  private inputDone = false;
   private out: Output[] = [];
   private dataParts: Uint8Array[] = [];
   private pipeliningOffered = false;
@@ -133,15 +142,41 @@ export class Session {
     return this.state === "closed";
   }
 
+  /**
+   * Waiting for an answer (DNS, the store, the upstream, the disk): input is not being read, so
+   * the runner stops reading from the socket. Not during a TLS handshake, which must read.
+   */
+  get waiting(): boolean {
+    return this.state === "resolving" || this.state === "upstream" || this.state === "delivering";
+  }
+
   receive(bytes: Uint8Array, now: number): Output[] {
-    if (this.state === "closed") return [];
+    if (this.state === "closed" || this.inputDone) return [];
     if (this.state === "tls-handshake") {
       this.facts.injectedBytes += bytes.length;
       return [];
     }
     this.reader.push(bytes);
     this.touch(now);
+    if (this.waiting && this.reader.pending > MAX_WAITING_INPUT) {
+      this.send(reply(421, "4.7.0", `${this.config.hostname} Error: too much input sent without waiting for replies`));
+      this.close("errors");
+      return this.flush();
+    }
     this.drain();
+    return this.flush();
+  }
+
+  /**
+   * The client shut down its sending side (a half-close). Not "gone": every command it sent is
+   * still answered, then the connection is closed (Exim sends `.`, QUIT and a FIN in one go, and
+   * would send the message again if the `250` were lost).
+   */
+  inputEnded(now: number): Output[] {
+    if (this.state === "closed" || this.inputDone) return [];
+    this.inputDone = true;
+    this.touch(now);
+    if (!this.waiting && this.state !== "tls-handshake") this.drain();
     return this.flush();
   }
 
@@ -154,6 +189,7 @@ export class Session {
   }
 
   delivered(result: DeliveryResult, now: number): Output[] {
+    if (this.state === "closed") return [];
     if (this.state !== "delivering") throw new Error(`delivered() called in state ${this.state}: the session was not waiting for a delivery`);
     if (result.ok) this.facts.messages++;
     if (result.reply !== undefined) {
@@ -184,6 +220,7 @@ export class Session {
    * 4.2 requires: the client must say EHLO again and nothing it said before counts.
    */
   tlsStarted(ok: boolean, now: number): Output[] {
+    if (this.state === "closed") return [];
     if (this.state !== "tls-handshake") throw new Error(`tlsStarted() called in state ${this.state}: no STARTTLS was under way`);
     if (!ok) {
       this.close("client-closed");
@@ -251,6 +288,14 @@ export class Session {
     return this.flush();
   }
 
+  /** Everything the client sent before its half-close is answered: a message it did not finish is dropped. */
+  private hangUp(): void {
+    this.runChecks("end");
+    if (this.state === "closed") return;
+    if (this.state === "data") this.emit({ type: "message-abort" });
+    this.close("client-closed");
+  }
+
   /** Finish politely: at once when idle, after the message in flight otherwise. */
   shutdown(): Output[] {
     this.shuttingDown = true;
@@ -266,7 +311,10 @@ export class Session {
   private drain(): void {
     while (this.state !== "closed" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "upstream" && this.state !== "tls-handshake") {
       const line = this.reader.next();
-      if (line === null) return;
+      if (line === null) {
+        if (this.inputDone) this.hangUp();
+        return;
+      }
       if (!line.crlf) this.facts.bareLineFeeds++;
       if (this.state === "data") this.dataLine(line.bytes, line.crlf, line.tooLong);
       else if (line.tooLong) this.error(reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets)`));
@@ -489,6 +537,7 @@ export class Session {
   /** The upstream's reply to the last `upstream` output, passed back to the client. */
   upstreamReplied(answer: UpstreamReply, now: number): Output[] {
     const question = this.question;
+    if (this.state === "closed") return [];
     if (this.state !== "upstream" || question === undefined) throw new Error(`upstreamReplied() called in state ${this.state}: nothing was asked`);
     this.question = undefined;
     this.touch(now);

@@ -31,6 +31,8 @@ export interface SessionConfig {
 export interface ClientInfo {
   readonly address: string;
   readonly port: number;
+  /** The address and port the client connected to (at a trusted proxy, the one it named); unknown to a bare core. */
+  readonly local?: { readonly address: string; readonly port: number };
   /** On the pass list: skips the tests meant for clients never seen before (EHLO refusal). */
   readonly passed: boolean;
   /** Matched MXSCREEN_ALLOW or an allow entry: no check runs. */

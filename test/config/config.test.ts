@@ -134,6 +134,7 @@ const BAD: [string, string, RegExp][] = [
   ["MXSCREEN_UPSTREAM", "smtp://127.0.0.1:99999", /smtp:\/\/host:port/],
   ["MXSCREEN_UPSTREAM_IDENTITY", "haproxy", /xclient, proxy, none, auto/],
   ["MXSCREEN_UPSTREAM_TIMEOUT", "soon", /duration/],
+  ["MXSCREEN_UPSTREAM_DATA_TIMEOUT", "later", /duration/],
   ["MXSCREEN_TLS_CERT", "/etc/cert.pem", /MXSCREEN_TLS_CERT and MXSCREEN_TLS_KEY set together/],
   ["MXSCREEN_TLS_KEY", "/etc/key.pem", /MXSCREEN_TLS_CERT and MXSCREEN_TLS_KEY set together/],
   ["MXSCREEN_TRUSTED_PROXIES", "lb.example", /IP addresses or CIDR prefixes/],

@@ -1,0 +1,259 @@
+import { encodeProxyV2 } from "../gate/proxy-protocol.ts";
+import { dotStuff } from "./dot-stuff.ts";
+import { type Reply, ReplyReader, xtext } from "./reply-reader.ts";
+
+export type UpstreamIdentity = "xclient" | "proxy" | "none" | "auto";
+
+export interface UpstreamSettings {
+  /** For messages: `host:port` of the upstream. */
+  readonly name: string;
+  readonly identity: UpstreamIdentity;
+  /** How long any one answer may take (MXSCREEN_UPSTREAM_TIMEOUT). */
+  readonly timeoutMs: number;
+  /** How long the answer to the final `.` may take: RFC 5321 4.5.3.2.6 says 10 minutes. */
+  readonly dataEndTimeoutMs: number;
+  /** Our name in EHLO. */
+  readonly hostname: string;
+}
+
+/** Who the upstream should believe it is talking to: the client we screened. */
+export interface ClientIdentity {
+  readonly address: string;
+  readonly port: number;
+  /** The address and port the client connected to: the PROXY header's destination (zeros when unknown). */
+  readonly local: { readonly address: string; readonly port: number } | undefined;
+  readonly helo: string | undefined;
+  /** A forward-confirmed reverse name, or undefined. */
+  readonly name: string | undefined;
+  readonly protocol: string;
+}
+
+/** The upstream's reply to a question, or why there is none (the connection failed, timed out, closed). */
+export type UpstreamAnswer = { readonly ok: true; readonly reply: Reply } | { readonly ok: false; readonly reason: string };
+
+export type UpstreamOutput =
+  | { readonly type: "write"; readonly bytes: Uint8Array }
+  /** The answer to the oldest question still open, in the order they were asked. */
+  | { readonly type: "answer"; readonly answer: UpstreamAnswer }
+  /** Close the connection: `graceful` after what was written (QUIT), else at once. */
+  | { readonly type: "close"; readonly graceful: boolean };
+
+type Phase =
+  | { readonly at: "connecting" }
+  | { readonly at: "greeting" }
+  | { readonly at: "ehlo"; readonly again: boolean }
+  | { readonly at: "xclient" }
+  | { readonly at: "ready" }
+  | { readonly at: "done"; readonly reason: string };
+
+interface Question {
+  readonly line: string;
+  /** Asked for our own sake (RSET): nobody waits for its answer. */
+  readonly silent: boolean;
+}
+
+const encoder = new TextEncoder();
+const UNKNOWN_DESTINATION = { address: "0.0.0.0", port: 0 };
+
+/**
+ * One SMTP client connection to the MTA behind us, sans I/O: connection events, bytes and the
+ * time go in; bytes to write, answers and a close come out. It introduces the client (XCLIENT
+ * or a PROXY v2 header), then asks one question at a time. Whatever the upstream does (refuse,
+ * reset, close, stall, answer late, talk nonsense), every question gets exactly one answer, and
+ * a failure is an answer with a reason: the runner turns it into a 4xx for that one client.
+ */
+export class UpstreamMachine {
+  private phase: Phase = { at: "connecting" };
+  private readonly reader = new ReplyReader();
+  private readonly queue: Question[] = [];
+  private asked: Question | undefined;
+  private out: UpstreamOutput[] = [];
+  private due: number;
+
+  constructor(private readonly settings: UpstreamSettings, private readonly client: ClientIdentity, now: number) {
+    this.due = now + settings.timeoutMs;
+  }
+
+  /** When the answer we wait for is overdue: call `tick` then; Infinity while nothing is awaited. */
+  get deadline(): number {
+    if (this.phase.at === "done" || (this.phase.at === "ready" && this.asked === undefined)) return Infinity;
+    return this.due;
+  }
+
+  get failed(): string | undefined {
+    return this.phase.at === "done" ? this.phase.reason : undefined;
+  }
+
+  /** The TCP connection is up. */
+  connected(now: number): UpstreamOutput[] {
+    if (this.phase.at !== "connecting") return [];
+    this.phase = { at: "greeting" };
+    this.due = now + this.settings.timeoutMs;
+    if (this.settings.identity === "proxy") this.write(encodeProxyV2(this.client, this.client.local ?? UNKNOWN_DESTINATION));
+    return this.flush();
+  }
+
+  /** The connection could not be made, or ended (reset, closed) before we were done with it. */
+  lost(reason: string): UpstreamOutput[] {
+    this.fail(this.phase.at === "connecting" ? `cannot connect to ${this.settings.name}: ${reason}` : `${this.settings.name} ${reason}`, false);
+    return this.flush();
+  }
+
+  received(bytes: Uint8Array, now: number): UpstreamOutput[] {
+    if (this.phase.at === "done") return [];
+    // Bun may hand us the greeting before it reports the connection.
+    if (this.phase.at === "connecting") this.out.push(...this.connected(now));
+    let replies: Reply[];
+    try {
+      replies = this.reader.push(bytes);
+    } catch (error) {
+      this.fail(`${this.settings.name}: ${(error as Error).message}`, false);
+      return this.flush();
+    }
+    for (const reply of replies) {
+      if (this.failed !== undefined) break;
+      this.replied(reply, now);
+    }
+    return this.flush();
+  }
+
+  tick(now: number): UpstreamOutput[] {
+    if (now < this.deadline) return [];
+    const waited = this.asked?.line === "." ? this.settings.dataEndTimeoutMs : this.settings.timeoutMs;
+    this.fail(this.phase.at === "connecting" ? `no connection to ${this.settings.name} within ${waited} ms` : `${this.settings.name} did not answer within ${waited} ms`, false);
+    return this.flush();
+  }
+
+  /** Asks a command (without CRLF); its answer comes out once everything before it is answered. */
+  ask(line: string, now: number): UpstreamOutput[] {
+    return this.enqueue({ line, silent: false }, now);
+  }
+
+  /** Drops the upstream's transaction (RSET); nobody waits for the answer. */
+  reset(now: number): UpstreamOutput[] {
+    if (this.phase.at === "done" || this.phase.at === "connecting" && this.queue.length === 0) return [];
+    return this.enqueue({ line: "RSET", silent: true }, now);
+  }
+
+  /** Message content as the session gives it (unstuffed whole lines ending CRLF), after the upstream's 354. */
+  data(bytes: Uint8Array): UpstreamOutput[] {
+    if (this.phase.at !== "ready" || this.asked !== undefined) return [];
+    this.write(dotStuff(bytes));
+    return this.flush();
+  }
+
+  /** Ends the message: its answer is the upstream's verdict on it. */
+  endData(now: number): UpstreamOutput[] {
+    return this.enqueue({ line: ".", silent: false }, now);
+  }
+
+  /** A message we will not finish: the only way to take back DATA is to hang up. */
+  abort(): UpstreamOutput[] {
+    this.fail("message abandoned", false);
+    return this.flush();
+  }
+
+  /** Says goodbye without waiting for the answer. */
+  quit(): UpstreamOutput[] {
+    if (this.phase.at === "done") return [];
+    const idle = this.phase.at === "ready" && this.asked === undefined;
+    if (idle) this.write(encoder.encode("QUIT\r\n"));
+    this.fail("closed", idle);
+    return this.flush();
+  }
+
+  private enqueue(question: Question, now: number): UpstreamOutput[] {
+    if (this.phase.at === "done") {
+      if (!question.silent) this.out.push({ type: "answer", answer: { ok: false, reason: this.phase.reason } });
+      return this.flush();
+    }
+    this.queue.push(question);
+    this.pump(now);
+    return this.flush();
+  }
+
+  private pump(now: number): void {
+    if (this.phase.at !== "ready" || this.asked !== undefined) return;
+    const next = this.queue.shift();
+    if (next === undefined) return;
+    this.asked = next;
+    this.due = now + (next.line === "." ? this.settings.dataEndTimeoutMs : this.settings.timeoutMs);
+    this.write(encoder.encode(`${next.line}\r\n`));
+  }
+
+  private replied(reply: Reply, now: number): void {
+    const { name, hostname, identity } = this.settings;
+    this.due = now + this.settings.timeoutMs;
+    switch (this.phase.at) {
+      case "connecting":
+      case "done":
+        return;
+      case "greeting":
+        if (reply.code !== 220) return this.fail(`${name} greeted with ${oneLine(reply)}`, false);
+        this.phase = { at: "ehlo", again: false };
+        return this.write(encoder.encode(`EHLO ${hostname}\r\n`));
+      case "ehlo": {
+        if (reply.code !== 250) return this.fail(`${name} answered EHLO${this.phase.again ? " after XCLIENT" : ""} with ${oneLine(reply)}`, false);
+        const offersXclient = /^250[ -]XCLIENT\b/im.test(reply.text);
+        if (this.phase.again || identity === "none" || identity === "proxy" || (identity === "auto" && !offersXclient)) {
+          this.phase = { at: "ready" };
+          return this.pump(now);
+        }
+        if (!offersXclient) {
+          return this.fail(`${name} does not offer XCLIENT to us: authorise this host (Postfix: smtpd_authorized_xclient_hosts)`, false);
+        }
+        this.phase = { at: "xclient" };
+        return this.write(encoder.encode(`XCLIENT ${this.xclientAttributes()}\r\n`));
+      }
+      case "xclient":
+        if (reply.code !== 220) return this.fail(`${name} refused XCLIENT: ${oneLine(reply)}`, false);
+        this.phase = { at: "ehlo", again: true };
+        return this.write(encoder.encode(`EHLO ${hostname}\r\n`));
+      case "ready": {
+        const asked = this.asked;
+        if (asked === undefined) return this.fail(`${name} sent a reply nobody asked for: ${oneLine(reply)}`, false);
+        this.asked = undefined;
+        if (!asked.silent) this.out.push({ type: "answer", answer: { ok: true, reply } });
+        // 421: the upstream is closing the channel (RFC 5321 3.8); nothing more can be asked of it.
+        if (reply.code === 421) return this.fail(`${name} is closing the connection: ${oneLine(reply)}`, false);
+        return this.pump(now);
+      }
+    }
+  }
+
+  private xclientAttributes(): string {
+    const client = this.client;
+    return [
+      `ADDR=${client.address.includes(":") ? `IPV6:${client.address}` : client.address}`,
+      `PORT=${client.port}`,
+      `NAME=${client.name ? xtext(client.name) : "[UNAVAILABLE]"}`,
+      `HELO=${client.helo ? xtext(client.helo) : "[UNAVAILABLE]"}`,
+      `PROTO=${client.protocol === "SMTP" ? "SMTP" : "ESMTP"}`,
+    ].join(" ");
+  }
+
+  /** Every open question is answered with the reason; later ones will be too. */
+  private fail(reason: string, graceful: boolean): void {
+    if (this.phase.at === "done") return;
+    this.phase = { at: "done", reason };
+    for (const question of [...(this.asked ? [this.asked] : []), ...this.queue.splice(0)]) {
+      if (!question.silent) this.out.push({ type: "answer", answer: { ok: false, reason } });
+    }
+    this.asked = undefined;
+    this.out.push({ type: "close", graceful });
+  }
+
+  private write(bytes: Uint8Array): void {
+    this.out.push({ type: "write", bytes });
+  }
+
+  private flush(): UpstreamOutput[] {
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+}
+
+function oneLine(reply: Reply): string {
+  return reply.text.trim().replace(/\r\n/g, " / ").slice(0, 200);
+}
