@@ -8,7 +8,8 @@ import { LibsqlDialect } from "./libsql-dialect.ts";
 import { migrate } from "./migrate.ts";
 import { PrefixIndex } from "./prefix-index.ts";
 import type { Database, GreylistTable, ListChangeRow, ListEntry, ListKind } from "./types.ts";
-import { type QueueState, type WriteOp, WriteQueue } from "./write-queue.ts";
+import { columnsOf, type WriteOp } from "./journal-rows.ts";
+import { type QueueState, WriteQueue } from "./write-queue.ts";
 
 export interface StoreOptions {
   readonly url: string;
@@ -264,12 +265,13 @@ export class Store {
   }
 
   /**
-   * One INSERT for a run of rows of one table with the same columns: preparing a statement per
-   * row (and building it with Kysely) cost more CPU than the writing (most of a pregreet
-   * verdict's, measured). The text for each row count is built once.
+   * One INSERT for a run of rows of one table: preparing a statement per row (and building it
+   * with Kysely) cost more CPU than the writing (most of a pregreet verdict's, measured). The
+   * text for each row count is built once, from our own column list, never from a row's keys.
    */
-  private insertRows(table: WriteOp["table"], columns: readonly string[], rows: readonly WriteOp[]): { sql: string; args: (string | number | null)[] } {
-    const key = `${table}(${columns.join(",")})x${rows.length}`;
+  private insertRows(table: WriteOp["table"], rows: readonly WriteOp[]): { sql: string; args: (string | number | null)[] } {
+    const columns = columnsOf(table);
+    const key = `${table}x${rows.length}`;
     let sql = this.statements.get(key);
     if (sql === undefined) {
       const tuple = `(${[...columns, "op_id"].map(() => "?").join(", ")})`;
@@ -278,12 +280,13 @@ export class Store {
       } on conflict ("op_id") do nothing`;
       this.statements.set(key, sql);
     }
-    return { sql, args: rows.flatMap((o) => [...columns.map((column) => o.row[column]), o.id]) };
+    return { sql, args: rows.flatMap((o) => [...columns.map((column) => o.row[column] ?? null), o.id]) };
   }
 
   /** An upsert that only moves forward, so a greylist write replayed late cannot undo a newer state. */
   private greylistUpsert(o: WriteOp): { sql: string; args: (string | number | null)[] } {
-    const compiled = this.db.insertInto("greylist").values(o.row as never)
+    const values = Object.fromEntries(columnsOf("greylist").map((column) => [column, o.row[column] ?? null]));
+    const compiled = this.db.insertInto("greylist").values(values as never)
       .onConflict((oc) =>
         oc.column("triplet").doUpdateSet((eb) => ({
           first_seen: eb.ref("excluded.first_seen"),
@@ -296,24 +299,21 @@ export class Store {
   }
 
   private async write(ops: readonly WriteOp[]): Promise<void> {
-    // Rows are grouped by table and columns; each table keeps its own order, which is all the
-    // readers rely on (list_changes by seq, events by time, greylist by its forward-only upsert).
-    const runs = new Map<string, WriteOp[]>();
+    // Rows are grouped by table; each table keeps its own order, which is all the readers rely
+    // on (list_changes by seq, events by time, greylist by its forward-only upsert).
+    const runs = new Map<WriteOp["table"], WriteOp[]>();
     const statements: { sql: string; args: (string | number | null)[] }[] = [];
     for (const o of ops) {
       if (o.table === "greylist") {
         statements.push(this.greylistUpsert(o));
         continue;
       }
-      const shape = `${o.table}(${Object.keys(o.row).join(",")})`;
-      const run = runs.get(shape);
+      const run = runs.get(o.table);
       if (run) run.push(o);
-      else runs.set(shape, [o]);
+      else runs.set(o.table, [o]);
     }
-    for (const run of runs.values()) {
-      for (let i = 0; i < run.length; i += ROWS_PER_INSERT) {
-        statements.push(this.insertRows(run[0].table, Object.keys(run[0].row), run.slice(i, i + ROWS_PER_INSERT)));
-      }
+    for (const [table, run] of runs) {
+      for (let i = 0; i < run.length; i += ROWS_PER_INSERT) statements.push(this.insertRows(table, run.slice(i, i + ROWS_PER_INSERT)));
     }
     await whileBusy(() => this.client.batch(statements, "write"));
     this.lastContact = Date.now();
