@@ -79,6 +79,7 @@ export class Store {
   private readonly statements = new Map<string, string>();
   private following = false;
   private followFailing = false;
+  private beatFailing = false;
 
   private constructor(
     private readonly client: Client,
@@ -221,13 +222,13 @@ export class Store {
       (async () => {
         if (this.options.syncUrl) await this.client.sync();
         await this.catchUp();
-        if (heartbeat) {
-          await this.beat(info);
-          this.sweep(Date.now());
-        }
         this.lastContact = Date.now();
         if (this.followFailing) this.onError(new Error(`store reachable again at ${this.options.url}`));
         this.followFailing = false;
+        if (heartbeat) {
+          this.sweep(Date.now());
+          await this.beat(info);
+        }
       })().catch((error) => {
         if (!this.followFailing) this.onError(new Error(`cannot follow the store at ${this.options.url}, screening with what this node has: ${(error as Error).message}`));
         this.followFailing = true;
@@ -253,7 +254,23 @@ export class Store {
     for (const index of Object.values(this.indexes)) index.sweep(now);
   }
 
+  /**
+   * A heartbeat that cannot be written (a full disk under a `file:` database) is not a store
+   * out of reach: the lists are still read, so it is logged once on its own.
+   */
   private async beat(info: NodeInfo): Promise<void> {
+    try {
+      await this.writeBeat(info);
+    } catch (error) {
+      if (!this.beatFailing) this.onError(new Error(`cannot write this node's heartbeat to the store at ${this.options.url}, still screening and following: ${(error as Error).message}`));
+      this.beatFailing = true;
+      return;
+    }
+    if (this.beatFailing) this.onError(new Error(`heartbeat written to the store at ${this.options.url} again`));
+    this.beatFailing = false;
+  }
+
+  private async writeBeat(info: NodeInfo): Promise<void> {
     await this.db.insertInto("nodes").values({
       name: this.options.node,
       runtime: info.runtime,
