@@ -7,6 +7,7 @@ import { whileBusy } from "./busy.ts";
 import { LibsqlDialect } from "./libsql-dialect.ts";
 import { migrate } from "./migrate.ts";
 import { PrefixIndex } from "./prefix-index.ts";
+import { findWalDamage } from "./wal-check.ts";
 import type { Database, GreylistTable, ListChangeRow, ListEntry, ListKind } from "./types.ts";
 import { columnsOf, type WriteOp } from "./journal-rows.ts";
 import { type QueueState, WriteQueue } from "./write-queue.ts";
@@ -94,13 +95,16 @@ export class Store {
   static async open(options: StoreOptions, onError: (error: Error) => void): Promise<Store> {
     let client: Client | undefined;
     try {
-      await createParentDir(options.url);
+      const file = filePath(options.url);
+      if (file !== undefined) await mkdir(dirname(file), { recursive: true });
+      if (file !== undefined && !options.syncUrl) refuseDamagedWal(file);
       client = createClient({ url: options.url, authToken: options.authToken, syncUrl: options.syncUrl });
       if (options.syncUrl) await client.sync();
       // WAL lets the CLI and other readers read while this node writes, instead of SQLITE_BUSY.
-      else if (options.url.startsWith("file:")) {
+      else if (file !== undefined) {
         await client.execute("PRAGMA journal_mode = WAL");
         await client.execute("PRAGMA busy_timeout = 5000");
+        await refuseDamagedFile(client, file);
       }
       await migrate(client);
       if (options.syncUrl) await client.sync();
@@ -245,6 +249,13 @@ export class Store {
     if (this.followTimer !== undefined) clearInterval(this.followTimer);
     await this.queue.flush(timeoutMs);
     this.queue.close();
+    // The client's close leaves the log as it is: after a clean stop everything is in the
+    // database file itself, and a log left non-empty means a crash.
+    if (filePath(this.options.url) !== undefined && !this.options.syncUrl) {
+      await this.client.execute("PRAGMA wal_checkpoint(TRUNCATE)").catch((error) =>
+        this.onError(new Error(`cannot checkpoint the store at ${this.options.url} before closing, its -wal file keeps the latest writes: ${(error as Error).message}`))
+      );
+    }
     await this.db.destroy();
     this.client.close();
   }
@@ -372,9 +383,34 @@ function op(table: WriteOp["table"], row: WriteOp["row"]): WriteOp {
   return { id: crypto.randomUUID(), table, row };
 }
 
-/** The embedded default lives under data/, which a fresh checkout does not have yet. */
-async function createParentDir(url: string): Promise<void> {
-  if (!url.startsWith("file:")) return;
-  const path = url.slice("file:".length).replace(/^\/\/(?=\/)/, "").split("?")[0];
-  await mkdir(dirname(path), { recursive: true });
+/** The path of a `file:` database (the embedded default lives under data/, which a fresh checkout does not have yet). */
+function filePath(url: string): string | undefined {
+  if (!url.startsWith("file:")) return undefined;
+  return url.slice("file:".length).replace(/^\/\/(?=\/)/, "").split("?")[0];
+}
+
+function refuseDamagedWal(file: string): void {
+  const damage = findWalDamage(`${file}-wal`);
+  if (damage === undefined) return;
+  throw new Error(
+    `its write-ahead log ${file}-wal is damaged at frame ${damage.frame} of ${damage.frames}: SQLite would silently leave out the ${damage.lostCommits} ` +
+      `transactions committed after it (bans among them), so mxscreen does not start on it. Copy ${file} and ${file}-wal aside, then restore a backup, ` +
+      `or move ${file}-wal away to start with what ${file} holds and lose those transactions`,
+  );
+}
+
+/** A damaged database file would answer with fewer bans than it holds, or fail later at a random write. */
+async function refuseDamagedFile(client: Client, file: string): Promise<void> {
+  let problems: string[];
+  try {
+    problems = (await client.execute("PRAGMA quick_check")).rows.map((row) => String(row[0]));
+  } catch (error) {
+    problems = [(error as Error).message];
+  }
+  if (problems.length === 1 && problems[0] === "ok") return;
+  const shown = problems.slice(0, 3).map((problem) => problem.replace(/\s+/g, " ").slice(0, 300)).join("; ");
+  throw new Error(
+    `the database file ${file} is damaged (quick_check: ${shown}), so mxscreen does not start on a list it cannot trust. ` +
+      `Restore a backup, or recover it with: sqlite3 ${file} .recover | sqlite3 recovered.db, and point MXSCREEN_DB_URL at recovered.db`,
+  );
 }
