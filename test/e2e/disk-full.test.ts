@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "../harness.ts";
+import { onCleanup, test } from "../harness.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
 import { startServer } from "../helpers/server.ts";
@@ -57,3 +58,41 @@ for (const workers of ["0", "2"]) {
     assert.equal(await server.stop(), 0);
   }, E2E);
 }
+
+test("with the journal and the spool on a read-only disk the process starts and stays up, bans apply, a message gets 451, and the journal is used once the disk is writable", async () => {
+  const disk = smallDisk(1024);
+  const spoolDir = join(disk, "spool");
+  for (const sub of ["tmp", "new", "cur"]) mkdirSync(join(spoolDir, sub), { recursive: true });
+  execFileSync("mount", ["-o", "remount,ro", disk]);
+  let writable = false;
+  onCleanup(() => writable || execFileSync("mount", ["-o", "remount,rw", disk]));
+  const server = await startServer({ MXSCREEN_GREET_WAIT: "500ms", MXSCREEN_QUEUE_FILE: join(disk, "queue.jsonl"), MXSCREEN_SPOOL_DIR: spoolDir });
+  await server.waitForLine(/level=warn msg="cannot write the store journal .*queue\.jsonl \(.*(EROFS|[Rr]ead-only).*\): writes wait in memory/);
+
+  const bot = await RawClient.open(server.port, "127.0.32.1");
+  await bot.until(/^220-/);
+  bot.write("EHLO bot\r\n");
+  await bot.waitClosed(5_000);
+  const again = await RawClient.open(server.port, "127.0.32.1");
+  await again.waitClosed(5_000);
+  assert.match(again.text, /^554 5\.7\.1 /);
+  await eventually("the ban reaches the database", async () =>
+    (await query(server.dbUrl, "SELECT 1 FROM list_changes WHERE kind = 'ban' AND prefix = '127.0.32.1/32'")).length === 1);
+
+  const sender = await RawClient.greeted(server.port, "127.0.32.2");
+  await sender.command("EHLO client.example.net", /^250 /m);
+  await sender.command("MAIL FROM:<a@example.net>", /^250 /m);
+  await sender.command("RCPT TO:<b@example.org>", /^250 /m);
+  await sender.command("DATA", /^354 /m);
+  assert.match(await sender.command("Subject: read-only\r\n\r\nhello\r\n.", /^\d{3} .*\r\n/m, 15_000), /^451 4\.3\.0 /);
+  assert.equal(server.process.exitCode, null, "the process is still up");
+
+  execFileSync("mount", ["-o", "remount,rw", disk]);
+  writable = true;
+  await new Promise((r) => setTimeout(r, 1_100));
+  await sender.command("QUIT", /^221 /m);
+  await server.waitForLine(/msg="store journal .*queue\.jsonl writable again/);
+  assert.equal(server.lines.filter((l) => l.includes("cannot write the store journal")).length, 1, "one warning for the episode");
+  assert.equal(statSync(join(disk, "queue.jsonl")).mode & 0o777, 0o600);
+  assert.equal(await server.stop(), 0);
+}, E2E);
