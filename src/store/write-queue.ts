@@ -204,7 +204,7 @@ export class WriteQueue {
     if (this.journalError === undefined) {
       this.onError(new Error(
         `cannot write the store journal ${this.journal} (${error.message}): writes wait in memory (at most ${this.cap}, then the oldest events go first) ` +
-          `and reach the database as usual; free space on its disk or make it writable, it is tried again every ${this.journalRetryMs / 1000} s`,
+          `and reach the database as usual; free space on its disk or make it writable: it is tried again with the next write, at most every ${this.journalRetryMs / 1000} s`,
       ));
     }
     this.journalError = error.message;
