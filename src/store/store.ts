@@ -97,14 +97,17 @@ export class Store {
     try {
       const file = filePath(options.url);
       if (file !== undefined) await mkdir(dirname(file), { recursive: true });
-      if (file !== undefined && !options.syncUrl) refuseDamagedWal(file);
+      // A node screens with what it loads, so it checks first; the CLI's short queries do not
+      // read the whole file each time (quick_check is a full pass).
+      const checked = file !== undefined && !options.syncUrl && options.index !== false;
+      if (checked) refuseDamagedWal(file);
       client = createClient({ url: options.url, authToken: options.authToken, syncUrl: options.syncUrl });
       if (options.syncUrl) await client.sync();
       // WAL lets the CLI and other readers read while this node writes, instead of SQLITE_BUSY.
       else if (file !== undefined) {
         await client.execute("PRAGMA journal_mode = WAL");
         await client.execute("PRAGMA busy_timeout = 5000");
-        await refuseDamagedFile(client, file);
+        if (checked) await refuseDamagedFile(client, file);
       }
       await migrate(client);
       if (options.syncUrl) await client.sync();
@@ -249,12 +252,16 @@ export class Store {
     if (this.followTimer !== undefined) clearInterval(this.followTimer);
     await this.queue.flush(timeoutMs);
     this.queue.close();
-    // The client's close leaves the log as it is: after a clean stop everything is in the
-    // database file itself, and a log left non-empty means a crash.
-    if (filePath(this.options.url) !== undefined && !this.options.syncUrl) {
-      await this.client.execute("PRAGMA wal_checkpoint(TRUNCATE)").catch((error) =>
-        this.onError(new Error(`cannot checkpoint the store at ${this.options.url} before closing, its -wal file keeps the latest writes: ${(error as Error).message}`))
-      );
+    // The client's close leaves the log as it is: after a node's clean stop everything is in
+    // the database file itself, and a log left non-empty means a crash. The short wait keeps
+    // a checkpoint from holding up the writers of other processes on the same file for long;
+    // the last one to stop empties the log.
+    if (filePath(this.options.url) !== undefined && !this.options.syncUrl && this.options.index !== false) {
+      await this.client.execute("PRAGMA busy_timeout = 200")
+        .then(() => this.client.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+        .catch((error) =>
+          this.onError(new Error(`cannot checkpoint the store at ${this.options.url} before closing, its -wal file keeps the latest writes: ${(error as Error).message}`))
+        );
     }
     await this.db.destroy();
     this.client.close();

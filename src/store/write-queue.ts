@@ -31,6 +31,7 @@ const JOURNAL_RETRY_MS = 1_000;
 const TRIM_TO = 0.9;
 /** The journal holds what this node decided about clients: nobody else needs to read it. */
 const FILE_MODE = 0o600;
+const encoder = new TextEncoder();
 
 /** What goes first when too many writes wait: verdict events, then greylist, then passes; bans and allow entries last. */
 function keepRank(op: WriteOp): number {
@@ -179,7 +180,7 @@ export class WriteQueue {
     // While the journal is healthy only the op just pushed is missing; after a failure, all of
     // them go in push order, which is the order they are in memory.
     const ops = this.unjournaled.size === 1 ? [...this.unjournaled] : [...this.inflight, ...this.pending].filter((o) => this.unjournaled.has(o));
-    const bytes = new TextEncoder().encode(ops.map((o) => JSON.stringify(o) + "\n").join(""));
+    const bytes = encoder.encode(ops.map((o) => JSON.stringify(o) + "\n").join(""));
     try {
       for (let written = 0; written < bytes.length;) written += writeSync(this.fd, bytes, written);
       this.journalBytes += bytes.length;
