@@ -9,12 +9,13 @@ export interface WriteOp {
 
 export type Table = "list_changes" | "events" | "greylist";
 
-type ColumnType = "text" | "text?" | "integer" | "integer?" | "time" | "prefix" | readonly string[];
+type ColumnType = "text" | "text?" | "integer" | "date" | "date?" | "time" | "prefix" | readonly string[];
 
 /**
  * The only column names that reach SQL, per table, in the order statements list them: a row
  * read back from the journal is data, and its keys are checked against this list, never used.
- * `time` is a creation time: a write this node queued cannot have been made in the future.
+ * `time` is a creation time: a write this node queued cannot have been made in the future;
+ * `date` is any other time, which must still make a valid Date (explain and the CLI print it).
  */
 export const COLUMNS: Readonly<Record<Table, Readonly<Record<string, ColumnType>>>> = {
   list_changes: {
@@ -22,7 +23,7 @@ export const COLUMNS: Readonly<Record<Table, Readonly<Record<string, ColumnType>
     prefix: "prefix",
     op: ["set", "remove"],
     created_at: "time",
-    expires_at: "integer?",
+    expires_at: "date?",
     node: "text",
     check_id: "text?",
     reason: "text?",
@@ -41,8 +42,8 @@ export const COLUMNS: Readonly<Record<Table, Readonly<Record<string, ColumnType>
   greylist: {
     triplet: "text",
     first_seen: "time",
-    passed_at: "integer?",
-    expires_at: "integer",
+    passed_at: "date?",
+    expires_at: "date",
     node: "text",
   },
 };
@@ -50,6 +51,8 @@ export const COLUMNS: Readonly<Record<Table, Readonly<Record<string, ColumnType>
 /** How far a journal row's creation time may lie ahead of the clock that reads it back (clock steps, NTP). */
 const MAX_FUTURE_MS = 24 * 3_600_000;
 const MAX_ID = 100;
+/** The last millisecond a JavaScript Date can hold (ECMA-262 21.4.1.1). */
+const MAX_DATE_MS = 8.64e15;
 
 export function columnsOf(table: Table): readonly string[] {
   return Object.keys(COLUMNS[table]);
@@ -90,8 +93,11 @@ function checkCell(type: ColumnType, cell: unknown, now: number): string | undef
     case "text?":
       return typeof cell === "string" ? undefined : "is not text";
     case "integer":
-    case "integer?":
       return Number.isSafeInteger(cell) ? undefined : "is not a whole number";
+    case "date":
+    case "date?":
+      if (!Number.isSafeInteger(cell)) return "is not a whole number";
+      return Math.abs(cell as number) <= MAX_DATE_MS ? undefined : `is not a valid date (${cell})`;
     case "time":
       if (!Number.isSafeInteger(cell)) return "is not a whole number";
       return (cell as number) > now + MAX_FUTURE_MS ? `lies in the future (${cell})` : undefined;

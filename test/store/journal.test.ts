@@ -36,6 +36,7 @@ test("journal replay: good lines land; an injected allow, an SQL column name, ga
     listChange("wrong-type", { created_at: "soon" }),
     listChange("bad-kind", { kind: "root" }),
     listChange("bad-prefix", { prefix: "192.0.2.300/32" }),
+    listChange("bad-expiry", { expires_at: Date.now() + 100_000_000 * 86_400_000 }),
     JSON.stringify({ id: "good-event", table: "events", row: { at: Date.now(), node: "a", client_ip: "192.0.2.9", client_port: 4000, event: "PREGREET", check_id: "pregreet", action: "ban", evidence: "{}" } }),
     listChange("good-2", { prefix: "198.51.100.0/24" }),
   ];
@@ -55,7 +56,7 @@ test("journal replay: good lines land; an injected allow, an SQL column name, ga
   await reopened.close();
 
   const skipped = errors.filter((e) => / skipped, not applied: /.test(e));
-  assert.equal(skipped.length, 10, errors.join("\n"));
+  assert.equal(skipped.length, 11, errors.join("\n"));
   for (
     const [line, why] of [
       [2, /list_changes\.created_at lies in the future/],
@@ -68,6 +69,7 @@ test("journal replay: good lines land; an injected allow, an SQL column name, ga
       [9, /list_changes\.created_at is not a whole number/],
       [10, /list_changes\.kind is not one of ban, pass, allow/],
       [11, /list_changes\.prefix is not a CIDR prefix/],
+      [12, /list_changes\.expires_at is not a valid date/],
     ] as const
   ) {
     assert.ok(skipped.some((e) => e.includes(`queue.jsonl line ${line} skipped`) && why.test(e)), `line ${line}: ${why}\n${skipped.join("\n")}`);
