@@ -85,7 +85,11 @@ export class WriteQueue {
       if (existsSync(journal)) this.replay(journal);
     } catch (error) {
       this.journalUnread = true;
-      this.failJournal(error as Error);
+      this.journalError = (error as Error).message;
+      onError(new Error(
+        `cannot read the store journal ${journal} (${this.journalError}): the writes it holds from an earlier run are not replayed, and it is left as it is; ` +
+          `writes wait in memory only until a restart once it can be read and written`,
+      ));
       return;
     }
     this.openJournal();

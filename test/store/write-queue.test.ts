@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createClient } from "@libsql/client";
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parsePrefix } from "../../src/ip/address.ts";
 import { Store } from "../../src/store/store.ts";
@@ -173,4 +173,21 @@ test("the journal is readable by its owner only, also when an earlier run left i
   const reopened = new WriteQueue(old, () => Promise.reject(new Error("down")), () => {});
   reopened.close();
   assert.equal(statSync(old).mode & 0o777, 0o600);
+});
+
+test("a journal that cannot be read is neither replayed nor overwritten, and the writes still reach the database", async () => {
+  const dir = tempDir();
+  const journal = join(dir, "queue.jsonl");
+  // A directory where the journal should be: reading it fails as an unreadable file does, also for root.
+  mkdirSync(journal);
+  const applied: string[] = [];
+  const errors: string[] = [];
+  const queue = new WriteQueue(journal, async (ops) => void applied.push(...ops.map((o) => o.id)), (e) => errors.push(e.message));
+  onCleanup(() => queue.close());
+  queue.push(op(1));
+  assert.equal(await queue.flush(5_000), true);
+  assert.deepEqual(applied, ["op-1"]);
+  assert.equal(errors.length, 1, errors.join("\n"));
+  assert.match(errors[0], /^cannot read the store journal .*queue\.jsonl \(.*\): the writes it holds from an earlier run are not replayed, and it is left as it is/);
+  assert.ok(statSync(journal).isDirectory());
 });
