@@ -56,10 +56,12 @@ export class Spool implements Deliverer {
       fcrdnsHeader(context),
     ].join("");
     const file = this.prepare().then(() => open(tmpPath, "wx", FILE_MODE));
-    let chain: Promise<unknown> = file;
+    let failure: Error | undefined;
+    // Listened to at once: a file that cannot be opened (read-only or full disk) fails before
+    // finish() or abort() come, and an unheard rejection would end the process.
+    let chain: Promise<unknown> = file.catch((error) => failure ??= error);
     let batch: Uint8Array[] = [toLf(encoder.encode(head))];
     let batched = batch[0].length;
-    let failure: Error | undefined;
     const writeBatch = () => {
       const data = concatBytes(batch);
       batch = [];
@@ -96,7 +98,7 @@ export class Spool implements Deliverer {
         }
       },
       abort: async () => {
-        await chain.catch(() => {});
+        await chain;
         await file.then((h) => h.close()).catch(() => {});
         await unlink(tmpPath).catch(() => {});
       },

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
 import { fcrdnsHeader } from "../../src/delivery/received.ts";
 import { Spool } from "../../src/delivery/spool.ts";
 import type { MessageContext } from "../../src/delivery/types.ts";
-import { test } from "../harness.ts";
+import { onCleanup, test } from "../harness.ts";
 import { tempDir } from "../helpers/server.ts";
 import { fill, free, smallDisk } from "../helpers/small-disk.ts";
 
@@ -115,4 +116,24 @@ test("spooled messages are readable by their owner only", async () => {
   assert.equal((await message.finish()).ok, true);
   const [name] = readdirSync(join(dir, "new"));
   assert.equal(statSync(join(dir, "new", name)).mode & 0o777, 0o600);
+});
+
+test("a spool file that cannot be created fails that message, never the process, however late the message ends", async () => {
+  const unheard: unknown[] = [];
+  const listener = (reason: unknown) => void unheard.push(reason);
+  process.on("unhandledRejection", listener);
+  onCleanup(() => void process.off("unhandledRejection", listener));
+  const dir = tempDir();
+  const file = join(dir, "not-a-dir");
+  writeFileSync(file, "x");
+  const spool = new Spool(file, 1);
+  const late = spool.begin(context);
+  const dropped = spool.begin(context);
+  await new Promise((r) => setTimeout(r, 200));
+  late.write(new TextEncoder().encode("Subject: slow client\r\n\r\nbody\r\n"));
+  const result = await late.finish();
+  assert.equal(!result.ok && result.temporary, true);
+  await dropped.abort();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(unheard.map(String), []);
 });

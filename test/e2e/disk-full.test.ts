@@ -79,6 +79,16 @@ test("with the journal and the spool on a read-only disk the process starts and 
   await eventually("the ban reaches the database", async () =>
     (await query(server.dbUrl, "SELECT 1 FROM list_changes WHERE kind = 'ban' AND prefix = '127.0.32.1/32'")).length === 1);
 
+  const dropped = await RawClient.greeted(server.port, "127.0.32.3");
+  await dropped.command("EHLO client.example.net", /^250 /m);
+  await dropped.command("MAIL FROM:<a@example.net>", /^250 /m);
+  await dropped.command("RCPT TO:<b@example.org>", /^250 /m);
+  await dropped.command("DATA", /^354 /m);
+  dropped.write("Subject: cut off\r\n\r\nthe client goes away mid-message");
+  await new Promise((r) => setTimeout(r, 200));
+  dropped.socket.destroy();
+  await server.waitForLine(/client=127\.0\.32\.3:\d+ /);
+
   const sender = await RawClient.greeted(server.port, "127.0.32.2");
   await sender.command("EHLO client.example.net", /^250 /m);
   await sender.command("MAIL FROM:<a@example.net>", /^250 /m);
