@@ -141,6 +141,7 @@ async function main(): Promise<void> {
   metrics.gauge("mxscreen_stress", "1 while this process is under stress and the greet wait is MXSCREEN_GREET_WAIT_STRESS.", () => (loop.stressed ? 1 : 0));
   if (siblings) metrics.gauge("mxscreen_processes", "Processes listening on the SMTP ports, this one included (MXSCREEN_PROCESSES).", () => 1 + siblings.running);
   metrics.gauge("mxscreen_store_queue_length", "Writes waiting for the database.", () => store.health().length);
+  metrics.gauge("mxscreen_store_queue_memory_only", "Writes waiting in memory only, because the journal (MXSCREEN_QUEUE_FILE) cannot be written.", () => store.health().memoryOnly);
   if (dnsbl) {
     metrics.gauge("mxscreen_dnsbl_zone_healthy", "1 while a DNSBL/DNSWL zone's answers count; 0 while it answers with error codes or lists 127.0.0.1.", () =>
       dnsbl.zoneHealth().map(({ zone, healthy }) => [{ zone }, healthy ? 1 : 0] as const));

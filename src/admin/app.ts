@@ -66,7 +66,12 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
       return c.json({ error: "forbidden: without MXSCREEN_ADMIN_TOKEN the admin API answers loopback clients only" }, 403);
     }
     const headers: Record<string, string> = browser ? { "www-authenticate": 'Basic realm="mxscreen", charset="UTF-8"' } : { "www-authenticate": "Bearer" };
-    return c.json({ error: result === "missing" ? "unauthorized: send Authorization: Bearer <MXSCREEN_ADMIN_TOKEN>" : "unauthorized: wrong token" }, 401, headers);
+    const error = {
+      missing: "unauthorized: send Authorization: Bearer <MXSCREEN_ADMIN_TOKEN>",
+      malformed: "unauthorized: the Authorization header is malformed: send Bearer <MXSCREEN_ADMIN_TOKEN>, or Basic with base64 of user:<MXSCREEN_ADMIN_TOKEN>",
+      wrong: "unauthorized: wrong token",
+    }[result];
+    return c.json({ error }, 401, headers);
   };
   app.use("/api/*", async (c, next) => guard(c, false) ?? await next());
   app.use("/", async (c, next) => guard(c, true) ?? await next());
@@ -91,7 +96,7 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
     app.post(path, async (c) => {
       const input = await body(c);
       if (input.__invalid) return c.json({ error: "body: not valid JSON" }, 400);
-      const checked = checkListRequest(input, kind === "ban" ? deps.banTtlMs : null);
+      const checked = checkListRequest(input, kind === "ban" ? deps.banTtlMs : null, '"force": true in the body');
       if (!checked.ok) return c.json({ error: checked.error }, 400);
       const entry = store.set(kind, checked.value, Date.now());
       const written = await store.flush(WRITE_WAIT_MS);

@@ -13,10 +13,13 @@ import { openFilesLimit, USUAL_OPEN_FILES } from "../net/open-files.ts";
 
 const USAGE = `usage: mxscreen COMMAND [--json]
 
-  ban add IP|CIDR [--ttl 1d|never] [--reason TEXT]   ban on every node sharing the store
+  ban add IP|CIDR [--ttl 1d|never] [--reason TEXT] [--force]
+                                                     ban on every node sharing the store
+                                                     (--force: confirm a prefix wider than /8, IPv6 /16)
   ban rm IP|CIDR                                     lift a ban
   ban ls                                             bans in force
-  allow add IP|CIDR [--ttl DURATION] [--reason TEXT] never screen or ban these clients
+  allow add IP|CIDR [--ttl DURATION] [--reason TEXT] [--force]
+                                                     never screen or ban these clients
   allow rm IP|CIDR
   allow ls
   stats                                              the fleet's numbers, last hour
@@ -47,7 +50,7 @@ function parse(argv: string[]): Parsed {
       continue;
     }
     const [name, inline] = arg.slice(2).split(/=(.*)/s);
-    if (name === "json" || name === "help") flags.set(name, true);
+    if (name === "json" || name === "help" || name === "force") flags.set(name, true);
     else if (["ttl", "reason"].includes(name)) {
       const value = inline ?? argv[++i];
       if (value === undefined) throw new UsageError(`--${name} needs a value`);
@@ -135,7 +138,11 @@ async function run(argv: string[], print: (text: string) => void): Promise<numbe
     if (sub !== "add" && sub !== "rm") throw new UsageError(`${kind}: expected add, rm or ls`, true);
     if (extra.length > 0) throw new UsageError(`${kind} ${sub}: unexpected ${JSON.stringify(extra.join(" "))}`);
     if (sub === "add") {
-      const checked = checkListRequest({ address: target, ttl: flags.get("ttl"), reason: flags.get("reason") }, kind === "ban" ? config.banTtlMs : null);
+      const checked = checkListRequest(
+        { address: target, ttl: flags.get("ttl"), reason: flags.get("reason"), force: flags.get("force") },
+        kind === "ban" ? config.banTtlMs : null,
+        "--force",
+      );
       if (!checked.ok) throw new UsageError(`${kind} add: ${checked.error}`);
       const entry = store.set(kind, checked.value, now);
       await written(store, config.dbUrl);

@@ -1,4 +1,4 @@
-import { mkdir, open, rename, unlink } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { concatBytes } from "../smtp/bytes.ts";
 import type { DeliveryResult } from "../smtp/types.ts";
@@ -7,6 +7,10 @@ import type { Deliverer, MessageContext, OutgoingMessage } from "./types.ts";
 
 const encoder = new TextEncoder();
 const BATCH_BYTES = 64 * 1024;
+/** Maildir's rule: a file in tmp/ untouched this long is left over from a crash. */
+const STALE_TMP_MS = 36 * 3_600_000;
+/** Messages are for the MTA or reader that runs as this user, nobody else. */
+const FILE_MODE = 0o600;
 
 /**
  * A Maildir-style spool: each message is written to tmp/, fsynced, renamed into new/, and
@@ -20,9 +24,20 @@ export class Spool implements Deliverer {
 
   constructor(private readonly dir: string, private readonly pid: number) {}
 
-  /** Creates tmp/, new/ and cur/ if missing. */
+  /**
+   * Creates tmp/, new/ and cur/ if missing and removes what a crash left in tmp/ more than 36
+   * hours ago. Younger files stay: workers and the processes of MXSCREEN_PROCESSES share tmp/
+   * and start at different times, and a slow client's file can sit untouched for a long
+   * while between batches, so age is the only safe sign of a dead writer.
+   */
   prepare(): Promise<void> {
-    this.ready ??= Promise.all(["tmp", "new", "cur"].map((d) => mkdir(join(this.dir, d), { recursive: true }))).then(() => {});
+    this.ready ??= Promise.all(["tmp", "new", "cur"].map((d) => mkdir(join(this.dir, d), { recursive: true })))
+      .then(() => removeStale(join(this.dir, "tmp"), Date.now()))
+      .catch((error) => {
+        // Not cached: a spool directory that comes back (a remount) is used again.
+        this.ready = undefined;
+        throw error;
+      });
     return this.ready;
   }
 
@@ -40,17 +55,19 @@ export class Spool implements Deliverer {
       receivedHeader(context, id),
       fcrdnsHeader(context),
     ].join("");
-    const file = this.prepare().then(() => open(tmpPath, "wx", 0o640));
-    let chain: Promise<unknown> = file;
+    const file = this.prepare().then(() => open(tmpPath, "wx", FILE_MODE));
+    let failure: Error | undefined;
+    // Listened to at once: a file that cannot be opened (read-only or full disk) fails before
+    // finish() or abort() come, and an unheard rejection would end the process.
+    let chain: Promise<unknown> = file.catch((error) => failure ??= error);
     let batch: Uint8Array[] = [toLf(encoder.encode(head))];
     let batched = batch[0].length;
-    let failure: Error | undefined;
     const writeBatch = () => {
       const data = concatBytes(batch);
       batch = [];
       batched = 0;
       chain = chain.then(async () => {
-        await (await file).write(data);
+        await writeAll(await file, data);
       }).catch((error) => failure ??= error);
     };
     return {
@@ -63,17 +80,20 @@ export class Spool implements Deliverer {
       finish: async (): Promise<DeliveryResult> => {
         writeBatch();
         await chain;
+        let renamed = false;
         try {
           if (failure) throw failure;
           const handle = await file;
           await handle.sync();
           await handle.close();
           await rename(tmpPath, newPath);
+          renamed = true;
           await syncDir(join(this.dir, "new"));
           return { ok: true, id };
         } catch (error) {
           await file.then((h) => h.close()).catch(() => {});
-          await unlink(tmpPath).catch(() => {});
+          // The client is told to send it again: a copy left in new/ would be delivered twice.
+          await unlink(renamed ? newPath : tmpPath).catch(() => {});
           return { ok: false, temporary: true, reason: `spool write failed (${(error as Error).message})` };
         }
       },
@@ -83,6 +103,23 @@ export class Spool implements Deliverer {
         await unlink(tmpPath).catch(() => {});
       },
     };
+  }
+}
+
+/** A short write is how a nearly full disk answers first; the rest then fails with ENOSPC. */
+async function writeAll(handle: FileHandle, data: Uint8Array): Promise<void> {
+  for (let written = 0; written < data.length;) {
+    const { bytesWritten } = await handle.write(data, written, data.length - written);
+    if (bytesWritten === 0) throw new Error(`wrote nothing of the last ${data.length - written} bytes (disk full?)`);
+    written += bytesWritten;
+  }
+}
+
+async function removeStale(tmp: string, now: number): Promise<void> {
+  for (const name of await readdir(tmp)) {
+    const path = join(tmp, name);
+    const info = await stat(path).catch(() => undefined);
+    if (info?.isFile() && now - info.mtimeMs > STALE_TMP_MS) await unlink(path).catch(() => {});
   }
 }
 

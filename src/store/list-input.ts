@@ -1,5 +1,5 @@
-import { parseDuration } from "../config/values.ts";
-import { formatPrefix, parsePrefix } from "../ip/address.ts";
+import { durationMs, MAX_DURATION_TEXT } from "../config/values.ts";
+import { formatPrefix, type Prefix, parsePrefix } from "../ip/address.ts";
 import type { ListWrite } from "./store.ts";
 
 /** What an operator asks for, from the CLI or the API, before it is checked. */
@@ -7,6 +7,8 @@ export interface ListRequest {
   readonly address?: unknown;
   readonly ttl?: unknown;
   readonly reason?: unknown;
+  /** Confirms an entry wider than WIDEST_WITHOUT_FORCE. */
+  readonly force?: unknown;
 }
 
 export type Checked<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
@@ -14,25 +16,43 @@ export type Checked<T> = { readonly ok: true; readonly value: T } | { readonly o
 const MAX_REASON = 500;
 
 /**
- * Checks a ban or allow request: an address or CIDR prefix, an optional TTL (`1d`, `6h`;
- * `never` or absent = the default), an optional reason. The errors name the field.
+ * The shortest prefix an entry may have without confirmation: a /8 of IPv4, a /16 of IPv6.
+ * Anything wider (`0.0.0.0/0`, `::/0`) bans or lets through a large part of the Internet,
+ * usually by a typo.
  */
-export function checkListRequest(request: ListRequest, defaultTtlMs: number | null): Checked<ListWrite> {
+export const WIDEST_WITHOUT_FORCE = { 4: 8, 6: 16 } as const;
+
+function tooWide(prefix: Prefix): boolean {
+  return prefix.length < WIDEST_WITHOUT_FORCE[prefix.ip.family];
+}
+
+/**
+ * Checks a ban or allow request: an address or CIDR prefix, an optional TTL (`1d`, `6h`;
+ * `never` or absent = the default), an optional reason. The errors name the field;
+ * `confirm` says how this caller confirms a wide prefix (`--force`, `"force": true`).
+ */
+export function checkListRequest(request: ListRequest, defaultTtlMs: number | null, confirm: string): Checked<ListWrite> {
   if (typeof request.address !== "string" || request.address.trim() === "") {
     return { ok: false, error: "address: an IP address or CIDR prefix is required, e.g. 192.0.2.7 or 2001:db8::/48" };
   }
   const prefix = parsePrefix(request.address.trim());
   if (!prefix) return { ok: false, error: `address: ${JSON.stringify(request.address)} is not an IP address or CIDR prefix` };
+  if (tooWide(prefix) && request.force !== true) {
+    const limit = WIDEST_WITHOUT_FORCE[prefix.ip.family];
+    return {
+      ok: false,
+      error: `address: ${formatPrefix(prefix)} is wider than a /${limit} and covers a large part of the Internet; if you mean it, confirm with ${confirm}`,
+    };
+  }
   let ttlMs = defaultTtlMs;
   if (request.ttl !== undefined && request.ttl !== null && request.ttl !== "") {
     if (request.ttl === "never") ttlMs = null;
     else {
-      try {
-        ttlMs = parseDuration("ttl", String(request.ttl));
-      } catch {
-        return { ok: false, error: `ttl: ${JSON.stringify(request.ttl)} is not a duration such as 30m, 6h, 1d, or never` };
-      }
-      if (ttlMs === 0) return { ok: false, error: "ttl: must be above 0" };
+      const ms = durationMs(String(request.ttl));
+      if (ms === "malformed") return { ok: false, error: `ttl: ${JSON.stringify(request.ttl)} is not a duration such as 30m, 6h, 1d, or never` };
+      if (ms === "too-long") return { ok: false, error: `ttl: ${JSON.stringify(request.ttl)} is longer than ${MAX_DURATION_TEXT}, the longest allowed; use never for no end` };
+      if (ms === 0) return { ok: false, error: "ttl: must be above 0" };
+      ttlMs = ms;
     }
   }
   if (request.reason !== undefined && (typeof request.reason !== "string" || request.reason.length > MAX_REASON)) {

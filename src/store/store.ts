@@ -7,8 +7,10 @@ import { whileBusy } from "./busy.ts";
 import { LibsqlDialect } from "./libsql-dialect.ts";
 import { migrate } from "./migrate.ts";
 import { PrefixIndex } from "./prefix-index.ts";
+import { findWalDamage } from "./wal-check.ts";
 import type { Database, GreylistTable, ListChangeRow, ListEntry, ListKind } from "./types.ts";
-import { type QueueState, type WriteOp, WriteQueue } from "./write-queue.ts";
+import { columnsOf, type WriteOp } from "./journal-rows.ts";
+import { type QueueState, WriteQueue } from "./write-queue.ts";
 
 export interface StoreOptions {
   readonly url: string;
@@ -78,6 +80,7 @@ export class Store {
   private readonly statements = new Map<string, string>();
   private following = false;
   private followFailing = false;
+  private beatFailing = false;
 
   private constructor(
     private readonly client: Client,
@@ -92,13 +95,19 @@ export class Store {
   static async open(options: StoreOptions, onError: (error: Error) => void): Promise<Store> {
     let client: Client | undefined;
     try {
-      await createParentDir(options.url);
+      const file = filePath(options.url);
+      if (file !== undefined) await mkdir(dirname(file), { recursive: true });
+      // A node screens with what it loads, so it checks first; the CLI's short queries do not
+      // read the whole file each time (quick_check is a full pass).
+      const checked = file !== undefined && !options.syncUrl && options.index !== false;
+      if (checked) refuseDamagedWal(file);
       client = createClient({ url: options.url, authToken: options.authToken, syncUrl: options.syncUrl });
       if (options.syncUrl) await client.sync();
       // WAL lets the CLI and other readers read while this node writes, instead of SQLITE_BUSY.
-      else if (options.url.startsWith("file:")) {
+      else if (file !== undefined) {
         await client.execute("PRAGMA journal_mode = WAL");
         await client.execute("PRAGMA busy_timeout = 5000");
+        if (checked) await refuseDamagedFile(client, file);
       }
       await migrate(client);
       if (options.syncUrl) await client.sync();
@@ -220,13 +229,13 @@ export class Store {
       (async () => {
         if (this.options.syncUrl) await this.client.sync();
         await this.catchUp();
-        if (heartbeat) {
-          await this.beat(info);
-          this.sweep(Date.now());
-        }
         this.lastContact = Date.now();
         if (this.followFailing) this.onError(new Error(`store reachable again at ${this.options.url}`));
         this.followFailing = false;
+        if (heartbeat) {
+          this.sweep(Date.now());
+          await this.beat(info);
+        }
       })().catch((error) => {
         if (!this.followFailing) this.onError(new Error(`cannot follow the store at ${this.options.url}, screening with what this node has: ${(error as Error).message}`));
         this.followFailing = true;
@@ -243,6 +252,17 @@ export class Store {
     if (this.followTimer !== undefined) clearInterval(this.followTimer);
     await this.queue.flush(timeoutMs);
     this.queue.close();
+    // The client's close leaves the log as it is: after a node's clean stop everything is in
+    // the database file itself, and a log left non-empty means a crash. The short wait keeps
+    // a checkpoint from holding up the writers of other processes on the same file for long;
+    // the last one to stop empties the log.
+    if (filePath(this.options.url) !== undefined && !this.options.syncUrl && this.options.index !== false) {
+      await this.client.execute("PRAGMA busy_timeout = 200")
+        .then(() => this.client.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+        .catch((error) =>
+          this.onError(new Error(`cannot checkpoint the store at ${this.options.url} before closing, its -wal file keeps the latest writes: ${(error as Error).message}`))
+        );
+    }
     await this.db.destroy();
     this.client.close();
   }
@@ -252,7 +272,23 @@ export class Store {
     for (const index of Object.values(this.indexes)) index.sweep(now);
   }
 
+  /**
+   * A heartbeat that cannot be written (a full disk under a `file:` database) is not a store
+   * out of reach: the lists are still read, so it is logged once on its own.
+   */
   private async beat(info: NodeInfo): Promise<void> {
+    try {
+      await this.writeBeat(info);
+    } catch (error) {
+      if (!this.beatFailing) this.onError(new Error(`cannot write this node's heartbeat to the store at ${this.options.url}, still screening and following: ${(error as Error).message}`));
+      this.beatFailing = true;
+      return;
+    }
+    if (this.beatFailing) this.onError(new Error(`heartbeat written to the store at ${this.options.url} again`));
+    this.beatFailing = false;
+  }
+
+  private async writeBeat(info: NodeInfo): Promise<void> {
     await this.db.insertInto("nodes").values({
       name: this.options.node,
       runtime: info.runtime,
@@ -264,12 +300,13 @@ export class Store {
   }
 
   /**
-   * One INSERT for a run of rows of one table with the same columns: preparing a statement per
-   * row (and building it with Kysely) cost more CPU than the writing (most of a pregreet
-   * verdict's, measured). The text for each row count is built once.
+   * One INSERT for a run of rows of one table: preparing a statement per row (and building it
+   * with Kysely) cost more CPU than the writing (most of a pregreet verdict's, measured). The
+   * text for each row count is built once, from our own column list, never from a row's keys.
    */
-  private insertRows(table: WriteOp["table"], columns: readonly string[], rows: readonly WriteOp[]): { sql: string; args: (string | number | null)[] } {
-    const key = `${table}(${columns.join(",")})x${rows.length}`;
+  private insertRows(table: WriteOp["table"], rows: readonly WriteOp[]): { sql: string; args: (string | number | null)[] } {
+    const columns = columnsOf(table);
+    const key = `${table}x${rows.length}`;
     let sql = this.statements.get(key);
     if (sql === undefined) {
       const tuple = `(${[...columns, "op_id"].map(() => "?").join(", ")})`;
@@ -278,12 +315,13 @@ export class Store {
       } on conflict ("op_id") do nothing`;
       this.statements.set(key, sql);
     }
-    return { sql, args: rows.flatMap((o) => [...columns.map((column) => o.row[column]), o.id]) };
+    return { sql, args: rows.flatMap((o) => [...columns.map((column) => o.row[column] ?? null), o.id]) };
   }
 
   /** An upsert that only moves forward, so a greylist write replayed late cannot undo a newer state. */
   private greylistUpsert(o: WriteOp): { sql: string; args: (string | number | null)[] } {
-    const compiled = this.db.insertInto("greylist").values(o.row as never)
+    const values = Object.fromEntries(columnsOf("greylist").map((column) => [column, o.row[column] ?? null]));
+    const compiled = this.db.insertInto("greylist").values(values as never)
       .onConflict((oc) =>
         oc.column("triplet").doUpdateSet((eb) => ({
           first_seen: eb.ref("excluded.first_seen"),
@@ -296,24 +334,21 @@ export class Store {
   }
 
   private async write(ops: readonly WriteOp[]): Promise<void> {
-    // Rows are grouped by table and columns; each table keeps its own order, which is all the
-    // readers rely on (list_changes by seq, events by time, greylist by its forward-only upsert).
-    const runs = new Map<string, WriteOp[]>();
+    // Rows are grouped by table; each table keeps its own order, which is all the readers rely
+    // on (list_changes by seq, events by time, greylist by its forward-only upsert).
+    const runs = new Map<WriteOp["table"], WriteOp[]>();
     const statements: { sql: string; args: (string | number | null)[] }[] = [];
     for (const o of ops) {
       if (o.table === "greylist") {
         statements.push(this.greylistUpsert(o));
         continue;
       }
-      const shape = `${o.table}(${Object.keys(o.row).join(",")})`;
-      const run = runs.get(shape);
+      const run = runs.get(o.table);
       if (run) run.push(o);
-      else runs.set(shape, [o]);
+      else runs.set(o.table, [o]);
     }
-    for (const run of runs.values()) {
-      for (let i = 0; i < run.length; i += ROWS_PER_INSERT) {
-        statements.push(this.insertRows(run[0].table, Object.keys(run[0].row), run.slice(i, i + ROWS_PER_INSERT)));
-      }
+    for (const [table, run] of runs) {
+      for (let i = 0; i < run.length; i += ROWS_PER_INSERT) statements.push(this.insertRows(table, run.slice(i, i + ROWS_PER_INSERT)));
     }
     await whileBusy(() => this.client.batch(statements, "write"));
     this.lastContact = Date.now();
@@ -355,9 +390,34 @@ function op(table: WriteOp["table"], row: WriteOp["row"]): WriteOp {
   return { id: crypto.randomUUID(), table, row };
 }
 
-/** The embedded default lives under data/, which a fresh checkout does not have yet. */
-async function createParentDir(url: string): Promise<void> {
-  if (!url.startsWith("file:")) return;
-  const path = url.slice("file:".length).replace(/^\/\/(?=\/)/, "").split("?")[0];
-  await mkdir(dirname(path), { recursive: true });
+/** The path of a `file:` database (the embedded default lives under data/, which a fresh checkout does not have yet). */
+function filePath(url: string): string | undefined {
+  if (!url.startsWith("file:")) return undefined;
+  return url.slice("file:".length).replace(/^\/\/(?=\/)/, "").split("?")[0];
+}
+
+function refuseDamagedWal(file: string): void {
+  const damage = findWalDamage(`${file}-wal`);
+  if (damage === undefined) return;
+  throw new Error(
+    `its write-ahead log ${file}-wal is damaged at frame ${damage.frame} of ${damage.frames}: SQLite would silently leave out the ${damage.lostCommits} ` +
+      `transactions committed after it (bans among them), so mxscreen does not start on it. Copy ${file} and ${file}-wal aside, then restore a backup, ` +
+      `or move ${file}-wal away to start with what ${file} holds and lose those transactions`,
+  );
+}
+
+/** A damaged database file would answer with fewer bans than it holds, or fail later at a random write. */
+async function refuseDamagedFile(client: Client, file: string): Promise<void> {
+  let problems: string[];
+  try {
+    problems = (await client.execute("PRAGMA quick_check")).rows.map((row) => String(row[0]));
+  } catch (error) {
+    problems = [(error as Error).message];
+  }
+  if (problems.length === 1 && problems[0] === "ok") return;
+  const shown = problems.slice(0, 3).map((problem) => problem.replace(/\s+/g, " ").slice(0, 300)).join("; ");
+  throw new Error(
+    `the database file ${file} is damaged (quick_check: ${shown}), so mxscreen does not start on a list it cannot trust. ` +
+      `Restore a backup, or recover it with: sqlite3 ${file} .recover | sqlite3 recovered.db, and point MXSCREEN_DB_URL at recovered.db`,
+  );
 }

@@ -1,62 +1,119 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, truncateSync } from "node:fs";
+import { closeSync, existsSync, fchmodSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
+import { checkJournalLine, type WriteOp } from "./journal-rows.ts";
 
-/** One write to the shared database, as data, so that it can wait on disk for the database. */
-export interface WriteOp {
-  readonly id: string;
-  readonly table: "list_changes" | "events" | "greylist";
-  readonly row: Readonly<Record<string, string | number | null>>;
-}
+export type { WriteOp } from "./journal-rows.ts";
 
 export interface QueueState {
   readonly length: number;
   readonly reachable: boolean;
   readonly lastError: string | undefined;
+  /** Writes waiting in memory only, because the journal could not take them (disk full, read-only). */
+  readonly memoryOnly: number;
+  /** Writes given up since start because more than the cap were waiting. */
+  readonly dropped: number;
+  /** Why the journal cannot be written now; undefined while it can. */
+  readonly journalError: string | undefined;
+}
+
+export interface QueueLimits {
+  /** Writes that may wait at most; past it the least important, oldest go first. */
+  readonly cap?: number;
+  /** How often a journal that failed is tried again. */
+  readonly journalRetryMs?: number;
 }
 
 const BATCH = 200;
 const MAX_BACKOFF_MS = 5_000;
+const CAP = 100_000;
+const JOURNAL_RETRY_MS = 1_000;
+/** Trimming goes this far below the cap, so it runs once per many writes rather than on each. */
+const TRIM_TO = 0.9;
+/** The journal holds what this node decided about clients: nobody else needs to read it. */
+const FILE_MODE = 0o600;
+const encoder = new TextEncoder();
+
+/** What goes first when too many writes wait: verdict events, then greylist, then passes; bans and allow entries last. */
+function keepRank(op: WriteOp): number {
+  if (op.table === "events") return 0;
+  if (op.table === "greylist") return 1;
+  return op.row.kind === "pass" ? 2 : 3;
+}
 
 /**
- * Writes in order, never lost: each op is appended to a journal file before it is tried,
- * applied in batches, retried with backoff while the database is away, and the journal is
- * emptied only when nothing is pending. At start the journal's ops are replayed; the
- * database ignores the ones it already has (unique op ids).
+ * Writes in order: each op is appended to a journal file before it is tried, applied in
+ * batches, retried with backoff while the database is away, and the journal is emptied only
+ * when nothing is pending. At start the journal's ops are replayed; the database ignores the
+ * ones it already has (unique op ids). A journal that cannot be written (full or read-only
+ * disk) never fails a write: the writes wait in memory, bounded by the cap, and go to the
+ * journal again once it can take them.
  */
 export class WriteQueue {
-  private readonly pending: WriteOp[] = [];
+  private pending: WriteOp[] = [];
+  private inflight: readonly WriteOp[] = [];
+  /** Ops held in memory that the journal does not have, in the order they were pushed. */
+  private readonly unjournaled = new Set<WriteOp>();
+  private fd: number | undefined;
+  /** Bytes of whole lines in the journal: a line cut short by a full disk is cut off again. */
+  private journalBytes = 0;
+  private journalError: string | undefined;
+  private journalRetryAt = 0;
+  /** A journal that could not be read is never opened for writing, so it is never emptied unread. */
+  private journalUnread = false;
+  private dropped = 0;
+  private droppedThisEpisode = 0;
   private running = false;
   private reachable = true;
   private lastError: string | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private drained: (() => void)[] = [];
   private closed = false;
+  private readonly cap: number;
+  private readonly journalRetryMs: number;
 
   constructor(
     private readonly journal: string | undefined,
     private readonly apply: (ops: readonly WriteOp[]) => Promise<void>,
     private readonly onError: (error: Error) => void,
+    limits: QueueLimits = {},
   ) {
+    this.cap = limits.cap ?? CAP;
+    this.journalRetryMs = limits.journalRetryMs ?? JOURNAL_RETRY_MS;
     if (journal === undefined) return;
-    mkdirSync(dirname(journal), { recursive: true });
-    if (!existsSync(journal)) return;
-    for (const line of readFileSync(journal, "utf8").split("\n")) {
-      if (line.trim() === "") continue;
-      try {
-        this.pending.push(JSON.parse(line) as WriteOp);
-      } catch {
-        onError(new Error(`store queue ${journal}: skipped a line that is not JSON (a write cut short by a crash)`));
-      }
+    try {
+      mkdirSync(dirname(journal), { recursive: true });
+      if (existsSync(journal)) this.replay(journal);
+    } catch (error) {
+      this.journalUnread = true;
+      this.journalError = (error as Error).message;
+      onError(new Error(
+        `cannot read the store journal ${journal} (${this.journalError}): the writes it holds from an earlier run are not replayed, and it is left as it is; ` +
+          `writes wait in memory only until a restart once it can be read and written`,
+      ));
+      return;
     }
+    this.openJournal();
   }
 
   get state(): QueueState {
-    return { length: this.pending.length, reachable: this.reachable, lastError: this.lastError };
+    return {
+      length: this.pending.length + this.inflight.length,
+      reachable: this.reachable,
+      lastError: this.lastError,
+      memoryOnly: this.unjournaled.size,
+      dropped: this.dropped,
+      journalError: this.journalError,
+    };
   }
 
+  /** Never throws: a write the journal cannot take waits in memory. */
   push(op: WriteOp): void {
-    if (this.journal !== undefined) appendFileSync(this.journal, JSON.stringify(op) + "\n");
     this.pending.push(op);
+    if (this.journal !== undefined) {
+      this.unjournaled.add(op);
+      this.writeJournal();
+    }
+    if (this.pending.length + this.inflight.length > this.cap) this.trim();
     this.kick(0);
   }
 
@@ -81,6 +138,108 @@ export class WriteQueue {
   close(): void {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.fd !== undefined) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        // Closing only releases the descriptor: what was written is already in the file.
+      }
+      this.fd = undefined;
+    }
+  }
+
+  private replay(journal: string): void {
+    const now = Date.now();
+    const lines = readFileSync(journal, "utf8").split("\n");
+    lines.forEach((line, index) => {
+      if (line.trim() === "") return;
+      const checked = checkJournalLine(line, now);
+      if (checked.ok) this.pending.push(checked.op);
+      else {
+        const shown = line.length > 200 ? `${line.slice(0, 200)}…` : line;
+        this.onError(new Error(`store journal ${journal} line ${index + 1} skipped, not applied: ${checked.error}: ${shown}`));
+      }
+    });
+  }
+
+  private openJournal(): void {
+    try {
+      const fd = openSync(this.journal!, "a", FILE_MODE);
+      this.fd = fd;
+      const stat = fstatSync(fd);
+      // An existing journal keeps the mode it was created with (0666 by Deno before): narrow it.
+      if ((stat.mode & 0o777) !== FILE_MODE) fchmodSync(fd, FILE_MODE);
+      this.journalBytes = stat.size;
+    } catch (error) {
+      this.failJournal(error as Error);
+    }
+  }
+
+  /** Appends every op the journal does not have yet, whole lines or nothing. */
+  private writeJournal(): void {
+    if (this.unjournaled.size === 0 || this.journalUnread) return;
+    if (this.journalError !== undefined && Date.now() < this.journalRetryAt) return;
+    if (this.fd === undefined) this.openJournal();
+    if (this.fd === undefined) return;
+    // While the journal is healthy only the op just pushed is missing; after a failure, all of
+    // them go in push order, which is the order they are in memory.
+    const ops = this.unjournaled.size === 1 ? [...this.unjournaled] : [...this.inflight, ...this.pending].filter((o) => this.unjournaled.has(o));
+    const bytes = encoder.encode(ops.map((o) => JSON.stringify(o) + "\n").join(""));
+    try {
+      for (let written = 0; written < bytes.length;) written += writeSync(this.fd, bytes, written);
+      this.journalBytes += bytes.length;
+    } catch (error) {
+      try {
+        ftruncateSync(this.fd, this.journalBytes);
+      } catch {
+        // A journal that cannot even be cut back keeps a partial last line; replay skips it.
+      }
+      this.failJournal(error as Error);
+      return;
+    }
+    this.unjournaled.clear();
+    if (this.journalError !== undefined) {
+      this.onError(new Error(`store journal ${this.journal} writable again: ${ops.length} writes held in memory are on disk again`));
+      this.journalError = undefined;
+    }
+  }
+
+  private failJournal(error: Error): void {
+    this.journalRetryAt = Date.now() + this.journalRetryMs;
+    if (this.journalError === undefined) {
+      this.onError(new Error(
+        `cannot write the store journal ${this.journal} (${error.message}): writes wait in memory (at most ${this.cap}, then the oldest events go first) ` +
+          `and reach the database as usual; free space on its disk or make it writable: it is tried again with the next write, at most every ${this.journalRetryMs / 1000} s`,
+      ));
+    }
+    this.journalError = error.message;
+  }
+
+  /** Over the cap: drops the oldest writes of the least important kind first, down below the cap. */
+  private trim(): void {
+    let excess = this.pending.length + this.inflight.length - Math.floor(this.cap * TRIM_TO);
+    const drop = new Set<WriteOp>();
+    for (let rank = 0; rank <= 3 && excess > 0; rank++) {
+      for (const o of this.pending) {
+        if (excess === 0) break;
+        if (keepRank(o) === rank) {
+          drop.add(o);
+          excess--;
+        }
+      }
+    }
+    if (drop.size === 0) return;
+    this.pending = this.pending.filter((o) => !drop.has(o));
+    for (const o of drop) this.unjournaled.delete(o);
+    if (this.droppedThisEpisode === 0) {
+      this.onError(new Error(
+        `store queue over its cap of ${this.cap} writes (${this.lastError ? `database: ${this.lastError}` : "database slow"}${
+          this.journalError ? `, journal: ${this.journalError}` : ""
+        }): dropped the ${drop.size} oldest of the least important (events first; bans and allow entries last), and will go on doing so until it drains`,
+      ));
+    }
+    this.dropped += drop.size;
+    this.droppedThisEpisode += drop.size;
   }
 
   private kick(delayMs: number): void {
@@ -95,15 +254,19 @@ export class WriteQueue {
     this.running = true;
     let backoff = 0;
     while (this.pending.length > 0 && !this.closed) {
-      const batch = this.pending.slice(0, BATCH);
+      const batch = this.pending.splice(0, BATCH);
+      this.inflight = batch;
       try {
         await this.apply(batch);
-        this.pending.splice(0, batch.length);
+        this.inflight = [];
+        for (const o of batch) this.unjournaled.delete(o);
         if (!this.reachable) this.onError(new Error(`store reachable again: writing ${this.pending.length + batch.length} queued writes`));
         this.reachable = true;
         this.lastError = undefined;
         backoff = 0;
       } catch (error) {
+        this.inflight = [];
+        this.pending.unshift(...batch);
         const message = (error as Error).message;
         if (this.reachable) {
           this.onError(new Error(`store write failed, keeping ${this.pending.length} writes queued${this.journal ? ` in ${this.journal}` : ""} and retrying: ${message}`));
@@ -112,12 +275,27 @@ export class WriteQueue {
         this.lastError = message;
         backoff = Math.min(MAX_BACKOFF_MS, Math.max(250, backoff * 2));
         await new Promise((resolve) => setTimeout(resolve, backoff));
+        this.writeJournal();
       }
     }
     this.running = false;
-    if (this.pending.length === 0) {
-      if (this.journal !== undefined && existsSync(this.journal)) truncateSync(this.journal, 0);
-      for (const wake of this.drained.splice(0)) wake();
+    if (this.pending.length === 0) this.drain();
+  }
+
+  /** Nothing waits any more: the journal is emptied and whoever flushed is told. */
+  private drain(): void {
+    if (this.fd !== undefined) {
+      try {
+        ftruncateSync(this.fd, 0);
+        this.journalBytes = 0;
+      } catch {
+        // Left as it is, the journal replays writes the database has; their op ids make that harmless.
+      }
     }
+    if (this.droppedThisEpisode > 0) {
+      this.onError(new Error(`store queue drained: ${this.droppedThisEpisode} writes were dropped while it was over its cap (${this.dropped} since start)`));
+      this.droppedThisEpisode = 0;
+    }
+    for (const wake of this.drained.splice(0)) wake();
   }
 }

@@ -26,3 +26,22 @@ test("with a token: missing, wrong, wrong length and right, as Bearer or Basic p
   assert.equal(authorize(TOKEN, `Basic ${btoa("admin:wrong")}`, "192.0.2.1"), "wrong");
   assert.equal(authorize(TOKEN, "Digest abc", "192.0.2.1"), "missing");
 });
+
+test("a malformed Authorization header is refused as malformed, never an error", () => {
+  for (
+    const header of [
+      "Basic a",
+      "Basic ====",
+      "Basic YWRtaW4", // base64 of "admin": no colon, so no password
+      `Basic ${btoa(`admin:${TOKEN}`)} extra`,
+      "Basic",
+      "Basic ",
+      "Basic *%$",
+      "Bearer",
+      "Bearer ",
+      `Bearer ${TOKEN} ${TOKEN}`,
+    ]
+  ) {
+    assert.equal(authorize(TOKEN, header, "192.0.2.1"), "malformed", JSON.stringify(header));
+  }
+});

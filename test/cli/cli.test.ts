@@ -52,7 +52,7 @@ test(`the CLI on ${runtime} bans, lists, explains and lifts on the store of a ru
   assert.equal((await cli(server.dbUrl, ["migrate"])).stdout, "up to date\n");
 }, { timeoutMs: 60_000 });
 
-test("the CLI answers bad input with one clear line and exit code 2, and an unknown command with the usage", async () => {
+test("the CLI answers bad input (absurd TTLs, unconfirmed wide prefixes too) with one clear line and exit code 2, and an unknown command with the usage", async () => {
   const server = await startServer();
   for (const [args, message] of [
     [["ban", "add", "not-an-ip"], /^mxscreen: ban add: address: "not-an-ip" is not an IP address or CIDR prefix\n$/],
@@ -60,12 +60,21 @@ test("the CLI answers bad input with one clear line and exit code 2, and an unkn
     [["ban", "add", "192.0.2.1", "--ttl"], /^mxscreen: --ttl needs a value\n$/],
     [["explain", "nowhere"], /^mxscreen: explain: "nowhere" is not an IP address\n$/],
     [["allow", "rm"], /^mxscreen: allow rm: address: "" is not an IP address or CIDR prefix\n$/],
+    [["ban", "add", "192.0.2.1", "--ttl", "100000000d"], /^mxscreen: ban add: ttl: "100000000d" is longer than 36500d \(100 years\), the longest allowed; use never for no end\n$/],
+    [["ban", "add", "0.0.0.0/0"], /^mxscreen: ban add: address: 0\.0\.0\.0\/0 is wider than a \/8 and covers a large part of the Internet; if you mean it, confirm with --force\n$/],
+    [["allow", "add", "::/0"], /^mxscreen: allow add: address: ::\/0 is wider than a \/16 .*confirm with --force\n$/],
   ] as const) {
     const result = await cli(server.dbUrl, [...args]);
     assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
     assert.match(result.stderr, message);
     assert.equal(result.stdout, "");
   }
+  const forced = await cli(server.dbUrl, ["ban", "add", "0.0.0.0/0", "--ttl", "1m", "--force"]);
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.match(forced.stdout, /^banned 0\.0\.0\.0\/0 until /);
+  const longest = await cli(server.dbUrl, ["ban", "add", "192.0.2.1", "--ttl", "36500d"]);
+  assert.equal(longest.code, 0, longest.stderr);
+  assert.equal((await cli(server.dbUrl, ["explain", "192.0.2.1"])).code, 0);
   const unknown = await cli(server.dbUrl, ["unban", "192.0.2.1"]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /^mxscreen: unknown command "unban"\n\nusage: mxscreen COMMAND/);

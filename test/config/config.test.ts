@@ -208,3 +208,19 @@ test("start-up stops with one line on stderr and exit code 2 for a bad value", a
   assert.equal(stderr.trim().split("\n").length, 1, stderr);
   assert.match(stderr, /^mxscreen: MXSCREEN_GREET_WAIT="six seconds" is not valid: expected a duration such as 300ms, 6s/);
 }, { timeoutMs: 20_000 });
+
+test("absurd sizes and durations are refused with the value and the limit, never taken as Infinity or an invalid date", () => {
+  const refused = (env: Record<string, string>, message: RegExp) =>
+    assert.throws(() => loadConfig(env, HOST), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, message);
+      return true;
+    });
+  refused({ MXSCREEN_MAX_MESSAGE_SIZE: "99999999999999999999G" }, /^MXSCREEN_MAX_MESSAGE_SIZE="99999999999999999999G" is not valid: expected a size of at most 9007199254740991 bytes$/);
+  refused({ MXSCREEN_MAX_MESSAGE_SIZE: "9007199254740992" }, /at most 9007199254740991 bytes/);
+  refused({ MXSCREEN_BAN_TTL: "100000000d" }, /^MXSCREEN_BAN_TTL="100000000d" is not valid: expected a duration of at most 36500d \(100 years\)$/);
+  refused({ MXSCREEN_PASS_TTL: "36501d" }, /MXSCREEN_PASS_TTL="36501d" .*at most 36500d/);
+  assert.equal(loadConfig({ MXSCREEN_BAN_TTL: "36500d" }, HOST).banTtlMs, 36_500 * 86_400_000);
+  assert.equal(loadConfig({ MXSCREEN_MAX_MESSAGE_SIZE: "8388607G" }, HOST).maxMessageSize, 8_388_607 * 1024 ** 3);
+  assert.ok(!Number.isNaN(new Date(Date.now() + loadConfig({ MXSCREEN_BAN_TTL: "36500d" }, HOST).banTtlMs).getTime()));
+});

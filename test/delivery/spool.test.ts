@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
 import { fcrdnsHeader } from "../../src/delivery/received.ts";
 import { Spool } from "../../src/delivery/spool.ts";
 import type { MessageContext } from "../../src/delivery/types.ts";
-import { test } from "../harness.ts";
+import { onCleanup, test } from "../harness.ts";
 import { tempDir } from "../helpers/server.ts";
+import { fill, free, smallDisk } from "../helpers/small-disk.ts";
 
 const context: MessageContext = {
   envelope: { helo: "client.example", protocol: "ESMTP", from: "a@example.net", recipients: ["b@example.org"], declaredSize: undefined, reverseDns: undefined },
@@ -60,4 +62,78 @@ test("a spool that cannot be written answers a temporary failure", async () => {
   const result = await message.finish();
   assert.equal(result.ok, false);
   assert.equal(!result.ok && result.temporary, true);
+});
+
+test("a disk with room for part of a message: a temporary failure, nothing in new/ or tmp/, never a truncated message accepted", async () => {
+  const disk = smallDisk(1024);
+  const spool = new Spool(disk, 1);
+  await spool.prepare();
+  const room = join(disk, "room");
+  writeFileSync(room, new Uint8Array(8192));
+  const filler = fill(disk);
+  rmSync(room);
+  for (const size of [20_000, 200_000]) {
+    const message = spool.begin(context);
+    const body = `Subject: big\r\n\r\n${"y".repeat(78)}\r\n`.repeat(Math.ceil(size / 80));
+    message.write(new TextEncoder().encode(body));
+    const result = await message.finish();
+    assert.equal(result.ok, false, `a ${size}-byte message on a disk with 8 KiB free`);
+    assert.equal(!result.ok && result.temporary, true);
+    assert.match(!result.ok ? result.reason : "", /^spool write failed \(.*(ENOSPC|[Nn]o space).*\)$/);
+    assert.deepEqual(readdirSync(join(disk, "new")), []);
+    assert.deepEqual(readdirSync(join(disk, "tmp")), []);
+  }
+  free(filler);
+  const message = spool.begin(context);
+  message.write(new TextEncoder().encode("Subject: ok\r\n\r\nbody\r\n"));
+  assert.equal((await message.finish()).ok, true, "space again: messages are accepted again");
+}, { timeoutMs: 20_000 });
+
+test("a message aborted while the spool cannot even create its file ends quietly", async () => {
+  const dir = tempDir();
+  const file = join(dir, "not-a-dir");
+  writeFileSync(file, "x");
+  const message = new Spool(file, 1).begin(context);
+  await message.abort();
+});
+
+test("at start, files a crash left in tmp/ more than 36 hours ago are removed; younger ones, maybe still being written, stay", async () => {
+  const dir = tempDir();
+  mkdirSync(join(dir, "tmp"), { recursive: true });
+  const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000);
+  for (const [name, age] of [["old", 37], ["recent", 35], ["fresh", 0]] as const) {
+    writeFileSync(join(dir, "tmp", name), "partial message after kill -9\n");
+    utimesSync(join(dir, "tmp", name), hoursAgo(age), hoursAgo(age));
+  }
+  await new Spool(dir, 1).prepare();
+  assert.deepEqual(readdirSync(join(dir, "tmp")).sort(), ["fresh", "recent"]);
+});
+
+test("spooled messages are readable by their owner only", async () => {
+  const dir = tempDir();
+  const message = new Spool(dir, 1).begin(context);
+  message.write(new TextEncoder().encode("Subject: private\r\n\r\nbody\r\n"));
+  assert.equal((await message.finish()).ok, true);
+  const [name] = readdirSync(join(dir, "new"));
+  assert.equal(statSync(join(dir, "new", name)).mode & 0o777, 0o600);
+});
+
+test("a spool file that cannot be created fails that message, never the process, however late the message ends", async () => {
+  const unheard: unknown[] = [];
+  const listener = (reason: unknown) => void unheard.push(reason);
+  process.on("unhandledRejection", listener);
+  onCleanup(() => void process.off("unhandledRejection", listener));
+  const dir = tempDir();
+  const file = join(dir, "not-a-dir");
+  writeFileSync(file, "x");
+  const spool = new Spool(file, 1);
+  const late = spool.begin(context);
+  const dropped = spool.begin(context);
+  await new Promise((r) => setTimeout(r, 200));
+  late.write(new TextEncoder().encode("Subject: slow client\r\n\r\nbody\r\n"));
+  const result = await late.finish();
+  assert.equal(!result.ok && result.temporary, true);
+  await dropped.abort();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(unheard.map(String), []);
 });
