@@ -19,7 +19,7 @@ interface Running {
   message: OutgoingMessage | undefined;
   reverse: ReverseDns | undefined;
   upstream: Upstream | undefined;
-  /** The upstream cannot take the message as fast as the client sends it. */
+  /** The upstream or the disk cannot take the message as fast as the client sends it. */
   congested: boolean;
   /** Reading from the client is stopped (the session waits, or the upstream is congested). */
   paused: boolean;
@@ -171,7 +171,7 @@ export class SessionRunner {
             receivedAt: new Date(),
             hostname: this.config.session.hostname,
           };
-          running.message = running.upstream ? relayMessage(running.upstream, context) : this.deliverer.begin(context);
+          running.message = running.upstream ? relayMessage(running.upstream, context) : this.deliverer.begin(context, (yes) => this.congest(running, yes));
           break;
         }
         case "upstream":
@@ -189,6 +189,7 @@ export class SessionRunner {
         case "message-abort":
           void running.message?.abort().catch(() => {});
           running.message = undefined;
+          running.congested = false;
           break;
         case "lookup-helo-name": {
           const ip = parseIP(session.client.address);
@@ -221,6 +222,12 @@ export class SessionRunner {
     this.post({ t: pause ? "pause" : "resume", id: running.id });
   }
 
+  /** The message's way out (the upstream or the disk) cannot take it as fast as the client sends it, or caught up. */
+  private congest(running: Running, yes: boolean): void {
+    running.congested = yes;
+    if (this.sessions.has(running.id)) this.updateReading(running);
+  }
+
   /** Asks the upstream; when it cannot be had, the client is told to try again later. */
   private ask(running: Running, command: string): void {
     const { session } = running;
@@ -236,10 +243,7 @@ export class SessionRunner {
       helo: session.facts.helo,
       name: running.reverse?.status === "pass" ? running.reverse.name : undefined,
       protocol: session.facts.tls ? "ESMTPS" : "ESMTP",
-    }, (congested) => {
-      running.congested = congested;
-      if (this.sessions.has(running.id)) this.updateReading(running);
-    });
+    }, (yes) => this.congest(running, yes));
     this.settle(running, upstream.command(command), (answer, s) => s.upstreamReplied(this.upstreamReply(running, answer), Date.now()));
   }
 

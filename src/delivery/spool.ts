@@ -7,6 +7,9 @@ import type { Deliverer, MessageContext, OutgoingMessage } from "./types.ts";
 
 const encoder = new TextEncoder();
 const BATCH_BYTES = 64 * 1024;
+/** Bytes of one message waiting for the disk past which the client is asked to wait (TCP backpressure). */
+const HIGH_WATER = 1024 * 1024;
+const LOW_WATER = 256 * 1024;
 /** Maildir's rule: a file in tmp/ untouched this long is left over from a crash. */
 const STALE_TMP_MS = 36 * 3_600_000;
 /** Messages are for the MTA or reader that runs as this user, nobody else. */
@@ -41,7 +44,7 @@ export class Spool implements Deliverer {
     return this.ready;
   }
 
-  begin(context: MessageContext): OutgoingMessage {
+  begin(context: MessageContext, congested: (yes: boolean) => void = () => {}): OutgoingMessage {
     const now = context.receivedAt;
     // Workers of one process share its pid: the random part keeps their names apart.
     const unique = `${(this.sequence++).toString(36)}${randomHex(4)}`.toUpperCase();
@@ -62,13 +65,21 @@ export class Spool implements Deliverer {
     let chain: Promise<unknown> = file.catch((error) => failure ??= error);
     let batch: Uint8Array[] = [toLf(encoder.encode(head))];
     let batched = batch[0].length;
+    // A client faster than the disk must not pile its message up in memory.
+    let waiting = 0;
+    let paused = false;
     const writeBatch = () => {
       const data = concatBytes(batch);
       batch = [];
       batched = 0;
+      waiting += data.length;
+      if (waiting > HIGH_WATER && !paused) congested(paused = true);
       chain = chain.then(async () => {
         await writeAll(await file, data);
-      }).catch((error) => failure ??= error);
+      }).catch((error) => failure ??= error).finally(() => {
+        waiting -= data.length;
+        if (paused && waiting < LOW_WATER) congested(paused = false);
+      });
     };
     return {
       id,

@@ -18,5 +18,6 @@ export interface OutgoingMessage {
 }
 
 export interface Deliverer {
-  begin(context: MessageContext): OutgoingMessage;
+  /** `congested(true)` while the message waits for the disk faster than it is written; `false` once it caught up. */
+  begin(context: MessageContext, congested?: (yes: boolean) => void): OutgoingMessage;
 }

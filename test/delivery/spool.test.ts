@@ -137,3 +137,15 @@ test("a spool file that cannot be created fails that message, never the process,
   await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(unheard.map(String), []);
 });
+
+test("a client faster than the disk is asked to wait: congested past 1 MiB waiting, released once the disk caught up", async () => {
+  const spool = new Spool(tempDir(), 1234);
+  await spool.prepare();
+  const signals: boolean[] = [];
+  const message = spool.begin(context, (yes) => signals.push(yes));
+  const line = new TextEncoder().encode("x".repeat(998) + "\r\n");
+  for (let i = 0; i < 4096; i++) message.write(line);
+  assert.deepEqual(signals, [true], "4 MiB handed over in one go is more than the disk took");
+  assert.equal((await message.finish()).ok, true);
+  assert.deepEqual(signals, [true, false]);
+});
