@@ -8,7 +8,7 @@ import { bytesToText } from "../log/escape.ts";
 import { concatBytes } from "./bytes.ts";
 import { LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
-import { reply } from "./reply.ts";
+import { boundedReply, reply } from "./reply.ts";
 import type {
   ClientInfo,
   DeliveryResult,
@@ -685,7 +685,9 @@ export class Session {
     }
   }
 
-  private send(text: string): void {
+  /** Every reply leaves through here, so none breaks RFC 5321's reply rules whoever wrote it. */
+  private send(raw: string): void {
+    const text = boundedReply(raw);
     this.facts.lastReply = text;
     this.push({ type: "reply", text });
   }
