@@ -14,6 +14,7 @@ export function runnerConfig(config: Config, tls: boolean): RunnerConfig {
       maxRecipients: config.maxRecipients,
       commandTimeoutMs: config.commandTimeoutMs,
       dataTimeoutMs: config.dataTimeoutMs,
+      stressTimeoutMs: config.stressTimeoutMs,
       pipelining: config.pipelining,
       acceptDomains: config.acceptDomains,
       tls,

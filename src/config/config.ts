@@ -67,6 +67,8 @@ export interface Config {
   readonly maxRecipients: number;
   readonly commandTimeoutMs: number;
   readonly dataTimeoutMs: number;
+  /** The command and data timeouts, at most, in a session begun under stress. */
+  readonly stressTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
   readonly ipv6PrefixLength: number;
   readonly checks: ChecksSettings;
@@ -150,6 +152,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     passTtlMs: dur("MXSCREEN_GREYLIST_PASS_TTL", "35d"),
   };
   const greetWaitMs = dur("MXSCREEN_GREET_WAIT", "6s");
+  const commandTimeoutMs = dur("MXSCREEN_COMMAND_TIMEOUT", "5m");
   const maxText = get("MXSCREEN_MAX_CONNECTIONS");
   if (maxText !== undefined && /^\d+$/.test(maxText.trim()) && Number(maxText) > host.openFiles) {
     throw new ConfigError(
@@ -200,8 +203,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     maxMessageSize: parseSize("MXSCREEN_MAX_MESSAGE_SIZE", get("MXSCREEN_MAX_MESSAGE_SIZE") ?? "25M"),
     maxLineLength: parseInteger("MXSCREEN_MAX_LINE_LENGTH", get("MXSCREEN_MAX_LINE_LENGTH") ?? "1000", 512, 65536),
     maxRecipients: parseInteger("MXSCREEN_MAX_RECIPIENTS", get("MXSCREEN_MAX_RECIPIENTS") ?? "100", 1, 100000),
-    commandTimeoutMs: dur("MXSCREEN_COMMAND_TIMEOUT", "5m"),
+    commandTimeoutMs,
     dataTimeoutMs: dur("MXSCREEN_DATA_TIMEOUT", "10m"),
+    // 10s as Postfix's smtpd_timeout under stress, but never longer than a command timeout set shorter.
+    stressTimeoutMs: get("MXSCREEN_COMMAND_TIMEOUT_STRESS") === undefined ? Math.min(10_000, commandTimeoutMs) : dur("MXSCREEN_COMMAND_TIMEOUT_STRESS", "10s"),
     shutdownTimeoutMs: dur("MXSCREEN_SHUTDOWN_TIMEOUT", "30s"),
     ipv6PrefixLength: parseInteger("MXSCREEN_IPV6_PREFIX", get("MXSCREEN_IPV6_PREFIX") ?? "64", 16, 128),
     checks: {
@@ -244,6 +249,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   }
   if (config.greetWaitStressMs > config.greetWaitMs) {
     throw new ConfigError("MXSCREEN_GREET_WAIT_STRESS", get("MXSCREEN_GREET_WAIT_STRESS") ?? "2s", `a duration no longer than MXSCREEN_GREET_WAIT (${config.greetWaitMs} ms)`);
+  }
+  if (config.commandTimeoutMs === 0) throw new ConfigError("MXSCREEN_COMMAND_TIMEOUT", get("MXSCREEN_COMMAND_TIMEOUT") ?? "", "a duration above 0");
+  if (config.stressTimeoutMs === 0 || config.stressTimeoutMs > config.commandTimeoutMs) {
+    throw new ConfigError("MXSCREEN_COMMAND_TIMEOUT_STRESS", get("MXSCREEN_COMMAND_TIMEOUT_STRESS") ?? "", `a duration above 0 and no longer than MXSCREEN_COMMAND_TIMEOUT (${config.commandTimeoutMs} ms)`);
   }
   if (config.dnsTimeoutMs === 0) throw new ConfigError("MXSCREEN_DNS_TIMEOUT", get("MXSCREEN_DNS_TIMEOUT") ?? "", "a duration above 0");
   if (config.banTtlMs === 0) throw new ConfigError("MXSCREEN_BAN_TTL", get("MXSCREEN_BAN_TTL") ?? "", "a duration above 0");

@@ -123,10 +123,15 @@ export class Session {
     this.runChecks("connect");
   }
 
-  /** When `tick` must be called next if nothing else happens (RFC 5321 4.5.3.2 timeouts). */
+  /**
+   * When `tick` must be called next if nothing else happens (RFC 5321 4.5.3.2 timeouts). Each
+   * line, command or message content, must be complete by then: the time counts from when the
+   * session began waiting for it, not from the client's last byte (Postfix's
+   * smtpd_per_record_deadline), so a byte now and then never holds the connection.
+   */
   get deadline(): number {
     const timeout = this.state === "data" ? this.config.dataTimeoutMs : this.config.commandTimeoutMs;
-    return this.lastActivity + timeout;
+    return this.lastActivity + (this.gate.stress ? Math.min(timeout, this.config.stressTimeoutMs) : timeout);
   }
 
   get closed(): boolean {
@@ -140,8 +145,7 @@ export class Session {
       return [];
     }
     this.reader.push(bytes);
-    this.touch(now);
-    this.drain();
+    if (this.drain()) this.touch(now);
     return this.flush();
   }
 
@@ -263,15 +267,19 @@ export class Session {
     this.close("shutdown");
   }
 
-  private drain(): void {
+  /** Acts on the lines received while the session can; true when it took at least one. */
+  private drain(): boolean {
+    let took = false;
     while (this.state !== "closed" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "upstream" && this.state !== "tls-handshake") {
       const line = this.reader.next();
-      if (line === null) return;
+      if (line === null) return took;
+      took = true;
       if (!line.crlf) this.facts.bareLineFeeds++;
       if (this.state === "data") this.dataLine(line.bytes, line.crlf, line.tooLong);
       else if (line.tooLong) this.error(reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets)`));
       else this.command(decoder.decode(line.bytes), line.crlf, this.reader.pending > 0);
     }
+    return took;
   }
 
   private command(line: string, crlf: boolean, followedByMore: boolean): void {

@@ -8,8 +8,12 @@ export interface SessionConfig {
   readonly maxMessageSize: number;
   readonly maxLineLength: number;
   readonly maxRecipients: number;
+  /** Each command line must be complete this long after the session began waiting for it. */
   readonly commandTimeoutMs: number;
+  /** The same for each line of message content. */
   readonly dataTimeoutMs: number;
+  /** Both, at most, in a session begun while the gate was under stress (Postfix's `${stress?{10}:{300}}s`). */
+  readonly stressTimeoutMs: number;
   readonly pipelining: boolean;
   /** Empty means any domain. */
   readonly acceptDomains: readonly string[];
@@ -52,6 +56,8 @@ export interface Envelope {
 /** What the gate learnt before the session began: the DNSBL/DNSWL answers that were in by the end of the greet wait. */
 export interface GateFacts {
   readonly dnsbl: readonly DnsblAnswer[];
+  /** The gate was under stress (`Stress.active`) when it handed the connection over: shorter deadlines apply. */
+  readonly stress?: boolean;
 }
 
 export type Output =

@@ -9,6 +9,7 @@ export const CONFIG: SessionConfig = {
   maxRecipients: 3,
   commandTimeoutMs: 300_000,
   dataTimeoutMs: 600_000,
+  stressTimeoutMs: 10_000,
   pipelining: false,
   acceptDomains: ["example.org"],
   tls: false,

@@ -1,0 +1,27 @@
+import assert from "node:assert/strict";
+import { test } from "../harness.ts";
+import { RawClient } from "../helpers/smtp-client.ts";
+import { startServer } from "../helpers/server.ts";
+
+const E2E = { timeoutMs: 30_000 };
+const FAST = { MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_ACCEPT_DOMAINS: "example.org" };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+for (const workers of ["0", "1"]) {
+  test(`a client dripping a byte every 300 ms is cut with 421 4.4.2 at the 2s command timeout, not held for ever (workers=${workers})`, async () => {
+    const server = await startServer({ ...FAST, MXSCREEN_COMMAND_TIMEOUT: "2s", MXSCREEN_WORKERS: workers });
+    const dripper = await RawClient.greeted(server.port, "127.0.3.11");
+    const started = Date.now();
+    // 40 bytes at 300 ms is 12 s: six command timeouts, each restarted by the byte before under the old rule.
+    for (const byte of "NOOP this line never ends within the deadline") {
+      if (dripper.isClosed) break;
+      dripper.write(byte);
+      await sleep(300);
+    }
+    await dripper.waitClosed(5_000);
+    const took = Date.now() - started;
+    assert.match(dripper.text, /\r\n421 4\.4\.2 mx\.test\.example Error: timeout exceeded\r\n$/);
+    assert.ok(took >= 1_900 && took < 10_000, `cut after ${took} ms`);
+    await server.waitForLine(/event=TIMEOUT client=127\.0\.3\.11:\d+ .*action=close/);
+  }, E2E);
+}
