@@ -6,7 +6,7 @@ import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
 import { formatPrefix, mask, parseIP } from "../ip/address.ts";
 import { bytesToText } from "../log/escape.ts";
 import { concatBytes } from "./bytes.ts";
-import { LineReader } from "./line-reader.ts";
+import { type Line, LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
 import { boundedReply, reply } from "./reply.ts";
 import type {
@@ -34,6 +34,9 @@ const ALWAYS_ACCEPTED = ["postmaster", "abuse"];
 /** Safety net for clients that only produce errors (Postfix's smtpd_hard_error_limit is 20). */
 const HARD_ERROR_LIMIT = 20;
 
+/** How far past the line limit an unended command line may stream after its 500 before the connection is closed. */
+const OVERFLOW_LIMITS = 4;
+
 const IMPLEMENTED = new Set(["HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY", "HELP", "STARTTLS"]);
 
 const NOT_OFFERED = new Set(["EXPN", "TURN", "ETRN", "ATRN", "AUTH", "BDAT", "SEND", "SOML", "SAML"]);
@@ -55,6 +58,7 @@ interface Transaction {
   declaredSize: number | undefined;
   /** Bytes of content so far (after unstuffing, with CRLFs). */
   size: number;
+  /** The reply the final dot gets: the message failed and its rest is being discarded. */
   failure: string | undefined;
   previousLineEndedCrlf: boolean;
   /** For a bounce: inside a (possibly folded) Received: header line. */
@@ -272,14 +276,30 @@ export class Session {
     let took = false;
     while (this.state !== "closed" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "upstream" && this.state !== "tls-handshake") {
       const line = this.reader.next();
-      if (line === null) return took;
-      took = true;
-      if (!line.crlf) this.facts.bareLineFeeds++;
-      if (this.state === "data") this.dataLine(line.bytes, line.crlf, line.tooLong);
-      else if (line.tooLong) this.error(reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets)`));
-      else this.command(decoder.decode(line.bytes), line.crlf, this.reader.pending > 0);
+      if (line === null) {
+        this.limitOverflow();
+        return took;
+      }
+      if (line.kind !== "overlong") {
+        took = true;
+        if (!line.crlf) this.facts.bareLineFeeds++;
+      }
+      if (this.state === "data") this.dataLine(line);
+      else if (line.kind === "overlong") this.error(reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets)`));
+      else if (line.kind === "line") this.command(decoder.decode(line.bytes), line.crlf, this.reader.pending > 0);
     }
     return took;
+  }
+
+  /**
+   * A command line still streaming long after its 500: no client means that, so it is closed
+   * rather than read on. Message content is only discarded: the data deadline bounds it.
+   */
+  private limitOverflow(): void {
+    if (this.state === "data" || this.reader.overflow <= OVERFLOW_LIMITS * this.config.maxLineLength) return;
+    this.facts.errors++;
+    this.send(reply(421, "4.7.0", `${this.config.hostname} Error: line too long, still without its end; closing`));
+    this.close("errors");
   }
 
   private command(line: string, crlf: boolean, followedByMore: boolean): void {
@@ -572,27 +592,23 @@ export class Session {
     this.send(reply(354, null, "End data with <CR><LF>.<CR><LF>"));
   }
 
-  private dataLine(bytes: Uint8Array, crlf: boolean, tooLong: boolean): void {
+  private dataLine(line: Line): void {
     const transaction = this.transaction!;
+    if (line.kind === "overlong") {
+      return this.fail(transaction, reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets, RFC 5321 4.5.3.1.6)`));
+    }
+    const crlf = line.crlf;
     // Only <CRLF>.<CRLF> ends the data: a dot after or before a bare LF is content
     // (the SMTP smuggling family of attacks lives in that difference).
-    const endsData = crlf && transaction.previousLineEndedCrlf && bytes.length === 1 && bytes[0] === 0x2e;
+    const endsData = line.kind === "line" && crlf && transaction.previousLineEndedCrlf && line.bytes.length === 1 && line.bytes[0] === 0x2e;
     transaction.previousLineEndedCrlf = crlf;
     if (endsData) return this.endOfData(transaction);
-    if (transaction.failure !== undefined) return;
-    if (tooLong) {
-      transaction.failure = `line too long (limit ${this.config.maxLineLength} octets, RFC 5321 4.5.3.1.6)`;
-      this.emit({ type: "message-abort" });
-      return;
-    }
+    if (line.kind === "overlong-end" || transaction.failure !== undefined) return;
+    const bytes = line.bytes;
     const content = bytes[0] === 0x2e ? bytes.subarray(1) : bytes;
     if (transaction.from === "" && this.config.checks.ownHosts.length > 0 && !transaction.receivedNamesUs) this.scanBounceLine(transaction, content);
     transaction.size += content.length + 2;
-    if (transaction.size > this.config.maxMessageSize) {
-      transaction.failure = "size";
-      this.emit({ type: "message-abort" });
-      return;
-    }
+    if (transaction.size > this.config.maxMessageSize) return this.fail(transaction, reply(552, "5.3.4", "Message size exceeds fixed limit"));
     // A view of the reader's buffer: emit() copies it, with the others of this read, before returning.
     this.emit({ type: "message-data", bytes: content });
     this.emit({ type: "message-data", bytes: CRLF });
@@ -605,16 +621,18 @@ export class Session {
     if (transaction.inReceived && namesOwnHost(bytesToText(content, content.length), this.config.checks.ownHosts)) transaction.receivedNamesUs = true;
   }
 
+  /** The message cannot be taken: what was begun is dropped, the rest of it read and discarded, and the final dot gets `answer`. */
+  private fail(transaction: Transaction, answer: string): void {
+    if (transaction.failure !== undefined) return;
+    transaction.failure = answer;
+    this.emit({ type: "message-abort" });
+  }
+
   private endOfData(transaction: Transaction): void {
-    if (transaction.failure === "size") {
-      this.transaction = undefined;
-      this.state = "ready";
-      return this.error(reply(552, "5.3.4", "Message size exceeds fixed limit"));
-    }
     if (transaction.failure !== undefined) {
       this.transaction = undefined;
       this.state = "ready";
-      return this.error(reply(500, "5.5.2", `Error: ${transaction.failure}`));
+      return this.error(transaction.failure);
     }
     const bounceNamesUs = transaction.from === "" ? transaction.receivedNamesUs : undefined;
     // The data is all read: a check's reply now answers the whole message.

@@ -25,3 +25,23 @@ for (const workers of ["0", "1"]) {
     await server.waitForLine(/event=TIMEOUT client=127\.0\.3\.11:\d+ .*action=close/);
   }, E2E);
 }
+
+test("an over-long command line gets 500 5.5.2 before its LF ever comes, and a client streaming on without one is closed with 421", async () => {
+  const server = await startServer(FAST);
+  const patient = await RawClient.greeted(server.port, "127.0.3.21");
+  patient.write(`EHLO ${"a".repeat(1200)}`);
+  await patient.until(/\r\n500 5\.5\.2 Error: line too long \(limit 1000 octets\)\r\n$/);
+  patient.write("aaaa\r\n");
+  await patient.command("NOOP", /^250 2\.0\.0 Ok\r\n$/);
+
+  const streamer = await RawClient.greeted(server.port, "127.0.3.22");
+  streamer.write(`NOOP ${"b".repeat(1200)}`);
+  await streamer.until(/\r\n500 5\.5\.2 /);
+  for (let i = 0; i < 10 && !streamer.isClosed; i++) {
+    streamer.write("b".repeat(1000));
+    await sleep(50);
+  }
+  await streamer.waitClosed();
+  assert.match(streamer.text, /\r\n500 5\.5\.2 [^\n]*\n421 4\.7\.0 mx\.test\.example Error: line too long, still without its end; closing\r\n$/);
+  await server.waitForLine(/event=ERROR-LIMIT client=127\.0\.3\.22:\d+ .*action=close/);
+}, E2E);
