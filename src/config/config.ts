@@ -213,7 +213,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
       hostname,
       maxUnknownCommands: int("MXSCREEN_MAX_UNKNOWN", 3, 0, 1000),
       maxResets: int("MXSCREEN_MAX_RSET", 5, 1, 1000),
-      maxTransactions: int("MXSCREEN_MAX_TRANSACTIONS", 50, 1, 100_000),
+      maxTransactions: int("MXSCREEN_MAX_TRANSACTIONS", 1000, 1, 100_000),
       maxBadRecipients: int("MXSCREEN_MAX_BAD_RCPT", 5, 0, 100_000),
       maxCommands: int("MXSCREEN_MAX_COMMANDS", 1000, 10, 1_000_000),
       trap: parseBoolean("MXSCREEN_TRAP", get("MXSCREEN_TRAP") ?? "false"),

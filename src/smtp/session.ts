@@ -112,6 +112,10 @@ export class Session {
   /** MAIL waiting for its sender domain's DNS answer. */
   private pendingMail: Transaction | undefined;
   private question: UpstreamQuestion | undefined;
+  /** `facts.transactions` at the last RSET: an RSET after a MAIL accepted since ends a transaction, it is not abuse. */
+  private transactionsAtReset = 0;
+  /** RSETs that ended a transaction: a sender's, between messages. */
+  private transactionResets = 0;
   /** RCPT waiting for the store's greylist verdict. */
   private pendingRecipient: string | undefined;
 
@@ -330,7 +334,9 @@ export class Session {
       case "RSET":
         if (arg !== "") return this.error(reply(501, "5.5.4", "Syntax: RSET"));
         this.dropTransaction();
-        this.facts.resets++;
+        if (this.mailSinceReset) this.transactionResets++;
+        else this.facts.resets++;
+        this.transactionsAtReset = this.facts.transactions;
         if (this.state !== "greeted") this.state = "ready";
         return this.send(reply(250, "2.0.0", "Ok"));
       case "NOOP":
@@ -662,9 +668,11 @@ export class Session {
       helos: this.facts.helos,
       ehloRefusedUnanswered: this.ehloRefusedUnanswered,
       commands: this.facts.commands,
+      chatter: this.facts.commands - this.facts.transactions - this.facts.recipients - this.facts.messages - this.transactionResets,
       unknownCommands: this.facts.unknownCommands,
       resets: this.facts.resets,
       transactions: this.facts.transactions,
+      mailSinceReset: this.mailSinceReset,
       badRecipients: this.facts.badRecipients,
       sender: moment.sender ?? this.transaction?.from,
       senderDomainAnswer: moment.senderDomainAnswer,
@@ -749,6 +757,10 @@ export class Session {
     this.facts.end ??= reason;
     this.state = "closed";
     this.push({ type: "close" });
+  }
+
+  private get mailSinceReset(): boolean {
+    return this.facts.transactions > this.transactionsAtReset;
   }
 
   private touch(now: number): void {

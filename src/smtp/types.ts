@@ -114,6 +114,7 @@ export interface SessionFacts {
   recipients: number;
   /** Recipients refused as not ours. */
   badRecipients: number;
+  /** RSETs that ended no transaction: a sender resets between messages, a slot holder instead of them. */
   resets: number;
   /** MAIL commands accepted. */
   transactions: number;
