@@ -16,6 +16,7 @@ export function runnerConfig(config: Config, tls: boolean): RunnerConfig {
       dataTimeoutMs: config.dataTimeoutMs,
       stressTimeoutMs: config.stressTimeoutMs,
       pipelining: config.pipelining,
+      bareCr: config.bareCr,
       acceptDomains: config.acceptDomains,
       tls,
       relay: config.upstream !== undefined,

@@ -62,6 +62,8 @@ export interface Config {
   readonly dnsTimeoutMs: number;
   readonly log: "text" | "json";
   readonly pipelining: boolean;
+  /** A CR without LF in message content: refuse the message (550 5.5.2 at the final dot) or turn it into CRLF. */
+  readonly bareCr: "reject" | "normalize";
   readonly maxMessageSize: number;
   readonly maxLineLength: number;
   readonly maxRecipients: number;
@@ -200,6 +202,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     dnsTimeoutMs: dur("MXSCREEN_DNS_TIMEOUT", "5s"),
     log: parseChoice("MXSCREEN_LOG", get("MXSCREEN_LOG") ?? "text", ["text", "json"]),
     pipelining: parseBoolean("MXSCREEN_PIPELINING", get("MXSCREEN_PIPELINING") ?? "false"),
+    bareCr: parseChoice("MXSCREEN_BARE_CR", get("MXSCREEN_BARE_CR") ?? "reject", ["reject", "normalize"]),
     maxMessageSize: parseSize("MXSCREEN_MAX_MESSAGE_SIZE", get("MXSCREEN_MAX_MESSAGE_SIZE") ?? "25M"),
     maxLineLength: parseInteger("MXSCREEN_MAX_LINE_LENGTH", get("MXSCREEN_MAX_LINE_LENGTH") ?? "1000", 512, 65536),
     maxRecipients: parseInteger("MXSCREEN_MAX_RECIPIENTS", get("MXSCREEN_MAX_RECIPIENTS") ?? "100", 1, 100000),

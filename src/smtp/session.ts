@@ -42,7 +42,8 @@ const IMPLEMENTED = new Set(["HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NO
 const NOT_OFFERED = new Set(["EXPN", "TURN", "ETRN", "ATRN", "AUTH", "BDAT", "SEND", "SOML", "SAML"]);
 
 const decoder = new TextDecoder();
-const CRLF = Uint8Array.of(0x0d, 0x0a);
+const CR = 0x0d;
+const CRLF = Uint8Array.of(CR, 0x0a);
 
 /** Facts about the command or message at hand, as opposed to the session's running facts. */
 type MomentFacts = "command" | "recipient" | "sender" | "senderDomainAnswer" | "bounceNamesUs" | "greylist";
@@ -290,6 +291,7 @@ export class Session {
       }
       if (this.state === "data") this.dataLine(line);
       else if (line.kind === "overlong") this.error(reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets)`));
+      else if (line.kind === "line" && line.bytes.includes(CR)) this.error(reply(500, "5.5.2", "Error: bare <CR> in a command; lines end in <CR><LF>"));
       else if (line.kind === "line") this.command(decoder.decode(line.bytes), line.crlf, this.reader.pending > 0);
     }
     return took;
@@ -612,6 +614,21 @@ export class Session {
     if (line.kind === "overlong-end" || transaction.failure !== undefined) return;
     const bytes = line.bytes;
     const content = bytes[0] === 0x2e ? bytes.subarray(1) : bytes;
+    if (!content.includes(CR)) return this.contentLine(transaction, content);
+    // A bare CR is a line end to some MTAs and not to others: `<CR>.<CR>` smuggles a second
+    // message past one that ends data there. It never goes on as it came.
+    if (this.config.bareCr === "reject") return this.fail(transaction, reply(550, "5.5.2", "Error: bare <CR> received in message content"));
+    let from = 0;
+    for (let cr = content.indexOf(CR); cr >= 0; cr = content.indexOf(CR, from)) {
+      this.contentLine(transaction, content.subarray(from, cr));
+      from = cr + 1;
+    }
+    this.contentLine(transaction, content.subarray(from));
+  }
+
+  /** One line of content, without its line end, passed on with CRLF. */
+  private contentLine(transaction: Transaction, content: Uint8Array): void {
+    if (transaction.failure !== undefined) return;
     if (transaction.from === "" && this.config.checks.ownHosts.length > 0 && !transaction.receivedNamesUs) this.scanBounceLine(transaction, content);
     transaction.size += content.length + 2;
     if (transaction.size > this.config.maxMessageSize) return this.fail(transaction, reply(552, "5.3.4", "Message size exceeds fixed limit"));

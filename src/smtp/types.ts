@@ -15,6 +15,8 @@ export interface SessionConfig {
   /** Both, at most, in a session begun while the gate was under stress (Postfix's `${stress?{10}:{300}}s`). */
   readonly stressTimeoutMs: number;
   readonly pipelining: boolean;
+  /** MXSCREEN_BARE_CR: a CR not followed by LF in message content refuses the message, or becomes a line end (CRLF). */
+  readonly bareCr: "reject" | "normalize";
   /** Empty means any domain. */
   readonly acceptDomains: readonly string[];
   /** STARTTLS is offered (a certificate is configured). */

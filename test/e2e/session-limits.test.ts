@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "../harness.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
 import { startServer } from "../helpers/server.ts";
+import { spooled } from "../helpers/spooled.ts";
 
 const E2E = { timeoutMs: 30_000 };
 const FAST = { MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_ACCEPT_DOMAINS: "example.org" };
@@ -44,4 +45,30 @@ test("an over-long command line gets 500 5.5.2 before its LF ever comes, and a c
   await streamer.waitClosed();
   assert.match(streamer.text, /\r\n500 5\.5\.2 [^\n]*\n421 4\.7\.0 mx\.test\.example Error: line too long, still without its end; closing\r\n$/);
   await server.waitForLine(/event=ERROR-LIMIT client=127\.0\.3\.22:\d+ .*action=close/);
+}, E2E);
+
+test("a bare CR in message content (<CR>.<CR> smuggling) refuses the message by default, and becomes CRLF with MXSCREEN_BARE_CR=normalize", async () => {
+  const smuggling = "Subject: one\r\n\r\ntext\r.\r\nMAIL FROM:<smuggled@example.net>\r\n.\r\n";
+  for (const [bareCr, client, outcome] of [["reject", "127.0.3.31", /^550 5\.5\.2 Error: bare <CR> received in message content\r\n$/], ["normalize", "127.0.3.32", /^250 2\.0\.0 Ok: queued as \S+\r\n$/]] as const) {
+    const server = await startServer({ ...FAST, MXSCREEN_BARE_CR: bareCr });
+    const c = await RawClient.greeted(server.port, client);
+    await c.command("HELO c.example", /^250 /);
+    await c.command("MAIL FROM:<a@example.net>", /^250 /);
+    await c.command("RCPT TO:<b@example.org>", /^250 /);
+    await c.command("DATA", /^354 /);
+    const from = c.text.length;
+    c.write(smuggling);
+    await c.until(outcome, 5_000, from);
+    await c.command("QUIT", /^221 /);
+    if (bareCr === "reject") {
+      assert.equal(spooled(server.spoolDir).length, 0);
+    } else {
+      // The 250 comes once the spool has the message.
+      const [message, ...more] = spooled(server.spoolDir);
+      assert.equal(more.length, 0);
+      // The spool keeps LF line ends (maildir): the bare CR became a line end like any other.
+      assert.match(message, /\ntext\n\.\nMAIL FROM:<smuggled@example\.net>\n$/);
+      assert.doesNotMatch(message, /\r/);
+    }
+  }
 }, E2E);

@@ -11,6 +11,7 @@ export const CONFIG: SessionConfig = {
   dataTimeoutMs: 600_000,
   stressTimeoutMs: 10_000,
   pipelining: false,
+  bareCr: "reject",
   acceptDomains: ["example.org"],
   tls: false,
   relay: false,
