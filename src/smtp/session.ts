@@ -199,7 +199,7 @@ export class Session {
   tlsStarted(ok: boolean, now: number): Output[] {
     if (this.state !== "tls-handshake") throw new Error(`tlsStarted() called in state ${this.state}: no STARTTLS was under way`);
     if (!ok) {
-      this.close("client-closed");
+      this.close("tls-failed");
       return this.flush();
     }
     this.facts.tls = true;

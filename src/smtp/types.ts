@@ -98,8 +98,8 @@ export interface UpstreamReply {
   readonly text: string;
 }
 
-/** `check`: a check closed the connection (its finding says which). */
-export type EndReason = "quit" | "client-closed" | "timeout" | "errors" | "shutdown" | "check";
+/** `check`: a check closed the connection (its finding says which); `tls-failed`: the handshake after STARTTLS did not complete. */
+export type EndReason = "quit" | "client-closed" | "timeout" | "errors" | "shutdown" | "check" | "tls-failed";
 
 /** What the session saw, for the connection's one log line and its verdict. */
 export interface SessionFacts {

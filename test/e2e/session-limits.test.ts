@@ -3,6 +3,8 @@ import { test } from "../harness.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
 import { startServer } from "../helpers/server.ts";
 import { spooled } from "../helpers/spooled.ts";
+import { rowsEventually } from "../helpers/store-rows.ts";
+import { makeCertificate } from "../helpers/tls.ts";
 
 const E2E = { timeoutMs: 30_000 };
 const FAST = { MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_ACCEPT_DOMAINS: "example.org" };
@@ -71,4 +73,19 @@ test("a bare CR in message content (<CR>.<CR> smuggling) refuses the message by 
       assert.doesNotMatch(message, /\r/);
     }
   }
+}, E2E);
+
+test("a client whose TLS handshake fails after STARTTLS is logged TLS-FAILED and closed, not PASS NEW", async () => {
+  const { cert, key } = makeCertificate("mx.test.example");
+  const server = await startServer({ ...FAST, MXSCREEN_TLS_CERT: cert, MXSCREEN_TLS_KEY: key });
+  const c = await RawClient.greeted(server.port, "127.0.3.41");
+  await c.command("EHLO c.example", /250 ENHANCEDSTATUSCODES\r\n$/);
+  await c.command("STARTTLS", /^220 /);
+  c.write("this is no TLS ClientHello\r\n".repeat(20));
+  await c.waitClosed(10_000);
+  const verdict = await server.waitForLine(/event=TLS-FAILED client=127\.0\.3\.41:\d+ .*end=tls-failed .*action=close$/);
+  assert.match(verdict, /helo=c\.example/);
+  const events = await rowsEventually(server.dbUrl, "SELECT check_id, action FROM events WHERE event = 'TLS-FAILED'");
+  assert.deepEqual(events.map((e) => [e.check_id, e.action]), [["tls-failed", "close"]]);
+  assert.ok(!server.lines.some((line) => /event="PASS NEW" client=127\.0\.3\.41:/.test(line)), server.lines.join("\n"));
 }, E2E);
