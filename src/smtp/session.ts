@@ -24,9 +24,13 @@ import type {
 /**
  * Where the session is. `data` reads message lines; `delivering` waits for `delivered()`;
  * `resolving` waits for `resolved()` (the sender domain's DNS) or `greylisted()` (the store);
+ * `reverse-dns`: a DATA waits for `learnReverseDns()`, the answer to `lookup-reverse`;
  * `closed` ignores everything.
  */
-type State = "greeted" | "ready" | "resolving" | "upstream" | "mail" | "rcpt" | "data" | "delivering" | "tls-handshake" | "closed";
+type State = "greeted" | "ready" | "resolving" | "reverse-dns" | "upstream" | "mail" | "rcpt" | "data" | "delivering" | "tls-handshake" | "closed";
+
+/** The client's reverse DNS: not asked for (the runner looks it up by itself, or not at all), asked for and awaited, or known. */
+type Reverse = { readonly kind: "unasked" } | { readonly kind: "asked" } | { readonly kind: "known"; readonly answer: ReverseDns };
 
 /** RFC 5321 4.5.1: these must be accepted for every domain we receive mail for, and bare. */
 const ALWAYS_ACCEPTED = ["postmaster", "abuse"];
@@ -109,7 +113,7 @@ export class Session {
   private delayedRejection: string | undefined;
   /** On a DNSWL at or below MXSCREEN_DNSWL_THRESHOLD: no further check runs. */
   private allowlisted = false;
-  private reverseDns: ReverseDns | undefined;
+  private reverse: Reverse = { kind: "unasked" };
   /** MAIL waiting for its sender domain's DNS answer. */
   private pendingMail: Transaction | undefined;
   private question: UpstreamQuestion | undefined;
@@ -159,7 +163,7 @@ export class Session {
   }
 
   tick(now: number): Output[] {
-    if (this.state === "closed" || this.state === "delivering" || this.state === "resolving" || this.state === "upstream" || now < this.deadline) return [];
+    if (this.state === "closed" || this.state === "delivering" || this.state === "resolving" || this.state === "reverse-dns" || this.state === "upstream" || now < this.deadline) return [];
     if (this.state === "data") this.emit({ type: "message-abort" });
     this.send(reply(421, "4.4.2", `${this.config.hostname} Error: timeout exceeded`));
     this.close("timeout");
@@ -248,10 +252,40 @@ export class Session {
     if (name === this.facts.helo) this.facts.heloDns = outcome;
   }
 
-  /** The client's reverse DNS, whenever the runner has it: recorded, and carried into spooled mail. */
-  learnReverseDns(reverse: ReverseDns): void {
-    this.reverseDns = reverse;
+  /**
+   * The session's first outputs: call once, right after construction. It asks for the client's
+   * reverse DNS, so that no message begins before the answer (its `X-Mxscreen-FCrDNS:` header is
+   * never written from a missing one).
+   */
+  start(): Output[] {
+    if (this.reverse.kind === "unasked" && !this.client.allowed) {
+      this.reverse = { kind: "asked" };
+      this.emit({ type: "lookup-reverse" });
+    }
+    return this.flush();
+  }
+
+  /**
+   * The client's reverse DNS (the answer to `lookup-reverse`, or one the runner looked up by
+   * itself): recorded and carried into spooled mail; a DATA waiting for it goes on.
+   */
+  learnReverseDns(reverse: ReverseDns): Output[] {
+    this.reverse = { kind: "known", answer: reverse };
     this.facts.fcrdns = reverse.status;
+    if (this.state !== "reverse-dns") return this.flush();
+    const transaction = this.transaction;
+    if (transaction === undefined) throw new Error("learnReverseDns(): a DATA was waiting without a transaction");
+    if (this.shuttingDown) {
+      this.state = "rcpt";
+      return this.resume();
+    }
+    this.beginData(transaction);
+    this.drain();
+    return this.flush();
+  }
+
+  private get reverseDns(): ReverseDns | undefined {
+    return this.reverse.kind === "known" ? this.reverse.answer : undefined;
   }
 
   /** The client went away: no reply is possible; abandon any message in progress. */
@@ -267,7 +301,7 @@ export class Session {
   /** Finish politely: at once when idle, after the message in flight otherwise. */
   shutdown(): Output[] {
     this.shuttingDown = true;
-    if (this.state !== "data" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "upstream" && this.state !== "closed") this.sayGoodbye();
+    if (this.state !== "data" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "reverse-dns" && this.state !== "upstream" && this.state !== "closed") this.sayGoodbye();
     return this.flush();
   }
 
@@ -279,7 +313,7 @@ export class Session {
   /** Acts on the lines received while the session can; true when it took at least one. */
   private drain(): boolean {
     let took = false;
-    while (this.state !== "closed" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "upstream" && this.state !== "tls-handshake") {
+    while (this.state !== "closed" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "reverse-dns" && this.state !== "upstream" && this.state !== "tls-handshake") {
       const line = this.reader.next();
       if (line === null) {
         this.limitOverflow();
@@ -586,6 +620,14 @@ export class Session {
       return this.error(reply(503, "5.5.1", "Error: need MAIL command"));
     }
     if (this.state !== "rcpt") return this.error(reply(503, "5.5.1", "Error: need RCPT command"));
+    if (this.reverse.kind === "asked") {
+      this.state = "reverse-dns";
+      return;
+    }
+    this.beginData(transaction);
+  }
+
+  private beginData(transaction: Transaction): void {
     const envelope: Envelope = {
       helo: this.facts.helo ?? "",
       protocol: this.protocol,

@@ -79,6 +79,11 @@ export type Output =
   | { readonly type: "upstream"; readonly command: string }
   /** The transaction was dropped here (RSET, a new EHLO): drop the upstream's too; no answer needed. */
   | { readonly type: "upstream-reset" }
+  /**
+   * Look up the client's forward-confirmed reverse DNS (once, from `start()`); answer with
+   * `learnReverseDns()` always, `temperror` when DNS fails or times out: a DATA waits for it.
+   */
+  | { readonly type: "lookup-reverse" }
   /** Look up the HELO name's addresses; answer with `learnHeloDns()` whenever: the session does not wait. */
   | { readonly type: "lookup-helo-name"; readonly name: string }
   /** Pass or defer this greylist triplet? Answer with `greylisted()`; the session waits. */
