@@ -49,6 +49,24 @@ test("an over-long command line gets 500 5.5.2 before its LF ever comes, and a c
   await server.waitForLine(/event=ERROR-LIMIT client=127\.0\.3\.22:\d+ .*action=close/);
 }, E2E);
 
+test("inside DATA, 8 MB without a LF are discarded as they come and the message is refused at the final dot; the session goes on", async () => {
+  const server = await startServer(FAST);
+  const c = await RawClient.greeted(server.port, "127.0.3.23");
+  await c.command("HELO c.example", /^250 /);
+  await c.command("MAIL FROM:<a@example.net>", /^250 /);
+  await c.command("RCPT TO:<b@example.org>", /^250 /);
+  await c.command("DATA", /^354 /);
+  const from = c.text.length;
+  const chunk = "e".repeat(64 * 1024);
+  for (let i = 0; i < 128; i++) {
+    if (!c.socket.write(chunk)) await new Promise((resolve) => c.socket.once("drain", resolve));
+  }
+  c.write("\r\n.\r\n");
+  await c.until(/^500 5\.5\.2 Error: line too long \(limit 1000 octets, RFC 5321 4\.5\.3\.1\.6\)\r\n$/, 20_000, from);
+  await c.command("QUIT", /^221 /);
+  assert.equal(spooled(server.spoolDir).length, 0);
+}, E2E);
+
 test("a bare CR in message content (<CR>.<CR> smuggling) refuses the message by default, and becomes CRLF with MXSCREEN_BARE_CR=normalize", async () => {
   const smuggling = "Subject: one\r\n\r\ntext\r.\r\nMAIL FROM:<smuggled@example.net>\r\n.\r\n";
   for (const [bareCr, client, outcome] of [["reject", "127.0.3.31", /^550 5\.5\.2 Error: bare <CR> received in message content\r\n$/], ["normalize", "127.0.3.32", /^250 2\.0\.0 Ok: queued as \S+\r\n$/]] as const) {
