@@ -81,15 +81,8 @@ export class SessionRunner {
     }
     const running: Running = { id, session, message: undefined, reverse: undefined, upstream: undefined, congested: false, paused: false };
     this.sessions.set(id, running);
-    const ip = parseIP(message.client.address);
-    if (ip !== null && !message.client.allowed) {
-      this.settle(running, forwardConfirmedReverse(this.dns, ip), (reverse) => {
-        running.reverse = reverse;
-        running.session.learnReverseDns(reverse);
-        return [];
-      });
-    }
     this.timer ??= setInterval(() => this.tick(), TICK_MS);
+    this.input(running, (s) => s.start());
     if (message.early) this.input(running, (s) => s.receive(message.early!, now));
   }
 
@@ -199,6 +192,17 @@ export class SessionRunner {
               return [];
             });
           }
+          break;
+        }
+        case "lookup-reverse": {
+          const ip = parseIP(session.client.address);
+          const reverse: Promise<ReverseDns> = ip === null
+            ? Promise.resolve({ status: "temperror", reason: `${session.client.address} is not an address` })
+            : forwardConfirmedReverse(this.dns, ip);
+          this.settle(running, reverse, (answer, s) => {
+            running.reverse = answer;
+            return s.learnReverseDns(answer);
+          });
           break;
         }
         case "lookup-greylist":

@@ -12,6 +12,7 @@ import { pipelining } from "./pipelining.ts";
 import { ptr } from "./ptr.ts";
 import { rset } from "./rset.ts";
 import { senderDomain } from "./sender-domain.ts";
+import { transactions } from "./transactions.ts";
 import { trap } from "./trap.ts";
 import { unknownCommands } from "./unknown-commands.ts";
 import type { Check, Stage } from "./types.ts";
@@ -29,6 +30,7 @@ export const CHECKS: readonly Check[] = [
   commandLimit,
   unknownCommands,
   rset,
+  transactions,
   heloSchizo,
   heloSyntax,
   senderDomain,

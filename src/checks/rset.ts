@@ -2,9 +2,11 @@ import { reply } from "../smtp/reply.ts";
 import type { Check } from "./types.ts";
 
 /**
- * More than MXSCREEN_MAX_RSET resets, or more than MXSCREEN_MAX_TRANSACTIONS messages begun, in
- * one connection: a dictionary attack that resets after every few refused recipients (seed 003).
- * One RSET is legitimate (seed 003: Eudora broke on a stricter rule).
+ * More than MXSCREEN_MAX_RSET resets in one connection that ended no transaction: a client
+ * holding its slot with chatter, or probing. An RSET after a MAIL is how a sender ends one
+ * message before the next (an Exim queue run), and never counts; one idle RSET is legitimate too
+ * (seed 003: Eudora broke on a stricter rule). Dictionary attacks that reset between batches of
+ * refused recipients are the dictionary check's, which counts the recipients themselves.
  */
 export const rset: Check = {
   id: "rset",
@@ -13,13 +15,10 @@ export const rset: Check = {
   consequence: "close",
   defaultAction: "enforce",
   evaluate(facts, settings) {
-    const verb = facts.command?.verb;
-    const tooManyResets = verb === "RSET" && facts.resets >= settings.maxResets;
-    const tooManyTransactions = verb === "MAIL" && facts.transactions >= settings.maxTransactions;
-    if (!tooManyResets && !tooManyTransactions) return undefined;
+    if (facts.command?.verb !== "RSET" || facts.mailSinceReset || facts.resets < settings.maxResets) return undefined;
     return {
-      reply: reply(421, "4.7.0", `${settings.hostname} Error: too many ${tooManyResets ? "RSET commands" : "transactions"}; closing`),
-      evidence: { resets: facts.resets + (tooManyResets ? 1 : 0), transactions: facts.transactions + (tooManyTransactions ? 1 : 0) },
+      reply: reply(421, "4.7.0", `${settings.hostname} Error: too many RSET commands; closing`),
+      evidence: { resets: facts.resets + 1 },
     };
   },
 };

@@ -51,9 +51,15 @@ export interface CheckFacts {
   /** EHLO was refused (502) and no HELO came after it. */
   readonly ehloRefusedUnanswered: boolean;
   readonly commands: number;
+  /** Commands that carried no mail: all but accepted MAIL and RCPT, the DATA of delivered messages and RSETs ending a transaction. */
+  readonly chatter: number;
   readonly unknownCommands: number;
+  /** RSETs that ended no transaction (see `mailSinceReset`). */
   readonly resets: number;
+  /** MAIL commands accepted. */
   readonly transactions: number;
+  /** A MAIL was accepted since the last RSET (or since the session began): an RSET now ends a transaction. */
+  readonly mailSinceReset: boolean;
   /** Recipients refused as unknown so far, not counting the one being considered. */
   readonly badRecipients: number;
   readonly sender: string | undefined;

@@ -69,11 +69,15 @@ export interface Config {
   readonly dnsTimeoutMs: number;
   readonly log: "text" | "json";
   readonly pipelining: boolean;
+  /** A CR without LF in message content: refuse the message (550 5.5.2 at the final dot) or turn it into CRLF. */
+  readonly bareCr: "reject" | "normalize";
   readonly maxMessageSize: number;
   readonly maxLineLength: number;
   readonly maxRecipients: number;
   readonly commandTimeoutMs: number;
   readonly dataTimeoutMs: number;
+  /** The command and data timeouts, at most, in a session begun under stress. */
+  readonly stressTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
   readonly ipv6PrefixLength: number;
   readonly checks: ChecksSettings;
@@ -158,6 +162,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     passTtlMs: dur("MXSCREEN_GREYLIST_PASS_TTL", "35d"),
   };
   const greetWaitMs = dur("MXSCREEN_GREET_WAIT", "6s");
+  const commandTimeoutMs = dur("MXSCREEN_COMMAND_TIMEOUT", "5m");
   const maxText = get("MXSCREEN_MAX_CONNECTIONS");
   if (maxText !== undefined && /^\d+$/.test(maxText.trim()) && Number(maxText) > host.openFiles) {
     throw new ConfigError(
@@ -206,18 +211,21 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     dnsTimeoutMs: dur("MXSCREEN_DNS_TIMEOUT", "5s"),
     log: parseChoice("MXSCREEN_LOG", get("MXSCREEN_LOG") ?? "text", ["text", "json"]),
     pipelining: parseBoolean("MXSCREEN_PIPELINING", get("MXSCREEN_PIPELINING") ?? "false"),
+    bareCr: parseChoice("MXSCREEN_BARE_CR", get("MXSCREEN_BARE_CR") ?? "reject", ["reject", "normalize"]),
     maxMessageSize: parseSize("MXSCREEN_MAX_MESSAGE_SIZE", get("MXSCREEN_MAX_MESSAGE_SIZE") ?? "25M"),
     maxLineLength: parseInteger("MXSCREEN_MAX_LINE_LENGTH", get("MXSCREEN_MAX_LINE_LENGTH") ?? "1000", 512, 65536),
     maxRecipients: parseInteger("MXSCREEN_MAX_RECIPIENTS", get("MXSCREEN_MAX_RECIPIENTS") ?? "100", 1, 100000),
-    commandTimeoutMs: dur("MXSCREEN_COMMAND_TIMEOUT", "5m"),
+    commandTimeoutMs,
     dataTimeoutMs: dur("MXSCREEN_DATA_TIMEOUT", "10m"),
+    // 10s as Postfix's smtpd_timeout under stress, but never longer than a command timeout set shorter.
+    stressTimeoutMs: get("MXSCREEN_COMMAND_TIMEOUT_STRESS") === undefined ? Math.min(10_000, commandTimeoutMs) : dur("MXSCREEN_COMMAND_TIMEOUT_STRESS", "10s"),
     shutdownTimeoutMs: dur("MXSCREEN_SHUTDOWN_TIMEOUT", "30s"),
     ipv6PrefixLength: parseInteger("MXSCREEN_IPV6_PREFIX", get("MXSCREEN_IPV6_PREFIX") ?? "64", 16, 128),
     checks: {
       hostname,
       maxUnknownCommands: int("MXSCREEN_MAX_UNKNOWN", 3, 0, 1000),
       maxResets: int("MXSCREEN_MAX_RSET", 5, 1, 1000),
-      maxTransactions: int("MXSCREEN_MAX_TRANSACTIONS", 50, 1, 100_000),
+      maxTransactions: int("MXSCREEN_MAX_TRANSACTIONS", 1000, 1, 100_000),
       maxBadRecipients: int("MXSCREEN_MAX_BAD_RCPT", 5, 0, 100_000),
       maxCommands: int("MXSCREEN_MAX_COMMANDS", 1000, 10, 1_000_000),
       trap: parseBoolean("MXSCREEN_TRAP", get("MXSCREEN_TRAP") ?? "false"),
@@ -253,6 +261,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   }
   if (config.greetWaitStressMs > config.greetWaitMs) {
     throw new ConfigError("MXSCREEN_GREET_WAIT_STRESS", get("MXSCREEN_GREET_WAIT_STRESS") ?? "2s", `a duration no longer than MXSCREEN_GREET_WAIT (${config.greetWaitMs} ms)`);
+  }
+  if (config.commandTimeoutMs === 0) throw new ConfigError("MXSCREEN_COMMAND_TIMEOUT", get("MXSCREEN_COMMAND_TIMEOUT") ?? "", "a duration above 0");
+  if (config.stressTimeoutMs === 0 || config.stressTimeoutMs > config.commandTimeoutMs) {
+    throw new ConfigError("MXSCREEN_COMMAND_TIMEOUT_STRESS", get("MXSCREEN_COMMAND_TIMEOUT_STRESS") ?? "", `a duration above 0 and no longer than MXSCREEN_COMMAND_TIMEOUT (${config.commandTimeoutMs} ms)`);
   }
   if (config.dnsTimeoutMs === 0) throw new ConfigError("MXSCREEN_DNS_TIMEOUT", get("MXSCREEN_DNS_TIMEOUT") ?? "", "a duration above 0");
   if (config.banTtlMs === 0) throw new ConfigError("MXSCREEN_BAN_TTL", get("MXSCREEN_BAN_TTL") ?? "", "a duration above 0");

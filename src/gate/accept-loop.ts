@@ -88,6 +88,7 @@ export class AcceptLoop {
       deadlines: new Deadlines(),
       greylist: options.greylist,
       dictionaryAcrossConnections: (record, facts) => this.dictionaryAcrossConnections(record, facts),
+      stressed: () => this.stress.active,
       ended: (screening) => {
         this.open.delete(screening);
         this.updateStress();

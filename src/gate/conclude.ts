@@ -63,6 +63,8 @@ export function sessionFindings(standing: Standing, gateFindings: readonly Findi
   }
   if (facts.end === "timeout") return verdict({ event: "TIMEOUT", check: "timeout", action: "close", evidence });
   if (facts.end === "errors") return verdict({ event: "ERROR-LIMIT", check: "error-limit", action: "close", evidence });
+  // A client that cannot finish the handshake it asked for has not shown it is a working MTA.
+  if (facts.end === "tls-failed") return verdict({ event: "TLS-FAILED", check: "tls-failed", action: "close", evidence });
   if (facts.end === "shutdown") return verdict({ event: "SHUTDOWN", check: "none", action: "close", evidence });
   if (standing.kind === "allowed") return verdict({ event: "ALLOWED", check: "allow", action: "pass", evidence: { ...evidence, allow: standing.source } });
   if (standing.kind === "passed") return verdict({ event: "PASS OLD", check: "none", action: "pass", evidence });

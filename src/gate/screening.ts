@@ -21,6 +21,8 @@ export interface ScreeningContext {
   readonly greylist: GreylistStore | undefined;
   /** The dictionary check across connections, for a session that ended. */
   dictionaryAcrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[];
+  /** The process is under stress: sessions begun now get the shorter deadlines. */
+  stressed(): boolean;
   /** The connection is gone: stop tracking it (and release its count when it was counted). */
   ended(screening: Screening): void;
 }
@@ -165,7 +167,7 @@ export class Screening implements ConnectionHandlers {
       starttls: (text) => {
         socket.write(text);
         socket.startTls((ok, error) => {
-          if (!ok) context.logger.log({ event: "TLS-FAILED", client: clientLabel(record), reason: error, action: "close" });
+          if (!ok) context.logger.log({ event: "TLS-HANDSHAKE", client: clientLabel(record), reason: error, action: "close" });
           this.session!.tlsStarted(ok);
         });
       },
@@ -195,7 +197,7 @@ export class Screening implements ConnectionHandlers {
         this.conclude({ event: "WORKER-FAILED", check: "session-worker", action: "close", evidence: { reason } });
       },
     };
-    this.session = context.pool.open(client, { dnsbl: this.dnsbl?.answers() ?? [] }, early, sink);
+    this.session = context.pool.open(client, { dnsbl: this.dnsbl?.answers() ?? [], stress: context.stressed() }, early, sink);
     if (this.inputEnded) this.session.ended();
   }
 }

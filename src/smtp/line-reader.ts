@@ -1,16 +1,21 @@
-export interface Line {
-  /**
-   * The line without its terminator; for an over-long line, only its first bytes (evidence).
-   * A view into the reader's buffer: valid until the next `push()`, copy it to keep it longer.
-   */
-  readonly bytes: Uint8Array;
-  /** Ended by CRLF (true) or by a bare LF (false). */
-  readonly crlf: boolean;
-  /** Longer than the limit: the rest was discarded, memory stays bounded. */
-  readonly tooLong: boolean;
-}
+/**
+ * What the reader found next in the stream. An over-long line comes as two events: `overlong`
+ * as soon as it passes the limit, so it can be answered before its end ever comes, and
+ * `overlong-end` when its LF arrives, so what follows it is read as a new line.
+ *
+ * `bytes` is a view into the reader's buffer: valid until the next `push()`, copy it to keep it longer.
+ */
+export type Line =
+  /** A line within the limit, without its terminator; `crlf`: ended by CRLF, not by a bare LF. */
+  | { readonly kind: "line"; readonly bytes: Uint8Array; readonly crlf: boolean }
+  /** A line longer than the limit: its first bytes (evidence); the rest is discarded, memory stays bounded. */
+  | { readonly kind: "overlong"; readonly bytes: Uint8Array }
+  /** The end of the over-long line: `crlf` as for a line. */
+  | { readonly kind: "overlong-end"; readonly crlf: boolean };
 
 const EVIDENCE_BYTES = 100;
+const CR = 0x0d;
+const LF = 0x0a;
 
 /**
  * Splits a byte stream into lines. A line counts its terminator toward `maxLength`
@@ -23,7 +28,8 @@ export class LineReader {
   private start = 0;
   private end = 0;
   private scanned = 0;
-  private discardedHead: Uint8Array | undefined;
+  /** Inside an over-long line already reported: how many of its bytes were dropped so far. */
+  private dropping: { bytes: number } | undefined;
 
   constructor(private readonly maxLength: number) {}
 
@@ -38,31 +44,54 @@ export class LineReader {
     return this.end - this.start;
   }
 
+  /** Bytes of the over-long line at hand dropped so far; 0 outside one. */
+  get overflow(): number {
+    return this.dropping?.bytes ?? 0;
+  }
+
   next(): Line | null {
-    const lf = this.buffer.subarray(this.scanned, this.end).indexOf(0x0a);
+    const lf = this.buffer.subarray(this.scanned, this.end).indexOf(LF);
+    if (this.dropping !== undefined) return lf < 0 ? this.drop(this.dropping) : this.endOverlong(this.dropping, this.scanned + lf);
     if (lf < 0) {
       this.scanned = this.end;
-      if (this.discardedHead === undefined && this.end - this.start > this.maxLength) {
-        this.discardedHead = this.buffer.slice(this.start, this.start + EVIDENCE_BYTES);
-      }
-      if (this.discardedHead !== undefined) {
-        // Keep a trailing CR so that a CRLF split across two reads is still recognised.
-        this.start = this.scanned = this.buffer[this.end - 1] === 0x0d ? this.end - 1 : this.end;
-      }
-      return null;
+      // Even ended at once by a bare LF, this line would be over the limit.
+      if (this.end - this.start < this.maxLength) return null;
+      const bytes = this.evidence(this.end);
+      this.dropping = { bytes: 0 };
+      this.drop(this.dropping);
+      return { kind: "overlong", bytes };
     }
     const at = this.scanned + lf;
-    const crlf = at > this.start && this.buffer[at - 1] === 0x0d;
-    const length = at + 1 - this.start;
-    const content = this.buffer.subarray(this.start, crlf ? at - 1 : at);
-    this.start = this.scanned = at + 1;
-    const head = this.discardedHead;
-    if (head !== undefined) {
-      this.discardedHead = undefined;
-      return { bytes: head, crlf, tooLong: true };
+    if (at + 1 - this.start > this.maxLength) {
+      // The whole line is here: reported now, its end at the next call.
+      this.dropping = { bytes: 0 };
+      return { kind: "overlong", bytes: this.evidence(at) };
     }
-    if (length > this.maxLength) return { bytes: content.subarray(0, EVIDENCE_BYTES), crlf, tooLong: true };
-    return { bytes: content, crlf, tooLong: false };
+    const crlf = at > this.start && this.buffer[at - 1] === CR;
+    const bytes = this.buffer.subarray(this.start, crlf ? at - 1 : at);
+    this.start = this.scanned = at + 1;
+    return { kind: "line", bytes, crlf };
+  }
+
+  /** The first bytes of the line at hand, which ends before `end`. */
+  private evidence(end: number): Uint8Array {
+    return this.buffer.subarray(this.start, Math.min(end, this.start + EVIDENCE_BYTES));
+  }
+
+  /** Drops what is buffered of the over-long line but a trailing CR, so that a CRLF split across two reads is still recognised. */
+  private drop(dropping: { bytes: number }): null {
+    const keep = this.end > this.start && this.buffer[this.end - 1] === CR ? this.end - 1 : this.end;
+    dropping.bytes += keep - this.start;
+    this.start = this.scanned = keep;
+    return null;
+  }
+
+  private endOverlong(dropping: { bytes: number }, at: number): Line {
+    const crlf = at > this.start && this.buffer[at - 1] === CR;
+    dropping.bytes += at + 1 - this.start;
+    this.start = this.scanned = at + 1;
+    this.dropping = undefined;
+    return { kind: "overlong-end", crlf };
   }
 
   private compact(extra: number): void {

@@ -6,9 +6,9 @@ import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
 import { formatPrefix, mask, parseIP } from "../ip/address.ts";
 import { bytesToText } from "../log/escape.ts";
 import { concatBytes } from "./bytes.ts";
-import { LineReader } from "./line-reader.ts";
+import { type Line, LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
-import { reply } from "./reply.ts";
+import { boundedReply, reply } from "./reply.ts";
 import type {
   ClientInfo,
   DeliveryResult,
@@ -24,9 +24,13 @@ import type {
 /**
  * Where the session is. `data` reads message lines; `delivering` waits for `delivered()`;
  * `resolving` waits for `resolved()` (the sender domain's DNS) or `greylisted()` (the store);
+ * `reverse-dns`: a DATA waits for `learnReverseDns()`, the answer to `lookup-reverse`;
  * `closed` ignores everything.
  */
-type State = "greeted" | "ready" | "resolving" | "upstream" | "mail" | "rcpt" | "data" | "delivering" | "tls-handshake" | "closed";
+type State = "greeted" | "ready" | "resolving" | "reverse-dns" | "upstream" | "mail" | "rcpt" | "data" | "delivering" | "tls-handshake" | "closed";
+
+/** The client's reverse DNS: not asked for (the runner looks it up by itself, or not at all), asked for and awaited, or known. */
+type Reverse = { readonly kind: "unasked" } | { readonly kind: "asked" } | { readonly kind: "known"; readonly answer: ReverseDns };
 
 /** RFC 5321 4.5.1: these must be accepted for every domain we receive mail for, and bare. */
 const ALWAYS_ACCEPTED = ["postmaster", "abuse"];
@@ -41,12 +45,16 @@ export const MAX_WAITING_INPUT = 512 * 1024;
 /** Safety net for clients that only produce errors (Postfix's smtpd_hard_error_limit is 20). */
 const HARD_ERROR_LIMIT = 20;
 
+/** How far past the line limit an unended command line may stream after its 500 before the connection is closed. */
+const OVERFLOW_LIMITS = 4;
+
 const IMPLEMENTED = new Set(["HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY", "HELP", "STARTTLS"]);
 
 const NOT_OFFERED = new Set(["EXPN", "TURN", "ETRN", "ATRN", "AUTH", "BDAT", "SEND", "SOML", "SAML"]);
 
 const decoder = new TextDecoder();
-const CRLF = Uint8Array.of(0x0d, 0x0a);
+const CR = 0x0d;
+const CRLF = Uint8Array.of(CR, 0x0a);
 
 /** Facts about the command or message at hand, as opposed to the session's running facts. */
 type MomentFacts = "command" | "recipient" | "sender" | "senderDomainAnswer" | "bounceNamesUs" | "greylist";
@@ -62,6 +70,7 @@ interface Transaction {
   declaredSize: number | undefined;
   /** Bytes of content so far (after unstuffing, with CRLFs). */
   size: number;
+  /** The reply the final dot gets: the message failed and its rest is being discarded. */
   failure: string | undefined;
   previousLineEndedCrlf: boolean;
   /** For a bounce: inside a (possibly folded) Received: header line. */
@@ -113,10 +122,14 @@ export class Session {
   private delayedRejection: string | undefined;
   /** On a DNSWL at or below MXSCREEN_DNSWL_THRESHOLD: no further check runs. */
   private allowlisted = false;
-  private reverseDns: ReverseDns | undefined;
+  private reverse: Reverse = { kind: "unasked" };
   /** MAIL waiting for its sender domain's DNS answer. */
   private pendingMail: Transaction | undefined;
   private question: UpstreamQuestion | undefined;
+  /** `facts.transactions` at the last RSET: an RSET after a MAIL accepted since ends a transaction, it is not abuse. */
+  private transactionsAtReset = 0;
+  /** RSETs that ended a transaction: a sender's, between messages. */
+  private transactionResets = 0;
   /** RCPT waiting for the store's greylist verdict. */
   private pendingRecipient: string | undefined;
 
@@ -132,10 +145,15 @@ export class Session {
     this.runChecks("connect");
   }
 
-  /** When `tick` must be called next if nothing else happens (RFC 5321 4.5.3.2 timeouts). */
+  /**
+   * When `tick` must be called next if nothing else happens (RFC 5321 4.5.3.2 timeouts). Each
+   * line, command or message content, must be complete by then: the time counts from when the
+   * session began waiting for it, not from the client's last byte (Postfix's
+   * smtpd_per_record_deadline), so a byte now and then never holds the connection.
+   */
   get deadline(): number {
     const timeout = this.state === "data" ? this.config.dataTimeoutMs : this.config.commandTimeoutMs;
-    return this.lastActivity + timeout;
+    return this.lastActivity + (this.gate.stress ? Math.min(timeout, this.config.stressTimeoutMs) : timeout);
   }
 
   get closed(): boolean {
@@ -147,7 +165,7 @@ export class Session {
    * the runner stops reading from the socket. Not during a TLS handshake, which must read.
    */
   get waiting(): boolean {
-    return this.state === "resolving" || this.state === "upstream" || this.state === "delivering";
+    return this.state === "resolving" || this.state === "reverse-dns" || this.state === "upstream" || this.state === "delivering";
   }
 
   receive(bytes: Uint8Array, now: number): Output[] {
@@ -157,13 +175,12 @@ export class Session {
       return [];
     }
     this.reader.push(bytes);
-    this.touch(now);
     if (this.waiting && this.reader.pending > MAX_WAITING_INPUT) {
       this.send(reply(421, "4.7.0", `${this.config.hostname} Error: too much input sent without waiting for replies`));
       this.close("errors");
       return this.flush();
     }
-    this.drain();
+    if (this.drain()) this.touch(now);
     return this.flush();
   }
 
@@ -181,7 +198,7 @@ export class Session {
   }
 
   tick(now: number): Output[] {
-    if (this.state === "closed" || this.state === "delivering" || this.state === "resolving" || this.state === "upstream" || now < this.deadline) return [];
+    if (this.state === "closed" || this.state === "delivering" || this.state === "resolving" || this.state === "reverse-dns" || this.state === "upstream" || now < this.deadline) return [];
     if (this.state === "data") this.emit({ type: "message-abort" });
     this.send(reply(421, "4.4.2", `${this.config.hostname} Error: timeout exceeded`));
     this.close("timeout");
@@ -223,7 +240,7 @@ export class Session {
     if (this.state === "closed") return [];
     if (this.state !== "tls-handshake") throw new Error(`tlsStarted() called in state ${this.state}: no STARTTLS was under way`);
     if (!ok) {
-      this.close("client-closed");
+      this.close("tls-failed");
       return this.flush();
     }
     this.facts.tls = true;
@@ -272,10 +289,40 @@ export class Session {
     if (name === this.facts.helo) this.facts.heloDns = outcome;
   }
 
-  /** The client's reverse DNS, whenever the runner has it: recorded, and carried into spooled mail. */
-  learnReverseDns(reverse: ReverseDns): void {
-    this.reverseDns = reverse;
+  /**
+   * The session's first outputs: call once, right after construction. It asks for the client's
+   * reverse DNS, so that no message begins before the answer (its `X-Mxscreen-FCrDNS:` header is
+   * never written from a missing one).
+   */
+  start(): Output[] {
+    if (this.reverse.kind === "unasked" && !this.client.allowed) {
+      this.reverse = { kind: "asked" };
+      this.emit({ type: "lookup-reverse" });
+    }
+    return this.flush();
+  }
+
+  /**
+   * The client's reverse DNS (the answer to `lookup-reverse`, or one the runner looked up by
+   * itself): recorded and carried into spooled mail; a DATA waiting for it goes on.
+   */
+  learnReverseDns(reverse: ReverseDns): Output[] {
+    this.reverse = { kind: "known", answer: reverse };
     this.facts.fcrdns = reverse.status;
+    if (this.state !== "reverse-dns") return this.flush();
+    const transaction = this.transaction;
+    if (transaction === undefined) throw new Error("learnReverseDns(): a DATA was waiting without a transaction");
+    if (this.shuttingDown) {
+      this.state = "rcpt";
+      return this.resume();
+    }
+    this.beginData(transaction);
+    this.drain();
+    return this.flush();
+  }
+
+  private get reverseDns(): ReverseDns | undefined {
+    return this.reverse.kind === "known" ? this.reverse.answer : undefined;
   }
 
   /** The client went away: no reply is possible; abandon any message in progress. */
@@ -299,7 +346,7 @@ export class Session {
   /** Finish politely: at once when idle, after the message in flight otherwise. */
   shutdown(): Output[] {
     this.shuttingDown = true;
-    if (this.state !== "data" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "upstream" && this.state !== "closed") this.sayGoodbye();
+    if (this.state !== "data" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "reverse-dns" && this.state !== "upstream" && this.state !== "closed") this.sayGoodbye();
     return this.flush();
   }
 
@@ -308,18 +355,37 @@ export class Session {
     this.close("shutdown");
   }
 
-  private drain(): void {
-    while (this.state !== "closed" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "upstream" && this.state !== "tls-handshake") {
+  /** Acts on the lines received while the session can; true when it took at least one. */
+  private drain(): boolean {
+    let took = false;
+    while (this.state !== "closed" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "reverse-dns" && this.state !== "upstream" && this.state !== "tls-handshake") {
       const line = this.reader.next();
       if (line === null) {
         if (this.inputDone) this.hangUp();
-        return;
+        else this.limitOverflow();
+        return took;
       }
-      if (!line.crlf) this.facts.bareLineFeeds++;
-      if (this.state === "data") this.dataLine(line.bytes, line.crlf, line.tooLong);
-      else if (line.tooLong) this.error(reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets)`));
-      else this.command(decoder.decode(line.bytes), line.crlf, this.reader.pending > 0);
+      if (line.kind !== "overlong") {
+        took = true;
+        if (!line.crlf) this.facts.bareLineFeeds++;
+      }
+      if (this.state === "data") this.dataLine(line);
+      else if (line.kind === "overlong") this.error(reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets)`));
+      else if (line.kind === "line" && line.bytes.includes(CR)) this.error(reply(500, "5.5.2", "Error: bare <CR> in a command; lines end in <CR><LF>"));
+      else if (line.kind === "line") this.command(decoder.decode(line.bytes), line.crlf, this.reader.pending > 0);
     }
+    return took;
+  }
+
+  /**
+   * A command line still streaming long after its 500: no client means that, so it is closed
+   * rather than read on. Message content is only discarded: the data deadline bounds it.
+   */
+  private limitOverflow(): void {
+    if (this.state === "data" || this.reader.overflow <= OVERFLOW_LIMITS * this.config.maxLineLength) return;
+    this.facts.errors++;
+    this.send(reply(421, "4.7.0", `${this.config.hostname} Error: line too long, still without its end; closing`));
+    this.close("errors");
   }
 
   private command(line: string, crlf: boolean, followedByMore: boolean): void {
@@ -350,7 +416,9 @@ export class Session {
       case "RSET":
         if (arg !== "") return this.error(reply(501, "5.5.4", "Syntax: RSET"));
         this.dropTransaction();
-        this.facts.resets++;
+        if (this.mailSinceReset) this.transactionResets++;
+        else this.facts.resets++;
+        this.transactionsAtReset = this.facts.transactions;
         if (this.state !== "greeted") this.state = "ready";
         return this.send(reply(250, "2.0.0", "Ok"));
       case "NOOP":
@@ -599,6 +667,14 @@ export class Session {
       return this.error(reply(503, "5.5.1", "Error: need MAIL command"));
     }
     if (this.state !== "rcpt") return this.error(reply(503, "5.5.1", "Error: need RCPT command"));
+    if (this.reverse.kind === "asked") {
+      this.state = "reverse-dns";
+      return;
+    }
+    this.beginData(transaction);
+  }
+
+  private beginData(transaction: Transaction): void {
     const envelope: Envelope = {
       helo: this.facts.helo ?? "",
       protocol: this.protocol,
@@ -613,27 +689,38 @@ export class Session {
     this.send(reply(354, null, "End data with <CR><LF>.<CR><LF>"));
   }
 
-  private dataLine(bytes: Uint8Array, crlf: boolean, tooLong: boolean): void {
+  private dataLine(line: Line): void {
     const transaction = this.transaction!;
+    if (line.kind === "overlong") {
+      return this.fail(transaction, reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets, RFC 5321 4.5.3.1.6)`));
+    }
+    const crlf = line.crlf;
     // Only <CRLF>.<CRLF> ends the data: a dot after or before a bare LF is content
     // (the SMTP smuggling family of attacks lives in that difference).
-    const endsData = crlf && transaction.previousLineEndedCrlf && bytes.length === 1 && bytes[0] === 0x2e;
+    const endsData = line.kind === "line" && crlf && transaction.previousLineEndedCrlf && line.bytes.length === 1 && line.bytes[0] === 0x2e;
     transaction.previousLineEndedCrlf = crlf;
     if (endsData) return this.endOfData(transaction);
-    if (transaction.failure !== undefined) return;
-    if (tooLong) {
-      transaction.failure = `line too long (limit ${this.config.maxLineLength} octets, RFC 5321 4.5.3.1.6)`;
-      this.emit({ type: "message-abort" });
-      return;
-    }
+    if (line.kind === "overlong-end" || transaction.failure !== undefined) return;
+    const bytes = line.bytes;
     const content = bytes[0] === 0x2e ? bytes.subarray(1) : bytes;
+    if (!content.includes(CR)) return this.contentLine(transaction, content);
+    // A bare CR is a line end to some MTAs and not to others: `<CR>.<CR>` smuggles a second
+    // message past one that ends data there. It never goes on as it came.
+    if (this.config.bareCr === "reject") return this.fail(transaction, reply(550, "5.5.2", "Error: bare <CR> received in message content"));
+    let from = 0;
+    for (let cr = content.indexOf(CR); cr >= 0; cr = content.indexOf(CR, from)) {
+      this.contentLine(transaction, content.subarray(from, cr));
+      from = cr + 1;
+    }
+    this.contentLine(transaction, content.subarray(from));
+  }
+
+  /** One line of content, without its line end, passed on with CRLF. */
+  private contentLine(transaction: Transaction, content: Uint8Array): void {
+    if (transaction.failure !== undefined) return;
     if (transaction.from === "" && this.config.checks.ownHosts.length > 0 && !transaction.receivedNamesUs) this.scanBounceLine(transaction, content);
     transaction.size += content.length + 2;
-    if (transaction.size > this.config.maxMessageSize) {
-      transaction.failure = "size";
-      this.emit({ type: "message-abort" });
-      return;
-    }
+    if (transaction.size > this.config.maxMessageSize) return this.fail(transaction, reply(552, "5.3.4", "Message size exceeds fixed limit"));
     // A view of the reader's buffer: emit() copies it, with the others of this read, before returning.
     this.emit({ type: "message-data", bytes: content });
     this.emit({ type: "message-data", bytes: CRLF });
@@ -646,16 +733,18 @@ export class Session {
     if (transaction.inReceived && namesOwnHost(bytesToText(content, content.length), this.config.checks.ownHosts)) transaction.receivedNamesUs = true;
   }
 
+  /** The message cannot be taken: what was begun is dropped, the rest of it read and discarded, and the final dot gets `answer`. */
+  private fail(transaction: Transaction, answer: string): void {
+    if (transaction.failure !== undefined) return;
+    transaction.failure = answer;
+    this.emit({ type: "message-abort" });
+  }
+
   private endOfData(transaction: Transaction): void {
-    if (transaction.failure === "size") {
-      this.transaction = undefined;
-      this.state = "ready";
-      return this.error(reply(552, "5.3.4", "Message size exceeds fixed limit"));
-    }
     if (transaction.failure !== undefined) {
       this.transaction = undefined;
       this.state = "ready";
-      return this.error(reply(500, "5.5.2", `Error: ${transaction.failure}`));
+      return this.error(transaction.failure);
     }
     const bounceNamesUs = transaction.from === "" ? transaction.receivedNamesUs : undefined;
     // The data is all read: a check's reply now answers the whole message.
@@ -685,9 +774,11 @@ export class Session {
       helos: this.facts.helos,
       ehloRefusedUnanswered: this.ehloRefusedUnanswered,
       commands: this.facts.commands,
+      chatter: this.facts.commands - this.facts.transactions - this.facts.recipients - this.facts.messages - this.transactionResets,
       unknownCommands: this.facts.unknownCommands,
       resets: this.facts.resets,
       transactions: this.facts.transactions,
+      mailSinceReset: this.mailSinceReset,
       badRecipients: this.facts.badRecipients,
       sender: moment.sender ?? this.transaction?.from,
       senderDomainAnswer: moment.senderDomainAnswer,
@@ -734,7 +825,9 @@ export class Session {
     }
   }
 
-  private send(text: string): void {
+  /** Every reply leaves through here, so none breaks RFC 5321's reply rules whoever wrote it. */
+  private send(raw: string): void {
+    const text = boundedReply(raw);
     this.facts.lastReply = text;
     this.push({ type: "reply", text });
   }
@@ -770,6 +863,10 @@ export class Session {
     this.facts.end ??= reason;
     this.state = "closed";
     this.push({ type: "close" });
+  }
+
+  private get mailSinceReset(): boolean {
+    return this.facts.transactions > this.transactionsAtReset;
   }
 
   private touch(now: number): void {

@@ -8,9 +8,15 @@ export interface SessionConfig {
   readonly maxMessageSize: number;
   readonly maxLineLength: number;
   readonly maxRecipients: number;
+  /** Each command line must be complete this long after the session began waiting for it. */
   readonly commandTimeoutMs: number;
+  /** The same for each line of message content. */
   readonly dataTimeoutMs: number;
+  /** Both, at most, in a session begun while the gate was under stress (Postfix's `${stress?{10}:{300}}s`). */
+  readonly stressTimeoutMs: number;
   readonly pipelining: boolean;
+  /** MXSCREEN_BARE_CR: a CR not followed by LF in message content refuses the message, or becomes a line end (CRLF). */
+  readonly bareCr: "reject" | "normalize";
   /** Empty means any domain. */
   readonly acceptDomains: readonly string[];
   /** STARTTLS is offered (a certificate is configured). */
@@ -54,6 +60,8 @@ export interface Envelope {
 /** What the gate learnt before the session began: the DNSBL/DNSWL answers that were in by the end of the greet wait. */
 export interface GateFacts {
   readonly dnsbl: readonly DnsblAnswer[];
+  /** The gate was under stress (`Stress.active`) when it handed the connection over: shorter deadlines apply. */
+  readonly stress?: boolean;
 }
 
 export type Output =
@@ -73,6 +81,11 @@ export type Output =
   | { readonly type: "upstream"; readonly command: string }
   /** The transaction was dropped here (RSET, a new EHLO): drop the upstream's too; no answer needed. */
   | { readonly type: "upstream-reset" }
+  /**
+   * Look up the client's forward-confirmed reverse DNS (once, from `start()`); answer with
+   * `learnReverseDns()` always, `temperror` when DNS fails or times out: a DATA waits for it.
+   */
+  | { readonly type: "lookup-reverse" }
   /** Look up the HELO name's addresses; answer with `learnHeloDns()` whenever: the session does not wait. */
   | { readonly type: "lookup-helo-name"; readonly name: string }
   /** Pass or defer this greylist triplet? Answer with `greylisted()`; the session waits. */
@@ -92,8 +105,8 @@ export interface UpstreamReply {
   readonly text: string;
 }
 
-/** `check`: a check closed the connection (its finding says which). */
-export type EndReason = "quit" | "client-closed" | "timeout" | "errors" | "shutdown" | "check";
+/** `check`: a check closed the connection (its finding says which); `tls-failed`: the handshake after STARTTLS did not complete. */
+export type EndReason = "quit" | "client-closed" | "timeout" | "errors" | "shutdown" | "check" | "tls-failed";
 
 /** What the session saw, for the connection's one log line and its verdict. */
 export interface SessionFacts {
@@ -110,6 +123,7 @@ export interface SessionFacts {
   recipients: number;
   /** Recipients refused as not ours. */
   badRecipients: number;
+  /** RSETs that ended no transaction: a sender resets between messages, a slot holder instead of them. */
   resets: number;
   /** MAIL commands accepted. */
   transactions: number;

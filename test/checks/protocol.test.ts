@@ -75,10 +75,25 @@ test("rset: one RSET is fine, the sixth gets 421 and close; the limit follows MX
   assert.match(strict.replies, /^250 [^\n]+\n421 4\.7\.0 /);
 });
 
-test("rset: more transactions than MXSCREEN_MAX_TRANSACTIONS in one connection get 421", () => {
-  const config = { ...STRICT, checks: { ...STRICT.checks, maxTransactions: 2 } };
-  const { replies } = play(lineByLine("HELO client.example\r\n" + "MAIL FROM:<a@example.net>\r\nRSET\r\n".repeat(3)), config);
-  assert.match(replies, /250 2\.1\.0 Ok\r\n250 2\.0\.0 Ok\r\n421 4\.7\.0 mx\.test\.example Error: too many transactions; closing\r\n$/);
+test("rset: RSETs that end a transaction never count, however many messages a connection carries", () => {
+  const { replies, session } = play(lineByLine("HELO client.example\r\n" + "MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nRSET\r\n".repeat(20)), STRICT);
+  assert.doesNotMatch(replies, /^421 /m);
+  assert.equal(session.facts.resets, 0);
+  assert.deepEqual(session.facts.findings, []);
+  const idle = play(lineByLine("HELO client.example\r\nMAIL FROM:<a@example.net>\r\nRSET\r\n" + "RSET\r\n".repeat(6)), STRICT);
+  assert.match(idle.replies, /250 2\.0\.0 Ok\r\n421 4\.7\.0 mx\.test\.example Error: too many RSET commands; closing\r\n$/, "idle RSETs after it still do");
+  assert.deepEqual(idle.session.facts.findings.map((f) => [f.tag, f.evidence.resets]), [["RSET", 6]]);
+});
+
+test("transactions: an Exim queue run of 1000 messages in one connection is served; MAIL #1001 gets 421, tagged TRANSACTIONS, not RSET", () => {
+  const config = { ...STRICT, checks: { ...STRICT.checks, maxTransactions: 1000 }, maxMessageSize: 10_000 };
+  const message = "MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: queued\r\n\r\nbody\r\n.\r\nRSET\r\n";
+  const { replies, messages, session } = play(lineByLine(`EHLO exim.example\r\n${message.repeat(1000)}MAIL FROM:<a@example.net>\r\n`), config);
+  assert.equal(messages.length, 1000);
+  assert.match(replies, /250 2\.0\.0 Ok\r\n421 4\.7\.0 mx\.test\.example Error: too many transactions in one connection; closing\r\n$/);
+  assert.deepEqual(session.facts.findings.map((f) => [f.check, f.tag, f.evidence.transactions]), [["transactions", "TRANSACTIONS", 1001]]);
+  const small = play(lineByLine("HELO client.example\r\n" + "MAIL FROM:<a@example.net>\r\nRSET\r\n".repeat(3)), { ...STRICT, checks: { ...STRICT.checks, maxTransactions: 2 } });
+  assert.match(small.replies, /250 2\.1\.0 Ok\r\n250 2\.0\.0 Ok\r\n421 4\.7\.0 mx\.test\.example Error: too many transactions in one connection; closing\r\n$/);
 });
 
 test("command-limit: the command past MXSCREEN_MAX_COMMANDS gets 421 and close", () => {

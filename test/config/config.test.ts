@@ -43,6 +43,19 @@ test("overload defaults follow the open-files limit: 421 before the runtime runs
   assert.throws(() => loadConfig({ MXSCREEN_PROCESSES: "0" }, HOST), /MXSCREEN_PROCESSES/);
 });
 
+test("session limits: a shorter deadline per line under stress, never longer than the command timeout", () => {
+  const c = loadConfig({}, HOST);
+  assert.equal(c.commandTimeoutMs, 300_000);
+  assert.equal(c.stressTimeoutMs, 10_000);
+  assert.equal(loadConfig({ MXSCREEN_COMMAND_TIMEOUT: "2s" }, HOST).stressTimeoutMs, 2000, "a command timeout shorter than 10s is its own stress timeout");
+  assert.equal(loadConfig({ MXSCREEN_COMMAND_TIMEOUT_STRESS: "30s" }, HOST).stressTimeoutMs, 30_000);
+  assert.equal(c.bareCr, "reject");
+  assert.equal(loadConfig({ MXSCREEN_BARE_CR: "Normalize" }, HOST).bareCr, "normalize");
+  assert.equal(c.checks.maxTransactions, 1000, "an Exim queue run's 1000 messages per connection");
+  assert.equal(c.checkActions.transactions, "enforce");
+  assert.throws(() => loadConfig({ MXSCREEN_COMMAND_TIMEOUT: "5s", MXSCREEN_COMMAND_TIMEOUT_STRESS: "6s" }, HOST), /MXSCREEN_COMMAND_TIMEOUT_STRESS="6s".*no longer than MXSCREEN_COMMAND_TIMEOUT \(5000 ms\)/);
+});
+
 test("values parse: durations, listen lists with IPv6, domains, sizes", () => {
   const c = loadConfig({
     MXSCREEN_LISTEN: "0.0.0.0:25, [::]:25",
@@ -166,6 +179,9 @@ const BAD: [string, string, RegExp][] = [
   ["MXSCREEN_MAX_RECIPIENTS", "0", /from 1 to 100000/],
   ["MXSCREEN_COMMAND_TIMEOUT", "5 minutes", /duration/],
   ["MXSCREEN_DATA_TIMEOUT", "-1s", /duration/],
+  ["MXSCREEN_COMMAND_TIMEOUT", "0s", /above 0/],
+  ["MXSCREEN_BARE_CR", "strip", /one of reject, normalize/],
+  ["MXSCREEN_COMMAND_TIMEOUT_STRESS", "0s", /above 0/],
   ["MXSCREEN_SHUTDOWN_TIMEOUT", "soon", /duration/],
   ["MXSCREEN_IPV6_PREFIX", "8", /from 16 to 128/],
 ];

@@ -268,6 +268,7 @@ test("STARTTLS with an argument is 501, inside a transaction 503, and a failed h
   const session = new Session(TLS, CLIENT, 0);
   session.receive(new TextEncoder().encode("STARTTLS\r\n"), 0);
   assert.deepEqual(session.tlsStarted(false, 1), [{ type: "close" }]);
+  assert.equal(session.facts.end, "tls-failed", "not a client that simply left: it must not count as a pass");
 });
 
 test("a different EHLO inside TLS is not HELO schizophrenia: what was said before STARTTLS is forgotten", () => {

@@ -1,0 +1,22 @@
+import { reply } from "../smtp/reply.ts";
+import type { Check } from "./types.ts";
+
+/**
+ * More than MXSCREEN_MAX_TRANSACTIONS MAIL transactions in one connection. The default is
+ * Exim's smtp_accept_max_per_connection (1000): a queue run delivers that many at a time and
+ * must never be cut short; far beyond it a connection is a pipe for bulk, not a sender.
+ */
+export const transactions: Check = {
+  id: "transactions",
+  tag: "TRANSACTIONS",
+  stage: "command",
+  consequence: "close",
+  defaultAction: "enforce",
+  evaluate(facts, settings) {
+    if (facts.command?.verb !== "MAIL" || facts.transactions < settings.maxTransactions) return undefined;
+    return {
+      reply: reply(421, "4.7.0", `${settings.hostname} Error: too many transactions in one connection; closing`),
+      evidence: { transactions: facts.transactions + 1 },
+    };
+  },
+};
