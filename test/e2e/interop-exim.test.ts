@@ -11,37 +11,40 @@ import {
   startRelay,
   startSpooling,
   TRICKY_BODY,
+  WORKERS,
 } from "../helpers/private-mta.ts";
 
 const INTEROP = { timeoutMs: 45_000 };
 
-for (const [pipelining, source] of [["false", "127.0.15.1"], ["true", "127.0.15.2"]]) {
-  test(
-    `Exim as the sender: its message is spooled byte for byte, Exim hears 250 once and its queue is empty (MXSCREEN_PIPELINING=${pipelining})`,
-    async () => {
-      const server = await startSpooling(pipelining);
-      const exim = startEximSender(server.port, source, "sender.exim.test");
-      await exim.submit("sender@example.net", "user@example.org", `Subject: through Exim\n\n${TRICKY_BODY}`);
-      const attempt = await exim.waitForLine(/ (=>|==|\*\*) user@example\.org /);
-      // A forced queue run: a message Exim deferred above, although mxscreen took it, would go again now.
-      await exim.runQueue();
-      const context = () => logs(["Exim mainlog", exim.log], ["mxscreen", server.lines], ["mxscreen stderr", server.stderr]);
-      const from = source.replace(/\./g, "\\.");
-      assert.match(
-        attempt,
-        new RegExp(
-          String
-            .raw`=> user@example\.org R=mxscreen T=mxscreen H=127\.0\.0\.1 \[127\.0\.0\.1\] I=\[${from}\] C="250 2\.0\.0 Ok: queued as \w+"$`,
-        ),
-        context(),
-      );
-      assert.ok(exim.log.some((line) => / Completed$/.test(line)), context());
-      assert.deepEqual(exim.log.filter((line) => / (==|\*\*) /.test(line)), [], context());
-      assert.equal(await exim.queued(), 0, context());
-      checkSpooledOnce(server, "through Exim", context);
-    },
-    INTEROP,
-  );
+for (const workers of WORKERS) {
+  for (const [pipelining, source] of [["false", "127.0.15.1"], ["true", "127.0.15.2"]]) {
+    test(
+      `Exim as the sender: its message is spooled byte for byte, Exim hears 250 once and its queue is empty (MXSCREEN_PIPELINING=${pipelining}, MXSCREEN_WORKERS=${workers})`,
+      async () => {
+        const server = await startSpooling(pipelining, workers);
+        const exim = startEximSender(server.port, source, "sender.exim.test");
+        await exim.submit("sender@example.net", "user@example.org", `Subject: through Exim\n\n${TRICKY_BODY}`);
+        const attempt = await exim.waitForLine(/ (=>|==|\*\*) user@example\.org /);
+        // A forced queue run: a message Exim deferred above, although mxscreen took it, would go again now.
+        await exim.runQueue();
+        const context = () => logs(["Exim mainlog", exim.log], ["mxscreen", server.lines], ["mxscreen stderr", server.stderr]);
+        const from = source.replace(/\./g, "\\.");
+        assert.match(
+          attempt,
+          new RegExp(
+            String
+              .raw`=> user@example\.org R=mxscreen T=mxscreen H=127\.0\.0\.1 \[127\.0\.0\.1\] I=\[${from}\] C="250 2\.0\.0 Ok: queued as \w+"$`,
+          ),
+          context(),
+        );
+        assert.ok(exim.log.some((line) => / Completed$/.test(line)), context());
+        assert.deepEqual(exim.log.filter((line) => / (==|\*\*) /.test(line)), [], context());
+        assert.equal(await exim.queued(), 0, context());
+        checkSpooledOnce(server, "through Exim", context);
+      },
+      INTEROP,
+    );
+  }
 }
 
 test(
@@ -84,17 +87,19 @@ test("Exim's 550 for an unknown user is passed back as the client's answer, and 
     ));
 }, INTEROP);
 
-for (const [signal, source] of [["SIGTERM", "127.0.15.31"], ["SIGKILL", "127.0.15.33"]] as const) {
-  test(
-    `Exim stopped (${signal}) between RCPT and DATA: the client gets a 4xx, never a 354 or 250, and mxscreen goes on serving`,
-    async () => {
-      const exim = await startUpstreamExim();
-      const server = await startRelay(exim.port, "none");
-      await checkDataAfterUpstreamStopped(server, [source, "127.0.15.32"], /^250 Accepted\r\n$/, async () => {
-        await exim.sessionPid("127.0.0.1");
-        await exim.stop(signal);
-      }, ["Exim mainlog", exim.log]);
-    },
-    INTEROP,
-  );
+for (const workers of WORKERS) {
+  for (const [signal, net] of [["SIGTERM", "127.0.17"], ["SIGKILL", "127.0.18"]] as const) {
+    test(
+      `Exim stopped (${signal}) between RCPT and DATA: the client gets a 4xx, never a 354 or 250, and mxscreen goes on serving (MXSCREEN_WORKERS=${workers})`,
+      async () => {
+        const exim = await startUpstreamExim();
+        const server = await startRelay(exim.port, "none", workers);
+        await checkDataAfterUpstreamStopped(server, net, /^250 Accepted\r\n$/, async () => {
+          await exim.sessionPid("127.0.0.1");
+          await exim.stop(signal);
+        }, ["Exim mainlog", exim.log]);
+      },
+      INTEROP,
+    );
+  }
 }

@@ -11,37 +11,44 @@ import {
   startRelay,
   startSpooling,
   TRICKY_BODY,
+  WORKERS,
 } from "../helpers/private-mta.ts";
 
 const INTEROP = { timeoutMs: 45_000 };
 
-for (const pipelining of ["false", "true"]) {
-  test(`OpenSMTPD as the sender: what it relays is spooled once, byte for byte (MXSCREEN_PIPELINING=${pipelining})`, async () => {
-    const server = await startSpooling(pipelining);
-    const source = pipelining === "true" ? "127.0.16.2" : "127.0.16.1";
-    const smtpd = await startOpenSmtpdSender(server.port, source, "sender.opensmtpd.test");
-    const handed = await sendTricky(smtpd.port, "127.0.0.1", "user@example.org", "through OpenSMTPD");
-    assert.equal(handed.code, 0, handed.output);
-    const delivery = await smtpd.waitForLine(
-      / mta delivery evpid=\w+ from=<sender@example\.net> to=<user@example\.org> .*result="?\w+/,
-      20_000,
+for (const workers of WORKERS) {
+  for (const pipelining of ["false", "true"]) {
+    test(
+      `OpenSMTPD as the sender: what it relays is spooled once, byte for byte (MXSCREEN_PIPELINING=${pipelining}, MXSCREEN_WORKERS=${workers})`,
+      async () => {
+        const server = await startSpooling(pipelining, workers);
+        const source = pipelining === "true" ? "127.0.16.2" : "127.0.16.1";
+        const smtpd = await startOpenSmtpdSender(server.port, source, "sender.opensmtpd.test");
+        const handed = await sendTricky(smtpd.port, "127.0.0.1", "user@example.org", "through OpenSMTPD");
+        assert.equal(handed.code, 0, handed.output);
+        const delivery = await smtpd.waitForLine(
+          / mta delivery evpid=\w+ from=<sender@example\.net> to=<user@example\.org> .*result="?\w+/,
+          20_000,
+        );
+        // A retry now of anything OpenSMTPD holds: a message it took for undelivered would go again.
+        await smtpd.scheduleAll();
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        const context = () => logs(["OpenSMTPD", smtpd.log], ["mxscreen", server.lines], ["mxscreen stderr", server.stderr]);
+        assert.match(
+          delivery,
+          new RegExp(
+            String.raw` source="${source.replace(/\./g, "\\.")}" relay="127\.0\.0\.1 .*result="Ok" stat="250 2\.0\.0 Ok: queued as \w+"`,
+          ),
+          context(),
+        );
+        assert.deepEqual(smtpd.log.filter((line) => / mta delivery .*result="(TempFail|PermFail)"/.test(line)), [], context());
+        // Not the session's end: OpenSMTPD holds its connection open for more mail a while.
+        await server.waitForLine(new RegExp(`event=DELIVERED client=${source.replace(/\./g, "\\.")}:\\d+ queue_id=\\w+ action=spool`));
+        checkSpooledOnce(server, "through OpenSMTPD", context);
+      },
+      INTEROP,
     );
-    // A retry now of anything OpenSMTPD holds: a message it took for undelivered would go again.
-    await smtpd.scheduleAll();
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const context = () => logs(["OpenSMTPD", smtpd.log], ["mxscreen", server.lines], ["mxscreen stderr", server.stderr]);
-    assert.match(
-      delivery,
-      new RegExp(
-        String.raw` source="${source.replace(/\./g, "\\.")}" relay="127\.0\.0\.1 .*result="Ok" stat="250 2\.0\.0 Ok: queued as \w+"`,
-      ),
-      context(),
-    );
-    assert.deepEqual(smtpd.log.filter((line) => / mta delivery .*result="(TempFail|PermFail)"/.test(line)), [], context());
-    // Not the session's end: OpenSMTPD holds its connection open for more mail a while.
-    await server.waitForLine(new RegExp(`event=DELIVERED client=${source.replace(/\./g, "\\.")}:\\d+ queue_id=\\w+ action=spool`));
-    checkSpooledOnce(server, "through OpenSMTPD", context);
-  }, INTEROP);
+  }
 }
 
 test(
@@ -88,11 +95,17 @@ test("OpenSMTPD's 550 for an unknown user is passed back as the client's answer,
   );
 }, INTEROP);
 
-test("OpenSMTPD stopped between RCPT and DATA: the client gets a 4xx, never a 354 or 250, and mxscreen goes on serving", async () => {
-  const smtpd = await startUpstreamOpenSmtpd();
-  const server = await startRelay(smtpd.port, "none");
-  await checkDataAfterUpstreamStopped(server, ["127.0.16.31", "127.0.16.32"], /^250 2\.1\.5 [^\r\n]*\r\n$/, () => smtpd.stop(), [
-    "OpenSMTPD",
-    smtpd.log,
-  ]);
-}, INTEROP);
+for (const workers of WORKERS) {
+  test(
+    `OpenSMTPD stopped between RCPT and DATA: the client gets a 4xx, never a 354 or 250, and mxscreen goes on serving (MXSCREEN_WORKERS=${workers})`,
+    async () => {
+      const smtpd = await startUpstreamOpenSmtpd();
+      const server = await startRelay(smtpd.port, "none", workers);
+      await checkDataAfterUpstreamStopped(server, "127.0.19", /^250 2\.1\.5 [^\r\n]*\r\n$/, () => smtpd.stop(), [
+        "OpenSMTPD",
+        smtpd.log,
+      ]);
+    },
+    INTEROP,
+  );
+}

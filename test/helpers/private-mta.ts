@@ -176,9 +176,17 @@ export function sendTricky(port: number, source: string, to: string, subject: st
   ]);
 }
 
+/** Sessions on the main thread and in Web Workers: the I/O glue the peers' faults reach differs. */
+export const WORKERS = ["0", "2"] as const;
+
 /** mxscreen spooling what it accepts for example.org, PIPELINING offered or not. */
-export function startSpooling(pipelining: string): Promise<RunningServer> {
-  return startServer({ MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_ACCEPT_DOMAINS: "example.org", MXSCREEN_PIPELINING: pipelining });
+export function startSpooling(pipelining: string, workers: string): Promise<RunningServer> {
+  return startServer({
+    MXSCREEN_GREET_WAIT: "300ms",
+    MXSCREEN_ACCEPT_DOMAINS: "example.org",
+    MXSCREEN_PIPELINING: pipelining,
+    MXSCREEN_WORKERS: workers,
+  });
 }
 
 /** The one message `server` spooled: once, with `Subject: subject`, its body byte for byte TRICKY_BODY. */
@@ -190,11 +198,12 @@ export function checkSpooledOnce(server: RunningServer, subject: string, context
 }
 
 /** mxscreen relaying to the MTA at 127.0.0.1:`upstreamPort`, telling it the client's address or not. */
-export function startRelay(upstreamPort: number, identity: "proxy" | "none"): Promise<RunningServer> {
+export function startRelay(upstreamPort: number, identity: "proxy" | "none", workers = "0"): Promise<RunningServer> {
   return startServer({
     MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${upstreamPort}`,
     MXSCREEN_UPSTREAM_IDENTITY: identity,
     MXSCREEN_GREET_WAIT: "300ms",
+    MXSCREEN_WORKERS: workers,
   });
 }
 
@@ -228,17 +237,21 @@ async function openTransaction(port: number, source: string): Promise<RawClient>
 
 /**
  * The upstream stopped between RCPT (accepted, `accepted` being its reply) and DATA: the client
- * of mxscreen must get a 4xx for DATA, never 354 or 250, and mxscreen must go on greeting the
- * next client. `stop` stops the upstream; `upstreamLog` is shown when the check fails.
+ * of mxscreen must get a 4xx for DATA, never 354 or 250; mxscreen must stay up, two bystanders
+ * (sessions open at the time, not using the upstream yet, so on either worker) must go on
+ * untouched, and a new client must be greeted. Clients come from `net`.1 to .4. `stop` stops
+ * the upstream; `upstreamLog` is shown when the check fails.
  */
 export async function checkDataAfterUpstreamStopped(
   server: RunningServer,
-  sources: readonly [string, string],
+  net: string,
   accepted: RegExp,
   stop: () => Promise<void>,
   upstreamLog: [string, readonly string[]],
 ): Promise<void> {
-  const client = await openTransaction(server.port, sources[0]);
+  const client = await openTransaction(server.port, `${net}.1`);
+  const bystanders = [await RawClient.greeted(server.port, `${net}.2`), await RawClient.greeted(server.port, `${net}.3`)];
+  for (const bystander of bystanders) await bystander.command("EHLO bystander.example.net", /^250 [^\r\n]*\r\n$/m);
   await client.command("RCPT TO:<someone@example.org>", accepted);
   await stop();
   const from = client.text.length;
@@ -246,11 +259,24 @@ export async function checkDataAfterUpstreamStopped(
   await client.until(/^\d{3} [^\r\n]*\r\n/m, 15_000, from).catch(() => {});
   // A crash comes a moment after the reply, from the upstream's side of the session: give it time to show.
   await new Promise((resolve) => setTimeout(resolve, 1000));
-  const context = () => logs(["client", [client.text]], ["mxscreen", server.lines], ["mxscreen stderr", server.stderr], upstreamLog);
+  const context = () =>
+    logs(
+      ["client", [client.text]],
+      ...bystanders.map((b, n): [string, string[]] => [`bystander ${n + 1}`, [b.text]]),
+      ["mxscreen", server.lines],
+      ["mxscreen stderr", server.stderr],
+      upstreamLog,
+    );
   assert.match(client.text.slice(from), /^4\d\d [^\r\n]*\r\n/m, context());
   assert.doesNotMatch(client.text.slice(from), /^(354|250) /m, context());
   assert.equal(server.process.exitCode, null, `mxscreen exited${context()}`);
   assert.equal(server.process.signalCode, null, `mxscreen was killed${context()}`);
-  const next = await RawClient.greeted(server.port, sources[1]).catch((error) => assert.fail(`${error.message}${context()}`));
+  for (const bystander of bystanders) {
+    await bystander.command("NOOP", /^250 [^\r\n]*\r\n$/m).catch((error) =>
+      assert.fail(`a bystander was hit: ${error.message}${context()}`)
+    );
+    await bystander.command("QUIT", /^221 [^\r\n]*\r\n$/m);
+  }
+  const next = await RawClient.greeted(server.port, `${net}.4`).catch((error) => assert.fail(`${error.message}${context()}`));
   await next.command("QUIT", /^221 [^\r\n]*\r\n$/m);
 }
