@@ -27,7 +27,7 @@ export interface OpenSmtpdInstance {
  * chroot in /var/lib/opensmtpd/empty, the MDAs in /usr/libexec/opensmtpd) are mounted from the
  * test's directory and the unpacked package, in a mount namespace of smtpd's own.
  */
-async function launch(port: number, config: (dir: string) => readonly string[]): Promise<OpenSmtpdInstance & { dir: string }> {
+async function launch(port: number, config: (dir: string) => readonly string[]): Promise<OpenSmtpdInstance> {
   requireRoot("OpenSMTPD");
   const smtpd = unpacked(OPENSMTPD, "usr/sbin/smtpd");
   const smtpctl = unpacked(OPENSMTPD, "usr/sbin/smtpctl");
@@ -64,7 +64,6 @@ async function launch(port: number, config: (dir: string) => readonly string[]):
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return {
-    dir,
     port,
     log: daemon.output.lines,
     waitForLine: (pattern, timeoutMs = 15_000) => daemon.output.waitFor(pattern, timeoutMs),

@@ -14,7 +14,7 @@ import { swaks, type SwaksResult } from "./swaks.ts";
  * Where test/run-all.mjs unpacks Debian's exim4-daemon-heavy and opensmtpd: installing either
  * would remove Postfix (Debian allows one mail-transport-agent).
  */
-export const UNPACKED_MTAS = join(ROOT, "node_modules/.cache/mta");
+const UNPACKED_MTAS = join(ROOT, "node_modules/.cache/mta");
 
 /** A file of an unpacked MTA package, e.g. `unpacked("opensmtpd", "usr/sbin/smtpd")`. */
 export function unpacked(pkg: string, path: string): string {
@@ -61,12 +61,17 @@ export function spawnPrivate(
     stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
   });
-  if (input !== undefined) child.stdin!.end(input);
   const output = new LineLog(`${command} output`);
+  // No unshare (util-linux) or no such binary: say so in the output, which the caller shows.
+  child.on("error", (error) => output.write(`cannot run ${command} through unshare: ${error.message}\n`));
+  if (input !== undefined) child.stdin!.end(input);
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => output.write(chunk));
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => output.write(chunk));
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  const running = () => child.exitCode === null && child.signalCode === null;
+  const exited = new Promise<void>((resolve) => {
+    child.on("exit", () => resolve());
+    child.on("error", () => resolve());
+  });
+  const running = () => child.pid !== undefined && child.exitCode === null && child.signalCode === null;
   const stop = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM") => {
     if (!running()) return;
     process.kill(child.pid!, signal);
@@ -86,7 +91,7 @@ export async function runPrivate(
   options: { binds?: readonly [string, string][]; input?: string; timeoutMs?: number } = {},
 ): Promise<{ code: number | null; output: string }> {
   const run = spawnPrivate(dir, command, args, options.binds, options.input);
-  const killer = setTimeout(() => process.kill(run.child.pid!, "SIGKILL"), options.timeoutMs ?? 30_000);
+  const killer = setTimeout(() => run.stop("SIGKILL"), options.timeoutMs ?? 30_000);
   await run.exited;
   clearTimeout(killer);
   return { code: run.child.exitCode, output: run.output.lines.join("\n") };
