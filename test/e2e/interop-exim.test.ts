@@ -97,6 +97,8 @@ for (const workers of WORKERS) {
         await checkDataAfterUpstreamStopped(server, net, /^250 Accepted\r\n$/, async () => {
           await exim.sessionPid("127.0.0.1");
           await exim.stop(signal);
+          // On SIGTERM the session says 421 before it closes: wait for that to be done too.
+          if (signal === "SIGTERM") await exim.waitForLine(/ closed after SIGTERM$/);
         }, ["Exim mainlog", exim.log]);
       },
       INTEROP,
