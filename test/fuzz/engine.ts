@@ -22,6 +22,8 @@ export interface Target<Input> {
   describe(input: Input): string;
   /** Calls into the code under test made by the last `run`, for the calls per second. */
   readonly calls: number;
+  /** Checks too slow or too coarse for every input (memory measured by the process's size): the long run makes each once. */
+  readonly probes?: readonly (() => Failure | undefined)[];
   /** How many runs reached each named place (an output type, a state): shows whether inputs get deep. */
   readonly coverage?: ReadonlyMap<string, number>;
 }

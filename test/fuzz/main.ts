@@ -49,6 +49,13 @@ if (replay !== "") {
 
 const count = integer("count", option("count", "MXSCREEN_FUZZ_COUNT", "10000000"));
 console.log(`fuzz [${runtime}] target ${target.name}, seed ${seed}, ${count} inputs`);
+let probesFailed = 0;
+for (const probe of target.probes ?? []) {
+  const failure = attempt({ ...target, run: probe }, undefined as never);
+  if (failure === undefined) continue;
+  probesFailed++;
+  console.log(`${target.name}: ${failure.invariant}: ${failure.detail}${failure.stack ? `\n${failure.stack}` : ""}`);
+}
 const started = performance.now();
 const result = fuzz(target, {
   seed,
@@ -72,6 +79,7 @@ const summary = {
   seed,
   inputs: result.inputs,
   failed: result.failed,
+  probesFailed,
   distinct: result.found.length,
   seconds: Math.round(seconds * 10) / 10,
   inputsPerSecond: Math.round(result.inputs / seconds),
@@ -79,4 +87,4 @@ const summary = {
 };
 console.log(`fuzz [${runtime}] ${result.inputs} inputs in ${summary.seconds} s: ${summary.inputsPerSecond} inputs/s, ${summary.callsPerSecond} calls/s, ${result.failed} failed (${result.found.length} distinct)`);
 console.log(`##mxscreen-fuzz ${JSON.stringify(summary)}`);
-process.exit(result.failed > 0 ? 1 : 0);
+process.exit(result.failed + probesFailed > 0 ? 1 : 0);

@@ -7,7 +7,7 @@ import { answer, check, clock, DEFAULT_SETUP, describe, hangUp, read, type Sessi
 
 /** A short run of `npm run fuzz`: the same inputs every time, so a failure here replays with the printed seed and index. */
 const SEEDS = [1, 2, 3];
-const INPUTS_PER_SEED = 3000;
+const INPUTS_PER_SEED = 8000;
 
 test("fuzz: seeded inputs keep every session invariant (no throw, well-formed replies, nothing after close, bounded output, same replies whatever the split)", () => {
   const target = sessionTarget();
@@ -23,7 +23,8 @@ test("fuzz: seeded inputs keep every session invariant (no throw, well-formed re
 function regression(name: string, input: SessionInput): void {
   test(`fuzz regression: ${name}`, () => {
     const { failure } = check(input);
-    assert.equal(failure, undefined, failure && `${failure.invariant}: ${failure.detail}\n${failure.evidence ?? ""}\n${failure.stack ?? ""}\n${describe(input)}`);
+    const why = failure === undefined ? "" : `${failure.invariant}: ${failure.detail}\n${failure.evidence ?? ""}\n${failure.stack ?? ""}\n${describe(input)}`;
+    assert.equal(failure, undefined, why);
   });
 }
 

@@ -1,4 +1,6 @@
+import process from "node:process";
 import { bytesToText, escapeLogText } from "../../src/log/escape.ts";
+import { concatBytes } from "../../src/smtp/bytes.ts";
 import { Session } from "../../src/smtp/session.ts";
 import type { DnsAnswer, HeloDns, ReverseDns } from "../../src/dns/types.ts";
 import type { DeliveryResult, GateFacts, Output, SessionConfig } from "../../src/smtp/types.ts";
@@ -39,9 +41,9 @@ export interface Setup {
   readonly dnsbl: "none" | "listed" | "clean" | "allowlisted" | "error";
 }
 
-/** Reads are latin1 strings, one character per byte: easy to shrink and to print. */
+/** Reads are latin1 strings, one character per byte, easy to shrink and to print; `data` is the same as bytes, made once. */
 export type Step =
-  | { readonly t: "read"; readonly bytes: string }
+  | { readonly t: "read"; readonly bytes: string; readonly data: Uint8Array }
   | { readonly t: "clock"; readonly ms: number }
   /** Answers pending question number `which` (modulo how many there are), oldest first. */
   | { readonly t: "answer"; readonly which: number; readonly variant: number }
@@ -73,7 +75,7 @@ export const DEFAULT_SETUP: Setup = {
   dnsbl: "none",
 };
 
-export const read = (bytes: string): Step => ({ t: "read", bytes });
+export const read = (bytes: string): Step => ({ t: "read", bytes, data: toBytes(bytes) });
 export const clock = (ms: number): Step => ({ t: "clock", ms });
 export const answer = (which: number, variant: number): Step => ({ t: "answer", which, variant });
 export const learn = (variant: number): Step => ({ t: "learn", variant });
@@ -283,9 +285,9 @@ class Driver {
     this.pending.push(question);
   }
 
-  read(latin1: string): void {
-    this.clientBytes += latin1.length;
-    this.take("receive()", this.session.receive(toBytes(latin1), this.now));
+  read(bytes: Uint8Array): void {
+    this.clientBytes += bytes.length;
+    this.take("receive()", this.session.receive(bytes, this.now));
   }
 
   clock(ms: number): void {
@@ -367,7 +369,7 @@ function play(input: SessionInput): Driver {
   for (const step of input.steps) {
     switch (step.t) {
       case "read":
-        driver.read(step.bytes);
+        driver.read(step.data);
         break;
       case "clock":
         driver.clock(step.ms);
@@ -401,7 +403,7 @@ const TLS = new Set(["tls"]);
  * question but the TLS handshake is answered (the handshake last: bytes after STARTTLS
  * count only once it is done, and a real client waits for it).
  */
-function calm(setup: Setup, reads: readonly string[]): Driver {
+function calm(setup: Setup, reads: readonly Uint8Array[]): Driver {
   const driver = new Driver(setup, true);
   for (const bytes of reads) {
     driver.read(bytes);
@@ -413,9 +415,9 @@ function calm(setup: Setup, reads: readonly string[]): Driver {
 }
 
 function compareSplits(input: SessionInput): Failure | undefined {
-  const reads = input.steps.flatMap((s) => (s.t === "read" ? [s.bytes] : []));
+  const reads = input.steps.flatMap((s) => (s.t === "read" ? [s.data] : []));
   if (reads.length < 2) return undefined;
-  const whole = calm(input.setup, [reads.join("")]);
+  const whole = calm(input.setup, [concatBytes(reads)]);
   if (whole.failure !== undefined) return whole.failure;
   const split = calm(input.setup, reads);
   if (split.failure !== undefined) return split.failure;
@@ -471,7 +473,7 @@ function splitReads(rng: Rng, pieces: readonly string[], strict: boolean): strin
       return reads;
     }
     case "bytes":
-      if (all.length <= 400) return [...all];
+      if (all.length <= 200) return [...all];
       // falls through: a long input byte by byte costs more than it finds
     default: {
       const reads: string[] = [];
@@ -612,6 +614,27 @@ export function check(input: SessionInput): { failure: Failure | undefined; call
   return { failure: compareSplits(input), calls: driver.calls, seen: driver.seen };
 }
 
+const MiB = 1024 * 1024;
+
+/**
+ * Issue 12 point 4, measured roughly by the process's resident memory (the session has no
+ * public count of what it holds): a client that streams pipelined commands while its session
+ * waits for the sender domain's DNS must not grow the process by what it sends.
+ */
+export function bufferProbe(megabytes = 128): Failure | undefined {
+  const session = new Session(sessionConfig(DEFAULT_SETUP, false), CLIENT, 0);
+  session.receive(toBytes("EHLO client.example\r\nMAIL FROM:<user@example.net>\r\n"), 0);
+  const chunk = toBytes("NOOP\r\n".repeat(MiB / 6));
+  const before = process.memoryUsage().rss;
+  for (let i = 0; i < megabytes; i++) session.receive(chunk, 1);
+  const grown = process.memoryUsage().rss - before;
+  if (grown <= 64 * MiB) return undefined;
+  return {
+    invariant: "bounded buffering",
+    detail: `the process grew by ${Math.round(grown / MiB)} MiB while a session waiting for DNS was sent ${megabytes} MiB of NOOP lines`,
+  };
+}
+
 export function sessionTarget(): Target<SessionInput> {
   let calls = 0;
   const coverage = new Map<string, number>();
@@ -628,6 +651,7 @@ export function sessionTarget(): Target<SessionInput> {
     coverage,
     shrink: shrinkInput,
     describe,
+    probes: [bufferProbe],
     get calls() {
       return calls;
     },

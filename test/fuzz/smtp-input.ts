@@ -102,9 +102,13 @@ function latin1(rng: Rng, length: number): string {
   return out;
 }
 
+/** Mostly lower-case letters, some dots, dashes and other printable ASCII. */
 function word(rng: Rng, length: number): string {
   let out = "";
-  for (let i = 0; i < length; i++) out += String.fromCharCode(rng.pick([rng.between(0x61, 0x7a), rng.between(0x21, 0x7e), 0x2e, 0x2d]));
+  for (let i = 0; i < length; i++) {
+    const r = rng.below(8);
+    out += String.fromCharCode(r < 5 ? 0x61 + rng.below(26) : r === 5 ? 0x2e : r === 6 ? 0x2d : rng.between(0x21, 0x7e));
+  }
   return out;
 }
 
@@ -212,7 +216,7 @@ function dataLine(rng: Rng, noise: number, limits: Style): string {
 
 function dataBody(rng: Rng, noise: number, limits: Style): string[] {
   const pieces: string[] = [];
-  const lines = rng.weighted<number>([[3, 0], [6, rng.between(1, 5)], [2, rng.between(5, 40)], [1, rng.between(40, 400)]]);
+  const lines = rng.weighted<number>([[3, 0], [8, rng.between(1, 5)], [2, rng.between(5, 40)], [1, rng.between(40, 150)]]);
   for (let i = 0; i < lines; i++) pieces.push(dataLine(rng, noise, limits) + terminator(rng, noise));
   pieces.push(mutate(rng, noise, ".\r\n", () => [[2, "\n.\n"], [1, "\r.\r"], [1, ".\n"], [2, ""], [1, "\r\n.\r\n"]]));
   return pieces;
@@ -242,7 +246,7 @@ function step(rng: Rng, noise: number, next: string, limits: Style, pieces: stri
       pieces.push(terminator(rng, noise));
       return;
     case "huge":
-      pieces.push("w".repeat(rng.between(limits.maxLineLength * 2, limits.maxLineLength * 20)) + (rng.chance(0.5) ? "\r\n" : ""));
+      pieces.push("w".repeat(rng.between(limits.maxLineLength * 2, limits.maxLineLength * 8)) + (rng.chance(0.5) ? "\r\n" : ""));
       return;
   }
 }
@@ -266,7 +270,7 @@ const NEXT: Readonly<Record<string, readonly string[]>> = {
 export function clientInput(rng: Rng, maxLineLength: number, noise: number): string[] {
   const limits: Style = { maxLineLength, helo: rng.pick(["client.example", "mail.example.net", "EXAMPLE.ORG"]) };
   const pieces: string[] = [];
-  const steps = rng.weighted<number>([[2, rng.between(1, 3)], [6, rng.between(3, 12)], [2, rng.between(12, 40)], [1, rng.between(40, 120)]]);
+  const steps = rng.weighted<number>([[2, rng.between(1, 3)], [6, rng.between(3, 12)], [2, rng.between(12, 40)], [1, rng.between(40, 80)]]);
   let at = "start";
   for (let i = 0; i < steps; i++) {
     const next = rng.pick(NEXT[at]);
