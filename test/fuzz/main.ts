@@ -8,6 +8,7 @@ import { runtimeName } from "../../src/net/runtime.ts";
 import { attempt, fuzz, generate, report, type Target } from "./engine.ts";
 import { sessionTarget } from "./session-target.ts";
 
+/** Adding a target (the upstream machine, say): one file exporting a `Target` (engine.ts) and one line here. */
 const TARGETS: Readonly<Record<string, () => Target<never>>> = {
   session: sessionTarget as () => Target<never>,
 };

@@ -3,7 +3,7 @@ import { test } from "../harness.ts";
 import { fuzz, generate, report, type Target } from "./engine.ts";
 import { replyProblem } from "./reply-form.ts";
 import type { Rng } from "./rng.ts";
-import { answer, check, clock, DEFAULT_SETUP, describe, hangUp, read, type SessionInput, sessionTarget, shutdown } from "./session-target.ts";
+import { answer, check, clock, compareSplits, DEFAULT_SETUP, describe, hangUp, read, type SessionInput, sessionTarget, shutdown } from "./session-target.ts";
 
 /** A short run of `npm run fuzz`: the same inputs every time, so a failure here replays with the printed seed and index. */
 const SEEDS = [1, 2, 3];
@@ -76,6 +76,14 @@ test("fuzz: the reply check refuses what RFC 5321 4.2 does not allow and takes w
   assert.match(replyProblem("250 caf\u00e9\r\n")!, /outside ASCII/);
   assert.match(replyProblem("250 a\rb\r\n")!, /control character/);
   assert.match(replyProblem("Ok\r\n")!, /code/);
+});
+
+test("fuzz: the split comparison sees replies that depend on read boundaries (the pipelining check, enforced, does by definition)", () => {
+  const pipelined: SessionInput = { setup: { ...DEFAULT_SETUP, strict: true }, steps: [read("EHLO client.example\r\n"), read("NOOP\r\n")] };
+  const seen = compareSplits(pipelined, false);
+  assert.equal(seen?.invariant, "same replies whatever the split");
+  assert.match(seen!.evidence!, /whole: 554 5\.5\.0 .*synchronization.* \/ split: 250-mx/);
+  assert.equal(compareSplits(pipelined), undefined, "with the pipelining check ignored, as the fuzzer runs it, the replies are the same");
 });
 
 /** A target with a planted bug: any input holding both 7 and 9 fails. */
