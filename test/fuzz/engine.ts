@@ -24,8 +24,8 @@ export interface Target<Input> {
   readonly calls: number;
   /** Checks too slow or too coarse for every input (memory measured by the process's size): the long run makes each once. */
   readonly probes?: readonly (() => Failure | undefined)[];
-  /** How many runs reached each named place (an output type, a state): shows whether inputs get deep. */
-  readonly coverage?: ReadonlyMap<string, number>;
+  /** The named places (an output type, a state) the last `run` reached: shows whether inputs get deep. */
+  readonly reached?: ReadonlySet<string>;
 }
 
 export interface Found<Input> {
@@ -54,6 +54,8 @@ export interface RunResult<Input> {
   readonly calls: number;
   readonly failed: number;
   readonly found: Found<Input>[];
+  /** How many inputs reached each place the target names. */
+  readonly coverage: ReadonlyMap<string, number>;
   readonly ms: number;
 }
 
@@ -81,6 +83,7 @@ export function fuzz<Input>(target: Target<Input>, options: RunOptions): RunResu
   const from = options.from ?? 0;
   const maxFailures = options.maxFailures ?? 20;
   const bySignature = new Map<string, Found<Input>>();
+  const coverage = new Map<string, number>();
   let calls = 0;
   let failed = 0;
   for (let i = 0; i < options.count; i++) {
@@ -88,6 +91,7 @@ export function fuzz<Input>(target: Target<Input>, options: RunOptions): RunResu
     const input = generate(target, options.seed, index);
     const failure = attempt(target, input);
     calls += target.calls;
+    for (const place of target.reached ?? []) coverage.set(place, (coverage.get(place) ?? 0) + 1);
     if (i % 10_000 === 9_999) options.onProgress?.(i + 1);
     if (failure === undefined) continue;
     failed++;
@@ -101,7 +105,7 @@ export function fuzz<Input>(target: Target<Input>, options: RunOptions): RunResu
     const shrunk = shrink(target, input, signature, options.shrinkRuns ?? 3000);
     bySignature.set(signature, { signature, failure: shrunk.failure ?? failure, index, input: shrunk.input, count: 1 });
   }
-  return { inputs: options.count, calls, failed, found: [...bySignature.values()], ms: performance.now() - started };
+  return { inputs: options.count, calls, failed, found: [...bySignature.values()], coverage, ms: performance.now() - started };
 }
 
 /** Greedy: take the first smaller variant that fails the same way, again, until none does or the budget is spent. */

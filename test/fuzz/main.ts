@@ -68,9 +68,9 @@ const result = fuzz(target, {
   },
 });
 const seconds = result.ms / 1000;
-if (target.coverage !== undefined) {
-  const reached = [...target.coverage].sort((a, b) => b[1] - a[1]).map(([place, n]) => `${place} ${(100 * n / result.inputs).toFixed(1)}%`);
-  console.log(`fuzz [${runtime}] inputs reaching each output (shrinking included): ${reached.join(", ")}`);
+if (result.coverage.size > 0) {
+  const reached = [...result.coverage].sort((a, b) => b[1] - a[1]).map(([place, n]) => `${place} ${(100 * n / result.inputs).toFixed(1)}%`);
+  console.log(`fuzz [${runtime}] inputs reaching each output: ${reached.join(", ")}`);
 }
 const text = report(target, seed, result);
 if (text !== "") console.log(text);

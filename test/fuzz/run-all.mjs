@@ -3,7 +3,7 @@
 // the machine to itself), then one line with both runtimes' inputs per second.
 // Arguments go to test/fuzz/main.ts: --count N (default 10,000,000), --seed S, --target NAME,
 // --input I to replay one input; or MXSCREEN_FUZZ_COUNT / MXSCREEN_FUZZ_SEED.
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,15 +23,30 @@ const runs = [
   { name: "deno", command: bin("deno"), args: ["run", "-A", "test/fuzz/main.ts", ...args] },
   { name: "bun", command: bin("bun"), args: ["test/fuzz/main.ts", ...args] },
 ];
+
+/** Runs one runtime's fuzz, its output shown as it comes (a long run prints progress), and returns its summary line. */
+function fuzzOn(run) {
+  return new Promise((resolve) => {
+    const child = spawn(run.command, run.args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+    let tail = "";
+    child.stdout.on("data", (chunk) => {
+      process.stdout.write(chunk);
+      tail = (tail + chunk.toString("utf8")).slice(-65536);
+    });
+    child.on("close", (status, signal) => {
+      const line = /^##mxscreen-fuzz (.*)$/m.exec(tail);
+      if (!line) console.log(`fuzz: the ${run.name} run ended without a summary (exit ${status ?? signal})`);
+      resolve({ ok: status === 0, summary: line ? JSON.parse(line[1]) : undefined });
+    });
+  });
+}
+
 const summaries = [];
 let failed = false;
 for (const run of runs) {
-  const result = spawnSync(run.command, run.args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 256 * 1024 * 1024 });
-  process.stdout.write(result.stdout ?? "");
-  const line = /^##mxscreen-fuzz (.*)$/m.exec(result.stdout ?? "");
-  if (result.status !== 0) failed = true;
-  if (line) summaries.push(JSON.parse(line[1]));
-  else console.log(`fuzz: the ${run.name} run ended without a summary (exit ${result.status ?? result.signal})`);
+  const { ok, summary } = await fuzzOn(run);
+  if (!ok) failed = true;
+  if (summary) summaries.push(summary);
 }
 const rates = summaries.map((s) => `${s.runtime} ${s.inputsPerSecond} inputs/s (${s.callsPerSecond} calls/s, ${s.inputs} inputs, ${s.failed} failed, ${s.distinct} distinct)`);
 console.log(`fuzz: ${rates.join(" | ")}${failed ? " — FAILED" : " — ok"}`);

@@ -647,23 +647,26 @@ export function bufferProbe(megabytes = 128): Failure | undefined {
 
 export function sessionTarget(): Target<SessionInput> {
   let calls = 0;
-  const coverage = new Map<string, number>();
+  let reached: ReadonlySet<string> = new Set();
   return {
     name: "session",
     generate,
     run(input) {
       calls = 0;
+      reached = new Set();
       const result = check(input);
       calls = result.calls;
-      for (const type of result.seen) coverage.set(type, (coverage.get(type) ?? 0) + 1);
+      reached = result.seen;
       return result.failure;
     },
-    coverage,
     shrink: shrinkInput,
     describe,
     probes: [bufferProbe],
     get calls() {
       return calls;
+    },
+    get reached() {
+      return reached;
     },
   };
 }
