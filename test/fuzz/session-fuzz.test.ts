@@ -64,6 +64,11 @@ regression("a failed delivery that is the twentieth error closes the session for
   steps: [read(`${"RCPT TO:<user@example.org>\r\n".repeat(19)}EHLO client.example\r\nMAIL FROM:<>\r\nRCPT TO:<user@example.org>\r\nDATA\r\n.\r\nNOOP\r\n`), answer(1, 10)],
 });
 
+regression("a bounce refused as fake that is the twentieth error ends with the 421 and close: no message-abort after them", {
+  setup: { ...DEFAULT_SETUP, ownHosts: true },
+  steps: [read(`${"RCPT TO:<user@example.org>\r\n".repeat(19)}HELO client.example\r\nMAIL FROM:<>\r\nRCPT TO:<user@example.org>\r\nDATA\r\n.\r\n`)],
+});
+
 test("fuzz: the reply check refuses what RFC 5321 4.2 does not allow and takes what it does", () => {
   assert.equal(replyProblem("250 2.0.0 Ok\r\n"), undefined);
   assert.equal(replyProblem("250-mx Hello\r\n250 SIZE 10\r\n"), undefined);
