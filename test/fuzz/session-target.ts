@@ -240,11 +240,15 @@ class Driver {
       case "close":
         this.ended = `the close output of ${call}`;
         if (!this.session.closed) this.fail("close means closed", `session.closed is false after its close output (${call})`);
+        if (this.session.facts.end === undefined) this.fail("close means closed", `no end reason in the facts after the close output (${call})`);
         return;
-      case "message-begin":
+      case "message-begin": {
         if (this.inMessage) this.fail("messages do not nest", `message-begin inside a message (${call})`);
+        const n = output.envelope.recipients.length;
+        if (n < 1 || n > this.setup.maxRecipients) this.fail("a message has 1 to the configured number of recipients", `message-begin with ${n} recipients (${call})`);
         this.inMessage = true;
         return;
+      }
       case "message-data":
         if (!this.inMessage) this.fail("message data inside a message", `message-data outside a message (${call})`);
         if (output.bytes.length < 2 || output.bytes[output.bytes.length - 2] !== 0x0d || output.bytes[output.bytes.length - 1] !== 0x0a) {
