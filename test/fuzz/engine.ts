@@ -60,13 +60,17 @@ export interface RunResult<Input> {
 }
 
 /** A throw from the code under test is a failure like any other, with its stack for the report. */
-export function attempt<Input>(target: Target<Input>, input: Input): Failure | undefined {
+export function guarded(run: () => Failure | undefined): Failure | undefined {
   try {
-    return target.run(input);
+    return run();
   } catch (error) {
     const e = error as Error;
     return { invariant: "no throw", detail: String(e?.message ?? e), stack: String(e?.stack ?? "") };
   }
+}
+
+export function attempt<Input>(target: Target<Input>, input: Input): Failure | undefined {
+  return guarded(() => target.run(input));
 }
 
 /** Numbers and quoted text vary from input to input; what is left names the bug. */

@@ -5,7 +5,7 @@
  */
 import process from "node:process";
 import { runtimeName } from "../../src/net/runtime.ts";
-import { attempt, fuzz, generate, report, type Target } from "./engine.ts";
+import { attempt, fuzz, generate, guarded, report, type Target } from "./engine.ts";
 import { sessionTarget } from "./session-target.ts";
 
 /** Adding a target (the upstream machine, say): one file exporting a `Target` (engine.ts) and one line here. */
@@ -52,7 +52,7 @@ const count = integer("count", option("count", "MXSCREEN_FUZZ_COUNT", "10000000"
 console.log(`fuzz [${runtime}] target ${target.name}, seed ${seed}, ${count} inputs`);
 let probesFailed = 0;
 for (const probe of target.probes ?? []) {
-  const failure = attempt({ ...target, run: probe }, undefined as never);
+  const failure = guarded(probe);
   if (failure === undefined) continue;
   probesFailed++;
   console.log(`${target.name}: ${failure.invariant}: ${failure.detail}${failure.stack ? `\n${failure.stack}` : ""}`);
