@@ -10,8 +10,8 @@ export type Line =
   | { readonly kind: "line"; readonly bytes: Uint8Array; readonly crlf: boolean }
   /** A line longer than the limit: its first bytes (evidence); the rest is discarded, memory stays bounded. */
   | { readonly kind: "overlong"; readonly bytes: Uint8Array }
-  /** The end of the over-long line: `crlf` as for a line. */
-  | { readonly kind: "overlong-end"; readonly crlf: boolean };
+  /** The end of the over-long line: `crlf` as for a line; `length`: all its bytes, terminator included. */
+  | { readonly kind: "overlong-end"; readonly crlf: boolean; readonly length: number };
 
 const EVIDENCE_BYTES = 100;
 const CR = 0x0d;
@@ -91,7 +91,7 @@ export class LineReader {
     dropping.bytes += at + 1 - this.start;
     this.start = this.scanned = at + 1;
     this.dropping = undefined;
-    return { kind: "overlong-end", crlf };
+    return { kind: "overlong-end", crlf, length: dropping.bytes };
   }
 
   private compact(extra: number): void {

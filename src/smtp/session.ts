@@ -112,6 +112,8 @@ export class Session {
   private reader: LineReader;
   private lastActivity: number;
   private shuttingDown = false;
+  /** A message-begin was emitted and neither its end nor an abort yet. */
+  private messageOpen = false;
   /** The client shut down its sending side: answer what it sent, then close. */
   private inputDone = false;
   private out: Output[] = [];
@@ -209,6 +211,10 @@ export class Session {
     if (this.state === "closed") return [];
     if (this.state !== "delivering") throw new Error(`delivered() called in state ${this.state}: the session was not waiting for a delivery`);
     if (result.ok) this.facts.messages++;
+    // Ready before the reply: a refusal that is the twentieth error closes the session for good.
+    this.transaction = undefined;
+    this.state = "ready";
+    this.touch(now);
     if (result.reply !== undefined) {
       if (result.ok) this.send(result.reply);
       else this.error(result.reply);
@@ -219,9 +225,6 @@ export class Session {
     } else {
       this.send(reply(554, "5.3.0", `Error: ${result.reason}`));
     }
-    this.transaction = undefined;
-    this.state = "ready";
-    this.touch(now);
     return this.resume();
   }
 
@@ -362,7 +365,7 @@ export class Session {
       const line = this.reader.next();
       if (line === null) {
         if (this.inputDone) this.hangUp();
-        else this.limitOverflow();
+        else if (this.state !== "data") this.limitOverflow(this.reader.overflow);
         return took;
       }
       if (line.kind !== "overlong") {
@@ -373,6 +376,8 @@ export class Session {
       else if (line.kind === "overlong") this.error(reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets)`));
       else if (line.kind === "line" && line.bytes.includes(CR)) this.error(reply(500, "5.5.2", "Error: bare <CR> in a command; lines end in <CR><LF>"));
       else if (line.kind === "line") this.command(decoder.decode(line.bytes), line.crlf, this.reader.pending > 0);
+      // Judged on the whole line too, so that the verdict does not depend on where its reads ended.
+      else this.limitOverflow(line.length);
     }
     return took;
   }
@@ -381,10 +386,10 @@ export class Session {
    * A command line still streaming long after its 500: no client means that, so it is closed
    * rather than read on. Message content is only discarded: the data deadline bounds it.
    */
-  private limitOverflow(): void {
-    if (this.state === "data" || this.reader.overflow <= OVERFLOW_LIMITS * this.config.maxLineLength) return;
+  private limitOverflow(bytes: number): void {
+    if (bytes <= OVERFLOW_LIMITS * this.config.maxLineLength) return;
     this.facts.errors++;
-    this.send(reply(421, "4.7.0", `${this.config.hostname} Error: line too long, still without its end; closing`));
+    this.send(reply(421, "4.7.0", `${this.config.hostname} Error: command line far past the length limit; closing`));
     this.close("errors");
   }
 
@@ -842,8 +847,11 @@ export class Session {
       return;
     }
     if (output.type === "message-abort") {
+      if (!this.messageOpen) return;
       this.dataParts = [];
     }
+    if (output.type === "message-begin") this.messageOpen = true;
+    if (output.type === "message-abort" || output.type === "message-end") this.messageOpen = false;
     this.push(output);
   }
 
@@ -860,6 +868,8 @@ export class Session {
   }
 
   private close(reason: EndReason): void {
+    // Whatever closes the session (the twentieth error, a check, a timeout), a message begun is dropped first.
+    this.emit({ type: "message-abort" });
     this.facts.end ??= reason;
     this.state = "closed";
     this.push({ type: "close" });

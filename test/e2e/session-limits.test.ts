@@ -45,7 +45,7 @@ test("an over-long command line gets 500 5.5.2 before its LF ever comes, and a c
     await sleep(50);
   }
   await streamer.waitClosed();
-  assert.match(streamer.text, /\r\n500 5\.5\.2 [^\n]*\n421 4\.7\.0 mx\.test\.example Error: line too long, still without its end; closing\r\n$/);
+  assert.match(streamer.text, /\r\n500 5\.5\.2 [^\n]*\n421 4\.7\.0 mx\.test\.example Error: command line far past the length limit; closing\r\n$/);
   await server.waitForLine(/event=ERROR-LIMIT client=127\.0\.3\.22:\d+ .*action=close/);
 }, E2E);
 
