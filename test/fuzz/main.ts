@@ -6,11 +6,13 @@
 import process from "node:process";
 import { runtimeName } from "../../src/net/runtime.ts";
 import { attempt, fuzz, generate, guarded, report, type Target } from "./engine.ts";
+import { upstreamTarget } from "./upstream-target.ts";
 import { sessionTarget } from "./session-target.ts";
 
 /** Adding a target (the upstream machine, say): one file exporting a `Target` (engine.ts) and one line here. */
 const TARGETS: Readonly<Record<string, () => Target<never>>> = {
   session: sessionTarget as () => Target<never>,
+  upstream: upstreamTarget as () => Target<never>,
 };
 
 function option(name: string, env: string, fallback: string): string {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "../harness.ts";
 import { fuzz, generate, report, type Target } from "./engine.ts";
 import { replyProblem } from "./reply-form.ts";
+import { upstreamTarget } from "./upstream-target.ts";
 import type { Rng } from "./rng.ts";
 import { answer, check, clock, compareSplits, DEFAULT_SETUP, describe, hangUp, read, type SessionInput, sessionTarget, shutdown } from "./session-target.ts";
 
@@ -11,6 +12,16 @@ const INPUTS_PER_SEED = 8000;
 
 test("fuzz: seeded inputs keep every session invariant (no throw, well-formed replies, nothing after close, bounded output, same replies whatever the split)", () => {
   const target = sessionTarget();
+  const reports: string[] = [];
+  for (const seed of SEEDS) {
+    const result = fuzz(target, { seed, count: INPUTS_PER_SEED, shrinkRuns: 400 });
+    if (result.found.length > 0) reports.push(report(target, seed, result));
+  }
+  assert.equal(reports.length, 0, `\n${reports.join("\n")}`);
+}, { timeoutMs: 60_000 });
+
+test("fuzz: the upstream machine answers every question once, in order, with nothing after its close, whatever the upstream sends", () => {
+  const target = upstreamTarget();
   const reports: string[] = [];
   for (const seed of SEEDS) {
     const result = fuzz(target, { seed, count: INPUTS_PER_SEED, shrinkRuns: 400 });
