@@ -10,24 +10,21 @@ import { answer, check, clock, compareSplits, DEFAULT_SETUP, describe, hangUp, r
 const SEEDS = [1, 2, 3];
 const INPUTS_PER_SEED = 8000;
 
-test("fuzz: seeded inputs keep every session invariant (no throw, well-formed replies, nothing after close, bounded output, same replies whatever the split)", () => {
-  const target = sessionTarget();
+function seededRun<Input>(target: Target<Input>): void {
   const reports: string[] = [];
   for (const seed of SEEDS) {
     const result = fuzz(target, { seed, count: INPUTS_PER_SEED, shrinkRuns: 400 });
     if (result.found.length > 0) reports.push(report(target, seed, result));
   }
   assert.equal(reports.length, 0, `\n${reports.join("\n")}`);
+}
+
+test("fuzz: seeded inputs keep every session invariant (no throw, well-formed replies, nothing after close, bounded output, same replies whatever the split)", () => {
+  seededRun(sessionTarget());
 }, { timeoutMs: 60_000 });
 
 test("fuzz: the upstream machine answers every question once, in order, with nothing after its close, whatever the upstream sends", () => {
-  const target = upstreamTarget();
-  const reports: string[] = [];
-  for (const seed of SEEDS) {
-    const result = fuzz(target, { seed, count: INPUTS_PER_SEED, shrinkRuns: 400 });
-    if (result.found.length > 0) reports.push(report(target, seed, result));
-  }
-  assert.equal(reports.length, 0, `\n${reports.join("\n")}`);
+  seededRun(upstreamTarget());
 }, { timeoutMs: 60_000 });
 
 /** Each input below is the smallest the fuzzer found (or a hand-shortened one) for one bug: it fails until the bug is fixed. */
