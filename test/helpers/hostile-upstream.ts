@@ -59,11 +59,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * A scriptable SMTP server on loopback playing a misbehaving MTA behind mxscreen. It offers
  * XCLIENT and otherwise answers as a plain MTA; each incoming connection takes the next plan
- * from a queue the test fills (`plan()`), an unplanned one behaves normally and is counted.
+ * from a queue the test fills (`plan()`), an unplanned one behaves normally and is recorded.
  */
 export class HostileUpstream {
   readonly accepted: AcceptedMessage[] = [];
-  unplanned = 0;
+  /** What each connection that found no plan waiting received. */
+  readonly unplanned: (() => string)[] = [];
   private readonly queue: { plan: Plan; taken: Deferred; reached: Deferred; ended: Deferred; received: string[] }[] = [];
   private readonly sockets = new Set<Socket>();
   private server: Server | undefined;
@@ -174,8 +175,9 @@ export class HostileUpstream {
     this.sockets.add(socket);
     let entry = this.queue.shift();
     if (!entry) {
-      this.unplanned++;
-      entry = { plan: "normal", taken: deferred(), reached: deferred(), ended: deferred(), received: [] };
+      const received: string[] = [];
+      this.unplanned.push(() => received.join(""));
+      entry = { plan: "normal", taken: deferred(), reached: deferred(), ended: deferred(), received };
     }
     entry.taken.resolve();
     new Conversation(socket, entry.plan, entry.reached, entry.received, this.accepted).start();
