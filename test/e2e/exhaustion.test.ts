@@ -39,6 +39,8 @@ interface CrowdPlan {
 
 interface CrowdCounts {
   opened: number;
+  /** Heard the `220-` teaser: the greet wait began. */
+  teased: number;
   greeted: number;
   /** Refused at connect (a 4xx before any 220). */
   refused: number;
@@ -48,7 +50,13 @@ interface CrowdCounts {
   failed: number;
 }
 
-const CONNECTS_IN_FLIGHT = 200;
+/**
+ * Connections per crowd process not yet answered. A connect completes in the kernel before the
+ * server accepts it; past the listen backlog the kernel drops the handshake's last ACK, and a
+ * client that waits in silence is never told. So a slot frees on the server's first byte.
+ */
+const UNANSWERED_AT_ONCE = 100;
+const ANSWER_WAIT_MS = 10_000;
 const DRIP_TICK_MS = 100;
 
 async function crowd(plan: CrowdPlan): Promise<void> {
@@ -56,7 +64,7 @@ async function crowd(plan: CrowdPlan): Promise<void> {
   // The test that started us is gone when our stdin closes.
   process.stdin.on("end", () => process.exit(0));
   process.stdin.resume();
-  const counts: CrowdCounts = { opened: 0, greeted: 0, refused: 0, timedOut: 0, closed: 0, failed: 0 };
+  const counts: CrowdCounts = { opened: 0, teased: 0, greeted: 0, refused: 0, timedOut: 0, closed: 0, failed: 0 };
   const drippers: { socket: Socket; sent: number }[] = [];
   const report = () => console.log(JSON.stringify(counts));
   setInterval(report, 250);
@@ -74,14 +82,21 @@ async function crowd(plan: CrowdPlan): Promise<void> {
     new Promise<void>((resolve) => {
       const socket = connect({ host: "127.0.0.1", port: plan.port, localAddress: plan.sources[Math.floor(index / plan.perSource)] });
       let heard = "";
+      let teased = false;
       let greeted = false;
       socket.setEncoding("latin1");
-      socket.on("connect", () => {
-        counts.opened++;
-        resolve();
-      });
+      const unanswered = setTimeout(resolve, ANSWER_WAIT_MS);
+      socket.on("connect", () => counts.opened++);
       socket.on("data", (text: string) => {
         heard = (heard + text).slice(-200);
+        if (!teased && /^220[- ]/m.test(heard)) {
+          teased = true;
+          counts.teased++;
+        }
+        if (/^\d{3}[- ]/m.test(heard)) {
+          clearTimeout(unanswered);
+          resolve();
+        }
         if (!greeted && /^220 /m.test(heard)) {
           greeted = true;
           counts.greeted++;
@@ -105,7 +120,7 @@ async function crowd(plan: CrowdPlan): Promise<void> {
     });
   const total = plan.sources.length * plan.perSource;
   let next = 0;
-  await Promise.all(Array.from({ length: CONNECTS_IN_FLIGHT }, async () => {
+  await Promise.all(Array.from({ length: UNANSWERED_AT_ONCE }, async () => {
     while (next < total) await open(next++);
   }));
   report();
@@ -125,7 +140,7 @@ function startCrowd(plan: CrowdPlan): Crowd {
   const child: ChildProcess = spawn("/bin/sh", ["-c", `ulimit -n 20000 && exec "$0" "$@"`, run.command, ...run.args, JSON.stringify(plan)], {
     stdio: ["pipe", "pipe", "pipe"],
   });
-  let latest: CrowdCounts = { opened: 0, greeted: 0, refused: 0, timedOut: 0, closed: 0, failed: 0 };
+  let latest: CrowdCounts = { opened: 0, teased: 0, greeted: 0, refused: 0, timedOut: 0, closed: 0, failed: 0 };
   let partial = "";
   let stderr = "";
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
@@ -158,7 +173,7 @@ async function crowdsReach(crowds: readonly Crowd[], what: string, done: (counts
 }
 
 function total(crowds: readonly Crowd[]): CrowdCounts {
-  const sum: CrowdCounts = { opened: 0, greeted: 0, refused: 0, timedOut: 0, closed: 0, failed: 0 };
+  const sum: CrowdCounts = { opened: 0, teased: 0, greeted: 0, refused: 0, timedOut: 0, closed: 0, failed: 0 };
   for (const c of crowds) for (const [key, value] of Object.entries(c.counts())) sum[key as keyof CrowdCounts] += value;
   return sum;
 }

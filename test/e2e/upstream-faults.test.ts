@@ -26,6 +26,9 @@ interface Cell {
   readonly index: number;
 }
 
+/** A refused or never-answered connect is the listener's doing, not a connection's. */
+const atListener = (cell: Cell) => cell.stage === "connect" && (cell.fault === "refuse" || cell.fault === "stall");
+
 const label = (cell: Cell) => `${cell.fault} at ${cell.stage}, client ${cell.hangsUp ? "hangs up" : "stays"}`;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -191,12 +194,12 @@ async function playCell(server: RunningServer, upstream: HostileUpstream, turns:
   await client.command("EHLO faulty.example.net", /^250 .*\r\n/m);
   const steps = STEPS(marker);
   const concerned = CONCERNED[cell.stage];
-  const atListener = cell.stage === "connect" && (cell.fault === "refuse" || cell.fault === "stall");
+  const listener = atListener(cell);
   let planned: PlannedConnection | undefined;
   let from = 0;
   // MAIL opens the upstream connection; nobody else may open one until it has taken its plan.
   const mailReply = await turns.run(async () => {
-    if (atListener) await (cell.fault === "refuse" ? upstream.refuse() : upstream.unanswered());
+    if (listener) await (cell.fault === "refuse" ? upstream.refuse() : upstream.unanswered());
     else planned = upstream.plan({ stage: cell.stage, fault: cell.fault });
     try {
       from = client.text.length;
@@ -211,13 +214,12 @@ async function playCell(server: RunningServer, upstream: HostileUpstream, turns:
         await sleep(cell.fault === "stall" ? UPSTREAM_TIMEOUT_MS + 500 : 300);
         return undefined;
       }
-      const reply = await nextReply(client, from, UPSTREAM_TIMEOUT_MS + 3_000);
-      return reply === undefined ? `MAIL got ${heard(client, from)}` : reply;
+      return await nextReply(client, from, UPSTREAM_TIMEOUT_MS + 3_000) ?? heard(client, from);
     } finally {
-      if (atListener) await upstream.reopen();
+      if (listener) await upstream.reopen();
     }
   });
-  if (atListener) {
+  if (listener) {
     if (cell.hangsUp) return undefined;
     return /^4\d\d /.test(mailReply!) ? undefined : `MAIL got ${mailReply}, not a 4xx`;
   }
@@ -268,7 +270,6 @@ async function matrix(workers: string, second: number): Promise<void> {
   const cells: Cell[] = STAGES.flatMap((stage) => FAULTS(stage).flatMap((fault) => [false, true].map((hangsUp) => ({ stage, fault, hangsUp }))))
     .map((cell, index) => ({ ...cell, index }));
   const results = new Map<Cell, { problems: string[]; suspect: boolean }>();
-  const atListener = (cell: Cell) => cell.stage === "connect" && (cell.fault === "refuse" || cell.fault === "stall");
   // Side by side first; a cell that ran while the process died or spoke is run again alone,
   // so what is reported is what that cell alone does.
   const queue = cells.filter((cell) => !atListener(cell));

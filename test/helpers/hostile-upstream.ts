@@ -101,8 +101,9 @@ export class HostileUpstream {
   }
 
   /** Nothing listens on the port until `reopen()`: connecting is refused. Open connections go on. */
-  async refuse(): Promise<void> {
-    await this.closeListener();
+  refuse(): Promise<void> {
+    this.closeListener();
+    return Promise.resolve();
   }
 
   /**
@@ -110,7 +111,7 @@ export class HostileUpstream {
    * filled, so the kernel drops every new SYN: a connect that is never answered.
    */
   async unanswered(): Promise<void> {
-    await this.closeListener();
+    this.closeListener();
     const script = `socket(S, PF_INET, SOCK_STREAM, 0) or die "socket: $!"; setsockopt(S, SOL_SOCKET, SO_REUSEADDR, 1);
       bind(S, sockaddr_in(${this.port}, inet_aton("127.0.0.1"))) or die "bind: $!"; listen(S, 0) or die "listen: $!";
       $| = 1; print "listening\\n"; sysread(STDIN, my $byte, 1);`;
@@ -126,8 +127,11 @@ export class HostileUpstream {
     });
     const filler = connect({ host: "127.0.0.1", port: this.port });
     filler.on("error", () => {});
-    await new Promise<void>((resolve) => filler.once("connect", () => resolve()));
     this.holder = { child, filler, exited };
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`could not fill the backlog of the never-accepting listener on port ${this.port}`)), 2_000);
+      filler.once("connect", () => (clearTimeout(timer), resolve()));
+    });
   }
 
   /** Listens on the port again after `refuse()` or `unanswered()`. */
@@ -142,7 +146,7 @@ export class HostileUpstream {
   async stop(): Promise<void> {
     await this.releaseHolder();
     for (const socket of this.sockets) socket.destroy();
-    await this.closeListener();
+    this.closeListener();
   }
 
   private listen(port: number): Promise<Server> {
@@ -153,13 +157,10 @@ export class HostileUpstream {
     });
   }
 
-  private closeListener(): Promise<void> {
-    const server = this.server;
+  /** close() stops listening at once; its callback, not awaited, waits for every open connection. */
+  private closeListener(): void {
+    this.server?.close();
     this.server = undefined;
-    if (!server) return Promise.resolve();
-    // close() stops listening at once; its callback would wait for every open connection.
-    server.close();
-    return Promise.resolve();
   }
 
   private async releaseHolder(): Promise<void> {
@@ -224,22 +225,24 @@ class Conversation {
     });
     // A half-closed peer is still answered: what it sent before its FIN was asked in earnest.
     this.socket.on("end", () => this.enqueue(() => this.finish()));
-    if (this.faultAt("connect")) return this.strike("");
-    if (this.faultAt("greeting")) {
+    const atConnect = this.faultAt("connect");
+    if (atConnect) return this.strike(atConnect, "");
+    const atGreeting = this.faultAt("greeting");
+    if (atGreeting) {
       this.socket.write("220-upstream.test.example ESMTP hostile\r\n");
-      return this.strike("220 upstream.test.example ready\r\n");
+      return this.strike(atGreeting, "220 upstream.test.example ready\r\n");
     }
     this.socket.write("220 upstream.test.example ESMTP hostile\r\n");
   }
 
-  private faultAt(stage: Stage): boolean {
-    return this.plan !== "normal" && this.plan.stage === stage;
+  /** The fault planned for `stage`, if any. */
+  private faultAt(stage: Stage): Fault | undefined {
+    return this.plan !== "normal" && this.plan.stage === stage ? this.plan.fault : undefined;
   }
 
-  /** The planned fault, in place of `answer`; `answered` runs when a late answer goes out. */
-  private strike(answer: string, answered: () => void = () => {}): void {
+  /** `fault` in place of `answer`; `answered` runs when a late answer goes out. */
+  private strike(fault: Fault, answer: string, answered: () => void = () => {}): void {
     this.reached.resolve();
-    const fault = this.plan === "normal" ? "late" : this.plan.fault;
     this.enqueue(async () => {
       if (fault === "stall") return new Promise<void>(() => {});
       await sleep(fault === "late" ? LATE_MS : HOLD_MS);
@@ -269,7 +272,8 @@ class Conversation {
     const command = line.replace(/\r?\n$/, "");
     const verb = command.split(" ")[0].toUpperCase();
     const answer = (stage: Stage, text: string) => {
-      if (this.faultAt(stage)) return this.strike(text);
+      const fault = this.faultAt(stage);
+      if (fault) return this.strike(fault, text);
       this.enqueue(() => this.write(text));
     };
     switch (verb) {
@@ -316,7 +320,8 @@ class Conversation {
     const id = `H${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`.toUpperCase();
     const queued = `250 2.0.0 Ok: queued as ${id}\r\n`;
     // Accepted once the 250 is on its way, whoever is still there to read it.
-    if (this.faultAt("dot")) return this.strike(queued, () => this.accepted.push(message));
+    const fault = this.faultAt("dot");
+    if (fault) return this.strike(fault, queued, () => this.accepted.push(message));
     if (this.plan === "normal") this.reached.resolve();
     this.enqueue(() => {
       this.accepted.push(message);
