@@ -81,7 +81,10 @@ function noise(server: RunningServer, stderrFrom: number, linesFrom: number): st
   const lines = server.lines.slice(linesFrom).filter((line) => /\bBUG\b|session worker died/.test(line));
   const said = [
     ...(/Uncaught|\bBUG\b|^error:/im.test(stderr) ? [excerpt(stderr)] : []),
-    ...lines.map((line) => `${/msg="[^"]*"/.exec(line)?.[0] ?? ""} ${excerpt(line.replace(/\\n/g, "\n"))}`),
+    ...lines.map((line) => {
+      const reason = /reason="((?:[^"\\]|\\.)*)"/.exec(line)?.[1].replace(/\\n/g, "\n").replace(/\\"/g, '"');
+      return `${/msg="[^"]*"/.exec(line)?.[0] ?? line}${reason === undefined ? "" : ` reason: ${excerpt(reason)}`}`;
+    }),
   ];
   return said.length === 0 ? undefined : said.join(" | ");
 }
