@@ -109,9 +109,12 @@ async function nextReply(client: RawClient, from: number, timeoutMs: number): Pr
   }
 }
 
+/** What came after `from`, or that nothing did (and the last line before, which may explain why). */
 function heard(client: RawClient, from: number): string {
   const text = client.text.slice(from).trim();
-  return text === "" ? (client.isClosed ? "the connection closed without a reply" : "nothing") : JSON.stringify(text.slice(0, 200));
+  if (text !== "") return JSON.stringify(text.slice(0, 200));
+  const before = client.text.slice(0, from).trim().split("\n").at(-1) ?? "";
+  return `${client.isClosed ? "the connection closed without a reply" : "nothing"}${before === "" ? "" : ` (last heard before it: ${JSON.stringify(before.slice(0, 120))})`}`;
 }
 
 const message = (marker: string) => `Subject: ${marker}\r\nMessage-ID: <${marker}@test.example>\r\n\r\nbody of ${marker}\r\n.\r\n`;
@@ -169,20 +172,26 @@ async function runCell(subject: Subject, upstream: HostileUpstream, turns: Turns
   const linesFrom = server.lines.length;
   const problems: string[] = [];
   const marker = `cell${cell.index}x${Date.now().toString(36)}`;
-  let bystander: Bystander | undefined;
+  let client: RawClient | undefined;
+  const bystanders: Bystander[] = [];
   try {
-    bystander = await Bystander.begin(server.port, `${network}.2`, `${marker}b`, upstream, turns);
+    // The cell's client first, then two bystanders: with two workers, sessions going to the
+    // least busy one, the second bystander shares the cell's worker and the first does not.
+    client = await RawClient.greeted(server.port, `${network}.1`);
+    for (const n of [2, 3]) bystanders.push(await Bystander.begin(server.port, `${network}.${n}`, `${marker}b${n}`, upstream, turns));
   } catch (error) {
     problems.push((error as Error).message);
   }
   try {
-    const problem = await playCell(server, upstream, turns, cell, `${network}.1`, marker);
+    const problem = client && await playCell(client, upstream, turns, cell, marker);
     if (problem) problems.push(problem);
   } catch (error) {
     problems.push(`the cell's client: ${(error as Error).message}`);
   }
-  const bystanderProblem = bystander && await bystander.finish(upstream);
-  if (bystanderProblem) problems.push(bystanderProblem);
+  for (const bystander of bystanders) {
+    const problem = await bystander.finish(upstream);
+    if (problem) problems.push(problem);
+  }
   // A process that stopped answering may not have been reaped yet: give its exit a moment to show.
   if (problems.length > 0 && server === subject.server) await within(subject.exited, 1_000);
   const died = server.process.exitCode !== null || server.process.signalCode !== null;
@@ -192,8 +201,7 @@ async function runCell(subject: Subject, upstream: HostileUpstream, turns: Turns
   return { problems, suspect: died || said !== undefined };
 }
 
-async function playCell(server: RunningServer, upstream: HostileUpstream, turns: Turns, cell: Cell, source: string, marker: string): Promise<string | undefined> {
-  const client = await RawClient.greeted(server.port, source);
+async function playCell(client: RawClient, upstream: HostileUpstream, turns: Turns, cell: Cell, marker: string): Promise<string | undefined> {
   await client.command("EHLO faulty.example.net", /^250 .*\r\n/m);
   const steps = STEPS(marker);
   const concerned = CONCERNED[cell.stage];
