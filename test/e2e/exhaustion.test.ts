@@ -281,7 +281,8 @@ async function stream(socket: Socket, chunk: Uint8Array, limit: number, ms: numb
 for (const workers of ["0", "2"]) {
   test(`MXSCREEN_WORKERS=${workers}: a 1.5 GB stream during a slow sender-domain lookup keeps mxscreen under 64 MiB above its start`, async () => {
     const dns = await startDnsmasq();
-    const slow = await startUdpDelayProxy(dns.address, 12_000);
+    // Longer than the stream: the session is waiting for its answer all the while.
+    const slow = await startUdpDelayProxy(dns.address, STREAM_MS + 2_000);
     const server = await startServer({
       MXSCREEN_WORKERS: workers,
       MXSCREEN_DNS: slow.address,
