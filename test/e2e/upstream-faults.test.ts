@@ -275,6 +275,8 @@ async function matrix(workers: string, second: number): Promise<void> {
     MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${upstream.port}`,
     MXSCREEN_UPSTREAM_IDENTITY: "xclient",
     MXSCREEN_UPSTREAM_TIMEOUT: `${UPSTREAM_TIMEOUT_MS}ms`,
+    // RFC 5321's 10 minutes after the final dot by default: the stall after it is waited out quickly here.
+    MXSCREEN_UPSTREAM_DATA_TIMEOUT: `${UPSTREAM_TIMEOUT_MS}ms`,
     MXSCREEN_ALLOW: "127.0.0.0/8",
   });
   const turns = new Turns();
