@@ -7,7 +7,7 @@ import { runtimeName } from "../../src/net/runtime.ts";
 import { onCleanup, test } from "../harness.ts";
 import { startDnsmasq } from "../helpers/dnsmasq.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
-import { freePort, ROOT, tempDir } from "../helpers/server.ts";
+import { freePort, ROOT, startServer, tempDir } from "../helpers/server.ts";
 
 const runtime = runtimeName().split(" ")[0];
 
@@ -46,4 +46,92 @@ test(`the launcher starts mxscreen on ${runtime} with the settings of .env in th
   process.kill(child.pid!, "SIGTERM");
   assert.equal(await exited, 0);
   assert.match(out, /msg=stopped/);
+}, { timeoutMs: 30_000 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `npm run start:<runtime>` as an operator types it, from the repository, with its data in a
+ * temporary directory; resolves once the server said it started, with the server's own PID.
+ */
+async function npmStart(group: boolean) {
+  const dir = tempDir();
+  const port = await freePort();
+  const dns = await startDnsmasq();
+  const child = spawn("npm", ["run", `start:${runtime}`], {
+    cwd: ROOT,
+    // Its own process group, as a terminal gives a foreground job, so that a Ctrl-C can be sent to the whole group.
+    detached: group,
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: dir,
+      MXSCREEN_DNS: dns.address,
+      MXSCREEN_LISTEN: `127.0.0.1:${port}`,
+      MXSCREEN_ADMIN_LISTEN: "",
+      MXSCREEN_HOSTNAME: "mx.launch.example",
+      MXSCREEN_DB_URL: `file:${join(dir, "mxscreen.db")}`,
+      MXSCREEN_SPOOL_DIR: join(dir, "spool"),
+      MXSCREEN_QUEUE_FILE: join(dir, "store-queue.jsonl"),
+      MXSCREEN_WORKERS: "0",
+      MXSCREEN_GREET_WAIT: "200ms",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  let out = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => out += d);
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => out += d);
+  let serverPid: number | undefined;
+  onCleanup(async () => {
+    if (serverPid !== undefined && alive(serverPid)) process.kill(serverPid, "SIGKILL");
+    if (alive(child.pid!)) process.kill(child.pid!, "SIGKILL");
+    await exited;
+  });
+  const deadline = Date.now() + 30_000;
+  while (!/mxscreen started.* pid=\d+/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+  serverPid = Number(/mxscreen started.* pid=(\d+)/.exec(out)?.[1]);
+  assert.ok(serverPid > 0, `no start line with the server's pid from npm run start:${runtime}:\n${out}`);
+  assert.notEqual(serverPid, child.pid, "the server is a process of its own, below npm");
+  const c = await RawClient.open(port, "127.0.0.72");
+  await c.until(/^220 mx\.launch\.example ESMTP\r\n/m);
+  c.write("QUIT\r\n");
+  await c.waitClosed();
+  return { child, exited, serverPid, output: () => out };
+}
+
+async function gone(pid: number): Promise<boolean> {
+  const deadline = Date.now() + 10_000;
+  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  return !alive(pid);
+}
+
+test(`SIGTERM to npm run start:${runtime} stops the server: it exits 0 and its PID is gone`, async () => {
+  const { child, exited, serverPid, output } = await npmStart(false);
+  process.kill(child.pid!, "SIGTERM");
+  assert.equal(await exited, 0, output());
+  assert.ok(await gone(serverPid), `the server (pid ${serverPid}) still runs after npm exited:\n${output()}`);
+  assert.match(output(), /msg=stopped/);
+}, { timeoutMs: 45_000 });
+
+test(`Ctrl-C on npm run start:${runtime} (SIGINT to its process group) stops the server once, cleanly`, async () => {
+  const { child, exited, serverPid, output } = await npmStart(true);
+  process.kill(-child.pid!, "SIGINT");
+  assert.equal(await exited, 0, output());
+  assert.ok(await gone(serverPid), `the server (pid ${serverPid}) still runs after npm exited:\n${output()}`);
+  assert.equal(output().match(/msg=stopped/g)?.length, 1, output());
+}, { timeoutMs: 45_000 });
+
+test(`a banner name that is not fully qualified is warned about at start on ${runtime}, and a qualified one is not`, async () => {
+  const bare = await startServer({ MXSCREEN_HOSTNAME: "mx" });
+  const warning = await bare.waitForLine(/level=warn msg="the banner name is not fully qualified/);
+  assert.match(warning, /hostname=mx from=MXSCREEN_HOSTNAME/);
+  const qualified = await startServer({ MXSCREEN_HOSTNAME: "mx1.example.net" });
+  assert.ok(!qualified.lines.some((line) => /fully qualified/.test(line)), qualified.lines.join("\n"));
 }, { timeoutMs: 30_000 });
