@@ -6,6 +6,8 @@ import process from "node:process";
 import { runtimeName } from "../../src/net/runtime.ts";
 import { onCleanup, test } from "../harness.ts";
 import { startDnsmasq } from "../helpers/dnsmasq.ts";
+import { eventually } from "../helpers/eventually.ts";
+import { alive } from "../helpers/pid.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
 import { freePort, ROOT, startServer, tempDir } from "../helpers/server.ts";
 
@@ -47,15 +49,6 @@ test(`the launcher starts mxscreen on ${runtime} with the settings of .env in th
   assert.equal(await exited, 0);
   assert.match(out, /msg=stopped/);
 }, { timeoutMs: 30_000 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * `npm run start:<runtime>` as an operator types it, from the repository, with its data in a
@@ -106,17 +99,12 @@ async function npmStart(group: boolean) {
   return { child, exited, serverPid, output: () => out };
 }
 
-async function gone(pid: number): Promise<boolean> {
-  const deadline = Date.now() + 10_000;
-  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  return !alive(pid);
-}
 
 test(`SIGTERM to npm run start:${runtime} stops the server: it exits 0 and its PID is gone`, async () => {
   const { child, exited, serverPid, output } = await npmStart(false);
   process.kill(child.pid!, "SIGTERM");
   assert.equal(await exited, 0, output());
-  assert.ok(await gone(serverPid), `the server (pid ${serverPid}) still runs after npm exited:\n${output()}`);
+  await eventually(`the server (pid ${serverPid}) gone after npm exited:\n${output()}`, () => !alive(serverPid));
   assert.match(output(), /msg=stopped/);
 }, { timeoutMs: 45_000 });
 
@@ -124,7 +112,7 @@ test(`Ctrl-C on npm run start:${runtime} (SIGINT to its process group) stops the
   const { child, exited, serverPid, output } = await npmStart(true);
   process.kill(-child.pid!, "SIGINT");
   assert.equal(await exited, 0, output());
-  assert.ok(await gone(serverPid), `the server (pid ${serverPid}) still runs after npm exited:\n${output()}`);
+  await eventually(`the server (pid ${serverPid}) gone after npm exited:\n${output()}`, () => !alive(serverPid));
   assert.equal(output().match(/msg=stopped/g)?.length, 1, output());
 }, { timeoutMs: 45_000 });
 
