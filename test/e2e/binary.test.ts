@@ -10,7 +10,7 @@ const E2E = { timeoutMs: 60_000 };
 /** `npm run build` into a directory of this test (about a second): the repository's dist/ may be another run's. */
 async function binary(): Promise<string> {
   const outfile = join(tempDir("mxscreen-binary-"), "mxscreen");
-  const build = await run("npm", ["run", "-s", "build", "--", "--outfile", outfile], ROOT);
+  const build = await run("npm", ["run", "-s", "build", "--", "--outfile", outfile], ROOT, { HOME: tempDir() });
   assert.equal(build.code, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
   return outfile;
 }
