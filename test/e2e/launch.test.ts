@@ -8,7 +8,10 @@ import { onCleanup, test } from "../harness.ts";
 import { startDnsmasq } from "../helpers/dnsmasq.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { alive } from "../helpers/pid.ts";
+import { run } from "../helpers/cli.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
+import { spooled } from "../helpers/spooled.ts";
+import { swaks } from "../helpers/swaks.ts";
 import { freePort, ROOT, startServer, tempDir } from "../helpers/server.ts";
 
 const runtime = runtimeName().split(" ")[0];
@@ -54,10 +57,10 @@ test(`the launcher starts mxscreen on ${runtime} with the settings of .env in th
  * `npm run start:<runtime>` as an operator types it, from the repository, with its data in a
  * temporary directory; resolves once the server said it started, with the server's own PID.
  */
-async function npmStart(group: boolean) {
+async function npmStart(group: boolean, records: string[] = []) {
   const dir = tempDir();
   const port = await freePort();
-  const dns = await startDnsmasq();
+  const dns = await startDnsmasq(records);
   const child = spawn("npm", ["run", `start:${runtime}`], {
     cwd: ROOT,
     // Its own process group, as a terminal gives a foreground job, so that a Ctrl-C can be sent to the whole group.
@@ -96,7 +99,7 @@ async function npmStart(group: boolean) {
   await c.until(/^220 mx\.launch\.example ESMTP\r\n/m);
   c.write("QUIT\r\n");
   await c.waitClosed();
-  return { child, exited, serverPid, output: () => out };
+  return { child, exited, serverPid, port, dir, output: () => out };
 }
 
 
@@ -123,3 +126,24 @@ test(`a banner name that is not fully qualified is warned about at start on ${ru
   const qualified = await startServer({ MXSCREEN_HOSTNAME: "mx1.example.net" });
   assert.ok(!qualified.lines.some((line) => /fully qualified/.test(line)), qualified.lines.join("\n"));
 }, { timeoutMs: 30_000 });
+
+test(`the README's "Try it" on ${runtime}, on a machine whose resolver knows nothing: a local dnsmasq as MXSCREEN_DNS, the rude client from a second address`, async () => {
+  // The records the README's dnsmasq line gives; every other name is NXDOMAIN, as with its --local=/#/.
+  const { port, dir, child, exited } = await npmStart(false, ["--mx-host=your-domain.example,mail.your-domain.example,10", "--host-record=mail.your-domain.example,192.0.2.25"]);
+  const sent = await swaks(["--server", `127.0.0.1:${port}`, "--helo", "mail.your-domain.example", "--from", "you@your-domain.example", "--to", "someone@example.org"]);
+  assert.match(sent.output, /<- {2}250 2\.0\.0 /, sent.output);
+  assert.equal(spooled(join(dir, "spool")).length, 1);
+  const rude = await RawClient.open(port, "127.0.0.2");
+  await rude.until(/^220-/);
+  rude.write("EHLO bot\r\n");
+  await rude.waitClosed(3000);
+  const mxscreen = (...args: string[]) =>
+    run("npm", ["run", "-s", "mxscreen", "--", ...args], ROOT, { HOME: dir, MXSCREEN_RUNTIME: runtime, MXSCREEN_DB_URL: `file:${join(dir, "mxscreen.db")}` });
+  await eventually("the ban of 127.0.0.2 written", async () => /PREGREET/.test((await mxscreen("explain", "127.0.0.2")).stdout));
+  const removed = await mxscreen("ban", "rm", "127.0.0.2");
+  assert.equal(removed.code, 0, removed.stderr);
+  const again = await RawClient.greeted(port, "127.0.0.1");
+  assert.match(again.text, /^220 /m, "your own address was never banned");
+  process.kill(child.pid!, "SIGTERM");
+  assert.equal(await exited, 0);
+}, { timeoutMs: 60_000 });
