@@ -22,6 +22,7 @@ import { createPool } from "../workers/pool.ts";
 import { runnerConfig } from "../workers/runner-config.ts";
 import { Siblings } from "./cluster/siblings.ts";
 import { openFilesLimit, USUAL_OPEN_FILES } from "./net/open-files.ts";
+import { VERSION } from "./version.ts";
 
 /** Past MXSCREEN_MAX_CONNECTIONS, room for the `421` replies and for allowed clients, which are not counted. */
 const LISTENER_HEADROOM = 64;
@@ -84,6 +85,12 @@ async function main(): Promise<void> {
   if (config.upstream && config.upstream.dataEndTimeoutMs < RFC5321_DATA_END_MS) {
     logger.note("warn", "MXSCREEN_UPSTREAM_DATA_TIMEOUT is below RFC 5321's 10 minutes: a sender may retry a message the upstream accepted", {
       data_timeout_ms: config.upstream.dataEndTimeoutMs,
+    });
+  }
+  if (config.hostnameUnqualified) {
+    logger.note("warn", "the banner name is not fully qualified: set MXSCREEN_HOSTNAME to this MX's public name, the one its MX and PTR records name (e.g. mx1.example.net)", {
+      hostname: config.hostname,
+      from: config.hostnameUnqualified,
     });
   }
   for (const variable of config.unknownVariables) {
@@ -170,6 +177,7 @@ async function main(): Promise<void> {
   });
   logger.note("info", "mxscreen started", {
     runtime: runtimeName(),
+    version: VERSION,
     listen,
     admin: admin ? `${admin.host.includes(":") ? `[${admin.host}]` : admin.host}:${admin.port}` : "off",
     db: config.dbUrl.replace(/\/\/[^@/]*@/, "//***@"),

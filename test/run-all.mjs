@@ -11,7 +11,16 @@ const bin = (name) => join(root, "node_modules", ".bin", name);
 const filters = process.argv.slice(2);
 
 /** Debian packages the end-to-end tests drive for real. */
-const DEBIAN = { swaks: "swaks", chromium: "chromium", openssl: "openssl", dnsmasq: "dnsmasq-base", postfix: "postfix" };
+const DEBIAN = {
+  swaks: "swaks",
+  chromium: "chromium",
+  openssl: "openssl",
+  dnsmasq: "dnsmasq-base",
+  postfix: "postfix",
+  // The deployment recipes: systemd-analyze verify of the unit, the Containerfile's setcap step.
+  "systemd-analyze": "systemd",
+  setcap: "libcap2-bin",
+};
 
 function have(command) {
   return spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0;

@@ -6,6 +6,7 @@
 // on both. Signals are passed on, and the exit code comes back.
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { constants } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -36,5 +37,9 @@ const command = runtime === "deno"
   ? ["run", ...permissions, ...envFile, join(root, script), ...rest]
   : [...envFile, envFile.length === 0 ? "--no-env-file" : "", join(root, script), ...rest].filter((a) => a !== "");
 const child = spawn(binary, command, { stdio: "inherit" });
+// npm's scripts start this through `exec` (package.json), so a SIGTERM npm passes on reaches
+// us rather than a shell that would die and leave the server running; a Ctrl-C reaches the
+// whole terminal's group, the runtime included, which is why the runtime's own stop ignores
+// the copy we send.
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
-child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
+child.on("exit", (code, signal) => process.exit(code ?? 128 + (constants.signals[signal] ?? 0)));

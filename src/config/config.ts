@@ -21,6 +21,8 @@ import {
 export interface Config {
   readonly listen: readonly ListenAddress[];
   readonly hostname: string;
+  /** Where a banner name that is not fully qualified came from, to warn at start; undefined when it is. */
+  readonly hostnameUnqualified: "MXSCREEN_HOSTNAME" | "the system hostname" | undefined;
   readonly node: string;
   readonly dbUrl: string;
   readonly dbAuthToken: string | undefined;
@@ -100,6 +102,17 @@ export interface HostFacts {
   readonly openFiles: number;
 }
 
+/**
+ * A banner name other MTAs can look up: two labels or more, the last one not a number. Senders
+ * and receivers check the banner and EHLO name against DNS (RFC 5321 4.1.1.1: a fully
+ * qualified domain name), so a bare `vm` or `localhost` marks this MX as misconfigured.
+ */
+const FULLY_QUALIFIED = /^[^.]+(\.[^.]+)*\.[A-Za-z][A-Za-z0-9-]*$/;
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === "" ? undefined : value.trim();
+}
+
 /** Files kept back from MXSCREEN_MAX_CONNECTIONS' default for the store, spool, DNS, workers and upstream. */
 function reservedFiles(openFiles: number): number {
   return Math.max(64, Math.ceil(openFiles * 0.05));
@@ -119,7 +132,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   };
 
   const dur = (name: string, fallback: string) => parseDuration(name, get(name) ?? fallback);
-  const hostname = get("MXSCREEN_HOSTNAME") ?? host.hostname;
+  const hostnameSetting = get("MXSCREEN_HOSTNAME");
+  const hostname = hostnameSetting ?? host.hostname;
   if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(hostname)) {
     throw new ConfigError("MXSCREEN_HOSTNAME", hostname, "a host name of letters, digits, dots and hyphens");
   }
@@ -179,7 +193,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   const config: Config = {
     listen: parseListen("MXSCREEN_LISTEN", get("MXSCREEN_LISTEN") ?? "0.0.0.0:2525"),
     hostname,
-    node: get("MXSCREEN_NODE") ?? host.hostname,
+    hostnameUnqualified: FULLY_QUALIFIED.test(hostname) ? undefined : hostnameSetting === undefined ? "the system hostname" : "MXSCREEN_HOSTNAME",
+    // Fly.io names each machine's region (ams, iad …): one node per region needs no setting.
+    node: get("MXSCREEN_NODE") ?? nonEmpty(env.FLY_REGION) ?? host.hostname,
     dbUrl: get("MXSCREEN_DB_URL") ?? "file:data/mxscreen.db",
     dbAuthToken: get("MXSCREEN_DB_AUTH_TOKEN"),
     dbSyncUrl: get("MXSCREEN_DB_SYNC_URL"),

@@ -240,3 +240,17 @@ test("absurd sizes and durations are refused with the value and the limit, never
   assert.equal(loadConfig({ MXSCREEN_MAX_MESSAGE_SIZE: "8388607G" }, HOST).maxMessageSize, 8_388_607 * 1024 ** 3);
   assert.ok(!Number.isNaN(new Date(Date.now() + loadConfig({ MXSCREEN_BAN_TTL: "36500d" }, HOST).banTtlMs).getTime()));
 });
+
+test("on Fly.io the node is named after FLY_REGION unless MXSCREEN_NODE is set", () => {
+  assert.equal(loadConfig({ FLY_REGION: "ams" }, HOST).node, "ams");
+  assert.equal(loadConfig({ FLY_REGION: "ams", MXSCREEN_NODE: "edge-1" }, HOST).node, "edge-1");
+  assert.equal(loadConfig({ FLY_REGION: " " }, HOST).node, "mx1.example.net");
+});
+
+test("a banner name that is not fully qualified is flagged with where it came from", () => {
+  assert.equal(loadConfig({}, HOST).hostnameUnqualified, undefined);
+  assert.equal(loadConfig({}, { ...HOST, hostname: "vm" }).hostnameUnqualified, "the system hostname");
+  assert.equal(loadConfig({ MXSCREEN_HOSTNAME: "mx" }, HOST).hostnameUnqualified, "MXSCREEN_HOSTNAME");
+  assert.equal(loadConfig({ MXSCREEN_HOSTNAME: "mx.10" }, HOST).hostnameUnqualified, "MXSCREEN_HOSTNAME");
+  assert.equal(loadConfig({ MXSCREEN_HOSTNAME: "mx1.example.net" }, { ...HOST, hostname: "vm" }).hostnameUnqualified, undefined);
+});

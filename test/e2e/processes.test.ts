@@ -2,19 +2,11 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { test } from "../harness.ts";
 import { eventually } from "../helpers/eventually.ts";
+import { alive } from "../helpers/pid.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
 import { startServer } from "../helpers/server.ts";
 
 const E2E = { timeoutMs: 60_000 };
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const pidOf = (line: string) => Number(/ pid=(\d+)/.exec(line)![1]);
 

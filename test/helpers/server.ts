@@ -70,6 +70,8 @@ export async function startServer(
     dns?: readonly string[];
     /** The server's open-files limit (ulimit -n), to run it out of files. */
     openFiles?: number;
+    /** Another program than src/main.ts on a runtime: the single binary, `[dist/mxscreen, serve]`. */
+    command?: { command: string; args: string[] };
   } = {},
 ): Promise<RunningServer> {
   const dir = options.dir ?? tempDir();
@@ -78,7 +80,7 @@ export async function startServer(
   const adminPort = options.admin ? await freePort() : undefined;
   const dbUrl = `file:${join(dir, "mxscreen.db")}`;
   const spoolDir = join(dir, "spool");
-  const run = runtimeCommand(options.runtime ?? RUNTIME, join(ROOT, "src/main.ts"));
+  const run = options.command ?? runtimeCommand(options.runtime ?? RUNTIME, join(ROOT, "src/main.ts"));
   // exec keeps the PID, so the server is still stopped by its own PID.
   const { command, args } = options.openFiles === undefined
     ? run

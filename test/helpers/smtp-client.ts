@@ -25,9 +25,9 @@ export class RawClient {
     onCleanup(() => socket.destroy());
   }
 
-  static open(port: number, localAddress = "127.0.0.1"): Promise<RawClient> {
+  static open(port: number, localAddress = "127.0.0.1", host = localAddress.includes(":") ? "::1" : "127.0.0.1"): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: localAddress.includes(":") ? "::1" : "127.0.0.1", port, localAddress });
+      const socket = connect({ host, port, localAddress });
       socket.once("connect", () => resolve(new RawClient(socket)));
       socket.once("error", reject);
     });
