@@ -11,7 +11,7 @@ const bin = (name) => join(root, "node_modules", ".bin", name);
 const filters = process.argv.slice(2);
 
 /** Debian packages the end-to-end tests drive for real. */
-const DEBIAN = { swaks: "swaks", chromium: "chromium", openssl: "openssl", dnsmasq: "dnsmasq-base", postfix: "postfix" };
+const DEBIAN = { swaks: "swaks", chromium: "chromium", openssl: "openssl", dnsmasq: "dnsmasq-base", postfix: "postfix", pflogsumm: "pflogsumm" };
 
 function have(command) {
   return spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0;
@@ -35,7 +35,13 @@ function ensureDebianPackages() {
  * and would remove Postfix to install either, so their packages are unpacked, not installed,
  * into UNPACKED_MTAS (test/helpers/private-mta.ts reads them there).
  */
-const MTA_PACKAGES = ["exim4-daemon-heavy", "opensmtpd"];
+const MTA_PACKAGES = ["exim4-daemon-heavy", "opensmtpd", "prometheus"];
+/** Why each is unpacked rather than installed. */
+const UNPACK_REASON = {
+  "exim4-daemon-heavy": "it would replace Postfix",
+  opensmtpd: "it would replace Postfix",
+  prometheus: "its service must not start; test/deploy/alerts.test.ts runs its promtool",
+};
 const UNPACKED_MTAS = join(root, "node_modules", ".cache", "mta");
 /** The users those binaries run as, which their packages' postinst scripts would have created. */
 const MTA_USERS = ["Debian-exim", "opensmtpd", "opensmtpq"];
@@ -90,7 +96,7 @@ function ensureUnpackedMtas() {
       runOrThrow("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...libraries], { env, stdio: ["ignore", "inherit", "inherit"] });
     }
     for (const pkg of todo) {
-      console.log(`test: unpacking Debian's ${pkg} into ${UNPACKED_MTAS} (not installed: it would replace Postfix)`);
+      console.log(`test: unpacking Debian's ${pkg} into ${UNPACKED_MTAS} (not installed: ${UNPACK_REASON[pkg]})`);
       mkdirSync(UNPACKED_MTAS, { recursive: true });
       const download = mkdtempSync(join(UNPACKED_MTAS, "download-"));
       // apt-get downloads as its unprivileged _apt user, which must be able to write here.
