@@ -10,6 +10,7 @@ import type { ListKind } from "../store/types.ts";
 import { authorize } from "./auth.ts";
 import { renderDashboard, renderExplain } from "./dashboard.ts";
 import type { Metrics } from "./metrics.ts";
+import { registerProcessMetrics } from "./process-metrics.ts";
 
 export interface AdminDeps {
   readonly store: Store;
@@ -20,6 +21,8 @@ export interface AdminDeps {
   /** Listeners up and accepting. */
   readonly listening: () => boolean;
   readonly openConnections: () => number;
+  /** MXSCREEN_MAX_CONNECTIONS, shown as mxscreen_max_connections. */
+  readonly maxConnections?: number;
 }
 
 type Env = { Bindings: { address: string } };
@@ -45,6 +48,7 @@ function describe(s: ReturnType<typeof standing>): string {
 export function adminApp(deps: AdminDeps): Hono<Env> {
   const app = new Hono<Env>();
   const { store, metrics } = deps;
+  registerProcessMetrics(metrics, store, deps.maxConnections);
 
   app.get("/healthz", (c) => c.text("ok\n"));
 

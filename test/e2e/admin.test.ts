@@ -57,6 +57,18 @@ test("healthz, readyz and Prometheus metrics over real HTTP, with the verdicts r
   assert.match(metrics.text, /^# TYPE mxscreen_dns_lookup_seconds histogram$/m);
   // The polite client's reverse DNS was looked up (against the test's own dnsmasq) as its session began.
   assert.match(metrics.text, /^mxscreen_dns_lookup_seconds_count\{status="[a-z]+",type="PTR"\} [1-9]\d*$/m);
+  // Counters are there before anything happened, so rate() and alerts have a series to read.
+  assert.match(metrics.text, /^mxscreen_connections_total\{verdict="banned"\} 0$/m);
+  assert.match(metrics.text, /^mxscreen_check_hits_total\{action="enforce",check="non-smtp"\} 0$/m);
+  assert.match(metrics.text, /^mxscreen_messages_total\{result="delivered"\} 0$/m);
+  assert.match(metrics.text, /^mxscreen_build_info\{runtime="(deno|bun) [\d.]+",version="\d+\.\d+\.\d+"\} 1$/m);
+  assert.match(metrics.text, /^mxscreen_list_entries\{list="ban"\} 1$/m, "the pregreet's ban");
+  assert.match(metrics.text, /^mxscreen_list_entries\{list="pass"\} 1$/m, "the polite client's pass");
+  assert.match(metrics.text, /^process_resident_memory_bytes [1-9]\d*$/m);
+  assert.match(metrics.text, /^mxscreen_event_loop_lag_seconds [\d.e-]+$/m);
+  const fds = Number(/^process_open_fds (\d+)$/m.exec(metrics.text)?.[1]);
+  const maxFds = Number(/^process_max_fds (\d+)$/m.exec(metrics.text)?.[1]);
+  assert.ok(fds >= 5 && fds < maxFds, `open fds ${fds} (listeners, the database, the admin socket) below the limit ${maxFds}`);
 }, E2E);
 
 test("bans and allow entries through the API: add, list, enforced on SMTP, explain, remove; bad input is 400", async () => {
