@@ -9,12 +9,12 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** `mxscreen ARGS` through the launcher on the runtime running the tests, on the store at `dbUrl`. */
-export function cli(dbUrl: string, args: string[], cwd = tempDir()): Promise<CliResult> {
+/** `mxscreen ARGS` through the launcher on the runtime running the tests, on the store at `dbUrl`; `env` adds to its environment. */
+export function cli(dbUrl: string, args: string[], cwd = tempDir(), env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn("node", [join(ROOT, "src/cli/launch.mjs"), "--runtime", RUNTIME, "src/cli/mxscreen.ts", ...args], {
       cwd,
-      env: { PATH: process.env.PATH ?? "", HOME: cwd, MXSCREEN_DB_URL: dbUrl, MXSCREEN_NODE: "cli" },
+      env: { PATH: process.env.PATH ?? "", HOME: cwd, MXSCREEN_DB_URL: dbUrl, MXSCREEN_NODE: "cli", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
