@@ -129,6 +129,10 @@ export function formatPostfix(fields: Fields, time: Date, prefix: PostfixPrefix)
   const opened = new Date(time.getTime() - Number(fields.duration_ms));
   const local = fields.local === undefined ? "" : ` to ${bracketed(String(fields.local))}`;
   const lines = [stamp(opened, postscreen(`CONNECT from ${bracketed(fields.client as string)}${local}`))];
+  // postscreen logs a client's DNSBL rank whatever else it finds; the verdict line says it when it is DNSBL.
+  if (event !== "DNSBL" && typeof fields.dnsbl_score === "number" && fields.dnsbl_score > 0) {
+    lines.push(stamp(time, postscreen(`DNSBL rank ${fields.dnsbl_score} for ${bracketed(fields.client as string)}`)));
+  }
   for (const line of verdict(event, fields)) lines.push(stamp(time, postscreen(line)));
   if (fields.commands !== undefined) lines.push(stamp(time, postscreen(`DISCONNECT ${bracketed(fields.client as string)}`)));
   return lines;

@@ -27,6 +27,7 @@ test("postfix format: passes, bans, allow entries, DNSBL and limits in postscree
     { event: "BANNED", client: "192.0.2.9:1000", local: "192.0.2.25:25", ban: "192.0.2.9/32", reason: "PREGREET", by: "mx2", duration_ms: 0, action: "reject" },
     { event: "ALLOWED", client: "192.0.2.10:1000", local: "192.0.2.25:25", commands: 1, duration_ms: 10, action: "pass" },
     { event: "DNSBL", client: "192.0.2.11:1000", local: "192.0.2.25:25", dnsbl_score: 3, commands: 3, duration_ms: 10, action: "enforce" },
+    { event: "HELO", client: "192.0.2.13:1000", local: "192.0.2.25:25", helo: "x", dnsbl_score: 2, commands: 3, duration_ms: 10, action: "enforce" },
     { event: "LIMIT", client: "192.0.2.12:1000", limit: "total", action: "enforce" },
   ]).map((line) => line.replace(/^\S+ mx1\.example postfix\/postscreen\[4242\]: /, ""));
   assert.deepEqual(lines, [
@@ -42,6 +43,10 @@ test("postfix format: passes, bans, allow entries, DNSBL and limits in postscree
     "CONNECT from [192.0.2.11]:1000 to [192.0.2.25]:25",
     "DNSBL rank 3 for [192.0.2.11]:1000",
     "DISCONNECT [192.0.2.11]:1000",
+    "CONNECT from [192.0.2.13]:1000 to [192.0.2.25]:25",
+    "DNSBL rank 2 for [192.0.2.13]:1000",
+    "HELO [192.0.2.13]:1000 helo=x dnsbl_score=2 commands=3 duration_ms=10",
+    "DISCONNECT [192.0.2.13]:1000",
     "LIMIT [192.0.2.12]:1000 limit=total",
   ]);
 });
