@@ -11,7 +11,15 @@ const bin = (name) => join(root, "node_modules", ".bin", name);
 const filters = process.argv.slice(2);
 
 /** Debian packages the end-to-end tests drive for real. */
-const DEBIAN = { swaks: "swaks", chromium: "chromium", openssl: "openssl", dnsmasq: "dnsmasq-base", postfix: "postfix", pflogsumm: "pflogsumm" };
+const DEBIAN = {
+  swaks: "swaks",
+  chromium: "chromium",
+  openssl: "openssl",
+  dnsmasq: "dnsmasq-base",
+  postfix: "postfix",
+  // MXSCREEN_LOG=postfix read by Debian's Postfix log summariser (test/e2e/postfix-log.test.ts).
+  pflogsumm: "pflogsumm",
+};
 
 function have(command) {
   return spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0;
