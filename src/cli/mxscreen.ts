@@ -242,7 +242,7 @@ function showConfig(all: boolean, json: boolean, print: (text: string) => void):
   for (const name of config.unknownVariables) console.error(`mxscreen: ${name} is not a setting mxscreen knows (ignored): check its spelling against the README`);
 }
 
-export async function run(argv: string[], print: (text: string) => void): Promise<number> {
+async function run(argv: string[], print: (text: string) => void): Promise<number> {
   if (argv[0] === "--version" || argv[0] === "-V") {
     print(`mxscreen ${VERSION} (${runtimeName()})`);
     return 0;
@@ -341,16 +341,14 @@ export async function run(argv: string[], print: (text: string) => void): Promis
   }
 }
 
-if (import.meta.main) {
-  run(process.argv.slice(2), (text) => console.log(text)).then(
-    (code) => process.exit(code),
-    (error) => {
-      if (error instanceof UsageError) {
-        console.error(error.help ? `mxscreen: ${error.message}\n\n${error.help}` : `mxscreen: ${error.message}`);
-        process.exit(2);
-      }
-      console.error(`mxscreen: ${(error as Error).message}`);
-      process.exit(error instanceof ConfigError ? 2 : 1);
-    },
-  );
-}
+run(process.argv.slice(2), (text) => console.log(text)).then(
+  (code) => process.exit(code),
+  (error) => {
+    if (error instanceof UsageError) {
+      console.error(error.help ? `mxscreen: ${error.message}\n\n${error.help}` : `mxscreen: ${error.message}`);
+      process.exit(2);
+    }
+    console.error(`mxscreen: ${(error as Error).message}`);
+    process.exit(error instanceof ConfigError ? 2 : 1);
+  },
+);
