@@ -162,6 +162,7 @@ async function main(): Promise<void> {
     banTtlMs: config.banTtlMs,
     listening: () => loop.listening && (siblings === undefined || siblings.running === config.processes - 1),
     openConnections: () => loop.connections,
+    maxConnections: config.connectionLimits.total,
   });
   // Each process of MXSCREEN_PROCESSES serves its own metrics: the Nth on the admin port + N.
   const adminAddress = config.adminListen && {

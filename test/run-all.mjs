@@ -20,6 +20,8 @@ const DEBIAN = {
   // The deployment recipes: systemd-analyze verify of the unit, the Containerfile's setcap step.
   "systemd-analyze": "systemd",
   setcap: "libcap2-bin",
+  // MXSCREEN_LOG=postfix read by Debian's Postfix log summariser (test/e2e/postfix-log.test.ts).
+  pflogsumm: "pflogsumm",
 };
 
 function have(command) {
@@ -44,7 +46,13 @@ function ensureDebianPackages() {
  * and would remove Postfix to install either, so their packages are unpacked, not installed,
  * into UNPACKED_MTAS (test/helpers/private-mta.ts reads them there).
  */
-const MTA_PACKAGES = ["exim4-daemon-heavy", "opensmtpd"];
+const MTA_PACKAGES = ["exim4-daemon-heavy", "opensmtpd", "prometheus"];
+/** Why each is unpacked rather than installed. */
+const UNPACK_REASON = {
+  "exim4-daemon-heavy": "it would replace Postfix",
+  opensmtpd: "it would replace Postfix",
+  prometheus: "its service must not start; test/deploy/alerts.test.ts runs its promtool",
+};
 const UNPACKED_MTAS = join(root, "node_modules", ".cache", "mta");
 /** The users those binaries run as, which their packages' postinst scripts would have created. */
 const MTA_USERS = ["Debian-exim", "opensmtpd", "opensmtpq"];
@@ -93,13 +101,14 @@ function ensureUnpackedMtas() {
       runOrThrow("useradd", ["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", user]);
     }
     const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    const libraries = todo.flatMap(missingLibraries);
+    // promtool is one static binary: Prometheus' web libraries are not wanted.
+    const libraries = todo.filter((pkg) => pkg !== "prometheus").flatMap(missingLibraries);
     if (libraries.length > 0) {
       console.log(`test: installing ${libraries.join(", ")} from Debian (libraries of the unpacked MTAs)`);
       runOrThrow("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...libraries], { env, stdio: ["ignore", "inherit", "inherit"] });
     }
     for (const pkg of todo) {
-      console.log(`test: unpacking Debian's ${pkg} into ${UNPACKED_MTAS} (not installed: it would replace Postfix)`);
+      console.log(`test: unpacking Debian's ${pkg} into ${UNPACKED_MTAS} (not installed: ${UNPACK_REASON[pkg]})`);
       mkdirSync(UNPACKED_MTAS, { recursive: true });
       const download = mkdtempSync(join(UNPACKED_MTAS, "download-"));
       // apt-get downloads as its unprivileged _apt user, which must be able to write here.

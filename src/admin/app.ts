@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { standing } from "../gate/standing.ts";
-import { formatIP, type Prefix, parseIP, parsePrefix } from "../ip/address.ts";
+import { formatIP, formatPrefix, type Prefix, parseIP, parsePrefix } from "../ip/address.ts";
 import { explain } from "../store/explain.ts";
 import { checkAddress, checkListRequest } from "../store/list-input.ts";
 import { fleetStats } from "../store/stats.ts";
@@ -9,7 +9,11 @@ import type { Store } from "../store/store.ts";
 import type { ListKind } from "../store/types.ts";
 import { authorize } from "./auth.ts";
 import { renderDashboard, renderExplain } from "./dashboard.ts";
+import { entryJson, explanationJson, rowJson } from "./list-entry.ts";
+import OPENAPI from "./openapi.json" with { type: "json" };
+import { VERSION } from "../version.ts";
 import type { Metrics } from "./metrics.ts";
+import { registerProcessMetrics } from "./process-metrics.ts";
 
 export interface AdminDeps {
   readonly store: Store;
@@ -20,6 +24,8 @@ export interface AdminDeps {
   /** Listeners up and accepting. */
   readonly listening: () => boolean;
   readonly openConnections: () => number;
+  /** MXSCREEN_MAX_CONNECTIONS, shown as mxscreen_max_connections. */
+  readonly maxConnections?: number;
 }
 
 type Env = { Bindings: { address: string } };
@@ -45,6 +51,7 @@ function describe(s: ReturnType<typeof standing>): string {
 export function adminApp(deps: AdminDeps): Hono<Env> {
   const app = new Hono<Env>();
   const { store, metrics } = deps;
+  registerProcessMetrics(metrics, store, deps.maxConnections);
 
   app.get("/healthz", (c) => c.text("ok\n"));
 
@@ -91,7 +98,7 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
     const path = kind === "ban" ? "/api/bans" : "/api/allow";
     app.get(path, async (c) => {
       await store.flush(READ_WAIT_MS);
-      return c.json({ [kind === "ban" ? "bans" : "allow"]: await store.list(kind, Date.now()) });
+      return c.json({ [kind === "ban" ? "bans" : "allow"]: (await store.list(kind, Date.now())).map(rowJson) });
     });
     app.post(path, async (c) => {
       const input = await body(c);
@@ -100,17 +107,24 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
       if (!checked.ok) return c.json({ error: checked.error }, 400);
       const entry = store.set(kind, checked.value, Date.now());
       const written = await store.flush(WRITE_WAIT_MS);
-      return c.json({ [kind]: entry, written }, written ? 201 : 202);
+      return c.json({ [kind]: entryJson(entry), written }, written ? 201 : 202);
     });
     app.delete(path, async (c) => {
       const input = await body(c);
       const checked = checkAddress(c.req.query("address") ?? input.address);
       if (!checked.ok) return c.json({ error: checked.error }, 400);
-      store.remove(kind, parsePrefix(checked.value)!, Date.now(), "removed through the admin API");
+      const prefix = parsePrefix(checked.value)!;
+      await store.flush(READ_WAIT_MS);
+      if (!(await store.list(kind, Date.now())).some((row) => row.prefix === formatPrefix(prefix))) {
+        return c.json({ error: `${formatPrefix(prefix)} is not on the ${kind} list: nothing was removed (see GET ${path})` }, 404);
+      }
+      store.remove(kind, prefix, Date.now(), "removed through the admin API");
       const written = await store.flush(WRITE_WAIT_MS);
       return c.json({ removed: checked.value, written }, written ? 200 : 202);
     });
   }
+
+  app.get("/api/openapi.json", (c) => c.json({ ...OPENAPI, info: { ...OPENAPI.info, version: VERSION } }));
 
   app.get("/api/stats", async (c) => {
     await store.flush(READ_WAIT_MS);
@@ -130,15 +144,16 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
     if (!ip) return undefined;
     await store.flush(READ_WAIT_MS);
     const now = Date.now();
-    return { now, standing: describe(standing(deps.allow, store, ip, now)), ...(await explain(store.db, ip)), ip: formatIP(ip) };
+    return { now, standing: describe(standing(deps.allow, store, ip, now)), explanation: { ...(await explain(store.db, ip)), ip: formatIP(ip) } };
   };
   app.get("/api/explain/:ip", async (c) => {
     const result = await explainOf(c.req.param("ip"));
-    return result ? c.json(result) : c.json({ error: `ip: ${JSON.stringify(c.req.param("ip"))} is not an IP address` }, 400);
+    if (!result) return c.json({ error: `ip: ${JSON.stringify(c.req.param("ip"))} is not an IP address` }, 400);
+    return c.json({ now: new Date(result.now).toISOString(), standing: result.standing, ...explanationJson(result.explanation) });
   });
   app.get("/explain/:ip", async (c) => {
     const result = await explainOf(c.req.param("ip"));
-    return result ? c.html(renderExplain(result, result.now, result.standing)) : c.text("not an IP address\n", 400);
+    return result ? c.html(renderExplain(result.explanation, result.now, result.standing)) : c.text("not an IP address\n", 400);
   });
 
   app.get("/", async (c) => {

@@ -3,7 +3,17 @@
  * dashboard. Names follow Prometheus conventions: `_total` counters, `_seconds` histograms.
  */
 
+import { CHECKS } from "../checks/registry.ts";
+
 type Labels = Record<string, string>;
+
+/** Verdicts the gate and the session end make besides the checks' own tags (conclude.ts). */
+const GATE_VERDICTS = ["PASS NEW", "PASS OLD", "ALLOWED", "PREGREET", "BANNED", "HANGUP", "PROXY", "TIMEOUT", "ERROR-LIMIT", "SHUTDOWN", "TLS-FAILED", "WORKER-FAILED", "LOCAL-ERROR"];
+
+/** A log tag as the metrics' label, as conclude.ts writes it: `PASS NEW` → `pass-new`. */
+function verdictLabel(tag: string): string {
+  return tag.toLowerCase().replace(/ /g, "-");
+}
 
 interface Histogram {
   counts: number[];
@@ -40,6 +50,10 @@ export class Metrics {
     this.define("mxscreen_messages_total", "counter", "Messages, by result: delivered or failed.");
     this.define("mxscreen_session_seconds", "histogram", "Connection lifetime from accept to conclusion.", SESSION_BUCKETS);
     this.define("mxscreen_dns_lookup_seconds", "histogram", "DNS lookup latency, by kind.", LOOKUP_BUCKETS);
+    // Present from zero, so rate() and alerts see a series before the first event.
+    for (const tag of new Set([...GATE_VERDICTS, ...CHECKS.map((check) => check.tag)])) this.inc("mxscreen_connections_total", { verdict: verdictLabel(tag) }, 0);
+    for (const check of CHECKS) this.inc("mxscreen_check_hits_total", { check: check.id, action: check.defaultAction }, 0);
+    for (const result of ["delivered", "failed"]) this.inc("mxscreen_messages_total", { result }, 0);
   }
 
   /** A gauge read when scraped, so it is never stale: one value, or one per label set. */
@@ -87,10 +101,10 @@ export class Metrics {
     });
   }
 
-  /** Connections since start, by verdict. */
+  /** Connections since start, by verdict (those that happened). */
   verdictTotals(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [key, value] of this.family("mxscreen_connections_total").values) out[/verdict="([^"]*)"/.exec(key)![1]] = value;
+    for (const [key, value] of this.family("mxscreen_connections_total").values) if (value > 0) out[/verdict="([^"]*)"/.exec(key)![1]] = value;
     return out;
   }
 
@@ -100,7 +114,12 @@ export class Metrics {
       lines.push(`# HELP ${name} ${family.help}`, `# TYPE ${name} ${family.type}`);
       const collected = family.collect?.();
       if (typeof collected === "number") lines.push(`${name} ${collected}`);
-      else for (const [labels, value] of collected ?? []) lines.push(`${name}{${labelKey(labels)}} ${value}`);
+      else {
+        for (const [labels, value] of collected ?? []) {
+          const key = labelKey(labels);
+          lines.push(`${name}${key ? `{${key}}` : ""} ${value}`);
+        }
+      }
       for (const [key, value] of family.values) lines.push(`${name}${key ? `{${key}}` : ""} ${value}`);
       for (const [key, h] of family.histograms) {
         const prefix = key ? `${key},` : "";

@@ -1,63 +1,118 @@
 import { hostname } from "node:os";
 import process from "node:process";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { entryJson, explanationJson, type ListEntryJson, rowJson } from "../admin/list-entry.ts";
 import { loadConfig } from "../config/config.ts";
 import { ConfigError } from "../config/values.ts";
-import { parseIP, parsePrefix } from "../ip/address.ts";
+import { formatPrefix, parseIP, parsePrefix } from "../ip/address.ts";
+import { runtimeName } from "../net/runtime.ts";
 import { explain } from "../store/explain.ts";
 import { checkAddress, checkListRequest } from "../store/list-input.ts";
 import { migrate } from "../store/migrate.ts";
 import { fleetStats } from "../store/stats.ts";
 import { Store } from "../store/store.ts";
-import type { ListChangeRow } from "../store/types.ts";
+import type { ListKind } from "../store/types.ts";
 import { openFilesLimit, USUAL_OPEN_FILES } from "../net/open-files.ts";
+import { VERSION } from "../version.ts";
 
-const USAGE = `usage: mxscreen COMMAND [--json]
+type Options = NonNullable<ParseArgsConfig["options"]>;
 
-  ban add IP|CIDR [--ttl 1d|never] [--reason TEXT] [--force]
-                                                     ban on every node sharing the store
-                                                     (--force: confirm a prefix wider than /8, IPv6 /16)
-  ban rm IP|CIDR                                     lift a ban
-  ban ls                                             bans in force
-  allow add IP|CIDR [--ttl DURATION] [--reason TEXT] [--force]
-                                                     never screen or ban these clients
-  allow rm IP|CIDR
-  allow ls
-  stats                                              the fleet's numbers, last hour
-  explain IP                                         every verdict about IP, with the evidence
-  migrate                                            apply the database migrations
+/** Options every command takes: output for scripts, and the remote mode. */
+const COMMON: Options = {
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  server: { type: "string" },
+  token: { type: "string" },
+};
+const LIST_ADD: Options = { ttl: { type: "string" }, reason: { type: "string" }, force: { type: "boolean" } };
 
-The store is the one in MXSCREEN_DB_URL (and .env), as for the server.`;
+interface Command {
+  readonly name: string;
+  readonly args: string;
+  readonly summary: string;
+  readonly details?: string;
+  readonly options: Options;
+  /** Positional arguments after the command's name: how many it needs, at most. */
+  readonly arity: number;
+  /** Needs the store directly (no --server). */
+  readonly localOnly?: boolean;
+}
 
-/** Bad input: exit 2 with one line; `showUsage` when the command itself was not understood. */
+/** add, rm and ls for one list: the ban and allow commands differ only in words and defaults. */
+function listCommands(kind: "ban" | "allow", ttl: string, summary: string, ttlDefault: string): Command[] {
+  return [
+    {
+      name: `${kind} add`,
+      args: `IP|CIDR [--ttl ${ttl}] [--reason TEXT] [--force]`,
+      summary,
+      details: `${ttlDefault}; --force confirms a prefix wider than an IPv4 /8 or an IPv6 /16.`,
+      options: LIST_ADD,
+      arity: 1,
+    },
+    { name: `${kind} rm`, args: "IP|CIDR", summary: `remove from the ${kind} list (exit 1 when it was not there)`, options: {}, arity: 1 },
+    { name: `${kind} ls`, args: "", summary: `${kind} entries in force`, options: {}, arity: 0 },
+  ];
+}
+
+const COMMANDS: readonly Command[] = [
+  ...listCommands("ban", "1d|never", "ban on every node sharing the store", "--ttl defaults to MXSCREEN_BAN_TTL (the server's, with --server)"),
+  ...listCommands("allow", "DURATION", "never screen or ban these clients", "No end unless --ttl"),
+  { name: "stats", args: "", summary: "the fleet's numbers, last hour", options: {}, arity: 0 },
+  { name: "explain", args: "IP", summary: "every verdict about IP, with the evidence", options: {}, arity: 1 },
+  { name: "migrate", args: "", summary: "apply the database migrations", options: {}, arity: 0, localOnly: true },
+  {
+    name: "config",
+    args: "[--all]",
+    summary: "the settings in effect, as postconf -n shows Postfix's (secrets masked)",
+    details: "Checks every value as the server does at start (a bad one exits 2). --all adds the settings left at their defaults.",
+    options: { all: { type: "boolean" } },
+    arity: 0,
+    localOnly: true,
+  },
+];
+
+const REMOTE = `Remote mode: --server http://mx1.example:8025 (or MXSCREEN_SERVER) talks to a node's admin API
+with --token or MXSCREEN_ADMIN_TOKEN, so no database credentials are needed; without it the
+CLI works on the store in MXSCREEN_DB_URL (and .env), as the server does.`;
+
+function usage(): string {
+  const lines = COMMANDS.map((c) => {
+    const form = `${c.name} ${c.args}`.trimEnd();
+    return form.length > 50 ? `  ${form}\n  ${"".padEnd(50)} ${c.summary}` : `  ${form.padEnd(50)} ${c.summary}`;
+  });
+  return `usage: mxscreen COMMAND [--json] [--server URL [--token TOKEN]]\n       mxscreen --version | help [COMMAND]\n\n${lines.join("\n")}\n\n${REMOTE}`;
+}
+
+function commandHelp(command: Command): string {
+  const options = Object.keys({ ...command.options, ...COMMON }).map((o) => `--${o}`).join(" ");
+  return `usage: mxscreen ${command.name} ${command.args}\n\n${command.summary}.${command.details ? `\n${command.details}` : ""}\n\noptions: ${options}\n${command.localOnly ? "Works on the store in MXSCREEN_DB_URL only (not with --server)." : REMOTE}`;
+}
+
+/** Bad input: exit 2 with one line; `help` is shown after it when the command was not understood. */
 class UsageError extends Error {
-  constructor(message: string, readonly showUsage = false) {
+  constructor(message: string, readonly help?: string) {
     super(message);
   }
 }
 
-interface Parsed {
-  readonly words: string[];
-  readonly flags: Map<string, string | true>;
+/** What went wrong elsewhere (the store, the server): exit 1. */
+class Failure extends Error {}
+
+/** The command named by the leading words of `positionals`, longest name first. */
+function findCommand(positionals: readonly string[]): Command | undefined {
+  return COMMANDS.find((c) => c.name.split(" ").every((word, i) => positionals[i] === word));
 }
 
-function parse(argv: string[]): Parsed {
-  const words: string[] = [];
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (!arg.startsWith("--")) {
-      words.push(arg);
-      continue;
-    }
-    const [name, inline] = arg.slice(2).split(/=(.*)/s);
-    if (name === "json" || name === "help" || name === "force") flags.set(name, true);
-    else if (["ttl", "reason"].includes(name)) {
-      const value = inline ?? argv[++i];
-      if (value === undefined) throw new UsageError(`--${name} needs a value`);
-      flags.set(name, value);
-    } else throw new UsageError(`unknown option --${name}`, true);
+/** node:util's messages name the option; ours say what to do as well. */
+function parseError(error: unknown, command: Command): UsageError {
+  const message = (error as Error).message;
+  const option = /'(-[^' ]+)/.exec(message)?.[1];
+  const code = (error as { code?: string }).code ?? "";
+  if (/MISSING|INVALID_OPTION_VALUE/.test(code) || /argument missing/.test(message)) return new UsageError(`${option} needs a value`);
+  if (/UNKNOWN_OPTION/.test(code) || /Unknown option/.test(message)) {
+    return new UsageError(`${command.name}: unknown option ${option}`, commandHelp(command));
   }
-  return { words, flags };
+  return new UsageError(`${command.name}: ${message}`, commandHelp(command));
 }
 
 function table(rows: Record<string, unknown>[], columns: string[]): string {
@@ -68,29 +123,165 @@ function table(rows: Record<string, unknown>[], columns: string[]): string {
   return [line(columns), ...cells.map(line)].join("\n");
 }
 
-function listRows(rows: ListChangeRow[]) {
-  return rows.map((r) => ({
-    prefix: r.prefix,
-    expires: r.expires_at === null ? "never" : new Date(r.expires_at).toISOString(),
-    node: r.node,
-    check: r.check_id ?? "",
-    reason: r.reason ?? "",
-    since: new Date(r.created_at).toISOString(),
-  }));
+function entryTable(entries: readonly ListEntryJson[]): string {
+  const rows = entries.map((e) => ({ ...e, expires: e.expiresAt ?? "never", since: e.createdAt, check: e.check ?? "", reason: e.reason ?? "" }));
+  return table(rows, ["prefix", "expires", "node", "check", "reason", "since"]);
+}
+
+type ExplainJson = ReturnType<typeof explanationJson>;
+type FleetStats = Awaited<ReturnType<typeof fleetStats>>;
+
+/** What a command does, the same whether it reaches the store directly or a node's admin API. */
+interface Backend {
+  list(kind: ListKind): Promise<ListEntryJson[]>;
+  add(kind: ListKind, request: { address?: string; ttl?: string; reason?: string; force?: boolean }): Promise<ListEntryJson>;
+  /** False when the list had no such entry. */
+  remove(kind: ListKind, address: string): Promise<boolean>;
+  explain(ip: string): Promise<ExplainJson>;
+  stats(): Promise<FleetStats>;
+  close(): Promise<void>;
+}
+
+async function localBackend(): Promise<Backend> {
+  const config = loadConfig(process.env, { hostname: hostname(), cpus: 1, openFiles: openFilesLimit() ?? USUAL_OPEN_FILES });
+  const store = await Store.open({ url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, index: false }, () => {});
+  const written = async () => {
+    if (!(await store.flush(10_000))) {
+      throw new Failure(`could not write to the store at ${config.dbUrl}: ${store.health().lastError ?? "no answer"}; nothing was changed`);
+    }
+  };
+  return {
+    list: async (kind) => (await store.list(kind, Date.now())).map(rowJson),
+    add: async (kind, request) => {
+      const checked = checkListRequest(request, kind === "ban" ? config.banTtlMs : null, "--force");
+      if (!checked.ok) throw new UsageError(`${kind} add: ${checked.error}`);
+      const entry = store.set(kind, checked.value, Date.now());
+      await written();
+      return entryJson(entry);
+    },
+    remove: async (kind, address) => {
+      const checked = checkAddress(address);
+      if (!checked.ok) throw new UsageError(`${kind} rm: ${checked.error}`);
+      const prefix = parsePrefix(checked.value)!;
+      if (!(await store.list(kind, Date.now())).some((row) => row.prefix === formatPrefix(prefix))) return false;
+      store.remove(kind, prefix, Date.now(), "removed with the CLI");
+      await written();
+      return true;
+    },
+    explain: async (text) => {
+      const ip = parseIP(text);
+      if (!ip) throw new UsageError(`explain: ${JSON.stringify(text)} is not an IP address`);
+      return explanationJson(await explain(store.db, ip));
+    },
+    stats: () => fleetStats(store.db, Date.now()),
+    close: () => store.close(0),
+  };
+}
+
+function remoteBackend(server: string, token: string | undefined): Backend {
+  const base = server.replace(/\/+$/, "");
+  if (!/^https?:\/\/[^/]+/.test(base)) throw new UsageError(`--server ${JSON.stringify(server)} is not valid: expected the admin API's URL, e.g. http://mx1.example:8025`);
+  const call = async (what: string, path: string, init: RequestInit = {}) => {
+    const headers = new Headers(init.headers);
+    if (token) headers.set("authorization", `Bearer ${token}`);
+    if (init.body) headers.set("content-type", "application/json");
+    let response: Response;
+    try {
+      response = await fetch(base + path, { ...init, headers, signal: AbortSignal.timeout(15_000) });
+    } catch (error) {
+      throw new Failure(`${what}: cannot reach the admin API at ${base} (${(error as Error).message}); check --server and that MXSCREEN_ADMIN_LISTEN is reachable from here`);
+    }
+    const body = await response.json().catch(() => ({})) as Record<string, unknown>;
+    if (response.status === 400) throw new UsageError(`${what}: ${body.error}`);
+    if (response.status === 401 || response.status === 403) {
+      throw new Failure(`${what}: ${base} refused: ${body.error ?? response.status}; pass the node's MXSCREEN_ADMIN_TOKEN with --token or MXSCREEN_ADMIN_TOKEN`);
+    }
+    if (response.status >= 500) throw new Failure(`${what}: ${base} answered ${response.status}: ${body.error ?? "no reason given"}`);
+    return { status: response.status, body };
+  };
+  const path = (kind: ListKind) => kind === "ban" ? "/api/bans" : "/api/allow";
+  return {
+    list: async (kind) => (await call(`${kind} ls`, path(kind))).body[kind === "ban" ? "bans" : "allow"] as ListEntryJson[],
+    add: async (kind, request) => {
+      const { status, body } = await call(`${kind} add`, path(kind), { method: "POST", body: JSON.stringify(request) });
+      if (status === 202) console.error(`mxscreen: ${kind} add: in force on ${base}, waiting there in its queue for the database`);
+      return body[kind] as ListEntryJson;
+    },
+    remove: async (kind, address) =>
+      (await call(`${kind} rm`, `${path(kind)}?address=${encodeURIComponent(address)}`, { method: "DELETE" })).status !== 404,
+    explain: async (ip) => (await call("explain", `/api/explain/${encodeURIComponent(ip)}`)).body as unknown as ExplainJson,
+    stats: async () => (await call("stats", "/api/stats")).body.fleet as FleetStats,
+    close: () => Promise.resolve(),
+  };
+}
+
+const SECRET = /TOKEN|PASSWORD|SECRET|KEY$/;
+
+/** A value as `mxscreen config` shows it: secrets and the password part of URLs masked. */
+function shown(name: string, value: string): string {
+  if (SECRET.test(name) && !name.endsWith("_FILE") && name !== "MXSCREEN_TLS_KEY") return "********";
+  return value.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:********@").replace(/([?&](?:authToken|token)=)[^&]*/gi, "$1********");
+}
+
+/** postconf -n for mxscreen: each MXSCREEN_ setting in effect (environment and .env), checked as at start. */
+function showConfig(all: boolean, json: boolean, print: (text: string) => void): void {
+  const known = new Set<string>();
+  const env = new Proxy(process.env, {
+    get: (target, name) => {
+      if (typeof name === "string" && name.startsWith("MXSCREEN_")) known.add(name);
+      return Reflect.get(target, name);
+    },
+  });
+  const config = loadConfig(env, { hostname: hostname(), cpus: navigator.hardwareConcurrency ?? 1, openFiles: openFilesLimit() ?? USUAL_OPEN_FILES });
+  const names = [...known].filter((name) => all || (process.env[name] ?? "").trim() !== "").sort();
+  const settings = Object.fromEntries(names.map((name) => [name, process.env[name] === undefined || process.env[name]!.trim() === "" ? null : shown(name, process.env[name]!)]));
+  if (json) print(JSON.stringify({ settings, unknown: config.unknownVariables }, null, 2));
+  else {
+    for (const [name, value] of Object.entries(settings)) print(value === null ? `${name} = (default)` : `${name} = ${value}`);
+  }
+  for (const name of config.unknownVariables) console.error(`mxscreen: ${name} is not a setting mxscreen knows (ignored): check its spelling against the README`);
 }
 
 async function run(argv: string[], print: (text: string) => void): Promise<number> {
-  const { words, flags } = parse(argv);
-  const json = flags.has("json");
-  const [command, sub, target, ...extra] = words;
-  if (!command || flags.has("help") || command === "help") {
-    print(USAGE);
-    return command ? 0 : 2;
+  if (argv[0] === "--version" || argv[0] === "-V") {
+    print(`mxscreen ${VERSION} (${runtimeName()})`);
+    return 0;
   }
-  const config = loadConfig(process.env, { hostname: hostname(), cpus: 1, openFiles: openFilesLimit() ?? USUAL_OPEN_FILES });
-  const storeOptions = { url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, index: false };
+  const words = parseArgs({ args: argv, options: { ...COMMON, ...LIST_ADD, all: { type: "boolean" } }, strict: false, allowPositionals: true }).positionals;
+  if (words.length === 0 || words[0] === "help") {
+    const about = findCommand(words.slice(1));
+    print(about ? commandHelp(about) : usage());
+    return words.length === 0 ? 2 : 0;
+  }
+  const command = findCommand(words);
+  if (!command) {
+    const group = COMMANDS.filter((c) => c.name.startsWith(`${words[0]} `));
+    if (group.length > 0) throw new UsageError(`${words[0]}: expected ${group.map((c) => c.name.split(" ")[1]).join(", ")}`, usage());
+    throw new UsageError(`unknown command ${JSON.stringify(words[0])}`, usage());
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...COMMON, ...command.options }, strict: true, allowPositionals: true });
+  } catch (error) {
+    throw parseError(error, command);
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const rest = parsed.positionals.slice(command.name.split(" ").length);
+  if (values.help) {
+    print(commandHelp(command));
+    return 0;
+  }
+  if (rest.length > command.arity) throw new UsageError(`${command.name}: unexpected ${JSON.stringify(rest.slice(command.arity).join(" "))}`, commandHelp(command));
+  const json = values.json === true;
+  const server = (values.server as string | undefined) ?? process.env.MXSCREEN_SERVER;
+  if (server !== undefined && command.localOnly) throw new UsageError(`${command.name} works on this machine's store only, not with --server`);
 
-  if (command === "migrate") {
+  if (command.name === "config") {
+    showConfig(values.all === true, json, print);
+    return 0;
+  }
+  if (command.name === "migrate") {
+    const config = loadConfig(process.env, { hostname: hostname(), cpus: 1, openFiles: openFilesLimit() ?? USUAL_OPEN_FILES });
     const { createClient } = await import("@libsql/client");
     const client = createClient({ url: config.dbUrl, authToken: config.dbAuthToken });
     try {
@@ -101,14 +292,12 @@ async function run(argv: string[], print: (text: string) => void): Promise<numbe
     }
     return 0;
   }
-  if (command !== "ban" && command !== "allow" && command !== "stats" && command !== "explain") {
-    throw new UsageError(`unknown command ${JSON.stringify(command)}`, true);
-  }
-  const store = await Store.open(storeOptions, () => {});
+
+  const backend = server === undefined ? await localBackend() : remoteBackend(server, (values.token as string | undefined) ?? process.env.MXSCREEN_ADMIN_TOKEN);
   try {
-    const now = Date.now();
-    if (command === "stats") {
-      const stats = await fleetStats(store.db, now);
+    const [target = ""] = rest;
+    if (command.name === "stats") {
+      const stats = await backend.stats();
       if (json) print(JSON.stringify(stats, null, 2));
       else {
         print(`in force: ${stats.lists.ban} bans, ${stats.lists.pass} passes, ${stats.lists.allow} allow entries`);
@@ -118,51 +307,37 @@ async function run(argv: string[], print: (text: string) => void): Promise<numbe
       }
       return 0;
     }
-    if (command === "explain") {
-      const ip = parseIP(sub ?? "");
-      if (!ip) throw new UsageError(`explain: ${JSON.stringify(sub ?? "")} is not an IP address`);
-      const result = await explain(store.db, ip);
+    if (command.name === "explain") {
+      if (!parseIP(target)) throw new UsageError(`explain: ${JSON.stringify(target)} is not an IP address`);
+      const result = await backend.explain(target);
       if (json) print(JSON.stringify(result, null, 2));
       else {
-        print(`verdicts about ${result.ip}:\n${table(result.events.map((e) => ({ ...e, at: new Date(e.at).toISOString(), evidence: JSON.stringify(e.evidence) })), ["at", "node", "event", "check", "action", "evidence"])}`);
-        print(`\nlist entries covering ${result.ip}:\n${table(result.lists.map((l) => ({ ...l, at: new Date(l.at).toISOString(), expires: l.expiresAt === null ? "never" : new Date(l.expiresAt).toISOString() })), ["at", "kind", "prefix", "op", "expires", "node", "check", "reason"])}`);
+        print(`verdicts about ${result.ip}:\n${table(result.events.map((e) => ({ ...e, evidence: JSON.stringify(e.evidence) })), ["at", "node", "event", "check", "action", "evidence"])}`);
+        print(`\nlist entries covering ${result.ip}:\n${table(result.lists.map((l) => ({ ...l, at: l.createdAt, expires: l.expiresAt ?? "never" })), ["at", "kind", "prefix", "op", "expires", "node", "check", "reason"])}`);
       }
       return 0;
     }
-    const kind = command;
+    const [kindWord, sub] = command.name.split(" ");
+    const kind = kindWord as ListKind;
     if (sub === "ls") {
-      const rows = listRows(await store.list(kind, now));
-      print(json ? JSON.stringify(rows, null, 2) : table(rows, ["prefix", "expires", "node", "check", "reason", "since"]));
+      const entries = await backend.list(kind);
+      print(json ? JSON.stringify(entries, null, 2) : entryTable(entries));
       return 0;
     }
-    if (sub !== "add" && sub !== "rm") throw new UsageError(`${kind}: expected add, rm or ls`, true);
-    if (extra.length > 0) throw new UsageError(`${kind} ${sub}: unexpected ${JSON.stringify(extra.join(" "))}`);
     if (sub === "add") {
-      const checked = checkListRequest(
-        { address: target, ttl: flags.get("ttl"), reason: flags.get("reason"), force: flags.get("force") },
-        kind === "ban" ? config.banTtlMs : null,
-        "--force",
-      );
-      if (!checked.ok) throw new UsageError(`${kind} add: ${checked.error}`);
-      const entry = store.set(kind, checked.value, now);
-      await written(store, config.dbUrl);
-      print(json ? JSON.stringify(entry) : `${kind === "ban" ? "banned" : "allowed"} ${entry.prefix} until ${entry.expiresAt === null ? "removed" : new Date(entry.expiresAt).toISOString()}`);
-    } else {
-      const checked = checkAddress(target);
-      if (!checked.ok) throw new UsageError(`${kind} rm: ${checked.error}`);
-      store.remove(kind, parsePrefix(checked.value)!, now, "removed with the CLI");
-      await written(store, config.dbUrl);
-      print(json ? JSON.stringify({ removed: checked.value }) : `removed ${checked.value} from the ${kind} list`);
+      const entry = await backend.add(kind, { address: target, ttl: values.ttl as string | undefined, reason: values.reason as string | undefined, force: values.force as boolean | undefined });
+      print(json ? JSON.stringify(entry) : `${kind === "ban" ? "banned" : "allowed"} ${entry.prefix} until ${entry.expiresAt ?? "removed"}`);
+      return 0;
     }
+    const checked = checkAddress(target);
+    if (!checked.ok) throw new UsageError(`${kind} rm: ${checked.error}`);
+    if (!(await backend.remove(kind, checked.value))) {
+      throw new Failure(`${kind} rm: ${formatPrefix(parsePrefix(checked.value)!)} is not on the ${kind} list: nothing was removed (see mxscreen ${kind} ls)`);
+    }
+    print(json ? JSON.stringify({ removed: checked.value }) : `removed ${checked.value} from the ${kind} list`);
     return 0;
   } finally {
-    await store.close(0);
-  }
-}
-
-async function written(store: Store, url: string): Promise<void> {
-  if (!(await store.flush(10_000))) {
-    throw new Error(`could not write to the store at ${url}: ${store.health().lastError ?? "no answer"}; nothing was changed`);
+    await backend.close();
   }
 }
 
@@ -170,10 +345,10 @@ run(process.argv.slice(2), (text) => console.log(text)).then(
   (code) => process.exit(code),
   (error) => {
     if (error instanceof UsageError) {
-      console.error(error.showUsage ? `mxscreen: ${error.message}\n\n${USAGE}` : `mxscreen: ${error.message}`);
+      console.error(error.help ? `mxscreen: ${error.message}\n\n${error.help}` : `mxscreen: ${error.message}`);
       process.exit(2);
     }
-    console.error(`mxscreen: ${error instanceof ConfigError ? error.message : (error as Error).message}`);
+    console.error(`mxscreen: ${(error as Error).message}`);
     process.exit(error instanceof ConfigError ? 2 : 1);
   },
 );

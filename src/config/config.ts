@@ -69,7 +69,7 @@ export interface Config {
   readonly followIntervalMs: number;
   /** How long one DNS question may take before it counts as a failure. */
   readonly dnsTimeoutMs: number;
-  readonly log: "text" | "json";
+  readonly log: "text" | "json" | "postfix";
   readonly pipelining: boolean;
   /** A CR without LF in message content: refuse the message (550 5.5.2 at the final dot) or turn it into CRLF. */
   readonly bareCr: "reject" | "normalize";
@@ -225,7 +225,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     tls: certPath === undefined ? undefined : { certPath, keyPath: keyPath! },
     followIntervalMs: dur("MXSCREEN_FOLLOW_INTERVAL", "250ms"),
     dnsTimeoutMs: dur("MXSCREEN_DNS_TIMEOUT", "5s"),
-    log: parseChoice("MXSCREEN_LOG", get("MXSCREEN_LOG") ?? "text", ["text", "json"]),
+    log: parseChoice("MXSCREEN_LOG", get("MXSCREEN_LOG") ?? "text", ["text", "json", "postfix"]),
     pipelining: parseBoolean("MXSCREEN_PIPELINING", get("MXSCREEN_PIPELINING") ?? "false"),
     bareCr: parseChoice("MXSCREEN_BARE_CR", get("MXSCREEN_BARE_CR") ?? "reject", ["reject", "normalize"]),
     maxMessageSize: parseSize("MXSCREEN_MAX_MESSAGE_SIZE", get("MXSCREEN_MAX_MESSAGE_SIZE") ?? "25M"),

@@ -28,6 +28,11 @@ export function clientLabel(connection: ConnectionRecord): string {
   return connection.ip.family === 6 ? `[${connection.address}]:${connection.port}` : `${connection.address}:${connection.port}`;
 }
 
+/** The address the client connected to, in the same form, for postscreen's `CONNECT from … to …`. */
+function localLabel(connection: ConnectionRecord): string {
+  return connection.local.address.includes(":") ? `[${connection.local.address}]:${connection.local.port}` : `${connection.local.address}:${connection.local.port}`;
+}
+
 /**
  * The findings for a connection that reached an SMTP session, from how that session ended:
  * the one its log line is about first (a ban before an enforcement before a logged hit), then
@@ -100,6 +105,7 @@ export class Concluder {
     this.logger.log({
       event: finding.event,
       client: clientLabel(connection),
+      local: localLabel(connection),
       ...finding.evidence,
       duration_ms: now - connection.openedAt,
       via: connection.via,

@@ -1,4 +1,6 @@
+import process from "node:process";
 import { escapeLogText } from "./escape.ts";
+import { formatPostfix } from "./postfix.ts";
 
 export type LogValue = string | number | boolean | undefined;
 
@@ -15,6 +17,8 @@ export interface Logger {
   note(level: "info" | "warn" | "error", message: string, fields?: Record<string, LogValue>): void;
 }
 
+export type LogFormat = "text" | "json" | "postfix";
+
 const BARE = /^[A-Za-z0-9._:/@\[\]+,=-]+$/;
 
 /** The one place where values, client text included, are escaped for a log line. */
@@ -30,23 +34,31 @@ export function formatLogfmt(fields: Record<string, LogValue>): string {
     .join(" ");
 }
 
-/** JSON with the same escaping as text, so both formats stay printable ASCII on one line. */
+/**
+ * JSON's own escaping, once: a parser gets back exactly the text the client sent. Everything
+ * outside printable ASCII becomes `\uXXXX`, so the line stays one line of ASCII as in text.
+ */
 function jsonLine(fields: Record<string, LogValue>): string {
-  const escaped = Object.fromEntries(
-    Object.entries(fields).map(([k, v]) => [k, typeof v === "string" ? escapeLogText(v) : v]),
-  );
-  return JSON.stringify(escaped);
+  return JSON.stringify(fields).replace(/[\u007f-\uffff]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 export function createLogger(
-  format: "text" | "json",
+  format: LogFormat,
   node: string,
   write: (line: string) => void,
   now: () => Date = () => new Date(),
+  pid: number = process.pid,
 ): Logger {
   const emit = (fields: Record<string, LogValue>) => {
-    const all = { time: now().toISOString(), node, ...fields };
-    write(format === "json" ? jsonLine(all) : formatLogfmt(all));
+    const time = now();
+    if (format === "postfix") {
+      for (const line of formatPostfix(fields, time, { hostname: node, pid })) write(line);
+      return;
+    }
+    // The listener a client reached is in the start line; only postscreen's CONNECT names it per connection.
+    const { local: _local, ...kept } = fields;
+    const all = { time: time.toISOString(), node, ...kept };
+    write(format === "json" ? jsonLine({ level: "info", ...all }) : formatLogfmt(all));
   };
   return {
     log: (entry) => emit({ ...entry }),

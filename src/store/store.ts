@@ -134,6 +134,11 @@ export class Store {
     };
   }
 
+  /** Entries of one list held in this node's memory (expired ones go at the next sweep). */
+  inForce(kind: ListKind): number {
+    return this.indexes[kind].size;
+  }
+
   /** Adds or replaces an entry: in the index now, in the database as soon as it can be written. */
   set(kind: ListKind, write: ListWrite, now: number): ListEntry {
     const entry: ListEntry = {

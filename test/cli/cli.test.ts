@@ -79,3 +79,95 @@ test("the CLI answers bad input (absurd TTLs, unconfirmed wide prefixes too) wit
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /^mxscreen: unknown command "unban"\n\nusage: mxscreen COMMAND/);
 }, { timeoutMs: 60_000 });
+
+test("the CLI's contract: --version, help per command, strict options, exit 1 when nothing was removed, ISO entries in --json", async () => {
+  const server = await startServer();
+  const version = await cli(server.dbUrl, ["--version"]);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^mxscreen \d+\.\d+\.\d+ \((deno|bun) [\d.]+\)\n$/);
+  for (const args of [["help", "ban", "add"], ["ban", "add", "--help"]]) {
+    const help = await cli(server.dbUrl, args);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /^usage: mxscreen ban add IP\|CIDR \[--ttl 1d\|never\] \[--reason TEXT\] \[--force\]\n/);
+    assert.match(help.stdout, /--server/);
+  }
+  const strict = await cli(server.dbUrl, ["ban", "ls", "--ttl", "1d"]);
+  assert.equal(strict.code, 2, "an option the command does not take is refused, not ignored");
+  assert.match(strict.stderr, /^mxscreen: ban ls: unknown option --ttl\n\nusage: mxscreen ban ls/);
+  const extra = await cli(server.dbUrl, ["ban", "rm", "192.0.2.1", "192.0.2.2"]);
+  assert.equal(extra.code, 2);
+  assert.match(extra.stderr, /^mxscreen: ban rm: unexpected "192\.0\.2\.2"/);
+
+  const added = JSON.parse((await cli(server.dbUrl, ["ban", "add", "192.0.2.0/24", "--ttl", "1h", "--reason", "r", "--json"])).stdout);
+  const listed = JSON.parse((await cli(server.dbUrl, ["ban", "ls", "--json"])).stdout);
+  assert.deepEqual(listed, [added], "the entry added is the entry listed, in one shape");
+  assert.deepEqual(Object.keys(added).sort(), ["check", "createdAt", "expiresAt", "kind", "node", "prefix", "reason"]);
+  assert.equal(Date.parse(added.expiresAt) - Date.parse(added.createdAt), 3_600_000);
+  const explained = JSON.parse((await cli(server.dbUrl, ["explain", "192.0.2.9", "--json"])).stdout);
+  const { op: _op, evidence: _evidence, ...change } = explained.lists[0];
+  assert.deepEqual(change, added);
+
+  assert.equal((await cli(server.dbUrl, ["ban", "rm", "192.0.2.0/24"])).code, 0);
+  const none = await cli(server.dbUrl, ["ban", "rm", "192.0.2.0/24"]);
+  assert.equal(none.code, 1);
+  assert.equal(none.stderr, "mxscreen: ban rm: 192.0.2.0/24 is not on the ban list: nothing was removed (see mxscreen ban ls)\n");
+}, { timeoutMs: 60_000 });
+
+test("remote mode: --server and the admin token do what the store does, with no database credentials on this side", async () => {
+  const token = "remote-admin-token-0123456789";
+  const server = await startServer({ MXSCREEN_ADMIN_TOKEN: token }, { admin: true });
+  // A database this side cannot reach: remote mode must not need it.
+  const nowhere = "http://127.0.0.1:9";
+  const remote = (args: string[], env: Record<string, string> = { MXSCREEN_ADMIN_TOKEN: token }) => cli(nowhere, [...args, "--server", server.admin], undefined, env);
+  const added = await remote(["ban", "add", "127.0.6.0/24", "--ttl", "2h", "--reason", "remote", "--json"]);
+  assert.equal(added.code, 0, added.stderr);
+  const entry = JSON.parse(added.stdout);
+  assert.equal(entry.node, "node-a", "the node behind the API made it");
+  const refused = await RawClient.open(server.port, "127.0.6.5");
+  await refused.waitClosed();
+  assert.match(refused.text, /^554 /);
+  assert.deepEqual(JSON.parse((await remote(["ban", "ls", "--json"])).stdout), [entry]);
+  assert.deepEqual(JSON.parse((await cli(server.dbUrl, ["ban", "ls", "--json"])).stdout), [entry], "the same shape as the local CLI's");
+  const why = JSON.parse((await remote(["explain", "127.0.6.5", "--json"])).stdout);
+  assert.equal(why.events[0].event, "BANNED");
+  assert.equal(JSON.parse((await remote(["stats", "--json"])).stdout).lists.ban, 1);
+  const wrong = await cli(nowhere, ["ban", "ls", "--server", server.admin, "--token", "not-the-token-at-all"]);
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /refused: unauthorized: wrong token; pass the node's MXSCREEN_ADMIN_TOKEN/);
+  const bad = await remote(["ban", "add", "0.0.0.0/0"]);
+  assert.equal(bad.code, 2, "the API's 400 is bad input here too");
+  assert.match(bad.stderr, /confirm with "force": true|--force/);
+  assert.equal((await remote(["ban", "rm", "127.0.6.0/24"])).code, 0);
+  const gone = await remote(["ban", "rm", "127.0.6.0/24"]);
+  assert.equal(gone.code, 1);
+  assert.match(gone.stderr, /is not on the ban list: nothing was removed/);
+  assert.equal((await remote(["migrate"])).code, 2, "migrate needs the store itself");
+}, { timeoutMs: 60_000 });
+
+test("mxscreen config prints the settings in effect like postconf -n, secrets masked, and refuses a bad value as the server does", async () => {
+  const env = {
+    MXSCREEN_ADMIN_TOKEN: "a-very-secret-admin-token",
+    MXSCREEN_DB_AUTH_TOKEN: "eyJhbGciOi.secret",
+    MXSCREEN_GREET_WAIT: "3s",
+    MXSCREEN_LOG: "postfix",
+    MXSCREEN_UPSTREAM: "smtp://127.0.0.1:10025",
+  };
+  const shown = await cli("libsql://user:hunter2@db.example", ["config"], undefined, env);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.equal(shown.stdout, [
+    "MXSCREEN_ADMIN_TOKEN = ********",
+    "MXSCREEN_DB_AUTH_TOKEN = ********",
+    "MXSCREEN_DB_URL = libsql://user:********@db.example",
+    "MXSCREEN_GREET_WAIT = 3s",
+    "MXSCREEN_LOG = postfix",
+    "MXSCREEN_NODE = cli",
+    "MXSCREEN_UPSTREAM = smtp://127.0.0.1:10025",
+    "",
+  ].join("\n"));
+  assert.doesNotMatch(shown.stdout + shown.stderr, /secret|hunter2/);
+  const all = await cli("file:x.db", ["config", "--all"]);
+  assert.match(all.stdout, /^MXSCREEN_BAN_TTL = \(default\)$/m);
+  const bad = await cli("file:x.db", ["config"], undefined, { MXSCREEN_GREET_WAIT: "6" });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^mxscreen: MXSCREEN_GREET_WAIT="6" is not valid/);
+}, { timeoutMs: 30_000 });

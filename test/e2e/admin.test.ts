@@ -57,6 +57,18 @@ test("healthz, readyz and Prometheus metrics over real HTTP, with the verdicts r
   assert.match(metrics.text, /^# TYPE mxscreen_dns_lookup_seconds histogram$/m);
   // The polite client's reverse DNS was looked up (against the test's own dnsmasq) as its session began.
   assert.match(metrics.text, /^mxscreen_dns_lookup_seconds_count\{status="[a-z]+",type="PTR"\} [1-9]\d*$/m);
+  // Counters are there before anything happened, so rate() and alerts have a series to read.
+  assert.match(metrics.text, /^mxscreen_connections_total\{verdict="banned"\} 0$/m);
+  assert.match(metrics.text, /^mxscreen_check_hits_total\{action="enforce",check="non-smtp"\} 0$/m);
+  assert.match(metrics.text, /^mxscreen_messages_total\{result="delivered"\} 0$/m);
+  assert.match(metrics.text, /^mxscreen_build_info\{runtime="(deno|bun) [\d.]+",version="\d+\.\d+\.\d+"\} 1$/m);
+  assert.match(metrics.text, /^mxscreen_list_entries\{list="ban"\} 1$/m, "the pregreet's ban");
+  assert.match(metrics.text, /^mxscreen_list_entries\{list="pass"\} 1$/m, "the polite client's pass");
+  assert.match(metrics.text, /^process_resident_memory_bytes [1-9]\d*$/m);
+  assert.match(metrics.text, /^mxscreen_event_loop_lag_seconds [\d.e-]+$/m);
+  const fds = Number(/^process_open_fds (\d+)$/m.exec(metrics.text)?.[1]);
+  const maxFds = Number(/^process_max_fds (\d+)$/m.exec(metrics.text)?.[1]);
+  assert.ok(fds >= 5 && fds < maxFds, `open fds ${fds} (listeners, the database, the admin socket) below the limit ${maxFds}`);
 }, E2E);
 
 test("bans and allow entries through the API: add, list, enforced on SMTP, explain, remove; bad input is 400", async () => {
@@ -64,18 +76,28 @@ test("bans and allow entries through the API: add, list, enforced on SMTP, expla
   const added = await call(server.admin, "/api/bans", { method: "POST", body: JSON.stringify({ address: "127.0.2.0/24", ttl: "2h", reason: "api test" }) });
   assert.equal(added.status, 201, added.text);
   assert.equal(added.json.ban.prefix, "127.0.2.0/24");
-  assert.equal(added.json.ban.expiresAt - added.json.ban.createdAt, 7_200_000);
+  assert.equal(Date.parse(added.json.ban.expiresAt) - Date.parse(added.json.ban.createdAt), 7_200_000);
   const list = await call(server.admin, "/api/bans");
-  assert.deepEqual(list.json.bans.map((b: { prefix: string; reason: string; check_id: string }) => [b.prefix, b.reason, b.check_id]), [["127.0.2.0/24", "api test", "manual"]]);
+  // One shape for an entry wherever it is shown: the answer to the addition, the list, explain.
+  assert.deepEqual(list.json.bans, [added.json.ban]);
+  assert.deepEqual(Object.keys(added.json.ban).sort(), ["check", "createdAt", "expiresAt", "kind", "node", "prefix", "reason"]);
+  assert.match(added.json.ban.createdAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.deepEqual([added.json.ban.kind, added.json.ban.reason, added.json.ban.check], ["ban", "api test", "manual"]);
   const refused = await RawClient.open(server.port, "127.0.2.9");
   await refused.waitClosed();
   assert.match(refused.text, /^554 5\.7\.1 /);
   const why = await call(server.admin, "/api/explain/127.0.2.9");
   assert.match(why.json.standing, /^banned as 127\.0\.2\.0\/24 until .* \(manual: api test\)$/);
   assert.deepEqual(why.json.events.map((e: { event: string }) => e.event), ["BANNED"]);
-  assert.equal(why.json.lists[0].reason, "api test");
+  const { op, evidence: _evidence, ...explained } = why.json.lists[0];
+  assert.equal(op, "set");
+  assert.deepEqual(explained, added.json.ban, "explain shows the entry in the same shape");
+  assert.match(why.json.events[0].at, /^\d{4}-\d\d-\d\dT.*Z$/);
   assert.equal((await call(server.admin, "/api/bans?address=127.0.2.0/24", { method: "DELETE" })).status, 200);
   assert.deepEqual((await call(server.admin, "/api/bans")).json.bans, []);
+  const again = await call(server.admin, "/api/bans?address=127.0.2.0/24", { method: "DELETE" });
+  assert.equal(again.status, 404, "nothing left to remove");
+  assert.match(again.json.error, /^127\.0\.2\.0\/24 is not on the ban list: nothing was removed/);
   const greeted = await RawClient.open(server.port, "127.0.2.9");
   await greeted.until(/^220-/);
 
@@ -107,6 +129,24 @@ test("bans and allow entries through the API: add, list, enforced on SMTP, expla
   assert.equal(stats.json.node, "node-a");
   assert.equal(stats.json.fleet.lists.ban, 1);
   assert.ok(stats.json.connections.banned >= 1);
+}, E2E);
+
+test("the OpenAPI document at /api/openapi.json names every route the app serves, with this version", async () => {
+  const server = await startServer({}, { admin: true });
+  const doc = await call(server.admin, "/api/openapi.json");
+  assert.equal(doc.status, 200);
+  assert.equal(doc.json.openapi, "3.1.0");
+  assert.match(doc.json.info.version, /^\d+\.\d+\.\d+$/);
+  const documented = Object.entries(doc.json.paths as Record<string, Record<string, unknown>>)
+    .flatMap(([path, ops]) => Object.keys(ops).map((method) => `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ":$1")}`)).sort();
+  const dir = tempDir();
+  const store = await Store.open({ url: `file:${join(dir, "o.db")}`, node: "n", queueFile: join(dir, "q.jsonl") }, () => {});
+  onCleanup(() => store.close());
+  const app = adminApp({ store, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 1000, listening: () => true, openConnections: () => 0 });
+  const served = [...new Set(app.routes.filter((r) => r.method !== "ALL" && r.path.startsWith("/") && !["/", "/explain/:ip"].includes(r.path)).map((r) => `${r.method} ${r.path}`))].sort();
+  assert.deepEqual(documented, served, "every route documented, and nothing documented that is not served");
+  const entry = doc.json.components.schemas.ListEntry;
+  assert.deepEqual([...entry.required].sort(), ["check", "createdAt", "expiresAt", "kind", "node", "prefix", "reason"]);
 }, E2E);
 
 test("MXSCREEN_ADMIN_TOKEN: no token 401, wrong token 401, wrong length 401, right token 200; probes stay open", async () => {

@@ -139,7 +139,8 @@ test("MXSCREEN_LOG=json writes one JSON object per line with the same fields", a
   const entry = JSON.parse(line);
   assert.equal(entry.node, "node-a");
   assert.match(entry.client, /^127\.0\.0\.51:\d+$/);
-  assert.equal(entry.sent, "\\r\\n");
+  assert.equal(entry.sent, "\r\n", "escaped once, by JSON: the bytes the client sent");
+  assert.equal(entry.level, "info");
   assert.equal(entry.action, "ban");
 }, E2E);
 

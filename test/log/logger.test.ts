@@ -20,7 +20,8 @@ test("client text cannot forge or split a log line, in text and in JSON", () => 
     } else {
       const parsed = JSON.parse(lines[0]);
       assert.equal(parsed.event, "PREGREET");
-      assert.equal(parsed.sent, 'EHLO x\\r\\ntime=1 event=\\"PASS NEW\\" \\x00\\x1b[31m\\xc3\\xbf\\\\', "the same escaped text as the text log");
+      assert.equal(parsed.level, "info", "every JSON line carries a level");
+      assert.equal(parsed.sent, evil, "escaped once, by JSON: a parser gets back the bytes the client sent");
     }
   }
 });

@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "../harness.ts";
+import { RawClient } from "../helpers/smtp-client.ts";
+import { startServer } from "../helpers/server.ts";
+import { swaks } from "../helpers/swaks.ts";
+
+/** Debian's pflogsumm over a log file: its "Grand Totals" as numbers by label. */
+function pflogsumm(file: string): { totals: Record<string, number>; report: string } {
+  const run = spawnSync("pflogsumm", ["--problems-first", file], { encoding: "utf8", timeout: 20_000 });
+  assert.equal(run.status, 0, `pflogsumm failed (is Debian's pflogsumm installed?): ${run.stderr}`);
+  const totals: Record<string, number> = {};
+  for (const [, n, label] of run.stdout.matchAll(/^\s+(\d+)\s+([a-z][a-z ]*?)(?: \(\d+%\))?$/gm)) totals[label] ??= Number(n);
+  return { totals, report: run.stdout };
+}
+
+test("MXSCREEN_LOG=postfix: postscreen's lines after real traffic, and pflogsumm counts the message and the refusal", async () => {
+  const server = await startServer({ MXSCREEN_LOG: "postfix", MXSCREEN_GREET_WAIT: "1s", MXSCREEN_ACCEPT_DOMAINS: "example.org" });
+  const sent = await swaks([
+    "--server", `127.0.0.1:${server.port}`, "--local-interface", "127.0.0.31",
+    "--helo", "client.example.net", "--from", "sender@example.net", "--to", "someone@example.org",
+  ]);
+  assert.equal(sent.code, 0, sent.output);
+  const bot = await RawClient.open(server.port, "127.0.0.32");
+  await bot.until(/^220-/);
+  bot.write("EHLO bot\r\n");
+  await bot.waitClosed(5000);
+  await server.waitForLine(/PREGREET 10 after [\d.]+ from \[127\.0\.0\.32\]:\d+: EHLO bot\\r\\n$/);
+  const again = await RawClient.open(server.port, "127.0.0.32");
+  await again.waitClosed(5000);
+  assert.match(again.text, /^554 5\.7\.1 /);
+  await server.waitForLine(/NOQUEUE: reject: CONNECT from \[127\.0\.0\.32\]:\d+: 554 5\.7\.1 /);
+  await server.waitForLine(/PASS NEW \[127\.0\.0\.31\]:\d+$/);
+
+  const prefix = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z node-a postfix\/[a-z]+\[\d+\]: /;
+  for (const line of server.lines) assert.match(line, prefix, "every line has the syslog prefix");
+  const text = server.lines.join("\n");
+  assert.match(text, /postfix\/postscreen\[\d+\]: CONNECT from \[127\.0\.0\.31\]:\d+ to \[127\.0\.0\.1\]:\d+\n/);
+  assert.match(text, /postfix\/postscreen\[\d+\]: DENYLISTED \[127\.0\.0\.32\]:\d+ /);
+
+  const file = join(server.dir, "maillog");
+  writeFileSync(file, text + "\n");
+  const { totals, report } = pflogsumm(file);
+  assert.equal(totals["received"], 1, report);
+  assert.equal(totals["rejected"], 1, report);
+  assert.match(report, /message reject detail\n-+\n  CONNECT\n    blocked using mxscreen ban list \(total: 1\)\n\s+1\s+127\.0\.0\.32\n/, report);
+}, { timeoutMs: 40_000 });
