@@ -17,6 +17,8 @@ interface Running {
   readonly id: number;
   readonly session: Session;
   message: OutgoingMessage | undefined;
+  /** The message at hand, for its DELIVERED / DELIVERY-FAILED line: envelope and bytes of content. */
+  trace: { readonly from: string; readonly to: string; size: number } | undefined;
   reverse: ReverseDns | undefined;
   upstream: Upstream | undefined;
   /** The upstream or the disk cannot take the message as fast as the client sends it. */
@@ -79,7 +81,7 @@ export class SessionRunner {
       this.post({ t: "end", id, facts: undefined });
       return;
     }
-    const running: Running = { id, session, message: undefined, reverse: undefined, upstream: undefined, congested: false, paused: false };
+    const running: Running = { id, session, message: undefined, trace: undefined, reverse: undefined, upstream: undefined, congested: false, paused: false };
     this.sessions.set(id, running);
     this.timer ??= setInterval(() => this.tick(), TICK_MS);
     this.input(running, (s) => s.start());
@@ -164,6 +166,7 @@ export class SessionRunner {
             receivedAt: new Date(),
             hostname: this.config.session.hostname,
           };
+          running.trace = { from: output.envelope.from, to: output.envelope.recipients.join(","), size: 0 };
           running.message = running.upstream ? relayMessage(running.upstream, context) : this.deliverer.begin(context, (yes) => this.congest(running, yes));
           break;
         }
@@ -175,6 +178,7 @@ export class SessionRunner {
           break;
         case "message-data":
           running.message?.write(output.bytes);
+          if (running.trace) running.trace.size += output.bytes.length;
           break;
         case "message-end":
           this.finish(running);
@@ -259,15 +263,19 @@ export class SessionRunner {
 
   private finish(running: Running): void {
     const message = running.message!;
-    const relayed = running.upstream !== undefined;
+    const upstream = this.config.upstream;
+    const relay = running.upstream && upstream ? `${upstream.host}:${upstream.port}` : undefined;
+    const trace = running.trace;
     this.settle(running, message.finish(), (result, session) => {
       running.message = undefined;
+      running.trace = undefined;
+      const about = { from: trace?.from, to: trace?.to, size: trace?.size, relay, reply: result.reply?.trim() };
       this.post({
         t: "log",
         id: running.id,
         entry: result.ok
-          ? { event: "DELIVERED", queue_id: result.id, action: relayed ? "relay" : "spool" }
-          : { event: "DELIVERY-FAILED", queue_id: message.id, reason: result.reason, action: "tempfail" },
+          ? { event: "DELIVERED", queue_id: result.id, ...about, action: relay ? "relay" : "spool" }
+          : { event: "DELIVERY-FAILED", queue_id: message.id, reason: result.reason, ...about, action: "tempfail" },
       });
       return session.delivered(result, Date.now());
     });

@@ -44,6 +44,7 @@ test("MXSCREEN_LOG=postfix: postscreen's lines after real traffic, and pflogsumm
   writeFileSync(file, text + "\n");
   const { totals, report } = pflogsumm(file);
   assert.equal(totals["received"], 1, report);
+  assert.equal(totals["delivered"], 1, report);
   assert.equal(totals["rejected"], 1, report);
   assert.match(report, /message reject detail\n-+\n  CONNECT\n    blocked using mxscreen ban list \(total: 1\)\n\s+1\s+127\.0\.0\.32\n/, report);
 }, { timeoutMs: 40_000 });

@@ -34,7 +34,7 @@ test("relayed to a real Postfix with each identity mode: the client's 250 is Pos
     const line = await postfix.waitForLine(new RegExp(`${queued[1]}: client=`));
     assert.match(line, c.client, `${c.identity}: ${line}`);
     await postfix.waitForLine(new RegExp(`${queued[1]}: to=<someone@example\\.org>.*status=sent`));
-    await server.waitForLine(new RegExp(`event=DELIVERED client=${c.source.replace(/\./g, "\\.")}:\\d+ queue_id=${queued[1]} action=relay`));
+    await server.waitForLine(new RegExp(`event=DELIVERED client=${c.source.replace(/\./g, "\\.")}:\\d+ queue_id=${queued[1]} .*size=\\d+ relay=127\\.0\\.0\\.1:\\d+ reply="250 .*action=relay`));
     await server.stop();
   }
 }, RELAY);

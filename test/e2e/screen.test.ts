@@ -35,7 +35,7 @@ for (const workers of ["0", "2"]) {
     assert.match(files[0], /\nSubject: e2e spool test\n/);
     assert.match(files[0], /\n\.leading dot line\n/);
     assert.doesNotMatch(files[0], /\r/);
-    await server.waitForLine(/event=DELIVERED client=127\.0\.0\.11:\d+ queue_id=\S+ action=spool/);
+    await server.waitForLine(/event=DELIVERED client=127\.0\.0\.11:\d+ queue_id=\S+ from=sender@example\.net to=\S+ size=\d+ action=spool/);
     await server.waitForLine(/event="PASS NEW" client=127\.0\.0\.11:\d+ helo=client\.example\.net .*messages=1 .*action=pass/);
     const refused = await swaks(["--server", `127.0.0.1:${server.port}`, "--local-interface", "127.0.0.11", "--to", "x@elsewhere.example", "--from", "a@example.net"]);
     assert.match(refused.output, /<\*\* 554 5\.7\.1 <x@elsewhere\.example>: Relay access denied/);
