@@ -56,6 +56,15 @@ function readConfig(openFiles: number): Config {
   }
 }
 
+/** A DNSBL lookup counts as any lookup, and by its zone: a slow or failing list shows by name. */
+function observeDnsbl(config: Config, observeDns: DnsObserver, metrics: Metrics): DnsObserver {
+  return (type, status, seconds, name) => {
+    observeDns(type, status, seconds, name);
+    const site = config.checks.dnsbl.find((entry) => name.endsWith(`.${entry.zone}`));
+    if (site) metrics.observe("mxscreen_dnsbl_lookup_seconds", seconds, { zone: site.zone, status });
+  };
+}
+
 /** The `.domain` entries of MXSCREEN_ALLOW as a lookup of the client's forward-confirmed name. */
 function allowByName(config: Config, observeDns: DnsObserver): ((ip: IP) => Promise<string | undefined>) | undefined {
   if (config.allowDomains.length === 0) return undefined;
@@ -112,7 +121,7 @@ async function main(): Promise<void> {
   const concluder = new Concluder(config, logger, store, metrics);
   const dnsbl = config.checks.dnsbl.length === 0
     ? undefined
-    : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs, observeDns), logger);
+    : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs, observeDnsbl(config, observeDns, metrics)), logger);
   dnsbl?.startProbing();
   const loop = new AcceptLoop({
     gate: {

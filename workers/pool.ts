@@ -40,7 +40,7 @@ export function createPool(config: RunnerConfig, workers: number, options: PoolO
   let idle: (() => void) | undefined;
 
   const dispatch = (message: FromRunner) => {
-    if (message.t === "dns") return observeDns(message.type as DnsType, message.status as DnsAnswer["status"], message.seconds);
+    if (message.t === "dns") return observeDns(message.type as DnsType, message.status as DnsAnswer["status"], message.seconds, message.name);
     if (message.t === "bug") return options.onBug?.(message.entry);
     const entry = sinks.get(message.id);
     if (!entry) return;

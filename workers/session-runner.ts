@@ -46,7 +46,7 @@ export class SessionRunner {
 
   constructor(private readonly config: RunnerConfig, private readonly post: (message: FromRunner) => void, pid: number) {
     this.deliverer = new Spool(config.spoolDir, pid);
-    this.dns = createDnsClient(config.dns.server, config.dns.timeoutMs, (type, status, seconds) => this.post({ t: "dns", type, status, seconds }));
+    this.dns = createDnsClient(config.dns.server, config.dns.timeoutMs, (type, status, seconds, name) => this.post({ t: "dns", type, status, seconds, name }));
   }
 
   handle(message: ToRunner): void {

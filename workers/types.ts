@@ -26,7 +26,7 @@ export type ToRunner =
 /** Runner → accept loop. */
 export type FromRunner =
   /** A DNS lookup the runner made, for the latency metrics. */
-  | { readonly t: "dns"; readonly type: string; readonly status: string; readonly seconds: number }
+  | { readonly t: "dns"; readonly type: string; readonly status: string; readonly seconds: number; readonly name: string }
   | { readonly t: "write"; readonly id: number; readonly text: string }
   | { readonly t: "close"; readonly id: number }
   /** Stop or start reading from the client: the upstream cannot take its message as fast as it sends it. */

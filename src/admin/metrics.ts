@@ -50,6 +50,7 @@ export class Metrics {
     this.define("mxscreen_messages_total", "counter", "Messages, by result: delivered or failed.");
     this.define("mxscreen_session_seconds", "histogram", "Connection lifetime from accept to conclusion.", SESSION_BUCKETS);
     this.define("mxscreen_dns_lookup_seconds", "histogram", "DNS lookup latency, by kind.", LOOKUP_BUCKETS);
+    this.define("mxscreen_dnsbl_lookup_seconds", "histogram", "DNSBL/DNSWL lookup latency, by zone.", LOOKUP_BUCKETS);
     // Present from zero, so rate() and alerts see a series before the first event.
     for (const tag of new Set([...GATE_VERDICTS, ...CHECKS.map((check) => check.tag)])) this.inc("mxscreen_connections_total", { verdict: verdictLabel(tag) }, 0);
     for (const check of CHECKS) this.inc("mxscreen_check_hits_total", { check: check.id, action: check.defaultAction }, 0);

@@ -8,8 +8,8 @@ const NO_RECORDS = new Set(["ENOTFOUND", "ENODATA"]);
  * node:dns's Resolver (the same on Deno and Bun) pointed at MXSCREEN_DNS, or at the system's
  * servers when unset, with our own timeout so that no lookup can hold a session for long.
  */
-/** Told of every lookup: its record type, how it ended and how long it took (for the metrics). */
-export type DnsObserver = (type: DnsType, status: DnsAnswer["status"], seconds: number) => void;
+/** Told of every lookup: its record type, how it ended, how long it took and the name asked (for the metrics). */
+export type DnsObserver = (type: DnsType, status: DnsAnswer["status"], seconds: number, name: string) => void;
 
 export function createDnsClient(server: { host: string; port: number } | undefined, timeoutMs: number, observe?: DnsObserver): DnsClient {
   const resolver = new Resolver();
@@ -45,7 +45,7 @@ export function createDnsClient(server: { host: string; port: number } | undefin
           ),
           timeout,
         ]);
-        observe?.(type, answer.status, (performance.now() - started) / 1000);
+        observe?.(type, answer.status, (performance.now() - started) / 1000, name);
         return answer;
       } finally {
         clearTimeout(timer);

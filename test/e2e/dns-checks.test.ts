@@ -51,6 +51,7 @@ test("dnsbl against dnsmasq: a listed client is refused at RCPT but reaches post
   const metrics = await (await fetch(`${server.admin}/metrics`)).text();
   assert.match(metrics, /^mxscreen_dnsbl_zone_healthy\{zone="bad\.example"\} 0$/m);
   assert.match(metrics, /^mxscreen_dnsbl_zone_healthy\{zone="zen\.example"\} 1$/m);
+  assert.match(metrics, /^mxscreen_dnsbl_lookup_seconds_count\{status="ok",zone="zen\.example"\} [1-9]\d*$/m, "latency by zone");
 
   const clean = await swaks(["--server", `127.0.0.1:${server.port}`, "--local-interface", "127.0.2.22", "--helo", "client.example.net", "--from", "a@example.net", "--to", "b@example.org"]);
   assert.equal(clean.code, 0, clean.output);
