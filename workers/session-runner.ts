@@ -212,6 +212,13 @@ export class SessionRunner {
         case "lookup-greylist":
           this.post({ t: "greylist", id, triplet: output.triplet });
           break;
+        case "refused":
+          this.post({
+            t: "log",
+            id,
+            entry: { event: "REJECT", stage: output.stage, from: output.from, to: output.to, helo: session.facts.helo, reply: output.reply, action: "reject" },
+          });
+          break;
         case "lookup-mail-domain":
           this.settle(running, mailDomain(this.dns, output.domain), (answer, s) => s.resolved(answer, Date.now()));
           break;

@@ -117,6 +117,13 @@ export function formatPostfix(fields: Fields, time: Date, prefix: PostfixPrefix)
     const level = fields.level === "info" ? "" : `${fields.level === "warn" ? "warning" : String(fields.level)}: `;
     return [stamp(time, postscreen(`${level}${escapeLogText(String(fields.msg ?? ""))}${rest(fields)}`))];
   }
+  if (event === "REJECT") {
+    // smtpd's own form, which pflogsumm counts as a reject: NOQUEUE: reject: RCPT from …: reply; from=<…> to=<…> proto=ESMTP helo=<…>
+    const client = fields.client as string | undefined;
+    const reply = clientText(fields.reply).replace(/\\r\\n/g, " ");
+    const to = fields.to === undefined ? "" : ` to=<${clientText(fields.to)}>`;
+    return [stamp(time, `smtpd[${prefix.pid}]: NOQUEUE: reject: ${fields.stage} from unknown[${addressOf(client)}]: ${reply}; from=<${clientText(fields.from)}>${to} proto=ESMTP helo=<${clientText(fields.helo)}>`)];
+  }
   if (event === "DELIVERED" || event === "DELIVERY-FAILED") {
     return messageTrace(fields, event === "DELIVERED").map((line) => {
       const [agent, ...text] = line.split(": ");

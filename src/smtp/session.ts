@@ -56,6 +56,17 @@ const decoder = new TextDecoder();
 const CR = 0x0d;
 const CRLF = Uint8Array.of(CR, 0x0a);
 
+interface Answering {
+  readonly stage: "MAIL" | "RCPT" | "DATA";
+  readonly from: string | undefined;
+  readonly to: string | undefined;
+}
+
+/** The mailbox of a MAIL FROM:<…> or RCPT TO:<…> argument, as the client wrote it (for the log only). */
+function pathText(arg: string): string | undefined {
+  return /<([^>]*)>/.exec(arg)?.[1];
+}
+
 /** Facts about the command or message at hand, as opposed to the session's running facts. */
 type MomentFacts = "command" | "recipient" | "sender" | "senderDomainAnswer" | "bounceNamesUs" | "greylist";
 
@@ -114,6 +125,8 @@ export class Session {
   private shuttingDown = false;
   /** A message-begin was emitted and neither its end nor an abort yet. */
   private messageOpen = false;
+  /** The mail command being answered, for the `refused` fact of a 4xx or 5xx to it. */
+  private answering: Answering | undefined;
   /** The client shut down its sending side: answer what it sent, then close. */
   private inputDone = false;
   private out: Output[] = [];
@@ -211,6 +224,8 @@ export class Session {
     if (this.state === "closed") return [];
     if (this.state !== "delivering") throw new Error(`delivered() called in state ${this.state}: the session was not waiting for a delivery`);
     if (result.ok) this.facts.messages++;
+    const transaction = this.transaction;
+    this.answering = { stage: "DATA", from: transaction?.from, to: transaction?.recipients.join(",") };
     // Ready before the reply: a refusal that is the twentieth error closes the session for good.
     this.transaction = undefined;
     this.state = "ready";
@@ -267,6 +282,7 @@ export class Session {
     this.pendingMail = undefined;
     this.state = "ready";
     this.touch(now);
+    this.answering = { stage: "MAIL", from: pending.from, to: undefined };
     if (!this.runChecks("mail", { sender: pending.from, senderDomainAnswer: answer })) this.acceptMail(pending);
     return this.resume();
   }
@@ -282,6 +298,7 @@ export class Session {
     this.pendingRecipient = undefined;
     this.state = transaction.recipients.length > 0 ? "rcpt" : "mail";
     this.touch(now);
+    this.answering = { stage: "RCPT", from: transaction.from, to: mailbox };
     const recipient = { mailbox, known: true };
     if (!this.runChecks("triplet", { recipient, greylist: verdict })) this.acceptRecipient(transaction, mailbox);
     return this.resume();
@@ -405,6 +422,11 @@ export class Session {
       bareLineFeed: !crlf,
       followedByMore,
     };
+    this.answering = verb === "MAIL"
+      ? { stage: "MAIL", from: pathText(arg), to: undefined }
+      : verb === "RCPT" || verb === "DATA"
+      ? { stage: verb, from: this.transaction?.from, to: verb === "RCPT" ? pathText(arg) : this.transaction?.recipients.join(",") }
+      : undefined;
     const answered = this.runChecks("command", { command });
     this.facts.commands++;
     if (answered) return;
@@ -614,6 +636,11 @@ export class Session {
     if (this.state !== "upstream" || question === undefined) throw new Error(`upstreamReplied() called in state ${this.state}: nothing was asked`);
     this.question = undefined;
     this.touch(now);
+    this.answering = question.kind === "mail"
+      ? { stage: "MAIL", from: question.transaction.from, to: undefined }
+      : question.kind === "rcpt"
+      ? { stage: "RCPT", from: question.transaction.from, to: question.mailbox }
+      : { stage: "DATA", from: question.envelope.from, to: question.envelope.recipients.join(",") };
     const positive = answer.code >= 200 && answer.code < 400;
     switch (question.kind) {
       case "mail":
@@ -746,6 +773,7 @@ export class Session {
   }
 
   private endOfData(transaction: Transaction): void {
+    this.answering = { stage: "DATA", from: transaction.from, to: transaction.recipients.join(",") };
     if (transaction.failure !== undefined) {
       this.transaction = undefined;
       this.state = "ready";
@@ -834,6 +862,10 @@ export class Session {
   private send(raw: string): void {
     const text = boundedReply(raw);
     this.facts.lastReply = text;
+    // The first reply answers the command: a later one (a timeout's 421) is not its refusal.
+    const answering = this.answering;
+    this.answering = undefined;
+    if (answering !== undefined && (text[0] === "4" || text[0] === "5")) this.push({ type: "refused", ...answering, reply: text.trimEnd() });
     this.push({ type: "reply", text });
   }
 

@@ -23,6 +23,13 @@ test("MXSCREEN_LOG=postfix: postscreen's lines after real traffic, and pflogsumm
     "--helo", "client.example.net", "--from", "sender@example.net", "--to", "someone@example.org",
   ]);
   assert.equal(sent.code, 0, sent.output);
+  // A recipient refused in the session: smtpd's NOQUEUE line, with the envelope and the reply.
+  const relaying = await RawClient.greeted(server.port, "127.0.0.31");
+  await relaying.command("EHLO client.example.net", /^250 /m);
+  await relaying.command("MAIL FROM:<sender@example.net>", /^250 /m);
+  await relaying.command("RCPT TO:<someone@elsewhere.example>", /^554 5\.7\.1 /m);
+  await relaying.command("QUIT", /^221 /m);
+  await server.waitForLine(/postfix\/smtpd\[\d+\]: NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.31\]: 554 5\.7\.1 <someone@elsewhere\.example>: Relay access denied; from=<sender@example\.net> to=<someone@elsewhere\.example> proto=ESMTP helo=<client\.example\.net>$/);
   const bot = await RawClient.open(server.port, "127.0.0.32");
   await bot.until(/^220-/);
   bot.write("EHLO bot\r\n");
@@ -45,6 +52,7 @@ test("MXSCREEN_LOG=postfix: postscreen's lines after real traffic, and pflogsumm
   const { totals, report } = pflogsumm(file);
   assert.equal(totals["received"], 1, report);
   assert.equal(totals["delivered"], 1, report);
-  assert.equal(totals["rejected"], 1, report);
+  assert.equal(totals["rejected"], 2, report);
+  assert.match(report, /Relay access denied/, report);
   assert.match(report, /message reject detail\n-+\n  CONNECT\n    blocked using mxscreen ban list \(total: 1\)\n\s+1\s+127\.0\.0\.32\n/, report);
 }, { timeoutMs: 40_000 });

@@ -63,3 +63,13 @@ test("answers that arrive after the client went away are dropped, never thrown",
   delivering.clientClosed();
   assert.deepEqual(delivering.delivered({ ok: true, id: "Q3" }, 3), []);
 });
+
+test("a refused MAIL, RCPT or message is a refused fact with its envelope and reply; an accepted one, or a later 421, is not", () => {
+  const session = new Session(CONFIG, CLIENT, 0);
+  session.receive(bytes("HELO client.example\r\nMAIL FROM:<>\r\n"), 1);
+  const outputs = session.receive(bytes("RCPT TO:<b@elsewhere.example>\r\n"), 1);
+  const refused = outputs.filter((o) => o.type === "refused");
+  assert.deepEqual(refused, [{ type: "refused", stage: "RCPT", from: "", to: "b@elsewhere.example", reply: "554 5.7.1 <b@elsewhere.example>: Relay access denied" }]);
+  assert.deepEqual(session.receive(bytes("RCPT TO:<b@example.org>\r\n"), 2).filter((o) => o.type === "refused"), []);
+  assert.deepEqual(session.tick(10_000_000).filter((o) => o.type === "refused"), [], "the timeout's 421 refuses no command");
+});
