@@ -111,7 +111,7 @@ export class Screening implements ConnectionHandlers {
     if (this.session || this.concluded) return;
     this.socket.write(`421 4.3.2 ${this.context.gate.hostname} Service shutting down, try again later\r\n`);
     this.socket.end();
-    this.conclude({ event: "SHUTDOWN", check: "greet-wait", action: "close", evidence: {} });
+    this.conclude({ event: "SHUTDOWN", check: "none", action: "close", evidence: {} });
   }
 
   private conclude(finding: Finding, also?: readonly Finding[]): void {
