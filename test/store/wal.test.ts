@@ -8,19 +8,28 @@ import { findWalDamage } from "../../src/store/wal-check.ts";
 import { test } from "../harness.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
 import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
-import { rowsEventually } from "../helpers/store-rows.ts";
+import { cli } from "../helpers/cli.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 const E2E = { timeoutMs: 60_000 };
 
-/** Pregreet bans for `sources`, one connection (and so one transaction) each, until they are in the database. */
+/**
+ * Pregreet bans for `sources`, one connection (and so one transaction) each, until the database
+ * has them. Asked through the CLI, a process of its own: a connection of this process, closed
+ * whenever its finalizer runs, would be the file's last one after a kill -9 and checkpoint or
+ * remove the log the test is about to look at.
+ */
 async function ban(server: RunningServer, sources: string[]): Promise<void> {
   for (const source of sources) {
     const bot = await RawClient.open(server.port, source);
     await bot.until(/^220-/);
     bot.write("EHLO bot\r\n");
     await bot.waitClosed();
-    await rowsEventually(server.dbUrl, `SELECT 1 FROM list_changes WHERE prefix = '${source}/32'`);
   }
+  await eventually(`${sources.join(", ")} banned in the database`, async () => {
+    const listed = (await cli(server.dbUrl, ["ban", "ls"], server.dir)).stdout;
+    return sources.every((source) => listed.includes(`${source}/32`));
+  });
 }
 
 async function killHard(server: RunningServer): Promise<void> {
