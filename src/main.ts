@@ -12,6 +12,7 @@ import type { IP } from "./ip/address.ts";
 import { AcceptLoop } from "./gate/accept-loop.ts";
 import { DnsblLookups } from "./gate/dnsbl-lookups.ts";
 import { Concluder } from "./gate/conclude.ts";
+import { bugFields } from "./log/bug.ts";
 import { createLogger, type Logger } from "./log/logger.ts";
 import { runtimeName } from "./net/runtime.ts";
 import { CertificateFiles } from "./net/certificate-files.ts";
@@ -36,10 +37,7 @@ const RFC5321_DATA_END_MS = 10 * 60_000;
  * are handled where they happen (workers/session-runner.ts), so this fails no client.
  */
 function guardProcess(logger: Logger): void {
-  const bug = (kind: string) => (error: unknown) => {
-    const e = error instanceof Error ? error : new Error(String(error));
-    logger.note("error", `BUG: ${kind}, please report it`, { reason: e.message, stack: e.stack?.split("\n").slice(1, 8).map((l) => l.trim()).join(" | ") });
-  };
+  const bug = (kind: string) => (error: unknown) => logger.note("error", `BUG: ${kind}, please report it`, bugFields(error));
   process.on("unhandledRejection", bug("unhandled rejection"));
   process.on("uncaughtException", bug("uncaught exception"));
 }

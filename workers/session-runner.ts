@@ -11,6 +11,7 @@ import type { UpstreamAnswer } from "../src/delivery/upstream-machine.ts";
 import { parseIP } from "../src/ip/address.ts";
 import { Session } from "../src/smtp/session.ts";
 import type { Output } from "../src/smtp/types.ts";
+import { bugFields } from "../src/log/bug.ts";
 import type { FromRunner, RunnerConfig, ToRunner } from "./types.ts";
 
 interface Running {
@@ -75,9 +76,7 @@ export class SessionRunner {
     try {
       session = new Session(this.config.session, message.client, now, message.gate);
     } catch (error) {
-      this.post({ t: "log", id, entry: bugEntry(error) });
-      this.post({ t: "write", id, text: this.localError() });
-      this.post({ t: "close", id });
+      this.refuse(id, error);
       this.post({ t: "end", id, facts: undefined });
       return;
     }
@@ -118,17 +117,17 @@ export class SessionRunner {
   }
 
   private fail(running: Running, error: unknown): void {
-    const { id } = running;
-    this.post({ t: "log", id, entry: bugEntry(error) });
-    this.post({ t: "write", id, text: this.localError() });
-    this.post({ t: "close", id });
+    this.refuse(running.id, error);
     void running.message?.abort().catch(() => {});
     running.message = undefined;
     this.end(running, false);
   }
 
-  private localError(): string {
-    return `421 4.3.0 ${this.config.session.hostname} Error: local error in processing, try again later\r\n`;
+  /** A bug of ours, for one client: logged with its stack, the client told to come back, the connection closed. */
+  private refuse(id: number, error: unknown): void {
+    this.post({ t: "log", id, entry: { event: "BUG", ...bugFields(error), action: "tempfail" } });
+    this.post({ t: "write", id, text: `421 4.3.0 ${this.config.session.hostname} Error: local error in processing, try again later\r\n` });
+    this.post({ t: "close", id });
   }
 
   private tick(): void {
@@ -298,10 +297,4 @@ export class SessionRunner {
       this.timer = undefined;
     }
   }
-}
-
-/** A broken invariant of ours: logged with its stack, so it can be fixed. */
-export function bugEntry(error: unknown): { event: string; reason: string; stack: string | undefined; action: string } {
-  const e = error instanceof Error ? error : new Error(String(error));
-  return { event: "BUG", reason: e.message, stack: e.stack?.split("\n").slice(1, 8).map((l) => l.trim()).join(" | "), action: "tempfail" };
 }
