@@ -205,7 +205,7 @@ export function mxscreen(root, runtime, mode, { name, upstreamUrl, dns, workers,
     label: `mxscreen ${runtime === "deno" ? "Deno" : "Bun"} ${mode}${suffix}`,
     async start(dir, { greetWaitS, processes: p = processes }) {
       mkdirSync(join(dir, "spool"), { recursive: true });
-      const perms = JSON.parse(readFileSync(join(root, "src/net/deno-permissions.json"), "utf8"));
+      const perms = JSON.parse(readFileSync(join(root, "src/net/runtime/deno-permissions.json"), "utf8"));
       const [bin, args] = runtime === "deno"
         ? [join(root, "node_modules/deno/deno"), ["run", ...perms, join(root, "src/main.ts")]]
         : [join(root, "node_modules/bun/bin/bun.exe"), ["--no-env-file", join(root, "src/main.ts")]];

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type IP, parseIP } from "../src/ip/address.ts";
-import { runtimeName } from "../src/net/runtime.ts";
+import { runtimeName } from "../src/net/runtime/which-runtime.ts";
 import { PrefixIndex } from "../src/store/prefix-index.ts";
 import { Store } from "../src/store/store.ts";
 

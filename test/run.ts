@@ -7,7 +7,7 @@ import { readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { runtimeName } from "../src/net/runtime.ts";
+import { runtimeName } from "../src/net/runtime/which-runtime.ts";
 import { registered, runCleanups, setCurrentFile } from "./harness.ts";
 
 const root = fileURLToPath(new URL(".", import.meta.url));

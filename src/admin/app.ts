@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
-import { standing } from "../gate/standing.ts";
+import { standing } from "../store/standing.ts";
 import { formatIP, formatPrefix, type Prefix, parseIP, parsePrefix } from "../ip/address.ts";
 import { explain } from "../store/explain.ts";
 import { checkAddress, checkListRequest } from "../store/list-input.ts";
@@ -12,7 +12,7 @@ import { renderDashboard, renderExplain } from "./dashboard.ts";
 import { entryJson, explanationJson, rowJson } from "./list-entry.ts";
 import OPENAPI from "./openapi.json" with { type: "json" };
 import { VERSION } from "../version.ts";
-import type { Metrics } from "./metrics.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import { registerProcessMetrics } from "./process-metrics.ts";
 
 export interface AdminDeps {

@@ -3,10 +3,10 @@ import { readdirSync } from "node:fs";
 import process from "node:process";
 import { setInterval } from "node:timers";
 import { openFilesLimit } from "../net/open-files.ts";
-import { runtimeName } from "../net/runtime.ts";
+import { runtimeName } from "../net/runtime/which-runtime.ts";
 import type { Store } from "../store/store.ts";
 import { VERSION } from "../version.ts";
-import type { Metrics } from "./metrics.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 
 const SAMPLE_MS = 5_000;
 const LAG_TICK_MS = 500;

@@ -1,4 +1,4 @@
-import { reply } from "../smtp/reply.ts";
+import { reply } from "./reply.ts";
 import type { Check } from "./types.ts";
 
 /** A command ended by LF without CR (RFC 5321 2.3.8): ratware that writes "\n" (postscreen's bare newline test). */

@@ -1,6 +1,6 @@
 import type { DnsblAnswer } from "../dns/types.ts";
 import { parseIPv4 } from "../ip/address.ts";
-import { reply } from "../smtp/reply.ts";
+import { reply } from "./reply.ts";
 import type { Check, DnsblSite } from "./types.ts";
 
 /** How one zone's answer counts: listed, not listed, or an answer that means trouble rather than a listing. */

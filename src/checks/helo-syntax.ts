@@ -1,5 +1,5 @@
 import { formatIP, parseIP, parseIPv4, parseIPv6 } from "../ip/address.ts";
-import { reply } from "../smtp/reply.ts";
+import { reply } from "./reply.ts";
 import type { Check } from "./types.ts";
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;

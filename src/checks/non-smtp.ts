@@ -1,4 +1,4 @@
-import { reply } from "../smtp/reply.ts";
+import { reply } from "./reply.ts";
 import type { Check } from "./types.ts";
 
 /** HTTP, proxy and POP3 verbs a confused or probing client sends to port 25 (postscreen's non_smtp_command). */

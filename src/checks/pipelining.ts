@@ -1,4 +1,4 @@
-import { reply } from "../smtp/reply.ts";
+import { reply } from "./reply.ts";
 import type { Check } from "./types.ts";
 
 /** RFC 2920 3.1: these must end a group; only a reply may follow them. */

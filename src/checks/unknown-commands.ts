@@ -1,4 +1,4 @@
-import { reply } from "../smtp/reply.ts";
+import { reply } from "./reply.ts";
 import type { Check } from "./types.ts";
 
 /** More than MXSCREEN_MAX_UNKNOWN unrecognised commands: a scanner or a bot speaking something else (qpsmtpd count_unrecognized_commands). */

@@ -32,7 +32,7 @@ if (!existsSync(binary)) {
   process.exit(2);
 }
 const envFile = existsSync(".env") ? ["--env-file=.env"] : [];
-const permissions = JSON.parse(readFileSync(join(root, "src/net/deno-permissions.json"), "utf8"));
+const permissions = JSON.parse(readFileSync(join(root, "src/net/runtime/deno-permissions.json"), "utf8"));
 const command = runtime === "deno"
   ? ["run", ...permissions, ...envFile, join(root, script), ...rest]
   : [...envFile, envFile.length === 0 ? "--no-env-file" : "", join(root, script), ...rest].filter((a) => a !== "");

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
 import type { Logger } from "../log/logger.ts";
-import { ownCommand } from "../net/runtime.ts";
+import { ownCommand } from "../net/runtime/which-runtime.ts";
 
 /** A sibling that lived this long before it died is restarted at once; one dying sooner waits longer each time. */
 const STEADY_MS = 60_000;

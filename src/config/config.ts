@@ -1,14 +1,14 @@
 import { actionVariable, CHECKS } from "../checks/registry.ts";
 import { CHECK_ACTIONS, type CheckAction, type ChecksSettings } from "../checks/types.ts";
 import type { Prefix } from "../ip/address.ts";
+import { ConfigError } from "./config-error.ts";
+import { parseDuration } from "./duration.ts";
 import {
-  ConfigError,
   type ListenAddress,
   parseBoolean,
   parseChoice,
   parseDnsblSites,
   parseDomainList,
-  parseDuration,
   parseHostPort,
   parseInteger,
   parseListen,

@@ -1,4 +1,4 @@
-import { encodeProxyV2 } from "../gate/proxy-protocol.ts";
+import { encodeProxyV2 } from "../net/proxy-protocol.ts";
 import { dotStuff } from "./dot-stuff.ts";
 import { type Reply, ReplyReader, xtext } from "./reply-reader.ts";
 

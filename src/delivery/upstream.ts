@@ -1,4 +1,5 @@
-import { connect, type Socket } from "node:net";
+import { connectTcp } from "../net/connect.ts";
+import type { OutboundSocket } from "../net/types.ts";
 import { type ClientIdentity, type UpstreamAnswer, UpstreamMachine, type UpstreamOutput, type UpstreamSettings } from "./upstream-machine.ts";
 
 const HIGH_WATER = 256 * 1024;
@@ -16,7 +17,7 @@ export interface UpstreamConfig extends Omit<UpstreamSettings, "name"> {
  */
 export class Upstream {
   private readonly machine: UpstreamMachine;
-  private socket: Socket | undefined;
+  private socket: OutboundSocket | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly waiting: ((answer: UpstreamAnswer) => void)[] = [];
   private unsent = 0;
@@ -73,16 +74,11 @@ export class Upstream {
 
   private open(): void {
     if (this.socket || this.machine.failed !== undefined) return;
-    const socket = connect({ host: this.config.host, port: this.config.port });
-    this.socket = socket;
-    socket.setNoDelay(true);
-    // Listen at once: Bun may deliver the greeting before an awaited "connect" resumes us.
-    socket.on("data", (bytes: Uint8Array) => this.run(this.machine.received(bytes, Date.now())));
-    socket.once("connect", () => this.run(this.machine.connected(Date.now())));
-    socket.on("error", (error) => this.run(this.machine.lost(error.message)));
-    socket.on("close", () => this.run(this.machine.lost("closed the connection")));
-    // A half-close from the upstream is the end of it: nothing more will be answered.
-    socket.on("end", () => this.run(this.machine.lost("closed the connection")));
+    this.socket = connectTcp(this.config.host, this.config.port, {
+      connected: () => this.run(this.machine.connected(Date.now())),
+      data: (bytes) => this.run(this.machine.received(bytes, Date.now())),
+      lost: (reason) => this.run(this.machine.lost(reason)),
+    });
   }
 
   private run(outputs: UpstreamOutput[]): void {
@@ -116,8 +112,7 @@ export class Upstream {
   private write(bytes: Uint8Array): void {
     const socket = this.socket;
     if (!socket || socket.destroyed) return;
-    // Counted by completion callbacks, not write()'s return value: on Bun and Deno that does not
-    // report a full buffer, and a fast client would pile its message up here.
+    // Counted by completion callbacks: a fast client would otherwise pile its message up here.
     this.unsent += bytes.length;
     if (this.unsent > HIGH_WATER && !this.paused) {
       this.paused = true;

@@ -1,8 +1,8 @@
-import type { Metrics } from "../admin/metrics.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import type { CheckAction } from "../checks/types.ts";
 import { contains, formatIP, type IP, parseIP, type Prefix } from "../ip/address.ts";
 import type { Logger } from "../log/logger.ts";
-import { listen } from "../net/listen.ts";
+import { listen } from "../net/runtime/listen.ts";
 import type { ClientSocket, ConnectionHandlers, Listener, TlsCredentials } from "../net/types.ts";
 import type { SessionFacts } from "../smtp/types.ts";
 import type { GreylistStore } from "../store/greylist.ts";
@@ -13,8 +13,8 @@ import { clientLabel, type Concluder, type ConnectionRecord } from "./conclude.t
 import { ConnectionLimits, type ConnectionLimitsConfig, type LimitBreach } from "./connection-limits.ts";
 import type { DnsblLookups } from "./dnsbl-lookups.ts";
 import { Deadlines } from "./deadlines.ts";
-import { parseProxyHeader } from "./proxy-protocol.ts";
-import { standing as standingOf } from "./standing.ts";
+import { parseProxyHeader } from "../net/proxy-protocol.ts";
+import { standing as standingOf } from "../store/standing.ts";
 import { Screening, type ScreeningContext } from "./screening.ts";
 import { Stress } from "./stress.ts";
 import type { Finding, GateConfig } from "./types.ts";

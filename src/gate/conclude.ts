@@ -1,10 +1,11 @@
 import { clientPrefix, type IP } from "../ip/address.ts";
-import type { Metrics } from "../admin/metrics.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../log/logger.ts";
 import type { CheckFinding } from "../checks/types.ts";
 import type { SessionFacts } from "../smtp/types.ts";
 import type { Store } from "../store/store.ts";
-import type { Finding, Standing } from "./types.ts";
+import type { Finding } from "./types.ts";
+import type { Standing } from "../store/types.ts";
 
 export interface ConcludeConfig {
   readonly banTtlMs: number;

@@ -1,7 +1,8 @@
 import { bytesToText } from "../log/escape.ts";
 import { concatBytes } from "../smtp/bytes.ts";
-import { looksLikeProxyHeader } from "./proxy-protocol.ts";
-import type { Finding, GateAction, GateConfig, Standing } from "./types.ts";
+import { looksLikeProxyHeader } from "../net/proxy-protocol.ts";
+import type { Finding, GateAction, GateConfig } from "./types.ts";
+import type { Standing } from "../store/types.ts";
 
 /** Bytes of an early talker kept as evidence, and at most handed on when the test only logs. */
 const EARLY_BYTES_KEPT = 1024;

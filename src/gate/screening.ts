@@ -1,4 +1,4 @@
-import type { Metrics } from "../admin/metrics.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import type { ClientSocket, ConnectionHandlers } from "../net/types.ts";
 import type { SessionFacts } from "../smtp/types.ts";
 import type { GreylistStore } from "../store/greylist.ts";
@@ -8,7 +8,8 @@ import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } f
 import type { Deadlines } from "./deadlines.ts";
 import type { DnsblPending } from "./dnsbl-lookups.ts";
 import { Greeter } from "./greeter.ts";
-import type { Finding, GateAction, GateConfig, Standing } from "./types.ts";
+import type { Finding, GateAction, GateConfig } from "./types.ts";
+import type { Standing } from "../store/types.ts";
 
 /** What every connection's screening shares, from the accept loop. */
 export interface ScreeningContext {

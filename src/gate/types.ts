@@ -1,6 +1,5 @@
 import type { CheckAction } from "../checks/types.ts";
 import type { LogValue } from "../log/logger.ts";
-import type { ListEntry } from "../store/types.ts";
 
 export interface GateConfig {
   readonly hostname: string;
@@ -11,13 +10,6 @@ export interface GateConfig {
   readonly pregreetAction: CheckAction;
   readonly observe: boolean;
 }
-
-/** What the lists say about a client when it connects. */
-export type Standing =
-  | { readonly kind: "allowed"; readonly source: string }
-  | { readonly kind: "banned"; readonly entry: ListEntry }
-  | { readonly kind: "passed"; readonly entry: ListEntry }
-  | { readonly kind: "new" };
 
 /** A test's finding about a connection: the log tag, the check id, its evidence, and what was done. */
 export interface Finding {

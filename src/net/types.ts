@@ -62,3 +62,23 @@ export interface Listener {
   /** Stops accepting; open connections are left to their owners. */
   close(): void;
 }
+
+/** What happens on a connection we opened, reported as it happens. */
+export interface OutboundHandlers {
+  connected(): void;
+  /** Bytes from the peer. The view may be reused by the runtime after the call: copy to keep. */
+  data(bytes: Uint8Array): void;
+  /** The connection failed, closed or was half-closed by the peer: nothing more will come. May be called more than once. */
+  lost(reason: string): void;
+}
+
+/** A TCP connection we opened (to the MTA behind us). */
+export interface OutboundSocket {
+  readonly destroyed: boolean;
+  /** Queued in order; `sent` is called once the bytes left for the kernel (writes' return values do not say so on Bun and Deno). */
+  write(bytes: Uint8Array, sent: () => void): void;
+  /** Close once everything written has been sent. */
+  end(): void;
+  /** Close at once, dropping anything unsent. */
+  destroy(): void;
+}

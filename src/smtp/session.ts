@@ -8,7 +8,7 @@ import { bytesToText } from "../log/escape.ts";
 import { concatBytes } from "./bytes.ts";
 import { type Line, LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
-import { boundedReply, reply } from "./reply.ts";
+import { boundedReply, reply } from "../checks/reply.ts";
 import type {
   ClientInfo,
   DeliveryResult,

@@ -1,4 +1,4 @@
-import { durationMs, MAX_DURATION_TEXT } from "../config/values.ts";
+import { durationMs, MAX_DURATION_TEXT } from "../config/duration.ts";
 import { formatPrefix, type Prefix, parsePrefix } from "../ip/address.ts";
 import type { ListWrite } from "./store.ts";
 

@@ -68,3 +68,10 @@ export interface ListEntry {
   readonly check: string | null;
   readonly reason: string | null;
 }
+
+/** What the lists say about a client when it connects. */
+export type Standing =
+  | { readonly kind: "allowed"; readonly source: string }
+  | { readonly kind: "banned"; readonly entry: ListEntry }
+  | { readonly kind: "passed"; readonly entry: ListEntry }
+  | { readonly kind: "new" };

@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import process from "node:process";
 import { loadConfig } from "../../src/config/config.ts";
-import { ConfigError } from "../../src/config/values.ts";
+import { ConfigError } from "../../src/config/config-error.ts";
 import { test } from "../harness.ts";
 import { ROOT, RUNTIME, runtimeCommand, tempDir } from "../helpers/server.ts";
 

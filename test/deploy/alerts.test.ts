@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { adminApp } from "../../src/admin/app.ts";
-import { Metrics } from "../../src/admin/metrics.ts";
+import { Metrics } from "../../src/metrics/metrics.ts";
 import { Store } from "../../src/store/store.ts";
 import { onCleanup, test } from "../harness.ts";
 import { ROOT, startServer, tempDir } from "../helpers/server.ts";

@@ -4,7 +4,7 @@ import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, writeFileS
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { loadConfig } from "../../src/config/config.ts";
-import { parseDuration } from "../../src/config/values.ts";
+import { parseDuration } from "../../src/config/duration.ts";
 import { test } from "../harness.ts";
 import { run } from "../helpers/cli.ts";
 import { envPairs, parseContainerfile, parseEnvFile, parseToml, parseUnit, parseYaml, type Table } from "../helpers/recipe-formats.ts";

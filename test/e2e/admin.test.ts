@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { adminApp } from "../../src/admin/app.ts";
-import { Metrics } from "../../src/admin/metrics.ts";
+import { Metrics } from "../../src/metrics/metrics.ts";
 import { Store } from "../../src/store/store.ts";
 import { join } from "node:path";
 import { onCleanup, test } from "../harness.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { runtimeName } from "../../src/net/runtime.ts";
+import { runtimeName } from "../../src/net/runtime/which-runtime.ts";
 import { test } from "../harness.ts";
 import { renderedDom, screenshot } from "../helpers/chromium.ts";
 import { RawClient } from "../helpers/smtp-client.ts";

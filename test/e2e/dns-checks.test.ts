@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { runtimeName } from "../../src/net/runtime.ts";
+import { runtimeName } from "../../src/net/runtime/which-runtime.ts";
 import { test } from "../harness.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
 import { startServer } from "../helpers/server.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runtimeName } from "../../src/net/runtime.ts";
+import { runtimeName } from "../../src/net/runtime/which-runtime.ts";
 import { test } from "../harness.ts";
 import { cli } from "../helpers/cli.ts";
 import { RawClient } from "../helpers/smtp-client.ts";

@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { runtimeName } from "../../src/net/runtime.ts";
+import { runtimeName } from "../../src/net/runtime/which-runtime.ts";
 import { onCleanup, test } from "../harness.ts";
 import { startDnsmasq } from "../helpers/dnsmasq.ts";
 import { eventually } from "../helpers/eventually.ts";

@@ -4,7 +4,7 @@
  * Prints progress, every distinct failure (shrunk, replayable) and a machine-readable last line.
  */
 import process from "node:process";
-import { runtimeName } from "../../src/net/runtime.ts";
+import { runtimeName } from "../../src/net/runtime/which-runtime.ts";
 import { attempt, fuzz, generate, guarded, report, type Target } from "./engine.ts";
 import { upstreamTarget } from "./upstream-target.ts";
 import { sessionTarget } from "./session-target.ts";

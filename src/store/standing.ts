@@ -1,5 +1,5 @@
 import { contains, formatPrefix, type IP, type Prefix } from "../ip/address.ts";
-import type { Store } from "../store/store.ts";
+import type { Store } from "./store.ts";
 import type { Standing } from "./types.ts";
 
 /** Shared: most connections are new, and each one held costs memory. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Metrics } from "../../src/admin/metrics.ts";
+import { Metrics } from "../../src/metrics/metrics.ts";
 import { test } from "../harness.ts";
 
 test("Prometheus text: counters with labels, a histogram with cumulative buckets, gauges read when scraped", () => {

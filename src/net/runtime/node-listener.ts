@@ -1,8 +1,8 @@
 import type { Duplex } from "node:stream";
 import { createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
-import { canOpenFile } from "./open-files.ts";
-import type { ClientSocket, ConnectionHandlers, Listener, ListenOptions } from "./types.ts";
+import { canOpenFile } from "../open-files.ts";
+import type { ClientSocket, ConnectionHandlers, Listener, ListenOptions } from "../types.ts";
 
 const WATCH_MS = 250;
 const ignore = () => {};

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { looksLikeProxyHeader, parseProxyHeader } from "../../src/gate/proxy-protocol.ts";
+import { looksLikeProxyHeader, parseProxyHeader } from "../../src/net/proxy-protocol.ts";
 import { test } from "../harness.ts";
 import { PROXY_V2_SIGNATURE, proxyV2 } from "../helpers/proxy.ts";
 

@@ -1,4 +1,4 @@
-import type { ClientSocket, ConnectionHandlers, Listener, ListenOptions } from "./types.ts";
+import type { ClientSocket, ConnectionHandlers, Listener, ListenOptions } from "../types.ts";
 
 /** The part of Bun's socket API we use, typed here so nothing else needs Bun's types. */
 interface BunSocket {

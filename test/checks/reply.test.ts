@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { Session } from "../../src/smtp/session.ts";
-import { boundedReply, MAX_REPLY_LINE, reply } from "../../src/smtp/reply.ts";
+import { boundedReply, MAX_REPLY_LINE, reply } from "../../src/checks/reply.ts";
 import type { Output } from "../../src/smtp/types.ts";
 import { test } from "../harness.ts";
-import { CLIENT, CONFIG, play, whole } from "./transcript.ts";
+import { CLIENT, CONFIG, play, whole } from "../smtp/transcript.ts";
 
 /** RFC 5321 4.2 and 4.5.3.1.5: CRLF-terminated lines of printable ASCII, each at most 512 octets, `NNN-` then `NNN `. */
 function assertWellFormed(text: string): void {
