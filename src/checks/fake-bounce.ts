@@ -1,3 +1,4 @@
+import { bytesToText } from "../log/escape.ts";
 import { reply } from "./reply.ts";
 import type { Check } from "./types.ts";
 
@@ -15,6 +16,22 @@ export function namesOwnHost(line: string, ownHosts: readonly string[]): boolean
     }
     return false;
   });
+}
+
+/** What the Received: lines of a bounce said so far, line by line. */
+export interface BounceScan {
+  /** Inside a (possibly folded) Received: header line. */
+  inReceived: boolean;
+  /** A Received: line named one of our hosts. */
+  namesUs: boolean;
+}
+
+/** One line of a bounce's content: Received: lines anywhere (the returned message's headers are in its body), with their folded continuations. */
+export function scanBounceLine(scan: BounceScan, content: Uint8Array, ownHosts: readonly string[]): void {
+  if (scan.namesUs) return;
+  const folded = content[0] === 0x20 || content[0] === 0x09;
+  if (!folded) scan.inReceived = /^received:/i.test(bytesToText(content, 9));
+  if (scan.inReceived && namesOwnHost(bytesToText(content, content.length), ownHosts)) scan.namesUs = true;
 }
 
 /**

@@ -1,10 +1,10 @@
 import { bareNewline } from "./bare-newline.ts";
 import { commandLimit } from "./command-limit.ts";
-import { dictionary } from "./dictionary.ts";
-import { dnsbl } from "./dnsbl.ts";
+import { dictionary } from "../dictionary/dictionary.ts";
+import { dnsbl } from "../dnsbl/dnsbl.ts";
 import { ehloRefused } from "./ehlo-refused.ts";
 import { fakeBounce } from "./fake-bounce.ts";
-import { greylist } from "./greylist.ts";
+import { greylist } from "../greylist/greylist.ts";
 import { heloSchizo } from "./helo-schizo.ts";
 import { heloSyntax } from "./helo-syntax.ts";
 import { nonSmtp } from "./non-smtp.ts";

@@ -1,5 +1,6 @@
 import type { DnsAnswer, DnsblAnswer, ReverseDns } from "../dns/types.ts";
 import type { LogValue } from "../log/logger.ts";
+import type { DnsblSite } from "../dnsbl/dnsbl-sites.ts";
 
 /** ignore = log only, enforce = reject or tempfail, ban = enforce and ban the client prefix fleet-wide. */
 export type CheckAction = "ignore" | "enforce" | "ban";
@@ -89,14 +90,6 @@ export interface Check {
   readonly consequence: Consequence;
   readonly defaultAction: CheckAction;
   evaluate(facts: CheckFacts, settings: ChecksSettings): Hit | undefined;
-}
-
-/** A weighted DNSBL/DNSWL entry, postscreen style: `zone=127.0.0.[2..11]*3`. */
-export interface DnsblSite {
-  readonly zone: string;
-  /** Per octet, the accepted values; undefined accepts any 127.0.0.0/8 answer but 127.255.255.x. */
-  readonly filter: readonly (readonly [number, number])[][] | undefined;
-  readonly weight: number;
 }
 
 /** The knobs every check reads, frozen at start-up. */

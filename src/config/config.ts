@@ -3,11 +3,11 @@ import { CHECK_ACTIONS, type CheckAction, type ChecksSettings } from "../checks/
 import type { Prefix } from "../ip/address.ts";
 import { ConfigError } from "./config-error.ts";
 import { parseDuration } from "./duration.ts";
+import { parseDnsblSites } from "../dnsbl/dnsbl-sites.ts";
 import {
   type ListenAddress,
   parseBoolean,
   parseChoice,
-  parseDnsblSites,
   parseDomainList,
   parseHostPort,
   parseInteger,

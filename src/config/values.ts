@@ -1,5 +1,4 @@
 import { type Prefix, parseIP, parsePrefix } from "../ip/address.ts";
-import type { DnsblSite } from "../checks/types.ts";
 import { isMailbox } from "../smtp/path.ts";
 import { ConfigError } from "./config-error.ts";
 
@@ -96,37 +95,4 @@ export function parseMailboxList(variable: string, text: string): string[] {
 export function parseScore(variable: string, text: string): number {
   if (!/^-?\d{1,6}$/.test(text.trim())) throw new ConfigError(variable, text, "a whole number, e.g. 1 or -1");
   return Number(text.trim());
-}
-
-const DNSBL_EXPECTED = "comma-separated zone[=filter][*weight] items, postscreen style, e.g. zen.example*3,list.dnswl.example=127.0.[0..255].[1..3]*-4";
-
-/** `zen.example*3,list.dnswl.example=127.0.[0..255].[1..3]*-4` (postscreen_dnsbl_sites). */
-export function parseDnsblSites(variable: string, text: string): DnsblSite[] {
-  return text.split(",").map((s) => s.trim()).filter((s) => s !== "").map((item) => {
-    const m = /^([A-Za-z0-9.-]+)(?:=([0-9.;\[\]]+))?(?:\*(-?\d{1,4}))?$/.exec(item);
-    const zone = m?.[1].toLowerCase().replace(/\.$/, "") ?? "";
-    if (!m || !/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(zone)) {
-      throw new ConfigError(variable, text, `${DNSBL_EXPECTED} (${JSON.stringify(item)} is not one)`);
-    }
-    const filter = m[2] === undefined ? undefined : parseDnsblFilter(m[2]);
-    if (filter === null) throw new ConfigError(variable, text, `${DNSBL_EXPECTED} (the filter in ${JSON.stringify(item)} is not four octets)`);
-    return { zone, filter, weight: m[3] === undefined ? 1 : Number(m[3]) };
-  });
-}
-
-/** `127.0.[0..255].[1..3;5]` → per octet, inclusive ranges; null when malformed. */
-function parseDnsblFilter(text: string): [number, number][][] | null {
-  const octets = text.match(/\[[^\]]*\]|[^.\[\]]+/g) ?? [];
-  if (octets.join(".").length !== text.length || octets.length !== 4) return null;
-  const ranges = octets.map((octet) => {
-    const items = octet.startsWith("[") ? octet.slice(1, -1).split(";") : [octet];
-    return items.map((item): [number, number] | null => {
-      const r = /^(\d{1,3})(?:\.\.(\d{1,3}))?$/.exec(item);
-      if (!r) return null;
-      const low = Number(r[1]);
-      const high = Number(r[2] ?? r[1]);
-      return low <= high && high <= 255 ? [low, high] : null;
-    });
-  });
-  return ranges.some((items) => items.some((range) => range === null)) ? null : ranges as [number, number][][];
 }

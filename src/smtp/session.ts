@@ -1,10 +1,9 @@
-import { dnsblScore } from "../checks/dnsbl.ts";
-import { namesOwnHost } from "../checks/fake-bounce.ts";
+import { dnsblScore } from "../dnsbl/dnsbl.ts";
+import { type BounceScan, scanBounceLine } from "../checks/fake-bounce.ts";
 import { checksAt } from "../checks/registry.ts";
 import type { CheckFacts, ParsedCommand, Stage } from "../checks/types.ts";
 import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
-import { formatPrefix, mask, parseIP } from "../ip/address.ts";
-import { bytesToText } from "../log/escape.ts";
+import { greylistTriplet } from "../greylist/triplet.ts";
 import { concatBytes } from "./bytes.ts";
 import { type Line, LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
@@ -84,10 +83,8 @@ interface Transaction {
   /** The reply the final dot gets: the message failed and its rest is being discarded. */
   failure: string | undefined;
   previousLineEndedCrlf: boolean;
-  /** For a bounce: inside a (possibly folded) Received: header line. */
-  inReceived: boolean;
-  /** For a bounce: a Received: line named one of our hosts (the fake-bounce check). */
-  receivedNamesUs: boolean;
+  /** For a bounce: what its Received: lines said so far (the fake-bounce check). */
+  bounce: BounceScan;
 }
 
 /**
@@ -540,8 +537,7 @@ export class Session {
       size: 0,
       failure: undefined,
       previousLineEndedCrlf: true,
-      inReceived: false,
-      receivedNamesUs: false,
+      bounce: { inReceived: false, namesUs: false },
     };
     const domain = domainOf(path.mailbox);
     if (path.mailbox === "" || domain.startsWith("[") || this.client.allowed || this.allowlisted) return this.acceptMail(transaction);
@@ -589,24 +585,9 @@ export class Session {
     if (this.config.greylist && !alwaysAccepted && !this.client.passed && !this.client.allowed && !this.allowlisted) {
       this.pendingRecipient = path.mailbox;
       this.state = "resolving";
-      return this.emit({ type: "lookup-greylist", triplet: this.triplet(transaction.from, path.mailbox) });
+      return this.emit({ type: "lookup-greylist", triplet: greylistTriplet(this.client.address, this.reverseDns, transaction.from, path.mailbox) });
     }
     this.acceptRecipient(transaction, path.mailbox);
-  }
-
-  /**
-   * The greylist triplet: the client's network (its forward-confirmed domain minus the first
-   * label, so a sender pool retrying from another address is not delayed again; else its
-   * /24 or /64), the sender and the recipient.
-   */
-  private triplet(sender: string, recipient: string): string {
-    const reverse = this.reverseDns;
-    const labels = reverse?.status === "pass" ? reverse.name.split(".") : [];
-    const ip = parseIP(this.client.address);
-    const network = labels.length >= 3
-      ? labels.slice(1).join(".")
-      : ip === null ? this.client.address : formatPrefix({ ip: mask(ip, ip.family === 4 ? 24 : 64), length: ip.family === 4 ? 24 : 64 });
-    return `${network} <${sender.toLowerCase()}> <${recipient.toLowerCase()}>`;
   }
 
   private acceptRecipient(transaction: Transaction, mailbox: string): void {
@@ -750,19 +731,12 @@ export class Session {
   /** One line of content, without its line end, passed on with CRLF. */
   private contentLine(transaction: Transaction, content: Uint8Array): void {
     if (transaction.failure !== undefined) return;
-    if (transaction.from === "" && this.config.checks.ownHosts.length > 0 && !transaction.receivedNamesUs) this.scanBounceLine(transaction, content);
+    if (transaction.from === "" && this.config.checks.ownHosts.length > 0) scanBounceLine(transaction.bounce, content, this.config.checks.ownHosts);
     transaction.size += content.length + 2;
     if (transaction.size > this.config.maxMessageSize) return this.fail(transaction, reply(552, "5.3.4", "Message size exceeds fixed limit"));
     // A view of the reader's buffer: emit() copies it, with the others of this read, before returning.
     this.emit({ type: "message-data", bytes: content });
     this.emit({ type: "message-data", bytes: CRLF });
-  }
-
-  /** Received: lines anywhere in a bounce (the returned message's headers are in its body), with their folded continuations. */
-  private scanBounceLine(transaction: Transaction, content: Uint8Array): void {
-    const folded = content[0] === 0x20 || content[0] === 0x09;
-    if (!folded) transaction.inReceived = /^received:/i.test(bytesToText(content, 9));
-    if (transaction.inReceived && namesOwnHost(bytesToText(content, content.length), this.config.checks.ownHosts)) transaction.receivedNamesUs = true;
   }
 
   /** The message cannot be taken: what was begun is dropped, the rest of it read and discarded, and the final dot gets `answer`. */
@@ -779,7 +753,7 @@ export class Session {
       this.state = "ready";
       return this.error(transaction.failure);
     }
-    const bounceNamesUs = transaction.from === "" ? transaction.receivedNamesUs : undefined;
+    const bounceNamesUs = transaction.from === "" ? transaction.bounce.namesUs : undefined;
     // The data is all read: a check's reply now answers the whole message.
     this.state = "ready";
     if (this.runChecks("data", { sender: transaction.from, bounceNamesUs })) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { dnsblScore, zoneVerdict } from "../../src/checks/dnsbl.ts";
-import type { DnsblSite } from "../../src/checks/types.ts";
+import { dnsblScore, zoneVerdict } from "../../src/dnsbl/dnsbl.ts";
+import type { DnsblSite } from "../../src/dnsbl/dnsbl-sites.ts";
 import type { DnsAnswer, DnsblAnswer } from "../../src/dns/types.ts";
 import { Session } from "../../src/smtp/session.ts";
 import { test } from "../harness.ts";

@@ -1,5 +1,5 @@
-import type { Store } from "./store.ts";
-import type { GreylistRow } from "./types.ts";
+import type { Store } from "../store/store.ts";
+import type { GreylistRow } from "../store/types.ts";
 
 export interface GreylistConfig {
   /** A retry sooner than this after the first attempt is deferred again. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BadRecipientWindow } from "../../src/gate/bad-recipient-window.ts";
+import { BadRecipientWindow } from "../../src/dictionary/bad-recipient-window.ts";
 import { parseIP } from "../../src/ip/address.ts";
 import { test } from "../harness.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createDnsClient } from "../../src/dns/resolver.ts";
 import type { DnsblAnswer } from "../../src/dns/types.ts";
-import { DnsblLookups } from "../../src/gate/dnsbl-lookups.ts";
+import { DnsblLookups } from "../../src/dnsbl/dnsbl-lookups.ts";
 import { parseIP } from "../../src/ip/address.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { test } from "../harness.ts";

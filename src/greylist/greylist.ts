@@ -1,5 +1,5 @@
-import { reply } from "./reply.ts";
-import type { Check } from "./types.ts";
+import { reply } from "../checks/reply.ts";
+import type { Check } from "../checks/types.ts";
 
 /**
  * MXSCREEN_GREYLIST=true: a (network, sender, recipient) triplet seen for the first time, or

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { GreylistStore, nextTriplet } from "../../src/store/greylist.ts";
+import { GreylistStore, nextTriplet } from "../../src/greylist/greylist-store.ts";
 import { Store } from "../../src/store/store.ts";
 import { onCleanup, test } from "../harness.ts";
 import { tempDir } from "../helpers/server.ts";

@@ -1,7 +1,8 @@
 import type { DnsblAnswer } from "../dns/types.ts";
 import { parseIPv4 } from "../ip/address.ts";
-import { reply } from "./reply.ts";
-import type { Check, DnsblSite } from "./types.ts";
+import { reply } from "../checks/reply.ts";
+import type { Check } from "../checks/types.ts";
+import type { DnsblSite } from "./dnsbl-sites.ts";
 
 /** How one zone's answer counts: listed, not listed, or an answer that means trouble rather than a listing. */
 export type ZoneVerdict = { readonly kind: "listed" } | { readonly kind: "clean" } | { readonly kind: "unhealthy"; readonly reason: string };

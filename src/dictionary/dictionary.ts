@@ -1,5 +1,5 @@
-import { reply } from "./reply.ts";
-import type { Check } from "./types.ts";
+import { reply } from "../checks/reply.ts";
+import type { Check } from "../checks/types.ts";
 
 /**
  * More than MXSCREEN_MAX_BAD_RCPT unknown recipients in one connection: a dictionary attack

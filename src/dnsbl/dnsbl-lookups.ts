@@ -1,5 +1,5 @@
-import { zoneVerdict } from "../checks/dnsbl.ts";
-import type { DnsblSite } from "../checks/types.ts";
+import { zoneVerdict } from "./dnsbl.ts";
+import type { DnsblSite } from "./dnsbl-sites.ts";
 import { reversedLabels } from "../dns/reverse-name.ts";
 import type { DnsAnswer, DnsblAnswer, DnsClient } from "../dns/types.ts";
 import type { IP } from "../ip/address.ts";
