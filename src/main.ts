@@ -127,7 +127,7 @@ async function main(): Promise<void> {
       greetWaitMs: config.greetWaitMs,
       greetWaitStressMs: config.greetWaitStressMs,
       banAction: config.banAction,
-      pregreetAction: config.pregreetAction,
+      actions: config.checkActions,
       observe: config.mode === "observe",
     },
     listen: config.listen,
@@ -141,9 +141,7 @@ async function main(): Promise<void> {
     reusePort: config.processes > 1,
     stressConnections: config.stressConnections,
     limits: config.connectionLimits,
-    connectionLimitAction: config.connectionLimitAction,
     badRecipientWindow: config.badRecipientWindow,
-    dictionaryAction: config.checkActions["dictionary"],
     greylist: config.greylist === undefined ? undefined : new GreylistStore(store, config.greylist, (error) => logger.note("error", error.message)),
   }, store, pool, concluder, logger, metrics);
   const listeners = await loop.start();

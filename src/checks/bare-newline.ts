@@ -1,13 +1,14 @@
 import { reply } from "./reply.ts";
-import type { Check } from "./types.ts";
+import { defineCheck } from "./define-check.ts";
 
 /** A command ended by LF without CR (RFC 5321 2.3.8): ratware that writes "\n" (postscreen's bare newline test). */
-export const bareNewline: Check = {
+export const bareNewline = defineCheck({
   id: "bare-newline",
   tag: "BARE-LF",
   stage: "command",
   consequence: "close",
   defaultAction: "enforce",
+  settings: {},
   evaluate(facts, settings) {
     const command = facts.command;
     if (command === undefined || !command.bareLineFeed) return undefined;
@@ -16,4 +17,4 @@ export const bareNewline: Check = {
       evidence: { sent: command.line },
     };
   },
-};
+});

@@ -1,5 +1,7 @@
+import { setting } from "../config/setting.ts";
+import { parseInteger } from "../config/values.ts";
 import { reply } from "./reply.ts";
-import type { Check } from "./types.ts";
+import { defineCheck } from "./define-check.ts";
 
 /**
  * More than MXSCREEN_MAX_COMMANDS commands that carried no mail in one session: a client holding
@@ -7,12 +9,13 @@ import type { Check } from "./types.ts";
  * delivered message, the RSET that ends a transaction) do not count, so a queue run of
  * MXSCREEN_MAX_TRANSACTIONS messages is never cut short by it.
  */
-export const commandLimit: Check = {
+export const commandLimit = defineCheck({
   id: "command-limit",
   tag: "LIMIT",
   stage: "command",
   consequence: "close",
   defaultAction: "enforce",
+  settings: { maxCommands: setting("MXSCREEN_MAX_COMMANDS", "1000", (variable, text) => parseInteger(variable, text, 10, 1_000_000)) },
   evaluate(facts, settings) {
     if (facts.command === undefined || facts.chatter < settings.maxCommands) return undefined;
     return {
@@ -20,4 +23,4 @@ export const commandLimit: Check = {
       evidence: { limit: "commands", commands: facts.commands + 1, chatter: facts.chatter + 1 },
     };
   },
-};
+});

@@ -1,6 +1,8 @@
+import { setting } from "../config/setting.ts";
+import { parseDomainList } from "../config/values.ts";
 import { bytesToText } from "../log/escape.ts";
 import { reply } from "./reply.ts";
-import type { Check } from "./types.ts";
+import { defineCheck } from "./define-check.ts";
 
 /**
  * Whether a line of a Received: header names one of our hosts as a whole name: `mx1.example.org`
@@ -39,12 +41,13 @@ export function scanBounceLine(scan: BounceScan, content: Uint8Array, ownHosts: 
  * not about a message we sent, so backscatter or spam dressed as a bounce (seed 004).
  * Off until MXSCREEN_OWN_HOSTS is set.
  */
-export const fakeBounce: Check = {
+export const fakeBounce = defineCheck({
   id: "fake-bounce",
   tag: "FAKE-BOUNCE",
   stage: "data",
   consequence: "reject",
   defaultAction: "enforce",
+  settings: { ownHosts: setting("MXSCREEN_OWN_HOSTS", "", parseDomainList) },
   evaluate(facts, settings) {
     if (settings.ownHosts.length === 0 || facts.sender !== "" || facts.bounceNamesUs !== false) return undefined;
     return {
@@ -52,4 +55,4 @@ export const fakeBounce: Check = {
       evidence: { own_hosts: settings.ownHosts.join(",") },
     };
   },
-};
+});

@@ -1,17 +1,18 @@
 import { reply } from "./reply.ts";
-import type { Check } from "./types.ts";
+import { defineCheck } from "./define-check.ts";
 
 /**
  * A second HELO/EHLO with a different argument: a bot that makes up a new name per command
  * (seed 000, smtpf's helo-schizophrenic, 8% of its junk). The same argument again is fine,
  * as after a refused EHLO. The bot is not worth another command: 550 and close, as smtpf did.
  */
-export const heloSchizo: Check = {
+export const heloSchizo = defineCheck({
   id: "helo-schizo",
   tag: "HELO-SCHIZO",
   stage: "helo",
   consequence: "close",
   defaultAction: "enforce",
+  settings: {},
   evaluate(facts, settings) {
     const helos = facts.helos;
     if (helos.length < 2) return undefined;
@@ -23,4 +24,4 @@ export const heloSchizo: Check = {
       evidence: { helo: helos[helos.length - 1], earlier: first },
     };
   },
-};
+});

@@ -1,6 +1,6 @@
 import { formatIP, parseIP, parseIPv4, parseIPv6 } from "../ip/address.ts";
 import { reply } from "./reply.ts";
-import type { Check } from "./types.ts";
+import { defineCheck } from "./define-check.ts";
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 
@@ -28,12 +28,13 @@ export function heloProblem(helo: string, clientAddress: string, ownHostname: st
  * the client's address, a name that is not fully qualified, our own name, invalid characters.
  * Answered at RCPT (delayed rejection), so postmaster@ and abuse@ still get through.
  */
-export const heloSyntax: Check = {
+export const heloSyntax = defineCheck({
   id: "helo-syntax",
   tag: "HELO",
   stage: "helo",
   consequence: "delay",
   defaultAction: "enforce",
+  settings: {},
   evaluate(facts, settings) {
     const helo = facts.helos[facts.helos.length - 1];
     if (helo === undefined) return undefined;
@@ -44,4 +45,4 @@ export const heloSyntax: Check = {
       evidence: { helo, problem },
     };
   },
-};
+});

@@ -1,5 +1,5 @@
 import { reply } from "./reply.ts";
-import type { Check } from "./types.ts";
+import { defineCheck } from "./define-check.ts";
 
 /** RFC 2920 3.1: these must end a group; only a reply may follow them. */
 const LAST_IN_GROUP = new Set(["EHLO", "HELO", "DATA", "VRFY", "EXPN", "TURN", "QUIT", "NOOP", "STARTTLS", "AUTH"]);
@@ -8,12 +8,13 @@ const LAST_IN_GROUP = new Set(["EHLO", "HELO", "DATA", "VRFY", "EXPN", "TURN", "
  * A client that sends its next command before our reply, where RFC 2920 does not allow it:
  * PIPELINING was not offered, or the command must be the last of a group (seeds 000, 004).
  */
-export const pipelining: Check = {
+export const pipelining = defineCheck({
   id: "pipelining",
   tag: "PIPELINING",
   stage: "command",
   consequence: "close",
   defaultAction: "enforce",
+  settings: {},
   evaluate(facts, settings) {
     const command = facts.command;
     if (command === undefined || !command.followedByMore) return undefined;
@@ -23,4 +24,4 @@ export const pipelining: Check = {
       evidence: { command: command.verb, offered: facts.pipeliningOffered },
     };
   },
-};
+});

@@ -1,15 +1,16 @@
-import type { Check } from "./types.ts";
+import { defineCheck } from "./define-check.ts";
 
 /**
  * Missing or not forward-confirmed reverse DNS (seed 004: "warn, not deny"). Never a
  * refusal: it is recorded, and spooled mail carries it in `X-Mxscreen-FCrDNS:` for content filters.
  */
-export const ptr: Check = {
+export const ptr = defineCheck({
   id: "ptr",
   tag: "PTR",
   stage: "end",
   consequence: "record",
   defaultAction: "ignore",
+  settings: {},
   evaluate(facts) {
     const reverse = facts.reverseDns;
     if (reverse === undefined || reverse.status === "pass") return undefined;
@@ -22,4 +23,4 @@ export const ptr: Check = {
       },
     };
   },
-};
+});

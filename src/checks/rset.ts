@@ -1,5 +1,7 @@
+import { setting } from "../config/setting.ts";
+import { parseInteger } from "../config/values.ts";
 import { reply } from "./reply.ts";
-import type { Check } from "./types.ts";
+import { defineCheck } from "./define-check.ts";
 
 /**
  * More than MXSCREEN_MAX_RSET resets in one connection that ended no transaction: a client
@@ -8,12 +10,13 @@ import type { Check } from "./types.ts";
  * (seed 003: Eudora broke on a stricter rule). Dictionary attacks that reset between batches of
  * refused recipients are the dictionary check's, which counts the recipients themselves.
  */
-export const rset: Check = {
+export const rset = defineCheck({
   id: "rset",
   tag: "RSET",
   stage: "command",
   consequence: "close",
   defaultAction: "enforce",
+  settings: { maxResets: setting("MXSCREEN_MAX_RSET", "5", (variable, text) => parseInteger(variable, text, 1, 1000)) },
   evaluate(facts, settings) {
     if (facts.command?.verb !== "RSET" || facts.mailSinceReset || facts.resets < settings.maxResets) return undefined;
     return {
@@ -21,4 +24,4 @@ export const rset: Check = {
       evidence: { resets: facts.resets + 1 },
     };
   },
-};
+});

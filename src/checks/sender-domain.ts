@@ -1,17 +1,18 @@
 import { reply } from "./reply.ts";
-import type { Check } from "./types.ts";
+import { defineCheck } from "./define-check.ts";
 
 /**
  * MAIL FROM a domain that cannot receive mail (no MX, A or AAAA, or a null MX): nobody could
  * answer a bounce, so the sender is made up (seed 004). A DNS failure is a temporary refusal,
  * never a rejection. `<>` and address literals are not looked up; no callout is made to anyone.
  */
-export const senderDomain: Check = {
+export const senderDomain = defineCheck({
   id: "sender-domain",
   tag: "SENDER-DOMAIN",
   stage: "mail",
   consequence: "reject",
   defaultAction: "enforce",
+  settings: {},
   evaluate(facts) {
     const answer = facts.senderDomainAnswer;
     const sender = facts.sender;
@@ -30,4 +31,4 @@ export const senderDomain: Check = {
       evidence: { sender, domain, dns: nullMx ? "null-mx" : "nxdomain" },
     };
   },
-};
+});

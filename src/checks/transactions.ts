@@ -1,17 +1,20 @@
+import { setting } from "../config/setting.ts";
+import { parseInteger } from "../config/values.ts";
 import { reply } from "./reply.ts";
-import type { Check } from "./types.ts";
+import { defineCheck } from "./define-check.ts";
 
 /**
  * More than MXSCREEN_MAX_TRANSACTIONS MAIL transactions in one connection. The default is
  * Exim's smtp_accept_max_per_connection (1000): a queue run delivers that many at a time and
  * must never be cut short; far beyond it a connection is a pipe for bulk, not a sender.
  */
-export const transactions: Check = {
+export const transactions = defineCheck({
   id: "transactions",
   tag: "TRANSACTIONS",
   stage: "command",
   consequence: "close",
   defaultAction: "enforce",
+  settings: { maxTransactions: setting("MXSCREEN_MAX_TRANSACTIONS", "1000", (variable, text) => parseInteger(variable, text, 1, 100_000)) },
   evaluate(facts, settings) {
     if (facts.command?.verb !== "MAIL" || facts.transactions < settings.maxTransactions) return undefined;
     return {
@@ -19,4 +22,4 @@ export const transactions: Check = {
       evidence: { transactions: facts.transactions + 1 },
     };
   },
-};
+});

@@ -1,16 +1,22 @@
+import { setting } from "../config/setting.ts";
+import { parseBoolean, parseMailboxList } from "../config/values.ts";
 import { reply } from "./reply.ts";
-import type { Check } from "./types.ts";
+import { defineCheck } from "./define-check.ts";
 
 /**
  * A trap MX (MXSCREEN_TRAP=true: no real sender ever gets past RCPT here, seed 004's blackhole
  * high MX) or a spamtrap recipient (MXSCREEN_TRAP_RCPTS, OpenBSD spamd's greytrapping).
  */
-export const trap: Check = {
+export const trap = defineCheck({
   id: "trap",
   tag: "TRAP",
   stage: "rcpt",
   consequence: "close",
   defaultAction: "ban",
+  settings: {
+    trap: setting("MXSCREEN_TRAP", "false", parseBoolean),
+    trapRecipients: setting("MXSCREEN_TRAP_RCPTS", "", parseMailboxList),
+  },
   evaluate(facts, settings) {
     const recipient = facts.recipient;
     if (recipient === undefined) return undefined;
@@ -21,4 +27,4 @@ export const trap: Check = {
       evidence: { recipient: recipient.mailbox, trap: spamtrap ? "spamtrap" : "trap-mx" },
     };
   },
-};
+});

@@ -1,20 +1,28 @@
 import type { DnsAnswer, DnsblAnswer, ReverseDns } from "../dns/types.ts";
 import type { LogValue } from "../log/logger.ts";
-import type { DnsblSite } from "../dnsbl/dnsbl-sites.ts";
+import type { Setting } from "../config/setting.ts";
+import type { CheckId } from "./registry.ts";
 
 /** ignore = log only, enforce = reject or tempfail, ban = enforce and ban the client prefix fleet-wide. */
 export type CheckAction = "ignore" | "enforce" | "ban";
 export const CHECK_ACTIONS: readonly CheckAction[] = ["ignore", "enforce", "ban"];
 
+/** What `effectiveAction` makes of a check's action: `observe` when MXSCREEN_MODE=observe keeps every check from acting. */
+export type EffectiveAction = CheckAction | "observe";
+
+/** MXSCREEN_ACTION_<CHECK> as configured; a check missing here acts on its default. */
+export type CheckActions = Readonly<Partial<Record<string, CheckAction>>>;
+
 /**
- * When a check runs. `connect`: when the session opens, with the gate's DNS answers;
+ * When a check runs. In the gate: `accept`, when a connection is counted in; `greet`, when a
+ * client talks during the greet wait. In the session: `connect`: when the session opens, with the gate's DNS answers;
  * `command`: before each command line is acted on; `helo`: on HELO/EHLO; `mail`: on MAIL FROM,
  * once the sender domain's DNS answer is in; `rcpt`: on RCPT TO, once the recipient's fate is
  * known; `triplet`: on RCPT TO of an accepted recipient, once the store has answered for its
  * greylist triplet; `data`: once a message has been read, before it is delivered; `end`: when
  * the client quits or leaves.
  */
-export type Stage = "connect" | "command" | "helo" | "mail" | "rcpt" | "triplet" | "data" | "end";
+export type Stage = "accept" | "greet" | "connect" | "command" | "helo" | "mail" | "rcpt" | "triplet" | "data" | "end";
 
 /**
  * What enforcing a hit does, applied by the session, never by the check.
@@ -74,47 +82,65 @@ export interface CheckFacts {
   readonly reverseDns: ReverseDns | undefined;
 }
 
+/** Which limit a new connection would break, with the count it would have made. */
+export type LimitBreach = { readonly limit: "client" | "prefix" | "total"; readonly key: string; readonly count: number };
+
+/** What the gate knows at accept: the limit this connection would break, if any. */
+export interface AcceptFacts {
+  readonly client: { readonly address: string };
+  readonly breach: LimitBreach | undefined;
+}
+
+/** What the gate knows when a client talks during the greet wait: the first bytes it sent (at most those kept as evidence). */
+export interface GreetFacts {
+  readonly sent: string;
+  readonly afterMs: number;
+}
+
+/** The facts each stage's checks get. */
+export interface StageFacts {
+  readonly accept: AcceptFacts;
+  readonly greet: GreetFacts;
+  readonly connect: CheckFacts;
+  readonly command: CheckFacts;
+  readonly helo: CheckFacts;
+  readonly mail: CheckFacts;
+  readonly rcpt: CheckFacts;
+  readonly triplet: CheckFacts;
+  readonly data: CheckFacts;
+  readonly end: CheckFacts;
+}
+
 /** A check's finding: the reply enforcing it would give, and the evidence for the log and `explain`. */
 export interface Hit {
   readonly reply: string;
   readonly evidence: Readonly<Record<string, LogValue>>;
 }
 
-/** One heuristic: pure and synchronous, from facts to a hit (or nothing). */
-export interface Check {
-  /** Stable kebab-case id, used verbatim in config (MXSCREEN_ACTION_<ID>), logs and the store. */
-  readonly id: string;
-  /** Upper-case log tag (SPEC §2). */
-  readonly tag: string;
-  readonly stage: Stage;
-  readonly consequence: Consequence;
-  readonly defaultAction: CheckAction;
-  evaluate(facts: CheckFacts, settings: ChecksSettings): Hit | undefined;
+/** What every check may read besides its own knobs. */
+export interface SharedSettings {
+  readonly hostname: string;
 }
 
-/** The knobs every check reads, frozen at start-up. */
-export interface ChecksSettings {
-  readonly hostname: string;
-  readonly maxUnknownCommands: number;
-  readonly maxResets: number;
-  readonly maxTransactions: number;
-  readonly maxBadRecipients: number;
-  readonly maxCommands: number;
-  readonly trap: boolean;
-  readonly trapRecipients: readonly string[];
-  readonly dnsbl: readonly DnsblSite[];
-  readonly dnsblThreshold: number;
-  readonly dnswlThreshold: number;
-  /** Lower-case host names our mail leaves from (MXSCREEN_OWN_HOSTS): a real bounce names one. */
-  readonly ownHosts: readonly string[];
+/** One heuristic: pure and synchronous, from the facts of its stage and its own knobs to a hit (or nothing). */
+export interface Check<Id extends string = string, S = unknown, St extends Stage = Stage> {
+  /** Stable kebab-case id, used verbatim in config (MXSCREEN_ACTION_<ID>), logs and the store. */
+  readonly id: Id;
+  /** Upper-case log tag (SPEC §2). */
+  readonly tag: string;
+  readonly stage: St;
+  readonly consequence: Consequence;
+  readonly defaultAction: CheckAction;
+  /** The knobs this check reads, each declared once: the configuration reads them from here, and a test holds the README to them. */
+  readonly settings: { readonly [K in keyof S]: Setting<S[K]> };
+  evaluate(facts: StageFacts[St], settings: S & SharedSettings): Hit | undefined;
 }
 
 /** A hit as the session recorded it, with the action that was applied. */
 export interface CheckFinding {
-  readonly check: string;
+  readonly check: CheckId;
   readonly tag: string;
-  /** The configured action, or `observe` when MXSCREEN_MODE=observe kept it from acting. */
-  readonly action: CheckAction | "observe";
+  readonly action: EffectiveAction;
   readonly consequence: Consequence;
   readonly evidence: Readonly<Record<string, LogValue>>;
 }

@@ -1,13 +1,16 @@
+import { setting } from "../config/setting.ts";
+import { parseInteger } from "../config/values.ts";
 import { reply } from "./reply.ts";
-import type { Check } from "./types.ts";
+import { defineCheck } from "./define-check.ts";
 
 /** More than MXSCREEN_MAX_UNKNOWN unrecognised commands: a scanner or a bot speaking something else (qpsmtpd count_unrecognized_commands). */
-export const unknownCommands: Check = {
+export const unknownCommands = defineCheck({
   id: "unknown-commands",
   tag: "UNKNOWN-CMDS",
   stage: "command",
   consequence: "close",
   defaultAction: "enforce",
+  settings: { maxUnknownCommands: setting("MXSCREEN_MAX_UNKNOWN", "3", (variable, text) => parseInteger(variable, text, 0, 1000)) },
   evaluate(facts, settings) {
     const command = facts.command;
     if (command === undefined || command.known || facts.unknownCommands < settings.maxUnknownCommands) return undefined;
@@ -16,4 +19,4 @@ export const unknownCommands: Check = {
       evidence: { unknown: facts.unknownCommands + 1, last: command.line },
     };
   },
-};
+});

@@ -1,9 +1,8 @@
-import { actionVariable, CHECKS } from "../checks/registry.ts";
-import { CHECK_ACTIONS, type CheckAction, type ChecksSettings } from "../checks/types.ts";
+import { actionVariable, CHECKS, type CheckId, type ChecksSettings } from "../checks/registry.ts";
+import { CHECK_ACTIONS, type CheckAction } from "../checks/types.ts";
 import type { Prefix } from "../ip/address.ts";
 import { ConfigError } from "./config-error.ts";
 import { parseDuration } from "./duration.ts";
-import { parseDnsblSites } from "../dnsbl/dnsbl-sites.ts";
 import {
   type ListenAddress,
   parseBoolean,
@@ -12,9 +11,7 @@ import {
   parseHostPort,
   parseInteger,
   parseListen,
-  parseMailboxList,
   parsePrefixList,
-  parseScore,
   parseSize,
 } from "./values.ts";
 
@@ -44,7 +41,6 @@ export interface Config {
   readonly passTtlMs: number;
   readonly banTtlMs: number;
   readonly banAction: "reject" | "drop";
-  readonly pregreetAction: CheckAction;
   readonly allow: readonly Prefix[];
   /** `.lists.example` entries of MXSCREEN_ALLOW: clients whose forward-confirmed reverse name ends so. */
   readonly allowDomains: readonly string[];
@@ -84,12 +80,11 @@ export interface Config {
   readonly ipv6PrefixLength: number;
   readonly checks: ChecksSettings;
   /** MXSCREEN_ACTION_<CHECK> for every check in the registry, defaults filled in. */
-  readonly checkActions: Readonly<Record<string, CheckAction>>;
+  readonly checkActions: Readonly<Record<CheckId, CheckAction>>;
   readonly ehloRefusal: boolean;
   /** MXSCREEN_GREYLIST and its timings; undefined when greylisting is off. */
   readonly greylist: { readonly delayMs: number; readonly windowMs: number; readonly passTtlMs: number } | undefined;
   readonly connectionLimits: { readonly perClient: number; readonly perPrefix: number; readonly total: number };
-  readonly connectionLimitAction: CheckAction;
   readonly badRecipientWindow: { readonly max: number; readonly windowMs: number };
   /** MXSCREEN_ variables that no setting reads: most likely typos, warned about at start. */
   readonly unknownVariables: readonly string[];
@@ -189,6 +184,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   const processes = int("MXSCREEN_PROCESSES", 1, 1, 64);
   const checkActions = Object.fromEntries(
     CHECKS.map((check) => [check.id, parseChoice(actionVariable(check.id), get(actionVariable(check.id)) ?? check.defaultAction, CHECK_ACTIONS)]),
+  ) as Record<CheckId, CheckAction>;
+  // Each check declares its knobs (src/checks/types.ts): their variables, defaults and parsers.
+  const checkKnobs = Object.fromEntries(
+    CHECKS.flatMap((check) => Object.entries(check.settings)).map(([key, knob]) => [key, knob.parse(knob.variable, get(knob.variable) ?? knob.fallback)]),
   );
   const config: Config = {
     listen: parseListen("MXSCREEN_LISTEN", get("MXSCREEN_LISTEN") ?? "0.0.0.0:2525"),
@@ -211,7 +210,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     passTtlMs: dur("MXSCREEN_PASS_TTL", "1d"),
     banTtlMs: dur("MXSCREEN_BAN_TTL", "1d"),
     banAction: parseChoice("MXSCREEN_BAN_ACTION", get("MXSCREEN_BAN_ACTION") ?? "reject", ["reject", "drop"]),
-    pregreetAction: parseChoice("MXSCREEN_ACTION_PREGREET", get("MXSCREEN_ACTION_PREGREET") ?? "ban", CHECK_ACTIONS),
     allow: parsePrefixList("MXSCREEN_ALLOW", allowItems.filter((item) => !item.startsWith(".")).join(",")),
     allowDomains,
     trustedProxies: parsePrefixList("MXSCREEN_TRUSTED_PROXIES", get("MXSCREEN_TRUSTED_PROXIES") ?? ""),
@@ -237,20 +235,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     stressTimeoutMs: get("MXSCREEN_COMMAND_TIMEOUT_STRESS") === undefined ? Math.min(10_000, commandTimeoutMs) : dur("MXSCREEN_COMMAND_TIMEOUT_STRESS", "10s"),
     shutdownTimeoutMs: dur("MXSCREEN_SHUTDOWN_TIMEOUT", "30s"),
     ipv6PrefixLength: parseInteger("MXSCREEN_IPV6_PREFIX", get("MXSCREEN_IPV6_PREFIX") ?? "64", 16, 128),
-    checks: {
-      hostname,
-      maxUnknownCommands: int("MXSCREEN_MAX_UNKNOWN", 3, 0, 1000),
-      maxResets: int("MXSCREEN_MAX_RSET", 5, 1, 1000),
-      maxTransactions: int("MXSCREEN_MAX_TRANSACTIONS", 1000, 1, 100_000),
-      maxBadRecipients: int("MXSCREEN_MAX_BAD_RCPT", 5, 0, 100_000),
-      maxCommands: int("MXSCREEN_MAX_COMMANDS", 1000, 10, 1_000_000),
-      trap: parseBoolean("MXSCREEN_TRAP", get("MXSCREEN_TRAP") ?? "false"),
-      trapRecipients: parseMailboxList("MXSCREEN_TRAP_RCPTS", get("MXSCREEN_TRAP_RCPTS") ?? ""),
-      dnsbl: parseDnsblSites("MXSCREEN_DNSBL", get("MXSCREEN_DNSBL") ?? ""),
-      dnsblThreshold: parseScore("MXSCREEN_DNSBL_THRESHOLD", get("MXSCREEN_DNSBL_THRESHOLD") ?? "1"),
-      dnswlThreshold: parseScore("MXSCREEN_DNSWL_THRESHOLD", get("MXSCREEN_DNSWL_THRESHOLD") ?? "-1"),
-      ownHosts: parseDomainList("MXSCREEN_OWN_HOSTS", get("MXSCREEN_OWN_HOSTS") ?? ""),
-    },
+    checks: { ...checkKnobs, hostname } as ChecksSettings,
     checkActions,
     ehloRefusal: parseBoolean("MXSCREEN_EHLO_REFUSAL", get("MXSCREEN_EHLO_REFUSAL") ?? "false"),
     greylist: greylisting ? greylistTimings : undefined,
@@ -263,7 +248,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
       max: int("MXSCREEN_MAX_BAD_RCPT_PREFIX", 20, 1, 1_000_000),
       windowMs: dur("MXSCREEN_BAD_RCPT_WINDOW", "1h"),
     },
-    connectionLimitAction: parseChoice("MXSCREEN_ACTION_CONNECTION_LIMIT", get("MXSCREEN_ACTION_CONNECTION_LIMIT") ?? "enforce", CHECK_ACTIONS),
     unknownVariables: [],
   };
   const unknownVariables = Object.keys(env).filter((name) => name.startsWith("MXSCREEN_") && !read.has(name)).sort();

@@ -1,16 +1,19 @@
+import { setting } from "../config/setting.ts";
+import { parseInteger } from "../config/values.ts";
 import { reply } from "../checks/reply.ts";
-import type { Check } from "../checks/types.ts";
+import { defineCheck } from "../checks/define-check.ts";
 
 /**
  * More than MXSCREEN_MAX_BAD_RCPT unknown recipients in one connection: a dictionary attack
  * (seed 003: refusing the recipients one by one did not stem the flood; disconnecting does).
  */
-export const dictionary: Check = {
+export const dictionary = defineCheck({
   id: "dictionary",
   tag: "DICTIONARY",
   stage: "rcpt",
   consequence: "close",
   defaultAction: "ban",
+  settings: { maxBadRecipients: setting("MXSCREEN_MAX_BAD_RCPT", "5", (variable, text) => parseInteger(variable, text, 0, 100_000)) },
   evaluate(facts, settings) {
     const recipient = facts.recipient;
     if (recipient === undefined || recipient.known || facts.badRecipients < settings.maxBadRecipients) return undefined;
@@ -19,4 +22,4 @@ export const dictionary: Check = {
       evidence: { bad_recipients: facts.badRecipients + 1, last: recipient.mailbox },
     };
   },
-};
+});

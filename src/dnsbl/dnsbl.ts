@@ -1,8 +1,10 @@
+import { setting } from "../config/setting.ts";
+import { parseScore } from "../config/values.ts";
 import type { DnsblAnswer } from "../dns/types.ts";
 import { parseIPv4 } from "../ip/address.ts";
 import { reply } from "../checks/reply.ts";
-import type { Check } from "../checks/types.ts";
-import type { DnsblSite } from "./dnsbl-sites.ts";
+import { defineCheck } from "../checks/define-check.ts";
+import { type DnsblSite, parseDnsblSites } from "./dnsbl-sites.ts";
 
 /** How one zone's answer counts: listed, not listed, or an answer that means trouble rather than a listing. */
 export type ZoneVerdict = { readonly kind: "listed" } | { readonly kind: "clean" } | { readonly kind: "unhealthy"; readonly reason: string };
@@ -59,12 +61,18 @@ export function dnsblScore(answers: readonly DnsblAnswer[], sites: readonly Dnsb
  * every RCPT but postmaster@/abuse@ is refused. Lookups start at accept, during the greet
  * wait; a zone that has not answered by the end of it does not count.
  */
-export const dnsbl: Check = {
+export const dnsbl = defineCheck({
   id: "dnsbl",
   tag: "DNSBL",
   stage: "connect",
   consequence: "delay",
   defaultAction: "enforce",
+  settings: {
+    dnsbl: setting("MXSCREEN_DNSBL", "", parseDnsblSites),
+    dnsblThreshold: setting("MXSCREEN_DNSBL_THRESHOLD", "1", parseScore),
+    /** Read by the session: at or below it, no other check runs. */
+    dnswlThreshold: setting("MXSCREEN_DNSWL_THRESHOLD", "-1", parseScore),
+  },
   evaluate(facts, settings) {
     if (settings.dnsbl.length === 0) return undefined;
     const { score, listed, unhealthy } = dnsblScore(facts.dnsbl, settings.dnsbl);
@@ -80,4 +88,4 @@ export const dnsbl: Check = {
       },
     };
   },
-};
+});

@@ -1,5 +1,8 @@
 import type { Metrics } from "../metrics/metrics.ts";
-import type { CheckAction } from "../checks/types.ts";
+import { connectionLimit } from "../checks/connection-limit.ts";
+import { effectiveAction } from "../checks/registry.ts";
+import type { LimitBreach } from "../checks/types.ts";
+import { dictionary } from "../dictionary/dictionary.ts";
 import { contains, formatIP, type IP, parseIP, type Prefix } from "../ip/address.ts";
 import type { Logger } from "../log/logger.ts";
 import { listen } from "../net/runtime/listen.ts";
@@ -10,7 +13,7 @@ import type { Store } from "../store/store.ts";
 import type { SessionPool } from "../../workers/types.ts";
 import { BadRecipientWindow, type BadRecipientWindowConfig } from "../dictionary/bad-recipient-window.ts";
 import { clientLabel, type Concluder, type ConnectionRecord } from "./conclude.ts";
-import { ConnectionLimits, type ConnectionLimitsConfig, type LimitBreach } from "./connection-limits.ts";
+import { ConnectionLimits, type ConnectionLimitsConfig } from "./connection-limits.ts";
 import type { DnsblLookups } from "../dnsbl/dnsbl-lookups.ts";
 import { Deadlines } from "./deadlines.ts";
 import { parseProxyHeader } from "../net/proxy-protocol.ts";
@@ -42,10 +45,7 @@ export interface AcceptLoopOptions {
   readonly stressConnections: number;
   readonly tls: (() => TlsCredentials | undefined) | undefined;
   readonly limits: ConnectionLimitsConfig;
-  readonly connectionLimitAction: CheckAction;
   readonly badRecipientWindow: BadRecipientWindowConfig;
-  /** MXSCREEN_ACTION_DICTIONARY, for the count across connections. */
-  readonly dictionaryAction: CheckAction;
   /** Undefined when MXSCREEN_GREYLIST is off. */
   readonly greylist: GreylistStore | undefined;
 }
@@ -144,22 +144,15 @@ export class AcceptLoop {
     const gate = this.options.gate;
     // Past MXSCREEN_MAX_CONNECTIONS the server itself is full: every client is refused, in any
     // mode, and none is banned for it.
-    const action = breach.limit === "total" ? "close" : gate.observe ? "observe" : this.options.connectionLimitAction;
-    const finding = {
-      event: "LIMIT",
-      check: "connection-limit",
-      action,
-      evidence: { limit: breach.limit, key: breach.key, connections: breach.count },
-    };
+    const hit = connectionLimit.evaluate({ client: { address: record.address }, breach }, gate);
+    if (hit === undefined) return undefined;
+    const action = breach.limit === "total" ? "close" : effectiveAction(connectionLimit, gate.actions, gate.observe);
+    const finding: Finding = { event: connectionLimit.tag, check: connectionLimit.id, action, evidence: hit.evidence };
     if (action === "ignore" || action === "observe") {
-      this.logger.log({ event: "LIMIT", client: clientLabel(record), ...finding.evidence, action });
+      this.logger.log({ event: finding.event, client: clientLabel(record), ...finding.evidence, action });
       return undefined;
     }
-    socket.write(
-      breach.limit === "total"
-        ? `421 4.3.2 ${gate.hostname} All server ports are busy, try again later\r\n`
-        : `421 4.7.0 ${gate.hostname} Error: too many connections from ${record.address}\r\n`,
-    );
+    socket.write(hit.reply);
     socket.end();
     this.concluder.conclude(record, finding, Date.now());
     return REFUSED;
@@ -182,8 +175,8 @@ export class AcceptLoop {
     if (facts.badRecipients === 0 || facts.findings.some((hit) => hit.check === "dictionary")) return [];
     const window = this.badRecipients.add(record.ip, facts.badRecipients, Date.now());
     if (!window.over) return [];
-    const action = this.options.gate.observe ? "observe" : this.options.dictionaryAction;
-    return [{ event: "DICTIONARY", check: "dictionary", action, evidence: { prefix: window.prefix, prefix_bad_recipients: window.count } }];
+    const action = effectiveAction(dictionary, this.options.gate.actions, this.options.gate.observe);
+    return [{ event: dictionary.tag, check: dictionary.id, action, evidence: { prefix: window.prefix, prefix_bad_recipients: window.count } }];
   }
 
   private accept(socket: ClientSocket): ConnectionHandlers {

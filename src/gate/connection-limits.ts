@@ -1,3 +1,4 @@
+import type { LimitBreach } from "../checks/types.ts";
 import { formatIP, formatPrefix, type IP, mask, type Prefix } from "../ip/address.ts";
 
 export interface ConnectionLimitsConfig {
@@ -7,8 +8,6 @@ export interface ConnectionLimitsConfig {
   readonly total: number;
 }
 
-/** Which limit a new connection would break, with the count it would have made. */
-export type LimitBreach = { readonly limit: "client" | "prefix" | "total"; readonly key: string; readonly count: number };
 
 /**
  * Open connections per client address, per network prefix and in total (postscreen's

@@ -1,7 +1,9 @@
 import { bytesToText } from "../log/escape.ts";
 import { concatBytes } from "../smtp/bytes.ts";
 import { looksLikeProxyHeader } from "../net/proxy-protocol.ts";
-import type { Finding, GateAction, GateConfig } from "./types.ts";
+import { pregreet } from "../checks/pregreet.ts";
+import { effectiveAction } from "../checks/registry.ts";
+import { decider, type Finding, type GateAction, type GateConfig } from "./types.ts";
 import type { Standing } from "../store/types.ts";
 
 /** Bytes of an early talker kept as evidence, and at most handed on when the test only logs. */
@@ -30,7 +32,7 @@ export class Greeter {
     if (standing.kind === "banned") {
       const finding: Finding = {
         event: "BANNED",
-        check: standing.entry.check ?? "manual",
+        check: decider(standing.entry.check),
         action: this.config.observe ? "observe" : this.config.banAction,
         evidence: { ban: standing.entry.prefix, reason: standing.entry.reason ?? undefined, by: standing.entry.node },
       };
@@ -64,14 +66,11 @@ export class Greeter {
       const reason = "PROXY header from an address not in MXSCREEN_TRUSTED_PROXIES";
       return [{ type: "drop" }, { type: "conclude", finding: { event: "PROXY", check: "proxy-protocol", action: "close", evidence: { reason, sent: bytesToText(keep) } } }];
     }
-    const enforce = this.config.pregreetAction !== "ignore" && !this.config.observe;
-    const finding: Finding = {
-      event: "PREGREET",
-      check: "pregreet",
-      action: this.config.observe ? "observe" : this.config.pregreetAction,
-      evidence: { after_ms: now - this.openedAt, sent: bytesToText(keep) },
-    };
-    if (!enforce) {
+    const hit = pregreet.evaluate({ afterMs: now - this.openedAt, sent: bytesToText(keep) }, this.config);
+    if (hit === undefined) return [];
+    const action = effectiveAction(pregreet, this.config.actions, this.config.observe);
+    const finding: Finding = { event: pregreet.tag, check: pregreet.id, action, evidence: hit.evidence };
+    if (action === "ignore" || action === "observe") {
       this.noted ??= finding;
       return [];
     }

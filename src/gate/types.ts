@@ -1,4 +1,5 @@
-import type { CheckAction } from "../checks/types.ts";
+import type { CheckActions, EffectiveAction } from "../checks/types.ts";
+import { CHECKS, type CheckId } from "../checks/registry.ts";
 import type { LogValue } from "../log/logger.ts";
 
 export interface GateConfig {
@@ -7,15 +8,32 @@ export interface GateConfig {
   /** The greet wait while the process is under stress. */
   readonly greetWaitStressMs: number;
   readonly banAction: "reject" | "drop";
-  readonly pregreetAction: CheckAction;
+  /** MXSCREEN_ACTION_<CHECK>, for the checks the gate runs. */
+  readonly actions: CheckActions;
   readonly observe: boolean;
 }
 
-/** A test's finding about a connection: the log tag, the check id, its evidence, and what was done. */
+/** The parts of the gate and the session end that decide a connection besides the checks (README: The log). */
+export const GATE_DECIDERS = ["greet-wait", "proxy-protocol", "allow", "manual", "timeout", "error-limit", "tls-failed", "session-worker", "session", "none"] as const;
+
+/** Who decided a connection: a check, or a part of the gate. */
+export type Decider = CheckId | (typeof GATE_DECIDERS)[number];
+
+/** The check a ban row names, as a decider: `manual` for a ban from the CLI or the API, or one naming no check this version knows. */
+export function decider(stored: string | null): Decider {
+  return KNOWN_DECIDERS.has(stored ?? "") ? stored as Decider : "manual";
+}
+
+const KNOWN_DECIDERS = new Set<string>([...CHECKS.map((check) => check.id), ...GATE_DECIDERS]);
+
+/** What was done besides a check's action: closed, let through, nothing (the client left), or a ban's refusal. */
+export type GateOutcome = "close" | "pass" | "none" | "reject" | "drop";
+
+/** A test's finding about a connection: the log tag, who decided, its evidence, and what was done. */
 export interface Finding {
   readonly event: string;
-  readonly check: string;
-  readonly action: string;
+  readonly check: Decider;
+  readonly action: EffectiveAction | GateOutcome;
   readonly evidence: Readonly<Record<string, LogValue>>;
 }
 

@@ -1,6 +1,6 @@
 import { dnsblScore } from "../dnsbl/dnsbl.ts";
 import { type BounceScan, scanBounceLine } from "../checks/fake-bounce.ts";
-import { checksAt } from "../checks/registry.ts";
+import { checksAt, effectiveAction } from "../checks/registry.ts";
 import type { CheckFacts, ParsedCommand, Stage } from "../checks/types.ts";
 import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
 import { greylistTriplet } from "../greylist/triplet.ts";
@@ -19,6 +19,9 @@ import type {
   SessionFacts,
   UpstreamReply,
 } from "./types.ts";
+
+/** The stages the session runs; the gate runs `accept` and `greet`. */
+type SessionStage = Exclude<Stage, "accept" | "greet">;
 
 /**
  * Where the session is. `data` reads message lines; `delivering` waits for `delivered()`;
@@ -770,7 +773,7 @@ export class Session {
    * ignore and observe only record it; enforce and ban apply the check's consequence.
    * Returns true when a hit answered the command or closed the connection.
    */
-  private runChecks(stage: Stage, moment: Partial<Pick<CheckFacts, MomentFacts>> = {}): boolean {
+  private runChecks(stage: SessionStage, moment: Partial<Pick<CheckFacts, MomentFacts>> = {}): boolean {
     if (this.client.allowed || this.allowlisted) return false;
     const checks = checksAt(stage);
     if (checks.length === 0) return false;
@@ -798,7 +801,7 @@ export class Session {
     for (const check of checks) {
       const hit = check.evaluate(facts, this.config.checks);
       if (hit === undefined) continue;
-      const action = this.config.observe ? "observe" : this.config.actions[check.id] ?? check.defaultAction;
+      const action = effectiveAction(check, this.config.actions, this.config.observe);
       this.facts.findings.push({ check: check.id, tag: check.tag, action, consequence: check.consequence, evidence: hit.evidence });
       if (action === "ignore" || action === "observe") continue;
       switch (check.consequence) {

@@ -1,4 +1,5 @@
-import type { CheckAction, CheckFinding, ChecksSettings } from "../checks/types.ts";
+import type { ChecksSettings } from "../checks/registry.ts";
+import type { CheckActions, CheckFinding } from "../checks/types.ts";
 import type { DnsblAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
 
 /** Contracts of the sans-I/O SMTP core: what goes in (bytes, time, facts) and what comes out. */
@@ -25,7 +26,7 @@ export interface SessionConfig {
   readonly relay: boolean;
   readonly checks: ChecksSettings;
   /** Per check id; a check not listed acts with its default. */
-  readonly actions: Readonly<Record<string, CheckAction>>;
+  readonly actions: CheckActions;
   /** MXSCREEN_MODE=observe: every hit is logged, none acts. */
   readonly observe: boolean;
   /** MXSCREEN_GREYLIST: ask the store about each new recipient's triplet (the greylist check). */

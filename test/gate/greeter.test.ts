@@ -3,7 +3,7 @@ import { Greeter } from "../../src/gate/greeter.ts";
 import type { GateConfig } from "../../src/gate/types.ts";
 import { test } from "../harness.ts";
 
-const CONFIG: GateConfig = { hostname: "mx.test.example", greetWaitMs: 6000, greetWaitStressMs: 2000, banAction: "reject", pregreetAction: "ban", observe: false };
+const CONFIG: GateConfig = { hostname: "mx.test.example", greetWaitMs: 6000, greetWaitStressMs: 2000, banAction: "reject", actions: {}, observe: false };
 const BAN = { kind: "ban" as const, prefix: "192.0.2.1/32", createdAt: 0, expiresAt: 1e15, node: "a", check: "pregreet", reason: "PREGREET" };
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -34,7 +34,7 @@ test("an early talker gets no reply, is dropped, and the finding carries its byt
 });
 
 test("pregreet with action ignore or observe mode logs and lets the session go on with the early bytes", () => {
-  for (const config of [{ ...CONFIG, pregreetAction: "ignore" as const }, { ...CONFIG, observe: true }]) {
+  for (const config of [{ ...CONFIG, actions: { pregreet: "ignore" as const } }, { ...CONFIG, observe: true }]) {
     const g = new Greeter(config);
     g.open({ kind: "new" }, 0);
     assert.deepEqual(g.receive(enc("EHLO bot\r\n"), 10), []);

@@ -1,0 +1,25 @@
+import { reply } from "./reply.ts";
+import { defineCheck } from "./define-check.ts";
+
+/**
+ * A new connection over the per-client, per-prefix or total limit (postscreen's
+ * client_connection_count_limit and pre_queue_limit), counted by the gate before the greeting.
+ */
+export const connectionLimit = defineCheck({
+  id: "connection-limit",
+  tag: "LIMIT",
+  stage: "accept",
+  consequence: "close",
+  defaultAction: "enforce",
+  settings: {},
+  evaluate(facts, settings) {
+    const breach = facts.breach;
+    if (breach === undefined) return undefined;
+    return {
+      reply: breach.limit === "total"
+        ? reply(421, "4.3.2", `${settings.hostname} All server ports are busy, try again later`)
+        : reply(421, "4.7.0", `${settings.hostname} Error: too many connections from ${facts.client.address}`),
+      evidence: { limit: breach.limit, key: breach.key, connections: breach.count },
+    };
+  },
+});
