@@ -24,12 +24,26 @@ import type {
 type SessionStage = Exclude<Stage, "accept" | "greet">;
 
 /**
- * Where the session is. `data` reads message lines; `delivering` waits for `delivered()`;
- * `resolving` waits for `resolved()` (the sender domain's DNS) or `greylisted()` (the store);
- * `reverse-dns`: a DATA waits for `learnReverseDns()`, the answer to `lookup-reverse`;
- * `closed` ignores everything.
+ * What the session waits for, with what it needs when the answer comes (h11's way: the state
+ * carries its payload, so the two cannot disagree). Input is not read meanwhile.
+ * `dns`: MAIL waits for `resolved()`, its sender domain's answer; `greylist`: RCPT waits for
+ * `greylisted()`, the store's word on its triplet; `reverse-dns`: DATA waits for
+ * `learnReverseDns()`, the answer to `lookup-reverse`; `upstream`: a command waits for
+ * `upstreamReplied()`; `delivery`: the final dot waits for `delivered()`.
  */
-type State = "greeted" | "ready" | "resolving" | "reverse-dns" | "upstream" | "mail" | "rcpt" | "data" | "delivering" | "tls-handshake" | "closed";
+type Waiting =
+  | { readonly for: "dns"; readonly mail: Transaction }
+  | { readonly for: "greylist"; readonly transaction: Transaction; readonly mailbox: string }
+  | { readonly for: "reverse-dns"; readonly transaction: Transaction }
+  | { readonly for: "upstream"; readonly question: UpstreamQuestion }
+  | { readonly for: "delivery" };
+
+/**
+ * Where the session is: greeted (no HELO yet), ready, inside a transaction (`mail`, `rcpt`),
+ * reading message lines (`data`), in a STARTTLS handshake, waiting for an answer, or closed
+ * (which ignores everything).
+ */
+type State = "greeted" | "ready" | "mail" | "rcpt" | "data" | "tls-handshake" | "closed" | Waiting;
 
 /** The client's reverse DNS: not asked for (the runner looks it up by itself, or not at all), asked for and awaited, or known. */
 type Reverse = { readonly kind: "unasked" } | { readonly kind: "asked" } | { readonly kind: "known"; readonly answer: ReverseDns };
@@ -138,15 +152,10 @@ export class Session {
   /** On a DNSWL at or below MXSCREEN_DNSWL_THRESHOLD: no further check runs. */
   private allowlisted = false;
   private reverse: Reverse = { kind: "unasked" };
-  /** MAIL waiting for its sender domain's DNS answer. */
-  private pendingMail: Transaction | undefined;
-  private question: UpstreamQuestion | undefined;
   /** `facts.transactions` at the last RSET: an RSET after a MAIL accepted since ends a transaction, it is not abuse. */
   private transactionsAtReset = 0;
   /** RSETs that ended a transaction: a sender's, between messages. */
   private transactionResets = 0;
-  /** RCPT waiting for the store's greylist verdict. */
-  private pendingRecipient: string | undefined;
 
   constructor(private readonly config: SessionConfig, readonly client: ClientInfo, now: number, private readonly gate: GateFacts = { dnsbl: [] }) {
     this.reader = new LineReader(config.maxLineLength);
@@ -180,7 +189,7 @@ export class Session {
    * the runner stops reading from the socket. Not during a TLS handshake, which must read.
    */
   get waiting(): boolean {
-    return this.state === "resolving" || this.state === "reverse-dns" || this.state === "upstream" || this.state === "delivering";
+    return typeof this.state === "object";
   }
 
   receive(bytes: Uint8Array, now: number): Output[] {
@@ -213,7 +222,7 @@ export class Session {
   }
 
   tick(now: number): Output[] {
-    if (this.state === "closed" || this.state === "delivering" || this.state === "resolving" || this.state === "reverse-dns" || this.state === "upstream" || now < this.deadline) return [];
+    if (this.state === "closed" || this.waiting || now < this.deadline) return [];
     if (this.state === "data") this.emit({ type: "message-abort" });
     this.send(reply(421, "4.4.2", `${this.config.hostname} Error: timeout exceeded`));
     this.close("timeout");
@@ -222,7 +231,7 @@ export class Session {
 
   delivered(result: DeliveryResult, now: number): Output[] {
     if (this.state === "closed") return [];
-    if (this.state !== "delivering") throw new Error(`delivered() called in state ${this.state}: the session was not waiting for a delivery`);
+    if (this.waitingFor("delivery") === undefined) throw new Error(`delivered() called in state ${this.stateName}: the session was not waiting for a delivery`);
     if (result.ok) this.facts.messages++;
     const transaction = this.transaction;
     this.answering = { stage: "DATA", from: transaction?.from, to: transaction?.recipients.join(",") };
@@ -256,7 +265,7 @@ export class Session {
    */
   tlsStarted(ok: boolean, now: number): Output[] {
     if (this.state === "closed") return [];
-    if (this.state !== "tls-handshake") throw new Error(`tlsStarted() called in state ${this.state}: no STARTTLS was under way`);
+    if (this.state !== "tls-handshake") throw new Error(`tlsStarted() called in state ${this.stateName}: no STARTTLS was under way`);
     if (!ok) {
       this.close("tls-failed");
       return this.flush();
@@ -277,9 +286,9 @@ export class Session {
   /** The answer to `lookup-mail-domain`: MAIL is accepted or refused, then queued input is read. */
   resolved(answer: DnsAnswer, now: number): Output[] {
     if (this.state === "closed") return [];
-    const pending = this.pendingMail;
-    if (this.state !== "resolving" || pending === undefined) throw new Error(`resolved() called in state ${this.state}: the session was not waiting for DNS`);
-    this.pendingMail = undefined;
+    const waiting = this.waitingFor("dns");
+    if (waiting === undefined) throw new Error(`resolved() called in state ${this.stateName}: the session was not waiting for DNS`);
+    const pending = waiting.mail;
     this.state = "ready";
     this.touch(now);
     this.answering = { stage: "MAIL", from: pending.from, to: undefined };
@@ -290,12 +299,9 @@ export class Session {
   /** The store's greylist verdict for the pending RCPT: accepted, or deferred by the greylist check. */
   greylisted(verdict: "pass" | "defer", now: number): Output[] {
     if (this.state === "closed") return [];
-    const mailbox = this.pendingRecipient;
-    const transaction = this.transaction;
-    if (this.state !== "resolving" || mailbox === undefined || transaction === undefined) {
-      throw new Error(`greylisted() called in state ${this.state}: the session was not waiting for the store`);
-    }
-    this.pendingRecipient = undefined;
+    const waiting = this.waitingFor("greylist");
+    if (waiting === undefined) throw new Error(`greylisted() called in state ${this.stateName}: the session was not waiting for the store`);
+    const { transaction, mailbox } = waiting;
     this.state = transaction.recipients.length > 0 ? "rcpt" : "mail";
     this.touch(now);
     this.answering = { stage: "RCPT", from: transaction.from, to: mailbox };
@@ -329,9 +335,9 @@ export class Session {
   learnReverseDns(reverse: ReverseDns): Output[] {
     this.reverse = { kind: "known", answer: reverse };
     this.facts.fcrdns = reverse.status;
-    if (this.state !== "reverse-dns") return this.flush();
-    const transaction = this.transaction;
-    if (transaction === undefined) throw new Error("learnReverseDns(): a DATA was waiting without a transaction");
+    const waiting = this.waitingFor("reverse-dns");
+    if (waiting === undefined) return this.flush();
+    const transaction = waiting.transaction;
     if (this.shuttingDown) {
       this.state = "rcpt";
       return this.resume();
@@ -366,7 +372,7 @@ export class Session {
   /** Finish politely: at once when idle, after the message in flight otherwise. */
   shutdown(): Output[] {
     this.shuttingDown = true;
-    if (this.state !== "data" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "reverse-dns" && this.state !== "upstream" && this.state !== "closed") this.sayGoodbye();
+    if (this.state !== "data" && !this.waiting && this.state !== "closed") this.sayGoodbye();
     return this.flush();
   }
 
@@ -378,7 +384,7 @@ export class Session {
   /** Acts on the lines received while the session can; true when it took at least one. */
   private drain(): boolean {
     let took = false;
-    while (this.state !== "closed" && this.state !== "delivering" && this.state !== "resolving" && this.state !== "reverse-dns" && this.state !== "upstream" && this.state !== "tls-handshake") {
+    while (this.state !== "closed" && !this.waiting && this.state !== "tls-handshake") {
       const line = this.reader.next();
       if (line === null) {
         if (this.inputDone) this.hangUp();
@@ -544,8 +550,7 @@ export class Session {
     };
     const domain = domainOf(path.mailbox);
     if (path.mailbox === "" || domain.startsWith("[") || this.client.allowed || this.allowlisted) return this.acceptMail(transaction);
-    this.pendingMail = transaction;
-    this.state = "resolving";
+    this.state = { for: "dns", mail: transaction };
     this.emit({ type: "lookup-mail-domain", domain });
   }
 
@@ -586,8 +591,7 @@ export class Session {
       return this.error(this.delayedRejection.replace(/^(\d{3} \d\.\d\.\d )/, `$1<${path.mailbox}>: `));
     }
     if (this.config.greylist && !alwaysAccepted && !this.client.passed && !this.client.allowed && !this.allowlisted) {
-      this.pendingRecipient = path.mailbox;
-      this.state = "resolving";
+      this.state = { for: "greylist", transaction, mailbox: path.mailbox };
       return this.emit({ type: "lookup-greylist", triplet: greylistTriplet(this.client.address, this.reverseDns, transaction.from, path.mailbox) });
     }
     this.acceptRecipient(transaction, path.mailbox);
@@ -608,17 +612,16 @@ export class Session {
 
   /** Asks the upstream and waits: real-time answers, never an acceptance it did not give. */
   private ask(question: UpstreamQuestion, command: string): void {
-    this.question = question;
-    this.state = "upstream";
+    this.state = { for: "upstream", question };
     this.emit({ type: "upstream", command });
   }
 
   /** The upstream's reply to the last `upstream` output, passed back to the client. */
   upstreamReplied(answer: UpstreamReply, now: number): Output[] {
-    const question = this.question;
     if (this.state === "closed") return [];
-    if (this.state !== "upstream" || question === undefined) throw new Error(`upstreamReplied() called in state ${this.state}: nothing was asked`);
-    this.question = undefined;
+    const waiting = this.waitingFor("upstream");
+    if (waiting === undefined) throw new Error(`upstreamReplied() called in state ${this.stateName}: nothing was asked`);
+    const question = waiting.question;
     this.touch(now);
     this.answering = question.kind === "mail"
       ? { stage: "MAIL", from: question.transaction.from, to: undefined }
@@ -684,7 +687,7 @@ export class Session {
     }
     if (this.state !== "rcpt") return this.error(reply(503, "5.5.1", "Error: need RCPT command"));
     if (this.reverse.kind === "asked") {
-      this.state = "reverse-dns";
+      this.state = { for: "reverse-dns", transaction };
       return;
     }
     this.beginData(transaction);
@@ -764,7 +767,7 @@ export class Session {
       this.transaction = undefined;
       return;
     }
-    this.state = "delivering";
+    this.state = { for: "delivery" };
     this.emit({ type: "message-end" });
   }
 
@@ -882,6 +885,17 @@ export class Session {
     this.facts.end ??= reason;
     this.state = "closed";
     this.push({ type: "close" });
+  }
+
+  /** The wait the session is in, when it is this one. */
+  private waitingFor<F extends Waiting["for"]>(what: F): Extract<Waiting, { for: F }> | undefined {
+    const state = this.state;
+    return typeof state === "object" && state.for === what ? state as Extract<Waiting, { for: F }> : undefined;
+  }
+
+  /** The state as a word, for errors that report a broken invariant. */
+  private get stateName(): string {
+    return typeof this.state === "object" ? `waiting for ${this.state.for}` : this.state;
   }
 
   private get mailSinceReset(): boolean {
