@@ -42,6 +42,8 @@ export interface ParsedCommand {
   readonly arg: string;
   /** A command this server implements or knowingly refuses (502). */
   readonly known: boolean;
+  /** RFC 2920 3.1: the command must end a pipelined group (src/smtp/verbs.ts). */
+  readonly endsGroup: boolean;
   /** The line ended in a bare LF. */
   readonly bareLineFeed: boolean;
   /** More bytes from the client were already waiting when this line was taken (RFC 2920 group). */

@@ -8,6 +8,7 @@ import { concatBytes } from "./bytes.ts";
 import { type Line, LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
 import { boundedReply, reply } from "../checks/reply.ts";
+import { type Handler, HELP_REPLY, VERBS } from "./verbs.ts";
 import type {
   ClientInfo,
   DeliveryResult,
@@ -63,10 +64,6 @@ const HARD_ERROR_LIMIT = 20;
 
 /** How far past the line limit an unended command line may stream after its 500 before the connection is closed. */
 const OVERFLOW_LIMITS = 4;
-
-const IMPLEMENTED = new Set(["HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY", "HELP", "STARTTLS"]);
-
-const NOT_OFFERED = new Set(["EXPN", "TURN", "ETRN", "ATRN", "AUTH", "BDAT", "SEND", "SOML", "SAML"]);
 
 const decoder = new TextDecoder();
 const CR = 0x0d;
@@ -424,7 +421,8 @@ export class Session {
       line: line.slice(0, 100),
       verb,
       arg,
-      known: IMPLEMENTED.has(verb) || NOT_OFFERED.has(verb),
+      known: VERBS[verb] !== undefined,
+      endsGroup: VERBS[verb]?.endsGroup ?? false,
       bareLineFeed: !crlf,
       followedByMore,
     };
@@ -436,42 +434,50 @@ export class Session {
     const answered = this.runChecks("command", { command });
     this.facts.commands++;
     if (answered) return;
-    switch (verb) {
-      case "HELO":
-      case "EHLO":
-        return this.helo(verb, arg, command);
-      case "MAIL":
-        return this.mail(arg);
-      case "RCPT":
-        return this.rcpt(arg, command);
-      case "DATA":
-        return this.data(arg);
-      case "RSET":
-        if (arg !== "") return this.error(reply(501, "5.5.4", "Syntax: RSET"));
-        this.dropTransaction();
-        if (this.mailSinceReset) this.transactionResets++;
-        else this.facts.resets++;
-        this.transactionsAtReset = this.facts.transactions;
-        if (this.state !== "greeted") this.state = "ready";
-        return this.send(reply(250, "2.0.0", "Ok"));
-      case "NOOP":
-        return this.send(reply(250, "2.0.0", "Ok"));
-      case "QUIT":
-        this.runChecks("end");
-        this.send(reply(221, "2.0.0", "Bye"));
-        return this.close("quit");
-      case "VRFY":
-        if (arg === "") return this.error(reply(501, "5.5.4", "Syntax: VRFY address"));
-        return this.send(reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"));
-      case "STARTTLS":
-        return this.startTls(arg);
-      case "HELP":
-        return this.send(reply(214, "2.0.0", "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"));
-      default:
-        if (NOT_OFFERED.has(verb)) return this.error(reply(502, "5.5.1", `Error: ${verb} not implemented`));
-        this.facts.unknownCommands++;
-        return this.error(reply(500, "5.5.2", "Error: command not recognized"));
+    const known = VERBS[verb];
+    if (known === undefined) {
+      this.facts.unknownCommands++;
+      return this.error(reply(500, "5.5.2", "Error: command not recognized"));
     }
+    Session.HANDLERS[known.handler](this, command);
+  }
+
+  /** What acts on each verb of the table (src/smtp/verbs.ts). */
+  private static readonly HANDLERS: Readonly<Record<Handler, (session: Session, command: ParsedCommand) => void>> = {
+    helo: (session, command) => session.helo(command.verb === "EHLO" ? "EHLO" : "HELO", command.arg, command),
+    mail: (session, command) => session.mail(command.arg),
+    rcpt: (session, command) => session.rcpt(command.arg, command),
+    data: (session, command) => session.data(command.arg),
+    rset: (session, command) => session.rset(command.arg),
+    noop: (session) => session.send(reply(250, "2.0.0", "Ok")),
+    quit: (session) => {
+      session.runChecks("end");
+      session.send(reply(221, "2.0.0", "Bye"));
+      session.close("quit");
+    },
+    vrfy: (session, command) => {
+      if (command.arg === "") return session.error(reply(501, "5.5.4", "Syntax: VRFY address"));
+      session.send(reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"));
+    },
+    help: (session) => session.send(HELP_REPLY),
+    starttls: (session, command) => session.startTls(command.arg),
+    refuse: (session, command) => session.error(reply(502, "5.5.1", `Error: ${command.verb} not implemented`)),
+  };
+
+  private rset(arg: string): void {
+    if (arg !== "") return this.error(reply(501, "5.5.4", "Syntax: RSET"));
+    this.dropTransaction();
+    if (this.mailSinceReset) this.transactionResets++;
+    else this.facts.resets++;
+    this.transactionsAtReset = this.facts.transactions;
+    if (this.state !== "greeted") this.state = "ready";
+    this.send(reply(250, "2.0.0", "Ok"));
+  }
+
+  /** The reply `verb` gets where the session is, when the table says it may not come here. */
+  private outOfSequence(verb: string): string | undefined {
+    const state = this.state;
+    return state === "greeted" || state === "ready" || state === "mail" || state === "rcpt" ? VERBS[verb].outOfSequence[state] : undefined;
   }
 
   private helo(verb: "HELO" | "EHLO", arg: string, command: ParsedCommand): void {
@@ -496,7 +502,7 @@ export class Session {
     if (verb === "HELO") return this.send(reply(250, null, greeting));
     const keywords = [
       ...(this.config.pipelining ? ["PIPELINING"] : []),
-      ...(this.config.tls && !this.facts.tls ? ["STARTTLS"] : []),
+      ...(this.config.tls && !this.facts.tls ? [VERBS.STARTTLS.ehlo!] : []),
       `SIZE ${this.config.maxMessageSize}`,
       "8BITMIME",
       "ENHANCEDSTATUSCODES",
@@ -508,7 +514,8 @@ export class Session {
     if (!this.config.tls) return this.error(reply(502, "5.5.1", "Error: STARTTLS not implemented"));
     if (this.facts.tls) return this.error(reply(503, "5.5.1", "Error: TLS already active"));
     if (arg !== "") return this.error(reply(501, "5.5.4", "Syntax: STARTTLS"));
-    if (this.state === "mail" || this.state === "rcpt") return this.error(reply(503, "5.5.1", "Error: STARTTLS in the middle of a mail transaction"));
+    const refusal = this.outOfSequence("STARTTLS");
+    if (refusal !== undefined) return this.error(refusal);
     this.send(reply(220, "2.0.0", "Ready to start TLS"));
     // Whatever the client sent after STARTTLS in plaintext must never run inside the TLS session.
     this.facts.injectedBytes += this.reader.pending;
@@ -519,8 +526,8 @@ export class Session {
   }
 
   private mail(arg: string): void {
-    if (this.state === "greeted") return this.error(reply(503, "5.5.1", "Error: send HELO/EHLO first"));
-    if (this.state !== "ready") return this.error(reply(503, "5.5.1", "Error: nested MAIL command"));
+    const refusal = this.outOfSequence("MAIL");
+    if (refusal !== undefined) return this.error(refusal);
     if (!/^FROM:/i.test(arg)) return this.error(reply(501, "5.5.4", "Syntax: MAIL FROM:<address>"));
     const path = parsePath(arg.slice(5));
     if (path === "syntax") return this.error(reply(501, "5.5.4", "Syntax: MAIL FROM:<address>"));
@@ -566,10 +573,10 @@ export class Session {
   }
 
   private rcpt(arg: string, command: ParsedCommand): void {
+    const refusal = this.outOfSequence("RCPT");
+    if (refusal !== undefined) return this.error(refusal);
     const transaction = this.transaction;
-    if (transaction === undefined || (this.state !== "mail" && this.state !== "rcpt")) {
-      return this.error(reply(503, "5.5.1", "Error: need MAIL command"));
-    }
+    if (transaction === undefined) throw new Error("RCPT in a transaction without one");
     if (!/^TO:/i.test(arg)) return this.error(reply(501, "5.5.4", "Syntax: RCPT TO:<address>"));
     const path = parsePath(arg.slice(3), ALWAYS_ACCEPTED);
     if (path === "syntax") return this.error(reply(501, "5.5.4", "Syntax: RCPT TO:<address>"));
@@ -681,11 +688,10 @@ export class Session {
 
   private data(arg: string): void {
     if (arg !== "") return this.error(reply(501, "5.5.4", "Syntax: DATA"));
+    const refusal = this.outOfSequence("DATA");
+    if (refusal !== undefined) return this.error(refusal);
     const transaction = this.transaction;
-    if (transaction === undefined || this.state === "ready" || this.state === "greeted") {
-      return this.error(reply(503, "5.5.1", "Error: need MAIL command"));
-    }
-    if (this.state !== "rcpt") return this.error(reply(503, "5.5.1", "Error: need RCPT command"));
+    if (transaction === undefined) throw new Error("DATA in a transaction without one");
     if (this.reverse.kind === "asked") {
       this.state = { for: "reverse-dns", transaction };
       return;
