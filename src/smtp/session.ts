@@ -28,14 +28,14 @@ type SessionStage = Exclude<Stage, "accept" | "greet">;
  * What the session waits for, with what it needs when the answer comes (h11's way: the state
  * carries its payload, so the two cannot disagree). Input is not read meanwhile.
  * `dns`: MAIL waits for `resolved()`, its sender domain's answer; `greylist`: RCPT waits for
- * `greylisted()`, the store's word on its triplet; `reverse-dns`: DATA waits for
- * `learnReverseDns()`, the answer to `lookup-reverse`; `upstream`: a command waits for
+ * `greylisted()`, the store's word on its triplet; `reverse-dns`: DATA, or a RCPT about to be
+ * greylisted (its triplet names the client's confirmed domain), waits for `learnReverseDns()`; `upstream`: a command waits for
  * `upstreamReplied()`; `delivery`: the final dot waits for `delivered()`.
  */
 type Waiting =
   | { readonly for: "dns"; readonly mail: Transaction }
   | { readonly for: "greylist"; readonly transaction: Transaction; readonly mailbox: string }
-  | { readonly for: "reverse-dns"; readonly transaction: Transaction }
+  | { readonly for: "reverse-dns"; readonly transaction: Transaction; readonly then: "data" | { readonly greylist: string } }
   | { readonly for: "upstream"; readonly question: UpstreamQuestion }
   | { readonly for: "delivery" };
 
@@ -46,7 +46,7 @@ type Waiting =
  */
 type State = "greeted" | "ready" | "mail" | "rcpt" | "data" | "tls-handshake" | "closed" | Waiting;
 
-/** The client's reverse DNS: not asked for (the runner looks it up by itself, or not at all), asked for and awaited, or known. */
+/** The client's reverse DNS: not asked for (an allowed client), asked for with `lookup-reverse` and awaited, or known. */
 type Reverse = { readonly kind: "unasked" } | { readonly kind: "asked" } | { readonly kind: "known"; readonly answer: ReverseDns };
 
 /** RFC 5321 4.5.1: these must be accepted for every domain we receive mail for, and bare. */
@@ -326,20 +326,22 @@ export class Session {
   }
 
   /**
-   * The client's reverse DNS (the answer to `lookup-reverse`, or one the runner looked up by
-   * itself): recorded and carried into spooled mail; a DATA waiting for it goes on.
+   * The answer to `lookup-reverse`: recorded and carried into spooled mail; a DATA or a RCPT
+   * waiting for it goes on.
    */
   learnReverseDns(reverse: ReverseDns): Output[] {
+    if (this.reverse.kind !== "asked") throw new Error(`learnReverseDns() called with the reverse DNS ${this.reverse.kind}: it was not asked for`);
     this.reverse = { kind: "known", answer: reverse };
     this.facts.fcrdns = reverse.status;
     const waiting = this.waitingFor("reverse-dns");
     if (waiting === undefined) return this.flush();
-    const transaction = waiting.transaction;
+    const { transaction, then } = waiting;
     if (this.shuttingDown) {
-      this.state = "rcpt";
+      this.state = transaction.recipients.length > 0 ? "rcpt" : "mail";
       return this.resume();
     }
-    this.beginData(transaction);
+    if (then === "data") this.beginData(transaction);
+    else this.askGreylist(transaction, then.greylist);
     this.drain();
     return this.flush();
   }
@@ -598,10 +600,17 @@ export class Session {
       return this.error(this.delayedRejection.replace(/^(\d{3} \d\.\d\.\d )/, `$1<${path.mailbox}>: `));
     }
     if (this.config.greylist && !alwaysAccepted && !this.client.passed && !this.client.allowed && !this.allowlisted) {
-      this.state = { for: "greylist", transaction, mailbox: path.mailbox };
-      return this.emit({ type: "lookup-greylist", triplet: greylistTriplet(this.client.address, this.reverseDns, transaction.from, path.mailbox) });
+      // The triplet names the client's confirmed domain when it has one: never keyed on how fast DNS answered.
+      if (this.reverse.kind === "asked") this.state = { for: "reverse-dns", transaction, then: { greylist: path.mailbox } };
+      else this.askGreylist(transaction, path.mailbox);
+      return;
     }
     this.acceptRecipient(transaction, path.mailbox);
+  }
+
+  private askGreylist(transaction: Transaction, mailbox: string): void {
+    this.state = { for: "greylist", transaction, mailbox };
+    this.emit({ type: "lookup-greylist", triplet: greylistTriplet(this.client.address, this.reverseDns, transaction.from, mailbox) });
   }
 
   private acceptRecipient(transaction: Transaction, mailbox: string): void {
@@ -693,7 +702,7 @@ export class Session {
     const transaction = this.transaction;
     if (transaction === undefined) throw new Error("DATA in a transaction without one");
     if (this.reverse.kind === "asked") {
-      this.state = { for: "reverse-dns", transaction };
+      this.state = { for: "reverse-dns", transaction, then: "data" };
       return;
     }
     this.beginData(transaction);

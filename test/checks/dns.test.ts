@@ -103,11 +103,13 @@ test("dnswl: a score at or below MXSCREEN_DNSWL_THRESHOLD skips every further ch
 
 test("ptr: a client without forward-confirmed reverse DNS is recorded, never refused; a confirmed one is not recorded", () => {
   const none = play(lineByLine(`${START}MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n`), STRICT);
+  none.session.start();
   none.session.learnReverseDns({ status: "fail", names: ["dyn-192-0-2-1.isp.example"] });
   none.session.clientClosed();
   assert.match(none.replies, /250 2\.1\.5 Ok\r\n$/);
   assert.deepEqual(none.session.facts.findings.map((f) => [f.tag, f.action, f.evidence.fcrdns, f.evidence.ptr]), [["PTR", "ignore", "fail", "dyn-192-0-2-1.isp.example"]]);
   const confirmed = new Session(STRICT, CLIENT, 0);
+  confirmed.start();
   confirmed.learnReverseDns({ status: "pass", name: "client.example" });
   confirmed.clientClosed();
   assert.deepEqual(confirmed.facts.findings, []);

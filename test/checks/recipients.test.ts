@@ -77,6 +77,7 @@ test("greylist: a deferred triplet gets 451 4.7.1, a passed one 250; postmaster 
 test("greylist: clients on the pass list are not asked about; a forward-confirmed sender pool is keyed by its domain", () => {
   assert.deepEqual(greyPlay("defer", { ...CLIENT, passed: true }).asked, []);
   const session = new Session(GREY, CLIENT, 0);
+  session.start();
   session.learnReverseDns({ status: "pass", name: "mail-a1.outbound.example.com" });
   const out = session.receive(new TextEncoder().encode("HELO mail-a1.outbound.example.com\r\n"), 1);
   assert.equal(out.filter((o) => o.type === "reply").length, 1);
@@ -99,4 +100,19 @@ test("greylist: deferring many recipients of one message does not count as clien
   assert.equal(replies.filter((r) => r.startsWith("451 4.7.1")).length, 30);
   assert.equal(session.facts.errors, 0);
   assert.ok(!session.closed);
+});
+
+test("greylist: a RCPT waits for the reverse DNS asked at the start, so the triplet is the same whether DNS answered before it or after", () => {
+  const triplets = ["before", "after"].map((when) => {
+    const session = new Session(GREY, CLIENT, 0);
+    assert.deepEqual(session.start(), [{ type: "lookup-reverse" }]);
+    const confirmed = { status: "pass", name: "mail-a1.outbound.example.com" } as const;
+    if (when === "before") session.learnReverseDns(confirmed);
+    for (const line of lineByLine(START)) session.receive(line, 1);
+    session.resolved({ status: "ok", records: ["mx.example.net"], ttl: 0 }, 1);
+    const atRcpt = session.receive(new TextEncoder().encode("RCPT TO:<b@example.org>\r\n"), 1);
+    const asked = when === "before" ? atRcpt : (assert.deepEqual(atRcpt, [], "nothing asked or answered before the reverse DNS"), session.learnReverseDns(confirmed));
+    return asked.filter((o) => o.type === "lookup-greylist").map((o) => (o as { triplet: string }).triplet);
+  });
+  assert.deepEqual(triplets, [["outbound.example.com <a@example.net> <b@example.org>"], ["outbound.example.com <a@example.net> <b@example.org>"]]);
 });

@@ -128,7 +128,8 @@ type Question =
   | { readonly kind: "upstream"; readonly seq: number; readonly command: string }
   | { readonly kind: "delivery"; readonly seq: number }
   | { readonly kind: "tls"; readonly seq: number }
-  | { readonly kind: "helo-name"; readonly seq: number; readonly name: string };
+  | { readonly kind: "helo-name"; readonly seq: number; readonly name: string }
+  | { readonly kind: "reverse"; readonly seq: number };
 
 function mailDomainAnswer(variant: number, domain: string): DnsAnswer {
   switch (variant % 8) {
@@ -212,6 +213,7 @@ class Driver {
 
   constructor(private readonly setup: Setup, ignorePipelining: boolean) {
     this.session = new Session(sessionConfig(setup, ignorePipelining), { ...CLIENT, passed: setup.passed, allowed: setup.allowed }, 0, gateFacts(setup));
+    this.take("start()", this.session.start());
   }
 
   private fail(invariant: string, detail: string, evidence?: string): void {
@@ -278,6 +280,8 @@ class Driver {
         return this.ask({ kind: "greylist", seq: this.asked++ }, call);
       case "lookup-mail-domain":
         return this.ask({ kind: "mail-domain", seq: this.asked++, domain: output.domain }, call);
+      case "lookup-reverse":
+        return this.ask({ kind: "reverse", seq: this.asked++ }, call);
     }
   }
 
@@ -324,12 +328,15 @@ class Driver {
       case "helo-name":
         this.calls++;
         return s.learnHeloDns(question.name, HELO_OUTCOMES[variant % 4]);
+      case "reverse":
+        return this.take("learnReverseDns()", s.learnReverseDns(reverseDns(variant)));
     }
   }
 
+  /** Answers the reverse DNS question, when it is still open: the answer comes whenever DNS gives it. */
   learn(variant: number): void {
-    this.calls++;
-    this.session.learnReverseDns(reverseDns(variant));
+    const at = this.pending.findIndex((question) => question.kind === "reverse");
+    if (at >= 0) this.answer(at, variant);
   }
 
   hangUp(): void {

@@ -46,13 +46,15 @@ test("content pipelined behind DATA is read once the answer is in; a timed-out l
   assert.deepEqual(begun(after)[0].reverseDns, temperror);
 });
 
-test("an answer before DATA means no wait; without start() nothing is awaited (a runner that looks up by itself)", () => {
+test("an answer before DATA means no wait; without start() nothing is awaited, and an answer nobody asked for is a bug of ours", () => {
   const early = new Session(CONFIG, CLIENT, 0);
   early.start();
   assert.deepEqual(early.learnReverseDns(PASS), []);
   assert.deepEqual(begun(early.receive(new TextEncoder().encode(`${ENVELOPE}DATA\r\n`), 1)).map((e) => e.reverseDns), [PASS]);
   const unasked = new Session(CONFIG, CLIENT, 0);
   assert.equal(begun(unasked.receive(new TextEncoder().encode(`${ENVELOPE}DATA\r\n`), 1)).length, 1);
+  assert.throws(() => new Session(CONFIG, CLIENT, 0).learnReverseDns(PASS), /learnReverseDns\(\) called with the reverse DNS unasked: it was not asked for/);
+  assert.throws(() => early.learnReverseDns(PASS), /the reverse DNS known/, "answered twice");
 });
 
 test("relaying, the upstream's DATA is asked only once the answer is in", () => {
