@@ -2,6 +2,12 @@ import { setting } from "../config/setting.ts";
 import { parseInteger } from "../config/values.ts";
 import { reply } from "./reply.ts";
 import { defineCheck } from "./define-check.ts";
+import type { SessionView } from "./types.ts";
+
+/** Commands that carried no mail: all but accepted MAIL and RCPT, the DATA of delivered messages and RSETs ending a transaction. */
+function chatter(session: SessionView): number {
+  return session.commands - session.transactions - session.recipients - session.messages - session.transactionResets;
+}
 
 /**
  * More than MXSCREEN_MAX_COMMANDS commands that carried no mail in one session: a client holding
@@ -17,10 +23,10 @@ export const commandLimit = defineCheck({
   defaultAction: "enforce",
   settings: { maxCommands: setting("MXSCREEN_MAX_COMMANDS", "1000", (variable, text) => parseInteger(variable, text, 10, 1_000_000)) },
   evaluate(facts, settings) {
-    if (facts.command === undefined || facts.chatter < settings.maxCommands) return undefined;
+    if (facts.command === undefined || chatter(facts.session) < settings.maxCommands) return undefined;
     return {
       reply: reply(421, "4.7.0", `${settings.hostname} Error: too many commands; closing`),
-      evidence: { limit: "commands", commands: facts.commands + 1, chatter: facts.chatter + 1 },
+      evidence: { limit: "commands", commands: facts.session.commands + 1, chatter: chatter(facts.session) + 1 },
     };
   },
 });

@@ -13,7 +13,7 @@ export const ehloRefused = defineCheck({
   defaultAction: "ban",
   settings: {},
   evaluate(facts) {
-    if (!facts.ehloRefusedUnanswered) return undefined;
-    return { reply: "", evidence: { helo: facts.helos[facts.helos.length - 1], commands: facts.commands } };
+    if (!facts.session.ehloRefusedUnanswered) return undefined;
+    return { reply: "", evidence: { helo: facts.session.helos[facts.session.helos.length - 1], commands: facts.session.commands } };
   },
 });

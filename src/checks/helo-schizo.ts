@@ -14,7 +14,7 @@ export const heloSchizo = defineCheck({
   defaultAction: "enforce",
   settings: {},
   evaluate(facts, settings) {
-    const helos = facts.helos;
+    const helos = facts.session.helos;
     if (helos.length < 2) return undefined;
     const current = helos[helos.length - 1].toLowerCase();
     const first = helos.find((helo) => helo.toLowerCase() !== current);

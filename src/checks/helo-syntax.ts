@@ -36,7 +36,7 @@ export const heloSyntax = defineCheck({
   defaultAction: "enforce",
   settings: {},
   evaluate(facts, settings) {
-    const helo = facts.helos[facts.helos.length - 1];
+    const helo = facts.session.helos[facts.session.helos.length - 1];
     if (helo === undefined) return undefined;
     const problem = heloProblem(helo, facts.client.address, settings.hostname);
     if (problem === undefined) return undefined;

@@ -15,10 +15,10 @@ export const pipelining = defineCheck({
   evaluate(facts, settings) {
     const command = facts.command;
     if (command === undefined || !command.followedByMore) return undefined;
-    if (facts.pipeliningOffered && !command.endsGroup) return undefined;
+    if (facts.session.pipeliningOffered && !command.endsGroup) return undefined;
     return {
       reply: reply(554, "5.5.0", `${settings.hostname} Error: SMTP protocol synchronization; closing`),
-      evidence: { command: command.verb, offered: facts.pipeliningOffered },
+      evidence: { command: command.verb, offered: facts.session.pipeliningOffered },
     };
   },
 });

@@ -2,6 +2,12 @@ import { setting } from "../config/setting.ts";
 import { parseInteger } from "../config/values.ts";
 import { reply } from "./reply.ts";
 import { defineCheck } from "./define-check.ts";
+import type { SessionView } from "./types.ts";
+
+/** A MAIL was accepted since the last RSET (or since the session began): an RSET now ends a transaction. */
+export function mailSinceReset(session: SessionView): boolean {
+  return session.transactions > session.transactionsAtReset;
+}
 
 /**
  * More than MXSCREEN_MAX_RSET resets in one connection that ended no transaction: a client
@@ -18,10 +24,10 @@ export const rset = defineCheck({
   defaultAction: "enforce",
   settings: { maxResets: setting("MXSCREEN_MAX_RSET", "5", (variable, text) => parseInteger(variable, text, 1, 1000)) },
   evaluate(facts, settings) {
-    if (facts.command?.verb !== "RSET" || facts.mailSinceReset || facts.resets < settings.maxResets) return undefined;
+    if (facts.command?.verb !== "RSET" || mailSinceReset(facts.session) || facts.session.resets < settings.maxResets) return undefined;
     return {
       reply: reply(421, "4.7.0", `${settings.hostname} Error: too many RSET commands; closing`),
-      evidence: { resets: facts.resets + 1 },
+      evidence: { resets: facts.session.resets + 1 },
     };
   },
 });

@@ -16,10 +16,10 @@ export const transactions = defineCheck({
   defaultAction: "enforce",
   settings: { maxTransactions: setting("MXSCREEN_MAX_TRANSACTIONS", "1000", (variable, text) => parseInteger(variable, text, 1, 100_000)) },
   evaluate(facts, settings) {
-    if (facts.command?.verb !== "MAIL" || facts.transactions < settings.maxTransactions) return undefined;
+    if (facts.command?.verb !== "MAIL" || facts.session.transactions < settings.maxTransactions) return undefined;
     return {
       reply: reply(421, "4.7.0", `${settings.hostname} Error: too many transactions in one connection; closing`),
-      evidence: { transactions: facts.transactions + 1 },
+      evidence: { transactions: facts.session.transactions + 1 },
     };
   },
 });

@@ -50,29 +50,41 @@ export interface ParsedCommand {
   readonly followedByMore: boolean;
 }
 
-/** Everything a check may look at: the session's facts at the moment the check runs. */
-export interface CheckFacts {
-  readonly client: { readonly address: string };
-  /** The command being considered (stages `command`, `helo`, `mail`, `rcpt`). */
-  readonly command: ParsedCommand | undefined;
-  /** PIPELINING was offered in this session's EHLO reply. */
-  readonly pipeliningOffered: boolean;
+/**
+ * The session's running facts a check may read: the session's own facts object, read-only
+ * (never a copy made for the check).
+ */
+export interface SessionView {
   /** Every HELO/EHLO argument in order, the one being considered last. */
   readonly helos: readonly string[];
-  /** EHLO was refused (502) and no HELO came after it. */
-  readonly ehloRefusedUnanswered: boolean;
   readonly commands: number;
-  /** Commands that carried no mail: all but accepted MAIL and RCPT, the DATA of delivered messages and RSETs ending a transaction. */
-  readonly chatter: number;
   readonly unknownCommands: number;
-  /** RSETs that ended no transaction (see `mailSinceReset`). */
+  /** RSETs that ended no transaction. */
   readonly resets: number;
+  /** RSETs that ended a transaction: a sender's, between messages. */
+  readonly transactionResets: number;
   /** MAIL commands accepted. */
   readonly transactions: number;
-  /** A MAIL was accepted since the last RSET (or since the session began): an RSET now ends a transaction. */
-  readonly mailSinceReset: boolean;
+  /** `transactions` at the last RSET: a MAIL accepted since makes the next RSET end a transaction. */
+  readonly transactionsAtReset: number;
+  readonly recipients: number;
+  readonly messages: number;
   /** Recipients refused as unknown so far, not counting the one being considered. */
   readonly badRecipients: number;
+  /** PIPELINING was offered in this session's EHLO reply. */
+  readonly pipeliningOffered: boolean;
+  /** EHLO was refused (502) and no HELO came after it. */
+  readonly ehloRefusedUnanswered: boolean;
+}
+
+/** Everything a check may look at: the session's facts at the moment the check runs, and the command or message at hand. */
+export interface CheckFacts {
+  readonly client: { readonly address: string };
+  readonly session: SessionView;
+  readonly dnsbl: readonly DnsblAnswer[];
+  readonly reverseDns: ReverseDns | undefined;
+  /** The command being considered (stages `command`, `helo`, `mail`, `rcpt`). */
+  readonly command: ParsedCommand | undefined;
   readonly sender: string | undefined;
   readonly senderDomainAnswer: DnsAnswer | undefined;
   readonly recipient: { readonly mailbox: string; readonly known: boolean } | undefined;
@@ -80,8 +92,6 @@ export interface CheckFacts {
   readonly greylist: "pass" | "defer" | undefined;
   /** For a message from `<>` once its data is read: whether a Received: line in it names one of MXSCREEN_OWN_HOSTS. */
   readonly bounceNamesUs: boolean | undefined;
-  readonly dnsbl: readonly DnsblAnswer[];
-  readonly reverseDns: ReverseDns | undefined;
 }
 
 /** Which limit a new connection would break, with the count it would have made. */

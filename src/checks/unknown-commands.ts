@@ -13,10 +13,10 @@ export const unknownCommands = defineCheck({
   settings: { maxUnknownCommands: setting("MXSCREEN_MAX_UNKNOWN", "3", (variable, text) => parseInteger(variable, text, 0, 1000)) },
   evaluate(facts, settings) {
     const command = facts.command;
-    if (command === undefined || command.known || facts.unknownCommands < settings.maxUnknownCommands) return undefined;
+    if (command === undefined || command.known || facts.session.unknownCommands < settings.maxUnknownCommands) return undefined;
     return {
       reply: reply(421, "4.7.0", `${settings.hostname} Error: too many unrecognized commands; closing`),
-      evidence: { unknown: facts.unknownCommands + 1, last: command.line },
+      evidence: { unknown: facts.session.unknownCommands + 1, last: command.line },
     };
   },
 });

@@ -16,10 +16,10 @@ export const dictionary = defineCheck({
   settings: { maxBadRecipients: setting("MXSCREEN_MAX_BAD_RCPT", "5", (variable, text) => parseInteger(variable, text, 0, 100_000)) },
   evaluate(facts, settings) {
     const recipient = facts.recipient;
-    if (recipient === undefined || recipient.known || facts.badRecipients < settings.maxBadRecipients) return undefined;
+    if (recipient === undefined || recipient.known || facts.session.badRecipients < settings.maxBadRecipients) return undefined;
     return {
       reply: reply(421, "4.7.0", `${settings.hostname} Error: too many unknown recipients; closing`),
-      evidence: { bad_recipients: facts.badRecipients + 1, last: recipient.mailbox },
+      evidence: { bad_recipients: facts.session.badRecipients + 1, last: recipient.mailbox },
     };
   },
 });

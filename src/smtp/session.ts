@@ -1,6 +1,7 @@
 import { dnsblScore } from "../dnsbl/dnsbl.ts";
 import { type BounceScan, scanBounceLine } from "../checks/fake-bounce.ts";
 import { checksAt, effectiveAction } from "../checks/registry.ts";
+import { mailSinceReset } from "../checks/rset.ts";
 import type { CheckFacts, ParsedCommand, Stage } from "../checks/types.ts";
 import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
 import { greylistTriplet } from "../greylist/triplet.ts";
@@ -119,6 +120,10 @@ export class Session {
     badRecipients: 0,
     resets: 0,
     transactions: 0,
+    transactionsAtReset: 0,
+    transactionResets: 0,
+    pipeliningOffered: false,
+    ehloRefusedUnanswered: false,
     messages: 0,
     lastReply: undefined,
     end: undefined,
@@ -142,18 +147,11 @@ export class Session {
   private inputDone = false;
   private out: Output[] = [];
   private dataParts: Uint8Array[] = [];
-  private pipeliningOffered = false;
-  private ehloRefusedUnanswered = false;
   /** The reply every RCPT but postmaster@/abuse@ gets: a HELO-stage failure answered late. */
   private delayedRejection: string | undefined;
   /** On a DNSWL at or below MXSCREEN_DNSWL_THRESHOLD: no further check runs. */
   private allowlisted = false;
   private reverse: Reverse = { kind: "unasked" };
-  /** `facts.transactions` at the last RSET: an RSET after a MAIL accepted since ends a transaction, it is not abuse. */
-  private transactionsAtReset = 0;
-  /** RSETs that ended a transaction: a sender's, between messages. */
-  private transactionResets = 0;
-
   constructor(private readonly config: SessionConfig, readonly client: ClientInfo, now: number, private readonly gate: GateFacts = { dnsbl: [] }) {
     this.reader = new LineReader(config.maxLineLength);
     this.lastActivity = now;
@@ -273,7 +271,7 @@ export class Session {
     // rejection stays: a DNSBL listing is not the client's word, and a bad HELO already showed it.
     this.facts.helos = [];
     this.facts.heloDns = undefined;
-    this.pipeliningOffered = false;
+    this.facts.pipeliningOffered = false;
     this.protocol = "SMTP";
     this.state = "greeted";
     this.touch(now);
@@ -469,9 +467,9 @@ export class Session {
   private rset(arg: string): void {
     if (arg !== "") return this.error(reply(501, "5.5.4", "Syntax: RSET"));
     this.dropTransaction();
-    if (this.mailSinceReset) this.transactionResets++;
+    if (mailSinceReset(this.facts)) this.facts.transactionResets++;
     else this.facts.resets++;
-    this.transactionsAtReset = this.facts.transactions;
+    this.facts.transactionsAtReset = this.facts.transactions;
     if (this.state !== "greeted") this.state = "ready";
     this.send(reply(250, "2.0.0", "Ok"));
   }
@@ -486,10 +484,10 @@ export class Session {
     if (arg === "" || /[\x00-\x1f\x7f ]/.test(arg)) return this.error(reply(501, "5.5.4", `Syntax: ${verb} hostname`));
     this.facts.helos.push(arg);
     if (verb === "EHLO" && this.config.ehloRefusal && !this.client.passed && !this.client.allowed) {
-      this.ehloRefusedUnanswered = true;
+      this.facts.ehloRefusedUnanswered = true;
       return this.error(reply(502, "5.5.1", "Error: EHLO not supported, send HELO"));
     }
-    this.ehloRefusedUnanswered = false;
+    this.facts.ehloRefusedUnanswered = false;
     if (this.runChecks("helo", { command })) return;
     if (arg !== this.facts.helo && !arg.startsWith("[") && /[a-z]/i.test(arg) && !this.client.allowed) {
       this.facts.heloDns = undefined;
@@ -499,7 +497,7 @@ export class Session {
     this.protocol = verb === "HELO" ? "SMTP" : this.facts.tls ? "ESMTPS" : "ESMTP";
     this.dropTransaction();
     this.state = "ready";
-    this.pipeliningOffered = verb === "EHLO" && this.config.pipelining;
+    this.facts.pipeliningOffered = verb === "EHLO" && this.config.pipelining;
     const greeting = `${this.config.hostname} Hello ${arg} [${this.client.address}]`;
     if (verb === "HELO") return this.send(reply(250, null, greeting));
     const keywords = [
@@ -796,25 +794,16 @@ export class Session {
     const checks = checksAt(stage);
     if (checks.length === 0) return false;
     const facts: CheckFacts = {
-      client: { address: this.client.address },
+      client: this.client,
+      session: this.facts,
+      dnsbl: this.gate.dnsbl,
+      reverseDns: this.reverseDns,
       command: moment.command,
-      pipeliningOffered: this.pipeliningOffered,
-      helos: this.facts.helos,
-      ehloRefusedUnanswered: this.ehloRefusedUnanswered,
-      commands: this.facts.commands,
-      chatter: this.facts.commands - this.facts.transactions - this.facts.recipients - this.facts.messages - this.transactionResets,
-      unknownCommands: this.facts.unknownCommands,
-      resets: this.facts.resets,
-      transactions: this.facts.transactions,
-      mailSinceReset: this.mailSinceReset,
-      badRecipients: this.facts.badRecipients,
       sender: moment.sender ?? this.transaction?.from,
       senderDomainAnswer: moment.senderDomainAnswer,
       recipient: moment.recipient,
-      bounceNamesUs: moment.bounceNamesUs,
       greylist: moment.greylist,
-      dnsbl: this.gate.dnsbl,
-      reverseDns: this.reverseDns,
+      bounceNamesUs: moment.bounceNamesUs,
     };
     for (const check of checks) {
       const hit = check.evaluate(facts, this.config.checks);
@@ -911,10 +900,6 @@ export class Session {
   /** The state as a word, for errors that report a broken invariant. */
   private get stateName(): string {
     return typeof this.state === "object" ? `waiting for ${this.state.for}` : this.state;
-  }
-
-  private get mailSinceReset(): boolean {
-    return this.facts.transactions > this.transactionsAtReset;
   }
 
   private touch(now: number): void {

@@ -128,8 +128,16 @@ export interface SessionFacts {
   badRecipients: number;
   /** RSETs that ended no transaction: a sender resets between messages, a slot holder instead of them. */
   resets: number;
+  /** RSETs that ended a transaction: a sender's, between messages. */
+  transactionResets: number;
   /** MAIL commands accepted. */
   transactions: number;
+  /** `transactions` at the last RSET. */
+  transactionsAtReset: number;
+  /** PIPELINING was offered in the EHLO reply in force. */
+  pipeliningOffered: boolean;
+  /** EHLO was refused (502) and no HELO came after it. */
+  ehloRefusedUnanswered: boolean;
   messages: number;
   lastReply: string | undefined;
   end: EndReason | undefined;
