@@ -128,6 +128,7 @@ async function main(): Promise<void> {
       greetWaitStressMs: config.greetWaitStressMs,
       banAction: config.banAction,
       actions: config.checkActions,
+      checks: config.checks,
       observe: config.mode === "observe",
     },
     listen: config.listen,

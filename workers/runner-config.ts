@@ -23,8 +23,6 @@ export function runnerConfig(config: Config, tls: boolean): RunnerConfig {
       checks: config.checks,
       actions: config.checkActions,
       observe: config.mode === "observe",
-      ehloRefusal: config.ehloRefusal,
-      greylist: config.greylist !== undefined,
     },
   };
 }

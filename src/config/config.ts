@@ -81,7 +81,6 @@ export interface Config {
   readonly checks: ChecksSettings;
   /** MXSCREEN_ACTION_<CHECK> for every check in the registry, defaults filled in. */
   readonly checkActions: Readonly<Record<CheckId, CheckAction>>;
-  readonly ehloRefusal: boolean;
   /** MXSCREEN_GREYLIST and its timings; undefined when greylisting is off. */
   readonly greylist: { readonly delayMs: number; readonly windowMs: number; readonly passTtlMs: number } | undefined;
   readonly connectionLimits: { readonly perClient: number; readonly perPrefix: number; readonly total: number };
@@ -163,13 +162,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     throw new ConfigError("MXSCREEN_ADMIN_TOKEN", "(hidden)", "a token of at least 16 characters without spaces, e.g. from openssl rand -hex 24");
   }
   const int = (name: string, fallback: number, min: number, max: number) => parseInteger(name, get(name) ?? String(fallback), min, max);
-  const greylisting = parseBoolean("MXSCREEN_GREYLIST", get("MXSCREEN_GREYLIST") ?? "false");
-  // Read even when greylisting is off, so that setting them is not reported as a typo.
-  const greylistTimings = {
-    delayMs: dur("MXSCREEN_GREYLIST_DELAY", "5m"),
-    windowMs: dur("MXSCREEN_GREYLIST_WINDOW", "4h"),
-    passTtlMs: dur("MXSCREEN_GREYLIST_PASS_TTL", "35d"),
-  };
   const greetWaitMs = dur("MXSCREEN_GREET_WAIT", "6s");
   const commandTimeoutMs = dur("MXSCREEN_COMMAND_TIMEOUT", "5m");
   const maxText = get("MXSCREEN_MAX_CONNECTIONS");
@@ -186,9 +178,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     CHECKS.map((check) => [check.id, parseChoice(actionVariable(check.id), get(actionVariable(check.id)) ?? check.defaultAction, CHECK_ACTIONS)]),
   ) as Record<CheckId, CheckAction>;
   // Each check declares its knobs (src/checks/types.ts): their variables, defaults and parsers.
-  const checkKnobs = Object.fromEntries(
-    CHECKS.flatMap((check) => Object.entries(check.settings)).map(([key, knob]) => [key, knob.parse(knob.variable, get(knob.variable) ?? knob.fallback)]),
-  );
+  const checks = {
+    ...Object.fromEntries(
+      CHECKS.flatMap((check) => Object.entries(check.settings)).map(([key, knob]) => [key, knob.parse(knob.variable, get(knob.variable) ?? knob.fallback)]),
+    ),
+    hostname,
+  } as ChecksSettings;
   const config: Config = {
     listen: parseListen("MXSCREEN_LISTEN", get("MXSCREEN_LISTEN") ?? "0.0.0.0:2525"),
     hostname,
@@ -235,19 +230,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     stressTimeoutMs: get("MXSCREEN_COMMAND_TIMEOUT_STRESS") === undefined ? Math.min(10_000, commandTimeoutMs) : dur("MXSCREEN_COMMAND_TIMEOUT_STRESS", "10s"),
     shutdownTimeoutMs: dur("MXSCREEN_SHUTDOWN_TIMEOUT", "30s"),
     ipv6PrefixLength: parseInteger("MXSCREEN_IPV6_PREFIX", get("MXSCREEN_IPV6_PREFIX") ?? "64", 16, 128),
-    checks: { ...checkKnobs, hostname } as ChecksSettings,
+    checks,
     checkActions,
-    ehloRefusal: parseBoolean("MXSCREEN_EHLO_REFUSAL", get("MXSCREEN_EHLO_REFUSAL") ?? "false"),
-    greylist: greylisting ? greylistTimings : undefined,
-    connectionLimits: {
-      perClient: int("MXSCREEN_MAX_CONN_PER_CLIENT", 10, 1, 1_000_000),
-      perPrefix: int("MXSCREEN_MAX_CONN_PER_PREFIX", 50, 1, 1_000_000),
-      total: maxConnections,
-    },
-    badRecipientWindow: {
-      max: int("MXSCREEN_MAX_BAD_RCPT_PREFIX", 20, 1, 1_000_000),
-      windowMs: dur("MXSCREEN_BAD_RCPT_WINDOW", "1h"),
-    },
+    greylist: checks.greylist ? { delayMs: checks.greylistDelayMs, windowMs: checks.greylistWindowMs, passTtlMs: checks.greylistPassTtlMs } : undefined,
+    connectionLimits: { perClient: checks.maxConnPerClient, perPrefix: checks.maxConnPerPrefix, total: maxConnections },
+    badRecipientWindow: { max: checks.maxBadRecipientsPerPrefix, windowMs: checks.badRecipientWindowMs },
     unknownVariables: [],
   };
   const unknownVariables = Object.keys(env).filter((name) => name.startsWith("MXSCREEN_") && !read.has(name)).sort();

@@ -1,3 +1,4 @@
+import { parseDuration } from "../config/duration.ts";
 import { setting } from "../config/setting.ts";
 import { parseInteger } from "../config/values.ts";
 import { reply } from "../checks/reply.ts";
@@ -13,7 +14,12 @@ export const dictionary = defineCheck({
   stage: "rcpt",
   consequence: "close",
   defaultAction: "ban",
-  settings: { maxBadRecipients: setting("MXSCREEN_MAX_BAD_RCPT", "5", (variable, text) => parseInteger(variable, text, 0, 100_000)) },
+  settings: {
+    maxBadRecipients: setting("MXSCREEN_MAX_BAD_RCPT", "5", (variable, text) => parseInteger(variable, text, 0, 100_000)),
+    /** Counted by the gate across connections (bad-recipient-window.ts). */
+    maxBadRecipientsPerPrefix: setting("MXSCREEN_MAX_BAD_RCPT_PREFIX", "20", (variable, text) => parseInteger(variable, text, 1, 1_000_000)),
+    badRecipientWindowMs: setting("MXSCREEN_BAD_RCPT_WINDOW", "1h", parseDuration),
+  },
   evaluate(facts, settings) {
     const recipient = facts.recipient;
     if (recipient === undefined || recipient.known || facts.session.badRecipients < settings.maxBadRecipients) return undefined;

@@ -144,7 +144,7 @@ export class AcceptLoop {
     const gate = this.options.gate;
     // Past MXSCREEN_MAX_CONNECTIONS the server itself is full: every client is refused, in any
     // mode, and none is banned for it.
-    const hit = connectionLimit.evaluate({ client: { address: record.address }, breach }, gate);
+    const hit = connectionLimit.evaluate({ client: { address: record.address }, breach }, gate.checks);
     if (hit === undefined) return undefined;
     const action = breach.limit === "total" ? "close" : effectiveAction(connectionLimit, gate.actions, gate.observe);
     const finding: Finding = { event: connectionLimit.tag, check: connectionLimit.id, action, evidence: hit.evidence };

@@ -66,7 +66,7 @@ export class Greeter {
       const reason = "PROXY header from an address not in MXSCREEN_TRUSTED_PROXIES";
       return [{ type: "drop" }, { type: "conclude", finding: { event: "PROXY", check: "proxy-protocol", action: "close", evidence: { reason, sent: bytesToText(keep) } } }];
     }
-    const hit = pregreet.evaluate({ afterMs: now - this.openedAt, sent: bytesToText(keep) }, this.config);
+    const hit = pregreet.evaluate({ afterMs: now - this.openedAt, sent: bytesToText(keep) }, this.config.checks);
     if (hit === undefined) return [];
     const action = effectiveAction(pregreet, this.config.actions, this.config.observe);
     const finding: Finding = { event: pregreet.tag, check: pregreet.id, action, evidence: hit.evidence };

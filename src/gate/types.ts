@@ -1,5 +1,5 @@
 import type { CheckActions, EffectiveAction } from "../checks/types.ts";
-import { CHECKS, type CheckId } from "../checks/registry.ts";
+import { CHECKS, type CheckId, type ChecksSettings } from "../checks/registry.ts";
 import type { LogValue } from "../log/logger.ts";
 
 export interface GateConfig {
@@ -8,8 +8,9 @@ export interface GateConfig {
   /** The greet wait while the process is under stress. */
   readonly greetWaitStressMs: number;
   readonly banAction: "reject" | "drop";
-  /** MXSCREEN_ACTION_<CHECK>, for the checks the gate runs. */
+  /** MXSCREEN_ACTION_<CHECK> and the checks' knobs, for the checks the gate runs. */
   readonly actions: CheckActions;
+  readonly checks: ChecksSettings;
   readonly observe: boolean;
 }
 

@@ -1,5 +1,8 @@
 import { reply } from "../checks/reply.ts";
 import { defineCheck } from "../checks/define-check.ts";
+import { parseDuration } from "../config/duration.ts";
+import { setting } from "../config/setting.ts";
+import { parseBoolean } from "../config/values.ts";
 
 /**
  * MXSCREEN_GREYLIST=true: a (network, sender, recipient) triplet seen for the first time, or
@@ -12,7 +15,12 @@ export const greylist = defineCheck({
   stage: "triplet",
   consequence: "reject",
   defaultAction: "enforce",
-  settings: {},
+  settings: {
+    greylist: setting("MXSCREEN_GREYLIST", "false", parseBoolean),
+    greylistDelayMs: setting("MXSCREEN_GREYLIST_DELAY", "5m", parseDuration),
+    greylistWindowMs: setting("MXSCREEN_GREYLIST_WINDOW", "4h", parseDuration),
+    greylistPassTtlMs: setting("MXSCREEN_GREYLIST_PASS_TTL", "35d", parseDuration),
+  },
   evaluate(facts) {
     if (facts.greylist !== "defer" || facts.recipient === undefined) return undefined;
     return {

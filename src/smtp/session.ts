@@ -1,6 +1,7 @@
 import { dnsblScore } from "../dnsbl/dnsbl.ts";
 import { type BounceScan, scanBounceLine } from "../checks/fake-bounce.ts";
 import { checksAt, effectiveAction } from "../checks/registry.ts";
+import { EHLO_REFUSAL, refusesEhlo } from "../checks/ehlo-refused.ts";
 import { mailSinceReset } from "../checks/rset.ts";
 import type { CheckFacts, ParsedCommand, Stage } from "../checks/types.ts";
 import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
@@ -483,9 +484,9 @@ export class Session {
   private helo(verb: "HELO" | "EHLO", arg: string, command: ParsedCommand): void {
     if (arg === "" || /[\x00-\x1f\x7f ]/.test(arg)) return this.error(reply(501, "5.5.4", `Syntax: ${verb} hostname`));
     this.facts.helos.push(arg);
-    if (verb === "EHLO" && this.config.ehloRefusal && !this.client.passed && !this.client.allowed) {
+    if (verb === "EHLO" && refusesEhlo(this.config.checks, this.client)) {
       this.facts.ehloRefusedUnanswered = true;
-      return this.error(reply(502, "5.5.1", "Error: EHLO not supported, send HELO"));
+      return this.error(EHLO_REFUSAL);
     }
     this.facts.ehloRefusedUnanswered = false;
     if (this.runChecks("helo", { command })) return;
@@ -597,7 +598,7 @@ export class Session {
     if (this.delayedRejection !== undefined && !alwaysAccepted) {
       return this.error(this.delayedRejection.replace(/^(\d{3} \d\.\d\.\d )/, `$1<${path.mailbox}>: `));
     }
-    if (this.config.greylist && !alwaysAccepted && !this.client.passed && !this.client.allowed && !this.allowlisted) {
+    if (this.config.checks.greylist && !alwaysAccepted && !this.client.passed && !this.client.allowed && !this.allowlisted) {
       // The triplet names the client's confirmed domain when it has one: never keyed on how fast DNS answered.
       if (this.reverse.kind === "asked") this.state = { for: "reverse-dns", transaction, then: { greylist: path.mailbox } };
       else this.askGreylist(transaction, path.mailbox);

@@ -29,10 +29,6 @@ export interface SessionConfig {
   readonly actions: CheckActions;
   /** MXSCREEN_MODE=observe: every hit is logged, none acts. */
   readonly observe: boolean;
-  /** MXSCREEN_GREYLIST: ask the store about each new recipient's triplet (the greylist check). */
-  readonly greylist: boolean;
-  /** MXSCREEN_EHLO_REFUSAL: answer EHLO from clients not yet passed with 502 (the ehlo-refused check). */
-  readonly ehloRefusal: boolean;
 }
 
 export interface ClientInfo {

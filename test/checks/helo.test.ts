@@ -69,7 +69,7 @@ test("helo-schizo: a second HELO with another name gets 550 5.7.1 and close; the
   assert.deepEqual(session.facts.findings.map((f) => [f.tag, f.evidence.helo, f.evidence.earlier]), [["HELO-SCHIZO", "other.example", "client.example"]]);
 });
 
-const REFUSING = { ...STRICT, ehloRefusal: true };
+const REFUSING = { ...STRICT, checks: { ...STRICT.checks, ehloRefusal: true } };
 
 test("ehlo-refused: EHLO gets 502 5.5.1; a bot that quits instead of HELO is recorded with action ban", () => {
   const t = transcript(`

@@ -46,7 +46,7 @@ test("trap: a spamtrap recipient (MXSCREEN_TRAP_RCPTS) is caught; others are del
   assert.equal(caught.session.facts.findings[0].evidence.trap, "spamtrap");
 });
 
-const GREY = { ...STRICT, greylist: true };
+const GREY = { ...STRICT, checks: { ...STRICT.checks, greylist: true } };
 
 function greyPlay(verdict: "pass" | "defer", client = CLIENT) {
   const session = new Session(GREY, client, 0);

@@ -84,7 +84,7 @@ test("every check has an action variable with its default, and the check knobs t
   assert.equal(c.checks.maxBadRecipients, 5);
   assert.equal(c.checks.trap, true);
   assert.deepEqual(c.checks.trapRecipients, ["trap@example.org"]);
-  assert.equal(c.ehloRefusal, false);
+  assert.equal(c.checks.ehloRefusal, false);
   assert.deepEqual(c.unknownVariables, []);
 });
 

@@ -95,13 +95,13 @@ function sessionConfig(setup: Setup, ignorePipelining: boolean): SessionConfig {
     acceptDomains: setup.anyDomain ? [] : CONFIG.acceptDomains,
     tls: setup.tls,
     relay: setup.relay,
-    greylist: setup.greylist,
     observe: setup.observe,
-    ehloRefusal: setup.ehloRefusal,
     // Whether a command was pipelined depends on read boundaries by definition.
     actions: ignorePipelining ? { ...actions, pipelining: "ignore" } : actions,
     checks: {
       ...CONFIG.checks,
+      greylist: setup.greylist,
+      ehloRefusal: setup.ehloRefusal,
       ownHosts: setup.ownHosts ? ["mx.test.example"] : [],
       trapRecipients: setup.trap ? ["trap@example.org"] : [],
       dnsbl: setup.dnsbl === "none" ? [] : [{ zone: DNSBL_ZONE, filter: undefined, weight: setup.dnsbl === "allowlisted" ? -2 : 1 }],

@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { Greeter } from "../../src/gate/greeter.ts";
 import type { GateConfig } from "../../src/gate/types.ts";
 import { test } from "../harness.ts";
+import { CONFIG as SESSION } from "../smtp/transcript.ts";
 
-const CONFIG: GateConfig = { hostname: "mx.test.example", greetWaitMs: 6000, greetWaitStressMs: 2000, banAction: "reject", actions: {}, observe: false };
+const CONFIG: GateConfig = { hostname: "mx.test.example", greetWaitMs: 6000, greetWaitStressMs: 2000, banAction: "reject", actions: {}, checks: SESSION.checks, observe: false };
 const BAN = { kind: "ban" as const, prefix: "192.0.2.1/32", createdAt: 0, expiresAt: 1e15, node: "a", check: "pregreet", reason: "PREGREET" };
 const enc = (s: string) => new TextEncoder().encode(s);
 

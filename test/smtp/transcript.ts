@@ -28,13 +28,20 @@ export const CONFIG: SessionConfig = {
     dnsblThreshold: 1,
     dnswlThreshold: -1,
     ownHosts: [],
+    ehloRefusal: false,
+    greylist: false,
+    greylistDelayMs: 300_000,
+    greylistWindowMs: 14_400_000,
+    greylistPassTtlMs: 3_024_000_000,
+    maxBadRecipientsPerPrefix: 20,
+    badRecipientWindowMs: 3_600_000,
+    maxConnPerClient: 10,
+    maxConnPerPrefix: 50,
   },
   // A transcript fed whole arrives as one read, which makes every command but the last a
   // pipelined one: the pipelining check has transcripts of its own, fed read by read.
   actions: { pipelining: "ignore" },
   observe: false,
-  ehloRefusal: false,
-  greylist: false,
 };
 
 /** The same settings with every check at its default action. */
