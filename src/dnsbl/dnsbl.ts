@@ -57,6 +57,16 @@ export function dnsblScore(answers: readonly DnsblAnswer[], sites: readonly Dnsb
 }
 
 /**
+ * The client's weighted score, and whether it is at or below MXSCREEN_DNSWL_THRESHOLD (a DNSWL
+ * listing), which skips every other check of the session; undefined when no zone is configured.
+ */
+export function dnswlStanding(answers: readonly DnsblAnswer[], settings: { readonly dnsbl: readonly DnsblSite[]; readonly dnswlThreshold: number }): { readonly score: number; readonly allowlisted: boolean } | undefined {
+  if (settings.dnsbl.length === 0) return undefined;
+  const { score } = dnsblScore(answers, settings.dnsbl);
+  return { score, allowlisted: score <= settings.dnswlThreshold };
+}
+
+/**
  * DNSBL/DNSWL weighted score at or above MXSCREEN_DNSBL_THRESHOLD (seed 004, postscreen):
  * every RCPT but postmaster@/abuse@ is refused. Lookups start at accept, during the greet
  * wait; a zone that has not answered by the end of it does not count.

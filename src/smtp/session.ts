@@ -1,4 +1,4 @@
-import { dnsblScore } from "../dnsbl/dnsbl.ts";
+import { dnswlStanding } from "../dnsbl/dnsbl.ts";
 import { type BounceScan, scanBounceLine } from "../checks/fake-bounce.ts";
 import { checksAt, effectiveAction } from "../checks/registry.ts";
 import { EHLO_REFUSAL, refusesEhlo } from "../checks/ehlo-refused.ts";
@@ -151,16 +151,14 @@ export class Session {
   /** The reply every RCPT but postmaster@/abuse@ gets: a HELO-stage failure answered late. */
   private delayedRejection: string | undefined;
   /** On a DNSWL at or below MXSCREEN_DNSWL_THRESHOLD: no further check runs. */
-  private allowlisted = false;
+  private readonly allowlisted: boolean;
   private reverse: Reverse = { kind: "unasked" };
   constructor(private readonly config: SessionConfig, readonly client: ClientInfo, now: number, private readonly gate: GateFacts = { dnsbl: [] }) {
     this.reader = new LineReader(config.maxLineLength);
     this.lastActivity = now;
-    if (config.checks.dnsbl.length > 0) {
-      const { score } = dnsblScore(gate.dnsbl, config.checks.dnsbl);
-      this.facts.dnsblScore = score;
-      this.allowlisted = score <= config.checks.dnswlThreshold;
-    }
+    const dnswl = dnswlStanding(gate.dnsbl, config.checks);
+    this.facts.dnsblScore = dnswl?.score;
+    this.allowlisted = dnswl?.allowlisted ?? false;
     // Connect-stage checks only delay or record: there is no command to answer yet.
     this.runChecks("connect");
   }
