@@ -47,7 +47,7 @@ function describe(s: ReturnType<typeof standing>): string {
   }
 }
 
-/** The admin HTTP API and dashboard (SPEC §2), as a Hono app over the injected store and metrics. */
+/** The admin HTTP API and dashboard (README: The operator's side), as a Hono app over the injected store and metrics. */
 export function adminApp(deps: AdminDeps): Hono<Env> {
   const app = new Hono<Env>();
   const { store, metrics } = deps;

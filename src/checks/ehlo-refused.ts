@@ -14,7 +14,7 @@ export function refusesEhlo(settings: { readonly ehloRefusal: boolean }, client:
 /**
  * With MXSCREEN_EHLO_REFUSAL=true, a client not yet passed gets `502 5.5.1` to EHLO; a bot
  * that quits or disconnects instead of falling back to HELO is caught here
- * (seed 000: smtpf's ehlo-no-helo, 63% of its junk).
+ * (smtpf's ehlo-no-helo test).
  */
 export const ehloRefused = defineCheck({
   id: "ehlo-refused",

@@ -38,7 +38,7 @@ export function scanBounceLine(scan: BounceScan, content: Uint8Array, ownHosts: 
 
 /**
  * A bounce (null sender) whose body holds no Received: line naming one of MXSCREEN_OWN_HOSTS:
- * not about a message we sent, so backscatter or spam dressed as a bounce (seed 004).
+ * not about a message we sent, so backscatter or spam dressed as a bounce.
  * Off until MXSCREEN_OWN_HOSTS is set.
  */
 export const fakeBounce = defineCheck({

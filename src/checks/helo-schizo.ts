@@ -3,7 +3,7 @@ import { defineCheck } from "./define-check.ts";
 
 /**
  * A second HELO/EHLO with a different argument: a bot that makes up a new name per command
- * (seed 000, smtpf's helo-schizophrenic, 8% of its junk). The same argument again is fine,
+ * (smtpf's helo-schizophrenic test). The same argument again is fine,
  * as after a refused EHLO. The bot is not worth another command: 550 and close, as smtpf did.
  */
 export const heloSchizo = defineCheck({

@@ -24,7 +24,7 @@ export function heloProblem(helo: string, clientAddress: string, ownHostname: st
 }
 
 /**
- * HELO/EHLO argument syntax (seed 002, RFC 5321 4.1.3): a bare dotted IP, a literal that is not
+ * HELO/EHLO argument syntax (RFC 5321 4.1.3, 2.3.5): a bare dotted IP, a literal that is not
  * the client's address, a name that is not fully qualified, our own name, invalid characters.
  * Answered at RCPT (delayed rejection), so postmaster@ and abuse@ still get through.
  */

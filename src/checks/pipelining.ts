@@ -3,7 +3,7 @@ import { defineCheck } from "./define-check.ts";
 
 /**
  * A client that sends its next command before our reply, where RFC 2920 does not allow it:
- * PIPELINING was not offered, or the command must be the last of a group (seeds 000, 004).
+ * PIPELINING was not offered, or the command must be the last of a group (postscreen's pipelining test).
  */
 export const pipelining = defineCheck({
   id: "pipelining",

@@ -2,7 +2,7 @@ import { defineCheck } from "./define-check.ts";
 
 /**
  * A client that talks before the final `220 ` of the greet wait: ratware that does not read
- * what it is told (postscreen's pregreet test, seed 001). It gets no reply: it is not listening.
+ * what it is told (postscreen's pregreet test). It gets no reply: it is not listening.
  */
 export const pregreet = defineCheck({
   id: "pregreet",

@@ -1,7 +1,7 @@
 import { defineCheck } from "./define-check.ts";
 
 /**
- * Missing or not forward-confirmed reverse DNS (seed 004: "warn, not deny"). Never a
+ * Missing or not forward-confirmed reverse DNS (a warning, never a reason to deny: many real senders lack it). Never a
  * refusal: it is recorded, and spooled mail carries it in `X-Mxscreen-FCrDNS:` for content filters.
  */
 export const ptr = defineCheck({

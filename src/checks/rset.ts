@@ -13,7 +13,7 @@ export function mailSinceReset(session: SessionView): boolean {
  * More than MXSCREEN_MAX_RSET resets in one connection that ended no transaction: a client
  * holding its slot with chatter, or probing. An RSET after a MAIL is how a sender ends one
  * message before the next (an Exim queue run), and never counts; one idle RSET is legitimate too
- * (seed 003: Eudora broke on a stricter rule). Dictionary attacks that reset between batches of
+ * (Eudora broke on a stricter rule). Dictionary attacks that reset between batches of
  * refused recipients are the dictionary check's, which counts the recipients themselves.
  */
 export const rset = defineCheck({

@@ -3,7 +3,7 @@ import { defineCheck } from "./define-check.ts";
 
 /**
  * MAIL FROM a domain that cannot receive mail (no MX, A or AAAA, or a null MX): nobody could
- * answer a bounce, so the sender is made up (seed 004). A DNS failure is a temporary refusal,
+ * answer a bounce, so the sender is made up (RFC 7505: a null MX says so outright). A DNS failure is a temporary refusal,
  * never a rejection. `<>` and address literals are not looked up; no callout is made to anyone.
  */
 export const senderDomain = defineCheck({

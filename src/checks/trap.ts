@@ -4,7 +4,7 @@ import { reply } from "./reply.ts";
 import { defineCheck } from "./define-check.ts";
 
 /**
- * A trap MX (MXSCREEN_TRAP=true: no real sender ever gets past RCPT here, seed 004's blackhole
+ * A trap MX (MXSCREEN_TRAP=true: no real sender ever gets past RCPT here: a blackhole
  * high MX) or a spamtrap recipient (MXSCREEN_TRAP_RCPTS, OpenBSD spamd's greytrapping).
  */
 export const trap = defineCheck({

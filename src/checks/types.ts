@@ -29,7 +29,7 @@ export type Stage = "accept" | "greet" | "connect" | "command" | "helo" | "mail"
  * `close`: the hit's reply, then the connection ends (the command is not acted on).
  * `reject`: the hit's reply answers the command; the session goes on.
  * `delay`: the session goes on; every later RCPT but postmaster@/abuse@ gets the hit's reply
- * (RFC 5321 4.5.1, seeds 002 and 004: delayed rejection).
+ * (RFC 5321 4.5.1; Postfix's smtpd_delay_reject).
  * `record`: nothing is refused; only the action `ban` has an effect, at the end of the session.
  */
 export type Consequence = "close" | "reject" | "delay" | "record";
@@ -138,7 +138,7 @@ export interface SharedSettings {
 export interface Check<Id extends string = string, S = unknown, St extends Stage = Stage> {
   /** Stable kebab-case id, used verbatim in config (MXSCREEN_ACTION_<ID>), logs and the store. */
   readonly id: Id;
-  /** Upper-case log tag (SPEC §2). */
+  /** Upper-case log tag (README: The log). */
   readonly tag: string;
   readonly stage: St;
   readonly consequence: Consequence;

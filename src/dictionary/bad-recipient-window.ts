@@ -18,8 +18,8 @@ const MAX_PREFIXES = 100_000;
 
 /**
  * Unknown recipients counted across connections per /24 (IPv4) or /64 (IPv6), in a sliding
- * window (seed 003: a distributed dictionary attack tries five names per connection, from
- * many connections). Sans-I/O: the time is passed in.
+ * window (a distributed dictionary attack tries a few names per connection, from many
+ * connections). Sans-I/O: the time is passed in.
  */
 export class BadRecipientWindow {
   private readonly seen = new Map<string, { at: number; count: number }[]>();

@@ -6,7 +6,7 @@ import { defineCheck } from "../checks/define-check.ts";
 
 /**
  * More than MXSCREEN_MAX_BAD_RCPT unknown recipients in one connection: a dictionary attack
- * (seed 003: refusing the recipients one by one did not stem the flood; disconnecting does).
+ * (refusing the recipients one by one does not stem the flood; disconnecting does).
  */
 export const dictionary = defineCheck({
   id: "dictionary",

@@ -67,7 +67,7 @@ export function dnswlStanding(answers: readonly DnsblAnswer[], settings: { reado
 }
 
 /**
- * DNSBL/DNSWL weighted score at or above MXSCREEN_DNSBL_THRESHOLD (seed 004, postscreen):
+ * DNSBL/DNSWL weighted score at or above MXSCREEN_DNSBL_THRESHOLD (postscreen_dnsbl_sites):
  * every RCPT but postmaster@/abuse@ is refused. Lookups start at accept, during the greet
  * wait; a zone that has not answered by the end of it does not count.
  */

@@ -76,7 +76,7 @@ export class Greeter {
     }
     this.waiting = false;
     this.deadline = Infinity;
-    // No reply to what it sent: an early talker is not reading what we say (seed 001).
+    // No reply to what it sent: an early talker is not reading what we say (postscreen drops it the same way).
     return [{ type: "drop" }, { type: "conclude", finding: { ...finding, evidence: { ...finding.evidence, bytes: this.earlyBytes } } }];
   }
 

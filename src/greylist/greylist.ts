@@ -6,7 +6,7 @@ import { parseBoolean } from "../config/values.ts";
 
 /**
  * MXSCREEN_GREYLIST=true: a (network, sender, recipient) triplet seen for the first time, or
- * retried too soon, is deferred; real MTAs retry, most ratware does not (seed 004). The store
+ * retried too soon, is deferred; real MTAs retry, most ratware does not (OpenBSD spamd's and postgrey's premise). The store
  * decides; clients on the pass list or allowed skip it.
  */
 export const greylist = defineCheck({

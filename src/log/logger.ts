@@ -4,7 +4,7 @@ import { formatPostfix } from "./postfix.ts";
 
 export type LogValue = string | number | boolean | undefined;
 
-/** One event: `event` is the upper-case tag from SPEC §2 (`PREGREET`, `PASS NEW`, ...). */
+/** One event: `event` is the upper-case tag of the log grammar (README: The log) (`PREGREET`, `PASS NEW`, ...). */
 export interface LogEntry {
   readonly event: string;
   readonly client?: string;

@@ -14,7 +14,7 @@ import {
 /**
  * Kysely over one shared @libsql/client Client (file:, http:// sqld, libsql:// Turso, or an
  * embedded replica). Written here rather than taken from @libsql/kysely-libsql, which pins
- * an old client and would load a second copy of the native addon (RUNTIME-NOTES).
+ * an old client and would load a second copy of the native addon (kysely-libsql 0.4.1 depends on @libsql/client ^0.8).
  */
 export class LibsqlDialect implements Dialect {
   constructor(private readonly client: Client) {}

@@ -65,7 +65,8 @@ class NodeConnection implements ClientSocket {
     this.socket.off("data", this.onData);
     this.socket.off("end", this.onEnd);
     // A TLS server that never listens, handed this one connection: the STARTTLS form that
-    // handshakes on Deno, Bun and Node alike (RUNTIME-NOTES).
+    // handshakes on Deno, Bun and Node alike (a TLSSocket made over a flowing socket never
+    // handshakes on Deno 2.9: denoland/deno issue 31759).
     const server = createTlsServer({ key: credentials.key, cert: credentials.cert, allowHalfOpen: true });
     server.once("secureConnection", (secure: TLSSocket) => {
       this.stream = secure;
@@ -88,7 +89,7 @@ const RELISTEN_AFTER_MS = 5_000;
  * node:net: the lightest listener on Deno (bench/README.md), and a fallback everywhere else.
  *
  * Deno's node:net server stops accepting for good after one EMFILE, without an error event
- * (RUNTIME-NOTES). `maxConnections` keeps its own connections below the open-files limit, but
+ * (measured on Deno 2.9). `maxConnections` keeps its own connections below the open-files limit, but
  * files the rest of the process opens can still run it out; so while many connections are open
  * we check that one more file can be opened, and after the process ran out the server is opened
  * again once there is room. Runtimes that recover by themselves lose nothing by it.
