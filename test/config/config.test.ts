@@ -9,7 +9,7 @@ import { ROOT, RUNTIME, runtimeCommand, tempDir } from "../helpers/server.ts";
 
 const HOST = { hostname: "mx1.example.net", cpus: 2, openFiles: 20_000 };
 
-test("defaults follow SPEC §2", () => {
+test("defaults follow the README's configuration table", () => {
   const c = loadConfig({}, HOST);
   assert.deepEqual(c.listen, [{ host: "0.0.0.0", port: 2525 }]);
   assert.equal(c.hostname, "mx1.example.net");

@@ -75,7 +75,7 @@ test("ptr: spooled mail carries X-Mxscreen-FCrDNS from the client's reverse DNS"
   const result = await swaks(["--server", `127.0.0.1:${server.port}`, "--local-interface", "127.0.2.41", "--helo", "client.example.net", "--from", "a@example.net", "--to", "b@example.org"]);
   assert.equal(result.code, 0, result.output);
   await server.waitForLine(/event="PASS NEW" client=127\.0\.2\.41:/);
-  // RUNTIME-NOTES: Deno answers PTR for 127.0.0.0/8 itself ("localhost"), so only Bun sees dnsmasq's record.
+  // Deno (2.9) answers PTR for 127.0.0.0/8 itself ("localhost"), so only Bun sees dnsmasq's record.
   const expected = runtimeName().startsWith("deno") ? "fail (ptr localhost)" : "pass (host41.example)";
   assert.match(spooled(server.spoolDir)[0], new RegExp(`\\nX-Mxscreen-FCrDNS: ${expected.replace(/[()]/g, "\\$&")}; client=\\[127\\.0\\.2\\.41\\]\\n`));
 }, E2E);
