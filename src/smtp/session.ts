@@ -1,7 +1,7 @@
 import { dnswlStanding } from "../dnsbl/dnsbl.ts";
-import { type BounceScan, scanBounceLine } from "../checks/fake-bounce.ts";
 import { checksAt, effectiveAction } from "../checks/registry.ts";
 import { EHLO_REFUSAL, refusesEhlo } from "../checks/ehlo-refused.ts";
+import { MessageContent } from "./message-content.ts";
 import { mailSinceReset } from "../checks/rset.ts";
 import type { CheckFacts, ParsedCommand, Stage } from "../checks/types.ts";
 import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
@@ -69,7 +69,6 @@ const OVERFLOW_LIMITS = 4;
 
 const decoder = new TextDecoder();
 const CR = 0x0d;
-const CRLF = Uint8Array.of(CR, 0x0a);
 
 interface Answering {
   readonly stage: "MAIL" | "RCPT" | "DATA";
@@ -94,13 +93,7 @@ interface Transaction {
   from: string;
   recipients: string[];
   declaredSize: number | undefined;
-  /** Bytes of content so far (after unstuffing, with CRLFs). */
-  size: number;
-  /** The reply the final dot gets: the message failed and its rest is being discarded. */
-  failure: string | undefined;
-  previousLineEndedCrlf: boolean;
-  /** For a bounce: what its Received: lines said so far (the fake-bounce check). */
-  bounce: BounceScan;
+  readonly content: MessageContent;
 }
 
 /**
@@ -549,10 +542,7 @@ export class Session {
       from: path.mailbox,
       recipients: [],
       declaredSize,
-      size: 0,
-      failure: undefined,
-      previousLineEndedCrlf: true,
-      bounce: { inReceived: false, namesUs: false },
+      content: new MessageContent({ ...this.config, ownHosts: this.config.checks.ownHosts }, path.mailbox === ""),
     };
     const domain = domainOf(path.mailbox);
     if (path.mailbox === "" || domain.startsWith("[") || this.client.allowed || this.allowlisted) return this.acceptMail(transaction);
@@ -722,56 +712,22 @@ export class Session {
 
   private dataLine(line: Line): void {
     const transaction = this.transaction!;
-    if (line.kind === "overlong") {
-      return this.fail(transaction, reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets, RFC 5321 4.5.3.1.6)`));
-    }
-    const crlf = line.crlf;
-    // Only <CRLF>.<CRLF> ends the data: a dot after or before a bare LF is content
-    // (the SMTP smuggling family of attacks lives in that difference).
-    const endsData = line.kind === "line" && crlf && transaction.previousLineEndedCrlf && line.bytes.length === 1 && line.bytes[0] === 0x2e;
-    transaction.previousLineEndedCrlf = crlf;
-    if (endsData) return this.endOfData(transaction);
-    if (line.kind === "overlong-end" || transaction.failure !== undefined) return;
-    const bytes = line.bytes;
-    const content = bytes[0] === 0x2e ? bytes.subarray(1) : bytes;
-    if (!content.includes(CR)) return this.contentLine(transaction, content);
-    // A bare CR is a line end to some MTAs and not to others: `<CR>.<CR>` smuggles a second
-    // message past one that ends data there. It never goes on as it came.
-    if (this.config.bareCr === "reject") return this.fail(transaction, reply(550, "5.5.2", "Error: bare <CR> received in message content"));
-    let from = 0;
-    for (let cr = content.indexOf(CR); cr >= 0; cr = content.indexOf(CR, from)) {
-      this.contentLine(transaction, content.subarray(from, cr));
-      from = cr + 1;
-    }
-    this.contentLine(transaction, content.subarray(from));
-  }
-
-  /** One line of content, without its line end, passed on with CRLF. */
-  private contentLine(transaction: Transaction, content: Uint8Array): void {
-    if (transaction.failure !== undefined) return;
-    if (transaction.from === "" && this.config.checks.ownHosts.length > 0) scanBounceLine(transaction.bounce, content, this.config.checks.ownHosts);
-    transaction.size += content.length + 2;
-    if (transaction.size > this.config.maxMessageSize) return this.fail(transaction, reply(552, "5.3.4", "Message size exceeds fixed limit"));
     // A view of the reader's buffer: emit() copies it, with the others of this read, before returning.
-    this.emit({ type: "message-data", bytes: content });
-    this.emit({ type: "message-data", bytes: CRLF });
-  }
-
-  /** The message cannot be taken: what was begun is dropped, the rest of it read and discarded, and the final dot gets `answer`. */
-  private fail(transaction: Transaction, answer: string): void {
-    if (transaction.failure !== undefined) return;
-    transaction.failure = answer;
-    this.emit({ type: "message-abort" });
+    const step = transaction.content.take(line, (bytes) => this.emit({ type: "message-data", bytes }));
+    if (step === "end") this.endOfData(transaction);
+    // What was begun is dropped; the rest is read and discarded, and the final dot gets the failure.
+    else if (step === "failed") this.emit({ type: "message-abort" });
   }
 
   private endOfData(transaction: Transaction): void {
     this.answering = { stage: "DATA", from: transaction.from, to: transaction.recipients.join(",") };
-    if (transaction.failure !== undefined) {
+    const failure = transaction.content.failure;
+    if (failure !== undefined) {
       this.transaction = undefined;
       this.state = "ready";
-      return this.error(transaction.failure);
+      return this.error(failure);
     }
-    const bounceNamesUs = transaction.from === "" ? transaction.bounce.namesUs : undefined;
+    const bounceNamesUs = transaction.from === "" ? transaction.content.bounce.namesUs : undefined;
     // The data is all read: a check's reply now answers the whole message.
     this.state = "ready";
     if (this.runChecks("data", { sender: transaction.from, bounceNamesUs })) {
