@@ -1,3 +1,4 @@
+import { loadConfig } from "../../src/config/config.ts";
 import { Session } from "../../src/smtp/session.ts";
 import type { DnsAnswer } from "../../src/dns/types.ts";
 import type { ClientInfo, DeliveryResult, GateFacts, Output, SessionConfig } from "../../src/smtp/types.ts";
@@ -15,29 +16,8 @@ export const CONFIG: SessionConfig = {
   acceptDomains: ["example.org"],
   tls: false,
   relay: false,
-  checks: {
-    hostname: "mx.test.example",
-    maxUnknownCommands: 3,
-    maxResets: 5,
-    maxTransactions: 50,
-    maxBadRecipients: 5,
-    maxCommands: 1000,
-    trap: false,
-    trapRecipients: [],
-    dnsbl: [],
-    dnsblThreshold: 1,
-    dnswlThreshold: -1,
-    ownHosts: [],
-    ehloRefusal: false,
-    greylist: false,
-    greylistDelayMs: 300_000,
-    greylistWindowMs: 14_400_000,
-    greylistPassTtlMs: 3_024_000_000,
-    maxBadRecipientsPerPrefix: 20,
-    badRecipientWindowMs: 3_600_000,
-    maxConnPerClient: 10,
-    maxConnPerPrefix: 50,
-  },
+  // Every knob at its default, as an operator who set none gets them; the tests' own values on top.
+  checks: { ...loadConfig({}, { hostname: "mx.test.example", cpus: 1, openFiles: 1024 }).checks, maxTransactions: 50 },
   // A transcript fed whole arrives as one read, which makes every command but the last a
   // pipelined one: the pipelining check has transcripts of its own, fed read by read.
   actions: { pipelining: "ignore" },
