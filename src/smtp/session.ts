@@ -5,7 +5,7 @@ import { MessageContent } from "./message-content.ts";
 import { mailSinceReset } from "../checks/rset.ts";
 import type { CheckFacts, ParsedCommand, Stage } from "../checks/types.ts";
 import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
-import { greylistTriplet } from "../greylist/triplet.ts";
+import { greylistTriplet } from "../greylist/greylist.ts";
 import { concatBytes } from "./bytes.ts";
 import { type Line, LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
