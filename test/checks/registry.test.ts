@@ -41,3 +41,14 @@ test("a check's knob and action are read from the environment, and a bad value n
   assert.deepEqual(loadConfig({}, HOST).unknownVariables, []);
   assert.deepEqual(loadConfig({ MXSCREEN_MAX_RSET: "5" }, HOST).unknownVariables, [], "a declared knob is not reported as a typo");
 });
+
+test("no two checks share an id or declare the same knob, which would read one setting for both", () => {
+  const ids = CHECKS.map((check) => check.id);
+  assert.deepEqual(ids.filter((id, i) => ids.indexOf(id) !== i), []);
+  const knobs = CHECKS.flatMap((check) => Object.entries(check.settings).map(([key, knob]) => [key, knob.variable]));
+  const keys = knobs.map(([key]) => key);
+  const variables = knobs.map(([, variable]) => variable);
+  assert.deepEqual(keys.filter((key, i) => keys.indexOf(key) !== i), []);
+  assert.deepEqual(variables.filter((variable, i) => variables.indexOf(variable) !== i), []);
+  assert.ok(!keys.includes("hostname"), "hostname is every check's, set by the configuration");
+});
