@@ -146,14 +146,14 @@ test("connection limits: a client over MXSCREEN_MAX_CONN_PER_CLIENT, or its /24 
   const third = await RawClient.open(server.port, "127.0.4.11");
   await third.waitClosed();
   assert.equal(third.text, "421 4.7.0 mx.test.example Error: too many connections from 127.0.4.11\r\n");
-  await server.waitForLine(/event=LIMIT client=127\.0\.4\.11:\d+ limit=client key=127\.0\.4\.11 connections=3 .*action=enforce$/);
+  await server.waitForLine(/event=CONNECTION-LIMIT client=127\.0\.4\.11:\d+ limit=client key=127\.0\.4\.11 connections=3 .*action=enforce$/);
 
   const neighbour = await RawClient.open(server.port, "127.0.4.12");
   await neighbour.until(/^220-/);
   const fourth = await RawClient.open(server.port, "127.0.4.13");
   await fourth.waitClosed();
   assert.match(fourth.text, /^421 4\.7\.0 /);
-  await server.waitForLine(/event=LIMIT client=127\.0\.4\.13:\d+ limit=prefix key=127\.0\.4\.0\/24 connections=4 /);
+  await server.waitForLine(/event=CONNECTION-LIMIT client=127\.0\.4\.13:\d+ limit=prefix key=127\.0\.4\.0\/24 connections=4 /);
 
   held[0].close();
   await held[0].waitClosed();
