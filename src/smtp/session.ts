@@ -99,6 +99,7 @@ export class Session {
     helo: undefined,
     helos: [],
     commands: 0,
+    where: "CONNECT",
     errors: 0,
     unknownCommands: 0,
     bareLineFeeds: 0,
@@ -430,6 +431,7 @@ export class Session {
     const answered = this.runChecks("command", { command });
     this.facts.commands++;
     if (answered) return;
+    this.facts.where = command.known ? verb : "UNIMPLEMENTED";
     switch (verb) {
       case "HELO":
       case "EHLO":

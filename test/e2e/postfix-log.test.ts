@@ -45,7 +45,7 @@ test("MXSCREEN_LOG=postfix: postscreen's lines after real traffic, and pflogsumm
   for (const line of server.lines) assert.match(line, prefix, "every line has the syslog prefix");
   const text = server.lines.join("\n");
   assert.match(text, /postfix\/postscreen\[\d+\]: CONNECT from \[127\.0\.0\.31\]:\d+ to \[127\.0\.0\.1\]:\d+\n/);
-  assert.match(text, /postfix\/postscreen\[\d+\]: DENYLISTED \[127\.0\.0\.32\]:\d+ /);
+  assert.match(text, /postfix\/postscreen\[\d+\]: DENYLISTED \[127\.0\.0\.32\]:\d+\n/);
 
   const file = join(server.dir, "maillog");
   writeFileSync(file, text + "\n");
