@@ -20,6 +20,9 @@ const DEBIAN = {
   // The deployment recipes: systemd-analyze verify of the unit, the Containerfile's setcap step.
   "systemd-analyze": "systemd",
   setcap: "libcap2-bin",
+  // The Containerfile's base made without an engine (test/deploy/image.test.ts), compose.yaml checked against the Compose schema.
+  mmdebstrap: "mmdebstrap",
+  "docker-compose": "docker-compose",
   // MXSCREEN_LOG=postfix read by Debian's Postfix log summariser (test/e2e/postfix-log.test.ts).
   pflogsumm: "pflogsumm",
 };
