@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { validate } from "dockerfile-utils";
 import { loadConfig } from "../../src/config/config.ts";
 import { parseDuration } from "../../src/config/values.ts";
 import { test } from "../harness.ts";
@@ -102,6 +103,14 @@ test("Containerfile: multi-stage, the binary on Debian slim, non-root with port 
   assert.deepEqual(JSON.parse(final.find((s) => s.keyword === "CMD")!.args), ["serve"]);
   const config = assertLoads(imageEnv(), "the image's ENV");
   assert.ok(config.dbUrl.startsWith("file:/var/lib/mxscreen/") && config.queueFile.startsWith("/var/lib/mxscreen/"), "the data in the volume");
+});
+
+test("Containerfile: a Dockerfile parser and linter (dockerfile-utils, the VS Code Docker extension's) finds nothing, and does find a misspelt instruction or flag", () => {
+  const text = read("Containerfile");
+  const problems = (t: string) => validate(t).map((d) => `${d.range.start.line + 1}: ${d.message}`);
+  assert.deepEqual(problems(text), []);
+  const broken = text.replace("USER mxscreen", "USR mxscreen").replace("HEALTHCHECK --interval=", "HEALTHCHECK --intervall=");
+  assert.equal(problems(broken).length, 2, problems(broken).join("\n"));
 });
 
 test("fly.toml: TCP 25 through proxy_proto from trusted proxies, concurrency for held clients, kill_timeout past the shutdown, /healthz, metrics, a volume", () => {
