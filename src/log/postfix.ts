@@ -2,10 +2,12 @@ import { escapeLogText } from "./escape.ts";
 import type { LogValue } from "./logger.ts";
 
 /**
- * MXSCREEN_LOG=postfix: postscreen's own log grammar (postscreen_early.c, _smtpd.c, _dnsbl.c)
- * behind a syslog prefix with an RFC 3339 time, so pflogsumm and the dashboards written for
- * postscreen read mxscreen's log unchanged. One entry may become several lines, as one
- * postscreen connection does (CONNECT, a verdict, DISCONNECT).
+ * MXSCREEN_LOG=postfix: postscreen's own log lines, in the format strings of Postfix's source
+ * (postscreen.c, postscreen_early.c, _misc.c, _smtpd.c; smtpd_check.c for smtpd's NOQUEUE
+ * line; test/log/postfix.test.ts names the function of each), behind a syslog prefix with an
+ * RFC 3339 time, so pflogsumm and the dashboards written for postscreen read mxscreen's log
+ * unchanged. One entry may become several lines, as one postscreen connection does (CONNECT,
+ * a verdict, DISCONNECT).
  */
 export interface PostfixPrefix {
   readonly hostname: string;
