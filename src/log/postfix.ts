@@ -118,8 +118,7 @@ function verdict(event: string, fields: Fields): string[] {
     case "BARE-LF":
       return [`BARE NEWLINE from ${client} after ${clientText(fields.sent)}`];
     case "PIPELINING":
-      // postscreen adds the bytes that were waiting; mxscreen's evidence does not keep them.
-      return [`COMMAND PIPELINING from ${client} after ${clientText(fields.command)}: `];
+      return [`COMMAND PIPELINING from ${client} after ${clientText(fields.command)}: ${clientText(fields.ahead)}`];
     case "TIMEOUT":
       return [`COMMAND TIME LIMIT from ${client} after ${where(fields)}`];
     case "COMMAND-LIMIT":

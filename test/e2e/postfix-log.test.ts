@@ -70,6 +70,11 @@ test("MXSCREEN_LOG=postfix: postscreen's lines for real misbehaviour, each after
   await bare.waitClosed();
   await server.waitForLine(/: BARE NEWLINE from \[127\.0\.0\.42\]:\d+ after EHLO bare\.example$/);
 
+  const eager = await RawClient.greeted(server.port, "127.0.0.46");
+  eager.write("EHLO eager.example\r\nMAIL FROM:<a@eager.example>\r\n");
+  await eager.waitClosed();
+  await server.waitForLine(/: COMMAND PIPELINING from \[127\.0\.0\.46\]:\d+ after EHLO: MAIL FROM:<a@eager\.example>\\r\\n$/);
+
   const idle = await RawClient.greeted(server.port, "127.0.0.43");
   await idle.command("EHLO idle.example", /^250 /m);
   await idle.command("NOOP", /^250 /m);
@@ -89,5 +94,5 @@ test("MXSCREEN_LOG=postfix: postscreen's lines for real misbehaviour, each after
   await second.waitClosed();
   await server.waitForLine(/: NOQUEUE: reject: CONNECT from \[127\.0\.0\.45\]:\d+: too many connections$/);
   first.close();
-  for (const client of ["41", "42", "43", "44"]) await server.waitForLine(new RegExp(`: DISCONNECT \\[127\\.0\\.0\\.${client}\\]:\\d+$`));
+  for (const client of ["41", "42", "46", "43", "44"]) await server.waitForLine(new RegExp(`: DISCONNECT \\[127\\.0\\.0\\.${client}\\]:\\d+$`));
 }, { timeoutMs: 40_000 });

@@ -89,7 +89,7 @@ test("postfix format: every verdict line in the exact format Postfix's source lo
   assert.deepEqual(line({ event: "NON-SMTP", sent: "GET / HTTP/1.1", commands: 0, after: "CONNECT", action: "enforce" }), framed(`NON-SMTP COMMAND from ${c} after CONNECT: GET GET / HTTP/1.1`));
   assert.deepEqual(line({ event: "NON-SMTP", sent: "Host: x\u0001", commands: 1, after: "EHLO", action: "enforce" }), framed(`NON-SMTP COMMAND from ${c} after EHLO: Host: Host: x\\x01`));
   assert.deepEqual(line({ event: "BARE-LF", sent: "EHLO bot.example", commands: 0, after: "CONNECT", action: "enforce" }), framed(`BARE NEWLINE from ${c} after EHLO bot.example`));
-  assert.deepEqual(line({ event: "PIPELINING", command: "EHLO", commands: 1, after: "CONNECT", action: "enforce" }), framed(`COMMAND PIPELINING from ${c} after EHLO: `));
+  assert.deepEqual(line({ event: "PIPELINING", command: "EHLO", ahead: "MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n", commands: 1, after: "CONNECT", action: "enforce" }), framed(`COMMAND PIPELINING from ${c} after EHLO: MAIL FROM:<a@b.example>\\r\\nRCPT TO:<c@d.example>\\r\\n`));
   assert.deepEqual(line({ event: "TIMEOUT", commands: 2, after: "MAIL", action: "close" }), framed(`COMMAND TIME LIMIT from ${c} after MAIL`));
   assert.deepEqual(line({ event: "COMMAND-LIMIT", limit: "commands", commands: 1001, after: "NOOP", action: "enforce" }), framed(`COMMAND COUNT LIMIT from ${c} after NOOP`));
   assert.deepEqual(
