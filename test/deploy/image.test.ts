@@ -61,6 +61,12 @@ test("Containerfile, built without an engine: its base from Debian, its steps ap
   await client.waitClosed();
   assert.equal(statSync(join(image.dir, image.workdir, "mxscreen.db")).uid, 10025, "the database in the volume, the user's");
 
+  // The README's `podman exec mxscreen mxscreen ban ls`: the CLI on PATH, on the same store, as the image's user.
+  const { command: exec, args: execArgs } = inRoot(image.dir, ["mxscreen", "ban", "ls", "--json"], { user: image.user, workdir: image.workdir, capabilities: ["net_bind_service"] });
+  const bans = await run(exec, execArgs, tempDir(), env);
+  assert.equal(bans.code, 0, bans.stderr);
+  assert.deepEqual(JSON.parse(bans.stdout), []);
+
   // HEALTHCHECK's command exactly as written, run as the engine runs it: in the container, as its user, with its environment.
   const healthcheck = JSON.parse(/CMD (\[.*\])$/.exec(image.config.HEALTHCHECK)![1]) as string[];
   const probe = () => {
