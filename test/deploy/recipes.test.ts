@@ -214,6 +214,8 @@ test("fly.toml: every key is one flyctl knows, in the section it belongs to, wit
   assert.deepEqual(unknownFlyKeys({ services: [{ ports: [{ proxy_proto: true }] }] }), ["services.ports.proxy_proto"]);
   assert.deepEqual(unknownFlyKeys(toml), []);
   const [service] = toml.services as Table[];
+  // The handlers Fly's reference lists (fly.io/docs/reference/services, Connection Handlers).
+  for (const port of service.ports as Table[]) for (const handler of port.handlers as string[]) assert.ok(["tls", "pg_tls", "http", "edge_http", "proxy_proto"].includes(handler), handler);
   // fly-go's MachineAutostop reads true, false, "off", "stop" or "suspend"; its Duration an integer of seconds or "45s".
   assert.ok([true, false, "off", "stop", "suspend"].includes(service.auto_stop_machines as string | boolean));
   assert.ok(typeof toml.kill_timeout === "number" || /^\d+(ms|s|m|h)$/.test(String(toml.kill_timeout)));
