@@ -17,7 +17,7 @@ for (const workers of ["0", "1"]) {
     bot.write("MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: spam\r\n\r\nbuy\r\n.\r\n");
     await bot.waitClosed();
     assert.match(bot.text, /250 ENHANCEDSTATUSCODES\r\n554 5\.5\.0 mx\.test\.example Error: SMTP protocol synchronization; closing\r\n$/);
-    await server.waitForLine(/event=PIPELINING client=127\.0\.1\.11:\d+ command=MAIL offered=false helo=bot\.example .*end=check .*action=enforce$/);
+    await server.waitForLine(/event=PIPELINING client=127\.0\.1\.11:\d+ command=MAIL offered=false ahead="RCPT TO:<b@example\.org>\\r\\nDATA\\r\\n.*" helo=bot\.example .*end=check .*action=enforce$/);
     const events = await rowsEventually(server.dbUrl, "SELECT check_id, action, evidence FROM events WHERE event = 'PIPELINING'");
     assert.equal(events[0]?.check_id, "pipelining");
     assert.match(String(events[0]?.evidence), /"command":"MAIL"/);
