@@ -17,7 +17,7 @@ function chatter(session: SessionView): number {
  */
 export const commandLimit = defineCheck({
   id: "command-limit",
-  tag: "LIMIT",
+  tag: "COMMAND-LIMIT",
   stage: "command",
   consequence: "close",
   defaultAction: "enforce",

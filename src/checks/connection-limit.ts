@@ -9,7 +9,7 @@ import { defineCheck } from "./define-check.ts";
  */
 export const connectionLimit = defineCheck({
   id: "connection-limit",
-  tag: "LIMIT",
+  tag: "CONNECTION-LIMIT",
   stage: "accept",
   consequence: "close",
   defaultAction: "enforce",

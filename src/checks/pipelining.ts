@@ -18,7 +18,7 @@ export const pipelining = defineCheck({
     if (facts.session.pipeliningOffered && !command.endsGroup) return undefined;
     return {
       reply: reply(554, "5.5.0", `${settings.hostname} Error: SMTP protocol synchronization; closing`),
-      evidence: { command: command.verb, offered: facts.session.pipeliningOffered },
+      evidence: { command: command.verb, offered: facts.session.pipeliningOffered, ahead: command.ahead },
     };
   },
 });

@@ -48,6 +48,8 @@ export interface ParsedCommand {
   readonly bareLineFeed: boolean;
   /** More bytes from the client were already waiting when this line was taken (RFC 2920 group). */
   readonly followedByMore: boolean;
+  /** The first 100 of those bytes, one character per byte (evidence: what it pushed ahead). */
+  readonly ahead: string;
 }
 
 /**
