@@ -119,7 +119,7 @@ export function checkUpstream(input: UpstreamInput): { failure: Failure | undefi
         take(machine.received(Uint8Array.from(s.text, (c) => c.charCodeAt(0)), now), s.do);
         break;
       case "lost":
-        take(machine.lost("connection reset"), s.do);
+        take(machine.lost("connection reset", now), s.do);
         break;
       case "clock":
         now += s.ms;
@@ -134,7 +134,7 @@ export function checkUpstream(input: UpstreamInput): { failure: Failure | undefi
     }
   }
   // However it went, the connection ends: every question must then have had its answer.
-  if (!failure) take(machine.lost("closed the connection"), "the end");
+  if (!failure) take(machine.lost("closed the connection", now), "the end");
   if (!failure && answers !== questions) failure = { invariant: "one answer per question", detail: `${questions} questions, ${answers} answers at the end` };
   if (!failure && closes !== 1) failure = { invariant: "closed once", detail: `${closes} closes` };
   return { failure, calls };
