@@ -17,6 +17,7 @@ import {
   parseScore,
   parseSize,
 } from "./values.ts";
+import { parseWorkers } from "./workers.ts";
 
 export interface Config {
   readonly listen: readonly ListenAddress[];
@@ -213,7 +214,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     dbSyncUrl: get("MXSCREEN_DB_SYNC_URL"),
     spoolDir: get("MXSCREEN_SPOOL_DIR") ?? "data/spool",
     acceptDomains: parseDomainList("MXSCREEN_ACCEPT_DOMAINS", get("MXSCREEN_ACCEPT_DOMAINS") ?? ""),
-    workers: parseInteger("MXSCREEN_WORKERS", get("MXSCREEN_WORKERS") ?? String(host.cpus), 0, 256),
+    workers: parseWorkers(get("MXSCREEN_WORKERS") ?? "auto", host.cpus),
     processes,
     processIndex: int("MXSCREEN_PROCESS_INDEX", 0, 0, processes - 1),
     greetWaitMs,

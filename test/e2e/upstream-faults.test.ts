@@ -278,6 +278,9 @@ async function matrix(workers: string, second: number): Promise<void> {
     // RFC 5321's 10 minutes after the final dot by default: the stall after it is waited out quickly here.
     MXSCREEN_UPSTREAM_DATA_TIMEOUT: `${UPSTREAM_TIMEOUT_MS}ms`,
     MXSCREEN_ALLOW: "127.0.0.0/8",
+    // Each cell's fault is planned for the connection its MAIL opens: no warm connection may serve it
+    // instead. Faults of a connection handed from one session to the next are tested below.
+    MXSCREEN_UPSTREAM_POOL: "0",
   });
   const turns = new Turns();
   const cells: Cell[] = STAGES.flatMap((stage) => FAULTS(stage).flatMap((fault) => [false, true].map((hangsUp) => ({ stage, fault, hangsUp }))))
