@@ -161,7 +161,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   const upstreamTimeoutMs = dur("MXSCREEN_UPSTREAM_TIMEOUT", "2m");
   const upstreamDataEndTimeoutMs = dur("MXSCREEN_UPSTREAM_DATA_TIMEOUT", "10m");
   const upstreamPool = {
-    poolSize: parseInteger("MXSCREEN_UPSTREAM_POOL", get("MXSCREEN_UPSTREAM_POOL") ?? "4", 0, 1000),
+    poolSize: parseInteger("MXSCREEN_UPSTREAM_POOL", get("MXSCREEN_UPSTREAM_POOL") ?? "16", 0, 1000),
     idleTimeoutMs: dur("MXSCREEN_UPSTREAM_IDLE_TIMEOUT", "5s"),
   };
   // RFC 5321 4.5.3.2.7 gives a server 5 minutes before it may drop an idle client (Postfix's smtpd_timeout, 300s).
