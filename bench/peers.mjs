@@ -245,7 +245,7 @@ async function cleanRun(target) {
     const pss = pssKiB(server.pids);
     return {
       n: r.n, ok: r.ok, warmOk: warm.ok, perS: r.ok / (r.elapsedMs / 1000), p50: r.p50, p99: r.p99, cpuPerSession: cpu / Math.max(1, r.ok),
-      cpuWithUpstream: (cpu + (target.name.endsWith("relay") ? up : 0)) / Math.max(1, r.ok),
+      cpuWithUpstream: (cpu + (target.name.includes("-relay") ? up : 0)) / Math.max(1, r.ok),
       pssMiB: pss / 1024, errors: r.errors, warmErrors: warm.errors, config: server.config,
     };
   });
