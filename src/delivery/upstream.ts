@@ -11,9 +11,10 @@ export interface UpstreamConfig extends Omit<UpstreamSettings, "name"> {
 }
 
 /**
- * The socket side of one UpstreamMachine, for one client session: opened at the first
- * question. It owns every error of its socket and timer: each one becomes an answer of the
- * machine, so the promises it returns always resolve, never reject.
+ * The socket side of one UpstreamMachine, for one client session at a time: opened at the first
+ * question, and lent to the next session by the pool (`handOver`) when it is reusable. It owns
+ * every error of its socket and timer: each one becomes an answer of the machine, so the
+ * promises it returns always resolve, never reject.
  */
 export class Upstream {
   private readonly machine: UpstreamMachine;
@@ -22,12 +23,14 @@ export class Upstream {
   private readonly waiting: ((answer: UpstreamAnswer) => void)[] = [];
   private unsent = 0;
   private paused = false;
+  /** When its current TCP connection was opened (Date.now()); undefined before the first question. */
+  private openedAt: number | undefined;
 
   /** `congested(true)` when the upstream's socket has as much as it will buffer, `false` once it drained. */
   constructor(
     private readonly config: UpstreamConfig,
     client: ClientIdentity,
-    private readonly congested: (yes: boolean) => void = () => {},
+    private congested: (yes: boolean) => void = () => {},
   ) {
     this.machine = new UpstreamMachine({ ...config, name: `${config.host}:${config.port}` }, client, Date.now());
   }
@@ -35,6 +38,30 @@ export class Upstream {
   /** Why this connection can no longer be used (then a new transaction needs a new Upstream). */
   get failed(): string | undefined {
     return this.machine.failed;
+  }
+
+  /** Connected, idle between transactions and trusted: another session may have it. */
+  get reusable(): boolean {
+    return this.socket !== undefined && !this.socket.destroyed && this.machine.reusable;
+  }
+
+  get usesXclient(): boolean {
+    return this.machine.usesXclient;
+  }
+
+  get refusesSecondXclient(): boolean {
+    return this.machine.refusesSecondXclient;
+  }
+
+  /** How long its connection has been open, in ms. */
+  age(now: number): number {
+    return this.openedAt === undefined ? 0 : now - this.openedAt;
+  }
+
+  /** Lends this idle connection to another client's session, which is introduced to the upstream first. */
+  handOver(client: ClientIdentity, congested: (yes: boolean) => void): void {
+    this.congested = congested;
+    this.run(this.machine.introduce(client, Date.now()));
   }
 
   /** Sends one command line once everything before it has been answered; resolves with its answer. */
@@ -74,11 +101,15 @@ export class Upstream {
 
   private open(): void {
     if (this.socket || this.machine.failed !== undefined) return;
-    this.socket = connectTcp(this.config.host, this.config.port, {
-      connected: () => this.run(this.machine.connected(Date.now())),
-      data: (bytes) => this.run(this.machine.received(bytes, Date.now())),
-      lost: (reason) => this.run(this.machine.lost(reason)),
+    // Events of a connection replaced by a new one (`reconnect`) concern nobody any more.
+    const current = () => this.socket === socket;
+    const socket = connectTcp(this.config.host, this.config.port, {
+      connected: () => current() && this.run(this.machine.connected(Date.now())),
+      data: (bytes) => current() && this.run(this.machine.received(bytes, Date.now())),
+      lost: (reason) => current() && this.run(this.machine.lost(reason, Date.now())),
     });
+    this.socket = socket;
+    this.openedAt = Date.now();
   }
 
   private run(outputs: UpstreamOutput[]): void {
@@ -92,6 +123,10 @@ export class Upstream {
           break;
         case "close":
           this.close(output.graceful);
+          break;
+        case "reconnect":
+          this.socket = undefined;
+          this.open();
           break;
       }
     }
