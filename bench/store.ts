@@ -4,7 +4,7 @@
  * enforced on another through sqld within a second (p50/p99 of write-to-visible).
  *
  *   node_modules/.bin/deno run -A bench/store.ts     node_modules/.bin/bun bench/store.ts
- *   options: --entries N (1000000)  --lookups N (2000000)  --bans N (200)  --follow-ms N (250)
+ *   options: --entries N (1000000)  --lookups N (2000000)  --bans N (200)  --follow-ms N (250)  --no-nudge
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -17,6 +17,10 @@ import { type IP, parseIP } from "../src/ip/address.ts";
 import { runtimeName } from "../src/net/runtime.ts";
 import { PrefixIndex } from "../src/store/prefix-index.ts";
 import { Store } from "../src/store/store.ts";
+import { adminApp } from "../src/admin/app.ts";
+import { Metrics } from "../src/admin/metrics.ts";
+import { Nudges } from "../src/cluster/nudges.ts";
+import { serve } from "../src/net/serve.ts";
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => {
@@ -27,6 +31,8 @@ const ENTRIES = option("entries", 1_000_000);
 const LOOKUPS = option("lookups", 2_000_000);
 const BANS = option("bans", 200);
 const FOLLOW_MS = option("follow-ms", 250);
+/** --no-nudge measures polling alone, as before nodes nudged each other. */
+const NUDGES = !args.includes("--no-nudge");
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 function median(values: number[]): number {
@@ -129,7 +135,20 @@ async function propagationBench(): Promise<{ p50: number; p99: number; max: numb
     const url = `http://127.0.0.1:${port}`;
     const a = await Store.open({ url, node: "a", queueFile: join(dir, "a.jsonl") }, (e) => console.error(e.message));
     const b = await Store.open({ url, node: "b", queueFile: join(dir, "b.jsonl") }, (e) => console.error(e.message));
-    b.follow(FOLLOW_MS, { runtime: runtimeName(), listen: "-", startedAt: Date.now() });
+    // Node b's admin API takes the nudges; node a sends them once a ban reached sqld (as src/main.ts wires them).
+    const app = adminApp({ store: b, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 60_000, listening: () => true, openConnections: () => 0 });
+    const admin = NUDGES ? await serve((request, peer) => app.fetch(request, peer), "127.0.0.1", 0) : undefined;
+    const nudges = new Nudges("a", undefined, (e) => console.error(e.message));
+    if (NUDGES) {
+      a.addFollower(nudges.readPeers);
+      a.onListWritten(() => nudges.send());
+    }
+    b.follow(FOLLOW_MS, { runtime: runtimeName(), listen: "-", startedAt: Date.now(), adminUrl: admin && `http://127.0.0.1:${admin.port}` });
+    a.follow(FOLLOW_MS, { runtime: runtimeName(), listen: "-", startedAt: Date.now() });
+    for (const deadline = Date.now() + 15_000; NUDGES && nudges.known === 0;) {
+      if (Date.now() > deadline) throw new Error("node a never learned node b's admin URL from the nodes table");
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const latencies: number[] = [];
     for (let i = 0; i < BANS; i++) {
       const ip = parseIP(`10.${(i >> 8) & 255}.${i & 255}.7`)!;
@@ -145,6 +164,7 @@ async function propagationBench(): Promise<{ p50: number; p99: number; max: numb
     }
     await a.close();
     await b.close();
+    await admin?.close();
     return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), n: latencies.length };
   } finally {
     process.kill(sqld.pid!, "SIGTERM");
@@ -159,6 +179,6 @@ console.log(`\nlookup: ${ENTRIES.toLocaleString("en")} entries (60% IPv4 hosts, 
 console.log("| family | ns per lookup | hit rate |\n|---|---:|---:|");
 for (const row of lookupBench()) console.log(`| ${row.family} | ${row.nsPerLookup.toFixed(0)} | ${(row.hitRate * 100).toFixed(0)}% |`);
 const p = await propagationBench();
-console.log(`\npropagation: ${p.n} bans on node a, each timed until node b's index has it (sqld on loopback, follow every ${FOLLOW_MS} ms, bans at random phases)`);
+console.log(`\npropagation: ${p.n} bans on node a, each timed until node b's index has it (sqld on loopback, follow every ${FOLLOW_MS} ms, bans at random phases, ${NUDGES ? "node a nudges node b" : "no nudges: polling alone"})`);
 console.log(`| p50 | p99 | max |\n|---:|---:|---:|\n| ${p.p50.toFixed(0)} ms | ${p.p99.toFixed(0)} ms | ${p.max.toFixed(0)} ms |`);
 process.exit(0);

@@ -21,6 +21,7 @@ import { GreylistStore } from "./store/greylist.ts";
 import { Store } from "./store/store.ts";
 import { createPool } from "../workers/pool.ts";
 import { runnerConfig } from "../workers/runner-config.ts";
+import { Nudges } from "./cluster/nudges.ts";
 import { Siblings } from "./cluster/siblings.ts";
 import { openFilesLimit, USUAL_OPEN_FILES } from "./net/open-files.ts";
 import { VERSION } from "./version.ts";
@@ -68,6 +69,12 @@ function allowByName(config: Config, observeDns: DnsObserver): ((ip: IP) => Prom
   if (config.allowDomains.length === 0) return undefined;
   const dns = createDnsClient(config.dns, config.dnsTimeoutMs, observeDns);
   return (ip) => forwardConfirmedReverse(dns, ip).then((reverse) => allowedByName(reverse, config.allowDomains));
+}
+
+/** The admin host other nodes can reach: an address listening on every interface stands for the host's name. */
+function advertised(host: string, hostname: string): string {
+  if (host === "0.0.0.0" || host === "::" || host === "") return hostname;
+  return host.includes(":") ? `[${host}]` : host;
 }
 
 async function main(): Promise<void> {
@@ -144,13 +151,12 @@ async function main(): Promise<void> {
     connectionLimitAction: config.connectionLimitAction,
     badRecipientWindow: config.badRecipientWindow,
     dictionaryAction: config.checkActions["dictionary"],
-    greylist: config.greylist === undefined ? undefined : new GreylistStore(store, config.greylist, (error) => logger.note("error", error.message)),
+    greylist: config.greylist === undefined ? undefined : await GreylistStore.open(store, config.greylist),
   }, store, pool, concluder, logger, metrics);
   const listeners = await loop.start();
   const siblings = !sibling && config.processes > 1 ? new Siblings(config.processes - 1, logger) : undefined;
   siblings?.start();
   const listen = listeners.map((l) => `${l.host.includes(":") ? `[${l.host}]` : l.host}:${l.port}`).join(",");
-  store.follow(config.followIntervalMs, { runtime: runtimeName(), listen, startedAt });
   metrics.gauge("mxscreen_open_connections", "Client connections open now.", () => loop.connections);
   metrics.gauge("mxscreen_stress", "1 while this process is under stress and the greet wait is MXSCREEN_GREET_WAIT_STRESS.", () => (loop.stressed ? 1 : 0));
   if (siblings) metrics.gauge("mxscreen_processes", "Processes listening on the SMTP ports, this one included (MXSCREEN_PROCESSES).", () => 1 + siblings.running);
@@ -183,6 +189,13 @@ async function main(): Promise<void> {
   ).catch((error) => {
     throw new Error(`cannot serve the admin API on ${adminAddress.host}:${adminAddress.port}: ${(error as Error).message}`, { cause: error });
   });
+  const adminUrl = admin && (config.adminUrl ?? `http://${advertised(admin.host, config.hostname)}:${admin.port}`);
+  if (adminUrl !== undefined) {
+    const nudges = new Nudges(config.node, config.adminToken, (error) => logger.note("warn", error.message));
+    store.addFollower(nudges.readPeers);
+    store.onListWritten(() => nudges.send());
+  }
+  store.follow(config.followIntervalMs, { runtime: runtimeName(), listen, startedAt, adminUrl });
   logger.note("info", "mxscreen started", {
     runtime: runtimeName(),
     version: VERSION,

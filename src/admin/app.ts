@@ -124,6 +124,12 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
     });
   }
 
+  // Another node wrote a ban or allow change: read the database now (the change itself comes from there).
+  app.post("/api/nudge", (c) => {
+    store.wake();
+    return c.body(null, 204);
+  });
+
   app.get("/api/openapi.json", (c) => c.json({ ...OPENAPI, info: { ...OPENAPI.info, version: VERSION } }));
 
   app.get("/api/stats", async (c) => {

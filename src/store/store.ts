@@ -56,7 +56,12 @@ export interface NodeInfo {
   readonly runtime: string;
   readonly listen: string;
   readonly startedAt: number;
+  /** Where this node's admin API answers nudges from the others; undefined: it takes none. */
+  readonly adminUrl?: string;
 }
+
+/** Reads what other nodes wrote to a table of its own (greylist, counters) into this node's memory. */
+export type Follower = (db: Kysely<Database>) => Promise<void>;
 
 /**
  * The shared state of the fleet (bans, passes, allow entries, verdict events) behind an
@@ -79,6 +84,12 @@ export class Store {
   private followTimer: ReturnType<typeof setInterval> | undefined;
   private readonly statements = new Map<string, string>();
   private following = false;
+  /** A wake() that came while a follow was running: one more follow right after it. */
+  private wakeAgain = false;
+  private readonly followers: Follower[] = [];
+  private readonly listWriteListeners: (() => void)[] = [];
+  private info: NodeInfo | undefined;
+  private beats = 0;
   private followFailing = false;
   private beatFailing = false;
 
@@ -183,8 +194,23 @@ export class Store {
   }
 
   /** A greylist triplet's new state, written like every other change: in order, never lost. */
-  writeGreylist(row: Omit<GreylistTable, "node">): void {
+  writeGreylist(row: Omit<GreylistTable, "node" | "seq">): void {
     this.queue.push(op("greylist", { ...row, node: this.options.node }));
+  }
+
+  /** This node's own total for one slot of a fleet-wide counter; a later total for the same slot replaces it. */
+  writeCount(name: string, key: string, slot: number, count: number): void {
+    this.queue.push(op("counters", { name, key, slot, node: this.options.node, count }));
+  }
+
+  /** `follower` runs with every heartbeat of the follow loop (every 5 s or so), after the lists. */
+  addFollower(follower: Follower): void {
+    this.followers.push(follower);
+  }
+
+  /** `listener` hears when a ban or allow change made here has reached the database (passes are too many to tell). */
+  onListWritten(listener: () => void): void {
+    this.listWriteListeners.push(listener);
   }
 
   recordEvent(event: EventWrite): void {
@@ -226,26 +252,49 @@ export class Store {
 
   /** Follows changes made by other nodes, the CLI and the API every `intervalMs`, and beats the node's heartbeat. */
   follow(intervalMs: number, info: NodeInfo): void {
-    let beats = 0;
-    this.followTimer ??= setInterval(() => {
-      if (this.following) return;
-      this.following = true;
-      const heartbeat = beats++ % Math.max(1, Math.round(5000 / intervalMs)) === 0;
-      (async () => {
-        if (this.options.syncUrl) await this.client.sync();
-        await this.catchUp();
-        this.lastContact = Date.now();
-        if (this.followFailing) this.onError(new Error(`store reachable again at ${this.options.url}`));
-        this.followFailing = false;
-        if (heartbeat) {
-          this.sweep(Date.now());
-          await this.beat(info);
-        }
-      })().catch((error) => {
-        if (!this.followFailing) this.onError(new Error(`cannot follow the store at ${this.options.url}, screening with what this node has: ${(error as Error).message}`));
-        this.followFailing = true;
-      }).finally(() => this.following = false);
-    }, intervalMs);
+    this.info = info;
+    if (this.followTimer !== undefined) return;
+    const tick = () => {
+      if (!this.following) this.followOnce(this.beats++ % Math.max(1, Math.round(5000 / intervalMs)) === 0);
+    };
+    // The first heartbeat at once: the other nodes learn of this one (and where to nudge it) now.
+    tick();
+    this.followTimer = setInterval(tick, intervalMs);
+  }
+
+  /**
+   * Reads the other nodes' changes now rather than at the next poll (another node nudged this
+   * one after writing a ban). A wake during a follow runs one more right after it, since that
+   * follow may have read before the change landed.
+   */
+  wake(): void {
+    if (this.followTimer === undefined) return;
+    if (this.following) this.wakeAgain = true;
+    else this.followOnce(false);
+  }
+
+  private followOnce(heartbeat: boolean): void {
+    this.following = true;
+    (async () => {
+      if (this.options.syncUrl) await this.client.sync();
+      await this.catchUp();
+      this.lastContact = Date.now();
+      if (this.followFailing) this.onError(new Error(`store reachable again at ${this.options.url}`));
+      this.followFailing = false;
+      if (heartbeat) {
+        this.sweep(Date.now());
+        await this.beat(this.info!);
+        for (const follower of this.followers) await follower(this.db);
+      }
+    })().catch((error) => {
+      if (!this.followFailing) this.onError(new Error(`cannot follow the store at ${this.options.url}, screening with what this node has: ${(error as Error).message}`));
+      this.followFailing = true;
+    }).finally(() => {
+      this.following = false;
+      if (!this.wakeAgain) return;
+      this.wakeAgain = false;
+      this.followOnce(false);
+    });
   }
 
   /** Waits until every write made so far has reached the database; false if `timeoutMs` passed first. */
@@ -294,14 +343,9 @@ export class Store {
   }
 
   private async writeBeat(info: NodeInfo): Promise<void> {
-    await this.db.insertInto("nodes").values({
-      name: this.options.node,
-      runtime: info.runtime,
-      listen: info.listen,
-      started_at: info.startedAt,
-      last_seen: Date.now(),
-    }).onConflict((oc) => oc.column("name").doUpdateSet({ runtime: info.runtime, listen: info.listen, started_at: info.startedAt, last_seen: Date.now() }))
-      .execute();
+    const now = Date.now();
+    const row = { runtime: info.runtime, listen: info.listen, started_at: info.startedAt, last_seen: now, admin_url: info.adminUrl ?? null };
+    await this.db.insertInto("nodes").values({ name: this.options.node, ...row }).onConflict((oc) => oc.column("name").doUpdateSet(row)).execute();
   }
 
   /**
@@ -323,19 +367,26 @@ export class Store {
     return { sql, args: rows.flatMap((o) => [...columns.map((column) => o.row[column] ?? null), o.id]) };
   }
 
-  /** An upsert that only moves forward, so a greylist write replayed late cannot undo a newer state. */
+  /**
+   * An upsert that only moves forward, so a greylist write replayed late cannot undo a newer
+   * state; each change takes the next seq, which the other nodes follow.
+   */
   private greylistUpsert(o: WriteOp): { sql: string; args: (string | number | null)[] } {
-    const values = Object.fromEntries(columnsOf("greylist").map((column) => [column, o.row[column] ?? null]));
-    const compiled = this.db.insertInto("greylist").values(values as never)
-      .onConflict((oc) =>
-        oc.column("triplet").doUpdateSet((eb) => ({
-          first_seen: eb.ref("excluded.first_seen"),
-          passed_at: eb.ref("excluded.passed_at"),
-          expires_at: eb.ref("excluded.expires_at"),
-          node: eb.ref("excluded.node"),
-        })).where((eb) => eb("greylist.expires_at", "<", eb.ref("excluded.expires_at")))
-      ).compile();
-    return { sql: compiled.sql, args: compiled.parameters as (string | number | null)[] };
+    return {
+      sql: `insert into "greylist" ("triplet", "first_seen", "passed_at", "expires_at", "node", "seq") values (?, ?, ?, ?, ?, ${NEXT_SEQ("greylist")}) ` +
+        `on conflict ("triplet") do update set "first_seen" = excluded."first_seen", "passed_at" = excluded."passed_at", ` +
+        `"expires_at" = excluded."expires_at", "node" = excluded."node", "seq" = excluded."seq" where "greylist"."expires_at" < excluded."expires_at"`,
+      args: columnsOf("greylist").map((column) => o.row[column] ?? null),
+    };
+  }
+
+  /** A node's count for a slot only grows: a total replayed late from the queue cannot lower a newer one. */
+  private counterUpsert(o: WriteOp): { sql: string; args: (string | number | null)[] } {
+    return {
+      sql: `insert into "counters" ("name", "key", "slot", "node", "count", "seq") values (?, ?, ?, ?, ?, ${NEXT_SEQ("counters")}) ` +
+        `on conflict ("name", "key", "slot", "node") do update set "count" = excluded."count", "seq" = excluded."seq" where "counters"."count" < excluded."count"`,
+      args: columnsOf("counters").map((column) => o.row[column] ?? null),
+    };
   }
 
   private async write(ops: readonly WriteOp[]): Promise<void> {
@@ -344,8 +395,8 @@ export class Store {
     const runs = new Map<WriteOp["table"], WriteOp[]>();
     const statements: { sql: string; args: (string | number | null)[] }[] = [];
     for (const o of ops) {
-      if (o.table === "greylist") {
-        statements.push(this.greylistUpsert(o));
+      if (o.table === "greylist" || o.table === "counters") {
+        statements.push(o.table === "greylist" ? this.greylistUpsert(o) : this.counterUpsert(o));
         continue;
       }
       const run = runs.get(o.table);
@@ -357,6 +408,7 @@ export class Store {
     }
     await whileBusy(() => this.client.batch(statements, "write"));
     this.lastContact = Date.now();
+    if (ops.some((o) => o.table === "list_changes" && o.row.kind !== "pass")) for (const listener of this.listWriteListeners) listener();
   }
 
   private async catchUp(): Promise<void> {
@@ -387,6 +439,9 @@ export class Store {
     });
   }
 }
+
+/** The seq a write takes: one more than any in its table (writes to one database are serialised). */
+const NEXT_SEQ = (table: "greylist" | "counters") => `(select coalesce(max("seq"), 0) + 1 from "${table}")`;
 
 /** Rows per INSERT: well below SQLite's 32,766 bound variables with any of our tables. */
 const ROWS_PER_INSERT = 100;

@@ -107,3 +107,45 @@ test("a sqld that requires a token: MXSCREEN_DB_AUTH_TOKEN gets in, and without 
       new RegExp(`mxscreen: cannot open the store at ${sqld.url.replace(/\./g, "\\.")}: .*401`).test(error.message),
   );
 }, FLEET);
+
+test(`nudges: polling every 3 s, a ban made on a ${here} node is enforced on a ${other} node well before the poll, and one made through the ${other} node's API comes back as fast`, async () => {
+  const sqld = await startSqld();
+  const token = "fleet-token-0123456789";
+  const env = { MXSCREEN_DB_URL: sqld.url, MXSCREEN_GREET_WAIT: "3s", MXSCREEN_FOLLOW_INTERVAL: "3s", MXSCREEN_ADMIN_TOKEN: token };
+  const a = await startServer({ ...env, MXSCREEN_NODE: `a-${here}` }, { admin: true });
+  const b = await startServer({ ...env, MXSCREEN_NODE: `b-${other}` }, { admin: true, runtime: other });
+  // Each learns where the other's admin API answers from the nodes table, at a heartbeat (at
+  // start, then every second poll here: 6 s).
+  await new Promise((r) => setTimeout(r, 6_500));
+  for (const n of [1, 2, 3]) {
+    await pregreet(a, `127.0.8.${n}`);
+    const took = await becomes(b, `127.0.8.${n}`, "554 ", 3_000);
+    assert.ok(took < 700, `ban ${n} reached the ${other} node in ${took} ms, not by its 3 s poll`);
+  }
+  for (const n of [11, 12, 13]) {
+    const added = await fetch(`${b.admin}/api/bans`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ address: `127.0.8.${n}`, reason: "api" }),
+    });
+    assert.equal(added.status, 201);
+    await added.body?.cancel();
+    const took = await becomes(a, `127.0.8.${n}`, "554 ", 3_000);
+    assert.ok(took < 700, `API ban ${n} reached the ${here} node in ${took} ms`);
+  }
+  assert.ok(![...a.lines, ...b.lines].some((line) => /cannot nudge/.test(line)), "no nudge failed");
+}, FLEET);
+
+test("nudges: a node given another admin token is refused, says so once, and still gets the ban by polling", async () => {
+  const sqld = await startSqld();
+  const env = { MXSCREEN_DB_URL: sqld.url, MXSCREEN_GREET_WAIT: "3s", MXSCREEN_FOLLOW_INTERVAL: "1s" };
+  const a = await startServer({ ...env, MXSCREEN_NODE: "a", MXSCREEN_ADMIN_TOKEN: "token-of-node-a-0123" }, { admin: true });
+  const b = await startServer({ ...env, MXSCREEN_NODE: "b", MXSCREEN_ADMIN_TOKEN: "token-of-node-b-0123" }, { admin: true, runtime: other });
+  await new Promise((r) => setTimeout(r, 5_500));
+  await pregreet(a, "127.0.8.21");
+  await a.waitForLine(/level=warn msg="cannot nudge the node at http:\/\/127\.0\.0\.1:\d+ after a ban \(it answered 401 \(give every node the same MXSCREEN_ADMIN_TOKEN\)\); it still reads the ban at its next poll"/);
+  await becomes(b, "127.0.8.21", "554 ", 3_000);
+  await pregreet(a, "127.0.8.22");
+  await becomes(b, "127.0.8.22", "554 ", 3_000);
+  assert.equal(a.lines.filter((line) => /cannot nudge/.test(line)).length, 1, "one warning per peer until it works again");
+}, FLEET);
