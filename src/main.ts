@@ -17,6 +17,7 @@ import { createLogger, type Logger } from "./log/logger.ts";
 import { runtimeName } from "./net/runtime.ts";
 import { CertificateFiles } from "./net/certificate-files.ts";
 import { serve } from "./net/serve.ts";
+import { FleetCounters } from "./store/fleet-counters.ts";
 import { GreylistStore } from "./store/greylist.ts";
 import { Store } from "./store/store.ts";
 import { createPool } from "../workers/pool.ts";
@@ -128,6 +129,12 @@ async function main(): Promise<void> {
     ? undefined
     : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs, observeDnsbl(config, observeDns, metrics)), logger);
   dnsbl?.startProbing();
+  const counters = new FleetCounters(store);
+  const badRecipientCounters = {
+    perPrefix: counters.counter("bad-rcpt-prefix", config.badRecipientWindow.windowMs),
+    perDomain: counters.counter("bad-rcpt-domain", config.badRecipientWindow.windowMs),
+  };
+  await counters.start();
   const loop = new AcceptLoop({
     gate: {
       hostname: config.hostname,
@@ -150,6 +157,7 @@ async function main(): Promise<void> {
     limits: config.connectionLimits,
     connectionLimitAction: config.connectionLimitAction,
     badRecipientWindow: config.badRecipientWindow,
+    badRecipientCounters,
     dictionaryAction: config.checkActions["dictionary"],
     greylist: config.greylist === undefined ? undefined : await GreylistStore.open(store, config.greylist),
   }, store, pool, concluder, logger, metrics);

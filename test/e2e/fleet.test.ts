@@ -149,3 +149,25 @@ test("nudges: a node given another admin token is refused, says so once, and sti
   await becomes(b, "127.0.8.22", "554 ", 3_000);
   assert.equal(a.lines.filter((line) => /cannot nudge/.test(line)).length, 1, "one warning per peer until it works again");
 }, FLEET);
+
+test(`fleet-wide counts: unknown recipients from one /24 tried at a ${here} node and then at a ${other} node add up there, and the ${other} node bans the connection that goes over`, async () => {
+  const sqld = await startSqld();
+  const env = { MXSCREEN_DB_URL: sqld.url, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_ACCEPT_DOMAINS: "example.org", MXSCREEN_MAX_BAD_RCPT_PREFIX: "4" };
+  const a = await startServer({ ...env, MXSCREEN_NODE: `a-${here}` });
+  const b = await startServer({ ...env, MXSCREEN_NODE: `b-${other}` }, { runtime: other });
+  const guess = async (server: RunningServer, source: string) => {
+    const c = await RawClient.greeted(server.port, source);
+    await c.command("HELO bot.example", /^250 /);
+    await c.command("MAIL FROM:<a@example.net>", /^250 /);
+    for (let i = 1; i <= 3; i++) await c.command(`RCPT TO:<guess${i}@elsewhere.example>`, /^554 5\.7\.1 /);
+    await c.command("QUIT", /^221 /);
+    await c.waitClosed();
+  };
+  await guess(a, "127.0.9.11");
+  await a.waitForLine(/event="PASS NEW" client=127\.0\.9\.11:/);
+  // Node a writes its counts with its heartbeat, node b reads them with its own: every 5 s each.
+  await new Promise((r) => setTimeout(r, 10_500));
+  await guess(b, "127.0.9.12");
+  await b.waitForLine(/event=DICTIONARY client=127\.0\.9\.12:\d+ prefix=127\.0\.9\.0\/24 prefix_bad_recipients=6 domain=elsewhere\.example domain_bad_recipients=6 .*action=ban$/);
+  await becomes(a, "127.0.9.12", "554 ", 2_000);
+}, FLEET);
