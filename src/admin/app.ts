@@ -8,6 +8,7 @@ import { fleetStats } from "../store/stats.ts";
 import type { Store } from "../store/store.ts";
 import type { ListKind } from "../store/types.ts";
 import { authorize } from "./auth.ts";
+import { importRoute } from "./list-import-route.ts";
 import { renderDashboard, renderExplain } from "./dashboard.ts";
 import { entryJson, explanationJson, rowJson } from "./list-entry.ts";
 import OPENAPI from "./openapi.json" with { type: "json" };
@@ -109,6 +110,7 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
       const written = await store.flush(WRITE_WAIT_MS);
       return c.json({ [kind]: entryJson(entry), written }, written ? 201 : 202);
     });
+    importRoute(app, store, kind, path, deps.banTtlMs);
     app.delete(path, async (c) => {
       const input = await body(c);
       const checked = checkAddress(c.req.query("address") ?? input.address);
