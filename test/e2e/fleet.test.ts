@@ -171,3 +171,27 @@ test(`fleet-wide counts: unknown recipients from one /24 tried at a ${here} node
   await b.waitForLine(/event=DICTIONARY client=127\.0\.9\.12:\d+ prefix=127\.0\.9\.0\/24 prefix_bad_recipients=6 domain=elsewhere\.example domain_bad_recipients=6 .*action=ban$/);
   await becomes(a, "127.0.9.12", "554 ", 2_000);
 }, FLEET);
+
+test(`a CrowdSec-style feed pushes to the ${other} node's import API; the ${here} node enforces the new decisions and lifts the deleted ones`, async () => {
+  const sqld = await startSqld();
+  const token = "feed-token-0123456789";
+  const env = { MXSCREEN_DB_URL: sqld.url, MXSCREEN_GREET_WAIT: "3s", MXSCREEN_ADMIN_TOKEN: token };
+  const a = await startServer({ ...env, MXSCREEN_NODE: `a-${here}` }, { admin: true });
+  const b = await startServer({ ...env, MXSCREEN_NODE: `b-${other}` }, { admin: true, runtime: other });
+  const push = async (body: unknown) => {
+    const response = await fetch(`${b.admin}/api/bans/import`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+    assert.equal(response.status, 200);
+    return await response.json();
+  };
+  const decision = (value: string, duration = "4h") => ({ value, scope: value.includes("/") ? "Range" : "Ip", type: "ban", duration, scenario: "crowdsecurity/smtp-bf", origin: "crowdsec" });
+  const first = await push({ new: [decision("127.0.11.1"), decision("127.0.11.16/28"), { ...decision("127.0.11.2"), type: "captcha" }], deleted: [] });
+  assert.deepEqual([first.added, first.refusedCount, first.refused[0]?.line], [2, 1, 3]);
+  await becomes(a, "127.0.11.1", "554 ", 2_000);
+  await becomes(a, "127.0.11.20", "554 ", 2_000);
+  assert.equal(await firstWords(a, "127.0.11.2"), "220-", "a captcha decision is no ban");
+  const second = await push({ new: [decision("127.0.11.1", "1h")], deleted: [decision("127.0.11.16/28"), decision("127.0.11.99")] });
+  assert.deepEqual([second.added, second.present, second.removed, second.absent, second.written], [0, 1, 1, 1, true]);
+  await becomes(a, "127.0.11.20", "220-", 2_000);
+  const bans = await (await fetch(`${a.admin}/api/bans`, { headers: { authorization: `Bearer ${token}` } })).json();
+  assert.deepEqual(bans.bans.map((entry: { prefix: string; reason: string; node: string }) => [entry.prefix, entry.reason, entry.node]), [["127.0.11.1/32", "crowdsecurity/smtp-bf", `b-${other}`]]);
+}, FLEET);
