@@ -156,7 +156,7 @@ function propagationBench(): Promise<{ p50: number; p99: number; max: number; n:
     const nudges = new Nudges("a", undefined, (e) => console.error(e.message));
     if (NUDGES) {
       a.addFollower(nudges.readPeers);
-      a.onListWritten(() => nudges.send());
+      a.onListWritten(() => void nudges.send());
     }
     b.follow(FOLLOW_MS, { runtime: runtimeName(), listen: "-", startedAt: Date.now(), adminUrl: admin && `http://127.0.0.1:${admin.port}` });
     a.follow(FOLLOW_MS, { runtime: runtimeName(), listen: "-", startedAt: Date.now() });

@@ -201,7 +201,7 @@ async function main(): Promise<void> {
   if (adminUrl !== undefined) {
     const nudges = new Nudges(config.node, config.adminToken, (error) => logger.note("warn", error.message));
     store.addFollower(nudges.readPeers);
-    store.onListWritten(() => nudges.send());
+    store.onListWritten(() => void nudges.send());
   }
   store.follow(config.followIntervalMs, { runtime: runtimeName(), listen, startedAt, adminUrl });
   logger.note("info", "mxscreen started", {

@@ -15,6 +15,7 @@ import { ImportError, importList, type ImportProgress, type ImportReport } from 
 import { migrate } from "../store/migrate.ts";
 import { fleetStats } from "../store/stats.ts";
 import { Store } from "../store/store.ts";
+import { Nudges } from "../cluster/nudges.ts";
 import type { ListKind } from "../store/types.ts";
 import { openFilesLimit, USUAL_OPEN_FILES } from "../net/open-files.ts";
 import { VERSION } from "../version.ts";
@@ -161,10 +162,15 @@ interface Backend {
 async function localBackend(): Promise<Backend> {
   const config = loadConfig(process.env, { hostname: hostname(), cpus: 1, openFiles: openFilesLimit() ?? USUAL_OPEN_FILES });
   const store = await Store.open({ url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, index: false }, () => {});
+  // The nodes would read the change at their next poll; nudged, they read it now. Best effort:
+  // a node this side cannot reach (or whose token differs) keeps its poll.
+  const nudges = new Nudges(undefined, config.adminToken, () => {});
+  const nudge = () => nudges.readPeers(store.db).then(() => nudges.send(), () => {});
   const written = async () => {
     if (!(await store.flush(10_000))) {
       throw new Failure(`could not write to the store at ${config.dbUrl}: ${store.health().lastError ?? "no answer"}; nothing was changed`);
     }
+    await nudge();
   };
   return {
     list: async (kind) => (await store.list(kind, Date.now())).map(rowJson),
@@ -186,12 +192,14 @@ async function localBackend(): Promise<Backend> {
     },
     import: async (kind, text, request, progress) => {
       try {
-        return await importList(store, readListFile(text), {
+        const report = await importList(store, readListFile(text), {
           kind,
           ...request,
           confirm: "--force",
           defaultTtlMs: { ban: config.banTtlMs, allow: null },
         }, progress);
+        if (report.added > 0) await nudge();
+        return report;
       } catch (error) {
         if (!(error instanceof ImportError)) throw error;
         throw new Failure(`${kind} import: the store at ${config.dbUrl} did not take a batch (${error.message}); lines up to ${error.report.lastLine} are in force, ${error.report.added} added`);

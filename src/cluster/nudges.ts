@@ -19,15 +19,16 @@ export class Nudges {
   private readonly inflight = new Map<string, boolean>();
   private readonly failing = new Set<string>();
 
+  /** `self`: this node's name, not nudged; undefined (the CLI) nudges every node. */
   constructor(
-    private readonly self: string,
+    private readonly self: string | undefined,
     private readonly token: string | undefined,
     private readonly onError: (error: Error) => void,
   ) {}
 
   /** The other nodes' admin URLs, from their heartbeats (a follower of the store). */
   readonly readPeers = async (db: Kysely<Database>): Promise<void> => {
-    const rows = await db.selectFrom("nodes").select("admin_url").where("name", "<>", this.self)
+    const rows = await db.selectFrom("nodes").select("admin_url").where("name", "<>", this.self ?? "")
       .where("admin_url", "is not", null).where("last_seen", ">", Date.now() - PEER_FRESH_MS).execute();
     this.peers = rows.map((row) => row.admin_url!);
   };
@@ -36,18 +37,19 @@ export class Nudges {
     return this.peers.length;
   }
 
-  send(): void {
-    for (const peer of this.peers) this.nudge(peer);
+  /** Resolves once every peer has answered or failed (the CLI waits for it before it exits). */
+  send(): Promise<void> {
+    return Promise.all(this.peers.map((peer) => this.nudge(peer))).then(() => {});
   }
 
-  private nudge(peer: string): void {
+  private nudge(peer: string): Promise<void> {
     if (this.inflight.has(peer)) {
       this.inflight.set(peer, true);
-      return;
+      return Promise.resolve();
     }
     this.inflight.set(peer, false);
     const headers: Record<string, string> = this.token === undefined ? {} : { authorization: `Bearer ${this.token}` };
-    fetch(`${peer.replace(/\/+$/, "")}/api/nudge`, { method: "POST", headers, signal: AbortSignal.timeout(NUDGE_TIMEOUT_MS) })
+    return fetch(`${peer.replace(/\/+$/, "")}/api/nudge`, { method: "POST", headers, signal: AbortSignal.timeout(NUDGE_TIMEOUT_MS) })
       .then(async (response) => {
         await response.body?.cancel();
         if (!response.ok) throw new Error(`it answered ${response.status}${response.status === 401 || response.status === 403 ? " (give every node the same MXSCREEN_ADMIN_TOKEN)" : ""}`);
@@ -61,7 +63,7 @@ export class Nudges {
       .finally(() => {
         const again = this.inflight.get(peer);
         this.inflight.delete(peer);
-        if (again) this.nudge(peer);
+        if (again) void this.nudge(peer);
       });
   }
 }

@@ -108,7 +108,7 @@ test("a sqld that requires a token: MXSCREEN_DB_AUTH_TOKEN gets in, and without 
   );
 }, FLEET);
 
-test(`nudges: polling every 3 s, a ban made on a ${here} node is enforced on a ${other} node well before the poll, and one made through the ${other} node's API comes back as fast`, async () => {
+test(`nudges: polling every 3 s, a ban made on a ${here} node is enforced on a ${other} node well before the poll, and one made through the ${other} node's API or with the CLI comes back as fast`, async () => {
   const sqld = await startSqld();
   const token = "fleet-token-0123456789";
   const env = { MXSCREEN_DB_URL: sqld.url, MXSCREEN_GREET_WAIT: "3s", MXSCREEN_FOLLOW_INTERVAL: "3s", MXSCREEN_ADMIN_TOKEN: token };
@@ -132,6 +132,11 @@ test(`nudges: polling every 3 s, a ban made on a ${here} node is enforced on a $
     await added.body?.cancel();
     const took = await becomes(a, `127.0.8.${n}`, "554 ", 3_000);
     assert.ok(took < 700, `API ban ${n} reached the ${here} node in ${took} ms`);
+  }
+  assert.equal((await cli(sqld.url, ["ban", "add", "127.0.8.30", "--reason", "cli"], undefined, { MXSCREEN_ADMIN_TOKEN: token })).code, 0);
+  for (const node of [a, b]) {
+    const took = await becomes(node, "127.0.8.30", "554 ", 3_000);
+    assert.ok(took < 700, `the CLI's ban reached a node in ${took} ms: the CLI nudges too`);
   }
   assert.ok(![...a.lines, ...b.lines].some((line) => /cannot nudge/.test(line)), "no nudge failed");
 }, FLEET);
