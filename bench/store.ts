@@ -154,13 +154,9 @@ function propagationBench(): Promise<{ p50: number; p99: number; max: number; n:
     const app = adminApp({ store: b, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 60_000, listening: () => true, openConnections: () => 0 });
     const admin = NUDGES ? await serve((request, peer) => app.fetch(request, peer), "127.0.0.1", 0) : undefined;
     const nudges = new Nudges("a", undefined, (e) => console.error(e.message));
-    if (NUDGES) {
-      a.addFollower(nudges.readPeers);
-      a.onListWritten(() => void nudges.send());
-    }
+    if (NUDGES) a.onListWritten(() => void nudges.send());
     b.follow(FOLLOW_MS, { runtime: runtimeName(), listen: "-", startedAt: Date.now(), adminUrl: admin && `http://127.0.0.1:${admin.port}` });
-    a.follow(FOLLOW_MS, { runtime: runtimeName(), listen: "-", startedAt: Date.now() });
-    for (const deadline = Date.now() + 15_000; NUDGES && nudges.known === 0;) {
+    for (const deadline = Date.now() + 15_000; NUDGES && nudges.known === 0; await nudges.readPeers(a.db)) {
       if (Date.now() > deadline) throw new Error("node a never learned node b's admin URL from the nodes table");
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -18,6 +18,7 @@ import { runtimeName } from "./net/runtime.ts";
 import { CertificateFiles } from "./net/certificate-files.ts";
 import { serve } from "./net/serve.ts";
 import { FleetCounters } from "./store/fleet-counters.ts";
+import { Every, FOLLOW_TABLES_MS } from "./store/every.ts";
 import { GreylistStore } from "./store/greylist.ts";
 import { Store } from "./store/store.ts";
 import { createPool } from "../workers/pool.ts";
@@ -129,12 +130,14 @@ async function main(): Promise<void> {
     ? undefined
     : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs, observeDnsbl(config, observeDns, metrics)), logger);
   dnsbl?.startProbing();
-  const counters = new FleetCounters(store);
+  const warn = (error: Error) => logger.note("warn", error.message);
+  const counters = new FleetCounters(store, warn);
   const badRecipientCounters = {
     perPrefix: counters.counter("bad-rcpt-prefix", config.badRecipientWindow.windowMs),
     perDomain: counters.counter("bad-rcpt-domain", config.badRecipientWindow.windowMs),
   };
   await counters.start();
+  const greylist = config.greylist === undefined ? undefined : await GreylistStore.open(store, config.greylist, warn);
   const loop = new AcceptLoop({
     gate: {
       hostname: config.hostname,
@@ -159,7 +162,7 @@ async function main(): Promise<void> {
     badRecipientWindow: config.badRecipientWindow,
     badRecipientCounters,
     dictionaryAction: config.checkActions["dictionary"],
-    greylist: config.greylist === undefined ? undefined : await GreylistStore.open(store, config.greylist),
+    greylist,
   }, store, pool, concluder, logger, metrics);
   const listeners = await loop.start();
   const siblings = !sibling && config.processes > 1 ? new Siblings(config.processes - 1, logger) : undefined;
@@ -198,12 +201,11 @@ async function main(): Promise<void> {
     throw new Error(`cannot serve the admin API on ${adminAddress.host}:${adminAddress.port}: ${(error as Error).message}`, { cause: error });
   });
   const adminUrl = admin && (config.adminUrl ?? `http://${advertised(admin.host, config.hostname)}:${admin.port}`);
-  if (adminUrl !== undefined) {
-    const nudges = new Nudges(config.node, config.adminToken, (error) => logger.note("warn", error.message));
-    store.addFollower(nudges.readPeers);
-    store.onListWritten(() => void nudges.send());
-  }
+  const nudges = new Nudges(config.node, config.adminToken, warn);
+  const peers = adminUrl === undefined ? undefined : new Every("reading the other nodes' admin URLs", FOLLOW_TABLES_MS, () => nudges.readPeers(store.db), warn);
+  store.onListWritten(() => void nudges.send());
   store.follow(config.followIntervalMs, { runtime: runtimeName(), listen, startedAt, adminUrl });
+  await peers?.start();
   logger.note("info", "mxscreen started", {
     runtime: runtimeName(),
     version: VERSION,
@@ -228,6 +230,7 @@ async function main(): Promise<void> {
     dnsbl?.stop();
     await Promise.all([pool.shutdown(config.shutdownTimeoutMs), siblings?.stop(config.shutdownTimeoutMs + 5_000)]);
     await admin?.close();
+    await Promise.all([peers?.stop(), greylist?.stop(), counters.stop()]);
     await store.close();
     logger.note("info", "stopped");
     process.exit(0);

@@ -26,7 +26,7 @@ export class Nudges {
     private readonly onError: (error: Error) => void,
   ) {}
 
-  /** The other nodes' admin URLs, from their heartbeats (a follower of the store). */
+  /** The other nodes' admin URLs, from their heartbeats in the nodes table. */
   readonly readPeers = async (db: Kysely<Database>): Promise<void> => {
     const rows = await db.selectFrom("nodes").select("admin_url").where("name", "<>", this.self ?? "")
       .where("admin_url", "is not", null).where("last_seen", ">", Date.now() - PEER_FRESH_MS).execute();

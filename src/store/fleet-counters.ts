@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import { Every, FOLLOW_TABLES_MS } from "./every.ts";
 import type { Store } from "./store.ts";
 import type { Database } from "./types.ts";
 import { WindowedCounts } from "./windowed-counts.ts";
@@ -10,17 +11,20 @@ const PRUNE_EVERY_MS = 10 * 60_000;
 
 /**
  * Windowed counters summed across the fleet through the store. Each node counts in memory
- * and, with the follow loop's heartbeat, writes its own totals for the slots that changed
+ * and, every FOLLOW_TABLES_MS, writes its own totals for the slots that changed
  * (through the durable queue) and reads the rows the other nodes wrote since the last seq it
  * saw. A check adding to a counter never waits on the network: it gets the fleet's sum as this
- * node last heard it (a heartbeat or two behind the other nodes).
+ * node last heard it (one or two FOLLOW_TABLES_MS behind the other nodes).
  */
 export class FleetCounters {
   private readonly counters = new Map<string, WindowedCounts>();
   private lastSeq = -1;
   private prunedAt = 0;
+  private readonly following: Every;
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: Store, onError: (error: Error) => void) {
+    this.following = new Every("following the fleet's counters", FOLLOW_TABLES_MS, () => this.follow(store.db), onError);
+  }
 
   /** The counter `name` (a stable kebab-case id, as stored), counted over `windowMs`. */
   counter(name: string, windowMs: number): WindowedCounts {
@@ -34,10 +38,17 @@ export class FleetCounters {
     return counts;
   }
 
-  /** Reads the other nodes' counts still in their windows, then follows them with the heartbeat. */
-  async start(): Promise<void> {
-    await this.follow(this.store.db);
-    this.store.addFollower(this.follow);
+  /** Reads the other nodes' counts still in their windows, then writes and reads every FOLLOW_TABLES_MS. */
+  start(): Promise<void> {
+    return this.following.start();
+  }
+
+  /** Stops following; this node's last counts still go to the queue. */
+  async stop(): Promise<void> {
+    await this.following.stop();
+    for (const [name, counts] of this.counters) {
+      for (const own of counts.takeChanged()) this.store.writeCount(name, own.key, own.slot, own.count);
+    }
   }
 
   private readonly follow = async (db: Kysely<Database>): Promise<void> => {

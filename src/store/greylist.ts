@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import { Every, FOLLOW_TABLES_MS } from "./every.ts";
 import type { Store } from "./store.ts";
 import type { Database, GreylistRow } from "./types.ts";
 
@@ -36,23 +37,30 @@ const PAGE = 10_000;
 /**
  * Greylisting triplets shared by the fleet, held in this node's memory so that a RCPT never
  * waits on the database: each node writes its triplets' new states through the store's durable
- * queue (in order, never lost) and reads the others' with the follow loop's heartbeat, by the
- * seq the database gives each change. A sender retrying through another node minutes later
- * finds its triplet there; two nodes that see a new triplet within one heartbeat of each other
+ * queue (in order, never lost) and reads the others' every FOLLOW_TABLES_MS, by the seq the
+ * database gives each change. A sender retrying through another node minutes later
+ * finds its triplet there; two nodes that see a new triplet within FOLLOW_TABLES_MS of each other
  * each defer it once, which only costs the sender the retry it makes anyway.
  */
 export class GreylistStore {
   private readonly rows = new Map<string, Triplet>();
   private lastSeq = -1;
 
-  private constructor(private readonly store: Store, private readonly config: GreylistConfig) {}
+  private readonly following: Every;
+
+  private constructor(private readonly store: Store, private readonly config: GreylistConfig, onError: (error: Error) => void) {
+    this.following = new Every("following the greylist triplets of the other nodes", FOLLOW_TABLES_MS, () => this.follow(store.db), onError);
+  }
 
   /** Loads the triplets in force and follows the changes from then on. */
-  static async open(store: Store, config: GreylistConfig): Promise<GreylistStore> {
-    const greylist = new GreylistStore(store, config);
-    await greylist.follow(store.db);
-    store.addFollower(greylist.follow);
+  static async open(store: Store, config: GreylistConfig, onError: (error: Error) => void): Promise<GreylistStore> {
+    const greylist = new GreylistStore(store, config, onError);
+    await greylist.following.start();
     return greylist;
+  }
+
+  stop(): Promise<void> {
+    return this.following.stop();
   }
 
   get size(): number {

@@ -60,9 +60,6 @@ export interface NodeInfo {
   readonly adminUrl?: string;
 }
 
-/** Reads what other nodes wrote to a table of its own (greylist, counters) into this node's memory. */
-export type Follower = (db: Kysely<Database>) => Promise<void>;
-
 /**
  * The shared state of the fleet (bans, passes, allow entries, verdict events) behind an
  * in-memory index: lookups never wait on the database; writes update the index at once and
@@ -86,7 +83,6 @@ export class Store {
   private following = false;
   /** A wake() that came while a follow was running: one more follow right after it. */
   private wakeAgain = false;
-  private readonly followers: Follower[] = [];
   private readonly listWriteListeners: (() => void)[] = [];
   private info: NodeInfo | undefined;
   private beats = 0;
@@ -228,11 +224,6 @@ export class Store {
     this.queue.push(op("counters", { name, key, slot, node: this.options.node, count }));
   }
 
-  /** `follower` runs with every heartbeat of the follow loop (every 5 s or so), after the lists. */
-  addFollower(follower: Follower): void {
-    this.followers.push(follower);
-  }
-
   /** `listener` hears when a ban or allow change made here has reached the database (passes are too many to tell). */
   onListWritten(listener: () => void): void {
     this.listWriteListeners.push(listener);
@@ -348,7 +339,6 @@ export class Store {
       if (heartbeat) {
         this.sweep(Date.now());
         await this.beat(this.info!);
-        for (const follower of this.followers) await follower(this.db);
       }
     })().catch((error) => {
       if (!this.followFailing) this.onError(new Error(`cannot follow the store at ${this.options.url}, screening with what this node has: ${(error as Error).message}`));
