@@ -6,6 +6,7 @@ import { cli } from "../helpers/cli.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
 import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
 import { startSqld } from "../helpers/sqld.ts";
+import { startTcpDelayProxy } from "../helpers/tcp-delay-proxy.ts";
 
 const here = runtimeName().split(" ")[0] as "deno" | "bun";
 const other = here === "deno" ? "bun" : "deno";
@@ -199,4 +200,28 @@ test(`a CrowdSec-style feed pushes to the ${other} node's import API; the ${here
   await becomes(a, "127.0.11.20", "220-", 2_000);
   const bans = await (await fetch(`${a.admin}/api/bans`, { headers: { authorization: `Bearer ${token}` } })).json();
   assert.deepEqual(bans.bans.map((entry: { prefix: string; reason: string; node: string }) => [entry.prefix, entry.reason, entry.node]), [["127.0.11.1/32", "crowdsecurity/smtp-bf", `b-${other}`]]);
+}, FLEET);
+
+test(`greylisting with sqld 300 ms of round trip away: a ${here} node and a ${other} node answer RCPT without waiting on it, and the retry through the other node passes`, async () => {
+  const sqld = await startSqld();
+  const far = await startTcpDelayProxy(sqld.port, 150);
+  const env = { MXSCREEN_DB_URL: far.url, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_ACCEPT_DOMAINS: "example.org", MXSCREEN_GREYLIST: "true", MXSCREEN_GREYLIST_DELAY: "1s" };
+  const a = await startServer({ ...env, MXSCREEN_NODE: `a-${here}` });
+  const b = await startServer({ ...env, MXSCREEN_NODE: `b-${other}` }, { runtime: other });
+  const rcpt = async (server: RunningServer, source: string, reply: RegExp) => {
+    const c = await RawClient.greeted(server.port, source);
+    await c.command("HELO client.example.net", /^250 /);
+    await c.command("MAIL FROM:<a@example.net>", /^250 /);
+    const started = performance.now();
+    await c.command("RCPT TO:<b@example.org>", reply);
+    const took = performance.now() - started;
+    await c.command("QUIT", /^221 /);
+    return took;
+  };
+  const first = await rcpt(a, "127.0.12.1", /^451 4\.7\.1 /);
+  assert.ok(first < 150, `the ${here} node deferred the RCPT in ${Math.round(first)} ms, within less than one round trip to the database`);
+  // Node b reads node a's triplets every 5 s; the delay (1 s) has passed by then.
+  await new Promise((r) => setTimeout(r, 6_000));
+  const retry = await rcpt(b, "127.0.12.2", /^250 /);
+  assert.ok(retry < 150, `the ${other} node passed the retry in ${Math.round(retry)} ms`);
 }, FLEET);
