@@ -427,7 +427,7 @@ export class Store {
    */
   private greylistUpsert(o: WriteOp): { sql: string; args: (string | number | null)[] } {
     return {
-      sql: `insert into "greylist" ("triplet", "first_seen", "passed_at", "expires_at", "node", "seq") values (?, ?, ?, ?, ?, ${NEXT_SEQ("greylist")}) ` +
+      sql: `insert into "greylist" ("triplet", "first_seen", "passed_at", "expires_at", "node", "seq") values (?, ?, ?, ?, ?, ${TAKEN_SEQ("greylist")}) ` +
         `on conflict ("triplet") do update set "first_seen" = excluded."first_seen", "passed_at" = excluded."passed_at", ` +
         `"expires_at" = excluded."expires_at", "node" = excluded."node", "seq" = excluded."seq" where "greylist"."expires_at" < excluded."expires_at"`,
       args: columnsOf("greylist").map((column) => o.row[column] ?? null),
@@ -437,7 +437,7 @@ export class Store {
   /** A node's count for a slot only grows: a total replayed late from the queue cannot lower a newer one. */
   private counterUpsert(o: WriteOp): { sql: string; args: (string | number | null)[] } {
     return {
-      sql: `insert into "counters" ("name", "key", "slot", "node", "count", "seq") values (?, ?, ?, ?, ?, ${NEXT_SEQ("counters")}) ` +
+      sql: `insert into "counters" ("name", "key", "slot", "node", "count", "seq") values (?, ?, ?, ?, ?, ${TAKEN_SEQ("counters")}) ` +
         `on conflict ("name", "key", "slot", "node") do update set "count" = excluded."count", "seq" = excluded."seq" where "counters"."count" < excluded."count"`,
       args: columnsOf("counters").map((column) => o.row[column] ?? null),
     };
@@ -451,7 +451,7 @@ export class Store {
     const statements: { sql: string; args: (string | number | null)[] }[] = [];
     for (const o of ops) {
       if (o.table === "greylist" || o.table === "counters") {
-        statements.push(o.table === "greylist" ? this.greylistUpsert(o) : this.counterUpsert(o));
+        statements.push(NEXT_SEQ(o.table), o.table === "greylist" ? this.greylistUpsert(o) : this.counterUpsert(o));
         continue;
       }
       const run = runs.get(o.table);
@@ -495,8 +495,10 @@ export class Store {
   }
 }
 
-/** The seq a write takes: one more than any in its table (writes to one database are serialised). */
-const NEXT_SEQ = (table: "greylist" | "counters") => `(select coalesce(max("seq"), 0) + 1 from "${table}")`;
+/** Takes the next seq of a followed table, for the upsert after it in the same transaction to give its row. */
+const NEXT_SEQ = (table: "greylist" | "counters") => ({ sql: `update "seqs" set "value" = "value" + 1 where "name" = ?`, args: [table] });
+/** The seq just taken (writes to one database are serialised, so no one else took it). */
+const TAKEN_SEQ = (table: "greylist" | "counters") => `(select "value" from "seqs" where "name" = '${table}')`;
 
 /** Rows per page of list(): about 3 MB of JSON from sqld, below its response limit. */
 const LIST_PAGE = 20_000;
