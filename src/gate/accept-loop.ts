@@ -11,7 +11,7 @@ import type { SessionFacts } from "../smtp/types.ts";
 import type { GreylistStore } from "../greylist/greylist-store.ts";
 import type { Store } from "../store/store.ts";
 import type { SessionPool } from "../../workers/types.ts";
-import { BadRecipientWindow, type BadRecipientWindowConfig } from "../dictionary/bad-recipient-window.ts";
+import { type BadRecipientCounters, BadRecipientWindow, type BadRecipientWindowConfig } from "../dictionary/bad-recipient-window.ts";
 import { clientLabel, type Concluder, type ConnectionRecord } from "./conclude.ts";
 import { ConnectionLimits, type ConnectionLimitsConfig } from "./connection-limits.ts";
 import type { DnsblLookups } from "../dnsbl/dnsbl-lookups.ts";
@@ -46,6 +46,8 @@ export interface AcceptLoopOptions {
   readonly tls: (() => TlsCredentials | undefined) | undefined;
   readonly limits: ConnectionLimitsConfig;
   readonly badRecipientWindow: BadRecipientWindowConfig;
+  /** The fleet's counts of unknown recipients per network and per domain, over that window. */
+  readonly badRecipientCounters: BadRecipientCounters;
   /** Undefined when MXSCREEN_GREYLIST is off. */
   readonly greylist: GreylistStore | undefined;
 }
@@ -77,7 +79,7 @@ export class AcceptLoop {
     private readonly metrics: Metrics,
   ) {
     this.limits = new ConnectionLimits(options.limits);
-    this.badRecipients = new BadRecipientWindow(options.badRecipientWindow);
+    this.badRecipients = new BadRecipientWindow(options.badRecipientWindow, options.badRecipientCounters);
     this.stress = new Stress(options.stressConnections);
     this.context = {
       gate: options.gate,
@@ -173,10 +175,11 @@ export class AcceptLoop {
   /** The dictionary check across connections: this session's unknown recipients added to its network's recent ones. */
   private dictionaryAcrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[] {
     if (facts.badRecipients === 0 || facts.findings.some((hit) => hit.check === "dictionary")) return [];
-    const window = this.badRecipients.add(record.ip, facts.badRecipients, Date.now());
+    const window = this.badRecipients.add(record.ip, facts.badRecipients, facts.badRecipientDomains, Date.now());
     if (!window.over) return [];
     const action = effectiveAction(dictionary, this.options.gate.actions, this.options.gate.observe);
-    return [{ event: dictionary.tag, check: dictionary.id, action, evidence: { prefix: window.prefix, prefix_bad_recipients: window.count } }];
+    const domain = window.domain && { domain: window.domain.name, domain_bad_recipients: window.domain.count };
+    return [{ event: dictionary.tag, check: dictionary.id, action, evidence: { prefix: window.prefix, prefix_bad_recipients: window.count, ...domain } }];
   }
 
   private accept(socket: ClientSocket): ConnectionHandlers {
