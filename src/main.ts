@@ -81,7 +81,8 @@ async function main(): Promise<void> {
   // Each process keeps its own journal of writes that could not reach the database.
   const queueFile = sibling ? `${config.queueFile}.${config.processIndex}` : config.queueFile;
   const store = await Store.open(
-    { url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, queueFile },
+    // Housekeeping is one process's job: the first of the node's.
+    { url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, queueFile, retention: sibling ? undefined : config.retention },
     (error) => logger.note("warn", error.message),
   );
   if (knownOpenFiles === undefined) {
@@ -150,7 +151,7 @@ async function main(): Promise<void> {
   const siblings = !sibling && config.processes > 1 ? new Siblings(config.processes - 1, logger) : undefined;
   siblings?.start();
   const listen = listeners.map((l) => `${l.host.includes(":") ? `[${l.host}]` : l.host}:${l.port}`).join(",");
-  store.follow(config.followIntervalMs, { runtime: runtimeName(), listen, startedAt });
+  store.follow({ fastMs: config.followIntervalMs, idleMs: config.followIdleIntervalMs }, { runtime: runtimeName(), listen, startedAt });
   metrics.gauge("mxscreen_open_connections", "Client connections open now.", () => loop.connections);
   metrics.gauge("mxscreen_stress", "1 while this process is under stress and the greet wait is MXSCREEN_GREET_WAIT_STRESS.", () => (loop.stressed ? 1 : 0));
   if (siblings) metrics.gauge("mxscreen_processes", "Processes listening on the SMTP ports, this one included (MXSCREEN_PROCESSES).", () => 1 + siblings.running);

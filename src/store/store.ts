@@ -1,4 +1,4 @@
-import { type Client, createClient } from "@libsql/client";
+import { type Client, createClient, type Row } from "@libsql/client";
 import { Kysely } from "kysely";
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -6,9 +6,11 @@ import { formatPrefix, type IP, type Prefix, parsePrefix } from "../ip/address.t
 import { whileBusy } from "./busy.ts";
 import { LibsqlDialect } from "./libsql-dialect.ts";
 import { migrate } from "./migrate.ts";
-import { PrefixIndex } from "./prefix-index.ts";
+import { FollowPace } from "./follow-pace.ts";
+import { HOUSEKEEPING_EVERY_MS, housekeep, type HousekeepingRound, readSizes, REMOVAL_KEPT_MS, type Retention, type SizedTable, TRIMMED_BELOW } from "./housekeeping.ts";
+import { type IndexedChange, ListIndex } from "./prefix-index.ts";
 import { findWalDamage } from "./wal-check.ts";
-import type { Database, GreylistTable, ListChangeRow, ListEntry, ListKind } from "./types.ts";
+import type { Database, GreylistTable, ListEntry, ListKind, ListRow } from "./types.ts";
 import { columnsOf, type WriteOp } from "./journal-rows.ts";
 import { type QueueState, WriteQueue } from "./write-queue.ts";
 
@@ -21,6 +23,8 @@ export interface StoreOptions {
   readonly queueFile?: string;
   /** Load and follow the lists in memory (a node) or not (the CLI, which only queries). */
   readonly index?: boolean;
+  /** What a node's housekeeping keeps of `events`; without it this store does no housekeeping (the CLI). */
+  readonly retention?: Retention;
 }
 
 export interface Verdicts {
@@ -58,6 +62,18 @@ export interface NodeInfo {
   readonly startedAt: number;
 }
 
+export interface FollowOptions {
+  /** The pace while changes keep coming (MXSCREEN_FOLLOW_INTERVAL). */
+  readonly fastMs: number;
+  /** The slowest pace, reached after reads that found nothing (MXSCREEN_FOLLOW_IDLE_INTERVAL). */
+  readonly idleMs: number;
+}
+
+/** A node's heartbeat: often enough for the dashboard (which marks a node silent for 30 s). */
+const HEARTBEAT_MS = 15_000;
+/** Rows per read when loading `lists` or catching up with `list_changes`. */
+const PAGE = 10_000;
+
 /**
  * The shared state of the fleet (bans, passes, allow entries, verdict events) behind an
  * in-memory index: lookups never wait on the database; writes update the index at once and
@@ -66,21 +82,17 @@ export interface NodeInfo {
  */
 export class Store {
   readonly db: Kysely<Database>;
-  private readonly indexes: Record<ListKind, PrefixIndex<ListEntry>> = {
-    ban: new PrefixIndex(),
-    pass: new PrefixIndex(),
-    allow: new PrefixIndex(),
-  };
-  /** Creation time of the change in force per kind and prefix, removals included. */
-  private readonly versions = new Map<string, number>();
+  private readonly index = new ListIndex();
   private readonly queue: WriteQueue;
   private lastSeq = 0;
   private lastContact = 0;
-  private followTimer: ReturnType<typeof setInterval> | undefined;
   private readonly statements = new Map<string, string>();
-  private following = false;
+  private follower: Follower | undefined;
   private followFailing = false;
   private beatFailing = false;
+  private sizes: Partial<Record<SizedTable, number>> = {};
+  private nextBeatAt = 0;
+  private nextHousekeepingAt = 0;
 
   private constructor(
     private readonly client: Client,
@@ -112,7 +124,7 @@ export class Store {
       await migrate(client);
       if (options.syncUrl) await client.sync();
       const store = new Store(client, options, onError);
-      if (options.index !== false) await store.catchUp();
+      if (options.index !== false) await store.load();
       store.lastContact = Date.now();
       store.queue.start();
       return store;
@@ -128,15 +140,20 @@ export class Store {
 
   lookup(ip: IP, now: number): Verdicts {
     return {
-      allow: this.indexes.allow.lookup(ip, now),
-      ban: this.indexes.ban.lookup(ip, now),
-      pass: this.indexes.pass.lookup(ip, now),
+      allow: this.index.lookup("allow", ip, now),
+      ban: this.index.lookup("ban", ip, now),
+      pass: this.index.lookup("pass", ip, now),
     };
   }
 
   /** Entries of one list held in this node's memory (expired ones go at the next sweep). */
   inForce(kind: ListKind): number {
-    return this.indexes[kind].size;
+    return this.index.size(kind);
+  }
+
+  /** Rows per table as the housekeeping node counted them last (every few minutes), for /metrics. */
+  tableRows(): Partial<Record<SizedTable, number>> {
+    return this.sizes;
   }
 
   /** Adds or replaces an entry: in the index now, in the database as soon as it can be written. */
@@ -150,8 +167,8 @@ export class Store {
       check: write.check ?? null,
       reason: write.reason ?? null,
     };
-    this.versions.set(`${kind} ${entry.prefix}`, now);
-    this.indexes[kind].set(write.prefix, entry);
+    this.index.apply({ kind, prefix: write.prefix, op: "set", createdAt: now, expiresAt: entry.expiresAt, node: entry.node, check: entry.check, reason: entry.reason }, true);
+    this.follower?.snap();
     this.queue.push(op("list_changes", {
       kind,
       prefix: entry.prefix,
@@ -167,8 +184,8 @@ export class Store {
   }
 
   remove(kind: ListKind, prefix: Prefix, now: number, reason?: string): void {
-    this.versions.set(`${kind} ${formatPrefix(prefix)}`, now);
-    this.indexes[kind].delete(prefix);
+    this.index.apply({ kind, prefix, op: "remove", createdAt: now, expiresAt: null, node: this.options.node, check: null, reason: null }, true);
+    this.follower?.snap();
     this.queue.push(op("list_changes", {
       kind,
       prefix: formatPrefix(prefix),
@@ -201,51 +218,65 @@ export class Store {
   }
 
   /** The entries in force at `now`, read from the database: what every node will apply. */
-  async list(kind: ListKind, now: number): Promise<ListChangeRow[]> {
-    const rows = await this.db.selectFrom("list_changes as c").selectAll("c")
-      .where("c.kind", "=", kind)
-      .where(({ not, exists, selectFrom }) =>
-        not(exists(
-          selectFrom("list_changes as n").select("n.seq")
-            .whereRef("n.kind", "=", "c.kind").whereRef("n.prefix", "=", "c.prefix")
-            .where(({ or, and, eb }) =>
-              or([
-                eb("n.created_at", ">", eb.ref("c.created_at")),
-                and([eb("n.created_at", "=", eb.ref("c.created_at")), eb("n.seq", ">", eb.ref("c.seq"))]),
-              ])
-            ),
-        ))
-      )
-      .orderBy("c.created_at").execute();
-    return rows.filter((r) => r.op === "set" && (r.expires_at === null || r.expires_at > now));
+  list(kind: ListKind, now: number): Promise<ListRow[]> {
+    return this.db.selectFrom("lists").selectAll().where("kind", "=", kind).where("op", "=", "set")
+      .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)]))
+      .orderBy("created_at").execute();
   }
 
   health(): StoreHealth {
     return { ...this.queue.state, lastContact: this.lastContact };
   }
 
-  /** Follows changes made by other nodes, the CLI and the API every `intervalMs`, and beats the node's heartbeat. */
-  follow(intervalMs: number, info: NodeInfo): void {
-    let beats = 0;
-    this.followTimer ??= setInterval(() => {
-      if (this.following) return;
-      this.following = true;
-      const heartbeat = beats++ % Math.max(1, Math.round(5000 / intervalMs)) === 0;
-      (async () => {
-        if (this.options.syncUrl) await this.client.sync();
-        await this.catchUp();
-        this.lastContact = Date.now();
-        if (this.followFailing) this.onError(new Error(`store reachable again at ${this.options.url}`));
-        this.followFailing = false;
-        if (heartbeat) {
-          this.sweep(Date.now());
-          await this.beat(info);
-        }
-      })().catch((error) => {
-        if (!this.followFailing) this.onError(new Error(`cannot follow the store at ${this.options.url}, screening with what this node has: ${(error as Error).message}`));
-        this.followFailing = true;
-      }).finally(() => this.following = false);
-    }, intervalMs);
+  /**
+   * Follows changes made by other nodes, the CLI and the API at the pace of `pace` (slower
+   * while nothing changes), beats the node's heartbeat, and takes its turn at housekeeping.
+   */
+  follow(pace: FollowOptions, info: NodeInfo): void {
+    this.follower ??= new Follower(new FollowPace(pace.fastMs, pace.idleMs), () => this.poll(info));
+  }
+
+  /** Reads the change log now rather than at the next turn of the pace (a nudge from the node that made a change). */
+  wake(): void {
+    this.follower?.wake();
+  }
+
+  /** One turn of following; resolves to how many changes it applied. */
+  private async poll(info: NodeInfo): Promise<number> {
+    let changes: number;
+    try {
+      if (this.options.syncUrl) await this.client.sync();
+      changes = await this.catchUp();
+      this.lastContact = Date.now();
+    } catch (error) {
+      if (!this.followFailing) this.onError(new Error(`cannot follow the store at ${this.options.url}, screening with what this node has: ${(error as Error).message}`));
+      this.followFailing = true;
+      return 0;
+    }
+    if (this.followFailing) this.onError(new Error(`store reachable again at ${this.options.url}`));
+    this.followFailing = false;
+    const now = Date.now();
+    if (now >= this.nextBeatAt) {
+      this.nextBeatAt = now + HEARTBEAT_MS;
+      this.sweep(now);
+      await this.beat(info);
+    }
+    if (this.options.retention && now >= this.nextHousekeepingAt) {
+      this.nextHousekeepingAt = now + HOUSEKEEPING_EVERY_MS;
+      await this.housekeep(this.options.retention, now);
+    }
+    return changes;
+  }
+
+  private async housekeep(retention: Retention, now: number): Promise<HousekeepingRound | undefined> {
+    try {
+      const round = await housekeep(this.client, this.options.node, retention, now);
+      if (round) this.sizes = round.sizes;
+      return round;
+    } catch (error) {
+      this.onError(new Error(`housekeeping of the store at ${this.options.url} failed, tried again in ${HOUSEKEEPING_EVERY_MS / 60_000} minutes: ${(error as Error).message}`));
+      return undefined;
+    }
   }
 
   /** Waits until every write made so far has reached the database; false if `timeoutMs` passed first. */
@@ -254,7 +285,7 @@ export class Store {
   }
 
   async close(timeoutMs = 5_000): Promise<void> {
-    if (this.followTimer !== undefined) clearInterval(this.followTimer);
+    await this.follower?.stop();
     await this.queue.flush(timeoutMs);
     this.queue.close();
     // The client's close leaves the log as it is: after a node's clean stop everything is in
@@ -274,7 +305,7 @@ export class Store {
 
   /** Forgets entries that expired: they already stopped applying at their time; this frees their memory. */
   private sweep(now: number): void {
-    for (const index of Object.values(this.indexes)) index.sweep(now);
+    this.index.sweep(now, now - REMOVAL_KEPT_MS);
   }
 
   /**
@@ -282,8 +313,9 @@ export class Store {
    * out of reach: the lists are still read, so it is logged once on its own.
    */
   private async beat(info: NodeInfo): Promise<void> {
+    let sizes;
     try {
-      await this.writeBeat(info);
+      sizes = await this.writeBeat(info);
     } catch (error) {
       if (!this.beatFailing) this.onError(new Error(`cannot write this node's heartbeat to the store at ${this.options.url}, still screening and following: ${(error as Error).message}`));
       this.beatFailing = true;
@@ -291,17 +323,22 @@ export class Store {
     }
     if (this.beatFailing) this.onError(new Error(`heartbeat written to the store at ${this.options.url} again`));
     this.beatFailing = false;
+    this.sizes = { ...this.sizes, ...sizes };
   }
 
-  private async writeBeat(info: NodeInfo): Promise<void> {
-    await this.db.insertInto("nodes").values({
-      name: this.options.node,
-      runtime: info.runtime,
-      listen: info.listen,
-      started_at: info.startedAt,
-      last_seen: Date.now(),
-    }).onConflict((oc) => oc.column("name").doUpdateSet({ runtime: info.runtime, listen: info.listen, started_at: info.startedAt, last_seen: Date.now() }))
-      .execute();
+  /** The heartbeat, with this node's read position, and the housekeeper's marks read in the same request. */
+  private async writeBeat(info: NodeInfo) {
+    const now = Date.now();
+    const [, marks] = await this.client.batch([
+      {
+        sql: `INSERT INTO nodes (name, runtime, listen, started_at, last_seen, read_seq) VALUES (?, ?, ?, ?, ?, ?)
+              ON CONFLICT (name) DO UPDATE SET runtime = excluded.runtime, listen = excluded.listen, started_at = excluded.started_at,
+              last_seen = excluded.last_seen, read_seq = excluded.read_seq`,
+        args: [this.options.node, info.runtime, info.listen, info.startedAt, now, this.lastSeq],
+      },
+      { sql: "SELECT name, value FROM store_marks WHERE name LIKE 'rows:%'", args: [] },
+    ], "write");
+    return readSizes(marks.rows as unknown as { name: unknown; value: unknown }[]);
   }
 
   /**
@@ -359,31 +396,124 @@ export class Store {
     this.lastContact = Date.now();
   }
 
-  private async catchUp(): Promise<void> {
+  /**
+   * Loads the lists in force (removals' versions included) from `lists`, after noting where the
+   * change log stands: a change made while the pages are read is applied again by following,
+   * which is harmless. Returns how many rows it applied.
+   */
+  private async load(): Promise<number> {
+    const now = Date.now();
+    const [top, count] = await this.client.batch([
+      "SELECT coalesce(max(seq), 0) FROM list_changes",
+      "SELECT count(*) FROM lists",
+    ], "read");
+    const from = Number(top.rows[0][0]);
+    this.index.reserve(this.index.size("ban") + this.index.size("pass") + this.index.size("allow") + Number(count.rows[0][0]));
+    let applied = 0;
+    for (let after = 0;;) {
+      const page = await this.client.execute({
+        sql: `SELECT rowid, kind, prefix, op, created_at, expires_at, node, check_id, reason FROM lists
+              WHERE rowid > ? AND (op = 'remove' OR expires_at IS NULL OR expires_at > ?) ORDER BY rowid LIMIT ${PAGE}`,
+        args: [after, now],
+      });
+      for (const row of page.rows) {
+        after = Number(row[0]);
+        if (this.apply(row, 1)) applied++;
+      }
+      if (page.rows.length < PAGE) break;
+    }
+    this.lastSeq = Math.max(this.lastSeq, from);
+    return applied;
+  }
+
+  /**
+   * Applies the changes after the last one read; returns how many. A node that fell behind the
+   * trimmed part of the log (away longer than the fleet waited for it) reloads the lists in force
+   * instead: the changes it missed are gone, and `lists` says where they led.
+   */
+  private async catchUp(): Promise<number> {
+    let applied = 0;
     for (;;) {
-      const rows = await this.db.selectFrom("list_changes").selectAll().where("seq", ">", this.lastSeq).orderBy("seq").limit(10_000).execute();
-      for (const row of rows) this.apply(row);
-      if (rows.length < 10_000) return;
+      const [trimmed, page] = await this.client.batch([
+        { sql: "SELECT value FROM store_marks WHERE name = ?", args: [TRIMMED_BELOW] },
+        {
+          sql: `SELECT seq, kind, prefix, op, created_at, expires_at, node, check_id, reason FROM list_changes WHERE seq > ? ORDER BY seq LIMIT ${PAGE}`,
+          args: [this.lastSeq],
+        },
+      ], "read");
+      if (Number(trimmed.rows[0]?.[0] ?? 0) > this.lastSeq + 1) return applied + await this.load();
+      for (const row of page.rows) {
+        this.lastSeq = Math.max(this.lastSeq, Number(row[0]));
+        if (this.apply(row, 1)) applied++;
+      }
+      if (page.rows.length < PAGE) return applied;
     }
   }
 
-  private apply(row: ListChangeRow): void {
-    this.lastSeq = Math.max(this.lastSeq, row.seq);
-    const prefix = parsePrefix(row.prefix);
-    if (!prefix) return;
-    const key = `${row.kind} ${row.prefix}`;
-    if ((this.versions.get(key) ?? -Infinity) > row.created_at) return;
-    this.versions.set(key, row.created_at);
-    const index = this.indexes[row.kind];
-    if (row.op === "remove") return index.delete(prefix);
-    index.set(prefix, {
-      kind: row.kind,
-      prefix: row.prefix,
-      createdAt: row.created_at,
-      expiresAt: row.expires_at,
-      node: row.node,
-      check: row.check_id,
-      reason: row.reason,
+  /** A row of `lists` or `list_changes` from its kind on: kind, prefix, op, created_at, expires_at, node, check_id, reason. */
+  private apply(row: Row, from: number): boolean {
+    const prefix = parsePrefix(row[from + 1] as string);
+    if (!prefix) return false;
+    const expiresAt = row[from + 4];
+    const change: IndexedChange = {
+      kind: row[from] as ListKind,
+      prefix,
+      op: row[from + 2] as "set" | "remove",
+      createdAt: Number(row[from + 3]),
+      expiresAt: expiresAt === null ? null : Number(expiresAt),
+      node: row[from + 5] as string,
+      check: row[from + 6] as string | null,
+      reason: row[from + 7] as string | null,
+    };
+    return this.index.apply(change);
+  }
+}
+
+/**
+ * The follow loop: one read at a time, the next one after the pace's wait, or at once after a
+ * `wake()` (one that comes during a read makes another read follow it straight away).
+ */
+class Follower {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private dueAt = 0;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(private readonly pace: FollowPace, private readonly read: () => Promise<number>) {
+    this.schedule(0);
+  }
+
+  wake(): void {
+    this.pace.snap();
+    if (this.running) this.again = true;
+    else this.schedule(0);
+  }
+
+  /** A local write: keep up with the changes likely to follow it. */
+  snap(): void {
+    const wait = this.pace.snap();
+    if (!this.running && this.dueAt > Date.now() + wait) this.schedule(wait);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private schedule(waitMs: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.dueAt = Date.now() + waitMs;
+    this.timer = setTimeout(() => this.turn(), waitMs);
+  }
+
+  private turn(): void {
+    this.again = false;
+    this.running = this.read().then((changes) => {
+      this.running = undefined;
+      this.schedule(this.again ? 0 : this.pace.afterRead(changes));
     });
   }
 }
