@@ -68,10 +68,13 @@ function hash(a: number, b: number, meta: number): number {
  */
 export class ListIndex {
   private capacity = FIRST_CAPACITY;
-  /** Per slot: key word a, key word b, meta, node name id | (check id + 1) << 16. */
-  private words = new Uint32Array(FIRST_CAPACITY * 4);
-  /** Per slot: creation time, expiry (Infinity: never), in ms. */
-  private times = new Float64Array(FIRST_CAPACITY * 2);
+  /**
+   * 32 bytes per slot, one half of a cache line, so a probe touches one line: as words, key
+   * word a, key word b, meta, node name id | (check id + 1) << 16; then as doubles (at slot * 4
+   * + 2 and + 3), creation time and expiry (Infinity: never), in ms.
+   */
+  private words: Uint32Array;
+  private times: Float64Array;
   private used = 0;
   private readonly long = new Map<string, { meta: number; names: number; createdAt: number; expiresAt: number }>();
   /** Slots per (kind, family, length), to probe only the lengths in use. */
@@ -83,6 +86,10 @@ export class ListIndex {
   private readonly nameIds = new Map<string, number>();
   private readonly reasons: string[] = [];
   private readonly reasonIds = new Map<string, number>();
+
+  constructor() {
+    [this.words, this.times] = slots(FIRST_CAPACITY);
+  }
 
   /** Entries of one list in force (expired ones count until the next sweep). */
   size(kind: ListKind): number {
@@ -124,17 +131,17 @@ export class ListIndex {
       this.used++;
       this.count(meta, 1);
     } else {
-      if (!force && this.times[slot * 2] > change.createdAt) return false;
-      this.forget(this.words[slot * 4 + 2]);
+      if (!force && this.times[slot * 4 + 2] > change.createdAt) return false;
+      this.forget(this.words[slot * 8 + 2]);
     }
     this.remember(meta);
-    const w = slot * 4;
+    const w = slot * 8;
     this.words[w] = a;
     this.words[w + 1] = b;
     this.words[w + 2] = meta;
     this.words[w + 3] = names;
-    this.times[slot * 2] = change.createdAt;
-    this.times[slot * 2 + 1] = expiresAt;
+    this.times[slot * 4 + 2] = change.createdAt;
+    this.times[slot * 4 + 3] = expiresAt;
     return true;
   }
 
@@ -159,9 +166,9 @@ export class ListIndex {
         b = maskWord((g[2] << 16) | g[3], length - 32);
       }
       const slot = this.find(a, b, length | (ip.family === 6 ? V6 : 0) | (k << KIND_SHIFT));
-      if (slot < 0 || (this.words[slot * 4 + 2] & REMOVED)) continue;
-      const expiresAt = this.times[slot * 2 + 1];
-      if (expiresAt > now) return this.entry(kind, ip, length, this.words[slot * 4 + 2], this.words[slot * 4 + 3], this.times[slot * 2], expiresAt);
+      if (slot < 0 || (this.words[slot * 8 + 2] & REMOVED)) continue;
+      const expiresAt = this.times[slot * 4 + 3];
+      if (expiresAt > now) return this.entry(kind, ip, length, this.words[slot * 8 + 2], this.words[slot * 8 + 3], this.times[slot * 4 + 2], expiresAt);
     }
     return undefined;
   }
@@ -184,8 +191,8 @@ export class ListIndex {
     // of the table to its end: the slot is looked at again before moving on, and a wrapped
     // entry is looked at twice, which is harmless.
     for (let slot = 0; slot < this.capacity;) {
-      const meta = this.words[slot * 4 + 2];
-      if (meta !== 0 && gone(meta, this.times[slot * 2], this.times[slot * 2 + 1])) {
+      const meta = this.words[slot * 8 + 2];
+      if (meta !== 0 && gone(meta, this.times[slot * 4 + 2], this.times[slot * 4 + 3])) {
         if (!(meta & REMOVED)) expired++;
         this.forget(meta);
         this.count(meta, -1);
@@ -200,15 +207,16 @@ export class ListIndex {
   private entry(kind: ListKind, ip: IP, length: number, meta: number, names: number, createdAt: number, expiresAt: number): ListEntry {
     const check = names >>> 16;
     const reason = meta >>> REASON_SHIFT;
-    return {
+    return new FoundEntry(
       kind,
-      prefix: formatPrefix({ ip: mask(ip, length), length }),
+      ip,
+      length,
       createdAt,
-      expiresAt: expiresAt === Infinity ? null : expiresAt,
-      node: this.names[names & 0xffff],
-      check: check === 0 ? null : this.names[check - 1],
-      reason: reason === 0 ? null : this.reasons[reason - 1],
-    };
+      expiresAt === Infinity ? null : expiresAt,
+      this.names[names & 0xffff],
+      check === 0 ? null : this.names[check - 1],
+      reason === 0 ? null : this.reasons[reason - 1],
+    );
   }
 
   /** The reason's number plus one, 0 for none or one past MAX_REASONS. */
@@ -238,16 +246,16 @@ export class ListIndex {
     const mask = this.capacity - 1;
     const words = this.words;
     for (let slot = hash(a, b, key) & mask;; slot = (slot + 1) & mask) {
-      const meta = words[slot * 4 + 2];
+      const meta = words[slot * 8 + 2];
       if (meta === 0) return -1;
-      if ((meta & KEY_META) === key && words[slot * 4] === a && words[slot * 4 + 1] === b) return slot;
+      if ((meta & KEY_META) === key && words[slot * 8] === a && words[slot * 8 + 1] === b) return slot;
     }
   }
 
   private emptySlotFor(a: number, b: number, key: number): number {
     const mask = this.capacity - 1;
     let slot = hash(a, b, key) & mask;
-    while (this.words[slot * 4 + 2] !== 0) slot = (slot + 1) & mask;
+    while (this.words[slot * 8 + 2] !== 0) slot = (slot + 1) & mask;
     return slot;
   }
 
@@ -255,35 +263,29 @@ export class ListIndex {
   private removeSlot(hole: number): void {
     const mask = this.capacity - 1;
     const words = this.words;
-    const times = this.times;
     this.used--;
     for (let next = (hole + 1) & mask;; next = (next + 1) & mask) {
-      const meta = words[next * 4 + 2];
+      const meta = words[next * 8 + 2];
       if (meta === 0) break;
-      const home = hash(words[next * 4], words[next * 4 + 1], meta & KEY_META) & mask;
+      const home = hash(words[next * 8], words[next * 8 + 1], meta & KEY_META) & mask;
       // The entry may move to the hole if its home is not in (hole, next], cyclically.
       const stays = hole < next ? home > hole && home <= next : home > hole || home <= next;
       if (stays) continue;
-      words.copyWithin(hole * 4, next * 4, next * 4 + 4);
-      times.copyWithin(hole * 2, next * 2, next * 2 + 2);
+      words.copyWithin(hole * 8, next * 8, next * 8 + 8);
       hole = next;
     }
-    words.fill(0, hole * 4, hole * 4 + 4);
-    times.fill(0, hole * 2, hole * 2 + 2);
+    words.fill(0, hole * 8, hole * 8 + 8);
   }
 
   private rehash(capacity: number): void {
     const oldWords = this.words;
-    const oldTimes = this.times;
     this.capacity = capacity;
-    this.words = new Uint32Array(capacity * 4);
-    this.times = new Float64Array(capacity * 2);
-    for (let slot = 0; slot < oldWords.length / 4; slot++) {
-      const meta = oldWords[slot * 4 + 2];
+    [this.words, this.times] = slots(capacity);
+    for (let slot = 0; slot < oldWords.length / 8; slot++) {
+      const meta = oldWords[slot * 8 + 2];
       if (meta === 0) continue;
-      const to = this.emptySlotFor(oldWords[slot * 4], oldWords[slot * 4 + 1], meta & KEY_META);
-      this.words.set(oldWords.subarray(slot * 4, slot * 4 + 4), to * 4);
-      this.times.set(oldTimes.subarray(slot * 2, slot * 2 + 2), to * 2);
+      const to = this.emptySlotFor(oldWords[slot * 8], oldWords[slot * 8 + 1], meta & KEY_META);
+      this.words.set(oldWords.subarray(slot * 8, slot * 8 + 8), to * 8);
     }
   }
 
@@ -307,6 +309,34 @@ export class ListIndex {
 
   private forget(meta: number): void {
     if (!(meta & REMOVED)) this.inForce[(meta >>> KIND_SHIFT) & 3]--;
+  }
+}
+
+/** Two views of one buffer of `capacity` slots of 32 bytes. */
+function slots(capacity: number): [Uint32Array, Float64Array] {
+  const buffer = new ArrayBuffer(capacity * 32);
+  return [new Uint32Array(buffer), new Float64Array(buffer)];
+}
+
+/** An entry found by a lookup; its prefix is written out only when someone reads it (a log line), not on every lookup. */
+class FoundEntry implements ListEntry {
+  constructor(
+    readonly kind: ListKind,
+    private readonly ip: IP,
+    private readonly length: number,
+    readonly createdAt: number,
+    readonly expiresAt: number | null,
+    readonly node: string,
+    readonly check: string | null,
+    readonly reason: string | null,
+  ) {}
+
+  get prefix(): string {
+    return formatPrefix({ ip: mask(this.ip, this.length), length: this.length });
+  }
+
+  toJSON(): ListEntry {
+    return { kind: this.kind, prefix: this.prefix, createdAt: this.createdAt, expiresAt: this.expiresAt, node: this.node, check: this.check, reason: this.reason };
   }
 }
 

@@ -1,4 +1,4 @@
-import { type Client, createClient, type Row } from "@libsql/client";
+import { type Client, createClient } from "@libsql/client";
 import { Kysely } from "kysely";
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -8,7 +8,7 @@ import { LibsqlDialect } from "./libsql-dialect.ts";
 import { migrate } from "./migrate.ts";
 import { FollowPace } from "./follow-pace.ts";
 import { HOUSEKEEPING_EVERY_MS, housekeep, type HousekeepingRound, readSizes, REMOVAL_KEPT_MS, type Retention, type SizedTable, TRIMMED_BELOW } from "./housekeeping.ts";
-import { type IndexedChange, ListIndex } from "./prefix-index.ts";
+import { ListIndex } from "./prefix-index.ts";
 import { findWalDamage } from "./wal-check.ts";
 import type { Database, GreylistTable, ListEntry, ListKind, ListRow } from "./types.ts";
 import { columnsOf, type WriteOp } from "./journal-rows.ts";
@@ -411,16 +411,19 @@ export class Store {
     this.index.reserve(this.index.size("ban") + this.index.size("pass") + this.index.size("allow") + Number(count.rows[0][0]));
     let applied = 0;
     for (let after = 0;;) {
+      // By rowid alone: a condition on expires_at lets SQLite pick lists_by_expiry and sort
+      // every page again (quadratic, measured).
       const page = await this.client.execute({
-        sql: `SELECT rowid, kind, prefix, op, created_at, expires_at, node, check_id, reason FROM lists
-              WHERE rowid > ? AND (op = 'remove' OR expires_at IS NULL OR expires_at > ?) ORDER BY rowid LIMIT ${PAGE}`,
-        args: [after, now],
+        sql: `SELECT max(rowid), ${pageJson("rowid")} FROM (SELECT rowid, * FROM lists WHERE rowid > ? ORDER BY rowid LIMIT ${PAGE})`,
+        args: [after],
       });
-      for (const row of page.rows) {
-        after = Number(row[0]);
-        if (this.apply(row, 1)) applied++;
+      const rows = JSON.parse(page.rows[0][1] as string) as ChangeJson[];
+      for (const row of rows) {
+        const expired = row[2] === "set" && row[4] !== null && row[4] <= now;
+        if (!expired && this.apply(row)) applied++;
       }
-      if (page.rows.length < PAGE) break;
+      if (rows.length < PAGE) break;
+      after = Number(page.rows[0][0]);
     }
     this.lastSeq = Math.max(this.lastSeq, from);
     return applied;
@@ -436,36 +439,22 @@ export class Store {
     for (;;) {
       const [trimmed, page] = await this.client.batch([
         { sql: "SELECT value FROM store_marks WHERE name = ?", args: [TRIMMED_BELOW] },
-        {
-          sql: `SELECT seq, kind, prefix, op, created_at, expires_at, node, check_id, reason FROM list_changes WHERE seq > ? ORDER BY seq LIMIT ${PAGE}`,
-          args: [this.lastSeq],
-        },
+        { sql: `SELECT max(seq), ${pageJson("seq")} FROM (SELECT * FROM list_changes WHERE seq > ? ORDER BY seq LIMIT ${PAGE})`, args: [this.lastSeq] },
       ], "read");
       if (Number(trimmed.rows[0]?.[0] ?? 0) > this.lastSeq + 1) return applied + await this.load();
-      for (const row of page.rows) {
-        this.lastSeq = Math.max(this.lastSeq, Number(row[0]));
-        if (this.apply(row, 1)) applied++;
-      }
-      if (page.rows.length < PAGE) return applied;
+      // In seq order, which decides between changes made at the same millisecond; SQLite does
+      // not promise an aggregate's order, and sqld parses no ORDER BY inside one.
+      const rows = (JSON.parse(page.rows[0][1] as string) as ChangeJson[]).sort((x, y) => x[8] - y[8]);
+      for (const row of rows) if (this.apply(row)) applied++;
+      if (rows.length > 0) this.lastSeq = Math.max(this.lastSeq, Number(page.rows[0][0]));
+      if (rows.length < PAGE) return applied;
     }
   }
 
-  /** A row of `lists` or `list_changes` from its kind on: kind, prefix, op, created_at, expires_at, node, check_id, reason. */
-  private apply(row: Row, from: number): boolean {
-    const prefix = parsePrefix(row[from + 1] as string);
+  private apply([kind, text, op, createdAt, expiresAt, node, check, reason]: ChangeJson): boolean {
+    const prefix = parsePrefix(text);
     if (!prefix) return false;
-    const expiresAt = row[from + 4];
-    const change: IndexedChange = {
-      kind: row[from] as ListKind,
-      prefix,
-      op: row[from + 2] as "set" | "remove",
-      createdAt: Number(row[from + 3]),
-      expiresAt: expiresAt === null ? null : Number(expiresAt),
-      node: row[from + 5] as string,
-      check: row[from + 6] as string | null,
-      reason: row[from + 7] as string | null,
-    };
-    return this.index.apply(change);
+    return this.index.apply({ kind, prefix, op, createdAt, expiresAt, node, check, reason });
   }
 }
 
@@ -517,6 +506,14 @@ class Follower {
     });
   }
 }
+
+/**
+ * A page of `lists` or `list_changes` rows as one JSON text: each value read through the
+ * client costs about a microsecond on Deno (its native addon), nine per row; one text per page
+ * loads a million entries in about a second on both runtimes (measured).
+ */
+const pageJson = (order: string) => `json_group_array(json_array(kind, prefix, op, created_at, expires_at, node, check_id, reason, ${order}))`;
+type ChangeJson = [ListKind, string, "set" | "remove", number, number | null, string, string | null, string | null, number];
 
 /** Rows per INSERT: well below SQLite's 32,766 bound variables with any of our tables. */
 const ROWS_PER_INSERT = 100;
