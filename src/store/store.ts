@@ -7,7 +7,7 @@ import { whileBusy } from "./busy.ts";
 import { LibsqlDialect } from "./libsql-dialect.ts";
 import { migrate } from "./migrate.ts";
 import { FollowPace } from "./follow-pace.ts";
-import { HOUSEKEEPING_EVERY_MS, housekeep, type HousekeepingRound, readSizes, REMOVAL_KEPT_MS, type Retention, type SizedTable, TRIMMED_BELOW } from "./housekeeping.ts";
+import { HOUSEKEEPING_EVERY_MS, housekeep, readSizes, REMOVAL_KEPT_MS, type Retention, type SizedTable, TRIMMED_BELOW } from "./housekeeping.ts";
 import { ListIndex } from "./prefix-index.ts";
 import { findWalDamage } from "./wal-check.ts";
 import type { Database, GreylistTable, ListEntry, ListKind, ListRow } from "./types.ts";
@@ -71,6 +71,8 @@ export interface FollowOptions {
 
 /** A node's heartbeat: often enough for the dashboard (which marks a node silent for 30 s). */
 const HEARTBEAT_MS = 15_000;
+/** Slots of the index looked at per heartbeat: tens of milliseconds; all of ten million entries in about five minutes. */
+const SWEEP_SLOTS = 1 << 20;
 /** Rows per read when loading `lists` or catching up with `list_changes`. */
 const PAGE = 10_000;
 
@@ -268,14 +270,12 @@ export class Store {
     return changes;
   }
 
-  private async housekeep(retention: Retention, now: number): Promise<HousekeepingRound | undefined> {
+  private async housekeep(retention: Retention, now: number): Promise<void> {
     try {
       const round = await housekeep(this.client, this.options.node, retention, now);
       if (round) this.sizes = round.sizes;
-      return round;
     } catch (error) {
       this.onError(new Error(`housekeeping of the store at ${this.options.url} failed, tried again in ${HOUSEKEEPING_EVERY_MS / 60_000} minutes: ${(error as Error).message}`));
-      return undefined;
     }
   }
 
@@ -285,7 +285,7 @@ export class Store {
   }
 
   async close(timeoutMs = 5_000): Promise<void> {
-    await this.follower?.stop();
+    this.follower?.stop();
     await this.queue.flush(timeoutMs);
     this.queue.close();
     // The client's close leaves the log as it is: after a node's clean stop everything is in
@@ -305,7 +305,7 @@ export class Store {
 
   /** Forgets entries that expired: they already stopped applying at their time; this frees their memory. */
   private sweep(now: number): void {
-    this.index.sweep(now, now - REMOVAL_KEPT_MS);
+    this.index.sweep(now, now - REMOVAL_KEPT_MS, SWEEP_SLOTS);
   }
 
   /**
@@ -487,10 +487,10 @@ class Follower {
     if (!this.running && this.dueAt > Date.now() + wait) this.schedule(wait);
   }
 
-  async stop(): Promise<void> {
+  /** No read after this one; one under way is not waited for (it may wait on the network). */
+  stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.running;
   }
 
   private schedule(waitMs: number): void {
