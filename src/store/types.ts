@@ -40,7 +40,7 @@ export interface NodesTable {
   read_seq: Generated<number>;
 }
 
-/** The change in force per kind and prefix (see migrations/0004_state.sql). */
+/** The change in force per kind and prefix (see migrations/0005_state.sql). */
 export interface ListsTable {
   kind: ListKind;
   prefix: string;
