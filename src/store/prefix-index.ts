@@ -25,11 +25,11 @@ const OCCUPIED = 1 << 12;
 const KEY_META = 0x7ff;
 const REASON_SHIFT = 13;
 /**
- * Distinct reasons held in memory at most. Those of the checks repeat on every entry and cost
- * nothing each; free text beyond this many (a bulk import, one reason a line) is left to the
- * database, and the BANNED line leaves it out.
+ * Distinct reasons held in memory at most (at most 500 characters each: 33 MB at worst). Those
+ * of the checks repeat on every entry and cost nothing each; free text beyond this many (a bulk
+ * import, one reason a line) is left to the database, and the BANNED line leaves it out.
  */
-const MAX_REASONS = (1 << (32 - REASON_SHIFT)) - 1;
+const MAX_REASONS = 0xffff;
 
 /** Slots in use at most this fraction of the table; linear probing stays short below it. */
 const LOAD = 0.75;

@@ -112,3 +112,14 @@ test("a table grown past many resizes, then mostly swept, still finds exactly wh
   assert.equal(index.size("ban"), Math.ceil(n / 3));
   assert.equal(index.size("pass"), Math.ceil(n / 2));
 });
+
+test("reasons are held once each, up to 65,535 distinct ones; past that an entry's reason is left to the database", () => {
+  const index = new ListIndex();
+  const host = (i: number): IP => ({ family: 4, value: (0x0b000000 + i) >>> 0 });
+  for (let i = 0; i < 65_540; i++) index.apply(change("ban", { ip: host(i), length: 32 }, { reason: `line ${i}` }));
+  assert.equal(index.lookup("ban", host(0), 0)?.reason, "line 0");
+  assert.equal(index.lookup("ban", host(65_534), 0)?.reason, "line 65534");
+  assert.equal(index.lookup("ban", host(65_535), 0)?.reason, null);
+  index.apply(change("ban", { ip: host(65_539), length: 32 }, { reason: "line 7", createdAt: 2 }));
+  assert.equal(index.lookup("ban", host(65_539), 0)?.reason, "line 7", "a reason already held is shared");
+});
