@@ -44,14 +44,14 @@ export interface HousekeepingRound {
  * is held for long and the other nodes' writes go on between them.
  */
 export async function housekeep(client: Client, node: string, retention: Retention, now: number): Promise<HousekeepingRound | undefined> {
-  const [, holder] = await client.batch([
-    {
-      sql: `INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
-            WHERE leases.holder = excluded.holder OR leases.until < ?`,
-      args: [LEASE, node, now + LEASE_MS, now],
-    },
-    { sql: "SELECT holder FROM leases WHERE name = ?", args: [LEASE] },
-  ], "write");
+  // The upsert is atomic on its own; no batch, whose transaction takes a pooled connection of
+  // its own (three more open files on a `file:` database).
+  await client.execute({
+    sql: `INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+          WHERE leases.holder = excluded.holder OR leases.until < ?`,
+    args: [LEASE, node, now + LEASE_MS, now],
+  });
+  const holder = await client.execute({ sql: "SELECT holder FROM leases WHERE name = ?", args: [LEASE] });
   if (holder.rows[0]?.[0] !== node) return undefined;
 
   const expiredEntries = await deleteInBatches(client, "lists", "op = 'set' AND expires_at IS NOT NULL AND expires_at <= ?", [now]);
@@ -74,7 +74,7 @@ export async function housekeep(client: Client, node: string, retention: Retenti
   // One statement each, not a read batch (see Store.load).
   const sizes = {} as Record<SizedTable, number>;
   for (const table of SIZED_TABLES) sizes[table] = Number((await client.execute(`SELECT count(*) FROM "${table}"`)).rows[0][0]);
-  await client.batch(SIZED_TABLES.map((table) => markStatement(`rows:${table}`, sizes[table], now)), "write");
+  for (const table of SIZED_TABLES) await client.execute(markStatement(`rows:${table}`, sizes[table], now));
   return { deleted: { expiredEntries, oldRemovals, changes, events, greylist }, sizes };
 }
 

@@ -472,7 +472,7 @@ class Follower {
   private stopped = false;
 
   constructor(private readonly pace: FollowPace, private readonly read: () => Promise<number>) {
-    this.schedule(0);
+    this.schedule(pace.current);
   }
 
   wake(): void {
