@@ -17,7 +17,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type IP, parseIP } from "../src/ip/address.ts";
 import { runtimeName } from "../src/net/runtime/which-runtime.ts";
-import { PrefixIndex } from "../src/store/prefix-index.ts";
+import { type IndexedChange, ListIndex } from "../src/store/prefix-index.ts";
 import { Store } from "../src/store/store.ts";
 import { adminApp } from "../src/admin/app.ts";
 import { Metrics } from "../src/metrics/metrics.ts";
@@ -69,8 +69,8 @@ function v6(a: number, b: number, c: number): IP {
 
 function lookupBench(): { family: string; nsPerLookup: number; hitRate: number }[] {
   const next = random(42);
-  const index = new PrefixIndex<{ expiresAt: number | null }>();
-  const entry = { expiresAt: null };
+  const index = new ListIndex();
+  const entry = (prefix: IndexedChange["prefix"]): IndexedChange => ({ kind: "ban", prefix, op: "set", createdAt: 1, expiresAt: null, node: "bench", check: "bench", reason: "bench" });
   const v4Hosts = Math.floor(ENTRIES * 0.6);
   const v6Nets = Math.floor(ENTRIES * 0.3);
   const cidrs = ENTRIES - v4Hosts - v6Nets;
@@ -78,17 +78,17 @@ function lookupBench(): { family: string; nsPerLookup: number; hitRate: number }
   for (let i = 0; i < v4Hosts; i++) {
     const n = next();
     v4Keys.push(n);
-    index.set({ ip: v4(n), length: 32 }, entry);
+    index.apply(entry({ ip: v4(n), length: 32 }));
   }
   const v6Keys: [number, number][] = [];
   for (let i = 0; i < v6Nets; i++) {
     const k: [number, number] = [next(), next()];
     v6Keys.push(k);
-    index.set({ ip: v6(k[0], k[1], 0), length: 64 }, entry);
+    index.apply(entry({ ip: v6(k[0], k[1], 0), length: 64 }));
   }
   for (let i = 0; i < cidrs; i++) {
-    if (i % 2 === 0) index.set({ ip: v4(next() & 0xffffff00), length: 24 }, entry);
-    else index.set({ ip: { family: 6, groups: [0x2001, next() & 0xffff, next() & 0xffff, 0, 0, 0, 0, 0] }, length: 48 }, entry);
+    if (i % 2 === 0) index.apply(entry({ ip: v4(next() & 0xffffff00), length: 24 }));
+    else index.apply(entry({ ip: { family: 6, groups: [0x2001, next() & 0xffff, next() & 0xffff, 0, 0, 0, 0, 0] }, length: 48 }));
   }
   const queries: Record<string, IP[]> = { ipv4: [], ipv6: [] };
   for (let i = 0; i < 100_000; i++) {
@@ -102,7 +102,7 @@ function lookupBench(): { family: string; nsPerLookup: number; hitRate: number }
     for (let rep = 0; rep < 7; rep++) {
       hits = 0;
       const started = performance.now();
-      for (let i = 0; i < LOOKUPS; i++) if (index.lookup(ips[i % ips.length], 0) !== undefined) hits++;
+      for (let i = 0; i < LOOKUPS; i++) if (index.lookup("ban", ips[i % ips.length], 0) !== undefined) hits++;
       runs.push(((performance.now() - started) * 1e6) / LOOKUPS);
     }
     return { family, nsPerLookup: median(runs.slice(2)), hitRate: hits / LOOKUPS };
@@ -155,7 +155,8 @@ function propagationBench(): Promise<{ p50: number; p99: number; max: number; n:
     const admin = NUDGES ? await serve((request, peer) => app.fetch(request, peer), "127.0.0.1", 0) : undefined;
     const nudges = new Nudges("a", undefined, (e) => console.error(e.message));
     if (NUDGES) a.onListWritten(() => void nudges.send());
-    b.follow(FOLLOW_MS, { runtime: runtimeName(), listen: "-", startedAt: Date.now(), adminUrl: admin && `http://127.0.0.1:${admin.port}` });
+    // With nudges, polling runs at the default idle pace: the nudge, not the poll, carries the ban.
+    b.follow({ fastMs: FOLLOW_MS, idleMs: NUDGES ? 5_000 : FOLLOW_MS }, { runtime: runtimeName(), listen: "-", startedAt: Date.now(), adminUrl: admin && `http://127.0.0.1:${admin.port}` });
     for (const deadline = Date.now() + 15_000; NUDGES && nudges.known === 0; await nudges.readPeers(a.db)) {
       if (Date.now() > deadline) throw new Error("node a never learned node b's admin URL from the nodes table");
       await new Promise((r) => setTimeout(r, 50));

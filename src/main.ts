@@ -90,7 +90,8 @@ async function main(): Promise<void> {
   // Each process keeps its own journal of writes that could not reach the database.
   const queueFile = sibling ? `${config.queueFile}.${config.processIndex}` : config.queueFile;
   const store = await Store.open(
-    { url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, queueFile },
+    // Housekeeping is one process's job: the first of the node's.
+    { url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, queueFile, retention: sibling ? undefined : config.retention },
     (error) => logger.note("warn", error.message),
   );
   if (knownOpenFiles === undefined) {
@@ -204,7 +205,7 @@ async function main(): Promise<void> {
   const nudges = new Nudges(config.node, config.adminToken, warn);
   const peers = adminUrl === undefined ? undefined : new Every("reading the other nodes' admin URLs", FOLLOW_TABLES_MS, () => nudges.readPeers(store.db), warn);
   store.onListWritten(() => void nudges.send());
-  store.follow(config.followIntervalMs, { runtime: runtimeName(), listen, startedAt, adminUrl });
+  store.follow({ fastMs: config.followIntervalMs, idleMs: config.followIdleIntervalMs }, { runtime: runtimeName(), listen, startedAt, adminUrl });
   await peers?.start();
   logger.note("info", "mxscreen started", {
     runtime: runtimeName(),

@@ -1,5 +1,5 @@
 import type { Explanation } from "../store/explain.ts";
-import type { ListChangeRow, ListEntry, ListKind } from "../store/types.ts";
+import type { ListEntry, ListKind, ListRow } from "../store/types.ts";
 
 /**
  * The one JSON shape of a ban, pass or allow entry, wherever it is shown: the API's lists and
@@ -33,7 +33,7 @@ export function entryJson(entry: ListEntry): ListEntryJson {
   };
 }
 
-export function rowJson(row: ListChangeRow): ListEntryJson {
+export function rowJson(row: ListRow): ListEntryJson {
   return entryJson({ kind: row.kind, prefix: row.prefix, createdAt: row.created_at, expiresAt: row.expires_at, node: row.node, check: row.check_id, reason: row.reason });
 }
 

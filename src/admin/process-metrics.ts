@@ -56,6 +56,8 @@ export function registerProcessMetrics(metrics: Metrics, store: Store, maxConnec
   metrics.gauge("mxscreen_event_loop_lag_seconds", "How late the last 500 ms timer of the main thread fired: time the accept loop could not answer.", () => lagSeconds);
   metrics.gauge("mxscreen_list_entries", "Entries in force in this node's memory, by list (ban, pass, allow).", () =>
     (["ban", "pass", "allow"] as const).map((list) => [{ list }, store.inForce(list)] as const));
+  metrics.gauge("mxscreen_store_table_rows", "Rows per table of the shared database, as the node doing the housekeeping counted them last (every 5 minutes).", () =>
+    Object.entries(store.tableRows()).map(([table, rows]) => [{ table }, rows] as const));
   if (maxConnections !== undefined) {
     metrics.gauge("mxscreen_max_connections", "MXSCREEN_MAX_CONNECTIONS: past it new clients get 421 4.3.2.", () => maxConnections);
   }

@@ -4,7 +4,10 @@ import type { Database } from "./types.ts";
 
 export interface Explanation {
   readonly ip: string;
-  /** Every list change (ban, pass, allow) whose prefix covers the address, oldest first. */
+  /**
+   * The list changes (ban, pass, allow) whose prefix covers the address, oldest first: the ones
+   * in force, and those the change log still holds (it is trimmed once every node has read it).
+   */
   readonly lists: {
     readonly at: number;
     readonly kind: string;
@@ -42,8 +45,10 @@ export async function explain(db: Kysely<Database>, ip: IP, limit = 200): Promis
   const address = formatIP(ip);
   // Every prefix that can cover the address, so that the (kind, prefix) index answers.
   const covering = Array.from({ length: maxLength(ip) + 1 }, (_, length) => formatPrefix({ ip: mask(ip, length), length }));
-  const changes = await db.selectFrom("list_changes").selectAll().where("prefix", "in", covering).orderBy("seq").execute();
-  const lists = changes
+  const logged = await db.selectFrom("list_changes").selectAll().where("prefix", "in", covering).execute();
+  const inForce = await db.selectFrom("lists").selectAll().where("prefix", "in", covering).execute();
+  const bySeq = new Map([...inForce, ...logged].map((c) => [c.seq, c]));
+  const lists = [...bySeq.values()].sort((a, b) => a.seq - b.seq)
     .map((c) => ({
       at: c.created_at,
       kind: c.kind,

@@ -11,9 +11,9 @@ const MIGRATIONS_DIR = new URL("../../migrations/", import.meta.url);
  * finds the migration recorded. Returns the names it applied.
  */
 export async function migrate(client: Client): Promise<string[]> {
-  await client.execute(
-    "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)",
-  );
+  // Busy too when another node is creating it: the client's pooled connections do not all
+  // carry the busy timeout set on one of them.
+  await whileBusy(() => client.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)"));
   const names = (await readdir(MIGRATIONS_DIR)).filter((n) => n.endsWith(".sql")).sort();
   const applied: string[] = [];
   for (const name of names) {

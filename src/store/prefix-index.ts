@@ -1,129 +1,356 @@
-import type { IP, Prefix } from "../ip/address.ts";
+import { formatPrefix, type IP, mask, type Prefix } from "../ip/address.ts";
+import type { ListEntry, ListKind } from "./types.ts";
 
-interface Expiring {
+/** A change as the index applies it: what a node needs to screen, nothing it could read later. */
+export interface IndexedChange {
+  readonly kind: ListKind;
+  readonly prefix: Prefix;
+  readonly op: "set" | "remove";
+  readonly createdAt: number;
+  /** null: never expires. */
   readonly expiresAt: number | null;
+  readonly node: string;
+  readonly check: string | null;
+  readonly reason: string | null;
 }
 
-/** IPv6 prefixes as nested maps of 32-bit words: a /64 is two probes, no strings, no allocation. */
-type Words<T> = Map<number, Words<T> | T>;
+const KIND_NUMBER: Record<ListKind, number> = { ban: 0, pass: 1, allow: 2 };
 
+// The meta word of a slot: the key's length, family and kind, a removal flag, an occupied
+// bit (so an empty slot is 0), and the reason's number.
+const V6 = 1 << 8;
+const KIND_SHIFT = 9;
+const REMOVED = 1 << 11;
+const OCCUPIED = 1 << 12;
+const KEY_META = 0x7ff;
+const REASON_SHIFT = 13;
 /**
- * The top `bits` bits of a 32-bit word, as a signed 32-bit integer: V8 keeps those unboxed
- * (an unsigned one above 2^31 is a heap number, allocated and hashed on every probe).
+ * Distinct reasons held in memory at most (at most 500 characters each: 33 MB at worst). Those
+ * of the checks repeat on every entry and cost nothing each; free text beyond this many (a bulk
+ * import, one reason a line) is left to the database, and the BANNED line leaves it out.
  */
+const MAX_REASONS = 0xffff;
+
+/** Slots in use at most this fraction of the table; linear probing stays short below it. */
+const LOAD = 0.75;
+const FIRST_CAPACITY = 1 << 10;
+
+function keyMeta(kind: number, prefix: Prefix): number {
+  return prefix.length | (prefix.ip.family === 6 ? V6 : 0) | (kind << KIND_SHIFT);
+}
+
+/** The top `bits` bits of a 32-bit word, unsigned. */
 function maskWord(word: number, bits: number): number {
-  if (bits >= 32) return word | 0;
+  if (bits >= 32) return word >>> 0;
   if (bits <= 0) return 0;
-  return word & (~0 << (32 - bits));
+  return (word & (~0 << (32 - bits))) >>> 0;
 }
 
-function v6Word(groups: readonly number[], i: number): number {
-  return (groups[2 * i] << 16) | groups[2 * i + 1];
+function hash(a: number, b: number, meta: number): number {
+  let h = Math.imul(a ^ Math.imul(b, 0x9e3779b1) ^ Math.imul(meta, 0x27d4eb2f), 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
 
 /**
- * Values by IP prefix, looked up by address without touching the network: one map per prefix
- * length in use, probed from the longest length down, so a lookup costs one masked probe
- * per distinct length until the most specific live entry is found.
+ * Bans, passes and allow entries by IP prefix, for lookups that never wait on the network and
+ * cost a few dozen bytes per entry at ten million of them: one open-addressing hash table in
+ * typed arrays (linear probing, deletion by backward shift, so no tombstone slots), keyed by
+ * (kind, family, length, the prefix's first 64 bits). A lookup probes once per prefix length in
+ * use, longest first, until the most specific live entry is found. Each slot also holds the
+ * version of the change in force (its creation time), removals included, so a change older
+ * than the one applied is ignored whichever order they arrive in. IPv6 prefixes longer than a
+ * /64 (host entries an operator adds by hand, rare) live in a map beside it.
+ *
+ * Evidence is not kept, nor reasons past MAX_REASONS distinct ones: whoever shows them reads
+ * them from the database.
  */
-export class PrefixIndex<T extends Expiring> {
-  private readonly v4 = new Map<number, Map<number, T>>();
-  private readonly v6 = new Map<number, Words<T>>();
-  private v4Lengths: number[] = [];
-  private v6Lengths: number[] = [];
-  private count = 0;
+export class ListIndex {
+  private capacity = FIRST_CAPACITY;
+  /**
+   * 32 bytes per slot, one half of a cache line, so a probe touches one line: as words, key
+   * word a, key word b, meta, node name id | (check id + 1) << 16; then as doubles (at slot * 4
+   * + 2 and + 3), creation time and expiry (Infinity: never), in ms.
+   */
+  private words: Uint32Array;
+  private times: Float64Array;
+  private used = 0;
+  /** Where the next sweep starts. */
+  private sweepAt = 0;
+  private readonly long = new Map<string, { meta: number; names: number; createdAt: number; expiresAt: number }>();
+  /** Slots per (kind, family, length), to probe only the lengths in use. */
+  private readonly perLength = new Int32Array(3 * 2 * 129);
+  private readonly lengths: number[][] = Array.from({ length: 6 }, () => []);
+  private readonly inForce = [0, 0, 0];
+  /** Node names and check ids, few and repeated on every entry, by number. */
+  private readonly names: string[] = [];
+  private readonly nameIds = new Map<string, number>();
+  private readonly reasons: string[] = [];
+  private readonly reasonIds = new Map<string, number>();
 
-  get size(): number {
-    return this.count;
+  constructor() {
+    [this.words, this.times] = slots(FIRST_CAPACITY);
   }
 
-  set(prefix: Prefix, value: T): void {
-    const { ip, length } = prefix;
-    if (ip.family === 4) {
-      let map = this.v4.get(length);
-      if (!map) {
-        this.v4.set(length, map = new Map());
-        this.v4Lengths = [...this.v4.keys()].sort((a, b) => b - a);
+  /** Entries of one list in force (expired ones count until the next sweep). */
+  size(kind: ListKind): number {
+    return this.inForce[KIND_NUMBER[kind]];
+  }
+
+  /** Makes room for `entries` without growing on the way (a load of known size). */
+  reserve(entries: number): void {
+    let capacity = this.capacity;
+    while (entries > capacity * LOAD) capacity *= 2;
+    if (capacity !== this.capacity) this.rehash(capacity);
+  }
+
+  /**
+   * Applies a change unless the one in force for its kind and prefix is newer; `force` applies it
+   * anyway (this node's own writes, which are the newest it knows of). True when applied.
+   */
+  apply(change: IndexedChange, force = false): boolean {
+    const kind = KIND_NUMBER[change.kind];
+    const meta = (keyMeta(kind, change.prefix) | OCCUPIED | (change.op === "remove" ? REMOVED : 0) | (this.reasonId(change.reason) << REASON_SHIFT)) >>> 0;
+    const names = this.nameId(change.node) | ((change.check === null ? 0 : this.nameId(change.check) + 1) << 16);
+    const expiresAt = change.expiresAt ?? Infinity;
+    const { ip, length } = change.prefix;
+    if (ip.family === 6 && length > 64) {
+      const key = `${change.kind} ${formatPrefix({ ip: mask(ip, length), length })}`;
+      const old = this.long.get(key);
+      if (old && !force && old.createdAt > change.createdAt) return false;
+      if (old) this.forget(old.meta);
+      else this.count(meta, 1);
+      this.remember(meta);
+      this.long.set(key, { meta, names, createdAt: change.createdAt, expiresAt });
+      return true;
+    }
+    const [a, b] = keyWords(ip, length);
+    let slot = this.find(a, b, meta & KEY_META);
+    if (slot < 0) {
+      if ((this.used + 1) > this.capacity * LOAD) this.rehash(this.capacity * 2);
+      slot = this.emptySlotFor(a, b, meta & KEY_META);
+      this.used++;
+      this.count(meta, 1);
+    } else {
+      if (!force && this.times[slot * 4 + 2] > change.createdAt) return false;
+      this.forget(this.words[slot * 8 + 2]);
+    }
+    this.remember(meta);
+    const w = slot * 8;
+    this.words[w] = a;
+    this.words[w + 1] = b;
+    this.words[w + 2] = meta;
+    this.words[w + 3] = names;
+    this.times[slot * 4 + 2] = change.createdAt;
+    this.times[slot * 4 + 3] = expiresAt;
+    return true;
+  }
+
+  /** The most specific entry of `kind` covering `ip` that has not expired at `now`. */
+  lookup(kind: ListKind, ip: IP, now: number): ListEntry | undefined {
+    const k = KIND_NUMBER[kind];
+    const lengths = this.lengths[k * 2 + (ip.family === 6 ? 1 : 0)];
+    for (let i = 0; i < lengths.length; i++) {
+      const length = lengths[i];
+      if (ip.family === 6 && length > 64) {
+        const found = this.long.get(`${kind} ${formatPrefix({ ip: mask(ip, length), length })}`);
+        if (found && !(found.meta & REMOVED) && found.expiresAt > now) return this.entry(kind, ip, length, found.meta, found.names, found.createdAt, found.expiresAt);
+        continue;
       }
-      const key = maskWord(ip.value, length);
-      if (!map.has(key)) this.count++;
-      map.set(key, value);
-      return;
-    }
-    let root = this.v6.get(length);
-    if (!root) {
-      this.v6.set(length, root = new Map());
-      this.v6Lengths = [...this.v6.keys()].sort((a, b) => b - a);
-    }
-    const depth = Math.max(1, Math.ceil(length / 32));
-    let node = root;
-    for (let i = 0; i < depth - 1; i++) {
-      const key = v6Word(ip.groups, i);
-      let child = node.get(key) as Words<T> | undefined;
-      if (!child) node.set(key, child = new Map());
-      node = child;
-    }
-    const last = maskWord(v6Word(ip.groups, depth - 1), length - 32 * (depth - 1));
-    if (!node.has(last)) this.count++;
-    node.set(last, value);
-  }
-
-  delete(prefix: Prefix): void {
-    const { ip, length } = prefix;
-    if (ip.family === 4) {
-      if (this.v4.get(length)?.delete(maskWord(ip.value, length))) this.count--;
-      return;
-    }
-    const depth = Math.max(1, Math.ceil(length / 32));
-    let node = this.v6.get(length);
-    for (let i = 0; node && i < depth - 1; i++) node = node.get(v6Word(ip.groups, i)) as Words<T> | undefined;
-    if (node?.delete(maskWord(v6Word(ip.groups, depth - 1), length - 32 * (depth - 1)))) this.count--;
-  }
-
-  /** The most specific entry covering `ip` that has not expired at `now`. */
-  lookup(ip: IP, now: number): T | undefined {
-    if (ip.family === 4) {
-      for (const length of this.v4Lengths) {
-        const value = this.v4.get(length)!.get(maskWord(ip.value, length));
-        if (value !== undefined && (value.expiresAt === null || value.expiresAt > now)) return value;
+      let a: number, b: number;
+      if (ip.family === 4) {
+        a = maskWord(ip.value, length);
+        b = 0;
+      } else {
+        const g = ip.groups;
+        a = maskWord((g[0] << 16) | g[1], length);
+        b = maskWord((g[2] << 16) | g[3], length - 32);
       }
-      return undefined;
-    }
-    const g = ip.groups;
-    for (const length of this.v6Lengths) {
-      const depth = Math.max(1, Math.ceil(length / 32));
-      let node: Words<T> | undefined = this.v6.get(length)!;
-      for (let i = 0; node !== undefined && i < depth - 1; i++) node = node.get((g[2 * i] << 16) | g[2 * i + 1]) as Words<T> | undefined;
-      if (node === undefined) continue;
-      const value = node.get(maskWord((g[2 * depth - 2] << 16) | g[2 * depth - 1], length - 32 * (depth - 1))) as T | undefined;
-      if (value !== undefined && (value.expiresAt === null || value.expiresAt > now)) return value;
+      const slot = this.find(a, b, length | (ip.family === 6 ? V6 : 0) | (k << KIND_SHIFT));
+      if (slot < 0 || (this.words[slot * 8 + 2] & REMOVED)) continue;
+      const expiresAt = this.times[slot * 4 + 3];
+      if (expiresAt > now) return this.entry(kind, ip, length, this.words[slot * 8 + 2], this.words[slot * 8 + 3], this.times[slot * 4 + 2], expiresAt);
     }
     return undefined;
   }
 
-  /** Drops entries expired at `now`; returns how many. */
-  sweep(now: number): number {
-    let removed = 0;
-    const expired = (value: T) => value.expiresAt !== null && value.expiresAt <= now;
-    const sweepWords = (node: Words<T>, depth: number) => {
-      for (const [key, child] of node) {
-        if (depth > 1) sweepWords(child as Words<T>, depth - 1);
-        else if (expired(child as T)) {
-          node.delete(key);
-          removed++;
-        }
-      }
-    };
-    for (const map of this.v4.values()) {
-      for (const [key, value] of map) {
-        if (expired(value)) {
-          map.delete(key);
-          removed++;
-        }
-      }
+  /**
+   * Drops entries expired at `now`, and the versions of removals made before `removedBefore`
+   * (by then no change older than them can still arrive), looking at `slots` slots of the table
+   * from where the last sweep stopped (a whole table of ten million entries is half a second of
+   * a thread that also answers clients); returns how many entries expired. An expired entry
+   * not yet swept already stops applying: lookups compare its expiry.
+   */
+  sweep(now: number, removedBefore: number, slots = Infinity): number {
+    let expired = 0;
+    const gone = (meta: number, createdAt: number, expiresAt: number) => (meta & REMOVED) ? createdAt < removedBefore : expiresAt <= now;
+    for (const [key, value] of this.long) {
+      if (!gone(value.meta, value.createdAt, value.expiresAt)) continue;
+      if (!(value.meta & REMOVED)) expired++;
+      this.forget(value.meta);
+      this.count(value.meta, -1);
+      this.long.delete(key);
     }
-    for (const [length, root] of this.v6) sweepWords(root, Math.max(1, Math.ceil(length / 32)));
-    this.count -= removed;
-    return removed;
+    // A backward shift can move a later entry into the slot just emptied, or one from the start
+    // of the table to its end: the slot is looked at again before moving on, and a wrapped
+    // entry is looked at twice, which is harmless.
+    let slot = this.sweepAt < this.capacity ? this.sweepAt : 0;
+    for (let seen = 0; seen < Math.min(slots, this.capacity);) {
+      const meta = this.words[slot * 8 + 2];
+      if (meta !== 0 && gone(meta, this.times[slot * 4 + 2], this.times[slot * 4 + 3])) {
+        if (!(meta & REMOVED)) expired++;
+        this.forget(meta);
+        this.count(meta, -1);
+        this.removeSlot(slot);
+        continue;
+      }
+      slot = (slot + 1) & (this.capacity - 1);
+      seen++;
+    }
+    this.sweepAt = slot;
+    return expired;
   }
+
+  private entry(kind: ListKind, ip: IP, length: number, meta: number, names: number, createdAt: number, expiresAt: number): ListEntry {
+    const check = names >>> 16;
+    const reason = meta >>> REASON_SHIFT;
+    return new FoundEntry(
+      kind,
+      ip,
+      length,
+      createdAt,
+      expiresAt === Infinity ? null : expiresAt,
+      this.names[names & 0xffff],
+      check === 0 ? null : this.names[check - 1],
+      reason === 0 ? null : this.reasons[reason - 1],
+    );
+  }
+
+  /** The reason's number plus one, 0 for none or one past MAX_REASONS. */
+  private reasonId(reason: string | null): number {
+    if (reason === null) return 0;
+    let id = this.reasonIds.get(reason);
+    if (id === undefined) {
+      if (this.reasons.length >= MAX_REASONS) return 0;
+      id = this.reasons.push(reason);
+      this.reasonIds.set(reason, id);
+    }
+    return id;
+  }
+
+  private nameId(name: string): number {
+    let id = this.nameIds.get(name);
+    if (id === undefined) {
+      id = this.names.length;
+      if (id > 0xfffe) throw new Error(`the list index holds names of at most 65,535 nodes and checks; ${JSON.stringify(name)} is one too many`);
+      this.names.push(name);
+      this.nameIds.set(name, id);
+    }
+    return id;
+  }
+
+  private find(a: number, b: number, key: number): number {
+    const mask = this.capacity - 1;
+    const words = this.words;
+    for (let slot = hash(a, b, key) & mask;; slot = (slot + 1) & mask) {
+      const meta = words[slot * 8 + 2];
+      if (meta === 0) return -1;
+      if ((meta & KEY_META) === key && words[slot * 8] === a && words[slot * 8 + 1] === b) return slot;
+    }
+  }
+
+  private emptySlotFor(a: number, b: number, key: number): number {
+    const mask = this.capacity - 1;
+    let slot = hash(a, b, key) & mask;
+    while (this.words[slot * 8 + 2] !== 0) slot = (slot + 1) & mask;
+    return slot;
+  }
+
+  /** Empties a slot and moves back the entries of its probe run that belong before it. */
+  private removeSlot(hole: number): void {
+    const mask = this.capacity - 1;
+    const words = this.words;
+    this.used--;
+    for (let next = (hole + 1) & mask;; next = (next + 1) & mask) {
+      const meta = words[next * 8 + 2];
+      if (meta === 0) break;
+      const home = hash(words[next * 8], words[next * 8 + 1], meta & KEY_META) & mask;
+      // The entry may move to the hole if its home is not in (hole, next], cyclically.
+      const stays = hole < next ? home > hole && home <= next : home > hole || home <= next;
+      if (stays) continue;
+      words.copyWithin(hole * 8, next * 8, next * 8 + 8);
+      hole = next;
+    }
+    words.fill(0, hole * 8, hole * 8 + 8);
+  }
+
+  private rehash(capacity: number): void {
+    const oldWords = this.words;
+    this.capacity = capacity;
+    [this.words, this.times] = slots(capacity);
+    for (let slot = 0; slot < oldWords.length / 8; slot++) {
+      const meta = oldWords[slot * 8 + 2];
+      if (meta === 0) continue;
+      const to = this.emptySlotFor(oldWords[slot * 8], oldWords[slot * 8 + 1], meta & KEY_META);
+      this.words.set(oldWords.subarray(slot * 8, slot * 8 + 8), to * 8);
+    }
+  }
+
+  /** Counts an entry (or a removal's version) under its length, so lookups probe that length. */
+  private count(meta: number, delta: number): void {
+    const kind = (meta >>> KIND_SHIFT) & 3;
+    const family = meta & V6 ? 1 : 0;
+    const at = (kind * 2 + family) * 129 + (meta & 0xff);
+    const before = this.perLength[at];
+    this.perLength[at] += delta;
+    if ((before === 0) !== (this.perLength[at] === 0)) {
+      const lengths: number[] = [];
+      for (let length = 128; length >= 0; length--) if (this.perLength[(kind * 2 + family) * 129 + length] > 0) lengths.push(length);
+      this.lengths[kind * 2 + family] = lengths;
+    }
+  }
+
+  private remember(meta: number): void {
+    if (!(meta & REMOVED)) this.inForce[(meta >>> KIND_SHIFT) & 3]++;
+  }
+
+  private forget(meta: number): void {
+    if (!(meta & REMOVED)) this.inForce[(meta >>> KIND_SHIFT) & 3]--;
+  }
+}
+
+/** Two views of one buffer of `capacity` slots of 32 bytes. */
+function slots(capacity: number): [Uint32Array, Float64Array] {
+  const buffer = new ArrayBuffer(capacity * 32);
+  return [new Uint32Array(buffer), new Float64Array(buffer)];
+}
+
+/** An entry found by a lookup; its prefix is written out only when someone reads it (a log line), not on every lookup. */
+class FoundEntry implements ListEntry {
+  constructor(
+    readonly kind: ListKind,
+    private readonly ip: IP,
+    private readonly length: number,
+    readonly createdAt: number,
+    readonly expiresAt: number | null,
+    readonly node: string,
+    readonly check: string | null,
+    readonly reason: string | null,
+  ) {}
+
+  get prefix(): string {
+    return formatPrefix({ ip: mask(this.ip, this.length), length: this.length });
+  }
+
+  toJSON(): ListEntry {
+    return { kind: this.kind, prefix: this.prefix, createdAt: this.createdAt, expiresAt: this.expiresAt, node: this.node, check: this.check, reason: this.reason };
+  }
+}
+
+/** The first 64 bits of a prefix, masked to its length, as two words. */
+function keyWords(ip: IP, length: number): [number, number] {
+  if (ip.family === 4) return [maskWord(ip.value, length), 0];
+  const g = ip.groups;
+  return [maskWord((g[0] << 16) | g[1], length), maskWord((g[2] << 16) | g[3], length - 32)];
 }

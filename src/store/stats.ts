@@ -15,11 +15,9 @@ export interface FleetStats {
 export async function fleetStats(db: Kysely<Database>, now: number, windowMs = 3_600_000): Promise<FleetStats> {
   const since = now - windowMs;
   const inForce = await sql<{ kind: "ban" | "pass" | "allow"; n: number }>`
-    SELECT c.kind AS kind, COUNT(*) AS n FROM list_changes c
-    WHERE c.op = 'set' AND (c.expires_at IS NULL OR c.expires_at > ${now})
-      AND NOT EXISTS (SELECT 1 FROM list_changes n WHERE n.kind = c.kind AND n.prefix = c.prefix
-        AND (n.created_at > c.created_at OR (n.created_at = c.created_at AND n.seq > c.seq)))
-    GROUP BY c.kind`.execute(db);
+    SELECT kind, COUNT(*) AS n FROM lists
+    WHERE op = 'set' AND (expires_at IS NULL OR expires_at > ${now})
+    GROUP BY kind`.execute(db);
   const lists = { ban: 0, pass: 0, allow: 0 };
   for (const row of inForce.rows) lists[row.kind] = Number(row.n);
   const byEvent = await db.selectFrom("events").select(["event", (eb) => eb.fn.countAll<number>().as("n")])

@@ -37,6 +37,34 @@ export interface NodesTable {
   started_at: number;
   last_seen: number;
   admin_url: string | null;
+  /** The highest list_changes seq this node has applied. */
+  read_seq: Generated<number>;
+}
+
+/** The change in force per kind and prefix (see migrations/0006_state.sql). */
+export interface ListsTable {
+  kind: ListKind;
+  prefix: string;
+  op: "set" | "remove";
+  created_at: number;
+  seq: number;
+  expires_at: number | null;
+  node: string;
+  check_id: string | null;
+  reason: string | null;
+  evidence: string | null;
+}
+
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  until: number;
+}
+
+export interface StoreMarksTable {
+  name: string;
+  value: number;
+  at: number;
 }
 
 export interface GreylistTable {
@@ -59,6 +87,7 @@ export interface CountersTable {
 }
 
 export type ListChangeRow = Selectable<ListChangesTable>;
+export type ListRow = Selectable<ListsTable>;
 export type GreylistRow = Selectable<GreylistTable>;
 export type EventRow = Selectable<EventsTable>;
 
@@ -68,6 +97,9 @@ export interface Database {
   nodes: NodesTable;
   greylist: GreylistTable;
   counters: CountersTable;
+  lists: ListsTable;
+  leases: LeasesTable;
+  store_marks: StoreMarksTable;
   schema_migrations: { name: string; applied_at: number };
 }
 
@@ -79,6 +111,10 @@ export interface ListEntry {
   readonly expiresAt: number | null;
   readonly node: string;
   readonly check: string | null;
+  /**
+   * null: none given, or one of more distinct reasons than a node keeps in memory (explain and
+   * the API read it from the database).
+   */
   readonly reason: string | null;
 }
 

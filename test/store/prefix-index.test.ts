@@ -1,26 +1,58 @@
 import assert from "node:assert/strict";
-import { parseIP, parsePrefix } from "../../src/ip/address.ts";
-import { PrefixIndex } from "../../src/store/prefix-index.ts";
+import { type IP, parseIP, parsePrefix, type Prefix } from "../../src/ip/address.ts";
+import { type IndexedChange, ListIndex } from "../../src/store/prefix-index.ts";
+import type { ListEntry, ListKind } from "../../src/store/types.ts";
 import { test } from "../harness.ts";
 
 const ip = (s: string) => parseIP(s)!;
 const prefix = (s: string) => parsePrefix(s)!;
+const change = (kind: ListKind, p: Prefix, fields: Partial<IndexedChange> = {}): IndexedChange => ({
+  kind,
+  prefix: p,
+  op: "set",
+  createdAt: 1,
+  expiresAt: null,
+  node: "mx1",
+  check: "pregreet",
+  reason: "PREGREET",
+  ...fields,
+});
 
-test("finds the most specific unexpired entry for IPv4 and IPv6", () => {
-  const index = new PrefixIndex<{ expiresAt: number | null; name: string }>();
-  index.set(prefix("192.0.2.0/24"), { expiresAt: null, name: "net" });
-  index.set(prefix("192.0.2.9"), { expiresAt: 100, name: "host" });
-  index.set(prefix("2001:db8:1:2::/64"), { expiresAt: null, name: "v6" });
-  assert.equal(index.lookup(ip("192.0.2.9"), 50)?.name, "host");
-  assert.equal(index.lookup(ip("192.0.2.9"), 100)?.name, "net", "an expired entry stops applying on time");
-  assert.equal(index.lookup(ip("192.0.2.10"), 0)?.name, "net");
-  assert.equal(index.lookup(ip("198.51.100.1"), 0), undefined);
-  assert.equal(index.lookup(ip("2001:db8:1:2:dead:beef::1"), 0)?.name, "v6");
-  assert.equal(index.lookup(ip("2001:db8:1:3::1"), 0), undefined);
-  index.delete(prefix("192.0.2.0/24"));
-  assert.equal(index.lookup(ip("192.0.2.10"), 0), undefined);
-  assert.equal(index.sweep(1000), 1);
-  assert.equal(index.size, 1);
+/** The fields as a log line or the API would read them. */
+const read = (entry: ListEntry | undefined) => entry && { kind: entry.kind, prefix: entry.prefix, createdAt: entry.createdAt, expiresAt: entry.expiresAt, node: entry.node, check: entry.check, reason: entry.reason };
+
+test("finds the most specific unexpired entry for IPv4 and IPv6, with who made it", () => {
+  const index = new ListIndex();
+  index.apply(change("ban", prefix("192.0.2.0/24"), { node: "mx2", check: null, reason: null }));
+  index.apply(change("ban", prefix("192.0.2.9"), { expiresAt: 100 }));
+  index.apply(change("ban", prefix("2001:db8:1:2::/64")));
+  assert.deepEqual(read(index.lookup("ban", ip("192.0.2.9"), 50)), { kind: "ban", prefix: "192.0.2.9/32", createdAt: 1, expiresAt: 100, node: "mx1", check: "pregreet", reason: "PREGREET" });
+  assert.equal(index.lookup("ban", ip("192.0.2.9"), 100)?.prefix, "192.0.2.0/24", "an expired entry stops applying on time");
+  assert.deepEqual(read(index.lookup("ban", ip("192.0.2.10"), 0)), { kind: "ban", prefix: "192.0.2.0/24", createdAt: 1, expiresAt: null, node: "mx2", check: null, reason: null });
+  assert.equal(index.lookup("pass", ip("192.0.2.10"), 0), undefined, "kinds are apart");
+  assert.equal(index.lookup("ban", ip("198.51.100.1"), 0), undefined);
+  assert.equal(index.lookup("ban", ip("2001:db8:1:2:dead:beef::1"), 0)?.prefix, "2001:db8:1:2::/64");
+  assert.equal(index.lookup("ban", ip("2001:db8:1:3::1"), 0), undefined);
+  index.apply(change("ban", prefix("192.0.2.0/24"), { op: "remove", createdAt: 2 }));
+  assert.equal(index.lookup("ban", ip("192.0.2.10"), 0), undefined);
+  assert.equal(index.size("ban"), 2);
+  assert.equal(index.sweep(1000, 0), 1, "the expired host entry is swept; the removal's version is kept");
+  assert.equal(index.size("ban"), 1);
+});
+
+test("the newer change wins whatever order the changes arrive in, removals included, until their version is swept", () => {
+  const index = new ListIndex();
+  const p = prefix("203.0.113.7");
+  assert.ok(index.apply(change("ban", p, { op: "remove", createdAt: 20 })));
+  assert.equal(index.apply(change("ban", p, { createdAt: 10 })), false, "an older ban arriving after a newer removal is ignored");
+  assert.equal(index.lookup("ban", ip("203.0.113.7"), 0), undefined);
+  assert.ok(index.apply(change("ban", p, { createdAt: 30 })));
+  assert.equal(index.lookup("ban", ip("203.0.113.7"), 0)?.createdAt, 30);
+  assert.ok(index.apply(change("ban", p, { createdAt: 5, node: "cli" }), true), "a forced change (this node's own) applies anyway");
+  assert.equal(index.lookup("ban", ip("203.0.113.7"), 0)?.node, "cli");
+  index.apply(change("ban", p, { op: "remove", createdAt: 40 }));
+  assert.equal(index.sweep(0, 41), 0);
+  assert.ok(index.apply(change("ban", p, { createdAt: 10 })), "once the removal's version is swept, an old change applies again");
 });
 
 test("every prefix length matches exactly the addresses it covers, compared with a plain check", () => {
@@ -35,24 +67,59 @@ test("every prefix length matches exactly the addresses it covers, compared with
     return { family: 6 as const, groups };
   };
   for (const length of [0, 1, 15, 16, 17, 31, 32, 33, 48, 56, 63, 64, 65, 96, 127, 128]) {
-    const index = new PrefixIndex<{ expiresAt: number | null }>();
+    const index = new ListIndex();
     const base = randomV6();
-    index.set({ ip: base, length }, { expiresAt: null });
-    assert.ok(index.lookup(base, 0), `/${length} covers its own address`);
-    if (length < 128) assert.ok(index.lookup(flip(base, 127), 0), `/${length} covers an address differing after the prefix`);
-    if (length > 0) assert.equal(index.lookup(flip(base, length - 1), 0), undefined, `/${length} does not cover one differing in its last prefix bit`);
+    index.apply(change("ban", { ip: base, length }));
+    assert.ok(index.lookup("ban", base, 0), `/${length} covers its own address`);
+    if (length < 128) assert.ok(index.lookup("ban", flip(base, 127), 0), `/${length} covers an address differing after the prefix`);
+    if (length > 0) assert.equal(index.lookup("ban", flip(base, length - 1), 0), undefined, `/${length} does not cover one differing in its last prefix bit`);
     if (length < 128) {
-      index.delete({ ip: flip(base, 127), length });
-      assert.equal(index.lookup(base, 0), undefined, `/${length} deleted through another address it covers`);
-      assert.equal(index.size, 0);
+      index.apply(change("ban", { ip: flip(base, 127), length }, { op: "remove", createdAt: 2 }));
+      assert.equal(index.lookup("ban", base, 0), undefined, `/${length} removed through another address it covers`);
+      assert.equal(index.size("ban"), 0);
     }
   }
   for (const length of [0, 1, 8, 23, 24, 25, 31, 32]) {
-    const index = new PrefixIndex<{ expiresAt: number | null }>();
+    const index = new ListIndex();
     const value = next();
-    index.set({ ip: { family: 4, value }, length }, { expiresAt: null });
-    assert.ok(index.lookup({ family: 4, value }, 0));
-    if (length > 0) assert.equal(index.lookup({ family: 4, value: (value ^ (1 << (32 - length))) >>> 0 }, 0), undefined, `/${length}`);
-    if (length < 32) assert.ok(index.lookup({ family: 4, value: (value ^ 1) >>> 0 }, 0), `/${length} covers the last bit`);
+    index.apply(change("allow", { ip: { family: 4, value }, length }));
+    assert.ok(index.lookup("allow", { family: 4, value }, 0));
+    if (length > 0) assert.equal(index.lookup("allow", { family: 4, value: (value ^ (1 << (32 - length))) >>> 0 }, 0), undefined, `/${length}`);
+    if (length < 32) assert.ok(index.lookup("allow", { family: 4, value: (value ^ 1) >>> 0 }, 0), `/${length} covers the last bit`);
   }
+});
+
+test("a table grown past many resizes, then mostly swept, still finds exactly what is left", () => {
+  const index = new ListIndex();
+  const host = (i: number): IP => ({ family: 4, value: (0x0a000000 + i * 7919) >>> 0 });
+  const net = (i: number): IP => ({ family: 6, groups: [0x2001, 0xdb8, i >>> 16, i & 0xffff, 0, 0, 0, 1] });
+  const n = 50_000;
+  for (let i = 0; i < n; i++) {
+    index.apply(change("ban", { ip: host(i), length: 32 }, { expiresAt: i % 3 === 0 ? null : 10 }));
+    index.apply(change("pass", { ip: net(i), length: 64 }, { expiresAt: i % 2 === 0 ? null : 10 }));
+  }
+  assert.equal(index.size("ban"), n);
+  // A bounded sweep takes part of the table, and the next ones go on from there.
+  const first = index.sweep(10, 0, 4096);
+  assert.ok(first > 0 && first < 4096, `${first} expired entries in the first 4,096 slots`);
+  let swept = first;
+  for (let i = 0; i < 100 && swept < n - Math.ceil(n / 3) + Math.floor(n / 2); i++) swept += index.sweep(10, 0, 4096);
+  assert.equal(swept, n - Math.ceil(n / 3) + Math.floor(n / 2));
+  for (let i = 0; i < n; i++) {
+    assert.equal(index.lookup("ban", host(i), 0) !== undefined, i % 3 === 0, `host ${i}`);
+    assert.equal(index.lookup("pass", net(i), 0) !== undefined, i % 2 === 0, `net ${i}`);
+  }
+  assert.equal(index.size("ban"), Math.ceil(n / 3));
+  assert.equal(index.size("pass"), Math.ceil(n / 2));
+});
+
+test("reasons are held once each, up to 65,535 distinct ones; past that an entry's reason is left to the database", () => {
+  const index = new ListIndex();
+  const host = (i: number): IP => ({ family: 4, value: (0x0b000000 + i) >>> 0 });
+  for (let i = 0; i < 65_540; i++) index.apply(change("ban", { ip: host(i), length: 32 }, { reason: `line ${i}` }));
+  assert.equal(index.lookup("ban", host(0), 0)?.reason, "line 0");
+  assert.equal(index.lookup("ban", host(65_534), 0)?.reason, "line 65534");
+  assert.equal(index.lookup("ban", host(65_535), 0)?.reason, null);
+  index.apply(change("ban", { ip: host(65_539), length: 32 }, { reason: "line 7", createdAt: 2 }));
+  assert.equal(index.lookup("ban", host(65_539), 0)?.reason, "line 7", "a reason already held is shared");
 });

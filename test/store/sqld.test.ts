@@ -15,7 +15,7 @@ test("two stores on one real sqld migrate once and see each other's bans", async
     await a.close();
     await b.close();
   });
-  b.follow(50, { runtime: "test", listen: "-", startedAt: Date.now() });
+  b.follow({ fastMs: 50, idleMs: 50 }, { runtime: "test", listen: "-", startedAt: Date.now() });
   a.set("ban", { prefix: parsePrefix("2001:db8:5:6::/64")!, ttlMs: 60_000, check: "pregreet", reason: "PREGREET" }, Date.now());
   await a.flush();
   const deadline = Date.now() + 3000;

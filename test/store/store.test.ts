@@ -42,7 +42,7 @@ test("a ban is in the index at once, in the database after flush, and seen by a 
   assert.equal(rows[0].node, "a");
   assert.deepEqual(JSON.parse(rows[0].evidence!), { sent: "EHLO" });
   assert.equal(b.lookup(parseIP("192.0.2.5")!, now).ban, undefined);
-  b.follow(50, { runtime: "test", listen: "-", startedAt: Date.now() });
+  b.follow({ fastMs: 50, idleMs: 50 }, { runtime: "test", listen: "-", startedAt: Date.now() });
   const deadline = Date.now() + 3000;
   while (!b.lookup(parseIP("192.0.2.5")!, Date.now()).ban && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   assert.equal(b.lookup(parseIP("192.0.2.5")!, Date.now()).ban?.node, "a");
@@ -95,7 +95,7 @@ test("conflicting writes: for one entry the change made last wins on every node,
   assert.deepEqual(await a.list("ban", t + 300), [], "the removal was the last change");
   const c = await open(url, "c");
   assert.equal(c.lookup(parseIP("198.51.100.9")!, t + 300).ban, undefined, "a node loading the lists agrees");
-  b.follow(30, { runtime: "test", listen: "-", startedAt: t });
+  b.follow({ fastMs: 30, idleMs: 30 }, { runtime: "test", listen: "-", startedAt: t });
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(b.lookup(parseIP("198.51.100.9")!, t + 300).ban, undefined, "a node following the changes agrees");
   b.set("ban", { prefix: x, ttlMs: 60_000, reason: "banned again" }, t + 400);

