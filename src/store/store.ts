@@ -122,8 +122,14 @@ export class Store {
       if (options.syncUrl) await client.sync();
       // WAL lets the CLI and other readers read while this node writes, instead of SQLITE_BUSY.
       else if (file !== undefined) {
-        await client.execute("PRAGMA journal_mode = WAL");
-        await client.execute("PRAGMA busy_timeout = 5000");
+        try {
+          await client.execute("PRAGMA journal_mode = WAL");
+          await client.execute("PRAGMA busy_timeout = 5000");
+        } catch (error) {
+          // A schema too damaged to read fails here, before quick_check could say so.
+          if (/SQLITE_(CORRUPT|NOTADB)/.test((error as Error).message)) throw damagedFile(file, [(error as Error).message]);
+          throw error;
+        }
         if (checked) await refuseDamagedFile(client, file);
       }
       await migrate(client);
@@ -635,8 +641,12 @@ async function refuseDamagedFile(client: Client, file: string): Promise<void> {
     problems = [(error as Error).message];
   }
   if (problems.length === 1 && problems[0] === "ok") return;
+  throw damagedFile(file, problems);
+}
+
+function damagedFile(file: string, problems: readonly string[]): Error {
   const shown = problems.slice(0, 3).map((problem) => problem.replace(/\s+/g, " ").slice(0, 300)).join("; ");
-  throw new Error(
+  return new Error(
     `the database file ${file} is damaged (quick_check: ${shown}), so mxscreen does not start on a list it cannot trust. ` +
       `Restore a backup, or recover it with: sqlite3 ${file} .recover | sqlite3 recovered.db, and point MXSCREEN_DB_URL at recovered.db`,
   );

@@ -40,7 +40,7 @@ test("a database made by the earlier migrations, with history in it, moves over:
   const url = `file:${join(tempDir(), "old.db")}`;
   const client = createClient({ url });
   const earlier = readdirSync(join(ROOT, "migrations")).filter((name) => name.endsWith(".sql") && name < "0006").sort();
-  assert.deepEqual(earlier, ["0001_lists_and_events.sql", "0002_greylist.sql", "0003_fleet.sql", "0004_limit_tags.sql"]);
+  assert.deepEqual(earlier, ["0001_lists_and_events.sql", "0002_greylist.sql", "0003_fleet.sql", "0004_limit_tags.sql", "0005_fleet_counters_nudges.sql"]);
   await client.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)");
   for (const name of earlier) {
     await client.executeMultiple(readFileSync(join(ROOT, "migrations", name), "utf8"));
