@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { dirname, join } from "node:path";
 import process from "node:process";
 import { type Config, loadConfig } from "./config/config.ts";
 import { ConfigError } from "./config/values.ts";
@@ -70,6 +71,11 @@ function allowByName(config: Config, observeDns: DnsObserver): ((ip: IP) => Prom
   return (ip) => forwardConfirmedReverse(dns, ip).then((reverse) => allowedByName(reverse, config.allowDomains));
 }
 
+/** The local copy of the lists lives beside the write queue, in the node's data directory; its processes share it. */
+function localCopyPath(queueFile: string): string {
+  return join(dirname(queueFile), "lists-copy.jsonl");
+}
+
 async function main(): Promise<void> {
   const knownOpenFiles = openFilesLimit();
   const openFiles = knownOpenFiles ?? USUAL_OPEN_FILES;
@@ -81,7 +87,15 @@ async function main(): Promise<void> {
   // Each process keeps its own journal of writes that could not reach the database.
   const queueFile = sibling ? `${config.queueFile}.${config.processIndex}` : config.queueFile;
   const store = await Store.open(
-    { url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, queueFile },
+    {
+      url: config.dbUrl,
+      authToken: config.dbAuthToken,
+      syncUrl: config.dbSyncUrl,
+      node: config.node,
+      queueFile,
+      timeoutMs: config.dbTimeoutMs,
+      localCopy: localCopyPath(config.queueFile),
+    },
     (error) => logger.note("warn", error.message),
   );
   if (knownOpenFiles === undefined) {

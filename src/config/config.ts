@@ -67,6 +67,8 @@ export interface Config {
   /** PEM files; both set, STARTTLS is offered. */
   readonly tls: { readonly certPath: string; readonly keyPath: string } | undefined;
   readonly followIntervalMs: number;
+  /** MXSCREEN_DB_TIMEOUT: the longest any one call to the database may take before it counts as an outage. */
+  readonly dbTimeoutMs: number;
   /** How long one DNS question may take before it counts as a failure. */
   readonly dnsTimeoutMs: number;
   readonly log: "text" | "json" | "postfix";
@@ -224,6 +226,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
       : undefined,
     tls: certPath === undefined ? undefined : { certPath, keyPath: keyPath! },
     followIntervalMs: dur("MXSCREEN_FOLLOW_INTERVAL", "250ms"),
+    dbTimeoutMs: dur("MXSCREEN_DB_TIMEOUT", "3s"),
     dnsTimeoutMs: dur("MXSCREEN_DNS_TIMEOUT", "5s"),
     log: parseChoice("MXSCREEN_LOG", get("MXSCREEN_LOG") ?? "text", ["text", "json", "postfix"]),
     pipelining: parseBoolean("MXSCREEN_PIPELINING", get("MXSCREEN_PIPELINING") ?? "false"),
@@ -267,6 +270,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     unknownVariables: [],
   };
   const unknownVariables = Object.keys(env).filter((name) => name.startsWith("MXSCREEN_") && !read.has(name)).sort();
+  if (config.dbTimeoutMs < 100) throw new ConfigError("MXSCREEN_DB_TIMEOUT", get("MXSCREEN_DB_TIMEOUT") ?? "", "a duration of at least 100ms");
   if (config.followIntervalMs < 50) throw new ConfigError("MXSCREEN_FOLLOW_INTERVAL", get("MXSCREEN_FOLLOW_INTERVAL") ?? "", "a duration of at least 50ms");
   if (config.passTtlMs === 0) throw new ConfigError("MXSCREEN_PASS_TTL", get("MXSCREEN_PASS_TTL") ?? "", "a duration above 0");
   if (config.greylist !== undefined && config.greylist.windowMs <= config.greylist.delayMs) {

@@ -40,18 +40,25 @@ export class GreylistStore {
 
   async consult(triplet: string, now: number): Promise<GreylistVerdict> {
     let row: GreylistRow | undefined;
+    // Known to be away: no RCPT waits for a deadline to learn it again.
+    if (!this.store.health().reachable) return this.passUnasked(triplet, now);
     try {
       row = await this.store.db.selectFrom("greylist").selectAll().where("triplet", "=", triplet).executeTakeFirst();
     } catch (error) {
       this.onError(new Error(`greylist lookup failed, the triplet passes: ${(error as Error).message}`, { cause: error }));
-      this.store.writeGreylist(nextTriplet(undefined, triplet, now, this.config).row);
-      return "pass";
+      return this.passUnasked(triplet, now);
     }
     const next = nextTriplet(row, triplet, now, this.config);
     if (next.row !== row) {
       this.store.writeGreylist(next.row);
-      await this.store.flush(WRITE_WAIT_MS);
+      if (this.store.health().reachable) await this.store.flush(WRITE_WAIT_MS);
     }
     return next.verdict;
+  }
+
+  /** The triplet passes; its first sighting waits in the queue for the database. */
+  private passUnasked(triplet: string, now: number): GreylistVerdict {
+    this.store.writeGreylist(nextTriplet(undefined, triplet, now, this.config).row);
+    return "pass";
   }
 }

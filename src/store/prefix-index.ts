@@ -101,6 +101,18 @@ export class PrefixIndex<T extends Expiring> {
     return undefined;
   }
 
+  /** Every entry held, expired or not (the local copy of the lists is written from them). */
+  *values(): Generator<T> {
+    const walk = function* (node: Words<T>, depth: number): Generator<T> {
+      for (const child of node.values()) {
+        if (depth > 1) yield* walk(child as Words<T>, depth - 1);
+        else yield child as T;
+      }
+    };
+    for (const map of this.v4.values()) yield* map.values();
+    for (const [length, root] of this.v6) yield* walk(root, Math.max(1, Math.ceil(length / 32)));
+  }
+
   /** Drops entries expired at `now`; returns how many. */
   sweep(now: number): number {
     let removed = 0;

@@ -4,6 +4,9 @@ import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { formatPrefix, type IP, type Prefix, parsePrefix } from "../ip/address.ts";
 import { whileBusy } from "./busy.ts";
+import { abortingFetch, DeadlineError, withDeadlines } from "./deadline.ts";
+import { primaryAnswers } from "./primary-probe.ts";
+import { LocalCopy } from "./local-copy.ts";
 import { LibsqlDialect } from "./libsql-dialect.ts";
 import { migrate } from "./migrate.ts";
 import { PrefixIndex } from "./prefix-index.ts";
@@ -21,6 +24,13 @@ export interface StoreOptions {
   readonly queueFile?: string;
   /** Load and follow the lists in memory (a node) or not (the CLI, which only queries). */
   readonly index?: boolean;
+  /** The longest any one call to the database may take; past it the database counts as unreachable. */
+  readonly timeoutMs?: number;
+  /**
+   * A node's own copy of the lists (beside its queue file): kept up to date while the
+   * database answers, started from when it does not.
+   */
+  readonly localCopy?: string;
 }
 
 export interface Verdicts {
@@ -47,9 +57,13 @@ export interface EventWrite {
   readonly evidence: Record<string, unknown>;
 }
 
+/** Where the lists this node screens with came from, until it has read them from the database. */
+export type ListsSource = "database" | "replica-file" | "local-copy" | "nothing";
+
 export interface StoreHealth extends QueueState {
-  /** When this node last read from or wrote to the database successfully. */
+  /** When this node last read from or wrote to the database successfully; 0: never since start. */
   readonly lastContact: number;
+  readonly listsFrom: ListsSource;
 }
 
 export interface NodeInfo {
@@ -80,20 +94,35 @@ export class Store {
   private readonly statements = new Map<string, string>();
   private following = false;
   private followFailing = false;
+  private followError: string | undefined;
+  private retryAt = 0;
   private beatFailing = false;
+  /** Until the database has answered once since start, the lists came from elsewhere. */
+  private listsFrom: ListsSource = "database";
+  private readonly copy: LocalCopy | undefined;
+  private copyChanged = false;
+  private copiedAt = 0;
+  private copyFailing = false;
+  /** An embedded replica whose primary did not answer at start: its file is read on its own, nothing is written to it. */
+  private detached = false;
+  private readonly client: Client;
+  private readonly timeoutMs: number;
 
   private constructor(
-    private readonly client: Client,
+    private raw: Client,
     private readonly options: StoreOptions,
     private readonly onError: (error: Error) => void,
   ) {
-    this.db = new Kysely<Database>({ dialect: new LibsqlDialect(client) });
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.client = withDeadlines(() => this.raw, this.timeoutMs, options.url);
+    this.db = new Kysely<Database>({ dialect: new LibsqlDialect(this.client) });
     this.queue = new WriteQueue(options.queueFile, (ops) => this.write(ops), onError);
+    this.copy = options.localCopy === undefined ? undefined : new LocalCopy(options.localCopy);
   }
 
   /** Opens the database, applies migrations, loads the index and starts writing queued writes. */
   static async open(options: StoreOptions, onError: (error: Error) => void): Promise<Store> {
-    let client: Client | undefined;
+    let store: Store | undefined;
     try {
       const file = filePath(options.url);
       if (file !== undefined) await mkdir(dirname(file), { recursive: true });
@@ -101,24 +130,89 @@ export class Store {
       // read the whole file each time (quick_check is a full pass).
       const checked = file !== undefined && !options.syncUrl && options.index !== false;
       if (checked) refuseDamagedWal(file);
-      client = createClient({ url: options.url, authToken: options.authToken, syncUrl: options.syncUrl });
-      if (options.syncUrl) await client.sync();
-      // WAL lets the CLI and other readers read while this node writes, instead of SQLITE_BUSY.
-      else if (file !== undefined) {
-        await client.execute("PRAGMA journal_mode = WAL");
-        await client.execute("PRAGMA busy_timeout = 5000");
-        if (checked) await refuseDamagedFile(client, file);
+      const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+      const detached = options.syncUrl !== undefined && options.index !== false && !(await primaryAnswers(options.syncUrl, timeoutMs));
+      store = new Store(detached ? createClient({ url: options.url }) : openClient(options, timeoutMs), options, onError);
+      store.detached = detached;
+      if (file !== undefined && !options.syncUrl) {
+        // WAL lets the CLI and other readers read while this node writes, instead of SQLITE_BUSY.
+        await store.client.execute("PRAGMA journal_mode = WAL");
+        await store.client.execute("PRAGMA busy_timeout = 5000");
+        if (checked) await refuseDamagedFile(store.client, file);
       }
-      await migrate(client);
-      if (options.syncUrl) await client.sync();
-      const store = new Store(client, options, onError);
-      if (options.index !== false) await store.catchUp();
-      store.lastContact = Date.now();
+      try {
+        await store.connect();
+      } catch (error) {
+        // Only a database across a network can be away for a while; a local file that fails,
+        // or a database that refuses our credentials, is the operator's to fix before start.
+        const remote = file === undefined || options.syncUrl !== undefined;
+        if (!remote || options.index === false || refusesAccess(error as Error)) throw error;
+        await store.startWithout(error as Error);
+      }
       store.queue.start();
       return store;
     } catch (error) {
-      client?.close();
+      store?.raw.close();
       throw new Error(`cannot open the store at ${options.url}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Migrations, then the lists from the database: what a node does at start, and when the database returns. */
+  private async connect(): Promise<void> {
+    if (this.detached) await this.attach();
+    if (this.options.syncUrl) await this.client.sync();
+    await migrate(this.client);
+    if (this.options.syncUrl) await this.client.sync();
+    if (this.options.index !== false) {
+      this.lastSeq = 0;
+      await this.catchUp();
+      this.copyChanged = true;
+      this.saveCopy(Date.now());
+    }
+    this.lastContact = Date.now();
+    this.listsFrom = "database";
+  }
+
+  /** Opens the embedded replica for real once its primary answers; until then its file was read on its own. */
+  private async attach(): Promise<void> {
+    const syncUrl = this.options.syncUrl!;
+    if (!(await primaryAnswers(syncUrl, this.timeoutMs))) throw new DeadlineError(`no answer from the primary at ${syncUrl} within ${this.timeoutMs} ms`);
+    const replica = openClient(this.options, this.timeoutMs);
+    this.raw.close();
+    this.raw = replica;
+    this.detached = false;
+  }
+
+  /**
+   * The database cannot be reached at start: the node screens with what it knew (an embedded
+   * replica's own file, else its local copy) plus its own writes still in the journal, and
+   * following connects when the database answers.
+   */
+  private async startWithout(error: Error): Promise<void> {
+    this.followFailing = true;
+    this.followError = error.message;
+    const reason = `cannot reach the database at ${this.options.url} (${error.message})`;
+    if (this.options.syncUrl && await this.catchUp().then(() => true, () => false)) {
+      this.listsFrom = "replica-file";
+      this.onError(new Error(`${reason}: started from the embedded replica's own file, ${this.inForceTotal()} list entries; screening with them, writes wait in the queue, and the node catches up when the database answers`));
+    } else {
+      let saved;
+      try {
+        saved = this.copy?.read();
+      } catch (copyError) {
+        this.onError(new Error(`cannot read the local copy of the lists ${this.copy!.path}: ${(copyError as Error).message}; it is left as it is and rewritten once the database answers`));
+      }
+      for (const entry of saved?.entries ?? []) this.applyChange(changeOf(entry));
+      this.listsFrom = saved === undefined ? "nothing" : "local-copy";
+      this.onError(new Error(
+        saved === undefined
+          ? `${reason}, and there is no local copy of the lists${this.copy ? ` at ${this.copy.path}` : ""} (a first start?): this node greets and screens, but enforces no ban, pass or allow entry of the fleet (only MXSCREEN_ALLOW and what it decides itself) until the database answers`
+          : `${reason}: started from the local copy ${this.copy!.path}, ${saved.entries.length} list entries saved at ${new Date(saved.savedAt).toISOString()}; screening with them, writes wait in the queue, and the node catches up when the database answers`,
+      ));
+    }
+    // This node's own changes from before the restart that never reached the database.
+    for (const o of this.queue.waiting()) {
+      if (o.table === "list_changes") this.applyChange(o.row as unknown as ListChange);
     }
   }
 
@@ -152,6 +246,7 @@ export class Store {
     };
     this.versions.set(`${kind} ${entry.prefix}`, now);
     this.indexes[kind].set(write.prefix, entry);
+    this.copyChanged = true;
     this.queue.push(op("list_changes", {
       kind,
       prefix: entry.prefix,
@@ -169,6 +264,7 @@ export class Store {
   remove(kind: ListKind, prefix: Prefix, now: number, reason?: string): void {
     this.versions.set(`${kind} ${formatPrefix(prefix)}`, now);
     this.indexes[kind].delete(prefix);
+    this.copyChanged = true;
     this.queue.push(op("list_changes", {
       kind,
       prefix: formatPrefix(prefix),
@@ -220,30 +316,53 @@ export class Store {
     return rows.filter((r) => r.op === "set" && (r.expires_at === null || r.expires_at > now));
   }
 
+  /** The entries of one list in force in this node's memory: what the admin side shows while the database is away. */
+  entries(kind: ListKind, now: number): ListEntry[] {
+    return [...this.indexes[kind].values()].filter((e) => e.expiresAt === null || e.expiresAt > now).sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** Reachable only while following and writing both get answers. */
   health(): StoreHealth {
-    return { ...this.queue.state, lastContact: this.lastContact };
+    const queue = this.queue.state;
+    return {
+      ...queue,
+      reachable: queue.reachable && !this.followFailing,
+      lastError: queue.lastError ?? (this.followFailing ? this.followError : undefined),
+      lastContact: this.lastContact,
+      listsFrom: this.listsFrom,
+    };
   }
 
   /** Follows changes made by other nodes, the CLI and the API every `intervalMs`, and beats the node's heartbeat. */
   follow(intervalMs: number, info: NodeInfo): void {
     let beats = 0;
     this.followTimer ??= setInterval(() => {
-      if (this.following) return;
+      // While the database is away, one try a second: each waits at most its deadline.
+      if (this.following || (this.followFailing && Date.now() < this.retryAt)) return;
       this.following = true;
       const heartbeat = beats++ % Math.max(1, Math.round(5000 / intervalMs)) === 0;
       (async () => {
-        if (this.options.syncUrl) await this.client.sync();
-        await this.catchUp();
+        const reconnecting = this.listsFrom !== "database";
+        if (reconnecting) await this.connect();
+        else {
+          if (this.options.syncUrl) await this.client.sync();
+          await this.catchUp();
+        }
         this.lastContact = Date.now();
-        if (this.followFailing) this.onError(new Error(`store reachable again at ${this.options.url}`));
+        if (reconnecting) this.onError(new Error(`store reached at ${this.options.url}: caught up, ${this.inForceTotal()} list entries in force; writes made meanwhile follow from the queue`));
+        else if (this.followFailing) this.onError(new Error(`store reachable again at ${this.options.url}`));
         this.followFailing = false;
+        this.followError = undefined;
         if (heartbeat) {
           this.sweep(Date.now());
+          this.saveCopy(Date.now());
           await this.beat(info);
         }
       })().catch((error) => {
         if (!this.followFailing) this.onError(new Error(`cannot follow the store at ${this.options.url}, screening with what this node has: ${(error as Error).message}`));
         this.followFailing = true;
+        this.followError = (error as Error).message;
+        this.retryAt = Date.now() + RETRY_MS;
       }).finally(() => this.following = false);
     }, intervalMs);
   }
@@ -255,6 +374,8 @@ export class Store {
 
   async close(timeoutMs = 5_000): Promise<void> {
     if (this.followTimer !== undefined) clearInterval(this.followTimer);
+    this.copiedAt = 0;
+    this.saveCopy(Date.now());
     await this.queue.flush(timeoutMs);
     this.queue.close();
     // The client's close leaves the log as it is: after a node's clean stop everything is in
@@ -270,6 +391,31 @@ export class Store {
     }
     await this.db.destroy();
     this.client.close();
+  }
+
+  private inForceTotal(): number {
+    return this.indexes.ban.size + this.indexes.pass.size + this.indexes.allow.size;
+  }
+
+  /**
+   * Writes the local copy when the lists changed, at most every COPY_EVERY_MS: a copy a little
+   * behind costs a restart during an outage only the others' latest changes (this node's own
+   * wait in the journal, which is read at start).
+   */
+  private saveCopy(now: number): void {
+    if (this.copy === undefined || !this.copyChanged || now - this.copiedAt < COPY_EVERY_MS) return;
+    const entries = Object.values(this.indexes).flatMap((index) => [...index.values()]).filter((e) => e.expiresAt === null || e.expiresAt > now);
+    try {
+      this.copy.write(entries, now);
+    } catch (error) {
+      if (!this.copyFailing) this.onError(new Error(`cannot write the local copy of the lists ${this.copy.path} (${(error as Error).message}): a restart while the database is away would start from an older copy; tried again at the next change`));
+      this.copyFailing = true;
+      return;
+    }
+    if (this.copyFailing) this.onError(new Error(`local copy of the lists ${this.copy.path} written again`));
+    this.copyFailing = false;
+    this.copyChanged = false;
+    this.copiedAt = now;
   }
 
   /** Forgets entries that expired: they already stopped applying at their time; this frees their memory. */
@@ -339,6 +485,7 @@ export class Store {
   }
 
   private async write(ops: readonly WriteOp[]): Promise<void> {
+    if (this.detached) throw new Error(`the primary at ${this.options.syncUrl} has not answered since start: writes wait until the embedded replica is attached to it`);
     // Rows are grouped by table; each table keeps its own order, which is all the readers rely
     // on (list_changes by seq, events by time, greylist by its forward-only upsert).
     const runs = new Map<WriteOp["table"], WriteOp[]>();
@@ -362,18 +509,22 @@ export class Store {
   private async catchUp(): Promise<void> {
     for (;;) {
       const rows = await this.db.selectFrom("list_changes").selectAll().where("seq", ">", this.lastSeq).orderBy("seq").limit(10_000).execute();
-      for (const row of rows) this.apply(row);
+      for (const row of rows) {
+        this.lastSeq = Math.max(this.lastSeq, row.seq);
+        this.applyChange(row);
+      }
       if (rows.length < 10_000) return;
     }
   }
 
-  private apply(row: ListChangeRow): void {
-    this.lastSeq = Math.max(this.lastSeq, row.seq);
+  /** A change from the database, the local copy or the journal: the one made last wins. */
+  private applyChange(row: ListChange): void {
     const prefix = parsePrefix(row.prefix);
     if (!prefix) return;
     const key = `${row.kind} ${row.prefix}`;
     if ((this.versions.get(key) ?? -Infinity) > row.created_at) return;
     this.versions.set(key, row.created_at);
+    this.copyChanged = true;
     const index = this.indexes[row.kind];
     if (row.op === "remove") return index.delete(prefix);
     index.set(prefix, {
@@ -386,6 +537,32 @@ export class Store {
       reason: row.reason,
     });
   }
+}
+
+/** What the index needs of a change, wherever it comes from. */
+type ListChange = Pick<ListChangeRow, "kind" | "prefix" | "op" | "created_at" | "expires_at" | "node" | "check_id" | "reason">;
+
+function changeOf(entry: ListEntry): ListChange {
+  return { kind: entry.kind, prefix: entry.prefix, op: "set", created_at: entry.createdAt, expires_at: entry.expiresAt, node: entry.node, check_id: entry.check, reason: entry.reason };
+}
+
+function openClient(options: StoreOptions, timeoutMs: number): Client {
+  return createClient({ url: options.url, authToken: options.authToken, syncUrl: options.syncUrl, fetch: abortingFetch(timeoutMs) });
+}
+
+/** MXSCREEN_DB_TIMEOUT's default. */
+const DEFAULT_TIMEOUT_MS = 3_000;
+/** How often a database that did not answer is tried again by the follower. */
+const RETRY_MS = 1_000;
+/** The local copy of the lists is rewritten at most this often (and at a clean stop). */
+const COPY_EVERY_MS = 30_000;
+
+/** sqld and Turso answer 401 or 403 to a missing or wrong token: no outage, a setting to fix. */
+function refusesAccess(error: Error): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (/\b(401|403)\b/.test(e.message)) return true;
+  }
+  return false;
 }
 
 /** Rows per INSERT: well below SQLite's 32,766 bound variables with any of our tables. */

@@ -1,0 +1,69 @@
+import type { Client, Transaction } from "@libsql/client";
+
+/** A call to the database that got no answer in time: a link that drops packets looks like this. */
+export class DeadlineError extends Error {}
+
+/** `promise`, or a DeadlineError naming `what` once `ms` have passed without an answer. */
+export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineError(`no answer from ${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The fetch the HTTP client (sqld, Turso) uses: each request is aborted at the deadline, so
+ * a connect stuck in SYN retries or a request whose answer never comes frees its socket and
+ * its slot in the client's 20 concurrent requests instead of waiting on the kernel.
+ */
+export function abortingFetch(ms: number): (request: Request) => Promise<Response> {
+  return (request) => fetch(request, { signal: AbortSignal.timeout(ms) });
+}
+
+type Calls = Pick<Client, "execute" | "batch" | "executeMultiple" | "migrate" | "transaction" | "sync">;
+
+/**
+ * The client `current()` returns (an embedded replica's changes once its primary is back), with
+ * a deadline on every call, transactions' statements included. Kysely, the migrations, the queue
+ * and the follower all go through it, so none of them can hang on the network. The replica's
+ * sync runs in native code that cannot be aborted: while one has not ended, the next waits for
+ * it rather than starting another, so a dead link does not pile them up.
+ */
+export function withDeadlines(current: () => Client, ms: number, url: string): Client {
+  const what = `the database at ${url}`;
+  let syncing: ReturnType<Client["sync"]> | undefined;
+  const calls: Calls = {
+    execute: ((statement: never, args?: never) => withDeadline(current().execute(statement, args), ms, what)) as Client["execute"],
+    batch: (statements, mode) => withDeadline(current().batch(statements, mode), ms, what),
+    executeMultiple: (sql) => withDeadline(current().executeMultiple(sql), ms, what),
+    migrate: (statements) => withDeadline(current().migrate(statements), ms, what),
+    transaction: (async (mode?: never) => transactionWithDeadlines(await withDeadline(current().transaction(mode), ms, what), ms, what)) as Client["transaction"],
+    sync: () => withDeadline(syncing ??= current().sync().finally(() => syncing = undefined), ms, what),
+  };
+  return new Proxy(current(), {
+    get(_, key) {
+      if (Object.hasOwn(calls, key)) return calls[key as keyof Calls];
+      const target = current();
+      const value = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+function transactionWithDeadlines(transaction: Transaction, ms: number, what: string): Transaction {
+  const calls: Pick<Transaction, "execute" | "batch" | "executeMultiple" | "commit" | "rollback"> = {
+    execute: (statement) => withDeadline(transaction.execute(statement), ms, what),
+    batch: (statements) => withDeadline(transaction.batch(statements), ms, what),
+    executeMultiple: (sql) => withDeadline(transaction.executeMultiple(sql), ms, what),
+    commit: () => withDeadline(transaction.commit(), ms, what),
+    rollback: () => withDeadline(transaction.rollback(), ms, what),
+  };
+  return new Proxy(transaction, {
+    get(target, key, receiver) {
+      if (Object.hasOwn(calls, key)) return calls[key as keyof typeof calls];
+      const value = Reflect.get(target, key, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
