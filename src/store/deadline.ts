@@ -29,17 +29,30 @@ type Calls = Pick<Client, "execute" | "batch" | "executeMultiple" | "migrate" | 
  * and the follower all go through it, so none of them can hang on the network. The replica's
  * sync runs in native code that cannot be aborted: while one has not ended, the next waits for
  * it rather than starting another, so a dead link does not pile them up.
+ *
+ * An embedded replica's sync and its writes (passed through to the primary) are worse: they
+ * block the whole event loop in native code until the primary answers, which no deadline can
+ * interrupt. `beforeRemote` asks the primary first, asynchronously, and refuses the call when it
+ * does not answer; reads (SELECT) stay local and are never held up.
  */
-export function withDeadlines(current: () => Client, ms: number, url: string): Client {
+export function withDeadlines(current: () => Client, ms: number, url: string, beforeRemote?: () => Promise<void>): Client {
   const what = `the database at ${url}`;
   let syncing: ReturnType<Client["sync"]> | undefined;
+  const remote = async <T>(call: () => Promise<T>): Promise<T> => {
+    if (beforeRemote) await beforeRemote();
+    return withDeadline(call(), ms, what);
+  };
   const calls: Calls = {
-    execute: ((statement: never, args?: never) => withDeadline(current().execute(statement, args), ms, what)) as Client["execute"],
-    batch: (statements, mode) => withDeadline(current().batch(statements, mode), ms, what),
-    executeMultiple: (sql) => withDeadline(current().executeMultiple(sql), ms, what),
-    migrate: (statements) => withDeadline(current().migrate(statements), ms, what),
-    transaction: (async (mode?: never) => transactionWithDeadlines(await withDeadline(current().transaction(mode), ms, what), ms, what)) as Client["transaction"],
-    sync: () => withDeadline(syncing ??= current().sync().finally(() => syncing = undefined), ms, what),
+    execute: ((statement: string | { sql: string }, args?: never) => {
+      const sql = typeof statement === "string" ? statement : statement.sql;
+      const call = () => current().execute(statement as never, args);
+      return /^\s*select\b/i.test(sql) ? withDeadline(call(), ms, what) : remote(call);
+    }) as Client["execute"],
+    batch: (statements, mode) => remote(() => current().batch(statements, mode)),
+    executeMultiple: (sql) => remote(() => current().executeMultiple(sql)),
+    migrate: (statements) => remote(() => current().migrate(statements)),
+    transaction: (async (mode?: never) => transactionWithDeadlines(await remote(() => current().transaction(mode)), ms, what)) as Client["transaction"],
+    sync: () => syncing ??= remote(() => current().sync()).finally(() => syncing = undefined),
   };
   return new Proxy(current(), {
     get(_, key) {

@@ -114,7 +114,7 @@ export class Store {
     private readonly onError: (error: Error) => void,
   ) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.client = withDeadlines(() => this.raw, this.timeoutMs, options.url);
+    this.client = withDeadlines(() => this.raw, this.timeoutMs, options.url, options.syncUrl === undefined ? undefined : () => this.askPrimary());
     this.db = new Kysely<Database>({ dialect: new LibsqlDialect(this.client) });
     this.queue = new WriteQueue(options.queueFile, (ops) => this.write(ops), onError);
     this.copy = options.localCopy === undefined ? undefined : new LocalCopy(options.localCopy);
@@ -173,10 +173,15 @@ export class Store {
     this.listsFrom = "database";
   }
 
-  /** Opens the embedded replica for real once its primary answers; until then its file was read on its own. */
-  private async attach(): Promise<void> {
+  /** An embedded replica's calls to its primary block the event loop until it answers: it must have answered just before. */
+  private async askPrimary(): Promise<void> {
     const syncUrl = this.options.syncUrl!;
     if (!(await primaryAnswers(syncUrl, this.timeoutMs))) throw new DeadlineError(`no answer from the primary at ${syncUrl} within ${this.timeoutMs} ms`);
+  }
+
+  /** Opens the embedded replica for real once its primary answers; until then its file was read on its own. */
+  private async attach(): Promise<void> {
+    await this.askPrimary();
     const replica = openClient(this.options, this.timeoutMs);
     this.raw.close();
     this.raw = replica;

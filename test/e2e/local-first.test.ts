@@ -215,21 +215,33 @@ test(`a first start ever with neither a local copy nor a database that answers: 
   assert.ok(existsSync(join(dir, "lists-copy.jsonl")));
 }, OUTAGE);
 
-test(`an embedded-replica ${other} node restarted while its primary drops packets starts from its own file`, async () => {
+test(`an embedded-replica ${other} node keeps screening while its primary drops packets, and restarted meanwhile starts from its own file`, async () => {
   const sqld = await startSqld();
   const link = await startBlackholeProxy(sqld.port);
   const dir = tempDir();
   const env = { ...NODE, MXSCREEN_DB_URL: `file:${join(dir, "replica.db")}`, MXSCREEN_DB_SYNC_URL: link.url, MXSCREEN_NODE: "replica" };
-  const first = await startServer(env, { dir, runtime: other });
+  const first = await startServer(env, { dir, runtime: other, admin: true });
   await pregreet(first, "127.0.24.1");
   await new Promise((r) => setTimeout(r, 500));
   assert.match(await bansInSqld(sqld.url), /127\.0\.24\.1\/32/);
+
+  // The replica's sync and its writes through to the primary run in native code: they must not hold the node up.
+  link.blackhole();
+  assert.equal((await readyzBecomes(first, "degraded", 8000)).status, 200);
+  await pregreet(first, "127.0.24.2");
+  const answer = await timed(() => firstWords(first, "127.0.24.2"));
+  assert.equal(answer.value, "554 ");
+  assert.ok(answer.ms < 1000, `answered in ${answer.ms} ms`);
+  assert.equal((await get(first.admin, "/api/bans")).headers.get("x-mxscreen-stale"), "true");
+  link.restore();
+  await readyzBecomes(first, "ready", 20_000);
+  assert.match(await bansInSqld(sqld.url), /127\.0\.24\.2\/32/);
   assert.equal(await first.stop(), 0);
 
   link.blackhole();
   const { value: node, ms } = await timed(() => startServer(env, { dir, runtime: other, admin: true }));
   assert.ok(ms < 15_000, `started in ${ms} ms`);
-  await node.waitForLine(/cannot reach the database at file:.*replica\.db .*: started from the embedded replica's own file, 1 list entries/);
+  await node.waitForLine(/cannot reach the database at file:.*replica\.db .*: started from the embedded replica's own file, 2 list entries/);
   assert.equal(await firstWords(node, "127.0.24.1"), "554 ");
   assert.equal((await get(node.admin, "/readyz")).json.status, "degraded");
   link.restore();
