@@ -114,7 +114,10 @@ export class Store {
     private readonly onError: (error: Error) => void,
   ) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.client = withDeadlines(() => this.raw, this.timeoutMs, options.url, options.syncUrl === undefined ? undefined : () => this.askPrimary());
+    // A database file of our own never waits on a network, only on another process's lock
+    // (busy_timeout), which is no outage.
+    const local = filePath(options.url) !== undefined && options.syncUrl === undefined;
+    this.client = local ? raw : withDeadlines(() => this.raw, this.timeoutMs, options.url, options.syncUrl === undefined ? undefined : () => this.askPrimary());
     this.db = new Kysely<Database>({ dialect: new LibsqlDialect(this.client) });
     this.queue = new WriteQueue(options.queueFile, (ops) => this.write(ops), onError);
     this.copy = options.localCopy === undefined ? undefined : new LocalCopy(options.localCopy);
