@@ -169,8 +169,9 @@ export class Store {
     if (this.options.index !== false) {
       this.lastSeq = 0;
       await this.catchUp();
+      // Written even when empty: a later start without the database then knows it saw one.
       this.copyChanged = true;
-      this.saveCopy(Date.now());
+      this.saveCopy(Date.now(), true);
     }
     this.lastContact = Date.now();
     this.listsFrom = "database";
@@ -382,8 +383,7 @@ export class Store {
 
   async close(timeoutMs = 5_000): Promise<void> {
     if (this.followTimer !== undefined) clearInterval(this.followTimer);
-    this.copiedAt = 0;
-    this.saveCopy(Date.now());
+    this.saveCopy(Date.now(), true);
     await this.queue.flush(timeoutMs);
     this.queue.close();
     // The client's close leaves the log as it is: after a node's clean stop everything is in
@@ -406,12 +406,13 @@ export class Store {
   }
 
   /**
-   * Writes the local copy when the lists changed, at most every COPY_EVERY_MS: a copy a little
-   * behind costs a restart during an outage only the others' latest changes (this node's own
-   * wait in the journal, which is read at start).
+   * Writes the local copy when the lists changed, at most every COPY_EVERY_MS unless `now` is
+   * the moment (the lists just read whole, a clean stop): a copy a little behind costs a
+   * restart during an outage only the others' latest changes (this node's own wait in the
+   * journal, which is read at start).
    */
-  private saveCopy(now: number): void {
-    if (this.copy === undefined || !this.copyChanged || now - this.copiedAt < COPY_EVERY_MS) return;
+  private saveCopy(now: number, atOnce = false): void {
+    if (this.copy === undefined || !this.copyChanged || (!atOnce && now - this.copiedAt < COPY_EVERY_MS)) return;
     const entries = Object.values(this.indexes).flatMap((index) => [...index.values()]).filter((e) => e.expiresAt === null || e.expiresAt > now);
     try {
       this.copy.write(entries, now);
