@@ -144,7 +144,7 @@ interface Backend {
 
 async function localBackend(): Promise<Backend> {
   const config = loadConfig(process.env, { hostname: hostname(), cpus: 1, openFiles: openFilesLimit() ?? USUAL_OPEN_FILES });
-  const store = await Store.open({ url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, index: false }, () => {});
+  const store = await Store.open({ url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, index: false, timeoutMs: config.dbTimeoutMs }, () => {});
   const written = async () => {
     if (!(await store.flush(10_000))) {
       throw new Failure(`could not write to the store at ${config.dbUrl}: ${store.health().lastError ?? "no answer"}; nothing was changed`);
