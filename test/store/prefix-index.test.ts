@@ -56,3 +56,13 @@ test("every prefix length matches exactly the addresses it covers, compared with
     if (length < 32) assert.ok(index.lookup({ family: 4, value: (value ^ 1) >>> 0 }, 0), `/${length} covers the last bit`);
   }
 });
+
+test("values: every entry held, at every IPv4 and IPv6 prefix length, once each (what the local copy is written from)", () => {
+  const index = new PrefixIndex<{ expiresAt: number | null; name: string }>();
+  const names = ["0.0.0.0/0", "10.0.0.0/8", "192.0.2.9/32", "::/0", "2001:db8::/32", "2001:db8:1:2::/64", "2001:db8::1/128", "2001:db8::/96"];
+  for (const name of names) index.set(prefix(name), { expiresAt: null, name });
+  index.set(prefix("10.0.0.0/8"), { expiresAt: null, name: "10.0.0.0/8" });
+  index.delete(prefix("2001:db8::/96"));
+  assert.deepEqual([...index.values()].map((v) => v.name).sort(), names.filter((n) => n !== "2001:db8::/96").sort());
+  assert.equal([...index.values()].length, index.size);
+});
