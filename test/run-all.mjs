@@ -20,8 +20,16 @@ const DEBIAN = {
   // The deployment recipes: systemd-analyze verify of the unit, the Containerfile's setcap step.
   "systemd-analyze": "systemd",
   setcap: "libcap2-bin",
+  // The Containerfile's base made without an engine (test/deploy/image.test.ts).
+  mmdebstrap: "mmdebstrap",
   // MXSCREEN_LOG=postfix read by Debian's Postfix log summariser (test/e2e/postfix-log.test.ts).
   pflogsumm: "pflogsumm",
+};
+
+/** Installed without their recommended packages: docker-compose recommends the Docker engine, whose service must not start. */
+const DEBIAN_WITHOUT_RECOMMENDS = {
+  // compose.yaml checked against the Compose schema (test/deploy/recipes.test.ts); it needs no engine for that.
+  "docker-compose": "docker-compose",
 };
 
 function have(command) {
@@ -29,7 +37,10 @@ function have(command) {
 }
 
 function ensureDebianPackages() {
-  const missing = Object.entries(DEBIAN).filter(([command]) => !have(command)).map(([, pkg]) => pkg);
+  const missingOf = (packages) => Object.entries(packages).filter(([command]) => !have(command)).map(([, pkg]) => pkg);
+  const plain = missingOf(DEBIAN);
+  const bare = missingOf(DEBIAN_WITHOUT_RECOMMENDS);
+  const missing = [...plain, ...bare];
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0 || !have("apt-get")) {
     console.error(`test: the tests need ${missing.join(", ")} (Debian packages); install them, e.g. sudo apt-get install ${missing.join(" ")}`);
@@ -38,7 +49,8 @@ function ensureDebianPackages() {
   console.log(`test: installing ${missing.join(", ")} from Debian`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   spawnSync("apt-get", ["update", "-q"], { stdio: "inherit", env });
-  spawnSync("apt-get", ["install", "-y", "-q", ...missing], { stdio: "inherit", env });
+  if (plain.length > 0) spawnSync("apt-get", ["install", "-y", "-q", ...plain], { stdio: "inherit", env });
+  if (bare.length > 0) spawnSync("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...bare], { stdio: "inherit", env });
 }
 
 /**

@@ -8,7 +8,7 @@ import { CHECKS } from "../checks/registry.ts";
 type Labels = Record<string, string>;
 
 /** Verdicts the gate and the session end make besides the checks' own tags (conclude.ts). */
-const GATE_VERDICTS = ["PASS NEW", "PASS OLD", "ALLOWED", "PREGREET", "BANNED", "HANGUP", "PROXY", "TIMEOUT", "ERROR-LIMIT", "SHUTDOWN", "TLS-FAILED", "WORKER-FAILED", "LOCAL-ERROR"];
+const GATE_VERDICTS = ["PASS NEW", "PASS OLD", "ALLOWED", "PREGREET", "BANNED", "HANGUP", "CONNECTION-LIMIT", "PROXY", "TIMEOUT", "ERROR-LIMIT", "SHUTDOWN", "TLS-FAILED", "WORKER-FAILED", "LOCAL-ERROR"];
 
 /** A log tag as the metrics' label, as conclude.ts writes it: `PASS NEW` → `pass-new`. */
 function verdictLabel(tag: string): string {

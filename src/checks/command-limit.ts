@@ -9,7 +9,7 @@ import type { Check } from "./types.ts";
  */
 export const commandLimit: Check = {
   id: "command-limit",
-  tag: "LIMIT",
+  tag: "COMMAND-LIMIT",
   stage: "command",
   consequence: "close",
   defaultAction: "enforce",

@@ -20,7 +20,7 @@ export const pipelining: Check = {
     if (facts.pipeliningOffered && !LAST_IN_GROUP.has(command.verb)) return undefined;
     return {
       reply: reply(554, "5.5.0", `${settings.hostname} Error: SMTP protocol synchronization; closing`),
-      evidence: { command: command.verb, offered: facts.pipeliningOffered },
+      evidence: { command: command.verb, offered: facts.pipeliningOffered, ahead: command.ahead },
     };
   },
 };

@@ -37,6 +37,8 @@ export interface ParsedCommand {
   readonly bareLineFeed: boolean;
   /** More bytes from the client were already waiting when this line was taken (RFC 2920 group). */
   readonly followedByMore: boolean;
+  /** The first 100 of those bytes, one character per byte (evidence: what it pushed ahead). */
+  readonly ahead: string;
 }
 
 /** Everything a check may look at: the session's facts at the moment the check runs. */

@@ -146,13 +146,13 @@ export class AcceptLoop {
     // mode, and none is banned for it.
     const action = breach.limit === "total" ? "close" : gate.observe ? "observe" : this.options.connectionLimitAction;
     const finding = {
-      event: "LIMIT",
+      event: "CONNECTION-LIMIT",
       check: "connection-limit",
       action,
       evidence: { limit: breach.limit, key: breach.key, connections: breach.count },
     };
     if (action === "ignore" || action === "observe") {
-      this.logger.log({ event: "LIMIT", client: clientLabel(record), ...finding.evidence, action });
+      this.logger.log({ event: "CONNECTION-LIMIT", client: clientLabel(record), ...finding.evidence, action });
       return undefined;
     }
     socket.write(

@@ -42,6 +42,7 @@ export function sessionFindings(standing: Standing, gateFindings: readonly Findi
   const evidence = {
     helo: facts.helo,
     commands: facts.commands,
+    after: facts.where,
     messages: facts.messages,
     recipients: facts.recipients,
     errors: facts.errors,

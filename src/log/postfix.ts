@@ -2,10 +2,12 @@ import { escapeLogText } from "./escape.ts";
 import type { LogValue } from "./logger.ts";
 
 /**
- * MXSCREEN_LOG=postfix: postscreen's own log grammar (postscreen_early.c, _smtpd.c, _dnsbl.c)
- * behind a syslog prefix with an RFC 3339 time, so pflogsumm and the dashboards written for
- * postscreen read mxscreen's log unchanged. One entry may become several lines, as one
- * postscreen connection does (CONNECT, a verdict, DISCONNECT).
+ * MXSCREEN_LOG=postfix: postscreen's own log lines, in the format strings of Postfix's source
+ * (postscreen.c, postscreen_early.c, _misc.c, _smtpd.c; smtpd_check.c for smtpd's NOQUEUE
+ * line; test/log/postfix.test.ts names the function of each), behind a syslog prefix with an
+ * RFC 3339 time, so pflogsumm and the dashboards written for postscreen read mxscreen's log
+ * unchanged. One entry may become several lines, as one postscreen connection does (CONNECT,
+ * a verdict, DISCONNECT).
  */
 export interface PostfixPrefix {
   readonly hostname: string;
@@ -26,9 +28,23 @@ function addressOf(label: string | undefined): string {
   return /^\[([^\]]*)\]/.exec(bracketed(label))?.[1] ?? "unknown";
 }
 
-/** Seconds as postscreen prints elapsed time (`after 0.3`). */
-function seconds(ms: LogValue): string {
-  return typeof ms === "number" ? String(Math.round(ms / 100) / 10) : "0";
+/**
+ * Elapsed time as postscreen prints it (`after 0.3`): Postfix's format_tv with two significant
+ * digits and at most two decimals (postscreen_misc.c psc_format_delta_time, util/format_tv.c),
+ * rounded half up: 0.004 → 0, 0.123 → 0.12, 1.25 → 1.3, 12.6 → 13.
+ */
+export function postscreenSeconds(ms: LogValue): string {
+  if (typeof ms !== "number" || !(ms > 0)) return "0";
+  const whole = Math.floor(ms / 1000);
+  const decimals = whole >= 10 ? 0 : whole >= 1 ? 1 : 2;
+  const scale = 10 ** decimals;
+  const rounded = Math.floor((ms / 1000) * scale + 0.5 + 1e-9) / scale;
+  return String(rounded);
+}
+
+/** The command a session was at when it ended (postscreen's `where`). */
+function where(fields: Fields): string {
+  return typeof fields.after === "string" ? fields.after : "CONNECT";
 }
 
 /** Client text, escaped as in every format, and clipped as postscreen clips it (`%.100s`). */
@@ -63,7 +79,7 @@ function messageTrace(fields: Fields, ok: boolean): string[] {
   const dsn = ok ? "2.0.0" : "4.3.0";
   const reply = clientText(fields.reply ?? (ok ? `queued as ${id}` : fields.reason));
   for (const to of recipients(fields.to)) {
-    lines.push(`${agent}: ${id}: to=<${clientText(to)}>, relay=${relay}, delay=${seconds(fields.duration_ms)}, dsn=${dsn}, status=${status} (${reply})`);
+    lines.push(`${agent}: ${id}: to=<${clientText(to)}>, relay=${relay}, delay=${postscreenSeconds(fields.duration_ms)}, dsn=${dsn}, status=${status} (${reply})`);
   }
   if (!ok && recipients(fields.to).length === 0) lines.push(`postscreen: warning: ${id}: not stored: ${reply}`);
   return lines;
@@ -79,30 +95,36 @@ function verdict(event: string, fields: Fields): string[] {
     case "ALLOWED":
       return [`ALLOWLISTED ${client}`];
     case "BANNED":
+      // postscreen's line is the address alone; which ban, why and by whom follow on a line of ours.
       return [
-        `DENYLISTED ${client}${rest(fields, ["duration_ms"])}`,
+        `DENYLISTED ${client}`,
+        `BANNED ${client}${rest(fields, ["duration_ms"])}`,
         ...(fields.action === "reject"
           ? [`NOQUEUE: reject: CONNECT from ${client}: 554 5.7.1 Service unavailable; client [${addressOf(fields.client as string)}] blocked using mxscreen ban list; proto=SMTP`]
           : []),
       ];
     case "PREGREET":
-      return [`PREGREET ${fields.bytes ?? 0} after ${seconds(fields.after_ms)} from ${client}: ${clientText(fields.sent)}`];
+      return [`PREGREET ${fields.bytes ?? 0} after ${postscreenSeconds(fields.after_ms)} from ${client}: ${clientText(fields.sent)}`];
     case "HANGUP":
-      return [`HANGUP after ${seconds(fields.after_ms)} from ${client} in tests before SMTP handshake`];
+      return [`HANGUP after ${postscreenSeconds(fields.after_ms)} from ${client} in tests before SMTP handshake`];
     case "DNSBL":
       return [`DNSBL rank ${fields.dnsbl_score ?? fields.score ?? 0} for ${client}`];
-    case "NON-SMTP":
-      return [`NON-SMTP COMMAND from ${client} after CONNECT: ${clientText(fields.sent)}`];
+    case "NON-SMTP": {
+      // The verb as postscreen's printable() leaves it, then the whole line escaped.
+      const sent = String(fields.sent ?? "");
+      const verb = sent.split(" ")[0].replace(/[^\x20-\x7e]/g, "?");
+      return [`NON-SMTP COMMAND from ${client} after ${where(fields)}: ${verb.slice(0, 100)} ${clientText(sent)}`];
+    }
     case "BARE-LF":
-      return [`BARE NEWLINE from ${client} after ${clientText(fields.sent).split(" ")[0] || "CONNECT"}`];
+      return [`BARE NEWLINE from ${client} after ${clientText(fields.sent)}`];
     case "PIPELINING":
-      return [`COMMAND PIPELINING from ${client} after ${clientText(fields.command)}`];
+      return [`COMMAND PIPELINING from ${client} after ${clientText(fields.command)}: ${clientText(fields.ahead)}`];
     case "TIMEOUT":
-      return [`COMMAND TIME LIMIT from ${client} after ${seconds(fields.duration_ms)}`];
-    case "LIMIT":
-      if (fields.limit === "total") return [`NOQUEUE: reject: CONNECT from ${client}: all server ports busy`];
-      if (fields.limit === "commands") return [`COMMAND COUNT LIMIT from ${client} after ${fields.commands ?? 0}`];
-      return [`NOQUEUE: reject: CONNECT from ${client}: too many connections`];
+      return [`COMMAND TIME LIMIT from ${client} after ${where(fields)}`];
+    case "COMMAND-LIMIT":
+      return [`COMMAND COUNT LIMIT from ${client} after ${where(fields)}`];
+    case "CONNECTION-LIMIT":
+      return [`NOQUEUE: reject: CONNECT from ${client}: ${fields.limit === "total" ? "all server ports busy" : "too many connections"}`];
     default:
       return [`${event} ${client}${rest(fields)}`];
   }
@@ -141,6 +163,6 @@ export function formatPostfix(fields: Fields, time: Date, prefix: PostfixPrefix)
     lines.push(stamp(time, postscreen(`DNSBL rank ${fields.dnsbl_score} for ${bracketed(fields.client as string)}`)));
   }
   for (const line of verdict(event, fields)) lines.push(stamp(time, postscreen(line)));
-  if (fields.commands !== undefined) lines.push(stamp(time, postscreen(`DISCONNECT ${bracketed(fields.client as string)}`)));
+  lines.push(stamp(time, postscreen(`DISCONNECT ${bracketed(fields.client as string)}`)));
   return lines;
 }

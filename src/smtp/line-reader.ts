@@ -44,6 +44,11 @@ export class LineReader {
     return this.end - this.start;
   }
 
+  /** The first `limit` bytes received but not yet returned as lines, as a view (valid until the next `push()`). */
+  waiting(limit: number): Uint8Array {
+    return this.buffer.subarray(this.start, Math.min(this.end, this.start + limit));
+  }
+
   /** Bytes of the over-long line at hand dropped so far; 0 outside one. */
   get overflow(): number {
     return this.dropping?.bytes ?? 0;

@@ -99,6 +99,7 @@ export class Session {
     helo: undefined,
     helos: [],
     commands: 0,
+    where: "CONNECT",
     errors: 0,
     unknownCommands: 0,
     bareLineFeeds: 0,
@@ -392,7 +393,7 @@ export class Session {
       if (this.state === "data") this.dataLine(line);
       else if (line.kind === "overlong") this.error(reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets)`));
       else if (line.kind === "line" && line.bytes.includes(CR)) this.error(reply(500, "5.5.2", "Error: bare <CR> in a command; lines end in <CR><LF>"));
-      else if (line.kind === "line") this.command(decoder.decode(line.bytes), line.crlf, this.reader.pending > 0);
+      else if (line.kind === "line") this.command(decoder.decode(line.bytes), line.crlf, bytesToText(this.reader.waiting(100)));
       // Judged on the whole line too, so that the verdict does not depend on where its reads ended.
       else this.limitOverflow(line.length);
     }
@@ -410,7 +411,7 @@ export class Session {
     this.close("errors");
   }
 
-  private command(line: string, crlf: boolean, followedByMore: boolean): void {
+  private command(line: string, crlf: boolean, ahead: string): void {
     const space = line.indexOf(" ");
     const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase();
     const arg = space < 0 ? "" : line.slice(space + 1).trim();
@@ -420,7 +421,8 @@ export class Session {
       arg,
       known: IMPLEMENTED.has(verb) || NOT_OFFERED.has(verb),
       bareLineFeed: !crlf,
-      followedByMore,
+      followedByMore: ahead !== "",
+      ahead,
     };
     this.answering = verb === "MAIL"
       ? { stage: "MAIL", from: pathText(arg), to: undefined }
@@ -430,6 +432,7 @@ export class Session {
     const answered = this.runChecks("command", { command });
     this.facts.commands++;
     if (answered) return;
+    this.facts.where = command.known ? verb : "UNIMPLEMENTED";
     switch (verb) {
       case "HELO":
       case "EHLO":

@@ -116,6 +116,11 @@ export interface SessionFacts {
   /** Every HELO/EHLO argument, in order. */
   helos: string[];
   commands: number;
+  /**
+   * The last command acted on (`CONNECT` before any, `UNIMPLEMENTED` for one we do not know), as
+   * postscreen's `where`: a session cut short is logged as after it. A command a check stopped is not acted on.
+   */
+  where: string;
   errors: number;
   unknownCommands: number;
   bareLineFeeds: number;

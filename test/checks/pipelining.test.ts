@@ -30,6 +30,7 @@ test("pipelining not offered: a command sent with the next one in the same read 
   assert.ok(!outputs.some((o) => o.type === "message-begin"), "no message was begun");
   assert.equal(session.facts.transactions, 0, "MAIL was not accepted");
   assert.deepEqual(session.facts.findings.map((f) => [f.tag, f.evidence.command, f.evidence.offered]), [["PIPELINING", "MAIL", false]]);
+  assert.match(String(session.facts.findings[0].evidence.ahead), /^RCPT TO:/, "what it pushed ahead is the evidence");
   assert.ok(session.closed);
 });
 

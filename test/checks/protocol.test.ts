@@ -100,7 +100,7 @@ test("command-limit: the command past MXSCREEN_MAX_COMMANDS gets 421 and close",
   const config = { ...STRICT, checks: { ...STRICT.checks, maxCommands: 10 } };
   const { replies, session } = play(lineByLine("NOOP\r\n".repeat(12)), config);
   assert.equal(replies, "250 2.0.0 Ok\r\n".repeat(10) + "421 4.7.0 mx.test.example Error: too many commands; closing\r\n");
-  assert.equal(session.facts.findings[0].tag, "LIMIT");
+  assert.equal(session.facts.findings[0].tag, "COMMAND-LIMIT");
 });
 
 test("observe mode records every hit and enforces none", () => {

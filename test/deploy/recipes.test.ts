@@ -1,15 +1,13 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import process from "node:process";
+import { validate } from "dockerfile-utils";
 import { loadConfig } from "../../src/config/config.ts";
 import { parseDuration } from "../../src/config/values.ts";
 import { test } from "../harness.ts";
-import { run } from "../helpers/cli.ts";
 import { envPairs, parseContainerfile, parseEnvFile, parseToml, parseUnit, parseYaml, type Table } from "../helpers/recipe-formats.ts";
-import { RawClient } from "../helpers/smtp-client.ts";
-import { freePort, ROOT, startServer, tempDir } from "../helpers/server.ts";
+import { ROOT, tempDir } from "../helpers/server.ts";
 
 const HOST = { hostname: "mx1.example.net", cpus: 2, openFiles: 65_536 };
 const read = (path: string) => readFileSync(join(ROOT, path), "utf8");
@@ -107,48 +105,13 @@ test("Containerfile: multi-stage, the binary on Debian slim, non-root with port 
   assert.ok(config.dbUrl.startsWith("file:/var/lib/mxscreen/") && config.queueFile.startsWith("/var/lib/mxscreen/"), "the data in the volume");
 });
 
-/** The HEALTHCHECK's command (exec form), its program the binary at `binary`, as the image's user. */
-function healthcheck(binary: string, env: Record<string, string>, dir: string) {
-  const args = JSON.parse(/CMD (\[.*\])$/.exec(containerfile().find((s) => s.keyword === "HEALTHCHECK")!.args)![1]) as string[];
-  const command = args.map((arg) => (arg === "/usr/local/bin/mxscreen" ? binary : arg));
-  return run("setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", ...command], dir, env);
-}
-
-test("Containerfile's runtime steps on this Debian: the binary with its capability serves port 25 as nobody, the HEALTHCHECK passes, then fails once it stops", async () => {
-  assert.equal(process.getuid?.(), 0, "needs root, to set a file capability and run as nobody (no container builder runs here)");
-  const dir = tempDir();
-  chmodSync(dir, 0o755);
-  const binary = join(dir, "mxscreen");
-  const build = await run("npm", ["run", "-s", "build", "--", "--outfile", binary], ROOT, { HOME: tempDir() });
-  assert.equal(build.code, 0, build.stdout + build.stderr);
-  const bare = join(dir, "mxscreen-without-capability");
-  copyFileSync(binary, bare);
-  chmodSync(bare, 0o755);
-  const setcap = containerfile().find((s) => s.keyword === "RUN" && s.args.includes("setcap"))!.args.match(/setcap (\S+) \/usr\/local\/bin\/mxscreen/)!;
-  const capability = spawnSync("setcap", [setcap[1], binary], { encoding: "utf8" });
-  assert.equal(capability.status, 0, `setcap (libcap2-bin) failed: ${capability.stderr}`);
-  const data = join(dir, "data");
-  mkdirSync(data);
-  chownSync(data, 65534, 65534);
-  const adminPort = await freePort();
-  // Port 25 on an address of this test's own, so no other MTA on the machine is in the way.
-  const env = { ...imageEnv(), MXSCREEN_LISTEN: "127.0.25.1:25", MXSCREEN_ADMIN_LISTEN: `0.0.0.0:${adminPort}`, MXSCREEN_HOSTNAME: "mx.image.example", MXSCREEN_GREET_WAIT: "200ms", MXSCREEN_DB_URL: `file:${join(data, "mxscreen.db")}`, MXSCREEN_QUEUE_FILE: join(data, "queue.jsonl"), MXSCREEN_SPOOL_DIR: join(data, "spool") };
-  const asNobody = (program: string) => ({ command: "setpriv", args: ["--reuid=nobody", "--regid=nogroup", "--clear-groups", program, "serve"] });
-
-  // Bun's own words for EACCES here: "Failed to listen at 127.0.25.1".
-  await assert.rejects(startServer(env, { dir: data, command: asNobody(bare) }), /Failed to listen at 127\.0\.25\.1|EACCES/, "without the capability nobody may not bind port 25");
-  const server = await startServer(env, { dir: data, command: asNobody(binary) });
-  const client = await RawClient.open(25, "127.0.25.2", "127.0.25.1");
-  await client.until(/^220 /m);
-  assert.match(client.text, /220 mx\.image\.example ESMTP\r\n$/);
-  client.write("QUIT\r\n");
-  await client.waitClosed();
-  const healthy = await healthcheck(binary, env, data);
-  assert.equal(healthy.code, 0, `HEALTHCHECK failed on a running server: ${healthy.stderr}`);
-  assert.equal(await server.stop(), 0);
-  const down = await healthcheck(binary, env, data);
-  assert.notEqual(down.code, 0, "HEALTHCHECK passes with no server");
-}, { timeoutMs: 60_000 });
+test("Containerfile: a Dockerfile parser and linter (dockerfile-utils, the VS Code Docker extension's) finds nothing, and does find a misspelt instruction or flag", () => {
+  const text = read("Containerfile");
+  const problems = (t: string) => validate(t).map((d) => `${d.range.start.line + 1}: ${d.message}`);
+  assert.deepEqual(problems(text), []);
+  const broken = text.replace("USER mxscreen", "USR mxscreen").replace("HEALTHCHECK --interval=", "HEALTHCHECK --intervall=");
+  assert.equal(problems(broken).length, 2, problems(broken).join("\n"));
+});
 
 test("fly.toml: TCP 25 through proxy_proto from trusted proxies, concurrency for held clients, kill_timeout past the shutdown, /healthz, metrics, a volume", () => {
   const toml = fly();
@@ -199,4 +162,76 @@ test("compose.yaml: a Bun node and a Deno node on one sqld, each configuration l
     if (command) assert.deepEqual(command.slice(0, 2), ["node", "src/cli/launch.mjs"]);
   }
   assert.deepEqual(runtimes, ["bun", "deno"]);
+});
+
+/**
+ * The keys flyctl knows in each section fly.toml uses, as its strict validation reads them from
+ * the toml tags of its types (flyctl internal/appconfig/strict_validate.go at ad0172f, 2026-08-21):
+ * Config, Mount and Metrics in config.go, Service in service.go, ToplevelCheck in toplevelcheck.go,
+ * and from fly-go v0.9.6 machine_types.go MachinePort, ProxyProtoOptions, MachineServiceConcurrency
+ * and MachineMetrics. Fly publishes no schema package; this is the list flyctl itself checks against.
+ */
+const FLY_KEYS: Record<string, readonly string[]> = {
+  "": ["app", "primary_region", "kill_signal", "kill_timeout", "swap_size_mb", "console_command", "experimental", "build", "deploy", "env", "processes", "mounts", "http_service", "services", "checks", "files", "host_dedication_id", "machine_config", "container", "machine_checks", "restart", "vm", "statics", "metrics"],
+  mounts: ["source", "destination", "initial_size", "snapshot_retention", "scheduled_snapshots", "auto_extend_size_threshold", "auto_extend_size_increment", "auto_extend_size_limit", "processes"],
+  services: ["protocol", "internal_port", "auto_stop_machines", "auto_start_machines", "min_machines_running", "ports", "concurrency", "tcp_checks", "http_checks", "machine_checks", "processes"],
+  "services.ports": ["port", "start_port", "end_port", "handlers", "force_https", "tls_options", "http_options", "proxy_proto_options"],
+  "services.ports.proxy_proto_options": ["version"],
+  "services.concurrency": ["type", "hard_limit", "soft_limit"],
+  "checks.*": ["port", "type", "interval", "timeout", "grace_period", "method", "path", "protocol", "tls_skip_verify", "tls_server_name", "headers", "processes"],
+  metrics: ["port", "path", "https", "processes"],
+};
+/** Sections whose keys are the operator's own names (env variables, check names). */
+const FLY_FREE = new Set(["env", "checks"]);
+
+/** Keys of `table` (at `path`) that flyctl would report as unrecognised, as `path.key`. */
+function unknownFlyKeys(table: Table, path = ""): string[] {
+  const known = FLY_KEYS[path];
+  const found: string[] = [];
+  for (const [key, value] of Object.entries(table)) {
+    const here = path === "" ? key : `${path}.${key}`;
+    if (known !== undefined && !known.includes(key)) {
+      found.push(here);
+      continue;
+    }
+    const next = FLY_FREE.has(here) ? undefined : here;
+    const tables = Array.isArray(value) ? value : [value];
+    for (const item of tables) {
+      if (item === null || typeof item !== "object" || Array.isArray(item)) continue;
+      if (next === undefined) {
+        if (here === "checks") for (const check of Object.values(item as Table)) found.push(...unknownFlyKeys(check as Table, "checks.*"));
+        continue;
+      }
+      found.push(...unknownFlyKeys(item as Table, next));
+    }
+  }
+  return found;
+}
+
+test("fly.toml: every key is one flyctl knows, in the section it belongs to, with values of the kinds it reads", () => {
+  const toml = fly();
+  assert.deepEqual(unknownFlyKeys({ ...toml, kill_timout: 45 }), ["kill_timout"], "a misspelt key is found");
+  assert.deepEqual(unknownFlyKeys({ services: [{ ports: [{ proxy_proto: true }] }] }), ["services.ports.proxy_proto"]);
+  assert.deepEqual(unknownFlyKeys(toml), []);
+  const [service] = toml.services as Table[];
+  // The handlers Fly's reference lists (fly.io/docs/reference/services, Connection Handlers).
+  for (const port of service.ports as Table[]) for (const handler of port.handlers as string[]) assert.ok(["tls", "pg_tls", "http", "edge_http", "proxy_proto"].includes(handler), handler);
+  // fly-go's MachineAutostop reads true, false, "off", "stop" or "suspend"; its Duration an integer of seconds or "45s".
+  assert.ok([true, false, "off", "stop", "suspend"].includes(service.auto_stop_machines as string | boolean));
+  assert.ok(typeof toml.kill_timeout === "number" || /^\d+(ms|s|m|h)$/.test(String(toml.kill_timeout)));
+  for (const check of Object.values(toml.checks as Record<string, Table>)) {
+    for (const key of ["interval", "timeout", "grace_period"]) assert.match(String(check[key]), /^\d+(ms|s|m|h)$/, `checks ${key}`);
+  }
+});
+
+test("compose.yaml: valid for docker-compose (Debian's, which checks it against the Compose Specification schema without an engine), and a misspelt key is not", () => {
+  const check = (dir: string) => spawnSync("docker-compose", ["config", "--quiet"], { cwd: dir, encoding: "utf8" });
+  const valid = check(join(ROOT, "deploy/compose"));
+  assert.equal(valid.error, undefined, "docker-compose runs (Debian's docker-compose package; npm test installs it)");
+  assert.equal(valid.status, 0, valid.stderr);
+  const dir = tempDir();
+  writeFileSync(join(dir, "compose.yaml"), read("deploy/compose/compose.yaml").replace("    depends_on:", "    depends_onn:"));
+  const broken = check(dir);
+  assert.notEqual(broken.status, 0);
+  assert.match(broken.stderr, /depends_onn/);
 });

@@ -17,7 +17,7 @@ for (const workers of ["0", "1"]) {
     bot.write("MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: spam\r\n\r\nbuy\r\n.\r\n");
     await bot.waitClosed();
     assert.match(bot.text, /250 ENHANCEDSTATUSCODES\r\n554 5\.5\.0 mx\.test\.example Error: SMTP protocol synchronization; closing\r\n$/);
-    await server.waitForLine(/event=PIPELINING client=127\.0\.1\.11:\d+ command=MAIL offered=false helo=bot\.example .*end=check .*action=enforce$/);
+    await server.waitForLine(/event=PIPELINING client=127\.0\.1\.11:\d+ command=MAIL offered=false ahead="RCPT TO:<b@example\.org>\\r\\nDATA\\r\\n.*" helo=bot\.example .*end=check .*action=enforce$/);
     const events = await rowsEventually(server.dbUrl, "SELECT check_id, action, evidence FROM events WHERE event = 'PIPELINING'");
     assert.equal(events[0]?.check_id, "pipelining");
     assert.match(String(events[0]?.evidence), /"command":"MAIL"/);
@@ -146,14 +146,14 @@ test("connection limits: a client over MXSCREEN_MAX_CONN_PER_CLIENT, or its /24 
   const third = await RawClient.open(server.port, "127.0.4.11");
   await third.waitClosed();
   assert.equal(third.text, "421 4.7.0 mx.test.example Error: too many connections from 127.0.4.11\r\n");
-  await server.waitForLine(/event=LIMIT client=127\.0\.4\.11:\d+ limit=client key=127\.0\.4\.11 connections=3 .*action=enforce$/);
+  await server.waitForLine(/event=CONNECTION-LIMIT client=127\.0\.4\.11:\d+ limit=client key=127\.0\.4\.11 connections=3 .*action=enforce$/);
 
   const neighbour = await RawClient.open(server.port, "127.0.4.12");
   await neighbour.until(/^220-/);
   const fourth = await RawClient.open(server.port, "127.0.4.13");
   await fourth.waitClosed();
   assert.match(fourth.text, /^421 4\.7\.0 /);
-  await server.waitForLine(/event=LIMIT client=127\.0\.4\.13:\d+ limit=prefix key=127\.0\.4\.0\/24 connections=4 /);
+  await server.waitForLine(/event=CONNECTION-LIMIT client=127\.0\.4\.13:\d+ limit=prefix key=127\.0\.4\.0\/24 connections=4 /);
 
   held[0].close();
   await held[0].waitClosed();

@@ -21,7 +21,7 @@ test("past MXSCREEN_MAX_CONNECTIONS a new client gets 421 4.3.2 at once, is not 
   assert.match(await refused.until(/^421 4\.3\.2 mx\.test\.example All server ports are busy/m), /421 4\.3\.2/);
   await refused.closed;
   assert.ok(Date.now() - started < 1_000, `refused in ${Date.now() - started} ms`);
-  await server.waitForLine(/event=LIMIT client=127\.0\.41\.1:\d+ .*limit=total .*action=close/);
+  await server.waitForLine(/event=CONNECTION-LIMIT client=127\.0\.41\.1:\d+ .*limit=total .*action=close/);
   for (const client of held) client.socket.destroy();
   await eventually("the server saw the ten leave", () => server.lines.filter((line) => /event=HANGUP/.test(line)).length === 10);
   const later = await RawClient.open(server.port, "127.0.41.1");
