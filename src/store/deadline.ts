@@ -18,8 +18,11 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): 
  * its slot in the client's 20 concurrent requests instead of waiting on the kernel.
  */
 export function abortingFetch(ms: number): (request: Request) => Promise<Response> {
-  return (request) => fetch(request, { signal: AbortSignal.timeout(ms) });
+  // A little after the call's own deadline, so the error the caller sees is that deadline's.
+  return (request) => fetch(request, { signal: AbortSignal.timeout(ms + ABORT_AFTER_MS) });
 }
+
+const ABORT_AFTER_MS = 250;
 
 type Calls = Pick<Client, "execute" | "batch" | "executeMultiple" | "migrate" | "transaction" | "sync">;
 

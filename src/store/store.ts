@@ -440,6 +440,8 @@ export class Store {
     try {
       await this.writeBeat(info);
     } catch (error) {
+      // No answer at all is the database away, not a disk that refuses the heartbeat.
+      if (error instanceof DeadlineError) throw error;
       if (!this.beatFailing) this.onError(new Error(`cannot write this node's heartbeat to the store at ${this.options.url}, still screening and following: ${(error as Error).message}`));
       this.beatFailing = true;
       return;
