@@ -245,7 +245,7 @@ async function cleanRun(target) {
     const pss = pssKiB(server.pids);
     return {
       n: r.n, ok: r.ok, warmOk: warm.ok, perS: r.ok / (r.elapsedMs / 1000), p50: r.p50, p99: r.p99, cpuPerSession: cpu / Math.max(1, r.ok),
-      cpuWithUpstream: (cpu + (target.name.endsWith("relay") ? up : 0)) / Math.max(1, r.ok),
+      cpuWithUpstream: (cpu + (target.name.includes("-relay") ? up : 0)) / Math.max(1, r.ok),
       pssMiB: pss / 1024, errors: r.errors, warmErrors: warm.errors, config: server.config,
     };
   });
@@ -290,6 +290,8 @@ try {
     "mx-bun": mx("mx-bun", "bun", "spool"),
     "mx-deno-relay": mx("mx-deno-relay", "deno", "relay"),
     "mx-bun-relay": mx("mx-bun-relay", "bun", "relay"),
+    "mx-deno-relay-c0": mx("mx-deno-relay-c0", "deno", "relay", { upstreamPool: 0, tag: "a connection per session" }),
+    "mx-bun-relay-c0": mx("mx-bun-relay-c0", "bun", "relay", { upstreamPool: 0, tag: "a connection per session" }),
     "mx-deno-w0": mx("mx-deno-w0", "deno", "spool", { workers: 0, tag: "workers 0" }),
     "mx-bun-w0": mx("mx-bun-w0", "bun", "spool", { workers: 0, tag: "workers 0" }),
     "mx-deno-p2": mx("mx-deno-p2", "deno", "spool", { workers: 0, processes: 2, tag: "processes 2 workers 0" }),
@@ -338,7 +340,7 @@ try {
   if (has("clean")) {
     for (const name of O.targets) {
       cleanTargets.push(T[name]);
-      if (T[`${name}-relay`]) cleanTargets.push(T[`${name}-relay`]);
+      if (T[`${name}-relay`]) cleanTargets.push(T[`${name}-relay`], T[`${name}-relay-c0`]);
     }
   }
   if (has("compare")) {
@@ -429,6 +431,16 @@ for (const rt of ["deno", "bun"]) {
     cmpRows.push(`| ${rt === "deno" ? "Deno" : "Bun"} | ${what} | ${fmt(med("clean", "", name, "perS"))} | ${fmt(med("clean", "", name, "p50"), 1)} | ${fmt(med("clean", "", name, "p99"), 1)} | ${fmt(med("clean", "", name, "cpuPerSession"), 2)} | ${fmt(med("clean", "", name, "pssMiB"), 0)} | ${fmt(median(runsOf("clean", "", name).map((r) => r.values.n - r.values.ok)))} |`);
   }
 }
+// Warm upstream connections against one connection per session (clean sessions, relay).
+const relayRows = [];
+for (const rt of ["deno", "bun"]) {
+  for (const [name, what] of [[`mx-${rt}-relay`, "warm connections (MXSCREEN_UPSTREAM_POOL default)"], [`mx-${rt}-relay-c0`, "a connection per session (MXSCREEN_UPSTREAM_POOL=0)"]]) {
+    if (runsOf("clean", "", name).length === 0) continue;
+    const own = med("clean", "", name, "cpuPerSession");
+    const chain = med("clean", "", name, "cpuWithUpstream");
+    relayRows.push(`| ${rt === "deno" ? "Deno" : "Bun"} | ${what} | ${fmt(med("clean", "", name, "perS"))} | ${fmt(med("clean", "", name, "p99"), 1)} | ${fmt(own, 2)} | ${fmt(chain - own, 2)} | ${fmt(chain, 2)} | ${ratio(chain, med("clean", "", "postscreen", "cpuPerSession"))} |`);
+  }
+}
 console.log(`\n## Results: medians of ${O.reps} runs (held: ${O.heldReps}; held ≥ 18,000: ${O.heldRepsLarge}), ${started.toISOString().slice(0, 10)}\n`);
 console.log(`\`${O.command}\`\n`);
 console.log(table.join("\n"));
@@ -436,6 +448,11 @@ if (cmpRows.length > 0) {
   console.log("\n### mxscreen: worker pool vs reusePort processes (clean sessions, spool)\n");
   console.log("| runtime | configuration | sessions/s | p50 ms | p99 ms | server CPU ms/session | PSS MiB after | failed |\n|---|---|---:|---:|---:|---:|---:|---:|");
   console.log(cmpRows.join("\n"));
+}
+if (relayRows.length > 0) {
+  console.log("\n### mxscreen relay: warm upstream connections vs one per session (clean sessions)\n");
+  console.log("| runtime | upstream connections | sessions/s | p99 ms | mxscreen CPU ms/session | upstream Postfix CPU ms/session | both | both ÷ postscreen's chain |\n|---|---|---:|---:|---:|---:|---:|---:|");
+  console.log(relayRows.join("\n"));
 }
 // Details a reader may want to check: what the verdicts were, and the error kinds.
 console.log("\n### Details\n");

@@ -196,9 +196,10 @@ export function haraka(harakaDir) {
 
 /**
  * mxscreen, the runtime started directly (as src/cli/launch.mjs would, minus the Node wrapper).
- * mode: "spool" | "relay". Options: workers (default CPU count), processes (MXSCREEN_PROCESSES).
+ * mode: "spool" | "relay". Options: workers (default `auto`), processes (MXSCREEN_PROCESSES),
+ * upstreamPool (MXSCREEN_UPSTREAM_POOL; default: mxscreen's).
  */
-export function mxscreen(root, runtime, mode, { name, upstreamUrl, dns, workers, processes = 1, tag = "" } = {}) {
+export function mxscreen(root, runtime, mode, { name, upstreamUrl, dns, workers, processes = 1, upstreamPool, tag = "" } = {}) {
   const suffix = tag ? `, ${tag}` : "";
   return {
     name,
@@ -229,6 +230,7 @@ export function mxscreen(root, runtime, mode, { name, upstreamUrl, dns, workers,
         ...(workers !== undefined ? { MXSCREEN_WORKERS: String(workers) } : {}),
         ...(p > 1 ? { MXSCREEN_PROCESSES: String(p) } : {}),
         ...(mode === "relay" ? { MXSCREEN_UPSTREAM: upstreamUrl, MXSCREEN_UPSTREAM_IDENTITY: "xclient" } : {}),
+        ...(upstreamPool !== undefined ? { MXSCREEN_UPSTREAM_POOL: String(upstreamPool) } : {}),
       };
       const out = createWriteStream(join(dir, "mxscreen.log"));
       const child = spawn(bin, args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env });

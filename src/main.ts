@@ -128,6 +128,7 @@ async function main(): Promise<void> {
     observeDns,
     onWorkerFailed: (reason, sessions) =>
       logger.note("error", "a session worker died and was replaced; its clients were told 421 4.3.0", { reason, sessions }),
+    onNote: (level, message) => logger.note(level, message),
     onBug: ({ event: _, ...fields }) => logger.note("error", "BUG: unhandled rejection in a session worker, please report it", fields),
   });
   const concluder = new Concluder(config, logger, store, metrics);

@@ -20,6 +20,8 @@ export interface PoolOptions {
   readonly observeDns?: DnsObserver;
   /** A worker died and was replaced. */
   readonly onWorkerFailed?: (reason: string, sessions: number) => void;
+  /** A runner's note for the operator. */
+  readonly onNote?: (level: "info" | "warn", message: string) => void;
   /** A worker caught an error nothing handled (a bug of ours); it goes on. */
   readonly onBug?: (entry: LogEntry) => void;
   /** The worker script; tests give one that can be made to fail. */
@@ -42,6 +44,7 @@ export function createPool(config: RunnerConfig, workers: number, options: PoolO
   const dispatch = (message: FromRunner) => {
     if (message.t === "dns") return observeDns(message.type as DnsType, message.status as DnsAnswer["status"], message.seconds, message.name);
     if (message.t === "bug") return options.onBug?.(message.entry);
+    if (message.t === "note") return options.onNote?.(message.level, message.message);
     const entry = sinks.get(message.id);
     if (!entry) return;
     switch (message.t) {

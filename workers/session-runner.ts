@@ -6,7 +6,8 @@ import { mailDomain } from "../src/dns/mail-domain.ts";
 import { createDnsClient } from "../src/dns/resolver.ts";
 import type { DnsClient, ReverseDns } from "../src/dns/types.ts";
 import { relayMessage } from "../src/delivery/relay.ts";
-import { Upstream } from "../src/delivery/upstream.ts";
+import type { Upstream } from "../src/delivery/upstream.ts";
+import { UpstreamPool } from "../src/delivery/upstream-pool.ts";
 import type { UpstreamAnswer } from "../src/delivery/upstream-machine.ts";
 import { parseIP } from "../src/ip/address.ts";
 import { Session } from "../src/smtp/session.ts";
@@ -43,11 +44,14 @@ export class SessionRunner {
   private readonly sessions = new Map<number, Running>();
   private readonly deliverer: Deliverer;
   private readonly dns: DnsClient;
+  /** Warm connections to the upstream, for this runner's sessions (one pool per worker). */
+  private readonly upstreams: UpstreamPool | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly config: RunnerConfig, private readonly post: (message: FromRunner) => void, pid: number) {
     this.deliverer = new Spool(config.spoolDir, pid);
     this.dns = createDnsClient(config.dns.server, config.dns.timeoutMs, (type, status, seconds, name) => this.post({ t: "dns", type, status, seconds, name }));
+    this.upstreams = config.upstream && new UpstreamPool(config.upstream, (message) => this.post({ t: "note", level: "warn", message }));
   }
 
   handle(message: ToRunner): void {
@@ -66,6 +70,7 @@ export class SessionRunner {
       case "gone":
         return this.feed(message.id, (session) => session.clientClosed());
       case "shutdown":
+        this.upstreams?.close();
         for (const running of [...this.sessions.values()]) this.input(running, (session) => session.shutdown());
         return;
     }
@@ -250,7 +255,7 @@ export class SessionRunner {
       running.upstream.quit();
       running.upstream = undefined;
     }
-    const upstream = running.upstream ??= new Upstream(this.config.upstream!, {
+    const upstream = running.upstream ??= this.upstreams!.take({
       address: session.client.address,
       port: session.client.port,
       local: session.client.local,
@@ -290,7 +295,7 @@ export class SessionRunner {
   /** `clean`: the session ended by itself (its facts make its verdict); else it was failed. */
   private end(running: Running, clean: boolean): void {
     if (!this.sessions.delete(running.id)) return;
-    running.upstream?.quit();
+    if (running.upstream) this.upstreams?.release(running.upstream);
     this.post({ t: "end", id: running.id, facts: clean ? { ...running.session.facts } : undefined });
     if (this.sessions.size === 0 && this.timer !== undefined) {
       clearInterval(this.timer);

@@ -1,4 +1,4 @@
-import type { UpstreamConfig } from "../src/delivery/upstream.ts";
+import type { UpstreamPoolConfig } from "../src/delivery/upstream-pool.ts";
 import type { LogEntry } from "../src/log/logger.ts";
 import type { ClientInfo, GateFacts, SessionConfig, SessionFacts } from "../src/smtp/types.ts";
 
@@ -9,7 +9,7 @@ export interface RunnerConfig {
   /** MXSCREEN_DNS (undefined: the system's resolvers) and MXSCREEN_DNS_TIMEOUT. */
   readonly dns: { readonly server: { readonly host: string; readonly port: number } | undefined; readonly timeoutMs: number };
   /** MXSCREEN_UPSTREAM: relay to this MTA; undefined: deliver to the spool. */
-  readonly upstream: UpstreamConfig | undefined;
+  readonly upstream: UpstreamPoolConfig | undefined;
 }
 
 /** Accept loop → runner. */
@@ -34,6 +34,8 @@ export type FromRunner =
   /** Write `text` (the go-ahead), then hand the socket to TLS at once: one message, so no byte can slip in between. */
   | { readonly t: "starttls"; readonly id: number; readonly text: string }
   | { readonly t: "log"; readonly id: number; readonly entry: LogEntry }
+  /** Something the operator should know that concerns no one session (the upstream refuses connection reuse). */
+  | { readonly t: "note"; readonly level: "info" | "warn"; readonly message: string }
   /** A worker caught an error nothing handled: a bug of ours, not tied to one session. */
   | { readonly t: "bug"; readonly entry: LogEntry }
   /** Ask the store (it lives on the accept loop's thread) about a greylist triplet; answered by "greylisted". */

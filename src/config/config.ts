@@ -17,6 +17,7 @@ import {
   parseScore,
   parseSize,
 } from "./values.ts";
+import { parseWorkers } from "./workers.ts";
 
 export interface Config {
   readonly listen: readonly ListenAddress[];
@@ -63,6 +64,10 @@ export interface Config {
     readonly timeoutMs: number;
     /** MXSCREEN_UPSTREAM_DATA_TIMEOUT: for the answer to the final `.` (RFC 5321 4.5.3.2.6: 10 minutes). */
     readonly dataEndTimeoutMs: number;
+    /** MXSCREEN_UPSTREAM_POOL: idle connections kept per worker for later sessions; 0 = one connection per session. */
+    readonly poolSize: number;
+    /** MXSCREEN_UPSTREAM_IDLE_TIMEOUT: an idle connection is closed after this, before the upstream's own timeout. */
+    readonly idleTimeoutMs: number;
   } | undefined;
   /** PEM files; both set, STARTTLS is offered. */
   readonly tls: { readonly certPath: string; readonly keyPath: string } | undefined;
@@ -157,6 +162,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   const upstreamIdentity = parseChoice("MXSCREEN_UPSTREAM_IDENTITY", get("MXSCREEN_UPSTREAM_IDENTITY") ?? "auto", ["xclient", "proxy", "none", "auto"]);
   const upstreamTimeoutMs = dur("MXSCREEN_UPSTREAM_TIMEOUT", "2m");
   const upstreamDataEndTimeoutMs = dur("MXSCREEN_UPSTREAM_DATA_TIMEOUT", "10m");
+  const upstreamPool = {
+    poolSize: parseInteger("MXSCREEN_UPSTREAM_POOL", get("MXSCREEN_UPSTREAM_POOL") ?? "16", 0, 1000),
+    idleTimeoutMs: dur("MXSCREEN_UPSTREAM_IDLE_TIMEOUT", "5s"),
+  };
+  // RFC 5321 4.5.3.2.7 gives a server 5 minutes before it may drop an idle client (Postfix's smtpd_timeout, 300s).
+  if (upstreamPool.idleTimeoutMs === 0 || upstreamPool.idleTimeoutMs >= 300_000) {
+    throw new ConfigError("MXSCREEN_UPSTREAM_IDLE_TIMEOUT", get("MXSCREEN_UPSTREAM_IDLE_TIMEOUT")!, "a duration above 0 and below 5m, the upstream's own idle timeout (RFC 5321 4.5.3.2.7, Postfix smtpd_timeout)");
+  }
   const certPath = get("MXSCREEN_TLS_CERT");
   const keyPath = get("MXSCREEN_TLS_KEY");
   if ((certPath === undefined) !== (keyPath === undefined)) {
@@ -203,7 +216,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     dbSyncUrl: get("MXSCREEN_DB_SYNC_URL"),
     spoolDir: get("MXSCREEN_SPOOL_DIR") ?? "data/spool",
     acceptDomains: parseDomainList("MXSCREEN_ACCEPT_DOMAINS", get("MXSCREEN_ACCEPT_DOMAINS") ?? ""),
-    workers: parseInteger("MXSCREEN_WORKERS", get("MXSCREEN_WORKERS") ?? String(host.cpus), 0, 256),
+    workers: parseWorkers(get("MXSCREEN_WORKERS") ?? "auto", host.cpus),
     processes,
     processIndex: int("MXSCREEN_PROCESS_INDEX", 0, 0, processes - 1),
     greetWaitMs,
@@ -222,7 +235,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     adminListen: adminText.trim() === "" ? undefined : parseHostPort("MXSCREEN_ADMIN_LISTEN", adminText),
     adminToken,
     queueFile: get("MXSCREEN_QUEUE_FILE") ?? "data/store-queue.jsonl",
-    upstream: upstreamUrl ? { host: upstreamUrl[1] ?? upstreamUrl[2], port: Number(upstreamUrl[3] ?? 25), identity: upstreamIdentity, timeoutMs: upstreamTimeoutMs, dataEndTimeoutMs: upstreamDataEndTimeoutMs }
+    upstream: upstreamUrl ? { host: upstreamUrl[1] ?? upstreamUrl[2], port: Number(upstreamUrl[3] ?? 25), identity: upstreamIdentity, timeoutMs: upstreamTimeoutMs, dataEndTimeoutMs: upstreamDataEndTimeoutMs, ...upstreamPool }
       : undefined,
     tls: certPath === undefined ? undefined : { certPath, keyPath: keyPath! },
     followIntervalMs: dur("MXSCREEN_FOLLOW_INTERVAL", "250ms"),

@@ -36,13 +36,24 @@ export type UpstreamOutput =
   /** The answer to the oldest question still open, in the order they were asked. */
   | { readonly type: "answer"; readonly answer: UpstreamAnswer }
   /** Close the connection: `graceful` after what was written (QUIT), else at once. */
-  | { readonly type: "close"; readonly graceful: boolean };
+  | { readonly type: "close"; readonly graceful: boolean }
+  /**
+   * A connection handed over from an earlier session failed before it served this one: it was
+   * closed (the output before this one); open a new one, on which the questions waiting go on.
+   */
+  | { readonly type: "reconnect"; readonly reason: string };
 
+/**
+ * `handover`: the connection served an earlier client and is being introduced to the next one
+ * (`introduce()`); a failure then costs a new connection, not this client's question.
+ */
 type Phase =
   | { readonly at: "connecting" }
   | { readonly at: "greeting" }
-  | { readonly at: "ehlo"; readonly again: boolean }
-  | { readonly at: "xclient" }
+  | { readonly at: "ehlo"; readonly again: boolean; readonly handover: boolean }
+  | { readonly at: "xclient"; readonly handover: boolean }
+  /** RSET sent to prove a handed-over connection alive (no XCLIENT to send on it). */
+  | { readonly at: "probe" }
   | { readonly at: "ready" }
   | { readonly at: "done"; readonly reason: string };
 
@@ -61,16 +72,30 @@ const UNKNOWN_DESTINATION = { address: "0.0.0.0", port: 0 };
  * or a PROXY v2 header), then asks one question at a time. Whatever the upstream does (refuse,
  * reset, close, stall, answer late, talk nonsense), every question gets exactly one answer, and
  * a failure is an answer with a reason: the runner turns it into a 4xx for that one client.
+ *
+ * A connection can serve one client after another (`reusable`, then `introduce()`): between
+ * them no transaction is open, and the next client is introduced again (XCLIENT; with no
+ * identity to send, an RSET proves the connection alive). A PROXY header is per connection, so
+ * a connection that sent one is never reused.
  */
 export class UpstreamMachine {
   private phase: Phase = { at: "connecting" };
-  private readonly reader = new ReplyReader();
+  private reader = new ReplyReader();
   private readonly queue: Question[] = [];
   private asked: Question | undefined;
   private out: UpstreamOutput[] = [];
   private due: number;
+  /** This connection introduced its client with XCLIENT (the upstream offered it, or was told to). */
+  private xclientSent = false;
+  /** A MAIL was sent and its transaction not yet ended by the final dot, an RSET or a refusal. */
+  private inTransaction = false;
+  /** The upstream did something after which we would not trust this connection with another client. */
+  private spoiled = false;
+  private xclientRefusedOnHandover = false;
+  /** Counts the connections this machine has had: replies read from one are not for the next. */
+  private generation = 0;
 
-  constructor(private readonly settings: UpstreamSettings, private readonly client: ClientIdentity, now: number) {
+  constructor(private readonly settings: UpstreamSettings, private client: ClientIdentity, now: number) {
     this.due = now + settings.timeoutMs;
   }
 
@@ -84,6 +109,44 @@ export class UpstreamMachine {
     return this.phase.at === "done" ? this.phase.reason : undefined;
   }
 
+  /** Idle between transactions and trusted: it can be handed over to another client's session. */
+  get reusable(): boolean {
+    return this.phase.at === "ready" && this.asked === undefined && this.queue.length === 0 && !this.inTransaction && !this.spoiled &&
+      this.settings.identity !== "proxy";
+  }
+
+  get usesXclient(): boolean {
+    return this.xclientSent;
+  }
+
+  /**
+   * The upstream refused XCLIENT for a second client on one connection (Postfix does, unless the
+   * first client's address is in smtpd_authorized_xclient_hosts too): connections introduced with
+   * XCLIENT cannot be reused with this upstream.
+   */
+  get refusesSecondXclient(): boolean {
+    return this.xclientRefusedOnHandover;
+  }
+
+  /**
+   * Hands this idle connection over to another client's session: XCLIENT with its attributes
+   * (the upstream answers with a new greeting, then EHLO again), or RSET where none is sent.
+   * Questions asked meanwhile wait; if the connection fails first, a new one is made for them.
+   */
+  introduce(client: ClientIdentity, now: number): UpstreamOutput[] {
+    if (!this.reusable) throw new Error(`introduce() called on an upstream connection that is not reusable (${this.phase.at})`);
+    this.client = client;
+    this.due = now + this.settings.timeoutMs;
+    if (this.xclientSent) {
+      this.phase = { at: "xclient", handover: true };
+      this.write(encoder.encode(`XCLIENT ${this.xclientAttributes()}\r\n`));
+    } else {
+      this.phase = { at: "probe" };
+      this.write(encoder.encode("RSET\r\n"));
+    }
+    return this.flush();
+  }
+
   /** The TCP connection is up. */
   connected(now: number): UpstreamOutput[] {
     if (this.phase.at !== "connecting") return [];
@@ -94,8 +157,8 @@ export class UpstreamMachine {
   }
 
   /** The connection could not be made, or ended (reset, closed) before we were done with it. */
-  lost(reason: string): UpstreamOutput[] {
-    this.fail(this.phase.at === "connecting" ? `cannot connect to ${this.settings.name}: ${reason}` : `${this.settings.name} ${reason}`, false);
+  lost(reason: string, now: number): UpstreamOutput[] {
+    this.broken(this.phase.at === "connecting" ? `cannot connect to ${this.settings.name}: ${reason}` : `${this.settings.name} ${reason}`, now);
     return this.flush();
   }
 
@@ -107,11 +170,12 @@ export class UpstreamMachine {
     try {
       replies = this.reader.push(bytes);
     } catch (error) {
-      this.fail(`${this.settings.name}: ${(error as Error).message}`, false);
+      this.broken(`${this.settings.name}: ${(error as Error).message}`, now);
       return this.flush();
     }
+    const generation = this.generation;
     for (const reply of replies) {
-      if (this.failed !== undefined) break;
+      if (this.failed !== undefined || this.generation !== generation) break;
       this.replied(reply, now);
     }
     return this.flush();
@@ -120,7 +184,7 @@ export class UpstreamMachine {
   tick(now: number): UpstreamOutput[] {
     if (now < this.deadline) return [];
     const waited = this.asked?.line === "." ? this.settings.dataEndTimeoutMs : this.settings.timeoutMs;
-    this.fail(this.phase.at === "connecting" ? `no connection to ${this.settings.name} within ${waited} ms` : `${this.settings.name} did not answer within ${waited} ms`, false);
+    this.broken(this.phase.at === "connecting" ? `no connection to ${this.settings.name} within ${waited} ms` : `${this.settings.name} did not answer within ${waited} ms`, now);
     return this.flush();
   }
 
@@ -177,6 +241,7 @@ export class UpstreamMachine {
     const next = this.queue.shift();
     if (next === undefined) return;
     this.asked = next;
+    if (/^MAIL /i.test(next.line)) this.inTransaction = true;
     this.due = now + (next.line === "." ? this.settings.dataEndTimeoutMs : this.settings.timeoutMs);
     this.write(encoder.encode(`${next.line}\r\n`));
   }
@@ -189,35 +254,54 @@ export class UpstreamMachine {
       case "done":
         return;
       case "greeting":
-        if (reply.code !== 220) return this.fail(`${name} greeted with ${oneLine(reply)}`, false);
-        this.phase = { at: "ehlo", again: false };
+        if (reply.code !== 220) return this.broken(`${name} greeted with ${oneLine(reply)}`, now);
+        this.phase = { at: "ehlo", again: false, handover: false };
         return this.write(encoder.encode(`EHLO ${hostname}\r\n`));
       case "ehlo": {
-        if (reply.code !== 250) return this.fail(`${name} answered EHLO${this.phase.again ? " after XCLIENT" : ""} with ${oneLine(reply)}`, false);
+        if (reply.code !== 250) return this.broken(`${name} answered EHLO${this.phase.again ? " after XCLIENT" : ""} with ${oneLine(reply)}`, now);
         const offersXclient = /^250[ -]XCLIENT\b/im.test(reply.text);
         if (this.phase.again || identity === "none" || identity === "proxy" || (identity === "auto" && !offersXclient)) {
           this.phase = { at: "ready" };
           return this.pump(now);
         }
         if (!offersXclient) {
-          return this.fail(`${name} does not offer XCLIENT to us: authorise this host (Postfix: smtpd_authorized_xclient_hosts)`, false);
+          return this.broken(`${name} does not offer XCLIENT to us: authorise this host (Postfix: smtpd_authorized_xclient_hosts)`, now);
         }
-        this.phase = { at: "xclient" };
+        this.phase = { at: "xclient", handover: false };
+        this.xclientSent = true;
         return this.write(encoder.encode(`XCLIENT ${this.xclientAttributes()}\r\n`));
       }
       case "xclient":
-        if (reply.code !== 220) return this.fail(`${name} refused XCLIENT: ${oneLine(reply)}`, false);
-        this.phase = { at: "ehlo", again: true };
+        if (reply.code !== 220) {
+          if (this.phase.handover && reply.code >= 500) this.xclientRefusedOnHandover = true;
+          return this.broken(`${name} refused XCLIENT${this.phase.handover ? " for a second client on one connection" : ""}: ${oneLine(reply)}`, now);
+        }
+        this.phase = { at: "ehlo", again: true, handover: this.phase.handover };
         return this.write(encoder.encode(`EHLO ${hostname}\r\n`));
+      case "probe":
+        if (reply.code !== 250) return this.broken(`${name} answered RSET with ${oneLine(reply)}`, now);
+        this.phase = { at: "ready" };
+        return this.pump(now);
       case "ready": {
         const asked = this.asked;
-        if (asked === undefined) return this.fail(`${name} sent a reply nobody asked for: ${oneLine(reply)}`, false);
+        if (asked === undefined) return this.broken(`${name} sent a reply nobody asked for: ${oneLine(reply)}`, now);
         this.asked = undefined;
         if (!asked.silent) this.out.push({ type: "answer", answer: { ok: true, reply } });
         // 421: the upstream is closing the channel (RFC 5321 3.8); nothing more can be asked of it.
-        if (reply.code === 421) return this.fail(`${name} is closing the connection: ${oneLine(reply)}`, false);
+        if (reply.code === 421) return this.broken(`${name} is closing the connection: ${oneLine(reply)}`, now);
+        this.transactionAnswered(asked.line, reply.code);
         return this.pump(now);
       }
+    }
+  }
+
+  /** Keeps track of whether a transaction is open, and whether the connection can still be trusted with another client. */
+  private transactionAnswered(line: string, code: number): void {
+    const positive = code >= 200 && code < 300;
+    if (line === "." || (/^MAIL /i.test(line) && !positive)) this.inTransaction = false;
+    else if (line === "RSET") {
+      if (positive) this.inTransaction = false;
+      else this.spoiled = true;
     }
   }
 
@@ -230,6 +314,24 @@ export class UpstreamMachine {
       `HELO=${client.helo ? xtext(client.helo) : "[UNAVAILABLE]"}`,
       `PROTO=${client.protocol === "SMTP" ? "SMTP" : "ESMTP"}`,
     ].join(" ");
+  }
+
+  /**
+   * The connection failed (reset, closed, timed out, refused, talked nonsense). While a
+   * handed-over connection is introduced to its new client, that costs the connection, not the
+   * client's questions: it is closed, a new one asked for, and the questions wait for that.
+   */
+  private broken(reason: string, now: number): void {
+    const handover = this.phase.at === "probe" || ((this.phase.at === "xclient" || this.phase.at === "ehlo") && this.phase.handover);
+    if (!handover) return this.fail(reason, false);
+    this.out.push({ type: "close", graceful: false }, { type: "reconnect", reason });
+    this.generation++;
+    this.phase = { at: "connecting" };
+    this.reader = new ReplyReader();
+    this.xclientSent = false;
+    this.inTransaction = false;
+    this.spoiled = this.xclientRefusedOnHandover;
+    this.due = now + this.settings.timeoutMs;
   }
 
   /** Every open question is answered with the reason; later ones will be too. */

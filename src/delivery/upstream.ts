@@ -10,9 +10,10 @@ export interface UpstreamConfig extends Omit<UpstreamSettings, "name"> {
 }
 
 /**
- * The socket side of one UpstreamMachine, for one client session: opened at the first
- * question. It owns every error of its socket and timer: each one becomes an answer of the
- * machine, so the promises it returns always resolve, never reject.
+ * The socket side of one UpstreamMachine, for one client session at a time: opened at the first
+ * question, and lent to the next session by the pool (`handOver`) when it is reusable. It owns
+ * every error of its socket and timer: each one becomes an answer of the machine, so the
+ * promises it returns always resolve, never reject.
  */
 export class Upstream {
   private readonly machine: UpstreamMachine;
@@ -21,12 +22,14 @@ export class Upstream {
   private readonly waiting: ((answer: UpstreamAnswer) => void)[] = [];
   private unsent = 0;
   private paused = false;
+  /** When its current TCP connection was opened (Date.now()); undefined before the first question. */
+  private openedAt: number | undefined;
 
   /** `congested(true)` when the upstream's socket has as much as it will buffer, `false` once it drained. */
   constructor(
     private readonly config: UpstreamConfig,
     client: ClientIdentity,
-    private readonly congested: (yes: boolean) => void = () => {},
+    private congested: (yes: boolean) => void = () => {},
   ) {
     this.machine = new UpstreamMachine({ ...config, name: `${config.host}:${config.port}` }, client, Date.now());
   }
@@ -34,6 +37,30 @@ export class Upstream {
   /** Why this connection can no longer be used (then a new transaction needs a new Upstream). */
   get failed(): string | undefined {
     return this.machine.failed;
+  }
+
+  /** Connected, idle between transactions and trusted: another session may have it. */
+  get reusable(): boolean {
+    return this.socket !== undefined && !this.socket.destroyed && this.machine.reusable;
+  }
+
+  get usesXclient(): boolean {
+    return this.machine.usesXclient;
+  }
+
+  get refusesSecondXclient(): boolean {
+    return this.machine.refusesSecondXclient;
+  }
+
+  /** How long its connection has been open, in ms. */
+  age(now: number): number {
+    return this.openedAt === undefined ? 0 : now - this.openedAt;
+  }
+
+  /** Lends this idle connection to another client's session, which is introduced to the upstream first. */
+  handOver(client: ClientIdentity, congested: (yes: boolean) => void): void {
+    this.congested = congested;
+    this.run(this.machine.introduce(client, Date.now()));
   }
 
   /** Sends one command line once everything before it has been answered; resolves with its answer. */
@@ -75,14 +102,18 @@ export class Upstream {
     if (this.socket || this.machine.failed !== undefined) return;
     const socket = connect({ host: this.config.host, port: this.config.port });
     this.socket = socket;
+    this.openedAt = Date.now();
     socket.setNoDelay(true);
+    // Events of a connection replaced by a new one (`reconnect`) concern nobody any more.
+    const current = () => this.socket === socket;
+    const lost = (reason: string) => current() && this.run(this.machine.lost(reason, Date.now()));
     // Listen at once: Bun may deliver the greeting before an awaited "connect" resumes us.
-    socket.on("data", (bytes: Uint8Array) => this.run(this.machine.received(bytes, Date.now())));
-    socket.once("connect", () => this.run(this.machine.connected(Date.now())));
-    socket.on("error", (error) => this.run(this.machine.lost(error.message)));
-    socket.on("close", () => this.run(this.machine.lost("closed the connection")));
+    socket.on("data", (bytes: Uint8Array) => current() && this.run(this.machine.received(bytes, Date.now())));
+    socket.once("connect", () => current() && this.run(this.machine.connected(Date.now())));
+    socket.on("error", (error) => lost(error.message));
+    socket.on("close", () => lost("closed the connection"));
     // A half-close from the upstream is the end of it: nothing more will be answered.
-    socket.on("end", () => this.run(this.machine.lost("closed the connection")));
+    socket.on("end", () => lost("closed the connection"));
   }
 
   private run(outputs: UpstreamOutput[]): void {
@@ -96,6 +127,10 @@ export class Upstream {
           break;
         case "close":
           this.close(output.graceful);
+          break;
+        case "reconnect":
+          this.socket = undefined;
+          this.open();
           break;
       }
     }

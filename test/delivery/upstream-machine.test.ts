@@ -13,14 +13,16 @@ function driven(settings: Partial<UpstreamSettings> = {}) {
   const written: string[] = [];
   const answers: UpstreamAnswer[] = [];
   const closes: boolean[] = [];
+  const reconnects: string[] = [];
   const take = (outputs: UpstreamOutput[]) => {
     for (const output of outputs) {
       if (output.type === "write") written.push(decoder.decode(output.bytes));
       else if (output.type === "answer") answers.push(output.answer);
-      else closes.push(output.graceful);
+      else if (output.type === "close") closes.push(output.graceful);
+      else reconnects.push(output.reason);
     }
   };
-  return { machine, written, answers, closes, take, say: (text: string, now = 1) => take(machine.received(bytes(text), now)) };
+  return { machine, written, answers, closes, reconnects, take, say: (text: string, now = 1) => take(machine.received(bytes(text), now)) };
 }
 
 /** Up to ready: greeting, EHLO, XCLIENT, EHLO again. */
@@ -71,7 +73,7 @@ test("upstream machine: every fault at every step answers each open question onc
     { name: "MAIL", to: (d) => (d.take(d.machine.connected(0)), d.say("220 mta\r\n"), d.say("250 XCLIENT ADDR\r\n"), d.say("220 mta\r\n"), d.say("250 mta\r\n")) },
   ];
   const faults: { name: string; hit: (d: ReturnType<typeof driven>) => void; reason: RegExp }[] = [
-    { name: "refused or reset", hit: (d) => d.take(d.machine.lost("ECONNRESET")), reason: /ECONNRESET/ },
+    { name: "refused or reset", hit: (d) => d.take(d.machine.lost("ECONNRESET", 1)), reason: /ECONNRESET/ },
     { name: "stall", hit: (d) => d.take(d.machine.tick(60_000)), reason: /within 1000 ms/ },
     { name: "nonsense", hit: (d) => d.say("HTTP/1.1 400 Bad Request\r\n"), reason: /not an SMTP reply/ },
     { name: "421", hit: (d) => d.say("421 4.3.2 going down\r\n"), reason: /421|greeted|answered|refused|closing/ },
@@ -87,7 +89,7 @@ test("upstream machine: every fault at every step answers each open question onc
       const answer = d.answers[0];
       if (answer.ok) assert.equal(answer.reply.code, 421, label);
       else assert.match(answer.reason, fault.reason, label);
-      d.take(d.machine.lost("closed the connection"));
+      d.take(d.machine.lost("closed the connection", 1));
       d.take(d.machine.ask("RCPT TO:<b@example.org>", 1));
       assert.equal(d.answers.length, 2, `${label}: a later question is answered at once`);
       assert.equal(d.answers[1].ok, false, label);
@@ -131,4 +133,123 @@ test("upstream machine: QUIT when idle is graceful; a quit mid-question answers 
   assert.deepEqual(busy.closes, [false]);
   assert.equal(busy.answers.length, 1);
   assert.equal(busy.answers[0].ok, false);
+});
+
+const NEXT = { ...CLIENT, address: "203.0.113.9", port: 5000, helo: "next.example" };
+
+/** A ready connection that carried one whole message for CLIENT. */
+function afterOneMessage(settings: Partial<UpstreamSettings> = {}) {
+  const d = driven(settings);
+  d.take(d.machine.connected(0));
+  d.say("220 mta ESMTP\r\n");
+  d.say("250-mta\r\n250 XCLIENT ADDR PORT NAME HELO PROTO\r\n");
+  if (d.machine.usesXclient) d.say("220 mta ESMTP\r\n"), d.say("250 mta\r\n");
+  for (const [line, reply] of [["MAIL FROM:<a@example.net>", "250 2.1.0 Ok"], ["RCPT TO:<b@example.org>", "250 2.1.5 Ok"], ["DATA", "354 go ahead"]]) {
+    d.take(d.machine.ask(line, 2));
+    d.say(`${reply}\r\n`);
+  }
+  d.take(d.machine.endData(3));
+  d.say("250 2.0.0 Ok: queued as 1A2B\r\n");
+  return d;
+}
+
+test("upstream machine: a connection is reusable only idle, outside a transaction, and never after a PROXY header", () => {
+  const d = afterOneMessage();
+  assert.equal(d.machine.reusable, true, "after the final dot's answer");
+  d.take(d.machine.ask("MAIL FROM:<c@example.net>", 4));
+  assert.equal(d.machine.reusable, false, "a question is open");
+  d.say("250 2.1.0 Ok\r\n");
+  assert.equal(d.machine.reusable, false, "a transaction is open");
+  d.take(d.machine.reset(5));
+  d.say("250 2.0.0 Ok\r\n");
+  assert.equal(d.machine.reusable, true, "RSET ended it");
+  d.take(d.machine.ask("MAIL FROM:<c@example.net>", 6));
+  d.say("550 5.7.1 no\r\n");
+  assert.equal(d.machine.reusable, true, "a refused MAIL opens none");
+  d.take(d.machine.reset(7));
+  d.say("500 what\r\n");
+  assert.equal(d.machine.reusable, false, "an RSET refused: not trusted with another client");
+  assert.equal(afterOneMessage({ identity: "proxy" }).machine.reusable, false);
+  const closing = afterOneMessage();
+  closing.take(closing.machine.ask("MAIL FROM:<c@example.net>", 4));
+  closing.say("421 4.3.2 shutting down\r\n");
+  assert.equal(closing.machine.reusable, false, "421");
+  const chatty = afterOneMessage();
+  chatty.say("250 nobody asked\r\n");
+  assert.equal(chatty.machine.reusable, false, "a reply out of turn");
+});
+
+test("upstream machine: a connection handed over introduces the next client with XCLIENT, EHLO again, then asks its questions", () => {
+  const d = afterOneMessage();
+  d.take(d.machine.introduce(NEXT, 10));
+  d.take(d.machine.ask("MAIL FROM:<n@example.net>", 10));
+  assert.equal(d.written.at(-1), "XCLIENT ADDR=203.0.113.9 PORT=5000 NAME=[UNAVAILABLE] HELO=next.example PROTO=ESMTP\r\n", "MAIL waits for the introduction");
+  d.say("220 mta ESMTP\r\n", 11);
+  assert.equal(d.written.at(-1), "EHLO mx.test\r\n");
+  d.say("250 mta\r\n", 12);
+  assert.equal(d.written.at(-1), "MAIL FROM:<n@example.net>\r\n");
+  d.say("250 2.1.0 Ok\r\n", 13);
+  assert.deepEqual(d.answers.map((a) => a.ok && a.reply.code), [250, 250, 354, 250, 250]);
+  assert.deepEqual(d.reconnects, []);
+  const plain = afterOneMessage({ identity: "none" });
+  plain.take(plain.machine.introduce(NEXT, 10));
+  assert.equal(plain.written.at(-1), "RSET\r\n", "no identity to send: an RSET proves the connection alive");
+  plain.take(plain.machine.ask("MAIL FROM:<n@example.net>", 10));
+  plain.say("250 2.0.0 Ok\r\n", 11);
+  assert.equal(plain.written.at(-1), "MAIL FROM:<n@example.net>\r\n");
+});
+
+test("upstream machine: a handed-over connection that fails before serving its new client is replaced, and the client's question waits", () => {
+  const faults: { name: string; hit: (d: ReturnType<typeof driven>) => void }[] = [
+    { name: "closed", hit: (d) => d.take(d.machine.lost("closed the connection", 11)) },
+    { name: "timed out", hit: (d) => d.take(d.machine.tick(10 + 1_000)) },
+    { name: "421 (its own idle timeout)", hit: (d) => d.say("421 4.4.2 mta Error: timeout exceeded\r\n", 11) },
+    { name: "nonsense", hit: (d) => d.say("HTTP/1.1 400\r\n", 11) },
+  ];
+  for (const identity of ["xclient", "none"] as const) {
+    for (const fault of faults) {
+      const label = `${identity}, ${fault.name}`;
+      const d = afterOneMessage({ identity });
+      d.take(d.machine.introduce(NEXT, 10));
+      d.take(d.machine.ask("MAIL FROM:<n@example.net>", 10));
+      fault.hit(d);
+      assert.equal(d.answers.length, 4, `${label}: the question is not answered with the failure`);
+      assert.deepEqual(d.closes, [false], `${label}: the old connection is closed`);
+      assert.equal(d.reconnects.length, 1, `${label}: a new one is asked for`);
+      assert.equal(d.machine.failed, undefined, label);
+      d.take(d.machine.connected(12));
+      d.say("220 mta ESMTP\r\n", 13);
+      d.say("250-mta\r\n250 XCLIENT ADDR\r\n", 13);
+      if (identity === "xclient") {
+        assert.match(d.written.at(-1)!, /^XCLIENT ADDR=203\.0\.113\.9 /, `${label}: the new connection introduces the new client`);
+        d.say("220 mta ESMTP\r\n", 14);
+        d.say("250 mta\r\n", 14);
+      }
+      assert.equal(d.written.at(-1), "MAIL FROM:<n@example.net>\r\n", label);
+      d.take(d.machine.lost("reset", 15));
+      assert.equal(d.answers.length, 5, `${label}: a fault on the new connection is the question's answer`);
+      assert.equal(d.answers[4].ok, false, label);
+      assert.equal(d.reconnects.length, 1, `${label}: one new connection, no more`);
+    }
+  }
+});
+
+test("upstream machine: an upstream refusing XCLIENT for a second client on one connection is told apart, and the new connection is not reused", () => {
+  const d = afterOneMessage();
+  d.take(d.machine.introduce(NEXT, 10));
+  d.take(d.machine.ask("MAIL FROM:<n@example.net>", 10));
+  d.say("550 5.7.0 Error: insufficient authorization\r\n", 11);
+  assert.equal(d.machine.refusesSecondXclient, true);
+  assert.equal(d.reconnects.length, 1);
+  assert.match(d.reconnects[0], /second client/);
+  d.take(d.machine.connected(12));
+  d.say("220 mta ESMTP\r\n", 13);
+  d.say("250 XCLIENT ADDR\r\n", 13);
+  d.say("220 mta ESMTP\r\n", 14);
+  d.say("250 mta\r\n", 14);
+  d.say("250 2.1.0 Ok\r\n", 15);
+  assert.equal(d.answers.at(-1)?.ok, true);
+  d.take(d.machine.reset(16));
+  d.say("250 2.0.0 Ok\r\n", 16);
+  assert.equal(d.machine.reusable, false, "idle, but XCLIENT would be refused on it too");
 });

@@ -16,7 +16,7 @@ const STAGES: readonly Stage[] = ["connect", "greeting", "ehlo", "xclient", "mai
 /** A connect is refused or never answered by the listener; later steps fail inside a connection. */
 const FAULTS = (stage: Stage): readonly Fault[] => stage === "connect" ? ["refuse", "reset", "close", "stall"] : ["reset", "close", "stall", "late"];
 /** Index of the client's step that waits on each upstream stage: the first four are all behind MAIL. */
-const CONCERNED: Record<Stage, number> = { connect: 0, greeting: 0, ehlo: 0, xclient: 0, mail: 0, rcpt: 1, data: 2, dot: 3 };
+const CONCERNED: Record<Stage, number> = { connect: 0, greeting: 0, ehlo: 0, xclient: 0, handover: 0, mail: 0, rcpt: 1, data: 2, dot: 3 };
 const CONCURRENT_CELLS = 4;
 
 interface Cell {
@@ -278,6 +278,9 @@ async function matrix(workers: string, second: number): Promise<void> {
     // RFC 5321's 10 minutes after the final dot by default: the stall after it is waited out quickly here.
     MXSCREEN_UPSTREAM_DATA_TIMEOUT: `${UPSTREAM_TIMEOUT_MS}ms`,
     MXSCREEN_ALLOW: "127.0.0.0/8",
+    // Each cell's fault is planned for the connection its MAIL opens: no warm connection may serve it
+    // instead. Faults of a connection handed from one session to the next are tested below.
+    MXSCREEN_UPSTREAM_POOL: "0",
   });
   const turns = new Turns();
   const cells: Cell[] = STAGES.flatMap((stage) => FAULTS(stage).flatMap((fault) => [false, true].map((hangsUp) => ({ stage, fault, hangsUp }))))
@@ -319,3 +322,56 @@ test("fault matrix, inline: every upstream fault at every step, with the client 
 
 test("fault matrix, two workers: every upstream fault at every step, with the client staying or hanging up, leaves the process up, the client a 4xx and a bystander delivered", () =>
   matrix("2", 61), { timeoutMs: 240_000 });
+
+/** A whole message from `source`; says what went wrong, if anything. */
+async function deliverThrough(port: number, source: string, marker: string): Promise<string | undefined> {
+  const client = await RawClient.greeted(port, source);
+  await client.command("EHLO pooled.example.net", /^250 .*\r\n/m);
+  const expected = [/^250 /, /^250 /, /^354 /, /^250 /];
+  const steps = STEPS(marker);
+  for (let i = 0; i < steps.length; i++) {
+    const problem = await step(client, steps[i], expected[i], `${source}'s ${steps[i].trim().split(/[ :]/)[0]}`);
+    if (problem) return problem;
+  }
+  await client.command("QUIT", /^221 /m);
+  return undefined;
+}
+
+for (const workers of ["0", "2"]) {
+  test(`MXSCREEN_WORKERS=${workers}: a warm connection that resets, closes, stalls or answers late when handed to the next session costs that session nothing`, async () => {
+    const upstream = await HostileUpstream.start();
+    const dns = await startDnsmasq();
+    const problems: string[] = [];
+    for (const [index, fault] of (["reset", "close", "stall", "late"] as const).entries()) {
+      // A server of its own for each fault: an empty pool, so the planned connection is the one handed over.
+      const server = await startServer({
+        MXSCREEN_DNS: dns.address,
+        MXSCREEN_WORKERS: workers,
+        MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${upstream.port}`,
+        MXSCREEN_UPSTREAM_IDENTITY: "xclient",
+        MXSCREEN_UPSTREAM_TIMEOUT: `${UPSTREAM_TIMEOUT_MS}ms`,
+        MXSCREEN_ALLOW: "127.0.0.0/8",
+      });
+      const network = `127.62.${Number(workers) * 10 + index}`;
+      const warm = upstream.plan({ stage: "handover", fault });
+      const replacement = upstream.plan("normal");
+      const first = await deliverThrough(server.port, `${network}.1`, `pool${workers}${index}a`);
+      if (first) problems.push(`${fault}: the first session: ${first}`);
+      // Its connection goes back to the pool as the session ends, just after the 221.
+      await sleep(300);
+      const marker = `pool${workers}${index}b`;
+      const second = await deliverThrough(server.port, `${network}.2`, marker);
+      if (second) problems.push(`${fault}: the next session: ${second}`);
+      const message = upstream.accepted.find((m) => m.data.includes(marker));
+      if (message?.xclientAddr !== `${network}.2`) problems.push(`${fault}: the upstream took the next session's message as from ${message?.xclientAddr}`);
+      const replaced = await within(replacement.taken, 100);
+      if (replaced === (fault === "late")) problems.push(`${fault}: ${replaced ? "a new connection replaced one that answered in time" : "no new connection replaced the failed one"}`);
+      replacement.withdraw();
+      warm.withdraw();
+      const said = server.lines.filter((line) => /UPSTREAM-FAILED|\bBUG\b/.test(line));
+      if (said.length > 0) problems.push(`${fault}: mxscreen said: ${said.join(" | ")}`);
+      await server.stop();
+    }
+    if (problems.length > 0) throw new Error(problems.join("\n"));
+  }, { timeoutMs: 90_000 });
+}

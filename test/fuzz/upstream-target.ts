@@ -15,7 +15,9 @@ export type UpstreamStep =
   | { readonly do: "lost" }
   | { readonly do: "clock"; readonly ms: number }
   | { readonly do: "quit" }
-  | { readonly do: "abort" };
+  | { readonly do: "abort" }
+  /** The pool hands the connection to the next client's session, when the machine says it can be. */
+  | { readonly do: "introduce" };
 
 export interface UpstreamInput {
   readonly identity: UpstreamIdentity;
@@ -62,6 +64,7 @@ function step(rng: Rng): UpstreamStep {
     [2, () => ({ do: "clock", ms: rng.pick([10, TIMEOUT_MS - 1, TIMEOUT_MS + 1, DATA_END_TIMEOUT_MS + 1]) })],
     [1, () => ({ do: "quit" })],
     [1, () => ({ do: "abort" })],
+    [1, () => ({ do: "introduce" })],
   ])();
 }
 
@@ -76,12 +79,21 @@ export function checkUpstream(input: UpstreamInput): { failure: Failure | undefi
   let questions = 0;
   let answers = 0;
   let closes = 0;
+  let introductions = 0;
+  let reconnects = 0;
   let calls = 0;
   let failure: Failure | undefined;
   const take = (outputs: UpstreamOutput[], what: string) => {
     calls++;
     for (const output of outputs) {
       if (failure) return;
+      // A handed-over connection replaced: the close before it was of the old connection, not the machine's end.
+      if (output.type === "reconnect") {
+        reconnects++;
+        if (closes !== 1 || reconnects > introductions) failure = { invariant: "reconnect only after a handed-over connection closed", detail: `at ${what}` };
+        closes = 0;
+        continue;
+      }
       if (closes > 0 && output.type !== "answer") failure = { invariant: "nothing after close", detail: `${output.type} after the close, at ${what}` };
       if (output.type === "close") closes++;
       if (output.type === "answer") answers++;
@@ -119,7 +131,7 @@ export function checkUpstream(input: UpstreamInput): { failure: Failure | undefi
         take(machine.received(Uint8Array.from(s.text, (c) => c.charCodeAt(0)), now), s.do);
         break;
       case "lost":
-        take(machine.lost("connection reset"), s.do);
+        take(machine.lost("connection reset", now), s.do);
         break;
       case "clock":
         now += s.ms;
@@ -131,10 +143,17 @@ export function checkUpstream(input: UpstreamInput): { failure: Failure | undefi
       case "abort":
         take(machine.abort(), s.do);
         break;
+      case "introduce":
+        if (machine.reusable) {
+          introductions++;
+          take(machine.introduce({ address: "203.0.113.9", port: 5000, local: undefined, helo: "next.example", name: "next.example", protocol: "ESMTP" }, now), s.do);
+        }
+        break;
     }
   }
   // However it went, the connection ends: every question must then have had its answer.
-  if (!failure) take(machine.lost("closed the connection"), "the end");
+  // (A handed-over connection lost while it is introduced is replaced: then the new one is lost too.)
+  for (let lost = 0; lost < 2 && !failure && machine.failed === undefined; lost++) take(machine.lost("closed the connection", now), "the end");
   if (!failure && answers !== questions) failure = { invariant: "one answer per question", detail: `${questions} questions, ${answers} answers at the end` };
   if (!failure && closes !== 1) failure = { invariant: "closed once", detail: `${closes} closes` };
   return { failure, calls };

@@ -3,8 +3,11 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import process from "node:process";
 import { onCleanup } from "../harness.ts";
 
-/** Where in an upstream conversation a fault strikes: the connection itself, or the answer to that step. */
-export type Stage = "connect" | "greeting" | "ehlo" | "xclient" | "mail" | "rcpt" | "data" | "dot";
+/**
+ * Where in an upstream conversation a fault strikes: the connection itself, or the answer to that
+ * step. `handover`: a later XCLIENT on the connection, introducing the client of the next session.
+ */
+export type Stage = "connect" | "greeting" | "ehlo" | "xclient" | "handover" | "mail" | "rcpt" | "data" | "dot";
 
 /**
  * What the upstream does there: `reset` (RST), `close` (FIN), `stall` (never answers), `late`
@@ -199,6 +202,7 @@ class Conversation {
   private to: string[] = [];
   private xclientAddr: string | undefined;
   private ehlos = 0;
+  private xclients = 0;
   private done = false;
   /** Replies go out in order even when one of them is held back. */
   private chain: Promise<void> = Promise.resolve();
@@ -284,7 +288,8 @@ class Conversation {
         return this.enqueue(() => this.write("250-upstream.test.example\r\n250 8BITMIME\r\n"));
       case "XCLIENT":
         this.xclientAddr = /\bADDR=(\S+)/.exec(command)?.[1];
-        return answer("xclient", "220 upstream.test.example ESMTP hostile\r\n");
+        this.xclients++;
+        return answer(this.xclients === 1 ? "xclient" : "handover", "220 upstream.test.example ESMTP hostile\r\n");
       case "MAIL":
         this.from = /<([^>]*)>/.exec(command)?.[1] ?? "";
         this.to = [];

@@ -45,6 +45,12 @@ export interface UpstreamPostfix extends PostfixInstance {
   readonly impatientPort: number;
   /** smtpd that takes 4 s over each RCPT (the sleep restriction): an upstream slow past a timeout. */
   readonly slowPort: number;
+  /**
+   * smtpd that allows XCLIENT from 127.0.0.1 only, as a production Postfix allows it from
+   * mxscreen's address: after XCLIENT names a client from elsewhere, a second XCLIENT on that
+   * connection is refused (550 5.7.0 insufficient authorization).
+   */
+  readonly xclientOncePort: number;
 }
 
 /**
@@ -52,7 +58,7 @@ export interface UpstreamPostfix extends PostfixInstance {
  * (anyone else: 550 5.1.1), delivered to the discard transport; XCLIENT allowed from loopback.
  */
 export async function startUpstreamPostfix(): Promise<UpstreamPostfix> {
-  const [proxyPort, impatientPort, slowPort] = [await freePort(), await freePort(), await freePort()];
+  const [proxyPort, impatientPort, slowPort, xclientOncePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const instance = await onFreePort((port) =>
     launch([
       `127.0.0.1:${port} inet n - n - - smtpd`,
@@ -60,6 +66,7 @@ export async function startUpstreamPostfix(): Promise<UpstreamPostfix> {
       `127.0.0.1:${proxyPort} inet n - n - - smtpd -o smtpd_upstream_proxy_protocol=haproxy -o smtpd_peername_lookup=no`,
       `127.0.0.1:${impatientPort} inet n - n - - smtpd -o smtpd_timeout=2s`,
       `127.0.0.1:${slowPort} inet n - n - - smtpd -o smtpd_client_restrictions=sleep,4`,
+      `127.0.0.1:${xclientOncePort} inet n - n - - smtpd -o smtpd_authorized_xclient_hosts=127.0.0.1`,
     ], [
       "myhostname = upstream.test.example",
       "mydestination = example.org",
@@ -70,7 +77,7 @@ export async function startUpstreamPostfix(): Promise<UpstreamPostfix> {
       "smtpd_banner = $myhostname ESMTP upstream",
     ], port)
   );
-  return { ...instance, proxyPort, impatientPort, slowPort };
+  return { ...instance, proxyPort, impatientPort, slowPort, xclientOncePort };
 }
 
 async function launch(listeners: string[], settings: string[], port: number): Promise<PostfixInstance> {

@@ -1,0 +1,86 @@
+import type { ClientIdentity } from "./upstream-machine.ts";
+import { Upstream, type UpstreamConfig } from "./upstream.ts";
+
+/**
+ * A connection older than this serves no further session, as Postfix's own client does
+ * (smtp_connection_reuse_time_limit = 300s): the upstream's processes take turns, and whatever
+ * state a long session gathers there is dropped now and then.
+ */
+const REUSE_TIME_LIMIT_MS = 300_000;
+
+export interface UpstreamPoolConfig extends UpstreamConfig {
+  /** Idle connections kept per session runner (MXSCREEN_UPSTREAM_POOL); 0: one connection per session. */
+  readonly poolSize: number;
+  /** How long a connection may stay idle before we close it (MXSCREEN_UPSTREAM_IDLE_TIMEOUT). */
+  readonly idleTimeoutMs: number;
+}
+
+interface Idle {
+  readonly upstream: Upstream;
+  readonly timer: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * Warm connections to the upstream, one pool per session runner (each worker, or the main
+ * thread inline): a relayed session takes one that an earlier session left idle instead of
+ * paying for a TCP connect, the greeting, EHLO and XCLIENT, and gives it back when it ends.
+ * Only a connection that is idle, outside a transaction and trusted goes back (one that failed,
+ * got 421 or answered out of turn never does; the machine knows), at most `poolSize` of them,
+ * each closed with QUIT after `idleTimeoutMs`, before the upstream's own timeout would.
+ */
+export class UpstreamPool {
+  private readonly idle: Idle[] = [];
+  /** Cleared once the upstream refuses XCLIENT for a second client on one connection. */
+  private xclientReuse = true;
+  private closed = false;
+
+  constructor(private readonly config: UpstreamPoolConfig, private readonly warn: (message: string) => void) {}
+
+  /** A connection for one session: the most recently idle one, introduced to `client`, or a new one. */
+  take(client: ClientIdentity, congested: (yes: boolean) => void): Upstream {
+    const now = Date.now();
+    for (let entry = this.idle.pop(); entry !== undefined; entry = this.idle.pop()) {
+      clearTimeout(entry.timer);
+      if (this.keepable(entry.upstream, now)) {
+        entry.upstream.handOver(client, congested);
+        return entry.upstream;
+      }
+      entry.upstream.quit();
+    }
+    return new Upstream(this.config, client, congested);
+  }
+
+  /** The session is over: its connection waits for the next one, or is closed. */
+  release(upstream: Upstream): void {
+    if (upstream.refusesSecondXclient && this.xclientReuse) {
+      this.xclientReuse = false;
+      this.warn(
+        `${this.config.host}:${this.config.port} refuses XCLIENT for a second client on one connection: each relayed session now opens its own ` +
+          "(Postfix: a listener for mxscreen alone whose smtpd_authorized_xclient_hosts admits every client address, see the README)",
+      );
+    }
+    if (this.closed || this.idle.length >= this.config.poolSize || !this.keepable(upstream, Date.now())) return upstream.quit();
+    const entry: Idle = {
+      upstream,
+      timer: setTimeout(() => {
+        const at = this.idle.indexOf(entry);
+        if (at >= 0) this.idle.splice(at, 1);
+        upstream.quit();
+      }, this.config.idleTimeoutMs),
+    };
+    this.idle.push(entry);
+  }
+
+  /** Closes every idle connection (QUIT); connections released later are closed at once. */
+  close(): void {
+    this.closed = true;
+    for (const entry of this.idle.splice(0)) {
+      clearTimeout(entry.timer);
+      entry.upstream.quit();
+    }
+  }
+
+  private keepable(upstream: Upstream, now: number): boolean {
+    return upstream.reusable && upstream.age(now) < REUSE_TIME_LIMIT_MS && (this.xclientReuse || !upstream.usesXclient);
+  }
+}
