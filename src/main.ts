@@ -18,10 +18,13 @@ import { createLogger, type Logger } from "./log/logger.ts";
 import { runtimeName } from "./net/runtime.ts";
 import { CertificateFiles } from "./net/certificate-files.ts";
 import { serve } from "./net/serve.ts";
+import { FleetCounters } from "./store/fleet-counters.ts";
+import { Every, FOLLOW_TABLES_MS } from "./store/every.ts";
 import { GreylistStore } from "./store/greylist.ts";
 import { Store } from "./store/store.ts";
 import { createPool } from "../workers/pool.ts";
 import { runnerConfig } from "../workers/runner-config.ts";
+import { Nudges } from "./cluster/nudges.ts";
 import { Siblings } from "./cluster/siblings.ts";
 import { openFilesLimit, USUAL_OPEN_FILES } from "./net/open-files.ts";
 import { VERSION } from "./version.ts";
@@ -74,6 +77,12 @@ function allowByName(config: Config, observeDns: DnsObserver): ((ip: IP) => Prom
 /** The local copy of the lists lives beside the write queue, in the node's data directory; its processes share it. */
 function localCopyPath(queueFile: string): string {
   return join(dirname(queueFile), "lists-copy.jsonl");
+}
+
+/** The admin host other nodes can reach: an address listening on every interface stands for the host's name. */
+function advertised(host: string, hostname: string): string {
+  if (host === "0.0.0.0" || host === "::" || host === "") return hostname;
+  return host.includes(":") ? `[${host}]` : host;
 }
 
 async function main(): Promise<void> {
@@ -136,6 +145,14 @@ async function main(): Promise<void> {
     ? undefined
     : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs, observeDnsbl(config, observeDns, metrics)), logger);
   dnsbl?.startProbing();
+  const warn = (error: Error) => logger.note("warn", error.message);
+  const counters = new FleetCounters(store, warn);
+  const badRecipientCounters = {
+    perPrefix: counters.counter("bad-rcpt-prefix", config.badRecipientWindow.windowMs),
+    perDomain: counters.counter("bad-rcpt-domain", config.badRecipientWindow.windowMs),
+  };
+  await counters.start();
+  const greylist = config.greylist === undefined ? undefined : await GreylistStore.open(store, config.greylist, warn);
   const loop = new AcceptLoop({
     gate: {
       hostname: config.hostname,
@@ -158,14 +175,14 @@ async function main(): Promise<void> {
     limits: config.connectionLimits,
     connectionLimitAction: config.connectionLimitAction,
     badRecipientWindow: config.badRecipientWindow,
+    badRecipientCounters,
     dictionaryAction: config.checkActions["dictionary"],
-    greylist: config.greylist === undefined ? undefined : new GreylistStore(store, config.greylist, (error) => logger.note("error", error.message)),
+    greylist,
   }, store, pool, concluder, logger, metrics);
   const listeners = await loop.start();
   const siblings = !sibling && config.processes > 1 ? new Siblings(config.processes - 1, logger) : undefined;
   siblings?.start();
   const listen = listeners.map((l) => `${l.host.includes(":") ? `[${l.host}]` : l.host}:${l.port}`).join(",");
-  store.follow(config.followIntervalMs, { runtime: runtimeName(), listen, startedAt });
   metrics.gauge("mxscreen_open_connections", "Client connections open now.", () => loop.connections);
   metrics.gauge("mxscreen_stress", "1 while this process is under stress and the greet wait is MXSCREEN_GREET_WAIT_STRESS.", () => (loop.stressed ? 1 : 0));
   if (siblings) metrics.gauge("mxscreen_processes", "Processes listening on the SMTP ports, this one included (MXSCREEN_PROCESSES).", () => 1 + siblings.running);
@@ -198,6 +215,12 @@ async function main(): Promise<void> {
   ).catch((error) => {
     throw new Error(`cannot serve the admin API on ${adminAddress.host}:${adminAddress.port}: ${(error as Error).message}`, { cause: error });
   });
+  const adminUrl = admin && (config.adminUrl ?? `http://${advertised(admin.host, config.hostname)}:${admin.port}`);
+  const nudges = new Nudges(config.node, config.adminToken, warn);
+  const peers = adminUrl === undefined ? undefined : new Every("reading the other nodes' admin URLs", FOLLOW_TABLES_MS, () => nudges.readPeers(store.db), warn);
+  store.onListWritten(() => void nudges.send());
+  store.follow(config.followIntervalMs, { runtime: runtimeName(), listen, startedAt, adminUrl });
+  await peers?.start();
   logger.note("info", "mxscreen started", {
     runtime: runtimeName(),
     version: VERSION,
@@ -222,6 +245,7 @@ async function main(): Promise<void> {
     dnsbl?.stop();
     await Promise.all([pool.shutdown(config.shutdownTimeoutMs), siblings?.stop(config.shutdownTimeoutMs + 5_000)]);
     await admin?.close();
+    await Promise.all([peers?.stop(), greylist?.stop(), counters.stop()]);
     await store.close();
     logger.note("info", "stopped");
     process.exit(0);

@@ -8,6 +8,7 @@ import { fleetStats } from "../store/stats.ts";
 import type { Store, StoreHealth } from "../store/store.ts";
 import type { ListKind } from "../store/types.ts";
 import { authorize } from "./auth.ts";
+import { importRoute } from "./list-import-route.ts";
 import { renderDashboard, renderExplain } from "./dashboard.ts";
 import { entryJson, explanationJson, rowJson } from "./list-entry.ts";
 import OPENAPI from "./openapi.json" with { type: "json" };
@@ -138,6 +139,7 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
       const written = await writtenSoon(store);
       return c.json({ [kind]: entryJson(entry), written }, written ? 201 : 202);
     });
+    importRoute(app, store, kind, path, deps.banTtlMs);
     app.delete(path, async (c) => {
       const input = await body(c);
       const checked = checkAddress(c.req.query("address") ?? input.address);
@@ -153,6 +155,12 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
       return c.json({ removed: checked.value, written }, written ? 200 : 202);
     });
   }
+
+  // Another node wrote a ban or allow change: read the database now (the change itself comes from there).
+  app.post("/api/nudge", (c) => {
+    store.wake();
+    return c.body(null, 204);
+  });
 
   app.get("/api/openapi.json", (c) => c.json({ ...OPENAPI, info: { ...OPENAPI.info, version: VERSION } }));
 

@@ -1,3 +1,5 @@
+import { Buffer } from "node:buffer";
+import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import process from "node:process";
 import { parseArgs, type ParseArgsConfig } from "node:util";
@@ -8,9 +10,12 @@ import { formatPrefix, parseIP, parsePrefix } from "../ip/address.ts";
 import { runtimeName } from "../net/runtime.ts";
 import { explain } from "../store/explain.ts";
 import { checkAddress, checkListRequest } from "../store/list-input.ts";
+import { readListFile } from "../store/list-file.ts";
+import { ImportError, importList, type ImportProgress, type ImportReport } from "../store/list-import.ts";
 import { migrate } from "../store/migrate.ts";
 import { fleetStats } from "../store/stats.ts";
 import { Store } from "../store/store.ts";
+import { Nudges } from "../cluster/nudges.ts";
 import type { ListKind } from "../store/types.ts";
 import { openFilesLimit, USUAL_OPEN_FILES } from "../net/open-files.ts";
 import { VERSION } from "../version.ts";
@@ -46,6 +51,16 @@ function listCommands(kind: "ban" | "allow", ttl: string, summary: string, ttlDe
       args: `IP|CIDR [--ttl ${ttl}] [--reason TEXT] [--force]`,
       summary,
       details: `${ttlDefault}; --force confirms a prefix wider than an IPv4 /8 or an IPv6 /16.`,
+      options: LIST_ADD,
+      arity: 1,
+    },
+    {
+      name: `${kind} import`,
+      args: `FILE|- [--ttl ${ttl}] [--reason TEXT] [--force]`,
+      summary: `add every address or prefix of a file (- for stdin) to the ${kind} list`,
+      details: `One address or CIDR a line, then an optional reason; # comments; Postfix postscreen_access_list lines (192.0.2.0/24 reject, permit) ` +
+        `go to the ban and allow lists. --ttl and --reason apply to every line (${ttlDefault.toLowerCase()}); --force confirms wide prefixes line by line. ` +
+        "Prints what was added, what was present already, and each refused line with its number; exits 1 when a line was refused.",
       options: LIST_ADD,
       arity: 1,
     },
@@ -129,6 +144,7 @@ function entryTable(entries: readonly ListEntryJson[]): string {
 }
 
 type ExplainJson = ReturnType<typeof explanationJson>;
+type ImportRequest = { readonly ttl?: string; readonly reason?: string; readonly force?: boolean };
 type FleetStats = Awaited<ReturnType<typeof fleetStats>>;
 
 /** What a command does, the same whether it reaches the store directly or a node's admin API. */
@@ -137,6 +153,7 @@ interface Backend {
   add(kind: ListKind, request: { address?: string; ttl?: string; reason?: string; force?: boolean }): Promise<ListEntryJson>;
   /** False when the list had no such entry. */
   remove(kind: ListKind, address: string): Promise<boolean>;
+  import(kind: "ban" | "allow", text: string, options: ImportRequest, progress: ImportProgress): Promise<ImportReport>;
   explain(ip: string): Promise<ExplainJson>;
   stats(): Promise<FleetStats>;
   close(): Promise<void>;
@@ -145,10 +162,15 @@ interface Backend {
 async function localBackend(): Promise<Backend> {
   const config = loadConfig(process.env, { hostname: hostname(), cpus: 1, openFiles: openFilesLimit() ?? USUAL_OPEN_FILES });
   const store = await Store.open({ url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, index: false, timeoutMs: config.dbTimeoutMs }, () => {});
+  // The nodes would read the change at their next poll; nudged, they read it now. Best effort:
+  // a node this side cannot reach (or whose token differs) keeps its poll.
+  const nudges = new Nudges(undefined, config.adminToken, () => {});
+  const nudge = () => nudges.readPeers(store.db).then(() => nudges.send(), () => {});
   const written = async () => {
     if (!(await store.flush(10_000))) {
       throw new Failure(`could not write to the store at ${config.dbUrl}: ${store.health().lastError ?? "no answer"}; nothing was changed`);
     }
+    await nudge();
   };
   return {
     list: async (kind) => (await store.list(kind, Date.now())).map(rowJson),
@@ -168,6 +190,21 @@ async function localBackend(): Promise<Backend> {
       await written();
       return true;
     },
+    import: async (kind, text, request, progress) => {
+      try {
+        const report = await importList(store, readListFile(text), {
+          kind,
+          ...request,
+          confirm: "--force",
+          defaultTtlMs: { ban: config.banTtlMs, allow: null },
+        }, progress);
+        if (report.added > 0) await nudge();
+        return report;
+      } catch (error) {
+        if (!(error instanceof ImportError)) throw error;
+        throw new Failure(`${kind} import: the store at ${config.dbUrl} did not take a batch (${error.message}); lines up to ${error.report.lastLine} are in force, ${error.report.added} added`);
+      }
+    },
     explain: async (text) => {
       const ip = parseIP(text);
       if (!ip) throw new UsageError(`explain: ${JSON.stringify(text)} is not an IP address`);
@@ -184,7 +221,7 @@ function remoteBackend(server: string, token: string | undefined): Backend {
   const call = async (what: string, path: string, init: RequestInit = {}) => {
     const headers = new Headers(init.headers);
     if (token) headers.set("authorization", `Bearer ${token}`);
-    if (init.body) headers.set("content-type", "application/json");
+    if (init.body && !headers.has("content-type")) headers.set("content-type", "application/json");
     let response: Response;
     try {
       response = await fetch(base + path, { ...init, headers, signal: AbortSignal.timeout(15_000) });
@@ -209,11 +246,64 @@ function remoteBackend(server: string, token: string | undefined): Backend {
     },
     remove: async (kind, address) =>
       (await call(`${kind} rm`, `${path(kind)}?address=${encodeURIComponent(address)}`, { method: "DELETE" })).status !== 404,
+    import: async (kind, text, request, progress) => {
+      let total: ImportReport = { added: 0, lists: { ban: 0, allow: 0 }, present: 0, refusedCount: 0, refused: [], lastLine: 0 };
+      for (const chunk of logicalChunks(text, REMOTE_IMPORT_LINES)) {
+        const query = new URLSearchParams({ line: String(chunk.firstLine) });
+        for (const [name, value] of Object.entries(request)) if (value !== undefined) query.set(name, String(value));
+        const { status, body } = await call(`${kind} import`, `${path(kind)}/import?${query}`, { method: "POST", body: chunk.text, headers: { "content-type": "text/plain" } });
+        if (status !== 200) throw new Failure(`${kind} import: ${base} answered ${status}: ${body.error ?? "no reason given"}; lines up to ${total.lastLine} are in force`);
+        const part = body as unknown as ImportReport;
+        total = {
+          added: total.added + part.added,
+          lists: { ban: total.lists.ban + part.lists.ban, allow: total.lists.allow + part.lists.allow },
+          present: total.present + part.present,
+          refusedCount: total.refusedCount + part.refusedCount,
+          refused: [...total.refused, ...part.refused].slice(0, 1000),
+          lastLine: chunk.lastLine,
+        };
+        progress(total);
+      }
+      return total;
+    },
     explain: async (ip) => (await call("explain", `/api/explain/${encodeURIComponent(ip)}`)).body as unknown as ExplainJson,
     stats: async () => (await call("stats", "/api/stats")).body.fleet as FleetStats,
     close: () => Promise.resolve(),
   };
 }
+
+/** Lines per request in remote mode: each a few hundred kilobytes, so progress shows and no body is huge. */
+const REMOTE_IMPORT_LINES = 20_000;
+
+/** A list file cut into pieces of about `lines` lines, never inside a logical line (one continued by leading whitespace). */
+function* logicalChunks(text: string, lines: number): Generator<{ text: string; firstLine: number; lastLine: number }> {
+  const all = text.split("\n");
+  for (let start = 0; start < all.length;) {
+    let end = Math.min(all.length, start + lines);
+    while (end < all.length && /^\s/.test(all[end]) && all[end].trim() !== "") end++;
+    yield { text: all.slice(start, end).join("\n"), firstLine: start + 1, lastLine: end };
+    start = end;
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of process.stdin) chunks.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk);
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
+/** What an import did, for a person: the counts, then the refused lines with their numbers. */
+function importSummary(kind: string, report: ImportReport): string {
+  const n = (value: number) => value.toLocaleString("en");
+  const lists = report.lists.ban > 0 && report.lists.allow > 0 ? ` (${n(report.lists.ban)} bans, ${n(report.lists.allow)} allow entries)` : "";
+  const lines = [`${kind} import: ${n(report.added)} added${lists}, ${n(report.present)} already present, ${n(report.refusedCount)} refused`];
+  for (const refused of report.refused.slice(0, SHOWN_REFUSALS)) lines.push(`  line ${refused.line}: ${JSON.stringify(refused.text)}: ${refused.error}`);
+  if (report.refusedCount > SHOWN_REFUSALS) lines.push(`  … and ${n(report.refusedCount - SHOWN_REFUSALS)} more (--json lists the first 1,000)`);
+  return lines.join("\n");
+}
+
+/** Refused lines a person sees at the end of an import; --json has more. */
+const SHOWN_REFUSALS = 20;
 
 const SECRET = /TOKEN|PASSWORD|SECRET|KEY$/;
 
@@ -323,6 +413,21 @@ async function run(argv: string[], print: (text: string) => void): Promise<numbe
       const entries = await backend.list(kind);
       print(json ? JSON.stringify(entries, null, 2) : entryTable(entries));
       return 0;
+    }
+    if (sub === "import") {
+      const text = target === "-" ? await readStdin() : await readFile(target, "utf8").catch((error) => {
+        throw new UsageError(`${kind} import: cannot read ${JSON.stringify(target)}: ${(error as Error).message}`);
+      });
+      const total = text.split("\n").length - (text.endsWith("\n") ? 1 : 0);
+      const terminal = process.stderr.isTTY === true;
+      const show = (report: ImportReport) => {
+        if (terminal) process.stderr.write(`\rmxscreen: ${kind} import: line ${report.lastLine.toLocaleString("en")} of ${total.toLocaleString("en")}, ${report.added.toLocaleString("en")} added`);
+      };
+      const report = await backend.import(kind as "ban" | "allow", text, { ttl: values.ttl as string | undefined, reason: values.reason as string | undefined, force: values.force as boolean | undefined }, show);
+      if (terminal) process.stderr.write("\r\x1b[K");
+      if (json) print(JSON.stringify(report, null, 2));
+      else print(importSummary(kind, report));
+      return report.refusedCount > 0 ? 1 : 0;
     }
     if (sub === "add") {
       const entry = await backend.add(kind, { address: target, ttl: values.ttl as string | undefined, reason: values.reason as string | undefined, force: values.force as boolean | undefined });

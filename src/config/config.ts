@@ -55,6 +55,8 @@ export interface Config {
   /** undefined: the admin HTTP server is off. */
   readonly adminListen: ListenAddress | undefined;
   readonly adminToken: string | undefined;
+  /** MXSCREEN_ADMIN_URL: where the other nodes nudge this one; undefined: from the admin listen address. */
+  readonly adminUrl: string | undefined;
   readonly queueFile: string;
   /** MXSCREEN_UPSTREAM: relay to this MTA; undefined: deliver to the spool. */
   readonly upstream: {
@@ -234,6 +236,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     dns: dns === undefined ? undefined : parseHostPort("MXSCREEN_DNS", dns),
     adminListen: adminText.trim() === "" ? undefined : parseHostPort("MXSCREEN_ADMIN_LISTEN", adminText),
     adminToken,
+    adminUrl: get("MXSCREEN_ADMIN_URL"),
     queueFile: get("MXSCREEN_QUEUE_FILE") ?? "data/store-queue.jsonl",
     upstream: upstreamUrl ? { host: upstreamUrl[1] ?? upstreamUrl[2], port: Number(upstreamUrl[3] ?? 25), identity: upstreamIdentity, timeoutMs: upstreamTimeoutMs, dataEndTimeoutMs: upstreamDataEndTimeoutMs, ...upstreamPool }
       : undefined,
@@ -303,6 +306,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   if (config.banTtlMs === 0) throw new ConfigError("MXSCREEN_BAN_TTL", get("MXSCREEN_BAN_TTL") ?? "", "a duration above 0");
   if (!/^(file:|libsql:|https?:|wss?:)/.test(config.dbUrl)) {
     throw new ConfigError("MXSCREEN_DB_URL", config.dbUrl, "a libSQL URL: file:path, libsql://host, http://host:port");
+  }
+  if (config.adminUrl !== undefined && !/^https?:\/\/[^/\s]+\/?$/.test(config.adminUrl)) {
+    throw new ConfigError("MXSCREEN_ADMIN_URL", config.adminUrl, "the URL other nodes reach this node's admin API at, e.g. http://10.0.0.7:8025");
   }
   if (config.dbSyncUrl !== undefined && !config.dbUrl.startsWith("file:")) {
     throw new ConfigError("MXSCREEN_DB_URL", config.dbUrl, "a file: URL when MXSCREEN_DB_SYNC_URL makes it an embedded replica");

@@ -8,7 +8,7 @@ import type { SessionFacts } from "../smtp/types.ts";
 import type { GreylistStore } from "../store/greylist.ts";
 import type { Store } from "../store/store.ts";
 import type { SessionPool } from "../../workers/types.ts";
-import { BadRecipientWindow, type BadRecipientWindowConfig } from "./bad-recipient-window.ts";
+import { type BadRecipientCounters, BadRecipientWindow, type BadRecipientWindowConfig } from "./bad-recipient-window.ts";
 import { clientLabel, type Concluder, type ConnectionRecord } from "./conclude.ts";
 import { ConnectionLimits, type ConnectionLimitsConfig, type LimitBreach } from "./connection-limits.ts";
 import type { DnsblLookups } from "./dnsbl-lookups.ts";
@@ -44,6 +44,8 @@ export interface AcceptLoopOptions {
   readonly limits: ConnectionLimitsConfig;
   readonly connectionLimitAction: CheckAction;
   readonly badRecipientWindow: BadRecipientWindowConfig;
+  /** The fleet's counts of unknown recipients per network and per domain, over that window. */
+  readonly badRecipientCounters: BadRecipientCounters;
   /** MXSCREEN_ACTION_DICTIONARY, for the count across connections. */
   readonly dictionaryAction: CheckAction;
   /** Undefined when MXSCREEN_GREYLIST is off. */
@@ -77,7 +79,7 @@ export class AcceptLoop {
     private readonly metrics: Metrics,
   ) {
     this.limits = new ConnectionLimits(options.limits);
-    this.badRecipients = new BadRecipientWindow(options.badRecipientWindow);
+    this.badRecipients = new BadRecipientWindow(options.badRecipientWindow, options.badRecipientCounters);
     this.stress = new Stress(options.stressConnections);
     this.context = {
       gate: options.gate,
@@ -180,10 +182,11 @@ export class AcceptLoop {
   /** The dictionary check across connections: this session's unknown recipients added to its network's recent ones. */
   private dictionaryAcrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[] {
     if (facts.badRecipients === 0 || facts.findings.some((hit) => hit.check === "dictionary")) return [];
-    const window = this.badRecipients.add(record.ip, facts.badRecipients, Date.now());
+    const window = this.badRecipients.add(record.ip, facts.badRecipients, facts.badRecipientDomains, Date.now());
     if (!window.over) return [];
     const action = this.options.gate.observe ? "observe" : this.options.dictionaryAction;
-    return [{ event: "DICTIONARY", check: "dictionary", action, evidence: { prefix: window.prefix, prefix_bad_recipients: window.count } }];
+    const domain = window.domain && { domain: window.domain.name, domain_bad_recipients: window.domain.count };
+    return [{ event: "DICTIONARY", check: "dictionary", action, evidence: { prefix: window.prefix, prefix_bad_recipients: window.count, ...domain } }];
   }
 
   private accept(socket: ClientSocket): ConnectionHandlers {

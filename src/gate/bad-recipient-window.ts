@@ -1,4 +1,5 @@
 import { formatPrefix, type IP, mask } from "../ip/address.ts";
+import type { WindowedCounter } from "../store/windowed-counts.ts";
 
 export interface BadRecipientWindowConfig {
   /** More than this many unknown recipients from one /24 or /64 within `windowMs` is a dictionary attack. */
@@ -6,35 +7,39 @@ export interface BadRecipientWindowConfig {
   readonly windowMs: number;
 }
 
-/** How many unknown recipients a client's network has tried within the window, and whether that is too many. */
+/** How many unknown recipients a client's network has tried within the window, fleet-wide, and whether that is too many. */
 export interface WindowCount {
   readonly prefix: string;
   readonly count: number;
   readonly over: boolean;
+  /** The recipient domain of this session most tried fleet-wide within the window, and its count. */
+  readonly domain?: { readonly name: string; readonly count: number };
 }
 
-/** Bounded memory under a flood of distinct networks: the oldest go first. */
-const MAX_PREFIXES = 100_000;
+/** The counters a fleet shares for unknown recipients (src/store/fleet-counters.ts), each over the window. */
+export interface BadRecipientCounters {
+  readonly perPrefix: WindowedCounter;
+  readonly perDomain: WindowedCounter;
+}
 
 /**
- * Unknown recipients counted across connections per /24 (IPv4) or /64 (IPv6), in a sliding
- * window (seed 003: a distributed dictionary attack tries five names per connection, from
- * many connections). Sans-I/O: the time is passed in.
+ * Unknown recipients counted across connections per /24 (IPv4) or /64 (IPv6), and per
+ * recipient domain, over a window shared by every node of the fleet (seed 003: a distributed
+ * dictionary attack tries five names per connection, from many connections, at every MX).
+ * Sans-I/O: the time is passed in, and the counters answer from memory.
  */
 export class BadRecipientWindow {
-  private readonly seen = new Map<string, { at: number; count: number }[]>();
+  constructor(private readonly config: BadRecipientWindowConfig, private readonly counters: BadRecipientCounters) {}
 
-  constructor(private readonly config: BadRecipientWindowConfig) {}
-
-  add(ip: IP, badRecipients: number, now: number): WindowCount {
+  add(ip: IP, badRecipients: number, domains: readonly (readonly [string, number])[], now: number): WindowCount {
     const length = ip.family === 4 ? 24 : 64;
     const prefix = formatPrefix({ ip: mask(ip, length), length });
-    const recent = (this.seen.get(prefix) ?? []).filter((entry) => entry.at > now - this.config.windowMs);
-    recent.push({ at: now, count: badRecipients });
-    this.seen.delete(prefix);
-    this.seen.set(prefix, recent);
-    if (this.seen.size > MAX_PREFIXES) this.seen.delete(this.seen.keys().next().value!);
-    const count = recent.reduce((sum, entry) => sum + entry.count, 0);
-    return { prefix, count, over: count > this.config.max };
+    const count = this.counters.perPrefix.add(prefix, badRecipients, now);
+    let domain: WindowCount["domain"];
+    for (const [name, n] of domains) {
+      const total = this.counters.perDomain.add(name, n, now);
+      if (domain === undefined || total > domain.count) domain = { name, count: total };
+    }
+    return { prefix, count, over: count > this.config.max, ...(domain && { domain }) };
   }
 }

@@ -177,7 +177,7 @@ export class Screening implements ConnectionHandlers {
         }
         context.logger.log({ event, client: clientLabel(record), ...rest });
       },
-      greylist: (triplet) => context.greylist?.consult(triplet, Date.now()) ?? Promise.resolve("pass"),
+      greylist: (triplet) => Promise.resolve(context.greylist?.consult(triplet, Date.now()) ?? "pass"),
       end: (facts) => {
         if (facts === undefined) {
           this.conclude({ event: "LOCAL-ERROR", check: "session", action: "close", evidence: { reason: "a bug of ours (see the BUG line)" } });

@@ -34,6 +34,8 @@ type Reverse = { readonly kind: "unasked" } | { readonly kind: "asked" } | { rea
 
 /** RFC 5321 4.5.1: these must be accepted for every domain we receive mail for, and bare. */
 const ALWAYS_ACCEPTED = ["postmaster", "abuse"];
+/** Distinct domains a session's refused recipients are counted under: a session cannot grow the fleet's counters without bound. */
+const MAX_BAD_RECIPIENT_DOMAINS = 20;
 
 /**
  * Input a session holds while it waits (DNS, the store, the upstream, the disk). The runner stops
@@ -107,6 +109,7 @@ export class Session {
     tls: false,
     recipients: 0,
     badRecipients: 0,
+    badRecipientDomains: [],
     resets: 0,
     transactions: 0,
     messages: 0,
@@ -581,7 +584,7 @@ export class Session {
     const known = bare || this.acceptsDomain(domainOf(path.mailbox));
     if (this.runChecks("rcpt", { command, recipient: { mailbox: path.mailbox, known } })) return;
     if (!known) {
-      this.facts.badRecipients++;
+      this.countBadRecipient(path.mailbox);
       return this.error(reply(554, "5.7.1", `<${path.mailbox}>: Relay access denied`));
     }
     const localPart = bare ? path.mailbox : path.mailbox.slice(0, path.mailbox.lastIndexOf("@"));
@@ -666,7 +669,7 @@ export class Session {
           this.send(answer.text);
         } else if (answer.code >= 500) {
           // Unknown here means unknown upstream: the dictionary check counts it.
-          this.facts.badRecipients++;
+          this.countBadRecipient(question.mailbox);
           if (this.runChecks("rcpt", { recipient: { mailbox: question.mailbox, known: false } })) return this.flush();
           this.error(answer.text);
         } else {
@@ -850,6 +853,15 @@ export class Session {
       }
     }
     return false;
+  }
+
+  private countBadRecipient(mailbox: string): void {
+    this.facts.badRecipients++;
+    if (!mailbox.includes("@")) return;
+    const domain = domainOf(mailbox).toLowerCase();
+    const counted = this.facts.badRecipientDomains.find((entry) => entry[0] === domain);
+    if (counted !== undefined) counted[1]++;
+    else if (this.facts.badRecipientDomains.length < MAX_BAD_RECIPIENT_DOMAINS) this.facts.badRecipientDomains.push([domain, 1]);
   }
 
   private error(text: string): void {

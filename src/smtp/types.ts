@@ -130,6 +130,8 @@ export interface SessionFacts {
   recipients: number;
   /** Recipients refused as not ours. */
   badRecipients: number;
+  /** Those recipients per domain (lower case; at most MAX_BAD_RECIPIENT_DOMAINS domains), for the fleet's count per domain. */
+  badRecipientDomains: [domain: string, count: number][];
   /** RSETs that ended no transaction: a sender resets between messages, a slot holder instead of them. */
   resets: number;
   /** MAIL commands accepted. */

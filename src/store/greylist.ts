@@ -1,5 +1,10 @@
+import type { Kysely } from "kysely";
+import { Every, FOLLOW_TABLES_MS } from "./every.ts";
 import type { Store } from "./store.ts";
-import type { GreylistRow } from "./types.ts";
+import type { Database, GreylistRow } from "./types.ts";
+
+/** A triplet's state as this node holds it. */
+export type Triplet = Omit<GreylistRow, "node" | "seq">;
 
 export interface GreylistConfig {
   /** A retry sooner than this after the first attempt is deferred again. */
@@ -13,9 +18,9 @@ export interface GreylistConfig {
 export type GreylistVerdict = "pass" | "defer";
 
 /** The triplet's next state at `now` (OpenBSD spamd's grey → white), as a pure function of the row. */
-export function nextTriplet(row: Omit<GreylistRow, "node"> | undefined, triplet: string, now: number, config: GreylistConfig): {
+export function nextTriplet(row: Triplet | undefined, triplet: string, now: number, config: GreylistConfig): {
   verdict: GreylistVerdict;
-  row: Omit<GreylistRow, "node">;
+  row: Triplet;
 } {
   if (row === undefined || row.expires_at <= now) {
     return { verdict: "defer", row: { triplet, first_seen: now, passed_at: null, expires_at: now + config.windowMs } };
@@ -26,39 +31,63 @@ export function nextTriplet(row: Omit<GreylistRow, "node"> | undefined, triplet:
   return { verdict: "defer", row };
 }
 
-/** How long a consult waits for its own write to land, so the next node asked sees it. */
-const WRITE_WAIT_MS = 1_000;
+/** Rows read per query while following, so a node catching up after a long outage reads in pages. */
+const PAGE = 10_000;
 
 /**
- * Greylisting triplets in the shared database, so that a sender retrying through another node
- * of the fleet is not deferred again. Writes go through the store's durable queue like bans and
- * passes. A database that cannot be reached never holds mail up: the triplet passes, the error
- * is reported, and its first sighting waits in the queue for the database to come back.
+ * Greylisting triplets shared by the fleet, held in this node's memory so that a RCPT never
+ * waits on the database: each node writes its triplets' new states through the store's durable
+ * queue (in order, never lost) and reads the others' every FOLLOW_TABLES_MS, by the seq the
+ * database gives each change. A sender retrying through another node minutes later
+ * finds its triplet there; two nodes that see a new triplet within FOLLOW_TABLES_MS of each other
+ * each defer it once, which only costs the sender the retry it makes anyway.
  */
 export class GreylistStore {
-  constructor(private readonly store: Store, private readonly config: GreylistConfig, private readonly onError: (error: Error) => void) {}
+  private readonly rows = new Map<string, Triplet>();
+  private lastSeq = -1;
 
-  async consult(triplet: string, now: number): Promise<GreylistVerdict> {
-    let row: GreylistRow | undefined;
-    // Known to be away: no RCPT waits for a deadline to learn it again.
-    if (!this.store.health().reachable) return this.passUnasked(triplet, now);
-    try {
-      row = await this.store.db.selectFrom("greylist").selectAll().where("triplet", "=", triplet).executeTakeFirst();
-    } catch (error) {
-      this.onError(new Error(`greylist lookup failed, the triplet passes: ${(error as Error).message}`, { cause: error }));
-      return this.passUnasked(triplet, now);
-    }
+  private readonly following: Every;
+
+  private constructor(private readonly store: Store, private readonly config: GreylistConfig, onError: (error: Error) => void) {
+    this.following = new Every("following the greylist triplets of the other nodes", FOLLOW_TABLES_MS, () => this.follow(store.db), onError);
+  }
+
+  /** Loads the triplets in force and follows the changes from then on. */
+  static async open(store: Store, config: GreylistConfig, onError: (error: Error) => void): Promise<GreylistStore> {
+    const greylist = new GreylistStore(store, config, onError);
+    await greylist.following.start();
+    return greylist;
+  }
+
+  stop(): Promise<void> {
+    return this.following.stop();
+  }
+
+  get size(): number {
+    return this.rows.size;
+  }
+
+  consult(triplet: string, now: number): GreylistVerdict {
+    const row = this.rows.get(triplet);
     const next = nextTriplet(row, triplet, now, this.config);
     if (next.row !== row) {
+      this.rows.set(triplet, next.row);
       this.store.writeGreylist(next.row);
-      if (this.store.health().reachable) await this.store.flush(WRITE_WAIT_MS);
     }
     return next.verdict;
   }
 
-  /** The triplet passes; its first sighting waits in the queue for the database. */
-  private passUnasked(triplet: string, now: number): GreylistVerdict {
-    this.store.writeGreylist(nextTriplet(undefined, triplet, now, this.config).row);
-    return "pass";
-  }
+  private readonly follow = async (db: Kysely<Database>): Promise<void> => {
+    const now = Date.now();
+    for (const [triplet, row] of this.rows) if (row.expires_at <= now) this.rows.delete(triplet);
+    for (;;) {
+      const page = await db.selectFrom("greylist").selectAll().where("seq", ">", this.lastSeq).orderBy("seq").limit(PAGE).execute();
+      for (const { node: _, seq, ...row } of page) {
+        this.lastSeq = Math.max(this.lastSeq, seq);
+        const held = this.rows.get(row.triplet);
+        if (row.expires_at > now && (held === undefined || held.expires_at <= row.expires_at)) this.rows.set(row.triplet, row);
+      }
+      if (page.length < PAGE) return;
+    }
+  };
 }

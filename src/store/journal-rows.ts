@@ -7,7 +7,7 @@ export interface WriteOp {
   readonly row: Readonly<Record<string, string | number | null>>;
 }
 
-export type Table = "list_changes" | "events" | "greylist";
+export type Table = "list_changes" | "events" | "greylist" | "counters";
 
 type ColumnType = "text" | "text?" | "integer" | "date" | "date?" | "time" | "prefix" | readonly string[];
 
@@ -45,6 +45,13 @@ export const COLUMNS: Readonly<Record<Table, Readonly<Record<string, ColumnType>
     passed_at: "date?",
     expires_at: "date",
     node: "text",
+  },
+  counters: {
+    name: "text",
+    key: "text",
+    slot: "date",
+    node: "text",
+    count: "integer",
   },
 };
 

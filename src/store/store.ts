@@ -70,6 +70,8 @@ export interface NodeInfo {
   readonly runtime: string;
   readonly listen: string;
   readonly startedAt: number;
+  /** Where this node's admin API answers nudges from the others; undefined: it takes none. */
+  readonly adminUrl?: string;
 }
 
 /**
@@ -93,6 +95,11 @@ export class Store {
   private followTimer: ReturnType<typeof setInterval> | undefined;
   private readonly statements = new Map<string, string>();
   private following = false;
+  /** A wake() that came while a follow was running: one more follow right after it. */
+  private wakeAgain = false;
+  private readonly listWriteListeners: (() => void)[] = [];
+  private info: NodeInfo | undefined;
+  private beats = 0;
   private followFailing = false;
   private followError: string | undefined;
   private retryAt = 0;
@@ -244,6 +251,27 @@ export class Store {
 
   /** Adds or replaces an entry: in the index now, in the database as soon as it can be written. */
   set(kind: ListKind, write: ListWrite, now: number): ListEntry {
+    const { entry, change } = this.setChange(kind, write, now);
+    this.inMemory(entry, write.prefix);
+    this.queue.push(change);
+    return entry;
+  }
+
+  /**
+   * Adds or replaces many entries at once (an import): written to the database now, in one
+   * transaction, rather than through the queue, which holds at most 100,000 writes; then in
+   * this node's index. Throws when the database cannot take them: nothing of this batch is in
+   * force then, and the caller says how far it got.
+   */
+  async setMany(writes: readonly { readonly kind: ListKind; readonly write: ListWrite }[], now: number): Promise<void> {
+    const changes = writes.map(({ kind, write }) => ({ ...this.setChange(kind, write, now), prefix: write.prefix }));
+    // No op ids: nothing replays these from the journal, and a million random ids in a unique
+    // index cost more than the rest of the import (random page writes, measured 2×).
+    await this.write(changes.map((c) => c.change), false);
+    for (const { entry, prefix } of changes) this.inMemory(entry, prefix);
+  }
+
+  private setChange(kind: ListKind, write: ListWrite, now: number): { entry: ListEntry; change: WriteOp } {
     const entry: ListEntry = {
       kind,
       prefix: formatPrefix(write.prefix),
@@ -253,10 +281,7 @@ export class Store {
       check: write.check ?? null,
       reason: write.reason ?? null,
     };
-    this.versions.set(`${kind} ${entry.prefix}`, now);
-    this.indexes[kind].set(write.prefix, entry);
-    this.copyChanged = true;
-    this.queue.push(op("list_changes", {
+    const change = op("list_changes", {
       kind,
       prefix: entry.prefix,
       op: "set",
@@ -266,8 +291,15 @@ export class Store {
       check_id: entry.check,
       reason: entry.reason,
       evidence: write.evidence === undefined ? null : JSON.stringify(write.evidence),
-    }));
-    return entry;
+    });
+    return { entry, change };
+  }
+
+  private inMemory(entry: ListEntry, prefix: Prefix): void {
+    if (this.options.index === false) return;
+    this.versions.set(`${entry.kind} ${entry.prefix}`, entry.createdAt);
+    this.indexes[entry.kind].set(prefix, entry);
+    this.copyChanged = true;
   }
 
   remove(kind: ListKind, prefix: Prefix, now: number, reason?: string): void {
@@ -288,8 +320,18 @@ export class Store {
   }
 
   /** A greylist triplet's new state, written like every other change: in order, never lost. */
-  writeGreylist(row: Omit<GreylistTable, "node">): void {
+  writeGreylist(row: Omit<GreylistTable, "node" | "seq">): void {
     this.queue.push(op("greylist", { ...row, node: this.options.node }));
+  }
+
+  /** This node's own total for one slot of a fleet-wide counter; a later total for the same slot replaces it. */
+  writeCount(name: string, key: string, slot: number, count: number): void {
+    this.queue.push(op("counters", { name, key, slot, node: this.options.node, count }));
+  }
+
+  /** `listener` hears when a ban or allow change made here has reached the database (passes are too many to tell). */
+  onListWritten(listener: () => void): void {
+    this.listWriteListeners.push(listener);
   }
 
   recordEvent(event: EventWrite): void {
@@ -305,10 +347,50 @@ export class Store {
     }));
   }
 
-  /** The entries in force at `now`, read from the database: what every node will apply. */
+  /**
+   * The entries in force at `now`, read from the database: what every node will apply. Read in
+   * pages, since sqld refuses to answer more than a few megabytes at once (a million entries
+   * are about a hundred).
+   */
   async list(kind: ListKind, now: number): Promise<ListChangeRow[]> {
-    const rows = await this.db.selectFrom("list_changes as c").selectAll("c")
-      .where("c.kind", "=", kind)
+    const rows: ListChangeRow[] = [];
+    for (let after = 0;;) {
+      const page = await this.listPage(kind, after);
+      rows.push(...page.filter((r) => r.op === "set" && (r.expires_at === null || r.expires_at > now)));
+      if (page.length < LIST_PAGE) break;
+      after = page[page.length - 1].seq;
+    }
+    return rows.sort((x, y) => x.created_at - y.created_at || x.seq - y.seq);
+  }
+
+  /**
+   * When each entry in force ends (null: never), by prefix, from the change log read in pages
+   * of five narrow columns: what an import compares its lines with, cheaper for the database
+   * than list()'s per-row subquery at a million entries.
+   */
+  async expiries(kind: ListKind, now: number): Promise<Map<string, number | null>> {
+    const latest = new Map<string, { op: "set" | "remove"; createdAt: number; expiresAt: number | null }>();
+    for (let after = 0;;) {
+      const page = await this.db.selectFrom("list_changes").select(["seq", "prefix", "op", "created_at", "expires_at"])
+        .where("kind", "=", kind).where("seq", ">", after).orderBy("seq").limit(LIST_PAGE).execute();
+      for (const row of page) {
+        // The same rule as the index's: the latest creation time wins, then the later seq.
+        if ((latest.get(row.prefix)?.createdAt ?? -Infinity) > row.created_at) continue;
+        latest.set(row.prefix, { op: row.op, createdAt: row.created_at, expiresAt: row.expires_at });
+      }
+      if (page.length < LIST_PAGE) break;
+      after = page[page.length - 1].seq;
+    }
+    const inForce = new Map<string, number | null>();
+    for (const [prefix, change] of latest) {
+      if (change.op === "set" && (change.expiresAt === null || change.expiresAt > now)) inForce.set(prefix, change.expiresAt);
+    }
+    return inForce;
+  }
+
+  private listPage(kind: ListKind, after: number): Promise<ListChangeRow[]> {
+    return this.db.selectFrom("list_changes as c").selectAll("c")
+      .where("c.kind", "=", kind).where("c.seq", ">", after)
       .where(({ not, exists, selectFrom }) =>
         not(exists(
           selectFrom("list_changes as n").select("n.seq")
@@ -321,8 +403,7 @@ export class Store {
             ),
         ))
       )
-      .orderBy("c.created_at").execute();
-    return rows.filter((r) => r.op === "set" && (r.expires_at === null || r.expires_at > now));
+      .orderBy("c.seq").limit(LIST_PAGE).execute();
   }
 
   /** The entries of one list in force in this node's memory: what the admin side shows while the database is away. */
@@ -344,36 +425,59 @@ export class Store {
 
   /** Follows changes made by other nodes, the CLI and the API every `intervalMs`, and beats the node's heartbeat. */
   follow(intervalMs: number, info: NodeInfo): void {
-    let beats = 0;
-    this.followTimer ??= setInterval(() => {
+    this.info = info;
+    if (this.followTimer !== undefined) return;
+    const tick = () => {
       // While the database is away, one try a second: each waits at most its deadline.
       if (this.following || (this.followFailing && Date.now() < this.retryAt)) return;
-      this.following = true;
-      const heartbeat = beats++ % Math.max(1, Math.round(5000 / intervalMs)) === 0;
-      (async () => {
-        const reconnecting = this.listsFrom !== "database";
-        if (reconnecting) await this.connect();
-        else {
-          if (this.options.syncUrl) await this.client.sync();
-          await this.catchUp();
-        }
-        this.lastContact = Date.now();
-        if (reconnecting) this.onError(new Error(`store reached at ${this.options.url}: caught up, ${this.inForceTotal()} list entries in force; writes made meanwhile follow from the queue`));
-        else if (this.followFailing) this.onError(new Error(`store reachable again at ${this.options.url}`));
-        this.followFailing = false;
-        this.followError = undefined;
-        if (heartbeat) {
-          this.sweep(Date.now());
-          this.saveCopy(Date.now());
-          await this.beat(info);
-        }
-      })().catch((error) => {
-        if (!this.followFailing) this.onError(new Error(`cannot follow the store at ${this.options.url}, screening with what this node has: ${(error as Error).message}`));
-        this.followFailing = true;
-        this.followError = (error as Error).message;
-        this.retryAt = Date.now() + RETRY_MS;
-      }).finally(() => this.following = false);
-    }, intervalMs);
+      this.followOnce(this.beats++ % Math.max(1, Math.round(5000 / intervalMs)) === 0);
+    };
+    // The first heartbeat at once: the other nodes learn of this one (and where to nudge it) now.
+    tick();
+    this.followTimer = setInterval(tick, intervalMs);
+  }
+
+  /**
+   * Reads the other nodes' changes now rather than at the next poll (another node nudged this
+   * one after writing a ban). A wake during a follow runs one more right after it, since that
+   * follow may have read before the change landed.
+   */
+  wake(): void {
+    if (this.followTimer === undefined) return;
+    if (this.following) this.wakeAgain = true;
+    else this.followOnce(false);
+  }
+
+  private followOnce(heartbeat: boolean): void {
+    this.following = true;
+    (async () => {
+      const reconnecting = this.listsFrom !== "database";
+      if (reconnecting) await this.connect();
+      else {
+        if (this.options.syncUrl) await this.client.sync();
+        await this.catchUp();
+      }
+      this.lastContact = Date.now();
+      if (reconnecting) this.onError(new Error(`store reached at ${this.options.url}: caught up, ${this.inForceTotal()} list entries in force; writes made meanwhile follow from the queue`));
+      else if (this.followFailing) this.onError(new Error(`store reachable again at ${this.options.url}`));
+      this.followFailing = false;
+      this.followError = undefined;
+      if (heartbeat) {
+        this.sweep(Date.now());
+        this.saveCopy(Date.now());
+        await this.beat(this.info!);
+      }
+    })().catch((error) => {
+      if (!this.followFailing) this.onError(new Error(`cannot follow the store at ${this.options.url}, screening with what this node has: ${(error as Error).message}`));
+      this.followFailing = true;
+      this.followError = (error as Error).message;
+      this.retryAt = Date.now() + RETRY_MS;
+    }).finally(() => {
+      this.following = false;
+      if (!this.wakeAgain) return;
+      this.wakeAgain = false;
+      this.followOnce(false);
+    });
   }
 
   /** Waits until every write made so far has reached the database; false if `timeoutMs` passed first. */
@@ -451,14 +555,9 @@ export class Store {
   }
 
   private async writeBeat(info: NodeInfo): Promise<void> {
-    await this.db.insertInto("nodes").values({
-      name: this.options.node,
-      runtime: info.runtime,
-      listen: info.listen,
-      started_at: info.startedAt,
-      last_seen: Date.now(),
-    }).onConflict((oc) => oc.column("name").doUpdateSet({ runtime: info.runtime, listen: info.listen, started_at: info.startedAt, last_seen: Date.now() }))
-      .execute();
+    const now = Date.now();
+    const row = { runtime: info.runtime, listen: info.listen, started_at: info.startedAt, last_seen: now, admin_url: info.adminUrl ?? null };
+    await this.db.insertInto("nodes").values({ name: this.options.node, ...row }).onConflict((oc) => oc.column("name").doUpdateSet(row)).execute();
   }
 
   /**
@@ -466,7 +565,7 @@ export class Store {
    * with Kysely) cost more CPU than the writing (most of a pregreet verdict's, measured). The
    * text for each row count is built once, from our own column list, never from a row's keys.
    */
-  private insertRows(table: WriteOp["table"], rows: readonly WriteOp[]): { sql: string; args: (string | number | null)[] } {
+  private insertRows(table: WriteOp["table"], rows: readonly WriteOp[], opIds: boolean): { sql: string; args: (string | number | null)[] } {
     const columns = columnsOf(table);
     const key = `${table}x${rows.length}`;
     let sql = this.statements.get(key);
@@ -477,33 +576,41 @@ export class Store {
       } on conflict ("op_id") do nothing`;
       this.statements.set(key, sql);
     }
-    return { sql, args: rows.flatMap((o) => [...columns.map((column) => o.row[column] ?? null), o.id]) };
+    return { sql, args: rows.flatMap((o) => [...columns.map((column) => o.row[column] ?? null), opIds ? o.id : null]) };
   }
 
-  /** An upsert that only moves forward, so a greylist write replayed late cannot undo a newer state. */
+  /**
+   * An upsert that only moves forward, so a greylist write replayed late cannot undo a newer
+   * state; each change takes the next seq, which the other nodes follow.
+   */
   private greylistUpsert(o: WriteOp): { sql: string; args: (string | number | null)[] } {
-    const values = Object.fromEntries(columnsOf("greylist").map((column) => [column, o.row[column] ?? null]));
-    const compiled = this.db.insertInto("greylist").values(values as never)
-      .onConflict((oc) =>
-        oc.column("triplet").doUpdateSet((eb) => ({
-          first_seen: eb.ref("excluded.first_seen"),
-          passed_at: eb.ref("excluded.passed_at"),
-          expires_at: eb.ref("excluded.expires_at"),
-          node: eb.ref("excluded.node"),
-        })).where((eb) => eb("greylist.expires_at", "<", eb.ref("excluded.expires_at")))
-      ).compile();
-    return { sql: compiled.sql, args: compiled.parameters as (string | number | null)[] };
+    return {
+      sql: `insert into "greylist" ("triplet", "first_seen", "passed_at", "expires_at", "node", "seq") values (?, ?, ?, ?, ?, ${TAKEN_SEQ("greylist")}) ` +
+        `on conflict ("triplet") do update set "first_seen" = excluded."first_seen", "passed_at" = excluded."passed_at", ` +
+        `"expires_at" = excluded."expires_at", "node" = excluded."node", "seq" = excluded."seq" where "greylist"."expires_at" < excluded."expires_at"`,
+      args: columnsOf("greylist").map((column) => o.row[column] ?? null),
+    };
   }
 
-  private async write(ops: readonly WriteOp[]): Promise<void> {
+  /** A node's count for a slot only grows: a total replayed late from the queue cannot lower a newer one. */
+  private counterUpsert(o: WriteOp): { sql: string; args: (string | number | null)[] } {
+    return {
+      sql: `insert into "counters" ("name", "key", "slot", "node", "count", "seq") values (?, ?, ?, ?, ?, ${TAKEN_SEQ("counters")}) ` +
+        `on conflict ("name", "key", "slot", "node") do update set "count" = excluded."count", "seq" = excluded."seq" where "counters"."count" < excluded."count"`,
+      args: columnsOf("counters").map((column) => o.row[column] ?? null),
+    };
+  }
+
+  /** `opIds` false: the rows carry no op id (writes that never wait in the journal). */
+  private async write(ops: readonly WriteOp[], opIds = true): Promise<void> {
     if (this.detached) throw new Error(`the primary at ${this.options.syncUrl} has not answered since start: writes wait until the embedded replica is attached to it`);
     // Rows are grouped by table; each table keeps its own order, which is all the readers rely
     // on (list_changes by seq, events by time, greylist by its forward-only upsert).
     const runs = new Map<WriteOp["table"], WriteOp[]>();
     const statements: { sql: string; args: (string | number | null)[] }[] = [];
     for (const o of ops) {
-      if (o.table === "greylist") {
-        statements.push(this.greylistUpsert(o));
+      if (o.table === "greylist" || o.table === "counters") {
+        statements.push(NEXT_SEQ(o.table), o.table === "greylist" ? this.greylistUpsert(o) : this.counterUpsert(o));
         continue;
       }
       const run = runs.get(o.table);
@@ -511,10 +618,11 @@ export class Store {
       else runs.set(o.table, [o]);
     }
     for (const [table, run] of runs) {
-      for (let i = 0; i < run.length; i += ROWS_PER_INSERT) statements.push(this.insertRows(table, run.slice(i, i + ROWS_PER_INSERT)));
+      for (let i = 0; i < run.length; i += ROWS_PER_INSERT) statements.push(this.insertRows(table, run.slice(i, i + ROWS_PER_INSERT), opIds));
     }
     await whileBusy(() => this.client.batch(statements, "write"));
     this.lastContact = Date.now();
+    if (ops.some((o) => o.table === "list_changes" && o.row.kind !== "pass")) for (const listener of this.listWriteListeners) listener();
   }
 
   private async catchUp(): Promise<void> {
@@ -575,6 +683,14 @@ function refusesAccess(error: Error): boolean {
   }
   return false;
 }
+
+/** Takes the next seq of a followed table, for the upsert after it in the same transaction to give its row. */
+const NEXT_SEQ = (table: "greylist" | "counters") => ({ sql: `update "seqs" set "value" = "value" + 1 where "name" = ?`, args: [table] });
+/** The seq just taken (writes to one database are serialised, so no one else took it). */
+const TAKEN_SEQ = (table: "greylist" | "counters") => `(select "value" from "seqs" where "name" = '${table}')`;
+
+/** Rows per page of list(): about 3 MB of JSON from sqld, below its response limit. */
+const LIST_PAGE = 20_000;
 
 /** Rows per INSERT: well below SQLite's 32,766 bound variables with any of our tables. */
 const ROWS_PER_INSERT = 100;

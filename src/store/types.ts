@@ -36,6 +36,7 @@ export interface NodesTable {
   listen: string;
   started_at: number;
   last_seen: number;
+  admin_url: string | null;
 }
 
 export interface GreylistTable {
@@ -44,6 +45,17 @@ export interface GreylistTable {
   passed_at: number | null;
   expires_at: number;
   node: string;
+  seq: Generated<number>;
+}
+
+/** One node's count for one slot of a fleet-wide windowed counter. */
+export interface CountersTable {
+  name: string;
+  key: string;
+  slot: number;
+  node: string;
+  count: number;
+  seq: number;
 }
 
 export type ListChangeRow = Selectable<ListChangesTable>;
@@ -55,6 +67,7 @@ export interface Database {
   events: EventsTable;
   nodes: NodesTable;
   greylist: GreylistTable;
+  counters: CountersTable;
   schema_migrations: { name: string; applied_at: number };
 }
 

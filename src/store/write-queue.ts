@@ -33,9 +33,9 @@ const TRIM_TO = 0.9;
 const FILE_MODE = 0o600;
 const encoder = new TextEncoder();
 
-/** What goes first when too many writes wait: verdict events, then greylist, then passes; bans and allow entries last. */
+/** What goes first when too many writes wait: verdict events and counts, then greylist, then passes; bans and allow entries last. */
 function keepRank(op: WriteOp): number {
-  if (op.table === "events") return 0;
+  if (op.table === "events" || op.table === "counters") return 0;
   if (op.table === "greylist") return 1;
   return op.row.kind === "pass" ? 2 : 3;
 }

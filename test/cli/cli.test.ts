@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
 import { runtimeName } from "../../src/net/runtime.ts";
 import { test } from "../harness.ts";
-import { cli } from "../helpers/cli.ts";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cli, run } from "../helpers/cli.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
-import { type RunningServer, startServer } from "../helpers/server.ts";
+import { ROOT, type RunningServer, startServer, tempDir } from "../helpers/server.ts";
 
 const runtime = runtimeName().split(" ")[0];
 
@@ -14,6 +17,10 @@ async function greeting(server: RunningServer, source: string): Promise<string> 
   await c.until(/^(554|220)/);
   c.close();
   return c.text.slice(0, 4);
+}
+
+async function becomes(server: RunningServer, source: string, expected: string): Promise<void> {
+  await eventually(`${source} gets ${JSON.stringify(expected)}`, async () => (await greeting(server, source)) === expected, 3_000);
 }
 
 test(`the CLI on ${runtime} bans, lists, explains and lifts on the store of a running node, which follows within a second`, async () => {
@@ -171,3 +178,36 @@ test("mxscreen config prints the settings in effect like postconf -n, secrets ma
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /^mxscreen: MXSCREEN_GREET_WAIT="6" is not valid/);
 }, { timeoutMs: 30_000 });
+
+test(`ban import on ${runtime}: a file (Postfix cidr lines included) and stdin, counts at the end with refused lines by number, the node enforcing the entries; the same through --server`, async () => {
+  const token = "import-admin-token-0123456789";
+  const server = await startServer({ MXSCREEN_ADMIN_TOKEN: token }, { admin: true });
+  const dir = tempDir();
+  const file = join(dir, "postscreen_access.cidr");
+  writeFileSync(file, ["# imported from postscreen", "127.0.9.1 scanner", "127.0.9.16/28", "127.0.9.32/28 reject", "127.0.9.64/28 permit", "0.0.0.0/0 reject", "127.0.9.129/25 reject", ""].join("\n"));
+  const first = await cli(server.dbUrl, ["ban", "import", file, "--ttl", "2h"]);
+  assert.equal(first.code, 1, "a line was refused");
+  assert.equal(first.stdout, [
+    "ban import: 4 added (3 bans, 1 allow entries), 0 already present, 2 refused",
+    '  line 6: "0.0.0.0/0": address: 0.0.0.0/0 is wider than a /8 and covers a large part of the Internet; if you mean it, confirm with --force',
+    '  line 7: "127.0.9.129/25 reject": 127.0.9.129/25 has host bits set beyond its prefix length (Postfix skips such a line too): write 127.0.9.128/25',
+    "",
+  ].join("\n"));
+  assert.equal(first.stderr, "", "no progress line when stderr is not a terminal");
+  for (const source of ["127.0.9.1", "127.0.9.20", "127.0.9.40"]) await becomes(server, source, "554 ");
+  assert.equal(await greeting(server, "127.0.9.70"), "220 ", "the permit line is an allow entry: greeted at once");
+  const bans = JSON.parse((await cli(server.dbUrl, ["ban", "ls", "--json"])).stdout);
+  assert.deepEqual(bans.map((b: { prefix: string; reason: string | null }) => [b.prefix, b.reason]).sort(), [["127.0.9.1/32", "scanner"], ["127.0.9.16/28", null], ["127.0.9.32/28", null]]);
+
+  const again = await run("/bin/sh", ["-c", `exec node ${join(ROOT, "src/cli/launch.mjs")} --runtime ${runtime} src/cli/mxscreen.ts ban import - --ttl 1h --json < "${file}"`], dir, { MXSCREEN_DB_URL: server.dbUrl });
+  assert.equal(again.code, 1, again.stderr);
+  const report = JSON.parse(again.stdout);
+  assert.deepEqual([report.added, report.present, report.refusedCount, report.refused.map((r: { line: number }) => r.line)], [0, 4, 2, [6, 7]], "present already for longer than 1h: left alone");
+
+  const remoteFile = join(dir, "feed.txt");
+  writeFileSync(remoteFile, "127.0.10.1 feed\n127.0.10.2\n127.0.10.1 twice\nnot-an-address\n");
+  const remote = await cli("http://127.0.0.1:9", ["ban", "import", remoteFile, "--server", server.admin, "--reason", "remote feed"], undefined, { MXSCREEN_ADMIN_TOKEN: token });
+  assert.equal(remote.code, 1, remote.stderr);
+  assert.equal(remote.stdout, 'ban import: 2 added, 1 already present, 1 refused\n  line 4: "not-an-address": address: "not-an-address" is not an IP address or CIDR prefix\n');
+  await becomes(server, "127.0.10.2", "554 ");
+}, { timeoutMs: 60_000 });
