@@ -113,7 +113,8 @@ test(`restarted while the link drops packets: a ${here} node starts from its loc
   const sqld = await startSqld();
   const link = await startBlackholeProxy(sqld.port);
   const dir = tempDir();
-  const env = { ...NODE, MXSCREEN_DB_URL: link.url, MXSCREEN_NODE: "restarted" };
+  // Greylisting on: its triplets, like the fleet's counters, are followed from the database too.
+  const env = { ...NODE, MXSCREEN_DB_URL: link.url, MXSCREEN_NODE: "restarted", MXSCREEN_GREYLIST: "true" };
   const first = await startServer(env, { dir, admin: true });
   await pregreet(first, "127.0.21.1");
   assert.equal((await cli(sqld.url, ["ban", "add", "127.0.21.64/26", "--reason", "fleet"])).code, 0);
