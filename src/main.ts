@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { dirname, join } from "node:path";
 import process from "node:process";
 import { type Config, loadConfig } from "./config/config.ts";
 import { ConfigError } from "./config/config-error.ts";
@@ -73,6 +74,11 @@ function allowByName(config: Config, observeDns: DnsObserver): ((ip: IP) => Prom
   return (ip) => forwardConfirmedReverse(dns, ip).then((reverse) => allowedByName(reverse, config.allowDomains));
 }
 
+/** The local copy of the lists lives beside the write queue, in the node's data directory; its processes share it. */
+function localCopyPath(queueFile: string): string {
+  return join(dirname(queueFile), "lists-copy.jsonl");
+}
+
 /** The admin host other nodes can reach: an address listening on every interface stands for the host's name. */
 function advertised(host: string, hostname: string): string {
   if (host === "0.0.0.0" || host === "::" || host === "") return hostname;
@@ -90,8 +96,17 @@ async function main(): Promise<void> {
   // Each process keeps its own journal of writes that could not reach the database.
   const queueFile = sibling ? `${config.queueFile}.${config.processIndex}` : config.queueFile;
   const store = await Store.open(
-    // Housekeeping is one process's job: the first of the node's.
-    { url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, queueFile, retention: sibling ? undefined : config.retention },
+    {
+      url: config.dbUrl,
+      authToken: config.dbAuthToken,
+      syncUrl: config.dbSyncUrl,
+      node: config.node,
+      queueFile,
+      timeoutMs: config.dbTimeoutMs,
+      localCopy: localCopyPath(config.queueFile),
+      // Housekeeping is one process's job: the first of the node's.
+      retention: sibling ? undefined : config.retention,
+    },
     (error) => logger.note("warn", error.message),
   );
   if (knownOpenFiles === undefined) {

@@ -5,7 +5,7 @@ import { formatIP, formatPrefix, type Prefix, parseIP, parsePrefix } from "../ip
 import { explain } from "../store/explain.ts";
 import { checkAddress, checkListRequest } from "../store/list-input.ts";
 import { fleetStats } from "../store/stats.ts";
-import type { Store } from "../store/store.ts";
+import type { Store, StoreHealth } from "../store/store.ts";
 import type { ListKind } from "../store/types.ts";
 import { authorize } from "./auth.ts";
 import { importRoute } from "./list-import-route.ts";
@@ -15,6 +15,7 @@ import OPENAPI from "./openapi.json" with { type: "json" };
 import { VERSION } from "../version.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { registerProcessMetrics } from "./process-metrics.ts";
+import { explainFromMemory, fleetFromMemory, fromStoreOrMemory, STALE_HEADER, type Staleness } from "./stale.ts";
 
 export interface AdminDeps {
   readonly store: Store;
@@ -32,8 +33,8 @@ export interface AdminDeps {
 type Env = { Bindings: { address: string } };
 
 const WRITE_WAIT_MS = 5_000;
-/** Reads first let this node's own recent writes land, so the API shows what the log just said. */
-const READ_WAIT_MS = 1_000;
+/** Following answers every MXSCREEN_FOLLOW_INTERVAL; this long without any answer is an outage however it looks. */
+const CONTACT_WITHIN_MS = 30_000;
 
 function describe(s: ReturnType<typeof standing>): string {
   switch (s.kind) {
@@ -48,6 +49,26 @@ function describe(s: ReturnType<typeof standing>): string {
   }
 }
 
+/** Why a node screens with less than the fleet's current lists, or cannot share what it learns. */
+function degradedReasons(health: StoreHealth, now: number): string[] {
+  const reasons: string[] = [];
+  if (!health.reachable) reasons.push(`store unreachable: ${health.lastError ?? "no contact"}`);
+  if (health.listsFrom === "local-copy") reasons.push("screening with the local copy of the lists: the database has not answered since start");
+  if (health.listsFrom === "replica-file") reasons.push("screening with the embedded replica's own file: the primary has not answered since start");
+  if (health.listsFrom === "nothing") reasons.push("no lists to screen with: no local copy, and the database has not answered since start");
+  if (health.listsFrom === "database" && now - health.lastContact > CONTACT_WITHIN_MS) reasons.push(`no contact with the store for ${Math.round((now - health.lastContact) / 1000)} s`);
+  return reasons;
+}
+
+function markStale(c: Context<Env>, stale: Staleness | undefined): void {
+  if (stale) c.header(STALE_HEADER, "true");
+}
+
+/** Waits for a write to reach the database while it answers; while it is away the write is queued and the answer is at once. */
+function writtenSoon(store: Store): Promise<boolean> {
+  return store.health().reachable ? store.flush(WRITE_WAIT_MS) : Promise.resolve(false);
+}
+
 /** The admin HTTP API and dashboard (README: The operator's side), as a Hono app over the injected store and metrics. */
 export function adminApp(deps: AdminDeps): Hono<Env> {
   const app = new Hono<Env>();
@@ -56,13 +77,16 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
 
   app.get("/healthz", (c) => c.text("ok\n"));
 
+  // Degraded is still ready: a node whose database is away screens from memory and queues its
+  // writes, and taking every node of a fleet out of a balancer because their shared database is
+  // away would stop all mail. `?strict` answers 503 for it, for balancers that have a healthier node.
   app.get("/readyz", (c) => {
-    const reasons: string[] = [];
-    if (!deps.listening()) reasons.push("SMTP listeners are not up");
+    const down = deps.listening() ? [] : ["SMTP listeners are not up"];
     const health = store.health();
-    if (!health.reachable) reasons.push(`store unreachable: ${health.lastError ?? "no contact"}`);
-    if (Date.now() - health.lastContact > 30_000) reasons.push(`no contact with the store for ${Math.round((Date.now() - health.lastContact) / 1000)} s`);
-    return c.json({ ready: reasons.length === 0, reasons, store: health }, reasons.length === 0 ? 200 : 503);
+    const degraded = degradedReasons(health, Date.now());
+    const status = down.length > 0 ? "down" : degraded.length > 0 ? "degraded" : "ready";
+    const ok = status === "ready" || (status === "degraded" && c.req.query("strict") === undefined);
+    return c.json({ ready: ok, status, reasons: [...down, ...degraded], store: health }, ok ? 200 : 503);
   });
 
   app.get("/metrics", (c) => c.body(metrics.render(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }));
@@ -97,9 +121,14 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
 
   for (const kind of ["ban", "allow"] as const satisfies ListKind[]) {
     const path = kind === "ban" ? "/api/bans" : "/api/allow";
+    const entries = () => {
+      const now = Date.now();
+      return fromStoreOrMemory(store, async () => (await store.list(kind, now)).map(rowJson), () => store.entries(kind, now).map(entryJson));
+    };
     app.get(path, async (c) => {
-      await store.flush(READ_WAIT_MS);
-      return c.json({ [kind === "ban" ? "bans" : "allow"]: (await store.list(kind, Date.now())).map(rowJson) });
+      const { value, stale } = await entries();
+      markStale(c, stale);
+      return c.json({ [kind === "ban" ? "bans" : "allow"]: value, ...(stale && { stale }) });
     });
     app.post(path, async (c) => {
       const input = await body(c);
@@ -107,7 +136,7 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
       const checked = checkListRequest(input, kind === "ban" ? deps.banTtlMs : null, '"force": true in the body');
       if (!checked.ok) return c.json({ error: checked.error }, 400);
       const entry = store.set(kind, checked.value, Date.now());
-      const written = await store.flush(WRITE_WAIT_MS);
+      const written = await writtenSoon(store);
       return c.json({ [kind]: entryJson(entry), written }, written ? 201 : 202);
     });
     importRoute(app, store, kind, path, deps.banTtlMs);
@@ -116,12 +145,13 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
       const checked = checkAddress(c.req.query("address") ?? input.address);
       if (!checked.ok) return c.json({ error: checked.error }, 400);
       const prefix = parsePrefix(checked.value)!;
-      await store.flush(READ_WAIT_MS);
-      if (!(await store.list(kind, Date.now())).some((row) => row.prefix === formatPrefix(prefix))) {
-        return c.json({ error: `${formatPrefix(prefix)} is not on the ${kind} list: nothing was removed (see GET ${path})` }, 404);
+      const { value, stale } = await entries();
+      markStale(c, stale);
+      if (!value.some((entry) => entry.prefix === formatPrefix(prefix))) {
+        return c.json({ error: `${formatPrefix(prefix)} is not on the ${kind} list: nothing was removed (see GET ${path})`, ...(stale && { stale }) }, 404);
       }
       store.remove(kind, prefix, Date.now(), "removed through the admin API");
-      const written = await store.flush(WRITE_WAIT_MS);
+      const written = await writtenSoon(store);
       return c.json({ removed: checked.value, written }, written ? 200 : 202);
     });
   }
@@ -134,46 +164,54 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
 
   app.get("/api/openapi.json", (c) => c.json({ ...OPENAPI, info: { ...OPENAPI.info, version: VERSION } }));
 
+  const fleet = (now: number) => fromStoreOrMemory(store, () => fleetStats(store.db, now), () => fleetFromMemory(store, now));
   app.get("/api/stats", async (c) => {
-    await store.flush(READ_WAIT_MS);
     const now = Date.now();
+    const { value, stale } = await fleet(now);
+    markStale(c, stale);
     return c.json({
       node: store.node,
       now,
       open: deps.openConnections(),
       connections: metrics.verdictTotals(),
       store: store.health(),
-      fleet: await fleetStats(store.db, now),
+      fleet: value,
+      ...(stale && { stale }),
     });
   });
 
   const explainOf = async (text: string) => {
     const ip = parseIP(text);
     if (!ip) return undefined;
-    await store.flush(READ_WAIT_MS);
     const now = Date.now();
-    return { now, standing: describe(standing(deps.allow, store, ip, now)), explanation: { ...(await explain(store.db, ip)), ip: formatIP(ip) } };
+    const { value, stale } = await fromStoreOrMemory(store, () => explain(store.db, ip), () => explainFromMemory(store, ip, now));
+    return { now, standing: describe(standing(deps.allow, store, ip, now)), explanation: { ...value, ip: formatIP(ip) }, stale };
   };
   app.get("/api/explain/:ip", async (c) => {
     const result = await explainOf(c.req.param("ip"));
     if (!result) return c.json({ error: `ip: ${JSON.stringify(c.req.param("ip"))} is not an IP address` }, 400);
-    return c.json({ now: new Date(result.now).toISOString(), standing: result.standing, ...explanationJson(result.explanation) });
+    markStale(c, result.stale);
+    return c.json({ now: new Date(result.now).toISOString(), standing: result.standing, ...explanationJson(result.explanation), ...(result.stale && { stale: result.stale }) });
   });
   app.get("/explain/:ip", async (c) => {
     const result = await explainOf(c.req.param("ip"));
-    return result ? c.html(renderExplain(result.explanation, result.now, result.standing)) : c.text("not an IP address\n", 400);
+    if (!result) return c.text("not an IP address\n", 400);
+    markStale(c, result.stale);
+    return c.html(renderExplain(result.explanation, result.now, result.standing, result.stale));
   });
 
   app.get("/", async (c) => {
-    await store.flush(READ_WAIT_MS);
     const now = Date.now();
+    const { value, stale } = await fleet(now);
+    markStale(c, stale);
     return c.html(renderDashboard({
       node: store.node,
       now,
       open: deps.openConnections(),
       totals: metrics.verdictTotals(),
       lastHour: metrics.lastHour(now),
-      fleet: await fleetStats(store.db, now),
+      fleet: value,
+      stale,
       store: store.health(),
     }));
   });

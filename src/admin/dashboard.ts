@@ -2,6 +2,7 @@ import type { StoreHealth } from "../store/store.ts";
 import type { Explanation } from "../store/explain.ts";
 import type { FleetStats } from "../store/stats.ts";
 import { ago, Html, html } from "./html.ts";
+import type { Staleness } from "./stale.ts";
 
 export interface DashboardData {
   readonly node: string;
@@ -11,6 +12,22 @@ export interface DashboardData {
   readonly lastHour: { minute: number; verdicts: Record<string, number> }[];
   readonly fleet: FleetStats;
   readonly store: StoreHealth;
+  /** Set while the fleet's numbers are this node's memory, the database being away. */
+  readonly stale?: Staleness;
+}
+
+const LISTS_FROM: Record<StoreHealth["listsFrom"], string> = {
+  database: "",
+  "replica-file": "lists from the embedded replica's file, not the primary",
+  "local-copy": "lists from this node's local copy, not yet from the database",
+  nothing: "no lists yet: no local copy and no database since start",
+};
+
+/** A line at the top of every page answered from memory: what is missing, and since when. */
+function staleBanner(stale: Staleness | undefined, now: number): Html | string {
+  if (!stale) return "";
+  const since = stale.lastContact === null ? "not since this node started" : `last contact ${ago(Date.parse(stale.lastContact), now)}`;
+  return html`<p class="bad" id="stale">Stale: answered from this node's memory (${stale.reason}; ${since}). Verdicts, offenders and nodes live in the database and are not shown.</p>`;
 }
 
 /** How the chart and the totals group verdict tags (kebab-case, as in the metrics). */
@@ -68,6 +85,7 @@ export function renderDashboard(d: DashboardData): string {
 <title>mxscreen ${d.node}</title>${STYLE}</head><body>
 <h1>mxscreen on ${d.node}</h1>
 <div class="muted">${new Date(d.now).toISOString()} · refreshes every 10 s</div>
+${staleBanner(d.stale, d.now)}
 <h2>Now</h2>
 <div class="tiles">
   <div class="tile" id="open"><b>${d.open}</b>open connections</div>
@@ -75,7 +93,9 @@ export function renderDashboard(d: DashboardData): string {
   <div class="tile refused" id="refused-hour"><b>${hourSum("refused")}</b>refused, last hour</div>
   <div class="tile" id="total"><b>${sum("passed") + sum("refused") + sum("other")}</b>connections since start</div>
   <div class="tile" id="bans"><b>${d.fleet.lists.ban}</b>bans in force (fleet)</div>
-  <div class="tile" id="store"><b class="${storeOk ? "good" : "bad"}">${d.store.reachable ? "reachable" : "unreachable"}</b>store · ${d.store.length} queued · contact ${ago(d.store.lastContact, d.now)}</div>
+  <div class="tile" id="store"><b class="${storeOk ? "good" : "bad"}">${d.store.reachable ? "reachable" : "unreachable"}</b>store · ${d.store.length} queued · contact ${d.store.lastContact === 0 ? "none since start" : ago(d.store.lastContact, d.now)}${
+    LISTS_FROM[d.store.listsFrom] ? html` · ${LISTS_FROM[d.store.listsFrom]}` : ""
+  }</div>
 </div>
 <h2>Connections per minute, last hour (this node)</h2>
 ${chart(d.lastHour)}
@@ -101,9 +121,10 @@ ${d.fleet.nodes.map((n) => html`<tr><td>${n.name}</td><td>${n.runtime}</td><td>$
 </body></html>`.text;
 }
 
-export function renderExplain(e: Explanation, now: number, standing: string): string {
+export function renderExplain(e: Explanation, now: number, standing: string, stale?: Staleness): string {
   return html`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>explain ${e.ip}</title>${STYLE}</head><body>
 <h1>Why ${e.ip} is treated as it is</h1>
+${staleBanner(stale, now)}
 <p id="standing">Now: <b>${standing}</b> · <a href="/">dashboard</a> · <a href="/api/explain/${encodeURIComponent(e.ip)}">JSON</a></p>
 <h2>Verdicts</h2>
 <table id="events"><tr><th>when</th><th>node</th><th>port</th><th>verdict</th><th>check</th><th>action</th><th>evidence</th></tr>

@@ -161,7 +161,7 @@ interface Backend {
 
 async function localBackend(): Promise<Backend> {
   const config = loadConfig(process.env, { hostname: hostname(), cpus: 1, openFiles: openFilesLimit() ?? USUAL_OPEN_FILES });
-  const store = await Store.open({ url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, index: false }, () => {});
+  const store = await Store.open({ url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, index: false, timeoutMs: config.dbTimeoutMs }, () => {});
   // The nodes would read the change at their next poll; nudged, they read it now. Best effort:
   // a node this side cannot reach (or whose token differs) keeps its poll.
   const nudges = new Nudges(undefined, config.adminToken, () => {});

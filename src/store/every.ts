@@ -18,9 +18,12 @@ export class Every {
     private readonly onError: (error: Error) => void,
   ) {}
 
-  /** The first run, awaited (its failure is the caller's), then the others on the timer. */
+  /**
+   * The first run, awaited, then the others on the timer. A first run that fails is reported
+   * like any other: a node that starts while the database is away goes on with what it holds.
+   */
   async start(): Promise<void> {
-    await this.read();
+    await this.run();
     this.timer ??= setInterval(() => void this.run(), this.everyMs);
   }
 

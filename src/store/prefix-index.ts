@@ -1,4 +1,4 @@
-import { formatPrefix, type IP, mask, type Prefix } from "../ip/address.ts";
+import { formatPrefix, type IP, mask, parsePrefix, type Prefix } from "../ip/address.ts";
 import type { ListEntry, ListKind } from "./types.ts";
 
 /** A change as the index applies it: what a node needs to screen, nothing it could read later. */
@@ -173,6 +173,29 @@ export class ListIndex {
       if (expiresAt > now) return this.entry(kind, ip, length, this.words[slot * 8 + 2], this.words[slot * 8 + 3], this.times[slot * 4 + 2], expiresAt);
     }
     return undefined;
+  }
+
+  /**
+   * Every entry of `kind` in force at `now` (not removed, not expired): what the local copy of
+   * the lists is written from, and what the admin side shows while the database is away. A walk
+   * over the whole table, for those rare moments only.
+   */
+  *entries(kind: ListKind, now: number): Generator<ListEntry> {
+    const k = KIND_NUMBER[kind];
+    for (let slot = 0; slot < this.capacity; slot++) {
+      const meta = this.words[slot * 8 + 2];
+      if (meta === 0 || (meta & REMOVED) || ((meta >>> KIND_SHIFT) & 3) !== k) continue;
+      const expiresAt = this.times[slot * 4 + 3];
+      if (expiresAt <= now) continue;
+      const a = this.words[slot * 8], b = this.words[slot * 8 + 1];
+      const ip: IP = meta & V6 ? { family: 6, groups: [a >>> 16, a & 0xffff, b >>> 16, b & 0xffff, 0, 0, 0, 0] } : { family: 4, value: a };
+      yield this.entry(kind, ip, meta & 0xff, meta, this.words[slot * 8 + 3], this.times[slot * 4 + 2], expiresAt);
+    }
+    for (const [key, value] of this.long) {
+      if (!key.startsWith(`${kind} `) || (value.meta & REMOVED) || value.expiresAt <= now) continue;
+      const prefix = parsePrefix(key.slice(kind.length + 1))!;
+      yield this.entry(kind, prefix.ip, prefix.length, value.meta, value.names, value.createdAt, value.expiresAt);
+    }
   }
 
   /**

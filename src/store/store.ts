@@ -4,13 +4,16 @@ import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { formatPrefix, type IP, type Prefix, parsePrefix } from "../ip/address.ts";
 import { whileBusy } from "./busy.ts";
+import { abortingFetch, DeadlineError, withDeadlines } from "./deadline.ts";
+import { LocalCopy } from "./local-copy.ts";
+import { primaryAnswers } from "./primary-probe.ts";
 import { LibsqlDialect } from "./libsql-dialect.ts";
 import { migrate } from "./migrate.ts";
 import { FollowPace } from "./follow-pace.ts";
 import { HOUSEKEEPING_EVERY_MS, housekeep, readSizes, REMOVAL_KEPT_MS, type Retention, type SizedTable, TRIMMED_BELOW } from "./housekeeping.ts";
 import { ListIndex } from "./prefix-index.ts";
 import { findWalDamage } from "./wal-check.ts";
-import type { Database, GreylistTable, ListEntry, ListKind, ListRow } from "./types.ts";
+import type { Database, GreylistTable, ListChangeRow, ListEntry, ListKind, ListRow } from "./types.ts";
 import { columnsOf, type WriteOp } from "./journal-rows.ts";
 import { type QueueState, WriteQueue } from "./write-queue.ts";
 
@@ -25,6 +28,13 @@ export interface StoreOptions {
   readonly index?: boolean;
   /** What a node's housekeeping keeps of `events`; without it this store does no housekeeping (the CLI). */
   readonly retention?: Retention;
+  /** The longest any one call to the database may take; past it the database counts as unreachable. */
+  readonly timeoutMs?: number;
+  /**
+   * A node's own copy of the lists (beside its queue file): kept up to date while the
+   * database answers, started from when it does not.
+   */
+  readonly localCopy?: string;
 }
 
 export interface Verdicts {
@@ -51,9 +61,13 @@ export interface EventWrite {
   readonly evidence: Record<string, unknown>;
 }
 
+/** Where the lists this node screens with came from, until it has read them from the database. */
+export type ListsSource = "database" | "replica-file" | "local-copy" | "nothing";
+
 export interface StoreHealth extends QueueState {
-  /** When this node last read from or wrote to the database successfully. */
+  /** When this node last read from or wrote to the database successfully; 0: never since start. */
   readonly lastContact: number;
+  readonly listsFrom: ListsSource;
 }
 
 export interface NodeInfo {
@@ -94,23 +108,41 @@ export class Store {
   private readonly listWriteListeners: (() => void)[] = [];
   private follower: Follower | undefined;
   private followFailing = false;
+  private followError: string | undefined;
+  private retryAt = 0;
   private beatFailing = false;
   private sizes: Partial<Record<SizedTable, number>> = {};
   private nextBeatAt = 0;
   private nextHousekeepingAt = 0;
+  /** Until the database has answered once since start, the lists came from elsewhere. */
+  private listsFrom: ListsSource = "database";
+  private readonly copy: LocalCopy | undefined;
+  private copyChanged = false;
+  private copiedAt = 0;
+  private copyFailing = false;
+  /** An embedded replica whose primary did not answer at start: its file is read on its own, nothing is written to it. */
+  private detached = false;
+  private readonly client: Client;
+  private readonly timeoutMs: number;
 
   private constructor(
-    private readonly client: Client,
+    private raw: Client,
     private readonly options: StoreOptions,
     private readonly onError: (error: Error) => void,
   ) {
-    this.db = new Kysely<Database>({ dialect: new LibsqlDialect(client) });
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    // A database file of our own never waits on a network, only on another process's lock
+    // (busy_timeout), which is no outage.
+    const local = filePath(options.url) !== undefined && options.syncUrl === undefined;
+    this.client = local ? raw : withDeadlines(() => this.raw, this.timeoutMs, options.url, options.syncUrl === undefined ? undefined : () => this.askPrimary());
+    this.db = new Kysely<Database>({ dialect: new LibsqlDialect(this.client) });
     this.queue = new WriteQueue(options.queueFile, (ops) => this.write(ops), onError);
+    this.copy = options.localCopy === undefined ? undefined : new LocalCopy(options.localCopy);
   }
 
   /** Opens the database, applies migrations, loads the index and starts writing queued writes. */
   static async open(options: StoreOptions, onError: (error: Error) => void): Promise<Store> {
-    let client: Client | undefined;
+    let store: Store | undefined;
     try {
       const file = filePath(options.url);
       if (file !== undefined) await mkdir(dirname(file), { recursive: true });
@@ -118,30 +150,107 @@ export class Store {
       // read the whole file each time (quick_check is a full pass).
       const checked = file !== undefined && !options.syncUrl && options.index !== false;
       if (checked) refuseDamagedWal(file);
-      client = createClient({ url: options.url, authToken: options.authToken, syncUrl: options.syncUrl });
-      if (options.syncUrl) await client.sync();
-      // WAL lets the CLI and other readers read while this node writes, instead of SQLITE_BUSY.
-      else if (file !== undefined) {
+      const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+      const detached = options.syncUrl !== undefined && options.index !== false && !(await primaryAnswers(options.syncUrl, timeoutMs));
+      store = new Store(detached ? createClient({ url: options.url }) : openClient(options, timeoutMs), options, onError);
+      store.detached = detached;
+      if (file !== undefined && !options.syncUrl) {
+        // WAL lets the CLI and other readers read while this node writes, instead of SQLITE_BUSY.
         try {
-          await client.execute("PRAGMA journal_mode = WAL");
-          await client.execute("PRAGMA busy_timeout = 5000");
+          await store.client.execute("PRAGMA journal_mode = WAL");
+          await store.client.execute("PRAGMA busy_timeout = 5000");
         } catch (error) {
           // A schema too damaged to read fails here, before quick_check could say so.
           if (/SQLITE_(CORRUPT|NOTADB)/.test((error as Error).message)) throw damagedFile(file, [(error as Error).message]);
           throw error;
         }
-        if (checked) await refuseDamagedFile(client, file);
+        if (checked) await refuseDamagedFile(store.client, file);
       }
-      await migrate(client);
-      if (options.syncUrl) await client.sync();
-      const store = new Store(client, options, onError);
-      if (options.index !== false) await store.load();
-      store.lastContact = Date.now();
+      try {
+        await store.connect();
+      } catch (error) {
+        // Only a database across a network can be away for a while; a local file that fails,
+        // or a database that refuses our credentials, is the operator's to fix before start.
+        const remote = file === undefined || options.syncUrl !== undefined;
+        if (!remote || options.index === false || refusesAccess(error as Error)) throw error;
+        await store.startWithout(error as Error);
+      }
       store.queue.start();
       return store;
     } catch (error) {
-      client?.close();
+      store?.raw.close();
       throw new Error(`cannot open the store at ${options.url}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Migrations, then the lists from the database: what a node does at start, and when the database returns. */
+  private async connect(): Promise<void> {
+    if (this.detached) await this.attach();
+    if (this.options.syncUrl) await this.client.sync();
+    await migrate(this.client);
+    if (this.options.syncUrl) await this.client.sync();
+    if (this.options.index !== false) {
+      // Changes this node made meanwhile are newer than what the database had: the index keeps them.
+      await this.load();
+      // Written even when empty: a later start without the database then knows it saw one.
+      this.copyChanged = true;
+      this.saveCopy(Date.now(), true);
+    }
+    this.lastContact = Date.now();
+    this.listsFrom = "database";
+  }
+
+  /** An embedded replica's calls to its primary block the event loop until it answers: it must have answered just before. */
+  private async askPrimary(): Promise<void> {
+    const syncUrl = this.options.syncUrl!;
+    if (!(await primaryAnswers(syncUrl, this.timeoutMs))) throw new DeadlineError(`no answer from the primary at ${syncUrl} within ${this.timeoutMs} ms`);
+  }
+
+  /** Opens the embedded replica for real once its primary answers; until then its file was read on its own. */
+  private async attach(): Promise<void> {
+    await this.askPrimary();
+    const replica = openClient(this.options, this.timeoutMs);
+    this.raw.close();
+    this.raw = replica;
+    this.detached = false;
+  }
+
+  /**
+   * The database cannot be reached at start: the node screens with what it knew (an embedded
+   * replica's own file, else its local copy) plus its own writes still in the journal, and
+   * following connects when the database answers.
+   */
+  private async startWithout(error: Error): Promise<void> {
+    this.followFailing = true;
+    this.followError = error.message;
+    const reason = `cannot reach the database at ${this.options.url} (${error.message})`;
+    if (this.options.syncUrl && await this.load().then(() => true, () => false)) {
+      this.listsFrom = "replica-file";
+      this.onError(new Error(`${reason}: started from the embedded replica's own file, ${this.inForceTotal()} list entries; screening with them, writes wait in the queue, and the node catches up when the database answers`));
+    } else {
+      let saved;
+      try {
+        saved = this.copy?.read();
+      } catch (copyError) {
+        this.onError(new Error(`cannot read the local copy of the lists ${this.copy!.path}: ${(copyError as Error).message}; it is left as it is and rewritten once the database answers`));
+      }
+      for (const entry of saved?.entries ?? []) {
+        const prefix = parsePrefix(entry.prefix);
+        if (prefix) this.index.apply({ kind: entry.kind, prefix, op: "set", createdAt: entry.createdAt, expiresAt: entry.expiresAt, node: entry.node, check: entry.check, reason: entry.reason });
+      }
+      this.listsFrom = saved === undefined ? "nothing" : "local-copy";
+      this.onError(new Error(
+        saved === undefined
+          ? `${reason}, and there is no local copy of the lists${this.copy ? ` at ${this.copy.path}` : ""} (a first start?): this node greets and screens, but enforces no ban, pass or allow entry of the fleet (only MXSCREEN_ALLOW and what it decides itself) until the database answers`
+          : `${reason}: started from the local copy ${this.copy!.path}, ${saved.entries.length} list entries saved at ${new Date(saved.savedAt).toISOString()}; screening with them, writes wait in the queue, and the node catches up when the database answers`,
+      ));
+    }
+    // This node's own changes from before the restart that never reached the database.
+    for (const o of this.queue.waiting()) {
+      if (o.table !== "list_changes") continue;
+      const row = o.row as unknown as ListChangeWrite;
+      const prefix = parsePrefix(row.prefix);
+      if (prefix) this.index.apply({ kind: row.kind, prefix, op: row.op, createdAt: row.created_at, expiresAt: row.expires_at, node: row.node, check: row.check_id, reason: row.reason });
     }
   }
 
@@ -216,11 +325,13 @@ export class Store {
   private inMemory(entry: ListEntry, prefix: Prefix): void {
     if (this.options.index === false) return;
     this.index.apply({ kind: entry.kind, prefix, op: "set", createdAt: entry.createdAt, expiresAt: entry.expiresAt, node: entry.node, check: entry.check, reason: entry.reason }, true);
+    this.copyChanged = true;
     this.follower?.snap();
   }
 
   remove(kind: ListKind, prefix: Prefix, now: number, reason?: string): void {
     this.index.apply({ kind, prefix, op: "remove", createdAt: now, expiresAt: null, node: this.options.node, check: null, reason: null }, true);
+    this.copyChanged = true;
     this.follower?.snap();
     this.queue.push(op("list_changes", {
       kind,
@@ -301,8 +412,21 @@ export class Store {
     return inForce;
   }
 
+  /** The entries of one list in force in this node's memory: what the admin side shows while the database is away. */
+  entries(kind: ListKind, now: number): ListEntry[] {
+    return [...this.index.entries(kind, now)].sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** Reachable only while following and writing both get answers. */
   health(): StoreHealth {
-    return { ...this.queue.state, lastContact: this.lastContact };
+    const queue = this.queue.state;
+    return {
+      ...queue,
+      reachable: queue.reachable && !this.followFailing,
+      lastError: queue.lastError ?? (this.followFailing ? this.followError : undefined),
+      lastContact: this.lastContact,
+      listsFrom: this.listsFrom,
+    };
   }
 
   /**
@@ -320,24 +444,38 @@ export class Store {
 
   /** One turn of following; resolves to how many changes it applied. */
   private async poll(info: NodeInfo): Promise<number> {
-    let changes: number;
+    // While the database is away it is tried once every RETRY_MS, whatever the idle pace
+    // (each try waits at most its deadline); a turn in between reads nothing and keeps the
+    // pace fast, so the return is noticed within a second.
+    if (this.followFailing && Date.now() < this.retryAt) return 1;
+    const reconnecting = this.listsFrom !== "database";
+    let changes = 0;
     try {
-      if (this.options.syncUrl) await this.client.sync();
-      changes = await this.catchUp();
+      if (reconnecting) await this.connect();
+      else {
+        if (this.options.syncUrl) await this.client.sync();
+        changes = await this.catchUp();
+      }
       this.lastContact = Date.now();
+      if (reconnecting) this.onError(new Error(`store reached at ${this.options.url}: caught up, ${this.inForceTotal()} list entries in force; writes made meanwhile follow from the queue`));
+      else if (this.followFailing) this.onError(new Error(`store reachable again at ${this.options.url}`));
+      this.followFailing = false;
+      this.followError = undefined;
+      const now = Date.now();
+      if (now >= this.nextBeatAt) {
+        this.nextBeatAt = now + HEARTBEAT_MS;
+        this.sweep(now);
+        this.saveCopy(now);
+        await this.beat(info);
+      }
     } catch (error) {
       if (!this.followFailing) this.onError(new Error(`cannot follow the store at ${this.options.url}, screening with what this node has: ${(error as Error).message}`));
       this.followFailing = true;
-      return 0;
+      this.followError = (error as Error).message;
+      this.retryAt = Date.now() + RETRY_MS;
+      return 1;
     }
-    if (this.followFailing) this.onError(new Error(`store reachable again at ${this.options.url}`));
-    this.followFailing = false;
     const now = Date.now();
-    if (now >= this.nextBeatAt) {
-      this.nextBeatAt = now + HEARTBEAT_MS;
-      this.sweep(now);
-      await this.beat(info);
-    }
     if (this.options.retention && now >= this.nextHousekeepingAt) {
       this.nextHousekeepingAt = now + HOUSEKEEPING_EVERY_MS;
       await this.housekeep(this.options.retention, now);
@@ -361,6 +499,7 @@ export class Store {
 
   async close(timeoutMs = 5_000): Promise<void> {
     this.follower?.stop();
+    this.saveCopy(Date.now(), true);
     await this.queue.flush(timeoutMs);
     this.queue.close();
     // The client's close leaves the log as it is: after a node's clean stop everything is in
@@ -378,6 +517,31 @@ export class Store {
     this.client.close();
   }
 
+  private inForceTotal(): number {
+    return this.index.size("ban") + this.index.size("pass") + this.index.size("allow");
+  }
+
+  /**
+   * Writes the local copy when the lists changed, at most every COPY_EVERY_MS unless `atOnce`
+   * (the lists just read whole, a clean stop): a copy a little behind costs a restart during an
+   * outage only the others' latest changes (this node's own wait in the journal, read at start).
+   */
+  private saveCopy(now: number, atOnce = false): void {
+    if (this.copy === undefined || !this.copyChanged || (!atOnce && now - this.copiedAt < COPY_EVERY_MS)) return;
+    const entries = (["ban", "pass", "allow"] as const).flatMap((kind) => [...this.index.entries(kind, now)]);
+    try {
+      this.copy.write(entries, now);
+    } catch (error) {
+      if (!this.copyFailing) this.onError(new Error(`cannot write the local copy of the lists ${this.copy.path} (${(error as Error).message}): a restart while the database is away would start from an older copy; tried again at the next change`));
+      this.copyFailing = true;
+      return;
+    }
+    if (this.copyFailing) this.onError(new Error(`local copy of the lists ${this.copy.path} written again`));
+    this.copyFailing = false;
+    this.copyChanged = false;
+    this.copiedAt = now;
+  }
+
   /** Forgets entries that expired: they already stopped applying at their time; this frees their memory. */
   private sweep(now: number): void {
     this.index.sweep(now, now - REMOVAL_KEPT_MS, SWEEP_SLOTS);
@@ -392,6 +556,8 @@ export class Store {
     try {
       sizes = await this.writeBeat(info);
     } catch (error) {
+      // No answer at all is the database away, not a disk that refuses the heartbeat.
+      if (error instanceof DeadlineError) throw error;
       if (!this.beatFailing) this.onError(new Error(`cannot write this node's heartbeat to the store at ${this.options.url}, still screening and following: ${(error as Error).message}`));
       this.beatFailing = true;
       return;
@@ -459,6 +625,7 @@ export class Store {
 
   /** `opIds` false: the rows carry no op id (writes that never wait in the journal). */
   private async write(ops: readonly WriteOp[], opIds = true): Promise<void> {
+    if (this.detached) throw new Error(`the primary at ${this.options.syncUrl} has not answered since start: writes wait until the embedded replica is attached to it`);
     // Rows are grouped by table; each table keeps its own order, which is all the readers rely
     // on (list_changes by seq, events by time, greylist by its forward-only upsert).
     const runs = new Map<WriteOp["table"], WriteOp[]>();
@@ -540,7 +707,9 @@ export class Store {
   private apply([kind, text, op, createdAt, expiresAt, node, check, reason]: ChangeJson): boolean {
     const prefix = parsePrefix(text);
     if (!prefix) return false;
-    return this.index.apply({ kind, prefix, op, createdAt, expiresAt, node, check, reason });
+    const applied = this.index.apply({ kind, prefix, op, createdAt, expiresAt, node, check, reason });
+    if (applied) this.copyChanged = true;
+    return applied;
   }
 }
 
@@ -591,6 +760,28 @@ class Follower {
       this.schedule(this.again ? 0 : this.pace.afterRead(changes));
     });
   }
+}
+
+/** What the index needs of a change this node wrote, read back from its journal. */
+type ListChangeWrite = Pick<ListChangeRow, "kind" | "prefix" | "op" | "created_at" | "expires_at" | "node" | "check_id" | "reason">;
+
+function openClient(options: StoreOptions, timeoutMs: number): Client {
+  return createClient({ url: options.url, authToken: options.authToken, syncUrl: options.syncUrl, fetch: abortingFetch(timeoutMs) });
+}
+
+/** MXSCREEN_DB_TIMEOUT's default. */
+const DEFAULT_TIMEOUT_MS = 3_000;
+/** How often a database that did not answer is tried again by the follower. */
+const RETRY_MS = 1_000;
+/** The local copy of the lists is rewritten at most this often (and at a clean stop). */
+const COPY_EVERY_MS = 30_000;
+
+/** sqld and Turso answer 401 or 403 to a missing or wrong token: no outage, a setting to fix. */
+function refusesAccess(error: Error): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (/\b(401|403)\b/.test(e.message)) return true;
+  }
+  return false;
 }
 
 /** Takes the next seq of a followed table, for the upsert after it in the same transaction to give its row. */

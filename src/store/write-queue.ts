@@ -106,6 +106,11 @@ export class WriteQueue {
     };
   }
 
+  /** The writes not yet in the database, oldest first: at start, those the journal held from an earlier run. */
+  waiting(): readonly WriteOp[] {
+    return [...this.inflight, ...this.pending];
+  }
+
   /** Never throws: a write the journal cannot take waits in memory. */
   push(op: WriteOp): void {
     this.pending.push(op);

@@ -3,8 +3,9 @@ import { join } from "node:path";
 import { runtimeName } from "../../src/net/runtime/which-runtime.ts";
 import { test } from "../harness.ts";
 import { cli } from "../helpers/cli.ts";
-import { RawClient } from "../helpers/smtp-client.ts";
+import { becomes, firstWords, pregreet } from "../helpers/screen-probe.ts";
 import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
+import { RawClient } from "../helpers/smtp-client.ts";
 import { startSqld } from "../helpers/sqld.ts";
 import { startTcpDelayProxy } from "../helpers/tcp-delay-proxy.ts";
 
@@ -12,39 +13,12 @@ const here = runtimeName().split(" ")[0] as "deno" | "bun";
 const other = here === "deno" ? "bun" : "deno";
 const FLEET = { timeoutMs: 60_000 };
 
-/** What a client from `source` is told first: "554 " (refused) or "220-" (greet wait) or "220 ". */
-async function firstWords(server: RunningServer, source: string): Promise<string> {
-  const c = await RawClient.open(server.port, source);
-  await c.until(/^(554 |220)/, 3000);
-  c.close();
-  return c.text.slice(0, 4);
-}
-
-/** Polls until `source` gets `expected` from `server`; returns how long it took. */
 /**
  * These nodes follow at the fast pace even while idle: a change another node or the CLI made
  * reaches an idle node within MXSCREEN_FOLLOW_IDLE_INTERVAL otherwise (a nudge, issue 13 point 7,
  * is what makes that fast).
  */
 const FAST = { MXSCREEN_FOLLOW_IDLE_INTERVAL: "250ms" };
-
-async function becomes(server: RunningServer, source: string, expected: string, withinMs: number): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    const got = await firstWords(server, source);
-    if (got === expected) return Date.now() - started;
-    if (Date.now() - started > withinMs) throw new Error(`${source} still gets ${JSON.stringify(got)} from ${server.port} after ${withinMs} ms, not ${JSON.stringify(expected)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function pregreet(server: RunningServer, source: string): Promise<void> {
-  const bot = await RawClient.open(server.port, source);
-  await bot.until(/^220-/);
-  bot.write("EHLO bot\r\n");
-  await bot.waitClosed();
-}
-
 
 test(`a ${here} node and a ${other} node on one sqld: a pregreet on one and a CLI ban are refused on both within a second`, async () => {
   const sqld = await startSqld();
@@ -72,8 +46,10 @@ test("sqld killed while a node bans: the node keeps screening, says so on /ready
   assert.equal(await firstWords(a, "127.0.7.1"), "554 ", "node A enforces its own ban while the store is away");
   await a.waitForLine(/level=warn msg="store write failed, keeping \d+ writes queued in .*store-queue\.jsonl and retrying/);
   const ready = await fetch(`${a.admin}/readyz`);
-  assert.equal(ready.status, 503);
-  assert.match((await ready.json()).reasons[0], /^store unreachable: /);
+  assert.equal(ready.status, 200, "degraded is still ready: the node screens (e2e/local-first)");
+  const body = await ready.json();
+  assert.equal(body.status, "degraded");
+  assert.match(body.reasons[0], /^store unreachable: /);
   const metrics = await (await fetch(`${a.admin}/metrics`)).text();
   assert.match(metrics, /^mxscreen_store_reachable 0$/m);
   assert.match(metrics, /^mxscreen_store_queue_length [1-9]\d*$/m);
@@ -82,9 +58,15 @@ test("sqld killed while a node bans: the node keeps screening, says so on /ready
   await sqld.restart();
   await becomes(b, "127.0.7.1", "554 ", 10_000);
   await a.waitForLine(/msg="store reachable again: writing \d+ queued writes"/);
-  const after = await fetch(`${a.admin}/readyz`);
-  assert.equal(after.status, 200);
-  await after.body?.cancel();
+  // The follower tries again once a second while the database is away: ready within a few.
+  let after: { status: string } = { status: "" };
+  for (let i = 0; i < 50 && after.status !== "ready"; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 100));
+    const response = await fetch(`${a.admin}/readyz`);
+    assert.equal(response.status, 200);
+    after = await response.json();
+  }
+  assert.equal(after.status, "ready");
 }, FLEET);
 
 test("an embedded-replica node reads locally, its bans reach the primary's nodes, and theirs reach it", async () => {

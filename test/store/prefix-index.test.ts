@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type IP, parseIP, parsePrefix, type Prefix } from "../../src/ip/address.ts";
+import { formatPrefix, type IP, parseIP, parsePrefix, type Prefix } from "../../src/ip/address.ts";
 import { type IndexedChange, ListIndex } from "../../src/store/prefix-index.ts";
 import type { ListEntry, ListKind } from "../../src/store/types.ts";
 import { test } from "../harness.ts";
@@ -122,4 +122,21 @@ test("reasons are held once each, up to 65,535 distinct ones; past that an entry
   assert.equal(index.lookup("ban", host(65_535), 0)?.reason, null);
   index.apply(change("ban", { ip: host(65_539), length: 32 }, { reason: "line 7", createdAt: 2 }));
   assert.equal(index.lookup("ban", host(65_539), 0)?.reason, "line 7", "a reason already held is shared");
+});
+
+test("entries: every entry of a list in force, at every IPv4 and IPv6 prefix length, once each, with who made it (what the local copy is written from)", () => {
+  const index = new ListIndex();
+  const names = ["0.0.0.0/0", "10.0.0.0/8", "192.0.2.9/32", "::/0", "2001:db8::/32", "2001:db8:1:2::/64", "2001:db8::1/128", "2001:db8::/96", "198.51.100.0/24"];
+  for (const name of names) index.apply(change("ban", prefix(name), { reason: `r ${name}` }));
+  index.apply(change("ban", prefix("10.0.0.0/8"), { createdAt: 2, reason: "again" }));
+  index.apply(change("ban", prefix("2001:db8::/96"), { op: "remove", createdAt: 2 }));
+  index.apply(change("ban", prefix("198.51.100.0/24"), { createdAt: 3, expiresAt: 50 }));
+  index.apply(change("pass", prefix("203.0.113.7")));
+  const held = [...index.entries("ban", 100)].map(read);
+  const expected = names.filter((n) => n !== "2001:db8::/96" && n !== "198.51.100.0/24");
+  assert.deepEqual(held.map((e) => e!.prefix).sort(), expected.map((n) => formatPrefix(prefix(n))).sort());
+  assert.equal(held.find((e) => e!.prefix === "10.0.0.0/8")?.reason, "again");
+  assert.ok(held.every((e) => e!.kind === "ban" && e!.node === "mx1" && e!.check === "pregreet"));
+  assert.deepEqual([...index.entries("pass", 100)].map((e) => e.prefix), ["203.0.113.7/32"]);
+  assert.equal([...index.entries("ban", 10)].length, expected.length + 1, "the /24 is in force before its expiry");
 });

@@ -73,10 +73,17 @@ test("a database that cannot be opened or reached fails start-up with the URL an
     /cannot open the store at file:.*a-file\/x\.db: .*(ENOTDIR|EEXIST|not a directory)/i,
   );
   const port = await freePort();
+  // The CLI, which has no lists to screen with, fails; a node starts without (e2e/local-first).
   await assert.rejects(
-    Store.open({ url: `http://127.0.0.1:${port}`, node: "a" }, () => {}),
+    Store.open({ url: `http://127.0.0.1:${port}`, node: "a", index: false }, () => {}),
     new RegExp(`cannot open the store at http://127\\.0\\.0\\.1:${port}: .+`),
   );
+  const warnings: string[] = [];
+  const node = await Store.open({ url: `http://127.0.0.1:${port}`, node: "a", localCopy: join(dir, "lists-copy.jsonl") }, (error) => warnings.push(error.message));
+  onCleanup(() => node.close(100));
+  assert.equal(node.health().listsFrom, "nothing");
+  assert.equal(node.health().reachable, false);
+  assert.match(warnings[0], new RegExp(`^cannot reach the database at http://127\\.0\\.0\\.1:${port} \\(.+\\), and there is no local copy of the lists at .*lists-copy\\.jsonl`));
 });
 
 test("conflicting writes: for one entry the change made last wins on every node, whatever order they reach the database in", async () => {

@@ -1,0 +1,29 @@
+import { RawClient } from "./smtp-client.ts";
+import type { RunningServer } from "./server.ts";
+
+/** What a client from `source` is told first: "554 " (refused) or "220-" (greet wait) or "220 ". */
+export async function firstWords(server: RunningServer, source: string): Promise<string> {
+  const c = await RawClient.open(server.port, source);
+  await c.until(/^(554 |220)/, 3000);
+  c.close();
+  return c.text.slice(0, 4);
+}
+
+/** Polls until `source` gets `expected` from `server`; returns how long it took. */
+export async function becomes(server: RunningServer, source: string, expected: string, withinMs: number): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    const got = await firstWords(server, source);
+    if (got === expected) return Date.now() - started;
+    if (Date.now() - started > withinMs) throw new Error(`${source} still gets ${JSON.stringify(got)} from ${server.port} after ${withinMs} ms, not ${JSON.stringify(expected)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** An early talker from `source`: it is disconnected and banned. */
+export async function pregreet(server: RunningServer, source: string): Promise<void> {
+  const bot = await RawClient.open(server.port, source);
+  await bot.until(/^220-/);
+  bot.write("EHLO bot\r\n");
+  await bot.waitClosed();
+}
