@@ -1,6 +1,6 @@
-import { dictionary } from "../dictionary/dictionary.ts";
-import { dnsbl } from "../dnsbl/dnsbl.ts";
-import { greylist } from "../greylist/greylist.ts";
+import { dictionary } from "../dictionary/index.ts";
+import { dnsbl } from "../dnsbl/index.ts";
+import { greylist } from "../greylist/index.ts";
 import { bareNewline } from "./bare-newline.ts";
 import { commandLimit } from "./command-limit.ts";
 import { connectionLimit } from "./connection-limit.ts";

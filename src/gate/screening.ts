@@ -1,12 +1,12 @@
 import type { Metrics } from "../metrics/metrics.ts";
 import type { ClientSocket, ConnectionHandlers } from "../net/types.ts";
 import type { SessionFacts } from "../smtp/types.ts";
-import type { GreylistStore } from "../greylist/greylist-store.ts";
+import type { GreylistStore } from "../greylist/index.ts";
 import type { SessionHandle, SessionPool, SessionSink } from "../../workers/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } from "./conclude.ts";
 import type { Deadlines } from "./deadlines.ts";
-import type { DnsblPending } from "../dnsbl/dnsbl-lookups.ts";
+import type { DnsblPending } from "../dnsbl/index.ts";
 import { Greeter } from "./greeter.ts";
 import type { Finding, GateAction, GateConfig } from "./types.ts";
 import type { Standing } from "../store/types.ts";

@@ -1,11 +1,11 @@
-import { dnswlStanding } from "../dnsbl/dnsbl.ts";
+import { dnswlStanding } from "../dnsbl/index.ts";
 import { checksAt, effectiveAction } from "../checks/registry.ts";
 import { EHLO_REFUSAL, refusesEhlo } from "../checks/ehlo-refused.ts";
 import { MessageContent } from "./message-content.ts";
 import { mailSinceReset } from "../checks/rset.ts";
 import type { CheckFacts, ParsedCommand, Stage } from "../checks/types.ts";
 import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
-import { greylistTriplet } from "../greylist/greylist.ts";
+import { greylistTriplet } from "../greylist/index.ts";
 import { bytesToText } from "../log/escape.ts";
 import { concatBytes } from "./bytes.ts";
 import { type Line, LineReader } from "./line-reader.ts";
