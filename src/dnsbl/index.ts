@@ -1,0 +1,3 @@
+/** DNSBL and DNSWL: the check with its scoring, the zone list, and the lookups made at accept. */
+export { dnsbl, dnswlStanding } from "./dnsbl.ts";
+export { type DnsblPending, DnsblLookups } from "./dnsbl-lookups.ts";
