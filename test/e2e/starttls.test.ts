@@ -14,7 +14,9 @@ const E2E = { timeoutMs: 45_000 };
 for (const workers of ["0", "2"]) {
   test(`STARTTLS with openssl s_client (TLS 1.3 and 1.2) and swaks --tls, delivered WITH ESMTPS (workers=${workers})`, async () => {
     const { cert, key } = makeCertificate("mx.test.example");
-    const server = await startServer({ MXSCREEN_TLS_CERT: cert, MXSCREEN_TLS_KEY: key, MXSCREEN_WORKERS: workers, MXSCREEN_GREET_WAIT: "300ms" });
+    // s_client writes its input as it reads it: EHLO and QUIT can share one TLS record, which
+    // the pipelining check would rightly refuse; what is tested here is TLS, not patience.
+    const server = await startServer({ MXSCREEN_TLS_CERT: cert, MXSCREEN_TLS_KEY: key, MXSCREEN_WORKERS: workers, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_ACTION_PIPELINING: "ignore" });
     for (const version of ["-tls1_3", "-tls1_2"]) {
       const out = await sClient(server.port, [version], "EHLO secure.example\r\nQUIT\r\n");
       assert.match(out, /subject=CN\s?=\s?mx\.test\.example/);

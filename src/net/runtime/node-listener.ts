@@ -105,6 +105,9 @@ export function nodeListen(options: ListenOptions): Promise<Listener> {
 
   const onConnection = (socket: Socket) => {
     open++;
+    // The table fills at an accept far more often than between two watch ticks, and a file
+    // that something else held for a moment may be free again by the next tick: look now.
+    if (saturated === undefined && open >= limit / 3 && !canOpenFile()) saturated = { at: Date.now(), open };
     const connection = new NodeConnection(socket, options.tls, () => open--);
     if (connection.remoteAddress === "") {
       socket.destroy();
