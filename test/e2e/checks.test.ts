@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "../harness.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
+import { guessRecipients } from "../helpers/screen-probe.ts";
 import { startServer } from "../helpers/server.ts";
 import { spooled } from "../helpers/spooled.ts";
 import { swaks } from "../helpers/swaks.ts";
@@ -182,14 +183,7 @@ test("fake-bounce: with MXSCREEN_OWN_HOSTS, swaks's null-sender message that nam
 
 test("dictionary across connections: unknown recipients from one /24 add up; the connection that goes over MXSCREEN_MAX_BAD_RCPT_PREFIX is banned", async () => {
   const server = await startServer({ ...FAST, MXSCREEN_MAX_BAD_RCPT_PREFIX: "4" });
-  for (const source of ["127.0.6.11", "127.0.6.12"]) {
-    const c = await RawClient.greeted(server.port, source);
-    await c.command("HELO bot.example", /^250 /);
-    await c.command("MAIL FROM:<a@example.net>", /^250 /);
-    for (let i = 1; i <= 3; i++) await c.command(`RCPT TO:<guess${i}@elsewhere.example>`, /^554 5\.7\.1 /);
-    await c.command("QUIT", /^221 /);
-    await c.waitClosed();
-  }
+  for (const source of ["127.0.6.11", "127.0.6.12"]) await guessRecipients(server, source);
   await server.waitForLine(/event=DICTIONARY client=127\.0\.6\.12:\d+ prefix=127\.0\.6\.0\/24 prefix_bad_recipients=6 .*action=ban$/);
   const bans = await rowsEventually(server.dbUrl, "SELECT prefix FROM list_changes WHERE kind = 'ban'");
   assert.deepEqual(bans.map((b) => b.prefix), ["127.0.6.12/32"]);

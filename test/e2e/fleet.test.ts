@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { runtimeName } from "../../src/net/runtime/which-runtime.ts";
 import { test } from "../harness.ts";
 import { cli } from "../helpers/cli.ts";
-import { becomes, firstWords, pregreet } from "../helpers/screen-probe.ts";
+import { becomes, firstWords, guessRecipients, pregreet } from "../helpers/screen-probe.ts";
 import { type RunningServer, startServer, tempDir } from "../helpers/server.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
 import { startSqld } from "../helpers/sqld.ts";
@@ -152,19 +152,11 @@ test(`fleet-wide counts: unknown recipients from one /24 tried at a ${here} node
   const env = { ...FAST, MXSCREEN_DB_URL: sqld.url, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_ACCEPT_DOMAINS: "example.org", MXSCREEN_MAX_BAD_RCPT_PREFIX: "4" };
   const a = await startServer({ ...env, MXSCREEN_NODE: `a-${here}` });
   const b = await startServer({ ...env, MXSCREEN_NODE: `b-${other}` }, { runtime: other });
-  const guess = async (server: RunningServer, source: string) => {
-    const c = await RawClient.greeted(server.port, source);
-    await c.command("HELO bot.example", /^250 /);
-    await c.command("MAIL FROM:<a@example.net>", /^250 /);
-    for (let i = 1; i <= 3; i++) await c.command(`RCPT TO:<guess${i}@elsewhere.example>`, /^554 5\.7\.1 /);
-    await c.command("QUIT", /^221 /);
-    await c.waitClosed();
-  };
-  await guess(a, "127.0.9.11");
+  await guessRecipients(a, "127.0.9.11");
   await a.waitForLine(/event="PASS NEW" client=127\.0\.9\.11:/);
   // Node a writes its counts with its heartbeat, node b reads them with its own: every 5 s each.
   await new Promise((r) => setTimeout(r, 10_500));
-  await guess(b, "127.0.9.12");
+  await guessRecipients(b, "127.0.9.12");
   await b.waitForLine(/event=DICTIONARY client=127\.0\.9\.12:\d+ prefix=127\.0\.9\.0\/24 prefix_bad_recipients=6 domain=elsewhere\.example domain_bad_recipients=6 .*action=ban$/);
   await becomes(a, "127.0.9.12", "554 ", 2_000);
 }, FLEET);

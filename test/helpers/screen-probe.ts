@@ -27,3 +27,13 @@ export async function pregreet(server: RunningServer, source: string): Promise<v
   bot.write("EHLO bot\r\n");
   await bot.waitClosed();
 }
+
+/** A harvester from `source`: three unknown recipients at elsewhere.example, each refused with 554 5.7.1, then QUIT. */
+export async function guessRecipients(server: RunningServer, source: string): Promise<void> {
+  const c = await RawClient.greeted(server.port, source);
+  await c.command("HELO bot.example", /^250 /);
+  await c.command("MAIL FROM:<a@example.net>", /^250 /);
+  for (let i = 1; i <= 3; i++) await c.command(`RCPT TO:<guess${i}@elsewhere.example>`, /^554 5\.7\.1 /);
+  await c.command("QUIT", /^221 /);
+  await c.waitClosed();
+}
