@@ -277,7 +277,9 @@ export class UpstreamMachine {
           return this.broken(`${name} refused XCLIENT${this.phase.handover ? " for a second client on one connection" : ""}: ${oneLine(reply)}`, now);
         }
         this.phase = { at: "ehlo", again: true, handover: this.phase.handover };
-        return this.write(encoder.encode(`EHLO ${hostname}\r\n`));
+        // Postfix takes the HELO name of the EHLO after XCLIENT over XCLIENT's HELO= (smtpd.c
+        // ehlo_cmd): ours would be logged and written in Received: as the client's.
+        return this.write(encoder.encode(`EHLO ${this.client.helo ?? hostname}\r\n`));
       case "probe":
         if (reply.code !== 250) return this.broken(`${name} answered RSET with ${oneLine(reply)}`, now);
         this.phase = { at: "ready" };

@@ -44,7 +44,9 @@ test("upstream machine: the handshake introduces the client with XCLIENT, then a
   d.say("220 mta ESMTP\r\n");
   d.say("250-mta\r\n250 XCLIENT ADDR PORT NAME HELO PROTO\r\n");
   assert.equal(d.written.at(-1), "XCLIENT ADDR=192.0.2.7 PORT=4000 NAME=[UNAVAILABLE] HELO=client.example PROTO=ESMTP\r\n");
+  assert.equal(d.written[0], "EHLO mx.test\r\n", "before XCLIENT, we introduce ourselves");
   d.say("220 mta ESMTP\r\n");
+  assert.equal(d.written.at(-1), "EHLO client.example\r\n", "after XCLIENT, the client's own HELO name: Postfix records the EHLO's name as the client's");
   d.say("250 mta\r\n");
   assert.equal(d.written.at(-1), "MAIL FROM:<a@example.net>\r\n");
   d.take(d.machine.ask("RCPT TO:<b@example.org>", 2));
@@ -185,7 +187,7 @@ test("upstream machine: a connection handed over introduces the next client with
   d.take(d.machine.ask("MAIL FROM:<n@example.net>", 10));
   assert.equal(d.written.at(-1), "XCLIENT ADDR=203.0.113.9 PORT=5000 NAME=[UNAVAILABLE] HELO=next.example PROTO=ESMTP\r\n", "MAIL waits for the introduction");
   d.say("220 mta ESMTP\r\n", 11);
-  assert.equal(d.written.at(-1), "EHLO mx.test\r\n");
+  assert.equal(d.written.at(-1), "EHLO next.example\r\n", "the EHLO after XCLIENT names the new client: Postfix takes its name over HELO=");
   d.say("250 mta\r\n", 12);
   assert.equal(d.written.at(-1), "MAIL FROM:<n@example.net>\r\n");
   d.say("250 2.1.0 Ok\r\n", 13);

@@ -75,6 +75,8 @@ export async function startUpstreamPostfix(): Promise<UpstreamPostfix> {
       "message_size_limit = 52428800",
       "smtpd_authorized_xclient_hosts = 127.0.0.0/8",
       "smtpd_banner = $myhostname ESMTP upstream",
+      // Each Received: header logged (with the session's helo=<…>), so a test reads what Postfix wrote.
+      "header_checks = regexp:{{/^Received:/ WARN}}",
     ], port)
   );
   return { ...instance, proxyPort, impatientPort, slowPort, xclientOncePort };

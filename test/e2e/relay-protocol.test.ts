@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { test } from "../harness.ts";
+import { startUpstreamPostfix, type UpstreamPostfix } from "../helpers/postfix.ts";
+import { startServer } from "../helpers/server.ts";
+import { swaks } from "../helpers/swaks.ts";
+
+const RELAY = { timeoutMs: 90_000 };
+const escape = (text: string) => text.replace(/[.[\]]/g, "\\$&");
+
+/** One message through mxscreen from `source`; resolves with Postfix's queue id. */
+async function deliver(port: number, source: string, helo: string, extra: string[] = []): Promise<string> {
+  const result = await swaks(["--server", `127.0.0.1:${port}`, "--local-interface", source, "--helo", helo, "--from", "sender@example.net", "--to", "someone@example.org", ...extra]);
+  assert.equal(result.code, 0, `${source}: ${result.output}`);
+  const queued = /<-  250 2\.0\.0 Ok: queued as ([0-9A-F]+)/.exec(result.output);
+  assert.ok(queued, `${source}: Postfix's own queue id is passed back: ${result.output}`);
+  return queued[1];
+}
+
+/** The Received: header Postfix itself wrote for a message (logged by the upstream's header_checks WARN). */
+function postfixReceived(postfix: UpstreamPostfix, queueId: string): Promise<string> {
+  return postfix.waitForLine(new RegExp(`${queueId}: warning: header Received: from .*by upstream\\.test\\.example`));
+}
+
+test("XCLIENT: Postfix records the client's HELO name, not ours, on a new connection and on a warm one", async () => {
+  const postfix = await startUpstreamPostfix();
+  const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`, MXSCREEN_UPSTREAM_IDENTITY: "xclient", MXSCREEN_GREET_WAIT: "300ms" });
+  // The second session is introduced on the first one's warm connection (XCLIENT, then EHLO again).
+  for (const [source, helo] of [["127.0.17.1", "first-client.example.net"], ["127.0.17.2", "second-client.example.net"]]) {
+    const id = await deliver(server.port, source, helo);
+    const line = await postfixReceived(postfix, id);
+    assert.match(line, new RegExp(`Received: from ${escape(helo)} \\(unknown \\[${escape(source)}\\]\\)`), line);
+    assert.match(line, new RegExp(`helo=<${escape(helo)}>`), line);
+    assert.doesNotMatch(line, /mx\.test\.example \(unknown/, "our own name is never the client's");
+  }
+  assert.equal(postfix.log.filter((line) => /: connect from localhost\[127\.0\.0\.1\]/.test(line)).length, 1, "both sessions over one connection");
+}, RELAY);
