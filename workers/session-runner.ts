@@ -88,6 +88,8 @@ export class SessionRunner {
     const running: Running = { id, session, message: undefined, trace: undefined, reverse: undefined, upstream: undefined, congested: false, paused: false };
     this.sessions.set(id, running);
     this.timer ??= setInterval(() => this.tick(), TICK_MS);
+    const extensions = this.upstreams?.extensions;
+    if (extensions !== undefined) session.learnUpstreamExtensions(extensions);
     this.input(running, (s) => s.start());
     if (message.early) this.input(running, (s) => s.receive(message.early!, now));
   }

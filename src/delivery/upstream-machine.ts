@@ -1,5 +1,7 @@
 import { encodeProxyV2 } from "../net/proxy-protocol.ts";
+import type { Extensions } from "../smtp/extensions.ts";
 import { dotStuff } from "./dot-stuff.ts";
+import { ehloKeywordsOf, extensionsOf } from "./ehlo-extensions.ts";
 import { type Reply, ReplyReader, xtext } from "./reply-reader.ts";
 
 export type UpstreamIdentity = "xclient" | "proxy" | "none" | "auto";
@@ -94,6 +96,8 @@ export class UpstreamMachine {
   private xclientRefusedOnHandover = false;
   /** Counts the connections this machine has had: replies read from one are not for the next. */
   private generation = 0;
+  /** What the upstream's last EHLO reply on this connection offered (the one after XCLIENT, when sent). */
+  private offered: Extensions | undefined;
 
   constructor(private readonly settings: UpstreamSettings, private client: ClientIdentity, now: number) {
     this.due = now + settings.timeoutMs;
@@ -117,6 +121,11 @@ export class UpstreamMachine {
 
   get usesXclient(): boolean {
     return this.xclientSent;
+  }
+
+  /** The upstream's extensions, once its EHLO reply on this connection is known. */
+  get extensions(): Extensions | undefined {
+    return this.offered;
   }
 
   /**
@@ -261,6 +270,7 @@ export class UpstreamMachine {
         if (reply.code !== 250) return this.broken(`${name} answered EHLO${this.phase.again ? " after XCLIENT" : ""} with ${oneLine(reply)}`, now);
         const offersXclient = /^250[ -]XCLIENT\b/im.test(reply.text);
         if (this.phase.again || identity === "none" || identity === "proxy" || (identity === "auto" && !offersXclient)) {
+          this.offered = extensionsOf(ehloKeywordsOf(reply.text));
           this.phase = { at: "ready" };
           return this.pump(now);
         }

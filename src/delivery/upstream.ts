@@ -1,5 +1,6 @@
 import { connectTcp } from "../net/connect.ts";
 import type { OutboundSocket } from "../net/types.ts";
+import type { Extensions } from "../smtp/extensions.ts";
 import { type ClientIdentity, type UpstreamAnswer, UpstreamMachine, type UpstreamOutput, type UpstreamSettings } from "./upstream-machine.ts";
 
 const HIGH_WATER = 256 * 1024;
@@ -47,6 +48,10 @@ export class Upstream {
 
   get usesXclient(): boolean {
     return this.machine.usesXclient;
+  }
+
+  get extensions(): Extensions | undefined {
+    return this.machine.extensions;
   }
 
   get refusesSecondXclient(): boolean {

@@ -10,6 +10,8 @@ import { bytesToText } from "../log/escape.ts";
 import { concatBytes } from "./bytes.ts";
 import { type Line, LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
+import { ehloKeywords, type Extensions, SPOOL_EXTENSIONS, UNKNOWN_UPSTREAM } from "./extensions.ts";
+import { mailParameters, rcptParameters, unicodeRefusal } from "./mail-parameters.ts";
 import { boundedReply, reply } from "../checks/reply.ts";
 import { type Handler, HELP_REPLY, VERBS } from "./verbs.ts";
 import type {
@@ -37,8 +39,8 @@ type SessionStage = Exclude<Stage, "accept" | "greet">;
  */
 type Waiting =
   | { readonly for: "dns"; readonly mail: Transaction }
-  | { readonly for: "greylist"; readonly transaction: Transaction; readonly mailbox: string }
-  | { readonly for: "reverse-dns"; readonly transaction: Transaction; readonly then: "data" | { readonly greylist: string } }
+  | { readonly for: "greylist"; readonly transaction: Transaction; readonly recipient: Recipient }
+  | { readonly for: "reverse-dns"; readonly transaction: Transaction; readonly then: "data" | { readonly greylist: Recipient } }
   | { readonly for: "upstream"; readonly question: UpstreamQuestion }
   | { readonly for: "delivery" };
 
@@ -89,14 +91,24 @@ type MomentFacts = "command" | "recipient" | "sender" | "senderDomainAnswer" | "
 
 type UpstreamQuestion =
   | { readonly kind: "mail"; readonly transaction: Transaction }
-  | { readonly kind: "rcpt"; readonly transaction: Transaction; readonly mailbox: string }
+  | { readonly kind: "rcpt"; readonly transaction: Transaction; readonly recipient: Recipient }
   | { readonly kind: "data"; readonly envelope: Envelope };
 
 interface Transaction {
   from: string;
   recipients: string[];
   declaredSize: number | undefined;
+  /** RFC 6531: the client declared SMTPUTF8, so its addresses may be UTF-8. */
+  readonly smtputf8: boolean;
+  /** MAIL FROM's parameters as the upstream gets them (` SIZE=n BODY=8BITMIME`…), or "". */
+  readonly parameters: string;
   readonly content: MessageContent;
+}
+
+/** A RCPT being answered: its mailbox, and its parameters as the upstream gets them (` NOTIFY=…`), or "". */
+interface Recipient {
+  readonly mailbox: string;
+  readonly parameters: string;
 }
 
 /**
@@ -151,9 +163,14 @@ export class Session {
   /** On a DNSWL at or below MXSCREEN_DNSWL_THRESHOLD: no further check runs. */
   private readonly allowlisted: boolean;
   private reverse: Reverse = { kind: "unasked" };
+  /** What the mail's way out takes (the upstream's EHLO, as far as it is known; or the spool). */
+  private extensions: Extensions;
+  /** What the last EHLO reply offered on its behalf: MAIL and RCPT accept those parameters only. */
+  private offered: Extensions = UNKNOWN_UPSTREAM;
   constructor(private readonly config: SessionConfig, readonly client: ClientInfo, now: number, private readonly gate: GateFacts = { dnsbl: [] }) {
     this.reader = new LineReader(config.maxLineLength);
     this.lastActivity = now;
+    this.extensions = config.relay ? UNKNOWN_UPSTREAM : SPOOL_EXTENSIONS;
     const dnswl = dnswlStanding(gate.dnsbl, config.checks);
     this.facts.dnsblScore = dnswl?.score;
     this.allowlisted = dnswl?.allowlisted ?? false;
@@ -293,18 +310,22 @@ export class Session {
     if (this.state === "closed") return [];
     const waiting = this.waitingFor("greylist");
     if (waiting === undefined) throw new Error(`greylisted() called in state ${this.stateName}: the session was not waiting for the store`);
-    const { transaction, mailbox } = waiting;
+    const { transaction, recipient } = waiting;
     this.state = transaction.recipients.length > 0 ? "rcpt" : "mail";
     this.touch(now);
-    this.answering = { stage: "RCPT", from: transaction.from, to: mailbox };
-    const recipient = { mailbox, known: true };
-    if (!this.runChecks("triplet", { recipient, greylist: verdict })) this.acceptRecipient(transaction, mailbox);
+    this.answering = { stage: "RCPT", from: transaction.from, to: recipient.mailbox };
+    if (!this.runChecks("triplet", { recipient: { mailbox: recipient.mailbox, known: true }, greylist: verdict })) this.acceptRecipient(transaction, recipient);
     return this.resume();
   }
 
   /** The HELO name's forward DNS, whenever the runner has it: a fact for the log and `explain`, never a refusal. */
   learnHeloDns(name: string, outcome: HeloDns): void {
     if (name === this.facts.helo) this.facts.heloDns = outcome;
+  }
+
+  /** The upstream's extensions, from its last EHLO reply: the next EHLO offers the client what it takes. */
+  learnUpstreamExtensions(extensions: Extensions): void {
+    if (this.config.relay) this.extensions = extensions;
   }
 
   /**
@@ -494,16 +515,19 @@ export class Session {
     }
     this.facts.helo = arg;
     this.protocol = verb === "HELO" ? "SMTP" : this.facts.tls ? "ESMTPS" : "ESMTP";
+    this.offered = UNKNOWN_UPSTREAM;
     this.dropTransaction();
     this.state = "ready";
     this.facts.pipeliningOffered = verb === "EHLO" && this.config.pipelining;
     const greeting = `${this.config.hostname} Hello ${arg} [${this.client.address}]`;
     if (verb === "HELO") return this.send(reply(250, null, greeting));
+    this.offered = this.extensions;
     const keywords = [
       ...(this.config.pipelining ? ["PIPELINING"] : []),
       ...(this.config.tls && !this.facts.tls ? [VERBS.STARTTLS.ehlo!] : []),
       `SIZE ${this.config.maxMessageSize}`,
       "8BITMIME",
+      ...ehloKeywords(this.offered),
       "ENHANCEDSTATUSCODES",
     ];
     this.send(reply(250, null, greeting, ...keywords));
@@ -531,17 +555,14 @@ export class Session {
     const path = parsePath(arg.slice(5));
     if (path === "syntax") return this.error(reply(501, "5.5.4", "Syntax: MAIL FROM:<address>"));
     if (path === "mailbox") return this.error(reply(501, "5.1.7", "Bad sender address syntax"));
-    let declaredSize: number | undefined;
-    for (const [key, value] of path.params) {
-      if (this.protocol === "SMTP") return this.error(reply(555, "5.5.4", `Unsupported option: ${key} (use EHLO for ESMTP options)`));
-      if (key === "SIZE" && typeof value === "string" && /^\d{1,15}$/.test(value)) {
-        declaredSize = Number(value);
-      } else if (key === "BODY" && typeof value === "string" && /^(7BIT|8BITMIME)$/i.test(value)) {
-        continue;
-      } else {
-        return this.error(reply(555, "5.5.4", `Unsupported option: ${key}`));
-      }
+    if (path.params.size > 0 && this.protocol === "SMTP") {
+      return this.error(reply(555, "5.5.4", `Unsupported option: ${[...path.params.keys()][0]} (use EHLO for ESMTP options)`));
     }
+    const parameters = mailParameters(path.params, this.offered);
+    if (!parameters.ok) return this.error(parameters.reply);
+    const { declaredSize, smtputf8 } = parameters;
+    const unicode = unicodeRefusal(path.mailbox, smtputf8);
+    if (unicode !== undefined) return this.error(unicode);
     if (declaredSize !== undefined && declaredSize > this.config.maxMessageSize) {
       return this.error(reply(552, "5.3.4", "Message size exceeds fixed limit"));
     }
@@ -549,6 +570,8 @@ export class Session {
       from: path.mailbox,
       recipients: [],
       declaredSize,
+      smtputf8,
+      parameters: `${declaredSize === undefined ? "" : ` SIZE=${declaredSize}`}${parameters.forward}`,
       content: new MessageContent({ ...this.config, ownHosts: this.config.checks.ownHosts }, path.mailbox === ""),
     };
     const domain = domainOf(path.mailbox);
@@ -558,10 +581,7 @@ export class Session {
   }
 
   private acceptMail(transaction: Transaction): void {
-    if (this.config.relay) {
-      const size = transaction.declaredSize === undefined ? "" : ` SIZE=${transaction.declaredSize}`;
-      return this.ask({ kind: "mail", transaction }, `MAIL FROM:<${transaction.from}>${size}`);
-    }
+    if (this.config.relay) return this.ask({ kind: "mail", transaction }, `MAIL FROM:<${transaction.from}>${transaction.parameters}`);
     this.transaction = transaction;
     this.state = "mail";
     this.facts.transactions++;
@@ -577,7 +597,11 @@ export class Session {
     const path = parsePath(arg.slice(3), ALWAYS_ACCEPTED);
     if (path === "syntax") return this.error(reply(501, "5.5.4", "Syntax: RCPT TO:<address>"));
     if (path === "mailbox" || path.mailbox === "") return this.error(reply(501, "5.1.3", "Bad recipient address syntax"));
-    if (path.params.size > 0) return this.error(reply(555, "5.5.4", `Unsupported option: ${[...path.params.keys()][0]}`));
+    const parameters = rcptParameters(path.params, this.offered);
+    if (!parameters.ok) return this.error(parameters.reply);
+    const unicode = unicodeRefusal(path.mailbox, transaction.smtputf8);
+    if (unicode !== undefined) return this.error(unicode);
+    const recipient: Recipient = { mailbox: path.mailbox, parameters: parameters.forward };
     if (transaction.recipients.length >= this.config.maxRecipients) {
       return this.send(reply(452, "4.5.3", "Error: too many recipients"));
     }
@@ -595,21 +619,21 @@ export class Session {
     }
     if (this.config.checks.greylist && !alwaysAccepted && !this.client.passed && !this.client.allowed && !this.allowlisted) {
       // The triplet names the client's confirmed domain when it has one: never keyed on how fast DNS answered.
-      if (this.reverse.kind === "asked") this.state = { for: "reverse-dns", transaction, then: { greylist: path.mailbox } };
-      else this.askGreylist(transaction, path.mailbox);
+      if (this.reverse.kind === "asked") this.state = { for: "reverse-dns", transaction, then: { greylist: recipient } };
+      else this.askGreylist(transaction, recipient);
       return;
     }
-    this.acceptRecipient(transaction, path.mailbox);
+    this.acceptRecipient(transaction, recipient);
   }
 
-  private askGreylist(transaction: Transaction, mailbox: string): void {
-    this.state = { for: "greylist", transaction, mailbox };
-    this.emit({ type: "lookup-greylist", triplet: greylistTriplet(this.client.address, this.reverseDns, transaction.from, mailbox) });
+  private askGreylist(transaction: Transaction, recipient: Recipient): void {
+    this.state = { for: "greylist", transaction, recipient };
+    this.emit({ type: "lookup-greylist", triplet: greylistTriplet(this.client.address, this.reverseDns, transaction.from, recipient.mailbox) });
   }
 
-  private acceptRecipient(transaction: Transaction, mailbox: string): void {
-    if (this.config.relay) return this.ask({ kind: "rcpt", transaction, mailbox }, `RCPT TO:<${mailbox}>`);
-    transaction.recipients.push(mailbox);
+  private acceptRecipient(transaction: Transaction, recipient: Recipient): void {
+    if (this.config.relay) return this.ask({ kind: "rcpt", transaction, recipient }, `RCPT TO:<${recipient.mailbox}>${recipient.parameters}`);
+    transaction.recipients.push(recipient.mailbox);
     this.facts.recipients++;
     this.state = "rcpt";
     this.send(reply(250, "2.1.5", "Ok"));
@@ -636,7 +660,7 @@ export class Session {
     this.answering = question.kind === "mail"
       ? { stage: "MAIL", from: question.transaction.from, to: undefined }
       : question.kind === "rcpt"
-      ? { stage: "RCPT", from: question.transaction.from, to: question.mailbox }
+      ? { stage: "RCPT", from: question.transaction.from, to: question.recipient.mailbox }
       : { stage: "DATA", from: question.envelope.from, to: question.envelope.recipients.join(",") };
     const positive = answer.code >= 200 && answer.code < 400;
     switch (question.kind) {
@@ -654,14 +678,14 @@ export class Session {
       case "rcpt":
         this.state = question.transaction.recipients.length > 0 ? "rcpt" : "mail";
         if (positive) {
-          question.transaction.recipients.push(question.mailbox);
+          question.transaction.recipients.push(question.recipient.mailbox);
           this.facts.recipients++;
           this.state = "rcpt";
           this.send(answer.text);
         } else if (answer.code >= 500) {
           // Unknown here means unknown upstream: the dictionary check counts it.
-          this.countBadRecipient(question.mailbox);
-          if (this.runChecks("rcpt", { recipient: { mailbox: question.mailbox, known: false } })) return this.flush();
+          this.countBadRecipient(question.recipient.mailbox);
+          if (this.runChecks("rcpt", { recipient: { mailbox: question.recipient.mailbox, known: false } })) return this.flush();
           this.error(answer.text);
         } else {
           this.send(answer.text);
