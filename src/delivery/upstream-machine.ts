@@ -6,6 +6,9 @@ import { type Reply, ReplyReader, xtext } from "./reply-reader.ts";
 
 export type UpstreamIdentity = "xclient" | "proxy" | "none" | "auto";
 
+/** MXSCREEN_UPSTREAM_TLS: STARTTLS when offered (`may`, the certificate unchecked), required and checked (`verify`), or never. */
+export type UpstreamTls = "may" | "verify" | "off";
+
 export interface UpstreamSettings {
   /** For messages: `host:port` of the upstream. */
   readonly name: string;
@@ -16,6 +19,7 @@ export interface UpstreamSettings {
   readonly dataEndTimeoutMs: number;
   /** Our name in EHLO. */
   readonly hostname: string;
+  readonly tls: UpstreamTls;
 }
 
 /** Who the upstream should believe it is talking to: the client we screened. */
@@ -39,6 +43,8 @@ export type UpstreamOutput =
   | { readonly type: "answer"; readonly answer: UpstreamAnswer }
   /** Close the connection: `graceful` after what was written (QUIT), else at once. */
   | { readonly type: "close"; readonly graceful: boolean }
+  /** The upstream said 220 to STARTTLS: start the TLS handshake as the client, then call `tlsStarted()`. */
+  | { readonly type: "starttls" }
   /**
    * A connection handed over from an earlier session failed before it served this one: it was
    * closed (the output before this one); open a new one, on which the questions waiting go on.
@@ -53,6 +59,9 @@ type Phase =
   | { readonly at: "connecting" }
   | { readonly at: "greeting" }
   | { readonly at: "ehlo"; readonly again: boolean; readonly handover: boolean }
+  /** STARTTLS sent after our first EHLO; `ehlo` is that EHLO's reply, to go on from in plaintext if it is refused (`may`). */
+  | { readonly at: "starttls"; readonly ehlo: Reply }
+  | { readonly at: "tls-handshake" }
   | { readonly at: "xclient"; readonly handover: boolean }
   /** RSET sent to prove a handed-over connection alive (no XCLIENT to send on it). */
   | { readonly at: "probe" }
@@ -98,6 +107,8 @@ export class UpstreamMachine {
   private generation = 0;
   /** What the upstream's last EHLO reply on this connection offered (the one after XCLIENT, when sent). */
   private offered: Extensions | undefined;
+  /** TLS is up on this connection. */
+  private secured = false;
 
   constructor(private readonly settings: UpstreamSettings, private client: ClientIdentity, now: number) {
     this.due = now + settings.timeoutMs;
@@ -126,6 +137,28 @@ export class UpstreamMachine {
   /** The upstream's extensions, once its EHLO reply on this connection is known. */
   get extensions(): Extensions | undefined {
     return this.offered;
+  }
+
+  get tls(): boolean {
+    return this.secured;
+  }
+
+  /**
+   * The TLS handshake after STARTTLS ended: on success the session with the upstream starts over
+   * inside TLS (RFC 3207 4.2: EHLO again, nothing said before counts); a failure fails the connection.
+   */
+  tlsStarted(failure: string | undefined, now: number): UpstreamOutput[] {
+    if (this.phase.at !== "tls-handshake") return [];
+    if (failure !== undefined) {
+      this.broken(`TLS handshake with ${this.settings.name} failed: ${failure}`, now);
+      return this.flush();
+    }
+    this.secured = true;
+    this.reader = new ReplyReader();
+    this.due = now + this.settings.timeoutMs;
+    this.phase = { at: "ehlo", again: false, handover: false };
+    this.write(encoder.encode(`EHLO ${this.settings.hostname}\r\n`));
+    return this.flush();
   }
 
   /**
@@ -256,7 +289,7 @@ export class UpstreamMachine {
   }
 
   private replied(reply: Reply, now: number): void {
-    const { name, hostname, identity } = this.settings;
+    const { name, hostname } = this.settings;
     this.due = now + this.settings.timeoutMs;
     switch (this.phase.at) {
       case "connecting":
@@ -268,19 +301,26 @@ export class UpstreamMachine {
         return this.write(encoder.encode(`EHLO ${hostname}\r\n`));
       case "ehlo": {
         if (reply.code !== 250) return this.broken(`${name} answered EHLO${this.phase.again ? " after XCLIENT" : ""} with ${oneLine(reply)}`, now);
-        const offersXclient = /^250[ -]XCLIENT\b/im.test(reply.text);
-        if (this.phase.again || identity === "none" || identity === "proxy" || (identity === "auto" && !offersXclient)) {
-          this.offered = extensionsOf(ehloKeywordsOf(reply.text));
-          this.phase = { at: "ready" };
-          return this.pump(now);
+        if (!this.phase.again && !this.secured && this.settings.tls !== "off") {
+          if (/^250[ -]STARTTLS\b/im.test(reply.text)) {
+            this.phase = { at: "starttls", ehlo: reply };
+            return this.write(encoder.encode("STARTTLS\r\n"));
+          }
+          if (this.settings.tls === "verify") return this.broken(`${name} does not offer STARTTLS, which MXSCREEN_UPSTREAM_TLS=verify requires`, now);
         }
-        if (!offersXclient) {
-          return this.broken(`${name} does not offer XCLIENT to us: authorise this host (Postfix: smtpd_authorized_xclient_hosts)`, now);
-        }
-        this.phase = { at: "xclient", handover: false };
-        this.xclientSent = true;
-        return this.write(encoder.encode(`XCLIENT ${this.xclientAttributes()}\r\n`));
+        return this.introduced(reply, now);
       }
+      case "starttls":
+        if (reply.code === 220) {
+          this.phase = { at: "tls-handshake" };
+          this.out.push({ type: "starttls" });
+          return;
+        }
+        if (this.settings.tls === "verify") return this.broken(`${name} refused STARTTLS: ${oneLine(reply)}`, now);
+        // Opportunistic (RFC 3207 4.1): a refusal leaves the session as it was, in plaintext.
+        return this.introduced(this.phase.ehlo, now);
+      case "tls-handshake":
+        return this.broken(`${name} sent a reply during the TLS handshake: ${oneLine(reply)}`, now);
       case "xclient":
         if (reply.code !== 220) {
           if (this.phase.handover && reply.code >= 500) this.xclientRefusedOnHandover = true;
@@ -305,6 +345,24 @@ export class UpstreamMachine {
         return this.pump(now);
       }
     }
+  }
+
+  /** After the EHLO reply that counts (inside TLS, when it was started): XCLIENT next, or ready for questions. */
+  private introduced(reply: Reply, now: number): void {
+    const { name, identity } = this.settings;
+    const again = this.phase.at === "ehlo" && this.phase.again;
+    const offersXclient = /^250[ -]XCLIENT\b/im.test(reply.text);
+    if (again || identity === "none" || identity === "proxy" || (identity === "auto" && !offersXclient)) {
+      this.offered = extensionsOf(ehloKeywordsOf(reply.text));
+      this.phase = { at: "ready" };
+      return this.pump(now);
+    }
+    if (!offersXclient) {
+      return this.broken(`${name} does not offer XCLIENT to us: authorise this host (Postfix: smtpd_authorized_xclient_hosts)`, now);
+    }
+    this.phase = { at: "xclient", handover: false };
+    this.xclientSent = true;
+    this.write(encoder.encode(`XCLIENT ${this.xclientAttributes()}\r\n`));
   }
 
   /** Keeps track of whether a transaction is open, and whether the connection can still be trusted with another client. */
@@ -341,6 +399,7 @@ export class UpstreamMachine {
     this.phase = { at: "connecting" };
     this.reader = new ReplyReader();
     this.xclientSent = false;
+    this.secured = false;
     this.inTransaction = false;
     this.spoiled = this.xclientRefusedOnHandover;
     this.due = now + this.settings.timeoutMs;

@@ -9,6 +9,8 @@ const LOW_WATER = 64 * 1024;
 export interface UpstreamConfig extends Omit<UpstreamSettings, "name"> {
   readonly host: string;
   readonly port: number;
+  /** MXSCREEN_UPSTREAM_TLS_CA's PEM certificates, trusted instead of the system store; undefined: the system store. */
+  readonly tlsCa: string | undefined;
 }
 
 /**
@@ -52,6 +54,11 @@ export class Upstream {
 
   get extensions(): Extensions | undefined {
     return this.machine.extensions;
+  }
+
+  /** Its connection is inside TLS. */
+  get tls(): boolean {
+    return this.machine.tls;
   }
 
   get refusesSecondXclient(): boolean {
@@ -129,6 +136,9 @@ export class Upstream {
         case "close":
           this.close(output.graceful);
           break;
+        case "starttls":
+          this.startTls();
+          break;
         case "reconnect":
           this.socket = undefined;
           this.open();
@@ -136,6 +146,13 @@ export class Upstream {
       }
     }
     this.arm();
+  }
+
+  private startTls(): void {
+    const socket = this.socket;
+    if (!socket) return;
+    const options = { host: this.config.host, verify: this.config.tls === "verify", ca: this.config.tlsCa };
+    socket.startTls(options, (failure) => this.socket === socket && this.run(this.machine.tlsStarted(failure, Date.now())));
   }
 
   private arm(): void {

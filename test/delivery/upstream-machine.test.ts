@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { type UpstreamAnswer, UpstreamMachine, type UpstreamOutput, type UpstreamSettings } from "../../src/delivery/upstream-machine.ts";
 import { test } from "../harness.ts";
 
-const SETTINGS: UpstreamSettings = { name: "mta.test:25", identity: "xclient", timeoutMs: 1_000, dataEndTimeoutMs: 600_000, hostname: "mx.test" };
+const SETTINGS: UpstreamSettings = { name: "mta.test:25", identity: "xclient", timeoutMs: 1_000, dataEndTimeoutMs: 600_000, hostname: "mx.test", tls: "off" };
 const CLIENT = { address: "192.0.2.7", port: 4000, local: { address: "198.51.100.25", port: 25 }, helo: "client.example", name: undefined, protocol: "ESMTP" };
 const bytes = (text: string) => new TextEncoder().encode(text);
 const decoder = new TextDecoder("latin1");
@@ -14,15 +14,17 @@ function driven(settings: Partial<UpstreamSettings> = {}) {
   const answers: UpstreamAnswer[] = [];
   const closes: boolean[] = [];
   const reconnects: string[] = [];
+  let starttls = 0;
   const take = (outputs: UpstreamOutput[]) => {
     for (const output of outputs) {
       if (output.type === "write") written.push(decoder.decode(output.bytes));
       else if (output.type === "answer") answers.push(output.answer);
       else if (output.type === "close") closes.push(output.graceful);
-      else reconnects.push(output.reason);
+      else if (output.type === "reconnect") reconnects.push(output.reason);
+      else starttls++;
     }
   };
-  return { machine, written, answers, closes, reconnects, take, say: (text: string, now = 1) => take(machine.received(bytes(text), now)) };
+  return { machine, written, answers, closes, reconnects, starttls: () => starttls, take, say: (text: string, now = 1) => take(machine.received(bytes(text), now)) };
 }
 
 /** Up to ready: greeting, EHLO, XCLIENT, EHLO again. */
@@ -254,4 +256,77 @@ test("upstream machine: an upstream refusing XCLIENT for a second client on one 
   d.take(d.machine.reset(16));
   d.say("250 2.0.0 Ok\r\n", 16);
   assert.equal(d.machine.reusable, false, "idle, but XCLIENT would be refused on it too");
+});
+
+test("upstream machine: STARTTLS when offered (may), then EHLO again inside TLS before XCLIENT; never with off", () => {
+  const d = driven({ tls: "may" });
+  d.take(d.machine.ask("MAIL FROM:<a@example.net>", 0));
+  d.take(d.machine.connected(0));
+  d.say("220 mta ESMTP\r\n");
+  d.say("250-mta\r\n250-STARTTLS\r\n250 XCLIENT ADDR PORT NAME HELO PROTO\r\n");
+  assert.equal(d.written.at(-1), "STARTTLS\r\n");
+  d.say("220 2.0.0 Ready to start TLS\r\n");
+  assert.equal(d.starttls(), 1, "the socket is asked to start TLS");
+  assert.equal(d.written.at(-1), "STARTTLS\r\n", "nothing is written during the handshake");
+  d.take(d.machine.tlsStarted(undefined, 2));
+  assert.equal(d.written.at(-1), "EHLO mx.test\r\n", "RFC 3207: EHLO again inside TLS");
+  d.say("250-mta\r\n250 XCLIENT ADDR PORT NAME HELO PROTO\r\n");
+  assert.match(d.written.at(-1)!, /^XCLIENT ADDR=192\.0\.2\.7 /);
+  d.say("220 mta ESMTP\r\n");
+  assert.equal(d.written.at(-1), "EHLO client.example\r\n");
+  d.say("250 mta\r\n");
+  assert.equal(d.written.at(-1), "MAIL FROM:<a@example.net>\r\n");
+  assert.equal(d.machine.tls, true);
+
+  const off = driven({ tls: "off" });
+  off.take(off.machine.connected(0));
+  off.say("220 mta ESMTP\r\n");
+  off.say("250-mta\r\n250-STARTTLS\r\n250 XCLIENT ADDR\r\n");
+  assert.match(off.written.at(-1)!, /^XCLIENT /);
+  assert.equal(off.starttls(), 0);
+});
+
+test("upstream machine: with may, no STARTTLS offered or STARTTLS refused goes on in plaintext; with verify either fails the connection", () => {
+  for (const tls of ["may", "verify"] as const) {
+    const missing = driven({ tls });
+    missing.take(missing.machine.ask("MAIL FROM:<a@example.net>", 0));
+    missing.take(missing.machine.connected(0));
+    missing.say("220 mta ESMTP\r\n");
+    missing.say("250-mta\r\n250 XCLIENT ADDR\r\n");
+    const refused = driven({ tls });
+    refused.take(refused.machine.ask("MAIL FROM:<a@example.net>", 0));
+    refused.take(refused.machine.connected(0));
+    refused.say("220 mta ESMTP\r\n");
+    refused.say("250-mta\r\n250-STARTTLS\r\n250 XCLIENT ADDR\r\n");
+    refused.say("454 4.7.0 TLS not available due to local problem\r\n");
+    if (tls === "may") {
+      assert.match(missing.written.at(-1)!, /^XCLIENT /);
+      assert.match(refused.written.at(-1)!, /^XCLIENT /, "the EHLO before STARTTLS still says XCLIENT is offered");
+      assert.deepEqual([...missing.answers, ...refused.answers], []);
+    } else {
+      assert.deepEqual(missing.answers, [{ ok: false, reason: "mta.test:25 does not offer STARTTLS, which MXSCREEN_UPSTREAM_TLS=verify requires" }]);
+      assert.deepEqual(refused.answers, [{ ok: false, reason: "mta.test:25 refused STARTTLS: 454 4.7.0 TLS not available due to local problem" }]);
+      assert.deepEqual([...missing.closes, ...refused.closes], [false, false]);
+    }
+  }
+});
+
+test("upstream machine: a failed TLS handshake, or one that takes past the timeout, answers the question with why and closes", () => {
+  const start = (d: ReturnType<typeof driven>) => {
+    d.take(d.machine.ask("MAIL FROM:<a@example.net>", 0));
+    d.take(d.machine.connected(0));
+    d.say("220 mta ESMTP\r\n");
+    d.say("250-mta\r\n250 STARTTLS\r\n");
+    d.say("220 go ahead\r\n");
+  };
+  const failed = driven({ tls: "verify" });
+  start(failed);
+  failed.take(failed.machine.tlsStarted("Hostname/IP does not match certificate's altnames", 2));
+  assert.deepEqual(failed.answers, [{ ok: false, reason: "TLS handshake with mta.test:25 failed: Hostname/IP does not match certificate's altnames" }]);
+  assert.deepEqual(failed.closes, [false]);
+  const stalled = driven({ tls: "may" });
+  start(stalled);
+  assert.equal(stalled.machine.deadline, 1 + 1_000);
+  stalled.take(stalled.machine.tick(1_001));
+  assert.deepEqual(stalled.answers, [{ ok: false, reason: "mta.test:25 did not answer within 1000 ms" }]);
 });

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "../harness.ts";
 import { startUpstreamPostfix, type UpstreamPostfix } from "../helpers/postfix.ts";
-import { startServer } from "../helpers/server.ts";
+import { startServer, tempDir } from "../helpers/server.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
 import { swaks } from "../helpers/swaks.ts";
+import { makeCertificate } from "../helpers/tls.ts";
 
 const RELAY = { timeoutMs: 90_000 };
 const escape = (text: string) => text.replace(/[.[\]]/g, "\\$&");
@@ -56,4 +57,36 @@ test("SMTPUTF8, DSN and BODY=8BITMIME reach Postfix as the client sent them, off
   await postfix.waitForLine(new RegExp(`${queued[1]}: from=<jöe@exämple\\.net>`));
   // NOTIFY=SUCCESS reached Postfix: it reports the delivery to the sender.
   await postfix.waitForLine(new RegExp(`${queued[1]}: sender delivery status notification: [0-9A-F]+`));
+}, RELAY);
+
+test("STARTTLS to the upstream: used when Postfix offers it (may), the certificate checked with verify, a wrong one refused with a 4xx", async () => {
+  const dir = tempDir();
+  const { cert, key } = makeCertificate("upstream.test.example", dir, ["DNS:upstream.test.example", "IP:127.0.0.1"]);
+  const stranger = makeCertificate("stranger.example", dir);
+  const postfix = await startUpstreamPostfix({ tls: { cert, key } });
+  const upstream = `smtp://127.0.0.1:${postfix.tlsPort}`;
+  const cases = [
+    { source: "127.0.17.21", env: {} },
+    { source: "127.0.17.22", env: { MXSCREEN_UPSTREAM_TLS: "verify", MXSCREEN_UPSTREAM_TLS_CA: cert } },
+  ];
+  for (const c of cases) {
+    const server = await startServer({ MXSCREEN_UPSTREAM: upstream, MXSCREEN_GREET_WAIT: "300ms", ...c.env });
+    const id = await deliver(server.port, c.source, "tls-client.example.net");
+    const received = await postfixReceived(postfix, id);
+    // Postfix writes ESMTPS only for a session inside TLS; its client is ours, introduced by XCLIENT inside it.
+    assert.match(received, new RegExp(`Received: from tls-client\\.example\\.net \\(unknown \\[${escape(c.source)}\\]\\).*with ESMTPS id ${id}`), received);
+    await server.stop();
+  }
+  assert.ok(postfix.log.some((line) => /TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.[23]/.test(line)), postfix.log.join("\n"));
+
+  const wrongCa = await startServer({ MXSCREEN_UPSTREAM: upstream, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_UPSTREAM_TLS: "verify", MXSCREEN_UPSTREAM_TLS_CA: stranger.cert });
+  const refused = await swaks(["--server", `127.0.0.1:${wrongCa.port}`, "--local-interface", "127.0.17.23", "--helo", "tls-client.example.net", "--from", "sender@example.net", "--to", "someone@example.org"]);
+  assert.match(refused.output, /<\*\* 451 4\.4\.1 mx\.test\.example Error: the mail server behind us is not available, try again later/);
+  await wrongCa.waitForLine(/event=UPSTREAM-FAILED client=127\.0\.17\.23:\d+ reason="TLS handshake with 127\.0\.0\.1:\d+ failed: [^"]+" action=tempfail/);
+
+  // verify against an upstream that offers no STARTTLS: nothing is sent in plaintext.
+  const plain = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_UPSTREAM_TLS: "verify" });
+  const none = await swaks(["--server", `127.0.0.1:${plain.port}`, "--local-interface", "127.0.17.24", "--helo", "tls-client.example.net", "--from", "sender@example.net", "--to", "someone@example.org"]);
+  assert.match(none.output, /<\*\* 451 4\.4\.1 /);
+  await plain.waitForLine(/event=UPSTREAM-FAILED client=127\.0\.17\.24:\d+ reason="127\.0\.0\.1:\d+ does not offer STARTTLS, which MXSCREEN_UPSTREAM_TLS=verify requires" action=tempfail/);
 }, RELAY);

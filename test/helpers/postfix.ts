@@ -51,14 +51,22 @@ export interface UpstreamPostfix extends PostfixInstance {
    * connection is refused (550 5.7.0 insufficient authorization).
    */
   readonly xclientOncePort: number;
+  /** smtpd that offers STARTTLS with `options.tls`'s certificate (0 without one), logging each TLS session. */
+  readonly tlsPort: number;
 }
 
 /**
  * Postfix as the MTA behind mxscreen: local recipients someone@ and postmaster@example.org
  * (anyone else: 550 5.1.1), delivered to the discard transport; XCLIENT allowed from loopback.
  */
-export async function startUpstreamPostfix(): Promise<UpstreamPostfix> {
+export async function startUpstreamPostfix(options: { tls?: { cert: string; key: string } } = {}): Promise<UpstreamPostfix> {
   const [proxyPort, impatientPort, slowPort, xclientOncePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const tlsPort = options.tls ? await freePort() : 0;
+  const tls = options.tls
+    ? [`127.0.0.1:${tlsPort} inet n - n - - smtpd -o smtpd_tls_security_level=may -o smtpd_tls_cert_file=${options.tls.cert} -o smtpd_tls_key_file=${options.tls.key} -o smtpd_tls_loglevel=1`,
+      // smtpd gets its TLS randomness from tlsmgr: without it, "no entropy for TLS key generation: disabling TLS support".
+      "tlsmgr unix - - n 1000? 1 tlsmgr"]
+    : [];
   const instance = await onFreePort((port) =>
     launch([
       `127.0.0.1:${port} inet n - n - - smtpd`,
@@ -67,6 +75,7 @@ export async function startUpstreamPostfix(): Promise<UpstreamPostfix> {
       `127.0.0.1:${impatientPort} inet n - n - - smtpd -o smtpd_timeout=2s`,
       `127.0.0.1:${slowPort} inet n - n - - smtpd -o smtpd_client_restrictions=sleep,4`,
       `127.0.0.1:${xclientOncePort} inet n - n - - smtpd -o smtpd_authorized_xclient_hosts=127.0.0.1`,
+      ...tls,
     ], [
       "myhostname = upstream.test.example",
       "mydestination = example.org",
@@ -79,7 +88,7 @@ export async function startUpstreamPostfix(): Promise<UpstreamPostfix> {
       "header_checks = regexp:{{/^Received:/ WARN}}",
     ], port)
   );
-  return { ...instance, proxyPort, impatientPort, slowPort, xclientOncePort };
+  return { ...instance, proxyPort, impatientPort, slowPort, xclientOncePort, tlsPort };
 }
 
 async function launch(listeners: string[], settings: string[], port: number): Promise<PostfixInstance> {
