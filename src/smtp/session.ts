@@ -8,6 +8,7 @@ import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
 import { greylistTriplet } from "../greylist/index.ts";
 import { bytesToText } from "../log/escape.ts";
 import { concatBytes } from "./bytes.ts";
+import { ChunkLines } from "./chunk-lines.ts";
 import { type Line, LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
 import { ehloKeywords, type Extensions, SPOOL_EXTENSIONS, UNKNOWN_UPSTREAM } from "./extensions.ts";
@@ -40,16 +41,35 @@ type SessionStage = Exclude<Stage, "accept" | "greet">;
 type Waiting =
   | { readonly for: "dns"; readonly mail: Transaction }
   | { readonly for: "greylist"; readonly transaction: Transaction; readonly recipient: Recipient }
-  | { readonly for: "reverse-dns"; readonly transaction: Transaction; readonly then: "data" | { readonly greylist: Recipient } }
+  | { readonly for: "reverse-dns"; readonly transaction: Transaction; readonly then: "data" | { readonly greylist: Recipient } | { readonly chunk: ChunkStart } }
   | { readonly for: "upstream"; readonly question: UpstreamQuestion }
   | { readonly for: "delivery" };
 
 /**
- * Where the session is: greeted (no HELO yet), ready, inside a transaction (`mail`, `rcpt`),
- * reading message lines (`data`), in a STARTTLS handshake, waiting for an answer, or closed
- * (which ignores everything).
+ * A BDAT chunk being read (RFC 3030): `left` of its `size` octets still to come; `refusal`, when
+ * set, is what the chunk gets once read instead of being taken (the client sends it whatever
+ * we answer, so it is always read to its end).
  */
-type State = "greeted" | "ready" | "mail" | "rcpt" | "data" | "tls-handshake" | "closed" | Waiting;
+interface Chunk {
+  readonly at: "chunk";
+  left: number;
+  readonly size: number;
+  readonly last: boolean;
+  readonly refusal: string | undefined;
+}
+
+/** A BDAT command's chunk, until the message it belongs to has begun. */
+interface ChunkStart {
+  readonly size: number;
+  readonly last: boolean;
+}
+
+/**
+ * Where the session is: greeted (no HELO yet), ready, inside a transaction (`mail`, `rcpt`),
+ * reading message lines (`data`), reading a BDAT chunk, between BDAT chunks (`chunks`), in a
+ * STARTTLS handshake, waiting for an answer, or closed (which ignores everything).
+ */
+type State = "greeted" | "ready" | "mail" | "rcpt" | "data" | "chunks" | "tls-handshake" | "closed" | Chunk | Waiting;
 
 /** The client's reverse DNS: not asked for (an allowed client), asked for with `lookup-reverse` and awaited, or known. */
 type Reverse = { readonly kind: "unasked" } | { readonly kind: "asked" } | { readonly kind: "known"; readonly answer: ReverseDns };
@@ -86,13 +106,21 @@ function pathText(arg: string): string | undefined {
   return /<([^>]*)>/.exec(arg)?.[1];
 }
 
+/** `size [LAST]`, RFC 3030's BDAT argument; undefined when it is not one. */
+function bdatArgument(arg: string): ChunkStart | undefined {
+  const m = /^(\d{1,15})( +LAST)?$/i.exec(arg);
+  return m ? { size: Number(m[1]), last: m[2] !== undefined } : undefined;
+}
+
+const NEED_MAIL_FOR_BDAT = reply(503, "5.5.1", "Error: need MAIL command");
+
 /** Facts about the command or message at hand, as opposed to the session's running facts. */
 type MomentFacts = "command" | "recipient" | "sender" | "senderDomainAnswer" | "bounceNamesUs" | "greylist";
 
 type UpstreamQuestion =
   | { readonly kind: "mail"; readonly transaction: Transaction }
   | { readonly kind: "rcpt"; readonly transaction: Transaction; readonly recipient: Recipient }
-  | { readonly kind: "data"; readonly envelope: Envelope };
+  | { readonly kind: "data"; readonly envelope: Envelope; readonly chunk: ChunkStart | undefined };
 
 interface Transaction {
   from: string;
@@ -103,6 +131,8 @@ interface Transaction {
   /** MAIL FROM's parameters as the upstream gets them (` SIZE=n BODY=8BITMIME`…), or "". */
   readonly parameters: string;
   readonly content: MessageContent;
+  /** The message came in BDAT chunks (then DATA may not follow), cut into lines here. */
+  chunks: ChunkLines | undefined;
 }
 
 /** A RCPT being answered: its mailbox, and its parameters as the upstream gets them (` NOTIFY=…`), or "". */
@@ -185,7 +215,7 @@ export class Session {
    * smtpd_per_record_deadline), so a byte now and then never holds the connection.
    */
   get deadline(): number {
-    const timeout = this.state === "data" ? this.config.dataTimeoutMs : this.config.commandTimeoutMs;
+    const timeout = this.state === "data" || this.chunk !== undefined ? this.config.dataTimeoutMs : this.config.commandTimeoutMs;
     return this.lastActivity + (this.gate.stress ? Math.min(timeout, this.config.stressTimeoutMs) : timeout);
   }
 
@@ -198,7 +228,16 @@ export class Session {
    * the runner stops reading from the socket. Not during a TLS handshake, which must read.
    */
   get waiting(): boolean {
-    return typeof this.state === "object";
+    return typeof this.state === "object" && "for" in this.state;
+  }
+
+  /** A message has begun and is being read (DATA, or BDAT chunks): what ends the session abandons it. */
+  private get inMessage(): boolean {
+    return this.state === "data" || this.state === "chunks" || this.chunk !== undefined;
+  }
+
+  private get chunk(): Chunk | undefined {
+    return typeof this.state === "object" && "at" in this.state ? this.state : undefined;
   }
 
   receive(bytes: Uint8Array, now: number): Output[] {
@@ -232,7 +271,7 @@ export class Session {
 
   tick(now: number): Output[] {
     if (this.state === "closed" || this.waiting || now < this.deadline) return [];
-    if (this.state === "data") this.emit({ type: "message-abort" });
+    if (this.inMessage) this.emit({ type: "message-abort" });
     this.send(reply(421, "4.4.2", `${this.config.hostname} Error: timeout exceeded`));
     this.close("timeout");
     return this.flush();
@@ -356,7 +395,8 @@ export class Session {
       this.state = transaction.recipients.length > 0 ? "rcpt" : "mail";
       return this.resume();
     }
-    if (then === "data") this.beginData(transaction);
+    if (then === "data") this.beginData(transaction, undefined);
+    else if ("chunk" in then) this.beginData(transaction, then.chunk);
     else this.askGreylist(transaction, then.greylist);
     this.drain();
     return this.flush();
@@ -370,7 +410,7 @@ export class Session {
   clientClosed(): Output[] {
     if (this.state === "closed") return [];
     this.runChecks("end");
-    if (this.state === "data") this.emit({ type: "message-abort" });
+    if (this.inMessage) this.emit({ type: "message-abort" });
     this.state = "closed";
     this.facts.end ??= "client-closed";
     return this.flush();
@@ -380,14 +420,14 @@ export class Session {
   private hangUp(): void {
     this.runChecks("end");
     if (this.state === "closed") return;
-    if (this.state === "data") this.emit({ type: "message-abort" });
+    if (this.inMessage) this.emit({ type: "message-abort" });
     this.close("client-closed");
   }
 
   /** Finish politely: at once when idle, after the message in flight otherwise. */
   shutdown(): Output[] {
     this.shuttingDown = true;
-    if (this.state !== "data" && !this.waiting && this.state !== "closed") this.sayGoodbye();
+    if (!this.inMessage && !this.waiting && this.state !== "closed") this.sayGoodbye();
     return this.flush();
   }
 
@@ -400,6 +440,15 @@ export class Session {
   private drain(): boolean {
     let took = false;
     while (this.state !== "closed" && !this.waiting && this.state !== "tls-handshake") {
+      const chunk = this.chunk;
+      if (chunk !== undefined) {
+        if (this.readChunk(chunk)) took = true;
+        if (this.chunk === chunk) {
+          if (this.inputDone) this.hangUp();
+          return took;
+        }
+        continue;
+      }
       const line = this.reader.next();
       if (line === null) {
         if (this.inputDone) this.hangUp();
@@ -413,7 +462,7 @@ export class Session {
       if (this.state === "data") this.dataLine(line);
       else if (line.kind === "overlong") this.error(reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets)`));
       else if (line.kind === "line" && line.bytes.includes(CR)) this.error(reply(500, "5.5.2", "Error: bare <CR> in a command; lines end in <CR><LF>"));
-      else if (line.kind === "line") this.command(decoder.decode(line.bytes), line.crlf, bytesToText(this.reader.waiting(100)));
+      else if (line.kind === "line") this.command(decoder.decode(line.bytes), line.crlf);
       // Judged on the whole line too, so that the verdict does not depend on where its reads ended.
       else this.limitOverflow(line.length);
     }
@@ -431,10 +480,12 @@ export class Session {
     this.close("errors");
   }
 
-  private command(line: string, crlf: boolean, ahead: string): void {
+  private command(line: string, crlf: boolean): void {
     const space = line.indexOf(" ");
     const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase();
     const arg = space < 0 ? "" : line.slice(space + 1).trim();
+    // A BDAT command's chunk is part of it, not a command sent ahead of our reply.
+    const ahead = bytesToText(this.reader.waiting(100, verb === "BDAT" ? bdatArgument(arg)?.size ?? 0 : 0));
     const command: ParsedCommand = {
       line: line.slice(0, 100),
       verb,
@@ -468,6 +519,7 @@ export class Session {
     mail: (session, command) => session.mail(command.arg),
     rcpt: (session, command) => session.rcpt(command.arg, command),
     data: (session, command) => session.data(command.arg),
+    bdat: (session, command) => session.bdat(command.arg),
     rset: (session, command) => session.rset(command.arg),
     noop: (session) => session.send(reply(250, "2.0.0", "Ok")),
     quit: (session) => {
@@ -497,7 +549,7 @@ export class Session {
   /** The reply `verb` gets where the session is, when the table says it may not come here. */
   private outOfSequence(verb: string): string | undefined {
     const state = this.state;
-    return state === "greeted" || state === "ready" || state === "mail" || state === "rcpt" ? VERBS[verb].outOfSequence[state] : undefined;
+    return state === "greeted" || state === "ready" || state === "mail" || state === "rcpt" || state === "chunks" ? VERBS[verb].outOfSequence[state] : undefined;
   }
 
   private helo(verb: "HELO" | "EHLO", arg: string, command: ParsedCommand): void {
@@ -571,6 +623,7 @@ export class Session {
       recipients: [],
       declaredSize,
       smtputf8,
+      chunks: undefined,
       parameters: `${declaredSize === undefined ? "" : ` SIZE=${declaredSize}`}${parameters.forward}`,
       content: new MessageContent({ ...this.config, ownHosts: this.config.checks.ownHosts }, path.mailbox === ""),
     };
@@ -640,6 +693,8 @@ export class Session {
   }
 
   private dropTransaction(): void {
+    // Between BDAT chunks the message has begun: it is abandoned (at the upstream, by hanging up).
+    this.emit({ type: "message-abort" });
     if (this.transaction !== undefined && this.config.relay) this.emit({ type: "upstream-reset" });
     this.transaction = undefined;
   }
@@ -693,17 +748,27 @@ export class Session {
         break;
       case "data":
         if (answer.code === 354) {
-          this.state = "data";
           this.emit({ type: "message-begin", envelope: question.envelope });
+          // BDAT: the 354 is ours to hear; the client hears about its chunk once it is read.
+          if (question.chunk !== undefined) {
+            this.answering = undefined;
+            this.readChunk(this.chunkOf(question.chunk, undefined));
+            break;
+          }
+          this.state = "data";
           this.send(answer.text);
+        } else if (question.chunk !== undefined) {
+          this.state = "rcpt";
+          this.answering = undefined;
+          this.readChunk(this.chunkOf(question.chunk, answer.text));
         } else {
           this.state = "rcpt";
           this.error(answer.text);
         }
         break;
     }
-    // Inside DATA (after the upstream's 354) even a shutdown lets the message finish first.
-    if (this.state !== "data") return this.resume();
+    // Inside the message (after the upstream's 354) even a shutdown lets it finish first.
+    if (!this.inMessage && !this.waiting) return this.resume();
     this.drain();
     return this.flush();
   }
@@ -723,10 +788,74 @@ export class Session {
       this.state = { for: "reverse-dns", transaction, then: "data" };
       return;
     }
-    this.beginData(transaction);
+    this.beginData(transaction, undefined);
   }
 
-  private beginData(transaction: Transaction): void {
+  /**
+   * BDAT size [LAST] (RFC 3030): the next `size` octets are message content, not commands. The
+   * first chunk begins the message as DATA would (the upstream is asked DATA: chunks are sent
+   * on as one DATA stream, dot-stuffed), each chunk is answered once read, and LAST ends it.
+   * A chunk refused (out of sequence, not offered after all) is still read to its end.
+   */
+  private bdat(arg: string): void {
+    if (!this.offered.chunking) return this.error(reply(502, "5.5.1", "Error: BDAT not implemented"));
+    const start = bdatArgument(arg);
+    if (start === undefined) {
+      // Where its chunk ends cannot be known: what follows would be read as commands.
+      this.error(reply(501, "5.5.4", "Syntax: BDAT size [LAST]"));
+      return this.close("errors");
+    }
+    const transaction = this.transaction;
+    const refusal = this.state === "chunks" ? undefined : this.outOfSequence("DATA");
+    if (refusal !== undefined || transaction === undefined) return void this.readChunk(this.chunkOf(start, refusal ?? NEED_MAIL_FOR_BDAT));
+    if (this.state === "chunks") return void this.readChunk(this.chunkOf(start, undefined));
+    transaction.chunks = new ChunkLines(this.config.maxLineLength);
+    if (this.reverse.kind === "asked") {
+      this.state = { for: "reverse-dns", transaction, then: { chunk: start } };
+      return;
+    }
+    this.beginData(transaction, start);
+  }
+
+  private chunkOf(start: ChunkStart, refusal: string | undefined): Chunk {
+    return { at: "chunk", left: start.size, size: start.size, last: start.last, refusal };
+  }
+
+  /**
+   * Reads what has come of the chunk at hand; once it is all here, answers it (or ends the
+   * message, for LAST). True when at least one content line was completed (or the chunk).
+   */
+  private readChunk(chunk: Chunk): boolean {
+    this.state = chunk;
+    const transaction = this.transaction;
+    let took = false;
+    while (chunk.left > 0) {
+      const bytes = this.reader.take(chunk.left);
+      if (bytes.length === 0) return took;
+      chunk.left -= bytes.length;
+      if (chunk.refusal === undefined && transaction?.chunks?.push(bytes, (line) => this.dataLine(line, false))) took = true;
+      if (this.state !== chunk) return true;
+    }
+    // Refused, or the message failed with this chunk (too large, a line too long): the transaction is over.
+    const failure = chunk.refusal ?? (chunk.last ? undefined : transaction?.content.failure);
+    if (failure !== undefined) {
+      if (transaction?.chunks !== undefined) this.dropTransaction();
+      const left = this.transaction;
+      this.state = left !== undefined ? (left.recipients.length > 0 ? "rcpt" : "mail") : this.facts.helo === undefined ? "greeted" : "ready";
+      this.error(failure);
+      return true;
+    }
+    if (!chunk.last) {
+      this.state = "chunks";
+      this.send(reply(250, "2.0.0", `${chunk.size} octets received`));
+      return true;
+    }
+    transaction!.chunks!.end((line) => this.dataLine(line, false));
+    this.endOfData(transaction!);
+    return true;
+  }
+
+  private beginData(transaction: Transaction, chunk: ChunkStart | undefined): void {
     const envelope: Envelope = {
       helo: this.facts.helo ?? "",
       protocol: this.protocol,
@@ -735,16 +864,17 @@ export class Session {
       declaredSize: transaction.declaredSize,
       reverseDns: this.reverseDns,
     };
-    if (this.config.relay) return this.ask({ kind: "data", envelope }, "DATA");
-    this.state = "data";
+    if (this.config.relay) return this.ask({ kind: "data", envelope, chunk }, "DATA");
     this.emit({ type: "message-begin", envelope });
+    if (chunk !== undefined) return void this.readChunk(this.chunkOf(chunk, undefined));
+    this.state = "data";
     this.send(reply(354, null, "End data with <CR><LF>.<CR><LF>"));
   }
 
-  private dataLine(line: Line): void {
+  private dataLine(line: Line, stuffed = true): void {
     const transaction = this.transaction!;
     // A view of the reader's buffer: emit() copies it, with the others of this read, before returning.
-    const step = transaction.content.take(line, (bytes) => this.emit({ type: "message-data", bytes }));
+    const step = transaction.content.take(line, (bytes) => this.emit({ type: "message-data", bytes }), stuffed);
     if (step === "end") this.endOfData(transaction);
     // What was begun is dropped; the rest is read and discarded, and the final dot gets the failure.
     else if (step === "failed") this.emit({ type: "message-abort" });
@@ -810,7 +940,7 @@ export class Session {
           else this.error(hit.reply);
           return true;
         case "close":
-          if (this.state === "data") this.emit({ type: "message-abort" });
+          if (this.inMessage) this.emit({ type: "message-abort" });
           this.send(hit.reply);
           this.close("check");
           return true;
@@ -889,12 +1019,13 @@ export class Session {
   /** The wait the session is in, when it is this one. */
   private waitingFor<F extends Waiting["for"]>(what: F): Extract<Waiting, { for: F }> | undefined {
     const state = this.state;
-    return typeof state === "object" && state.for === what ? state as Extract<Waiting, { for: F }> : undefined;
+    return typeof state === "object" && "for" in state && state.for === what ? state as Extract<Waiting, { for: F }> : undefined;
   }
 
   /** The state as a word, for errors that report a broken invariant. */
   private get stateName(): string {
-    return typeof this.state === "object" ? `waiting for ${this.state.for}` : this.state;
+    const state = this.state;
+    return typeof state === "object" ? ("for" in state ? `waiting for ${state.for}` : "reading a BDAT chunk") : state;
   }
 
   private touch(now: number): void {

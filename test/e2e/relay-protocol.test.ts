@@ -37,7 +37,7 @@ test("XCLIENT: Postfix records the client's HELO name, not ours, on a new connec
   assert.equal(postfix.log.filter((line) => /: connect from localhost\[127\.0\.0\.1\]/.test(line)).length, 1, "both sessions over one connection");
 }, RELAY);
 
-test("SMTPUTF8, DSN and BODY=8BITMIME reach Postfix as the client sent them, offered once its EHLO is known", async () => {
+test("SMTPUTF8, DSN, BODY=8BITMIME and BDAT reach Postfix as the client sent them, offered once its EHLO is known", async () => {
   const postfix = await startUpstreamPostfix();
   const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`, MXSCREEN_GREET_WAIT: "300ms" }, {
     // The sender domain's MX, looked up by its A-labels.
@@ -46,14 +46,27 @@ test("SMTPUTF8, DSN and BODY=8BITMIME reach Postfix as the client sent them, off
   // The first session teaches the pool what Postfix offers.
   await deliver(server.port, "127.0.17.11", "client.example.net");
   const c = await RawClient.greeted(server.port, "127.0.17.12");
-  await c.command("EHLO client.example.net", /250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n$/);
+  await c.command("EHLO client.example.net", /250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n$/);
   await c.command("MAIL FROM:<jöe@exämple.net> BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=mx+2Denv1", /250 2\.1\.0 Ok\r\n$/);
   await c.command("RCPT TO:<someone@example.org> NOTIFY=SUCCESS ORCPT=rfc822;someone@example.org", /250 2\.1\.5 Ok\r\n$/);
   await c.command("DATA", /354 [^\n]*\r\n$/);
   c.write("Subject: Grüße\r\n\r\nGrüße aus Köln\r\n.\r\n");
   const queued = /250 2\.0\.0 Ok: queued as ([0-9A-F]+)\r\n$/.exec(await c.until(/250 2\.0\.0 Ok: queued as [0-9A-F]+\r\n$/, 15_000));
   assert.ok(queued);
+  // BDAT: Postfix offers CHUNKING, the chunks go on as one DATA stream; a lone dot inside a chunk is content, stuffed on the way.
+  await c.command("MAIL FROM:<sender@example.net>", /250 2\.1\.0 Ok\r\n$/);
+  await c.command("RCPT TO:<someone@example.org>", /250 2\.1\.5 Ok\r\n$/);
+  const first = "Subject: chunked\r\n\r\nBODYCHECK: before\r\n.\r\nBODYCHECK: af";
+  const last = "ter the dot\r\n";
+  let from = c.text.length;
+  c.write(`BDAT ${first.length}\r\n${first}`);
+  await c.until(new RegExp(`^250 2\\.0\\.0 ${first.length} octets received\r\n$`), 5_000, from);
+  from = c.text.length;
+  c.write(`BDAT ${last.length} LAST\r\n${last}`);
+  const chunked = /^250 2\.0\.0 Ok: queued as ([0-9A-F]+)\r\n$/.exec((await c.until(/^250 2\.0\.0 Ok: queued as [0-9A-F]+\r\n$/, 15_000, from)).slice(from));
+  assert.ok(chunked);
   await c.command("QUIT", /221 /);
+  await postfix.waitForLine(new RegExp(`${chunked[1]}: warning: body BODYCHECK: after the dot`));
   await postfix.waitForLine(new RegExp(`${queued[1]}: from=<jöe@exämple\\.net>`));
   // NOTIFY=SUCCESS reached Postfix: it reports the delivery to the sender.
   await postfix.waitForLine(new RegExp(`${queued[1]}: sender delivery status notification: [0-9A-F]+`));

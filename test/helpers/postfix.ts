@@ -86,6 +86,8 @@ export async function startUpstreamPostfix(options: { tls?: { cert: string; key:
       "smtpd_banner = $myhostname ESMTP upstream",
       // Each Received: header logged (with the session's helo=<…>), so a test reads what Postfix wrote.
       "header_checks = regexp:{{/^Received:/ WARN}}",
+      // And each body line that begins with "BODYCHECK:", to see which lines of a body arrived.
+      "body_checks = regexp:{{/^BODYCHECK:/ WARN}}",
     ], port)
   );
   return { ...instance, proxyPort, impatientPort, slowPort, xclientOncePort, tlsPort };

@@ -32,8 +32,8 @@ function relayed(lines: string, ehlo = POSTFIX_EHLO) {
 }
 
 test("EHLO keywords of an upstream: 8BITMIME, SMTPUTF8 and DSN are what it offers, the greeting line aside", () => {
-  assert.deepEqual(extensionsOf(ehloKeywordsOf(POSTFIX_EHLO)), { eightBitMime: true, smtputf8: true, dsn: true });
-  assert.deepEqual(extensionsOf(ehloKeywordsOf("250-DSN.example Hello\r\n250 SIZE 10\r\n")), { eightBitMime: false, smtputf8: false, dsn: false });
+  assert.deepEqual(extensionsOf(ehloKeywordsOf(POSTFIX_EHLO)), { eightBitMime: true, smtputf8: true, dsn: true, chunking: true });
+  assert.deepEqual(extensionsOf(ehloKeywordsOf("250-DSN.example Hello\r\n250 SIZE 10\r\n")), { eightBitMime: false, smtputf8: false, dsn: false, chunking: false });
 });
 
 test("relay: SMTPUTF8 and DSN are offered when the upstream offers them, and their parameters passed on as the client wrote them", () => {
@@ -43,7 +43,7 @@ test("relay: SMTPUTF8 and DSN are offered when the upstream offers them, and the
       "RCPT TO:<someone@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;someone+40example.org\r\n" +
       "RCPT TO:<ünïcode@example.org> NOTIFY=never\r\n",
   );
-  assert.match(replies, /^250-mx\.test\.example Hello client\.example \[192\.0\.2\.1\]\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n/);
+  assert.match(replies, /^250-mx\.test\.example Hello client\.example \[192\.0\.2\.1\]\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n/);
   assert.deepEqual(asked, [
     "MAIL FROM:<jöe@exämple.net> SIZE=120 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ+2B314159",
     "RCPT TO:<someone@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;someone+40example.org",
@@ -88,6 +88,7 @@ test("parameters: bad values get 501, a UTF-8 recipient needs SMTPUTF8 on its MA
     S: 250-8BITMIME
     S: 250-SMTPUTF8
     S: 250-DSN
+    S: 250-CHUNKING
     S: 250 ENHANCEDSTATUSCODES
     C: MAIL FROM:<a@example.net> RET=ALL
     S: 501 5.5.4 Bad RET parameter syntax: ALL

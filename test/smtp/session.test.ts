@@ -9,6 +9,7 @@ const CLEAN = transcript(`
   S: 250-SIZE 1000
   S: 250-8BITMIME
   S: 250-SMTPUTF8
+  S: 250-CHUNKING
   S: 250 ENHANCEDSTATUSCODES
   C: MAIL FROM:<sender@example.net> SIZE=120 BODY=8BITMIME
   S: 250 2.1.0 Ok
@@ -71,6 +72,7 @@ test("commands out of sequence get 503 and bad syntax 501", () => {
     S: 250-SIZE 1000
     S: 250-8BITMIME
     S: 250-SMTPUTF8
+    S: 250-CHUNKING
     S: 250 ENHANCEDSTATUSCODES
     C: RCPT TO:<b@example.org>
     S: 503 5.5.1 Error: need MAIL command
@@ -109,6 +111,7 @@ test("recipients: accepted domains, relay refused, postmaster and abuse always, 
     S: 250-SIZE 1000
     S: 250-8BITMIME
     S: 250-SMTPUTF8
+    S: 250-CHUNKING
     S: 250 ENHANCEDSTATUSCODES
     C: MAIL FROM:<>
     S: 250 2.1.0 Ok
