@@ -78,7 +78,7 @@ test("STARTTLS to the upstream: used when Postfix offers it (may), the certifica
   const stranger = makeCertificate("stranger.example", dir);
   const postfix = await startUpstreamPostfix({ tls: { cert, key } });
   const upstream = `smtp://127.0.0.1:${postfix.tlsPort}`;
-  const cases = [
+  const cases: { source: string; env: Record<string, string> }[] = [
     { source: "127.0.17.21", env: {} },
     { source: "127.0.17.22", env: { MXSCREEN_UPSTREAM_TLS: "verify", MXSCREEN_UPSTREAM_TLS_CA: cert } },
   ];
