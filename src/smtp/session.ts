@@ -163,6 +163,7 @@ export class Session {
     transactions: 0,
     transactionsAtReset: 0,
     transactionResets: 0,
+    chunks: 0,
     pipeliningOffered: false,
     ehloRefusedUnanswered: false,
     messages: 0,
@@ -846,6 +847,7 @@ export class Session {
       return true;
     }
     if (!chunk.last) {
+      this.facts.chunks++;
       this.state = "chunks";
       this.send(reply(250, "2.0.0", `${chunk.size} octets received`));
       return true;

@@ -82,3 +82,12 @@ test("BDAT relayed: the upstream is asked DATA, its 354 is not the client's, the
   assert.match(replies(), /250 2\.0\.0 Ok\r\n250 2\.0\.0 8 octets received\r\n250 2\.0\.0 Ok: queued as UP1\r\n$/);
   assert.doesNotMatch(replies(), /354/);
 });
+
+test("BDAT: the chunks of a message carry mail, so many small ones never reach MXSCREEN_MAX_COMMANDS", () => {
+  const config = { ...STRICT, checks: { ...STRICT.checks, maxCommands: 10 } };
+  const chunks = Array.from({ length: 30 }, (_, i) => `BDAT 4\r\n${String(i).padStart(2, "0")}\r\n`).join("");
+  const { replies, messages } = play(lineByLine(`${EHLO}${ENVELOPE}${chunks}BDAT 0 LAST\r\n`), config);
+  assert.doesNotMatch(replies, /421/);
+  assert.equal(messages.length, 1);
+  assert.equal(messages[0].split("\r\n").length, 31);
+});
