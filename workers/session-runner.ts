@@ -278,11 +278,12 @@ export class SessionRunner {
     const message = running.message!;
     const upstream = this.config.upstream;
     const relay = running.upstream && upstream ? `${upstream.host}:${upstream.port}` : undefined;
+    const relayTls = running.upstream?.tls ? true : undefined;
     const trace = running.trace;
     this.settle(running, message.finish(), (result, session) => {
       running.message = undefined;
       running.trace = undefined;
-      const about = { from: trace?.from, to: trace?.to, size: trace?.size, relay, reply: result.reply?.trim() };
+      const about = { from: trace?.from, to: trace?.to, size: trace?.size, relay, relay_tls: relayTls, reply: result.reply?.trim() };
       this.post({
         t: "log",
         id: running.id,

@@ -112,8 +112,6 @@ function bdatArgument(arg: string): ChunkStart | undefined {
   return m ? { size: Number(m[1]), last: m[2] !== undefined } : undefined;
 }
 
-const NEED_MAIL_FOR_BDAT = reply(503, "5.5.1", "Error: need MAIL command");
-
 /** Facts about the command or message at hand, as opposed to the session's running facts. */
 type MomentFacts = "command" | "recipient" | "sender" | "senderDomainAnswer" | "bounceNamesUs" | "greylist";
 
@@ -796,7 +794,7 @@ export class Session {
    * BDAT size [LAST] (RFC 3030): the next `size` octets are message content, not commands. The
    * first chunk begins the message as DATA would (the upstream is asked DATA: chunks are sent
    * on as one DATA stream, dot-stuffed), each chunk is answered once read, and LAST ends it.
-   * A chunk refused (out of sequence, not offered after all) is still read to its end.
+   * A chunk refused (out of sequence, or its DATA refused by the upstream) is still read to its end.
    */
   private bdat(arg: string): void {
     if (!this.offered.chunking) return this.error(reply(502, "5.5.1", "Error: BDAT not implemented"));
@@ -806,9 +804,11 @@ export class Session {
       this.error(reply(501, "5.5.4", "Syntax: BDAT size [LAST]"));
       return this.close("errors");
     }
-    const transaction = this.transaction;
+    // Where DATA may not come, a first chunk may not either.
     const refusal = this.state === "chunks" ? undefined : this.outOfSequence("DATA");
-    if (refusal !== undefined || transaction === undefined) return void this.readChunk(this.chunkOf(start, refusal ?? NEED_MAIL_FOR_BDAT));
+    if (refusal !== undefined) return void this.readChunk(this.chunkOf(start, refusal));
+    const transaction = this.transaction;
+    if (transaction === undefined) throw new Error("BDAT in a transaction without one");
     if (this.state === "chunks") return void this.readChunk(this.chunkOf(start, undefined));
     transaction.chunks = new ChunkLines(this.config.maxLineLength);
     if (this.reverse.kind === "asked") {
@@ -835,7 +835,6 @@ export class Session {
       if (bytes.length === 0) return took;
       chunk.left -= bytes.length;
       if (chunk.refusal === undefined && transaction?.chunks?.push(bytes, (line) => this.dataLine(line, false))) took = true;
-      if (this.state !== chunk) return true;
     }
     // Refused, or the message failed with this chunk (too large, a line too long): the transaction is over.
     const failure = chunk.refusal ?? (chunk.last ? undefined : transaction?.content.failure);

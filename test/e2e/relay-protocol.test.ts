@@ -88,6 +88,7 @@ test("STARTTLS to the upstream: used when Postfix offers it (may), the certifica
     const received = await postfixReceived(postfix, id);
     // Postfix writes ESMTPS only for a session inside TLS; its client is ours, introduced by XCLIENT inside it.
     assert.match(received, new RegExp(`Received: from tls-client\\.example\\.net \\(unknown \\[${escape(c.source)}\\]\\).*with ESMTPS id ${id}`), received);
+    await server.waitForLine(new RegExp(`event=DELIVERED client=${escape(c.source)}:\\d+ queue_id=${id} .*relay=127\\.0\\.0\\.1:\\d+ relay_tls=true reply=`));
     await server.stop();
   }
   assert.ok(postfix.log.some((line) => /TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.[23]/.test(line)), postfix.log.join("\n"));
