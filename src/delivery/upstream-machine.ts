@@ -46,8 +46,9 @@ export type UpstreamOutput =
   /** The upstream said 220 to STARTTLS: start the TLS handshake as the client, then call `tlsStarted()`. */
   | { readonly type: "starttls" }
   /**
-   * A connection handed over from an earlier session failed before it served this one: it was
-   * closed (the output before this one); open a new one, on which the questions waiting go on.
+   * A connection handed over from an earlier session failed before it served this one, or its
+   * TLS handshake failed under `may`: it was closed (the output before this one); open a new
+   * one, on which the questions waiting go on.
    */
   | { readonly type: "reconnect"; readonly reason: string };
 
@@ -109,6 +110,11 @@ export class UpstreamMachine {
   private offered: Extensions | undefined;
   /** TLS is up on this connection. */
   private secured = false;
+  /**
+   * Why a TLS handshake with this upstream failed, under `may`: like Postfix's client, the
+   * connections that follow go on in plaintext rather than refuse the mail.
+   */
+  private tlsFailure: string | undefined;
 
   constructor(private readonly settings: UpstreamSettings, private client: ClientIdentity, now: number) {
     this.due = now + settings.timeoutMs;
@@ -143,14 +149,26 @@ export class UpstreamMachine {
     return this.secured;
   }
 
+  /** Under `may`, why STARTTLS failed and the connection went on in plaintext; undefined otherwise. */
+  get tlsFallback(): string | undefined {
+    return this.tlsFailure;
+  }
+
   /**
    * The TLS handshake after STARTTLS ended: on success the session with the upstream starts over
-   * inside TLS (RFC 3207 4.2: EHLO again, nothing said before counts); a failure fails the connection.
+   * inside TLS (RFC 3207 4.2: EHLO again, nothing said before counts). A failure fails the
+   * connection; under `may`, a new one goes on without STARTTLS (what the handshake left of this
+   * one cannot be trusted to carry plaintext).
    */
   tlsStarted(failure: string | undefined, now: number): UpstreamOutput[] {
     if (this.phase.at !== "tls-handshake") return [];
     if (failure !== undefined) {
-      this.broken(`TLS handshake with ${this.settings.name} failed: ${failure}`, now);
+      const reason = `TLS handshake with ${this.settings.name} failed: ${failure}`;
+      if (this.settings.tls !== "may") this.broken(reason, now);
+      else {
+        this.tlsFailure = reason;
+        this.reconnect(reason, now);
+      }
       return this.flush();
     }
     this.secured = true;
@@ -301,7 +319,7 @@ export class UpstreamMachine {
         return this.write(encoder.encode(`EHLO ${hostname}\r\n`));
       case "ehlo": {
         if (reply.code !== 250) return this.broken(`${name} answered EHLO${this.phase.again ? " after XCLIENT" : ""} with ${oneLine(reply)}`, now);
-        if (!this.phase.again && !this.secured && this.settings.tls !== "off") {
+        if (!this.phase.again && !this.secured && this.tlsFailure === undefined && this.settings.tls !== "off") {
           if (/^250[ -]STARTTLS\b/im.test(reply.text)) {
             this.phase = { at: "starttls", ehlo: reply };
             return this.write(encoder.encode("STARTTLS\r\n"));
@@ -394,6 +412,11 @@ export class UpstreamMachine {
   private broken(reason: string, now: number): void {
     const handover = this.phase.at === "probe" || ((this.phase.at === "xclient" || this.phase.at === "ehlo") && this.phase.handover);
     if (!handover) return this.fail(reason, false);
+    this.reconnect(reason, now);
+  }
+
+  /** Closes this connection and asks for a new one, on which the questions waiting go on. */
+  private reconnect(reason: string, now: number): void {
     this.out.push({ type: "close", graceful: false }, { type: "reconnect", reason });
     this.generation++;
     this.phase = { at: "connecting" };

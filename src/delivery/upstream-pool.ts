@@ -35,6 +35,8 @@ export class UpstreamPool {
   private xclientReuse = true;
   private closed = false;
   private known: Extensions | undefined;
+  /** A TLS handshake under `may` failed and was said so; cleared by the next connection inside TLS. */
+  private tlsFallbackSaid = false;
 
   constructor(private readonly config: UpstreamPoolConfig, private readonly warn: (message: string) => void) {}
 
@@ -63,6 +65,12 @@ export class UpstreamPool {
   /** The session is over: its connection waits for the next one, or is closed. */
   release(upstream: Upstream): void {
     this.known = upstream.extensions ?? this.known;
+    if (upstream.tls) this.tlsFallbackSaid = false;
+    const fallback = upstream.tlsFallback;
+    if (fallback !== undefined && !this.tlsFallbackSaid) {
+      this.tlsFallbackSaid = true;
+      this.warn(`${fallback}: relaying in plaintext (MXSCREEN_UPSTREAM_TLS=may; fix the upstream's TLS, or set MXSCREEN_UPSTREAM_TLS=off to stop trying)`);
+    }
     if (upstream.refusesSecondXclient && this.xclientReuse) {
       this.xclientReuse = false;
       this.warn(

@@ -61,6 +61,10 @@ export class Upstream {
     return this.machine.tls;
   }
 
+  get tlsFallback(): string | undefined {
+    return this.machine.tlsFallback;
+  }
+
   get refusesSecondXclient(): boolean {
     return this.machine.refusesSecondXclient;
   }

@@ -330,3 +330,25 @@ test("upstream machine: a failed TLS handshake, or one that takes past the timeo
   stalled.take(stalled.machine.tick(1_001));
   assert.deepEqual(stalled.answers, [{ ok: false, reason: "mta.test:25 did not answer within 1000 ms" }]);
 });
+
+test("upstream machine: under may, a failed TLS handshake costs a connection, not the question: the next goes on without STARTTLS", () => {
+  const d = driven({ tls: "may" });
+  d.take(d.machine.ask("MAIL FROM:<a@example.net>", 0));
+  d.take(d.machine.connected(0));
+  d.say("220 mta ESMTP\r\n");
+  d.say("250-mta\r\n250-STARTTLS\r\n250 XCLIENT ADDR\r\n");
+  d.say("220 go ahead\r\n");
+  d.take(d.machine.tlsStarted("wrong version number", 2));
+  assert.deepEqual(d.closes, [false]);
+  assert.deepEqual(d.reconnects, ["TLS handshake with mta.test:25 failed: wrong version number"]);
+  assert.deepEqual(d.answers, [], "the question waits for the new connection");
+  d.take(d.machine.connected(3));
+  d.say("220 mta ESMTP\r\n", 3);
+  d.say("250-mta\r\n250-STARTTLS\r\n250 XCLIENT ADDR\r\n", 4);
+  assert.match(d.written.at(-1)!, /^XCLIENT /, "no STARTTLS on this one");
+  d.say("220 mta ESMTP\r\n", 5);
+  d.say("250 mta\r\n", 6);
+  assert.equal(d.written.at(-1), "MAIL FROM:<a@example.net>\r\n");
+  assert.equal(d.machine.tls, false);
+  assert.equal(d.machine.tlsFallback, "TLS handshake with mta.test:25 failed: wrong version number");
+});

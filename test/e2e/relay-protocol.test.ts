@@ -98,6 +98,16 @@ test("STARTTLS to the upstream: used when Postfix offers it (may), the certifica
   assert.match(refused.output, /<\*\* 451 4\.4\.1 mx\.test\.example Error: the mail server behind us is not available, try again later/);
   await wrongCa.waitForLine(/event=UPSTREAM-FAILED client=127\.0\.17\.23:\d+ reason="TLS handshake with 127\.0\.0\.1:\d+ failed: [^"]+" action=tempfail/);
 
+  // may, and a handshake that fails (this listener speaks only TLS 1.1 and older): the mail goes on in plaintext, said once.
+  const fallback = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.oldTlsPort}`, MXSCREEN_GREET_WAIT: "300ms" });
+  for (const source of ["127.0.17.25", "127.0.17.26"]) {
+    const id = await deliver(fallback.port, source, "tls-client.example.net");
+    assert.match(await postfixReceived(postfix, id), new RegExp(`with ESMTP id ${id}`));
+    const delivered = await fallback.waitForLine(new RegExp(`event=DELIVERED client=${escape(source)}:`));
+    assert.doesNotMatch(delivered, /relay_tls/);
+  }
+  assert.equal(fallback.lines.filter((line) => /level=warn .*TLS handshake with 127\.0\.0\.1:\d+ failed: .*relaying in plaintext/.test(line)).length, 1, fallback.lines.join("\n"));
+
   // verify against an upstream that offers no STARTTLS: nothing is sent in plaintext.
   const plain = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_UPSTREAM_TLS: "verify" });
   const none = await swaks(["--server", `127.0.0.1:${plain.port}`, "--local-interface", "127.0.17.24", "--helo", "tls-client.example.net", "--from", "sender@example.net", "--to", "someone@example.org"]);

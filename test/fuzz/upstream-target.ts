@@ -87,6 +87,7 @@ export function checkUpstream(input: UpstreamInput): { failure: Failure | undefi
   let closes = 0;
   let introductions = 0;
   let reconnects = 0;
+  let tlsFailures = 0;
   let calls = 0;
   let failure: Failure | undefined;
   const take = (outputs: UpstreamOutput[], what: string) => {
@@ -96,7 +97,7 @@ export function checkUpstream(input: UpstreamInput): { failure: Failure | undefi
       // A handed-over connection replaced: the close before it was of the old connection, not the machine's end.
       if (output.type === "reconnect") {
         reconnects++;
-        if (closes !== 1 || reconnects > introductions) failure = { invariant: "reconnect only after a handed-over connection closed", detail: `at ${what}` };
+        if (closes !== 1 || reconnects > introductions + tlsFailures) failure = { invariant: "reconnect only after a handed-over connection or a TLS handshake (may) failed and closed", detail: `at ${what}` };
         closes = 0;
         continue;
       }
@@ -150,6 +151,7 @@ export function checkUpstream(input: UpstreamInput): { failure: Failure | undefi
         take(machine.abort(), s.do);
         break;
       case "tls":
+        if (!s.ok && input.tls === "may") tlsFailures++;
         take(machine.tlsStarted(s.ok ? undefined : "handshake failed", now), s.do);
         break;
       case "introduce":

@@ -53,6 +53,8 @@ export interface UpstreamPostfix extends PostfixInstance {
   readonly xclientOncePort: number;
   /** smtpd that offers STARTTLS with `options.tls`'s certificate (0 without one), logging each TLS session. */
   readonly tlsPort: number;
+  /** The same, speaking only TLS 1.1 and older, which Deno and Bun refuse: a handshake that fails (0 without `options.tls`). */
+  readonly oldTlsPort: number;
 }
 
 /**
@@ -61,11 +63,15 @@ export interface UpstreamPostfix extends PostfixInstance {
  */
 export async function startUpstreamPostfix(options: { tls?: { cert: string; key: string } } = {}): Promise<UpstreamPostfix> {
   const [proxyPort, impatientPort, slowPort, xclientOncePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const tlsPort = options.tls ? await freePort() : 0;
+  const [tlsPort, oldTlsPort] = options.tls ? [await freePort(), await freePort()] : [0, 0];
+  const tlsOptions = options.tls ? `-o smtpd_tls_security_level=may -o smtpd_tls_cert_file=${options.tls.cert} -o smtpd_tls_key_file=${options.tls.key} -o smtpd_tls_loglevel=1` : "";
   const tls = options.tls
-    ? [`127.0.0.1:${tlsPort} inet n - n - - smtpd -o smtpd_tls_security_level=may -o smtpd_tls_cert_file=${options.tls.cert} -o smtpd_tls_key_file=${options.tls.key} -o smtpd_tls_loglevel=1`,
+    ? [
+      `127.0.0.1:${tlsPort} inet n - n - - smtpd ${tlsOptions}`,
+      `127.0.0.1:${oldTlsPort} inet n - n - - smtpd ${tlsOptions} -o smtpd_tls_protocols=!TLSv1.2,!TLSv1.3`,
       // smtpd gets its TLS randomness from tlsmgr: without it, "no entropy for TLS key generation: disabling TLS support".
-      "tlsmgr unix - - n 1000? 1 tlsmgr"]
+      "tlsmgr unix - - n 1000? 1 tlsmgr",
+    ]
     : [];
   const instance = await onFreePort((port) =>
     launch([
@@ -90,7 +96,7 @@ export async function startUpstreamPostfix(options: { tls?: { cert: string; key:
       "body_checks = regexp:{{/^BODYCHECK:/ WARN}}",
     ], port)
   );
-  return { ...instance, proxyPort, impatientPort, slowPort, xclientOncePort, tlsPort };
+  return { ...instance, proxyPort, impatientPort, slowPort, xclientOncePort, tlsPort, oldTlsPort };
 }
 
 async function launch(listeners: string[], settings: string[], port: number): Promise<PostfixInstance> {
