@@ -263,7 +263,7 @@ export class SessionRunner {
       local: session.client.local,
       helo: session.facts.helo,
       name: running.reverse?.status === "pass" ? running.reverse.name : undefined,
-      protocol: session.facts.tls ? "ESMTPS" : "ESMTP",
+      protocol: session.spoken,
     }, (yes) => this.congest(running, yes));
     this.settle(running, upstream.command(command), (answer, s) => s.upstreamReplied(this.upstreamReply(running, answer), Date.now()));
   }

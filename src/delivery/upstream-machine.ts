@@ -318,7 +318,9 @@ export class UpstreamMachine {
         this.phase = { at: "ehlo", again: false, handover: false };
         return this.write(encoder.encode(`EHLO ${hostname}\r\n`));
       case "ehlo": {
-        if (reply.code !== 250) return this.broken(`${name} answered EHLO${this.phase.again ? " after XCLIENT" : ""} with ${oneLine(reply)}`, now);
+        if (reply.code !== 250) {
+          return this.broken(`${name} answered ${this.phase.again && this.greetsWithHelo ? "HELO" : "EHLO"}${this.phase.again ? " after XCLIENT" : ""} with ${oneLine(reply)}`, now);
+        }
         if (!this.phase.again && !this.secured && this.tlsFailure === undefined && this.settings.tls !== "off") {
           if (/^250[ -]STARTTLS\b/im.test(reply.text)) {
             this.phase = { at: "starttls", ehlo: reply };
@@ -345,9 +347,10 @@ export class UpstreamMachine {
           return this.broken(`${name} refused XCLIENT${this.phase.handover ? " for a second client on one connection" : ""}: ${oneLine(reply)}`, now);
         }
         this.phase = { at: "ehlo", again: true, handover: this.phase.handover };
-        // Postfix takes the HELO name of the EHLO after XCLIENT over XCLIENT's HELO= (smtpd.c
-        // ehlo_cmd): ours would be logged and written in Received: as the client's.
-        return this.write(encoder.encode(`EHLO ${this.client.helo ?? hostname}\r\n`));
+        // Postfix takes the name of the HELO or EHLO after XCLIENT over XCLIENT's HELO=, and an
+        // EHLO makes the session ESMTP whatever PROTO said (smtpd.c helo_cmd, ehlo_cmd): the
+        // client's own greeting, repeated, is what it logs and writes in Received:.
+        return this.write(encoder.encode(`${this.greetsWithHelo ? "HELO" : "EHLO"} ${this.client.helo ?? hostname}\r\n`));
       case "probe":
         if (reply.code !== 250) return this.broken(`${name} answered RSET with ${oneLine(reply)}`, now);
         this.phase = { at: "ready" };
@@ -371,7 +374,8 @@ export class UpstreamMachine {
     const again = this.phase.at === "ehlo" && this.phase.again;
     const offersXclient = /^250[ -]XCLIENT\b/im.test(reply.text);
     if (again || identity === "none" || identity === "proxy" || (identity === "auto" && !offersXclient)) {
-      this.offered = extensionsOf(ehloKeywordsOf(reply.text));
+      // A reply to HELO lists no extensions: what the upstream offers is still what its last EHLO said.
+      if (!(again && this.greetsWithHelo)) this.offered = extensionsOf(ehloKeywordsOf(reply.text));
       this.phase = { at: "ready" };
       return this.pump(now);
     }
@@ -391,6 +395,11 @@ export class UpstreamMachine {
       if (positive) this.inTransaction = false;
       else this.spoiled = true;
     }
+  }
+
+  /** The client greeted us with HELO: after XCLIENT the upstream is greeted the same way. */
+  private get greetsWithHelo(): boolean {
+    return this.client.protocol === "SMTP";
   }
 
   private xclientAttributes(): string {

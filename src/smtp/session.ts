@@ -222,6 +222,11 @@ export class Session {
     return this.state === "closed";
   }
 
+  /** SMTP after HELO, ESMTP after EHLO (ESMTPS inside TLS): what the upstream is told the client spoke (XCLIENT PROTO). */
+  get spoken(): "SMTP" | "ESMTP" | "ESMTPS" {
+    return this.protocol;
+  }
+
   /**
    * Waiting for an answer (DNS, the store, the upstream, the disk): input is not being read, so
    * the runner stops reading from the socket. Not during a TLS handshake, which must read.

@@ -352,3 +352,20 @@ test("upstream machine: under may, a failed TLS handshake costs a connection, no
   assert.equal(d.machine.tls, false);
   assert.equal(d.machine.tlsFallback, "TLS handshake with mta.test:25 failed: wrong version number");
 });
+
+test("upstream machine: a client that said HELO is introduced with PROTO=SMTP and greeted with HELO after XCLIENT; the upstream's extensions stay its EHLO's", () => {
+  const d = driven();
+  d.take(d.machine.connected(0));
+  d.say("220 mta ESMTP\r\n");
+  d.say("250-mta\r\n250 XCLIENT ADDR PORT NAME HELO PROTO\r\n");
+  d.say("220 mta ESMTP\r\n");
+  d.say("250-mta\r\n250 SMTPUTF8\r\n");
+  assert.equal(d.machine.extensions?.smtputf8, true);
+  d.take(d.machine.introduce({ ...NEXT, protocol: "SMTP" }, 10));
+  assert.match(d.written.at(-1)!, / PROTO=SMTP\r\n$/);
+  d.say("220 mta ESMTP\r\n", 11);
+  assert.equal(d.written.at(-1), "HELO next.example\r\n", "an EHLO would make Postfix record ESMTP");
+  d.say("250 mta\r\n", 12);
+  assert.equal(d.machine.extensions?.smtputf8, true, "a reply to HELO lists no extensions, which does not mean there are none");
+  assert.equal(d.machine.reusable, true);
+});

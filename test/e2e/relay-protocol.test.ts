@@ -35,6 +35,9 @@ test("XCLIENT: Postfix records the client's HELO name, not ours, on a new connec
     assert.doesNotMatch(line, /mx\.test\.example \(unknown/, "our own name is never the client's");
   }
   assert.equal(postfix.log.filter((line) => /: connect from localhost\[127\.0\.0\.1\]/.test(line)).length, 1, "both sessions over one connection");
+  // A client that said HELO is one that spoke SMTP, not ESMTP (XCLIENT PROTO=SMTP; the EHLO after it keeps that).
+  const id = await deliver(server.port, "127.0.17.3", "old-client.example.net", ["--protocol", "SMTP"]);
+  assert.match(await postfixReceived(postfix, id), new RegExp(`Received: from old-client\\.example\\.net \\(unknown \\[127\\.0\\.17\\.3\\]\\).*with SMTP id ${id}.*proto=SMTP helo=<old-client\\.example\\.net>`));
 }, RELAY);
 
 test("SMTPUTF8, DSN, BODY=8BITMIME and BDAT reach Postfix as the client sent them, offered once its EHLO is known", async () => {
