@@ -162,7 +162,12 @@ async function main(): Promise<void> {
   counters.listen("bad-rcpt-domain", (domain, now) => harvest.heardDomain(domain, now));
   counters.listen("bad-rcpt-client", (address) => harvest.heardClient(address));
   await counters.start();
-  const greylist = config.greylist === undefined ? undefined : await GreylistStore.open(store, config.greylist, warn);
+  // Greylisting only for a harvest (MXSCREEN_GREYLIST off) follows the fleet's triplets once one begins.
+  const greylist = config.greylist === undefined
+    ? undefined
+    : config.checks.greylist
+    ? await GreylistStore.open(store, config.greylist, warn)
+    : GreylistStore.lazy(store, config.greylist, warn);
   const loop = new AcceptLoop({
     gate: {
       hostname: config.hostname,
