@@ -220,6 +220,7 @@ export class AcceptLoop {
         prefix_clients: harvesting.clients,
       },
       ...(banned && { banPrefix: harvesting.network }),
+      takesPass: configured === "enforce" || configured === "ban",
     };
   }
 

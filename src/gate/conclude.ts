@@ -129,7 +129,7 @@ export class Concluder {
     }
     if (finding.event === "PASS NEW" && !admitted) {
       this.store.set("pass", { prefix, ttlMs: this.config.passTtlMs, check: "pregreet", reason: "passed" }, now);
-    } else if (finding.event !== "PASS NEW" && admitted) {
+    } else if (finding.event !== "PASS NEW" && (admitted || [finding, ...also].some((found) => found.takesPass))) {
       this.store.remove("pass", prefix, now, `session ended ${finding.event}`);
     }
     for (const recorded of [finding, ...also]) {

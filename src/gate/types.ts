@@ -39,6 +39,8 @@ export interface Finding {
   readonly evidence: Readonly<Record<string, LogValue>>;
   /** With the action `ban`: the prefix banned, when it is not the client's own (a harvesting /24 or /64). */
   readonly banPrefix?: Prefix;
+  /** The client's pass is taken back, also one it had before this connection (a harvester passed before the harvest began). */
+  readonly takesPass?: boolean;
 }
 
 export type GateAction =

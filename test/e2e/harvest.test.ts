@@ -52,6 +52,10 @@ test("harvest behind a real Postfix: its 550 5.1.1 answers put example.org under
   await node.waitForLine(/event=HARVEST client=127\.0\.63\.2:\d+ .*domain=example\.org domain_bad_recipients=4 prefix=127\.0\.63\.0\/24 prefix_clients=2 .*action=enforce$/);
   await newSender(node, "127.0.64.1");
   await node.waitForLine(/event=GREYLIST client=127\.0\.64\.1:\d+ .*also=HARVEST\b.*action=enforce$/);
+  // 127.0.63.1 passed before the harvest began: Postfix answers it, and it loses its pass.
+  await harvestFrom(node, "127.0.63.1", 9);
+  await node.waitForLine(/event=HARVEST client=127\.0\.63\.1:\d+ .*prefix_clients=2 .*action=enforce$/);
+  await becomes(node, "127.0.63.1", "220-", 2_000);
   // A new harvester learns nothing: its guesses are greylisted before Postfix is asked, and
   // only a retry after MXSCREEN_GREYLIST_DELAY gets Postfix's answer (and is counted).
   await harvestFrom(node, "127.0.63.3", 5, [GREYLISTED]);
