@@ -191,6 +191,8 @@ export class AcceptLoop {
     const now = Date.now();
     const window = this.badRecipients.add(record.ip, facts.badRecipients, facts.badRecipientDomains, now);
     const harvesting = this.options.harvest.sessionEnded(record.ip, facts.badRecipients, facts.badRecipientDomains, now);
+    // A DNSWL listing at or below MXSCREEN_DNSWL_THRESHOLD skips every check: its unknowns count, it is not judged by them.
+    if (facts.dnsblScore !== undefined && facts.dnsblScore <= this.options.gate.checks.dnswlThreshold) return [];
     const findings: Finding[] = [];
     if (harvesting !== undefined) findings.push(this.harvestFinding(harvesting));
     if (window.over && !facts.findings.some((hit) => hit.check === "dictionary")) {
