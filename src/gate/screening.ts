@@ -1,6 +1,6 @@
 import type { Metrics } from "../metrics/metrics.ts";
 import type { ClientSocket, ConnectionHandlers } from "../net/types.ts";
-import type { SessionFacts } from "../smtp/types.ts";
+import type { GateFacts, SessionFacts } from "../smtp/types.ts";
 import type { GreylistStore } from "../greylist/index.ts";
 import type { SessionHandle, SessionPool, SessionSink } from "../../workers/types.ts";
 import type { Logger } from "../log/logger.ts";
@@ -20,8 +20,10 @@ export interface ScreeningContext {
   readonly metrics: Metrics;
   readonly deadlines: Deadlines;
   readonly greylist: GreylistStore | undefined;
-  /** The dictionary check across connections, for a session that ended. */
-  dictionaryAcrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[];
+  /** The checks across connections and nodes (dictionary, harvest), for a session that ended. */
+  acrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[];
+  /** The recipient domains under harvest now, for a new client's session. */
+  harvested(): GateFacts["harvested"];
   /** The process is under stress: sessions begun now get the shorter deadlines. */
   stressed(): boolean;
   /** The connection is gone: stop tracking it (and release its count when it was counted). */
@@ -186,7 +188,7 @@ export class Screening implements ConnectionHandlers {
         }
         const gateFindings = [
           ...(this.greeter.noted ? [this.greeter.noted] : []),
-          ...(this.standing.kind === "allowed" ? [] : context.dictionaryAcrossConnections(record, facts)),
+          ...(this.standing.kind === "allowed" ? [] : context.acrossConnections(record, facts)),
         ];
         const [finding, ...also] = sessionFindings(this.standing, gateFindings, facts);
         this.conclude(finding, also);
@@ -198,7 +200,8 @@ export class Screening implements ConnectionHandlers {
         this.conclude({ event: "WORKER-FAILED", check: "session-worker", action: "close", evidence: { reason } });
       },
     };
-    this.session = context.pool.open(client, { dnsbl: this.dnsbl?.answers() ?? [], stress: context.stressed() }, early, sink);
+    const harvested = this.standing.kind === "new" ? context.harvested() : undefined;
+    this.session = context.pool.open(client, { dnsbl: this.dnsbl?.answers() ?? [], stress: context.stressed(), ...(harvested?.length && { harvested }) }, early, sink);
     if (this.inputEnded) this.session.ended();
   }
 }
