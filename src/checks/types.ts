@@ -81,7 +81,8 @@ export interface SessionView {
 
 /** Everything a check may look at: the session's facts at the moment the check runs, and the command or message at hand. */
 export interface CheckFacts {
-  readonly client: { readonly address: string };
+  /** `local`: the address and port it connected to, when the runner knows them. */
+  readonly client: { readonly address: string; readonly local?: { readonly address: string } };
   readonly session: SessionView;
   readonly dnsbl: readonly DnsblAnswer[];
   readonly reverseDns: ReverseDns | undefined;
@@ -134,6 +135,10 @@ export interface Hit {
 /** What every check may read besides its own knobs. */
 export interface SharedSettings {
   readonly hostname: string;
+  /** MXSCREEN_ACCEPT_DOMAINS (empty: any). */
+  readonly acceptDomains: readonly string[];
+  /** The addresses of MXSCREEN_LISTEN that name one (not 0.0.0.0 or ::), as formatIP writes them. */
+  readonly listenAddresses: readonly string[];
 }
 
 /** One heuristic: pure and synchronous, from the facts of its stage and its own knobs to a hit (or nothing). */

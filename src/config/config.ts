@@ -1,6 +1,6 @@
 import { actionVariable, CHECKS, type CheckId, type ChecksSettings } from "../checks/registry.ts";
 import { CHECK_ACTIONS, type CheckAction } from "../checks/types.ts";
-import type { Prefix } from "../ip/address.ts";
+import { formatIP, parseIP, type Prefix } from "../ip/address.ts";
 import { ConfigError } from "./config-error.ts";
 import { parseDuration } from "./duration.ts";
 import {
@@ -125,6 +125,14 @@ function reservedFiles(openFiles: number): number {
   return Math.max(64, Math.ceil(openFiles * 0.05));
 }
 
+/** The listen addresses that are one of ours (not the wildcard), for helo-claims. */
+function listenAddresses(listen: readonly ListenAddress[]): string[] {
+  return listen.flatMap(({ host }) => {
+    const ip = parseIP(host);
+    return ip === null || (ip.family === 4 ? ip.value === 0 : ip.groups.every((group) => group === 0)) ? [] : [formatIP(ip)];
+  });
+}
+
 /**
  * Reads every MXSCREEN_ setting once. Throws ConfigError on the first bad value: start-up
  * stops with that one line rather than running with a setting the operator did not mean.
@@ -199,14 +207,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     CHECKS.map((check) => [check.id, parseChoice(actionVariable(check.id), get(actionVariable(check.id)) ?? check.defaultAction, CHECK_ACTIONS)]),
   ) as Record<CheckId, CheckAction>;
   // Each check declares its knobs (src/checks/types.ts): their variables, defaults and parsers.
-  const checks = {
+  const listen = parseListen("MXSCREEN_LISTEN", get("MXSCREEN_LISTEN") ?? "0.0.0.0:2525");
+  const acceptDomains = parseDomainList("MXSCREEN_ACCEPT_DOMAINS", get("MXSCREEN_ACCEPT_DOMAINS") ?? "");
+  const knobs = {
     ...Object.fromEntries(
       CHECKS.flatMap((check) => Object.entries(check.settings)).map(([key, knob]) => [key, knob.parse(knob.variable, get(knob.variable) ?? knob.fallback)]),
     ),
     hostname,
   } as ChecksSettings;
+  const checks: ChecksSettings = { ...knobs, acceptDomains, listenAddresses: listenAddresses(listen) };
   const config: Config = {
-    listen: parseListen("MXSCREEN_LISTEN", get("MXSCREEN_LISTEN") ?? "0.0.0.0:2525"),
+    listen,
     hostname,
     hostnameUnqualified: FULLY_QUALIFIED.test(hostname) ? undefined : hostnameSetting === undefined ? "the system hostname" : "MXSCREEN_HOSTNAME",
     // Fly.io names each machine's region (ams, iad …): one node per region needs no setting.
@@ -215,7 +226,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     dbAuthToken: get("MXSCREEN_DB_AUTH_TOKEN"),
     dbSyncUrl: get("MXSCREEN_DB_SYNC_URL"),
     spoolDir: get("MXSCREEN_SPOOL_DIR") ?? "data/spool",
-    acceptDomains: parseDomainList("MXSCREEN_ACCEPT_DOMAINS", get("MXSCREEN_ACCEPT_DOMAINS") ?? ""),
+    acceptDomains,
     workers: parseWorkers(get("MXSCREEN_WORKERS") ?? "auto", host.cpus),
     processes,
     processIndex: int("MXSCREEN_PROCESS_INDEX", 0, 0, processes - 1),
