@@ -179,6 +179,7 @@ async function main(): Promise<void> {
     badRecipientWindow: config.badRecipientWindow,
     badRecipientCounters,
     greylist,
+    tarpitSessions: config.tarpit.sessions,
   }, store, pool, concluder, logger, metrics);
   const listeners = await loop.start();
   const siblings = !sibling && config.processes > 1 ? new Siblings(config.processes - 1, logger) : undefined;

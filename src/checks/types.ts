@@ -50,6 +50,11 @@ export interface ParsedCommand {
   readonly followedByMore: boolean;
   /** The first 100 of those bytes, one character per byte (evidence: what it pushed ahead). */
   readonly ahead: string;
+  /**
+   * The command arrived before the final line of our paced reply to the one before it (stutter,
+   * tarpit): `verb` is that command (`.` for a message's end), `endsGroup` its RFC 2920 rule.
+   */
+  readonly early: { readonly verb: string; readonly endsGroup: boolean } | undefined;
 }
 
 /**

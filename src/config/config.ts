@@ -98,6 +98,11 @@ export interface Config {
   readonly greylist: { readonly delayMs: number; readonly windowMs: number; readonly passTtlMs: number } | undefined;
   readonly connectionLimits: { readonly perClient: number; readonly perPrefix: number; readonly total: number };
   readonly badRecipientWindow: { readonly max: number; readonly windowMs: number };
+  /**
+   * MXSCREEN_TARPIT_DELAY (per hit), MXSCREEN_TARPIT_MAX (per reply) and MXSCREEN_TARPIT_SHARE:
+   * at most this many sessions (a share of MXSCREEN_MAX_CONNECTIONS) are tarpitted at once.
+   */
+  readonly tarpit: { readonly delayMs: number; readonly maxMs: number; readonly sessions: number };
   /** MXSCREEN_ variables that no setting reads: most likely typos, warned about at start. */
   readonly unknownVariables: readonly string[];
 }
@@ -271,6 +276,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     greylist: checks.greylist ? { delayMs: checks.greylistDelayMs, windowMs: checks.greylistWindowMs, passTtlMs: checks.greylistPassTtlMs } : undefined,
     connectionLimits: { perClient: checks.maxConnPerClient, perPrefix: checks.maxConnPerPrefix, total: maxConnections },
     badRecipientWindow: { max: checks.maxBadRecipientsPerPrefix, windowMs: checks.badRecipientWindowMs },
+    tarpit: {
+      delayMs: dur("MXSCREEN_TARPIT_DELAY", "1s"),
+      maxMs: dur("MXSCREEN_TARPIT_MAX", "10s"),
+      sessions: Math.floor(maxConnections * int("MXSCREEN_TARPIT_SHARE", 10, 0, 100) / 100),
+    },
     unknownVariables: [],
   };
   const unknownVariables = Object.keys(env).filter((name) => name.startsWith("MXSCREEN_") && !read.has(name)).sort();
@@ -294,6 +304,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   if (config.stressTimeoutMs === 0 || config.stressTimeoutMs > config.commandTimeoutMs) {
     throw new ConfigError("MXSCREEN_COMMAND_TIMEOUT_STRESS", get("MXSCREEN_COMMAND_TIMEOUT_STRESS") ?? "", `a duration above 0 and no longer than MXSCREEN_COMMAND_TIMEOUT (${config.commandTimeoutMs} ms)`);
   }
+  if (config.tarpit.maxMs > 60_000) throw new ConfigError("MXSCREEN_TARPIT_MAX", get("MXSCREEN_TARPIT_MAX") ?? "", "a duration of at most 1m (RFC 5321 4.5.3.2: a client waits 5 minutes for a reply; a tarpit must not make it give up)");
   if (config.dnsTimeoutMs === 0) throw new ConfigError("MXSCREEN_DNS_TIMEOUT", get("MXSCREEN_DNS_TIMEOUT") ?? "", "a duration above 0");
   if (config.banTtlMs === 0) throw new ConfigError("MXSCREEN_BAN_TTL", get("MXSCREEN_BAN_TTL") ?? "", "a duration above 0");
   if (!/^(file:|libsql:|https?:|wss?:)/.test(config.dbUrl)) {

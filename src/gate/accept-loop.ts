@@ -19,6 +19,7 @@ import { parseProxyHeader } from "../net/proxy-protocol.ts";
 import { standing as standingOf } from "../store/standing.ts";
 import { Screening, type ScreeningContext } from "./screening.ts";
 import { Stress } from "./stress.ts";
+import { TarpitBudget } from "./tarpit-budget.ts";
 import type { Finding, GateConfig } from "./types.ts";
 
 export interface AcceptLoopOptions {
@@ -49,6 +50,8 @@ export interface AcceptLoopOptions {
   readonly badRecipientCounters: BadRecipientCounters;
   /** Undefined when MXSCREEN_GREYLIST is off. */
   readonly greylist: GreylistStore | undefined;
+  /** Sessions that may be tarpitted at once (MXSCREEN_TARPIT_SHARE of MXSCREEN_MAX_CONNECTIONS). */
+  readonly tarpitSessions: number;
 }
 
 const PROXY_HEADER_TIMEOUT_MS = 10_000;
@@ -88,6 +91,7 @@ export class AcceptLoop {
       metrics,
       deadlines: new Deadlines(),
       greylist: options.greylist,
+      tarpit: new TarpitBudget(options.tarpitSessions, () => this.stress.active, metrics),
       dictionaryAcrossConnections: (record, facts) => this.dictionaryAcrossConnections(record, facts),
       stressed: () => this.stress.active,
       ended: (screening) => {
