@@ -29,3 +29,47 @@ test("helo-claims: a HELO naming our mail domain, another of our names or the ad
   await own.command("RCPT TO:<someone@example.org>", /^250 /m, 5_000);
   own.close();
 }, E2E);
+
+/** A bot that waits for the greeting, then sends each line `gapMs` after the last without reading a reply. */
+async function blindBot(port: number, source: string, gapMs: number): Promise<RawClient> {
+  const bot = await RawClient.greeted(port, source);
+  bot.socket.setNoDelay(true);
+  for (const line of ["EHLO bot.example.net", "MAIL FROM:<a@example.net>", "RCPT TO:<b@example.org>", "DATA", "Subject: spam", "", "buy", ".", "QUIT"]) {
+    if (bot.isClosed) break;
+    bot.write(`${line}\r\n`);
+    await new Promise((resolve) => setTimeout(resolve, gapMs));
+  }
+  return bot;
+}
+
+// 40 ms between commands: one command per read even on a loaded machine, so that without
+// stutter the bot's spam goes through (as the issue found with 2 ms on an idle one).
+const GAP_MS = 40;
+
+test("stutter: a bot sending each command shortly after the last without reading gets PASS NEW without it, and is caught with it (inline and in a worker)", async () => {
+  const plain = await startServer(FAST);
+  const through = await blindBot(plain.port, "127.0.2.11", GAP_MS);
+  await through.waitClosed();
+  assert.match(through.text, /250 2\.0\.0 Ok: queued as \w+\r\n221 /, "without stutter its spam goes through");
+  await plain.waitForLine(/event="PASS NEW" client=127\.0\.2\.11:\d+ .*messages=1 /);
+  for (const workers of ["0", "1"]) {
+    const server = await startServer({ ...FAST, MXSCREEN_STUTTER: "true", MXSCREEN_STUTTER_DELAY: "300ms", MXSCREEN_WORKERS: workers });
+    const bot = await blindBot(server.port, "127.0.2.12", GAP_MS);
+    await bot.waitClosed();
+    assert.match(bot.text, /^250-mx\.test\.example Hello bot\.example\.net \[127\.0\.2\.12\]\r\n(250-.*\r\n)*250 ENHANCEDSTATUSCODES\r\n554 5\.5\.0 mx\.test\.example Error: SMTP protocol synchronization; closing\r\n$/m);
+    await server.waitForLine(/event=PIPELINING client=127\.0\.2\.12:\d+ command=MAIL before_reply_to=EHLO offered=false .*end=check .*action=enforce$/);
+    // 2 ms apart: some commands share a read, some do not; caught either way.
+    const fast = await blindBot(server.port, "127.0.2.14", 2);
+    await fast.waitClosed();
+    await server.waitForLine(/event=PIPELINING client=127\.0\.2\.14:\d+ .*end=check .*action=enforce$/);
+    assert.ok(!server.lines.some((line) => /DELIVERED/.test(line)), `workers=${workers}: nothing delivered`);
+    // A client that reads every reply to its end is not caught, and waits once per stuttered reply.
+    const polite = await RawClient.greeted(server.port, "127.0.2.13");
+    const started = Date.now();
+    await polite.command("EHLO client.example.net", /^250 ENHANCEDSTATUSCODES\r\n/m);
+    await polite.command("MAIL FROM:<a@example.net>", /^250 2\.1\.0 Ok\r\n/m);
+    assert.ok(Date.now() - started >= 600, "two stuttered replies, 300 ms each");
+    await polite.command("QUIT", /^221 /m);
+    await server.waitForLine(/event="PASS NEW" client=127\.0\.2\.13:\d+ /);
+  }
+}, E2E);

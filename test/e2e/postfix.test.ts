@@ -6,8 +6,8 @@ import { spooled } from "../helpers/spooled.ts";
 import { swaks } from "../helpers/swaks.ts";
 
 for (const pipelining of ["false", "true"]) {
-  test(`Postfix's smtp client relays through mxscreen's default checks and its mail is spooled (MXSCREEN_PIPELINING=${pipelining})`, async () => {
-    const server = await startServer({ MXSCREEN_GREET_WAIT: "500ms", MXSCREEN_ACCEPT_DOMAINS: "example.org", MXSCREEN_PIPELINING: pipelining });
+  test(`Postfix's smtp client relays through mxscreen's default checks and stutter, and its mail is spooled (MXSCREEN_PIPELINING=${pipelining})`, async () => {
+    const server = await startServer({ MXSCREEN_GREET_WAIT: "500ms", MXSCREEN_ACCEPT_DOMAINS: "example.org", MXSCREEN_PIPELINING: pipelining, MXSCREEN_STUTTER: "true", MXSCREEN_STUTTER_DELAY: "100ms" });
     const postfix = await startPostfix(server.port, "127.0.8.11", "sender.example.net");
     const handed = await swaks(["--server", `127.0.0.1:${postfix.port}`, "--helo", "localhost.example", "--from", "someone@example.net", "--to", "user@example.org", "--header", "Subject: through Postfix"]);
     assert.equal(handed.code, 0, handed.output);
