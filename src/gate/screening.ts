@@ -168,7 +168,11 @@ export class Screening implements ConnectionHandlers {
       allowed: this.standing.kind === "allowed",
     };
     const writer = this.writer = new PacedWriter(socket);
-    const end = () => writer.then(() => socket.end());
+    // The session is over: its place in the tarpit is free, and the connection ends after what it wrote.
+    const end = () => {
+      context.tarpit.release(this);
+      writer.then(() => socket.end());
+    };
     const sink: SessionSink = {
       write: (text, pace) => writer.write(text, pace && { ms: pace.stutterMs + context.tarpit.grant(this, pace.tarpitMs), final: pace.final }),
       close: end,

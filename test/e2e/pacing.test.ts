@@ -73,3 +73,43 @@ test("stutter: a bot sending each command shortly after the last without reading
     await server.waitForLine(/event="PASS NEW" client=127\.0\.2\.13:\d+ /);
   }
 }, E2E);
+
+/** One counter's value on /metrics. */
+async function metric(admin: string, series: string): Promise<number> {
+  const text = await (await fetch(`${admin}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  assert.ok(line, `no ${series} in /metrics`);
+  return Number(line.split(" ")[1]);
+}
+
+/** How long the reply to `line` took to arrive whole. */
+async function timed(c: RawClient, line: string, reply: RegExp): Promise<number> {
+  const started = Date.now();
+  await c.command(line, reply);
+  return Date.now() - started;
+}
+
+test("tarpit: a client's replies slow down with each hit, within the budget (one session here); the place is freed when it leaves", async () => {
+  const server = await startServer({
+    ...FAST,
+    MXSCREEN_TARPIT_DELAY: "400ms",
+    MXSCREEN_TARPIT_MAX: "800ms",
+    MXSCREEN_MAX_CONNECTIONS: "20",
+    MXSCREEN_TARPIT_SHARE: "5",
+    MXSCREEN_ACTION_HELO_SYNTAX: "ignore",
+  }, { admin: true });
+  const a = await RawClient.greeted(server.port, "127.0.2.21");
+  assert.ok(await timed(a, "HELO localhost", /^250 /m) >= 400, "one hit (helo-syntax, only logged): 400 ms");
+  assert.ok(await timed(a, "MAIL FROM:<a@nowhere.invalid>", /^550 5\.1\.8 /m) >= 800, "two hits (sender-domain): 800 ms");
+  assert.ok(await timed(a, "NOOP", /^250 /m) >= 800, "no more than MXSCREEN_TARPIT_MAX");
+  const b = await RawClient.greeted(server.port, "127.0.2.22");
+  await b.command("HELO localhost", /^250 /m);
+  assert.equal(await metric(server.admin, "mxscreen_tarpit_sessions_total"), 1, "the budget holds one session: the second is not slowed");
+  assert.ok(await metric(server.admin, 'mxscreen_tarpit_skipped_total{reason="budget"}') >= 1);
+  assert.ok(await metric(server.admin, "mxscreen_tarpit_delay_seconds_total") >= 2);
+  await a.command("QUIT", /^221 /m);
+  await a.waitClosed();
+  assert.ok(await timed(b, "NOOP", /^250 /m) >= 400, "with the place free, the second client's replies slow down");
+  assert.equal(await metric(server.admin, "mxscreen_tarpit_sessions_total"), 2);
+  await b.command("QUIT", /^221 /m);
+}, E2E);
