@@ -54,11 +54,11 @@ export const heloClaims = defineCheck({
   evaluate(facts, settings) {
     const helo = facts.session.helos[facts.session.helos.length - 1];
     if (helo === undefined) return undefined;
-    const local = facts.client.local?.address;
+    const local = parseIP(facts.client.local?.address ?? "");
     const ours: Ours = {
       names: [settings.hostname.toLowerCase(), ...settings.ownNames],
       domains: settings.acceptDomains,
-      addresses: local === undefined ? settings.listenAddresses : [...settings.listenAddresses, formatOrSelf(local)],
+      addresses: local === null ? settings.listenAddresses : [...settings.listenAddresses, formatIP(local)],
     };
     const claim = heloClaim(helo, facts.client.address, ours);
     if (claim === undefined) return undefined;
@@ -68,9 +68,3 @@ export const heloClaims = defineCheck({
     };
   },
 });
-
-/** A local address as formatIP writes it (an IPv4-mapped one stays as the socket gave it when it does not parse). */
-function formatOrSelf(address: string): string {
-  const ip = parseIP(address);
-  return ip === null ? address : formatIP(ip);
-}

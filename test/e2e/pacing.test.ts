@@ -42,9 +42,11 @@ async function blindBot(port: number, source: string, gapMs: number): Promise<Ra
   return bot;
 }
 
-// 40 ms between commands: one command per read even on a loaded machine, so that without
-// stutter the bot's spam goes through (as the issue found with 2 ms on an idle one).
-const GAP_MS = 40;
+// 100 ms between commands: one command per read even on a loaded machine, so that without
+// stutter the bot's spam goes through (as the issue found with 2 ms on an idle one); the stutter
+// delay is far longer, so that a loop held up by the load still reads the bot's next command
+// before the timer writes the final line.
+const GAP_MS = 100;
 
 test("stutter: a bot sending each command shortly after the last without reading gets PASS NEW without it, and is caught with it (inline and in a worker)", async () => {
   const plain = await startServer(FAST);
@@ -53,7 +55,7 @@ test("stutter: a bot sending each command shortly after the last without reading
   assert.match(through.text, /250 2\.0\.0 Ok: queued as \w+\r\n221 /, "without stutter its spam goes through");
   await plain.waitForLine(/event="PASS NEW" client=127\.0\.2\.11:\d+ .*messages=1 /);
   for (const workers of ["0", "1"]) {
-    const server = await startServer({ ...FAST, MXSCREEN_STUTTER: "true", MXSCREEN_STUTTER_DELAY: "300ms", MXSCREEN_WORKERS: workers });
+    const server = await startServer({ ...FAST, MXSCREEN_STUTTER: "true", MXSCREEN_STUTTER_DELAY: "800ms", MXSCREEN_WORKERS: workers });
     const bot = await blindBot(server.port, "127.0.2.12", GAP_MS);
     await bot.waitClosed();
     assert.match(bot.text, /^250-mx\.test\.example Hello bot\.example\.net \[127\.0\.2\.12\]\r\n(250-.*\r\n)*250 ENHANCEDSTATUSCODES\r\n554 5\.5\.0 mx\.test\.example Error: SMTP protocol synchronization; closing\r\n$/m);
@@ -63,14 +65,19 @@ test("stutter: a bot sending each command shortly after the last without reading
     await fast.waitClosed();
     await server.waitForLine(/event=PIPELINING client=127\.0\.2\.14:\d+ .*end=check .*action=enforce$/);
     assert.ok(!server.lines.some((line) => /DELIVERED/.test(line)), `workers=${workers}: nothing delivered`);
-    // A client that reads every reply to its end is not caught, and waits once per stuttered reply.
+    if (workers === "1") continue;
+    // A client that reads every reply to its end is not caught, and waits once per stuttered reply, on its first visit only.
     const polite = await RawClient.greeted(server.port, "127.0.2.13");
     const started = Date.now();
     await polite.command("EHLO client.example.net", /^250 ENHANCEDSTATUSCODES\r\n/m);
-    await polite.command("MAIL FROM:<a@example.net>", /^250 2\.1\.0 Ok\r\n/m);
-    assert.ok(Date.now() - started >= 600, "two stuttered replies, 300 ms each");
+    assert.match(await polite.command("MAIL FROM:<a@example.net>", /^250 2\.1\.0 Ok\r\n/m), /^250-2\.1\.0 mx\.test\.example\r\n250 2\.1\.0 Ok\r\n$/);
+    assert.ok(Date.now() - started >= 1600, "two stuttered replies, 800 ms each");
     await polite.command("QUIT", /^221 /m);
     await server.waitForLine(/event="PASS NEW" client=127\.0\.2\.13:\d+ /);
+    const again = await RawClient.greeted(server.port, "127.0.2.13");
+    await again.command("EHLO client.example.net", /^250 ENHANCEDSTATUSCODES\r\n/m);
+    assert.equal(await again.command("MAIL FROM:<a@example.net>", /^250 2\.1\.0 Ok\r\n/m), "250 2.1.0 Ok\r\n", "passed: no stutter");
+    await again.command("QUIT", /^221 /m);
   }
 }, E2E);
 
@@ -112,4 +119,17 @@ test("tarpit: a client's replies slow down with each hit, within the budget (one
   assert.ok(await timed(b, "NOOP", /^250 /m) >= 400, "with the place free, the second client's replies slow down");
   assert.equal(await metric(server.admin, "mxscreen_tarpit_sessions_total"), 2);
   await b.command("QUIT", /^221 /m);
+}, E2E);
+
+test("tarpit: under stress no reply is slowed, and the place is given up", async () => {
+  const server = await startServer({ ...FAST, MXSCREEN_TARPIT_DELAY: "400ms", MXSCREEN_STRESS_CONNECTIONS: "2", MXSCREEN_ACTION_HELO_SYNTAX: "ignore" }, { admin: true });
+  const a = await RawClient.greeted(server.port, "127.0.2.31");
+  assert.ok(await timed(a, "HELO localhost", /^250 /m) >= 400, "slowed while the process is not under stress");
+  const b = await RawClient.open(server.port, "127.0.2.32");
+  await server.waitForLine(/under stress: greet wait shortened/);
+  await a.command("NOOP", /^250 /m);
+  assert.equal(await metric(server.admin, 'mxscreen_tarpit_skipped_total{reason="stress"}'), 1);
+  assert.equal(await metric(server.admin, "mxscreen_tarpit_sessions"), 0);
+  b.close();
+  await a.command("QUIT", /^221 /m);
 }, E2E);
