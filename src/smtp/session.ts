@@ -85,7 +85,7 @@ function pathText(arg: string): string | undefined {
   return /<([^>]*)>/.exec(arg)?.[1];
 }
 
-/** A command as RFC 2920 sees it: what a command sent before our reply to it came after. */
+/** The command (or message end) a reply answers, and RFC 2920's rule for it: whether the next command may be sent before that reply. */
 interface Answered {
   readonly verb: string;
   readonly endsGroup: boolean;
