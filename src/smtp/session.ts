@@ -129,6 +129,7 @@ export class Session {
     badRecipientDomains: [],
     resets: 0,
     transactions: 0,
+    pacedReplies: 0,
     transactionsAtReset: 0,
     transactionResets: 0,
     pipeliningOffered: false,
@@ -914,6 +915,7 @@ export class Session {
     if (stutterMs === 0 && tarpitMs === 0) return;
     this.out[this.out.length - 1] = { type: "paced-reply", ...splitReply(last.text, this.config.hostname, stutterMs > 0), stutterMs, tarpitMs };
     this.paced = answered;
+    this.facts.pacedReplies++;
   }
 
   private touch(now: number): void {

@@ -148,6 +148,8 @@ export interface SessionFacts {
   transactionResets: number;
   /** MAIL commands accepted. */
   transactions: number;
+  /** Replies written with a pause before their final line (stutter, tarpit). */
+  pacedReplies: number;
   /** `transactions` at the last RSET. */
   transactionsAtReset: number;
   /** PIPELINING was offered in the EHLO reply in force. */
