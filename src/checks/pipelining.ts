@@ -29,7 +29,8 @@ export const pipelining = defineCheck({
     const reply554 = reply(554, "5.5.0", `${settings.hostname} Error: SMTP protocol synchronization; closing`);
     const early = command.early;
     if (early !== undefined && (!offered || early.endsGroup)) {
-      return { reply: reply554, evidence: { command: command.verb, before_reply_to: early.verb, offered } };
+      // As a same-read hit says it: the command whose reply it did not wait for, and what came ahead.
+      return { reply: reply554, evidence: { command: early.verb, offered, ahead: command.line, before_final_line: true } };
     }
     if (!command.followedByMore || (offered && !command.endsGroup)) return undefined;
     return { reply: reply554, evidence: { command: command.verb, offered, ahead: command.ahead } };

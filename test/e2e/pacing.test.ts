@@ -59,7 +59,7 @@ test("stutter: a bot sending each command shortly after the last without reading
     const bot = await blindBot(server.port, "127.0.2.12", GAP_MS);
     await bot.waitClosed();
     assert.match(bot.text, /^250-mx\.test\.example Hello bot\.example\.net \[127\.0\.2\.12\]\r\n(250-.*\r\n)*250 ENHANCEDSTATUSCODES\r\n554 5\.5\.0 mx\.test\.example Error: SMTP protocol synchronization; closing\r\n$/m);
-    await server.waitForLine(/event=PIPELINING client=127\.0\.2\.12:\d+ command=MAIL before_reply_to=EHLO offered=false .*end=check .*action=enforce$/);
+    await server.waitForLine(/event=PIPELINING client=127\.0\.2\.12:\d+ command=EHLO offered=false ahead="MAIL FROM:<a@example\.net>" before_final_line=true .*end=check .*action=enforce$/);
     // 2 ms apart: some commands share a read, some do not; caught either way.
     const fast = await blindBot(server.port, "127.0.2.14", 2);
     await fast.waitClosed();

@@ -76,7 +76,7 @@ test("stutter: a command that arrives before the final line of the EHLO reply is
   const out = c.send("MAIL FROM:<a@example.net>\r\n", true);
   assert.deepEqual(out.filter((o) => o.type !== "refused"), [{ type: "reply", text: SYNC }, { type: "close" }]);
   assert.equal(c.session.facts.transactions, 0);
-  assert.deepEqual(c.session.facts.findings.map((f) => [f.check, f.action, f.evidence]), [["pipelining", "enforce", { command: "MAIL", before_reply_to: "EHLO", offered: false }]]);
+  assert.deepEqual(c.session.facts.findings.map((f) => [f.check, f.action, f.evidence]), [["pipelining", "enforce", { command: "EHLO", offered: false, ahead: "MAIL FROM:<a@example.net>", before_final_line: true }]]);
 });
 
 test("stutter: the same command after the final line was written is fine; so is a line begun early and finished after", () => {
@@ -88,7 +88,7 @@ test("stutter: the same command after the final line was written is fine; so is 
   d.send("EHLO bot.example\r\n");
   d.send("MAIL FR", true);
   d.send("OM:<a@example.net>\r\n");
-  assert.equal(d.session.facts.findings[0]?.evidence.before_reply_to, "EHLO", "its first bytes came before the final line");
+  assert.equal(d.session.facts.findings[0]?.evidence.before_final_line, true, "its first bytes came before the final line");
   assert.ok(d.session.closed);
 });
 
@@ -104,7 +104,7 @@ test("stutter with PIPELINING offered: RCPT and DATA early behind MAIL and RCPT 
   const d = client(OFFERED);
   d.send("EHLO bot.example\r\n");
   d.send("MAIL FROM:<a@example.net>\r\n", true);
-  assert.deepEqual(d.session.facts.findings.map((f) => f.evidence), [{ command: "MAIL", before_reply_to: "EHLO", offered: true }]);
+  assert.deepEqual(d.session.facts.findings.map((f) => f.evidence), [{ command: "EHLO", offered: true, ahead: "MAIL FROM:<a@example.net>", before_final_line: true }]);
 });
 
 test("stutter: never for a passed or an allowed client, nor with MXSCREEN_STUTTER=false", () => {
