@@ -7,7 +7,11 @@ import { CLIENT, STRICT } from "./transcript.ts";
 const encoder = new TextEncoder();
 
 /** Stutter on (500 ms) and a tarpit of 1 s per hit up to 3 s. */
-const PACED: SessionConfig = { ...STRICT, checks: { ...STRICT.checks, stutter: true, stutterDelayMs: 500 }, tarpit: { delayMs: 1000, maxMs: 3000 } };
+const PACED: SessionConfig = {
+  ...STRICT,
+  checks: { ...STRICT.checks, stutter: true, stutterDelayMs: 500 },
+  tarpit: { delayMs: 1000, maxMs: 3000 },
+};
 const OFFERED: SessionConfig = { ...PACED, pipelining: true };
 
 type Paced = Extract<Output, { type: "paced-reply" }>;
@@ -56,9 +60,21 @@ test("stutter: a new client's EHLO reply comes in two parts, the final line afte
 test("stutter: single-line 250s to HELO, MAIL and RCPT get a first line of their own; other replies are left alone", () => {
   const c = client(PACED);
   c.send("HELO client.example\r\n");
-  assert.deepEqual(c.last(), { type: "paced-reply", head: "250-mx.test.example\r\n", final: "250 mx.test.example Hello client.example [192.0.2.1]\r\n", stutterMs: 500, tarpitMs: 0 });
+  assert.deepEqual(c.last(), {
+    type: "paced-reply",
+    head: "250-mx.test.example\r\n",
+    final: "250 mx.test.example Hello client.example [192.0.2.1]\r\n",
+    stutterMs: 500,
+    tarpitMs: 0,
+  });
   c.send("MAIL FROM:<a@example.net>\r\n");
-  assert.deepEqual(c.last(), { type: "paced-reply", head: "250-2.1.0 mx.test.example\r\n", final: "250 2.1.0 Ok\r\n", stutterMs: 500, tarpitMs: 0 });
+  assert.deepEqual(c.last(), {
+    type: "paced-reply",
+    head: "250-2.1.0 mx.test.example\r\n",
+    final: "250 2.1.0 Ok\r\n",
+    stutterMs: 500,
+    tarpitMs: 0,
+  });
   c.send("RCPT TO:<b@example.org>\r\n");
   assert.equal((c.last() as Paced).final, "250 2.1.5 Ok\r\n");
   c.send("NOOP\r\n");
@@ -76,7 +92,12 @@ test("stutter: a command that arrives before the final line of the EHLO reply is
   const out = c.send("MAIL FROM:<a@example.net>\r\n", true);
   assert.deepEqual(out.filter((o) => o.type !== "refused"), [{ type: "reply", text: SYNC }, { type: "close" }]);
   assert.equal(c.session.facts.transactions, 0);
-  assert.deepEqual(c.session.facts.findings.map((f) => [f.check, f.action, f.evidence]), [["pipelining", "enforce", { command: "EHLO", offered: false, ahead: "MAIL FROM:<a@example.net>", before_final_line: true }]]);
+  assert.deepEqual(c.session.facts.findings.map((f) => [f.check, f.action, f.evidence]), [["pipelining", "enforce", {
+    command: "EHLO",
+    offered: false,
+    ahead: "MAIL FROM:<a@example.net>",
+    before_final_line: true,
+  }]]);
 });
 
 test("stutter: the same command after the final line was written is fine; so is a line begun early and finished after", () => {
@@ -104,11 +125,21 @@ test("stutter with PIPELINING offered: RCPT and DATA early behind MAIL and RCPT 
   const d = client(OFFERED);
   d.send("EHLO bot.example\r\n");
   d.send("MAIL FROM:<a@example.net>\r\n", true);
-  assert.deepEqual(d.session.facts.findings.map((f) => f.evidence), [{ command: "EHLO", offered: true, ahead: "MAIL FROM:<a@example.net>", before_final_line: true }]);
+  assert.deepEqual(d.session.facts.findings.map((f) => f.evidence), [{
+    command: "EHLO",
+    offered: true,
+    ahead: "MAIL FROM:<a@example.net>",
+    before_final_line: true,
+  }]);
 });
 
 test("stutter: never for a passed or an allowed client, nor with MXSCREEN_STUTTER=false", () => {
-  for (const [config, info] of [[PACED, { ...CLIENT, passed: true }], [PACED, { ...CLIENT, allowed: true }], [{ ...PACED, checks: { ...PACED.checks, stutter: false } }, CLIENT]] as const) {
+  for (
+    const [config, info] of [[PACED, { ...CLIENT, passed: true }], [PACED, { ...CLIENT, allowed: true }], [{
+      ...PACED,
+      checks: { ...PACED.checks, stutter: false },
+    }, CLIENT]] as const
+  ) {
     const c = client(config, info);
     c.send("EHLO client.example\r\n");
     c.send("MAIL FROM:<a@example.net>\r\n", true);
@@ -121,7 +152,13 @@ test("tarpit: every reply to a client with hits waits, 1 s more per hit, whateve
   const config: SessionConfig = { ...PACED, actions: { "helo-syntax": "ignore", "helo-schizo": "ignore" } };
   const c = client(config, { ...CLIENT, passed: true });
   c.send("HELO localhost\r\n");
-  assert.deepEqual(c.last(), { type: "paced-reply", head: "", final: "250 mx.test.example Hello localhost [192.0.2.1]\r\n", stutterMs: 0, tarpitMs: 1000 });
+  assert.deepEqual(c.last(), {
+    type: "paced-reply",
+    head: "",
+    final: "250 mx.test.example Hello localhost [192.0.2.1]\r\n",
+    stutterMs: 0,
+    tarpitMs: 1000,
+  });
   c.send("HELO other\r\n");
   assert.equal((c.last() as Paced).tarpitMs, 3000, "two more hits: helo-schizo and helo-syntax");
   c.send("NOOP\r\n");
