@@ -178,3 +178,20 @@ test("tarpit: a missing reverse name or a greylisting is no misbehaviour; the ga
   assert.equal((d.last() as Paced).tarpitMs, 2000);
   assert.equal((d.last() as Paced).final, "250 ENHANCEDSTATUSCODES\r\n");
 });
+
+test("stutter in relay mode: the upstream's own answer to MAIL and RCPT is the one paced, its text kept", () => {
+  const session = new Session({ ...PACED, relay: true }, CLIENT, 0);
+  session.receive(encoder.encode("EHLO client.example\r\n"), 1);
+  const asked = session.receive(encoder.encode("MAIL FROM:<>\r\n"), 1);
+  assert.deepEqual(asked.at(-1), { type: "upstream", command: "MAIL FROM:<>" });
+  assert.deepEqual(session.upstreamReplied({ code: 250, text: "250 2.1.0 Sender ok\r\n" }, 1).at(-1), {
+    type: "paced-reply",
+    head: "250-2.1.0 mx.test.example\r\n",
+    final: "250 2.1.0 Sender ok\r\n",
+    stutterMs: 500,
+    tarpitMs: 0,
+  });
+  session.receive(encoder.encode("RCPT TO:<b@example.org>\r\n"), 1);
+  const answered = session.upstreamReplied({ code: 250, text: "250-2.1.5 first\r\n250 2.1.5 Recipient ok\r\n" }, 1).at(-1) as Paced;
+  assert.deepEqual([answered.head, answered.final], ["250-2.1.5 first\r\n", "250 2.1.5 Recipient ok\r\n"]);
+});
