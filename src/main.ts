@@ -193,6 +193,7 @@ async function main(): Promise<void> {
     badRecipientCounters,
     greylist,
     harvest,
+    tarpitSessions: config.tarpit.sessions,
   }, store, pool, concluder, logger, metrics);
   const listeners = await loop.start();
   const siblings = !sibling && config.processes > 1 ? new Siblings(config.processes - 1, logger) : undefined;

@@ -8,6 +8,7 @@ import { connectionLimit } from "./connection-limit.ts";
 import { ehloRefused } from "./ehlo-refused.ts";
 import { fakeBounce } from "./fake-bounce.ts";
 import { heloSchizo } from "./helo-schizo.ts";
+import { heloClaims } from "./helo-claims.ts";
 import { heloSyntax } from "./helo-syntax.ts";
 import { nonSmtp } from "./non-smtp.ts";
 import { pipelining } from "./pipelining.ts";
@@ -37,6 +38,7 @@ export const CHECKS = [
   rset,
   transactions,
   heloSchizo,
+  heloClaims,
   heloSyntax,
   senderDomain,
   trap,

@@ -20,6 +20,7 @@ import { parseProxyHeader } from "../net/proxy-protocol.ts";
 import { standing as standingOf } from "../store/standing.ts";
 import { Screening, type ScreeningContext } from "./screening.ts";
 import { Stress } from "./stress.ts";
+import { TarpitBudget } from "./tarpit-budget.ts";
 import type { Finding, GateConfig } from "./types.ts";
 
 export interface AcceptLoopOptions {
@@ -52,6 +53,8 @@ export interface AcceptLoopOptions {
   readonly greylist: GreylistStore | undefined;
   /** Domains under harvest across the fleet, and the networks taking part (src/harvest). */
   readonly harvest: HarvestWindow;
+  /** Sessions that may be tarpitted at once (MXSCREEN_TARPIT_SHARE of MXSCREEN_MAX_CONNECTIONS). */
+  readonly tarpitSessions: number;
 }
 
 const PROXY_HEADER_TIMEOUT_MS = 10_000;
@@ -96,6 +99,7 @@ export class AcceptLoop {
       greylist: options.greylist,
       acrossConnections: (record, facts) => this.acrossConnections(record, facts),
       harvested: () => options.harvest.snapshot(),
+      tarpit: new TarpitBudget(options.tarpitSessions, () => this.stress.active, metrics),
       stressed: () => this.stress.active,
       ended: (screening) => {
         this.open.delete(screening);
