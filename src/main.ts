@@ -161,6 +161,7 @@ async function main(): Promise<void> {
       greetWaitMs: config.greetWaitMs,
       greetWaitStressMs: config.greetWaitStressMs,
       banAction: config.banAction,
+      banEndsSessions: config.banEndsSessions,
       actions: config.checkActions,
       checks: config.checks,
       observe: config.mode === "observe",

@@ -42,6 +42,8 @@ export interface Config {
   readonly passTtlMs: number;
   readonly banTtlMs: number;
   readonly banAction: "reject" | "drop";
+  /** A ban made anywhere in the fleet ends the open connections it covers (421 4.7.1). */
+  readonly banEndsSessions: boolean;
   readonly allow: readonly Prefix[];
   /** `.lists.example` entries of MXSCREEN_ALLOW: clients whose forward-confirmed reverse name ends so. */
   readonly allowDomains: readonly string[];
@@ -226,6 +228,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     passTtlMs: dur("MXSCREEN_PASS_TTL", "1d"),
     banTtlMs: dur("MXSCREEN_BAN_TTL", "1d"),
     banAction: parseChoice("MXSCREEN_BAN_ACTION", get("MXSCREEN_BAN_ACTION") ?? "reject", ["reject", "drop"]),
+    banEndsSessions: parseBoolean("MXSCREEN_BAN_ENDS_SESSIONS", get("MXSCREEN_BAN_ENDS_SESSIONS") ?? "true"),
     allow: parsePrefixList("MXSCREEN_ALLOW", allowItems.filter((item) => !item.startsWith(".")).join(",")),
     allowDomains,
     trustedProxies: parsePrefixList("MXSCREEN_TRUSTED_PROXIES", get("MXSCREEN_TRUSTED_PROXIES") ?? ""),

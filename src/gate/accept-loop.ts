@@ -18,6 +18,7 @@ import { Deadlines } from "./deadlines.ts";
 import { parseProxyHeader } from "../net/proxy-protocol.ts";
 import { standing as standingOf } from "../store/standing.ts";
 import { Screening, type ScreeningContext } from "./screening.ts";
+import { LiveSessions } from "./live-sessions.ts";
 import { Stress } from "./stress.ts";
 import type { Finding, GateConfig } from "./types.ts";
 
@@ -65,6 +66,7 @@ export class AcceptLoop {
   private readonly limits: ConnectionLimits;
   private readonly badRecipients: BadRecipientWindow;
   private readonly open = new Set<Screening>();
+  private readonly live = new LiveSessions<Screening>((screening) => this.endIfBanned(screening));
   private readonly context: ScreeningContext;
   private readonly stress: Stress;
   private stopping = false;
@@ -80,6 +82,8 @@ export class AcceptLoop {
     this.limits = new ConnectionLimits(options.limits);
     this.badRecipients = new BadRecipientWindow(options.badRecipientWindow, options.badRecipientCounters);
     this.stress = new Stress(options.stressConnections);
+    // In observe mode a ban blocks nothing, so it ends nothing either.
+    if (options.gate.banEndsSessions && !options.gate.observe) store.onBanInForce((prefix) => this.live.banned(prefix));
     this.context = {
       gate: options.gate,
       pool,
@@ -92,6 +96,7 @@ export class AcceptLoop {
       stressed: () => this.stress.active,
       ended: (screening) => {
         this.open.delete(screening);
+        this.live.delete(screening);
         this.updateStress();
         if (screening.counted) this.limits.release(screening.record.ip);
       },
@@ -169,6 +174,12 @@ export class AcceptLoop {
       threshold: this.options.stressConnections,
       greet_wait_ms: waitMs,
     });
+  }
+
+  /** A ban may cover this open connection: it ends when the lists now say banned (an allow entry still wins). */
+  private endIfBanned(screening: Screening): void {
+    const standing = standingOf(this.options.allow, this.store, screening.record.ip, Date.now());
+    if (standing.kind === "banned") screening.banned(standing.entry);
   }
 
   /** The dictionary check across connections: this session's unknown recipients added to its network's recent ones. */
@@ -264,6 +275,7 @@ export class AcceptLoop {
     const counted = standing.kind !== "allowed" && breach === undefined;
     const screening = new Screening(this.context, socket, record, standing, counted, dnsbl);
     this.open.add(screening);
+    if (standing.kind !== "allowed") this.live.add(screening);
     this.updateStress();
     screening.start(named, this.stress.active, now);
     return screening;

@@ -58,7 +58,8 @@ export function sessionFindings(standing: Standing, gateFindings: readonly Findi
   // A fact that is only recorded (PTR) is kept as an event row but does not make a verdict.
   const notes = facts.findings.filter((hit) => hit.consequence === "record" && hit.action === "ignore").map(asFinding);
   const hits = facts.findings.filter((hit) => !(hit.consequence === "record" && hit.action === "ignore")).map(asFinding);
-  const rank = (finding: Finding) => ["ban", "enforce"].indexOf(finding.action) >>> 0;
+  // A session ended by a ban made meanwhile (`close`: no check's action is) is logged as that, before any hit but a ban.
+  const rank = (finding: Finding) => ["ban", "close", "enforce"].indexOf(finding.action) >>> 0;
   const ranked = [...gateFindings, ...hits].sort((a, b) => rank(a) - rank(b));
   const verdict = (first: Finding, others: Finding[] = notes): Finding[] => {
     const also = others.length > 0 ? { also: others.map((other) => other.event).join(",") } : {};

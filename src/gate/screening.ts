@@ -7,9 +7,9 @@ import type { Logger } from "../log/logger.ts";
 import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } from "./conclude.ts";
 import type { Deadlines } from "./deadlines.ts";
 import type { DnsblPending } from "../dnsbl/index.ts";
-import { Greeter } from "./greeter.ts";
+import { bannedFinding, bannedLiveReply, Greeter } from "./greeter.ts";
 import type { Finding, GateAction, GateConfig } from "./types.ts";
-import type { Standing } from "../store/types.ts";
+import type { ListEntry, Standing } from "../store/types.ts";
 
 /** What every connection's screening shares, from the accept loop. */
 export interface ScreeningContext {
@@ -44,6 +44,8 @@ export class Screening implements ConnectionHandlers {
   private inputEnded = false;
   /** Recorded on the pass list when it waited out the greeting, before its session. */
   private passRecorded = false;
+  /** The ban made while the connection was open that ended it. */
+  private bannedBy: ListEntry | undefined;
   private readonly expire = () => this.run(this.greeter.tick(Date.now()));
 
   constructor(
@@ -105,6 +107,17 @@ export class Screening implements ConnectionHandlers {
     if (this.session) return this.session.gone();
     const finding = this.greeter.hangup(Date.now());
     if (finding && !this.concluded) this.conclude(finding);
+  }
+
+  /**
+   * A ban made while the connection is open covers the client (the caller checked the lists):
+   * a client in the greet wait is refused now, a session says `421 4.7.1` and closes.
+   */
+  banned(entry: ListEntry): void {
+    if (this.concluded || this.gone || this.bannedBy !== undefined) return;
+    this.bannedBy = entry;
+    if (this.session) this.session.banned(bannedLiveReply(this.context.gate.hostname));
+    else this.run(this.greeter.banned(entry));
   }
 
   /** Our own shutdown: a client still in the greet wait is told to come back; sessions are the pool's to end. */
@@ -185,6 +198,7 @@ export class Screening implements ConnectionHandlers {
           return socket.end();
         }
         const gateFindings = [
+          ...(this.bannedBy && facts.end === "banned" ? [bannedFinding(this.bannedBy, "close", "session")] : []),
           ...(this.greeter.noted ? [this.greeter.noted] : []),
           ...(this.standing.kind === "allowed" ? [] : context.dictionaryAcrossConnections(record, facts)),
         ];

@@ -104,8 +104,11 @@ export interface UpstreamReply {
   readonly text: string;
 }
 
-/** `check`: a check closed the connection (its finding says which); `tls-failed`: the handshake after STARTTLS did not complete. */
-export type EndReason = "quit" | "client-closed" | "timeout" | "errors" | "shutdown" | "check" | "tls-failed";
+/**
+ * `check`: a check closed the connection (its finding says which); `tls-failed`: the handshake
+ * after STARTTLS did not complete; `banned`: a ban made while it was open ended it.
+ */
+export type EndReason = "quit" | "client-closed" | "timeout" | "errors" | "shutdown" | "check" | "tls-failed" | "banned";
 
 /** What the session saw, for the connection's one log line and its verdict. */
 export interface SessionFacts {
