@@ -19,6 +19,7 @@ import { runtimeName } from "./net/runtime/which-runtime.ts";
 import { CertificateFiles } from "./net/certificate-files.ts";
 import { serve } from "./net/runtime/serve.ts";
 import { FleetCounters } from "./store/fleet-counters.ts";
+import { ClientRates } from "./gate/client-rates.ts";
 import { Every, FOLLOW_TABLES_MS } from "./store/every.ts";
 import { GreylistStore } from "./greylist/index.ts";
 import { Store } from "./store/store.ts";
@@ -148,7 +149,7 @@ async function main(): Promise<void> {
     : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs, observeDnsbl(config, observeDns, metrics)), logger);
   dnsbl?.startProbing();
   const warn = (error: Error) => logger.note("warn", error.message);
-  const counters = new FleetCounters(store, warn);
+  const counters = new FleetCounters(store, warn, config.countersIntervalMs);
   const badRecipientCounters = {
     perPrefix: counters.counter("bad-rcpt-prefix", config.badRecipientWindow.windowMs),
     perDomain: counters.counter("bad-rcpt-domain", config.badRecipientWindow.windowMs),
@@ -180,6 +181,7 @@ async function main(): Promise<void> {
     badRecipientWindow: config.badRecipientWindow,
     badRecipientCounters,
     greylist,
+    rates: new ClientRates(config.checks, (name, windowMs) => counters.counter(name, windowMs)),
   }, store, pool, concluder, logger, metrics);
   const listeners = await loop.start();
   const siblings = !sibling && config.processes > 1 ? new Siblings(config.processes - 1, logger) : undefined;

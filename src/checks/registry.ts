@@ -4,14 +4,17 @@ import { greylist } from "../greylist/index.ts";
 import { bareNewline } from "./bare-newline.ts";
 import { commandLimit } from "./command-limit.ts";
 import { connectionLimit } from "./connection-limit.ts";
+import { connRate } from "./conn-rate.ts";
 import { ehloRefused } from "./ehlo-refused.ts";
 import { fakeBounce } from "./fake-bounce.ts";
+import { msgRate } from "./msg-rate.ts";
 import { heloSchizo } from "./helo-schizo.ts";
 import { heloSyntax } from "./helo-syntax.ts";
 import { nonSmtp } from "./non-smtp.ts";
 import { pipelining } from "./pipelining.ts";
 import { pregreet } from "./pregreet.ts";
 import { ptr } from "./ptr.ts";
+import { rcptRate } from "./rcpt-rate.ts";
 import { rset } from "./rset.ts";
 import { senderDomain } from "./sender-domain.ts";
 import { transactions } from "./transactions.ts";
@@ -26,6 +29,7 @@ import type { CheckAction, CheckActions, Consequence, EffectiveAction, Hit, Shar
  */
 export const CHECKS = [
   connectionLimit,
+  connRate,
   pregreet,
   dnsbl,
   nonSmtp,
@@ -35,11 +39,13 @@ export const CHECKS = [
   unknownCommands,
   rset,
   transactions,
+  msgRate,
   heloSchizo,
   heloSyntax,
   senderDomain,
   trap,
   dictionary,
+  rcptRate,
   greylist,
   fakeBounce,
   ehloRefused,

@@ -1,7 +1,8 @@
 import type { Metrics } from "../metrics/metrics.ts";
 import { connectionLimit } from "../checks/connection-limit.ts";
+import { connRate } from "../checks/conn-rate.ts";
 import { effectiveAction } from "../checks/registry.ts";
-import type { LimitBreach } from "../checks/types.ts";
+import type { AcceptFacts } from "../checks/types.ts";
 import { contains, formatIP, type IP, parseIP, type Prefix } from "../ip/address.ts";
 import type { Logger } from "../log/logger.ts";
 import { listen } from "../net/runtime/listen.ts";
@@ -11,6 +12,7 @@ import type { GreylistStore } from "../greylist/index.ts";
 import type { Store } from "../store/store.ts";
 import type { SessionPool } from "../../workers/types.ts";
 import { type BadRecipientCounters, BadRecipientWindow, type BadRecipientWindowConfig, dictionary } from "../dictionary/index.ts";
+import type { ClientRates } from "./client-rates.ts";
 import { clientLabel, type Concluder, type ConnectionRecord } from "./conclude.ts";
 import { ConnectionLimits, type ConnectionLimitsConfig } from "./connection-limits.ts";
 import type { DnsblLookups } from "../dnsbl/index.ts";
@@ -50,6 +52,8 @@ export interface AcceptLoopOptions {
   readonly badRecipientCounters: BadRecipientCounters;
   /** Undefined when MXSCREEN_GREYLIST is off. */
   readonly greylist: GreylistStore | undefined;
+  /** Connection, message and recipient rates per client and network, fleet-wide. */
+  readonly rates: ClientRates;
 }
 
 const PROXY_HEADER_TIMEOUT_MS = 10_000;
@@ -92,6 +96,7 @@ export class AcceptLoop {
       metrics,
       deadlines: new Deadlines(),
       greylist: options.greylist,
+      rates: options.rates,
       dictionaryAcrossConnections: (record, facts) => this.dictionaryAcrossConnections(record, facts),
       stressed: () => this.stress.active,
       ended: (screening) => {
@@ -143,17 +148,17 @@ export class AcceptLoop {
   }
 
   /**
-   * A connection over a limit: `421` and close (enforce, ban), or let in and only logged
-   * (ignore, observe; it is then not counted). Returns the handlers of a refused connection.
+   * A connection over a limit or a rate: `421` and close (enforce, ban), or let in and only
+   * logged (ignore, observe). Returns the handlers of a refused connection.
    */
-  private refuseOverLimit(socket: ClientSocket, record: ConnectionRecord, breach: LimitBreach): ConnectionHandlers | undefined {
+  private refuseAtAccept(socket: ClientSocket, record: ConnectionRecord, check: typeof connectionLimit | typeof connRate, facts: AcceptFacts): ConnectionHandlers | undefined {
     const gate = this.options.gate;
+    const hit = check.evaluate(facts, gate.checks);
+    if (hit === undefined) return undefined;
     // Past MXSCREEN_MAX_CONNECTIONS the server itself is full: every client is refused, in any
     // mode, and none is banned for it.
-    const hit = connectionLimit.evaluate({ client: { address: record.address }, breach }, gate.checks);
-    if (hit === undefined) return undefined;
-    const action = breach.limit === "total" ? "close" : effectiveAction(connectionLimit, gate.actions, gate.observe);
-    const finding: Finding = { event: connectionLimit.tag, check: connectionLimit.id, action, evidence: hit.evidence };
+    const action = facts.breach?.limit === "total" ? "close" : effectiveAction(check, gate.actions, gate.observe);
+    const finding: Finding = { event: check.tag, check: check.id, action, evidence: hit.evidence };
     if (action === "ignore" || action === "observe") {
       this.logger.log({ event: finding.event, client: clientLabel(record), ...finding.evidence, action });
       return undefined;
@@ -262,9 +267,16 @@ export class AcceptLoop {
     const now = Date.now();
     const ip = record.ip;
     const standing = standingOf(this.options.allow, this.store, ip, now);
+    const client = { address: record.address };
+    // Counted before the limits, refused connections too: a client that keeps knocking stays over.
+    const connectionRate = standing.kind === "new" || standing.kind === "passed" ? this.options.rates.connection(ip, now) : undefined;
+    if (connectionRate !== undefined) {
+      const refused = this.refuseAtAccept(socket, record, connRate, { client, breach: undefined, connectionRate });
+      if (refused) return refused;
+    }
     const breach = standing.kind === "allowed" ? undefined : this.limits.admit(ip);
     if (breach !== undefined) {
-      const refused = this.refuseOverLimit(socket, record, breach);
+      const refused = this.refuseAtAccept(socket, record, connectionLimit, { client, breach, connectionRate: undefined });
       if (refused) return refused;
     }
     // .domain allow entries need the client's name: looked up for the clients it can change

@@ -2,6 +2,7 @@ import type { Metrics } from "../metrics/metrics.ts";
 import type { ClientSocket, ConnectionHandlers } from "../net/types.ts";
 import type { SessionFacts } from "../smtp/types.ts";
 import type { GreylistStore } from "../greylist/index.ts";
+import type { ClientRates } from "./client-rates.ts";
 import type { SessionHandle, SessionPool, SessionSink } from "../../workers/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } from "./conclude.ts";
@@ -20,6 +21,7 @@ export interface ScreeningContext {
   readonly metrics: Metrics;
   readonly deadlines: Deadlines;
   readonly greylist: GreylistStore | undefined;
+  readonly rates: ClientRates;
   /** The dictionary check across connections, for a session that ended. */
   dictionaryAcrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[];
   /** The process is under stress: sessions begun now get the shorter deadlines. */
@@ -202,6 +204,7 @@ export class Screening implements ConnectionHandlers {
           ...(this.greeter.noted ? [this.greeter.noted] : []),
           ...(this.standing.kind === "allowed" ? [] : context.dictionaryAcrossConnections(record, facts)),
         ];
+        if (this.standing.kind !== "allowed") context.rates.ended(record.ip, facts, Date.now());
         const [finding, ...also] = sessionFindings(this.standing, gateFindings, facts);
         this.conclude(finding, also);
         socket.end();
@@ -212,7 +215,8 @@ export class Screening implements ConnectionHandlers {
         this.conclude({ event: "WORKER-FAILED", check: "session-worker", action: "close", evidence: { reason } });
       },
     };
-    this.session = context.pool.open(client, { dnsbl: this.dnsbl?.answers() ?? [], stress: context.stressed() }, early, sink);
+    const rates = this.standing.kind === "allowed" ? undefined : context.rates.session(record.ip, Date.now());
+    this.session = context.pool.open(client, { dnsbl: this.dnsbl?.answers() ?? [], stress: context.stressed(), ...(rates && { rates }) }, early, sink);
     if (this.inputEnded) this.session.ended();
   }
 }

@@ -786,6 +786,7 @@ export class Session {
       recipient: moment.recipient,
       greylist: moment.greylist,
       bounceNamesUs: moment.bounceNamesUs,
+      rates: this.gate.rates,
     };
     for (const check of checks) {
       const hit = check.evaluate(facts, this.config.checks);
