@@ -282,8 +282,10 @@ export class AcceptLoop {
     // .domain allow entries need the client's name: looked up for the clients it can change
     // (new ones, during the greet wait; banned ones, before they are refused), never for passed ones.
     const named = standing.kind === "new" || standing.kind === "banned" ? this.options.allowByName?.(ip) : undefined;
-    // Only clients that will wait out the greeting are looked up: a passed client never waits on DNS.
-    const dnsbl = standing.kind === "new" ? this.options.dnsbl?.start(ip, now) : undefined;
+    // New clients are looked up during their greet wait; a passed one only once its pass's DNSBL
+    // verdict is older than MXSCREEN_DNSBL_TTL (its greeting then waits for the answers).
+    const dnsblDue = standing.kind === "new" || (standing.kind === "passed" && standing.entry.createdAt + this.options.gate.checks.dnsblTtlMs <= now);
+    const dnsbl = dnsblDue ? this.options.dnsbl?.start(ip, now) : undefined;
     const counted = standing.kind !== "allowed" && breach === undefined;
     const screening = new Screening(this.context, socket, record, standing, counted, dnsbl);
     this.open.add(screening);

@@ -1,11 +1,11 @@
-import { clientPrefix, type IP } from "../ip/address.ts";
+import { clientPrefix, type IP, parsePrefix } from "../ip/address.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../log/logger.ts";
 import type { CheckFinding } from "../checks/types.ts";
 import type { SessionFacts } from "../smtp/types.ts";
 import type { Store } from "../store/store.ts";
 import type { Finding } from "./types.ts";
-import type { Standing } from "../store/types.ts";
+import type { ListEntry, Standing } from "../store/types.ts";
 
 export interface ConcludeConfig {
   readonly banTtlMs: number;
@@ -98,6 +98,18 @@ export class Concluder {
    */
   admit(connection: ConnectionRecord, now: number): void {
     this.store.set("pass", { prefix: clientPrefix(connection.ip, this.config.ipv6PrefixLength), ttlMs: this.config.passTtlMs, check: "pregreet", reason: "passed" }, now);
+  }
+
+  /**
+   * A passed client was looked up in the DNSBLs again (its verdict had expired) and its session
+   * passed: the pass's creation time, which says when its DNSBL verdict was made, becomes now;
+   * its expiry, the greet test's, stays.
+   */
+  renewDnsblVerdict(pass: ListEntry, now: number): void {
+    const prefix = parsePrefix(pass.prefix);
+    const ttlMs = pass.expiresAt === null ? null : pass.expiresAt - now;
+    if (prefix === null || (ttlMs !== null && ttlMs <= 0)) return;
+    this.store.set("pass", { prefix, ttlMs, check: "dnsbl", reason: "passed" }, now);
   }
 
   /**

@@ -9,6 +9,7 @@ import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } f
 import type { Deadlines } from "./deadlines.ts";
 import type { DnsblPending } from "../dnsbl/index.ts";
 import { bannedFinding, bannedLiveReply, Greeter } from "./greeter.ts";
+import { concatBytes } from "../smtp/bytes.ts";
 import type { Finding, GateAction, GateConfig } from "./types.ts";
 import type { ListEntry, Standing } from "../store/types.ts";
 
@@ -48,6 +49,11 @@ export class Screening implements ConnectionHandlers {
   private passRecorded = false;
   /** The ban made while the connection was open that ended it. */
   private bannedBy: ListEntry | undefined;
+  /** What a passed client sent while its greeting waits for its DNSBL answers; then, joined, its session's first input. */
+  private held: Uint8Array[] | undefined;
+  private heldEarly: Uint8Array | undefined;
+  /** Its DNSBL verdict was looked up again: a clean session renews its pass. */
+  private dnsblRechecked = false;
   private readonly expire = () => this.run(this.greeter.tick(Date.now()));
 
   constructor(
@@ -67,6 +73,7 @@ export class Screening implements ConnectionHandlers {
    * name falls under, when one is being looked up: it wins over a ban, and ends a greet wait.
    */
   start(named: Promise<string | undefined> | undefined, stressed: boolean, now: number): void {
+    if (this.standing.kind === "passed" && this.dnsbl !== undefined) return this.recheckDnsbl(this.dnsbl, stressed);
     if (named && this.standing.kind === "banned") {
       // An allow entry wins over any ban, so the refusal waits for the name.
       void named.then((source) => {
@@ -84,8 +91,31 @@ export class Screening implements ConnectionHandlers {
     });
   }
 
+  /**
+   * A passed client whose DNSBL verdict has expired (MXSCREEN_DNSBL_TTL): its greeting waits for
+   * the zones' answers, at most a greet wait, so that its session is judged on them. It passed
+   * the greet test, so what it sends meanwhile is kept for its session, not held against it.
+   */
+  private recheckDnsbl(dnsbl: DnsblPending, stressed: boolean): void {
+    this.held = [];
+    this.dnsblRechecked = true;
+    const waitMs = stressed ? this.context.gate.greetWaitStressMs : this.context.gate.greetWaitMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<void>((resolve) => timer = setTimeout(resolve, waitMs));
+    void Promise.race([dnsbl.settled, waited]).then(() => {
+      clearTimeout(timer);
+      if (this.gone || this.concluded) return;
+      // A ban that came meanwhile refuses it as at connect.
+      const standing: Standing = this.bannedBy ? { kind: "banned", entry: this.bannedBy } : this.standing;
+      this.heldEarly = this.held && this.held.length > 0 ? concatBytes(this.held) : undefined;
+      this.held = undefined;
+      this.run(this.greeter.open(standing, Date.now(), stressed));
+    });
+  }
+
   data(bytes: Uint8Array): void {
-    if (this.session) this.session.data(bytes);
+    if (this.held) this.held.push(bytes.slice());
+    else if (this.session) this.session.data(bytes);
     else this.run(this.greeter.receive(bytes, Date.now()));
   }
 
@@ -93,6 +123,10 @@ export class Screening implements ConnectionHandlers {
   end(): void {
     if (this.session) return this.session.ended();
     if (this.concluded) return;
+    if (this.held) {
+      this.inputEnded = true;
+      return;
+    }
     if (this.greeter.talked) {
       this.inputEnded = true;
       return;
@@ -107,6 +141,9 @@ export class Screening implements ConnectionHandlers {
     this.context.ended(this);
     if (this.due !== undefined) this.context.deadlines.cancel(this.due, this.expire);
     if (this.session) return this.session.gone();
+    if (this.held && !this.concluded) {
+      return this.conclude({ event: "HANGUP", check: "greet-wait", action: "none", evidence: { after_ms: Date.now() - this.record.openedAt } });
+    }
     const finding = this.greeter.hangup(Date.now());
     if (finding && !this.concluded) this.conclude(finding);
   }
@@ -118,6 +155,7 @@ export class Screening implements ConnectionHandlers {
   banned(entry: ListEntry): void {
     if (this.concluded || this.gone || this.bannedBy !== undefined) return;
     this.bannedBy = entry;
+    if (this.held) return;
     if (this.session) this.session.banned(bannedLiveReply(this.context.gate.hostname));
     else this.run(this.greeter.banned(entry));
   }
@@ -207,6 +245,9 @@ export class Screening implements ConnectionHandlers {
         if (this.standing.kind !== "allowed") context.rates.ended(record.ip, facts, Date.now());
         const [finding, ...also] = sessionFindings(this.standing, gateFindings, facts);
         this.conclude(finding, also);
+        if (this.dnsblRechecked && finding.event === "PASS OLD" && this.standing.kind === "passed") {
+          context.concluder.renewDnsblVerdict(this.standing.entry, Date.now());
+        }
         socket.end();
       },
       failed: (reason) => {
@@ -216,7 +257,7 @@ export class Screening implements ConnectionHandlers {
       },
     };
     const rates = this.standing.kind === "allowed" ? undefined : context.rates.session(record.ip, Date.now());
-    this.session = context.pool.open(client, { dnsbl: this.dnsbl?.answers() ?? [], stress: context.stressed(), ...(rates && { rates }) }, early, sink);
+    this.session = context.pool.open(client, { dnsbl: this.dnsbl?.answers() ?? [], stress: context.stressed(), ...(rates && { rates }) }, early ?? this.heldEarly, sink);
     if (this.inputEnded) this.session.ended();
   }
 }
