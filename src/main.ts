@@ -149,6 +149,7 @@ async function main(): Promise<void> {
     : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs, observeDnsbl(config, observeDns, metrics)), logger);
   dnsbl?.startProbing();
   const warn = (error: Error) => logger.note("warn", error.message);
+  const passTtls = { greetMs: config.passTtlMs, protocolMs: config.protocolPassTtlMs };
   const counters = new FleetCounters(store, warn, config.countersIntervalMs);
   const badRecipientCounters = {
     perPrefix: counters.counter("bad-rcpt-prefix", config.badRecipientWindow.windowMs),
@@ -182,6 +183,7 @@ async function main(): Promise<void> {
     badRecipientCounters,
     greylist,
     rates: new ClientRates(config.checks, (name, windowMs) => counters.counter(name, windowMs)),
+    passTtls,
   }, store, pool, concluder, logger, metrics);
   const listeners = await loop.start();
   const siblings = !sibling && config.processes > 1 ? new Siblings(config.processes - 1, logger) : undefined;
@@ -203,6 +205,7 @@ async function main(): Promise<void> {
     token: config.adminToken,
     allow: config.allow,
     banTtlMs: config.banTtlMs,
+    passTtls,
     listening: () => loop.listening && (siblings === undefined || siblings.running === config.processes - 1),
     openConnections: () => loop.connections,
     maxConnections: config.connectionLimits.total,

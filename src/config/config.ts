@@ -40,6 +40,8 @@ export interface Config {
   /** Open connections from which this process is under stress; it ends below four fifths of it. */
   readonly stressConnections: number;
   readonly passTtlMs: number;
+  /** MXSCREEN_PROTOCOL_PASS_TTL: how long a pass holds for the deep protocol tests. */
+  readonly protocolPassTtlMs: number;
   readonly banTtlMs: number;
   readonly banAction: "reject" | "drop";
   /** A ban made anywhere in the fleet ends the open connections it covers (421 4.7.1). */
@@ -228,6 +230,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     greetWaitStressMs: get("MXSCREEN_GREET_WAIT_STRESS") === undefined ? Math.min(2000, greetWaitMs) : dur("MXSCREEN_GREET_WAIT_STRESS", "2s"),
     stressConnections: int("MXSCREEN_STRESS_CONNECTIONS", Math.max(1, Math.floor(maxConnections * 0.75)), 1, host.openFiles),
     passTtlMs: dur("MXSCREEN_PASS_TTL", "1d"),
+    protocolPassTtlMs: dur("MXSCREEN_PROTOCOL_PASS_TTL", "1d"),
     banTtlMs: dur("MXSCREEN_BAN_TTL", "1d"),
     banAction: parseChoice("MXSCREEN_BAN_ACTION", get("MXSCREEN_BAN_ACTION") ?? "reject", ["reject", "drop"]),
     banEndsSessions: parseBoolean("MXSCREEN_BAN_ENDS_SESSIONS", get("MXSCREEN_BAN_ENDS_SESSIONS") ?? "true"),
@@ -277,6 +280,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   }
   if (config.retention.eventsMs === 0) throw new ConfigError("MXSCREEN_EVENTS_RETENTION", get("MXSCREEN_EVENTS_RETENTION") ?? "", "a duration above 0");
   if (config.passTtlMs === 0) throw new ConfigError("MXSCREEN_PASS_TTL", get("MXSCREEN_PASS_TTL") ?? "", "a duration above 0");
+  if (config.protocolPassTtlMs === 0) throw new ConfigError("MXSCREEN_PROTOCOL_PASS_TTL", get("MXSCREEN_PROTOCOL_PASS_TTL") ?? "", "a duration above 0");
   if (config.greylist !== undefined && config.greylist.windowMs <= config.greylist.delayMs) {
     throw new ConfigError("MXSCREEN_GREYLIST_WINDOW", get("MXSCREEN_GREYLIST_WINDOW") ?? "4h", "a duration longer than MXSCREEN_GREYLIST_DELAY, or no retry could ever pass");
   }

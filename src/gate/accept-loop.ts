@@ -15,10 +15,10 @@ import { type BadRecipientCounters, BadRecipientWindow, type BadRecipientWindowC
 import type { ClientRates } from "./client-rates.ts";
 import { clientLabel, type Concluder, type ConnectionRecord } from "./conclude.ts";
 import { ConnectionLimits, type ConnectionLimitsConfig } from "./connection-limits.ts";
-import type { DnsblLookups } from "../dnsbl/index.ts";
+import { type DnsblLookups, DnsblVerdicts } from "../dnsbl/index.ts";
 import { Deadlines } from "./deadlines.ts";
 import { parseProxyHeader } from "../net/proxy-protocol.ts";
-import { standing as standingOf } from "../store/standing.ts";
+import { type PassTtls, standing as standingOf } from "../store/standing.ts";
 import { Screening, type ScreeningContext } from "./screening.ts";
 import { LiveSessions } from "./live-sessions.ts";
 import { Stress } from "./stress.ts";
@@ -54,6 +54,8 @@ export interface AcceptLoopOptions {
   readonly greylist: GreylistStore | undefined;
   /** Connection, message and recipient rates per client and network, fleet-wide. */
   readonly rates: ClientRates;
+  /** How long a pass holds for the greet test and for the deep protocol tests. */
+  readonly passTtls: PassTtls;
 }
 
 const PROXY_HEADER_TIMEOUT_MS = 10_000;
@@ -71,6 +73,7 @@ export class AcceptLoop {
   private readonly badRecipients: BadRecipientWindow;
   private readonly open = new Set<Screening>();
   private readonly live = new LiveSessions<Screening>((screening) => this.endIfBanned(screening));
+  private readonly dnsblVerdicts: DnsblVerdicts;
   private readonly context: ScreeningContext;
   private readonly stress: Stress;
   private stopping = false;
@@ -86,6 +89,7 @@ export class AcceptLoop {
     this.limits = new ConnectionLimits(options.limits);
     this.badRecipients = new BadRecipientWindow(options.badRecipientWindow, options.badRecipientCounters);
     this.stress = new Stress(options.stressConnections);
+    this.dnsblVerdicts = new DnsblVerdicts(options.gate.checks.dnsblTtlMs);
     // In observe mode a ban blocks nothing, so it ends nothing either.
     if (options.gate.banEndsSessions && !options.gate.observe) store.onBanInForce((prefix) => this.live.banned(prefix));
     this.context = {
@@ -97,6 +101,7 @@ export class AcceptLoop {
       deadlines: new Deadlines(),
       greylist: options.greylist,
       rates: options.rates,
+      dnsblRenewed: (ip) => this.dnsblVerdicts.renewed(ip, Date.now()),
       dictionaryAcrossConnections: (record, facts) => this.dictionaryAcrossConnections(record, facts),
       stressed: () => this.stress.active,
       ended: (screening) => {
@@ -183,7 +188,7 @@ export class AcceptLoop {
 
   /** A ban may cover this open connection: it ends when the lists now say banned (an allow entry still wins). */
   private endIfBanned(screening: Screening): void {
-    const standing = standingOf(this.options.allow, this.store, screening.record.ip, Date.now());
+    const standing = standingOf(this.options.allow, this.store, screening.record.ip, Date.now(), this.options.passTtls);
     if (standing.kind === "banned") screening.banned(standing.entry);
   }
 
@@ -266,7 +271,7 @@ export class AcceptLoop {
   private screen(socket: ClientSocket, record: ConnectionRecord): ConnectionHandlers {
     const now = Date.now();
     const ip = record.ip;
-    const standing = standingOf(this.options.allow, this.store, ip, now);
+    const standing = standingOf(this.options.allow, this.store, ip, now, this.options.passTtls);
     const client = { address: record.address };
     // Counted before the limits, refused connections too: a client that keeps knocking stays over.
     const connectionRate = standing.kind === "new" || standing.kind === "passed" ? this.options.rates.connection(ip, now) : undefined;
@@ -282,9 +287,9 @@ export class AcceptLoop {
     // .domain allow entries need the client's name: looked up for the clients it can change
     // (new ones, during the greet wait; banned ones, before they are refused), never for passed ones.
     const named = standing.kind === "new" || standing.kind === "banned" ? this.options.allowByName?.(ip) : undefined;
-    // New clients are looked up during their greet wait; a passed one only once its pass's DNSBL
+    // New clients are looked up during their greet wait; a passed one only once its DNSBL
     // verdict is older than MXSCREEN_DNSBL_TTL (its greeting then waits for the answers).
-    const dnsblDue = standing.kind === "new" || (standing.kind === "passed" && standing.entry.createdAt + this.options.gate.checks.dnsblTtlMs <= now);
+    const dnsblDue = standing.kind === "new" || (standing.kind === "passed" && this.dnsblVerdicts.due(ip, standing.entry, now));
     const dnsbl = dnsblDue ? this.options.dnsbl?.start(ip, now) : undefined;
     const counted = standing.kind !== "allowed" && breach === undefined;
     const screening = new Screening(this.context, socket, record, standing, counted, dnsbl);

@@ -1,15 +1,17 @@
-import { clientPrefix, type IP, parsePrefix } from "../ip/address.ts";
+import { clientPrefix, type IP } from "../ip/address.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../log/logger.ts";
 import type { CheckFinding } from "../checks/types.ts";
 import type { SessionFacts } from "../smtp/types.ts";
 import type { Store } from "../store/store.ts";
 import type { Finding } from "./types.ts";
-import type { ListEntry, Standing } from "../store/types.ts";
+import type { Standing } from "../store/types.ts";
 
 export interface ConcludeConfig {
   readonly banTtlMs: number;
   readonly passTtlMs: number;
+  /** MXSCREEN_PROTOCOL_PASS_TTL: a pass lasts as long as the longer of this and the greet test's. */
+  readonly protocolPassTtlMs: number;
   readonly ipv6PrefixLength: number;
 }
 
@@ -91,25 +93,18 @@ export class Concluder {
     private readonly metrics: Metrics,
   ) {}
 
+  /** A pass stands for the greet test and the deep protocol tests, each with its own TTL from its creation (src/store/standing.ts). */
+  private get passLifetime(): number {
+    return Math.max(this.config.passTtlMs, this.config.protocolPassTtlMs);
+  }
+
   /**
    * A new client waited out the greeting: on the pass list at once, so that the next connections
    * of a sender pool, opened seconds later, are greeted at once. `conclude` takes it back if its
    * session then fails a check.
    */
   admit(connection: ConnectionRecord, now: number): void {
-    this.store.set("pass", { prefix: clientPrefix(connection.ip, this.config.ipv6PrefixLength), ttlMs: this.config.passTtlMs, check: "pregreet", reason: "passed" }, now);
-  }
-
-  /**
-   * A passed client was looked up in the DNSBLs again (its verdict had expired) and its session
-   * passed: the pass's creation time, which says when its DNSBL verdict was made, becomes now;
-   * its expiry, the greet test's, stays.
-   */
-  renewDnsblVerdict(pass: ListEntry, now: number): void {
-    const prefix = parsePrefix(pass.prefix);
-    const ttlMs = pass.expiresAt === null ? null : pass.expiresAt - now;
-    if (prefix === null || (ttlMs !== null && ttlMs <= 0)) return;
-    this.store.set("pass", { prefix, ttlMs, check: "dnsbl", reason: "passed" }, now);
+    this.store.set("pass", { prefix: clientPrefix(connection.ip, this.config.ipv6PrefixLength), ttlMs: this.passLifetime, check: "pregreet", reason: "passed" }, now);
   }
 
   /**
@@ -139,7 +134,7 @@ export class Concluder {
       }, now);
     }
     if (finding.event === "PASS NEW" && !admitted) {
-      this.store.set("pass", { prefix, ttlMs: this.config.passTtlMs, check: "pregreet", reason: "passed" }, now);
+      this.store.set("pass", { prefix, ttlMs: this.passLifetime, check: "pregreet", reason: "passed" }, now);
     } else if (finding.event !== "PASS NEW" && admitted) {
       this.store.remove("pass", prefix, now, `session ended ${finding.event}`);
     }

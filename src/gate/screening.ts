@@ -1,3 +1,4 @@
+import type { IP } from "../ip/address.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { ClientSocket, ConnectionHandlers } from "../net/types.ts";
 import type { SessionFacts } from "../smtp/types.ts";
@@ -23,6 +24,8 @@ export interface ScreeningContext {
   readonly deadlines: Deadlines;
   readonly greylist: GreylistStore | undefined;
   readonly rates: ClientRates;
+  /** A passed client looked up in the DNSBLs again was clean: its DNSBL verdict holds for another MXSCREEN_DNSBL_TTL. */
+  dnsblRenewed(ip: IP): void;
   /** The dictionary check across connections, for a session that ended. */
   dictionaryAcrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[];
   /** The process is under stress: sessions begun now get the shorter deadlines. */
@@ -210,7 +213,9 @@ export class Screening implements ConnectionHandlers {
       address: record.address,
       port: record.port,
       local: record.local,
-      passed: this.standing.kind === "passed",
+      // The tests meant for clients never seen before (EHLO refusal, greylisting) are skipped
+      // while the deep protocol tests' pass holds, also when the greet test had to be passed again.
+      passed: this.standing.kind === "passed" || (this.standing.kind === "new" && this.standing.protocolPass !== undefined),
       allowed: this.standing.kind === "allowed",
     };
     const sink: SessionSink = {
@@ -245,9 +250,7 @@ export class Screening implements ConnectionHandlers {
         if (this.standing.kind !== "allowed") context.rates.ended(record.ip, facts, Date.now());
         const [finding, ...also] = sessionFindings(this.standing, gateFindings, facts);
         this.conclude(finding, also);
-        if (this.dnsblRechecked && finding.event === "PASS OLD" && this.standing.kind === "passed") {
-          context.concluder.renewDnsblVerdict(this.standing.entry, Date.now());
-        }
+        if (this.dnsblRechecked && finding.event === "PASS OLD") context.dnsblRenewed(record.ip);
         socket.end();
       },
       failed: (reason) => {
