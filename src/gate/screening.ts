@@ -55,7 +55,7 @@ export class Screening implements ConnectionHandlers {
   /** What a passed client sent while its greeting waits for its DNSBL answers; then, joined, its session's first input. */
   private held: Uint8Array[] | undefined;
   private heldEarly: Uint8Array | undefined;
-  /** Its DNSBL verdict was looked up again: a clean session renews its pass. */
+  /** Its DNSBL verdict was looked up again: a clean session renews it. */
   private dnsblRechecked = false;
   private readonly expire = () => this.run(this.greeter.tick(Date.now()));
 
@@ -97,11 +97,13 @@ export class Screening implements ConnectionHandlers {
   /**
    * A passed client whose DNSBL verdict has expired (MXSCREEN_DNSBL_TTL): its greeting waits for
    * the zones' answers, at most a greet wait, so that its session is judged on them. It passed
-   * the greet test, so what it sends meanwhile is kept for its session, not held against it.
+   * the greet test, so it is not read meanwhile (TCP holds what it sends), and what was already
+   * on its way is kept for its session, not held against it.
    */
   private recheckDnsbl(dnsbl: DnsblPending, stressed: boolean): void {
     this.held = [];
     this.dnsblRechecked = true;
+    this.socket.pause();
     const waitMs = stressed ? this.context.gate.greetWaitStressMs : this.context.gate.greetWaitMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const waited = new Promise<void>((resolve) => timer = setTimeout(resolve, waitMs));
@@ -112,6 +114,7 @@ export class Screening implements ConnectionHandlers {
       const standing: Standing = this.bannedBy ? { kind: "banned", entry: this.bannedBy } : this.standing;
       this.heldEarly = this.held && this.held.length > 0 ? concatBytes(this.held) : undefined;
       this.held = undefined;
+      this.socket.resume();
       this.run(this.greeter.open(standing, Date.now(), stressed));
     });
   }
@@ -156,7 +159,8 @@ export class Screening implements ConnectionHandlers {
    * a client in the greet wait is refused now, a session says `421 4.7.1` and closes.
    */
   banned(entry: ListEntry): void {
-    if (this.concluded || this.gone || this.bannedBy !== undefined) return;
+    // Allowed by its reverse name since the lists were read: an allow entry always wins.
+    if (this.concluded || this.gone || this.bannedBy !== undefined || this.standing.kind === "allowed") return;
     this.bannedBy = entry;
     if (this.held) return;
     if (this.session) this.session.banned(bannedLiveReply(this.context.gate.hostname));
