@@ -230,7 +230,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     greetWaitStressMs: get("MXSCREEN_GREET_WAIT_STRESS") === undefined ? Math.min(2000, greetWaitMs) : dur("MXSCREEN_GREET_WAIT_STRESS", "2s"),
     stressConnections: int("MXSCREEN_STRESS_CONNECTIONS", Math.max(1, Math.floor(maxConnections * 0.75)), 1, host.openFiles),
     passTtlMs: dur("MXSCREEN_PASS_TTL", "1d"),
-    protocolPassTtlMs: dur("MXSCREEN_PROTOCOL_PASS_TTL", "1d"),
+    // Unset, as long as the greet test's: a pass then lasts exactly MXSCREEN_PASS_TTL, as before there were two.
+    protocolPassTtlMs: dur("MXSCREEN_PROTOCOL_PASS_TTL", get("MXSCREEN_PASS_TTL") ?? "1d"),
     banTtlMs: dur("MXSCREEN_BAN_TTL", "1d"),
     banAction: parseChoice("MXSCREEN_BAN_ACTION", get("MXSCREEN_BAN_ACTION") ?? "reject", ["reject", "drop"]),
     banEndsSessions: parseBoolean("MXSCREEN_BAN_ENDS_SESSIONS", get("MXSCREEN_BAN_ENDS_SESSIONS") ?? "true"),
