@@ -74,6 +74,8 @@ export class AcceptLoop {
   private readonly open = new Set<Screening>();
   private readonly live = new LiveSessions<Screening>((screening) => this.endIfBanned(screening));
   private readonly dnsblVerdicts: DnsblVerdicts;
+  /** MXSCREEN_BAN_ENDS_SESSIONS, outside observe mode: open connections are filed by client for the bans to find. */
+  private readonly endsOnBan: boolean;
   private readonly context: ScreeningContext;
   private readonly stress: Stress;
   private stopping = false;
@@ -91,7 +93,8 @@ export class AcceptLoop {
     this.stress = new Stress(options.stressConnections);
     this.dnsblVerdicts = new DnsblVerdicts(options.gate.checks.dnsblTtlMs);
     // In observe mode a ban blocks nothing, so it ends nothing either.
-    if (options.gate.banEndsSessions && !options.gate.observe) store.onBanInForce((prefix) => this.live.banned(prefix));
+    this.endsOnBan = options.gate.banEndsSessions && !options.gate.observe;
+    if (this.endsOnBan) store.onBanInForce((prefix) => this.live.banned(prefix));
     this.context = {
       gate: options.gate,
       pool,
@@ -289,12 +292,13 @@ export class AcceptLoop {
     const named = standing.kind === "new" || standing.kind === "banned" ? this.options.allowByName?.(ip) : undefined;
     // New clients are looked up during their greet wait; a passed one only once its DNSBL
     // verdict is older than MXSCREEN_DNSBL_TTL (its greeting then waits for the answers).
-    const dnsblDue = standing.kind === "new" || (standing.kind === "passed" && this.dnsblVerdicts.due(ip, standing.entry, now));
-    const dnsbl = dnsblDue ? this.options.dnsbl?.start(ip, now) : undefined;
+    const lookups = this.options.dnsbl;
+    const dnsblDue = lookups !== undefined && (standing.kind === "new" || (standing.kind === "passed" && this.dnsblVerdicts.due(ip, standing.entry, now)));
+    const dnsbl = dnsblDue ? lookups.start(ip, now) : undefined;
     const counted = standing.kind !== "allowed" && breach === undefined;
     const screening = new Screening(this.context, socket, record, standing, counted, dnsbl);
     this.open.add(screening);
-    if (standing.kind !== "allowed") this.live.add(screening);
+    if (standing.kind !== "allowed" && this.endsOnBan) this.live.add(screening);
     this.updateStress();
     screening.start(named, this.stress.active, now);
     return screening;
