@@ -109,7 +109,7 @@ export class AcceptLoop {
       stressed: () => this.stress.active,
       ended: (screening) => {
         this.open.delete(screening);
-        this.live.delete(screening);
+        if (this.endsOnBan) this.live.delete(screening);
         this.updateStress();
         if (screening.counted) this.limits.release(screening.record.ip);
       },
