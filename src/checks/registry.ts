@@ -1,6 +1,7 @@
 import { dictionary } from "../dictionary/index.ts";
 import { dnsbl } from "../dnsbl/index.ts";
 import { greylist } from "../greylist/index.ts";
+import { harvest } from "../harvest/index.ts";
 import { bareNewline } from "./bare-newline.ts";
 import { commandLimit } from "./command-limit.ts";
 import { connectionLimit } from "./connection-limit.ts";
@@ -46,6 +47,7 @@ export const CHECKS = [
   trap,
   dictionary,
   rcptRate,
+  harvest,
   greylist,
   fakeBounce,
   ehloRefused,

@@ -18,11 +18,13 @@ export type CheckActions = Readonly<Partial<Record<string, CheckAction>>>;
  * client talks during the greet wait. In the session: `connect`: when the session opens, with the gate's DNS answers;
  * `command`: before each command line is acted on; `helo`: on HELO/EHLO; `mail`: on MAIL FROM,
  * once the sender domain's DNS answer is in; `rcpt`: on RCPT TO, once the recipient's fate is
- * known; `triplet`: on RCPT TO of an accepted recipient, once the store has answered for its
+ * known; `recipient`: on RCPT TO of a recipient about to be accepted (ours, not postmaster@ or
+ * abuse@, no delayed rejection) from a client not on the pass list, before greylisting;
+ * `triplet`: on RCPT TO of an accepted recipient, once the store has answered for its
  * greylist triplet; `data`: once a message has been read, before it is delivered; `end`: when
  * the client quits or leaves.
  */
-export type Stage = "accept" | "greet" | "connect" | "command" | "helo" | "mail" | "rcpt" | "triplet" | "data" | "end";
+export type Stage = "accept" | "greet" | "connect" | "command" | "helo" | "mail" | "rcpt" | "recipient" | "triplet" | "data" | "end";
 
 /**
  * What enforcing a hit does, applied by the session, never by the check.
@@ -31,8 +33,11 @@ export type Stage = "accept" | "greet" | "connect" | "command" | "helo" | "mail"
  * `delay`: the session goes on; every later RCPT but postmaster@/abuse@ gets the hit's reply
  * (RFC 5321 4.5.1; Postfix's smtpd_delay_reject).
  * `record`: nothing is refused; only the action `ban` has an effect, at the end of the session.
+ * `greylist`: the recipient goes through greylisting (the `greylist` check decides, at stage
+ * `triplet`) even with MXSCREEN_GREYLIST off: a cost for clients not yet passed. The hit is a
+ * note on the connection, never its verdict nor a ban: the greylist's own finding is.
  */
-export type Consequence = "close" | "reject" | "delay" | "record";
+export type Consequence = "close" | "reject" | "delay" | "record" | "greylist";
 
 export interface ParsedCommand {
   /** The line as received, clipped to 100 characters: evidence. */
@@ -101,6 +106,8 @@ export interface CheckFacts {
   readonly client: { readonly address: string };
   readonly session: SessionView;
   readonly dnsbl: readonly DnsblAnswer[];
+  /** The recipient domains under a harvest across the fleet when the session began, with their counts (GateFacts). */
+  readonly harvested: readonly HarvestedDomain[];
   readonly reverseDns: ReverseDns | undefined;
   /** The command being considered (stages `command`, `helo`, `mail`, `rcpt`). */
   readonly command: ParsedCommand | undefined;
@@ -114,6 +121,9 @@ export interface CheckFacts {
   /** Undefined when the gate counts no rates (a bare core, a test). */
   readonly rates: SessionRates | undefined;
 }
+
+/** A recipient domain under a harvest: more unknown recipients at it, fleet-wide within the window, than MXSCREEN_HARVEST_THRESHOLD. */
+export type HarvestedDomain = readonly [domain: string, unknownRecipients: number];
 
 /** Which limit a new connection would break, with the count it would have made. */
 export type LimitBreach = { readonly limit: "client" | "prefix" | "total"; readonly key: string; readonly count: number };
@@ -141,6 +151,7 @@ export interface StageFacts {
   readonly helo: CheckFacts;
   readonly mail: CheckFacts;
   readonly rcpt: CheckFacts;
+  readonly recipient: CheckFacts;
   readonly triplet: CheckFacts;
   readonly data: CheckFacts;
   readonly end: CheckFacts;

@@ -100,8 +100,10 @@ export interface Config {
   readonly checks: ChecksSettings;
   /** MXSCREEN_ACTION_<CHECK> for every check in the registry, defaults filled in. */
   readonly checkActions: Readonly<Record<CheckId, CheckAction>>;
-  /** MXSCREEN_GREYLIST and its timings; undefined when greylisting is off. */
+  /** The greylist timings; undefined when nothing greylists (MXSCREEN_GREYLIST off, and the harvest check only logs). */
   readonly greylist: { readonly delayMs: number; readonly windowMs: number; readonly passTtlMs: number } | undefined;
+  /** The harvest check's thresholds; `domains`: the domains that can be harvested (MXSCREEN_ACCEPT_DOMAINS, empty for any). */
+  readonly harvest: { readonly threshold: number; readonly prefixClients: number; readonly domains: readonly string[] };
   readonly connectionLimits: { readonly perClient: number; readonly perPrefix: number; readonly total: number };
   readonly badRecipientWindow: { readonly max: number; readonly windowMs: number };
   /** MXSCREEN_ variables that no setting reads: most likely typos, warned about at start. */
@@ -211,6 +213,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     ),
     hostname,
   } as ChecksSettings;
+  const acceptDomains = parseDomainList("MXSCREEN_ACCEPT_DOMAINS", get("MXSCREEN_ACCEPT_DOMAINS") ?? "");
+  const mode = parseChoice("MXSCREEN_MODE", get("MXSCREEN_MODE") ?? "enforce", ["enforce", "observe"]);
+  // The harvest check greylists new clients for a domain under harvest, whatever MXSCREEN_GREYLIST says.
+  const greylisting = checks.greylist || (mode === "enforce" && checkActions.harvest !== "ignore");
   const config: Config = {
     listen: parseListen("MXSCREEN_LISTEN", get("MXSCREEN_LISTEN") ?? "0.0.0.0:2525"),
     hostname,
@@ -221,7 +227,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     dbAuthToken: get("MXSCREEN_DB_AUTH_TOKEN"),
     dbSyncUrl: get("MXSCREEN_DB_SYNC_URL"),
     spoolDir: get("MXSCREEN_SPOOL_DIR") ?? "data/spool",
-    acceptDomains: parseDomainList("MXSCREEN_ACCEPT_DOMAINS", get("MXSCREEN_ACCEPT_DOMAINS") ?? ""),
+    acceptDomains,
     workers: parseWorkers(get("MXSCREEN_WORKERS") ?? "auto", host.cpus),
     processes,
     processIndex: int("MXSCREEN_PROCESS_INDEX", 0, 0, processes - 1),
@@ -238,7 +244,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     allow: parsePrefixList("MXSCREEN_ALLOW", allowItems.filter((item) => !item.startsWith(".")).join(",")),
     allowDomains,
     trustedProxies: parsePrefixList("MXSCREEN_TRUSTED_PROXIES", get("MXSCREEN_TRUSTED_PROXIES") ?? ""),
-    mode: parseChoice("MXSCREEN_MODE", get("MXSCREEN_MODE") ?? "enforce", ["enforce", "observe"]),
+    mode,
     dns: dns === undefined ? undefined : parseHostPort("MXSCREEN_DNS", dns),
     adminListen: adminText.trim() === "" ? undefined : parseHostPort("MXSCREEN_ADMIN_LISTEN", adminText),
     adminToken,
@@ -267,7 +273,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     ipv6PrefixLength: parseInteger("MXSCREEN_IPV6_PREFIX", get("MXSCREEN_IPV6_PREFIX") ?? "64", 16, 128),
     checks,
     checkActions,
-    greylist: checks.greylist ? { delayMs: checks.greylistDelayMs, windowMs: checks.greylistWindowMs, passTtlMs: checks.greylistPassTtlMs } : undefined,
+    greylist: greylisting ? { delayMs: checks.greylistDelayMs, windowMs: checks.greylistWindowMs, passTtlMs: checks.greylistPassTtlMs } : undefined,
+    harvest: { threshold: checks.harvestThreshold, prefixClients: checks.harvestPrefixClients, domains: acceptDomains },
     connectionLimits: { perClient: checks.maxConnPerClient, perPrefix: checks.maxConnPerPrefix, total: maxConnections },
     badRecipientWindow: { max: checks.maxBadRecipientsPerPrefix, windowMs: checks.badRecipientWindowMs },
     unknownVariables: [],

@@ -3,7 +3,7 @@ import { connectionLimit } from "../checks/connection-limit.ts";
 import { connRate } from "../checks/conn-rate.ts";
 import { effectiveAction } from "../checks/registry.ts";
 import type { AcceptFacts } from "../checks/types.ts";
-import { contains, formatIP, type IP, parseIP, type Prefix } from "../ip/address.ts";
+import { contains, formatIP, formatPrefix, type IP, parseIP, type Prefix } from "../ip/address.ts";
 import type { Logger } from "../log/logger.ts";
 import { listen } from "../net/runtime/listen.ts";
 import type { ClientSocket, ConnectionHandlers, Listener, TlsCredentials } from "../net/types.ts";
@@ -13,6 +13,7 @@ import type { Store } from "../store/store.ts";
 import type { SessionPool } from "../../workers/types.ts";
 import { type BadRecipientCounters, BadRecipientWindow, type BadRecipientWindowConfig, dictionary } from "../dictionary/index.ts";
 import type { ClientRates } from "./client-rates.ts";
+import { harvest, type HarvestTry, type HarvestWindow } from "../harvest/index.ts";
 import { clientLabel, type Concluder, type ConnectionRecord } from "./conclude.ts";
 import { ConnectionLimits, type ConnectionLimitsConfig } from "./connection-limits.ts";
 import { type DnsblLookups, DnsblVerdicts } from "../dnsbl/index.ts";
@@ -50,15 +51,19 @@ export interface AcceptLoopOptions {
   readonly badRecipientWindow: BadRecipientWindowConfig;
   /** The fleet's counts of unknown recipients per network and per domain, over that window. */
   readonly badRecipientCounters: BadRecipientCounters;
-  /** Undefined when MXSCREEN_GREYLIST is off. */
+  /** Undefined when neither MXSCREEN_GREYLIST nor the harvest check greylists. */
   readonly greylist: GreylistStore | undefined;
   /** Connection, message and recipient rates per client and network, fleet-wide. */
   readonly rates: ClientRates;
   /** How long a pass holds for the greet test and for the deep protocol tests. */
   readonly passTtls: PassTtls;
+  /** Domains under harvest across the fleet, and the networks taking part (src/harvest). */
+  readonly harvest: HarvestWindow;
 }
 
 const PROXY_HEADER_TIMEOUT_MS = 10_000;
+/** How often domains under harvest are looked at for the end of it: their counts leave the window slot by slot. */
+const HARVEST_TICK_MS = 1_000;
 
 /** A connection already refused and closed: whatever it still sends or does is of no interest. */
 const REFUSED: ConnectionHandlers = { data: () => {}, end: () => {}, close: () => {} };
@@ -78,6 +83,7 @@ export class AcceptLoop {
   private readonly endsOnBan: boolean;
   private readonly context: ScreeningContext;
   private readonly stress: Stress;
+  private harvestTimer: ReturnType<typeof setInterval> | undefined;
   private stopping = false;
 
   constructor(
@@ -105,7 +111,8 @@ export class AcceptLoop {
       greylist: options.greylist,
       rates: options.rates,
       dnsblRenewed: (ip) => this.dnsblVerdicts.renewed(ip, Date.now()),
-      dictionaryAcrossConnections: (record, facts) => this.dictionaryAcrossConnections(record, facts),
+      acrossConnections: (record, facts) => this.acrossConnections(record, facts),
+      harvested: () => options.harvest.snapshot(),
       stressed: () => this.stress.active,
       ended: (screening) => {
         this.open.delete(screening);
@@ -132,6 +139,7 @@ export class AcceptLoop {
       });
       this.listeners.push(listener);
     }
+    this.harvestTimer = setInterval(() => this.options.harvest.tick(Date.now()), HARVEST_TICK_MS);
     return this.listeners;
   }
 
@@ -151,6 +159,7 @@ export class AcceptLoop {
   /** Stops accepting and says goodbye to clients still in the greet wait; sessions are the pool's to finish. */
   stop(): void {
     this.stopping = true;
+    clearInterval(this.harvestTimer);
     for (const listener of this.listeners) listener.close();
     for (const connection of [...this.open]) connection.shutdown();
   }
@@ -195,14 +204,50 @@ export class AcceptLoop {
     if (standing.kind === "banned") screening.banned(standing.entry);
   }
 
-  /** The dictionary check across connections: this session's unknown recipients added to its network's recent ones. */
-  private dictionaryAcrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[] {
-    if (facts.badRecipients === 0 || facts.findings.some((hit) => hit.check === "dictionary")) return [];
-    const window = this.badRecipients.add(record.ip, facts.badRecipients, facts.badRecipientDomains, Date.now());
-    if (!window.over) return [];
-    const action = effectiveAction(dictionary, this.options.gate.actions, this.options.gate.observe);
-    const domain = window.domain && { domain: window.domain.name, domain_bad_recipients: window.domain.count };
-    return [{ event: dictionary.tag, check: dictionary.id, action, evidence: { prefix: window.prefix, prefix_bad_recipients: window.count, ...domain } }];
+  /**
+   * The checks across connections and nodes, for a session that ended: its unknown recipients
+   * added to its network's, its domains' and its address's recent ones (every one counts, even
+   * from a session the dictionary check already closed). The harvest finding comes first: its
+   * ban is of the whole network, and the verdict's ban is the first finding's.
+   */
+  private acrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[] {
+    if (facts.badRecipients === 0) return [];
+    const now = Date.now();
+    const window = this.badRecipients.add(record.ip, facts.badRecipients, facts.badRecipientDomains, now);
+    const harvesting = this.options.harvest.sessionEnded(record.ip, facts.badRecipients, facts.badRecipientDomains, now);
+    // A DNSWL listing at or below MXSCREEN_DNSWL_THRESHOLD skips every check: its unknowns count, it is not judged by them.
+    if (facts.dnsblScore !== undefined && facts.dnsblScore <= this.options.gate.checks.dnswlThreshold) return [];
+    const findings: Finding[] = [];
+    if (harvesting !== undefined) findings.push(this.harvestFinding(harvesting));
+    if (window.over && !facts.findings.some((hit) => hit.check === "dictionary")) {
+      const action = effectiveAction(dictionary, this.options.gate.actions, this.options.gate.observe);
+      const domain = window.domain && { domain: window.domain.name, domain_bad_recipients: window.domain.count };
+      findings.push({ event: dictionary.tag, check: dictionary.id, action, evidence: { prefix: window.prefix, prefix_bad_recipients: window.count, ...domain } });
+    }
+    return findings;
+  }
+
+  /**
+   * A client that tried unknown recipients at a domain under harvest does not stay on the pass
+   * list (so it is greylisted there next time); with the action `ban`, its whole network is banned
+   * once MXSCREEN_HARVEST_PREFIX_CLIENTS of its addresses did so, and not one sender that mistyped.
+   */
+  private harvestFinding(harvesting: HarvestTry): Finding {
+    const configured = effectiveAction(harvest, this.options.gate.actions, this.options.gate.observe);
+    const banned = configured === "ban" && harvesting.over;
+    return {
+      event: harvest.tag,
+      check: harvest.id,
+      action: configured === "ban" && !banned ? "enforce" : configured,
+      evidence: {
+        domain: harvesting.domain,
+        domain_bad_recipients: harvesting.count,
+        prefix: formatPrefix(harvesting.network),
+        prefix_clients: harvesting.clients,
+      },
+      ...(banned && { banPrefix: harvesting.network }),
+      takesPass: configured === "enforce" || configured === "ban",
+    };
   }
 
   private accept(socket: ClientSocket): ConnectionHandlers {

@@ -1,7 +1,7 @@
 import type { IP } from "../ip/address.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { ClientSocket, ConnectionHandlers } from "../net/types.ts";
-import type { SessionFacts } from "../smtp/types.ts";
+import type { GateFacts, SessionFacts } from "../smtp/types.ts";
 import type { GreylistStore } from "../greylist/index.ts";
 import type { ClientRates } from "./client-rates.ts";
 import type { SessionHandle, SessionPool, SessionSink } from "../../workers/types.ts";
@@ -26,8 +26,10 @@ export interface ScreeningContext {
   readonly rates: ClientRates;
   /** A passed client looked up in the DNSBLs again was clean: its DNSBL verdict holds for another MXSCREEN_DNSBL_TTL. */
   dnsblRenewed(ip: IP): void;
-  /** The dictionary check across connections, for a session that ended. */
-  dictionaryAcrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[];
+  /** The checks across connections and nodes (dictionary, harvest), for a session that ended. */
+  acrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[];
+  /** The recipient domains under harvest now, for a new client's session. */
+  harvested(): GateFacts["harvested"];
   /** The process is under stress: sessions begun now get the shorter deadlines. */
   stressed(): boolean;
   /** The connection is gone: stop tracking it (and release its count when it was counted). */
@@ -249,7 +251,7 @@ export class Screening implements ConnectionHandlers {
         const gateFindings = [
           ...(this.bannedBy && facts.end === "banned" ? [bannedFinding(this.bannedBy, "close", "session")] : []),
           ...(this.greeter.noted ? [this.greeter.noted] : []),
-          ...(this.standing.kind === "allowed" ? [] : context.dictionaryAcrossConnections(record, facts)),
+          ...(this.standing.kind === "allowed" ? [] : context.acrossConnections(record, facts)),
         ];
         if (this.standing.kind !== "allowed") context.rates.ended(record.ip, facts, Date.now());
         const [finding, ...also] = sessionFindings(this.standing, gateFindings, facts);
@@ -263,8 +265,10 @@ export class Screening implements ConnectionHandlers {
         this.conclude({ event: "WORKER-FAILED", check: "session-worker", action: "close", evidence: { reason } });
       },
     };
+    const harvested = this.standing.kind === "new" ? context.harvested() : undefined;
     const rates = this.standing.kind === "allowed" ? undefined : context.rates.session(record.ip, Date.now());
-    this.session = context.pool.open(client, { dnsbl: this.dnsbl?.answers() ?? [], stress: context.stressed(), ...(rates && { rates }) }, early ?? this.heldEarly, sink);
+    const gate: GateFacts = { dnsbl: this.dnsbl?.answers() ?? [], stress: context.stressed(), ...(harvested?.length && { harvested }), ...(rates && { rates }) };
+    this.session = context.pool.open(client, gate, early ?? this.heldEarly, sink);
     if (this.inputEnded) this.session.ended();
   }
 }

@@ -51,10 +51,12 @@ export class Metrics {
     this.define("mxscreen_session_seconds", "histogram", "Connection lifetime from accept to conclusion.", SESSION_BUCKETS);
     this.define("mxscreen_dns_lookup_seconds", "histogram", "DNS lookup latency, by kind.", LOOKUP_BUCKETS);
     this.define("mxscreen_dnsbl_lookup_seconds", "histogram", "DNSBL/DNSWL lookup latency, by zone.", LOOKUP_BUCKETS);
+    this.define("mxscreen_harvest_changes_total", "counter", "Recipient domains entering (state=enter) and leaving (state=leave) the harvest state.");
     // Present from zero, so rate() and alerts see a series before the first event.
     for (const tag of new Set([...GATE_VERDICTS, ...CHECKS.map((check) => check.tag)])) this.inc("mxscreen_connections_total", { verdict: verdictLabel(tag) }, 0);
     for (const check of CHECKS) this.inc("mxscreen_check_hits_total", { check: check.id, action: check.defaultAction }, 0);
     for (const result of ["delivered", "failed"]) this.inc("mxscreen_messages_total", { result }, 0);
+    for (const state of ["enter", "leave"]) this.inc("mxscreen_harvest_changes_total", { state }, 0);
   }
 
   /** A gauge read when scraped, so it is never stale: one value, or one per label set. */

@@ -6,6 +6,7 @@ import { mailSinceReset } from "../checks/rset.ts";
 import type { CheckFacts, ParsedCommand, Stage } from "../checks/types.ts";
 import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
 import { greylistTriplet } from "../greylist/index.ts";
+import { saysUnknownRecipient } from "../dictionary/index.ts";
 import { bytesToText } from "../log/escape.ts";
 import { concatBytes } from "./bytes.ts";
 import { type Line, LineReader } from "./line-reader.ts";
@@ -153,6 +154,8 @@ export class Session {
   /** On a DNSWL at or below MXSCREEN_DNSWL_THRESHOLD: no further check runs. */
   private readonly allowlisted: boolean;
   private reverse: Reverse = { kind: "unasked" };
+  /** A check of the RCPT at hand sends its recipient through greylisting (consequence `greylist`). */
+  private greylistDemanded = false;
   constructor(private readonly config: SessionConfig, readonly client: ClientInfo, now: number, private readonly gate: GateFacts = { dnsbl: [] }) {
     this.reader = new LineReader(config.maxLineLength);
     this.lastActivity = now;
@@ -613,11 +616,15 @@ export class Session {
     if (this.delayedRejection !== undefined && !alwaysAccepted) {
       return this.error(this.delayedRejection.replace(/^(\d{3} \d\.\d\.\d )/, `$1<${path.mailbox}>: `));
     }
-    if (this.config.checks.greylist && !alwaysAccepted && !this.client.passed && !this.client.allowed && !this.allowlisted) {
-      // The triplet names the client's confirmed domain when it has one: never keyed on how fast DNS answered.
-      if (this.reverse.kind === "asked") this.state = { for: "reverse-dns", transaction, then: { greylist: path.mailbox } };
-      else this.askGreylist(transaction, path.mailbox);
-      return;
+    if (!alwaysAccepted && !this.client.passed && !this.client.allowed && !this.allowlisted) {
+      this.greylistDemanded = false;
+      if (this.runChecks("recipient", { recipient: { mailbox: path.mailbox, known } })) return;
+      if (this.config.checks.greylist || this.greylistDemanded) {
+        // The triplet names the client's confirmed domain when it has one: never keyed on how fast DNS answered.
+        if (this.reverse.kind === "asked") this.state = { for: "reverse-dns", transaction, then: { greylist: path.mailbox } };
+        else this.askGreylist(transaction, path.mailbox);
+        return;
+      }
     }
     this.acceptRecipient(transaction, path.mailbox);
   }
@@ -678,10 +685,14 @@ export class Session {
           this.facts.recipients++;
           this.state = "rcpt";
           this.send(answer.text);
-        } else if (answer.code >= 500) {
-          // Unknown here means unknown upstream: the dictionary check counts it.
-          this.countBadRecipient(question.mailbox);
+        } else if (saysUnknownRecipient(answer.code, answer.text)) {
+          // Unknown upstream is unknown here, a 4xx "No such user" too (seed 003): the dictionary
+          // check and the fleet's counts take it as they take a domain not ours.
           if (this.runChecks("rcpt", { recipient: { mailbox: question.mailbox, known: false } })) return this.flush();
+          this.countBadRecipient(question.mailbox);
+          if (answer.code >= 500) this.error(answer.text);
+          else this.send(answer.text);
+        } else if (answer.code >= 500) {
           this.error(answer.text);
         } else {
           this.send(answer.text);
@@ -779,6 +790,7 @@ export class Session {
       client: this.client,
       session: this.facts,
       dnsbl: this.gate.dnsbl,
+      harvested: this.gate.harvested ?? [],
       reverseDns: this.reverseDns,
       command: moment.command,
       sender: moment.sender ?? this.transaction?.from,
@@ -796,6 +808,9 @@ export class Session {
       if (action === "ignore" || action === "observe") continue;
       switch (check.consequence) {
         case "record":
+          continue;
+        case "greylist":
+          this.greylistDemanded = true;
           continue;
         case "delay":
           this.delayedRejection ??= hit.reply;

@@ -1,5 +1,5 @@
 import type { ChecksSettings } from "../checks/registry.ts";
-import type { CheckActions, CheckFinding, SessionRates } from "../checks/types.ts";
+import type { CheckActions, CheckFinding, HarvestedDomain, SessionRates } from "../checks/types.ts";
 import type { DnsblAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
 
 /** Contracts of the sans-I/O SMTP core: what goes in (bytes, time, facts) and what comes out. */
@@ -59,6 +59,8 @@ export interface GateFacts {
   readonly dnsbl: readonly DnsblAnswer[];
   /** The gate was under stress (`Stress.active`) when it handed the connection over: shorter deadlines apply. */
   readonly stress?: boolean;
+  /** For a client not yet passed: the recipient domains under a harvest across the fleet (src/harvest), with their counts. */
+  readonly harvested?: readonly HarvestedDomain[];
   /** The fleet's recent messages and recipients from this client, for the rate checks. */
   readonly rates?: SessionRates;
 }
