@@ -198,6 +198,7 @@ async function main(): Promise<void> {
     rates: new ClientRates(config.checks, (name, windowMs) => counters.counter(name, windowMs)),
     passTtls,
     harvest,
+    tarpitSessions: config.tarpit.sessions,
   }, store, pool, concluder, logger, metrics);
   const listeners = await loop.start();
   const siblings = !sibling && config.processes > 1 ? new Siblings(config.processes - 1, logger) : undefined;

@@ -10,6 +10,7 @@ import { ehloRefused } from "./ehlo-refused.ts";
 import { fakeBounce } from "./fake-bounce.ts";
 import { msgRate } from "./msg-rate.ts";
 import { heloSchizo } from "./helo-schizo.ts";
+import { heloClaims } from "./helo-claims.ts";
 import { heloSyntax } from "./helo-syntax.ts";
 import { nonSmtp } from "./non-smtp.ts";
 import { pipelining } from "./pipelining.ts";
@@ -42,6 +43,7 @@ export const CHECKS = [
   transactions,
   msgRate,
   heloSchizo,
+  heloClaims,
   heloSyntax,
   senderDomain,
   trap,

@@ -55,6 +55,11 @@ export interface ParsedCommand {
   readonly followedByMore: boolean;
   /** The first 100 of those bytes, one character per byte (evidence: what it pushed ahead). */
   readonly ahead: string;
+  /**
+   * The command arrived before the final line of our paced reply to the one before it (stutter,
+   * tarpit): `verb` is that command (`.` for a message's end), `endsGroup` its RFC 2920 rule.
+   */
+  readonly early: { readonly verb: string; readonly endsGroup: boolean } | undefined;
 }
 
 /**
@@ -103,7 +108,8 @@ export interface SessionRates {
 
 /** Everything a check may look at: the session's facts at the moment the check runs, and the command or message at hand. */
 export interface CheckFacts {
-  readonly client: { readonly address: string };
+  /** `local`: the address and port it connected to, when the runner knows them. */
+  readonly client: { readonly address: string; readonly local?: { readonly address: string } };
   readonly session: SessionView;
   readonly dnsbl: readonly DnsblAnswer[];
   /** The recipient domains under a harvest across the fleet when the session began, with their counts (GateFacts). */
@@ -166,6 +172,10 @@ export interface Hit {
 /** What every check may read besides its own knobs. */
 export interface SharedSettings {
   readonly hostname: string;
+  /** MXSCREEN_ACCEPT_DOMAINS (empty: any). */
+  readonly acceptDomains: readonly string[];
+  /** The addresses of MXSCREEN_LISTEN that name one (not 0.0.0.0 or ::), as formatIP writes them. */
+  readonly listenAddresses: readonly string[];
 }
 
 /** One heuristic: pure and synchronous, from the facts of its stage and its own knobs to a hit (or nothing). */

@@ -23,6 +23,7 @@ import { type PassTtls, standing as standingOf } from "../store/standing.ts";
 import { Screening, type ScreeningContext } from "./screening.ts";
 import { LiveSessions } from "./live-sessions.ts";
 import { Stress } from "./stress.ts";
+import { TarpitBudget } from "./tarpit-budget.ts";
 import type { Finding, GateConfig } from "./types.ts";
 
 export interface AcceptLoopOptions {
@@ -59,6 +60,8 @@ export interface AcceptLoopOptions {
   readonly passTtls: PassTtls;
   /** Domains under harvest across the fleet, and the networks taking part (src/harvest). */
   readonly harvest: HarvestWindow;
+  /** Sessions that may be tarpitted at once (MXSCREEN_TARPIT_SHARE of MXSCREEN_MAX_CONNECTIONS). */
+  readonly tarpitSessions: number;
 }
 
 const PROXY_HEADER_TIMEOUT_MS = 10_000;
@@ -113,6 +116,7 @@ export class AcceptLoop {
       dnsblRenewed: (ip) => this.dnsblVerdicts.renewed(ip, Date.now()),
       acrossConnections: (record, facts) => this.acrossConnections(record, facts),
       harvested: () => options.harvest.snapshot(),
+      tarpit: new TarpitBudget(options.tarpitSessions, () => this.stress.active, metrics),
       stressed: () => this.stress.active,
       ended: (screening) => {
         this.open.delete(screening);

@@ -49,6 +49,7 @@ export function sessionFindings(standing: Standing, gateFindings: readonly Findi
     messages: facts.messages,
     recipients: facts.recipients,
     errors: facts.errors,
+    paced: facts.pacedReplies || undefined,
     tls: facts.tls || undefined,
     injected_bytes: facts.injectedBytes || undefined,
     end: facts.end,

@@ -11,6 +11,8 @@ import type { Deadlines } from "./deadlines.ts";
 import type { DnsblPending } from "../dnsbl/index.ts";
 import { bannedFinding, bannedLiveReply, Greeter } from "./greeter.ts";
 import { concatBytes } from "../smtp/bytes.ts";
+import { PacedWriter } from "./paced-writer.ts";
+import type { TarpitBudget } from "./tarpit-budget.ts";
 import type { Finding, GateAction, GateConfig } from "./types.ts";
 import type { ListEntry, Standing } from "../store/types.ts";
 
@@ -30,6 +32,7 @@ export interface ScreeningContext {
   acrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[];
   /** The recipient domains under harvest now, for a new client's session. */
   harvested(): GateFacts["harvested"];
+  readonly tarpit: TarpitBudget;
   /** The process is under stress: sessions begun now get the shorter deadlines. */
   stressed(): boolean;
   /** The connection is gone: stop tracking it (and release its count when it was counted). */
@@ -44,6 +47,8 @@ export interface ScreeningContext {
 export class Screening implements ConnectionHandlers {
   private readonly greeter: Greeter;
   private session: SessionHandle | undefined;
+  /** The session's writes, with the pauses of its paced replies; made at hand-off. */
+  private writer: PacedWriter | undefined;
   /** The greet wait's end, once it is on the clock. */
   private due: number | undefined;
   private concluded = false;
@@ -123,7 +128,7 @@ export class Screening implements ConnectionHandlers {
 
   data(bytes: Uint8Array): void {
     if (this.held) this.held.push(bytes.slice());
-    else if (this.session) this.session.data(bytes);
+    else if (this.session) this.session.data(bytes, this.writer!.holding);
     else this.run(this.greeter.receive(bytes, Date.now()));
   }
 
@@ -146,6 +151,8 @@ export class Screening implements ConnectionHandlers {
 
   close(): void {
     this.gone = true;
+    this.writer?.cancel();
+    this.context.tarpit.release(this);
     this.context.ended(this);
     if (this.due !== undefined) this.context.deadlines.cancel(this.due, this.expire);
     if (this.session) return this.session.gone();
@@ -224,17 +231,25 @@ export class Screening implements ConnectionHandlers {
       passed: this.standing.kind === "passed" || (this.standing.kind === "new" && this.standing.protocolPass !== undefined),
       allowed: this.standing.kind === "allowed",
     };
+    const writer = this.writer = new PacedWriter(socket);
+    // The session is over: its place in the tarpit is free, and the connection ends after what it wrote.
+    const end = () => {
+      context.tarpit.release(this);
+      writer.then(() => socket.end());
+    };
     const sink: SessionSink = {
-      write: (text) => socket.write(text),
-      close: () => socket.end(),
+      write: (text, pace) => writer.write(text, pace && { ms: pace.stutterMs + context.tarpit.grant(this, pace.tarpitMs), final: pace.final }),
+      close: end,
       pause: () => socket.pause(),
       resume: () => socket.resume(),
       starttls: (text) => {
-        socket.write(text);
-        socket.startTls((ok, error) => {
-          if (!ok) context.logger.log({ event: "TLS-HANDSHAKE", client: clientLabel(record), reason: error, action: "close" });
-          this.session!.tlsStarted(ok);
-        });
+        writer.write(text);
+        writer.then(() =>
+          socket.startTls((ok, error) => {
+            if (!ok) context.logger.log({ event: "TLS-HANDSHAKE", client: clientLabel(record), reason: error, action: "close" });
+            this.session!.tlsStarted(ok);
+          })
+        );
       },
       log: ({ event, ...rest }) => {
         if (event === "DELIVERED" || event === "DELIVERY-FAILED") {
@@ -246,7 +261,7 @@ export class Screening implements ConnectionHandlers {
       end: (facts) => {
         if (facts === undefined) {
           this.conclude({ event: "LOCAL-ERROR", check: "session", action: "close", evidence: { reason: "a bug of ours (see the BUG line)" } });
-          return socket.end();
+          return end();
         }
         const gateFindings = [
           ...(this.bannedBy && facts.end === "banned" ? [bannedFinding(this.bannedBy, "close", "session")] : []),
@@ -257,17 +272,17 @@ export class Screening implements ConnectionHandlers {
         const [finding, ...also] = sessionFindings(this.standing, gateFindings, facts);
         this.conclude(finding, also);
         if (this.dnsblRechecked && finding.event === "PASS OLD") context.dnsblRenewed(record.ip);
-        socket.end();
+        end();
       },
       failed: (reason) => {
-        socket.write(`421 4.3.0 ${context.gate.hostname} Error: local error in processing, try again later\r\n`);
-        socket.end();
+        writer.write(`421 4.3.0 ${context.gate.hostname} Error: local error in processing, try again later\r\n`);
+        end();
         this.conclude({ event: "WORKER-FAILED", check: "session-worker", action: "close", evidence: { reason } });
       },
     };
     const harvested = this.standing.kind === "new" ? context.harvested() : undefined;
     const rates = this.standing.kind === "allowed" ? undefined : context.rates.session(record.ip, Date.now());
-    const gate: GateFacts = { dnsbl: this.dnsbl?.answers() ?? [], stress: context.stressed(), ...(harvested?.length && { harvested }), ...(rates && { rates }) };
+    const gate: GateFacts = { dnsbl: this.dnsbl?.answers() ?? [], stress: context.stressed(), ...(harvested?.length && { harvested, tarpitHits: 1 }), ...(rates && { rates }) };
     this.session = context.pool.open(client, gate, early ?? this.heldEarly, sink);
     if (this.inputEnded) this.session.ended();
   }

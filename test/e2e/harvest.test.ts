@@ -18,6 +18,7 @@ const HARVEST = {
   MXSCREEN_HARVEST_PREFIX_CLIENTS: "3",
   MXSCREEN_MAX_BAD_RCPT_PREFIX: "1000",
   MXSCREEN_GREYLIST_DELAY: "1s",
+  MXSCREEN_TARPIT_DELAY: "150ms",
 };
 
 const UNKNOWN = /^550 5\.1\.1 <guess\d+@example\.org>: Recipient address rejected: User unknown/;
@@ -33,10 +34,15 @@ async function harvestFrom(server: RunningServer, source: string, first: number,
   await c.waitClosed();
 }
 
-/** A sender never seen before, to the real user: greylisted while example.org is under harvest; postmaster@ never. */
+/**
+ * A sender never seen before, to the real user: greylisted while example.org is under harvest;
+ * postmaster@ never. It is tarpitted from its first reply (one hit for the harvest).
+ */
 async function newSender(server: RunningServer, source: string): Promise<void> {
   const c = await RawClient.greeted(server.port, source);
+  const helo = performance.now();
   await c.command("HELO mail.sender.example", /^250 /);
+  assert.ok(performance.now() - helo >= 140, "a new client's HELO reply waits MXSCREEN_TARPIT_DELAY while a domain is under harvest");
   await c.command("MAIL FROM:<a@example.net>", /^250 /);
   await c.command("RCPT TO:<someone@example.org>", /^451 4\.7\.1 <someone@example\.org>: Recipient address rejected: Greylisted, try again later\r\n$/);
   await c.command("RCPT TO:<postmaster@example.org>", /^250 /);
