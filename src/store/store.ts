@@ -1,3 +1,4 @@
+import { nextOpId } from "./op-ids.ts";
 import { type Client, createClient } from "@libsql/client";
 import { Kysely, sql } from "kysely";
 import { mkdir } from "node:fs/promises";
@@ -820,7 +821,7 @@ type ChangeJson = [ListKind, string, "set" | "remove", number, number | null, st
 const ROWS_PER_INSERT = 100;
 
 function op(table: WriteOp["table"], row: WriteOp["row"]): WriteOp {
-  return { id: crypto.randomUUID(), table, row };
+  return { id: nextOpId(), table, row };
 }
 
 /** The path of a `file:` database (the embedded default lives under data/, which a fresh checkout does not have yet). */
