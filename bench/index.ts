@@ -19,6 +19,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { createClient } from "@libsql/client";
 import type { IP } from "../src/ip/address.ts";
+import { bigMemory } from "../src/net/runtime/memory.ts";
 import { runtimeName } from "../src/net/runtime/which-runtime.ts";
 import { migrate } from "../src/store/migrate.ts";
 import { Store } from "../src/store/store.ts";
@@ -71,13 +72,13 @@ function median(values: number[]): number {
 
 /** One measurement in this process: open, load, look up. */
 async function measure(file: string, entries: number): Promise<Record<string, number | string>> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  gc?.();
+  const memory = await bigMemory();
+  memory.collect();
   const rssBefore = process.memoryUsage.rss();
   const started = performance.now();
-  const store = await Store.open({ url: `file:${file}`, node: "bench" }, (error) => console.error(error.message));
+  const store = await Store.open({ url: `file:${file}`, node: "bench", memory }, (error) => console.error(error.message));
   const startMs = performance.now() - started;
-  gc?.();
+  memory.collect();
   const rssAfter = process.memoryUsage.rss();
   if (store.inForce("ban") !== entries) throw new Error(`loaded ${store.inForce("ban")} entries of ${entries}`);
   let s = 7;

@@ -27,6 +27,7 @@ import { runnerConfig } from "../workers/runner-config.ts";
 import { Nudges } from "./cluster/nudges.ts";
 import { Siblings } from "./cluster/siblings.ts";
 import { openFilesLimit, USUAL_OPEN_FILES } from "./net/open-files.ts";
+import { bigMemory } from "./net/runtime/memory.ts";
 import { VERSION } from "./version.ts";
 
 /** Past MXSCREEN_MAX_CONNECTIONS, room for the `421` replies and for allowed clients, which are not counted. */
@@ -104,6 +105,7 @@ async function main(): Promise<void> {
       queueFile,
       timeoutMs: config.dbTimeoutMs,
       localCopy: localCopyPath(config.queueFile),
+      memory: await bigMemory(),
       // Housekeeping is one process's job: the first of the node's.
       retention: sibling ? undefined : config.retention,
     },

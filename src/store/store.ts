@@ -35,6 +35,8 @@ export interface StoreOptions {
    * database answers, started from when it does not.
    */
   readonly localCopy?: string;
+  /** Huge pages for the index's table and garbage collection during a load, from the runtime adapter (`bigMemory`). */
+  readonly memory?: { allocate(bytes: number): ArrayBuffer; collect(): void };
 }
 
 export interface Verdicts {
@@ -91,6 +93,8 @@ const HEARTBEAT_MS = 15_000;
 const SWEEP_SLOTS = 1 << 20;
 /** Rows per read when loading `lists` or catching up with `list_changes`. */
 const PAGE = 10_000;
+/** A load collects its garbage every this many pages (a million rows, a few megabytes of JSON each), so that it never piles up. */
+const COLLECT_EVERY_PAGES = 100;
 
 /**
  * The shared state of the fleet (bans, passes, allow entries, verdict events) behind an
@@ -100,7 +104,7 @@ const PAGE = 10_000;
  */
 export class Store {
   readonly db: Kysely<Database>;
-  private readonly index = new ListIndex();
+  private readonly index: ListIndex;
   private readonly queue: WriteQueue;
   private lastSeq = 0;
   private lastContact = 0;
@@ -131,6 +135,7 @@ export class Store {
     private readonly onError: (error: Error) => void,
   ) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.index = new ListIndex(options.memory?.allocate);
     // A database file of our own never waits on a network, only on another process's lock
     // (busy_timeout), which is no outage.
     const local = filePath(options.url) !== undefined && options.syncUrl === undefined;
@@ -259,11 +264,7 @@ export class Store {
   }
 
   lookup(ip: IP, now: number): Verdicts {
-    return {
-      allow: this.index.lookup("allow", ip, now),
-      ban: this.index.lookup("ban", ip, now),
-      pass: this.index.lookup("pass", ip, now),
-    };
+    return this.index.lookupAll(ip, now);
   }
 
   /** Entries of one list held in this node's memory (expired ones go at the next sweep). */
@@ -661,6 +662,7 @@ export class Store {
     const from = Number(top.rows[0][0]);
     this.index.reserve(this.index.size("ban") + this.index.size("pass") + this.index.size("allow") + Number(count.rows[0][0]));
     let applied = 0;
+    let pages = 0;
     for (let after = 0;;) {
       // By rowid alone: a condition on expires_at lets SQLite pick lists_by_expiry and sort
       // every page again (quadratic, measured).
@@ -673,10 +675,12 @@ export class Store {
         const expired = row[2] === "set" && row[4] !== null && row[4] <= now;
         if (!expired && this.apply(row)) applied++;
       }
+      if (++pages % COLLECT_EVERY_PAGES === 0) this.options.memory?.collect();
       if (rows.length < PAGE) break;
       after = Number(page.rows[0][0]);
     }
     this.lastSeq = Math.max(this.lastSeq, from);
+    if (pages >= COLLECT_EVERY_PAGES) this.options.memory?.collect();
     return applied;
   }
 
