@@ -77,7 +77,7 @@ function allowByName(config: Config, observeDns: DnsObserver): ((ip: IP) => Prom
 
 /** The local copy of the lists lives beside the write queue, in the node's data directory; its processes share it. */
 function localCopyPath(queueFile: string): string {
-  return join(dirname(queueFile), "lists-copy.jsonl");
+  return join(dirname(queueFile), "lists-copy.bin");
 }
 
 /** The admin host other nodes can reach: an address listening on every interface stands for the host's name. */

@@ -224,7 +224,7 @@ export class ListIndex {
    * the lists is written from, and what the admin side shows while the database is away. A walk
    * over the whole table, for those rare moments only.
    */
-  *entries(kind: ListKind, now: number): Generator<ListEntry> {
+  *entries(kind: ListKind, now: number): Generator<HeldEntry> {
     const k = KIND_NUMBER[kind];
     for (let slot = 0; slot < this.capacity; slot++) {
       const meta = this.words[slot * 8 + 2];
@@ -280,7 +280,7 @@ export class ListIndex {
     return expired;
   }
 
-  private entry(k: number, ip: IP, length: number, meta: number, names: number, createdAt: number, expiresAt: number): ListEntry {
+  private entry(k: number, ip: IP, length: number, meta: number, names: number, createdAt: number, expiresAt: number): HeldEntry {
     const check = names >>> 16;
     const reason = meta >>> REASON_SHIFT;
     return new FoundEntry(
@@ -406,8 +406,13 @@ export class ListIndex {
   }
 }
 
+/** An entry as the index holds it, its prefix as numbers too (what the local copy keeps). */
+export interface HeldEntry extends ListEntry {
+  readonly range: Prefix;
+}
+
 /** An entry found by a lookup; its prefix is written out only when someone reads it (a log line), not on every lookup. */
-class FoundEntry implements ListEntry {
+class FoundEntry implements HeldEntry {
   constructor(
     readonly kind: ListKind,
     private readonly ip: IP,
@@ -420,7 +425,11 @@ class FoundEntry implements ListEntry {
   ) {}
 
   get prefix(): string {
-    return formatPrefix({ ip: mask(this.ip, this.length), length: this.length });
+    return formatPrefix(this.range);
+  }
+
+  get range(): Prefix {
+    return { ip: mask(this.ip, this.length), length: this.length };
   }
 
   toJSON(): ListEntry {

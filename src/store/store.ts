@@ -234,20 +234,26 @@ export class Store {
       this.onError(new Error(`${reason}: started from the embedded replica's own file, ${this.inForceTotal()} list entries; screening with them, writes wait in the queue, and the node catches up when the database answers`));
     } else {
       let saved;
+      let refused: string | undefined;
       try {
         saved = this.copy?.read();
       } catch (copyError) {
-        this.onError(new Error(`cannot read the local copy of the lists ${this.copy!.path}: ${(copyError as Error).message}; it is left as it is and rewritten once the database answers`));
+        refused = (copyError as Error).message;
       }
-      for (const entry of saved?.entries ?? []) {
-        const prefix = parsePrefix(entry.prefix);
-        if (prefix) this.index.apply({ kind: entry.kind, prefix, op: "set", createdAt: entry.createdAt, expiresAt: entry.expiresAt, node: entry.node, check: entry.check, reason: entry.reason });
+      if (saved !== undefined) {
+        this.index.reserve(saved.count);
+        for (const entry of saved.entries) {
+          this.index.apply({ kind: entry.kind, prefix: entry.range, op: "set", createdAt: entry.createdAt, expiresAt: entry.expiresAt, node: entry.node, check: entry.check, reason: entry.reason });
+        }
       }
       this.listsFrom = saved === undefined ? "nothing" : "local-copy";
+      const withNothing = "this node greets and screens, but enforces no ban, pass or allow entry of the fleet (only MXSCREEN_ALLOW and what it decides itself) until the database answers";
       this.onError(new Error(
-        saved === undefined
-          ? `${reason}, and there is no local copy of the lists${this.copy ? ` at ${this.copy.path}` : ""} (a first start?): this node greets and screens, but enforces no ban, pass or allow entry of the fleet (only MXSCREEN_ALLOW and what it decides itself) until the database answers`
-          : `${reason}: started from the local copy ${this.copy!.path}, ${saved.entries.length} list entries saved at ${new Date(saved.savedAt).toISOString()}; screening with them, writes wait in the queue, and the node catches up when the database answers`,
+        refused !== undefined
+          ? `${reason}, and ${refused}: ${withNothing}; the copy is left as it is for a look and written again once the database answers`
+          : saved === undefined
+          ? `${reason}, and there is no local copy of the lists${this.copy ? ` at ${this.copy.path}` : ""} (a first start?): ${withNothing}`
+          : `${reason}: started from the local copy ${this.copy!.path}, ${saved.count} list entries saved at ${new Date(saved.savedAt).toISOString()}; screening with them, writes wait in the queue, and the node catches up when the database answers`,
       ));
     }
     // This node's own changes from before the restart that never reached the database.
@@ -529,9 +535,11 @@ export class Store {
    */
   private saveCopy(now: number, atOnce = false): void {
     if (this.copy === undefined || !this.copyChanged || (!atOnce && now - this.copiedAt < COPY_EVERY_MS)) return;
-    const entries = (["ban", "pass", "allow"] as const).flatMap((kind) => [...this.index.entries(kind, now)]);
+    const index = this.index;
     try {
-      this.copy.write(entries, now);
+      this.copy.write((function* () {
+        for (const kind of ["ban", "pass", "allow"] as const) yield* index.entries(kind, now);
+      })(), now);
     } catch (error) {
       if (!this.copyFailing) this.onError(new Error(`cannot write the local copy of the lists ${this.copy.path} (${(error as Error).message}): a restart while the database is away would start from an older copy; tried again at the next change`));
       this.copyFailing = true;
