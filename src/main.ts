@@ -19,6 +19,7 @@ import { runtimeName } from "./net/runtime/which-runtime.ts";
 import { CertificateFiles } from "./net/certificate-files.ts";
 import { serve } from "./net/runtime/serve.ts";
 import { FleetCounters } from "./store/fleet-counters.ts";
+import { registerFleetMetrics } from "./admin/fleet-metrics.ts";
 import { Every, FOLLOW_TABLES_MS } from "./store/every.ts";
 import { GreylistStore } from "./greylist/index.ts";
 import { Store } from "./store/store.ts";
@@ -157,6 +158,7 @@ async function main(): Promise<void> {
   };
   await counters.start();
   const greylist = config.greylist === undefined ? undefined : await GreylistStore.open(store, config.greylist, warn);
+  registerFleetMetrics(metrics, counters, greylist);
   const loop = new AcceptLoop({
     gate: {
       hostname: config.hostname,

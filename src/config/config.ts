@@ -95,7 +95,7 @@ export interface Config {
   /** MXSCREEN_ACTION_<CHECK> for every check in the registry, defaults filled in. */
   readonly checkActions: Readonly<Record<CheckId, CheckAction>>;
   /** MXSCREEN_GREYLIST and its timings; undefined when greylisting is off. */
-  readonly greylist: { readonly delayMs: number; readonly windowMs: number; readonly passTtlMs: number } | undefined;
+  readonly greylist: { readonly delayMs: number; readonly windowMs: number; readonly passTtlMs: number; readonly maxTriplets: number } | undefined;
   readonly connectionLimits: { readonly perClient: number; readonly perPrefix: number; readonly total: number };
   readonly badRecipientWindow: { readonly max: number; readonly windowMs: number };
   /** MXSCREEN_ variables that no setting reads: most likely typos, warned about at start. */
@@ -257,7 +257,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     ipv6PrefixLength: parseInteger("MXSCREEN_IPV6_PREFIX", get("MXSCREEN_IPV6_PREFIX") ?? "64", 16, 128),
     checks,
     checkActions,
-    greylist: checks.greylist ? { delayMs: checks.greylistDelayMs, windowMs: checks.greylistWindowMs, passTtlMs: checks.greylistPassTtlMs } : undefined,
+    greylist: checks.greylist
+      ? { delayMs: checks.greylistDelayMs, windowMs: checks.greylistWindowMs, passTtlMs: checks.greylistPassTtlMs, maxTriplets: checks.greylistMaxTriplets }
+      : undefined,
     connectionLimits: { perClient: checks.maxConnPerClient, perPrefix: checks.maxConnPerPrefix, total: maxConnections },
     badRecipientWindow: { max: checks.maxBadRecipientsPerPrefix, windowMs: checks.badRecipientWindowMs },
     unknownVariables: [],

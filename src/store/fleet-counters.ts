@@ -20,6 +20,7 @@ export class FleetCounters {
   private readonly counters = new Map<string, WindowedCounts>();
   private lastSeq = -1;
   private prunedAt = 0;
+  private exchangedAt = 0;
   private readonly following: Every;
 
   constructor(private readonly store: Store, onError: (error: Error) => void) {
@@ -36,6 +37,16 @@ export class FleetCounters {
     const counts = new WindowedCounts(windowMs);
     this.counters.set(name, counts);
     return counts;
+  }
+
+  /** Each counter's name, window and keys held, for /metrics. */
+  describe(): { name: string; windowMs: number; keys: number; evicted: number }[] {
+    return [...this.counters].map(([name, counts]) => ({ name, windowMs: counts.windowMs, keys: counts.size, evicted: counts.evicted }));
+  }
+
+  /** When this node last handed its counts to the queue and read the other nodes' (0: not since start). */
+  get lastExchange(): number {
+    return this.exchangedAt;
   }
 
   /** Reads the other nodes' counts still in their windows, then writes and reads every FOLLOW_TABLES_MS. */
@@ -69,6 +80,7 @@ export class FleetCounters {
       }
       if (page.length < PAGE) break;
     }
+    this.exchangedAt = now;
     // Each node deletes its own old rows: no node has to coordinate with another for it.
     if (now - this.prunedAt < PRUNE_EVERY_MS) return;
     this.prunedAt = now;
