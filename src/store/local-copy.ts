@@ -2,6 +2,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rm
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { type IP, parsePrefix, type Prefix } from "../ip/address.ts";
+import { nextTurn } from "./next-turn.ts";
 import type { ListKind } from "./types.ts";
 
 /** One entry in force as the copy keeps it: what the index needs, the prefix as numbers. */
@@ -68,7 +69,12 @@ export class LocalCopy {
     return legacy === undefined ? undefined : decodeLegacy(this.legacyPath!, new TextDecoder().decode(legacy));
   }
 
-  write(entries: Iterable<CopiedEntry>, now: number): void {
+  /**
+   * Writes `entries` as the new copy, yielding to the event loop after each megabyte (ten
+   * million entries are half a gigabyte): entries that change meanwhile may be written as they
+   * were or as they became, which a copy a few seconds old is anyway.
+   */
+  async write(entries: Iterable<CopiedEntry>, now: number): Promise<void> {
     mkdirSync(dirname(this.path), { recursive: true });
     const temporary = `${this.path}.${process.pid}.tmp`;
     const fd = openSync(temporary, "w", FILE_MODE);
@@ -81,6 +87,7 @@ export class LocalCopy {
       let count = 0;
       for (const entry of entries) {
         encode(out.reserve(RECORD), entry, strings);
+        if (out.tookTurn()) await nextTurn();
         count++;
       }
       const encoder = new TextEncoder();
@@ -143,8 +150,16 @@ class ChunkWriter {
   private used = 0;
   private hash = HASH_SEED;
   private hashed = 0;
+  private flushed = false;
 
   constructor(private readonly fd: number) {}
+
+  /** True once after each chunk written out: a moment to let the event loop run. */
+  tookTurn(): boolean {
+    const flushed = this.flushed;
+    this.flushed = false;
+    return flushed;
+  }
 
   /** `bytes` (a multiple of 4, at most CHUNK) to fill, in the current chunk. */
   reserve(bytes: number): DataView {
@@ -172,6 +187,7 @@ class ChunkWriter {
     this.chunk = new DataView(new ArrayBuffer(CHUNK));
     this.used = 0;
     this.hashed = 0;
+    this.flushed = true;
   }
 }
 
