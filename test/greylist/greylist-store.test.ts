@@ -115,11 +115,11 @@ test("at most MXSCREEN_GREYLIST_MAX_TRIPLETS triplets are held: the least recent
   const text = metrics.render();
   assert.match(text, /^# TYPE mxscreen_greylist_evicted_total counter\nmxscreen_greylist_evicted_total 301$/m);
   assert.match(text, /^mxscreen_greylist_triplets 1000$/m);
-  assert.match(text, /^mxscreen_fleet_counter_keys\{counter="bad-rcpt-prefix"\} 1$/m);
-  assert.match(text, /^mxscreen_fleet_counter_window_seconds\{counter="bad-rcpt-prefix"\} 3600$/m);
-  assert.match(text, /^mxscreen_fleet_counter_evicted_total\{counter="bad-rcpt-prefix"\} 0$/m);
-  assert.doesNotMatch(text, /^mxscreen_fleet_counters_sync_age_seconds \d/m, "no age before the first exchange");
+  assert.match(text, /^mxscreen_fleet_count_keys\{counter="bad-rcpt-prefix"\} 1$/m);
+  assert.match(text, /^mxscreen_fleet_count_window_seconds\{counter="bad-rcpt-prefix"\} 3600$/m);
+  assert.match(text, /^mxscreen_fleet_count_evicted_total\{counter="bad-rcpt-prefix"\} 0$/m);
+  assert.doesNotMatch(text, /^mxscreen_fleet_counts_sync_age_seconds \d/m, "no age before the first exchange");
   await counters.start();
-  assert.match(metrics.render(), /^mxscreen_fleet_counters_sync_age_seconds 0(\.\d+)?$/m);
+  assert.match(metrics.render(), /^mxscreen_fleet_counts_sync_age_seconds 0(\.\d+)?$/m);
   await counters.stop();
 });
