@@ -51,7 +51,10 @@ async function fill(url: string): Promise<void> {
 async function startTime(url: string): Promise<number> {
   const dir = tempDir("mxscreen-bench-fleet-");
   const started = performance.now();
-  const store = await Store.open({ url, node: "starting", queueFile: join(dir, "queue.jsonl"), localCopy: join(dir, "lists-copy.bin") }, (e) => console.error(e.message));
+  const store = await Store.open(
+    { url, node: "starting", queueFile: join(dir, "queue.jsonl"), localCopy: join(dir, "lists-copy.bin") },
+    (e) => console.error(e.message),
+  );
   const ms = performance.now() - started;
   if (store.inForce("ban") < ENTRIES) throw new Error(`started with ${store.inForce("ban")} entries of ${ENTRIES}`);
   await store.close();
@@ -60,7 +63,13 @@ async function startTime(url: string): Promise<number> {
 
 /** RCPT → reply of a real node with greylisting on, each with a new triplet (deferred: the answer a greylisted RCPT waits for). */
 async function rcptLatency(url: string): Promise<{ p50: number; p99: number }> {
-  const node = await startServer({ MXSCREEN_DB_URL: url, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_ACCEPT_DOMAINS: "example.org", MXSCREEN_GREYLIST: "true", MXSCREEN_NODE: "rcpt" }, { runtime: RUNTIME });
+  const node = await startServer({
+    MXSCREEN_DB_URL: url,
+    MXSCREEN_GREET_WAIT: "300ms",
+    MXSCREEN_ACCEPT_DOMAINS: "example.org",
+    MXSCREEN_GREYLIST: "true",
+    MXSCREEN_NODE: "rcpt",
+  }, { runtime: RUNTIME });
   const times: number[] = [];
   const client = await RawClient.greeted(node.port, "127.0.14.1");
   await client.command("HELO client.example.net", /^250 /);
@@ -76,7 +85,11 @@ async function rcptLatency(url: string): Promise<{ p50: number; p99: number }> {
   return { p50: percentile(times, 50), p99: percentile(times, 99) };
 }
 
-console.log(`# fleet bench, ${runtimeName()}, ${new Date().toISOString()}: ${ENTRIES.toLocaleString("en")} entries in force, ${RCPTS} greylisted RCPTs, ${BANS} bans`);
+console.log(
+  `# fleet bench, ${runtimeName()}, ${new Date().toISOString()}: ${
+    ENTRIES.toLocaleString("en")
+  } entries in force, ${RCPTS} greylisted RCPTs, ${BANS} bans`,
+);
 console.log("| runtime | database | start | RCPT p50 / p99 (greylisting on) | ban propagation p50 / p99 |\n|---|---|---:|---:|---:|");
 await withSqld(async (url, dir, port) => {
   await fill(url);
@@ -85,9 +98,22 @@ await withSqld(async (url, dir, port) => {
     const start = await startTime(link.url);
     const rcpt = await rcptLatency(link.url);
     let s = 11;
-    const ban = await propagation({ url: link.url, dir, names: [`a-${rtt}`, `b-${rtt}`], block: RTTS.indexOf(rtt), bans: BANS, followMs: 250, nudges: true, gapMs: () => (s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0) % 500 });
+    const ban = await propagation({
+      url: link.url,
+      dir,
+      names: [`a-${rtt}`, `b-${rtt}`],
+      block: RTTS.indexOf(rtt),
+      bans: BANS,
+      followMs: 250,
+      nudges: true,
+      gapMs: () => (s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0) % 500,
+    });
     const where = rtt === 0 ? "sqld on loopback" : `sqld ${rtt} ms of round trip away`;
-    console.log(`| ${runtimeName()} | ${where} | ${(start / 1000).toFixed(2)} s | ${rcpt.p50.toFixed(1)} / ${rcpt.p99.toFixed(1)} ms | ${ban.p50.toFixed(0)} / ${ban.p99.toFixed(0)} ms |`);
+    console.log(
+      `| ${runtimeName()} | ${where} | ${(start / 1000).toFixed(2)} s | ${rcpt.p50.toFixed(1)} / ${rcpt.p99.toFixed(1)} ms | ${
+        ban.p50.toFixed(0)
+      } / ${ban.p99.toFixed(0)} ms |`,
+    );
   }
   await runCleanups();
 });

@@ -35,12 +35,25 @@ export async function propagation(run: PropagationRun): Promise<{ p50: number; p
   const a = await Store.open({ url: run.url, node: nameA, queueFile: join(run.dir, `${nameA}.jsonl`) }, (e) => console.error(e.message));
   const b = await Store.open({ url: run.url, node: nameB, queueFile: join(run.dir, `${nameB}.jsonl`) }, (e) => console.error(e.message));
   // Node b's admin API takes the nudges; node a sends them once a ban reached sqld (as src/main.ts wires them).
-  const app = adminApp({ store: b, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 60_000, listening: () => true, openConnections: () => 0 });
+  const app = adminApp({
+    store: b,
+    metrics: new Metrics(),
+    token: undefined,
+    allow: [],
+    banTtlMs: 60_000,
+    listening: () => true,
+    openConnections: () => 0,
+  });
   const admin = run.nudges ? await serve((request, peer) => app.fetch(request, peer), "127.0.0.1", 0) : undefined;
   const nudges = new Nudges(nameA, undefined, (e) => console.error(e.message));
   if (run.nudges) a.onListWritten(() => void nudges.send());
   // With nudges, polling runs at the default idle pace: the nudge, not the poll, carries the ban.
-  b.follow({ fastMs: run.followMs, idleMs: run.nudges ? 5_000 : run.followMs }, { runtime: runtimeName(), listen: "-", startedAt: Date.now(), adminUrl: admin && `http://127.0.0.1:${admin.port}` });
+  b.follow({ fastMs: run.followMs, idleMs: run.nudges ? 5_000 : run.followMs }, {
+    runtime: runtimeName(),
+    listen: "-",
+    startedAt: Date.now(),
+    adminUrl: admin && `http://127.0.0.1:${admin.port}`,
+  });
   // Node b's own heartbeat, not an earlier run's node of the same database, is what node a must know.
   const heard = async () => (await a.db.selectFrom("nodes").select("admin_url").where("name", "=", nameB).executeTakeFirst())?.admin_url;
   for (const deadline = Date.now() + 15_000; run.nudges && !(await heard());) {

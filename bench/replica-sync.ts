@@ -38,7 +38,9 @@ async function loopGap(run: () => Promise<void>): Promise<{ gapMs: number; tookM
 }
 
 console.log(`# embedded replica sync, ${runtimeName()}, ${new Date().toISOString()}`);
-console.log("| runtime | rows in one change | sync() on the event loop: longest stall / until there | background sync: longest stall / until there |\n|---|---:|---:|---:|");
+console.log(
+  "| runtime | rows in one change | sync() on the event loop: longest stall / until there | background sync: longest stall / until there |\n|---|---:|---:|---:|",
+);
 await withSqld(async (url, dir) => {
   const primary = createClient({ url });
   await migrate(primary);
@@ -67,7 +69,11 @@ await withSqld(async (url, dir) => {
     });
     const explicit = await loopGap(() => called.sync().then(() => {}));
     if ((await rows(called)) !== written) throw new Error(`the replica holds ${await rows(called)} rows of ${written}`);
-    console.log(`| ${runtimeName()} | ${entries.toLocaleString("en")} | ${explicit.gapMs.toFixed(0)} ms / ${explicit.tookMs.toFixed(0)} ms | ${behind.gapMs.toFixed(0)} ms / ${behind.tookMs.toFixed(0)} ms |`);
+    console.log(
+      `| ${runtimeName()} | ${entries.toLocaleString("en")} | ${explicit.gapMs.toFixed(0)} ms / ${explicit.tookMs.toFixed(0)} ms | ${
+        behind.gapMs.toFixed(0)
+      } ms / ${behind.tookMs.toFixed(0)} ms |`,
+    );
   }
   called.close();
   background.close();

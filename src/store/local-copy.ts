@@ -181,7 +181,9 @@ class ChunkWriter {
   }
 
   private flush(): void {
-    if (this.hashed < this.used) this.hash = hashWords(new Uint32Array(this.chunk.buffer, this.hashed, (this.used - this.hashed) / 4), this.hash);
+    if (this.hashed < this.used) {
+      this.hash = hashWords(new Uint32Array(this.chunk.buffer, this.hashed, (this.used - this.hashed) / 4), this.hash);
+    }
     const bytes = new Uint8Array(this.chunk.buffer, 0, this.used);
     for (let written = 0; written < bytes.length;) written += writeSync(this.fd, bytes, written);
     this.chunk = new DataView(new ArrayBuffer(CHUNK));
@@ -232,7 +234,9 @@ function decode(path: string, file: Uint8Array): SavedLists {
   const stringBytes = view.getFloat64(end, true);
   const count = view.getUint32(end + 8, true);
   const stringCount = view.getUint32(end + 12, true);
-  if (HEADER + count * RECORD + stringBytes !== end) throw refuse(`its trailer counts ${count} entries and ${stringBytes} bytes of names, which do not fill it`);
+  if (HEADER + count * RECORD + stringBytes !== end) {
+    throw refuse(`its trailer counts ${count} entries and ${stringBytes} bytes of names, which do not fill it`);
+  }
   const strings: string[] = [];
   const decoder = new TextDecoder();
   for (let at = HEADER + count * RECORD; strings.length < stringCount;) {
@@ -244,8 +248,13 @@ function decode(path: string, file: Uint8Array): SavedLists {
   for (let i = 0; i < count; i++) {
     const at = HEADER + i * RECORD;
     const family = view.getUint8(at + 33), length = view.getUint8(at + 34);
-    if (view.getUint8(at + 32) >= KINDS.length || (family !== 4 && family !== 6) || length > (family === 4 ? 32 : 128)) throw refuse(`entry ${i} is no entry`);
-    if (view.getUint16(at + 36, true) >= stringCount || view.getUint16(at + 38, true) > stringCount || view.getUint32(at + 40, true) > stringCount) throw refuse(`entry ${i} names a string the copy does not hold`);
+    if (view.getUint8(at + 32) >= KINDS.length || (family !== 4 && family !== 6) || length > (family === 4 ? 32 : 128)) {
+      throw refuse(`entry ${i} is no entry`);
+    }
+    if (
+      view.getUint16(at + 36, true) >= stringCount || view.getUint16(at + 38, true) > stringCount ||
+      view.getUint32(at + 40, true) > stringCount
+    ) throw refuse(`entry ${i} names a string the copy does not hold`);
   }
   function* entries(): Generator<CopiedEntry> {
     for (let i = 0; i < count; i++) {
@@ -279,7 +288,13 @@ function decodeLegacy(path: string, text: string): SavedLists {
   } catch {
     head = undefined;
   }
-  if (head?.format !== "mxscreen-lists 1" || typeof head.savedAt !== "number") throw new Error(`the local copy of the lists ${path} is damaged (its header ${JSON.stringify(header.slice(0, 80))} is not one this mxscreen writes), so it is not used`);
+  if (head?.format !== "mxscreen-lists 1" || typeof head.savedAt !== "number") {
+    throw new Error(
+      `the local copy of the lists ${path} is damaged (its header ${
+        JSON.stringify(header.slice(0, 80))
+      } is not one this mxscreen writes), so it is not used`,
+    );
+  }
   const entries: CopiedEntry[] = [];
   for (const line of lines) {
     let value: unknown;
@@ -290,10 +305,20 @@ function decodeLegacy(path: string, text: string): SavedLists {
     }
     const e = value as Record<string, unknown> | null;
     const range = typeof e?.prefix === "string" ? parsePrefix(e.prefix) : null;
-    if (e === null || range === null || !KINDS.includes(e.kind as ListKind) || typeof e.createdAt !== "number" || typeof e.node !== "string") continue;
+    if (
+      e === null || range === null || !KINDS.includes(e.kind as ListKind) || typeof e.createdAt !== "number" || typeof e.node !== "string"
+    ) continue;
     if (e.expiresAt !== null && typeof e.expiresAt !== "number") continue;
     const text = (v: unknown) => typeof v === "string" ? v : null;
-    entries.push({ kind: e.kind as ListKind, range, createdAt: e.createdAt, expiresAt: e.expiresAt as number | null, node: e.node, check: text(e.check), reason: text(e.reason) });
+    entries.push({
+      kind: e.kind as ListKind,
+      range,
+      createdAt: e.createdAt,
+      expiresAt: e.expiresAt as number | null,
+      node: e.node,
+      check: text(e.check),
+      reason: text(e.reason),
+    });
   }
   return { savedAt: head.savedAt, count: entries.length, entries };
 }

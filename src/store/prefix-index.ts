@@ -1,4 +1,4 @@
-import { formatPrefix, type IP, type IPv4, type IPv6, mask, parsePrefix, type Prefix } from "../ip/address.ts";
+import { formatPrefix, type IP, type IPv6, mask, parsePrefix, type Prefix } from "../ip/address.ts";
 import type { ListEntry, ListKind } from "./types.ts";
 
 /** A change as the index applies it: what a node needs to screen, nothing it could read later. */

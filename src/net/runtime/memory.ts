@@ -22,12 +22,18 @@ const MADV_HUGEPAGE = 14;
 const WORTH_IT = 4 * HUGE_PAGE;
 
 interface DenoFfi {
-  dlopen(path: string, symbols: Record<string, { parameters: string[]; result: string }>): { symbols: { madvise(at: unknown, length: bigint, advice: number): number } };
+  dlopen(
+    path: string,
+    symbols: Record<string, { parameters: string[]; result: string }>,
+  ): { symbols: { madvise(at: unknown, length: bigint, advice: number): number } };
   UnsafePointer: { of(buffer: ArrayBuffer): unknown; value(pointer: unknown): number | bigint; create(address: bigint): unknown };
 }
 
 interface BunFfi {
-  dlopen(path: string, symbols: Record<string, { args: string[]; returns: string }>): { symbols: { madvise(at: number, length: number, advice: number): number } };
+  dlopen(
+    path: string,
+    symbols: Record<string, { args: string[]; returns: string }>,
+  ): { symbols: { madvise(at: number, length: number, advice: number): number } };
   ptr(view: Uint8Array): number;
 }
 
@@ -59,13 +65,19 @@ async function hugePageAllocator(): Promise<BufferAllocator> {
     const deno = (globalThis as unknown as { Deno?: DenoFfi }).Deno;
     if (deno) {
       const { madvise } = deno.dlopen("libc.so.6", { madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" } }).symbols;
-      return advised((buffer) => BigInt(deno.UnsafePointer.value(deno.UnsafePointer.of(buffer))), (at, length) => madvise(deno.UnsafePointer.create(at), length, MADV_HUGEPAGE));
+      return advised(
+        (buffer) => BigInt(deno.UnsafePointer.value(deno.UnsafePointer.of(buffer))),
+        (at, length) => madvise(deno.UnsafePointer.create(at), length, MADV_HUGEPAGE),
+      );
     }
     if ((process.versions as Record<string, string | undefined>).bun) {
       const specifier = "bun:ffi";
       const bun = await import(specifier) as BunFfi;
       const { madvise } = bun.dlopen("libc.so.6", { madvise: { args: ["ptr", "u64", "i32"], returns: "i32" } }).symbols;
-      return advised((buffer) => BigInt(bun.ptr(new Uint8Array(buffer))), (at, length) => madvise(Number(at), Number(length), MADV_HUGEPAGE));
+      return advised(
+        (buffer) => BigInt(bun.ptr(new Uint8Array(buffer))),
+        (at, length) => madvise(Number(at), Number(length), MADV_HUGEPAGE),
+      );
     }
   } catch {
     // No libc to open or FFI not permitted: plain buffers.
