@@ -41,6 +41,7 @@ export async function propagation(run: PropagationRun): Promise<{ p50: number; p
     token: undefined,
     allow: [],
     banTtlMs: 60_000,
+    passTtls: { greetMs: 86_400_000, protocolMs: 86_400_000 },
     listening: () => true,
     openConnections: () => 0,
   });

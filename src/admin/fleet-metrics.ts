@@ -25,7 +25,7 @@ export function registerFleetMetrics(metrics: Metrics, counters: FleetCounters, 
   );
   metrics.gauge(
     "mxscreen_fleet_counts_sync_age_seconds",
-    "Seconds since this node last handed its counts to the store's queue and read the other nodes' (every 5 s while the database answers): how far behind the fleet's sums may be.",
+    "Seconds since this node last handed its counts to the store's queue and read the other nodes' (every MXSCREEN_COUNTERS_INTERVAL while the database answers): how far behind the fleet's sums may be.",
     () => counters.lastExchange === 0 ? [] : (Date.now() - counters.lastExchange) / 1000,
   );
   if (greylist === undefined) return;
