@@ -100,8 +100,8 @@ export interface Config {
   readonly checks: ChecksSettings;
   /** MXSCREEN_ACTION_<CHECK> for every check in the registry, defaults filled in. */
   readonly checkActions: Readonly<Record<CheckId, CheckAction>>;
-  /** The greylist timings; undefined when nothing greylists (MXSCREEN_GREYLIST off, and the harvest check only logs). */
-  readonly greylist: { readonly delayMs: number; readonly windowMs: number; readonly passTtlMs: number } | undefined;
+  /** The greylist timings and cap; undefined when nothing greylists (MXSCREEN_GREYLIST off, and the harvest check only logs). */
+  readonly greylist: { readonly delayMs: number; readonly windowMs: number; readonly passTtlMs: number; readonly maxTriplets: number } | undefined;
   /** The harvest check's thresholds; `domains`: the domains that can be harvested (MXSCREEN_ACCEPT_DOMAINS, empty for any). */
   readonly harvest: { readonly threshold: number; readonly prefixClients: number; readonly domains: readonly string[] };
   readonly connectionLimits: { readonly perClient: number; readonly perPrefix: number; readonly total: number };
@@ -288,7 +288,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     ipv6PrefixLength: parseInteger("MXSCREEN_IPV6_PREFIX", get("MXSCREEN_IPV6_PREFIX") ?? "64", 16, 128),
     checks,
     checkActions,
-    greylist: greylisting ? { delayMs: checks.greylistDelayMs, windowMs: checks.greylistWindowMs, passTtlMs: checks.greylistPassTtlMs } : undefined,
+    greylist: greylisting
+      ? { delayMs: checks.greylistDelayMs, windowMs: checks.greylistWindowMs, passTtlMs: checks.greylistPassTtlMs, maxTriplets: checks.greylistMaxTriplets }
+      : undefined,
     harvest: { threshold: checks.harvestThreshold, prefixClients: checks.harvestPrefixClients, domains: acceptDomains },
     connectionLimits: { perClient: checks.maxConnPerClient, perPrefix: checks.maxConnPerPrefix, total: maxConnections },
     badRecipientWindow: { max: checks.maxBadRecipientsPerPrefix, windowMs: checks.badRecipientWindowMs },
