@@ -74,6 +74,8 @@ export interface Config {
   readonly followIdleIntervalMs: number;
   /** MXSCREEN_EVENTS_RETENTION and MXSCREEN_EVENTS_MAX_ROWS: what the housekeeping keeps of `events`. */
   readonly retention: { readonly eventsMs: number; readonly eventsMaxRows: number };
+  /** MXSCREEN_OBSERVE_WINDOW and MXSCREEN_OBSERVE_RETRY_WINDOW: what the estimate of enforcing the checks in `ignore` or `observe` reads. */
+  readonly observe: { readonly windowMs: number; readonly retryWindowMs: number };
   /** MXSCREEN_DB_TIMEOUT: the longest any one call to the database may take before it counts as an outage. */
   readonly dbTimeoutMs: number;
   /** How long one DNS question may take before it counts as a failure. */
@@ -241,6 +243,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     followIntervalMs: dur("MXSCREEN_FOLLOW_INTERVAL", "250ms"),
     followIdleIntervalMs: dur("MXSCREEN_FOLLOW_IDLE_INTERVAL", "5s"),
     retention: { eventsMs: dur("MXSCREEN_EVENTS_RETENTION", "30d"), eventsMaxRows: int("MXSCREEN_EVENTS_MAX_ROWS", 10_000_000, 1000, 1_000_000_000) },
+    observe: { windowMs: dur("MXSCREEN_OBSERVE_WINDOW", "7d"), retryWindowMs: dur("MXSCREEN_OBSERVE_RETRY_WINDOW", "4h") },
     dbTimeoutMs: dur("MXSCREEN_DB_TIMEOUT", "3s"),
     dnsTimeoutMs: dur("MXSCREEN_DNS_TIMEOUT", "5s"),
     log: parseChoice("MXSCREEN_LOG", get("MXSCREEN_LOG") ?? "text", ["text", "json", "postfix"]),
@@ -269,6 +272,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     throw new ConfigError("MXSCREEN_FOLLOW_IDLE_INTERVAL", get("MXSCREEN_FOLLOW_IDLE_INTERVAL") ?? "", "a duration at least MXSCREEN_FOLLOW_INTERVAL");
   }
   if (config.retention.eventsMs === 0) throw new ConfigError("MXSCREEN_EVENTS_RETENTION", get("MXSCREEN_EVENTS_RETENTION") ?? "", "a duration above 0");
+  if (config.observe.windowMs === 0) throw new ConfigError("MXSCREEN_OBSERVE_WINDOW", get("MXSCREEN_OBSERVE_WINDOW") ?? "", "a duration above 0");
   if (config.passTtlMs === 0) throw new ConfigError("MXSCREEN_PASS_TTL", get("MXSCREEN_PASS_TTL") ?? "", "a duration above 0");
   if (config.greylist !== undefined && config.greylist.windowMs <= config.greylist.delayMs) {
     throw new ConfigError("MXSCREEN_GREYLIST_WINDOW", get("MXSCREEN_GREYLIST_WINDOW") ?? "4h", "a duration longer than MXSCREEN_GREYLIST_DELAY, or no retry could ever pass");

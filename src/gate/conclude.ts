@@ -46,6 +46,7 @@ export function sessionFindings(standing: Standing, gateFindings: readonly Findi
     after: facts.where,
     messages: facts.messages,
     recipients: facts.recipients,
+    tempfails: facts.tempfails || undefined,
     errors: facts.errors,
     tls: facts.tls || undefined,
     injected_bytes: facts.injectedBytes || undefined,
