@@ -6,9 +6,11 @@
  *   node_modules/.bin/deno run -A bench/observe.ts [--events 1000000] [--runs 5]
  *   node_modules/.bin/bun bench/observe.ts
  *
- * The events (built with SQL, spread over the last 7 days, 100,000 client addresses): 60 %
- * `PASS NEW` with a delivered message, 10 % `helo-syntax` hits in `ignore` whose session got a
- * 4xx, 10 % `ptr` hits in `ignore`, 10 % pregreet bans, 10 % DNSBL refusals.
+ * The events (built with SQL, spread over the last 7 days): 60 % `PASS NEW` with a delivered
+ * message from 100,000 addresses; 10 % `helo-syntax` hits in `ignore` whose session got a 4xx,
+ * from 200,000 addresses, half of them among those; 10 % `ptr` hits in `ignore` from 100,000
+ * addresses seen nowhere else (every probe misses: the dearest case); 10 % pregreet bans and
+ * 10 % DNSBL refusals from 50,000 of the first 100,000.
  */
 import process from "node:process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -40,12 +42,13 @@ async function fill(url: string): Promise<Kysely<Database>> {
     await client.execute(`
       WITH RECURSIVE n(i) AS (SELECT ${from} UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ${Math.min(EVENTS, from + 100_000)})
       INSERT INTO events (at, node, client_ip, client_port, event, check_id, action, evidence)
-      SELECT ${now} - (i * ${Math.floor((7 * DAY) / EVENTS)}), 'bench', '10.' || ((i * 7919) % 100000 / 256) || '.' || ((i * 7919) % 256) || '.1', 25,
+      SELECT ${now} - (i * ${Math.floor((7 * DAY) / EVENTS)}), 'bench', '10.' || (p / 65536) || '.' || (p / 256 % 256) || '.' || (p % 256), 25,
         CASE i % 10 WHEN 6 THEN 'HELO' WHEN 7 THEN 'PTR' WHEN 8 THEN 'PREGREET' WHEN 9 THEN 'DNSBL' ELSE 'PASS NEW' END,
         CASE i % 10 WHEN 6 THEN 'helo-syntax' WHEN 7 THEN 'ptr' WHEN 8 THEN 'pregreet' WHEN 9 THEN 'dnsbl' ELSE 'none' END,
         CASE i % 10 WHEN 6 THEN 'ignore' WHEN 7 THEN 'ignore' WHEN 8 THEN 'ban' WHEN 9 THEN 'enforce' ELSE 'pass' END,
         CASE i % 10 WHEN 6 THEN '{"helo":"x","tempfails":1,"messages":0}' WHEN 9 THEN '{"dnsbl_score":3}' ELSE '{"helo":"mail.example","messages":1}' END
-      FROM n`);
+      FROM (SELECT i, CASE i % 10 WHEN 6 THEN (i * 7919) % 200000 WHEN 7 THEN 100000 + (i * 7919) % 100000 WHEN 8 THEN (i * 7919) % 50000 WHEN 9 THEN (i * 7919) % 50000
+        ELSE (i * 7919) % 100000 END AS p FROM n)`);
   }
   return new Kysely<Database>({ dialect: new LibsqlDialect(client) });
 }
