@@ -82,7 +82,7 @@ const STYLE = html`<style>
 /** Each check in `ignore` or `observe`, and what enforcing it would cost, so an operator can switch it on evidence. */
 function observedSection(o: ObservedChecks): Html {
   return html`<h2>What enforcing would cost (fleet, checks in ignore or observe)</h2>
-<p class="muted">Clients hit in the last ${durationText(o.windowMs)}, by what they did next on any node: legitimate (DNSWL-listed, delivered after a 4xx, or a later clean pass), bot (banned by another check or DNSBL-listed, or no delivery within ${
+<p class="muted">Clients hit from ${durationText(o.windowMs)} to ${durationText(o.retryWindowMs)} ago, by what they did next on any node: legitimate (DNSWL-listed, delivered after a 4xx, or a later clean pass), bot (banned by another check or DNSBL-listed, or no delivery within ${
     durationText(o.retryWindowMs)
   } of a 4xx), unknown (neither yet).</p>
 <table id="observed"><tr><th>check</th><th>clients</th><th>hits</th><th>legitimate</th><th>bot</th><th>unknown</th><th>false positives if enforced</th></tr>

@@ -3,7 +3,7 @@ import { type CheckEstimate, estimate, judge } from "./observe-estimate.ts";
 import type { Database } from "./types.ts";
 
 export interface ObserveSettings {
-  /** MXSCREEN_OBSERVE_WINDOW: hits this recent are estimated. */
+  /** MXSCREEN_OBSERVE_WINDOW: hits this recent are estimated (those older than the retry window). */
   readonly windowMs: number;
   /** MXSCREEN_OBSERVE_RETRY_WINDOW: a client given a 4xx that delivered nothing within this is counted a bot. */
   readonly retryWindowMs: number;
@@ -16,6 +16,11 @@ export interface ObservedChecks {
   readonly windowMs: number;
   readonly retryWindowMs: number;
   readonly since: number;
+  /**
+   * Hits after this (one retry window ago) are left out: a client hit since has had no time to
+   * come back, and the newest hits, read first, would all be unknown.
+   */
+  readonly until: number;
   /** Hits read per check, newest first: the cost of a question is bounded by this, not by the events table. */
   readonly sampleHits: number;
   readonly checks: readonly CheckEstimate[];
@@ -25,7 +30,7 @@ export interface ObservedChecks {
 export const SAMPLE_HITS = 1_000;
 
 /**
- * Per check with hits in `ignore` or `observe` in the window: its clients, what each did next
+ * Per check with hits in `ignore` or `observe` in the window (up to one retry window ago): its clients, what each did next
  * (on any node), and the estimated false-positive rate of enforcing it. Every step is an index
  * probe (migrations/0010_observe.sql): the checks are found by skipping through the index of
  * observed hits, each check's newest hits are read from it, and each client's evidence is one
@@ -33,6 +38,7 @@ export const SAMPLE_HITS = 1_000;
  */
 export async function observedChecks(db: Kysely<Database>, now: number, settings: ObserveSettings, sampleHits = SAMPLE_HITS): Promise<ObservedChecks> {
   const since = now - settings.windowMs;
+  const until = now - settings.retryWindowMs;
   const found = await sql<{ id: string | null }>`
     WITH RECURSIVE ids(id) AS (
       SELECT min(check_id) FROM events WHERE action IN ('ignore', 'observe')
@@ -40,9 +46,10 @@ export async function observedChecks(db: Kysely<Database>, now: number, settings
       SELECT (SELECT min(check_id) FROM events WHERE action IN ('ignore', 'observe') AND check_id > ids.id) FROM ids WHERE ids.id IS NOT NULL
     )
     SELECT id FROM ids WHERE id IS NOT NULL`.execute(db);
+  // One question per check, all at once: over sqld each is a round trip.
+  const perCheck = await Promise.all(found.rows.map(async ({ id }) => ({ id: id!, rows: await clientsOf(db, id!, since, until, settings, sampleHits) })));
   const checks: CheckEstimate[] = [];
-  for (const { id } of found.rows) {
-    const rows = await clientsOf(db, id!, since, settings, sampleHits);
+  for (const { id, rows } of perCheck) {
     if (rows.length === 0) continue;
     const hits = rows.reduce((sum, row) => sum + Number(row.hits), 0);
     const clients = rows.map((row) => ({
@@ -55,9 +62,9 @@ export async function observedChecks(db: Kysely<Database>, now: number, settings
         passedAfter: Boolean(row.passed),
       }, now, settings.retryWindowMs),
     }));
-    checks.push(estimate(id!, clients, hits >= sampleHits));
+    checks.push(estimate(id, clients, hits >= sampleHits));
   }
-  return { windowMs: settings.windowMs, retryWindowMs: settings.retryWindowMs, since, sampleHits, checks };
+  return { windowMs: settings.windowMs, retryWindowMs: settings.retryWindowMs, since, until, sampleHits, checks };
 }
 
 interface ClientRow {
@@ -74,11 +81,11 @@ interface ClientRow {
  * Each WHERE below repeats its partial index's condition word for word: SQLite uses a partial
  * index only for a query whose terms include the index's own.
  */
-function clientsOf(db: Kysely<Database>, check: string, since: number, settings: ObserveSettings, sampleHits: number): Promise<ClientRow[]> {
+function clientsOf(db: Kysely<Database>, check: string, since: number, until: number, settings: ObserveSettings, sampleHits: number): Promise<ClientRow[]> {
   return sql<ClientRow>`
     WITH hit AS (
       SELECT client_ip, at FROM events INDEXED BY events_observed
-      WHERE check_id = ${check} AND action IN ('ignore', 'observe') AND at >= ${since}
+      WHERE check_id = ${check} AND action IN ('ignore', 'observe') AND at >= ${since} AND at <= ${until}
       ORDER BY at DESC LIMIT ${sampleHits}
     ), hit_client AS (
       SELECT client_ip, min(at) AS first_at, count(*) AS hits FROM hit GROUP BY client_ip

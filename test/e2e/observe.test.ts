@@ -86,7 +86,7 @@ test(`observe: Postfix and swaks that retry after a 4xx count as legitimate, a b
   assert.equal(helo.falsePositiveRate, 2 / 3);
 
   const table = await cli(sqld.url, ["stats"], undefined, { MXSCREEN_OBSERVE_RETRY_WINDOW: "2s" });
-  assert.match(table.stdout, /what enforcing would cost, checks in ignore or observe \(hits of the last 7d; a 4xx not followed by a delivery within 2s counts as a bot\):/);
+  assert.match(table.stdout, /what enforcing would cost, checks in ignore or observe \(hits from 7d to 2s ago; a 4xx not followed by a delivery within 2s counts as a bot\):/);
   assert.match(table.stdout, /^helo-syntax +3 +\d+ +2 +1 +0 +67% \(2 of 3 with evidence\)$/m);
 
   const api = await (await fetch(`${a.admin}/api/stats`)).json();
