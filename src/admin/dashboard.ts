@@ -85,8 +85,8 @@ function observedSection(o: ObservedChecks): Html {
 <p class="muted">Clients hit from ${durationText(o.windowMs)} to ${durationText(o.retryWindowMs)} ago, by what they did next on any node: legitimate (DNSWL-listed, delivered after a 4xx, or a later clean pass), bot (banned by another check or DNSBL-listed, or no delivery within ${
     durationText(o.retryWindowMs)
   } of a 4xx), unknown (neither yet).</p>
-<table id="observed"><tr><th>check</th><th>clients</th><th>hits</th><th>legitimate</th><th>bot</th><th>unknown</th><th>false positives if enforced</th></tr>
-${o.checks.map((c) => html`<tr><td>${c.check}</td><td>${c.clients}</td><td>${c.hits}${c.sampled ? " (newest)" : ""}</td><td>${c.legitimate}</td><td>${c.bot}</td><td>${c.unknown}</td><td>${describeRate(c)}</td></tr>`)}
+<table id="observed"><tr><th>check</th><th>action here now</th><th>clients</th><th>hits</th><th>legitimate</th><th>bot</th><th>unknown</th><th>false positives if enforced</th></tr>
+${o.checks.map((c) => html`<tr><td>${c.check}</td><td>${c.action ?? "?"}</td><td>${c.clients}</td><td>${c.hits}${c.sampled ? " (newest)" : ""}</td><td>${c.legitimate}</td><td>${c.bot}</td><td>${c.unknown}</td><td>${describeRate(c)}</td></tr>`)}
 </table>
 ${o.checks.length === 0 ? html`<p class="muted">No check in ignore or observe had a hit in the window.</p>` : ""}`;
 }

@@ -143,10 +143,10 @@ function table(rows: Record<string, unknown>[], columns: string[]): string {
 
 /** What enforcing each check in `ignore` or `observe` would cost (README: Observe before you enforce). */
 function observedTable(o: ObservedChecks): string {
-  const rows = o.checks.map((c) => ({ ...c, "false positives if enforced": describeRate(c), hits: c.sampled ? `${c.hits} (newest)` : c.hits }));
+  const rows = o.checks.map((c) => ({ ...c, action: c.action ?? "?", "false positives if enforced": describeRate(c), hits: c.sampled ? `${c.hits} (newest)` : c.hits }));
   return `what enforcing would cost, checks in ignore or observe (hits from ${durationText(o.windowMs)} to ${durationText(o.retryWindowMs)} ago; a 4xx not followed by a delivery within ${
     durationText(o.retryWindowMs)
-  } counts as a bot):\n${table(rows, ["check", "clients", "hits", "legitimate", "bot", "unknown", "false positives if enforced"])}`;
+  } counts as a bot):\n${table(rows, ["check", "action", "clients", "hits", "legitimate", "bot", "unknown", "false positives if enforced"])}`;
 }
 
 function entryTable(entries: readonly ListEntryJson[]): string {

@@ -1,5 +1,5 @@
-import { actionVariable, CHECKS, type CheckId, type ChecksSettings } from "../checks/registry.ts";
-import { CHECK_ACTIONS, type CheckAction } from "../checks/types.ts";
+import { actionVariable, CHECKS, type CheckId, type ChecksSettings, effectiveAction } from "../checks/registry.ts";
+import { CHECK_ACTIONS, type CheckAction, type EffectiveAction } from "../checks/types.ts";
 import type { Prefix } from "../ip/address.ts";
 import { ConfigError } from "./config-error.ts";
 import { parseDuration } from "./duration.ts";
@@ -75,7 +75,7 @@ export interface Config {
   /** MXSCREEN_EVENTS_RETENTION and MXSCREEN_EVENTS_MAX_ROWS: what the housekeeping keeps of `events`. */
   readonly retention: { readonly eventsMs: number; readonly eventsMaxRows: number };
   /** MXSCREEN_OBSERVE_WINDOW and MXSCREEN_OBSERVE_RETRY_WINDOW: what the estimate of enforcing the checks in `ignore` or `observe` reads. */
-  readonly observe: { readonly windowMs: number; readonly retryWindowMs: number };
+  readonly observe: { readonly windowMs: number; readonly retryWindowMs: number; readonly actions: Readonly<Record<CheckId, EffectiveAction>> };
   /** MXSCREEN_DB_TIMEOUT: the longest any one call to the database may take before it counts as an outage. */
   readonly dbTimeoutMs: number;
   /** How long one DNS question may take before it counts as a failure. */
@@ -197,6 +197,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   }
   const maxConnections = int("MXSCREEN_MAX_CONNECTIONS", Math.max(1, host.openFiles - reservedFiles(host.openFiles)), 1, host.openFiles);
   const processes = int("MXSCREEN_PROCESSES", 1, 1, 64);
+  const mode = parseChoice("MXSCREEN_MODE", get("MXSCREEN_MODE") ?? "enforce", ["enforce", "observe"]);
   const checkActions = Object.fromEntries(
     CHECKS.map((check) => [check.id, parseChoice(actionVariable(check.id), get(actionVariable(check.id)) ?? check.defaultAction, CHECK_ACTIONS)]),
   ) as Record<CheckId, CheckAction>;
@@ -231,7 +232,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     allow: parsePrefixList("MXSCREEN_ALLOW", allowItems.filter((item) => !item.startsWith(".")).join(",")),
     allowDomains,
     trustedProxies: parsePrefixList("MXSCREEN_TRUSTED_PROXIES", get("MXSCREEN_TRUSTED_PROXIES") ?? ""),
-    mode: parseChoice("MXSCREEN_MODE", get("MXSCREEN_MODE") ?? "enforce", ["enforce", "observe"]),
+    mode,
     dns: dns === undefined ? undefined : parseHostPort("MXSCREEN_DNS", dns),
     adminListen: adminText.trim() === "" ? undefined : parseHostPort("MXSCREEN_ADMIN_LISTEN", adminText),
     adminToken,
@@ -243,7 +244,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     followIntervalMs: dur("MXSCREEN_FOLLOW_INTERVAL", "250ms"),
     followIdleIntervalMs: dur("MXSCREEN_FOLLOW_IDLE_INTERVAL", "5s"),
     retention: { eventsMs: dur("MXSCREEN_EVENTS_RETENTION", "30d"), eventsMaxRows: int("MXSCREEN_EVENTS_MAX_ROWS", 10_000_000, 1000, 1_000_000_000) },
-    observe: { windowMs: dur("MXSCREEN_OBSERVE_WINDOW", "7d"), retryWindowMs: dur("MXSCREEN_OBSERVE_RETRY_WINDOW", "4h") },
+    observe: { windowMs: dur("MXSCREEN_OBSERVE_WINDOW", "7d"), retryWindowMs: dur("MXSCREEN_OBSERVE_RETRY_WINDOW", "4h"), actions: effectiveActions(checkActions, mode === "observe") },
     dbTimeoutMs: dur("MXSCREEN_DB_TIMEOUT", "3s"),
     dnsTimeoutMs: dur("MXSCREEN_DNS_TIMEOUT", "5s"),
     log: parseChoice("MXSCREEN_LOG", get("MXSCREEN_LOG") ?? "text", ["text", "json", "postfix"]),
@@ -299,4 +300,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     throw new ConfigError("MXSCREEN_DB_URL", config.dbUrl, "a file: URL when MXSCREEN_DB_SYNC_URL makes it an embedded replica");
   }
   return Object.freeze({ ...config, unknownVariables });
+}
+
+/** What each check does on this node, as `effectiveAction` applies it: what the estimate of enforcing shows beside each check. */
+function effectiveActions(actions: Readonly<Record<CheckId, CheckAction>>, observe: boolean): Record<CheckId, EffectiveAction> {
+  return Object.fromEntries(CHECKS.map((check) => [check.id, effectiveAction(check, actions, observe)])) as Record<CheckId, EffectiveAction>;
 }

@@ -9,6 +9,8 @@ export interface ObserveSettings {
   readonly retryWindowMs: number;
   /** MXSCREEN_DNSWL_THRESHOLD: a session scored at or below it was DNSWL-listed. */
   readonly dnswlThreshold: number;
+  /** What each check does on the asking node now: a check already switched to `enforce` shows as such. */
+  readonly actions?: Readonly<Record<string, string>>;
 }
 
 /** The estimates, each with the window it covers. */
@@ -23,7 +25,7 @@ export interface ObservedChecks {
   readonly until: number;
   /** Hits read per check, newest first: the cost of a question is bounded by this, not by the events table. */
   readonly sampleHits: number;
-  readonly checks: readonly CheckEstimate[];
+  readonly checks: readonly (CheckEstimate & { readonly action: string | null })[];
 }
 
 /** Enough clients for a rate to within a few percent, and a question of tens of milliseconds at any table size (bench/observe.ts). */
@@ -48,7 +50,7 @@ export async function observedChecks(db: Kysely<Database>, now: number, settings
     SELECT id FROM ids WHERE id IS NOT NULL`.execute(db);
   // One question per check, all at once: over sqld each is a round trip.
   const perCheck = await Promise.all(found.rows.map(async ({ id }) => ({ id: id!, rows: await clientsOf(db, id!, since, until, settings, sampleHits) })));
-  const checks: CheckEstimate[] = [];
+  const checks: (CheckEstimate & { readonly action: string | null })[] = [];
   for (const { id, rows } of perCheck) {
     if (rows.length === 0) continue;
     const hits = rows.reduce((sum, row) => sum + Number(row.hits), 0);
@@ -62,7 +64,7 @@ export async function observedChecks(db: Kysely<Database>, now: number, settings
         passedAfter: Boolean(row.passed),
       }, now, settings.retryWindowMs),
     }));
-    checks.push(estimate(id, clients, hits >= sampleHits));
+    checks.push({ ...estimate(id, clients, hits >= sampleHits), action: settings.actions?.[id] ?? null });
   }
   return { windowMs: settings.windowMs, retryWindowMs: settings.retryWindowMs, since, until, sampleHits, checks };
 }

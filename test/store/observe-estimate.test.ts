@@ -78,8 +78,9 @@ test("from the events table: hits of checks in ignore or observe, joined with wh
   // The later delivery, recorded as another node would have recorded it.
   await s.db.insertInto("events").values({ at: t0 + HOUR, node: "n2", client_ip: "192.0.2.1", client_port: 26, event: "HELO", check_id: "helo-syntax", action: "ignore", evidence: '{"messages":1}', op_id: null }).execute();
 
-  const result = await observedChecks(s.db, Date.now(), { windowMs: 7 * 24 * HOUR, retryWindowMs: 4 * HOUR, dnswlThreshold: -1 });
+  const result = await observedChecks(s.db, Date.now(), { windowMs: 7 * 24 * HOUR, retryWindowMs: 4 * HOUR, dnswlThreshold: -1, actions: { "helo-syntax": "enforce" } });
   const by = Object.fromEntries(result.checks.map((c) => [c.check, c]));
+  assert.deepEqual([by["helo-syntax"].action, by.ptr.action], ["enforce", null], "switched to enforce since: still shown, with what it does now");
   assert.deepEqual(Object.keys(by).sort(), ["helo-syntax", "pipelining", "ptr"]);
   const helo = by["helo-syntax"];
   assert.deepEqual([helo.clients, helo.hits, helo.legitimate, helo.bot, helo.unknown], [2, 3, 1, 1, 0], "one client across two nodes, one bot; the old hit left out");
