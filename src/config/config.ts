@@ -273,7 +273,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     throw new ConfigError("MXSCREEN_FOLLOW_IDLE_INTERVAL", get("MXSCREEN_FOLLOW_IDLE_INTERVAL") ?? "", "a duration at least MXSCREEN_FOLLOW_INTERVAL");
   }
   if (config.retention.eventsMs === 0) throw new ConfigError("MXSCREEN_EVENTS_RETENTION", get("MXSCREEN_EVENTS_RETENTION") ?? "", "a duration above 0");
-  if (config.observe.windowMs === 0) throw new ConfigError("MXSCREEN_OBSERVE_WINDOW", get("MXSCREEN_OBSERVE_WINDOW") ?? "", "a duration above 0");
+  if (config.observe.windowMs <= config.observe.retryWindowMs) {
+    throw new ConfigError("MXSCREEN_OBSERVE_WINDOW", get("MXSCREEN_OBSERVE_WINDOW") ?? "7d", "a duration longer than MXSCREEN_OBSERVE_RETRY_WINDOW: hits younger than that are not judged yet");
+  }
   if (config.passTtlMs === 0) throw new ConfigError("MXSCREEN_PASS_TTL", get("MXSCREEN_PASS_TTL") ?? "", "a duration above 0");
   if (config.greylist !== undefined && config.greylist.windowMs <= config.greylist.delayMs) {
     throw new ConfigError("MXSCREEN_GREYLIST_WINDOW", get("MXSCREEN_GREYLIST_WINDOW") ?? "4h", "a duration longer than MXSCREEN_GREYLIST_DELAY, or no retry could ever pass");

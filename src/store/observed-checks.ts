@@ -25,18 +25,21 @@ export interface ObservedChecks {
   readonly until: number;
   /** Hits read per check, newest first: the cost of a question is bounded by this, not by the events table. */
   readonly sampleHits: number;
-  readonly checks: readonly (CheckEstimate & { readonly action: string | null })[];
+  readonly checks: readonly ObservedCheck[];
 }
+
+/** A check's estimate, and what the check does on the asking node now (null: one its configuration does not know). */
+export type ObservedCheck = CheckEstimate & { readonly action: string | null };
 
 /** Enough clients for a rate to within a few percent, and a question of tens of milliseconds at any table size (bench/observe.ts). */
 export const SAMPLE_HITS = 1_000;
 
 /**
- * Per check with hits in `ignore` or `observe` in the window (up to one retry window ago): its clients, what each did next
- * (on any node), and the estimated false-positive rate of enforcing it. Every step is an index
- * probe (migrations/0010_observe.sql): the checks are found by skipping through the index of
- * observed hits, each check's newest hits are read from it, and each client's evidence is one
- * probe per partial index.
+ * Per check with hits in `ignore` or `observe` in the window (up to one retry window ago): its
+ * clients, what each did next (on any node), and the estimated false-positive rate of enforcing
+ * it. Every step is an index probe (migrations/0010_observe.sql): the checks are found by
+ * skipping through the index of observed hits, each check's newest hits are read from it, and
+ * each client's evidence is one probe per partial index.
  */
 export async function observedChecks(db: Kysely<Database>, now: number, settings: ObserveSettings, sampleHits = SAMPLE_HITS): Promise<ObservedChecks> {
   const since = now - settings.windowMs;
@@ -50,7 +53,7 @@ export async function observedChecks(db: Kysely<Database>, now: number, settings
     SELECT id FROM ids WHERE id IS NOT NULL`.execute(db);
   // One question per check, all at once: over sqld each is a round trip.
   const perCheck = await Promise.all(found.rows.map(async ({ id }) => ({ id: id!, rows: await clientsOf(db, id!, since, until, settings, sampleHits) })));
-  const checks: (CheckEstimate & { readonly action: string | null })[] = [];
+  const checks: ObservedCheck[] = [];
   for (const { id, rows } of perCheck) {
     if (rows.length === 0) continue;
     const hits = rows.reduce((sum, row) => sum + Number(row.hits), 0);
