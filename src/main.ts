@@ -21,6 +21,7 @@ import { serve } from "./net/runtime/serve.ts";
 import { FleetCounters } from "./store/fleet-counters.ts";
 import { Every, FOLLOW_TABLES_MS } from "./store/every.ts";
 import { GreylistStore } from "./greylist/index.ts";
+import { HarvestWindow, reportHarvest } from "./harvest/index.ts";
 import { Store } from "./store/store.ts";
 import { createPool } from "../workers/pool.ts";
 import { runnerConfig } from "../workers/runner-config.ts";
@@ -153,8 +154,20 @@ async function main(): Promise<void> {
     perPrefix: counters.counter("bad-rcpt-prefix", config.badRecipientWindow.windowMs),
     perDomain: counters.counter("bad-rcpt-domain", config.badRecipientWindow.windowMs),
   };
+  const harvest = new HarvestWindow(
+    config.harvest,
+    { perDomain: badRecipientCounters.perDomain, perClient: counters.counter("bad-rcpt-client", config.badRecipientWindow.windowMs) },
+    reportHarvest(logger, metrics, config.harvest.threshold),
+  );
+  counters.listen("bad-rcpt-domain", (domain, now) => harvest.heardDomain(domain, now));
+  counters.listen("bad-rcpt-client", (address) => harvest.heardClient(address));
   await counters.start();
-  const greylist = config.greylist === undefined ? undefined : await GreylistStore.open(store, config.greylist, warn);
+  // Greylisting only for a harvest (MXSCREEN_GREYLIST off) follows the fleet's triplets once one begins.
+  const greylist = config.greylist === undefined
+    ? undefined
+    : config.checks.greylist
+    ? await GreylistStore.open(store, config.greylist, warn)
+    : GreylistStore.lazy(store, config.greylist, warn);
   const loop = new AcceptLoop({
     gate: {
       hostname: config.hostname,
@@ -179,12 +192,15 @@ async function main(): Promise<void> {
     badRecipientWindow: config.badRecipientWindow,
     badRecipientCounters,
     greylist,
+    harvest,
+    tarpitSessions: config.tarpit.sessions,
   }, store, pool, concluder, logger, metrics);
   const listeners = await loop.start();
   const siblings = !sibling && config.processes > 1 ? new Siblings(config.processes - 1, logger) : undefined;
   siblings?.start();
   const listen = listeners.map((l) => `${l.host.includes(":") ? `[${l.host}]` : l.host}:${l.port}`).join(",");
   metrics.gauge("mxscreen_open_connections", "Client connections open now.", () => loop.connections);
+  metrics.gauge("mxscreen_harvest_domains", "Recipient domains under harvest across the fleet now (MXSCREEN_HARVEST_THRESHOLD).", () => harvest.harvested);
   metrics.gauge("mxscreen_stress", "1 while this process is under stress and the greet wait is MXSCREEN_GREET_WAIT_STRESS.", () => (loop.stressed ? 1 : 0));
   if (siblings) metrics.gauge("mxscreen_processes", "Processes listening on the SMTP ports, this one included (MXSCREEN_PROCESSES).", () => 1 + siblings.running);
   metrics.gauge("mxscreen_store_queue_length", "Writes waiting for the database.", () => store.health().length);

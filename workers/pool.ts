@@ -49,7 +49,7 @@ export function createPool(config: RunnerConfig, workers: number, options: PoolO
     if (!entry) return;
     switch (message.t) {
       case "write":
-        return entry.sink.write(message.text);
+        return entry.sink.write(message.text, message.pace);
       case "close":
         return entry.sink.close();
       case "starttls":
@@ -101,10 +101,10 @@ export function createPool(config: RunnerConfig, workers: number, options: PoolO
         if (!lane.dead) lane.send(message, transfer);
       };
       return {
-        data: (bytes) => {
-          if (!lane.copies) return send({ t: "data", id, bytes });
+        data: (bytes, early) => {
+          if (!lane.copies) return send({ t: "data", id, bytes, early });
           const copy = bytes.slice();
-          send({ t: "data", id, bytes: copy }, [copy.buffer as ArrayBuffer]);
+          send({ t: "data", id, bytes: copy, early }, [copy.buffer as ArrayBuffer]);
         },
         ended: () => send({ t: "ended", id }),
         gone: () => send({ t: "gone", id }),

@@ -23,6 +23,7 @@ export function runnerConfig(config: Config, tls: boolean): RunnerConfig {
       checks: config.checks,
       actions: config.checkActions,
       observe: config.mode === "observe",
+      tarpit: { delayMs: config.tarpit.delayMs, maxMs: config.tarpit.maxMs },
     },
   };
 }

@@ -60,7 +60,7 @@ export class SessionRunner {
       case "open":
         return this.open(message.id, message, now);
       case "data":
-        return this.feed(message.id, (session) => session.receive(message.bytes, now));
+        return this.feed(message.id, (session) => session.receive(message.bytes, now, message.early === true));
       case "ended":
         return this.feed(message.id, (session) => session.inputEnded(now));
       case "tls":
@@ -154,6 +154,10 @@ export class SessionRunner {
       switch (output.type) {
         case "reply":
           text += output.text;
+          break;
+        case "paced-reply":
+          this.post({ t: "write", id, text: text + output.head, pace: { final: output.final, stutterMs: output.stutterMs, tarpitMs: output.tarpitMs } });
+          text = "";
           break;
         case "close":
           writeOut();

@@ -12,10 +12,18 @@ export interface RunnerConfig {
   readonly upstream: UpstreamPoolConfig | undefined;
 }
 
+/** The final line of a paced reply and the pauses before it (the tarpit's as its budget allows). */
+export interface Pace {
+  readonly final: string;
+  readonly stutterMs: number;
+  readonly tarpitMs: number;
+}
+
 /** Accept loop → runner. */
 export type ToRunner =
   | { readonly t: "open"; readonly id: number; readonly client: ClientInfo; readonly gate: GateFacts; readonly early?: Uint8Array }
-  | { readonly t: "data"; readonly id: number; readonly bytes: Uint8Array }
+  /** `early`: the bytes arrived before the final line of a paced reply was written. */
+  | { readonly t: "data"; readonly id: number; readonly bytes: Uint8Array; readonly early?: boolean }
   /** The client shut down its sending side: answer what it sent, then close. */
   | { readonly t: "ended"; readonly id: number }
   | { readonly t: "gone"; readonly id: number }
@@ -27,7 +35,8 @@ export type ToRunner =
 export type FromRunner =
   /** A DNS lookup the runner made, for the latency metrics. */
   | { readonly t: "dns"; readonly type: string; readonly status: string; readonly seconds: number; readonly name: string }
-  | { readonly t: "write"; readonly id: number; readonly text: string }
+  /** `pace`: then, after its pauses, the final line; whatever comes next is written after it. */
+  | { readonly t: "write"; readonly id: number; readonly text: string; readonly pace?: Pace }
   | { readonly t: "close"; readonly id: number }
   /** Stop or start reading from the client: the upstream cannot take its message as fast as it sends it. */
   | { readonly t: "pause" | "resume"; readonly id: number }
@@ -45,7 +54,7 @@ export type FromRunner =
 
 /** The accept loop's side of one session, whether it runs inline or in a worker. */
 export interface SessionSink {
-  write(text: string): void;
+  write(text: string, pace?: Pace): void;
   close(): void;
   starttls(text: string): void;
   pause(): void;
@@ -59,7 +68,8 @@ export interface SessionSink {
 }
 
 export interface SessionHandle {
-  data(bytes: Uint8Array): void;
+  /** `early`: they arrived before the final line of a paced reply was written. */
+  data(bytes: Uint8Array, early?: boolean): void;
   /** The client half-closed. */
   ended(): void;
   gone(): void;

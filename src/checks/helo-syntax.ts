@@ -5,7 +5,7 @@ import { defineCheck } from "./define-check.ts";
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 
 /** Why a HELO/EHLO argument is not what RFC 5321 4.1.3 and 2.3.5 ask of a client, or undefined when it is. */
-export function heloProblem(helo: string, clientAddress: string, ownHostname: string): string | undefined {
+export function heloProblem(helo: string, clientAddress: string): string | undefined {
   if (helo.startsWith("[") && helo.endsWith("]")) {
     const literal = helo.slice(1, -1);
     const ip = /^ipv6:/i.test(literal) ? parseIPv6(literal.slice(5)) : parseIPv4(literal);
@@ -19,13 +19,13 @@ export function heloProblem(helo: string, clientAddress: string, ownHostname: st
   const labels = name.split(".");
   if (name.length > 253 || !labels.every((label) => LABEL.test(label))) return "invalid characters in host name";
   if (labels.length < 2 || /^\d+$/.test(labels[labels.length - 1])) return "not a fully qualified domain name";
-  if (name.toLowerCase() === ownHostname.toLowerCase()) return "our own host name";
   return undefined;
 }
 
 /**
  * HELO/EHLO argument syntax (RFC 5321 4.1.3, 2.3.5): a bare dotted IP, a literal that is not
- * the client's address, a name that is not fully qualified, our own name, invalid characters.
+ * the client's address, a name that is not fully qualified, invalid characters (a name or
+ * address of ours is helo-claims').
  * Answered at RCPT (delayed rejection), so postmaster@ and abuse@ still get through.
  */
 export const heloSyntax = defineCheck({
@@ -35,10 +35,10 @@ export const heloSyntax = defineCheck({
   consequence: "delay",
   defaultAction: "enforce",
   settings: {},
-  evaluate(facts, settings) {
+  evaluate(facts) {
     const helo = facts.session.helos[facts.session.helos.length - 1];
     if (helo === undefined) return undefined;
-    const problem = heloProblem(helo, facts.client.address, settings.hostname);
+    const problem = heloProblem(helo, facts.client.address);
     if (problem === undefined) return undefined;
     return {
       reply: reply(550, "5.7.1", `Helo command rejected: ${problem}`),

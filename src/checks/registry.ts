@@ -1,12 +1,14 @@
 import { dictionary } from "../dictionary/index.ts";
 import { dnsbl } from "../dnsbl/index.ts";
 import { greylist } from "../greylist/index.ts";
+import { harvest } from "../harvest/index.ts";
 import { bareNewline } from "./bare-newline.ts";
 import { commandLimit } from "./command-limit.ts";
 import { connectionLimit } from "./connection-limit.ts";
 import { ehloRefused } from "./ehlo-refused.ts";
 import { fakeBounce } from "./fake-bounce.ts";
 import { heloSchizo } from "./helo-schizo.ts";
+import { heloClaims } from "./helo-claims.ts";
 import { heloSyntax } from "./helo-syntax.ts";
 import { nonSmtp } from "./non-smtp.ts";
 import { pipelining } from "./pipelining.ts";
@@ -36,10 +38,12 @@ export const CHECKS = [
   rset,
   transactions,
   heloSchizo,
+  heloClaims,
   heloSyntax,
   senderDomain,
   trap,
   dictionary,
+  harvest,
   greylist,
   fakeBounce,
   ehloRefused,

@@ -18,11 +18,13 @@ export type CheckActions = Readonly<Partial<Record<string, CheckAction>>>;
  * client talks during the greet wait. In the session: `connect`: when the session opens, with the gate's DNS answers;
  * `command`: before each command line is acted on; `helo`: on HELO/EHLO; `mail`: on MAIL FROM,
  * once the sender domain's DNS answer is in; `rcpt`: on RCPT TO, once the recipient's fate is
- * known; `triplet`: on RCPT TO of an accepted recipient, once the store has answered for its
+ * known; `recipient`: on RCPT TO of a recipient about to be accepted (ours, not postmaster@ or
+ * abuse@, no delayed rejection) from a client not on the pass list, before greylisting;
+ * `triplet`: on RCPT TO of an accepted recipient, once the store has answered for its
  * greylist triplet; `data`: once a message has been read, before it is delivered; `end`: when
  * the client quits or leaves.
  */
-export type Stage = "accept" | "greet" | "connect" | "command" | "helo" | "mail" | "rcpt" | "triplet" | "data" | "end";
+export type Stage = "accept" | "greet" | "connect" | "command" | "helo" | "mail" | "rcpt" | "recipient" | "triplet" | "data" | "end";
 
 /**
  * What enforcing a hit does, applied by the session, never by the check.
@@ -31,8 +33,11 @@ export type Stage = "accept" | "greet" | "connect" | "command" | "helo" | "mail"
  * `delay`: the session goes on; every later RCPT but postmaster@/abuse@ gets the hit's reply
  * (RFC 5321 4.5.1; Postfix's smtpd_delay_reject).
  * `record`: nothing is refused; only the action `ban` has an effect, at the end of the session.
+ * `greylist`: the recipient goes through greylisting (the `greylist` check decides, at stage
+ * `triplet`) even with MXSCREEN_GREYLIST off: a cost for clients not yet passed. The hit is a
+ * note on the connection, never its verdict nor a ban: the greylist's own finding is.
  */
-export type Consequence = "close" | "reject" | "delay" | "record";
+export type Consequence = "close" | "reject" | "delay" | "record" | "greylist";
 
 export interface ParsedCommand {
   /** The line as received, clipped to 100 characters: evidence. */
@@ -50,6 +55,11 @@ export interface ParsedCommand {
   readonly followedByMore: boolean;
   /** The first 100 of those bytes, one character per byte (evidence: what it pushed ahead). */
   readonly ahead: string;
+  /**
+   * The command arrived before the final line of our paced reply to the one before it (stutter,
+   * tarpit): `verb` is that command (`.` for a message's end), `endsGroup` its RFC 2920 rule.
+   */
+  readonly early: { readonly verb: string; readonly endsGroup: boolean } | undefined;
 }
 
 /**
@@ -81,9 +91,12 @@ export interface SessionView {
 
 /** Everything a check may look at: the session's facts at the moment the check runs, and the command or message at hand. */
 export interface CheckFacts {
-  readonly client: { readonly address: string };
+  /** `local`: the address and port it connected to, when the runner knows them. */
+  readonly client: { readonly address: string; readonly local?: { readonly address: string } };
   readonly session: SessionView;
   readonly dnsbl: readonly DnsblAnswer[];
+  /** The recipient domains under a harvest across the fleet when the session began, with their counts (GateFacts). */
+  readonly harvested: readonly HarvestedDomain[];
   readonly reverseDns: ReverseDns | undefined;
   /** The command being considered (stages `command`, `helo`, `mail`, `rcpt`). */
   readonly command: ParsedCommand | undefined;
@@ -95,6 +108,9 @@ export interface CheckFacts {
   /** For a message from `<>` once its data is read: whether a Received: line in it names one of MXSCREEN_OWN_HOSTS. */
   readonly bounceNamesUs: boolean | undefined;
 }
+
+/** A recipient domain under a harvest: more unknown recipients at it, fleet-wide within the window, than MXSCREEN_HARVEST_THRESHOLD. */
+export type HarvestedDomain = readonly [domain: string, unknownRecipients: number];
 
 /** Which limit a new connection would break, with the count it would have made. */
 export type LimitBreach = { readonly limit: "client" | "prefix" | "total"; readonly key: string; readonly count: number };
@@ -120,6 +136,7 @@ export interface StageFacts {
   readonly helo: CheckFacts;
   readonly mail: CheckFacts;
   readonly rcpt: CheckFacts;
+  readonly recipient: CheckFacts;
   readonly triplet: CheckFacts;
   readonly data: CheckFacts;
   readonly end: CheckFacts;
@@ -134,6 +151,10 @@ export interface Hit {
 /** What every check may read besides its own knobs. */
 export interface SharedSettings {
   readonly hostname: string;
+  /** MXSCREEN_ACCEPT_DOMAINS (empty: any). */
+  readonly acceptDomains: readonly string[];
+  /** The addresses of MXSCREEN_LISTEN that name one (not 0.0.0.0 or ::), as formatIP writes them. */
+  readonly listenAddresses: readonly string[];
 }
 
 /** One heuristic: pure and synchronous, from the facts of its stage and its own knobs to a hit (or nothing). */

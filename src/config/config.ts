@@ -1,6 +1,6 @@
 import { actionVariable, CHECKS, type CheckId, type ChecksSettings, effectiveAction } from "../checks/registry.ts";
 import { CHECK_ACTIONS, type CheckAction, type EffectiveAction } from "../checks/types.ts";
-import type { Prefix } from "../ip/address.ts";
+import { formatIP, parseIP, type Prefix } from "../ip/address.ts";
 import { ConfigError } from "./config-error.ts";
 import { parseDuration } from "./duration.ts";
 import {
@@ -96,10 +96,17 @@ export interface Config {
   readonly checks: ChecksSettings;
   /** MXSCREEN_ACTION_<CHECK> for every check in the registry, defaults filled in. */
   readonly checkActions: Readonly<Record<CheckId, CheckAction>>;
-  /** MXSCREEN_GREYLIST and its timings; undefined when greylisting is off. */
+  /** The greylist timings; undefined when nothing greylists (MXSCREEN_GREYLIST off, and the harvest check only logs). */
   readonly greylist: { readonly delayMs: number; readonly windowMs: number; readonly passTtlMs: number } | undefined;
+  /** The harvest check's thresholds; `domains`: the domains that can be harvested (MXSCREEN_ACCEPT_DOMAINS, empty for any). */
+  readonly harvest: { readonly threshold: number; readonly prefixClients: number; readonly domains: readonly string[] };
   readonly connectionLimits: { readonly perClient: number; readonly perPrefix: number; readonly total: number };
   readonly badRecipientWindow: { readonly max: number; readonly windowMs: number };
+  /**
+   * MXSCREEN_TARPIT_DELAY (per hit), MXSCREEN_TARPIT_MAX (per reply) and MXSCREEN_TARPIT_SHARE:
+   * at most this many sessions (a share of MXSCREEN_MAX_CONNECTIONS) are tarpitted at once.
+   */
+  readonly tarpit: { readonly delayMs: number; readonly maxMs: number; readonly sessions: number };
   /** MXSCREEN_ variables that no setting reads: most likely typos, warned about at start. */
   readonly unknownVariables: readonly string[];
 }
@@ -125,6 +132,14 @@ function nonEmpty(value: string | undefined): string | undefined {
 /** Files kept back from MXSCREEN_MAX_CONNECTIONS' default for the store, spool, DNS, workers and upstream. */
 function reservedFiles(openFiles: number): number {
   return Math.max(64, Math.ceil(openFiles * 0.05));
+}
+
+/** The listen addresses that are one of ours (not the wildcard), for helo-claims. */
+function listenAddresses(listen: readonly ListenAddress[]): string[] {
+  return listen.flatMap(({ host }) => {
+    const ip = parseIP(host);
+    return ip === null || (ip.family === 4 ? ip.value === 0 : ip.groups.every((group) => group === 0)) ? [] : [formatIP(ip)];
+  });
 }
 
 /**
@@ -197,19 +212,24 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   }
   const maxConnections = int("MXSCREEN_MAX_CONNECTIONS", Math.max(1, host.openFiles - reservedFiles(host.openFiles)), 1, host.openFiles);
   const processes = int("MXSCREEN_PROCESSES", 1, 1, 64);
-  const mode = parseChoice("MXSCREEN_MODE", get("MXSCREEN_MODE") ?? "enforce", ["enforce", "observe"]);
   const checkActions = Object.fromEntries(
     CHECKS.map((check) => [check.id, parseChoice(actionVariable(check.id), get(actionVariable(check.id)) ?? check.defaultAction, CHECK_ACTIONS)]),
   ) as Record<CheckId, CheckAction>;
   // Each check declares its knobs (src/checks/types.ts): their variables, defaults and parsers.
-  const checks = {
+  const listen = parseListen("MXSCREEN_LISTEN", get("MXSCREEN_LISTEN") ?? "0.0.0.0:2525");
+  const acceptDomains = parseDomainList("MXSCREEN_ACCEPT_DOMAINS", get("MXSCREEN_ACCEPT_DOMAINS") ?? "");
+  const knobs = {
     ...Object.fromEntries(
       CHECKS.flatMap((check) => Object.entries(check.settings)).map(([key, knob]) => [key, knob.parse(knob.variable, get(knob.variable) ?? knob.fallback)]),
     ),
     hostname,
   } as ChecksSettings;
+  const checks: ChecksSettings = { ...knobs, acceptDomains, listenAddresses: listenAddresses(listen) };
+  const mode = parseChoice("MXSCREEN_MODE", get("MXSCREEN_MODE") ?? "enforce", ["enforce", "observe"]);
+  // The harvest check greylists new clients for a domain under harvest, whatever MXSCREEN_GREYLIST says.
+  const greylisting = checks.greylist || (mode === "enforce" && checkActions.harvest !== "ignore");
   const config: Config = {
-    listen: parseListen("MXSCREEN_LISTEN", get("MXSCREEN_LISTEN") ?? "0.0.0.0:2525"),
+    listen,
     hostname,
     hostnameUnqualified: FULLY_QUALIFIED.test(hostname) ? undefined : hostnameSetting === undefined ? "the system hostname" : "MXSCREEN_HOSTNAME",
     // Fly.io names each machine's region (ams, iad …): one node per region needs no setting.
@@ -218,7 +238,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     dbAuthToken: get("MXSCREEN_DB_AUTH_TOKEN"),
     dbSyncUrl: get("MXSCREEN_DB_SYNC_URL"),
     spoolDir: get("MXSCREEN_SPOOL_DIR") ?? "data/spool",
-    acceptDomains: parseDomainList("MXSCREEN_ACCEPT_DOMAINS", get("MXSCREEN_ACCEPT_DOMAINS") ?? ""),
+    acceptDomains,
     workers: parseWorkers(get("MXSCREEN_WORKERS") ?? "auto", host.cpus),
     processes,
     processIndex: int("MXSCREEN_PROCESS_INDEX", 0, 0, processes - 1),
@@ -261,9 +281,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     ipv6PrefixLength: parseInteger("MXSCREEN_IPV6_PREFIX", get("MXSCREEN_IPV6_PREFIX") ?? "64", 16, 128),
     checks,
     checkActions,
-    greylist: checks.greylist ? { delayMs: checks.greylistDelayMs, windowMs: checks.greylistWindowMs, passTtlMs: checks.greylistPassTtlMs } : undefined,
+    greylist: greylisting ? { delayMs: checks.greylistDelayMs, windowMs: checks.greylistWindowMs, passTtlMs: checks.greylistPassTtlMs } : undefined,
+    harvest: { threshold: checks.harvestThreshold, prefixClients: checks.harvestPrefixClients, domains: acceptDomains },
     connectionLimits: { perClient: checks.maxConnPerClient, perPrefix: checks.maxConnPerPrefix, total: maxConnections },
     badRecipientWindow: { max: checks.maxBadRecipientsPerPrefix, windowMs: checks.badRecipientWindowMs },
+    tarpit: {
+      delayMs: dur("MXSCREEN_TARPIT_DELAY", "1s"),
+      maxMs: dur("MXSCREEN_TARPIT_MAX", "10s"),
+      sessions: Math.floor(maxConnections * int("MXSCREEN_TARPIT_SHARE", 10, 0, 100) / 100),
+    },
     unknownVariables: [],
   };
   const unknownVariables = Object.keys(env).filter((name) => name.startsWith("MXSCREEN_") && !read.has(name)).sort();
@@ -290,6 +316,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   if (config.stressTimeoutMs === 0 || config.stressTimeoutMs > config.commandTimeoutMs) {
     throw new ConfigError("MXSCREEN_COMMAND_TIMEOUT_STRESS", get("MXSCREEN_COMMAND_TIMEOUT_STRESS") ?? "", `a duration above 0 and no longer than MXSCREEN_COMMAND_TIMEOUT (${config.commandTimeoutMs} ms)`);
   }
+  if (config.tarpit.maxMs > 60_000) throw new ConfigError("MXSCREEN_TARPIT_MAX", get("MXSCREEN_TARPIT_MAX") ?? "", "a duration of at most 1m (RFC 5321 4.5.3.2: a client waits 5 minutes for a reply; a tarpit must not make it give up)");
   if (config.dnsTimeoutMs === 0) throw new ConfigError("MXSCREEN_DNS_TIMEOUT", get("MXSCREEN_DNS_TIMEOUT") ?? "", "a duration above 0");
   if (config.banTtlMs === 0) throw new ConfigError("MXSCREEN_BAN_TTL", get("MXSCREEN_BAN_TTL") ?? "", "a duration above 0");
   if (!/^(file:|libsql:|https?:|wss?:)/.test(config.dbUrl)) {

@@ -1,4 +1,4 @@
-import { formatPrefix, type IP, mask } from "../ip/address.ts";
+import { formatPrefix, type IP, networkOf } from "../ip/address.ts";
 import type { WindowedCounter } from "../store/windowed-counts.ts";
 
 export interface BadRecipientWindowConfig {
@@ -32,8 +32,7 @@ export class BadRecipientWindow {
   constructor(private readonly config: BadRecipientWindowConfig, private readonly counters: BadRecipientCounters) {}
 
   add(ip: IP, badRecipients: number, domains: readonly (readonly [string, number])[], now: number): WindowCount {
-    const length = ip.family === 4 ? 24 : 64;
-    const prefix = formatPrefix({ ip: mask(ip, length), length });
+    const prefix = formatPrefix(networkOf(ip));
     const count = this.counters.perPrefix.add(prefix, badRecipients, now);
     let domain: WindowCount["domain"];
     for (const [name, n] of domains) {

@@ -2,7 +2,7 @@ import type { Metrics } from "../metrics/metrics.ts";
 import { connectionLimit } from "../checks/connection-limit.ts";
 import { effectiveAction } from "../checks/registry.ts";
 import type { LimitBreach } from "../checks/types.ts";
-import { contains, formatIP, type IP, parseIP, type Prefix } from "../ip/address.ts";
+import { contains, formatIP, formatPrefix, type IP, parseIP, type Prefix } from "../ip/address.ts";
 import type { Logger } from "../log/logger.ts";
 import { listen } from "../net/runtime/listen.ts";
 import type { ClientSocket, ConnectionHandlers, Listener, TlsCredentials } from "../net/types.ts";
@@ -11,6 +11,7 @@ import type { GreylistStore } from "../greylist/index.ts";
 import type { Store } from "../store/store.ts";
 import type { SessionPool } from "../../workers/types.ts";
 import { type BadRecipientCounters, BadRecipientWindow, type BadRecipientWindowConfig, dictionary } from "../dictionary/index.ts";
+import { harvest, type HarvestTry, type HarvestWindow } from "../harvest/index.ts";
 import { clientLabel, type Concluder, type ConnectionRecord } from "./conclude.ts";
 import { ConnectionLimits, type ConnectionLimitsConfig } from "./connection-limits.ts";
 import type { DnsblLookups } from "../dnsbl/index.ts";
@@ -19,6 +20,7 @@ import { parseProxyHeader } from "../net/proxy-protocol.ts";
 import { standing as standingOf } from "../store/standing.ts";
 import { Screening, type ScreeningContext } from "./screening.ts";
 import { Stress } from "./stress.ts";
+import { TarpitBudget } from "./tarpit-budget.ts";
 import type { Finding, GateConfig } from "./types.ts";
 
 export interface AcceptLoopOptions {
@@ -47,11 +49,17 @@ export interface AcceptLoopOptions {
   readonly badRecipientWindow: BadRecipientWindowConfig;
   /** The fleet's counts of unknown recipients per network and per domain, over that window. */
   readonly badRecipientCounters: BadRecipientCounters;
-  /** Undefined when MXSCREEN_GREYLIST is off. */
+  /** Undefined when neither MXSCREEN_GREYLIST nor the harvest check greylists. */
   readonly greylist: GreylistStore | undefined;
+  /** Domains under harvest across the fleet, and the networks taking part (src/harvest). */
+  readonly harvest: HarvestWindow;
+  /** Sessions that may be tarpitted at once (MXSCREEN_TARPIT_SHARE of MXSCREEN_MAX_CONNECTIONS). */
+  readonly tarpitSessions: number;
 }
 
 const PROXY_HEADER_TIMEOUT_MS = 10_000;
+/** How often domains under harvest are looked at for the end of it: their counts leave the window slot by slot. */
+const HARVEST_TICK_MS = 1_000;
 
 /** A connection already refused and closed: whatever it still sends or does is of no interest. */
 const REFUSED: ConnectionHandlers = { data: () => {}, end: () => {}, close: () => {} };
@@ -67,6 +75,7 @@ export class AcceptLoop {
   private readonly open = new Set<Screening>();
   private readonly context: ScreeningContext;
   private readonly stress: Stress;
+  private harvestTimer: ReturnType<typeof setInterval> | undefined;
   private stopping = false;
 
   constructor(
@@ -88,7 +97,9 @@ export class AcceptLoop {
       metrics,
       deadlines: new Deadlines(),
       greylist: options.greylist,
-      dictionaryAcrossConnections: (record, facts) => this.dictionaryAcrossConnections(record, facts),
+      acrossConnections: (record, facts) => this.acrossConnections(record, facts),
+      harvested: () => options.harvest.snapshot(),
+      tarpit: new TarpitBudget(options.tarpitSessions, () => this.stress.active, metrics),
       stressed: () => this.stress.active,
       ended: (screening) => {
         this.open.delete(screening);
@@ -114,6 +125,7 @@ export class AcceptLoop {
       });
       this.listeners.push(listener);
     }
+    this.harvestTimer = setInterval(() => this.options.harvest.tick(Date.now()), HARVEST_TICK_MS);
     return this.listeners;
   }
 
@@ -133,6 +145,7 @@ export class AcceptLoop {
   /** Stops accepting and says goodbye to clients still in the greet wait; sessions are the pool's to finish. */
   stop(): void {
     this.stopping = true;
+    clearInterval(this.harvestTimer);
     for (const listener of this.listeners) listener.close();
     for (const connection of [...this.open]) connection.shutdown();
   }
@@ -171,14 +184,50 @@ export class AcceptLoop {
     });
   }
 
-  /** The dictionary check across connections: this session's unknown recipients added to its network's recent ones. */
-  private dictionaryAcrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[] {
-    if (facts.badRecipients === 0 || facts.findings.some((hit) => hit.check === "dictionary")) return [];
-    const window = this.badRecipients.add(record.ip, facts.badRecipients, facts.badRecipientDomains, Date.now());
-    if (!window.over) return [];
-    const action = effectiveAction(dictionary, this.options.gate.actions, this.options.gate.observe);
-    const domain = window.domain && { domain: window.domain.name, domain_bad_recipients: window.domain.count };
-    return [{ event: dictionary.tag, check: dictionary.id, action, evidence: { prefix: window.prefix, prefix_bad_recipients: window.count, ...domain } }];
+  /**
+   * The checks across connections and nodes, for a session that ended: its unknown recipients
+   * added to its network's, its domains' and its address's recent ones (every one counts, even
+   * from a session the dictionary check already closed). The harvest finding comes first: its
+   * ban is of the whole network, and the verdict's ban is the first finding's.
+   */
+  private acrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[] {
+    if (facts.badRecipients === 0) return [];
+    const now = Date.now();
+    const window = this.badRecipients.add(record.ip, facts.badRecipients, facts.badRecipientDomains, now);
+    const harvesting = this.options.harvest.sessionEnded(record.ip, facts.badRecipients, facts.badRecipientDomains, now);
+    // A DNSWL listing at or below MXSCREEN_DNSWL_THRESHOLD skips every check: its unknowns count, it is not judged by them.
+    if (facts.dnsblScore !== undefined && facts.dnsblScore <= this.options.gate.checks.dnswlThreshold) return [];
+    const findings: Finding[] = [];
+    if (harvesting !== undefined) findings.push(this.harvestFinding(harvesting));
+    if (window.over && !facts.findings.some((hit) => hit.check === "dictionary")) {
+      const action = effectiveAction(dictionary, this.options.gate.actions, this.options.gate.observe);
+      const domain = window.domain && { domain: window.domain.name, domain_bad_recipients: window.domain.count };
+      findings.push({ event: dictionary.tag, check: dictionary.id, action, evidence: { prefix: window.prefix, prefix_bad_recipients: window.count, ...domain } });
+    }
+    return findings;
+  }
+
+  /**
+   * A client that tried unknown recipients at a domain under harvest does not stay on the pass
+   * list (so it is greylisted there next time); with the action `ban`, its whole network is banned
+   * once MXSCREEN_HARVEST_PREFIX_CLIENTS of its addresses did so, and not one sender that mistyped.
+   */
+  private harvestFinding(harvesting: HarvestTry): Finding {
+    const configured = effectiveAction(harvest, this.options.gate.actions, this.options.gate.observe);
+    const banned = configured === "ban" && harvesting.over;
+    return {
+      event: harvest.tag,
+      check: harvest.id,
+      action: configured === "ban" && !banned ? "enforce" : configured,
+      evidence: {
+        domain: harvesting.domain,
+        domain_bad_recipients: harvesting.count,
+        prefix: formatPrefix(harvesting.network),
+        prefix_clients: harvesting.clients,
+      },
+      ...(banned && { banPrefix: harvesting.network }),
+      takesPass: configured === "enforce" || configured === "ban",
+    };
   }
 
   private accept(socket: ClientSocket): ConnectionHandlers {

@@ -48,6 +48,7 @@ export function sessionFindings(standing: Standing, gateFindings: readonly Findi
     recipients: facts.recipients,
     tempfails: facts.tempfails || undefined,
     errors: facts.errors,
+    paced: facts.pacedReplies || undefined,
     tls: facts.tls || undefined,
     injected_bytes: facts.injectedBytes || undefined,
     end: facts.end,
@@ -56,9 +57,11 @@ export function sessionFindings(standing: Standing, gateFindings: readonly Findi
     fcrdns: facts.fcrdns,
   };
   const asFinding = (hit: CheckFinding): Finding => ({ event: hit.tag, check: hit.check, action: hit.action, evidence: hit.evidence });
-  // A fact that is only recorded (PTR) is kept as an event row but does not make a verdict.
-  const notes = facts.findings.filter((hit) => hit.consequence === "record" && hit.action === "ignore").map(asFinding);
-  const hits = facts.findings.filter((hit) => !(hit.consequence === "record" && hit.action === "ignore")).map(asFinding);
+  // A fact that is only recorded (PTR), or a hit that only sent a recipient to greylisting (whose
+  // own finding, when it deferred, is the verdict), is kept as an event row but does not make one.
+  const isNote = (hit: CheckFinding) => (hit.consequence === "record" && hit.action === "ignore") || hit.consequence === "greylist";
+  const notes = facts.findings.filter(isNote).map(asFinding);
+  const hits = facts.findings.filter((hit) => !isNote(hit)).map(asFinding);
   const rank = (finding: Finding) => ["ban", "enforce"].indexOf(finding.action) >>> 0;
   const ranked = [...gateFindings, ...hits].sort((a, b) => rank(a) - rank(b));
   const verdict = (first: Finding, others: Finding[] = notes): Finding[] => {
@@ -119,7 +122,7 @@ export class Concluder {
     const prefix = clientPrefix(connection.ip, this.config.ipv6PrefixLength);
     if (finding.action === "ban") {
       this.store.set("ban", {
-        prefix,
+        prefix: finding.banPrefix ?? prefix,
         ttlMs: this.config.banTtlMs,
         check: finding.check,
         reason: finding.event,
@@ -128,7 +131,7 @@ export class Concluder {
     }
     if (finding.event === "PASS NEW" && !admitted) {
       this.store.set("pass", { prefix, ttlMs: this.config.passTtlMs, check: "pregreet", reason: "passed" }, now);
-    } else if (finding.event !== "PASS NEW" && admitted) {
+    } else if (finding.event !== "PASS NEW" && (admitted || [finding, ...also].some((found) => found.takesPass))) {
       this.store.remove("pass", prefix, now, `session ended ${finding.event}`);
     }
     for (const recorded of [finding, ...also]) {

@@ -1,6 +1,6 @@
 import type { Metrics } from "../metrics/metrics.ts";
 import type { ClientSocket, ConnectionHandlers } from "../net/types.ts";
-import type { SessionFacts } from "../smtp/types.ts";
+import type { GateFacts, SessionFacts } from "../smtp/types.ts";
 import type { GreylistStore } from "../greylist/index.ts";
 import type { SessionHandle, SessionPool, SessionSink } from "../../workers/types.ts";
 import type { Logger } from "../log/logger.ts";
@@ -8,6 +8,8 @@ import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } f
 import type { Deadlines } from "./deadlines.ts";
 import type { DnsblPending } from "../dnsbl/index.ts";
 import { Greeter } from "./greeter.ts";
+import { PacedWriter } from "./paced-writer.ts";
+import type { TarpitBudget } from "./tarpit-budget.ts";
 import type { Finding, GateAction, GateConfig } from "./types.ts";
 import type { Standing } from "../store/types.ts";
 
@@ -20,8 +22,11 @@ export interface ScreeningContext {
   readonly metrics: Metrics;
   readonly deadlines: Deadlines;
   readonly greylist: GreylistStore | undefined;
-  /** The dictionary check across connections, for a session that ended. */
-  dictionaryAcrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[];
+  /** The checks across connections and nodes (dictionary, harvest), for a session that ended. */
+  acrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[];
+  /** The recipient domains under harvest now, for a new client's session. */
+  harvested(): GateFacts["harvested"];
+  readonly tarpit: TarpitBudget;
   /** The process is under stress: sessions begun now get the shorter deadlines. */
   stressed(): boolean;
   /** The connection is gone: stop tracking it (and release its count when it was counted). */
@@ -36,6 +41,8 @@ export interface ScreeningContext {
 export class Screening implements ConnectionHandlers {
   private readonly greeter: Greeter;
   private session: SessionHandle | undefined;
+  /** The session's writes, with the pauses of its paced replies; made at hand-off. */
+  private writer: PacedWriter | undefined;
   /** The greet wait's end, once it is on the clock. */
   private due: number | undefined;
   private concluded = false;
@@ -81,7 +88,7 @@ export class Screening implements ConnectionHandlers {
   }
 
   data(bytes: Uint8Array): void {
-    if (this.session) this.session.data(bytes);
+    if (this.session) this.session.data(bytes, this.writer!.holding);
     else this.run(this.greeter.receive(bytes, Date.now()));
   }
 
@@ -100,6 +107,8 @@ export class Screening implements ConnectionHandlers {
 
   close(): void {
     this.gone = true;
+    this.writer?.cancel();
+    this.context.tarpit.release(this);
     this.context.ended(this);
     if (this.due !== undefined) this.context.deadlines.cancel(this.due, this.expire);
     if (this.session) return this.session.gone();
@@ -160,17 +169,25 @@ export class Screening implements ConnectionHandlers {
       passed: this.standing.kind === "passed",
       allowed: this.standing.kind === "allowed",
     };
+    const writer = this.writer = new PacedWriter(socket);
+    // The session is over: its place in the tarpit is free, and the connection ends after what it wrote.
+    const end = () => {
+      context.tarpit.release(this);
+      writer.then(() => socket.end());
+    };
     const sink: SessionSink = {
-      write: (text) => socket.write(text),
-      close: () => socket.end(),
+      write: (text, pace) => writer.write(text, pace && { ms: pace.stutterMs + context.tarpit.grant(this, pace.tarpitMs), final: pace.final }),
+      close: end,
       pause: () => socket.pause(),
       resume: () => socket.resume(),
       starttls: (text) => {
-        socket.write(text);
-        socket.startTls((ok, error) => {
-          if (!ok) context.logger.log({ event: "TLS-HANDSHAKE", client: clientLabel(record), reason: error, action: "close" });
-          this.session!.tlsStarted(ok);
-        });
+        writer.write(text);
+        writer.then(() =>
+          socket.startTls((ok, error) => {
+            if (!ok) context.logger.log({ event: "TLS-HANDSHAKE", client: clientLabel(record), reason: error, action: "close" });
+            this.session!.tlsStarted(ok);
+          })
+        );
       },
       log: ({ event, ...rest }) => {
         if (event === "DELIVERED" || event === "DELIVERY-FAILED") {
@@ -182,23 +199,24 @@ export class Screening implements ConnectionHandlers {
       end: (facts) => {
         if (facts === undefined) {
           this.conclude({ event: "LOCAL-ERROR", check: "session", action: "close", evidence: { reason: "a bug of ours (see the BUG line)" } });
-          return socket.end();
+          return end();
         }
         const gateFindings = [
           ...(this.greeter.noted ? [this.greeter.noted] : []),
-          ...(this.standing.kind === "allowed" ? [] : context.dictionaryAcrossConnections(record, facts)),
+          ...(this.standing.kind === "allowed" ? [] : context.acrossConnections(record, facts)),
         ];
         const [finding, ...also] = sessionFindings(this.standing, gateFindings, facts);
         this.conclude(finding, also);
-        socket.end();
+        end();
       },
       failed: (reason) => {
-        socket.write(`421 4.3.0 ${context.gate.hostname} Error: local error in processing, try again later\r\n`);
-        socket.end();
+        writer.write(`421 4.3.0 ${context.gate.hostname} Error: local error in processing, try again later\r\n`);
+        end();
         this.conclude({ event: "WORKER-FAILED", check: "session-worker", action: "close", evidence: { reason } });
       },
     };
-    this.session = context.pool.open(client, { dnsbl: this.dnsbl?.answers() ?? [], stress: context.stressed() }, early, sink);
+    const harvested = this.standing.kind === "new" ? context.harvested() : undefined;
+    this.session = context.pool.open(client, { dnsbl: this.dnsbl?.answers() ?? [], stress: context.stressed(), ...(harvested?.length && { harvested, tarpitHits: 1 }) }, early, sink);
     if (this.inputEnded) this.session.ended();
   }
 }

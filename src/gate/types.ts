@@ -1,5 +1,6 @@
 import type { CheckActions, EffectiveAction } from "../checks/types.ts";
 import { CHECKS, type CheckId, type ChecksSettings } from "../checks/registry.ts";
+import type { Prefix } from "../ip/address.ts";
 import type { LogValue } from "../log/logger.ts";
 
 export interface GateConfig {
@@ -36,6 +37,10 @@ export interface Finding {
   readonly check: Decider;
   readonly action: EffectiveAction | GateOutcome;
   readonly evidence: Readonly<Record<string, LogValue>>;
+  /** With the action `ban`: the prefix banned, when it is not the client's own (a harvesting /24 or /64). */
+  readonly banPrefix?: Prefix;
+  /** The client's pass is taken back, also one it had before this connection (a harvester passed before the harvest began). */
+  readonly takesPass?: boolean;
 }
 
 export type GateAction =

@@ -45,6 +45,8 @@ const PAGE = 10_000;
 export class GreylistStore {
   private readonly rows = new Map<string, Triplet>();
   private lastSeq = -1;
+  /** Not following yet: it starts at the first consult (`lazy`). */
+  private idle = false;
 
   private readonly following: Every;
 
@@ -59,6 +61,18 @@ export class GreylistStore {
     return greylist;
   }
 
+  /**
+   * A store that reads nothing until its first consult, then follows as `open`'s does: for a
+   * node that greylists only while a domain is under harvest (src/harvest), which an idle fleet
+   * must not pay a query every FOLLOW_TABLES_MS for. The consults made before its first read
+   * has answered decide from this node's own triplets alone.
+   */
+  static lazy(store: Store, config: GreylistConfig, onError: (error: Error) => void): GreylistStore {
+    const greylist = new GreylistStore(store, config, onError);
+    greylist.idle = true;
+    return greylist;
+  }
+
   stop(): Promise<void> {
     return this.following.stop();
   }
@@ -68,6 +82,10 @@ export class GreylistStore {
   }
 
   consult(triplet: string, now: number): GreylistVerdict {
+    if (this.idle) {
+      this.idle = false;
+      void this.following.start();
+    }
     const row = this.rows.get(triplet);
     const next = nextTriplet(row, triplet, now, this.config);
     if (next.row !== row) {

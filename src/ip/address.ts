@@ -147,6 +147,12 @@ export function clientPrefix(ip: IP, v6Length = 64): Prefix {
   return ip.family === 4 ? { ip, length: 32 } : { ip: mask(ip, v6Length), length: v6Length };
 }
 
+/** The network a client belongs to for counting across addresses: its /24 (IPv4) or /64 (IPv6). */
+export function networkOf(ip: IP): Prefix {
+  const length = ip.family === 4 ? 24 : 64;
+  return { ip: mask(ip, length), length };
+}
+
 export function contains(prefix: Prefix, ip: IP): boolean {
   if (prefix.ip.family !== ip.family) return false;
   const masked = mask(ip, prefix.length);

@@ -51,10 +51,18 @@ export class Metrics {
     this.define("mxscreen_session_seconds", "histogram", "Connection lifetime from accept to conclusion.", SESSION_BUCKETS);
     this.define("mxscreen_dns_lookup_seconds", "histogram", "DNS lookup latency, by kind.", LOOKUP_BUCKETS);
     this.define("mxscreen_dnsbl_lookup_seconds", "histogram", "DNSBL/DNSWL lookup latency, by zone.", LOOKUP_BUCKETS);
+    this.define("mxscreen_harvest_changes_total", "counter", "Recipient domains entering (state=enter) and leaving (state=leave) the harvest state.");
+    this.define("mxscreen_tarpit_sessions_total", "counter", "Sessions given a place in the tarpit (their replies slowed for their hits).");
+    this.define("mxscreen_tarpit_delay_seconds_total", "counter", "Delay the tarpit added before replies' final lines.");
+    this.define("mxscreen_tarpit_skipped_total", "counter", "Replies the tarpit did not slow, by reason: budget (MXSCREEN_TARPIT_SHARE full) or stress.");
     // Present from zero, so rate() and alerts see a series before the first event.
     for (const tag of new Set([...GATE_VERDICTS, ...CHECKS.map((check) => check.tag)])) this.inc("mxscreen_connections_total", { verdict: verdictLabel(tag) }, 0);
     for (const check of CHECKS) this.inc("mxscreen_check_hits_total", { check: check.id, action: check.defaultAction }, 0);
     for (const result of ["delivered", "failed"]) this.inc("mxscreen_messages_total", { result }, 0);
+    for (const state of ["enter", "leave"]) this.inc("mxscreen_harvest_changes_total", { state }, 0);
+    this.inc("mxscreen_tarpit_sessions_total", {}, 0);
+    this.inc("mxscreen_tarpit_delay_seconds_total", {}, 0);
+    for (const reason of ["budget", "stress"]) this.inc("mxscreen_tarpit_skipped_total", { reason }, 0);
   }
 
   /** A gauge read when scraped, so it is never stale: one value, or one per label set. */

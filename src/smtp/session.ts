@@ -6,12 +6,14 @@ import { mailSinceReset } from "../checks/rset.ts";
 import type { CheckFacts, ParsedCommand, Stage } from "../checks/types.ts";
 import type { DnsAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
 import { greylistTriplet } from "../greylist/index.ts";
+import { saysUnknownRecipient } from "../dictionary/index.ts";
 import { bytesToText } from "../log/escape.ts";
 import { concatBytes } from "./bytes.ts";
 import { type Line, LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
 import { boundedReply, reply } from "../checks/reply.ts";
 import { type Handler, HELP_REPLY, VERBS } from "./verbs.ts";
+import { splitReply, stutters, tarpitDelayMs, tarpitHits } from "./pacing.ts";
 import type {
   ClientInfo,
   DeliveryResult,
@@ -84,6 +86,15 @@ function pathText(arg: string): string | undefined {
   return /<([^>]*)>/.exec(arg)?.[1];
 }
 
+/** The command (or message end) a reply answers, and RFC 2920's rule for it: whether the next command may be sent before that reply. */
+interface Answered {
+  readonly verb: string;
+  readonly endsGroup: boolean;
+}
+
+/** RFC 2920 3.1: the end of a message's data may be followed by the next commands without waiting. */
+const MESSAGE_END: Answered = { verb: ".", endsGroup: false };
+
 /** Facts about the command or message at hand, as opposed to the session's running facts. */
 type MomentFacts = "command" | "recipient" | "sender" | "senderDomainAnswer" | "bounceNamesUs" | "greylist";
 
@@ -119,6 +130,7 @@ export class Session {
     badRecipientDomains: [],
     resets: 0,
     transactions: 0,
+    pacedReplies: 0,
     transactionsAtReset: 0,
     transactionResets: 0,
     pipeliningOffered: false,
@@ -152,6 +164,14 @@ export class Session {
   /** On a DNSWL at or below MXSCREEN_DNSWL_THRESHOLD: no further check runs. */
   private readonly allowlisted: boolean;
   private reverse: Reverse = { kind: "unasked" };
+  /** A check of the RCPT at hand sends its recipient through greylisting (consequence `greylist`). */
+  private greylistDemanded = false;
+  /** The command or message end the replies being written answer. */
+  private answered: Answered | undefined;
+  /** The last paced reply's command, until the next command is read: bytes that arrive before its final line are early. */
+  private paced: Answered | undefined;
+  /** Bytes of the next command arrived before the final line of the paced reply to this one. */
+  private early: Answered | undefined;
   constructor(private readonly config: SessionConfig, readonly client: ClientInfo, now: number, private readonly gate: GateFacts = { dnsbl: [] }) {
     this.reader = new LineReader(config.maxLineLength);
     this.lastActivity = now;
@@ -185,8 +205,10 @@ export class Session {
     return typeof this.state === "object";
   }
 
-  receive(bytes: Uint8Array, now: number): Output[] {
+  /** `early`: the bytes arrived before the final line of the last `paced-reply` was written. */
+  receive(bytes: Uint8Array, now: number, early = false): Output[] {
     if (this.state === "closed" || this.inputDone) return [];
+    if (early) this.early ??= this.paced;
     if (this.state === "tls-handshake") {
       this.facts.injectedBytes += bytes.length;
       return [];
@@ -424,7 +446,11 @@ export class Session {
       bareLineFeed: !crlf,
       followedByMore: ahead !== "",
       ahead,
+      early: this.early,
     };
+    this.early = undefined;
+    this.paced = undefined;
+    this.answered = { verb, endsGroup: command.endsGroup };
     this.answering = verb === "MAIL"
       ? { stage: "MAIL", from: pathText(arg), to: undefined }
       : verb === "RCPT" || verb === "DATA"
@@ -594,11 +620,15 @@ export class Session {
     if (this.delayedRejection !== undefined && !alwaysAccepted) {
       return this.error(this.delayedRejection.replace(/^(\d{3} \d\.\d\.\d )/, `$1<${path.mailbox}>: `));
     }
-    if (this.config.checks.greylist && !alwaysAccepted && !this.client.passed && !this.client.allowed && !this.allowlisted) {
-      // The triplet names the client's confirmed domain when it has one: never keyed on how fast DNS answered.
-      if (this.reverse.kind === "asked") this.state = { for: "reverse-dns", transaction, then: { greylist: path.mailbox } };
-      else this.askGreylist(transaction, path.mailbox);
-      return;
+    if (!alwaysAccepted && !this.client.passed && !this.client.allowed && !this.allowlisted) {
+      this.greylistDemanded = false;
+      if (this.runChecks("recipient", { recipient: { mailbox: path.mailbox, known } })) return;
+      if (this.config.checks.greylist || this.greylistDemanded) {
+        // The triplet names the client's confirmed domain when it has one: never keyed on how fast DNS answered.
+        if (this.reverse.kind === "asked") this.state = { for: "reverse-dns", transaction, then: { greylist: path.mailbox } };
+        else this.askGreylist(transaction, path.mailbox);
+        return;
+      }
     }
     this.acceptRecipient(transaction, path.mailbox);
   }
@@ -659,10 +689,14 @@ export class Session {
           this.facts.recipients++;
           this.state = "rcpt";
           this.send(answer.text);
-        } else if (answer.code >= 500) {
-          // Unknown here means unknown upstream: the dictionary check counts it.
-          this.countBadRecipient(question.mailbox);
+        } else if (saysUnknownRecipient(answer.code, answer.text)) {
+          // Unknown upstream is unknown here, a 4xx "No such user" too (seed 003): the dictionary
+          // check and the fleet's counts take it as they take a domain not ours.
           if (this.runChecks("rcpt", { recipient: { mailbox: question.mailbox, known: false } })) return this.flush();
+          this.countBadRecipient(question.mailbox);
+          if (answer.code >= 500) this.error(answer.text);
+          else this.send(answer.text);
+        } else if (answer.code >= 500) {
           this.error(answer.text);
         } else {
           this.send(answer.text);
@@ -728,6 +762,7 @@ export class Session {
   }
 
   private endOfData(transaction: Transaction): void {
+    this.answered = MESSAGE_END;
     this.answering = { stage: "DATA", from: transaction.from, to: transaction.recipients.join(",") };
     const failure = transaction.content.failure;
     if (failure !== undefined) {
@@ -760,6 +795,7 @@ export class Session {
       client: this.client,
       session: this.facts,
       dnsbl: this.gate.dnsbl,
+      harvested: this.gate.harvested ?? [],
       reverseDns: this.reverseDns,
       command: moment.command,
       sender: moment.sender ?? this.transaction?.from,
@@ -776,6 +812,9 @@ export class Session {
       if (action === "ignore" || action === "observe") continue;
       switch (check.consequence) {
         case "record":
+          continue;
+        case "greylist":
+          this.greylistDemanded = true;
           continue;
         case "delay":
           this.delayedRejection ??= hit.reply;
@@ -875,12 +914,34 @@ export class Session {
     return typeof this.state === "object" ? `waiting for ${this.state.for}` : this.state;
   }
 
+  /**
+   * The last reply of this input, when the session reads commands next, may be paced: split
+   * before its final line, written after a pause. Stutter, for clients not yet passed: a client
+   * must read the whole reply before it sends what RFC 2920 does not let it pipeline. Tarpit,
+   * for clients with hits: each one makes every reply slower.
+   */
+  private pace(): void {
+    const last = this.out[this.out.length - 1];
+    const answered = this.answered;
+    const state = this.state;
+    if (last?.type !== "reply" || answered === undefined || !(state === "greeted" || state === "ready" || state === "mail" || state === "rcpt")) return;
+    if (this.client.allowed || this.allowlisted) return;
+    const checks = this.config.checks;
+    const stutterMs = checks.stutter && !this.client.passed && stutters(answered.verb, last.text) ? checks.stutterDelayMs : 0;
+    const tarpitMs = tarpitDelayMs(tarpitHits(this.facts.findings) + (this.gate.tarpitHits ?? 0), this.config.tarpit);
+    if (stutterMs === 0 && tarpitMs === 0) return;
+    this.out[this.out.length - 1] = { type: "paced-reply", ...splitReply(last.text, this.config.hostname, stutterMs > 0), stutterMs, tarpitMs };
+    this.paced = answered;
+    this.facts.pacedReplies++;
+  }
+
   private touch(now: number): void {
     this.lastActivity = now;
   }
 
   private flush(): Output[] {
     this.flushData();
+    this.pace();
     const out = this.out;
     this.out = [];
     return out;

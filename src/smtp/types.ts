@@ -1,6 +1,7 @@
 import type { ChecksSettings } from "../checks/registry.ts";
-import type { CheckActions, CheckFinding } from "../checks/types.ts";
+import type { CheckActions, CheckFinding, HarvestedDomain } from "../checks/types.ts";
 import type { DnsblAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
+import type { TarpitConfig } from "./pacing.ts";
 
 /** Contracts of the sans-I/O SMTP core: what goes in (bytes, time, facts) and what comes out. */
 
@@ -29,6 +30,7 @@ export interface SessionConfig {
   readonly actions: CheckActions;
   /** MXSCREEN_MODE=observe: every hit is logged, none acts. */
   readonly observe: boolean;
+  readonly tarpit: TarpitConfig;
 }
 
 export interface ClientInfo {
@@ -59,10 +61,23 @@ export interface GateFacts {
   readonly dnsbl: readonly DnsblAnswer[];
   /** The gate was under stress (`Stress.active`) when it handed the connection over: shorter deadlines apply. */
   readonly stress?: boolean;
+  /** For a client not yet passed: the recipient domains under a harvest across the fleet (src/harvest), with their counts. */
+  readonly harvested?: readonly HarvestedDomain[];
+  /**
+   * Tarpit this session as if it had this many hits already (a client the gate or the fleet
+   * suspects: a domain under a distributed harvest); its own hits add to them.
+   */
+  readonly tarpitHits?: number;
 }
 
 export type Output =
   | { readonly type: "reply"; readonly text: string }
+  /**
+   * A reply in two parts: write `head` now and `final` after a pause of `stutterMs` plus
+   * `tarpitMs` (as much of it as the tarpit's budget allows), and tell the session, with
+   * `receive(bytes, now, true)`, of any bytes that arrived before `final` was written.
+   */
+  | { readonly type: "paced-reply"; readonly head: string; readonly final: string; readonly stutterMs: number; readonly tarpitMs: number }
   /** Close once the replies before it are written. */
   | { readonly type: "close" }
   | { readonly type: "message-begin"; readonly envelope: Envelope }
@@ -135,6 +150,8 @@ export interface SessionFacts {
   transactionResets: number;
   /** MAIL commands accepted. */
   transactions: number;
+  /** Replies written with a pause before their final line (stutter, tarpit). */
+  pacedReplies: number;
   /** `transactions` at the last RSET. */
   transactionsAtReset: number;
   /** PIPELINING was offered in the EHLO reply in force. */

@@ -18,6 +18,7 @@ const PRUNE_EVERY_MS = 10 * 60_000;
  */
 export class FleetCounters {
   private readonly counters = new Map<string, WindowedCounts>();
+  private readonly listeners = new Map<string, (key: string, now: number) => void>();
   private lastSeq = -1;
   private prunedAt = 0;
   private readonly following: Every;
@@ -36,6 +37,11 @@ export class FleetCounters {
     const counts = new WindowedCounts(windowMs);
     this.counters.set(name, counts);
     return counts;
+  }
+
+  /** `heard` is told of each key of counter `name` whose count another node's row changed, as it is read. */
+  listen(name: string, heard: (key: string, now: number) => void): void {
+    this.listeners.set(name, heard);
   }
 
   /** Reads the other nodes' counts still in their windows, then writes and reads every FOLLOW_TABLES_MS. */
@@ -66,6 +72,7 @@ export class FleetCounters {
       for (const row of page) {
         this.lastSeq = Math.max(this.lastSeq, row.seq);
         this.counters.get(row.name)?.setOther(row.key, row.slot, row.node, row.count, now);
+        this.listeners.get(row.name)?.(row.key, now);
       }
       if (page.length < PAGE) break;
     }

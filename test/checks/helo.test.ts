@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { heloClaim } from "../../src/checks/helo-claims.ts";
 import { heloProblem } from "../../src/checks/helo-syntax.ts";
+import type { ClientInfo, SessionConfig } from "../../src/smtp/types.ts";
 import { test } from "../harness.ts";
 import { CLIENT, lineByLine, play, STRICT, transcript } from "../smtp/transcript.ts";
 
@@ -18,10 +20,61 @@ test("helo-syntax: RFC 5321 4.1.3 and 2.3.5, case by case", () => {
     ["host.123", "not a fully qualified domain name"],
     ["bad_name.example", "invalid characters in host name"],
     ["-dash.example", "invalid characters in host name"],
-    ["MX.TEST.EXAMPLE", "our own host name"],
+    ["MX.TEST.EXAMPLE", undefined],
   ];
-  for (const [helo, expected] of cases) assert.equal(heloProblem(helo, "192.0.2.1", "mx.test.example"), expected, helo);
-  assert.equal(heloProblem("[IPv6:2001:DB8:0::1]", "2001:db8::1", "mx.test.example"), undefined, "IPv6 literal compared as an address");
+  for (const [helo, expected] of cases) assert.equal(heloProblem(helo, "192.0.2.1"), expected, helo);
+  assert.equal(heloProblem("[IPv6:2001:DB8:0::1]", "2001:db8::1"), undefined, "IPv6 literal compared as an address");
+});
+
+test("helo-claims: our names, our mail domains and our addresses are forgeries; the client's own address is not", () => {
+  const ours = { names: ["mx.test.example", "mx2.test.example"], domains: ["example.org"], addresses: ["192.0.2.25", "2001:db8::25"] };
+  const cases: [string, string | undefined][] = [
+    ["MX.TEST.EXAMPLE", "our own host name"],
+    ["mx2.test.example.", "our own host name"],
+    ["Example.Org", "one of our mail domains"],
+    ["mail.example.org", undefined],
+    ["[192.0.2.25]", "our own address"],
+    ["192.0.2.25", "our own address"],
+    ["[IPv6:2001:DB8:0::25]", "our own address"],
+    ["2001:db8::25", "our own address"],
+    ["[192.0.2.26]", undefined],
+    ["client.example.net", undefined],
+  ];
+  for (const [helo, expected] of cases) assert.equal(heloClaim(helo, "198.51.100.7", ours), expected, helo);
+  assert.equal(heloClaim("[192.0.2.25]", "192.0.2.25", ours), undefined, "a host at our own address (loopback, our network) says who it is");
+});
+
+const CLAIMS: SessionConfig = { ...STRICT, checks: { ...STRICT.checks, ownNames: ["mx2.test.example"], acceptDomains: ["example.org"], listenAddresses: ["192.0.2.25"] } };
+const AT_OUR_ADDRESS: ClientInfo = { ...CLIENT, local: { address: "198.51.100.25", port: 25 } };
+
+for (const [helo, claim] of [["example.org", "one of our mail domains"], ["mx2.test.example", "our own host name"], ["[192.0.2.25]", "our own address"], ["[198.51.100.25]", "our own address"]]) {
+  test(`helo-claims transcript: HELO ${helo} is refused at RCPT as ${claim}; postmaster@ still gets through`, () => {
+    const t = transcript(`
+      C: HELO ${helo}
+      S: 250 mx.test.example Hello ${helo} [192.0.2.1]
+      C: MAIL FROM:<a@example.net>
+      S: 250 2.1.0 Ok
+      C: RCPT TO:<someone@example.org>
+      S: 550 5.7.1 <someone@example.org>: Helo command rejected: you are not ${claim === "our own address" ? "at our address" : "us"}
+      C: RCPT TO:<postmaster@example.org>
+      S: 250 2.1.5 Ok
+    `);
+    const { replies, session } = play(lineByLine(t.client), CLAIMS, undefined, AT_OUR_ADDRESS);
+    assert.equal(replies, t.server);
+    assert.deepEqual(session.facts.findings[0], { check: "helo-claims", tag: "HELO-CLAIMS", action: "enforce", consequence: "delay", evidence: { helo, claim } });
+  });
+}
+
+test("helo-claims: an address of ours is also a syntax error (not the client's, or bare); the claim's reply comes first, both are recorded", () => {
+  const { replies, session } = play(lineByLine("HELO 192.0.2.25\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n"), CLAIMS);
+  assert.match(replies, /550 5\.7\.1 <b@example\.org>: Helo command rejected: you are not at our address\r\n$/);
+  assert.deepEqual(session.facts.findings.map((f) => [f.check, f.evidence.claim ?? f.evidence.problem]), [["helo-claims", "our own address"], ["helo-syntax", "bare IP address without brackets"]]);
+});
+
+test("helo-claims with action ignore: recorded, the recipient accepted", () => {
+  const { replies, session } = play(lineByLine("EHLO example.org\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n"), { ...CLAIMS, actions: { "helo-claims": "ignore" } });
+  assert.match(replies, /250 2\.1\.5 Ok\r\n$/);
+  assert.deepEqual(session.facts.findings.map((f) => [f.check, f.action]), [["helo-claims", "ignore"]]);
 });
 
 test("delayed rejection: a bad HELO is answered at RCPT; postmaster@ and abuse@ of our domains still get through", () => {

@@ -101,9 +101,12 @@ test("MXSCREEN_DNSBL parses postscreen's weighted list with filters", () => {
   assert.equal(c.dnsTimeoutMs, 5000);
 });
 
-test("greylisting timings are read only when MXSCREEN_GREYLIST=true, and checked", () => {
-  assert.equal(loadConfig({}, HOST).greylist, undefined);
-  assert.deepEqual(loadConfig({ MXSCREEN_GREYLIST: "true" }, HOST).greylist, { delayMs: 300_000, windowMs: 14_400_000, passTtlMs: 35 * 86_400_000 });
+test("greylisting timings are read when MXSCREEN_GREYLIST=true or the harvest check may greylist, and checked", () => {
+  const timings = { delayMs: 300_000, windowMs: 14_400_000, passTtlMs: 35 * 86_400_000 };
+  assert.deepEqual(loadConfig({ MXSCREEN_GREYLIST: "true" }, HOST).greylist, timings);
+  assert.deepEqual(loadConfig({}, HOST).greylist, timings, "a domain under harvest greylists new clients by default");
+  assert.equal(loadConfig({ MXSCREEN_ACTION_HARVEST: "ignore" }, HOST).greylist, undefined);
+  assert.equal(loadConfig({ MXSCREEN_MODE: "observe" }, HOST).greylist, undefined);
   for (const [variable, value, expected] of [
     ["MXSCREEN_GREYLIST_DELAY", "5", /duration/],
     ["MXSCREEN_GREYLIST_PASS_TTL", "forever", /duration/],

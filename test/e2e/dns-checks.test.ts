@@ -58,14 +58,15 @@ test("dnsbl against dnsmasq: a listed client is refused at RCPT but reaches post
   await server.waitForLine(/event="PASS NEW" client=127\.0\.2\.22:\d+ .*dnsbl_score=0 /);
 }, E2E);
 
-test("dnswl against dnsmasq: a client scored at or below MXSCREEN_DNSWL_THRESHOLD skips the other checks", async () => {
-  const server = await startServer({ ...FAST, MXSCREEN_DNSBL: "wl.example=127.0.[0..255].[1..3]*-4" }, {
+test("dnswl against dnsmasq: a client scored at or below MXSCREEN_DNSWL_THRESHOLD skips the other checks, those across connections too", async () => {
+  const server = await startServer({ ...FAST, MXSCREEN_DNSBL: "wl.example=127.0.[0..255].[1..3]*-4", MXSCREEN_MAX_BAD_RCPT_PREFIX: "1" }, {
     dns: ["--address=/31.2.0.127.wl.example/127.0.9.2"],
   });
   const c = await RawClient.greeted(server.port, "127.0.2.31");
   await c.command("HELO localhost", /^250 /);
   await c.command("MAIL FROM:<a@nx.example>", /^250 /);
   await c.command("RCPT TO:<b@example.org>", /^250 /);
+  for (const guess of ["x", "y"]) await c.command(`RCPT TO:<${guess}@elsewhere.example>`, /^554 5\.7\.1 /);
   await c.command("QUIT", /^221 /);
   await server.waitForLine(/event="PASS NEW" client=127\.0\.2\.31:\d+ helo=localhost .*dnsbl_score=-4 /);
 }, E2E);

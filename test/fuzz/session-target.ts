@@ -39,6 +39,8 @@ export interface Setup {
   readonly ownHosts: boolean;
   readonly trap: boolean;
   readonly dnsbl: "none" | "listed" | "clean" | "allowlisted" | "error";
+  /** Stutter and tarpit on; a read whose first byte is odd arrives before a paced reply's final line. */
+  readonly pacing: boolean;
 }
 
 export type Step =
@@ -72,6 +74,7 @@ export const DEFAULT_SETUP: Setup = {
   ownHosts: false,
   trap: false,
   dnsbl: "none",
+  pacing: false,
 };
 
 /** One socket read, given in latin1: one character per byte. */
@@ -96,8 +99,10 @@ function sessionConfig(setup: Setup, ignorePipelining: boolean): SessionConfig {
     tls: setup.tls,
     relay: setup.relay,
     observe: setup.observe,
-    // Whether a command was pipelined depends on read boundaries by definition.
+    // Whether a command was pipelined depends on read boundaries by definition; so do pauses (a
+    // reply is paced when it is the last of a read's), hence no pacing when splits are compared.
     actions: ignorePipelining ? { ...actions, pipelining: "ignore" } : actions,
+    tarpit: setup.pacing && !ignorePipelining ? { delayMs: 100, maxMs: 300 } : CONFIG.tarpit,
     checks: {
       ...CONFIG.checks,
       greylist: setup.greylist,
@@ -105,6 +110,8 @@ function sessionConfig(setup: Setup, ignorePipelining: boolean): SessionConfig {
       ownHosts: setup.ownHosts ? ["mx.test.example"] : [],
       trapRecipients: setup.trap ? ["trap@example.org"] : [],
       dnsbl: setup.dnsbl === "none" ? [] : [{ zone: DNSBL_ZONE, filter: undefined, weight: setup.dnsbl === "allowlisted" ? -2 : 1 }],
+      stutter: setup.pacing && !ignorePipelining,
+      stutterDelayMs: 50,
     },
   };
 }
@@ -204,6 +211,8 @@ class Driver {
   readonly pending: Question[] = [];
   private asked = 0;
   replies = "";
+  /** The last reply was paced: its final line is (as this driver plays it) not written yet. */
+  private paced = false;
   private clientBytes = 0;
   private upstreamBytes = 0;
   private dataBytes = 0;
@@ -237,6 +246,17 @@ class Driver {
         const problem = replyProblem(output.text);
         if (problem !== undefined) this.fail("well-formed replies", problem, escapeLogText(output.text.slice(0, 600)));
         this.replies += output.text;
+        this.paced = false;
+        return;
+      }
+      case "paced-reply": {
+        const text = output.head + output.final;
+        const problem = replyProblem(text) ?? (/\r\n./.test(output.final) ? "a paced reply's final part is more than one line" : undefined);
+        if (problem !== undefined) this.fail("well-formed replies", problem, escapeLogText(text.slice(0, 600)));
+        if (!this.setup.pacing) this.fail("paced replies only when configured", `paced-reply without stutter or tarpit (${call})`);
+        if (!(output.stutterMs >= 0 && output.tarpitMs >= 0 && output.tarpitMs <= 300)) this.fail("pauses within the limits", `stutter ${output.stutterMs} ms, tarpit ${output.tarpitMs} ms (${call})`);
+        this.replies += text;
+        this.paced = true;
         return;
       }
       case "close":
@@ -295,7 +315,8 @@ class Driver {
 
   read(bytes: Uint8Array): void {
     this.clientBytes += bytes.length;
-    this.take("receive()", this.session.receive(bytes, this.now));
+    const early = this.paced && bytes.length > 0 && bytes[0] % 2 === 1;
+    this.take("receive()", this.session.receive(bytes, this.now, early));
   }
 
   clock(ms: number): void {
@@ -463,6 +484,7 @@ function randomSetup(rng: Rng): Setup {
     ownHosts: rng.chance(0.2),
     trap: rng.chance(0.1),
     dnsbl: rng.weighted<Setup["dnsbl"]>([[12, "none"], [1, "listed"], [1, "clean"], [1, "allowlisted"], [1, "error"]]),
+    pacing: rng.chance(0.3),
   };
 }
 

@@ -48,6 +48,27 @@ test("greylist triplets live in the shared database and every node's memory: a r
   assert.deepEqual(errors, []);
 });
 
+test("a lazy greylist (greylisting only for a harvest) reads nothing until its first consult, then holds the other nodes' triplets", async () => {
+  const url = `file:${join(tempDir(), "g.db")}`;
+  const errors: Error[] = [];
+  const a = await Store.open({ url, node: "a" }, (e) => errors.push(e));
+  const b = await Store.open({ url, node: "b" }, (e) => errors.push(e));
+  onCleanup(async () => {
+    await a.close();
+    await b.close();
+  });
+  const onA = await GreylistStore.open(a, CONFIG, (e) => errors.push(e));
+  const now = Date.now();
+  onA.consult(T, now);
+  assert.equal(await a.flush(5_000), true);
+  const lazy = GreylistStore.lazy(b, CONFIG, (e) => errors.push(e));
+  onCleanup(() => Promise.all([onA.stop(), lazy.stop()]));
+  assert.equal(lazy.size, 0, "nothing read at start, where open() would have read node a's triplet");
+  assert.equal(lazy.consult("198.51.100.0/24 <a@example.net> <b@example.org>", now), "defer");
+  await eventually("the first consult starts following", () => lazy.size === 2, 2_000);
+  assert.deepEqual(errors, []);
+});
+
 test("while sqld is away, triplets are decided from memory (a retry after the delay passes) and reach the database when sqld is back", async () => {
   const sqld = await startSqld();
   const errors: Error[] = [];

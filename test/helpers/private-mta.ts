@@ -184,10 +184,15 @@ export function sendTricky(port: number, source: string, to: string, subject: st
 /** Sessions on the main thread and in Web Workers: the I/O glue the peers' faults reach differs. */
 export const WORKERS = ["0", "2"] as const;
 
-/** mxscreen spooling what it accepts for example.org, PIPELINING offered or not. */
+/**
+ * mxscreen spooling what it accepts for example.org, PIPELINING offered or not, with stutter on:
+ * a real MTA sending through it must never trip it (test/e2e/pacing.test.ts has the bot that does).
+ */
 export function startSpooling(pipelining: string, workers: string): Promise<RunningServer> {
   return startServer({
     MXSCREEN_GREET_WAIT: "300ms",
+    MXSCREEN_STUTTER: "true",
+    MXSCREEN_STUTTER_DELAY: "100ms",
     MXSCREEN_ACCEPT_DOMAINS: "example.org",
     MXSCREEN_PIPELINING: pipelining,
     MXSCREEN_WORKERS: workers,

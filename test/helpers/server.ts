@@ -97,6 +97,9 @@ export async function startServer(
       MXSCREEN_NODE: "node-a",
       MXSCREEN_WORKERS: "0",
       MXSCREEN_GREET_WAIT: "1s",
+      // Paced replies cost every first visit time: off unless a test is about them (test/e2e/pacing.test.ts).
+      MXSCREEN_STUTTER: "false",
+      MXSCREEN_TARPIT_DELAY: "0ms",
       MXSCREEN_ADMIN_LISTEN: adminPort === undefined ? "" : `127.0.0.1:${adminPort}`,
       MXSCREEN_QUEUE_FILE: join(dir, "store-queue.jsonl"),
       MXSCREEN_DNS: dns,

@@ -17,11 +17,14 @@ export const CONFIG: SessionConfig = {
   tls: false,
   relay: false,
   // Every knob at its default, as an operator who set none gets them; the tests' own values on top.
-  checks: { ...loadConfig({}, { hostname: "mx.test.example", cpus: 1, openFiles: 1024 }).checks, maxTransactions: 50 },
+  // Stutter off: its pauses have transcripts of their own (test/smtp/pacing.test.ts).
+  checks: { ...loadConfig({}, { hostname: "mx.test.example", cpus: 1, openFiles: 1024 }).checks, maxTransactions: 50, stutter: false },
   // A transcript fed whole arrives as one read, which makes every command but the last a
   // pipelined one: the pipelining check has transcripts of its own, fed read by read.
   actions: { pipelining: "ignore" },
   observe: false,
+  // No tarpit either, for the same reason.
+  tarpit: { delayMs: 0, maxMs: 0 },
 };
 
 /** The same settings with every check at its default action. */
@@ -89,7 +92,7 @@ export function play(
     }
   };
   for (const chunk of chunks) handle(session.receive(chunk, 1));
-  const replies = outputs.filter((o) => o.type === "reply").map((o) => (o as { text: string }).text).join("");
+  const replies = outputs.map((o) => o.type === "reply" ? o.text : o.type === "paced-reply" ? o.head + o.final : "").join("");
   return { replies, outputs, messages, session };
 }
 
