@@ -109,7 +109,7 @@ function propagationBench(): Promise<{ p50: number; p99: number; max: number; n:
     const a = await Store.open({ url, node: "a", queueFile: join(dir, "a.jsonl") }, (e) => console.error(e.message));
     const b = await Store.open({ url, node: "b", queueFile: join(dir, "b.jsonl") }, (e) => console.error(e.message));
     // Node b's admin API takes the nudges; node a sends them once a ban reached sqld (as src/main.ts wires them).
-    const app = adminApp({ store: b, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 60_000, listening: () => true, openConnections: () => 0 });
+    const app = adminApp({ store: b, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 60_000, passTtls: { greetMs: 86_400_000, protocolMs: 86_400_000 }, listening: () => true, openConnections: () => 0 });
     const admin = NUDGES ? await serve((request, peer) => app.fetch(request, peer), "127.0.0.1", 0) : undefined;
     const nudges = new Nudges("a", undefined, (e) => console.error(e.message));
     if (NUDGES) a.onListWritten(() => void nudges.send());

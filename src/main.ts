@@ -19,6 +19,7 @@ import { runtimeName } from "./net/runtime/which-runtime.ts";
 import { CertificateFiles } from "./net/certificate-files.ts";
 import { serve } from "./net/runtime/serve.ts";
 import { FleetCounters } from "./store/fleet-counters.ts";
+import { ClientRates } from "./gate/client-rates.ts";
 import { Every, FOLLOW_TABLES_MS } from "./store/every.ts";
 import { GreylistStore } from "./greylist/index.ts";
 import { HarvestWindow, reportHarvest } from "./harvest/index.ts";
@@ -149,7 +150,8 @@ async function main(): Promise<void> {
     : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs, observeDnsbl(config, observeDns, metrics)), logger);
   dnsbl?.startProbing();
   const warn = (error: Error) => logger.note("warn", error.message);
-  const counters = new FleetCounters(store, warn);
+  const passTtls = { greetMs: config.passTtlMs, protocolMs: config.protocolPassTtlMs };
+  const counters = new FleetCounters(store, warn, config.countersIntervalMs);
   const badRecipientCounters = {
     perPrefix: counters.counter("bad-rcpt-prefix", config.badRecipientWindow.windowMs),
     perDomain: counters.counter("bad-rcpt-domain", config.badRecipientWindow.windowMs),
@@ -174,6 +176,7 @@ async function main(): Promise<void> {
       greetWaitMs: config.greetWaitMs,
       greetWaitStressMs: config.greetWaitStressMs,
       banAction: config.banAction,
+      banEndsSessions: config.banEndsSessions,
       actions: config.checkActions,
       checks: config.checks,
       observe: config.mode === "observe",
@@ -192,6 +195,8 @@ async function main(): Promise<void> {
     badRecipientWindow: config.badRecipientWindow,
     badRecipientCounters,
     greylist,
+    rates: new ClientRates(config.checks, (name, windowMs) => counters.counter(name, windowMs)),
+    passTtls,
     harvest,
     tarpitSessions: config.tarpit.sessions,
   }, store, pool, concluder, logger, metrics);
@@ -216,6 +221,7 @@ async function main(): Promise<void> {
     token: config.adminToken,
     allow: config.allow,
     banTtlMs: config.banTtlMs,
+    passTtls,
     listening: () => loop.listening && (siblings === undefined || siblings.running === config.processes - 1),
     openConnections: () => loop.connections,
     maxConnections: config.connectionLimits.total,

@@ -109,6 +109,7 @@ export function createPool(config: RunnerConfig, workers: number, options: PoolO
         ended: () => send({ t: "ended", id }),
         gone: () => send({ t: "gone", id }),
         tlsStarted: (ok) => send({ t: "tls", id, ok }),
+        banned: (text) => send({ t: "banned", id, text }),
       };
     },
     async shutdown(timeoutMs: number) {

@@ -69,6 +69,8 @@ export class SessionRunner {
         return this.feed(message.id, (session) => session.greylisted(message.verdict, now));
       case "gone":
         return this.feed(message.id, (session) => session.clientClosed());
+      case "banned":
+        return this.feed(message.id, (session) => session.banned(message.text));
       case "shutdown":
         this.upstreams?.close();
         for (const running of [...this.sessions.values()]) this.input(running, (session) => session.shutdown());

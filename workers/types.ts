@@ -29,6 +29,8 @@ export type ToRunner =
   | { readonly t: "gone"; readonly id: number }
   | { readonly t: "tls"; readonly id: number; readonly ok: boolean }
   | { readonly t: "greylisted"; readonly id: number; readonly verdict: "pass" | "defer" }
+  /** A ban made while the session is open covers its client: say `text` (a 421) and close. */
+  | { readonly t: "banned"; readonly id: number; readonly text: string }
   | { readonly t: "shutdown" };
 
 /** Runner → accept loop. */
@@ -74,6 +76,8 @@ export interface SessionHandle {
   ended(): void;
   gone(): void;
   tlsStarted(ok: boolean): void;
+  /** A ban covers the client: the session says `text` and closes (after an answer it waits for). */
+  banned(text: string): void;
 }
 
 export interface SessionPool {

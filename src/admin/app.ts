@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
-import { standing } from "../store/standing.ts";
+import { type PassTtls, standing } from "../store/standing.ts";
 import { formatIP, formatPrefix, type Prefix, parseIP, parsePrefix } from "../ip/address.ts";
 import { explain } from "../store/explain.ts";
 import { checkAddress, checkListRequest } from "../store/list-input.ts";
@@ -24,6 +24,7 @@ export interface AdminDeps {
   readonly token: string | undefined;
   readonly allow: readonly Prefix[];
   readonly banTtlMs: number;
+  readonly passTtls: PassTtls;
   /** Listeners up and accepting. */
   readonly listening: () => boolean;
   readonly openConnections: () => number;
@@ -39,16 +40,18 @@ const WRITE_WAIT_MS = 5_000;
 /** Following answers every MXSCREEN_FOLLOW_INTERVAL; this long without any answer is an outage however it looks. */
 const CONTACT_WITHIN_MS = 30_000;
 
-function describe(s: ReturnType<typeof standing>): string {
+function describe(s: ReturnType<typeof standing>, ttls: PassTtls): string {
   switch (s.kind) {
     case "allowed":
       return `allowed (${s.source})`;
     case "banned":
       return `banned as ${s.entry.prefix} until ${s.entry.expiresAt === null ? "removed" : new Date(s.entry.expiresAt).toISOString()} by ${s.entry.node} (${s.entry.check ?? "manual"}${s.entry.reason ? `: ${s.entry.reason}` : ""})`;
     case "passed":
-      return `passed as ${s.entry.prefix} until ${new Date(s.entry.expiresAt ?? 0).toISOString()}`;
+      return `passed as ${s.entry.prefix} until ${new Date(s.entry.createdAt + ttls.greetMs).toISOString()}`;
     case "new":
-      return "not on any list: gets the greet wait";
+      return s.protocolPass
+        ? `gets the greet wait again; its protocol tests passed as ${s.protocolPass.prefix} until ${new Date(s.protocolPass.createdAt + ttls.protocolMs).toISOString()}`
+        : "not on any list: gets the greet wait";
   }
 }
 
@@ -188,7 +191,7 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
     if (!ip) return undefined;
     const now = Date.now();
     const { value, stale } = await fromStoreOrMemory(store, () => explain(store.db, ip), () => explainFromMemory(store, ip, now));
-    return { now, standing: describe(standing(deps.allow, store, ip, now)), explanation: { ...value, ip: formatIP(ip) }, stale };
+    return { now, standing: describe(standing(deps.allow, store, ip, now, deps.passTtls), deps.passTtls), explanation: { ...value, ip: formatIP(ip) }, stale };
   };
   app.get("/api/explain/:ip", async (c) => {
     const result = await explainOf(c.req.param("ip"));

@@ -5,8 +5,10 @@ import { harvest } from "../harvest/index.ts";
 import { bareNewline } from "./bare-newline.ts";
 import { commandLimit } from "./command-limit.ts";
 import { connectionLimit } from "./connection-limit.ts";
+import { connRate } from "./conn-rate.ts";
 import { ehloRefused } from "./ehlo-refused.ts";
 import { fakeBounce } from "./fake-bounce.ts";
+import { msgRate } from "./msg-rate.ts";
 import { heloSchizo } from "./helo-schizo.ts";
 import { heloClaims } from "./helo-claims.ts";
 import { heloSyntax } from "./helo-syntax.ts";
@@ -14,6 +16,7 @@ import { nonSmtp } from "./non-smtp.ts";
 import { pipelining } from "./pipelining.ts";
 import { pregreet } from "./pregreet.ts";
 import { ptr } from "./ptr.ts";
+import { rcptRate } from "./rcpt-rate.ts";
 import { rset } from "./rset.ts";
 import { senderDomain } from "./sender-domain.ts";
 import { transactions } from "./transactions.ts";
@@ -28,6 +31,7 @@ import type { CheckAction, CheckActions, Consequence, EffectiveAction, Hit, Shar
  */
 export const CHECKS = [
   connectionLimit,
+  connRate,
   pregreet,
   dnsbl,
   nonSmtp,
@@ -37,12 +41,14 @@ export const CHECKS = [
   unknownCommands,
   rset,
   transactions,
+  msgRate,
   heloSchizo,
   heloClaims,
   heloSyntax,
   senderDomain,
   trap,
   dictionary,
+  rcptRate,
   harvest,
   greylist,
   fakeBounce,

@@ -89,6 +89,23 @@ export interface SessionView {
   readonly ehloRefusedUnanswered: boolean;
 }
 
+/** A count over a rate's window, fleet-wide, for the client's address and for its /24 (IPv4) or /64 (IPv6). */
+export interface RateCounts {
+  readonly client: number;
+  readonly prefix: number;
+  /** The /24 or /64, as text: evidence. */
+  readonly prefixKey: string;
+}
+
+/**
+ * The fleet's messages (MAIL transactions) and recipients from this client within the last hour,
+ * as the gate had heard of them when the session began; the session adds its own to them.
+ */
+export interface SessionRates {
+  readonly messages: RateCounts;
+  readonly recipients: RateCounts;
+}
+
 /** Everything a check may look at: the session's facts at the moment the check runs, and the command or message at hand. */
 export interface CheckFacts {
   /** `local`: the address and port it connected to, when the runner knows them. */
@@ -107,6 +124,8 @@ export interface CheckFacts {
   readonly greylist: "pass" | "defer" | undefined;
   /** For a message from `<>` once its data is read: whether a Received: line in it names one of MXSCREEN_OWN_HOSTS. */
   readonly bounceNamesUs: boolean | undefined;
+  /** Undefined when the gate counts no rates (a bare core, a test). */
+  readonly rates: SessionRates | undefined;
 }
 
 /** A recipient domain under a harvest: more unknown recipients at it, fleet-wide within the window, than MXSCREEN_HARVEST_THRESHOLD. */
@@ -119,6 +138,8 @@ export type LimitBreach = { readonly limit: "client" | "prefix" | "total"; reado
 export interface AcceptFacts {
   readonly client: { readonly address: string };
   readonly breach: LimitBreach | undefined;
+  /** Connections within the last minute, fleet-wide, this one included; undefined when not counted. */
+  readonly connectionRate: RateCounts | undefined;
 }
 
 /** What the gate knows when a client talks during the greet wait: the first bytes it sent (at most those kept as evidence). */

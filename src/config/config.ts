@@ -40,8 +40,12 @@ export interface Config {
   /** Open connections from which this process is under stress; it ends below four fifths of it. */
   readonly stressConnections: number;
   readonly passTtlMs: number;
+  /** MXSCREEN_PROTOCOL_PASS_TTL: how long a pass holds for the deep protocol tests. */
+  readonly protocolPassTtlMs: number;
   readonly banTtlMs: number;
   readonly banAction: "reject" | "drop";
+  /** A ban made anywhere in the fleet ends the open connections it covers (421 4.7.1). */
+  readonly banEndsSessions: boolean;
   readonly allow: readonly Prefix[];
   /** `.lists.example` entries of MXSCREEN_ALLOW: clients whose forward-confirmed reverse name ends so. */
   readonly allowDomains: readonly string[];
@@ -72,6 +76,8 @@ export interface Config {
   readonly followIntervalMs: number;
   /** MXSCREEN_FOLLOW_IDLE_INTERVAL: the slowest pace of following, after reads that found nothing. */
   readonly followIdleIntervalMs: number;
+  /** MXSCREEN_COUNTERS_INTERVAL: how often a node writes its fleet-wide counts and reads the other nodes'. */
+  readonly countersIntervalMs: number;
   /** MXSCREEN_EVENTS_RETENTION and MXSCREEN_EVENTS_MAX_ROWS: what the housekeeping keeps of `events`. */
   readonly retention: { readonly eventsMs: number; readonly eventsMaxRows: number };
   /** MXSCREEN_OBSERVE_WINDOW and MXSCREEN_OBSERVE_RETRY_WINDOW: what the estimate of enforcing the checks in `ignore` or `observe` reads. */
@@ -247,8 +253,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     greetWaitStressMs: get("MXSCREEN_GREET_WAIT_STRESS") === undefined ? Math.min(2000, greetWaitMs) : dur("MXSCREEN_GREET_WAIT_STRESS", "2s"),
     stressConnections: int("MXSCREEN_STRESS_CONNECTIONS", Math.max(1, Math.floor(maxConnections * 0.75)), 1, host.openFiles),
     passTtlMs: dur("MXSCREEN_PASS_TTL", "1d"),
+    // Unset, as long as the greet test's: a pass then lasts exactly MXSCREEN_PASS_TTL, as before there were two.
+    protocolPassTtlMs: dur("MXSCREEN_PROTOCOL_PASS_TTL", get("MXSCREEN_PASS_TTL") ?? "1d"),
     banTtlMs: dur("MXSCREEN_BAN_TTL", "1d"),
     banAction: parseChoice("MXSCREEN_BAN_ACTION", get("MXSCREEN_BAN_ACTION") ?? "reject", ["reject", "drop"]),
+    banEndsSessions: parseBoolean("MXSCREEN_BAN_ENDS_SESSIONS", get("MXSCREEN_BAN_ENDS_SESSIONS") ?? "true"),
     allow: parsePrefixList("MXSCREEN_ALLOW", allowItems.filter((item) => !item.startsWith(".")).join(",")),
     allowDomains,
     trustedProxies: parsePrefixList("MXSCREEN_TRUSTED_PROXIES", get("MXSCREEN_TRUSTED_PROXIES") ?? ""),
@@ -263,6 +272,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     tls: certPath === undefined ? undefined : { certPath, keyPath: keyPath! },
     followIntervalMs: dur("MXSCREEN_FOLLOW_INTERVAL", "250ms"),
     followIdleIntervalMs: dur("MXSCREEN_FOLLOW_IDLE_INTERVAL", "5s"),
+    countersIntervalMs: dur("MXSCREEN_COUNTERS_INTERVAL", "5s"),
     retention: { eventsMs: dur("MXSCREEN_EVENTS_RETENTION", "30d"), eventsMaxRows: int("MXSCREEN_EVENTS_MAX_ROWS", 10_000_000, 1000, 1_000_000_000) },
     observe: { windowMs: dur("MXSCREEN_OBSERVE_WINDOW", "7d"), retryWindowMs: dur("MXSCREEN_OBSERVE_RETRY_WINDOW", "4h"), actions: effectiveActions(checkActions, mode === "observe") },
     dbTimeoutMs: dur("MXSCREEN_DB_TIMEOUT", "3s"),
@@ -294,6 +304,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   };
   const unknownVariables = Object.keys(env).filter((name) => name.startsWith("MXSCREEN_") && !read.has(name)).sort();
   if (config.dbTimeoutMs < 100) throw new ConfigError("MXSCREEN_DB_TIMEOUT", get("MXSCREEN_DB_TIMEOUT") ?? "", "a duration of at least 100ms");
+  if (config.countersIntervalMs < 100) throw new ConfigError("MXSCREEN_COUNTERS_INTERVAL", get("MXSCREEN_COUNTERS_INTERVAL") ?? "", "a duration of at least 100ms");
   if (config.followIntervalMs < 50) throw new ConfigError("MXSCREEN_FOLLOW_INTERVAL", get("MXSCREEN_FOLLOW_INTERVAL") ?? "", "a duration of at least 50ms");
   if (config.followIdleIntervalMs < config.followIntervalMs) {
     throw new ConfigError("MXSCREEN_FOLLOW_IDLE_INTERVAL", get("MXSCREEN_FOLLOW_IDLE_INTERVAL") ?? "", "a duration at least MXSCREEN_FOLLOW_INTERVAL");
@@ -303,6 +314,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     throw new ConfigError("MXSCREEN_OBSERVE_WINDOW", get("MXSCREEN_OBSERVE_WINDOW") ?? "7d", "a duration longer than MXSCREEN_OBSERVE_RETRY_WINDOW: hits younger than that are not judged yet");
   }
   if (config.passTtlMs === 0) throw new ConfigError("MXSCREEN_PASS_TTL", get("MXSCREEN_PASS_TTL") ?? "", "a duration above 0");
+  if (config.protocolPassTtlMs === 0) throw new ConfigError("MXSCREEN_PROTOCOL_PASS_TTL", get("MXSCREEN_PROTOCOL_PASS_TTL") ?? "", "a duration above 0");
   if (config.greylist !== undefined && config.greylist.windowMs <= config.greylist.delayMs) {
     throw new ConfigError("MXSCREEN_GREYLIST_WINDOW", get("MXSCREEN_GREYLIST_WINDOW") ?? "4h", "a duration longer than MXSCREEN_GREYLIST_DELAY, or no retry could ever pass");
   }

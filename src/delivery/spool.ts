@@ -1,6 +1,7 @@
 import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { concatBytes } from "../smtp/bytes.ts";
+import { DirSync } from "./dir-sync.ts";
 import type { DeliveryResult } from "../smtp/types.ts";
 import { fcrdnsHeader, receivedHeader } from "./received.ts";
 import type { Deliverer, MessageContext, OutgoingMessage } from "./types.ts";
@@ -24,8 +25,11 @@ const FILE_MODE = 0o600;
 export class Spool implements Deliverer {
   private sequence = 0;
   private ready: Promise<void> | undefined;
+  private readonly newDir: DirSync;
 
-  constructor(private readonly dir: string, private readonly pid: number) {}
+  constructor(private readonly dir: string, private readonly pid: number) {
+    this.newDir = new DirSync(join(dir, "new"));
+  }
 
   /**
    * Creates tmp/, new/ and cur/ if missing and removes what a crash left in tmp/ more than 36
@@ -99,7 +103,7 @@ export class Spool implements Deliverer {
           await handle.close();
           await rename(tmpPath, newPath);
           renamed = true;
-          await syncDir(join(this.dir, "new"));
+          await this.newDir.sync();
           return { ok: true, id };
         } catch (error) {
           await file.then((h) => h.close()).catch(() => {});
@@ -134,14 +138,6 @@ async function removeStale(tmp: string, now: number): Promise<void> {
   }
 }
 
-async function syncDir(path: string): Promise<void> {
-  const dir = await open(path, "r");
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}
 
 /** CRLF → LF for a chunk of whole lines. */
 function toLf(bytes: Uint8Array): Uint8Array {

@@ -16,9 +16,11 @@ const WARN_EVERY_MS = 600_000;
 const PROBE_EVERY_MS = 600_000;
 const TEST_ADDRESS: IP = { family: 4, value: 0x7f000001 };
 
-/** The answers that have arrived so far for one client; the rest do not count (a passed client never waits). */
+/** The answers that have arrived so far for one client; the rest do not count. */
 export interface DnsblPending {
   answers(): DnsblAnswer[];
+  /** Every zone has answered (each lookup ends within MXSCREEN_DNS_TIMEOUT, an error counting as an answer). */
+  readonly settled: Promise<void>;
 }
 
 /**
@@ -65,6 +67,7 @@ export class DnsblLookups {
 
   start(ip: IP, now: number): DnsblPending {
     const arrived: DnsblAnswer[] = [];
+    const asked: Promise<void>[] = [];
     const zones = [...new Set(this.sites.map((site) => site.zone))];
     for (const zone of zones) {
       const broken = this.broken.get(zone);
@@ -78,13 +81,13 @@ export class DnsblLookups {
         arrived.push({ zone, answer: cached.answer });
         continue;
       }
-      void this.dns.query(name, "A").then((answer) => {
+      asked.push(this.dns.query(name, "A").then((answer) => {
         arrived.push({ zone, answer });
         this.remember(name, answer, Date.now());
         this.watch(zone, answer, Date.now());
-      });
+      }));
     }
-    return { answers: () => [...arrived] };
+    return { answers: () => [...arrived], settled: Promise.allSettled(asked).then(() => {}) };
   }
 
   private remember(name: string, answer: DnsAnswer, now: number): void {

@@ -1,3 +1,4 @@
+import { parseDuration } from "../config/duration.ts";
 import { setting } from "../config/setting.ts";
 import { parseScore } from "../config/values.ts";
 import type { DnsblAnswer } from "../dns/types.ts";
@@ -82,6 +83,8 @@ export const dnsbl = defineCheck({
     dnsblThreshold: setting("MXSCREEN_DNSBL_THRESHOLD", "1", parseScore),
     /** Read by the session: at or below it, no other check runs. */
     dnswlThreshold: setting("MXSCREEN_DNSWL_THRESHOLD", "-1", parseScore),
+    /** Read by the gate: a passed client whose last DNSBL verdict is older is looked up again (postscreen_dnsbl_ttl). */
+    dnsblTtlMs: setting("MXSCREEN_DNSBL_TTL", "1h", parseDuration),
   },
   evaluate(facts, settings) {
     if (settings.dnsbl.length === 0) return undefined;

@@ -1,7 +1,8 @@
 import type { Metrics } from "../metrics/metrics.ts";
 import { connectionLimit } from "../checks/connection-limit.ts";
+import { connRate } from "../checks/conn-rate.ts";
 import { effectiveAction } from "../checks/registry.ts";
-import type { LimitBreach } from "../checks/types.ts";
+import type { AcceptFacts } from "../checks/types.ts";
 import { contains, formatIP, formatPrefix, type IP, parseIP, type Prefix } from "../ip/address.ts";
 import type { Logger } from "../log/logger.ts";
 import { listen } from "../net/runtime/listen.ts";
@@ -11,14 +12,16 @@ import type { GreylistStore } from "../greylist/index.ts";
 import type { Store } from "../store/store.ts";
 import type { SessionPool } from "../../workers/types.ts";
 import { type BadRecipientCounters, BadRecipientWindow, type BadRecipientWindowConfig, dictionary } from "../dictionary/index.ts";
+import type { ClientRates } from "./client-rates.ts";
 import { harvest, type HarvestTry, type HarvestWindow } from "../harvest/index.ts";
 import { clientLabel, type Concluder, type ConnectionRecord } from "./conclude.ts";
 import { ConnectionLimits, type ConnectionLimitsConfig } from "./connection-limits.ts";
-import type { DnsblLookups } from "../dnsbl/index.ts";
+import { type DnsblLookups, DnsblVerdicts } from "../dnsbl/index.ts";
 import { Deadlines } from "./deadlines.ts";
 import { parseProxyHeader } from "../net/proxy-protocol.ts";
-import { standing as standingOf } from "../store/standing.ts";
+import { type PassTtls, standing as standingOf } from "../store/standing.ts";
 import { Screening, type ScreeningContext } from "./screening.ts";
+import { LiveSessions } from "./live-sessions.ts";
 import { Stress } from "./stress.ts";
 import { TarpitBudget } from "./tarpit-budget.ts";
 import type { Finding, GateConfig } from "./types.ts";
@@ -51,6 +54,10 @@ export interface AcceptLoopOptions {
   readonly badRecipientCounters: BadRecipientCounters;
   /** Undefined when neither MXSCREEN_GREYLIST nor the harvest check greylists. */
   readonly greylist: GreylistStore | undefined;
+  /** Connection, message and recipient rates per client and network, fleet-wide. */
+  readonly rates: ClientRates;
+  /** How long a pass holds for the greet test and for the deep protocol tests. */
+  readonly passTtls: PassTtls;
   /** Domains under harvest across the fleet, and the networks taking part (src/harvest). */
   readonly harvest: HarvestWindow;
   /** Sessions that may be tarpitted at once (MXSCREEN_TARPIT_SHARE of MXSCREEN_MAX_CONNECTIONS). */
@@ -73,6 +80,10 @@ export class AcceptLoop {
   private readonly limits: ConnectionLimits;
   private readonly badRecipients: BadRecipientWindow;
   private readonly open = new Set<Screening>();
+  private readonly live = new LiveSessions<Screening>((screening) => this.endIfBanned(screening));
+  private readonly dnsblVerdicts: DnsblVerdicts;
+  /** MXSCREEN_BAN_ENDS_SESSIONS, outside observe mode: open connections are filed by client for the bans to find. */
+  private readonly endsOnBan: boolean;
   private readonly context: ScreeningContext;
   private readonly stress: Stress;
   private harvestTimer: ReturnType<typeof setInterval> | undefined;
@@ -89,6 +100,10 @@ export class AcceptLoop {
     this.limits = new ConnectionLimits(options.limits);
     this.badRecipients = new BadRecipientWindow(options.badRecipientWindow, options.badRecipientCounters);
     this.stress = new Stress(options.stressConnections);
+    this.dnsblVerdicts = new DnsblVerdicts(options.gate.checks.dnsblTtlMs);
+    // In observe mode a ban blocks nothing, so it ends nothing either.
+    this.endsOnBan = options.gate.banEndsSessions && !options.gate.observe;
+    if (this.endsOnBan) store.onBanInForce((prefix) => this.live.banned(prefix));
     this.context = {
       gate: options.gate,
       pool,
@@ -97,12 +112,15 @@ export class AcceptLoop {
       metrics,
       deadlines: new Deadlines(),
       greylist: options.greylist,
+      rates: options.rates,
+      dnsblRenewed: (ip) => this.dnsblVerdicts.renewed(ip, Date.now()),
       acrossConnections: (record, facts) => this.acrossConnections(record, facts),
       harvested: () => options.harvest.snapshot(),
       tarpit: new TarpitBudget(options.tarpitSessions, () => this.stress.active, metrics),
       stressed: () => this.stress.active,
       ended: (screening) => {
         this.open.delete(screening);
+        if (this.endsOnBan) this.live.delete(screening);
         this.updateStress();
         if (screening.counted) this.limits.release(screening.record.ip);
       },
@@ -151,17 +169,17 @@ export class AcceptLoop {
   }
 
   /**
-   * A connection over a limit: `421` and close (enforce, ban), or let in and only logged
-   * (ignore, observe; it is then not counted). Returns the handlers of a refused connection.
+   * A connection over a limit or a rate: `421` and close (enforce, ban), or let in and only
+   * logged (ignore, observe). Returns the handlers of a refused connection.
    */
-  private refuseOverLimit(socket: ClientSocket, record: ConnectionRecord, breach: LimitBreach): ConnectionHandlers | undefined {
+  private refuseAtAccept(socket: ClientSocket, record: ConnectionRecord, check: typeof connectionLimit | typeof connRate, facts: AcceptFacts): ConnectionHandlers | undefined {
     const gate = this.options.gate;
+    const hit = check.evaluate(facts, gate.checks);
+    if (hit === undefined) return undefined;
     // Past MXSCREEN_MAX_CONNECTIONS the server itself is full: every client is refused, in any
     // mode, and none is banned for it.
-    const hit = connectionLimit.evaluate({ client: { address: record.address }, breach }, gate.checks);
-    if (hit === undefined) return undefined;
-    const action = breach.limit === "total" ? "close" : effectiveAction(connectionLimit, gate.actions, gate.observe);
-    const finding: Finding = { event: connectionLimit.tag, check: connectionLimit.id, action, evidence: hit.evidence };
+    const action = facts.breach?.limit === "total" ? "close" : effectiveAction(check, gate.actions, gate.observe);
+    const finding: Finding = { event: check.tag, check: check.id, action, evidence: hit.evidence };
     if (action === "ignore" || action === "observe") {
       this.logger.log({ event: finding.event, client: clientLabel(record), ...finding.evidence, action });
       return undefined;
@@ -182,6 +200,12 @@ export class AcceptLoop {
       threshold: this.options.stressConnections,
       greet_wait_ms: waitMs,
     });
+  }
+
+  /** A ban may cover this open connection: it ends when the lists now say banned (an allow entry still wins). */
+  private endIfBanned(screening: Screening): void {
+    const standing = standingOf(this.options.allow, this.store, screening.record.ip, Date.now(), this.options.passTtls);
+    if (standing.kind === "banned") screening.banned(standing.entry);
   }
 
   /**
@@ -299,20 +323,31 @@ export class AcceptLoop {
   private screen(socket: ClientSocket, record: ConnectionRecord): ConnectionHandlers {
     const now = Date.now();
     const ip = record.ip;
-    const standing = standingOf(this.options.allow, this.store, ip, now);
+    const standing = standingOf(this.options.allow, this.store, ip, now, this.options.passTtls);
+    const client = { address: record.address };
+    // Counted before the limits, refused connections too: a client that keeps knocking stays over.
+    const connectionRate = standing.kind === "new" || standing.kind === "passed" ? this.options.rates.connection(ip, now) : undefined;
+    if (connectionRate !== undefined) {
+      const refused = this.refuseAtAccept(socket, record, connRate, { client, breach: undefined, connectionRate });
+      if (refused) return refused;
+    }
     const breach = standing.kind === "allowed" ? undefined : this.limits.admit(ip);
     if (breach !== undefined) {
-      const refused = this.refuseOverLimit(socket, record, breach);
+      const refused = this.refuseAtAccept(socket, record, connectionLimit, { client, breach, connectionRate: undefined });
       if (refused) return refused;
     }
     // .domain allow entries need the client's name: looked up for the clients it can change
     // (new ones, during the greet wait; banned ones, before they are refused), never for passed ones.
     const named = standing.kind === "new" || standing.kind === "banned" ? this.options.allowByName?.(ip) : undefined;
-    // Only clients that will wait out the greeting are looked up: a passed client never waits on DNS.
-    const dnsbl = standing.kind === "new" ? this.options.dnsbl?.start(ip, now) : undefined;
+    // New clients are looked up during their greet wait; a passed one only once its DNSBL
+    // verdict is older than MXSCREEN_DNSBL_TTL (its greeting then waits for the answers).
+    const lookups = this.options.dnsbl;
+    const dnsblDue = lookups !== undefined && (standing.kind === "new" || (standing.kind === "passed" && this.dnsblVerdicts.due(ip, standing.entry, now)));
+    const dnsbl = dnsblDue ? lookups.start(ip, now) : undefined;
     const counted = standing.kind !== "allowed" && breach === undefined;
     const screening = new Screening(this.context, socket, record, standing, counted, dnsbl);
     this.open.add(screening);
+    if (standing.kind !== "allowed" && this.endsOnBan) this.live.add(screening);
     this.updateStress();
     screening.start(named, this.stress.active, now);
     return screening;

@@ -10,6 +10,8 @@ import type { Standing } from "../store/types.ts";
 export interface ConcludeConfig {
   readonly banTtlMs: number;
   readonly passTtlMs: number;
+  /** MXSCREEN_PROTOCOL_PASS_TTL: a pass lasts as long as the longer of this and the greet test's. */
+  readonly protocolPassTtlMs: number;
   readonly ipv6PrefixLength: number;
 }
 
@@ -62,7 +64,8 @@ export function sessionFindings(standing: Standing, gateFindings: readonly Findi
   const isNote = (hit: CheckFinding) => (hit.consequence === "record" && hit.action === "ignore") || hit.consequence === "greylist";
   const notes = facts.findings.filter(isNote).map(asFinding);
   const hits = facts.findings.filter((hit) => !isNote(hit)).map(asFinding);
-  const rank = (finding: Finding) => ["ban", "enforce"].indexOf(finding.action) >>> 0;
+  // A session ended by a ban made meanwhile (`close`: no check's action is) is logged as that, before any hit but a ban.
+  const rank = (finding: Finding) => ["ban", "close", "enforce"].indexOf(finding.action) >>> 0;
   const ranked = [...gateFindings, ...hits].sort((a, b) => rank(a) - rank(b));
   const verdict = (first: Finding, others: Finding[] = notes): Finding[] => {
     const also = others.length > 0 ? { also: others.map((other) => other.event).join(",") } : {};
@@ -94,13 +97,18 @@ export class Concluder {
     private readonly metrics: Metrics,
   ) {}
 
+  /** A pass stands for the greet test and the deep protocol tests, each with its own TTL from its creation (src/store/standing.ts). */
+  private get passLifetime(): number {
+    return Math.max(this.config.passTtlMs, this.config.protocolPassTtlMs);
+  }
+
   /**
    * A new client waited out the greeting: on the pass list at once, so that the next connections
    * of a sender pool, opened seconds later, are greeted at once. `conclude` takes it back if its
    * session then fails a check.
    */
   admit(connection: ConnectionRecord, now: number): void {
-    this.store.set("pass", { prefix: clientPrefix(connection.ip, this.config.ipv6PrefixLength), ttlMs: this.config.passTtlMs, check: "pregreet", reason: "passed" }, now);
+    this.store.set("pass", { prefix: clientPrefix(connection.ip, this.config.ipv6PrefixLength), ttlMs: this.passLifetime, check: "pregreet", reason: "passed" }, now);
   }
 
   /**
@@ -130,7 +138,7 @@ export class Concluder {
       }, now);
     }
     if (finding.event === "PASS NEW" && !admitted) {
-      this.store.set("pass", { prefix, ttlMs: this.config.passTtlMs, check: "pregreet", reason: "passed" }, now);
+      this.store.set("pass", { prefix, ttlMs: this.passLifetime, check: "pregreet", reason: "passed" }, now);
     } else if (finding.event !== "PASS NEW" && (admitted || [finding, ...also].some((found) => found.takesPass))) {
       this.store.remove("pass", prefix, now, `session ended ${finding.event}`);
     }

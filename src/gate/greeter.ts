@@ -4,7 +4,22 @@ import { looksLikeProxyHeader } from "../net/proxy-protocol.ts";
 import { pregreet } from "../checks/pregreet.ts";
 import { effectiveAction } from "../checks/registry.ts";
 import { decider, type Finding, type GateAction, type GateConfig } from "./types.ts";
-import type { Standing } from "../store/types.ts";
+import type { ListEntry, Standing } from "../store/types.ts";
+
+/** What a ban says about a connection it refused or ended: its prefix, reason and node. */
+export function bannedFinding(entry: ListEntry, action: Finding["action"], ended?: "greet-wait" | "session"): Finding {
+  return {
+    event: "BANNED",
+    check: decider(entry.check),
+    action,
+    evidence: { ban: entry.prefix, reason: entry.reason ?? undefined, by: entry.node, ended },
+  };
+}
+
+/** What a live connection is told when a ban made while it is open ends it. */
+export function bannedLiveReply(hostname: string): string {
+  return `421 4.7.1 ${hostname} Service unavailable; client banned by policy, closing connection\r\n`;
+}
 
 /** Bytes of an early talker kept as evidence, and at most handed on when the test only logs. */
 const EARLY_BYTES_KEPT = 1024;
@@ -30,12 +45,7 @@ export class Greeter {
     this.openedAt = now;
     const banner = `${this.config.hostname} ESMTP`;
     if (standing.kind === "banned") {
-      const finding: Finding = {
-        event: "BANNED",
-        check: decider(standing.entry.check),
-        action: this.config.observe ? "observe" : this.config.banAction,
-        evidence: { ban: standing.entry.prefix, reason: standing.entry.reason ?? undefined, by: standing.entry.node },
-      };
+      const finding = bannedFinding(standing.entry, this.config.observe ? "observe" : this.config.banAction);
       if (!this.config.observe) {
         const refusal: GateAction[] = this.config.banAction === "drop"
           ? [{ type: "drop" }]
@@ -93,6 +103,18 @@ export class Greeter {
     const early = this.early === undefined ? undefined : concatBytes(this.early);
     this.early = undefined;
     return [{ type: "write", text: `220 ${this.config.hostname} ESMTP\r\n` }, { type: "handoff", early }];
+  }
+
+  /** A ban made while the client waits out the greeting: `421 4.7.1` (or a drop, MXSCREEN_BAN_ACTION) instead of the final 220. */
+  banned(entry: ListEntry): GateAction[] {
+    if (!this.waiting) return [];
+    this.waiting = false;
+    this.deadline = Infinity;
+    this.early = undefined;
+    const refusal: GateAction[] = this.config.banAction === "drop"
+      ? [{ type: "drop" }]
+      : [{ type: "write", text: bannedLiveReply(this.config.hostname) }, { type: "close" }];
+    return [...refusal, { type: "conclude", finding: bannedFinding(entry, this.config.banAction === "drop" ? "drop" : "close", "greet-wait") }];
   }
 
   /** The client sent bytes during the greet wait. */

@@ -1,17 +1,20 @@
+import type { IP } from "../ip/address.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { ClientSocket, ConnectionHandlers } from "../net/types.ts";
 import type { GateFacts, SessionFacts } from "../smtp/types.ts";
 import type { GreylistStore } from "../greylist/index.ts";
+import type { ClientRates } from "./client-rates.ts";
 import type { SessionHandle, SessionPool, SessionSink } from "../../workers/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } from "./conclude.ts";
 import type { Deadlines } from "./deadlines.ts";
 import type { DnsblPending } from "../dnsbl/index.ts";
-import { Greeter } from "./greeter.ts";
+import { bannedFinding, bannedLiveReply, Greeter } from "./greeter.ts";
+import { concatBytes } from "../smtp/bytes.ts";
 import { PacedWriter } from "./paced-writer.ts";
 import type { TarpitBudget } from "./tarpit-budget.ts";
 import type { Finding, GateAction, GateConfig } from "./types.ts";
-import type { Standing } from "../store/types.ts";
+import type { ListEntry, Standing } from "../store/types.ts";
 
 /** What every connection's screening shares, from the accept loop. */
 export interface ScreeningContext {
@@ -22,6 +25,9 @@ export interface ScreeningContext {
   readonly metrics: Metrics;
   readonly deadlines: Deadlines;
   readonly greylist: GreylistStore | undefined;
+  readonly rates: ClientRates;
+  /** A passed client looked up in the DNSBLs again was clean: its DNSBL verdict holds for another MXSCREEN_DNSBL_TTL. */
+  dnsblRenewed(ip: IP): void;
   /** The checks across connections and nodes (dictionary, harvest), for a session that ended. */
   acrossConnections(record: ConnectionRecord, facts: SessionFacts): Finding[];
   /** The recipient domains under harvest now, for a new client's session. */
@@ -51,6 +57,13 @@ export class Screening implements ConnectionHandlers {
   private inputEnded = false;
   /** Recorded on the pass list when it waited out the greeting, before its session. */
   private passRecorded = false;
+  /** The ban made while the connection was open that ended it. */
+  private bannedBy: ListEntry | undefined;
+  /** What a passed client sent while its greeting waits for its DNSBL answers; then, joined, its session's first input. */
+  private held: Uint8Array[] | undefined;
+  private heldEarly: Uint8Array | undefined;
+  /** Its DNSBL verdict was looked up again: a clean session renews it. */
+  private dnsblRechecked = false;
   private readonly expire = () => this.run(this.greeter.tick(Date.now()));
 
   constructor(
@@ -70,6 +83,7 @@ export class Screening implements ConnectionHandlers {
    * name falls under, when one is being looked up: it wins over a ban, and ends a greet wait.
    */
   start(named: Promise<string | undefined> | undefined, stressed: boolean, now: number): void {
+    if (this.standing.kind === "passed" && this.dnsbl !== undefined) return this.recheckDnsbl(this.dnsbl, stressed);
     if (named && this.standing.kind === "banned") {
       // An allow entry wins over any ban, so the refusal waits for the name.
       void named.then((source) => {
@@ -87,8 +101,34 @@ export class Screening implements ConnectionHandlers {
     });
   }
 
+  /**
+   * A passed client whose DNSBL verdict has expired (MXSCREEN_DNSBL_TTL): its greeting waits for
+   * the zones' answers, at most a greet wait, so that its session is judged on them. It passed
+   * the greet test, so it is not read meanwhile (TCP holds what it sends), and what was already
+   * on its way is kept for its session, not held against it.
+   */
+  private recheckDnsbl(dnsbl: DnsblPending, stressed: boolean): void {
+    this.held = [];
+    this.dnsblRechecked = true;
+    this.socket.pause();
+    const waitMs = stressed ? this.context.gate.greetWaitStressMs : this.context.gate.greetWaitMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<void>((resolve) => timer = setTimeout(resolve, waitMs));
+    void Promise.race([dnsbl.settled, waited]).then(() => {
+      clearTimeout(timer);
+      if (this.gone || this.concluded) return;
+      // A ban that came meanwhile refuses it as at connect.
+      const standing: Standing = this.bannedBy ? { kind: "banned", entry: this.bannedBy } : this.standing;
+      this.heldEarly = this.held && this.held.length > 0 ? concatBytes(this.held) : undefined;
+      this.held = undefined;
+      this.socket.resume();
+      this.run(this.greeter.open(standing, Date.now(), stressed));
+    });
+  }
+
   data(bytes: Uint8Array): void {
-    if (this.session) this.session.data(bytes, this.writer!.holding);
+    if (this.held) this.held.push(bytes.slice());
+    else if (this.session) this.session.data(bytes, this.writer!.holding);
     else this.run(this.greeter.receive(bytes, Date.now()));
   }
 
@@ -96,6 +136,10 @@ export class Screening implements ConnectionHandlers {
   end(): void {
     if (this.session) return this.session.ended();
     if (this.concluded) return;
+    if (this.held) {
+      this.inputEnded = true;
+      return;
+    }
     if (this.greeter.talked) {
       this.inputEnded = true;
       return;
@@ -112,8 +156,24 @@ export class Screening implements ConnectionHandlers {
     this.context.ended(this);
     if (this.due !== undefined) this.context.deadlines.cancel(this.due, this.expire);
     if (this.session) return this.session.gone();
+    if (this.held && !this.concluded) {
+      return this.conclude({ event: "HANGUP", check: "greet-wait", action: "none", evidence: { after_ms: Date.now() - this.record.openedAt } });
+    }
     const finding = this.greeter.hangup(Date.now());
     if (finding && !this.concluded) this.conclude(finding);
+  }
+
+  /**
+   * A ban made while the connection is open covers the client (the caller checked the lists):
+   * a client in the greet wait is refused now, a session says `421 4.7.1` and closes.
+   */
+  banned(entry: ListEntry): void {
+    // Allowed by its reverse name since the lists were read: an allow entry always wins.
+    if (this.concluded || this.gone || this.bannedBy !== undefined || this.standing.kind === "allowed") return;
+    this.bannedBy = entry;
+    if (this.held) return;
+    if (this.session) this.session.banned(bannedLiveReply(this.context.gate.hostname));
+    else this.run(this.greeter.banned(entry));
   }
 
   /** Our own shutdown: a client still in the greet wait is told to come back; sessions are the pool's to end. */
@@ -166,7 +226,9 @@ export class Screening implements ConnectionHandlers {
       address: record.address,
       port: record.port,
       local: record.local,
-      passed: this.standing.kind === "passed",
+      // The tests meant for clients never seen before (EHLO refusal, greylisting) are skipped
+      // while the deep protocol tests' pass holds, also when the greet test had to be passed again.
+      passed: this.standing.kind === "passed" || (this.standing.kind === "new" && this.standing.protocolPass !== undefined),
       allowed: this.standing.kind === "allowed",
     };
     const writer = this.writer = new PacedWriter(socket);
@@ -202,11 +264,14 @@ export class Screening implements ConnectionHandlers {
           return end();
         }
         const gateFindings = [
+          ...(this.bannedBy && facts.end === "banned" ? [bannedFinding(this.bannedBy, "close", "session")] : []),
           ...(this.greeter.noted ? [this.greeter.noted] : []),
           ...(this.standing.kind === "allowed" ? [] : context.acrossConnections(record, facts)),
         ];
+        if (this.standing.kind !== "allowed") context.rates.ended(record.ip, facts, Date.now());
         const [finding, ...also] = sessionFindings(this.standing, gateFindings, facts);
         this.conclude(finding, also);
+        if (this.dnsblRechecked && finding.event === "PASS OLD") context.dnsblRenewed(record.ip);
         end();
       },
       failed: (reason) => {
@@ -216,7 +281,9 @@ export class Screening implements ConnectionHandlers {
       },
     };
     const harvested = this.standing.kind === "new" ? context.harvested() : undefined;
-    this.session = context.pool.open(client, { dnsbl: this.dnsbl?.answers() ?? [], stress: context.stressed(), ...(harvested?.length && { harvested, tarpitHits: 1 }) }, early, sink);
+    const rates = this.standing.kind === "allowed" ? undefined : context.rates.session(record.ip, Date.now());
+    const gate: GateFacts = { dnsbl: this.dnsbl?.answers() ?? [], stress: context.stressed(), ...(harvested?.length && { harvested, tarpitHits: 1 }), ...(rates && { rates }) };
+    this.session = context.pool.open(client, gate, early ?? this.heldEarly, sink);
     if (this.inputEnded) this.session.ended();
   }
 }

@@ -9,6 +9,8 @@ export interface GateConfig {
   /** The greet wait while the process is under stress. */
   readonly greetWaitStressMs: number;
   readonly banAction: "reject" | "drop";
+  /** MXSCREEN_BAN_ENDS_SESSIONS: a ban made anywhere in the fleet ends the open connections it covers. */
+  readonly banEndsSessions: boolean;
   /** MXSCREEN_ACTION_<CHECK> and the checks' knobs, for the checks the gate runs. */
   readonly actions: CheckActions;
   readonly checks: ChecksSettings;

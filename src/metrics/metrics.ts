@@ -34,9 +34,17 @@ const SESSION_BUCKETS = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300];
 const LOOKUP_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5];
 const TIMELINE_MINUTES = 60;
 
+const LABEL_SPECIAL = /[\\"\n]/;
+
+function labelValue(value: string): string {
+  return LABEL_SPECIAL.test(value) ? value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n") : value;
+}
+
+/** Label names in order, values escaped; runs per increment, so a single label (most counters) skips the sort and the escaping when nothing needs it. */
 function labelKey(labels: Labels): string {
-  return Object.entries(labels).sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`).join(",");
+  const names = Object.keys(labels);
+  if (names.length === 1) return `${names[0]}="${labelValue(labels[names[0]])}"`;
+  return names.sort((a, b) => a.localeCompare(b)).map((name) => `${name}="${labelValue(labels[name])}"`).join(",");
 }
 
 export class Metrics {
@@ -81,9 +89,7 @@ export class Metrics {
     const key = labelKey(labels);
     let h = family.histograms.get(key);
     if (!h) family.histograms.set(key, h = { counts: family.buckets.map(() => 0), sum: 0, count: 0 });
-    family.buckets.forEach((bound, i) => {
-      if (value <= bound) h!.counts[i]++;
-    });
+    for (let i = 0; i < family.buckets.length; i++) if (value <= family.buckets[i]) h.counts[i]++;
     h.sum += value;
     h.count++;
   }

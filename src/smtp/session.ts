@@ -151,6 +151,8 @@ export class Session {
   private reader: LineReader;
   private lastActivity: number;
   private shuttingDown = false;
+  /** Set by `banned()`: the goodbye is this 421, not the shutdown's. */
+  private bannedReply: string | undefined;
   /** A message-begin was emitted and neither its end nor an abort yet. */
   private messageOpen = false;
   /** The mail command being answered, for the `refused` fact of a 4xx or 5xx to it. */
@@ -295,6 +297,7 @@ export class Session {
     this.protocol = "SMTP";
     this.state = "greeted";
     this.touch(now);
+    if (this.shuttingDown) this.sayGoodbye();
     return this.flush();
   }
 
@@ -393,7 +396,24 @@ export class Session {
     return this.flush();
   }
 
+  /**
+   * A ban made anywhere in the fleet covers this client: `text` (a 421) and close, at once, or
+   * once the answer the session waits for is in (a message being delivered is answered first);
+   * a message still being read is dropped, never delivered half.
+   */
+  banned(text: string): Output[] {
+    if (this.state === "closed") return [];
+    this.shuttingDown = true;
+    this.bannedReply = text;
+    if (!this.waiting && this.state !== "tls-handshake") this.sayGoodbye();
+    return this.flush();
+  }
+
   private sayGoodbye(): void {
+    if (this.bannedReply !== undefined) {
+      this.send(this.bannedReply);
+      return this.close("banned");
+    }
     this.send(reply(421, "4.3.2", `${this.config.hostname} Service shutting down, closing transmission channel`));
     this.close("shutdown");
   }
@@ -803,6 +823,7 @@ export class Session {
       recipient: moment.recipient,
       greylist: moment.greylist,
       bounceNamesUs: moment.bounceNamesUs,
+      rates: this.gate.rates,
     };
     for (const check of checks) {
       const hit = check.evaluate(facts, this.config.checks);

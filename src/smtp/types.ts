@@ -1,5 +1,5 @@
 import type { ChecksSettings } from "../checks/registry.ts";
-import type { CheckActions, CheckFinding, HarvestedDomain } from "../checks/types.ts";
+import type { CheckActions, CheckFinding, HarvestedDomain, SessionRates } from "../checks/types.ts";
 import type { DnsblAnswer, HeloDns, ReverseDns } from "../dns/types.ts";
 import type { TarpitConfig } from "./pacing.ts";
 
@@ -63,6 +63,8 @@ export interface GateFacts {
   readonly stress?: boolean;
   /** For a client not yet passed: the recipient domains under a harvest across the fleet (src/harvest), with their counts. */
   readonly harvested?: readonly HarvestedDomain[];
+  /** The fleet's recent messages and recipients from this client, for the rate checks. */
+  readonly rates?: SessionRates;
   /**
    * Tarpit this session as if it had this many hits already (a client the gate or the fleet
    * suspects: a domain under a distributed harvest); its own hits add to them.
@@ -119,8 +121,11 @@ export interface UpstreamReply {
   readonly text: string;
 }
 
-/** `check`: a check closed the connection (its finding says which); `tls-failed`: the handshake after STARTTLS did not complete. */
-export type EndReason = "quit" | "client-closed" | "timeout" | "errors" | "shutdown" | "check" | "tls-failed";
+/**
+ * `check`: a check closed the connection (its finding says which); `tls-failed`: the handshake
+ * after STARTTLS did not complete; `banned`: a ban made while it was open ended it.
+ */
+export type EndReason = "quit" | "client-closed" | "timeout" | "errors" | "shutdown" | "check" | "tls-failed" | "banned";
 
 /** What the session saw, for the connection's one log line and its verdict. */
 export interface SessionFacts {

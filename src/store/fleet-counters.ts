@@ -11,7 +11,7 @@ const PRUNE_EVERY_MS = 10 * 60_000;
 
 /**
  * Windowed counters summed across the fleet through the store. Each node counts in memory
- * and, every FOLLOW_TABLES_MS, writes its own totals for the slots that changed
+ * and, every FOLLOW_TABLES_MS (or MXSCREEN_COUNTERS_INTERVAL), writes its own totals for the slots that changed
  * (through the durable queue) and reads the rows the other nodes wrote since the last seq it
  * saw. A check adding to a counter never waits on the network: it gets the fleet's sum as this
  * node last heard it (one or two FOLLOW_TABLES_MS behind the other nodes).
@@ -23,8 +23,9 @@ export class FleetCounters {
   private prunedAt = 0;
   private readonly following: Every;
 
-  constructor(private readonly store: Store, onError: (error: Error) => void) {
-    this.following = new Every("following the fleet's counters", FOLLOW_TABLES_MS, () => this.follow(store.db), onError);
+  /** `everyMs`: MXSCREEN_COUNTERS_INTERVAL, how often this node writes its counts and reads the others'. */
+  constructor(private readonly store: Store, onError: (error: Error) => void, everyMs = FOLLOW_TABLES_MS) {
+    this.following = new Every("following the fleet's counters", everyMs, () => this.follow(store.db), onError);
   }
 
   /** The counter `name` (a stable kebab-case id, as stored), counted over `windowMs`. */

@@ -1,3 +1,4 @@
+import { nextOpId } from "./op-ids.ts";
 import { type Client, createClient } from "@libsql/client";
 import { Kysely, sql } from "kysely";
 import { mkdir } from "node:fs/promises";
@@ -106,6 +107,7 @@ export class Store {
   private lastContact = 0;
   private readonly statements = new Map<string, string>();
   private readonly listWriteListeners: (() => void)[] = [];
+  private readonly banListeners: ((prefix: Prefix) => void)[] = [];
   private follower: Follower | undefined;
   private followFailing = false;
   private followError: string | undefined;
@@ -327,6 +329,7 @@ export class Store {
     this.index.apply({ kind: entry.kind, prefix, op: "set", createdAt: entry.createdAt, expiresAt: entry.expiresAt, node: entry.node, check: entry.check, reason: entry.reason }, true);
     this.copyChanged = true;
     this.follower?.snap();
+    if (entry.kind === "ban") this.banInForce(prefix);
   }
 
   remove(kind: ListKind, prefix: Prefix, now: number, reason?: string): void {
@@ -354,6 +357,19 @@ export class Store {
   /** This node's own total for one slot of a fleet-wide counter; a later total for the same slot replaces it. */
   writeCount(name: string, key: string, slot: number, count: number): void {
     this.queue.push(op("counters", { name, key, slot, node: this.options.node, count }));
+  }
+
+  /**
+   * `listener` hears of every ban put in force in this node's memory, made here or read from the
+   * database (another node, the CLI, the API), as it is applied: the gate ends the live sessions
+   * it covers. It may hear of a prefix more than once.
+   */
+  onBanInForce(listener: (prefix: Prefix) => void): void {
+    this.banListeners.push(listener);
+  }
+
+  private banInForce(prefix: Prefix): void {
+    for (const listener of this.banListeners) listener(prefix);
   }
 
   /** `listener` hears when a ban or allow change made here has reached the database (passes are too many to tell). */
@@ -709,6 +725,7 @@ export class Store {
     if (!prefix) return false;
     const applied = this.index.apply({ kind, prefix, op, createdAt, expiresAt, node, check, reason });
     if (applied) this.copyChanged = true;
+    if (applied && kind === "ban" && op === "set" && (expiresAt === null || expiresAt > Date.now())) this.banInForce(prefix);
     return applied;
   }
 }
@@ -804,7 +821,7 @@ type ChangeJson = [ListKind, string, "set" | "remove", number, number | null, st
 const ROWS_PER_INSERT = 100;
 
 function op(table: WriteOp["table"], row: WriteOp["row"]): WriteOp {
-  return { id: crypto.randomUUID(), table, row };
+  return { id: nextOpId(), table, row };
 }
 
 /** The path of a `file:` database (the embedded default lives under data/, which a fresh checkout does not have yet). */

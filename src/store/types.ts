@@ -123,4 +123,5 @@ export type Standing =
   | { readonly kind: "allowed"; readonly source: string }
   | { readonly kind: "banned"; readonly entry: ListEntry }
   | { readonly kind: "passed"; readonly entry: ListEntry }
-  | { readonly kind: "new" };
+  /** `protocolPass`: the client's greet test must be passed again, but its deep protocol tests' pass holds. */
+  | { readonly kind: "new"; readonly protocolPass?: ListEntry };

@@ -142,7 +142,7 @@ test("the OpenAPI document at /api/openapi.json names every route the app serves
   const dir = tempDir();
   const store = await Store.open({ url: `file:${join(dir, "o.db")}`, node: "n", queueFile: join(dir, "q.jsonl") }, () => {});
   onCleanup(() => store.close());
-  const app = adminApp({ store, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 1000, listening: () => true, openConnections: () => 0 });
+  const app = adminApp({ store, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 1000, passTtls: { greetMs: 86_400_000, protocolMs: 86_400_000 }, listening: () => true, openConnections: () => 0 });
   const served = [...new Set(app.routes.filter((r) => r.method !== "ALL" && r.path.startsWith("/") && !["/", "/explain/:ip"].includes(r.path)).map((r) => `${r.method} ${r.path}`))].sort();
   assert.deepEqual(documented, served, "every route documented, and nothing documented that is not served");
   const entry = doc.json.components.schemas.ListEntry;
@@ -171,7 +171,7 @@ test("MXSCREEN_ADMIN_TOKEN: no token 401, wrong token 401, wrong length 401, rig
 test("without a token the API answers a non-loopback peer 403 (the app as served, given that peer)", async () => {
   const store = await Store.open({ url: `file:${join(tempDir(), "a.db")}`, node: "n" }, () => {});
   onCleanup(() => store.close());
-  const app = adminApp({ store, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 1000, listening: () => true, openConnections: () => 0 });
+  const app = adminApp({ store, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 1000, passTtls: { greetMs: 86_400_000, protocolMs: 86_400_000 }, listening: () => true, openConnections: () => 0 });
   const remote = await app.fetch(new Request("http://mx/api/bans"), { address: "198.51.100.7" });
   assert.equal(remote.status, 403);
   assert.match((await remote.json()).error, /loopback clients only/);
@@ -184,7 +184,7 @@ test("without a token the API answers a non-loopback peer 403 (the app as served
 test("readyz answers 503 with the reason while the SMTP listeners are not up (store outages: e2e/fleet)", async () => {
   const store = await Store.open({ url: `file:${join(tempDir(), "b.db")}`, node: "n" }, () => {});
   onCleanup(() => store.close(0));
-  const app = adminApp({ store, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 1000, listening: () => false, openConnections: () => 0 });
+  const app = adminApp({ store, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 1000, passTtls: { greetMs: 86_400_000, protocolMs: 86_400_000 }, listening: () => false, openConnections: () => 0 });
   const response = await app.fetch(new Request("http://mx/readyz"), { address: "127.0.0.1" });
   assert.equal(response.status, 503);
   assert.deepEqual((await response.json()).reasons, ["SMTP listeners are not up"]);

@@ -50,7 +50,9 @@ export type Step =
   | { readonly t: "answer"; readonly which: number; readonly variant: number }
   | { readonly t: "learn"; readonly variant: number }
   | { readonly t: "hang-up" }
-  | { readonly t: "shutdown" };
+  | { readonly t: "shutdown" }
+  /** A ban made while the session is open covers its client (src/gate/screening.ts). */
+  | { readonly t: "banned" };
 
 export interface SessionInput {
   readonly setup: Setup;
@@ -84,6 +86,8 @@ export const answer = (which: number, variant: number): Step => ({ t: "answer", 
 export const learn = (variant: number): Step => ({ t: "learn", variant });
 export const hangUp = (): Step => ({ t: "hang-up" });
 export const shutdown = (): Step => ({ t: "shutdown" });
+export const banned = (): Step => ({ t: "banned" });
+const BANNED_REPLY = "421 4.7.1 mx.test.example Service unavailable; client banned by policy, closing connection\r\n";
 
 const DNSBL_ZONE = "bl.test.example";
 
@@ -370,6 +374,10 @@ class Driver {
     this.take("shutdown()", this.session.shutdown());
   }
 
+  banned(): void {
+    this.take("banned()", this.session.banned(BANNED_REPLY));
+  }
+
   /** Answers everything pending, oldest first, with answers that depend only on the order questions were asked. */
   answerAll(skip: ReadonlySet<string> = new Set()): void {
     for (let round = 0; round < 10_000 && this.failure === undefined; round++) {
@@ -417,6 +425,9 @@ function play(input: SessionInput): Driver {
         break;
       case "shutdown":
         driver.shutdown();
+        break;
+      case "banned":
+        driver.banned();
         break;
     }
     if (driver.failure !== undefined) return driver;
@@ -548,6 +559,7 @@ function event(rng: Rng, afterHangUp: boolean, timeouts: boolean): Step {
     [3, clock(clockJump(rng, timeouts))],
     [1, learn(rng.next())],
     [afterHangUp ? 0 : 0.2, shutdown()],
+    [afterHangUp ? 0 : 0.1, banned()],
   ]);
 }
 
@@ -640,6 +652,8 @@ function formatStep(step: Step): string {
       return "hangUp()";
     case "shutdown":
       return "shutdown()";
+    case "banned":
+      return "banned()";
   }
 }
 

@@ -14,7 +14,7 @@ test("a .domain allow entry matches a forward-confirmed name under it, and nothi
 });
 
 test("release ends the greet wait at once with the final 220 and the session", () => {
-  const g = new Greeter({ hostname: "mx.test.example", greetWaitMs: 6000, greetWaitStressMs: 2000, banAction: "reject", actions: {}, checks: SESSION.checks, observe: false });
+  const g = new Greeter({ hostname: "mx.test.example", greetWaitMs: 6000, greetWaitStressMs: 2000, banAction: "reject", banEndsSessions: true, actions: {}, checks: SESSION.checks, observe: false });
   g.open({ kind: "new" }, 0);
   assert.deepEqual(g.release(), [{ type: "write", text: "220 mx.test.example ESMTP\r\n" }, { type: "handoff", early: undefined }]);
   assert.deepEqual(g.release(), [], "only once");

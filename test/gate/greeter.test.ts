@@ -4,7 +4,7 @@ import type { GateConfig } from "../../src/gate/types.ts";
 import { test } from "../harness.ts";
 import { CONFIG as SESSION } from "../smtp/transcript.ts";
 
-const CONFIG: GateConfig = { hostname: "mx.test.example", greetWaitMs: 6000, greetWaitStressMs: 2000, banAction: "reject", actions: {}, checks: SESSION.checks, observe: false };
+const CONFIG: GateConfig = { hostname: "mx.test.example", greetWaitMs: 6000, greetWaitStressMs: 2000, banAction: "reject", banEndsSessions: true, actions: {}, checks: SESSION.checks, observe: false };
 const BAN = { kind: "ban" as const, prefix: "192.0.2.1/32", createdAt: 0, expiresAt: 1e15, node: "a", check: "pregreet", reason: "PREGREET" };
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -56,4 +56,21 @@ test("banned clients get 554 5.7.1, or nothing with the drop action; passed clie
   assert.equal(dropped[0].type, "drop");
   const passed = new Greeter(CONFIG).open({ kind: "passed", entry: { ...BAN, kind: "pass" } }, 0);
   assert.deepEqual(passed, [{ type: "write", text: "220 mx.test.example ESMTP\r\n" }, { type: "handoff", early: undefined }]);
+});
+
+test("a ban made during the greet wait: 421 4.7.1 instead of the final 220 (dropped with MXSCREEN_BAN_ACTION=drop), concluded BANNED", () => {
+  const g = new Greeter(CONFIG);
+  g.open({ kind: "new" }, 0);
+  assert.deepEqual(g.banned(BAN), [
+    { type: "write", text: "421 4.7.1 mx.test.example Service unavailable; client banned by policy, closing connection\r\n" },
+    { type: "close" },
+    { type: "conclude", finding: { event: "BANNED", check: "pregreet", action: "close", evidence: { ban: "192.0.2.1/32", reason: "PREGREET", by: "a", ended: "greet-wait" } } },
+  ]);
+  assert.deepEqual(g.tick(6000), [], "no 220 after it");
+  const dropped = new Greeter({ ...CONFIG, banAction: "drop" });
+  dropped.open({ kind: "new" }, 0);
+  assert.deepEqual(dropped.banned(BAN).slice(0, 1), [{ type: "drop" }]);
+  const handedOff = new Greeter(CONFIG);
+  handedOff.open({ kind: "passed", entry: { ...BAN, kind: "pass" } }, 0);
+  assert.deepEqual(handedOff.banned(BAN), [], "a session that began is the session's to end");
 });
