@@ -229,6 +229,7 @@ async function main(): Promise<void> {
     listening: () => loop.listening && (siblings === undefined || siblings.running === config.processes - 1),
     openConnections: () => loop.connections,
     maxConnections: config.connectionLimits.total,
+    observe: { ...config.observe, dnswlThreshold: config.checks.dnswlThreshold },
   });
   // Each process of MXSCREEN_PROCESSES serves its own metrics: the Nth on the admin port + N.
   const adminAddress = config.adminListen && {
