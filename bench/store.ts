@@ -8,17 +8,13 @@
  *
  *   options: --entries N (1000000)  --lookups N (2000000)  --bans N (200)  --follow-ms N (250)  --no-nudge  --import-lines N (1000000)
  */
-import { join } from "node:path";
 import process from "node:process";
-import { type IP, parseIP } from "../src/ip/address.ts";
+import type { IP } from "../src/ip/address.ts";
 import { runtimeName } from "../src/net/runtime/which-runtime.ts";
 import { type IndexedChange, ListIndex } from "../src/store/prefix-index.ts";
 import { Store } from "../src/store/store.ts";
+import { propagation } from "./propagation.ts";
 import { withSqld } from "./sqld.ts";
-import { adminApp } from "../src/admin/app.ts";
-import { Metrics } from "../src/metrics/metrics.ts";
-import { Nudges } from "../src/cluster/nudges.ts";
-import { serve } from "../src/net/runtime/serve.ts";
 import { readListFile } from "../src/store/list-file.ts";
 import { importList } from "../src/store/list-import.ts";
 
@@ -38,11 +34,6 @@ const IMPORT_LINES = option("import-lines", 1_000_000);
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 /** A deterministic pseudo-random sequence, so every run and runtime looks up the same addresses. */
@@ -105,38 +96,7 @@ function lookupBench(): { family: string; nsPerLookup: number; hitRate: number }
 }
 
 function propagationBench(): Promise<{ p50: number; p99: number; max: number; n: number }> {
-  return withSqld(async (url, dir) => {
-    const a = await Store.open({ url, node: "a", queueFile: join(dir, "a.jsonl") }, (e) => console.error(e.message));
-    const b = await Store.open({ url, node: "b", queueFile: join(dir, "b.jsonl") }, (e) => console.error(e.message));
-    // Node b's admin API takes the nudges; node a sends them once a ban reached sqld (as src/main.ts wires them).
-    const app = adminApp({ store: b, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 60_000, passTtls: { greetMs: 86_400_000, protocolMs: 86_400_000 }, listening: () => true, openConnections: () => 0 });
-    const admin = NUDGES ? await serve((request, peer) => app.fetch(request, peer), "127.0.0.1", 0) : undefined;
-    const nudges = new Nudges("a", undefined, (e) => console.error(e.message));
-    if (NUDGES) a.onListWritten(() => void nudges.send());
-    // With nudges, polling runs at the default idle pace: the nudge, not the poll, carries the ban.
-    b.follow({ fastMs: FOLLOW_MS, idleMs: NUDGES ? 5_000 : FOLLOW_MS }, { runtime: runtimeName(), listen: "-", startedAt: Date.now(), adminUrl: admin && `http://127.0.0.1:${admin.port}` });
-    for (const deadline = Date.now() + 15_000; NUDGES && nudges.known === 0; await nudges.readPeers(a.db)) {
-      if (Date.now() > deadline) throw new Error("node a never learned node b's admin URL from the nodes table");
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const latencies: number[] = [];
-    for (let i = 0; i < BANS; i++) {
-      const ip = parseIP(`10.${(i >> 8) & 255}.${i & 255}.7`)!;
-      const started = performance.now();
-      a.set("ban", { prefix: { ip, length: 32 }, ttlMs: 60_000, check: "bench" }, Date.now());
-      while (!b.lookup(ip, Date.now()).ban) {
-        if (performance.now() - started > 10_000) throw new Error(`ban ${i} not visible on node b after 10 s`);
-        await new Promise((r) => setTimeout(r, 2));
-      }
-      latencies.push(performance.now() - started);
-      // Gaps spread over two follow intervals, so that bans land at every phase of node b's polling.
-      await new Promise((r) => setTimeout(r, next() % (2 * FOLLOW_MS)));
-    }
-    await a.close();
-    await b.close();
-    await admin?.close();
-    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), n: latencies.length };
-  });
+  return withSqld((url, dir) => propagation({ url, dir, names: ["a", "b"], block: 0, bans: BANS, followMs: FOLLOW_MS, nudges: NUDGES, gapMs: () => next() % (2 * FOLLOW_MS) }));
 }
 
 /** A list file of IMPORT_LINES lines (a tenth of them Postfix reject lines) imported into sqld: seconds, and CPU of this process. */

@@ -20,6 +20,7 @@ import { CertificateFiles } from "./net/certificate-files.ts";
 import { serve } from "./net/runtime/serve.ts";
 import { FleetCounters } from "./store/fleet-counters.ts";
 import { ClientRates } from "./gate/client-rates.ts";
+import { registerFleetMetrics } from "./admin/fleet-metrics.ts";
 import { Every, FOLLOW_TABLES_MS } from "./store/every.ts";
 import { GreylistStore } from "./greylist/index.ts";
 import { HarvestWindow, reportHarvest } from "./harvest/index.ts";
@@ -29,6 +30,7 @@ import { runnerConfig } from "../workers/runner-config.ts";
 import { Nudges } from "./cluster/nudges.ts";
 import { Siblings } from "./cluster/siblings.ts";
 import { openFilesLimit, USUAL_OPEN_FILES } from "./net/open-files.ts";
+import { bigMemory } from "./net/runtime/memory.ts";
 import { VERSION } from "./version.ts";
 
 /** Past MXSCREEN_MAX_CONNECTIONS, room for the `421` replies and for allowed clients, which are not counted. */
@@ -78,7 +80,7 @@ function allowByName(config: Config, observeDns: DnsObserver): ((ip: IP) => Prom
 
 /** The local copy of the lists lives beside the write queue, in the node's data directory; its processes share it. */
 function localCopyPath(queueFile: string): string {
-  return join(dirname(queueFile), "lists-copy.jsonl");
+  return join(dirname(queueFile), "lists-copy.bin");
 }
 
 /** The admin host other nodes can reach: an address listening on every interface stands for the host's name. */
@@ -106,6 +108,7 @@ async function main(): Promise<void> {
       queueFile,
       timeoutMs: config.dbTimeoutMs,
       localCopy: localCopyPath(config.queueFile),
+      memory: await bigMemory(),
       // Housekeeping is one process's job: the first of the node's.
       retention: sibling ? undefined : config.retention,
     },
@@ -170,6 +173,7 @@ async function main(): Promise<void> {
     : config.checks.greylist
     ? await GreylistStore.open(store, config.greylist, warn)
     : GreylistStore.lazy(store, config.greylist, warn);
+  registerFleetMetrics(metrics, counters, greylist);
   const loop = new AcceptLoop({
     gate: {
       hostname: config.hostname,
@@ -225,6 +229,7 @@ async function main(): Promise<void> {
     listening: () => loop.listening && (siblings === undefined || siblings.running === config.processes - 1),
     openConnections: () => loop.connections,
     maxConnections: config.connectionLimits.total,
+    observe: { ...config.observe, dnswlThreshold: config.checks.dnswlThreshold },
   });
   // Each process of MXSCREEN_PROCESSES serves its own metrics: the Nth on the admin port + N.
   const adminAddress = config.adminListen && {

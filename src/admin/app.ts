@@ -5,6 +5,7 @@ import { formatIP, formatPrefix, type Prefix, parseIP, parsePrefix } from "../ip
 import { explain } from "../store/explain.ts";
 import { checkAddress, checkListRequest } from "../store/list-input.ts";
 import { fleetStats } from "../store/stats.ts";
+import type { ObserveSettings } from "../store/observed-checks.ts";
 import type { Store, StoreHealth } from "../store/store.ts";
 import type { ListKind } from "../store/types.ts";
 import { authorize } from "./auth.ts";
@@ -29,6 +30,8 @@ export interface AdminDeps {
   readonly openConnections: () => number;
   /** MXSCREEN_MAX_CONNECTIONS, shown as mxscreen_max_connections. */
   readonly maxConnections?: number;
+  /** The estimate of what enforcing the checks in `ignore` or `observe` would cost; without it stats leave it out. */
+  readonly observe?: ObserveSettings;
 }
 
 type Env = { Bindings: { address: string } };
@@ -167,7 +170,7 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
 
   app.get("/api/openapi.json", (c) => c.json({ ...OPENAPI, info: { ...OPENAPI.info, version: VERSION } }));
 
-  const fleet = (now: number) => fromStoreOrMemory(store, () => fleetStats(store.db, now), () => fleetFromMemory(store, now));
+  const fleet = (now: number) => fromStoreOrMemory(store, () => fleetStats(store.db, now, deps.observe), () => fleetFromMemory(store, now));
   app.get("/api/stats", async (c) => {
     const now = Date.now();
     const { value, stale } = await fleet(now);

@@ -1,6 +1,9 @@
 import type { StoreHealth } from "../store/store.ts";
 import type { Explanation } from "../store/explain.ts";
 import type { FleetStats } from "../store/stats.ts";
+import { describeRate } from "../store/observe-estimate.ts";
+import type { ObservedChecks } from "../store/observed-checks.ts";
+import { durationText } from "../config/duration.ts";
 import { ago, Html, html } from "./html.ts";
 import type { Staleness } from "./stale.ts";
 
@@ -76,6 +79,18 @@ const STYLE = html`<style>
   .legend span { display: inline-block; margin-right: 1rem; } .legend i { display: inline-block; width: .8rem; height: .8rem; margin-right: .3rem; }
 </style>`;
 
+/** Each check in `ignore` or `observe`, and what enforcing it would cost, so an operator can switch it on evidence. */
+function observedSection(o: ObservedChecks): Html {
+  return html`<h2>What enforcing would cost (fleet, checks in ignore or observe)</h2>
+<p class="muted">Clients hit from ${durationText(o.windowMs)} to ${durationText(o.retryWindowMs)} ago, by what they did next on any node: legitimate (DNSWL-listed, delivered after a 4xx, or a later clean pass), bot (banned by another check or DNSBL-listed, or no delivery within ${
+    durationText(o.retryWindowMs)
+  } of a 4xx), unknown (neither yet).</p>
+<table id="observed"><tr><th>check</th><th>action here now</th><th>clients</th><th>hits</th><th>legitimate</th><th>bot</th><th>unknown</th><th>false positives if enforced</th></tr>
+${o.checks.map((c) => html`<tr><td>${c.check}</td><td>${c.action ?? "?"}</td><td>${c.clients}</td><td>${c.hits}${c.sampled ? " (newest)" : ""}</td><td>${c.legitimate}</td><td>${c.bot}</td><td>${c.unknown}</td><td>${describeRate(c)}</td></tr>`)}
+</table>
+${o.checks.length === 0 ? html`<p class="muted">No check in ignore or observe had a hit in the window.</p>` : ""}`;
+}
+
 export function renderDashboard(d: DashboardData): string {
   const sum = (group: Group) => Object.entries(d.totals).filter(([v]) => groupOf(v) === group).reduce((a, [, n]) => a + n, 0);
   const hour = d.lastHour.flatMap((m) => Object.entries(m.verdicts));
@@ -109,6 +124,7 @@ ${Object.entries(d.totals).sort((a, b) => b[1] - a[1]).map(([v, n]) => html`<tr>
 ${d.fleet.topOffenders.map((o) => html`<tr><td>${o.ip}</td><td>${o.events}</td><td>${o.lastEvent} · ${ago(o.last, d.now)}</td><td><a href="/explain/${encodeURIComponent(o.ip)}">explain</a></td></tr>`)}
 </table>
 ${d.fleet.topOffenders.length === 0 ? html`<p class="muted">None in the last hour.</p>` : ""}
+${d.fleet.observed ? observedSection(d.fleet.observed) : ""}
 <h2>Recent verdicts (fleet)</h2>
 <table id="recent"><tr><th>when</th><th>node</th><th>client</th><th>verdict</th><th>action</th></tr>
 ${d.fleet.recent.map((r) => html`<tr><td>${ago(r.at, d.now)}</td><td>${r.node}</td><td><a href="/explain/${encodeURIComponent(r.ip)}">${r.ip}</a></td><td>${r.event}</td><td>${r.action}</td></tr>`)}

@@ -40,7 +40,7 @@ export async function fromStoreOrMemory<T>(store: Store, read: () => Promise<T>,
 /** The fleet's numbers as far as this node knows them without the database: its lists; the verdicts and nodes live only there. */
 export function fleetFromMemory(store: Store, now: number): FleetStats {
   const count = (kind: ListKind) => store.entries(kind, now).length;
-  return { lists: { ban: count("ban"), pass: count("pass"), allow: count("allow") }, events: {}, topOffenders: [], recent: [], nodes: [] };
+  return { lists: { ban: count("ban"), pass: count("pass"), allow: count("allow") }, events: {}, topOffenders: [], recent: [], nodes: [], observed: null };
 }
 
 /** The entries in this node's memory that cover `ip`; the history of changes and verdicts lives only in the database. */

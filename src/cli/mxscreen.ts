@@ -14,6 +14,9 @@ import { readListFile } from "../store/list-file.ts";
 import { ImportError, importList, type ImportProgress, type ImportReport } from "../store/list-import.ts";
 import { migrate } from "../store/migrate.ts";
 import { fleetStats } from "../store/stats.ts";
+import { describeRate } from "../store/observe-estimate.ts";
+import type { ObservedChecks } from "../store/observed-checks.ts";
+import { durationText } from "../config/duration.ts";
 import { Store } from "../store/store.ts";
 import { Nudges } from "../cluster/nudges.ts";
 import type { ListKind } from "../store/types.ts";
@@ -138,6 +141,14 @@ function table(rows: Record<string, unknown>[], columns: string[]): string {
   return [line(columns), ...cells.map(line)].join("\n");
 }
 
+/** What enforcing each check in `ignore` or `observe` would cost (README: Observe before you enforce). */
+function observedTable(o: ObservedChecks): string {
+  const rows = o.checks.map((c) => ({ ...c, action: c.action ?? "?", "false positives if enforced": describeRate(c), hits: c.sampled ? `${c.hits} (newest)` : c.hits }));
+  return `what enforcing would cost, checks in ignore or observe (hits from ${durationText(o.windowMs)} to ${durationText(o.retryWindowMs)} ago; a 4xx not followed by a delivery within ${
+    durationText(o.retryWindowMs)
+  } counts as a bot):\n${table(rows, ["check", "action", "clients", "hits", "legitimate", "bot", "unknown", "false positives if enforced"])}`;
+}
+
 function entryTable(entries: readonly ListEntryJson[]): string {
   const rows = entries.map((e) => ({ ...e, expires: e.expiresAt ?? "never", since: e.createdAt, check: e.check ?? "", reason: e.reason ?? "" }));
   return table(rows, ["prefix", "expires", "node", "check", "reason", "since"]);
@@ -210,7 +221,7 @@ async function localBackend(): Promise<Backend> {
       if (!ip) throw new UsageError(`explain: ${JSON.stringify(text)} is not an IP address`);
       return explanationJson(await explain(store.db, ip));
     },
-    stats: () => fleetStats(store.db, Date.now()),
+    stats: () => fleetStats(store.db, Date.now(), { ...config.observe, dnswlThreshold: config.checks.dnswlThreshold }),
     close: () => store.close(0),
   };
 }
@@ -394,6 +405,7 @@ async function run(argv: string[], print: (text: string) => void): Promise<numbe
         print(`\nverdicts, last hour (fleet):\n${table(Object.entries(stats.events).map(([event, n]) => ({ event, n })), ["event", "n"])}`);
         print(`\ntop offenders, last hour:\n${table(stats.topOffenders.map((o) => ({ ...o, last: new Date(o.last).toISOString() })), ["ip", "events", "lastEvent", "last"])}`);
         print(`\nnodes:\n${table(stats.nodes.map((n) => ({ ...n, lastSeen: new Date(n.lastSeen).toISOString() })), ["name", "runtime", "listen", "lastSeen"])}`);
+        if (stats.observed) print(`\n${observedTable(stats.observed)}`);
       }
       return 0;
     }

@@ -1,5 +1,5 @@
-import { actionVariable, CHECKS, type CheckId, type ChecksSettings } from "../checks/registry.ts";
-import { CHECK_ACTIONS, type CheckAction } from "../checks/types.ts";
+import { actionVariable, CHECKS, type CheckId, type ChecksSettings, effectiveAction } from "../checks/registry.ts";
+import { CHECK_ACTIONS, type CheckAction, type EffectiveAction } from "../checks/types.ts";
 import { formatIP, parseIP, type Prefix } from "../ip/address.ts";
 import { ConfigError } from "./config-error.ts";
 import { parseDuration } from "./duration.ts";
@@ -81,6 +81,8 @@ export interface Config {
   readonly countersIntervalMs: number;
   /** MXSCREEN_EVENTS_RETENTION and MXSCREEN_EVENTS_MAX_ROWS: what the housekeeping keeps of `events`. */
   readonly retention: { readonly eventsMs: number; readonly eventsMaxRows: number };
+  /** MXSCREEN_OBSERVE_WINDOW and MXSCREEN_OBSERVE_RETRY_WINDOW: what the estimate of enforcing the checks in `ignore` or `observe` reads. */
+  readonly observe: { readonly windowMs: number; readonly retryWindowMs: number; readonly actions: Readonly<Record<CheckId, EffectiveAction>> };
   /** MXSCREEN_DB_TIMEOUT: the longest any one call to the database may take before it counts as an outage. */
   readonly dbTimeoutMs: number;
   /** How long one DNS question may take before it counts as a failure. */
@@ -101,8 +103,8 @@ export interface Config {
   readonly checks: ChecksSettings;
   /** MXSCREEN_ACTION_<CHECK> for every check in the registry, defaults filled in. */
   readonly checkActions: Readonly<Record<CheckId, CheckAction>>;
-  /** The greylist timings; undefined when nothing greylists (MXSCREEN_GREYLIST off, and the harvest check only logs). */
-  readonly greylist: { readonly delayMs: number; readonly windowMs: number; readonly passTtlMs: number } | undefined;
+  /** The greylist timings and cap; undefined when nothing greylists (MXSCREEN_GREYLIST off, and the harvest check only logs). */
+  readonly greylist: { readonly delayMs: number; readonly windowMs: number; readonly passTtlMs: number; readonly maxTriplets: number } | undefined;
   /** The harvest check's thresholds; `domains`: the domains that can be harvested (MXSCREEN_ACCEPT_DOMAINS, empty for any). */
   readonly harvest: { readonly threshold: number; readonly prefixClients: number; readonly domains: readonly string[] };
   readonly connectionLimits: { readonly perClient: number; readonly perPrefix: number; readonly total: number };
@@ -274,6 +276,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     followIdleIntervalMs: dur("MXSCREEN_FOLLOW_IDLE_INTERVAL", "5s"),
     countersIntervalMs: dur("MXSCREEN_COUNTERS_INTERVAL", "5s"),
     retention: { eventsMs: dur("MXSCREEN_EVENTS_RETENTION", "30d"), eventsMaxRows: int("MXSCREEN_EVENTS_MAX_ROWS", 10_000_000, 1000, 1_000_000_000) },
+    observe: { windowMs: dur("MXSCREEN_OBSERVE_WINDOW", "7d"), retryWindowMs: dur("MXSCREEN_OBSERVE_RETRY_WINDOW", "4h"), actions: effectiveActions(checkActions, mode === "observe") },
     dbTimeoutMs: dur("MXSCREEN_DB_TIMEOUT", "3s"),
     dnsTimeoutMs: dur("MXSCREEN_DNS_TIMEOUT", "5s"),
     log: parseChoice("MXSCREEN_LOG", get("MXSCREEN_LOG") ?? "text", ["text", "json", "postfix"]),
@@ -290,7 +293,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     ipv6PrefixLength: parseInteger("MXSCREEN_IPV6_PREFIX", get("MXSCREEN_IPV6_PREFIX") ?? "64", 16, 128),
     checks,
     checkActions,
-    greylist: greylisting ? { delayMs: checks.greylistDelayMs, windowMs: checks.greylistWindowMs, passTtlMs: checks.greylistPassTtlMs } : undefined,
+    greylist: greylisting
+      ? { delayMs: checks.greylistDelayMs, windowMs: checks.greylistWindowMs, passTtlMs: checks.greylistPassTtlMs, maxTriplets: checks.greylistMaxTriplets }
+      : undefined,
     harvest: { threshold: checks.harvestThreshold, prefixClients: checks.harvestPrefixClients, domains: acceptDomains },
     connectionLimits: { perClient: checks.maxConnPerClient, perPrefix: checks.maxConnPerPrefix, total: maxConnections },
     badRecipientWindow: { max: checks.maxBadRecipientsPerPrefix, windowMs: checks.badRecipientWindowMs },
@@ -309,6 +314,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     throw new ConfigError("MXSCREEN_FOLLOW_IDLE_INTERVAL", get("MXSCREEN_FOLLOW_IDLE_INTERVAL") ?? "", "a duration at least MXSCREEN_FOLLOW_INTERVAL");
   }
   if (config.retention.eventsMs === 0) throw new ConfigError("MXSCREEN_EVENTS_RETENTION", get("MXSCREEN_EVENTS_RETENTION") ?? "", "a duration above 0");
+  if (config.observe.windowMs <= config.observe.retryWindowMs) {
+    throw new ConfigError("MXSCREEN_OBSERVE_WINDOW", get("MXSCREEN_OBSERVE_WINDOW") ?? "7d", "a duration longer than MXSCREEN_OBSERVE_RETRY_WINDOW: hits younger than that are not judged yet");
+  }
   if (config.passTtlMs === 0) throw new ConfigError("MXSCREEN_PASS_TTL", get("MXSCREEN_PASS_TTL") ?? "", "a duration above 0");
   if (config.protocolPassTtlMs === 0) throw new ConfigError("MXSCREEN_PROTOCOL_PASS_TTL", get("MXSCREEN_PROTOCOL_PASS_TTL") ?? "", "a duration above 0");
   if (config.greylist !== undefined && config.greylist.windowMs <= config.greylist.delayMs) {
@@ -337,4 +345,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     throw new ConfigError("MXSCREEN_DB_URL", config.dbUrl, "a file: URL when MXSCREEN_DB_SYNC_URL makes it an embedded replica");
   }
   return Object.freeze({ ...config, unknownVariables });
+}
+
+/** What each check does on this node, as `effectiveAction` applies it: what the estimate of enforcing shows beside each check. */
+function effectiveActions(actions: Readonly<Record<CheckId, CheckAction>>, observe: boolean): Record<CheckId, EffectiveAction> {
+  return Object.fromEntries(CHECKS.map((check) => [check.id, effectiveAction(check, actions, observe)])) as Record<CheckId, EffectiveAction>;
 }

@@ -21,3 +21,9 @@ export function parseDuration(variable: string, text: string): number {
   if (ms === "too-long") throw new ConfigError(variable, text, `a duration of at most ${MAX_DURATION_TEXT}`);
   return ms;
 }
+
+/** Milliseconds as an operator writes them: `7d`, `4h`, `1500ms`; the largest unit that divides it. */
+export function durationText(ms: number): string {
+  const [unit, size] = Object.entries(DURATION_UNITS).reverse().find(([, size]) => ms % size === 0 && ms >= size) ?? ["ms", 1];
+  return `${ms / size}${unit}`;
+}

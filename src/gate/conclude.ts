@@ -48,6 +48,7 @@ export function sessionFindings(standing: Standing, gateFindings: readonly Findi
     after: facts.where,
     messages: facts.messages,
     recipients: facts.recipients,
+    tempfails: facts.tempfails || undefined,
     errors: facts.errors,
     paced: facts.pacedReplies || undefined,
     tls: facts.tls || undefined,

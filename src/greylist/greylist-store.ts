@@ -13,6 +13,8 @@ export interface GreylistConfig {
   readonly windowMs: number;
   /** How long a passed triplet stays passed after its last use. */
   readonly passTtlMs: number;
+  /** Triplets held in memory at most (MXSCREEN_GREYLIST_MAX_TRIPLETS); past it the least recently changed go first. */
+  readonly maxTriplets?: number;
 }
 
 export type GreylistVerdict = "pass" | "defer";
@@ -41,10 +43,16 @@ const PAGE = 10_000;
  * database gives each change. A sender retrying through another node minutes later
  * finds its triplet there; two nodes that see a new triplet within FOLLOW_TABLES_MS of each other
  * each defer it once, which only costs the sender the retry it makes anyway.
+ *
+ * At most `maxTriplets` are held (a flood of new senders and recipients cannot take the
+ * node's memory): past it the triplet changed least recently is forgotten here, though not in
+ * the database; a sender it belonged to is deferred once more, as a new one.
  */
 export class GreylistStore {
+  /** In the order they last changed (a Map keeps insertion order), the oldest first. */
   private readonly rows = new Map<string, Triplet>();
   private lastSeq = -1;
+  private forgotten = 0;
   /** Not following yet: it starts at the first consult (`lazy`). */
   private idle = false;
 
@@ -81,6 +89,11 @@ export class GreylistStore {
     return this.rows.size;
   }
 
+  /** Triplets forgotten since start because more than `maxTriplets` were held. */
+  get evicted(): number {
+    return this.forgotten;
+  }
+
   consult(triplet: string, now: number): GreylistVerdict {
     if (this.idle) {
       this.idle = false;
@@ -89,10 +102,22 @@ export class GreylistStore {
     const row = this.rows.get(triplet);
     const next = nextTriplet(row, triplet, now, this.config);
     if (next.row !== row) {
-      this.rows.set(triplet, next.row);
+      this.hold(next.row);
       this.store.writeGreylist(next.row);
     }
     return next.verdict;
+  }
+
+  /** Holds a triplet's new state as the most recent, forgetting the oldest past the cap. */
+  private hold(row: Triplet): void {
+    this.rows.delete(row.triplet);
+    this.rows.set(row.triplet, row);
+    const max = this.config.maxTriplets ?? Infinity;
+    for (const oldest of this.rows.keys()) {
+      if (this.rows.size <= max) break;
+      this.rows.delete(oldest);
+      this.forgotten++;
+    }
   }
 
   private readonly follow = async (db: Kysely<Database>): Promise<void> => {
@@ -103,7 +128,7 @@ export class GreylistStore {
       for (const { node: _, seq, ...row } of page) {
         this.lastSeq = Math.max(this.lastSeq, seq);
         const held = this.rows.get(row.triplet);
-        if (row.expires_at > now && (held === undefined || held.expires_at <= row.expires_at)) this.rows.set(row.triplet, row);
+        if (row.expires_at > now && (held === undefined || held.expires_at <= row.expires_at)) this.hold(row);
       }
       if (page.length < PAGE) return;
     }

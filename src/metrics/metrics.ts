@@ -78,6 +78,11 @@ export class Metrics {
     this.families.set(name, { help, type: "gauge", values: new Map(), buckets: [], histograms: new Map(), collect });
   }
 
+  /** A counter read when scraped, from a count kept where it happens (one value, or one per label set). */
+  counter(name: string, help: string, collect: () => number | readonly (readonly [Labels, number])[]): void {
+    this.families.set(name, { help, type: "counter", values: new Map(), buckets: [], histograms: new Map(), collect });
+  }
+
   inc(name: string, labels: Labels = {}, by = 1): void {
     const family = this.family(name);
     const key = labelKey(labels);

@@ -177,6 +177,7 @@ export class Session {
     pipeliningOffered: false,
     ehloRefusedUnanswered: false,
     messages: 0,
+    tempfails: 0,
     lastReply: undefined,
     end: undefined,
     dnsblScore: undefined,
@@ -1041,6 +1042,7 @@ export class Session {
     const answering = this.answering;
     this.answering = undefined;
     if (answering !== undefined && (text[0] === "4" || text[0] === "5")) this.push({ type: "refused", ...answering, reply: text.trimEnd() });
+    if (answering !== undefined && text[0] === "4") this.facts.tempfails++;
     this.push({ type: "reply", text });
   }
 

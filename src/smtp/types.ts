@@ -166,6 +166,8 @@ export interface SessionFacts {
   /** EHLO was refused (502) and no HELO came after it. */
   ehloRefusedUnanswered: boolean;
   messages: number;
+  /** MAIL, RCPT or messages answered with a 4xx: a real MTA queues the mail and comes back, most bots do not. */
+  tempfails: number;
   lastReply: string | undefined;
   end: EndReason | undefined;
   /** Weighted DNSBL/DNSWL score, when zones are configured. */

@@ -33,29 +33,36 @@ type Calls = Pick<Client, "execute" | "batch" | "executeMultiple" | "migrate" | 
  * sync runs in native code that cannot be aborted: while one has not ended, the next waits for
  * it rather than starting another, so a dead link does not pile them up.
  *
- * An embedded replica's sync and its writes (passed through to the primary) are worse: they
- * block the whole event loop in native code until the primary answers, which no deadline can
- * interrupt. `beforeRemote` asks the primary first, asynchronously, and refuses the call when it
- * does not answer; reads (SELECT) stay local and are never held up.
+ * An embedded replica's sync is worse: it blocks the whole event loop in native code until the
+ * primary answers, which no deadline can interrupt. `beforeRemote` asks the primary first,
+ * asynchronously, and refuses the sync when it does not answer. Its writes, passed through to
+ * the primary by the replica, would block the same way (for seconds while the primary is busy
+ * with another node's import, measured): with `primary` (a client of the primary over HTTP)
+ * they go to it instead, as ordinary requests, and come back into the replica's file with its
+ * next sync. Reads (SELECT, read batches) stay local and are never held up.
  */
-export function withDeadlines(current: () => Client, ms: number, url: string, beforeRemote?: () => Promise<void>): Client {
+export function withDeadlines(current: () => Client, ms: number, url: string, beforeRemote?: () => Promise<void>, primary?: Client): Client {
   const what = `the database at ${url}`;
   let syncing: ReturnType<Client["sync"]> | undefined;
-  const remote = async <T>(call: () => Promise<T>): Promise<T> => {
+  const remote = async <T>(call: (client: Client) => Promise<T>): Promise<T> => {
+    if (primary) return withDeadline(call(primary), ms, what);
     if (beforeRemote) await beforeRemote();
-    return withDeadline(call(), ms, what);
+    return withDeadline(call(current()), ms, what);
   };
   const calls: Calls = {
     execute: ((statement: string | { sql: string }, args?: never) => {
       const sql = typeof statement === "string" ? statement : statement.sql;
-      const call = () => current().execute(statement as never, args);
-      return /^\s*select\b/i.test(sql) ? withDeadline(call(), ms, what) : remote(call);
+      return /^\s*select\b/i.test(sql) ? withDeadline(current().execute(statement as never, args), ms, what) : remote((client) => client.execute(statement as never, args));
     }) as Client["execute"],
-    batch: (statements, mode) => remote(() => current().batch(statements, mode)),
-    executeMultiple: (sql) => remote(() => current().executeMultiple(sql)),
-    migrate: (statements) => remote(() => current().migrate(statements)),
-    transaction: (async (mode?: never) => transactionWithDeadlines(await remote(() => current().transaction(mode)), ms, what)) as Client["transaction"],
-    sync: () => syncing ??= remote(() => current().sync()).finally(() => syncing = undefined),
+    batch: (statements, mode) => mode === "read" ? withDeadline(current().batch(statements, mode), ms, what) : remote((client) => client.batch(statements, mode)),
+    executeMultiple: (sql) => remote((client) => client.executeMultiple(sql)),
+    migrate: (statements) => remote((client) => client.migrate(statements)),
+    transaction: (async (mode?: never) => transactionWithDeadlines(await remote((client) => client.transaction(mode)), ms, what)) as Client["transaction"],
+    sync: () =>
+      syncing ??= (async () => {
+        if (beforeRemote) await beforeRemote();
+        return withDeadline(current().sync(), ms, what);
+      })().finally(() => syncing = undefined),
   };
   return new Proxy(current(), {
     get(_, key) {

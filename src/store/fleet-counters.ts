@@ -21,6 +21,7 @@ export class FleetCounters {
   private readonly listeners = new Map<string, (key: string, now: number) => void>();
   private lastSeq = -1;
   private prunedAt = 0;
+  private exchangedAt = 0;
   private readonly following: Every;
 
   /** `everyMs`: MXSCREEN_COUNTERS_INTERVAL, how often this node writes its counts and reads the others'. */
@@ -38,6 +39,16 @@ export class FleetCounters {
     const counts = new WindowedCounts(windowMs);
     this.counters.set(name, counts);
     return counts;
+  }
+
+  /** Each counter's name, window and keys held, for /metrics. */
+  describe(): { name: string; windowMs: number; keys: number; evicted: number }[] {
+    return [...this.counters].map(([name, counts]) => ({ name, windowMs: counts.windowMs, keys: counts.size, evicted: counts.evicted }));
+  }
+
+  /** When this node last handed its counts to the queue and read the other nodes' (0: not since start). */
+  get lastExchange(): number {
+    return this.exchangedAt;
   }
 
   /** `heard` is told of each key of counter `name` whose count another node's row changed, as it is read. */
@@ -77,6 +88,7 @@ export class FleetCounters {
       }
       if (page.length < PAGE) break;
     }
+    this.exchangedAt = now;
     // Each node deletes its own old rows: no node has to coordinate with another for it.
     if (now - this.prunedAt < PRUNE_EVERY_MS) return;
     this.prunedAt = now;

@@ -32,8 +32,9 @@ async function applyOne(client: Client, name: string, sql: string): Promise<bool
       await transaction.rollback();
       return false;
     }
-    for (const statement of splitStatements(sql)) await transaction.execute(statement);
-    await transaction.execute({ sql: "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", args: [name, Date.now()] });
+    // One request for the whole file: over a network each statement was a round trip, and a
+    // node far from its database (150 ms away) took most of 20 s to start.
+    await transaction.batch([...splitStatements(sql), { sql: "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", args: [name, Date.now()] }]);
     await transaction.commit();
     return true;
   } catch (error) {

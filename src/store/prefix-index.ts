@@ -1,4 +1,4 @@
-import { formatPrefix, type IP, mask, parsePrefix, type Prefix } from "../ip/address.ts";
+import { formatPrefix, type IP, type IPv6, mask, parsePrefix, type Prefix } from "../ip/address.ts";
 import type { ListEntry, ListKind } from "./types.ts";
 
 /** A change as the index applies it: what a node needs to screen, nothing it could read later. */
@@ -15,6 +15,7 @@ export interface IndexedChange {
 }
 
 const KIND_NUMBER: Record<ListKind, number> = { ban: 0, pass: 1, allow: 2 };
+const KINDS: readonly ListKind[] = ["ban", "pass", "allow"];
 
 // The meta word of a slot: the key's length, family and kind, a removal flag, an occupied
 // bit (so an empty slot is 0), and the reason's number.
@@ -34,6 +35,11 @@ const MAX_REASONS = 0xffff;
 /** Slots in use at most this fraction of the table; linear probing stays short below it. */
 const LOAD = 0.75;
 const FIRST_CAPACITY = 1 << 10;
+/**
+ * IPv4 lengths up to this one each have a bitmap of which prefixes of that length have a slot
+ * (2^length bits: 2 MB at /24), for the kinds with entries of that length.
+ */
+const BITMAP_MAX = 24;
 
 function keyMeta(kind: number, prefix: Prefix): number {
   return prefix.length | (prefix.ip.family === 6 ? V6 : 0) | (kind << KIND_SHIFT);
@@ -82,6 +88,8 @@ export class ListIndex {
   /** Slots per (kind, family, length), to probe only the lengths in use. */
   private readonly perLength = new Int32Array(3 * 2 * 129);
   private readonly lengths: number[][] = Array.from({ length: 6 }, () => []);
+  /** Per kind and IPv4 length up to BITMAP_MAX: a bit per prefix that has a slot, while the length has any. */
+  private readonly present: (Uint32Array | undefined)[] = new Array(3 * (BITMAP_MAX + 1)).fill(undefined);
   private readonly inForce = [0, 0, 0];
   /** Node names and check ids, few and repeated on every entry, by number. */
   private readonly names: string[] = [];
@@ -89,8 +97,9 @@ export class ListIndex {
   private readonly reasons: string[] = [];
   private readonly reasonIds = new Map<string, number>();
 
-  constructor() {
-    [this.words, this.times] = slots(FIRST_CAPACITY);
+  /** `allocate`: where the table's memory comes from (huge pages, given by the runtime adapter). */
+  constructor(private readonly allocate: (bytes: number) => ArrayBuffer = (bytes) => new ArrayBuffer(bytes)) {
+    [this.words, this.times] = this.slots(FIRST_CAPACITY);
   }
 
   /** Entries of one list in force (expired ones count until the next sweep). */
@@ -132,6 +141,7 @@ export class ListIndex {
       slot = this.emptySlotFor(a, b, meta & KEY_META);
       this.used++;
       this.count(meta, 1);
+      this.mark(meta, a, true);
     } else {
       if (!force && this.times[slot * 4 + 2] > change.createdAt) return false;
       this.forget(this.words[slot * 8 + 2]);
@@ -150,29 +160,63 @@ export class ListIndex {
   /** The most specific entry of `kind` covering `ip` that has not expired at `now`. */
   lookup(kind: ListKind, ip: IP, now: number): ListEntry | undefined {
     const k = KIND_NUMBER[kind];
-    const lengths = this.lengths[k * 2 + (ip.family === 6 ? 1 : 0)];
+    if (ip.family === 4) return this.found(k, ip, this.slotV4(k, ip.value, now));
+    const g = ip.groups;
+    return this.lookupV6(k, ip, ((g[0] << 16) | g[1]) >>> 0, ((g[2] << 16) | g[3]) >>> 0, now);
+  }
+
+  /** The three lists' entries for `ip` at once, its key words computed once: the lookup of every connection. */
+  lookupAll(ip: IP, now: number): { allow: ListEntry | undefined; ban: ListEntry | undefined; pass: ListEntry | undefined } {
+    if (ip.family === 4) {
+      const value = ip.value;
+      return { allow: this.found(2, ip, this.slotV4(2, value, now)), ban: this.found(0, ip, this.slotV4(0, value, now)), pass: this.found(1, ip, this.slotV4(1, value, now)) };
+    }
+    const g = ip.groups;
+    const high = ((g[0] << 16) | g[1]) >>> 0, low = ((g[2] << 16) | g[3]) >>> 0;
+    return { allow: this.lookupV6(2, ip, high, low, now), ban: this.lookupV6(0, ip, high, low, now), pass: this.lookupV6(1, ip, high, low, now) };
+  }
+
+  /** The slot of the most specific live IPv4 entry of kind `k` covering `value`, or -1. */
+  private slotV4(k: number, value: number, now: number): number {
+    const lengths = this.lengths[k * 2];
     for (let i = 0; i < lengths.length; i++) {
       const length = lengths[i];
-      if (ip.family === 6 && length > 64) {
-        const found = this.long.get(`${kind} ${formatPrefix({ ip: mask(ip, length), length })}`);
-        if (found && !(found.meta & REMOVED) && found.expiresAt > now) return this.entry(kind, ip, length, found.meta, found.names, found.createdAt, found.expiresAt);
+      if (length <= BITMAP_MAX) {
+        // Most probes of a short length miss: its bitmap (at most 2 MB, mostly in cache) says so
+        // without touching the table, a cache miss at millions of entries.
+        const bit = length === 0 ? 0 : value >>> (32 - length);
+        if ((this.present[k * (BITMAP_MAX + 1) + length]![bit >>> 5] & (1 << (bit & 31))) === 0) continue;
+      }
+      const slot = this.find(maskWord(value, length), 0, length | (k << KIND_SHIFT));
+      if (slot >= 0 && this.live(slot, now)) return slot;
+    }
+    return -1;
+  }
+
+  private lookupV6(k: number, ip: IPv6, high: number, low: number, now: number): ListEntry | undefined {
+    const lengths = this.lengths[k * 2 + 1];
+    for (let i = 0; i < lengths.length; i++) {
+      const length = lengths[i];
+      if (length > 64) {
+        const found = this.long.get(`${KINDS[k]} ${formatPrefix({ ip: mask(ip, length), length })}`);
+        if (found && !(found.meta & REMOVED) && found.expiresAt > now) return this.entry(k, ip, length, found.meta, found.names, found.createdAt, found.expiresAt);
         continue;
       }
-      let a: number, b: number;
-      if (ip.family === 4) {
-        a = maskWord(ip.value, length);
-        b = 0;
-      } else {
-        const g = ip.groups;
-        a = maskWord((g[0] << 16) | g[1], length);
-        b = maskWord((g[2] << 16) | g[3], length - 32);
-      }
-      const slot = this.find(a, b, length | (ip.family === 6 ? V6 : 0) | (k << KIND_SHIFT));
-      if (slot < 0 || (this.words[slot * 8 + 2] & REMOVED)) continue;
-      const expiresAt = this.times[slot * 4 + 3];
-      if (expiresAt > now) return this.entry(kind, ip, length, this.words[slot * 8 + 2], this.words[slot * 8 + 3], this.times[slot * 4 + 2], expiresAt);
+      const slot = this.find(maskWord(high, length), maskWord(low, length - 32), length | V6 | (k << KIND_SHIFT));
+      if (slot >= 0 && this.live(slot, now)) return this.found(k, ip, slot);
     }
     return undefined;
+  }
+
+  private live(slot: number, now: number): boolean {
+    return (this.words[slot * 8 + 2] & REMOVED) === 0 && this.times[slot * 4 + 3] > now;
+  }
+
+  private found(k: number, ip: IP, slot: number): ListEntry | undefined {
+    if (slot < 0) return undefined;
+    const meta = this.words[slot * 8 + 2];
+    const expiresAt = this.times[slot * 4 + 3];
+    return this.entry(k, ip, meta & 0xff, meta, this.words[slot * 8 + 3], this.times[slot * 4 + 2], expiresAt);
   }
 
   /**
@@ -180,7 +224,7 @@ export class ListIndex {
    * the lists is written from, and what the admin side shows while the database is away. A walk
    * over the whole table, for those rare moments only.
    */
-  *entries(kind: ListKind, now: number): Generator<ListEntry> {
+  *entries(kind: ListKind, now: number): Generator<HeldEntry> {
     const k = KIND_NUMBER[kind];
     for (let slot = 0; slot < this.capacity; slot++) {
       const meta = this.words[slot * 8 + 2];
@@ -189,12 +233,12 @@ export class ListIndex {
       if (expiresAt <= now) continue;
       const a = this.words[slot * 8], b = this.words[slot * 8 + 1];
       const ip: IP = meta & V6 ? { family: 6, groups: [a >>> 16, a & 0xffff, b >>> 16, b & 0xffff, 0, 0, 0, 0] } : { family: 4, value: a };
-      yield this.entry(kind, ip, meta & 0xff, meta, this.words[slot * 8 + 3], this.times[slot * 4 + 2], expiresAt);
+      yield this.entry(k, ip, meta & 0xff, meta, this.words[slot * 8 + 3], this.times[slot * 4 + 2], expiresAt);
     }
     for (const [key, value] of this.long) {
       if (!key.startsWith(`${kind} `) || (value.meta & REMOVED) || value.expiresAt <= now) continue;
       const prefix = parsePrefix(key.slice(kind.length + 1))!;
-      yield this.entry(kind, prefix.ip, prefix.length, value.meta, value.names, value.createdAt, value.expiresAt);
+      yield this.entry(k, prefix.ip, prefix.length, value.meta, value.names, value.createdAt, value.expiresAt);
     }
   }
 
@@ -224,6 +268,7 @@ export class ListIndex {
       if (meta !== 0 && gone(meta, this.times[slot * 4 + 2], this.times[slot * 4 + 3])) {
         if (!(meta & REMOVED)) expired++;
         this.forget(meta);
+        this.mark(meta, this.words[slot * 8], false);
         this.count(meta, -1);
         this.removeSlot(slot);
         continue;
@@ -235,11 +280,11 @@ export class ListIndex {
     return expired;
   }
 
-  private entry(kind: ListKind, ip: IP, length: number, meta: number, names: number, createdAt: number, expiresAt: number): ListEntry {
+  private entry(k: number, ip: IP, length: number, meta: number, names: number, createdAt: number, expiresAt: number): HeldEntry {
     const check = names >>> 16;
     const reason = meta >>> REASON_SHIFT;
     return new FoundEntry(
-      kind,
+      KINDS[k],
       ip,
       length,
       createdAt,
@@ -311,7 +356,7 @@ export class ListIndex {
   private rehash(capacity: number): void {
     const oldWords = this.words;
     this.capacity = capacity;
-    [this.words, this.times] = slots(capacity);
+    [this.words, this.times] = this.slots(capacity);
     for (let slot = 0; slot < oldWords.length / 8; slot++) {
       const meta = oldWords[slot * 8 + 2];
       if (meta === 0) continue;
@@ -328,10 +373,28 @@ export class ListIndex {
     const before = this.perLength[at];
     this.perLength[at] += delta;
     if ((before === 0) !== (this.perLength[at] === 0)) {
+      const length = meta & 0xff;
+      if (family === 0 && length <= BITMAP_MAX) this.present[kind * (BITMAP_MAX + 1) + length] = before === 0 ? new Uint32Array(Math.max(1, 2 ** length / 32)) : undefined;
       const lengths: number[] = [];
       for (let length = 128; length >= 0; length--) if (this.perLength[(kind * 2 + family) * 129 + length] > 0) lengths.push(length);
       this.lengths[kind * 2 + family] = lengths;
     }
+  }
+
+  /** Sets or clears the bitmap bit of an IPv4 slot's prefix (key word `a`), for the lengths that have one. */
+  private mark(meta: number, a: number, on: boolean): void {
+    const length = meta & 0xff;
+    if (meta & V6 || length > BITMAP_MAX) return;
+    const bits = this.present[((meta >>> KIND_SHIFT) & 3) * (BITMAP_MAX + 1) + length]!;
+    const bit = length === 0 ? 0 : a >>> (32 - length);
+    if (on) bits[bit >>> 5] |= 1 << (bit & 31);
+    else bits[bit >>> 5] &= ~(1 << (bit & 31));
+  }
+
+  /** Two views of one buffer of `capacity` slots of 32 bytes. */
+  private slots(capacity: number): [Uint32Array, Float64Array] {
+    const buffer = this.allocate(capacity * 32);
+    return [new Uint32Array(buffer), new Float64Array(buffer)];
   }
 
   private remember(meta: number): void {
@@ -343,14 +406,13 @@ export class ListIndex {
   }
 }
 
-/** Two views of one buffer of `capacity` slots of 32 bytes. */
-function slots(capacity: number): [Uint32Array, Float64Array] {
-  const buffer = new ArrayBuffer(capacity * 32);
-  return [new Uint32Array(buffer), new Float64Array(buffer)];
+/** An entry as the index holds it, its prefix as numbers too (what the local copy keeps). */
+export interface HeldEntry extends ListEntry {
+  readonly range: Prefix;
 }
 
 /** An entry found by a lookup; its prefix is written out only when someone reads it (a log line), not on every lookup. */
-class FoundEntry implements ListEntry {
+class FoundEntry implements HeldEntry {
   constructor(
     readonly kind: ListKind,
     private readonly ip: IP,
@@ -363,7 +425,11 @@ class FoundEntry implements ListEntry {
   ) {}
 
   get prefix(): string {
-    return formatPrefix({ ip: mask(this.ip, this.length), length: this.length });
+    return formatPrefix(this.range);
+  }
+
+  get range(): Prefix {
+    return { ip: mask(this.ip, this.length), length: this.length };
   }
 
   toJSON(): ListEntry {

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from "kysely";
+import { type ObservedChecks, observedChecks, type ObserveSettings } from "./observed-checks.ts";
 import type { Database } from "./types.ts";
 
 export interface FleetStats {
@@ -9,10 +10,12 @@ export interface FleetStats {
   readonly topOffenders: { readonly ip: string; readonly events: number; readonly last: number; readonly lastEvent: string }[];
   readonly recent: { readonly at: number; readonly node: string; readonly ip: string; readonly event: string; readonly action: string }[];
   readonly nodes: { readonly name: string; readonly runtime: string; readonly listen: string; readonly lastSeen: number }[];
+  /** What enforcing each check now in `ignore` or `observe` would cost; null: not asked for, or the database is away. */
+  readonly observed: ObservedChecks | null;
 }
 
-/** The fleet's numbers over the last `windowMs`, from the shared database. */
-export async function fleetStats(db: Kysely<Database>, now: number, windowMs = 3_600_000): Promise<FleetStats> {
+/** The fleet's numbers over the last `windowMs`, from the shared database; with `observe`, the estimates over its own window. */
+export async function fleetStats(db: Kysely<Database>, now: number, observe?: ObserveSettings, windowMs = 3_600_000): Promise<FleetStats> {
   const since = now - windowMs;
   const inForce = await sql<{ kind: "ban" | "pass" | "allow"; n: number }>`
     SELECT kind, COUNT(*) AS n FROM lists
@@ -39,5 +42,6 @@ export async function fleetStats(db: Kysely<Database>, now: number, windowMs = 3
     topOffenders: offenders.map((o) => ({ ip: o.client_ip, events: Number(o.n), last: Number(o.last), lastEvent: lastEvents.get(o.client_ip)! })),
     recent: recent.map((r) => ({ at: r.at, node: r.node, ip: r.client_ip, event: r.event, action: r.action })),
     nodes: nodes.map((n) => ({ name: n.name, runtime: n.runtime, listen: n.listen, lastSeen: n.last_seen })),
+    observed: observe === undefined ? null : await observedChecks(db, now, observe),
   };
 }

@@ -7,6 +7,7 @@ import { formatPrefix, type IP, type Prefix, parsePrefix } from "../ip/address.t
 import { whileBusy } from "./busy.ts";
 import { abortingFetch, DeadlineError, withDeadlines } from "./deadline.ts";
 import { LocalCopy } from "./local-copy.ts";
+import { nextTurn } from "./next-turn.ts";
 import { primaryAnswers } from "./primary-probe.ts";
 import { LibsqlDialect } from "./libsql-dialect.ts";
 import { migrate } from "./migrate.ts";
@@ -36,6 +37,8 @@ export interface StoreOptions {
    * database answers, started from when it does not.
    */
   readonly localCopy?: string;
+  /** Huge pages for the index's table and garbage collection during a load, from the runtime adapter (`bigMemory`). */
+  readonly memory?: { allocate(bytes: number): ArrayBuffer; collect(): void };
 }
 
 export interface Verdicts {
@@ -92,6 +95,8 @@ const HEARTBEAT_MS = 15_000;
 const SWEEP_SLOTS = 1 << 20;
 /** Rows per read when loading `lists` or catching up with `list_changes`. */
 const PAGE = 10_000;
+/** A load collects its garbage every this many pages (a million rows, a few megabytes of JSON each), so that it never piles up. */
+const COLLECT_EVERY_PAGES = 100;
 
 /**
  * The shared state of the fleet (bans, passes, allow entries, verdict events) behind an
@@ -101,7 +106,7 @@ const PAGE = 10_000;
  */
 export class Store {
   readonly db: Kysely<Database>;
-  private readonly index = new ListIndex();
+  private readonly index: ListIndex;
   private readonly queue: WriteQueue;
   private lastSeq = 0;
   private lastContact = 0;
@@ -122,9 +127,11 @@ export class Store {
   private copyChanged = false;
   private copiedAt = 0;
   private copyFailing = false;
+  private copying: Promise<void> | undefined;
   /** An embedded replica whose primary did not answer at start: its file is read on its own, nothing is written to it. */
   private detached = false;
   private readonly client: Client;
+  private readonly primary: Client | undefined;
   private readonly timeoutMs: number;
 
   private constructor(
@@ -133,10 +140,15 @@ export class Store {
     private readonly onError: (error: Error) => void,
   ) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.index = new ListIndex(options.memory?.allocate);
     // A database file of our own never waits on a network, only on another process's lock
     // (busy_timeout), which is no outage.
     const local = filePath(options.url) !== undefined && options.syncUrl === undefined;
-    this.client = local ? raw : withDeadlines(() => this.raw, this.timeoutMs, options.url, options.syncUrl === undefined ? undefined : () => this.askPrimary());
+    // An embedded replica writes to its primary over HTTP, not through the replica (which would hold the event loop).
+    this.primary = options.syncUrl === undefined ? undefined : createClient({ url: options.syncUrl, authToken: options.authToken, fetch: abortingFetch(this.timeoutMs) });
+    this.client = local
+      ? raw
+      : withDeadlines(() => this.raw, this.timeoutMs, options.url, options.syncUrl === undefined ? undefined : () => this.askPrimary(), this.primary);
     this.db = new Kysely<Database>({ dialect: new LibsqlDialect(this.client) });
     this.queue = new WriteQueue(options.queueFile, (ops) => this.write(ops), onError);
     this.copy = options.localCopy === undefined ? undefined : new LocalCopy(options.localCopy);
@@ -181,6 +193,7 @@ export class Store {
       return store;
     } catch (error) {
       store?.raw.close();
+      store?.primary?.close();
       throw new Error(`cannot open the store at ${options.url}: ${(error as Error).message}`, { cause: error });
     }
   }
@@ -196,7 +209,7 @@ export class Store {
       await this.load();
       // Written even when empty: a later start without the database then knows it saw one.
       this.copyChanged = true;
-      this.saveCopy(Date.now(), true);
+      await this.saveCopy(Date.now(), true);
     }
     this.lastContact = Date.now();
     this.listsFrom = "database";
@@ -231,20 +244,26 @@ export class Store {
       this.onError(new Error(`${reason}: started from the embedded replica's own file, ${this.inForceTotal()} list entries; screening with them, writes wait in the queue, and the node catches up when the database answers`));
     } else {
       let saved;
+      let refused: string | undefined;
       try {
         saved = this.copy?.read();
       } catch (copyError) {
-        this.onError(new Error(`cannot read the local copy of the lists ${this.copy!.path}: ${(copyError as Error).message}; it is left as it is and rewritten once the database answers`));
+        refused = (copyError as Error).message;
       }
-      for (const entry of saved?.entries ?? []) {
-        const prefix = parsePrefix(entry.prefix);
-        if (prefix) this.index.apply({ kind: entry.kind, prefix, op: "set", createdAt: entry.createdAt, expiresAt: entry.expiresAt, node: entry.node, check: entry.check, reason: entry.reason });
+      if (saved !== undefined) {
+        this.index.reserve(saved.count);
+        for (const entry of saved.entries) {
+          this.index.apply({ kind: entry.kind, prefix: entry.range, op: "set", createdAt: entry.createdAt, expiresAt: entry.expiresAt, node: entry.node, check: entry.check, reason: entry.reason });
+        }
       }
       this.listsFrom = saved === undefined ? "nothing" : "local-copy";
+      const withNothing = "this node greets and screens, but enforces no ban, pass or allow entry of the fleet (only MXSCREEN_ALLOW and what it decides itself) until the database answers";
       this.onError(new Error(
-        saved === undefined
-          ? `${reason}, and there is no local copy of the lists${this.copy ? ` at ${this.copy.path}` : ""} (a first start?): this node greets and screens, but enforces no ban, pass or allow entry of the fleet (only MXSCREEN_ALLOW and what it decides itself) until the database answers`
-          : `${reason}: started from the local copy ${this.copy!.path}, ${saved.entries.length} list entries saved at ${new Date(saved.savedAt).toISOString()}; screening with them, writes wait in the queue, and the node catches up when the database answers`,
+        refused !== undefined
+          ? `${reason}, and ${refused}: ${withNothing}; the copy is left as it is for a look and written again once the database answers`
+          : saved === undefined
+          ? `${reason}, and there is no local copy of the lists${this.copy ? ` at ${this.copy.path}` : ""} (a first start?): ${withNothing}`
+          : `${reason}: started from the local copy ${this.copy!.path}, ${saved.count} list entries saved at ${new Date(saved.savedAt).toISOString()}; screening with them, writes wait in the queue, and the node catches up when the database answers`,
       ));
     }
     // This node's own changes from before the restart that never reached the database.
@@ -261,11 +280,7 @@ export class Store {
   }
 
   lookup(ip: IP, now: number): Verdicts {
-    return {
-      allow: this.index.lookup("allow", ip, now),
-      ban: this.index.lookup("ban", ip, now),
-      pass: this.index.lookup("pass", ip, now),
-    };
+    return this.index.lookupAll(ip, now);
   }
 
   /** Entries of one list held in this node's memory (expired ones go at the next sweep). */
@@ -467,9 +482,12 @@ export class Store {
     const reconnecting = this.listsFrom !== "database";
     let changes = 0;
     try {
+      // An embedded replica's frames arrive by libsql's own sync thread (openClient), which says
+      // nothing when its primary is away: the primary is asked (one small request, with the
+      // deadline), and the change log is read from the replica's file.
       if (reconnecting) await this.connect();
       else {
-        if (this.options.syncUrl) await this.client.sync();
+        if (this.options.syncUrl) await this.askPrimary();
         changes = await this.catchUp();
       }
       this.lastContact = Date.now();
@@ -481,7 +499,7 @@ export class Store {
       if (now >= this.nextBeatAt) {
         this.nextBeatAt = now + HEARTBEAT_MS;
         this.sweep(now);
-        this.saveCopy(now);
+        await this.saveCopy(now);
         await this.beat(info);
       }
     } catch (error) {
@@ -515,7 +533,7 @@ export class Store {
 
   async close(timeoutMs = 5_000): Promise<void> {
     this.follower?.stop();
-    this.saveCopy(Date.now(), true);
+    await this.saveCopy(Date.now(), true);
     await this.queue.flush(timeoutMs);
     this.queue.close();
     // The client's close leaves the log as it is: after a node's clean stop everything is in
@@ -531,6 +549,7 @@ export class Store {
     }
     await this.db.destroy();
     this.client.close();
+    this.primary?.close();
   }
 
   private inForceTotal(): number {
@@ -542,19 +561,26 @@ export class Store {
    * (the lists just read whole, a clean stop): a copy a little behind costs a restart during an
    * outage only the others' latest changes (this node's own wait in the journal, read at start).
    */
-  private saveCopy(now: number, atOnce = false): void {
+  private async saveCopy(now: number, atOnce = false): Promise<void> {
+    // One copy at a time: they share the temporary file.
+    while (this.copying) await this.copying;
     if (this.copy === undefined || !this.copyChanged || (!atOnce && now - this.copiedAt < COPY_EVERY_MS)) return;
-    const entries = (["ban", "pass", "allow"] as const).flatMap((kind) => [...this.index.entries(kind, now)]);
+    const index = this.index;
+    // Changes made while it is written (it yields to the event loop between megabytes) mark it changed again.
+    this.copyChanged = false;
+    this.copying = this.copy.write((function* () {
+      for (const kind of ["ban", "pass", "allow"] as const) yield* index.entries(kind, now);
+    })(), now).finally(() => this.copying = undefined);
     try {
-      this.copy.write(entries, now);
+      await this.copying;
     } catch (error) {
+      this.copyChanged = true;
       if (!this.copyFailing) this.onError(new Error(`cannot write the local copy of the lists ${this.copy.path} (${(error as Error).message}): a restart while the database is away would start from an older copy; tried again at the next change`));
       this.copyFailing = true;
       return;
     }
     if (this.copyFailing) this.onError(new Error(`local copy of the lists ${this.copy.path} written again`));
     this.copyFailing = false;
-    this.copyChanged = false;
     this.copiedAt = now;
   }
 
@@ -677,6 +703,7 @@ export class Store {
     const from = Number(top.rows[0][0]);
     this.index.reserve(this.index.size("ban") + this.index.size("pass") + this.index.size("allow") + Number(count.rows[0][0]));
     let applied = 0;
+    let pages = 0;
     for (let after = 0;;) {
       // By rowid alone: a condition on expires_at lets SQLite pick lists_by_expiry and sort
       // every page again (quadratic, measured).
@@ -689,10 +716,13 @@ export class Store {
         const expired = row[2] === "set" && row[4] !== null && row[4] <= now;
         if (!expired && this.apply(row)) applied++;
       }
+      if (++pages % COLLECT_EVERY_PAGES === 0) this.options.memory?.collect();
       if (rows.length < PAGE) break;
+      await nextTurn();
       after = Number(page.rows[0][0]);
     }
     this.lastSeq = Math.max(this.lastSeq, from);
+    if (pages >= COLLECT_EVERY_PAGES) this.options.memory?.collect();
     return applied;
   }
 
@@ -717,6 +747,7 @@ export class Store {
       for (const row of rows) if (this.apply(row)) applied++;
       if (rows.length > 0) this.lastSeq = Math.max(this.lastSeq, Number(page.rows[0][0]));
       if (rows.length < PAGE) return applied;
+      await nextTurn();
     }
   }
 
@@ -782,9 +813,25 @@ class Follower {
 /** What the index needs of a change this node wrote, read back from its journal. */
 type ListChangeWrite = Pick<ListChangeRow, "kind" | "prefix" | "op" | "created_at" | "expires_at" | "node" | "check_id" | "reason">;
 
+/**
+ * An embedded replica syncs on libsql's own thread every REPLICA_SYNC_S: a sync() called from
+ * here runs on the event loop and holds it for the whole transfer (bench/replica-sync.ts: 320 to
+ * 430 ms for a change of 100,000 rows; every connection waits meanwhile), and the background one
+ * neither holds it nor blocks the replica's local reads, even while its primary drops packets
+ * (measured on both runtimes). Only the start and a reconnection still call sync() themselves.
+ */
 function openClient(options: StoreOptions, timeoutMs: number): Client {
-  return createClient({ url: options.url, authToken: options.authToken, syncUrl: options.syncUrl, fetch: abortingFetch(timeoutMs) });
+  return createClient({
+    url: options.url,
+    authToken: options.authToken,
+    syncUrl: options.syncUrl,
+    syncInterval: options.syncUrl === undefined ? undefined : REPLICA_SYNC_S,
+    fetch: abortingFetch(timeoutMs),
+  });
 }
+
+/** How often an embedded replica's background sync asks its primary for new frames, in seconds (libsql's unit). */
+const REPLICA_SYNC_S = 1;
 
 /** MXSCREEN_DB_TIMEOUT's default. */
 const DEFAULT_TIMEOUT_MS = 3_000;

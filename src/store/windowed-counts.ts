@@ -35,6 +35,7 @@ export class WindowedCounts implements WindowedCounter {
   private readonly keys = new Map<string, Map<number, Slot>>();
   /** Keys and slots whose own count changed since the last takeChanged(). */
   private readonly changed = new Map<string, Set<number>>();
+  private forgotten = 0;
 
   constructor(readonly windowMs: number, private readonly maxKeys = MAX_KEYS) {
     this.slotMs = Math.max(MIN_SLOT_MS, Math.ceil(windowMs / SLOTS));
@@ -42,6 +43,11 @@ export class WindowedCounts implements WindowedCounter {
 
   get size(): number {
     return this.keys.size;
+  }
+
+  /** Keys forgotten since start because more than `maxKeys` were counted at once. */
+  get evicted(): number {
+    return this.forgotten;
   }
 
   add(key: string, n: number, now: number): number {
@@ -118,6 +124,7 @@ export class WindowedCounts implements WindowedCounter {
       const oldest = this.keys.keys().next().value!;
       this.keys.delete(oldest);
       this.changed.delete(oldest);
+      this.forgotten++;
     }
     return slots;
   }

@@ -13,6 +13,7 @@ test("dictionary: five unknown recipients are refused one by one, the sixth gets
   assert.equal(lines.filter((l) => l.startsWith("554 5.7.1")).length, 5);
   assert.equal(lines.at(-1), "421 4.7.0 mx.test.example Error: too many unknown recipients; closing");
   assert.deepEqual(session.facts.findings.map((f) => [f.tag, f.action, f.evidence.bad_recipients, f.evidence.last]), [["DICTIONARY", "ban", 6, "f@elsewhere.example"]]);
+  assert.equal(session.facts.tempfails, 1, "the five 554s are no 4xx to retry after; the 421 answering the sixth RCPT is");
 });
 
 test("dictionary: known recipients do not count, and the limit follows MXSCREEN_MAX_BAD_RCPT", () => {
@@ -69,9 +70,11 @@ test("greylist: a deferred triplet gets 451 4.7.1, a passed one 250; postmaster 
   assert.deepEqual(deferred.asked, ["192.0.2.0/24 <a@example.net> <b@example.org>"]);
   assert.deepEqual(deferred.replies.slice(2), ["451 4.7.1 <B@example.org>: Recipient address rejected: Greylisted, try again later\r\n", "250 2.1.5 Ok\r\n"]);
   assert.deepEqual(deferred.session.facts.findings.map((f) => [f.tag, f.action]), [["GREYLIST", "enforce"]]);
+  assert.equal(deferred.session.facts.tempfails, 1, "the 4xx a real MTA comes back after (README: Observe before you enforce)");
   const passed = greyPlay("pass");
   assert.deepEqual(passed.replies.slice(2), ["250 2.1.5 Ok\r\n", "250 2.1.5 Ok\r\n"]);
   assert.equal(passed.session.facts.findings.length, 0);
+  assert.equal(passed.session.facts.tempfails, 0);
 });
 
 test("greylist: clients on the pass list are not asked about; a forward-confirmed sender pool is keyed by its domain", () => {

@@ -102,12 +102,14 @@ test("MXSCREEN_DNSBL parses postscreen's weighted list with filters", () => {
 });
 
 test("greylisting timings are read when MXSCREEN_GREYLIST=true or the harvest check may greylist, and checked", () => {
-  const timings = { delayMs: 300_000, windowMs: 14_400_000, passTtlMs: 35 * 86_400_000 };
+  const timings = { delayMs: 300_000, windowMs: 14_400_000, passTtlMs: 35 * 86_400_000, maxTriplets: 500_000 };
   assert.deepEqual(loadConfig({ MXSCREEN_GREYLIST: "true" }, HOST).greylist, timings);
+  assert.equal(loadConfig({ MXSCREEN_GREYLIST: "true", MXSCREEN_GREYLIST_MAX_TRIPLETS: "2000" }, HOST).greylist?.maxTriplets, 2000);
   assert.deepEqual(loadConfig({}, HOST).greylist, timings, "a domain under harvest greylists new clients by default");
   assert.equal(loadConfig({ MXSCREEN_ACTION_HARVEST: "ignore" }, HOST).greylist, undefined);
   assert.equal(loadConfig({ MXSCREEN_MODE: "observe" }, HOST).greylist, undefined);
   for (const [variable, value, expected] of [
+    ["MXSCREEN_GREYLIST_MAX_TRIPLETS", "999", /1000/],
     ["MXSCREEN_GREYLIST_DELAY", "5", /duration/],
     ["MXSCREEN_GREYLIST_PASS_TTL", "forever", /duration/],
     ["MXSCREEN_GREYLIST_WINDOW", "1m", /longer than MXSCREEN_GREYLIST_DELAY/],

@@ -120,12 +120,12 @@ test(`restarted while the link drops packets: a ${here} node starts from its loc
   assert.equal((await cli(sqld.url, ["ban", "add", "127.0.21.64/26", "--reason", "fleet"])).code, 0);
   await becomes(first, "127.0.21.70", "554 ", 3000);
   assert.equal(await first.stop(), 0);
-  assert.ok(existsSync(join(dir, "lists-copy.jsonl")), "the local copy sits beside the queue file");
+  assert.ok(existsSync(join(dir, "lists-copy.bin")), "the local copy sits beside the queue file");
 
   link.blackhole();
   const { value: node, ms } = await timed(() => startServer(env, { dir, admin: true }));
   assert.ok(ms < 15_000, `started in ${ms} ms`);
-  await node.waitForLine(/level=warn msg="cannot reach the database at http:\/\/127\.0\.0\.1:\d+ \(.*no answer .*\): started from the local copy .*lists-copy\.jsonl, 2 list entries saved at/);
+  await node.waitForLine(/level=warn msg="cannot reach the database at http:\/\/127\.0\.0\.1:\d+ \(.*no answer .*\): started from the local copy .*lists-copy\.bin, 2 list entries saved at/);
   assert.equal(await firstWords(node, "127.0.21.1"), "554 ");
   assert.equal(await firstWords(node, "127.0.21.70"), "554 ");
   const ready = await get(node.admin, "/readyz");
@@ -210,7 +210,7 @@ test(`a first start ever with neither a local copy nor a database that answers: 
   link.blackhole();
   const dir = tempDir();
   const node = await startServer({ ...NODE, MXSCREEN_DB_URL: link.url }, { dir, admin: true });
-  await node.waitForLine(/level=warn msg="cannot reach the database at .*, and there is no local copy of the lists at .*lists-copy\.jsonl \(a first start\?\): this node greets and screens, but enforces no ban/);
+  await node.waitForLine(/level=warn msg="cannot reach the database at .*, and there is no local copy of the lists at .*lists-copy\.bin \(a first start\?\): this node greets and screens, but enforces no ban/);
   assert.equal(await firstWords(node, "127.0.23.1"), "220-");
   const ready = await get(node.admin, "/readyz");
   assert.equal(ready.status, 200);
@@ -222,7 +222,7 @@ test(`a first start ever with neither a local copy nor a database that answers: 
   link.restore();
   await node.waitForLine(/msg="store reached at .*: caught up, 1 list entries in force/, 15_000);
   assert.equal(await firstWords(node, "127.0.23.1"), "554 ");
-  assert.ok(existsSync(join(dir, "lists-copy.jsonl")));
+  assert.ok(existsSync(join(dir, "lists-copy.bin")));
 }, OUTAGE);
 
 test(`an embedded-replica ${other} node keeps screening while its primary drops packets, and restarted meanwhile starts from its own file`, async () => {

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { GreylistStore, nextTriplet } from "../../src/greylist/greylist-store.ts";
+import { registerFleetMetrics } from "../../src/admin/fleet-metrics.ts";
+import { Metrics } from "../../src/metrics/metrics.ts";
+import { FleetCounters } from "../../src/store/fleet-counters.ts";
 import { Store } from "../../src/store/store.ts";
 import { onCleanup, test } from "../harness.ts";
 import { eventually } from "../helpers/eventually.ts";
@@ -88,3 +91,35 @@ test("while sqld is away, triplets are decided from memory (a retry after the de
   const rows = await store.db.selectFrom("greylist").selectAll().execute();
   assert.deepEqual(rows.map((r) => [r.triplet, r.node, r.passed_at]), [[T, "a", now + 1_000]]);
 }, { timeoutMs: 30_000 });
+
+test("at most MXSCREEN_GREYLIST_MAX_TRIPLETS triplets are held: the least recently changed are forgotten first, counted on /metrics with the fleet counters", async () => {
+  const store = await Store.open({ url: `file:${join(tempDir(), "cap.db")}`, node: "a" }, () => {});
+  onCleanup(() => store.close());
+  const config = { delayMs: 1000, windowMs: 600_000, passTtlMs: 600_000, maxTriplets: 1000 };
+  const greylist = await GreylistStore.open(store, config, () => {});
+  onCleanup(() => greylist.stop());
+  const counters = new FleetCounters(store, () => {});
+  counters.counter("bad-rcpt-prefix", 3_600_000).add("192.0.2.0/24", 2, Date.now());
+  const now = Date.now();
+  const triplet = (i: number) => `192.0.2.0/24 <s${i}@example.net> <r@example.org>`;
+  for (let i = 0; i < 1000; i++) assert.equal(greylist.consult(triplet(i), now), "defer");
+  assert.equal(greylist.consult(triplet(0), now + 1_000), "pass", "the first one retried, and so changed last");
+  for (let i = 1000; i < 1300; i++) greylist.consult(triplet(i), now + 2_000);
+  assert.equal(greylist.size, 1000);
+  assert.equal(greylist.evicted, 300);
+  assert.equal(greylist.consult(triplet(0), now + 3_000), "pass", "kept: it changed after the 300 forgotten");
+  assert.equal(greylist.consult(triplet(1), now + 3_000), "defer", "forgotten here, so deferred again as new");
+  assert.equal(greylist.consult(triplet(1299), now + 3_000), "pass", "the newest are held");
+  const metrics = new Metrics();
+  registerFleetMetrics(metrics, counters, greylist);
+  const text = metrics.render();
+  assert.match(text, /^# TYPE mxscreen_greylist_evicted_total counter\nmxscreen_greylist_evicted_total 301$/m);
+  assert.match(text, /^mxscreen_greylist_triplets 1000$/m);
+  assert.match(text, /^mxscreen_fleet_count_keys\{counter="bad-rcpt-prefix"\} 1$/m);
+  assert.match(text, /^mxscreen_fleet_count_window_seconds\{counter="bad-rcpt-prefix"\} 3600$/m);
+  assert.match(text, /^mxscreen_fleet_count_evicted_total\{counter="bad-rcpt-prefix"\} 0$/m);
+  assert.doesNotMatch(text, /^mxscreen_fleet_counts_sync_age_seconds \d/m, "no age before the first exchange");
+  await counters.start();
+  assert.match(metrics.render(), /^mxscreen_fleet_counts_sync_age_seconds 0(\.\d+)?$/m);
+  await counters.stop();
+});

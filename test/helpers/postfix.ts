@@ -16,15 +16,17 @@ export interface PostfixInstance {
   readonly log: string[];
   /** Resolves with the first log line (present or future) matching `pattern`. */
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** `postqueue -f`: attempt every deferred message now, as its next retry would. */
+  flush(): Promise<void>;
   stop(): Promise<void>;
 }
 
 /**
  * A private instance of Debian's Postfix (run as root, as Postfix requires) whose smtp client
  * relays everything to `relayPort` from `bindAddress`, with DNS off: the real MTA a sender
- * would be.
+ * would be. `settings`: more main.cf lines (a queue that retries within seconds).
  */
-export async function startPostfix(relayPort: number, bindAddress: string, heloName: string): Promise<PostfixInstance> {
+export async function startPostfix(relayPort: number, bindAddress: string, heloName: string, settings: readonly string[] = []): Promise<PostfixInstance> {
   return await onFreePort((port) =>
     launch([`127.0.0.1:${port} inet n - n - - smtpd`], [
       `myhostname = ${heloName}`,
@@ -34,6 +36,7 @@ export async function startPostfix(relayPort: number, bindAddress: string, heloN
       `smtp_helo_name = ${heloName}`,
       "local_transport = error:no local delivery",
       "smtpd_relay_restrictions = permit_mynetworks, reject",
+      ...settings,
     ], port)
   );
 }
@@ -123,6 +126,12 @@ async function launch(listeners: string[], settings: string[], port: number): Pr
     queueDir: join(dir, "queue"),
     log: log.lines,
     waitForLine: (pattern, timeoutMs = 15_000) => log.waitFor(pattern, timeoutMs),
+    flush: () =>
+      new Promise((resolve, reject) => {
+        const flusher = spawn("postqueue", ["-c", join(dir, "etc"), "-f"], { stdio: "ignore" });
+        flusher.on("error", reject);
+        flusher.on("exit", (code) => code === 0 ? resolve() : reject(new Error(`postqueue -f exited ${code}`)));
+      }),
     async stop() {
       clearInterval(tail);
       let pid = NaN;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatPrefix, type IP, parseIP, parsePrefix, type Prefix } from "../../src/ip/address.ts";
+import { formatPrefix, type IP, mask, parseIP, parsePrefix, type Prefix } from "../../src/ip/address.ts";
 import { type IndexedChange, ListIndex } from "../../src/store/prefix-index.ts";
 import type { ListEntry, ListKind } from "../../src/store/types.ts";
 import { test } from "../harness.ts";
@@ -111,6 +111,41 @@ test("a table grown past many resizes, then mostly swept, still finds exactly wh
   }
   assert.equal(index.size("ban"), Math.ceil(n / 3));
   assert.equal(index.size("pass"), Math.ceil(n / 2));
+});
+
+test("short IPv4 prefixes, whose lookups skip the table through a bitmap, are found as a plain check finds them, before and after sweeps and removals", () => {
+  const index = new ListIndex();
+  const net = (length: number, i: number): Prefix => ({ ip: { family: 4, value: length === 0 ? 0 : ((Math.imul(i, 0x9e3779b1) >>> (32 - length)) << (32 - length)) >>> 0 }, length });
+  const live = new Map<string, Prefix & { expiresAt: number }>();
+  const add = (p: Prefix, expiresAt: number, createdAt = 1) => {
+    index.apply(change("ban", p, { expiresAt: expiresAt === Infinity ? null : expiresAt, createdAt }));
+    live.set(formatPrefix(p), { ...p, expiresAt });
+  };
+  for (const length of [0, 8, 16, 24, 32]) for (let i = 0; i < (length === 0 ? 1 : 300); i++) add(net(length, i), i % 2 === 0 ? Infinity : 10);
+  const expected = (address: IP, now: number) => {
+    let best: Prefix | undefined;
+    for (const p of live.values()) {
+      if (p.expiresAt <= now || (best && best.length >= p.length)) continue;
+      if (formatPrefix({ ip: mask(address, p.length), length: p.length }) === formatPrefix(p)) best = p;
+    }
+    return best && formatPrefix(best);
+  };
+  const probes: IP[] = [];
+  for (const p of live.values()) probes.push({ family: 4, value: ((p.ip as { value: number }).value + 1) >>> 0 });
+  for (let i = 0; i < 500; i++) probes.push({ family: 4, value: Math.imul(i, 0x85ebca6b) >>> 0 });
+  const compare = (now: number, when: string) => {
+    for (const address of probes) assert.equal(index.lookupAll(address, now).ban?.prefix, expected(address, now), `${formatPrefix({ ip: address, length: 32 })} ${when}`);
+  };
+  compare(0, "before the sweep");
+  index.sweep(10, 0);
+  for (const [key, p] of live) if (p.expiresAt <= 10) live.delete(key);
+  compare(10, "after the sweep");
+  for (let i = 0; i < 300; i += 3) {
+    index.apply(change("ban", net(24, i), { op: "remove", createdAt: 5 }));
+    live.delete(formatPrefix(net(24, i)));
+    add(net(16, i + 1), Infinity, 5);
+  }
+  compare(10, "after removals and new entries");
 });
 
 test("reasons are held once each, up to 65,535 distinct ones; past that an entry's reason is left to the database", () => {

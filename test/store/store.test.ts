@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { createClient } from "@libsql/client";
-import { readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseIP, parsePrefix } from "../../src/ip/address.ts";
+import { LocalCopy } from "../../src/store/local-copy.ts";
 import { Store } from "../../src/store/store.ts";
 import { onCleanup, test } from "../harness.ts";
 import { freePort, ROOT, tempDir } from "../helpers/server.ts";
@@ -79,11 +80,36 @@ test("a database that cannot be opened or reached fails start-up with the URL an
     new RegExp(`cannot open the store at http://127\\.0\\.0\\.1:${port}: .+`),
   );
   const warnings: string[] = [];
-  const node = await Store.open({ url: `http://127.0.0.1:${port}`, node: "a", localCopy: join(dir, "lists-copy.jsonl") }, (error) => warnings.push(error.message));
+  const node = await Store.open({ url: `http://127.0.0.1:${port}`, node: "a", localCopy: join(dir, "lists-copy.bin") }, (error) => warnings.push(error.message));
   onCleanup(() => node.close(100));
   assert.equal(node.health().listsFrom, "nothing");
   assert.equal(node.health().reachable, false);
-  assert.match(warnings[0], new RegExp(`^cannot reach the database at http://127\\.0\\.0\\.1:${port} \\(.+\\), and there is no local copy of the lists at .*lists-copy\\.jsonl`));
+  assert.match(warnings[0], new RegExp(`^cannot reach the database at http://127\\.0\\.0\\.1:${port} \\(.+\\), and there is no local copy of the lists at .*lists-copy\\.bin`));
+});
+
+test("a damaged local copy is refused with one line naming it, and the node starts all the same: without lists while the database is away, from the database when it answers", async () => {
+  const dir = tempDir();
+  const copyPath = join(dir, "lists-copy.bin");
+  const url = `file:${join(dir, "d.db")}`;
+  const first = await Store.open({ url, node: "a", localCopy: copyPath }, () => {});
+  first.set("ban", { prefix: parsePrefix("198.51.100.7")!, ttlMs: null }, Date.now());
+  await first.close();
+  const good = readFileSync(copyPath);
+  const damaged = Buffer.from(good);
+  damaged[40] ^= 1;
+  writeFileSync(copyPath, damaged);
+  const port = await freePort();
+  const warnings: string[] = [];
+  const away = await Store.open({ url: `http://127.0.0.1:${port}`, node: "a", localCopy: copyPath }, (error) => warnings.push(error.message));
+  onCleanup(() => away.close(100));
+  assert.equal(away.health().listsFrom, "nothing");
+  assert.equal(away.lookup(parseIP("198.51.100.7")!, Date.now()).ban, undefined);
+  assert.match(warnings[0], /^cannot reach the database at .+, and the local copy of the lists .*lists-copy\.bin is damaged \(its checksum does not match its contents\), so it is not used: this node greets and screens, but enforces no ban, pass or allow entry/);
+  await away.close(100);
+  const back = await Store.open({ url, node: "a", localCopy: copyPath }, (error) => warnings.push(error.message));
+  onCleanup(() => back.close(100));
+  assert.ok(back.lookup(parseIP("198.51.100.7")!, Date.now()).ban, "the database's lists, the damaged copy not read");
+  assert.equal(new LocalCopy(copyPath).read()?.count, 1, "and the copy written again from them");
 });
 
 test("conflicting writes: for one entry the change made last wins on every node, whatever order they reach the database in", async () => {
