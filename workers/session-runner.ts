@@ -90,6 +90,8 @@ export class SessionRunner {
     const running: Running = { id, session, message: undefined, trace: undefined, reverse: undefined, upstream: undefined, congested: false, paused: false };
     this.sessions.set(id, running);
     this.timer ??= setInterval(() => this.tick(), TICK_MS);
+    const extensions = this.upstreams?.extensions;
+    if (extensions !== undefined) session.learnUpstreamExtensions(extensions);
     this.input(running, (s) => s.start());
     if (message.early) this.input(running, (s) => s.receive(message.early!, now));
   }
@@ -267,7 +269,7 @@ export class SessionRunner {
       local: session.client.local,
       helo: session.facts.helo,
       name: running.reverse?.status === "pass" ? running.reverse.name : undefined,
-      protocol: session.facts.tls ? "ESMTPS" : "ESMTP",
+      protocol: session.spoken,
     }, (yes) => this.congest(running, yes));
     this.settle(running, upstream.command(command), (answer, s) => s.upstreamReplied(this.upstreamReply(running, answer), Date.now()));
   }
@@ -282,11 +284,12 @@ export class SessionRunner {
     const message = running.message!;
     const upstream = this.config.upstream;
     const relay = running.upstream && upstream ? `${upstream.host}:${upstream.port}` : undefined;
+    const relayTls = running.upstream?.tls ? true : undefined;
     const trace = running.trace;
     this.settle(running, message.finish(), (result, session) => {
       running.message = undefined;
       running.trace = undefined;
-      const about = { from: trace?.from, to: trace?.to, size: trace?.size, relay, reply: result.reply?.trim() };
+      const about = { from: trace?.from, to: trace?.to, size: trace?.size, relay, relay_tls: relayTls, reply: result.reply?.trim() };
       this.post({
         t: "log",
         id: running.id,

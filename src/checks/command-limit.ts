@@ -4,9 +4,9 @@ import { reply } from "./reply.ts";
 import { defineCheck } from "./define-check.ts";
 import type { SessionView } from "./types.ts";
 
-/** Commands that carried no mail: all but accepted MAIL and RCPT, the DATA of delivered messages and RSETs ending a transaction. */
+/** Commands that carried no mail: all but accepted MAIL and RCPT, the DATA (or BDAT chunks) of delivered messages and RSETs ending a transaction. */
 function chatter(session: SessionView): number {
-  return session.commands - session.transactions - session.recipients - session.messages - session.transactionResets;
+  return session.commands - session.transactions - session.recipients - session.messages - session.chunks - session.transactionResets;
 }
 
 /**

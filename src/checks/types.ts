@@ -75,6 +75,8 @@ export interface SessionView {
   readonly resets: number;
   /** RSETs that ended a transaction: a sender's, between messages. */
   readonly transactionResets: number;
+  /** BDAT chunks taken into a message but its last (the last counts as the message). */
+  readonly chunks: number;
   /** MAIL commands accepted. */
   readonly transactions: number;
   /** `transactions` at the last RSET: a MAIL accepted since makes the next RSET end a transaction. */

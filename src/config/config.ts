@@ -15,6 +15,7 @@ import {
   parseSize,
 } from "./values.ts";
 import { parseWorkers } from "./workers.ts";
+import { parseUpstreamTls, type UpstreamTlsConfig } from "./upstream-tls.ts";
 
 export interface Config {
   readonly listen: readonly ListenAddress[];
@@ -70,7 +71,7 @@ export interface Config {
     readonly poolSize: number;
     /** MXSCREEN_UPSTREAM_IDLE_TIMEOUT: an idle connection is closed after this, before the upstream's own timeout. */
     readonly idleTimeoutMs: number;
-  } | undefined;
+  } & UpstreamTlsConfig | undefined;
   /** PEM files; both set, STARTTLS is offered. */
   readonly tls: { readonly certPath: string; readonly keyPath: string } | undefined;
   readonly followIntervalMs: number;
@@ -184,6 +185,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   // Checked even without MXSCREEN_UPSTREAM, so a typo shows before the day it is needed.
   const upstreamIdentity = parseChoice("MXSCREEN_UPSTREAM_IDENTITY", get("MXSCREEN_UPSTREAM_IDENTITY") ?? "auto", ["xclient", "proxy", "none", "auto"]);
   const upstreamTimeoutMs = dur("MXSCREEN_UPSTREAM_TIMEOUT", "2m");
+  const upstreamTls = parseUpstreamTls(get);
   const upstreamDataEndTimeoutMs = dur("MXSCREEN_UPSTREAM_DATA_TIMEOUT", "10m");
   const upstreamPool = {
     poolSize: parseInteger("MXSCREEN_UPSTREAM_POOL", get("MXSCREEN_UPSTREAM_POOL") ?? "16", 0, 1000),
@@ -267,7 +269,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     adminToken,
     adminUrl: get("MXSCREEN_ADMIN_URL"),
     queueFile: get("MXSCREEN_QUEUE_FILE") ?? "data/store-queue.jsonl",
-    upstream: upstreamUrl ? { host: upstreamUrl[1] ?? upstreamUrl[2], port: Number(upstreamUrl[3] ?? 25), identity: upstreamIdentity, timeoutMs: upstreamTimeoutMs, dataEndTimeoutMs: upstreamDataEndTimeoutMs, ...upstreamPool }
+    upstream: upstreamUrl ? { host: upstreamUrl[1] ?? upstreamUrl[2], port: Number(upstreamUrl[3] ?? 25), identity: upstreamIdentity, timeoutMs: upstreamTimeoutMs, dataEndTimeoutMs: upstreamDataEndTimeoutMs, ...upstreamPool, ...upstreamTls }
       : undefined,
     tls: certPath === undefined ? undefined : { certPath, keyPath: keyPath! },
     followIntervalMs: dur("MXSCREEN_FOLLOW_INTERVAL", "250ms"),

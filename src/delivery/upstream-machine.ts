@@ -1,8 +1,13 @@
 import { encodeProxyV2 } from "../net/proxy-protocol.ts";
+import type { Extensions } from "../smtp/extensions.ts";
 import { dotStuff } from "./dot-stuff.ts";
+import { ehloKeywordsOf, extensionsOf } from "./ehlo-extensions.ts";
 import { type Reply, ReplyReader, xtext } from "./reply-reader.ts";
 
 export type UpstreamIdentity = "xclient" | "proxy" | "none" | "auto";
+
+/** MXSCREEN_UPSTREAM_TLS: STARTTLS when offered (`may`, the certificate unchecked), required and checked (`verify`), or never. */
+export type UpstreamTls = "may" | "verify" | "off";
 
 export interface UpstreamSettings {
   /** For messages: `host:port` of the upstream. */
@@ -14,6 +19,7 @@ export interface UpstreamSettings {
   readonly dataEndTimeoutMs: number;
   /** Our name in EHLO. */
   readonly hostname: string;
+  readonly tls: UpstreamTls;
 }
 
 /** Who the upstream should believe it is talking to: the client we screened. */
@@ -37,9 +43,12 @@ export type UpstreamOutput =
   | { readonly type: "answer"; readonly answer: UpstreamAnswer }
   /** Close the connection: `graceful` after what was written (QUIT), else at once. */
   | { readonly type: "close"; readonly graceful: boolean }
+  /** The upstream said 220 to STARTTLS: start the TLS handshake as the client, then call `tlsStarted()`. */
+  | { readonly type: "starttls" }
   /**
-   * A connection handed over from an earlier session failed before it served this one: it was
-   * closed (the output before this one); open a new one, on which the questions waiting go on.
+   * A connection handed over from an earlier session failed before it served this one, or its
+   * TLS handshake failed under `may`: it was closed (the output before this one); open a new
+   * one, on which the questions waiting go on.
    */
   | { readonly type: "reconnect"; readonly reason: string };
 
@@ -51,6 +60,9 @@ type Phase =
   | { readonly at: "connecting" }
   | { readonly at: "greeting" }
   | { readonly at: "ehlo"; readonly again: boolean; readonly handover: boolean }
+  /** STARTTLS sent after our first EHLO; `ehlo` is that EHLO's reply, to go on from in plaintext if it is refused (`may`). */
+  | { readonly at: "starttls"; readonly ehlo: Reply }
+  | { readonly at: "tls-handshake" }
   | { readonly at: "xclient"; readonly handover: boolean }
   /** RSET sent to prove a handed-over connection alive (no XCLIENT to send on it). */
   | { readonly at: "probe" }
@@ -94,6 +106,15 @@ export class UpstreamMachine {
   private xclientRefusedOnHandover = false;
   /** Counts the connections this machine has had: replies read from one are not for the next. */
   private generation = 0;
+  /** What the upstream's last EHLO reply on this connection offered (the one after XCLIENT, when sent). */
+  private offered: Extensions | undefined;
+  /** TLS is up on this connection. */
+  private secured = false;
+  /**
+   * Why a TLS handshake with this upstream failed, under `may`: like Postfix's client, the
+   * connections that follow go on in plaintext rather than refuse the mail.
+   */
+  private tlsFailure: string | undefined;
 
   constructor(private readonly settings: UpstreamSettings, private client: ClientIdentity, now: number) {
     this.due = now + settings.timeoutMs;
@@ -117,6 +138,45 @@ export class UpstreamMachine {
 
   get usesXclient(): boolean {
     return this.xclientSent;
+  }
+
+  /** The upstream's extensions, once its EHLO reply on this connection is known. */
+  get extensions(): Extensions | undefined {
+    return this.offered;
+  }
+
+  get tls(): boolean {
+    return this.secured;
+  }
+
+  /** Under `may`, why STARTTLS failed and the connection went on in plaintext; undefined otherwise. */
+  get tlsFallback(): string | undefined {
+    return this.tlsFailure;
+  }
+
+  /**
+   * The TLS handshake after STARTTLS ended: on success the session with the upstream starts over
+   * inside TLS (RFC 3207 4.2: EHLO again, nothing said before counts). A failure fails the
+   * connection; under `may`, a new one goes on without STARTTLS (what the handshake left of this
+   * one cannot be trusted to carry plaintext).
+   */
+  tlsStarted(failure: string | undefined, now: number): UpstreamOutput[] {
+    if (this.phase.at !== "tls-handshake") return [];
+    if (failure !== undefined) {
+      const reason = `TLS handshake with ${this.settings.name} failed: ${failure}`;
+      if (this.settings.tls !== "may") this.broken(reason, now);
+      else {
+        this.tlsFailure = reason;
+        this.reconnect(reason, now);
+      }
+      return this.flush();
+    }
+    this.secured = true;
+    this.reader = new ReplyReader();
+    this.due = now + this.settings.timeoutMs;
+    this.phase = { at: "ehlo", again: false, handover: false };
+    this.write(encoder.encode(`EHLO ${this.settings.hostname}\r\n`));
+    return this.flush();
   }
 
   /**
@@ -247,7 +307,7 @@ export class UpstreamMachine {
   }
 
   private replied(reply: Reply, now: number): void {
-    const { name, hostname, identity } = this.settings;
+    const { name, hostname } = this.settings;
     this.due = now + this.settings.timeoutMs;
     switch (this.phase.at) {
       case "connecting":
@@ -258,26 +318,39 @@ export class UpstreamMachine {
         this.phase = { at: "ehlo", again: false, handover: false };
         return this.write(encoder.encode(`EHLO ${hostname}\r\n`));
       case "ehlo": {
-        if (reply.code !== 250) return this.broken(`${name} answered EHLO${this.phase.again ? " after XCLIENT" : ""} with ${oneLine(reply)}`, now);
-        const offersXclient = /^250[ -]XCLIENT\b/im.test(reply.text);
-        if (this.phase.again || identity === "none" || identity === "proxy" || (identity === "auto" && !offersXclient)) {
-          this.phase = { at: "ready" };
-          return this.pump(now);
+        if (reply.code !== 250) {
+          return this.broken(`${name} answered ${this.phase.again && this.greetsWithHelo ? "HELO" : "EHLO"}${this.phase.again ? " after XCLIENT" : ""} with ${oneLine(reply)}`, now);
         }
-        if (!offersXclient) {
-          return this.broken(`${name} does not offer XCLIENT to us: authorise this host (Postfix: smtpd_authorized_xclient_hosts)`, now);
+        if (!this.phase.again && !this.secured && this.tlsFailure === undefined && this.settings.tls !== "off") {
+          if (/^250[ -]STARTTLS\b/im.test(reply.text)) {
+            this.phase = { at: "starttls", ehlo: reply };
+            return this.write(encoder.encode("STARTTLS\r\n"));
+          }
+          if (this.settings.tls === "verify") return this.broken(`${name} does not offer STARTTLS, which MXSCREEN_UPSTREAM_TLS=verify requires`, now);
         }
-        this.phase = { at: "xclient", handover: false };
-        this.xclientSent = true;
-        return this.write(encoder.encode(`XCLIENT ${this.xclientAttributes()}\r\n`));
+        return this.introduced(reply, now);
       }
+      case "starttls":
+        if (reply.code === 220) {
+          this.phase = { at: "tls-handshake" };
+          this.out.push({ type: "starttls" });
+          return;
+        }
+        if (this.settings.tls === "verify") return this.broken(`${name} refused STARTTLS: ${oneLine(reply)}`, now);
+        // Opportunistic (RFC 3207 4.1): a refusal leaves the session as it was, in plaintext.
+        return this.introduced(this.phase.ehlo, now);
+      case "tls-handshake":
+        return this.broken(`${name} sent a reply during the TLS handshake: ${oneLine(reply)}`, now);
       case "xclient":
         if (reply.code !== 220) {
           if (this.phase.handover && reply.code >= 500) this.xclientRefusedOnHandover = true;
           return this.broken(`${name} refused XCLIENT${this.phase.handover ? " for a second client on one connection" : ""}: ${oneLine(reply)}`, now);
         }
         this.phase = { at: "ehlo", again: true, handover: this.phase.handover };
-        return this.write(encoder.encode(`EHLO ${hostname}\r\n`));
+        // Postfix takes the name of the HELO or EHLO after XCLIENT over XCLIENT's HELO=, and an
+        // EHLO makes the session ESMTP whatever PROTO said (smtpd.c helo_cmd, ehlo_cmd): the
+        // client's own greeting, repeated, is what it logs and writes in Received:.
+        return this.write(encoder.encode(`${this.greetsWithHelo ? "HELO" : "EHLO"} ${this.client.helo ?? hostname}\r\n`));
       case "probe":
         if (reply.code !== 250) return this.broken(`${name} answered RSET with ${oneLine(reply)}`, now);
         this.phase = { at: "ready" };
@@ -295,6 +368,25 @@ export class UpstreamMachine {
     }
   }
 
+  /** After the EHLO reply that counts (inside TLS, when it was started): XCLIENT next, or ready for questions. */
+  private introduced(reply: Reply, now: number): void {
+    const { name, identity } = this.settings;
+    const again = this.phase.at === "ehlo" && this.phase.again;
+    const offersXclient = /^250[ -]XCLIENT\b/im.test(reply.text);
+    if (again || identity === "none" || identity === "proxy" || (identity === "auto" && !offersXclient)) {
+      // A reply to HELO lists no extensions: what the upstream offers is still what its last EHLO said.
+      if (!(again && this.greetsWithHelo)) this.offered = extensionsOf(ehloKeywordsOf(reply.text));
+      this.phase = { at: "ready" };
+      return this.pump(now);
+    }
+    if (!offersXclient) {
+      return this.broken(`${name} does not offer XCLIENT to us: authorise this host (Postfix: smtpd_authorized_xclient_hosts)`, now);
+    }
+    this.phase = { at: "xclient", handover: false };
+    this.xclientSent = true;
+    this.write(encoder.encode(`XCLIENT ${this.xclientAttributes()}\r\n`));
+  }
+
   /** Keeps track of whether a transaction is open, and whether the connection can still be trusted with another client. */
   private transactionAnswered(line: string, code: number): void {
     const positive = code >= 200 && code < 300;
@@ -303,6 +395,11 @@ export class UpstreamMachine {
       if (positive) this.inTransaction = false;
       else this.spoiled = true;
     }
+  }
+
+  /** The client greeted us with HELO: after XCLIENT the upstream is greeted the same way. */
+  private get greetsWithHelo(): boolean {
+    return this.client.protocol === "SMTP";
   }
 
   private xclientAttributes(): string {
@@ -324,11 +421,17 @@ export class UpstreamMachine {
   private broken(reason: string, now: number): void {
     const handover = this.phase.at === "probe" || ((this.phase.at === "xclient" || this.phase.at === "ehlo") && this.phase.handover);
     if (!handover) return this.fail(reason, false);
+    this.reconnect(reason, now);
+  }
+
+  /** Closes this connection and asks for a new one, on which the questions waiting go on. */
+  private reconnect(reason: string, now: number): void {
     this.out.push({ type: "close", graceful: false }, { type: "reconnect", reason });
     this.generation++;
     this.phase = { at: "connecting" };
     this.reader = new ReplyReader();
     this.xclientSent = false;
+    this.secured = false;
     this.inTransaction = false;
     this.spoiled = this.xclientRefusedOnHandover;
     this.due = now + this.settings.timeoutMs;

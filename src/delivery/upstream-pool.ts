@@ -1,3 +1,4 @@
+import type { Extensions } from "../smtp/extensions.ts";
 import type { ClientIdentity } from "./upstream-machine.ts";
 import { Upstream, type UpstreamConfig } from "./upstream.ts";
 
@@ -33,6 +34,9 @@ export class UpstreamPool {
   /** Cleared once the upstream refuses XCLIENT for a second client on one connection. */
   private xclientReuse = true;
   private closed = false;
+  private known: Extensions | undefined;
+  /** A TLS handshake under `may` failed and was said so; cleared by the next connection inside TLS. */
+  private tlsFallbackSaid = false;
 
   constructor(private readonly config: UpstreamPoolConfig, private readonly warn: (message: string) => void) {}
 
@@ -50,8 +54,23 @@ export class UpstreamPool {
     return new Upstream(this.config, client, congested);
   }
 
+  /**
+   * The upstream's extensions as its last EHLO reply said (on any connection of this pool), for
+   * the next sessions to offer; undefined until a connection got that far.
+   */
+  get extensions(): Extensions | undefined {
+    return this.known;
+  }
+
   /** The session is over: its connection waits for the next one, or is closed. */
   release(upstream: Upstream): void {
+    this.known = upstream.extensions ?? this.known;
+    if (upstream.tls) this.tlsFallbackSaid = false;
+    const fallback = upstream.tlsFallback;
+    if (fallback !== undefined && !this.tlsFallbackSaid) {
+      this.tlsFallbackSaid = true;
+      this.warn(`${fallback}: relaying in plaintext (MXSCREEN_UPSTREAM_TLS=may; fix the upstream's TLS, or set MXSCREEN_UPSTREAM_TLS=off to stop trying)`);
+    }
     if (upstream.refusesSecondXclient && this.xclientReuse) {
       this.xclientReuse = false;
       this.warn(

@@ -1,5 +1,6 @@
 import { connectTcp } from "../net/connect.ts";
 import type { OutboundSocket } from "../net/types.ts";
+import type { Extensions } from "../smtp/extensions.ts";
 import { type ClientIdentity, type UpstreamAnswer, UpstreamMachine, type UpstreamOutput, type UpstreamSettings } from "./upstream-machine.ts";
 
 const HIGH_WATER = 256 * 1024;
@@ -8,6 +9,8 @@ const LOW_WATER = 64 * 1024;
 export interface UpstreamConfig extends Omit<UpstreamSettings, "name"> {
   readonly host: string;
   readonly port: number;
+  /** MXSCREEN_UPSTREAM_TLS_CA's PEM certificates, trusted instead of the system store; undefined: the system store. */
+  readonly tlsCa: string | undefined;
 }
 
 /**
@@ -47,6 +50,19 @@ export class Upstream {
 
   get usesXclient(): boolean {
     return this.machine.usesXclient;
+  }
+
+  get extensions(): Extensions | undefined {
+    return this.machine.extensions;
+  }
+
+  /** Its connection is inside TLS. */
+  get tls(): boolean {
+    return this.machine.tls;
+  }
+
+  get tlsFallback(): string | undefined {
+    return this.machine.tlsFallback;
   }
 
   get refusesSecondXclient(): boolean {
@@ -124,6 +140,9 @@ export class Upstream {
         case "close":
           this.close(output.graceful);
           break;
+        case "starttls":
+          this.startTls();
+          break;
         case "reconnect":
           this.socket = undefined;
           this.open();
@@ -131,6 +150,13 @@ export class Upstream {
       }
     }
     this.arm();
+  }
+
+  private startTls(): void {
+    const socket = this.socket;
+    if (!socket) return;
+    const options = { host: this.config.host, verify: this.config.tls === "verify", ca: this.config.tlsCa };
+    socket.startTls(options, (failure) => this.socket === socket && this.run(this.machine.tlsStarted(failure, Date.now())));
   }
 
   private arm(): void {

@@ -1,3 +1,4 @@
+import { domainToASCII } from "node:url";
 import type { DnsAnswer, DnsClient } from "./types.ts";
 
 /**
@@ -7,7 +8,10 @@ import type { DnsAnswer, DnsClient } from "./types.ts";
  * with nothing found, is an error: we cannot tell.
  */
 export async function mailDomain(dns: DnsClient, domain: string): Promise<DnsAnswer> {
-  const answers = await Promise.all((["MX", "A", "AAAA"] as const).map((type) => dns.query(domain, type)));
+  // An internationalised domain (RFC 6531, after SMTPUTF8) is asked for by its A-labels.
+  const name = /^[\x00-\x7f]*$/.test(domain) ? domain : domainToASCII(domain);
+  if (name === "") return { status: "nxdomain" };
+  const answers = await Promise.all((["MX", "A", "AAAA"] as const).map((type) => dns.query(name, type)));
   const found = answers.find((answer) => answer.status === "ok" && answer.records.length > 0);
   return found ?? answers.find((answer) => answer.status === "error") ?? { status: "nxdomain" };
 }

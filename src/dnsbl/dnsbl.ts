@@ -5,6 +5,7 @@ import type { DnsblAnswer } from "../dns/types.ts";
 import { parseIPv4 } from "../ip/address.ts";
 import { reply } from "../checks/reply.ts";
 import { defineCheck } from "../checks/define-check.ts";
+import { parseDnsblReplyMap, shownZone } from "./dnsbl-reply-map.ts";
 import { type DnsblSite, parseDnsblSites } from "./dnsbl-sites.ts";
 
 /** How one zone's answer counts: listed, not listed, or an answer that means trouble rather than a listing. */
@@ -85,12 +86,14 @@ export const dnsbl = defineCheck({
     dnswlThreshold: setting("MXSCREEN_DNSWL_THRESHOLD", "-1", parseScore),
     /** Read by the gate: a passed client whose last DNSBL verdict is older is looked up again (postscreen_dnsbl_ttl). */
     dnsblTtlMs: setting("MXSCREEN_DNSBL_TTL", "1h", parseDuration),
+    /** What the reply names instead of a zone; the log and the event rows keep the zone itself. */
+    dnsblReplyMap: setting("MXSCREEN_DNSBL_REPLY_MAP", "", parseDnsblReplyMap),
   },
   evaluate(facts, settings) {
     if (settings.dnsbl.length === 0) return undefined;
     const { score, listed, unhealthy } = dnsblScore(facts.dnsbl, settings.dnsbl);
     if (score < settings.dnsblThreshold || listed.length === 0) return undefined;
-    const zones = listed.map((entry) => entry.replace(/\*-?\d+$/, "")).join(", ");
+    const zones = [...new Set(listed.map((entry) => shownZone(settings.dnsblReplyMap, entry.replace(/\*-?\d+$/, ""))))].join(", ");
     return {
       reply: reply(550, "5.7.1", `Service unavailable; client [${facts.client.address}] blocked using ${zones}`),
       evidence: {

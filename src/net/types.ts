@@ -81,4 +81,18 @@ export interface OutboundSocket {
   end(): void;
   /** Close at once, dropping anything unsent. */
   destroy(): void;
+  /**
+   * Starts TLS as the client on this connection (after the peer's `220` to STARTTLS); `done`
+   * once the handshake is over, with why it failed. From then on every byte goes through TLS.
+   */
+  startTls(options: TlsClientOptions, done: (failure: string | undefined) => void): void;
+}
+
+export interface TlsClientOptions {
+  /** The peer's host name or address: sent as SNI (names only) and checked against its certificate when `verify`. */
+  readonly host: string;
+  /** Refuse a certificate that does not chain to `ca` (or the system store) and name `host`. */
+  readonly verify: boolean;
+  /** PEM certificates trusted instead of the system store. */
+  readonly ca: string | undefined;
 }

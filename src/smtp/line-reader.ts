@@ -44,9 +44,22 @@ export class LineReader {
     return this.end - this.start;
   }
 
-  /** The first `limit` bytes received but not yet returned as lines, as a view (valid until the next `push()`). */
-  waiting(limit: number): Uint8Array {
-    return this.buffer.subarray(this.start, Math.min(this.end, this.start + limit));
+  /** The first `limit` bytes received but not yet returned as lines, after the first `skip`, as a view (valid until the next `push()`). */
+  waiting(limit: number, skip = 0): Uint8Array {
+    const from = Math.min(this.end, this.start + skip);
+    return this.buffer.subarray(from, Math.min(this.end, from + limit));
+  }
+
+  /**
+   * Up to `limit` bytes as they came, not split into lines (a BDAT chunk: RFC 3030 counts
+   * octets), as a view valid until the next `push()`. Only between lines.
+   */
+  take(limit: number): Uint8Array {
+    if (this.dropping !== undefined) throw new Error("LineReader.take() inside an over-long line");
+    const end = Math.min(this.end, this.start + limit);
+    const bytes = this.buffer.subarray(this.start, end);
+    this.start = this.scanned = end;
+    return bytes;
   }
 
   /** Bytes of the over-long line at hand dropped so far; 0 outside one. */

@@ -33,19 +33,20 @@ export class MessageContent {
    * One line read inside DATA: `end` for the final dot, `failed` when the message failed with
    * this line (drop what was passed on), otherwise each content line goes to `pass`.
    */
-  take(line: Line, pass: (bytes: Uint8Array) => void): "end" | "failed" | undefined {
+  take(line: Line, pass: (bytes: Uint8Array) => void, stuffed = true): "end" | "failed" | undefined {
     if (line.kind === "overlong") {
       return this.fail(reply(500, "5.5.2", `Error: line too long (limit ${this.rules.maxLineLength} octets, RFC 5321 4.5.3.1.6)`));
     }
     const crlf = line.crlf;
     // Only <CRLF>.<CRLF> ends the data: a dot after or before a bare LF is content
     // (the SMTP smuggling family of attacks lives in that difference).
-    const endsData = line.kind === "line" && crlf && this.previousLineEndedCrlf && line.bytes.length === 1 && line.bytes[0] === 0x2e;
+    // A BDAT chunk (`stuffed` false) is counted in octets: a dot there is only content, never stuffed.
+    const endsData = stuffed && line.kind === "line" && crlf && this.previousLineEndedCrlf && line.bytes.length === 1 && line.bytes[0] === 0x2e;
     this.previousLineEndedCrlf = crlf;
     if (endsData) return "end";
     if (line.kind === "overlong-end" || this.failure !== undefined) return undefined;
     const bytes = line.bytes;
-    const content = bytes[0] === 0x2e ? bytes.subarray(1) : bytes;
+    const content = stuffed && bytes[0] === 0x2e ? bytes.subarray(1) : bytes;
     if (!content.includes(CR)) return this.contentLine(content, pass);
     // A bare CR is a line end to some MTAs and not to others: `<CR>.<CR>` smuggles a second
     // message past one that ends data there. It never goes on as it came.

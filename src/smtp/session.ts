@@ -9,8 +9,11 @@ import { greylistTriplet } from "../greylist/index.ts";
 import { saysUnknownRecipient } from "../dictionary/index.ts";
 import { bytesToText } from "../log/escape.ts";
 import { concatBytes } from "./bytes.ts";
+import { ChunkLines } from "./chunk-lines.ts";
 import { type Line, LineReader } from "./line-reader.ts";
 import { domainOf, parsePath } from "./path.ts";
+import { ehloKeywords, type Extensions, SPOOL_EXTENSIONS, UNKNOWN_UPSTREAM } from "./extensions.ts";
+import { mailParameters, rcptParameters, unicodeRefusal } from "./mail-parameters.ts";
 import { boundedReply, reply } from "../checks/reply.ts";
 import { type Handler, HELP_REPLY, VERBS } from "./verbs.ts";
 import { splitReply, stutters, tarpitDelayMs, tarpitHits } from "./pacing.ts";
@@ -39,17 +42,36 @@ type SessionStage = Exclude<Stage, "accept" | "greet">;
  */
 type Waiting =
   | { readonly for: "dns"; readonly mail: Transaction }
-  | { readonly for: "greylist"; readonly transaction: Transaction; readonly mailbox: string }
-  | { readonly for: "reverse-dns"; readonly transaction: Transaction; readonly then: "data" | { readonly greylist: string } }
+  | { readonly for: "greylist"; readonly transaction: Transaction; readonly recipient: Recipient }
+  | { readonly for: "reverse-dns"; readonly transaction: Transaction; readonly then: "data" | { readonly greylist: Recipient } | { readonly chunk: ChunkStart } }
   | { readonly for: "upstream"; readonly question: UpstreamQuestion }
   | { readonly for: "delivery" };
 
 /**
- * Where the session is: greeted (no HELO yet), ready, inside a transaction (`mail`, `rcpt`),
- * reading message lines (`data`), in a STARTTLS handshake, waiting for an answer, or closed
- * (which ignores everything).
+ * A BDAT chunk being read (RFC 3030): `left` of its `size` octets still to come; `refusal`, when
+ * set, is what the chunk gets once read instead of being taken (the client sends it whatever
+ * we answer, so it is always read to its end).
  */
-type State = "greeted" | "ready" | "mail" | "rcpt" | "data" | "tls-handshake" | "closed" | Waiting;
+interface Chunk {
+  readonly at: "chunk";
+  left: number;
+  readonly size: number;
+  readonly last: boolean;
+  readonly refusal: string | undefined;
+}
+
+/** A BDAT command's chunk, until the message it belongs to has begun. */
+interface ChunkStart {
+  readonly size: number;
+  readonly last: boolean;
+}
+
+/**
+ * Where the session is: greeted (no HELO yet), ready, inside a transaction (`mail`, `rcpt`),
+ * reading message lines (`data`), reading a BDAT chunk, between BDAT chunks (`chunks`), in a
+ * STARTTLS handshake, waiting for an answer, or closed (which ignores everything).
+ */
+type State = "greeted" | "ready" | "mail" | "rcpt" | "data" | "chunks" | "tls-handshake" | "closed" | Chunk | Waiting;
 
 /** The client's reverse DNS: not asked for (an allowed client), asked for with `lookup-reverse` and awaited, or known. */
 type Reverse = { readonly kind: "unasked" } | { readonly kind: "asked" } | { readonly kind: "known"; readonly answer: ReverseDns };
@@ -86,6 +108,12 @@ function pathText(arg: string): string | undefined {
   return /<([^>]*)>/.exec(arg)?.[1];
 }
 
+/** `size [LAST]`, RFC 3030's BDAT argument; undefined when it is not one. */
+function bdatArgument(arg: string): ChunkStart | undefined {
+  const m = /^(\d{1,15})( +LAST)?$/i.exec(arg);
+  return m ? { size: Number(m[1]), last: m[2] !== undefined } : undefined;
+}
+
 /** The command (or message end) a reply answers, and RFC 2920's rule for it: whether the next command may be sent before that reply. */
 interface Answered {
   readonly verb: string;
@@ -100,14 +128,26 @@ type MomentFacts = "command" | "recipient" | "sender" | "senderDomainAnswer" | "
 
 type UpstreamQuestion =
   | { readonly kind: "mail"; readonly transaction: Transaction }
-  | { readonly kind: "rcpt"; readonly transaction: Transaction; readonly mailbox: string }
-  | { readonly kind: "data"; readonly envelope: Envelope };
+  | { readonly kind: "rcpt"; readonly transaction: Transaction; readonly recipient: Recipient }
+  | { readonly kind: "data"; readonly envelope: Envelope; readonly chunk: ChunkStart | undefined };
 
 interface Transaction {
   from: string;
   recipients: string[];
   declaredSize: number | undefined;
+  /** RFC 6531: the client declared SMTPUTF8, so its addresses may be UTF-8. */
+  readonly smtputf8: boolean;
+  /** MAIL FROM's parameters as the upstream gets them (` SIZE=n BODY=8BITMIME`…), or "". */
+  readonly parameters: string;
   readonly content: MessageContent;
+  /** The message came in BDAT chunks (then DATA may not follow), cut into lines here. */
+  chunks: ChunkLines | undefined;
+}
+
+/** A RCPT being answered: its mailbox, and its parameters as the upstream gets them (` NOTIFY=…`), or "". */
+interface Recipient {
+  readonly mailbox: string;
+  readonly parameters: string;
 }
 
 /**
@@ -133,6 +173,7 @@ export class Session {
     pacedReplies: 0,
     transactionsAtReset: 0,
     transactionResets: 0,
+    chunks: 0,
     pipeliningOffered: false,
     ehloRefusedUnanswered: false,
     messages: 0,
@@ -166,6 +207,10 @@ export class Session {
   /** On a DNSWL at or below MXSCREEN_DNSWL_THRESHOLD: no further check runs. */
   private readonly allowlisted: boolean;
   private reverse: Reverse = { kind: "unasked" };
+  /** What the mail's way out takes (the upstream's EHLO, as far as it is known; or the spool). */
+  private extensions: Extensions;
+  /** What the last EHLO reply offered on its behalf: MAIL and RCPT accept those parameters only. */
+  private offered: Extensions = UNKNOWN_UPSTREAM;
   /** A check of the RCPT at hand sends its recipient through greylisting (consequence `greylist`). */
   private greylistDemanded = false;
   /** The command or message end the replies being written answer. */
@@ -177,6 +222,7 @@ export class Session {
   constructor(private readonly config: SessionConfig, readonly client: ClientInfo, now: number, private readonly gate: GateFacts = { dnsbl: [] }) {
     this.reader = new LineReader(config.maxLineLength);
     this.lastActivity = now;
+    this.extensions = config.relay ? UNKNOWN_UPSTREAM : SPOOL_EXTENSIONS;
     const dnswl = dnswlStanding(gate.dnsbl, config.checks);
     this.facts.dnsblScore = dnswl?.score;
     this.allowlisted = dnswl?.allowlisted ?? false;
@@ -191,7 +237,7 @@ export class Session {
    * smtpd_per_record_deadline), so a byte now and then never holds the connection.
    */
   get deadline(): number {
-    const timeout = this.state === "data" ? this.config.dataTimeoutMs : this.config.commandTimeoutMs;
+    const timeout = this.state === "data" || this.chunk !== undefined ? this.config.dataTimeoutMs : this.config.commandTimeoutMs;
     return this.lastActivity + (this.gate.stress ? Math.min(timeout, this.config.stressTimeoutMs) : timeout);
   }
 
@@ -199,12 +245,26 @@ export class Session {
     return this.state === "closed";
   }
 
+  /** SMTP after HELO, ESMTP after EHLO (ESMTPS inside TLS): what the upstream is told the client spoke (XCLIENT PROTO). */
+  get spoken(): "SMTP" | "ESMTP" | "ESMTPS" {
+    return this.protocol;
+  }
+
   /**
    * Waiting for an answer (DNS, the store, the upstream, the disk): input is not being read, so
    * the runner stops reading from the socket. Not during a TLS handshake, which must read.
    */
   get waiting(): boolean {
-    return typeof this.state === "object";
+    return typeof this.state === "object" && "for" in this.state;
+  }
+
+  /** A message has begun and is being read (DATA, or BDAT chunks): what ends the session abandons it. */
+  private get inMessage(): boolean {
+    return this.state === "data" || this.state === "chunks" || this.chunk !== undefined;
+  }
+
+  private get chunk(): Chunk | undefined {
+    return typeof this.state === "object" && "at" in this.state ? this.state : undefined;
   }
 
   /** `early`: the bytes arrived before the final line of the last `paced-reply` was written. */
@@ -240,7 +300,7 @@ export class Session {
 
   tick(now: number): Output[] {
     if (this.state === "closed" || this.waiting || now < this.deadline) return [];
-    if (this.state === "data") this.emit({ type: "message-abort" });
+    if (this.inMessage) this.emit({ type: "message-abort" });
     this.send(reply(421, "4.4.2", `${this.config.hostname} Error: timeout exceeded`));
     this.close("timeout");
     return this.flush();
@@ -319,18 +379,22 @@ export class Session {
     if (this.state === "closed") return [];
     const waiting = this.waitingFor("greylist");
     if (waiting === undefined) throw new Error(`greylisted() called in state ${this.stateName}: the session was not waiting for the store`);
-    const { transaction, mailbox } = waiting;
+    const { transaction, recipient } = waiting;
     this.state = transaction.recipients.length > 0 ? "rcpt" : "mail";
     this.touch(now);
-    this.answering = { stage: "RCPT", from: transaction.from, to: mailbox };
-    const recipient = { mailbox, known: true };
-    if (!this.runChecks("triplet", { recipient, greylist: verdict })) this.acceptRecipient(transaction, mailbox);
+    this.answering = { stage: "RCPT", from: transaction.from, to: recipient.mailbox };
+    if (!this.runChecks("triplet", { recipient: { mailbox: recipient.mailbox, known: true }, greylist: verdict })) this.acceptRecipient(transaction, recipient);
     return this.resume();
   }
 
   /** The HELO name's forward DNS, whenever the runner has it: a fact for the log and `explain`, never a refusal. */
   learnHeloDns(name: string, outcome: HeloDns): void {
     if (name === this.facts.helo) this.facts.heloDns = outcome;
+  }
+
+  /** The upstream's extensions, from its last EHLO reply: the next EHLO offers the client what it takes. */
+  learnUpstreamExtensions(extensions: Extensions): void {
+    if (this.config.relay) this.extensions = extensions;
   }
 
   /**
@@ -361,7 +425,8 @@ export class Session {
       this.state = transaction.recipients.length > 0 ? "rcpt" : "mail";
       return this.resume();
     }
-    if (then === "data") this.beginData(transaction);
+    if (then === "data") this.beginData(transaction, undefined);
+    else if ("chunk" in then) this.beginData(transaction, then.chunk);
     else this.askGreylist(transaction, then.greylist);
     this.drain();
     return this.flush();
@@ -375,7 +440,7 @@ export class Session {
   clientClosed(): Output[] {
     if (this.state === "closed") return [];
     this.runChecks("end");
-    if (this.state === "data") this.emit({ type: "message-abort" });
+    if (this.inMessage) this.emit({ type: "message-abort" });
     this.state = "closed";
     this.facts.end ??= "client-closed";
     return this.flush();
@@ -385,14 +450,14 @@ export class Session {
   private hangUp(): void {
     this.runChecks("end");
     if (this.state === "closed") return;
-    if (this.state === "data") this.emit({ type: "message-abort" });
+    if (this.inMessage) this.emit({ type: "message-abort" });
     this.close("client-closed");
   }
 
   /** Finish politely: at once when idle, after the message in flight otherwise. */
   shutdown(): Output[] {
     this.shuttingDown = true;
-    if (this.state !== "data" && !this.waiting && this.state !== "closed") this.sayGoodbye();
+    if (!this.inMessage && !this.waiting && this.state !== "closed") this.sayGoodbye();
     return this.flush();
   }
 
@@ -422,6 +487,15 @@ export class Session {
   private drain(): boolean {
     let took = false;
     while (this.state !== "closed" && !this.waiting && this.state !== "tls-handshake") {
+      const chunk = this.chunk;
+      if (chunk !== undefined) {
+        if (this.readChunk(chunk)) took = true;
+        if (this.chunk === chunk) {
+          if (this.inputDone) this.hangUp();
+          return took;
+        }
+        continue;
+      }
       const line = this.reader.next();
       if (line === null) {
         if (this.inputDone) this.hangUp();
@@ -435,7 +509,7 @@ export class Session {
       if (this.state === "data") this.dataLine(line);
       else if (line.kind === "overlong") this.error(reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets)`));
       else if (line.kind === "line" && line.bytes.includes(CR)) this.error(reply(500, "5.5.2", "Error: bare <CR> in a command; lines end in <CR><LF>"));
-      else if (line.kind === "line") this.command(decoder.decode(line.bytes), line.crlf, bytesToText(this.reader.waiting(100)));
+      else if (line.kind === "line") this.command(decoder.decode(line.bytes), line.crlf);
       // Judged on the whole line too, so that the verdict does not depend on where its reads ended.
       else this.limitOverflow(line.length);
     }
@@ -453,10 +527,12 @@ export class Session {
     this.close("errors");
   }
 
-  private command(line: string, crlf: boolean, ahead: string): void {
+  private command(line: string, crlf: boolean): void {
     const space = line.indexOf(" ");
     const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase();
     const arg = space < 0 ? "" : line.slice(space + 1).trim();
+    // A BDAT command's chunk is part of it, not a command sent ahead of our reply.
+    const ahead = bytesToText(this.reader.waiting(100, verb === "BDAT" ? bdatArgument(arg)?.size ?? 0 : 0));
     const command: ParsedCommand = {
       line: line.slice(0, 100),
       verb,
@@ -494,6 +570,7 @@ export class Session {
     mail: (session, command) => session.mail(command.arg),
     rcpt: (session, command) => session.rcpt(command.arg, command),
     data: (session, command) => session.data(command.arg),
+    bdat: (session, command) => session.bdat(command.arg),
     rset: (session, command) => session.rset(command.arg),
     noop: (session) => session.send(reply(250, "2.0.0", "Ok")),
     quit: (session) => {
@@ -523,7 +600,7 @@ export class Session {
   /** The reply `verb` gets where the session is, when the table says it may not come here. */
   private outOfSequence(verb: string): string | undefined {
     const state = this.state;
-    return state === "greeted" || state === "ready" || state === "mail" || state === "rcpt" ? VERBS[verb].outOfSequence[state] : undefined;
+    return state === "greeted" || state === "ready" || state === "mail" || state === "rcpt" || state === "chunks" ? VERBS[verb].outOfSequence[state] : undefined;
   }
 
   private helo(verb: "HELO" | "EHLO", arg: string, command: ParsedCommand): void {
@@ -541,16 +618,19 @@ export class Session {
     }
     this.facts.helo = arg;
     this.protocol = verb === "HELO" ? "SMTP" : this.facts.tls ? "ESMTPS" : "ESMTP";
+    this.offered = UNKNOWN_UPSTREAM;
     this.dropTransaction();
     this.state = "ready";
     this.facts.pipeliningOffered = verb === "EHLO" && this.config.pipelining;
     const greeting = `${this.config.hostname} Hello ${arg} [${this.client.address}]`;
     if (verb === "HELO") return this.send(reply(250, null, greeting));
+    this.offered = this.extensions;
     const keywords = [
       ...(this.config.pipelining ? ["PIPELINING"] : []),
       ...(this.config.tls && !this.facts.tls ? [VERBS.STARTTLS.ehlo!] : []),
       `SIZE ${this.config.maxMessageSize}`,
       "8BITMIME",
+      ...ehloKeywords(this.offered),
       "ENHANCEDSTATUSCODES",
     ];
     this.send(reply(250, null, greeting, ...keywords));
@@ -578,17 +658,14 @@ export class Session {
     const path = parsePath(arg.slice(5));
     if (path === "syntax") return this.error(reply(501, "5.5.4", "Syntax: MAIL FROM:<address>"));
     if (path === "mailbox") return this.error(reply(501, "5.1.7", "Bad sender address syntax"));
-    let declaredSize: number | undefined;
-    for (const [key, value] of path.params) {
-      if (this.protocol === "SMTP") return this.error(reply(555, "5.5.4", `Unsupported option: ${key} (use EHLO for ESMTP options)`));
-      if (key === "SIZE" && typeof value === "string" && /^\d{1,15}$/.test(value)) {
-        declaredSize = Number(value);
-      } else if (key === "BODY" && typeof value === "string" && /^(7BIT|8BITMIME)$/i.test(value)) {
-        continue;
-      } else {
-        return this.error(reply(555, "5.5.4", `Unsupported option: ${key}`));
-      }
+    if (path.params.size > 0 && this.protocol === "SMTP") {
+      return this.error(reply(555, "5.5.4", `Unsupported option: ${[...path.params.keys()][0]} (use EHLO for ESMTP options)`));
     }
+    const parameters = mailParameters(path.params, this.offered);
+    if (!parameters.ok) return this.error(parameters.reply);
+    const { declaredSize, smtputf8 } = parameters;
+    const unicode = unicodeRefusal(path.mailbox, smtputf8);
+    if (unicode !== undefined) return this.error(unicode);
     if (declaredSize !== undefined && declaredSize > this.config.maxMessageSize) {
       return this.error(reply(552, "5.3.4", "Message size exceeds fixed limit"));
     }
@@ -596,6 +673,9 @@ export class Session {
       from: path.mailbox,
       recipients: [],
       declaredSize,
+      smtputf8,
+      chunks: undefined,
+      parameters: `${declaredSize === undefined ? "" : ` SIZE=${declaredSize}`}${parameters.forward}`,
       content: new MessageContent({ ...this.config, ownHosts: this.config.checks.ownHosts }, path.mailbox === ""),
     };
     const domain = domainOf(path.mailbox);
@@ -605,10 +685,7 @@ export class Session {
   }
 
   private acceptMail(transaction: Transaction): void {
-    if (this.config.relay) {
-      const size = transaction.declaredSize === undefined ? "" : ` SIZE=${transaction.declaredSize}`;
-      return this.ask({ kind: "mail", transaction }, `MAIL FROM:<${transaction.from}>${size}`);
-    }
+    if (this.config.relay) return this.ask({ kind: "mail", transaction }, `MAIL FROM:<${transaction.from}>${transaction.parameters}`);
     this.transaction = transaction;
     this.state = "mail";
     this.facts.transactions++;
@@ -624,7 +701,11 @@ export class Session {
     const path = parsePath(arg.slice(3), ALWAYS_ACCEPTED);
     if (path === "syntax") return this.error(reply(501, "5.5.4", "Syntax: RCPT TO:<address>"));
     if (path === "mailbox" || path.mailbox === "") return this.error(reply(501, "5.1.3", "Bad recipient address syntax"));
-    if (path.params.size > 0) return this.error(reply(555, "5.5.4", `Unsupported option: ${[...path.params.keys()][0]}`));
+    const parameters = rcptParameters(path.params, this.offered);
+    if (!parameters.ok) return this.error(parameters.reply);
+    const unicode = unicodeRefusal(path.mailbox, transaction.smtputf8);
+    if (unicode !== undefined) return this.error(unicode);
+    const recipient: Recipient = { mailbox: path.mailbox, parameters: parameters.forward };
     if (transaction.recipients.length >= this.config.maxRecipients) {
       return this.send(reply(452, "4.5.3", "Error: too many recipients"));
     }
@@ -645,28 +726,30 @@ export class Session {
       if (this.runChecks("recipient", { recipient: { mailbox: path.mailbox, known } })) return;
       if (this.config.checks.greylist || this.greylistDemanded) {
         // The triplet names the client's confirmed domain when it has one: never keyed on how fast DNS answered.
-        if (this.reverse.kind === "asked") this.state = { for: "reverse-dns", transaction, then: { greylist: path.mailbox } };
-        else this.askGreylist(transaction, path.mailbox);
+        if (this.reverse.kind === "asked") this.state = { for: "reverse-dns", transaction, then: { greylist: recipient } };
+        else this.askGreylist(transaction, recipient);
         return;
       }
     }
-    this.acceptRecipient(transaction, path.mailbox);
+    this.acceptRecipient(transaction, recipient);
   }
 
-  private askGreylist(transaction: Transaction, mailbox: string): void {
-    this.state = { for: "greylist", transaction, mailbox };
-    this.emit({ type: "lookup-greylist", triplet: greylistTriplet(this.client.address, this.reverseDns, transaction.from, mailbox) });
+  private askGreylist(transaction: Transaction, recipient: Recipient): void {
+    this.state = { for: "greylist", transaction, recipient };
+    this.emit({ type: "lookup-greylist", triplet: greylistTriplet(this.client.address, this.reverseDns, transaction.from, recipient.mailbox) });
   }
 
-  private acceptRecipient(transaction: Transaction, mailbox: string): void {
-    if (this.config.relay) return this.ask({ kind: "rcpt", transaction, mailbox }, `RCPT TO:<${mailbox}>`);
-    transaction.recipients.push(mailbox);
+  private acceptRecipient(transaction: Transaction, recipient: Recipient): void {
+    if (this.config.relay) return this.ask({ kind: "rcpt", transaction, recipient }, `RCPT TO:<${recipient.mailbox}>${recipient.parameters}`);
+    transaction.recipients.push(recipient.mailbox);
     this.facts.recipients++;
     this.state = "rcpt";
     this.send(reply(250, "2.1.5", "Ok"));
   }
 
   private dropTransaction(): void {
+    // Between BDAT chunks the message has begun: it is abandoned (at the upstream, by hanging up).
+    this.emit({ type: "message-abort" });
     if (this.transaction !== undefined && this.config.relay) this.emit({ type: "upstream-reset" });
     this.transaction = undefined;
   }
@@ -687,7 +770,7 @@ export class Session {
     this.answering = question.kind === "mail"
       ? { stage: "MAIL", from: question.transaction.from, to: undefined }
       : question.kind === "rcpt"
-      ? { stage: "RCPT", from: question.transaction.from, to: question.mailbox }
+      ? { stage: "RCPT", from: question.transaction.from, to: question.recipient.mailbox }
       : { stage: "DATA", from: question.envelope.from, to: question.envelope.recipients.join(",") };
     const positive = answer.code >= 200 && answer.code < 400;
     switch (question.kind) {
@@ -705,15 +788,15 @@ export class Session {
       case "rcpt":
         this.state = question.transaction.recipients.length > 0 ? "rcpt" : "mail";
         if (positive) {
-          question.transaction.recipients.push(question.mailbox);
+          question.transaction.recipients.push(question.recipient.mailbox);
           this.facts.recipients++;
           this.state = "rcpt";
           this.send(answer.text);
         } else if (saysUnknownRecipient(answer.code, answer.text)) {
           // Unknown upstream is unknown here, a 4xx "No such user" too (seed 003): the dictionary
           // check and the fleet's counts take it as they take a domain not ours.
-          if (this.runChecks("rcpt", { recipient: { mailbox: question.mailbox, known: false } })) return this.flush();
-          this.countBadRecipient(question.mailbox);
+          if (this.runChecks("rcpt", { recipient: { mailbox: question.recipient.mailbox, known: false } })) return this.flush();
+          this.countBadRecipient(question.recipient.mailbox);
           if (answer.code >= 500) this.error(answer.text);
           else this.send(answer.text);
         } else if (answer.code >= 500) {
@@ -724,17 +807,27 @@ export class Session {
         break;
       case "data":
         if (answer.code === 354) {
-          this.state = "data";
           this.emit({ type: "message-begin", envelope: question.envelope });
+          // BDAT: the 354 is ours to hear; the client hears about its chunk once it is read.
+          if (question.chunk !== undefined) {
+            this.answering = undefined;
+            this.readChunk(this.chunkOf(question.chunk, undefined));
+            break;
+          }
+          this.state = "data";
           this.send(answer.text);
+        } else if (question.chunk !== undefined) {
+          this.state = "rcpt";
+          this.answering = undefined;
+          this.readChunk(this.chunkOf(question.chunk, answer.text));
         } else {
           this.state = "rcpt";
           this.error(answer.text);
         }
         break;
     }
-    // Inside DATA (after the upstream's 354) even a shutdown lets the message finish first.
-    if (this.state !== "data") return this.resume();
+    // Inside the message (after the upstream's 354) even a shutdown lets it finish first.
+    if (!this.inMessage && !this.waiting) return this.resume();
     this.drain();
     return this.flush();
   }
@@ -754,10 +847,76 @@ export class Session {
       this.state = { for: "reverse-dns", transaction, then: "data" };
       return;
     }
-    this.beginData(transaction);
+    this.beginData(transaction, undefined);
   }
 
-  private beginData(transaction: Transaction): void {
+  /**
+   * BDAT size [LAST] (RFC 3030): the next `size` octets are message content, not commands. The
+   * first chunk begins the message as DATA would (the upstream is asked DATA: chunks are sent
+   * on as one DATA stream, dot-stuffed), each chunk is answered once read, and LAST ends it.
+   * A chunk refused (out of sequence, or its DATA refused by the upstream) is still read to its end.
+   */
+  private bdat(arg: string): void {
+    if (!this.offered.chunking) return this.error(reply(502, "5.5.1", "Error: BDAT not implemented"));
+    const start = bdatArgument(arg);
+    if (start === undefined) {
+      // Where its chunk ends cannot be known: what follows would be read as commands.
+      this.error(reply(501, "5.5.4", "Syntax: BDAT size [LAST]"));
+      return this.close("errors");
+    }
+    // Where DATA may not come, a first chunk may not either.
+    const refusal = this.state === "chunks" ? undefined : this.outOfSequence("DATA");
+    if (refusal !== undefined) return void this.readChunk(this.chunkOf(start, refusal));
+    const transaction = this.transaction;
+    if (transaction === undefined) throw new Error("BDAT in a transaction without one");
+    if (this.state === "chunks") return void this.readChunk(this.chunkOf(start, undefined));
+    transaction.chunks = new ChunkLines(this.config.maxLineLength);
+    if (this.reverse.kind === "asked") {
+      this.state = { for: "reverse-dns", transaction, then: { chunk: start } };
+      return;
+    }
+    this.beginData(transaction, start);
+  }
+
+  private chunkOf(start: ChunkStart, refusal: string | undefined): Chunk {
+    return { at: "chunk", left: start.size, size: start.size, last: start.last, refusal };
+  }
+
+  /**
+   * Reads what has come of the chunk at hand; once it is all here, answers it (or ends the
+   * message, for LAST). True when at least one content line was completed (or the chunk).
+   */
+  private readChunk(chunk: Chunk): boolean {
+    this.state = chunk;
+    const transaction = this.transaction;
+    let took = false;
+    while (chunk.left > 0) {
+      const bytes = this.reader.take(chunk.left);
+      if (bytes.length === 0) return took;
+      chunk.left -= bytes.length;
+      if (chunk.refusal === undefined && transaction?.chunks?.push(bytes, (line) => this.dataLine(line, false))) took = true;
+    }
+    // Refused, or the message failed with this chunk (too large, a line too long): the transaction is over.
+    const failure = chunk.refusal ?? (chunk.last ? undefined : transaction?.content.failure);
+    if (failure !== undefined) {
+      if (transaction?.chunks !== undefined) this.dropTransaction();
+      const left = this.transaction;
+      this.state = left !== undefined ? (left.recipients.length > 0 ? "rcpt" : "mail") : this.facts.helo === undefined ? "greeted" : "ready";
+      this.error(failure);
+      return true;
+    }
+    if (!chunk.last) {
+      this.facts.chunks++;
+      this.state = "chunks";
+      this.send(reply(250, "2.0.0", `${chunk.size} octets received`));
+      return true;
+    }
+    transaction!.chunks!.end((line) => this.dataLine(line, false));
+    this.endOfData(transaction!);
+    return true;
+  }
+
+  private beginData(transaction: Transaction, chunk: ChunkStart | undefined): void {
     const envelope: Envelope = {
       helo: this.facts.helo ?? "",
       protocol: this.protocol,
@@ -766,16 +925,17 @@ export class Session {
       declaredSize: transaction.declaredSize,
       reverseDns: this.reverseDns,
     };
-    if (this.config.relay) return this.ask({ kind: "data", envelope }, "DATA");
-    this.state = "data";
+    if (this.config.relay) return this.ask({ kind: "data", envelope, chunk }, "DATA");
     this.emit({ type: "message-begin", envelope });
+    if (chunk !== undefined) return void this.readChunk(this.chunkOf(chunk, undefined));
+    this.state = "data";
     this.send(reply(354, null, "End data with <CR><LF>.<CR><LF>"));
   }
 
-  private dataLine(line: Line): void {
+  private dataLine(line: Line, stuffed = true): void {
     const transaction = this.transaction!;
     // A view of the reader's buffer: emit() copies it, with the others of this read, before returning.
-    const step = transaction.content.take(line, (bytes) => this.emit({ type: "message-data", bytes }));
+    const step = transaction.content.take(line, (bytes) => this.emit({ type: "message-data", bytes }), stuffed);
     if (step === "end") this.endOfData(transaction);
     // What was begun is dropped; the rest is read and discarded, and the final dot gets the failure.
     else if (step === "failed") this.emit({ type: "message-abort" });
@@ -847,7 +1007,7 @@ export class Session {
           else this.error(hit.reply);
           return true;
         case "close":
-          if (this.state === "data") this.emit({ type: "message-abort" });
+          if (this.inMessage) this.emit({ type: "message-abort" });
           this.send(hit.reply);
           this.close("check");
           return true;
@@ -927,12 +1087,13 @@ export class Session {
   /** The wait the session is in, when it is this one. */
   private waitingFor<F extends Waiting["for"]>(what: F): Extract<Waiting, { for: F }> | undefined {
     const state = this.state;
-    return typeof state === "object" && state.for === what ? state as Extract<Waiting, { for: F }> : undefined;
+    return typeof state === "object" && "for" in state && state.for === what ? state as Extract<Waiting, { for: F }> : undefined;
   }
 
   /** The state as a word, for errors that report a broken invariant. */
   private get stateName(): string {
-    return typeof this.state === "object" ? `waiting for ${this.state.for}` : this.state;
+    const state = this.state;
+    return typeof state === "object" ? ("for" in state ? `waiting for ${state.for}` : "reading a BDAT chunk") : state;
   }
 
   /**

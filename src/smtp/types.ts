@@ -153,6 +153,8 @@ export interface SessionFacts {
   resets: number;
   /** RSETs that ended a transaction: a sender's, between messages. */
   transactionResets: number;
+  /** BDAT chunks taken into a message, its last one aside (RFC 3030): they carry mail. */
+  chunks: number;
   /** MAIL commands accepted. */
   transactions: number;
   /** Replies written with a pause before their final line (stutter, tarpit). */

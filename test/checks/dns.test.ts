@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { dnsblScore, zoneVerdict } from "../../src/dnsbl/dnsbl.ts";
+import { parseDnsblReplyMap } from "../../src/dnsbl/dnsbl-reply-map.ts";
 import type { DnsblSite } from "../../src/dnsbl/dnsbl-sites.ts";
 import type { DnsAnswer, DnsblAnswer } from "../../src/dns/types.ts";
 import { Session } from "../../src/smtp/session.ts";
 import { test } from "../harness.ts";
+import { tempDir } from "../helpers/server.ts";
 import { CLIENT, lineByLine, play, STRICT, transcript } from "../smtp/transcript.ts";
 
 const ok = (...records: string[]): DnsAnswer => ({ status: "ok", records, ttl: 60 });
@@ -82,6 +86,32 @@ test("dnsbl: at the threshold every RCPT but postmaster is refused with 550 5.7.
   assert.match(listed.replies, /550 5\.7\.1 <b@example\.org>: Service unavailable; client \[192\.0\.2\.1\] blocked using zen\.example\r\n250 2\.1\.5 Ok\r\n$/);
   assert.deepEqual(listed.session.facts.findings.map((f) => [f.tag, f.evidence.score, f.evidence.listed]), [["DNSBL", 3, "zen.example*3"]]);
   assert.equal(listed.session.facts.dnsblScore, 3);
+});
+
+test("dnsbl reply map: a zone with a key in its name is shown by its mapped name; the evidence keeps the zone", () => {
+  const DQS: DnsblSite = { zone: "k3y.zen.dq.example", filter: undefined, weight: 3 };
+  const config = { ...DNSBL_CONFIG, checks: { ...DNSBL_CONFIG.checks, dnsbl: [DQS, ZEN], dnsblReplyMap: { "k3y.zen.dq.example": "zen.example" } } };
+  const listed = play(lineByLine(`${START}MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n`), config, undefined, undefined, undefined, {
+    dnsbl: [{ zone: "k3y.zen.dq.example", answer: ok("127.0.0.2") }, { zone: "zen.example", answer: ok("127.0.0.2") }],
+  });
+  // Both zones are shown as zen.example: named once.
+  assert.match(listed.replies, /550 5\.7\.1 <b@example\.org>: Service unavailable; client \[192\.0\.2\.1\] blocked using zen\.example\r\n$/);
+  assert.doesNotMatch(listed.replies, /k3y/);
+  assert.equal(listed.session.facts.findings[0].evidence.listed, "k3y.zen.dq.example*3,zen.example*3");
+});
+
+test("dnsbl reply map file: zone and name per line, comments and blank lines skipped; a bad line or a missing file names itself", () => {
+  const dir = tempDir();
+  const file = join(dir, "dnsbl_reply");
+  writeFileSync(file, "# Spamhaus DQS\nK3Y.zen.dq.example.   zen.spamhaus.org (see https://check.spamhaus.org)\n\n  other.example other  # the list's public name\n");
+  assert.deepEqual(parseDnsblReplyMap("MXSCREEN_DNSBL_REPLY_MAP", file), {
+    "k3y.zen.dq.example": "zen.spamhaus.org (see https://check.spamhaus.org)",
+    "other.example": "other",
+  });
+  assert.deepEqual(parseDnsblReplyMap("MXSCREEN_DNSBL_REPLY_MAP", ""), {});
+  writeFileSync(file, "zen.example\n");
+  assert.throws(() => parseDnsblReplyMap("MXSCREEN_DNSBL_REPLY_MAP", file), /MXSCREEN_DNSBL_REPLY_MAP=".*" is not valid: .*line 1 is not one: "zen\.example"/);
+  assert.throws(() => parseDnsblReplyMap("MXSCREEN_DNSBL_REPLY_MAP", join(dir, "missing")), /MXSCREEN_DNSBL_REPLY_MAP=".*missing" is not valid: expected a readable file .*ENOENT/);
 });
 
 test("dnsbl: below the threshold, or with only unhealthy zones, nothing is refused", () => {

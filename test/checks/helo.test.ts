@@ -111,6 +111,8 @@ test("helo-schizo: a second HELO with another name gets 550 5.7.1 and close; the
     S: 250-mx.test.example Hello client.example [192.0.2.1]
     S: 250-SIZE 1000
     S: 250-8BITMIME
+    S: 250-SMTPUTF8
+    S: 250-CHUNKING
     S: 250 ENHANCEDSTATUSCODES
     C: HELO Client.Example
     S: 250 mx.test.example Hello Client.Example [192.0.2.1]

@@ -7,6 +7,8 @@ const EHLO = `
   S: 250-mx.test.example Hello client.example [192.0.2.1]
   S: 250-SIZE 1000
   S: 250-8BITMIME
+  S: 250-SMTPUTF8
+  S: 250-CHUNKING
   S: 250 ENHANCEDSTATUSCODES
 `;
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { type UpstreamAnswer, UpstreamMachine, type UpstreamOutput, type UpstreamSettings } from "../../src/delivery/upstream-machine.ts";
 import { test } from "../harness.ts";
 
-const SETTINGS: UpstreamSettings = { name: "mta.test:25", identity: "xclient", timeoutMs: 1_000, dataEndTimeoutMs: 600_000, hostname: "mx.test" };
+const SETTINGS: UpstreamSettings = { name: "mta.test:25", identity: "xclient", timeoutMs: 1_000, dataEndTimeoutMs: 600_000, hostname: "mx.test", tls: "off" };
 const CLIENT = { address: "192.0.2.7", port: 4000, local: { address: "198.51.100.25", port: 25 }, helo: "client.example", name: undefined, protocol: "ESMTP" };
 const bytes = (text: string) => new TextEncoder().encode(text);
 const decoder = new TextDecoder("latin1");
@@ -14,15 +14,17 @@ function driven(settings: Partial<UpstreamSettings> = {}) {
   const answers: UpstreamAnswer[] = [];
   const closes: boolean[] = [];
   const reconnects: string[] = [];
+  let starttls = 0;
   const take = (outputs: UpstreamOutput[]) => {
     for (const output of outputs) {
       if (output.type === "write") written.push(decoder.decode(output.bytes));
       else if (output.type === "answer") answers.push(output.answer);
       else if (output.type === "close") closes.push(output.graceful);
-      else reconnects.push(output.reason);
+      else if (output.type === "reconnect") reconnects.push(output.reason);
+      else starttls++;
     }
   };
-  return { machine, written, answers, closes, reconnects, take, say: (text: string, now = 1) => take(machine.received(bytes(text), now)) };
+  return { machine, written, answers, closes, reconnects, starttls: () => starttls, take, say: (text: string, now = 1) => take(machine.received(bytes(text), now)) };
 }
 
 /** Up to ready: greeting, EHLO, XCLIENT, EHLO again. */
@@ -44,7 +46,9 @@ test("upstream machine: the handshake introduces the client with XCLIENT, then a
   d.say("220 mta ESMTP\r\n");
   d.say("250-mta\r\n250 XCLIENT ADDR PORT NAME HELO PROTO\r\n");
   assert.equal(d.written.at(-1), "XCLIENT ADDR=192.0.2.7 PORT=4000 NAME=[UNAVAILABLE] HELO=client.example PROTO=ESMTP\r\n");
+  assert.equal(d.written[0], "EHLO mx.test\r\n", "before XCLIENT, we introduce ourselves");
   d.say("220 mta ESMTP\r\n");
+  assert.equal(d.written.at(-1), "EHLO client.example\r\n", "after XCLIENT, the client's own HELO name: Postfix records the EHLO's name as the client's");
   d.say("250 mta\r\n");
   assert.equal(d.written.at(-1), "MAIL FROM:<a@example.net>\r\n");
   d.take(d.machine.ask("RCPT TO:<b@example.org>", 2));
@@ -185,7 +189,7 @@ test("upstream machine: a connection handed over introduces the next client with
   d.take(d.machine.ask("MAIL FROM:<n@example.net>", 10));
   assert.equal(d.written.at(-1), "XCLIENT ADDR=203.0.113.9 PORT=5000 NAME=[UNAVAILABLE] HELO=next.example PROTO=ESMTP\r\n", "MAIL waits for the introduction");
   d.say("220 mta ESMTP\r\n", 11);
-  assert.equal(d.written.at(-1), "EHLO mx.test\r\n");
+  assert.equal(d.written.at(-1), "EHLO next.example\r\n", "the EHLO after XCLIENT names the new client: Postfix takes its name over HELO=");
   d.say("250 mta\r\n", 12);
   assert.equal(d.written.at(-1), "MAIL FROM:<n@example.net>\r\n");
   d.say("250 2.1.0 Ok\r\n", 13);
@@ -252,4 +256,116 @@ test("upstream machine: an upstream refusing XCLIENT for a second client on one 
   d.take(d.machine.reset(16));
   d.say("250 2.0.0 Ok\r\n", 16);
   assert.equal(d.machine.reusable, false, "idle, but XCLIENT would be refused on it too");
+});
+
+test("upstream machine: STARTTLS when offered (may), then EHLO again inside TLS before XCLIENT; never with off", () => {
+  const d = driven({ tls: "may" });
+  d.take(d.machine.ask("MAIL FROM:<a@example.net>", 0));
+  d.take(d.machine.connected(0));
+  d.say("220 mta ESMTP\r\n");
+  d.say("250-mta\r\n250-STARTTLS\r\n250 XCLIENT ADDR PORT NAME HELO PROTO\r\n");
+  assert.equal(d.written.at(-1), "STARTTLS\r\n");
+  d.say("220 2.0.0 Ready to start TLS\r\n");
+  assert.equal(d.starttls(), 1, "the socket is asked to start TLS");
+  assert.equal(d.written.at(-1), "STARTTLS\r\n", "nothing is written during the handshake");
+  d.take(d.machine.tlsStarted(undefined, 2));
+  assert.equal(d.written.at(-1), "EHLO mx.test\r\n", "RFC 3207: EHLO again inside TLS");
+  d.say("250-mta\r\n250 XCLIENT ADDR PORT NAME HELO PROTO\r\n");
+  assert.match(d.written.at(-1)!, /^XCLIENT ADDR=192\.0\.2\.7 /);
+  d.say("220 mta ESMTP\r\n");
+  assert.equal(d.written.at(-1), "EHLO client.example\r\n");
+  d.say("250 mta\r\n");
+  assert.equal(d.written.at(-1), "MAIL FROM:<a@example.net>\r\n");
+  assert.equal(d.machine.tls, true);
+
+  const off = driven({ tls: "off" });
+  off.take(off.machine.connected(0));
+  off.say("220 mta ESMTP\r\n");
+  off.say("250-mta\r\n250-STARTTLS\r\n250 XCLIENT ADDR\r\n");
+  assert.match(off.written.at(-1)!, /^XCLIENT /);
+  assert.equal(off.starttls(), 0);
+});
+
+test("upstream machine: with may, no STARTTLS offered or STARTTLS refused goes on in plaintext; with verify either fails the connection", () => {
+  for (const tls of ["may", "verify"] as const) {
+    const missing = driven({ tls });
+    missing.take(missing.machine.ask("MAIL FROM:<a@example.net>", 0));
+    missing.take(missing.machine.connected(0));
+    missing.say("220 mta ESMTP\r\n");
+    missing.say("250-mta\r\n250 XCLIENT ADDR\r\n");
+    const refused = driven({ tls });
+    refused.take(refused.machine.ask("MAIL FROM:<a@example.net>", 0));
+    refused.take(refused.machine.connected(0));
+    refused.say("220 mta ESMTP\r\n");
+    refused.say("250-mta\r\n250-STARTTLS\r\n250 XCLIENT ADDR\r\n");
+    refused.say("454 4.7.0 TLS not available due to local problem\r\n");
+    if (tls === "may") {
+      assert.match(missing.written.at(-1)!, /^XCLIENT /);
+      assert.match(refused.written.at(-1)!, /^XCLIENT /, "the EHLO before STARTTLS still says XCLIENT is offered");
+      assert.deepEqual([...missing.answers, ...refused.answers], []);
+    } else {
+      assert.deepEqual(missing.answers, [{ ok: false, reason: "mta.test:25 does not offer STARTTLS, which MXSCREEN_UPSTREAM_TLS=verify requires" }]);
+      assert.deepEqual(refused.answers, [{ ok: false, reason: "mta.test:25 refused STARTTLS: 454 4.7.0 TLS not available due to local problem" }]);
+      assert.deepEqual([...missing.closes, ...refused.closes], [false, false]);
+    }
+  }
+});
+
+test("upstream machine: a failed TLS handshake, or one that takes past the timeout, answers the question with why and closes", () => {
+  const start = (d: ReturnType<typeof driven>) => {
+    d.take(d.machine.ask("MAIL FROM:<a@example.net>", 0));
+    d.take(d.machine.connected(0));
+    d.say("220 mta ESMTP\r\n");
+    d.say("250-mta\r\n250 STARTTLS\r\n");
+    d.say("220 go ahead\r\n");
+  };
+  const failed = driven({ tls: "verify" });
+  start(failed);
+  failed.take(failed.machine.tlsStarted("Hostname/IP does not match certificate's altnames", 2));
+  assert.deepEqual(failed.answers, [{ ok: false, reason: "TLS handshake with mta.test:25 failed: Hostname/IP does not match certificate's altnames" }]);
+  assert.deepEqual(failed.closes, [false]);
+  const stalled = driven({ tls: "may" });
+  start(stalled);
+  assert.equal(stalled.machine.deadline, 1 + 1_000);
+  stalled.take(stalled.machine.tick(1_001));
+  assert.deepEqual(stalled.answers, [{ ok: false, reason: "mta.test:25 did not answer within 1000 ms" }]);
+});
+
+test("upstream machine: under may, a failed TLS handshake costs a connection, not the question: the next goes on without STARTTLS", () => {
+  const d = driven({ tls: "may" });
+  d.take(d.machine.ask("MAIL FROM:<a@example.net>", 0));
+  d.take(d.machine.connected(0));
+  d.say("220 mta ESMTP\r\n");
+  d.say("250-mta\r\n250-STARTTLS\r\n250 XCLIENT ADDR\r\n");
+  d.say("220 go ahead\r\n");
+  d.take(d.machine.tlsStarted("wrong version number", 2));
+  assert.deepEqual(d.closes, [false]);
+  assert.deepEqual(d.reconnects, ["TLS handshake with mta.test:25 failed: wrong version number"]);
+  assert.deepEqual(d.answers, [], "the question waits for the new connection");
+  d.take(d.machine.connected(3));
+  d.say("220 mta ESMTP\r\n", 3);
+  d.say("250-mta\r\n250-STARTTLS\r\n250 XCLIENT ADDR\r\n", 4);
+  assert.match(d.written.at(-1)!, /^XCLIENT /, "no STARTTLS on this one");
+  d.say("220 mta ESMTP\r\n", 5);
+  d.say("250 mta\r\n", 6);
+  assert.equal(d.written.at(-1), "MAIL FROM:<a@example.net>\r\n");
+  assert.equal(d.machine.tls, false);
+  assert.equal(d.machine.tlsFallback, "TLS handshake with mta.test:25 failed: wrong version number");
+});
+
+test("upstream machine: a client that said HELO is introduced with PROTO=SMTP and greeted with HELO after XCLIENT; the upstream's extensions stay its EHLO's", () => {
+  const d = driven();
+  d.take(d.machine.connected(0));
+  d.say("220 mta ESMTP\r\n");
+  d.say("250-mta\r\n250 XCLIENT ADDR PORT NAME HELO PROTO\r\n");
+  d.say("220 mta ESMTP\r\n");
+  d.say("250-mta\r\n250 SMTPUTF8\r\n");
+  assert.equal(d.machine.extensions?.smtputf8, true);
+  d.take(d.machine.introduce({ ...NEXT, protocol: "SMTP" }, 10));
+  assert.match(d.written.at(-1)!, / PROTO=SMTP\r\n$/);
+  d.say("220 mta ESMTP\r\n", 11);
+  assert.equal(d.written.at(-1), "HELO next.example\r\n", "an EHLO would make Postfix record ESMTP");
+  d.say("250 mta\r\n", 12);
+  assert.equal(d.machine.extensions?.smtputf8, true, "a reply to HELO lists no extensions, which does not mean there are none");
+  assert.equal(d.machine.reusable, true);
 });

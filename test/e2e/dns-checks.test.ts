@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { runtimeName } from "../../src/net/runtime/which-runtime.ts";
 import { test } from "../harness.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
-import { startServer } from "../helpers/server.ts";
+import { startServer, tempDir } from "../helpers/server.ts";
 import { rowsEventually } from "../helpers/store-rows.ts";
 import { spooled } from "../helpers/spooled.ts";
 import { swaks } from "../helpers/swaks.ts";
@@ -99,6 +101,21 @@ test("helo forward DNS against dnsmasq: a HELO name that resolves to the client 
   }
   await server.waitForLine(/event="PASS NEW" client=127\.0\.2\.51:\d+ helo=client51\.example\.net .*helo_dns=match /);
   await server.waitForLine(/event="PASS NEW" client=127\.0\.2\.52:\d+ helo=elsewhere\.example\.net .*helo_dns=mismatch /);
+}, E2E);
+
+test("dnsbl reply map against dnsmasq: a Spamhaus DQS-style zone, its key in the name, is refused by the name the map shows", async () => {
+  const map = join(tempDir(), "dnsbl_reply");
+  writeFileSync(map, "# the key stays ours\nk3y0123456789.zen.dq.example zen.example\n");
+  const server = await startServer({ ...FAST, MXSCREEN_DNSBL: "k3y0123456789.zen.dq.example*3", MXSCREEN_DNSBL_THRESHOLD: "3", MXSCREEN_DNSBL_REPLY_MAP: map }, {
+    dns: ["--address=/23.2.0.127.k3y0123456789.zen.dq.example/127.0.0.2"],
+  });
+  const listed = await RawClient.greeted(server.port, "127.0.2.23");
+  await listed.command("HELO client.example.net", /^250 /);
+  await listed.command("MAIL FROM:<a@example.net>", /^250 /);
+  await listed.command("RCPT TO:<b@example.org>", /^550 5\.7\.1 <b@example\.org>: Service unavailable; client \[127\.0\.2\.23\] blocked using zen\.example\r\n$/);
+  await listed.command("QUIT", /^221 /);
+  assert.doesNotMatch(listed.text, /k3y/, "the key never reaches the client");
+  await server.waitForLine(/event=DNSBL client=127\.0\.2\.23:\d+ score=3 listed="k3y0123456789\.zen\.dq\.example\*3" .*action=enforce$/);
 }, E2E);
 
 test("dnsbl: a zone that lists RFC 5782's test address 127.0.0.1 (a wildcard) is unhealthy, and nobody is refused because of it", async () => {

@@ -33,7 +33,8 @@ for (const workers of WORKERS) {
           attempt,
           new RegExp(
             String
-              .raw`=> user@example\.org R=mxscreen T=mxscreen H=127\.0\.0\.1 \[127\.0\.0\.1\] I=\[${from}\] C="250 2\.0\.0 Ok: queued as \w+"$`,
+              // K: Exim sent the message in BDAT chunks (RFC 3030), which mxscreen offers with the spool.
+              .raw`=> user@example\.org R=mxscreen T=mxscreen H=127\.0\.0\.1 \[127\.0\.0\.1\] I=\[${from}\] K C="250 2\.0\.0 Ok: queued as \w+"$`,
           ),
           context(),
         );

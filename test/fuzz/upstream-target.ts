@@ -1,4 +1,4 @@
-import { type UpstreamIdentity, UpstreamMachine, type UpstreamOutput } from "../../src/delivery/upstream-machine.ts";
+import { type UpstreamIdentity, UpstreamMachine, type UpstreamOutput, type UpstreamTls } from "../../src/delivery/upstream-machine.ts";
 import type { Failure, Target } from "./engine.ts";
 import type { Rng } from "./rng.ts";
 import { upstreamReply } from "./smtp-replies.ts";
@@ -17,14 +17,18 @@ export type UpstreamStep =
   | { readonly do: "quit" }
   | { readonly do: "abort" }
   /** The pool hands the connection to the next client's session, when the machine says it can be. */
-  | { readonly do: "introduce" };
+  | { readonly do: "introduce" }
+  /** The TLS handshake after STARTTLS ended, well or not (told whatever the machine asked). */
+  | { readonly do: "tls"; readonly ok: boolean };
 
 export interface UpstreamInput {
   readonly identity: UpstreamIdentity;
+  readonly tls: UpstreamTls;
   readonly steps: readonly UpstreamStep[];
 }
 
 const IDENTITIES: readonly UpstreamIdentity[] = ["xclient", "proxy", "none", "auto"];
+const TLS_MODES: readonly UpstreamTls[] = ["may", "verify", "off"];
 const COMMANDS = ["MAIL FROM:<a@example.net>", "RCPT TO:<b@example.org>", "DATA", "NOOP"];
 const TIMEOUT_MS = 1_000;
 const DATA_END_TIMEOUT_MS = 600_000;
@@ -39,6 +43,7 @@ function upstreamBytes(rng: Rng): string {
     [3, "220 mta.example ESMTP\r\n"],
     [3, "250-mta.example\r\n250-XCLIENT ADDR PORT NAME HELO PROTO\r\n250 PIPELINING\r\n"],
     [2, "250 mta.example\r\n"],
+    [2, "250-mta.example\r\n250-STARTTLS\r\n250 XCLIENT ADDR PORT NAME HELO PROTO\r\n"],
     [8, ""],
     [1, "HTTP/1.1 400 Bad Request\r\n"],
     [1, "\x00\xff\r\n"],
@@ -65,6 +70,7 @@ function step(rng: Rng): UpstreamStep {
     [1, () => ({ do: "quit" })],
     [1, () => ({ do: "abort" })],
     [1, () => ({ do: "introduce" })],
+    [2, () => ({ do: "tls", ok: rng.chance(0.8) })],
   ])();
 }
 
@@ -72,7 +78,7 @@ function step(rng: Rng): UpstreamStep {
 export function checkUpstream(input: UpstreamInput): { failure: Failure | undefined; calls: number } {
   let now = 0;
   const machine = new UpstreamMachine(
-    { name: "mta.test:25", identity: input.identity, timeoutMs: TIMEOUT_MS, dataEndTimeoutMs: DATA_END_TIMEOUT_MS, hostname: "mx.test" },
+    { name: "mta.test:25", identity: input.identity, timeoutMs: TIMEOUT_MS, dataEndTimeoutMs: DATA_END_TIMEOUT_MS, hostname: "mx.test", tls: input.tls },
     { address: "192.0.2.7", port: 4000, local: { address: "198.51.100.25", port: 25 }, helo: "client.example", name: undefined, protocol: "ESMTP" },
     now,
   );
@@ -81,6 +87,7 @@ export function checkUpstream(input: UpstreamInput): { failure: Failure | undefi
   let closes = 0;
   let introductions = 0;
   let reconnects = 0;
+  let tlsFailures = 0;
   let calls = 0;
   let failure: Failure | undefined;
   const take = (outputs: UpstreamOutput[], what: string) => {
@@ -90,7 +97,7 @@ export function checkUpstream(input: UpstreamInput): { failure: Failure | undefi
       // A handed-over connection replaced: the close before it was of the old connection, not the machine's end.
       if (output.type === "reconnect") {
         reconnects++;
-        if (closes !== 1 || reconnects > introductions) failure = { invariant: "reconnect only after a handed-over connection closed", detail: `at ${what}` };
+        if (closes !== 1 || reconnects > introductions + tlsFailures) failure = { invariant: "reconnect only after a handed-over connection or a TLS handshake (may) failed and closed", detail: `at ${what}` };
         closes = 0;
         continue;
       }
@@ -143,6 +150,10 @@ export function checkUpstream(input: UpstreamInput): { failure: Failure | undefi
       case "abort":
         take(machine.abort(), s.do);
         break;
+      case "tls":
+        if (!s.ok && input.tls === "may") tlsFailures++;
+        take(machine.tlsStarted(s.ok ? undefined : "handshake failed", now), s.do);
+        break;
       case "introduce":
         if (machine.reusable) {
           introductions++;
@@ -163,7 +174,7 @@ export function upstreamTarget(): Target<UpstreamInput> {
   let calls = 0;
   return {
     name: "upstream",
-    generate: (rng) => ({ identity: rng.pick(IDENTITIES), steps: Array.from({ length: rng.between(1, 30) }, () => step(rng)) }),
+    generate: (rng) => ({ identity: rng.pick(IDENTITIES), tls: rng.pick(TLS_MODES), steps: Array.from({ length: rng.between(1, 30) }, () => step(rng)) }),
     run: (input) => {
       const result = checkUpstream(input);
       calls = result.calls;

@@ -286,6 +286,9 @@ class Conversation {
         // The EHLO after XCLIENT is the XCLIENT step's own: only the first is the "ehlo" stage.
         if (this.ehlos === 1) return answer("ehlo", "250-upstream.test.example\r\n250-XCLIENT ADDR PORT NAME HELO PROTO\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
         return this.enqueue(() => this.write("250-upstream.test.example\r\n250 8BITMIME\r\n"));
+      case "HELO":
+        // mxscreen greets with HELO only after XCLIENT, for a client that said HELO.
+        return this.enqueue(() => this.write("250 upstream.test.example\r\n"));
       case "XCLIENT":
         this.xclientAddr = /\bADDR=(\S+)/.exec(command)?.[1];
         this.xclients++;

@@ -54,14 +54,28 @@ export interface UpstreamPostfix extends PostfixInstance {
    * connection is refused (550 5.7.0 insufficient authorization).
    */
   readonly xclientOncePort: number;
+  /** smtpd that offers STARTTLS with `options.tls`'s certificate (0 without one), logging each TLS session. */
+  readonly tlsPort: number;
+  /** The same, speaking only TLS 1.1 and older, which Deno and Bun refuse: a handshake that fails (0 without `options.tls`). */
+  readonly oldTlsPort: number;
 }
 
 /**
  * Postfix as the MTA behind mxscreen: local recipients someone@ and postmaster@example.org
  * (anyone else: 550 5.1.1), delivered to the discard transport; XCLIENT allowed from loopback.
  */
-export async function startUpstreamPostfix(): Promise<UpstreamPostfix> {
+export async function startUpstreamPostfix(options: { tls?: { cert: string; key: string } } = {}): Promise<UpstreamPostfix> {
   const [proxyPort, impatientPort, slowPort, xclientOncePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [tlsPort, oldTlsPort] = options.tls ? [await freePort(), await freePort()] : [0, 0];
+  const tlsOptions = options.tls ? `-o smtpd_tls_security_level=may -o smtpd_tls_cert_file=${options.tls.cert} -o smtpd_tls_key_file=${options.tls.key} -o smtpd_tls_loglevel=1` : "";
+  const tls = options.tls
+    ? [
+      `127.0.0.1:${tlsPort} inet n - n - - smtpd ${tlsOptions}`,
+      `127.0.0.1:${oldTlsPort} inet n - n - - smtpd ${tlsOptions} -o smtpd_tls_protocols=!TLSv1.2,!TLSv1.3`,
+      // smtpd gets its TLS randomness from tlsmgr: without it, "no entropy for TLS key generation: disabling TLS support".
+      "tlsmgr unix - - n 1000? 1 tlsmgr",
+    ]
+    : [];
   const instance = await onFreePort((port) =>
     launch([
       `127.0.0.1:${port} inet n - n - - smtpd`,
@@ -70,6 +84,7 @@ export async function startUpstreamPostfix(): Promise<UpstreamPostfix> {
       `127.0.0.1:${impatientPort} inet n - n - - smtpd -o smtpd_timeout=2s`,
       `127.0.0.1:${slowPort} inet n - n - - smtpd -o smtpd_client_restrictions=sleep,4`,
       `127.0.0.1:${xclientOncePort} inet n - n - - smtpd -o smtpd_authorized_xclient_hosts=127.0.0.1`,
+      ...tls,
     ], [
       "myhostname = upstream.test.example",
       "mydestination = example.org",
@@ -78,9 +93,13 @@ export async function startUpstreamPostfix(): Promise<UpstreamPostfix> {
       "message_size_limit = 52428800",
       "smtpd_authorized_xclient_hosts = 127.0.0.0/8",
       "smtpd_banner = $myhostname ESMTP upstream",
+      // Each Received: header logged (with the session's helo=<…>), so a test reads what Postfix wrote.
+      "header_checks = regexp:{{/^Received:/ WARN}}",
+      // And each body line that begins with "BODYCHECK:", to see which lines of a body arrived.
+      "body_checks = regexp:{{/^BODYCHECK:/ WARN}}",
     ], port)
   );
-  return { ...instance, proxyPort, impatientPort, slowPort, xclientOncePort };
+  return { ...instance, proxyPort, impatientPort, slowPort, xclientOncePort, tlsPort, oldTlsPort };
 }
 
 async function launch(listeners: string[], settings: string[], port: number): Promise<PostfixInstance> {

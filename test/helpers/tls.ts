@@ -2,11 +2,12 @@ import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { tempDir } from "./server.ts";
 
-/** A self-signed certificate and key made with Debian's openssl, for a given common name. */
-export function makeCertificate(commonName: string, dir = tempDir()): { cert: string; key: string } {
+/** A self-signed certificate and key made with Debian's openssl, for a given common name (and subjectAltName entries: `IP:127.0.0.1`). */
+export function makeCertificate(commonName: string, dir = tempDir(), altNames: readonly string[] = []): { cert: string; key: string } {
   const cert = join(dir, `${commonName}.crt`);
   const key = join(dir, `${commonName}.key`);
-  const result = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", `/CN=${commonName}`], { encoding: "utf8" });
+  const san = altNames.length === 0 ? [] : ["-addext", `subjectAltName=${altNames.join(",")}`];
+  const result = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", `/CN=${commonName}`, ...san], { encoding: "utf8" });
   if (result.status !== 0) throw new Error(`openssl could not make a certificate: ${result.stderr ?? result.error?.message}`);
   return { cert, key };
 }

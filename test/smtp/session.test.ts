@@ -8,6 +8,8 @@ const CLEAN = transcript(`
   S: 250-mx.test.example Hello client.example [192.0.2.1]
   S: 250-SIZE 1000
   S: 250-8BITMIME
+  S: 250-SMTPUTF8
+  S: 250-CHUNKING
   S: 250 ENHANCEDSTATUSCODES
   C: MAIL FROM:<sender@example.net> SIZE=120 BODY=8BITMIME
   S: 250 2.1.0 Ok
@@ -69,6 +71,8 @@ test("commands out of sequence get 503 and bad syntax 501", () => {
     S: 250-mx.test.example Hello client.example [192.0.2.1]
     S: 250-SIZE 1000
     S: 250-8BITMIME
+    S: 250-SMTPUTF8
+    S: 250-CHUNKING
     S: 250 ENHANCEDSTATUSCODES
     C: RCPT TO:<b@example.org>
     S: 503 5.5.1 Error: need MAIL command
@@ -106,6 +110,8 @@ test("recipients: accepted domains, relay refused, postmaster and abuse always, 
     S: 250-mx.test.example Hello c.example [192.0.2.1]
     S: 250-SIZE 1000
     S: 250-8BITMIME
+    S: 250-SMTPUTF8
+    S: 250-CHUNKING
     S: 250 ENHANCEDSTATUSCODES
     C: MAIL FROM:<>
     S: 250 2.1.0 Ok
