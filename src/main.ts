@@ -154,7 +154,8 @@ async function main(): Promise<void> {
   dnsbl?.startProbing();
   const warn = (error: Error) => logger.note("warn", error.message);
   const passTtls = { greetMs: config.passTtlMs, protocolMs: config.protocolPassTtlMs };
-  const counters = new FleetCounters(store, warn, config.countersIntervalMs);
+  const counterWriter = config.processes > 1 ? `${config.node}/${config.processIndex + 1}` : config.node;
+  const counters = new FleetCounters(store, warn, config.countersIntervalMs, counterWriter);
   const badRecipientCounters = {
     perPrefix: counters.counter("bad-rcpt-prefix", config.badRecipientWindow.windowMs),
     perDomain: counters.counter("bad-rcpt-domain", config.badRecipientWindow.windowMs),

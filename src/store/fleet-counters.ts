@@ -24,8 +24,12 @@ export class FleetCounters {
   private exchangedAt = 0;
   private readonly following: Every;
 
-  /** `everyMs`: MXSCREEN_COUNTERS_INTERVAL, how often this node writes its counts and reads the others'. */
-  constructor(private readonly store: Store, onError: (error: Error) => void, everyMs = FOLLOW_TABLES_MS) {
+  /**
+   * `everyMs`: MXSCREEN_COUNTERS_INTERVAL, how often this node writes its counts and reads the others'.
+   * `writer`: the name its rows carry; each of a node's MXSCREEN_PROCESSES counts on its own, so
+   * each needs a name of its own (`node/2`), or their totals for one slot would replace each other.
+   */
+  constructor(private readonly store: Store, onError: (error: Error) => void, everyMs = FOLLOW_TABLES_MS, private readonly writer = store.node) {
     this.following = new Every("following the fleet's counters", everyMs, () => this.follow(store.db), onError);
   }
 
@@ -65,7 +69,7 @@ export class FleetCounters {
   async stop(): Promise<void> {
     await this.following.stop();
     for (const [name, counts] of this.counters) {
-      for (const own of counts.takeChanged()) this.store.writeCount(name, own.key, own.slot, own.count);
+      for (const own of counts.takeChanged()) this.store.writeCount(name, own.key, own.slot, own.count, this.writer);
     }
   }
 
@@ -74,12 +78,12 @@ export class FleetCounters {
     const now = Date.now();
     for (const [name, counts] of this.counters) {
       counts.sweep(now);
-      for (const own of counts.takeChanged()) this.store.writeCount(name, own.key, own.slot, own.count);
+      for (const own of counts.takeChanged()) this.store.writeCount(name, own.key, own.slot, own.count, this.writer);
     }
     const longest = Math.max(...[...this.counters.values()].map((counts) => counts.windowMs + counts.slotMs));
     for (;;) {
       const page = await db.selectFrom("counters").select(["name", "key", "slot", "node", "count", "seq"])
-        .where("seq", ">", this.lastSeq).where("node", "<>", this.store.node).where("slot", ">=", now - longest)
+        .where("seq", ">", this.lastSeq).where("node", "<>", this.writer).where("slot", ">=", now - longest)
         .orderBy("seq").limit(PAGE).execute();
       for (const row of page) {
         this.lastSeq = Math.max(this.lastSeq, row.seq);
@@ -92,6 +96,6 @@ export class FleetCounters {
     // Each node deletes its own old rows: no node has to coordinate with another for it.
     if (now - this.prunedAt < PRUNE_EVERY_MS) return;
     this.prunedAt = now;
-    await db.deleteFrom("counters").where("node", "=", this.store.node).where("slot", "<", now - 2 * longest).execute();
+    await db.deleteFrom("counters").where("node", "=", this.writer).where("slot", "<", now - 2 * longest).execute();
   };
 }

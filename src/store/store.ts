@@ -369,9 +369,9 @@ export class Store {
     this.queue.push(op("greylist", { ...row, node: this.options.node }));
   }
 
-  /** This node's own total for one slot of a fleet-wide counter; a later total for the same slot replaces it. */
-  writeCount(name: string, key: string, slot: number, count: number): void {
-    this.queue.push(op("counters", { name, key, slot, node: this.options.node, count }));
+  /** `writer`'s own total for one slot of a fleet-wide counter; a later total for the same slot replaces it. */
+  writeCount(name: string, key: string, slot: number, count: number, writer: string): void {
+    this.queue.push(op("counters", { name, key, slot, node: writer, count }));
   }
 
   /**

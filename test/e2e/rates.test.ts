@@ -90,3 +90,16 @@ test(`rates are the fleet's: connections from one address split over a ${here} n
   await new Promise((r) => setTimeout(r, 700));
   assert.deepEqual(await send(a, "127.0.21.1", [1]), ["450 4.7.1 Error: too much mail from 127.0.21.1"], "the two sent through B count at A");
 }, { timeoutMs: 40_000 });
+
+test("MXSCREEN_PROCESSES=2: the processes of one node each count under a name of their own, so their connections add up to the node's rate", async () => {
+  const node = await startServer({ ...ENV, MXSCREEN_PROCESSES: "2", MXSCREEN_COUNTERS_INTERVAL: "100ms", MXSCREEN_MAX_CONN_RATE: "3" });
+  await node.waitForLine(/msg="mxscreen started" .*process=2\/2/);
+  // The kernel spreads the connections over both processes' listeners; with one name for both,
+  // each would count only its own (about four each) and refuse one or two, not all five past three.
+  const replies: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    replies.push((await firstReply(node, "127.0.22.1")).slice(0, 3));
+    await new Promise((r) => setTimeout(r, 400));
+  }
+  assert.deepEqual(replies, ["220", "220", "220", "421", "421", "421", "421", "421"]);
+}, { timeoutMs: 30_000 });
