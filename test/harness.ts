@@ -4,6 +4,8 @@ export interface TestCase {
   readonly name: string;
   readonly file: string;
   readonly timeoutMs: number;
+  /** Run on this runtime only: for a test of something the other runtime's run would only repeat (the Bun-built binary). */
+  readonly runsOn?: "deno" | "bun";
   readonly fn: () => unknown | Promise<unknown>;
 }
 
@@ -14,8 +16,8 @@ export function setCurrentFile(file: string): void {
   currentFile = file;
 }
 
-export function test(name: string, fn: () => unknown | Promise<unknown>, options: { timeoutMs?: number } = {}): void {
-  registry.push({ name, file: currentFile, timeoutMs: options.timeoutMs ?? 10_000, fn });
+export function test(name: string, fn: () => unknown | Promise<unknown>, options: { timeoutMs?: number; runsOn?: "deno" | "bun" } = {}): void {
+  registry.push({ name, file: currentFile, timeoutMs: options.timeoutMs ?? 10_000, runsOn: options.runsOn, fn });
 }
 
 export function registered(): readonly TestCase[] {

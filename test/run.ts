@@ -32,6 +32,10 @@ let failed = 0;
 for (const t of registered()) {
   const label = `${t.file} > ${t.name}`;
   if (filters.length > 0 && !filters.some((f) => label.includes(f))) continue;
+  if (t.runsOn !== undefined && !runtime.startsWith(t.runsOn)) {
+    console.log(`skip [${runtime}] ${label} (runs on ${t.runsOn} only)`);
+    continue;
+  }
   const started = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
