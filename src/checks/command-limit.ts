@@ -1,5 +1,5 @@
 import { setting } from "../config/setting.ts";
-import { parseInteger } from "../config/values.ts";
+import { integerBetween } from "../config/values.ts";
 import { reply } from "./reply.ts";
 import { defineCheck } from "./define-check.ts";
 import type { SessionView } from "./types.ts";
@@ -21,7 +21,7 @@ export const commandLimit = defineCheck({
   stage: "command",
   consequence: "close",
   defaultAction: "enforce",
-  settings: { maxCommands: setting("MXSCREEN_MAX_COMMANDS", "1000", (variable, text) => parseInteger(variable, text, 10, 1_000_000)) },
+  settings: { maxCommands: setting("MXSCREEN_MAX_COMMANDS", "1000", integerBetween(10, 1_000_000)) },
   evaluate(facts, settings) {
     if (facts.command === undefined || chatter(facts.session) < settings.maxCommands) return undefined;
     return {

@@ -1,5 +1,5 @@
 import { setting } from "../config/setting.ts";
-import { parseInteger } from "../config/values.ts";
+import { integerBetween } from "../config/values.ts";
 import { reply } from "./reply.ts";
 import { defineCheck } from "./define-check.ts";
 
@@ -15,8 +15,8 @@ export const connectionLimit = defineCheck({
   defaultAction: "enforce",
   settings: {
     /** Counted by the gate (connection-limits.ts); the total, MXSCREEN_MAX_CONNECTIONS, follows the open-files limit. */
-    maxConnPerClient: setting("MXSCREEN_MAX_CONN_PER_CLIENT", "10", (variable, text) => parseInteger(variable, text, 1, 1_000_000)),
-    maxConnPerPrefix: setting("MXSCREEN_MAX_CONN_PER_PREFIX", "50", (variable, text) => parseInteger(variable, text, 1, 1_000_000)),
+    maxConnPerClient: setting("MXSCREEN_MAX_CONN_PER_CLIENT", "10", integerBetween(1, 1_000_000)),
+    maxConnPerPrefix: setting("MXSCREEN_MAX_CONN_PER_PREFIX", "50", integerBetween(1, 1_000_000)),
   },
   evaluate(facts, settings) {
     const breach = facts.breach;

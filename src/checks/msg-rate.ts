@@ -1,10 +1,10 @@
 import { setting } from "../config/setting.ts";
-import { parseInteger } from "../config/values.ts";
+import { integerBetween } from "../config/values.ts";
 import { rateBreach } from "./rate-limit.ts";
 import { reply } from "./reply.ts";
 import { defineCheck } from "./define-check.ts";
 
-const rate = (variable: string, text: string) => parseInteger(variable, text, 0, 100_000_000);
+const rate = integerBetween(0, 100_000_000);
 
 /**
  * More messages (MAIL transactions) within an hour than allowed, from one address or from its

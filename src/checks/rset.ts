@@ -1,5 +1,5 @@
 import { setting } from "../config/setting.ts";
-import { parseInteger } from "../config/values.ts";
+import { integerBetween } from "../config/values.ts";
 import { reply } from "./reply.ts";
 import { defineCheck } from "./define-check.ts";
 import type { SessionView } from "./types.ts";
@@ -22,7 +22,7 @@ export const rset = defineCheck({
   stage: "command",
   consequence: "close",
   defaultAction: "enforce",
-  settings: { maxResets: setting("MXSCREEN_MAX_RSET", "5", (variable, text) => parseInteger(variable, text, 1, 1000)) },
+  settings: { maxResets: setting("MXSCREEN_MAX_RSET", "5", integerBetween(1, 1000)) },
   evaluate(facts, settings) {
     if (facts.command?.verb !== "RSET" || mailSinceReset(facts.session) || facts.session.resets < settings.maxResets) return undefined;
     return {

@@ -1,5 +1,5 @@
 import { setting } from "../config/setting.ts";
-import { parseInteger } from "../config/values.ts";
+import { integerBetween } from "../config/values.ts";
 import { reply } from "./reply.ts";
 import { defineCheck } from "./define-check.ts";
 
@@ -14,7 +14,7 @@ export const transactions = defineCheck({
   stage: "command",
   consequence: "close",
   defaultAction: "enforce",
-  settings: { maxTransactions: setting("MXSCREEN_MAX_TRANSACTIONS", "1000", (variable, text) => parseInteger(variable, text, 1, 100_000)) },
+  settings: { maxTransactions: setting("MXSCREEN_MAX_TRANSACTIONS", "1000", integerBetween(1, 100_000)) },
   evaluate(facts, settings) {
     if (facts.command?.verb !== "MAIL" || facts.session.transactions < settings.maxTransactions) return undefined;
     return {

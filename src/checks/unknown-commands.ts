@@ -1,5 +1,5 @@
 import { setting } from "../config/setting.ts";
-import { parseInteger } from "../config/values.ts";
+import { integerBetween } from "../config/values.ts";
 import { reply } from "./reply.ts";
 import { defineCheck } from "./define-check.ts";
 
@@ -10,7 +10,7 @@ export const unknownCommands = defineCheck({
   stage: "command",
   consequence: "close",
   defaultAction: "enforce",
-  settings: { maxUnknownCommands: setting("MXSCREEN_MAX_UNKNOWN", "3", (variable, text) => parseInteger(variable, text, 0, 1000)) },
+  settings: { maxUnknownCommands: setting("MXSCREEN_MAX_UNKNOWN", "3", integerBetween(0, 1000)) },
   evaluate(facts, settings) {
     const command = facts.command;
     if (command === undefined || command.known || facts.session.unknownCommands < settings.maxUnknownCommands) return undefined;

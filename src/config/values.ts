@@ -21,6 +21,11 @@ export function parseInteger(variable: string, text: string, min: number, max: n
   return n;
 }
 
+/** A setting's parser for a whole number from `min` to `max` (parseInteger's bounds, bound early). */
+export function integerBetween(min: number, max: number): (variable: string, text: string) => number {
+  return (variable, text) => parseInteger(variable, text, min, max);
+}
+
 export function parseBoolean(variable: string, text: string): boolean {
   const t = text.trim().toLowerCase();
   if (["true", "yes", "1", "on"].includes(t)) return true;

@@ -1,6 +1,6 @@
 import { parseDuration } from "../config/duration.ts";
 import { setting } from "../config/setting.ts";
-import { parseInteger } from "../config/values.ts";
+import { integerBetween } from "../config/values.ts";
 import { reply } from "../checks/reply.ts";
 import { defineCheck } from "../checks/define-check.ts";
 
@@ -15,9 +15,9 @@ export const dictionary = defineCheck({
   consequence: "close",
   defaultAction: "ban",
   settings: {
-    maxBadRecipients: setting("MXSCREEN_MAX_BAD_RCPT", "5", (variable, text) => parseInteger(variable, text, 0, 100_000)),
+    maxBadRecipients: setting("MXSCREEN_MAX_BAD_RCPT", "5", integerBetween(0, 100_000)),
     /** Counted by the gate across connections (bad-recipient-window.ts). */
-    maxBadRecipientsPerPrefix: setting("MXSCREEN_MAX_BAD_RCPT_PREFIX", "20", (variable, text) => parseInteger(variable, text, 1, 1_000_000)),
+    maxBadRecipientsPerPrefix: setting("MXSCREEN_MAX_BAD_RCPT_PREFIX", "20", integerBetween(1, 1_000_000)),
     badRecipientWindowMs: setting("MXSCREEN_BAD_RCPT_WINDOW", "1h", parseDuration),
   },
   evaluate(facts, settings) {

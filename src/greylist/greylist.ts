@@ -2,7 +2,7 @@ import { reply } from "../checks/reply.ts";
 import { defineCheck } from "../checks/define-check.ts";
 import { parseDuration } from "../config/duration.ts";
 import { setting } from "../config/setting.ts";
-import { parseBoolean, parseInteger } from "../config/values.ts";
+import { parseBoolean, integerBetween } from "../config/values.ts";
 import type { ReverseDns } from "../dns/types.ts";
 import { formatPrefix, mask, parseIP } from "../ip/address.ts";
 
@@ -36,7 +36,7 @@ export const greylist = defineCheck({
     greylistDelayMs: setting("MXSCREEN_GREYLIST_DELAY", "5m", parseDuration),
     greylistWindowMs: setting("MXSCREEN_GREYLIST_WINDOW", "4h", parseDuration),
     greylistPassTtlMs: setting("MXSCREEN_GREYLIST_PASS_TTL", "35d", parseDuration),
-    greylistMaxTriplets: setting("MXSCREEN_GREYLIST_MAX_TRIPLETS", "500000", (variable, text) => parseInteger(variable, text, 1000, 100_000_000)),
+    greylistMaxTriplets: setting("MXSCREEN_GREYLIST_MAX_TRIPLETS", "500000", integerBetween(1000, 100_000_000)),
   },
   evaluate(facts) {
     if (facts.greylist !== "defer" || facts.recipient === undefined) return undefined;

@@ -1,6 +1,6 @@
 import { defineCheck } from "../checks/define-check.ts";
 import { setting } from "../config/setting.ts";
-import { parseInteger } from "../config/values.ts";
+import { integerBetween } from "../config/values.ts";
 import { MAX_PER_NETWORK } from "./prefix-clients.ts";
 
 /**
@@ -18,8 +18,8 @@ export const harvest = defineCheck({
   consequence: "greylist",
   defaultAction: "ban",
   settings: {
-    harvestThreshold: setting("MXSCREEN_HARVEST_THRESHOLD", "100", (variable, text) => parseInteger(variable, text, 1, 100_000_000)),
-    harvestPrefixClients: setting("MXSCREEN_HARVEST_PREFIX_CLIENTS", "5", (variable, text) => parseInteger(variable, text, 2, MAX_PER_NETWORK)),
+    harvestThreshold: setting("MXSCREEN_HARVEST_THRESHOLD", "100", integerBetween(1, 100_000_000)),
+    harvestPrefixClients: setting("MXSCREEN_HARVEST_PREFIX_CLIENTS", "5", integerBetween(2, MAX_PER_NETWORK)),
   },
   evaluate(facts) {
     const recipient = facts.recipient;
