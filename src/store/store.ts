@@ -383,8 +383,15 @@ export class Store {
     this.banListeners.push(listener);
   }
 
+  /** A listener's failure is its own: the ban is in force and the rest of the store's work goes on. */
   private banInForce(prefix: Prefix): void {
-    for (const listener of this.banListeners) listener(prefix);
+    for (const listener of this.banListeners) {
+      try {
+        listener(prefix);
+      } catch (error) {
+        this.onError(new Error(`ending the connections a new ban covers failed (a bug of ours, please report it): ${(error as Error)?.stack ?? error}`));
+      }
+    }
   }
 
   /** `listener` hears when a ban or allow change made here has reached the database (passes are too many to tell). */

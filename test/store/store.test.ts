@@ -52,6 +52,23 @@ test("a ban is in the index at once, in the database after flush, and seen by a 
   assert.deepEqual(await a.list("ban", Date.now()), []);
 });
 
+test("a ban listener that throws is reported, and the ban is in force and written all the same", async () => {
+  const url = `file:${join(tempDir(), "l.db")}`;
+  const errors: Error[] = [];
+  const store = await Store.open({ url, node: "a" }, (e) => errors.push(e));
+  onCleanup(() => store.close());
+  store.onBanInForce(() => {
+    throw new Error("listener broke");
+  });
+  const now = Date.now();
+  store.set("ban", { prefix: parsePrefix("192.0.2.6")!, ttlMs: 60_000, check: "pregreet", reason: "PREGREET", evidence: {} }, now);
+  assert.equal(store.lookup(parseIP("192.0.2.6")!, now).ban?.check, "pregreet");
+  await store.flush();
+  assert.equal((await store.list("ban", now)).length, 1);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0].message, /^ending the connections a new ban covers failed \(a bug of ours, please report it\): Error: listener broke/);
+});
+
 test("a store reopened on the same file starts with the entries still in force", async () => {
   const url = `file:${join(tempDir(), "r.db")}`;
   const errors: Error[] = [];
