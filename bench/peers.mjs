@@ -282,7 +282,7 @@ try {
   live.add(upstream);
   if (!harakaDir || !existsSync(join(harakaDir, "node_modules/Haraka/bin/haraka"))) throw new Error(`Haraka is not installed in ${harakaDir}`);
 
-  const mx = (name, runtime, mode, extra = {}) => mxscreen(ROOT, runtime, mode, { name, upstreamUrl: upstream.url, dns: dns.address, workers: 2, ...extra });
+  const mx = (name, runtime, mode, extra = {}) => mxscreen(ROOT, runtime, mode, { name, upstreamUrl: upstream.url, dns: dns.address, ...extra });
   const T = {
     postscreen: postscreen(),
     haraka: haraka(harakaDir),
@@ -292,8 +292,8 @@ try {
     "mx-bun-relay": mx("mx-bun-relay", "bun", "relay"),
     "mx-deno-relay-c0": mx("mx-deno-relay-c0", "deno", "relay", { upstreamPool: 0, tag: "a connection per session" }),
     "mx-bun-relay-c0": mx("mx-bun-relay-c0", "bun", "relay", { upstreamPool: 0, tag: "a connection per session" }),
-    "mx-deno-w0": mx("mx-deno-w0", "deno", "spool", { workers: 0, tag: "workers 0" }),
-    "mx-bun-w0": mx("mx-bun-w0", "bun", "spool", { workers: 0, tag: "workers 0" }),
+    "mx-deno-w2": mx("mx-deno-w2", "deno", "spool", { workers: 2, tag: "workers 2" }),
+    "mx-bun-w2": mx("mx-bun-w2", "bun", "spool", { workers: 2, tag: "workers 2" }),
     "mx-deno-p2": mx("mx-deno-p2", "deno", "spool", { workers: 0, processes: 2, tag: "processes 2 workers 0" }),
     "mx-bun-p2": mx("mx-bun-p2", "bun", "spool", { workers: 0, processes: 2, tag: "processes 2 workers 0" }),
   };
@@ -347,7 +347,7 @@ try {
     for (const rt of ["deno", "bun"]) {
       if (!O.targets.includes(`mx-${rt}`)) continue;
       if (!cleanTargets.includes(T[`mx-${rt}`])) cleanTargets.push(T[`mx-${rt}`]);
-      cleanTargets.push(T[`mx-${rt}-w0`]);
+      cleanTargets.push(T[`mx-${rt}-w2`]);
       if (supportsProcesses) cleanTargets.push(T[`mx-${rt}-p2`]);
     }
   }
@@ -426,7 +426,7 @@ const table = [
 // The worker pool against reusePort processes (clean sessions, spool).
 const cmpRows = [];
 for (const rt of ["deno", "bun"]) {
-  for (const [name, what] of [[`mx-${rt}`, "1 process, MXSCREEN_WORKERS=2 (bytes to Web Workers)"], [`mx-${rt}-w0`, "1 process, MXSCREEN_WORKERS=0 (inline)"], [`mx-${rt}-p2`, "MXSCREEN_PROCESSES=2, MXSCREEN_WORKERS=0 (reusePort)"]]) {
+  for (const [name, what] of [[`mx-${rt}`, "1 process, MXSCREEN_WORKERS=auto, the default (inline on 2 cores)"], [`mx-${rt}-w2`, "1 process, MXSCREEN_WORKERS=2 (bytes to Web Workers)"], [`mx-${rt}-p2`, "MXSCREEN_PROCESSES=2, MXSCREEN_WORKERS=0 (reusePort)"]]) {
     if (runsOf("clean", "", name).length === 0) continue;
     cmpRows.push(`| ${rt === "deno" ? "Deno" : "Bun"} | ${what} | ${fmt(med("clean", "", name, "perS"))} | ${fmt(med("clean", "", name, "p50"), 1)} | ${fmt(med("clean", "", name, "p99"), 1)} | ${fmt(med("clean", "", name, "cpuPerSession"), 2)} | ${fmt(med("clean", "", name, "pssMiB"), 0)} | ${fmt(median(runsOf("clean", "", name).map((r) => r.values.n - r.values.ok)))} |`);
   }

@@ -241,7 +241,7 @@ export function mxscreen(root, runtime, mode, { name, upstreamUrl, dns, workers,
           throw new Error(`${e.message}\n${existsSync(join(dir, "mxscreen.log")) ? readFileSync(join(dir, "mxscreen.log"), "utf8").slice(-2000) : ""}`);
         });
       if (p > 1) await sleep(2000); // the other processes' listeners
-      const config = `${p > 1 ? `${p} processes` : "1 process"}, workers ${workers ?? "= CPUs"}`;
+      const config = `${p > 1 ? `${p} processes` : "1 process"}, workers ${workers ?? "auto"}`;
       return { port: PORTS.server, pids: [child.pid], stop: () => stopChild(child, 40_000), config, log: join(dir, "mxscreen.log") };
     },
   };
