@@ -111,6 +111,8 @@ export class Store {
   private lastSeq = 0;
   private lastContact = 0;
   private readonly statements = new Map<string, string>();
+  /** The writes made inside `together`, queued when it ends. */
+  private held: WriteOp[] | undefined;
   private readonly listWriteListeners: (() => void)[] = [];
   private readonly banListeners: ((prefix: Prefix) => void)[] = [];
   private follower: Follower | undefined;
@@ -293,11 +295,31 @@ export class Store {
     return this.sizes;
   }
 
+  /**
+   * Runs `writes` and queues the writes it makes as one: one append to the journal instead of one
+   * per write (a pregreet verdict's ban and event row); they are in the journal when it returns.
+   */
+  together(writes: () => void): void {
+    if (this.held !== undefined) return writes();
+    const held: WriteOp[] = this.held = [];
+    try {
+      writes();
+    } finally {
+      this.held = undefined;
+      this.queue.pushAll(held);
+    }
+  }
+
+  private enqueue(o: WriteOp): void {
+    if (this.held !== undefined) this.held.push(o);
+    else this.queue.push(o);
+  }
+
   /** Adds or replaces an entry: in the index now, in the database as soon as it can be written. */
   set(kind: ListKind, write: ListWrite, now: number): ListEntry {
     const { entry, change } = this.setChange(kind, write, now);
     this.inMemory(entry, write.prefix);
-    this.queue.push(change);
+    this.enqueue(change);
     return entry;
   }
 
@@ -351,7 +373,7 @@ export class Store {
     this.index.apply({ kind, prefix, op: "remove", createdAt: now, expiresAt: null, node: this.options.node, check: null, reason: null }, true);
     this.copyChanged = true;
     this.follower?.snap();
-    this.queue.push(op("list_changes", {
+    this.enqueue(op("list_changes", {
       kind,
       prefix: formatPrefix(prefix),
       op: "remove",
@@ -366,12 +388,12 @@ export class Store {
 
   /** A greylist triplet's new state, written like every other change: in order, never lost. */
   writeGreylist(row: Omit<GreylistTable, "node" | "seq">): void {
-    this.queue.push(op("greylist", { ...row, node: this.options.node }));
+    this.enqueue(op("greylist", { ...row, node: this.options.node }));
   }
 
   /** `writer`'s own total for one slot of a fleet-wide counter; a later total for the same slot replaces it. */
   writeCount(name: string, key: string, slot: number, count: number, writer: string): void {
-    this.queue.push(op("counters", { name, key, slot, node: writer, count }));
+    this.enqueue(op("counters", { name, key, slot, node: writer, count }));
   }
 
   /**
@@ -400,7 +422,7 @@ export class Store {
   }
 
   recordEvent(event: EventWrite): void {
-    this.queue.push(op("events", {
+    this.enqueue(op("events", {
       at: event.at,
       node: this.options.node,
       client_ip: event.clientIp,

@@ -125,9 +125,15 @@ export class WriteQueue {
 
   /** Never throws: a write the journal cannot take waits in memory. */
   push(op: WriteOp): void {
-    this.pending.push(op);
+    this.pushAll([op]);
+  }
+
+  /** Writes made together (a verdict's ban and event rows): one append to the journal for all of them. */
+  pushAll(ops: readonly WriteOp[]): void {
+    if (ops.length === 0) return;
+    this.pending.push(...ops);
     if (this.journal !== undefined) {
-      this.unjournaled.add(op);
+      for (const o of ops) this.unjournaled.add(o);
       this.writeJournal();
     }
     if (this.pending.length + this.inflight.length > this.cap) this.trim();
@@ -198,9 +204,9 @@ export class WriteQueue {
     if (this.journalError !== undefined && Date.now() < this.journalRetryAt) return;
     if (this.fd === undefined) this.openJournal();
     if (this.fd === undefined) return;
-    // While the journal is healthy only the op just pushed is missing; after a failure, all of
-    // them go in push order, which is the order they are in memory.
-    const ops = this.unjournaled.size === 1 ? [...this.unjournaled] : [...this.inflight, ...this.pending].filter((o) => this.unjournaled.has(o));
+    // While the journal is healthy only the ops just pushed are missing; after a failure, all of
+    // them go, in push order, which is the set's order.
+    const ops = [...this.unjournaled];
     const bytes = encoder.encode(ops.map((o) => JSON.stringify(o) + "\n").join(""));
     try {
       for (let written = 0; written < bytes.length;) written += writeSync(this.fd, bytes, written);
