@@ -129,31 +129,33 @@ export class Concluder {
     this.metrics.verdict(finding.event.toLowerCase().replace(/ /g, "-"), (now - connection.openedAt) / 1000, now, letThrough);
     if (finding.check !== "none") this.metrics.inc("mxscreen_check_hits_total", { check: finding.check, action: finding.action });
     const prefix = clientPrefix(connection.ip, this.config.ipv6PrefixLength);
-    if (finding.action === "ban") {
-      this.store.set("ban", {
-        prefix: finding.banPrefix ?? prefix,
-        ttlMs: this.config.banTtlMs,
-        check: finding.check,
-        reason: finding.event,
-        evidence: finding.evidence,
-      }, now);
-    }
-    if (finding.event === "PASS NEW" && !admitted) {
-      this.store.set("pass", { prefix, ttlMs: this.passLifetime, check: "pregreet", reason: "passed" }, now);
-    } else if (finding.event !== "PASS NEW" && (admitted || [finding, ...also].some((found) => found.takesPass))) {
-      this.store.remove("pass", prefix, now, `session ended ${finding.event}`);
-    }
-    for (const recorded of [finding, ...also]) {
-      if (recorded.event === "PASS OLD" || recorded.event === "ALLOWED") continue;
-      this.store.recordEvent({
-        at: now,
-        clientIp: connection.address,
-        clientPort: connection.port,
-        event: recorded.event,
-        check: recorded.check,
-        action: recorded.action,
-        evidence: recorded.evidence,
-      });
-    }
+    this.store.together(() => {
+      if (finding.action === "ban") {
+        this.store.set("ban", {
+          prefix: finding.banPrefix ?? prefix,
+          ttlMs: this.config.banTtlMs,
+          check: finding.check,
+          reason: finding.event,
+          evidence: finding.evidence,
+        }, now);
+      }
+      if (finding.event === "PASS NEW" && !admitted) {
+        this.store.set("pass", { prefix, ttlMs: this.passLifetime, check: "pregreet", reason: "passed" }, now);
+      } else if (finding.event !== "PASS NEW" && (admitted || [finding, ...also].some((found) => found.takesPass))) {
+        this.store.remove("pass", prefix, now, `session ended ${finding.event}`);
+      }
+      for (const recorded of [finding, ...also]) {
+        if (recorded.event === "PASS OLD" || recorded.event === "ALLOWED") continue;
+        this.store.recordEvent({
+          at: now,
+          clientIp: connection.address,
+          clientPort: connection.port,
+          event: recorded.event,
+          check: recorded.check,
+          action: recorded.action,
+          evidence: recorded.evidence,
+        });
+      }
+    });
   }
 }

@@ -21,12 +21,21 @@ export interface QueueLimits {
   readonly cap?: number;
   /** How often a journal that failed is tried again. */
   readonly journalRetryMs?: number;
+  /** The shortest time from one batch's start to the next one's. */
+  readonly batchGapMs?: number;
 }
 
 const BATCH = 200;
 const MAX_BACKOFF_MS = 5_000;
 const CAP = 100_000;
 const JOURNAL_RETRY_MS = 1_000;
+/**
+ * A write after a quiet spell goes out at once; a burst of them (a pregreet verdict is a ban and
+ * an event) waits for the next batch at most this long. Every batch is a transaction with its
+ * prepared statements and its commit: one per verdict cost more CPU than the verdict's own work
+ * (bench profile), one per few milliseconds takes tens of rows each.
+ */
+const BATCH_GAP_MS = 10;
 /** Trimming goes this far below the cap, so it runs once per many writes rather than on each. */
 const TRIM_TO = 0.9;
 /** The journal holds what this node decided about clients: nobody else needs to read it. */
@@ -70,6 +79,8 @@ export class WriteQueue {
   private closed = false;
   private readonly cap: number;
   private readonly journalRetryMs: number;
+  private readonly batchGapMs: number;
+  private lastBatchAt = -Infinity;
 
   constructor(
     private readonly journal: string | undefined,
@@ -79,6 +90,7 @@ export class WriteQueue {
   ) {
     this.cap = limits.cap ?? CAP;
     this.journalRetryMs = limits.journalRetryMs ?? JOURNAL_RETRY_MS;
+    this.batchGapMs = limits.batchGapMs ?? BATCH_GAP_MS;
     if (journal === undefined) return;
     try {
       mkdirSync(dirname(journal), { recursive: true });
@@ -113,13 +125,19 @@ export class WriteQueue {
 
   /** Never throws: a write the journal cannot take waits in memory. */
   push(op: WriteOp): void {
-    this.pending.push(op);
+    this.pushAll([op]);
+  }
+
+  /** Writes made together (a verdict's ban and event rows): one append to the journal for all of them. */
+  pushAll(ops: readonly WriteOp[]): void {
+    if (ops.length === 0) return;
+    this.pending.push(...ops);
     if (this.journal !== undefined) {
-      this.unjournaled.add(op);
+      for (const o of ops) this.unjournaled.add(o);
       this.writeJournal();
     }
     if (this.pending.length + this.inflight.length > this.cap) this.trim();
-    this.kick(0);
+    this.kick(Math.max(0, this.lastBatchAt + this.batchGapMs - Date.now()));
   }
 
   /** Starts writing what the journal held from an earlier run. */
@@ -186,9 +204,9 @@ export class WriteQueue {
     if (this.journalError !== undefined && Date.now() < this.journalRetryAt) return;
     if (this.fd === undefined) this.openJournal();
     if (this.fd === undefined) return;
-    // While the journal is healthy only the op just pushed is missing; after a failure, all of
-    // them go in push order, which is the order they are in memory.
-    const ops = this.unjournaled.size === 1 ? [...this.unjournaled] : [...this.inflight, ...this.pending].filter((o) => this.unjournaled.has(o));
+    // While the journal is healthy only the ops just pushed are missing; after a failure, all of
+    // them go, in push order, which is the set's order.
+    const ops = [...this.unjournaled];
     const bytes = encoder.encode(ops.map((o) => JSON.stringify(o) + "\n").join(""));
     try {
       for (let written = 0; written < bytes.length;) written += writeSync(this.fd, bytes, written);
@@ -259,6 +277,7 @@ export class WriteQueue {
     this.running = true;
     let backoff = 0;
     while (this.pending.length > 0 && !this.closed) {
+      this.lastBatchAt = Date.now();
       const batch = this.pending.splice(0, BATCH);
       this.inflight = batch;
       try {

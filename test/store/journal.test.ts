@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseIP } from "../../src/ip/address.ts";
+import { parseIP, parsePrefix } from "../../src/ip/address.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { Store } from "../../src/store/store.ts";
 import { test } from "../harness.ts";
@@ -79,4 +79,24 @@ test("journal replay: good lines land; an injected allow, an SQL column name, ga
   for (const e of skipped) logger.note("warn", e);
   for (const l of logged) assert.match(l, /^time=\S+ node=a level=warn msg="[\x20-\x7e]*"$/, "one printable line per skipped journal line");
   assert.ok(!logged.some((l) => l.includes("\nlevel=info")), "no forged log line");
+});
+
+test("a verdict's writes made together are in the journal when the call returns, and reach the database with every value as it was", async () => {
+  const dir = tempDir();
+  const url = `file:${join(dir, "t.db")}`;
+  const journal = join(dir, "queue.jsonl");
+  const store = await Store.open({ url, node: "a", queueFile: journal }, () => {});
+  const sent = 'EHLO "x"\\y\r\n\u00e9\u2603\u0000';
+  const now = Date.now();
+  store.together(() => {
+    store.set("ban", { prefix: parsePrefix("192.0.2.7/32")!, ttlMs: null, check: "pregreet", reason: "PREGREET", evidence: { sent } }, now);
+    store.recordEvent({ at: now, clientIp: "192.0.2.7", clientPort: 4000, event: "PREGREET", action: "ban", evidence: { sent } });
+  });
+  assert.deepEqual(readFileSync(journal, "utf8").trim().split("\n").map((line) => JSON.parse(line).table), ["list_changes", "events"]);
+  assert.equal(await store.flush(5_000), true);
+  await store.close();
+  const [ban] = await query(url, "SELECT prefix, expires_at, check_id, evidence, typeof(created_at) AS created FROM list_changes");
+  assert.deepEqual({ ...ban, evidence: JSON.parse(String(ban.evidence)) }, { prefix: "192.0.2.7/32", expires_at: null, check_id: "pregreet", evidence: { sent }, created: "integer" });
+  const [event] = await query(url, "SELECT client_port, typeof(client_port) AS port, check_id, evidence FROM events");
+  assert.deepEqual({ ...event, evidence: JSON.parse(String(event.evidence)) }, { client_port: 4000, port: "integer", check_id: null, evidence: { sent } });
 });

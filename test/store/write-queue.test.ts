@@ -40,6 +40,23 @@ test("writes wait in the journal while the database is away and are written in o
   assert.match(errors[0], /^store write failed, keeping 2 writes queued in .*queue\.jsonl and retrying: connection refused$/);
 });
 
+test("a write after a quiet spell reaches the database at once; a burst goes in few transactions, in order", async () => {
+  const batches: string[][] = [];
+  const queue = new WriteQueue(join(tempDir(), "queue.jsonl"), async (ops) => void batches.push(ops.map((o) => o.id)), () => {}, { batchGapMs: 1_000 });
+  onCleanup(() => queue.close());
+  queue.push(op(1));
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(batches, [["op-1"]], "the lone write did not wait for the gap");
+  // One write per turn of the event loop, as verdicts come: without the gap, one transaction each.
+  for (let n = 2; n <= 11; n++) {
+    queue.push(op(n));
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  assert.equal(await queue.flush(10_000), true);
+  assert.deepEqual(batches.flat(), Array.from({ length: 11 }, (_, i) => `op-${i + 1}`));
+  assert.ok(batches.length <= 3, `a burst of 10 writes took ${batches.length - 1} transactions`);
+});
+
 test("a process that stops with writes pending replays them from the journal at its next start", async () => {
   const journal = join(tempDir(), "queue.jsonl");
   const first = new WriteQueue(journal, () => Promise.reject(new Error("down")), () => {});
