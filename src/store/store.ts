@@ -472,12 +472,27 @@ export class Store {
    * while nothing changes), beats the node's heartbeat, and takes its turn at housekeeping.
    */
   follow(pace: FollowOptions, info: NodeInfo): void {
-    this.follower ??= new Follower(new FollowPace(pace.fastMs, pace.idleMs), () => this.poll(info));
+    this.follower ??= new Follower(new FollowPace(pace.fastMs, pace.idleMs), () => this.poll(info), () => this.readNudged());
   }
 
   /** Reads the change log now rather than at the next turn of the pace (a nudge from the node that made a change). */
   wake(): void {
     this.follower?.wake();
+  }
+
+  /**
+   * The change log read beside a turn under way, after a nudge: only while following as usual
+   * (reconnecting, and reloading a log trimmed past this node, are the turns' to do), and a
+   * failure is left for the next turn to notice and report.
+   */
+  private async readNudged(): Promise<boolean> {
+    if (this.followFailing || this.listsFrom !== "database") return false;
+    try {
+      await this.catchUp(false);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** One turn of following; resolves to how many changes it applied. */
@@ -736,9 +751,10 @@ export class Store {
   /**
    * Applies the changes after the last one read; returns how many. A node that fell behind the
    * trimmed part of the log (away longer than the fleet waited for it) reloads the lists in force
-   * instead: the changes it missed are gone, and `lists` says where they led.
+   * instead (unless `reload` is false: then it throws): the changes it missed are gone, and
+   * `lists` says where they led.
    */
-  private async catchUp(): Promise<number> {
+  private async catchUp(reload = true): Promise<number> {
     let applied = 0;
     for (;;) {
       // One statement, not a batch: an idle read is what a fleet pays for most.
@@ -747,7 +763,10 @@ export class Store {
               FROM (SELECT * FROM list_changes WHERE seq > ? ORDER BY seq LIMIT ${PAGE})`,
         args: [TRIMMED_BELOW, this.lastSeq],
       });
-      if (Number(page.rows[0][2] ?? 0) > this.lastSeq + 1) return applied + await this.load();
+      if (Number(page.rows[0][2] ?? 0) > this.lastSeq + 1) {
+        if (!reload) throw new Error(`the change log was trimmed past seq ${this.lastSeq}: the lists must be read again`);
+        return applied + await this.load();
+      }
       // In seq order, which decides between changes made at the same millisecond; SQLite does
       // not promise an aggregate's order, and sqld parses no ORDER BY inside one.
       const rows = (JSON.parse(page.rows[0][1] as string) as ChangeJson[]).sort((x, y) => x[8] - y[8]);
@@ -769,24 +788,38 @@ export class Store {
 }
 
 /**
- * The follow loop: one read at a time, the next one after the pace's wait, or at once after a
- * `wake()` (one that comes during a read makes another read follow it straight away).
+ * The follow loop: one turn at a time, the next one after the pace's wait, or at once after a
+ * `wake()`. A wake during a turn reads the change log beside it at once (`readBeside`): the
+ * turn may have read before the change was written, or be busy with the heartbeat, the local
+ * copy or the housekeeping, and waiting for it put whole round trips on a nudged ban
+ * (bench/propagation.ts). `readBeside` resolves to false when it could not read (the turn
+ * after this one then reads again).
  */
 class Follower {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private dueAt = 0;
   private running: Promise<void> | undefined;
+  private beside: Promise<void> | undefined;
   private again = false;
   private stopped = false;
 
-  constructor(private readonly pace: FollowPace, private readonly read: () => Promise<number>) {
+  constructor(private readonly pace: FollowPace, private readonly read: () => Promise<number>, private readonly readBeside: () => Promise<boolean>) {
     this.schedule(pace.current);
   }
 
   wake(): void {
     this.pace.snap();
-    if (this.running) this.again = true;
-    else this.schedule(0);
+    if (!this.running) return this.turn();
+    if (this.beside) {
+      this.again = true;
+      return;
+    }
+    this.beside = this.readBeside().then((read) => {
+      this.beside = undefined;
+      if (read) return;
+      if (this.running) this.again = true;
+      else this.schedule(0);
+    });
   }
 
   /** A local write: keep up with the changes likely to follow it. */
@@ -809,10 +842,13 @@ class Follower {
   }
 
   private turn(): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
     this.again = false;
     this.running = this.read().then((changes) => {
       this.running = undefined;
-      this.schedule(this.again ? 0 : this.pace.afterRead(changes));
+      if (this.again) this.turn();
+      else this.schedule(this.pace.afterRead(changes));
     });
   }
 }
