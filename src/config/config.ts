@@ -77,6 +77,8 @@ export interface Config {
   readonly followIntervalMs: number;
   /** MXSCREEN_FOLLOW_IDLE_INTERVAL: the slowest pace of following, after reads that found nothing. */
   readonly followIdleIntervalMs: number;
+  /** MXSCREEN_REPLICA_SYNC_INTERVAL: how often an embedded replica's file takes its primary's new frames. */
+  readonly replicaSyncIntervalMs: number;
   /** MXSCREEN_COUNTERS_INTERVAL: how often a node writes its fleet-wide counts and reads the other nodes'. */
   readonly countersIntervalMs: number;
   /** MXSCREEN_EVENTS_RETENTION and MXSCREEN_EVENTS_MAX_ROWS: what the housekeeping keeps of `events`. */
@@ -274,6 +276,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     tls: certPath === undefined ? undefined : { certPath, keyPath: keyPath! },
     followIntervalMs: dur("MXSCREEN_FOLLOW_INTERVAL", "250ms"),
     followIdleIntervalMs: dur("MXSCREEN_FOLLOW_IDLE_INTERVAL", "5s"),
+    replicaSyncIntervalMs: dur("MXSCREEN_REPLICA_SYNC_INTERVAL", "5s"),
     countersIntervalMs: dur("MXSCREEN_COUNTERS_INTERVAL", "5s"),
     retention: { eventsMs: dur("MXSCREEN_EVENTS_RETENTION", "30d"), eventsMaxRows: int("MXSCREEN_EVENTS_MAX_ROWS", 10_000_000, 1000, 1_000_000_000) },
     observe: { windowMs: dur("MXSCREEN_OBSERVE_WINDOW", "7d"), retryWindowMs: dur("MXSCREEN_OBSERVE_RETRY_WINDOW", "4h"), actions: effectiveActions(checkActions, mode === "observe") },
