@@ -313,6 +313,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   if (config.dbTimeoutMs < 100) throw new ConfigError("MXSCREEN_DB_TIMEOUT", get("MXSCREEN_DB_TIMEOUT") ?? "", "a duration of at least 100ms");
   if (config.countersIntervalMs < 100) throw new ConfigError("MXSCREEN_COUNTERS_INTERVAL", get("MXSCREEN_COUNTERS_INTERVAL") ?? "", "a duration of at least 100ms");
   if (config.followIntervalMs < 50) throw new ConfigError("MXSCREEN_FOLLOW_INTERVAL", get("MXSCREEN_FOLLOW_INTERVAL") ?? "", "a duration of at least 50ms");
+  if (config.replicaSyncIntervalMs < 1000) throw new ConfigError("MXSCREEN_REPLICA_SYNC_INTERVAL", get("MXSCREEN_REPLICA_SYNC_INTERVAL") ?? "", "a duration of at least 1s");
   if (config.followIdleIntervalMs < config.followIntervalMs) {
     throw new ConfigError("MXSCREEN_FOLLOW_IDLE_INTERVAL", get("MXSCREEN_FOLLOW_IDLE_INTERVAL") ?? "", "a duration at least MXSCREEN_FOLLOW_INTERVAL");
   }
