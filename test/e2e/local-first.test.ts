@@ -266,4 +266,4 @@ test(`an embedded-replica ${other} node keeps screening while its primary drops 
   assert.ok(Math.max(...waits) < 250, `the slowest of ${waits.length} teasers while catching up came after ${Math.round(Math.max(...waits))} ms`);
   assert.equal((await cli(sqld.url, ["ban", "add", "127.0.24.128/25"])).code, 0);
   await becomes(node, "127.0.24.200", "554 ", 5000);
-}, OUTAGE);
+}, { ...OUTAGE, alone: true });
