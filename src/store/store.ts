@@ -919,7 +919,8 @@ type ListChangeWrite = Pick<ListChangeRow, "kind" | "prefix" | "op" | "created_a
  * here runs on the event loop and holds it for the whole transfer (bench/replica-sync.ts: 320 to
  * 430 ms for a change of 100,000 rows; every connection waits meanwhile), and the background one
  * neither holds it nor blocks the replica's local reads, even while its primary drops packets
- * (measured on both runtimes). The start and a reconnection wait for it too (replicaCaughtUp).
+ * (measured on both runtimes). The start and a reconnection never call it either: they load the
+ * file as it is and read the rest of the change log from the primary (loadReplica).
  */
 function openClient(options: StoreOptions, timeoutMs: number): Client {
   return createClient({
