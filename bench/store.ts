@@ -13,7 +13,7 @@ import type { IP } from "../src/ip/address.ts";
 import { runtimeName } from "../src/net/runtime/which-runtime.ts";
 import { type IndexedChange, ListIndex } from "../src/store/prefix-index.ts";
 import { Store } from "../src/store/store.ts";
-import { propagation } from "./propagation.ts";
+import { type Propagation, propagation, type Stage } from "./propagation.ts";
 import { withSqld } from "./sqld.ts";
 import { readListFile } from "../src/store/list-file.ts";
 import { importList } from "../src/store/list-import.ts";
@@ -95,7 +95,7 @@ function lookupBench(): { family: string; nsPerLookup: number; hitRate: number }
   });
 }
 
-function propagationBench(): Promise<{ p50: number; p99: number; max: number; n: number }> {
+function propagationBench(): Promise<Propagation> {
   return withSqld((url, dir) => propagation({ url, dir, names: ["a", "b"], block: 0, bans: BANS, followMs: FOLLOW_MS, nudges: NUDGES, gapMs: () => next() % (2 * FOLLOW_MS) }));
 }
 
@@ -123,6 +123,9 @@ for (const row of lookupBench()) console.log(`| ${row.family} | ${row.nsPerLooku
 const p = await propagationBench();
 console.log(`\npropagation: ${p.n} bans on node a, each timed until node b's index has it (sqld on loopback, follow every ${FOLLOW_MS} ms, bans at random phases, ${NUDGES ? "node a nudges node b" : "no nudges: polling alone"})`);
 console.log(`| p50 | p99 | max |\n|---:|---:|---:|\n| ${p.p50.toFixed(0)} ms | ${p.p99.toFixed(0)} ms | ${p.max.toFixed(0)} ms |`);
+const shown = (s: Stage | undefined) => s === undefined ? "–" : `${s.p50.toFixed(1)} / ${s.p99.toFixed(1)} ms`;
+console.log(`\nwhere the time went, p50 / p99 (written: node a's queue and write; nudged: the nudge until node b's store is woken; read: node b's read until its index has the ban)`);
+console.log(`| written | nudged | read |\n|---:|---:|---:|\n| ${shown(p.stages.written)} | ${shown(p.stages.nudged)} | ${shown(p.stages.read)} |`);
 const imported = await importBench();
 console.log(`\nimport: ${IMPORT_LINES.toLocaleString("en")} lines (mxscreen ban import's code) into sqld on loopback`);
 console.log(`| lines added | seconds | CPU seconds (importer) |\n|---:|---:|---:|\n| ${imported.added.toLocaleString("en")} | ${imported.seconds.toFixed(1)} | ${imported.cpuSeconds.toFixed(1)} |`);

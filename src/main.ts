@@ -107,6 +107,7 @@ async function main(): Promise<void> {
       node: config.node,
       queueFile,
       timeoutMs: config.dbTimeoutMs,
+      replicaSyncMs: config.replicaSyncIntervalMs,
       localCopy: localCopyPath(config.queueFile),
       memory: await bigMemory(),
       // Housekeeping is one process's job: the first of the node's.

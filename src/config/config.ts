@@ -77,6 +77,8 @@ export interface Config {
   readonly followIntervalMs: number;
   /** MXSCREEN_FOLLOW_IDLE_INTERVAL: the slowest pace of following, after reads that found nothing. */
   readonly followIdleIntervalMs: number;
+  /** MXSCREEN_REPLICA_SYNC_INTERVAL: how often an embedded replica's file takes its primary's new frames. */
+  readonly replicaSyncIntervalMs: number;
   /** MXSCREEN_COUNTERS_INTERVAL: how often a node writes its fleet-wide counts and reads the other nodes'. */
   readonly countersIntervalMs: number;
   /** MXSCREEN_EVENTS_RETENTION and MXSCREEN_EVENTS_MAX_ROWS: what the housekeeping keeps of `events`. */
@@ -274,6 +276,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     tls: certPath === undefined ? undefined : { certPath, keyPath: keyPath! },
     followIntervalMs: dur("MXSCREEN_FOLLOW_INTERVAL", "250ms"),
     followIdleIntervalMs: dur("MXSCREEN_FOLLOW_IDLE_INTERVAL", "5s"),
+    replicaSyncIntervalMs: dur("MXSCREEN_REPLICA_SYNC_INTERVAL", "5s"),
     countersIntervalMs: dur("MXSCREEN_COUNTERS_INTERVAL", "5s"),
     retention: { eventsMs: dur("MXSCREEN_EVENTS_RETENTION", "30d"), eventsMaxRows: int("MXSCREEN_EVENTS_MAX_ROWS", 10_000_000, 1000, 1_000_000_000) },
     observe: { windowMs: dur("MXSCREEN_OBSERVE_WINDOW", "7d"), retryWindowMs: dur("MXSCREEN_OBSERVE_RETRY_WINDOW", "4h"), actions: effectiveActions(checkActions, mode === "observe") },
@@ -310,6 +313,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   if (config.dbTimeoutMs < 100) throw new ConfigError("MXSCREEN_DB_TIMEOUT", get("MXSCREEN_DB_TIMEOUT") ?? "", "a duration of at least 100ms");
   if (config.countersIntervalMs < 100) throw new ConfigError("MXSCREEN_COUNTERS_INTERVAL", get("MXSCREEN_COUNTERS_INTERVAL") ?? "", "a duration of at least 100ms");
   if (config.followIntervalMs < 50) throw new ConfigError("MXSCREEN_FOLLOW_INTERVAL", get("MXSCREEN_FOLLOW_INTERVAL") ?? "", "a duration of at least 50ms");
+  if (config.replicaSyncIntervalMs < 1000) throw new ConfigError("MXSCREEN_REPLICA_SYNC_INTERVAL", get("MXSCREEN_REPLICA_SYNC_INTERVAL") ?? "", "a duration of at least 1s");
   if (config.followIdleIntervalMs < config.followIntervalMs) {
     throw new ConfigError("MXSCREEN_FOLLOW_IDLE_INTERVAL", get("MXSCREEN_FOLLOW_IDLE_INTERVAL") ?? "", "a duration at least MXSCREEN_FOLLOW_INTERVAL");
   }

@@ -24,31 +24,23 @@ export function abortingFetch(ms: number): (request: Request) => Promise<Respons
 
 const ABORT_AFTER_MS = 250;
 
-type Calls = Pick<Client, "execute" | "batch" | "executeMultiple" | "migrate" | "transaction" | "sync">;
+type Calls = Pick<Client, "execute" | "batch" | "executeMultiple" | "migrate" | "transaction">;
 
 /**
  * The client `current()` returns (an embedded replica's changes once its primary is back), with
  * a deadline on every call, transactions' statements included. Kysely, the migrations, the queue
- * and the follower all go through it, so none of them can hang on the network. The replica's
- * sync runs in native code that cannot be aborted: while one has not ended, the next waits for
- * it rather than starting another, so a dead link does not pile them up.
+ * and the follower all go through it, so none of them can hang on the network.
  *
- * An embedded replica's sync is worse: it blocks the whole event loop in native code until the
- * primary answers, which no deadline can interrupt. `beforeRemote` asks the primary first,
- * asynchronously, and refuses the sync when it does not answer. Its writes, passed through to
- * the primary by the replica, would block the same way (for seconds while the primary is busy
- * with another node's import, measured): with `primary` (a client of the primary over HTTP)
- * they go to it instead, as ordinary requests, and come back into the replica's file with its
- * next sync. Reads (SELECT, read batches) stay local and are never held up.
+ * An embedded replica's writes, passed through to the primary by the replica, would block the
+ * whole event loop in native code until the primary answers (for seconds while it is busy with
+ * another node's import, measured), which no deadline can interrupt: with `primary` (a client
+ * of the primary over HTTP) they go to it instead, as ordinary requests, and come back into the
+ * replica's file with its background sync. Reads (SELECT, read batches) stay local and are
+ * never held up. Nothing here calls the replica's `sync()`, which blocks the same way.
  */
-export function withDeadlines(current: () => Client, ms: number, url: string, beforeRemote?: () => Promise<void>, primary?: Client): Client {
+export function withDeadlines(current: () => Client, ms: number, url: string, primary?: Client): Client {
   const what = `the database at ${url}`;
-  let syncing: ReturnType<Client["sync"]> | undefined;
-  const remote = async <T>(call: (client: Client) => Promise<T>): Promise<T> => {
-    if (primary) return withDeadline(call(primary), ms, what);
-    if (beforeRemote) await beforeRemote();
-    return withDeadline(call(current()), ms, what);
-  };
+  const remote = <T>(call: (client: Client) => Promise<T>): Promise<T> => withDeadline(call(primary ?? current()), ms, what);
   const calls: Calls = {
     execute: ((statement: string | { sql: string }, args?: never) => {
       const sql = typeof statement === "string" ? statement : statement.sql;
@@ -58,11 +50,6 @@ export function withDeadlines(current: () => Client, ms: number, url: string, be
     executeMultiple: (sql) => remote((client) => client.executeMultiple(sql)),
     migrate: (statements) => remote((client) => client.migrate(statements)),
     transaction: (async (mode?: never) => transactionWithDeadlines(await remote((client) => client.transaction(mode)), ms, what)) as Client["transaction"],
-    sync: () =>
-      syncing ??= (async () => {
-        if (beforeRemote) await beforeRemote();
-        return withDeadline(current().sync(), ms, what);
-      })().finally(() => syncing = undefined),
   };
   return new Proxy(current(), {
     get(_, key) {

@@ -37,6 +37,11 @@ export interface StoreOptions {
    * database answers, started from when it does not.
    */
   readonly localCopy?: string;
+  /**
+   * How often an embedded replica's file takes its primary's new frames (libsql's background
+   * sync; MXSCREEN_REPLICA_SYNC_INTERVAL). The lists are followed from the primary itself.
+   */
+  readonly replicaSyncMs?: number;
   /** Huge pages for the index's table and garbage collection during a load, from the runtime adapter (`bigMemory`). */
   readonly memory?: { allocate(bytes: number): ArrayBuffer; collect(): void };
 }
@@ -134,6 +139,8 @@ export class Store {
   private detached = false;
   private readonly client: Client;
   private readonly primary: Client | undefined;
+  /** Where the change log is followed from: an embedded replica's primary, over HTTP, else the database itself. */
+  private readonly changes: Client;
   private readonly timeoutMs: number;
 
   private constructor(
@@ -150,7 +157,8 @@ export class Store {
     this.primary = options.syncUrl === undefined ? undefined : createClient({ url: options.syncUrl, authToken: options.authToken, fetch: abortingFetch(this.timeoutMs) });
     this.client = local
       ? raw
-      : withDeadlines(() => this.raw, this.timeoutMs, options.url, options.syncUrl === undefined ? undefined : () => this.askPrimary(), this.primary);
+      : withDeadlines(() => this.raw, this.timeoutMs, options.url, this.primary);
+    this.changes = this.primary === undefined ? this.client : withDeadlines(() => this.primary!, this.timeoutMs, options.syncUrl!);
     this.db = new Kysely<Database>({ dialect: new LibsqlDialect(this.client) });
     this.queue = new WriteQueue(options.queueFile, (ops) => this.write(ops), onError);
     this.copy = options.localCopy === undefined ? undefined : new LocalCopy(options.localCopy);
@@ -205,18 +213,62 @@ export class Store {
   /** Migrations, then the lists from the database: what a node does at start, and when the database returns. */
   private async connect(): Promise<void> {
     if (this.detached) await this.attach();
-    if (this.options.syncUrl) await this.client.sync();
+    // An embedded replica's migrations go to its primary (over HTTP, like all its writes).
     await migrate(this.client);
-    if (this.options.syncUrl) await this.client.sync();
+    if (this.options.syncUrl && this.options.index === false) await this.syncForCommand();
     if (this.options.index !== false) {
       // Changes this node made meanwhile are newer than what the database had: the index keeps them.
-      await this.load();
+      if (this.options.syncUrl) await this.loadReplica();
+      else await this.load();
       // Written even when empty: a later start without the database then knows it saw one.
       this.copyChanged = true;
       await this.saveCopy(Date.now(), true);
     }
     this.lastContact = Date.now();
     this.listsFrom = "database";
+  }
+
+  /**
+   * An embedded replica loads the lists from its own file, however far behind (it holds its
+   * primary's commits in order, up to some point), then reads the rest of the change log from
+   * the primary. Only a file without the primary's newest schema (a new replica's has no tables
+   * at all) waits for the background sync first.
+   */
+  private async loadReplica(): Promise<void> {
+    const newest = "SELECT max(name) FROM schema_migrations";
+    const [primary, own] = await Promise.all([this.changes.execute(newest), this.client.execute(newest).catch(() => undefined)]);
+    if (own?.rows[0]?.[0] !== primary.rows[0][0]) await this.replicaCaughtUp();
+    await this.load();
+    await this.catchUp();
+  }
+
+  /**
+   * Waits until an embedded replica's own file holds everything its primary held a moment ago:
+   * a mark written to the primary, then looked for in the file, which libsql's background sync
+   * fills in commit order. A `sync()` called here instead ran on the event loop and held it for
+   * the whole transfer, at start and at each return of the primary after an outage (while the
+   * node screens: 300 ms for a change of 100,000 rows, `npm run bench:replica-sync`).
+   */
+  private async replicaCaughtUp(): Promise<void> {
+    const name = `replica:${this.options.node}`;
+    const mark = Date.now();
+    await this.client.execute({ sql: "INSERT INTO store_marks (name, value, at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value, at = excluded.at", args: [name, mark, mark] });
+    const waitMs = this.timeoutMs * REPLICA_CATCH_UP_TIMEOUTS;
+    for (const deadline = Date.now() + waitMs;;) {
+      // Before its first frames arrive, a new replica's file has no tables at all.
+      const seen = await this.client.execute({ sql: "SELECT value FROM store_marks WHERE name = ?", args: [name] }).then((r) => r.rows[0]?.[0], () => undefined);
+      if (Number(seen) === mark) return;
+      if (Date.now() > deadline) {
+        throw new DeadlineError(`the embedded replica ${this.options.url} has not caught up with its primary ${this.options.syncUrl} within ${waitMs} ms (its background sync is still transferring)`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, REPLICA_LOOK_MS));
+    }
+  }
+
+  /** The CLI on an embedded replica: a command serves no one meanwhile, so it syncs at once rather than waiting for the background sync. */
+  private async syncForCommand(): Promise<void> {
+    await this.askPrimary();
+    await this.raw.sync();
   }
 
   /** An embedded replica's calls to its primary block the event loop until it answers: it must have answered just before. */
@@ -243,23 +295,28 @@ export class Store {
     this.followFailing = true;
     this.followError = error.message;
     const reason = `cannot reach the database at ${this.options.url} (${error.message})`;
-    if (this.options.syncUrl && await this.load().then(() => true, () => false)) {
+    // An embedded replica's file takes its primary's frames only every replicaSyncMs: the local
+    // copy, written at a clean stop, may hold newer entries, and the later version of each wins.
+    const fromFile = this.options.syncUrl !== undefined && await this.load().then(() => true, () => false);
+    let saved;
+    let refused: string | undefined;
+    try {
+      saved = this.copy?.read();
+    } catch (copyError) {
+      refused = (copyError as Error).message;
+    }
+    if (saved !== undefined) {
+      this.index.reserve(this.inForceTotal() + saved.count);
+      for (const entry of saved.entries) {
+        this.index.apply({ kind: entry.kind, prefix: entry.range, op: "set", createdAt: entry.createdAt, expiresAt: entry.expiresAt, node: entry.node, check: entry.check, reason: entry.reason });
+      }
+    }
+    const withCopy = saved === undefined ? "" : ` and the local copy ${this.copy!.path} saved at ${new Date(saved.savedAt).toISOString()}`;
+    const then = "screening with them, writes wait in the queue, and the node catches up when the database answers";
+    if (fromFile) {
       this.listsFrom = "replica-file";
-      this.onError(new Error(`${reason}: started from the embedded replica's own file, ${this.inForceTotal()} list entries; screening with them, writes wait in the queue, and the node catches up when the database answers`));
+      this.onError(new Error(`${reason}: started from the embedded replica's own file${withCopy}, ${this.inForceTotal()} list entries; ${then}${refused === undefined ? "" : ` (the local copy is not used: ${refused})`}`));
     } else {
-      let saved;
-      let refused: string | undefined;
-      try {
-        saved = this.copy?.read();
-      } catch (copyError) {
-        refused = (copyError as Error).message;
-      }
-      if (saved !== undefined) {
-        this.index.reserve(saved.count);
-        for (const entry of saved.entries) {
-          this.index.apply({ kind: entry.kind, prefix: entry.range, op: "set", createdAt: entry.createdAt, expiresAt: entry.expiresAt, node: entry.node, check: entry.check, reason: entry.reason });
-        }
-      }
       this.listsFrom = saved === undefined ? "nothing" : "local-copy";
       const withNothing = "this node greets and screens, but enforces no ban, pass or allow entry of the fleet (only MXSCREEN_ALLOW and what it decides itself) until the database answers";
       this.onError(new Error(
@@ -267,7 +324,7 @@ export class Store {
           ? `${reason}, and ${refused}: ${withNothing}; the copy is left as it is for a look and written again once the database answers`
           : saved === undefined
           ? `${reason}, and there is no local copy of the lists${this.copy ? ` at ${this.copy.path}` : ""} (a first start?): ${withNothing}`
-          : `${reason}: started from the local copy ${this.copy!.path}, ${saved.count} list entries saved at ${new Date(saved.savedAt).toISOString()}; screening with them, writes wait in the queue, and the node catches up when the database answers`,
+          : `${reason}: started from the local copy ${this.copy!.path}, ${saved.count} list entries saved at ${new Date(saved.savedAt).toISOString()}; ${then}`,
       ));
     }
     // This node's own changes from before the restart that never reached the database.
@@ -496,12 +553,27 @@ export class Store {
    * while nothing changes), beats the node's heartbeat, and takes its turn at housekeeping.
    */
   follow(pace: FollowOptions, info: NodeInfo): void {
-    this.follower ??= new Follower(new FollowPace(pace.fastMs, pace.idleMs), () => this.poll(info));
+    this.follower ??= new Follower(new FollowPace(pace.fastMs, pace.idleMs), () => this.poll(info), () => this.readNudged());
   }
 
   /** Reads the change log now rather than at the next turn of the pace (a nudge from the node that made a change). */
   wake(): void {
     this.follower?.wake();
+  }
+
+  /**
+   * The change log read beside a turn under way, after a nudge: only while following as usual
+   * (reconnecting, and reloading a log trimmed past this node, are the turns' to do), and a
+   * failure is left for the next turn to notice and report.
+   */
+  private async readNudged(): Promise<boolean> {
+    if (this.followFailing || this.listsFrom !== "database") return false;
+    try {
+      await this.catchUp(false);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** One turn of following; resolves to how many changes it applied. */
@@ -513,14 +585,11 @@ export class Store {
     const reconnecting = this.listsFrom !== "database";
     let changes = 0;
     try {
-      // An embedded replica's frames arrive by libsql's own sync thread (openClient), which says
-      // nothing when its primary is away: the primary is asked (one small request, with the
-      // deadline), and the change log is read from the replica's file.
+      // An embedded replica follows the change log from its primary (one small request, with
+      // the deadline, as a node over HTTP does): its file takes the primary's frames only every
+      // replicaSyncMs, and libsql's sync thread says nothing when the primary is away.
       if (reconnecting) await this.connect();
-      else {
-        if (this.options.syncUrl) await this.askPrimary();
-        changes = await this.catchUp();
-      }
+      else changes = await this.catchUp();
       this.lastContact = Date.now();
       if (reconnecting) this.onError(new Error(`store reached at ${this.options.url}: caught up, ${this.inForceTotal()} list entries in force; writes made meanwhile follow from the queue`));
       else if (this.followFailing) this.onError(new Error(`store reachable again at ${this.options.url}`));
@@ -762,18 +831,24 @@ export class Store {
   /**
    * Applies the changes after the last one read; returns how many. A node that fell behind the
    * trimmed part of the log (away longer than the fleet waited for it) reloads the lists in force
-   * instead: the changes it missed are gone, and `lists` says where they led.
+   * instead (unless `reload` is false: then it throws): the changes it missed are gone, and
+   * `lists` says where they led.
    */
-  private async catchUp(): Promise<number> {
+  private async catchUp(reload = true): Promise<number> {
     let applied = 0;
     for (;;) {
       // One statement, not a batch: an idle read is what a fleet pays for most.
-      const page = await this.client.execute({
+      const page = await this.changes.execute({
         sql: `SELECT max(seq), ${pageJson("seq")}, (SELECT value FROM store_marks WHERE name = ?)
               FROM (SELECT * FROM list_changes WHERE seq > ? ORDER BY seq LIMIT ${PAGE})`,
         args: [TRIMMED_BELOW, this.lastSeq],
       });
-      if (Number(page.rows[0][2] ?? 0) > this.lastSeq + 1) return applied + await this.load();
+      if (Number(page.rows[0][2] ?? 0) > this.lastSeq + 1) {
+        if (!reload) throw new Error(`the change log was trimmed past seq ${this.lastSeq}: the lists must be read again`);
+        // An embedded replica loads from its file, which must first hold what the primary's log was trimmed to.
+        if (this.options.syncUrl) await this.replicaCaughtUp();
+        return applied + await this.load();
+      }
       // In seq order, which decides between changes made at the same millisecond; SQLite does
       // not promise an aggregate's order, and sqld parses no ORDER BY inside one.
       const rows = (JSON.parse(page.rows[0][1] as string) as ChangeJson[]).sort((x, y) => x[8] - y[8]);
@@ -795,24 +870,38 @@ export class Store {
 }
 
 /**
- * The follow loop: one read at a time, the next one after the pace's wait, or at once after a
- * `wake()` (one that comes during a read makes another read follow it straight away).
+ * The follow loop: one turn at a time, the next one after the pace's wait, or at once after a
+ * `wake()`. A wake during a turn reads the change log beside it at once (`readBeside`): the
+ * turn may have read before the change was written, or be busy with the heartbeat, the local
+ * copy or the housekeeping, and waiting for it put whole round trips on a nudged ban
+ * (bench/propagation.ts). `readBeside` resolves to false when it could not read (the turn
+ * after this one then reads again).
  */
 class Follower {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private dueAt = 0;
   private running: Promise<void> | undefined;
+  private beside: Promise<void> | undefined;
   private again = false;
   private stopped = false;
 
-  constructor(private readonly pace: FollowPace, private readonly read: () => Promise<number>) {
+  constructor(private readonly pace: FollowPace, private readonly read: () => Promise<number>, private readonly readBeside: () => Promise<boolean>) {
     this.schedule(pace.current);
   }
 
   wake(): void {
     this.pace.snap();
-    if (this.running) this.again = true;
-    else this.schedule(0);
+    if (!this.running) return this.turn();
+    if (this.beside) {
+      this.again = true;
+      return;
+    }
+    this.beside = this.readBeside().then((read) => {
+      this.beside = undefined;
+      if (read) return;
+      if (this.running) this.again = true;
+      else this.schedule(0);
+    });
   }
 
   /** A local write: keep up with the changes likely to follow it. */
@@ -835,10 +924,13 @@ class Follower {
   }
 
   private turn(): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
     this.again = false;
     this.running = this.read().then((changes) => {
       this.running = undefined;
-      this.schedule(this.again ? 0 : this.pace.afterRead(changes));
+      if (this.again) this.turn();
+      else this.schedule(this.pace.afterRead(changes));
     });
   }
 }
@@ -847,24 +939,29 @@ class Follower {
 type ListChangeWrite = Pick<ListChangeRow, "kind" | "prefix" | "op" | "created_at" | "expires_at" | "node" | "check_id" | "reason">;
 
 /**
- * An embedded replica syncs on libsql's own thread every REPLICA_SYNC_S: a sync() called from
+ * An embedded replica syncs on libsql's own thread every replicaSyncMs: a sync() called from
  * here runs on the event loop and holds it for the whole transfer (bench/replica-sync.ts: 320 to
  * 430 ms for a change of 100,000 rows; every connection waits meanwhile), and the background one
  * neither holds it nor blocks the replica's local reads, even while its primary drops packets
- * (measured on both runtimes). Only the start and a reconnection still call sync() themselves.
+ * (measured on both runtimes). The start and a reconnection never call it either: they load the
+ * file as it is and read the rest of the change log from the primary (loadReplica).
  */
 function openClient(options: StoreOptions, timeoutMs: number): Client {
   return createClient({
     url: options.url,
     authToken: options.authToken,
     syncUrl: options.syncUrl,
-    syncInterval: options.syncUrl === undefined ? undefined : REPLICA_SYNC_S,
+    syncInterval: options.syncUrl === undefined ? undefined : (options.replicaSyncMs ?? REPLICA_SYNC_MS) / 1000,
     fetch: abortingFetch(timeoutMs),
   });
 }
 
-/** How often an embedded replica's background sync asks its primary for new frames, in seconds (libsql's unit). */
-const REPLICA_SYNC_S = 1;
+/** MXSCREEN_REPLICA_SYNC_INTERVAL's default: each sync is two requests (a handshake and the frames), idle or not. */
+const REPLICA_SYNC_MS = 5_000;
+/** How long an embedded replica may take to catch up with its primary when it connects, in MXSCREEN_DB_TIMEOUTs. */
+const REPLICA_CATCH_UP_TIMEOUTS = 10;
+/** How often the replica's file is looked at meanwhile (a local read: a fraction of a millisecond). */
+const REPLICA_LOOK_MS = 20;
 
 /** MXSCREEN_DB_TIMEOUT's default. */
 const DEFAULT_TIMEOUT_MS = 3_000;

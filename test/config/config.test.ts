@@ -25,6 +25,7 @@ test("defaults follow the README's configuration table", () => {
   assert.equal(c.mode, "enforce");
   assert.equal(c.log, "text");
   assert.equal(c.pipelining, false);
+  assert.equal(c.replicaSyncIntervalMs, 5000);
 });
 
 test("overload defaults follow the open-files limit: 421 before the runtime runs out of files, stress at three quarters", () => {
@@ -194,6 +195,7 @@ const BAD: [string, string, RegExp][] = [
   ["MXSCREEN_COMMAND_TIMEOUT_STRESS", "0s", /above 0/],
   ["MXSCREEN_SHUTDOWN_TIMEOUT", "soon", /duration/],
   ["MXSCREEN_IPV6_PREFIX", "8", /from 16 to 128/],
+  ["MXSCREEN_REPLICA_SYNC_INTERVAL", "250ms", /at least 1s/],
 ];
 
 test("an embedded replica needs a file: URL", () => {

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { createClient } from "@libsql/client";
 import { join } from "node:path";
 import { test } from "../harness.ts";
-import { becomes } from "../helpers/screen-probe.ts";
+import { importBans } from "../helpers/bulk-bans.ts";
+import { becomes, probeTeasers } from "../helpers/screen-probe.ts";
 import { startServer, tempDir } from "../helpers/server.ts";
-import { RawClient } from "../helpers/smtp-client.ts";
 import { startSqld } from "../helpers/sqld.ts";
 
 test(
@@ -20,34 +19,12 @@ test(
       MXSCREEN_FOLLOW_IDLE_INTERVAL: "250ms",
     }, { dir });
     // Each connection's teaser timed, from before the change is written until the node enforces it.
-    const waits: number[] = [];
-    let probe = true;
-    const probing = (async () => {
-      while (probe) {
-        const started = performance.now();
-        const client = await RawClient.open(replica.port, "127.0.15.2");
-        await client.until(/^220-/m);
-        waits.push(performance.now() - started);
-        client.close();
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    })();
-    const primary = createClient({ url: sqld.url });
-    const statements = [];
-    for (let from = 0; from < 200_000; from += 20_000) {
-      statements.push(`WITH RECURSIVE n(i) AS (SELECT ${from} UNION ALL SELECT i + 1 FROM n WHERE i < ${from + 19_999})
-      INSERT INTO list_changes (kind, prefix, op, created_at, expires_at, node, check_id, reason, evidence)
-      SELECT 'ban', printf('10.%d.%d.%d/32', (i >> 16) & 255, (i >> 8) & 255, i & 255), 'set', ${Date.now()}, NULL, 'importer', NULL, 'feed', NULL FROM n`);
-    }
-    statements.push(`INSERT INTO list_changes (kind, prefix, op, created_at, expires_at, node, check_id, reason, evidence)
-    VALUES ('ban', '127.0.15.1/32', 'set', ${Date.now()}, NULL, 'importer', NULL, 'last of the feed', NULL)`);
-    await primary.batch(statements, "write");
-    primary.close();
+    const probe = probeTeasers(replica, "127.0.15.2");
+    await importBans(sqld.url, 200_000, "127.0.15.1");
     await becomes(replica, "127.0.15.1", "554 ", 10_000);
     // And a moment after, for the copy of the lists the node writes once it has them.
     await new Promise((r) => setTimeout(r, 1_000));
-    probe = false;
-    await probing;
+    const waits = await probe.stop();
     const slowest = Math.max(...waits);
     assert.ok(waits.length >= 20, `${waits.length} connections probed`);
     assert.ok(

@@ -37,3 +37,30 @@ export async function guessRecipients(server: RunningServer, source: string): Pr
   await c.command("QUIT", /^221 /);
   await c.waitClosed();
 }
+
+/**
+ * Opens a connection from `source` every 20 ms until `stop()` and times each teaser: a node
+ * whose event loop is held (a replica's sync() in native code) answers late. `stop()` resolves
+ * to the waits, in ms.
+ */
+export function probeTeasers(server: RunningServer, source: string): { stop(): Promise<number[]> } {
+  const waits: number[] = [];
+  let probing = true;
+  const done = (async () => {
+    while (probing) {
+      const started = performance.now();
+      const client = await RawClient.open(server.port, source);
+      await client.until(/^220-/m);
+      waits.push(performance.now() - started);
+      client.close();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return {
+    async stop() {
+      probing = false;
+      await done;
+      return waits;
+    },
+  };
+}
