@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { cpuMs, processCount, pssKiB } from "./proc.mjs";
+import { cpuByName, cpuMs, processCount, pssKiB } from "./proc.mjs";
 import { DOMAIN, haraka, mxscreen, postscreen, startDnsmasq, startUpstream } from "./servers.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -35,6 +35,8 @@ const O = {
   targets: opt("targets", "postscreen,haraka,mx-deno,mx-bun").split(","),
   harakaDir: opt("haraka-dir", ""),
   command: opt("command", "node bench/run-all.mjs " + argv.join(" ")),
+  // Clean runs: CPU per session of each process name (smtpd, cleanup, qmgr, …) of the server and the upstream.
+  breakdown: flag("breakdown"),
 };
 const has = (phase) => O.only.includes(phase);
 const heldWaitS = (n) => (O.heldWait ? Number(O.heldWait) : Math.round(10 + (1.2 * n) / 1000));
@@ -236,6 +238,8 @@ async function cleanRun(target) {
     await sleep(1000);
     const cpu0 = cpuMs(server.pids);
     const up0 = relayUpstream ? cpuMs(relayUpstream.pids) : 0;
+    const relaying = target.name.includes("-relay");
+    const byName = O.breakdown ? { server: cpuByName(server.pids), upstream: relaying ? cpuByName(relayUpstream.pids) : undefined } : undefined;
     const r = await generators[0].call("sessions", {
       port: server.port, addrs: pool, n: O.cleanN, concurrency: 50, size: 2048, timeoutMs: 30_000,
     }, 600_000);
@@ -243,10 +247,12 @@ async function cleanRun(target) {
     const cpu = cpuMs(server.pids) - cpu0;
     const up = relayUpstream ? cpuMs(relayUpstream.pids) - up0 : 0;
     const pss = pssKiB(server.pids);
+    const perSession = (ms) => Object.fromEntries(Object.entries(ms).filter(([, v]) => v !== 0).map(([k, v]) => [k, Number((v / Math.max(1, r.ok)).toFixed(3))]));
+    const breakdown = byName && { server: perSession(byName.server.stop()), upstream: byName.upstream && perSession(byName.upstream.stop()) };
     return {
       n: r.n, ok: r.ok, warmOk: warm.ok, perS: r.ok / (r.elapsedMs / 1000), p50: r.p50, p99: r.p99, cpuPerSession: cpu / Math.max(1, r.ok),
-      cpuWithUpstream: (cpu + (target.name.includes("-relay") ? up : 0)) / Math.max(1, r.ok),
-      pssMiB: pss / 1024, errors: r.errors, warmErrors: warm.errors, config: server.config,
+      cpuWithUpstream: (cpu + (relaying ? up : 0)) / Math.max(1, r.ok),
+      pssMiB: pss / 1024, errors: r.errors, warmErrors: warm.errors, config: server.config, breakdown,
     };
   });
 }
