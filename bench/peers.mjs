@@ -298,6 +298,8 @@ try {
     "mx-bun-relay": mx("mx-bun-relay", "bun", "relay"),
     "mx-deno-relay-c0": mx("mx-deno-relay-c0", "deno", "relay", { upstreamPool: 0, tag: "a connection per session" }),
     "mx-bun-relay-c0": mx("mx-bun-relay-c0", "bun", "relay", { upstreamPool: 0, tag: "a connection per session" }),
+    "mx-deno-relay-xf": mx("mx-deno-relay-xf", "deno", "relay", { identity: "xforward", tag: "XFORWARD" }),
+    "mx-bun-relay-xf": mx("mx-bun-relay-xf", "bun", "relay", { identity: "xforward", tag: "XFORWARD" }),
     "mx-deno-w2": mx("mx-deno-w2", "deno", "spool", { workers: 2, tag: "workers 2" }),
     "mx-bun-w2": mx("mx-bun-w2", "bun", "spool", { workers: 2, tag: "workers 2" }),
     "mx-deno-p2": mx("mx-deno-p2", "deno", "spool", { workers: 0, processes: 2, tag: "processes 2 workers 0" }),
@@ -346,7 +348,7 @@ try {
   if (has("clean")) {
     for (const name of O.targets) {
       cleanTargets.push(T[name]);
-      if (T[`${name}-relay`]) cleanTargets.push(T[`${name}-relay`], T[`${name}-relay-c0`]);
+      if (T[`${name}-relay`]) cleanTargets.push(T[`${name}-relay`], T[`${name}-relay-c0`], T[`${name}-relay-xf`]);
     }
   }
   if (has("compare")) {
@@ -440,7 +442,7 @@ for (const rt of ["deno", "bun"]) {
 // Warm upstream connections against one connection per session (clean sessions, relay).
 const relayRows = [];
 for (const rt of ["deno", "bun"]) {
-  for (const [name, what] of [[`mx-${rt}-relay`, "warm connections (MXSCREEN_UPSTREAM_POOL default)"], [`mx-${rt}-relay-c0`, "a connection per session (MXSCREEN_UPSTREAM_POOL=0)"]]) {
+  for (const [name, what] of [[`mx-${rt}-relay`, "warm connections (MXSCREEN_UPSTREAM_POOL default), XCLIENT"], [`mx-${rt}-relay-c0`, "a connection per session (MXSCREEN_UPSTREAM_POOL=0), XCLIENT"], [`mx-${rt}-relay-xf`, "warm connections, XFORWARD (MXSCREEN_UPSTREAM_IDENTITY=xforward)"]]) {
     if (runsOf("clean", "", name).length === 0) continue;
     const own = med("clean", "", name, "cpuPerSession");
     const chain = med("clean", "", name, "cpuWithUpstream");
