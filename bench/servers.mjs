@@ -13,6 +13,8 @@ import { layOutPostfix } from "../test/helpers/postfix-layout.mjs";
 
 export const DOMAIN = "bench.example";
 export const PORTS = { dns: 53, upstream: 2700, server: 2600 };
+/** Where mxscreen relays to: the upstream Postfix that each relay run starts afresh (startUpstream). */
+export const UPSTREAM_URL = `smtp://127.0.0.1:${PORTS.upstream}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function reachable(port) {
@@ -119,7 +121,7 @@ export async function startUpstream(dir) {
     "smtpd_authorized_xforward_hosts = 127.0.0.0/8",
   ]);
   await waitFor("upstream smtpd", () => reachable(PORTS.upstream), 10_000);
-  return { ...pf, url: `smtp://127.0.0.1:${PORTS.upstream}` };
+  return { ...pf, url: UPSTREAM_URL };
 }
 
 // --------------------------------------------------------------------------------- the targets
