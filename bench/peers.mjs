@@ -7,8 +7,8 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { cpuMs, processCount, pssKiB } from "./proc.mjs";
-import { DOMAIN, haraka, mxscreen, postscreen, startDnsmasq, startUpstream } from "./servers.mjs";
+import { cpuByName, cpuMs, processCount, pssKiB } from "./proc.mjs";
+import { DOMAIN, haraka, mxscreen, postscreen, startDnsmasq, startUpstream, UPSTREAM_URL } from "./servers.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -35,6 +35,8 @@ const O = {
   targets: opt("targets", "postscreen,haraka,mx-deno,mx-bun").split(","),
   harakaDir: opt("haraka-dir", ""),
   command: opt("command", "node bench/run-all.mjs " + argv.join(" ")),
+  // Clean runs: CPU per session of each process name (smtpd, cleanup, qmgr, …) of the server and the upstream.
+  breakdown: flag("breakdown"),
 };
 const has = (phase) => O.only.includes(phase);
 const heldWaitS = (n) => (O.heldWait ? Number(O.heldWait) : Math.round(10 + (1.2 * n) / 1000));
@@ -225,7 +227,27 @@ async function pregreetRun(target) {
   });
 }
 
+let upstreamRuns = 0;
 async function cleanRun(target) {
+  const relaying = target.name.includes("-relay");
+  // A fresh upstream Postfix for each relay run, as postscreen's instance is fresh for each of
+  // its runs: what an earlier run left there (dozens of idle smtpds exiting after a connection per
+  // session, queue files) is not this run's cost, and spawning its smtpds is, as for postscreen.
+  const upstream = relaying ? await startUpstream(join(tmp, `upstream-${++upstreamRuns}`)) : null;
+  if (upstream) live.add(upstream);
+  try {
+    return await cleanRunAgainst(target, upstream);
+  } finally {
+    if (upstream) {
+      await upstream.stop();
+      live.delete(upstream);
+      rmSync(join(tmp, `upstream-${upstreamRuns}`), { recursive: true, force: true });
+    }
+  }
+}
+
+async function cleanRunAgainst(target, upstream) {
+  const relaying = upstream !== null;
   return await withServer(target, { greetWaitS: O.greetWait, cleanPrefix: CLEAN_PREFIX }, async (server) => {
     ensureGenerators(1);
     const pool = addrs(O.cleanAddrs, true);
@@ -235,18 +257,21 @@ async function cleanRun(target) {
     }, (O.greetWait + 40) * 1000);
     await sleep(1000);
     const cpu0 = cpuMs(server.pids);
-    const up0 = relayUpstream ? cpuMs(relayUpstream.pids) : 0;
+    const up0 = relaying ? cpuMs(upstream.pids) : 0;
+    const byName = O.breakdown ? { server: cpuByName(server.pids), upstream: relaying ? cpuByName(upstream.pids) : undefined } : undefined;
     const r = await generators[0].call("sessions", {
       port: server.port, addrs: pool, n: O.cleanN, concurrency: 50, size: 2048, timeoutMs: 30_000,
     }, 600_000);
     await sleep(1000); // Postfix's qmgr and discard finish the last messages
     const cpu = cpuMs(server.pids) - cpu0;
-    const up = relayUpstream ? cpuMs(relayUpstream.pids) - up0 : 0;
+    const up = relaying ? cpuMs(upstream.pids) - up0 : 0;
     const pss = pssKiB(server.pids);
+    const perSession = (ms) => Object.fromEntries(Object.entries(ms).filter(([, v]) => v !== 0).map(([k, v]) => [k, Number((v / Math.max(1, r.ok)).toFixed(3))]));
+    const breakdown = byName && { server: perSession(byName.server.stop()), upstream: byName.upstream && perSession(byName.upstream.stop()) };
     return {
       n: r.n, ok: r.ok, warmOk: warm.ok, perS: r.ok / (r.elapsedMs / 1000), p50: r.p50, p99: r.p99, cpuPerSession: cpu / Math.max(1, r.ok),
-      cpuWithUpstream: (cpu + (target.name.includes("-relay") ? up : 0)) / Math.max(1, r.ok),
-      pssMiB: pss / 1024, errors: r.errors, warmErrors: warm.errors, config: server.config,
+      cpuWithUpstream: (cpu + up) / Math.max(1, r.ok),
+      pssMiB: pss / 1024, errors: r.errors, warmErrors: warm.errors, config: server.config, breakdown,
     };
   });
 }
@@ -273,16 +298,12 @@ console.log(`machine: ${availableParallelism()} CPUs, ${process.platform}, node 
 console.log(`MXSCREEN_PROCESSES in this build: ${supportsProcesses ? "yes" : "no (held rows past one process's limit are skipped)"}\n`);
 
 let dns;
-let upstream;
-let relayUpstream = null; // the Postfix behind mxscreen in relay mode: its CPU is reported too
 try {
   dns = await startDnsmasq(tmp);
   live.add(dns);
-  upstream = await startUpstream(join(tmp, "upstream"));
-  live.add(upstream);
   if (!harakaDir || !existsSync(join(harakaDir, "node_modules/Haraka/bin/haraka"))) throw new Error(`Haraka is not installed in ${harakaDir}`);
 
-  const mx = (name, runtime, mode, extra = {}) => mxscreen(ROOT, runtime, mode, { name, upstreamUrl: upstream.url, dns: dns.address, ...extra });
+  const mx = (name, runtime, mode, extra = {}) => mxscreen(ROOT, runtime, mode, { name, upstreamUrl: UPSTREAM_URL, dns: dns.address, ...extra });
   const T = {
     postscreen: postscreen(),
     haraka: haraka(harakaDir),
@@ -292,12 +313,13 @@ try {
     "mx-bun-relay": mx("mx-bun-relay", "bun", "relay"),
     "mx-deno-relay-c0": mx("mx-deno-relay-c0", "deno", "relay", { upstreamPool: 0, tag: "a connection per session" }),
     "mx-bun-relay-c0": mx("mx-bun-relay-c0", "bun", "relay", { upstreamPool: 0, tag: "a connection per session" }),
+    "mx-deno-relay-xf": mx("mx-deno-relay-xf", "deno", "relay", { identity: "xforward", tag: "XFORWARD" }),
+    "mx-bun-relay-xf": mx("mx-bun-relay-xf", "bun", "relay", { identity: "xforward", tag: "XFORWARD" }),
     "mx-deno-w2": mx("mx-deno-w2", "deno", "spool", { workers: 2, tag: "workers 2" }),
     "mx-bun-w2": mx("mx-bun-w2", "bun", "spool", { workers: 2, tag: "workers 2" }),
     "mx-deno-p2": mx("mx-deno-p2", "deno", "spool", { workers: 0, processes: 2, tag: "processes 2 workers 0" }),
     "mx-bun-p2": mx("mx-bun-p2", "bun", "spool", { workers: 0, processes: 2, tag: "processes 2 workers 0" }),
   };
-  relayUpstream = upstream;
   const main = O.targets.map((t) => T[t]).filter(Boolean);
 
   if (has("held")) {
@@ -340,7 +362,7 @@ try {
   if (has("clean")) {
     for (const name of O.targets) {
       cleanTargets.push(T[name]);
-      if (T[`${name}-relay`]) cleanTargets.push(T[`${name}-relay`], T[`${name}-relay-c0`]);
+      if (T[`${name}-relay`]) cleanTargets.push(T[`${name}-relay`], T[`${name}-relay-c0`], T[`${name}-relay-xf`]);
     }
   }
   if (has("compare")) {
@@ -434,7 +456,7 @@ for (const rt of ["deno", "bun"]) {
 // Warm upstream connections against one connection per session (clean sessions, relay).
 const relayRows = [];
 for (const rt of ["deno", "bun"]) {
-  for (const [name, what] of [[`mx-${rt}-relay`, "warm connections (MXSCREEN_UPSTREAM_POOL default)"], [`mx-${rt}-relay-c0`, "a connection per session (MXSCREEN_UPSTREAM_POOL=0)"]]) {
+  for (const [name, what] of [[`mx-${rt}-relay`, "warm connections (MXSCREEN_UPSTREAM_POOL default), XCLIENT"], [`mx-${rt}-relay-c0`, "a connection per session (MXSCREEN_UPSTREAM_POOL=0), XCLIENT"], [`mx-${rt}-relay-xf`, "warm connections, XFORWARD (MXSCREEN_UPSTREAM_IDENTITY=xforward)"]]) {
     if (runsOf("clean", "", name).length === 0) continue;
     const own = med("clean", "", name, "cpuPerSession");
     const chain = med("clean", "", name, "cpuWithUpstream");

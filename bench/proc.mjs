@@ -67,3 +67,53 @@ export function processCount(roots) {
   for (const root of roots) n += tree(root).length;
   return n;
 }
+
+function ownStat(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const name = text.slice(text.indexOf("(") + 1, text.lastIndexOf(")"));
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return { name, ticks: Number(fields[11]) + Number(fields[12]) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU per process name (smtpd, cleanup, qmgr, …) over a tree, sampled every `everyMs` while it
+ * runs: a process that exits is counted up to its last sample, and what it used after that (its
+ * parent's cutime only knows the sum) is the `(exited, after the last sample)` entry.
+ * Call stop() for { name → ms } since start.
+ */
+export function cpuByName(roots, everyMs = 100) {
+  const first = new Map(); // pid → ticks when first seen (0 for a process born meanwhile)
+  const last = new Map(); // pid → { name, ticks }
+  const total0 = cpuMs(roots);
+  const sample = (initial) => {
+    for (const root of roots) {
+      for (const pid of tree(root)) {
+        const s = ownStat(pid);
+        if (!s) continue;
+        if (!first.has(pid)) first.set(pid, initial ? s.ticks : 0);
+        last.set(pid, s);
+      }
+    }
+  };
+  sample(true);
+  const timer = setInterval(() => sample(false), everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample(false);
+      const byName = {};
+      let attributed = 0;
+      for (const [pid, s] of last) {
+        const ms = (s.ticks - first.get(pid)) * TICK_MS;
+        byName[s.name] = (byName[s.name] ?? 0) + ms;
+        attributed += ms;
+      }
+      byName["(exited, after the last sample)"] = cpuMs(roots) - total0 - attributed;
+      return byName;
+    },
+  };
+}

@@ -13,6 +13,8 @@ import { layOutPostfix } from "../test/helpers/postfix-layout.mjs";
 
 export const DOMAIN = "bench.example";
 export const PORTS = { dns: 53, upstream: 2700, server: 2600 };
+/** Where mxscreen relays to: the upstream Postfix that each relay run starts afresh (startUpstream). */
+export const UPSTREAM_URL = `smtp://127.0.0.1:${PORTS.upstream}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function reachable(port) {
@@ -110,15 +112,16 @@ async function startPostfix(dir, listeners, settings) {
   };
 }
 
-/** The MTA behind mxscreen in relay mode: a plain smtpd that accepts XCLIENT from loopback, → discard. */
+/** The MTA behind mxscreen in relay mode: a plain smtpd that accepts XCLIENT and XFORWARD from loopback, → discard. */
 export async function startUpstream(dir) {
   mkdirSync(dir);
   const pf = await startPostfix(dir, [`127.0.0.1:${PORTS.upstream} inet n - n - - smtpd`], [
     "myhostname = upstream.bench.example",
     "smtpd_authorized_xclient_hosts = 127.0.0.0/8",
+    "smtpd_authorized_xforward_hosts = 127.0.0.0/8",
   ]);
   await waitFor("upstream smtpd", () => reachable(PORTS.upstream), 10_000);
-  return { ...pf, url: `smtp://127.0.0.1:${PORTS.upstream}` };
+  return { ...pf, url: UPSTREAM_URL };
 }
 
 // --------------------------------------------------------------------------------- the targets
@@ -197,9 +200,9 @@ export function haraka(harakaDir) {
 /**
  * mxscreen, the runtime started directly (as src/cli/launch.mjs would, minus the Node wrapper).
  * mode: "spool" | "relay". Options: workers (default `auto`), processes (MXSCREEN_PROCESSES),
- * upstreamPool (MXSCREEN_UPSTREAM_POOL; default: mxscreen's).
+ * upstreamPool (MXSCREEN_UPSTREAM_POOL; default: mxscreen's), identity (MXSCREEN_UPSTREAM_IDENTITY; xclient).
  */
-export function mxscreen(root, runtime, mode, { name, upstreamUrl, dns, workers, processes = 1, upstreamPool, tag = "" } = {}) {
+export function mxscreen(root, runtime, mode, { name, upstreamUrl, dns, workers, processes = 1, upstreamPool, identity = "xclient", tag = "" } = {}) {
   const suffix = tag ? `, ${tag}` : "";
   return {
     name,
@@ -229,7 +232,7 @@ export function mxscreen(root, runtime, mode, { name, upstreamUrl, dns, workers,
         MXSCREEN_SPOOL_DIR: join(dir, "spool"),
         ...(workers !== undefined ? { MXSCREEN_WORKERS: String(workers) } : {}),
         ...(p > 1 ? { MXSCREEN_PROCESSES: String(p) } : {}),
-        ...(mode === "relay" ? { MXSCREEN_UPSTREAM: upstreamUrl, MXSCREEN_UPSTREAM_IDENTITY: "xclient" } : {}),
+        ...(mode === "relay" ? { MXSCREEN_UPSTREAM: upstreamUrl, MXSCREEN_UPSTREAM_IDENTITY: identity } : {}),
         ...(upstreamPool !== undefined ? { MXSCREEN_UPSTREAM_POOL: String(upstreamPool) } : {}),
       };
       const out = createWriteStream(join(dir, "mxscreen.log"));

@@ -63,7 +63,7 @@ export interface Config {
   readonly upstream: {
     readonly host: string;
     readonly port: number;
-    readonly identity: "xclient" | "proxy" | "none" | "auto";
+    readonly identity: "xclient" | "xforward" | "proxy" | "none" | "auto";
     readonly timeoutMs: number;
     /** MXSCREEN_UPSTREAM_DATA_TIMEOUT: for the answer to the final `.` (RFC 5321 4.5.3.2.6: 10 minutes). */
     readonly dataEndTimeoutMs: number;
@@ -185,7 +185,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     throw new ConfigError("MXSCREEN_UPSTREAM", upstreamText, "smtp://host:port of the MTA behind mxscreen, e.g. smtp://127.0.0.1:10025");
   }
   // Checked even without MXSCREEN_UPSTREAM, so a typo shows before the day it is needed.
-  const upstreamIdentity = parseChoice("MXSCREEN_UPSTREAM_IDENTITY", get("MXSCREEN_UPSTREAM_IDENTITY") ?? "auto", ["xclient", "proxy", "none", "auto"]);
+  const upstreamIdentity = parseChoice("MXSCREEN_UPSTREAM_IDENTITY", get("MXSCREEN_UPSTREAM_IDENTITY") ?? "auto", ["xclient", "xforward", "proxy", "none", "auto"]);
   const upstreamTimeoutMs = dur("MXSCREEN_UPSTREAM_TIMEOUT", "2m");
   const upstreamTls = parseUpstreamTls(get);
   const upstreamDataEndTimeoutMs = dur("MXSCREEN_UPSTREAM_DATA_TIMEOUT", "10m");

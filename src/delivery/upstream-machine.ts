@@ -4,7 +4,7 @@ import { dotStuff } from "./dot-stuff.ts";
 import { ehloKeywordsOf, extensionsOf } from "./ehlo-extensions.ts";
 import { type Reply, ReplyReader, xtext } from "./reply-reader.ts";
 
-export type UpstreamIdentity = "xclient" | "proxy" | "none" | "auto";
+export type UpstreamIdentity = "xclient" | "xforward" | "proxy" | "none" | "auto";
 
 /** MXSCREEN_UPSTREAM_TLS: STARTTLS when offered (`may`, the certificate unchecked), required and checked (`verify`), or never. */
 export type UpstreamTls = "may" | "verify" | "off";
@@ -66,6 +66,12 @@ type Phase =
   | { readonly at: "xclient"; readonly handover: boolean }
   /** RSET sent to prove a handed-over connection alive (no XCLIENT to send on it). */
   | { readonly at: "probe" }
+  /**
+   * XFORWARD lines sent before the MAIL being asked (`left` of their replies still to come),
+   * the MAIL behind them when the upstream offers PIPELINING (`mailSent`). `handover`: the first
+   * ones on a connection handed over, whose failure costs the connection, not the MAIL.
+   */
+  | { readonly at: "xforward"; readonly left: number; readonly mailSent: boolean; readonly handover: boolean }
   | { readonly at: "ready" }
   | { readonly at: "done"; readonly reason: string };
 
@@ -110,6 +116,12 @@ export class UpstreamMachine {
   private offered: Extensions | undefined;
   /** TLS is up on this connection. */
   private secured = false;
+  /** The XFORWARD attributes the upstream's EHLO listed (identity `xforward`). */
+  private xforwardNames: ReadonlySet<string> = new Set();
+  /** The upstream's EHLO offered PIPELINING (RFC 2920): XFORWARD and its MAIL go in one write. */
+  private pipelining = false;
+  /** Handed over to a new client, whose first XFORWARD has not been answered yet. */
+  private handedOver = false;
   /**
    * Why a TLS handshake with this upstream failed, under `may`: like Postfix's client, the
    * connections that follow go on in plaintext rather than refuse the mail.
@@ -197,7 +209,9 @@ export class UpstreamMachine {
     if (!this.reusable) throw new Error(`introduce() called on an upstream connection that is not reusable (${this.phase.at})`);
     this.client = client;
     this.due = now + this.settings.timeoutMs;
-    if (this.xclientSent) {
+    // The XFORWARD before the client's first MAIL proves the connection alive, as RSET would.
+    if (this.settings.identity === "xforward") this.handedOver = true;
+    else if (this.xclientSent) {
       this.phase = { at: "xclient", handover: true };
       this.write(encoder.encode(`XCLIENT ${this.xclientAttributes()}\r\n`));
     } else {
@@ -301,9 +315,15 @@ export class UpstreamMachine {
     const next = this.queue.shift();
     if (next === undefined) return;
     this.asked = next;
-    if (/^MAIL /i.test(next.line)) this.inTransaction = true;
     this.due = now + (next.line === "." ? this.settings.dataEndTimeoutMs : this.settings.timeoutMs);
-    this.write(encoder.encode(`${next.line}\r\n`));
+    if (!/^MAIL /i.test(next.line)) return this.write(encoder.encode(`${next.line}\r\n`));
+    this.inTransaction = true;
+    if (this.settings.identity !== "xforward") return this.write(encoder.encode(`${next.line}\r\n`));
+    // Postfix forgets XFORWARD's attributes when a transaction ends: they precede every MAIL.
+    const lines = this.xforwardLines();
+    if (lines.length === 0) return this.write(encoder.encode(`${next.line}\r\n`));
+    this.phase = { at: "xforward", left: lines.length, mailSent: this.pipelining, handover: this.handedOver };
+    this.write(encoder.encode(lines.map((line) => `${line}\r\n`).join("") + (this.pipelining ? `${next.line}\r\n` : "")));
   }
 
   private replied(reply: Reply, now: number): void {
@@ -351,6 +371,18 @@ export class UpstreamMachine {
         // EHLO makes the session ESMTP whatever PROTO said (smtpd.c helo_cmd, ehlo_cmd): the
         // client's own greeting, repeated, is what it logs and writes in Received:.
         return this.write(encoder.encode(`${this.greetsWithHelo ? "HELO" : "EHLO"} ${this.client.helo ?? hostname}\r\n`));
+      case "xforward": {
+        if (reply.code !== 250) return this.broken(`${name} refused XFORWARD: ${oneLine(reply)}`, now);
+        const { left, mailSent } = this.phase;
+        if (left > 1) {
+          this.phase = { ...this.phase, left: left - 1 };
+          return;
+        }
+        this.handedOver = false;
+        this.phase = { at: "ready" };
+        if (!mailSent) this.write(encoder.encode(`${this.asked!.line}\r\n`));
+        return;
+      }
       case "probe":
         if (reply.code !== 250) return this.broken(`${name} answered RSET with ${oneLine(reply)}`, now);
         this.phase = { at: "ready" };
@@ -373,7 +405,15 @@ export class UpstreamMachine {
     const { name, identity } = this.settings;
     const again = this.phase.at === "ehlo" && this.phase.again;
     const offersXclient = /^250[ -]XCLIENT\b/im.test(reply.text);
-    if (again || identity === "none" || identity === "proxy" || (identity === "auto" && !offersXclient)) {
+    if (identity === "xforward") {
+      const offered = /^250[ -]XFORWARD\b(.*)$/im.exec(reply.text);
+      if (!offered) {
+        return this.broken(`${name} does not offer XFORWARD to us: authorise this host (Postfix: smtpd_authorized_xforward_hosts)`, now);
+      }
+      this.xforwardNames = new Set(offered[1].trim().toUpperCase().split(/\s+/));
+      this.pipelining = /^250[ -]PIPELINING\b/im.test(reply.text);
+    }
+    if (again || identity === "none" || identity === "proxy" || identity === "xforward" || (identity === "auto" && !offersXclient)) {
       // A reply to HELO lists no extensions: what the upstream offers is still what its last EHLO said.
       if (!(again && this.greetsWithHelo)) this.offered = extensionsOf(ehloKeywordsOf(reply.text));
       this.phase = { at: "ready" };
@@ -414,12 +454,37 @@ export class UpstreamMachine {
   }
 
   /**
+   * The client's attributes in XFORWARD commands (those the upstream listed), in two lines as
+   * Postfix's own client sends them, each well below its 512-octet line limit: NAME, ADDR and
+   * PORT, then PROTO, HELO and SOURCE.
+   */
+  private xforwardLines(): string[] {
+    const client = this.client;
+    const groups = [
+      [
+        ["NAME", client.name ? xtext(client.name) : "[UNAVAILABLE]"],
+        ["ADDR", client.address.includes(":") ? `IPV6:${client.address}` : client.address],
+        ["PORT", String(client.port)],
+      ],
+      [
+        ["PROTO", client.protocol === "SMTP" ? "SMTP" : "ESMTP"],
+        ["HELO", client.helo ? xtext(client.helo) : "[UNAVAILABLE]"],
+        ["SOURCE", "REMOTE"],
+      ],
+    ];
+    return groups
+      .map((group) => group.filter(([key]) => this.xforwardNames.has(key)).map(([key, value]) => `${key}=${value}`))
+      .filter((group) => group.length > 0)
+      .map((group) => `XFORWARD ${group.join(" ")}`);
+  }
+
+  /**
    * The connection failed (reset, closed, timed out, refused, talked nonsense). While a
    * handed-over connection is introduced to its new client, that costs the connection, not the
    * client's questions: it is closed, a new one asked for, and the questions wait for that.
    */
   private broken(reason: string, now: number): void {
-    const handover = this.phase.at === "probe" || ((this.phase.at === "xclient" || this.phase.at === "ehlo") && this.phase.handover);
+    const handover = this.phase.at === "probe" || ((this.phase.at === "xclient" || this.phase.at === "ehlo" || this.phase.at === "xforward") && this.phase.handover);
     if (!handover) return this.fail(reason, false);
     this.reconnect(reason, now);
   }
@@ -427,6 +492,10 @@ export class UpstreamMachine {
   /** Closes this connection and asks for a new one, on which the questions waiting go on. */
   private reconnect(reason: string, now: number): void {
     this.out.push({ type: "close", graceful: false }, { type: "reconnect", reason });
+    // A MAIL already asked behind the XFORWARD that failed is asked again on the new connection.
+    if (this.asked !== undefined) this.queue.unshift(this.asked);
+    this.asked = undefined;
+    this.handedOver = false;
     this.generation++;
     this.phase = { at: "connecting" };
     this.reader = new ReplyReader();

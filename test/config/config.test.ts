@@ -152,7 +152,7 @@ const BAD: [string, string, RegExp][] = [
   ["MXSCREEN_MAX_MESSAGE_SIZE", "big", /size in bytes/],
   ["MXSCREEN_UPSTREAM", "127.0.0.1:25", /smtp:\/\/host:port of the MTA behind mxscreen/],
   ["MXSCREEN_UPSTREAM", "smtp://127.0.0.1:99999", /smtp:\/\/host:port/],
-  ["MXSCREEN_UPSTREAM_IDENTITY", "haproxy", /xclient, proxy, none, auto/],
+  ["MXSCREEN_UPSTREAM_IDENTITY", "haproxy", /xclient, xforward, proxy, none, auto/],
   ["MXSCREEN_UPSTREAM_TIMEOUT", "soon", /duration/],
   ["MXSCREEN_UPSTREAM_DATA_TIMEOUT", "later", /duration/],
   ["MXSCREEN_UPSTREAM_TLS", "required", /one of may, verify, off/],

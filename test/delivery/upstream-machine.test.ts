@@ -369,3 +369,87 @@ test("upstream machine: a client that said HELO is introduced with PROTO=SMTP an
   assert.equal(d.machine.extensions?.smtputf8, true, "a reply to HELO lists no extensions, which does not mean there are none");
   assert.equal(d.machine.reusable, true);
 });
+
+const XFORWARD_EHLO = "250-mta\r\n250-PIPELINING\r\n250 XFORWARD NAME ADDR PROTO HELO SOURCE PORT IDENT\r\n";
+
+test("upstream machine: XFORWARD names the client before every MAIL, in the same write as the MAIL when PIPELINING is offered, without a second greeting", () => {
+  const d = driven({ identity: "xforward" });
+  d.take(d.machine.ask("MAIL FROM:<a@example.net>", 0));
+  d.take(d.machine.connected(0));
+  d.say("220 mta ESMTP\r\n");
+  d.say(XFORWARD_EHLO);
+  assert.equal(
+    d.written.at(-1),
+    "XFORWARD NAME=[UNAVAILABLE] ADDR=192.0.2.7 PORT=4000\r\nXFORWARD PROTO=ESMTP HELO=client.example SOURCE=REMOTE\r\nMAIL FROM:<a@example.net>\r\n",
+    "one write: both XFORWARD lines and the MAIL behind them",
+  );
+  d.say("250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n");
+  assert.deepEqual(d.answers.map((a) => a.ok && a.reply.code), [250], "the MAIL's answer is its own, the XFORWARDs' are ours");
+  for (const [line, reply] of [["RCPT TO:<b@example.org>", "250 2.1.5 Ok"], ["DATA", "354 go ahead"]]) {
+    d.take(d.machine.ask(line, 2));
+    assert.equal(d.written.at(-1), `${line}\r\n`);
+    d.say(`${reply}\r\n`);
+  }
+  d.take(d.machine.endData(3));
+  d.say("250 2.0.0 Ok: queued as 1A2B\r\n");
+  assert.equal(d.machine.reusable, true);
+  d.take(d.machine.introduce(NEXT, 10));
+  assert.equal(d.written.at(-1), ".\r\n", "no XCLIENT, greeting, EHLO or RSET for the next client");
+  d.take(d.machine.ask("MAIL FROM:<n@example.net>", 10));
+  assert.match(d.written.at(-1)!, /^XFORWARD NAME=\[UNAVAILABLE\] ADDR=203\.0\.113\.9 PORT=5000\r\nXFORWARD PROTO=ESMTP HELO=next\.example SOURCE=REMOTE\r\nMAIL /);
+  d.say("250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n550 5.7.1 no\r\n", 11);
+  assert.deepEqual(d.answers.map((a) => a.ok && a.reply.code), [250, 250, 354, 250, 550]);
+  assert.deepEqual(d.reconnects, []);
+
+  const unpipelined = driven({ identity: "xforward" });
+  unpipelined.take(unpipelined.machine.ask("MAIL FROM:<a@example.net>", 0));
+  unpipelined.take(unpipelined.machine.connected(0));
+  unpipelined.say("220 mta ESMTP\r\n");
+  unpipelined.say("250-mta\r\n250 XFORWARD NAME ADDR HELO\r\n");
+  assert.equal(unpipelined.written.at(-1), "XFORWARD NAME=[UNAVAILABLE] ADDR=192.0.2.7\r\nXFORWARD HELO=client.example\r\n", "only the attributes offered; no MAIL before their answers without PIPELINING");
+  unpipelined.say("250 2.0.0 Ok\r\n");
+  assert.doesNotMatch(unpipelined.written.join(""), /MAIL/, "the MAIL waits for every XFORWARD's answer");
+  unpipelined.say("250 2.0.0 Ok\r\n");
+  assert.equal(unpipelined.written.at(-1), "MAIL FROM:<a@example.net>\r\n");
+});
+
+test("upstream machine: XFORWARD not offered, or refused on a new connection, answers the MAIL with why; refused on a handed-over one costs the connection, not the MAIL", () => {
+  const absent = driven({ identity: "xforward" });
+  absent.take(absent.machine.ask("MAIL FROM:<a@example.net>", 0));
+  absent.take(absent.machine.connected(0));
+  absent.say("220 mta ESMTP\r\n");
+  absent.say("250-mta\r\n250 XCLIENT ADDR\r\n");
+  assert.equal(absent.answers[0].ok, false);
+  assert.match(!absent.answers[0].ok ? absent.answers[0].reason : "", /does not offer XFORWARD.*smtpd_authorized_xforward_hosts/);
+
+  const refused = driven({ identity: "xforward" });
+  refused.take(refused.machine.ask("MAIL FROM:<a@example.net>", 0));
+  refused.take(refused.machine.connected(0));
+  refused.say("220 mta ESMTP\r\n");
+  refused.say(XFORWARD_EHLO);
+  refused.say("550 5.7.0 Error: insufficient authorization\r\n");
+  assert.equal(refused.answers.length, 1);
+  assert.match(!refused.answers[0].ok ? refused.answers[0].reason : "", /refused XFORWARD: 550 5\.7\.0/);
+  assert.deepEqual(refused.reconnects, []);
+
+  const d = driven({ identity: "xforward" });
+  d.take(d.machine.ask("MAIL FROM:<a@example.net>", 0));
+  d.take(d.machine.connected(0));
+  d.say("220 mta ESMTP\r\n");
+  d.say(XFORWARD_EHLO);
+  d.say("250 Ok\r\n250 Ok\r\n250 2.1.0 Ok\r\n");
+  d.take(d.machine.reset(1));
+  d.say("250 2.0.0 Ok\r\n");
+  d.take(d.machine.introduce(NEXT, 10));
+  d.take(d.machine.ask("MAIL FROM:<n@example.net>", 10));
+  d.say("421 4.4.2 mta Error: timeout exceeded\r\n", 11);
+  assert.equal(d.answers.length, 1, "the MAIL already written behind the XFORWARD is not answered with the failure");
+  assert.deepEqual(d.closes, [false]);
+  assert.equal(d.reconnects.length, 1);
+  d.take(d.machine.connected(12));
+  d.say("220 mta ESMTP\r\n", 13);
+  d.say(XFORWARD_EHLO, 13);
+  assert.match(d.written.at(-1)!, /^XFORWARD NAME=\[UNAVAILABLE\] ADDR=203\.0\.113\.9 PORT=5000\r\n.*\r\nMAIL FROM:<n@example\.net>\r\n$/s, "asked again on the new connection");
+  d.say("250 Ok\r\n250 Ok\r\n250 2.1.0 Ok\r\n", 14);
+  assert.deepEqual(d.answers.map((a) => a.ok && a.reply.code), [250, 250]);
+});

@@ -21,7 +21,7 @@ async function deliver(postfix: UpstreamPostfix, port: number, source: string): 
 /** TCP connections mxscreen opened to Postfix since log line `from`: smtpd logs each one from its own address. */
 const connectionsSince = (postfix: UpstreamPostfix, from: number) => postfix.log.slice(from).filter((line) => /: connect from localhost\[127\.0\.0\.1\]/.test(line)).length;
 
-test("relayed sessions one after another share one warm connection, each client introduced by its own XCLIENT", async () => {
+test("relayed sessions one after another share one warm connection, each client introduced by its own XCLIENT, or by its own XFORWARD (MXSCREEN_UPSTREAM_IDENTITY=xforward)", async () => {
   const postfix = await startUpstreamPostfix();
   for (const [pool, expected] of [["4", 1], ["0", 3]] as const) {
     const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`, MXSCREEN_UPSTREAM_IDENTITY: "xclient", MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_UPSTREAM_POOL: pool });
@@ -30,6 +30,22 @@ test("relayed sessions one after another share one warm connection, each client 
     assert.equal(connectionsSince(postfix, from), expected, `MXSCREEN_UPSTREAM_POOL=${pool}: ${expected} connection(s) for three sessions:\n${postfix.log.slice(from).join("\n")}`);
     await server.stop();
   }
+
+  // With XFORWARD, on the listener that refuses a second XCLIENT: XFORWARD is authorised by the connection's own address.
+  const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.xclientOncePort}`, MXSCREEN_UPSTREAM_IDENTITY: "xforward", MXSCREEN_GREET_WAIT: "300ms" });
+  const from = postfix.log.length;
+  for (const n of [1, 2, 3]) {
+    const source = `127.0.16.${40 + n}`;
+    const id = await deliver(postfix, server.port, source);
+    const at = source.replace(/\./g, "\\.");
+    await postfix.waitForLine(new RegExp(`${id}: client=localhost\\[127\\.0\\.0\\.1\\], orig_client=unknown\\[${at}\\]`));
+    // Postfix's own Received: names the hop it saw (mxscreen); the one below it, mxscreen's, names the client.
+    const trace = await postfix.waitForLine(new RegExp(`${id}: warning: header Received: from relay-client\\.example\\.net \\(\\[${at}\\]\\)`));
+    assert.match(trace, new RegExp(`from unknown\\[${at}\\]; .* helo=<relay-client\\.example\\.net>`), `Postfix logs the client's address and HELO: ${trace}`);
+  }
+  assert.equal(connectionsSince(postfix, from), 1, `one connection for three clients:\n${postfix.log.slice(from).join("\n")}`);
+  assert.equal(server.lines.filter((line) => /UPSTREAM-FAILED|level=warn/.test(line)).length, 0, server.lines.join("\n"));
+  await server.stop();
 }, RELAY);
 
 test("an upstream refusing XCLIENT for a second client on one connection: every message still delivered, one warning, then a connection per session", async () => {

@@ -62,7 +62,7 @@ export interface UpstreamPostfix extends PostfixInstance {
 
 /**
  * Postfix as the MTA behind mxscreen: local recipients someone@ and postmaster@example.org
- * (anyone else: 550 5.1.1), delivered to the discard transport; XCLIENT allowed from loopback.
+ * (anyone else: 550 5.1.1), delivered to the discard transport; XCLIENT and XFORWARD allowed from loopback.
  */
 export async function startUpstreamPostfix(options: { tls?: { cert: string; key: string } } = {}): Promise<UpstreamPostfix> {
   const [proxyPort, impatientPort, slowPort, xclientOncePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
@@ -92,6 +92,7 @@ export async function startUpstreamPostfix(options: { tls?: { cert: string; key:
       "local_transport = discard:",
       "message_size_limit = 52428800",
       "smtpd_authorized_xclient_hosts = 127.0.0.0/8",
+      "smtpd_authorized_xforward_hosts = 127.0.0.0/8",
       "smtpd_banner = $myhostname ESMTP upstream",
       // Each Received: header logged (with the session's helo=<…>), so a test reads what Postfix wrote.
       "header_checks = regexp:{{/^Received:/ WARN}}",
