@@ -6,6 +6,11 @@ export interface TestCase {
   readonly timeoutMs: number;
   /** Run on this runtime only: for a test of something the other runtime's run would only repeat (the Bun-built binary). */
   readonly runsOn?: "deno" | "bun";
+  /**
+   * Never beside another test marked so, in any suite on this machine (the Deno and the Bun
+   * suites run side by side): for a test that loads the machine and bounds a latency.
+   */
+  readonly alone?: boolean;
   readonly fn: () => unknown | Promise<unknown>;
 }
 
@@ -16,8 +21,8 @@ export function setCurrentFile(file: string): void {
   currentFile = file;
 }
 
-export function test(name: string, fn: () => unknown | Promise<unknown>, options: { timeoutMs?: number; runsOn?: "deno" | "bun" } = {}): void {
-  registry.push({ name, file: currentFile, timeoutMs: options.timeoutMs ?? 10_000, runsOn: options.runsOn, fn });
+export function test(name: string, fn: () => unknown | Promise<unknown>, options: { timeoutMs?: number; runsOn?: "deno" | "bun"; alone?: boolean } = {}): void {
+  registry.push({ name, file: currentFile, timeoutMs: options.timeoutMs ?? 10_000, runsOn: options.runsOn, alone: options.alone, fn });
 }
 
 export function registered(): readonly TestCase[] {

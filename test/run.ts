@@ -8,6 +8,7 @@ import { join, relative } from "node:path";
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { runtimeName } from "../src/net/runtime/which-runtime.ts";
+import { takeAloneLock } from "./alone-lock.ts";
 import { registered, runCleanups, setCurrentFile } from "./harness.ts";
 
 const root = fileURLToPath(new URL(".", import.meta.url));
@@ -36,6 +37,7 @@ for (const t of registered()) {
     console.log(`skip [${runtime}] ${label} (runs on ${t.runsOn} only)`);
     continue;
   }
+  const release = t.alone ? await takeAloneLock() : undefined;
   const started = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
@@ -54,6 +56,7 @@ for (const t of registered()) {
   } finally {
     clearTimeout(timer);
     await runCleanups();
+    release?.();
   }
 }
 console.log(`${runtime}: ${passed} passed, ${failed} failed`);

@@ -175,11 +175,13 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
     const now = Date.now();
     const { value, stale } = await fleet(now);
     markStale(c, stale);
+    const totals = metrics.verdictTotals();
     return c.json({
       node: store.node,
       now,
       open: deps.openConnections(),
-      connections: metrics.verdictTotals(),
+      connections: totals.verdicts,
+      connectionsLetThrough: totals.letThrough,
       store: store.health(),
       fleet: value,
       ...(stale && { stale }),

@@ -6,13 +6,14 @@ import type { ObservedChecks } from "../store/observed-checks.ts";
 import { durationText } from "../config/duration.ts";
 import { ago, Html, html } from "./html.ts";
 import type { Staleness } from "./stale.ts";
+import type { VerdictMinute } from "../metrics/metrics.ts";
 
 export interface DashboardData {
   readonly node: string;
   readonly now: number;
   readonly open: number;
-  readonly totals: Record<string, number>;
-  readonly lastHour: { minute: number; verdicts: Record<string, number> }[];
+  readonly totals: { verdicts: Record<string, number>; letThrough: Record<string, number> };
+  readonly lastHour: readonly VerdictMinute[];
   readonly fleet: FleetStats;
   readonly store: StoreHealth;
   /** Set while the fleet's numbers are this node's memory, the database being away. */
@@ -34,8 +35,9 @@ function staleBanner(stale: Staleness | undefined, now: number): Html | string {
 }
 
 /** How the chart and the totals group verdict tags (kebab-case, as in the metrics). */
-type Group = "passed" | "refused" | "other";
-const GROUP_COLOURS: Record<Group, string> = { passed: "#2e7d32", refused: "#c62828", other: "#9e9e9e" };
+type Group = "passed" | "refused" | "let-through" | "other";
+const GROUPS: readonly Group[] = ["passed", "let-through", "refused", "other"];
+const GROUP_COLOURS: Record<Group, string> = { passed: "#2e7d32", "let-through": "#ef6c00", refused: "#c62828", other: "#9e9e9e" };
 
 function groupOf(verdict: string): Group {
   if (["pass-new", "pass-old", "allowed"].includes(verdict)) return "passed";
@@ -43,16 +45,24 @@ function groupOf(verdict: string): Group {
   return "refused";
 }
 
+/** Connections per group: a hit let through is counted as that, not under its verdict's group. */
+function groupCounts(counts: { verdicts: Record<string, number>; letThrough: Record<string, number> }): Record<Group, number> {
+  const out: Record<Group, number> = { passed: 0, refused: 0, "let-through": 0, other: 0 };
+  for (const [verdict, n] of Object.entries(counts.verdicts)) out[groupOf(verdict)] += n - (counts.letThrough[verdict] ?? 0);
+  for (const n of Object.values(counts.letThrough)) out["let-through"] += n;
+  return out;
+}
+
 function chart(lastHour: DashboardData["lastHour"]): Html {
   const width = 720;
   const height = 160;
   const barWidth = width / lastHour.length;
-  const totals = lastHour.map((m) => Object.values(m.verdicts).reduce((a, b) => a + b, 0));
-  const max = Math.max(1, ...totals);
+  const perMinute = lastHour.map((m) => groupCounts(m));
+  const max = Math.max(1, ...perMinute.map((groups) => GROUPS.reduce((sum, group) => sum + groups[group], 0)));
   const bars = lastHour.flatMap((m, i) => {
     let y = height;
-    return (["passed", "refused", "other"] as Group[]).map((group) => {
-      const count = Object.entries(m.verdicts).filter(([v]) => groupOf(v) === group).reduce((a, [, n]) => a + n, 0);
+    return GROUPS.map((group) => {
+      const count = perMinute[i][group];
       const h = (count / max) * (height - 10);
       y -= h;
       return count === 0 ? html`` : html`<rect x="${(i * barWidth + 1).toFixed(1)}" y="${y.toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${GROUP_COLOURS[group]}"><title>${new Date(m.minute).toISOString().slice(11, 16)} UTC: ${count} ${group}</title></rect>`;
@@ -72,7 +82,7 @@ const STYLE = html`<style>
   .tiles { display: flex; gap: .75rem; flex-wrap: wrap; }
   .tile { border: 1px solid #ddd; border-radius: 6px; padding: .5rem .9rem; min-width: 8rem; }
   .tile b { display: block; font-size: 1.6rem; }
-  .passed b { color: ${GROUP_COLOURS.passed}; } .refused b { color: ${GROUP_COLOURS.refused}; }
+  .passed b { color: ${GROUP_COLOURS.passed}; } .refused b { color: ${GROUP_COLOURS.refused}; } .let-through b { color: ${GROUP_COLOURS["let-through"]}; }
   .bad { color: ${GROUP_COLOURS.refused}; font-weight: bold; } .good { color: ${GROUP_COLOURS.passed}; font-weight: bold; }
   table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .25rem .5rem; border-bottom: 1px solid #eee; }
   th { color: #555; font-weight: 600; } .chart { width: 100%; max-width: 720px; } .muted { color: #777; }
@@ -92,9 +102,9 @@ ${o.checks.length === 0 ? html`<p class="muted">No check in ignore or observe ha
 }
 
 export function renderDashboard(d: DashboardData): string {
-  const sum = (group: Group) => Object.entries(d.totals).filter(([v]) => groupOf(v) === group).reduce((a, [, n]) => a + n, 0);
-  const hour = d.lastHour.flatMap((m) => Object.entries(m.verdicts));
-  const hourSum = (group: Group) => hour.filter(([v]) => groupOf(v) === group).reduce((a, [, n]) => a + n, 0);
+  const total = Object.values(d.totals.verdicts).reduce((a, n) => a + n, 0);
+  const hour = d.lastHour.map((m) => groupCounts(m));
+  const hourSum = (group: Group) => hour.reduce((a, groups) => a + groups[group], 0);
   const storeOk = d.store.reachable && d.store.length === 0;
   return html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10">
 <title>mxscreen ${d.node}</title>${STYLE}</head><body>
@@ -106,7 +116,8 @@ ${staleBanner(d.stale, d.now)}
   <div class="tile" id="open"><b>${d.open}</b>open connections</div>
   <div class="tile passed" id="passed-hour"><b>${hourSum("passed")}</b>passed, last hour</div>
   <div class="tile refused" id="refused-hour"><b>${hourSum("refused")}</b>refused, last hour</div>
-  <div class="tile" id="total"><b>${sum("passed") + sum("refused") + sum("other")}</b>connections since start</div>
+  <div class="tile let-through" id="let-through-hour"><b>${hourSum("let-through")}</b>hit but let through (ignore, observe), last hour</div>
+  <div class="tile" id="total"><b>${total}</b>connections since start</div>
   <div class="tile" id="bans"><b>${d.fleet.lists.ban}</b>bans in force (fleet)</div>
   <div class="tile" id="store"><b class="${storeOk ? "good" : "bad"}">${d.store.reachable ? "reachable" : "unreachable"}</b>store · ${d.store.length} queued · contact ${d.store.lastContact === 0 ? "none since start" : ago(d.store.lastContact, d.now)}${
     LISTS_FROM[d.store.listsFrom] ? html` · ${LISTS_FROM[d.store.listsFrom]}` : ""
@@ -114,10 +125,10 @@ ${staleBanner(d.stale, d.now)}
 </div>
 <h2>Connections per minute, last hour (this node)</h2>
 ${chart(d.lastHour)}
-<div class="legend"><span><i style="background:${GROUP_COLOURS.passed}"></i>passed</span><span><i style="background:${GROUP_COLOURS.refused}"></i>refused</span><span><i style="background:${GROUP_COLOURS.other}"></i>hung up, timed out</span></div>
+<div class="legend"><span><i style="background:${GROUP_COLOURS.passed}"></i>passed</span><span><i style="background:${GROUP_COLOURS["let-through"]}"></i>hit, let through</span><span><i style="background:${GROUP_COLOURS.refused}"></i>refused</span><span><i style="background:${GROUP_COLOURS.other}"></i>hung up, timed out</span></div>
 <h2>Verdicts since start (this node)</h2>
 <table id="verdicts"><tr><th>verdict</th><th>connections</th></tr>
-${Object.entries(d.totals).sort((a, b) => b[1] - a[1]).map(([v, n]) => html`<tr><td>${v}</td><td>${n}</td></tr>`)}
+${Object.entries(d.totals.verdicts).sort((a, b) => b[1] - a[1]).map(([v, n]) => html`<tr><td>${v}</td><td>${n}${d.totals.letThrough[v] ? ` (${d.totals.letThrough[v]} let through)` : ""}</td></tr>`)}
 </table>
 <h2>Top offenders, last hour (fleet)</h2>
 <table id="offenders"><tr><th>client</th><th>verdicts</th><th>last</th><th></th></tr>

@@ -1,6 +1,6 @@
 import type { RateCounts, SessionRates } from "../checks/types.ts";
 import type { ChecksSettings } from "../checks/registry.ts";
-import { formatIP, formatPrefix, type IP, mask } from "../ip/address.ts";
+import { formatIP, formatPrefix, type IP, networkOf } from "../ip/address.ts";
 import type { SessionFacts } from "../smtp/types.ts";
 import type { WindowedCounter } from "../store/windowed-counts.ts";
 
@@ -27,19 +27,14 @@ class Rate {
   }
 
   add(ip: IP, n: number, now: number): RateCounts {
-    const prefixKey = networkOf(ip);
+    const prefixKey = formatPrefix(networkOf(ip));
     return { client: this.perClient?.add(formatIP(ip), n, now) ?? 0, prefix: this.perPrefix?.add(prefixKey, n, now) ?? 0, prefixKey };
   }
 
   sum(ip: IP, now: number): RateCounts {
-    const prefixKey = networkOf(ip);
+    const prefixKey = formatPrefix(networkOf(ip));
     return { client: this.perClient?.sum(formatIP(ip), now) ?? 0, prefix: this.perPrefix?.sum(prefixKey, now) ?? 0, prefixKey };
   }
-}
-
-function networkOf(ip: IP): string {
-  const length = ip.family === 4 ? 24 : 64;
-  return formatPrefix({ ip: mask(ip, length), length });
 }
 
 /**

@@ -125,7 +125,8 @@ export class Concluder {
       via: connection.via,
       action: finding.action,
     });
-    this.metrics.verdict(finding.event.toLowerCase().replace(/ /g, "-"), (now - connection.openedAt) / 1000, now);
+    const letThrough = finding.action === "ignore" || finding.action === "observe";
+    this.metrics.verdict(finding.event.toLowerCase().replace(/ /g, "-"), (now - connection.openedAt) / 1000, now, letThrough);
     if (finding.check !== "none") this.metrics.inc("mxscreen_check_hits_total", { check: finding.check, action: finding.action });
     const prefix = clientPrefix(connection.ip, this.config.ipv6PrefixLength);
     if (finding.action === "ban") {

@@ -1,5 +1,5 @@
 import type { LimitBreach } from "../checks/types.ts";
-import { formatIP, formatPrefix, type IP, mask, type Prefix } from "../ip/address.ts";
+import { formatIP, formatPrefix, type IP, networkOf } from "../ip/address.ts";
 
 export interface ConnectionLimitsConfig {
   readonly perClient: number;
@@ -51,11 +51,6 @@ export class ConnectionLimits {
 
 /** IPv4 /24s are counted under 2^32 + their network number, apart from the addresses. */
 const V4_PREFIX_KEYS = 2 ** 32;
-
-function networkOf(ip: IP): Prefix {
-  const length = ip.family === 4 ? 24 : 64;
-  return { ip: mask(ip, length), length };
-}
 
 function keys(ip: IP): [string | number, string | number] {
   if (ip.family === 4) return [ip.value, V4_PREFIX_KEYS + ((ip.value & 0xffffff00) >>> 0)];

@@ -7,6 +7,13 @@ import { CHECKS } from "../checks/registry.ts";
 
 type Labels = Record<string, string>;
 
+/** One minute of the timeline: connections by verdict, and of them those let through (`verdict`'s `letThrough`). */
+export interface VerdictMinute {
+  readonly minute: number;
+  readonly verdicts: Record<string, number>;
+  readonly letThrough: Record<string, number>;
+}
+
 /** Verdicts the gate and the session end make besides the checks' own tags (conclude.ts). */
 const GATE_VERDICTS = ["PASS NEW", "PASS OLD", "ALLOWED", "BANNED", "HANGUP", "PROXY", "TIMEOUT", "ERROR-LIMIT", "SHUTDOWN", "TLS-FAILED", "WORKER-FAILED", "LOCAL-ERROR"];
 
@@ -50,10 +57,11 @@ function labelKey(labels: Labels): string {
 export class Metrics {
   private readonly families = new Map<string, Family>();
   /** Verdict counts per minute: minute start (ms) → verdict → count, the last hour only. */
-  private readonly timeline = new Map<number, Map<string, number>>();
+  private readonly timeline = new Map<number, { verdicts: Map<string, number>; letThrough: Map<string, number> }>();
 
   constructor() {
     this.define("mxscreen_connections_total", "counter", "Connections concluded, by verdict (the log tag, kebab-case).");
+    this.define("mxscreen_connections_let_through_total", "counter", "Of those, the connections whose verdict was a hit only logged (the check's action ignore, or observe mode): the client went on.");
     this.define("mxscreen_check_hits_total", "counter", "Findings, by check id and the action taken.");
     this.define("mxscreen_messages_total", "counter", "Messages, by result: delivered or failed.");
     this.define("mxscreen_session_seconds", "histogram", "Connection lifetime from accept to conclusion.", SESSION_BUCKETS);
@@ -99,33 +107,43 @@ export class Metrics {
     h.count++;
   }
 
-  /** Counts one concluded connection: the counter, the lifetime histogram and the timeline. */
-  verdict(verdict: string, seconds: number, now: number): void {
+  /**
+   * Counts one concluded connection: the counter, the lifetime histogram and the timeline.
+   * `letThrough`: a check hit it but only logged (its action `ignore`, or observe mode), so the
+   * client went on as if passed; counted apart so that observe mode does not look like refusals.
+   */
+  verdict(verdict: string, seconds: number, now: number, letThrough = false): void {
     this.inc("mxscreen_connections_total", { verdict });
+    if (letThrough) this.inc("mxscreen_connections_let_through_total", { verdict });
     this.observe("mxscreen_session_seconds", seconds);
     const minute = Math.floor(now / 60_000) * 60_000;
     let bucket = this.timeline.get(minute);
     if (!bucket) {
-      this.timeline.set(minute, bucket = new Map());
+      this.timeline.set(minute, bucket = { verdicts: new Map(), letThrough: new Map() });
       for (const old of this.timeline.keys()) if (old <= minute - TIMELINE_MINUTES * 60_000) this.timeline.delete(old);
     }
-    bucket.set(verdict, (bucket.get(verdict) ?? 0) + 1);
+    bucket.verdicts.set(verdict, (bucket.verdicts.get(verdict) ?? 0) + 1);
+    if (letThrough) bucket.letThrough.set(verdict, (bucket.letThrough.get(verdict) ?? 0) + 1);
   }
 
   /** Verdict counts per minute for the last hour, every minute present (zeros included), oldest first. */
-  lastHour(now: number): { minute: number; verdicts: Record<string, number> }[] {
+  lastHour(now: number): VerdictMinute[] {
     const end = Math.floor(now / 60_000) * 60_000;
     return Array.from({ length: TIMELINE_MINUTES }, (_, i) => {
       const minute = end - (TIMELINE_MINUTES - 1 - i) * 60_000;
-      return { minute, verdicts: Object.fromEntries(this.timeline.get(minute) ?? []) };
+      const bucket = this.timeline.get(minute);
+      return { minute, verdicts: Object.fromEntries(bucket?.verdicts ?? []), letThrough: Object.fromEntries(bucket?.letThrough ?? []) };
     });
   }
 
-  /** Connections since start, by verdict (those that happened). */
-  verdictTotals(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const [key, value] of this.family("mxscreen_connections_total").values) if (value > 0) out[/verdict="([^"]*)"/.exec(key)![1]] = value;
-    return out;
+  /** Connections since start, by verdict (those that happened); `letThrough` those of them let through. */
+  verdictTotals(): { verdicts: Record<string, number>; letThrough: Record<string, number> } {
+    const byVerdict = (name: string) => {
+      const out: Record<string, number> = {};
+      for (const [key, value] of this.family(name).values) if (value > 0) out[/verdict="([^"]*)"/.exec(key)![1]] = value;
+      return out;
+    };
+    return { verdicts: byVerdict("mxscreen_connections_total"), letThrough: byVerdict("mxscreen_connections_let_through_total") };
   }
 
   render(): string {

@@ -171,8 +171,10 @@ export class Store {
       if (file !== undefined && !options.syncUrl) {
         // WAL lets the CLI and other readers read while this node writes, instead of SQLITE_BUSY.
         try {
-          await store.client.execute("PRAGMA journal_mode = WAL");
+          // The timeout first: a second node starting at the same moment holds the lock that
+          // switching to WAL takes, and without it that answers SQLITE_BUSY at once.
           await store.client.execute("PRAGMA busy_timeout = 5000");
+          await whileBusy(() => store!.client.execute("PRAGMA journal_mode = WAL"));
         } catch (error) {
           // A schema too damaged to read fails here, before quick_check could say so.
           if (/SQLITE_(CORRUPT|NOTADB)/.test((error as Error).message)) throw damagedFile(file, [(error as Error).message]);

@@ -15,7 +15,7 @@ function cell(dom: string, id: string): string {
 }
 
 test("the dashboard in real Chromium shows the numbers real SMTP traffic produced, and explain links work", async () => {
-  const server = await startServer({ MXSCREEN_GREET_WAIT: "500ms", MXSCREEN_NODE: "dash-node" }, { admin: true });
+  const server = await startServer({ MXSCREEN_GREET_WAIT: "500ms", MXSCREEN_NODE: "dash-node", MXSCREEN_ACTION_HELO_SYNTAX: "ignore" }, { admin: true });
   for (const source of ["127.0.4.1", "127.0.4.2"]) {
     const bot = await RawClient.open(server.port, source);
     await bot.until(/^220-/);
@@ -27,11 +27,17 @@ test("the dashboard in real Chromium shows the numbers real SMTP traffic produce
   const sent = await swaks(["--server", `127.0.0.1:${server.port}`, "--local-interface", "127.0.4.9", "--helo", "sender.example.net", "--to", "a@example.org", "--from", "b@example.net"]);
   assert.equal(sent.code, 0, sent.output);
   await server.waitForLine(/event="PASS NEW" client=127\.0\.4\.9/);
+  // A hit only logged: the client delivered, so it is neither passed clean nor refused.
+  const logged = await swaks(["--server", `127.0.0.1:${server.port}`, "--local-interface", "127.0.4.10", "--helo", "laptop", "--to", "a@example.org", "--from", "b@example.net"]);
+  assert.equal(logged.code, 0, logged.output);
+  await server.waitForLine(/event=HELO client=127\.0\.4\.10.* action=ignore/);
 
   const dom = await renderedDom(`${server.admin}/`);
   assert.match(dom, /<h1>mxscreen on dash-node<\/h1>/);
   assert.equal(cell(dom, "refused-hour"), "3", "two pregreets and one banned reconnection");
   assert.equal(cell(dom, "passed-hour"), "1");
+  assert.equal(cell(dom, "let-through-hour"), "1", "the helo-syntax hit in ignore");
+  assert.match(dom, /<table id="verdicts">[\s\S]*<td>helo<\/td><td>1 \(1 let through\)<\/td>/);
   assert.equal(cell(dom, "bans"), "2");
   assert.equal(cell(dom, "open"), "0");
   assert.match(dom, /<svg class="chart"[^>]*>[\s\S]*<rect [^>]*fill="#c62828"/);

@@ -209,7 +209,7 @@ test("15,000 slowloris clients (silent or dripping after the greeting) while swa
   assert.ok(took < 5_000, `swaks took ${took} ms beside ${crowdNow.greeted - crowdNow.closed} slow clients`);
   assert.ok(crowdNow.opened - crowdNow.closed >= clients, `the slow clients were still there while swaks delivered: ${JSON.stringify(crowdNow)}`);
   await Promise.all(crowds.map((c) => c.stop()));
-}, { timeoutMs: 120_000 });
+}, { timeoutMs: 120_000, alone: true });
 
 test("1,000 drippers that fill MXSCREEN_MAX_CONNECTIONS are timed out by MXSCREEN_COMMAND_TIMEOUT, and then a legitimate client delivers", async () => {
   const drippers = 1_000;
@@ -235,7 +235,7 @@ test("1,000 drippers that fill MXSCREEN_MAX_CONNECTIONS are timed out by MXSCREE
   assert.equal(result.code, 0, `a legitimate client after the command timeout (drippers: ${JSON.stringify(counts)}): ${result.output}`);
   assert.ok(counts.timedOut >= drippers * 0.99, `drippers told 421 by the command timeout: ${JSON.stringify(counts)}`);
   await crowd.stop();
-}, { timeoutMs: 90_000 });
+}, { timeoutMs: 90_000, alone: true });
 
 /** The resident set of a process in bytes, from /proc (Linux). */
 function rss(pid: number): number {

@@ -4,7 +4,7 @@ import { eventually } from "../helpers/eventually.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
 import { startServer } from "../helpers/server.ts";
 
-const E2E = { timeoutMs: 60_000 };
+const E2E = { timeoutMs: 60_000, alone: true };
 const ROOMY = { MXSCREEN_MAX_CONN_PER_CLIENT: "1000", MXSCREEN_MAX_CONN_PER_PREFIX: "1000" };
 
 /** Opens `count` clients from 127.0.<third>.x, not waiting for anything. Refused or stuck ones come back too. */

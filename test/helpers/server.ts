@@ -28,15 +28,31 @@ export function tempDir(prefix = "mxscreen-test-"): string {
   return dir;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports for the processes a test starts, below the kernel's ephemeral range (32768 and up on
+ * Linux): a port the kernel handed out and took back could be given to the next outgoing
+ * connection of any process before the server binds it. Each suite starts at its own random
+ * place and moves on, so the Deno and the Bun suites running side by side rarely meet.
+ */
+const PORTS_FROM = 20_000;
+const PORTS_TO = 32_000;
+let nextPort = PORTS_FROM + Math.floor(Math.random() * (PORTS_TO - PORTS_FROM));
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
+}
+
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < 1_000; tries++) {
+    const port = nextPort;
+    nextPort = nextPort + 1 >= PORTS_TO ? PORTS_FROM : nextPort + 1;
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port between ${PORTS_FROM} and ${PORTS_TO} on 127.0.0.1 after 1,000 tries`);
 }
 
 export interface RunningServer {

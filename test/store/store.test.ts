@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { createClient } from "@libsql/client";
+import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseIP, parsePrefix } from "../../src/ip/address.ts";
 import { LocalCopy } from "../../src/store/local-copy.ts";
 import { Store } from "../../src/store/store.ts";
 import { onCleanup, test } from "../harness.ts";
-import { freePort, ROOT, tempDir } from "../helpers/server.ts";
+import { freePort, ROOT, RUNTIME, runtimeCommand, tempDir } from "../helpers/server.ts";
 
 async function open(url: string, node = "n1"): Promise<Store> {
   const errors: Error[] = [];
@@ -18,9 +19,26 @@ async function open(url: string, node = "n1"): Promise<Store> {
   return store;
 }
 
-test("migrations apply once, even when two stores open one new database at the same moment", async () => {
+/** Opens the store at `url` in a process of its own, as a node starting; resolves with its exit code and stderr. */
+function openElsewhere(url: string, node: string): Promise<{ code: number | null; stderr: string }> {
+  const { command, args } = runtimeCommand(RUNTIME, join(ROOT, "test/helpers/open-store.ts"));
+  return new Promise((resolve) => {
+    const child = spawn(command, [...args, url, node], { stdio: ["ignore", "ignore", "pipe"] });
+    onCleanup(() => {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk) => stderr += chunk);
+    child.on("close", (code) => resolve({ code, stderr }));
+  });
+}
+
+// Two processes, as two nodes are: within one process libsql's synchronous calls would make the
+// second store's wait for the write lock hold up the first store that holds it.
+test("migrations apply once, even when two nodes open one new database at the same moment", async () => {
   const url = `file:${join(tempDir(), "m.db")}`;
-  await Promise.all([open(url, "a"), open(url, "b")]);
+  const started = await Promise.all([openElsewhere(url, "a"), openElsewhere(url, "b")]);
+  assert.deepEqual(started, [{ code: 0, stderr: "" }, { code: 0, stderr: "" }]);
   await open(url, "c");
   const client = createClient({ url });
   const applied = await client.execute("SELECT name FROM schema_migrations");
