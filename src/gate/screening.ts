@@ -7,7 +7,7 @@ import type { ClientRates } from "./client-rates.ts";
 import type { SessionHandle, SessionPool, SessionSink } from "../../workers/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { clientLabel, type Concluder, type ConnectionRecord, sessionFindings } from "./conclude.ts";
-import type { Deadlines } from "./deadlines.ts";
+import type { Deadlines, Expiring } from "./deadlines.ts";
 import type { DnsblPending } from "../dnsbl/index.ts";
 import { bannedFinding, bannedLiveReply, Greeter } from "./greeter.ts";
 import { concatBytes } from "../smtp/bytes.ts";
@@ -44,7 +44,7 @@ export interface ScreeningContext {
  * client to the session pool. One object per connection with its methods on the prototype:
  * tens of thousands are held at once, and closures per connection cost memory.
  */
-export class Screening implements ConnectionHandlers {
+export class Screening implements ConnectionHandlers, Expiring {
   private readonly greeter: Greeter;
   private session: SessionHandle | undefined;
   /** The session's writes, with the pauses of its paced replies; made at hand-off. */
@@ -64,7 +64,6 @@ export class Screening implements ConnectionHandlers {
   private heldEarly: Uint8Array | undefined;
   /** Its DNSBL verdict was looked up again: a clean session renews it. */
   private dnsblRechecked = false;
-  private readonly expire = () => this.run(this.greeter.tick(Date.now()));
 
   constructor(
     private readonly context: ScreeningContext,
@@ -154,7 +153,7 @@ export class Screening implements ConnectionHandlers {
     this.writer?.cancel();
     this.context.tarpit.release(this);
     this.context.ended(this);
-    if (this.due !== undefined) this.context.deadlines.cancel(this.due, this.expire);
+    if (this.due !== undefined) this.context.deadlines.cancel(this.due, this);
     if (this.session) return this.session.gone();
     if (this.held && !this.concluded) {
       return this.conclude({ event: "HANGUP", check: "greet-wait", action: "none", evidence: { after_ms: Date.now() - this.record.openedAt } });
@@ -174,6 +173,11 @@ export class Screening implements ConnectionHandlers {
     if (this.held) return;
     if (this.session) this.session.banned(bannedLiveReply(this.context.gate.hostname));
     else this.run(this.greeter.banned(entry));
+  }
+
+  /** The greet wait's deadline passed (Deadlines calls it). */
+  expire(): void {
+    this.run(this.greeter.tick(Date.now()));
   }
 
   /** Our own shutdown: a client still in the greet wait is told to come back; sessions are the pool's to end. */
@@ -211,7 +215,7 @@ export class Screening implements ConnectionHandlers {
     }
     if (this.due === undefined && this.greeter.deadline !== Infinity) {
       this.due = this.greeter.deadline;
-      this.context.deadlines.add(this.due, this.expire);
+      this.context.deadlines.add(this.due, this);
     }
   }
 

@@ -6,9 +6,9 @@ test("deadlines fire once their time has passed, never early, and not once cance
   let now = 1_000;
   const deadlines = new Deadlines(50, () => now);
   const fired: string[] = [];
-  const a = () => fired.push("a");
-  const b = () => fired.push("b");
-  const c = () => fired.push("c");
+  const a = { expire: () => void fired.push("a") };
+  const b = { expire: () => void fired.push("b") };
+  const c = { expire: () => void fired.push("c") };
   deadlines.add(1_120, a);
   deadlines.add(1_020, b);
   deadlines.add(1_120, c);
@@ -32,7 +32,7 @@ test("deadlines fire once their time has passed, never early, and not once cance
 test("deadlines run on a real timer, and the timer stops when none is left", async () => {
   const deadlines = new Deadlines(20);
   const started = Date.now();
-  const at = await new Promise<number>((resolve) => deadlines.add(started + 60, () => resolve(Date.now())));
+  const at = await new Promise<number>((resolve) => deadlines.add(started + 60, { expire: () => resolve(Date.now()) }));
   assert.ok(at - started >= 60, `fired after ${at - started} ms`);
   assert.equal(deadlines.size, 0);
 });

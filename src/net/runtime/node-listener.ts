@@ -5,12 +5,35 @@ import { canOpenFile } from "../open-files.ts";
 import type { ClientSocket, ConnectionHandlers, Listener, ListenOptions } from "../types.ts";
 
 const WATCH_MS = 250;
+/** How long a dropped connection's last write may take to leave before the socket is closed anyway. */
+const DROP_GRACE_MS = 1_000;
+const EMPTY = new Uint8Array(0);
 const ignore = () => {};
 
-/**
- * One connection: its state and the ClientSocket methods in one object, so that a held client
- * costs one object and two bound functions rather than a closure per method.
- */
+/** The NodeConnection a socket belongs to, kept on the socket so one listener function serves every connection. */
+const CONNECTION = Symbol("mxscreen connection");
+type Tagged = Duplex & { [CONNECTION]: NodeConnection };
+
+/** The listener's count of its open connections. */
+interface OpenCount {
+  open: number;
+}
+
+// Shared by every connection (node calls a listener with the socket as `this`): a held client
+// costs no closure, bound function or once-wrapper of its own.
+function onData(this: Duplex, chunk: Uint8Array): void {
+  (this as Tagged)[CONNECTION].handlers?.data(chunk);
+}
+
+function onEnd(this: Duplex): void {
+  (this as Tagged)[CONNECTION].handlers?.end();
+}
+
+function onClose(this: Duplex): void {
+  (this as Tagged)[CONNECTION].closed();
+}
+
+/** One connection: its state and the ClientSocket methods in one object, on the socket. */
 class NodeConnection implements ClientSocket {
   handlers: ConnectionHandlers | undefined;
   readonly remoteAddress: string;
@@ -20,39 +43,59 @@ class NodeConnection implements ClientSocket {
   /** The socket writes go to: the raw one, then the TLS one after STARTTLS. */
   private stream: Duplex;
   private ended = false;
-  readonly onData = (chunk: Uint8Array) => this.handlers!.data(chunk);
-  readonly onEnd = () => this.handlers?.end();
+  /** Set when a drop waits for a write in flight: the socket closes when it has left, or after DROP_GRACE_MS. */
+  private dropTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(private readonly socket: Socket, private readonly tls: ListenOptions["tls"], onClosed: () => void) {
+  constructor(private readonly socket: Socket, private readonly tls: ListenOptions["tls"], private readonly count: OpenCount) {
     this.stream = socket;
     this.remoteAddress = socket.remoteAddress ?? "";
     this.remotePort = socket.remotePort ?? 0;
     this.localAddress = socket.localAddress ?? "";
     this.localPort = socket.localPort ?? 0;
+    (socket as unknown as Tagged)[CONNECTION] = this;
     socket.on("error", ignore);
-    socket.once("close", () => {
-      if (this.ended) return;
-      this.ended = true;
-      onClosed();
-      this.handlers?.close();
-    });
+    socket.on("close", onClose);
+  }
+
+  closed(): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearTimeout(this.dropTimer);
+    this.count.open--;
+    this.handlers?.close();
   }
 
   write(data: string | Uint8Array): void {
-    if (!this.stream.destroyed && this.stream.writable) this.stream.write(data);
+    if (!this.stream.destroyed && this.stream.writable && this.dropTimer === undefined) this.stream.write(data);
   }
 
   end(): void {
-    if (!this.stream.destroyed) this.stream.end();
+    if (!this.stream.destroyed && this.dropTimer === undefined) this.stream.end();
   }
 
   /**
-   * Without stack traces: on Deno, closing a socket whose write is still in flight (a pregreet
-   * client's teaser: its bytes arrive as the teaser is written) fails that write synchronously,
-   * and node's stream code reads the error's `stack`, which Deno builds with source maps. That
-   * was a third of Deno's CPU per pregreet verdict (bench profile); the error is ignored anyway.
+   * A write still in flight is let leave first (nothing more is read or written meanwhile): on
+   * Deno, closing a socket under a write makes node's stream code fail that write and build an
+   * errno exception for it, which with the close itself was over a quarter of Deno's CPU per
+   * pregreet verdict (a pregreet client's bytes arrive as the teaser is being written; bench
+   * profile). A write that cannot leave (the client reads nothing) is dropped after DROP_GRACE_MS.
    */
   destroy(): void {
+    if (this.dropTimer !== undefined || this.stream.destroyed) return;
+    if (this.stream.writableLength === 0 || this.stream.writableNeedDrain || this.stream.writableEnded) return this.destroyNow();
+    this.stream.pause();
+    this.dropTimer = setTimeout(() => this.destroyNow(), DROP_GRACE_MS);
+    // Once node's stream code is done with the write (a destroy inside its callback has it
+    // build an error for the stream's pending callbacks, again at the cost of a stack trace).
+    this.stream.write(EMPTY, () => queueMicrotask(() => this.destroyNow()));
+  }
+
+  /**
+   * Without stack traces: on Deno, a write that fails as the socket closes has node's stream
+   * code read the error's `stack`, which Deno builds with source maps; the error is ignored anyway.
+   */
+  private destroyNow(): void {
+    clearTimeout(this.dropTimer);
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
     try {
@@ -74,16 +117,17 @@ class NodeConnection implements ClientSocket {
   startTls(done: (ok: boolean, error?: string) => void): void {
     const credentials = this.tls?.();
     if (!credentials) return done(false, "no TLS certificate configured");
-    this.socket.off("data", this.onData);
-    this.socket.off("end", this.onEnd);
+    this.socket.off("data", onData);
+    this.socket.off("end", onEnd);
     // A TLS server that never listens, handed this one connection: the STARTTLS form that
     // handshakes on Deno, Bun and Node alike (a TLSSocket made over a flowing socket never
     // handshakes on Deno 2.9: denoland/deno issue 31759).
     const server = createTlsServer({ key: credentials.key, cert: credentials.cert, allowHalfOpen: true });
     server.once("secureConnection", (secure: TLSSocket) => {
       this.stream = secure;
-      secure.on("data", this.onData);
-      secure.on("end", this.onEnd);
+      (secure as unknown as Tagged)[CONNECTION] = this;
+      secure.on("data", onData);
+      secure.on("end", onEnd);
       secure.on("error", ignore);
       done(true);
     });
@@ -108,7 +152,7 @@ const RELISTEN_AFTER_MS = 5_000;
  */
 export function nodeListen(options: ListenOptions): Promise<Listener> {
   const limit = options.openFiles;
-  let open = 0;
+  const count: OpenCount = { open: 0 };
   /** When the process last ran out of files, with the connections open then; undefined while it has room. */
   let saturated: { at: number; open: number } | undefined;
   let server: Server;
@@ -116,18 +160,18 @@ export function nodeListen(options: ListenOptions): Promise<Listener> {
   let closed = false;
 
   const onConnection = (socket: Socket) => {
-    open++;
+    const open = ++count.open;
     // The table fills at an accept far more often than between two watch ticks, and a file
     // that something else held for a moment may be free again by the next tick: look now.
     if (saturated === undefined && open >= limit / 3 && !canOpenFile()) saturated = { at: Date.now(), open };
-    const connection = new NodeConnection(socket, options.tls, () => open--);
+    const connection = new NodeConnection(socket, options.tls, count);
     if (connection.remoteAddress === "") {
       socket.destroy();
       return;
     }
     connection.handlers = options.onConnection(connection);
-    socket.on("data", connection.onData);
-    socket.on("end", connection.onEnd);
+    socket.on("data", onData);
+    socket.on("end", onEnd);
   };
 
   const start = (): Promise<Server> =>
@@ -138,7 +182,7 @@ export function nodeListen(options: ListenOptions): Promise<Listener> {
       next.once("error", reject);
       next.listen({ host: options.host, port, reusePort: options.reusePort ?? false }, () => {
         next.off("error", reject);
-        next.on("error", () => (saturated ??= { at: Date.now(), open }));
+        next.on("error", () => (saturated ??= { at: Date.now(), open: count.open }));
         const address = next.address();
         port = typeof address === "object" && address ? address.port : port;
         resolve(next);
@@ -146,13 +190,13 @@ export function nodeListen(options: ListenOptions): Promise<Listener> {
     });
 
   const watch = setInterval(() => {
-    if (closed || (saturated === undefined && open < limit / 3)) return;
+    if (closed || (saturated === undefined && count.open < limit / 3)) return;
     if (!canOpenFile()) {
-      saturated ??= { at: Date.now(), open };
+      saturated ??= { at: Date.now(), open: count.open };
       return;
     }
     if (saturated === undefined) return;
-    if (open > saturated.open - Math.max(16, limit / 50) && Date.now() - saturated.at < RELISTEN_AFTER_MS) return;
+    if (count.open > saturated.open - Math.max(16, limit / 50) && Date.now() - saturated.at < RELISTEN_AFTER_MS) return;
     saturated = undefined;
     // Closed first: without SO_REUSEPORT the new server could not bind the port beside it.
     server.close();
@@ -161,7 +205,7 @@ export function nodeListen(options: ListenOptions): Promise<Listener> {
       server = next;
       options.onRelisten?.(`opened again: the process had run out of its ${limit} open files (EMFILE), after which Deno's node:net accepts no more`);
     }, (error: Error) => {
-      saturated = { at: Date.now(), open };
+      saturated = { at: Date.now(), open: count.open };
       options.onRelisten?.(`could not be opened again after running out of open files, trying again in ${RELISTEN_AFTER_MS} ms: ${error.message}`);
     });
   }, WATCH_MS);
