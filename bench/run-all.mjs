@@ -13,7 +13,7 @@
 //                          [--greet-wait S] [--held-wait S] [--pregreet-n N] [--clean-n N] [--save FILE]
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -122,8 +122,10 @@ try {
   });
   const code = await new Promise((resolve) => child.on("exit", (c, s) => resolve(c ?? (s ? 128 : 1))));
   if (savePath) {
-    mkdirSync(dirname(join(root, savePath)), { recursive: true });
-    writeFileSync(join(root, savePath), output);
+    // Relative to the repository, as the bench's own results are; an absolute path as given.
+    const file = resolvePath(root, savePath);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, output);
     console.log(`bench: output saved to ${savePath}`);
   }
   process.exitCode = code;
