@@ -101,10 +101,10 @@ export function createPool(config: RunnerConfig, workers: number, options: PoolO
         if (!lane.dead) lane.send(message, transfer);
       };
       return {
-        data: (bytes, early) => {
-          if (!lane.copies) return send({ t: "data", id, bytes, early });
+        data: (bytes, finalsWritten) => {
+          if (!lane.copies) return send({ t: "data", id, bytes, finalsWritten });
           const copy = bytes.slice();
-          send({ t: "data", id, bytes: copy, early }, [copy.buffer as ArrayBuffer]);
+          send({ t: "data", id, bytes: copy, finalsWritten }, [copy.buffer as ArrayBuffer]);
         },
         ended: () => send({ t: "ended", id }),
         gone: () => send({ t: "gone", id }),

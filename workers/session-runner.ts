@@ -60,7 +60,7 @@ export class SessionRunner {
       case "open":
         return this.open(message.id, message, now);
       case "data":
-        return this.feed(message.id, (session) => session.receive(message.bytes, now, message.early === true));
+        return this.feed(message.id, (session) => session.receive(message.bytes, now, message.finalsWritten));
       case "ended":
         return this.feed(message.id, (session) => session.inputEnded(now));
       case "tls":

@@ -22,8 +22,8 @@ export interface Pace {
 /** Accept loop → runner. */
 export type ToRunner =
   | { readonly t: "open"; readonly id: number; readonly client: ClientInfo; readonly gate: GateFacts; readonly early?: Uint8Array }
-  /** `early`: the bytes arrived before the final line of a paced reply was written. */
-  | { readonly t: "data"; readonly id: number; readonly bytes: Uint8Array; readonly early?: boolean }
+  /** `finalsWritten`: how many paced replies' final lines were written when the bytes arrived (`Session.receive`). */
+  | { readonly t: "data"; readonly id: number; readonly bytes: Uint8Array; readonly finalsWritten?: number }
   /** The client shut down its sending side: answer what it sent, then close. */
   | { readonly t: "ended"; readonly id: number }
   | { readonly t: "gone"; readonly id: number }
@@ -70,8 +70,8 @@ export interface SessionSink {
 }
 
 export interface SessionHandle {
-  /** `early`: they arrived before the final line of a paced reply was written. */
-  data(bytes: Uint8Array, early?: boolean): void;
+  /** `finalsWritten`: how many paced replies' final lines were written when they arrived (`Session.receive`). */
+  data(bytes: Uint8Array, finalsWritten?: number): void;
   /** The client half-closed. */
   ended(): void;
   gone(): void;

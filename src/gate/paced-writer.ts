@@ -1,7 +1,8 @@
 import type { ClientSocket } from "../net/types.ts";
 
 type Step =
-  | { readonly kind: "write"; readonly text: string }
+  /** `final`: the last line of a paced reply. */
+  | { readonly kind: "write"; readonly text: string; readonly final?: true }
   | { readonly kind: "pause"; readonly ms: number }
   /** Something that must happen after what was written before it (close, STARTTLS). */
   | { readonly kind: "then"; readonly action: () => void };
@@ -9,17 +10,19 @@ type Step =
 /**
  * A session's writes to its client, in order, with the pauses of paced replies (stutter,
  * tarpit) kept here in the I/O layer: whatever the session says during a pause is written after
- * it. `holding` tells whether bytes the client sends now arrived before a final line.
+ * it. `finalsWritten`, given with what the client sends, tells the session whether it arrived
+ * before a final line.
  */
 export class PacedWriter {
   private readonly steps: Step[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private finals = 0;
 
   constructor(private readonly socket: ClientSocket) {}
 
-  /** A pause is under way: a final line is not written yet. */
-  get holding(): boolean {
-    return this.timer !== undefined;
+  /** How many paced replies have had their final line written. */
+  get finalsWritten(): number {
+    return this.finals;
   }
 
   /** Writes `text`; with `pause`, then waits `pause.ms` and writes `pause.final`. */
@@ -27,7 +30,7 @@ export class PacedWriter {
     if (text !== "") this.steps.push({ kind: "write", text });
     if (pause !== undefined) {
       if (pause.ms > 0) this.steps.push({ kind: "pause", ms: pause.ms });
-      this.steps.push({ kind: "write", text: pause.final });
+      this.steps.push({ kind: "write", text: pause.final, final: true });
     }
     this.run();
   }
@@ -48,8 +51,10 @@ export class PacedWriter {
   private run(): void {
     while (this.timer === undefined && this.steps.length > 0) {
       const step = this.steps.shift()!;
-      if (step.kind === "write") this.socket.write(step.text);
-      else if (step.kind === "then") step.action();
+      if (step.kind === "write") {
+        this.socket.write(step.text);
+        if (step.final) this.finals++;
+      } else if (step.kind === "then") step.action();
       else {
         this.timer = setTimeout(() => {
           this.timer = undefined;

@@ -127,7 +127,7 @@ export class Screening implements ConnectionHandlers, Expiring {
 
   data(bytes: Uint8Array): void {
     if (this.held) this.held.push(bytes.slice());
-    else if (this.session) this.session.data(bytes, this.writer!.holding);
+    else if (this.session) this.session.data(bytes, this.writer!.finalsWritten);
     else this.run(this.greeter.receive(bytes, Date.now()));
   }
 

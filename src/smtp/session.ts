@@ -267,10 +267,17 @@ export class Session {
     return typeof this.state === "object" && "at" in this.state ? this.state : undefined;
   }
 
-  /** `early`: the bytes arrived before the final line of the last `paced-reply` was written. */
-  receive(bytes: Uint8Array, now: number, early = false): Output[] {
+  /**
+   * `finalsWritten`: how many paced replies' final lines the I/O layer had written when these
+   * bytes arrived. Fewer than this session has paced means they came before a final line, also
+   * of a reply still on its way to the I/O layer (a worker's answer crosses a thread).
+   */
+  receive(bytes: Uint8Array, now: number, finalsWritten?: number): Output[] {
     if (this.state === "closed" || this.inputDone) return [];
-    if (early) this.early ??= this.paced;
+    if (finalsWritten !== undefined && finalsWritten < this.facts.pacedReplies) this.early ??= this.paced;
+    // Bytes that come while a command is still being answered were sent before its reply, as
+    // if they had come in its read; what follows a message's end is judged in neither case.
+    if (this.waiting && this.answered !== MESSAGE_END) this.early ??= this.answered;
     if (this.state === "tls-handshake") {
       this.facts.injectedBytes += bytes.length;
       return [];

@@ -76,8 +76,8 @@ export type Output =
   | { readonly type: "reply"; readonly text: string }
   /**
    * A reply in two parts: write `head` now and `final` after a pause of `stutterMs` plus
-   * `tarpitMs` (as much of it as the tarpit's budget allows), and tell the session, with
-   * `receive(bytes, now, true)`, of any bytes that arrived before `final` was written.
+   * `tarpitMs` (as much of it as the tarpit's budget allows), and tell the session with every
+   * `receive(bytes, now, finalsWritten)` how many such final lines were written by then.
    */
   | { readonly type: "paced-reply"; readonly head: string; readonly final: string; readonly stutterMs: number; readonly tarpitMs: number }
   /** Close once the replies before it are written. */

@@ -76,3 +76,33 @@ test("pipelining with action ignore: logged, every command answered", () => {
   assert.deepEqual(replies, ["250 2.0.0 Ok\r\n", "250 2.0.0 Ok\r\n"]);
   assert.deepEqual(session.facts.findings.map((f) => [f.tag, f.action]), [["PIPELINING", "ignore"]]);
 });
+
+test("a command that arrives while the one before waits for DNS was sent before its reply: a violation unless PIPELINING allows the pair", () => {
+  for (const pipelining of [false, true]) {
+    const session = new Session({ ...STRICT, pipelining }, CLIENT, 0);
+    session.receive(encoder.encode("EHLO client.example\r\n"), 1);
+    const asked = session.receive(encoder.encode("MAIL FROM:<a@example.net>\r\n"), 1);
+    assert.ok(asked.some((o) => o.type === "lookup-mail-domain"), "MAIL waits for the sender domain's DNS");
+    assert.deepEqual(session.receive(encoder.encode("RCPT TO:<b@example.org>\r\n"), 1), [], "nothing is answered while it waits");
+    const replies = session.resolved({ status: "ok", records: ["mx.example.net"], ttl: 0 }, 2)
+      .filter((o) => o.type === "reply").map((o) => (o as { text: string }).text);
+    if (pipelining) {
+      assert.deepEqual(replies, ["250 2.1.0 Ok\r\n", "250 2.1.5 Ok\r\n"], "MAIL and RCPT are a group (RFC 2920)");
+      assert.equal(session.facts.findings.length, 0);
+    } else {
+      assert.deepEqual(replies, ["250 2.1.0 Ok\r\n", SYNC]);
+      assert.deepEqual(session.facts.findings.map((f) => [f.tag, f.evidence.command, f.evidence.ahead]), [["PIPELINING", "MAIL", "RCPT TO:<b@example.org>"]]);
+    }
+  }
+});
+
+test("what a client sends after a message's end while it is delivered is not judged, as when it comes in the same read", () => {
+  const session = new Session(STRICT, CLIENT, 0);
+  const take = (out: Output[]) => out.flatMap((o): Output[] => o.type === "lookup-mail-domain" ? session.resolved({ status: "ok", records: ["mx.example.net"], ttl: 0 }, 1) : [o]);
+  for (const line of ["EHLO client.example\r\n", "MAIL FROM:<a@example.net>\r\n", "RCPT TO:<b@example.org>\r\n", "DATA\r\n"]) take(session.receive(encoder.encode(line), 1));
+  assert.ok(take(session.receive(encoder.encode("hi\r\n.\r\n"), 1)).some((o) => o.type === "message-end"));
+  assert.deepEqual(session.receive(encoder.encode("QUIT\r\n"), 1), [], "QUIT waits for the delivery");
+  const replies = session.delivered({ ok: true, id: "ABC" }, 2).filter((o) => o.type === "reply").map((o) => (o as { text: string }).text);
+  assert.deepEqual(replies, ["250 2.0.0 Ok: queued as ABC\r\n", "221 2.0.0 Bye\r\n"]);
+  assert.equal(session.facts.findings.length, 0);
+});

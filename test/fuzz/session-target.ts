@@ -320,7 +320,8 @@ class Driver {
   read(bytes: Uint8Array): void {
     this.clientBytes += bytes.length;
     const early = this.paced && bytes.length > 0 && bytes[0] % 2 === 1;
-    this.take("receive()", this.session.receive(bytes, this.now, early));
+    const paced = this.session.facts.pacedReplies;
+    this.take("receive()", this.session.receive(bytes, this.now, early ? paced - 1 : paced));
   }
 
   clock(ms: number): void {

@@ -18,12 +18,13 @@ type Paced = Extract<Output, { type: "paced-reply" }>;
 
 /**
  * A client and its session, read by read: `send` is one socket read; `early` says it arrived
- * before the final line of the last paced reply was written (what the I/O layer tells the session).
- * Sender domains have an MX.
+ * before the final line of the last paced reply was written (the I/O layer's count of final
+ * lines lags the session's). Sender domains have an MX.
  */
 function client(config: SessionConfig, info: ClientInfo = CLIENT, gate?: GateFacts) {
   const session = new Session(config, info, 0, gate);
   const outputs: Output[] = [];
+  let finalsWritten = 0;
   const take = (out: Output[]) => {
     for (const o of out) {
       outputs.push(o);
@@ -35,7 +36,8 @@ function client(config: SessionConfig, info: ClientInfo = CLIENT, gate?: GateFac
     outputs,
     send(text: string, early = false): Output[] {
       const from = outputs.length;
-      take(session.receive(encoder.encode(text), 1, early));
+      if (!early) finalsWritten = session.facts.pacedReplies;
+      take(session.receive(encoder.encode(text), 1, finalsWritten));
       return outputs.slice(from);
     },
     /** The last reply, paced or not. */
