@@ -32,7 +32,10 @@ const INFO = { runtime: runtimeName(), listen: "-", startedAt: Date.now() };
  * replica's bytes, and quadrupled them by the fourth configuration).
  */
 async function countingProxy(port: number) {
-  const { command, args: commandArgs } = runtimeCommand(runtimeName().startsWith("deno") ? "deno" : "bun", join(ROOT, "bench/counting-proxy-process.ts"));
+  const { command, args: commandArgs } = runtimeCommand(
+    runtimeName().startsWith("deno") ? "deno" : "bun",
+    join(ROOT, "bench/counting-proxy-process.ts"),
+  );
   const counter = spawn(command, [...commandArgs, String(port)], { stdio: ["pipe", "pipe", "inherit"] });
   const answers = createInterface({ input: counter.stdout! })[Symbol.asyncIterator]();
   const ask = async (line: string) => {
@@ -59,15 +62,27 @@ await withSqld(async (url, dir, port) => {
         await new Promise((r) => setTimeout(r, 6000));
         await proxy.ask("reset");
         const banner = load === "busy"
-          ? setInterval(() => writer.set("ban", { prefix: { ip: parseIP(`10.9.${n}.${Math.floor(Math.random() * 250)}`)!, length: 32 }, ttlMs: 60_000 }, Date.now()), 1000)
+          ? setInterval(
+            () =>
+              writer.set(
+                "ban",
+                { prefix: { ip: parseIP(`10.9.${n}.${Math.floor(Math.random() * 250)}`)!, length: 32 }, ttlMs: 60_000 },
+                Date.now(),
+              ),
+            1000,
+          )
           : undefined;
         await new Promise((r) => setTimeout(r, SECONDS * 1000));
         clearInterval(banner);
         const { requests, bytesUp, bytesDown } = await proxy.ask("counts");
         const perMinute = (requests * 60) / SECONDS;
         const bytesPerDay = ((bytesUp + bytesDown) * 86_400) / SECONDS;
-        console.log(JSON.stringify({ runtime: runtimeName(), mode, pace: pace.name, load, seconds: SECONDS, requests, bytesUp, bytesDown }));
-        console.log(`| ${runtimeName()} | ${mode} | ${pace.name} | ${load} | ${perMinute.toFixed(0)} | ${(bytesPerDay / 1e6).toFixed(1)} MB |`);
+        console.log(
+          JSON.stringify({ runtime: runtimeName(), mode, pace: pace.name, load, seconds: SECONDS, requests, bytesUp, bytesDown }),
+        );
+        console.log(
+          `| ${runtimeName()} | ${mode} | ${pace.name} | ${load} | ${perMinute.toFixed(0)} | ${(bytesPerDay / 1e6).toFixed(1)} MB |`,
+        );
         await store.close();
         proxy.stop();
       }

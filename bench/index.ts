@@ -79,7 +79,10 @@ async function measure(file: string, entries: number): Promise<Record<string, nu
   const rssBefore = process.memoryUsage.rss();
   const started = performance.now();
   const copyPath = join(tmpdir(), `mxscreen-bench-index-copy-${process.pid}.bin`);
-  const store = await Store.open({ url: `file:${file}`, node: "bench", memory, localCopy: copyPath }, (error) => console.error(error.message));
+  const store = await Store.open(
+    { url: `file:${file}`, node: "bench", memory, localCopy: copyPath },
+    (error) => console.error(error.message),
+  );
   const startMs = performance.now() - started;
   memory.collect();
   const rssAfter = process.memoryUsage.rss();
@@ -93,7 +96,11 @@ async function measure(file: string, entries: number): Promise<Record<string, nu
   for (let i = 0; i < 100_000; i++) {
     v4.push({ family: 4, value: i % 2 === 0 ? v4Host(next() % hosts) : next() });
     const n = next() % nets;
-    v6.push(i % 2 === 0 ? { family: 6, groups: [0x2001, 0xdb8, n >>> 16, n & 0xffff, next() & 0xffff, 0, 0, 1] } : { family: 6, groups: [0x2001, 0xdb9, next() & 0xffff, 0, 0, 0, 0, 1] });
+    v6.push(
+      i % 2 === 0
+        ? { family: 6, groups: [0x2001, 0xdb8, n >>> 16, n & 0xffff, next() & 0xffff, 0, 0, 1] }
+        : { family: 6, groups: [0x2001, 0xdb9, next() & 0xffff, 0, 0, 0, 0, 1] },
+    );
   }
   // Wall time, and CPU time of this process: on a shared machine the wall clock also counts
   // the time other processes had the core.
@@ -152,7 +159,15 @@ const runtimeArgs = runtimeName().startsWith("deno") ? ["run", "-A", "--v8-flags
 for (const entries of SIZES) {
   const runs: Record<string, number | string>[] = [];
   for (let run = 0; run < RUNS; run++) {
-    const child = spawnSync(here, [...runtimeArgs, new URL(import.meta.url).pathname, "--child", "--entries", String(entries), "--file", files.get(entries)!], {
+    const child = spawnSync(here, [
+      ...runtimeArgs,
+      new URL(import.meta.url).pathname,
+      "--child",
+      "--entries",
+      String(entries),
+      "--file",
+      files.get(entries)!,
+    ], {
       encoding: "utf8",
       maxBuffer: 1 << 20,
       timeout: 900_000,
@@ -164,6 +179,8 @@ for (const entries of SIZES) {
   }
   const m = (key: string) => median(runs.map((r) => Number(r[key])));
   console.log(
-    `| ${runs[0].runtime} | ${entries.toLocaleString("en")} | ${m("startMs")} ms | ${m("copyStartMs")} ms (${m("copyMB")} MB) | ${m("rssMB")} MB | ${m("bytesPerEntry")} B | ${m("v4LookupNs")} (${m("v4LookupCpuNs")}) ns | ${m("v6LookupNs")} (${m("v6LookupCpuNs")}) ns |`,
+    `| ${runs[0].runtime} | ${entries.toLocaleString("en")} | ${m("startMs")} ms | ${m("copyStartMs")} ms (${m("copyMB")} MB) | ${
+      m("rssMB")
+    } MB | ${m("bytesPerEntry")} B | ${m("v4LookupNs")} (${m("v4LookupCpuNs")}) ns | ${m("v6LookupNs")} (${m("v6LookupCpuNs")}) ns |`,
   );
 }

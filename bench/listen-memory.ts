@@ -222,8 +222,16 @@ async function runOnce(c: Combo, n: number): Promise<RunResult> {
   const addErr = (k: string, by = 1) => (errors[k] = (errors[k] ?? 0) + by);
   const clients: Client[] = [];
   const res: RunResult = {
-    combo: c, ok: false, held: 0, rss0: 0, rss1: 0, kibPerConn: NaN, cpuMsPer1000: NaN,
-    connectMs: 0, errors, note: "",
+    combo: c,
+    ok: false,
+    held: 0,
+    rss0: 0,
+    rss1: 0,
+    kibPerConn: NaN,
+    cpuMsPer1000: NaN,
+    connectMs: 0,
+    errors,
+    note: "",
   };
   let child: ChildProcess | undefined;
   let stderr = () => "";
@@ -268,7 +276,7 @@ async function runOnce(c: Combo, n: number): Promise<RunResult> {
         addErr("banner-timeout", pending.length);
         for (const x of pending) x.sock.destroy();
         const settled = await Promise.race([all, sleep(1000).then(() => null)]);
-        if (settled) for (const e of settled) if (e && e !== "closed-before-banner") addErr(e);
+        if (settled) { for (const e of settled) if (e && e !== "closed-before-banner") addErr(e); }
       } else {
         for (const e of r) if (e) addErr(e);
       }
@@ -327,9 +335,9 @@ for (let rep = 1; rep <= REPS; rep++) {
     results.push(r);
     const errs = Object.entries(r.errors).map(([k, v]) => `${k}=${v}`).join(",");
     console.log(
-      `rep ${rep} ${c.runtime}/${c.api}: held=${r.held} rss ${(r.rss0 / 1024).toFixed(1)}->${
-        (r.rss1 / 1024).toFixed(1)
-      } MiB  ${r.kibPerConn.toFixed(2)} KiB/conn  cpu ${r.cpuMsPer1000.toFixed(0)} ms/1000  connect ${r.connectMs} ms` +
+      `rep ${rep} ${c.runtime}/${c.api}: held=${r.held} rss ${(r.rss0 / 1024).toFixed(1)}->${(r.rss1 / 1024).toFixed(1)} MiB  ${
+        r.kibPerConn.toFixed(2)
+      } KiB/conn  cpu ${r.cpuMsPer1000.toFixed(0)} ms/1000  connect ${r.connectMs} ms` +
         (errs ? `  errors: ${errs}` : "") + (r.note ? `  note: ${r.note}` : ""),
     );
   }

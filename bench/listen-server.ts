@@ -83,7 +83,9 @@ async function denoHold(conn: Any): Promise<void> {
     while (off < BANNER_BYTES.length) off += await conn.write(BANNER_BYTES.subarray(off));
     const buf = new Uint8Array(readBuf);
     while ((await conn.read(buf)) !== null) { /* discard */ }
-  } catch { /* peer reset etc. */ } finally {
+  } catch {
+    /* peer reset etc. */
+  } finally {
     try {
       conn.close();
     } catch { /* already closed */ }
@@ -101,7 +103,7 @@ function bunListen(): void {
       open(s: Any) {
         s.write(BANNER);
       },
-      data() { /* discard */ },
+      data() {/* discard */},
       close() {},
       error() {},
     },
@@ -112,7 +114,7 @@ function bunListen(): void {
 function nodeNet(): void {
   const server = net.createServer((sock) => {
     sock.on("error", () => {});
-    sock.on("data", () => { /* discard */ });
+    sock.on("data", () => {/* discard */});
     sock.write(BANNER);
   });
   server.maxConnections = maxConns;

@@ -130,10 +130,12 @@ async function heldOpen({ port, addrs, n, perAddr, batch, connectTimeoutMs, dead
     for (let j = i; j < Math.min(n, i + batch); j++) {
       const c = holdOne(port, addrs[Math.floor(j / perAddr)], { connectTimeoutMs });
       held.push(c);
-      wave.push(new Promise((resolve) => {
-        c.socket.once("connect", resolve);
-        c.socket.once("close", resolve);
-      }));
+      wave.push(
+        new Promise((resolve) => {
+          c.socket.once("connect", resolve);
+          c.socket.once("close", resolve);
+        }),
+      );
     }
     await Promise.all(wave);
   }
@@ -271,17 +273,15 @@ function sessionOne(port, addr, size, timeoutMs, quitAfterEhlo) {
   return new Promise((resolve) => {
     const started = performance.now();
     const s = open(port, addr, timeoutMs);
-    const steps = quitAfterEhlo
-      ? [[220, `EHLO client.bench.example`], [250, "QUIT"], [221, null]]
-      : [
-        [220, `EHLO client.bench.example`],
-        [250, "MAIL FROM:<sender@bench.example>"],
-        [250, "RCPT TO:<user@bench.example>"],
-        [250, "DATA"],
-        [354, body(size) + "."],
-        [250, "QUIT"],
-        [221, null],
-      ];
+    const steps = quitAfterEhlo ? [[220, `EHLO client.bench.example`], [250, "QUIT"], [221, null]] : [
+      [220, `EHLO client.bench.example`],
+      [250, "MAIL FROM:<sender@bench.example>"],
+      [250, "RCPT TO:<user@bench.example>"],
+      [250, "DATA"],
+      [354, body(size) + "."],
+      [250, "QUIT"],
+      [221, null],
+    ];
     let step = 0;
     let error = "";
     const timer = setTimeout(() => {

@@ -44,7 +44,9 @@ async function fill(url: string): Promise<Kysely<Database>> {
     await client.execute(`
       WITH RECURSIVE n(i) AS (SELECT ${from} UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ${Math.min(EVENTS, from + 100_000)})
       INSERT INTO events (at, node, client_ip, client_port, event, check_id, action, evidence)
-      SELECT ${now} - (i * ${Math.floor((7 * DAY) / EVENTS)}), 'bench', '10.' || (p / 65536) || '.' || (p / 256 % 256) || '.' || (p % 256), 25,
+      SELECT ${now} - (i * ${
+      Math.floor((7 * DAY) / EVENTS)
+    }), 'bench', '10.' || (p / 65536) || '.' || (p / 256 % 256) || '.' || (p % 256), 25,
         CASE i % 10 WHEN 6 THEN 'HELO' WHEN 7 THEN 'PTR' WHEN 8 THEN 'PREGREET' WHEN 9 THEN 'DNSBL' ELSE 'PASS NEW' END,
         CASE i % 10 WHEN 6 THEN 'helo-syntax' WHEN 7 THEN 'ptr' WHEN 8 THEN 'pregreet' WHEN 9 THEN 'dnsbl' ELSE 'none' END,
         CASE i % 10 WHEN 6 THEN 'ignore' WHEN 7 THEN 'ignore' WHEN 8 THEN 'ban' WHEN 9 THEN 'enforce' ELSE 'pass' END,
@@ -68,9 +70,19 @@ async function measure(label: string, db: Kysely<Database>): Promise<void> {
   await sql`SELECT count(DISTINCT client_ip) FROM events NOT INDEXED WHERE action IN ('ignore', 'observe')`.execute(db);
   const scan = performance.now() - scanStart;
   times.sort((a, b) => a - b);
-  console.log(`${runtimeName()} ${label}, ${EVENTS.toLocaleString("en")} events: observedChecks median ${times[Math.floor(RUNS / 2)].toFixed(1)} ms (min ${times[0].toFixed(1)}, max ${times[RUNS - 1].toFixed(1)}); the observed hits' distinct clients by a scan of the table ${scan.toFixed(1)} ms`);
+  console.log(
+    `${runtimeName()} ${label}, ${EVENTS.toLocaleString("en")} events: observedChecks median ${
+      times[Math.floor(RUNS / 2)].toFixed(1)
+    } ms (min ${times[0].toFixed(1)}, max ${times[RUNS - 1].toFixed(1)}); the observed hits' distinct clients by a scan of the table ${
+      scan.toFixed(1)
+    } ms`,
+  );
   for (const c of result!.checks) {
-    console.log(`  ${c.check}: ${c.clients} clients, ${c.hits} hits${c.sampled ? " (sampled)" : ""}, legitimate ${c.legitimate}, bot ${c.bot}, unknown ${c.unknown}, rate ${c.falsePositiveRate}`);
+    console.log(
+      `  ${c.check}: ${c.clients} clients, ${c.hits} hits${
+        c.sampled ? " (sampled)" : ""
+      }, legitimate ${c.legitimate}, bot ${c.bot}, unknown ${c.unknown}, rate ${c.falsePositiveRate}`,
+    );
   }
 }
 

@@ -58,9 +58,11 @@ function addrs(count, clean = false) {
   const out = [];
   for (let i = 0; i < count; i++) {
     const c = clean ? nextClean++ : nextOther++;
-    out.push(clean
-      ? `127.${64 + ((c >> 8) & 63)}.${c & 255}.${1 + ((c >> 14) % 250)}`
-      : `127.${128 + ((c >> 8) & 127)}.${c & 255}.${1 + ((c >> 15) % 250)}`);
+    out.push(
+      clean
+        ? `127.${64 + ((c >> 8) & 63)}.${c & 255}.${1 + ((c >> 14) % 250)}`
+        : `127.${128 + ((c >> 8) & 127)}.${c & 255}.${1 + ((c >> 15) % 250)}`,
+    );
   }
   return out;
 }
@@ -177,13 +179,20 @@ async function heldRun(target, n, variant) {
     ensureGenerators(k);
     const per = Math.ceil(n / k);
     const openStart = Date.now();
-    const opened = await Promise.all(generators.slice(0, k).map((g, i) => {
-      const count = Math.min(per, n - i * per);
-      return g.call("held-open", {
-        port: server.port, addrs: addrs(Math.ceil(count / PER_ADDR)), n: count, perAddr: PER_ADDR, batch: 250,
-        connectTimeoutMs: 10_000, deadlineMs: waitS * 1000 * 0.8,
-      }, waitS * 1000 + 30_000);
-    }));
+    const opened = await Promise.all(
+      generators.slice(0, k).map((g, i) => {
+        const count = Math.min(per, n - i * per);
+        return g.call("held-open", {
+          port: server.port,
+          addrs: addrs(Math.ceil(count / PER_ADDR)),
+          n: count,
+          perAddr: PER_ADDR,
+          batch: 250,
+          connectTimeoutMs: 10_000,
+          deadlineMs: waitS * 1000 * 0.8,
+        }, waitS * 1000 + 30_000);
+      }),
+    );
     const openMs = Date.now() - openStart;
     await sleep(1000);
     const status = await Promise.all(generators.slice(0, k).map((g) => g.call("held-status", {}, 30_000)));
@@ -196,14 +205,31 @@ async function heldRun(target, n, variant) {
     const passedEarly = sum(status, (s) => s.greeted);
     // Everyone passes the greet wait about waitS after its connect; give them 60 s beyond that.
     const remaining = openStart + waitS * 1000 + 60_000 - Date.now();
-    const finished = await Promise.all(generators.slice(0, k).map((g) => g.call("held-finish", { timeoutMs: Math.max(5000, remaining) }, remaining + 30_000)));
+    const finished = await Promise.all(
+      generators.slice(0, k).map((g) => g.call("held-finish", { timeoutMs: Math.max(5000, remaining) }, remaining + 30_000)),
+    );
     const cpu1 = cpuMs(server.pids);
     const ok = sum(finished, (f) => f.ok);
     const errors = {};
     for (const f of finished) for (const [e, c] of Object.entries(f.errors)) errors[e] = (errors[e] ?? 0) + c;
     return {
-      n, waitS, openMs, held: open, teased, passedEarly, kibPerHeld: (pss1 - pss0) / Math.max(1, open), pss0MiB: pss0 / 1024,
-      pss1MiB: pss1 / 1024, procs, probeMs: p.ms, probeLine: p.line, ok, dropped: n - ok, errors, cpuMs: cpu1 - cpu0, config: server.config,
+      n,
+      waitS,
+      openMs,
+      held: open,
+      teased,
+      passedEarly,
+      kibPerHeld: (pss1 - pss0) / Math.max(1, open),
+      pss0MiB: pss0 / 1024,
+      pss1MiB: pss1 / 1024,
+      procs,
+      probeMs: p.ms,
+      probeLine: p.line,
+      ok,
+      dropped: n - ok,
+      errors,
+      cpuMs: cpu1 - cpu0,
+      config: server.config,
     };
   });
 }
@@ -215,14 +241,25 @@ async function pregreetRun(target) {
     ensureGenerators(1);
     const cpu0 = cpuMs(server.pids);
     const r = await generators[0].call("pregreet", {
-      port: server.port, addrs: addrs(O.pregreetN), n: O.pregreetN, concurrency: 200, timeoutMs: (O.greetWait + 20) * 1000,
+      port: server.port,
+      addrs: addrs(O.pregreetN),
+      n: O.pregreetN,
+      concurrency: 200,
+      timeoutMs: (O.greetWait + 20) * 1000,
     }, (O.greetWait + 30) * 1000 * Math.ceil(O.pregreetN / 200) + 60_000);
     await sleep(500); // let the server finish its bookkeeping of the last closes
     const cpu = cpuMs(server.pids) - cpu0;
     const verdicts = (r.kinds.refused ?? 0) + (r.kinds.closed ?? 0);
     return {
-      n: r.n, verdicts, perS: verdicts / (r.elapsedMs / 1000), cpuPer1000: (cpu / r.n) * 1000, p50: r.p50, p99: r.p99,
-      kinds: r.kinds, firstCodes: r.firstCodes, config: server.config,
+      n: r.n,
+      verdicts,
+      perS: verdicts / (r.elapsedMs / 1000),
+      cpuPer1000: (cpu / r.n) * 1000,
+      p50: r.p50,
+      p99: r.p99,
+      kinds: r.kinds,
+      firstCodes: r.firstCodes,
+      config: server.config,
     };
   });
 }
@@ -253,25 +290,48 @@ async function cleanRunAgainst(target, upstream) {
     const pool = addrs(O.cleanAddrs, true);
     // Warm-up: every address passes the greet wait once, so the server treats it as known.
     const warm = await generators[0].call("sessions", {
-      port: server.port, addrs: pool, n: pool.length, concurrency: pool.length, size: 0, timeoutMs: (O.greetWait + 20) * 1000, quitAfterEhlo: true,
+      port: server.port,
+      addrs: pool,
+      n: pool.length,
+      concurrency: pool.length,
+      size: 0,
+      timeoutMs: (O.greetWait + 20) * 1000,
+      quitAfterEhlo: true,
     }, (O.greetWait + 40) * 1000);
     await sleep(1000);
     const cpu0 = cpuMs(server.pids);
     const up0 = relaying ? cpuMs(upstream.pids) : 0;
     const byName = O.breakdown ? { server: cpuByName(server.pids), upstream: relaying ? cpuByName(upstream.pids) : undefined } : undefined;
     const r = await generators[0].call("sessions", {
-      port: server.port, addrs: pool, n: O.cleanN, concurrency: 50, size: 2048, timeoutMs: 30_000,
+      port: server.port,
+      addrs: pool,
+      n: O.cleanN,
+      concurrency: 50,
+      size: 2048,
+      timeoutMs: 30_000,
     }, 600_000);
     await sleep(1000); // Postfix's qmgr and discard finish the last messages
     const cpu = cpuMs(server.pids) - cpu0;
     const up = relaying ? cpuMs(upstream.pids) - up0 : 0;
     const pss = pssKiB(server.pids);
-    const perSession = (ms) => Object.fromEntries(Object.entries(ms).filter(([, v]) => v !== 0).map(([k, v]) => [k, Number((v / Math.max(1, r.ok)).toFixed(3))]));
-    const breakdown = byName && { server: perSession(byName.server.stop()), upstream: byName.upstream && perSession(byName.upstream.stop()) };
+    const perSession = (ms) =>
+      Object.fromEntries(Object.entries(ms).filter(([, v]) => v !== 0).map(([k, v]) => [k, Number((v / Math.max(1, r.ok)).toFixed(3))]));
+    const breakdown = byName &&
+      { server: perSession(byName.server.stop()), upstream: byName.upstream && perSession(byName.upstream.stop()) };
     return {
-      n: r.n, ok: r.ok, warmOk: warm.ok, perS: r.ok / (r.elapsedMs / 1000), p50: r.p50, p99: r.p99, cpuPerSession: cpu / Math.max(1, r.ok),
+      n: r.n,
+      ok: r.ok,
+      warmOk: warm.ok,
+      perS: r.ok / (r.elapsedMs / 1000),
+      p50: r.p50,
+      p99: r.p99,
+      cpuPerSession: cpu / Math.max(1, r.ok),
       cpuWithUpstream: (cpu + up) / Math.max(1, r.ok),
-      pssMiB: pss / 1024, errors: r.errors, warmErrors: warm.errors, config: server.config, breakdown,
+      pssMiB: pss / 1024,
+      errors: r.errors,
+      warmErrors: warm.errors,
+      config: server.config,
+      breakdown,
     };
   });
 }
@@ -294,16 +354,21 @@ let harakaDir = O.harakaDir;
 const supportsProcesses = /MXSCREEN_PROCESSES/.test(readFileSync(join(ROOT, "src/config/config.ts"), "utf8"));
 console.log(`# mxscreen side-by-side bench, ${started.toISOString()}`);
 console.log(`command: ${O.command}`);
-console.log(`machine: ${availableParallelism()} CPUs, ${process.platform}, node ${process.version}, network namespace ${process.env.MXBENCH_NETNS}`);
+console.log(
+  `machine: ${availableParallelism()} CPUs, ${process.platform}, node ${process.version}, network namespace ${process.env.MXBENCH_NETNS}`,
+);
 console.log(`MXSCREEN_PROCESSES in this build: ${supportsProcesses ? "yes" : "no (held rows past one process's limit are skipped)"}\n`);
 
 let dns;
 try {
   dns = await startDnsmasq(tmp);
   live.add(dns);
-  if (!harakaDir || !existsSync(join(harakaDir, "node_modules/Haraka/bin/haraka"))) throw new Error(`Haraka is not installed in ${harakaDir}`);
+  if (!harakaDir || !existsSync(join(harakaDir, "node_modules/Haraka/bin/haraka"))) {
+    throw new Error(`Haraka is not installed in ${harakaDir}`);
+  }
 
-  const mx = (name, runtime, mode, extra = {}) => mxscreen(ROOT, runtime, mode, { name, upstreamUrl: UPSTREAM_URL, dns: dns.address, ...extra });
+  const mx = (name, runtime, mode, extra = {}) =>
+    mxscreen(ROOT, runtime, mode, { name, upstreamUrl: UPSTREAM_URL, dns: dns.address, ...extra });
   const T = {
     postscreen: postscreen(),
     haraka: haraka(harakaDir),
@@ -397,9 +462,13 @@ try {
 }
 
 // ---------------------------------------------------------------------------------------- table
-const med = (phase, key, target, field) => median(results.filter((r) => r.phase === phase && r.key === key && r.target === target).map((r) => r.values[field]));
+const med = (phase, key, target, field) =>
+  median(results.filter((r) => r.phase === phase && r.key === key && r.target === target).map((r) => r.values[field]));
 const runsOf = (phase, key, target) => results.filter((r) => r.phase === phase && r.key === key && r.target === target);
-const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toLocaleString("en", { minimumFractionDigits: digits, maximumFractionDigits: digits }) : "–");
+const fmt = (
+  x,
+  digits = 0,
+) => (Number.isFinite(x) ? x.toLocaleString("en", { minimumFractionDigits: digits, maximumFractionDigits: digits }) : "–");
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}×` : "–");
 const COLS = ["postscreen", "haraka", "mx-deno", "mx-deno-relay", "mx-bun", "mx-bun-relay"];
 const rows = [];
@@ -408,7 +477,11 @@ const row = (scenario, metric, field, phase, key, digits, note = () => "") => {
   const v = Object.fromEntries(COLS.map((c) => [c, med(phase, key, c, field)]));
   if (COLS.every((c) => !Number.isFinite(v[c]))) return;
   const cell = (c) => (Number.isFinite(v[c]) ? fmt(v[c], digits) + note(c) : "–");
-  rows.push(`| ${scenario} | ${metric} | ${COLS.map(cell).join(" | ")} | ${ratio(v["mx-bun"], v.postscreen)} | ${ratio(v["mx-bun"], v.haraka)} | ${ratio(v["mx-deno"], v.postscreen)} | ${ratio(v["mx-deno"], v.haraka)} |`);
+  rows.push(
+    `| ${scenario} | ${metric} | ${COLS.map(cell).join(" | ")} | ${ratio(v["mx-bun"], v.postscreen)} | ${ratio(v["mx-bun"], v.haraka)} | ${
+      ratio(v["mx-deno"], v.postscreen)
+    } | ${ratio(v["mx-deno"], v.haraka)} |`,
+  );
 };
 for (const n of O.held) {
   const s = `held ${n.toLocaleString("en")}`;
@@ -448,41 +521,83 @@ const table = [
 // The worker pool against reusePort processes (clean sessions, spool).
 const cmpRows = [];
 for (const rt of ["deno", "bun"]) {
-  for (const [name, what] of [[`mx-${rt}`, "1 process, MXSCREEN_WORKERS=auto, the default (inline on 2 cores)"], [`mx-${rt}-w2`, "1 process, MXSCREEN_WORKERS=2 (bytes to Web Workers)"], [`mx-${rt}-p2`, "MXSCREEN_PROCESSES=2, MXSCREEN_WORKERS=0 (reusePort)"]]) {
+  for (
+    const [name, what] of [[`mx-${rt}`, "1 process, MXSCREEN_WORKERS=auto, the default (inline on 2 cores)"], [
+      `mx-${rt}-w2`,
+      "1 process, MXSCREEN_WORKERS=2 (bytes to Web Workers)",
+    ], [`mx-${rt}-p2`, "MXSCREEN_PROCESSES=2, MXSCREEN_WORKERS=0 (reusePort)"]]
+  ) {
     if (runsOf("clean", "", name).length === 0) continue;
-    cmpRows.push(`| ${rt === "deno" ? "Deno" : "Bun"} | ${what} | ${fmt(med("clean", "", name, "perS"))} | ${fmt(med("clean", "", name, "p50"), 1)} | ${fmt(med("clean", "", name, "p99"), 1)} | ${fmt(med("clean", "", name, "cpuPerSession"), 2)} | ${fmt(med("clean", "", name, "pssMiB"), 0)} | ${fmt(median(runsOf("clean", "", name).map((r) => r.values.n - r.values.ok)))} |`);
+    cmpRows.push(
+      `| ${rt === "deno" ? "Deno" : "Bun"} | ${what} | ${fmt(med("clean", "", name, "perS"))} | ${
+        fmt(med("clean", "", name, "p50"), 1)
+      } | ${fmt(med("clean", "", name, "p99"), 1)} | ${fmt(med("clean", "", name, "cpuPerSession"), 2)} | ${
+        fmt(med("clean", "", name, "pssMiB"), 0)
+      } | ${fmt(median(runsOf("clean", "", name).map((r) => r.values.n - r.values.ok)))} |`,
+    );
   }
 }
 // Warm upstream connections against one connection per session (clean sessions, relay).
 const relayRows = [];
 for (const rt of ["deno", "bun"]) {
-  for (const [name, what] of [[`mx-${rt}-relay`, "warm connections (MXSCREEN_UPSTREAM_POOL default), XCLIENT"], [`mx-${rt}-relay-c0`, "a connection per session (MXSCREEN_UPSTREAM_POOL=0), XCLIENT"], [`mx-${rt}-relay-xf`, "warm connections, XFORWARD (MXSCREEN_UPSTREAM_IDENTITY=xforward)"]]) {
+  for (
+    const [name, what] of [[`mx-${rt}-relay`, "warm connections (MXSCREEN_UPSTREAM_POOL default), XCLIENT"], [
+      `mx-${rt}-relay-c0`,
+      "a connection per session (MXSCREEN_UPSTREAM_POOL=0), XCLIENT",
+    ], [`mx-${rt}-relay-xf`, "warm connections, XFORWARD (MXSCREEN_UPSTREAM_IDENTITY=xforward)"]]
+  ) {
     if (runsOf("clean", "", name).length === 0) continue;
     const own = med("clean", "", name, "cpuPerSession");
     const chain = med("clean", "", name, "cpuWithUpstream");
-    relayRows.push(`| ${rt === "deno" ? "Deno" : "Bun"} | ${what} | ${fmt(med("clean", "", name, "perS"))} | ${fmt(med("clean", "", name, "p99"), 1)} | ${fmt(own, 2)} | ${fmt(chain - own, 2)} | ${fmt(chain, 2)} | ${ratio(chain, med("clean", "", "postscreen", "cpuPerSession"))} |`);
+    relayRows.push(
+      `| ${rt === "deno" ? "Deno" : "Bun"} | ${what} | ${fmt(med("clean", "", name, "perS"))} | ${
+        fmt(med("clean", "", name, "p99"), 1)
+      } | ${fmt(own, 2)} | ${fmt(chain - own, 2)} | ${fmt(chain, 2)} | ${ratio(chain, med("clean", "", "postscreen", "cpuPerSession"))} |`,
+    );
   }
 }
-console.log(`\n## Results: medians of ${O.reps} runs (held: ${O.heldReps}; held ≥ 18,000: ${O.heldRepsLarge}), ${started.toISOString().slice(0, 10)}\n`);
+console.log(
+  `\n## Results: medians of ${O.reps} runs (held: ${O.heldReps}; held ≥ 18,000: ${O.heldRepsLarge}), ${
+    started.toISOString().slice(0, 10)
+  }\n`,
+);
 console.log(`\`${O.command}\`\n`);
 console.log(table.join("\n"));
 if (cmpRows.length > 0) {
   console.log("\n### mxscreen: worker pool vs reusePort processes (clean sessions, spool)\n");
-  console.log("| runtime | configuration | sessions/s | p50 ms | p99 ms | server CPU ms/session | PSS MiB after | failed |\n|---|---|---:|---:|---:|---:|---:|---:|");
+  console.log(
+    "| runtime | configuration | sessions/s | p50 ms | p99 ms | server CPU ms/session | PSS MiB after | failed |\n|---|---|---:|---:|---:|---:|---:|---:|",
+  );
   console.log(cmpRows.join("\n"));
 }
 if (relayRows.length > 0) {
   console.log("\n### mxscreen relay: warm upstream connections vs one per session (clean sessions)\n");
-  console.log("| runtime | upstream connections | sessions/s | p99 ms | mxscreen CPU ms/session | upstream Postfix CPU ms/session | both | both ÷ postscreen's chain |\n|---|---|---:|---:|---:|---:|---:|---:|");
+  console.log(
+    "| runtime | upstream connections | sessions/s | p99 ms | mxscreen CPU ms/session | upstream Postfix CPU ms/session | both | both ÷ postscreen's chain |\n|---|---|---:|---:|---:|---:|---:|---:|",
+  );
   console.log(relayRows.join("\n"));
 }
 // Details a reader may want to check: what the verdicts were, and the error kinds.
 console.log("\n### Details\n");
 for (const r of results) {
   const v = r.values;
-  if (r.phase === "pregreet") console.log(`- pregreet ${r.label}: verdict kinds ${JSON.stringify(v.kinds)}, first reply codes ${JSON.stringify(v.firstCodes)}`);
-  if (r.phase === "held" && (v.dropped > 0 || v.passedEarly > 0)) console.log(`- held ${r.key} ${r.label} (${v.config}): opened in ${(v.openMs / 1000).toFixed(1)} s, ${v.passedEarly} let in before the measurement, dropped ${v.dropped}: ${JSON.stringify(v.errors)}; probe "${v.probeLine}"`);
-  if (r.phase === "clean" && (v.n !== v.ok || v.warmOk !== O.cleanAddrs)) console.log(`- clean ${r.label}: ${v.n - v.ok} failed ${JSON.stringify(v.errors)}, warm-up ${v.warmOk}/${O.cleanAddrs} ${JSON.stringify(v.warmErrors)}`);
+  if (r.phase === "pregreet") {
+    console.log(`- pregreet ${r.label}: verdict kinds ${JSON.stringify(v.kinds)}, first reply codes ${JSON.stringify(v.firstCodes)}`);
+  }
+  if (r.phase === "held" && (v.dropped > 0 || v.passedEarly > 0)) {
+    console.log(
+      `- held ${r.key} ${r.label} (${v.config}): opened in ${
+        (v.openMs / 1000).toFixed(1)
+      } s, ${v.passedEarly} let in before the measurement, dropped ${v.dropped}: ${JSON.stringify(v.errors)}; probe "${v.probeLine}"`,
+    );
+  }
+  if (r.phase === "clean" && (v.n !== v.ok || v.warmOk !== O.cleanAddrs)) {
+    console.log(
+      `- clean ${r.label}: ${v.n - v.ok} failed ${JSON.stringify(v.errors)}, warm-up ${v.warmOk}/${O.cleanAddrs} ${
+        JSON.stringify(v.warmErrors)
+      }`,
+    );
+  }
 }
 const heldCfg = [...new Set(results.filter((r) => r.phase === "held").map((r) => `${r.key} ${r.label}: ${r.values.config}`))];
 if (heldCfg.length) console.log(`\nHeld configurations: ${heldCfg.join("; ")}.`);

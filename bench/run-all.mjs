@@ -19,7 +19,9 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const argv = process.argv.slice(2);
 if (argv.includes("--help") || argv.includes("-h")) {
-  console.log("usage: node bench/run-all.mjs [--quick] [--reps R] [--held-reps R] [--only LIST] [--held LIST] [--targets LIST] [--greet-wait S] [--held-wait S] [--pregreet-n N] [--clean-n N] [--save FILE]\nsee bench/README.md");
+  console.log(
+    "usage: node bench/run-all.mjs [--quick] [--reps R] [--held-reps R] [--only LIST] [--held LIST] [--targets LIST] [--greet-wait S] [--held-wait S] [--pregreet-n N] [--clean-n N] [--save FILE]\nsee bench/README.md",
+  );
   process.exit(0);
 }
 const saveAt = argv.indexOf("--save");
@@ -38,12 +40,17 @@ const run = (command, args, options = {}) => {
 const onPath = (name) => ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].some((d) => existsSync(join(d, name)));
 
 // ------------------------------------------------------------------------------------ installs
-const missing = [["postfix", "postfix"], ["dnsmasq", "dnsmasq-base"], ["ip", "iproute2"]].filter(([bin]) => !onPath(bin)).map(([, pkg]) => pkg);
+const missing = [["postfix", "postfix"], ["dnsmasq", "dnsmasq-base"], ["ip", "iproute2"]].filter(([bin]) => !onPath(bin)).map(([, pkg]) =>
+  pkg
+);
 if (missing.length > 0) {
   console.log(`bench: installing ${missing.join(", ")} with apt-get`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   // Postfix's installer asks what kind of mail system this is: none (the bench writes its own configs).
-  spawnSync("debconf-set-selections", [], { input: "postfix postfix/main_mailer_type select No configuration\npostfix postfix/mailname string bench.example\n", env });
+  spawnSync("debconf-set-selections", [], {
+    input: "postfix postfix/main_mailer_type select No configuration\npostfix postfix/mailname string bench.example\n",
+    env,
+  });
   run("apt-get", ["update", "-qq"], { env });
   run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...missing], { env });
 }
@@ -111,7 +118,18 @@ let output = "";
 try {
   run("ip", ["netns", "exec", ns, "ip", "link", "set", "lo", "up"]);
   const command = `npm run bench${passOn.length ? ` -- ${passOn.join(" ")}` : ""}`;
-  child = spawn("ip", ["netns", "exec", ns, process.execPath, join(root, "bench/peers.mjs"), ...passOn, "--haraka-dir", harakaDir, "--command", command], {
+  child = spawn("ip", [
+    "netns",
+    "exec",
+    ns,
+    process.execPath,
+    join(root, "bench/peers.mjs"),
+    ...passOn,
+    "--haraka-dir",
+    harakaDir,
+    "--command",
+    command,
+  ], {
     cwd: root,
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, MXBENCH_NETNS: ns },

@@ -59,8 +59,14 @@ async function stopChild(child, graceMs = 10_000, pid = child.pid) {
 export async function startDnsmasq(dir) {
   const log = createWriteStream(join(dir, "dnsmasq.log"));
   const child = spawn("dnsmasq", [
-    "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file=",
-    `--port=${PORTS.dns}`, "--listen-address=127.0.0.1", "--bind-interfaces",
+    "--no-daemon",
+    "--no-resolv",
+    "--no-hosts",
+    "--conf-file=/dev/null",
+    "--pid-file=",
+    `--port=${PORTS.dns}`,
+    "--listen-address=127.0.0.1",
+    "--bind-interfaces",
     // Every name is NXDOMAIN (nothing is forwarded) but the bench domain, which can receive mail.
     "--address=/#/",
     `--mx-host=${DOMAIN},mail.${DOMAIN},10`,
@@ -70,7 +76,12 @@ export async function startDnsmasq(dir) {
   ], { stdio: ["ignore", "pipe", "pipe"] });
   child.stdout.pipe(log);
   child.stderr.pipe(log);
-  await waitFor("dnsmasq", async () => existsSync(join(dir, "dnsmasq.log")) && /started, version/.test(readFileSync(join(dir, "dnsmasq.log"), "utf8")), 5000, () => child.exitCode !== null);
+  await waitFor(
+    "dnsmasq",
+    async () => existsSync(join(dir, "dnsmasq.log")) && /started, version/.test(readFileSync(join(dir, "dnsmasq.log"), "utf8")),
+    5000,
+    () => child.exitCode !== null,
+  );
   return { address: `127.0.0.1:${PORTS.dns}`, stop: () => stopChild(child) };
 }
 
@@ -102,7 +113,9 @@ async function startPostfix(dir, listeners, settings) {
   await waitFor("postfix", async () => /daemon started/.test(readFileSync(maillog, "utf8")), 20_000, () => child.exitCode !== null)
     .catch(async (e) => {
       await sleep(200);
-      throw new Error(`${e.message}: ${readFileSync(join(dir, "start-fg.log"), "utf8").slice(-1500)} ${readFileSync(maillog, "utf8").slice(-1500)}`);
+      throw new Error(
+        `${e.message}: ${readFileSync(join(dir, "start-fg.log"), "utf8").slice(-1500)} ${readFileSync(maillog, "utf8").slice(-1500)}`,
+      );
     });
   const masterPid = Number(readFileSync(join(dir, "queue", "pid", "master.pid"), "utf8").trim());
   return {
@@ -173,15 +186,18 @@ export function haraka(harakaDir) {
       cfg("plugins", ["bench_not_local", "early_talker", "rcpt_to.in_host_list", "queue/discard"].join("\n") + "\n");
       // early_talker skips clients on loopback and private addresses; the bench's clients come
       // from 127.x.y.z, so this shim (first in the list) makes them look remote. Nothing else changes.
-      writeFileSync(join(dir, "plugins", "bench_not_local.js"), [
-        "exports.register = function () { this.register_hook('connect_init', 'not_local') }",
-        "exports.not_local = (next, connection) => {",
-        "  connection.remote.is_local = false",
-        "  connection.remote.is_private = false",
-        "  next()",
-        "}",
-        "",
-      ].join("\n"));
+      writeFileSync(
+        join(dir, "plugins", "bench_not_local.js"),
+        [
+          "exports.register = function () { this.register_hook('connect_init', 'not_local') }",
+          "exports.not_local = (next, connection) => {",
+          "  connection.remote.is_local = false",
+          "  connection.remote.is_private = false",
+          "  next()",
+          "}",
+          "",
+        ].join("\n"),
+      );
       const out = createWriteStream(join(dir, "haraka.log"));
       const child = spawn(process.execPath, [join(harakaDir, "node_modules/Haraka/bin/haraka"), "-c", dir], {
         stdio: ["ignore", "pipe", "pipe"],
@@ -192,7 +208,12 @@ export function haraka(harakaDir) {
       const listening = () => (readFileSync(join(dir, "haraka.log"), "utf8").match(/worker \d+ listening on/g) ?? []).length >= nodes;
       await waitFor("haraka", async () => existsSync(join(dir, "haraka.log")) && listening(), 30_000, () => child.exitCode !== null);
       await waitFor("haraka port", () => reachable(PORTS.server), 10_000);
-      return { port: PORTS.server, pids: [child.pid], stop: () => stopChild(child), config: `nodes=${nodes}: master + ${nodes} worker${nodes > 1 ? "s" : ""}` };
+      return {
+        port: PORTS.server,
+        pids: [child.pid],
+        stop: () => stopChild(child),
+        config: `nodes=${nodes}: master + ${nodes} worker${nodes > 1 ? "s" : ""}`,
+      };
     },
   };
 }
@@ -202,7 +223,12 @@ export function haraka(harakaDir) {
  * mode: "spool" | "relay". Options: workers (default `auto`), processes (MXSCREEN_PROCESSES),
  * upstreamPool (MXSCREEN_UPSTREAM_POOL; default: mxscreen's), identity (MXSCREEN_UPSTREAM_IDENTITY; xclient).
  */
-export function mxscreen(root, runtime, mode, { name, upstreamUrl, dns, workers, processes = 1, upstreamPool, identity = "xclient", tag = "" } = {}) {
+export function mxscreen(
+  root,
+  runtime,
+  mode,
+  { name, upstreamUrl, dns, workers, processes = 1, upstreamPool, identity = "xclient", tag = "" } = {},
+) {
   const suffix = tag ? `, ${tag}` : "";
   return {
     name,
@@ -241,7 +267,9 @@ export function mxscreen(root, runtime, mode, { name, upstreamUrl, dns, workers,
       child.stderr.pipe(out);
       await waitFor(`mxscreen ${runtime}`, () => reachable(PORTS.server), 30_000, () => child.exitCode !== null)
         .catch((e) => {
-          throw new Error(`${e.message}\n${existsSync(join(dir, "mxscreen.log")) ? readFileSync(join(dir, "mxscreen.log"), "utf8").slice(-2000) : ""}`);
+          throw new Error(
+            `${e.message}\n${existsSync(join(dir, "mxscreen.log")) ? readFileSync(join(dir, "mxscreen.log"), "utf8").slice(-2000) : ""}`,
+          );
         });
       if (p > 1) await sleep(2000); // the other processes' listeners
       const config = `${p > 1 ? `${p} processes` : "1 process"}, workers ${workers ?? "auto"}`;

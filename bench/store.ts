@@ -56,7 +56,16 @@ function v6(a: number, b: number, c: number): IP {
 function lookupBench(): { family: string; nsPerLookup: number; hitRate: number }[] {
   const next = random(42);
   const index = new ListIndex();
-  const entry = (prefix: IndexedChange["prefix"]): IndexedChange => ({ kind: "ban", prefix, op: "set", createdAt: 1, expiresAt: null, node: "bench", check: "bench", reason: "bench" });
+  const entry = (prefix: IndexedChange["prefix"]): IndexedChange => ({
+    kind: "ban",
+    prefix,
+    op: "set",
+    createdAt: 1,
+    expiresAt: null,
+    node: "bench",
+    check: "bench",
+    reason: "bench",
+  });
   const v4Hosts = Math.floor(ENTRIES * 0.6);
   const v6Nets = Math.floor(ENTRIES * 0.3);
   const cidrs = ENTRIES - v4Hosts - v6Nets;
@@ -96,18 +105,35 @@ function lookupBench(): { family: string; nsPerLookup: number; hitRate: number }
 }
 
 function propagationBench(): Promise<Propagation> {
-  return withSqld((url, dir) => propagation({ url, dir, names: ["a", "b"], block: 0, bans: BANS, followMs: FOLLOW_MS, nudges: NUDGES, gapMs: () => next() % (2 * FOLLOW_MS) }));
+  return withSqld((url, dir) =>
+    propagation({
+      url,
+      dir,
+      names: ["a", "b"],
+      block: 0,
+      bans: BANS,
+      followMs: FOLLOW_MS,
+      nudges: NUDGES,
+      gapMs: () => next() % (2 * FOLLOW_MS),
+    })
+  );
 }
 
 /** A list file of IMPORT_LINES lines (a tenth of them Postfix reject lines) imported into sqld: seconds, and CPU of this process. */
 function importBench(): Promise<{ seconds: number; cpuSeconds: number; added: number }> {
   return withSqld(async (url) => {
     const lines: string[] = [];
-    for (let i = 0; i < IMPORT_LINES; i++) lines.push(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}${i % 10 === 0 ? " reject" : " feed"}`);
+    for (let i = 0; i < IMPORT_LINES; i++) {
+      lines.push(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}${i % 10 === 0 ? " reject" : " feed"}`);
+    }
     const store = await Store.open({ url, node: "importer", index: false }, (e) => console.error(e.message));
     const started = performance.now();
     const cpu = process.cpuUsage();
-    const report = await importList(store, readListFile(lines.join("\n")), { kind: "ban", confirm: "--force", defaultTtlMs: { ban: 86_400_000, allow: null } });
+    const report = await importList(store, readListFile(lines.join("\n")), {
+      kind: "ban",
+      confirm: "--force",
+      defaultTtlMs: { ban: 86_400_000, allow: null },
+    });
     const used = process.cpuUsage(cpu);
     const seconds = (performance.now() - started) / 1000;
     await store.close();
@@ -117,16 +143,32 @@ function importBench(): Promise<{ seconds: number; cpuSeconds: number; added: nu
 
 const next = random(7);
 console.log(`# store bench, ${runtimeName()}, ${new Date().toISOString()}`);
-console.log(`\nlookup: ${ENTRIES.toLocaleString("en")} entries (60% IPv4 hosts, 30% IPv6 /64s, 10% CIDR /24 and /48), ${LOOKUPS.toLocaleString("en")} lookups per run, median of 5 runs after 2 warm-ups`);
+console.log(
+  `\nlookup: ${ENTRIES.toLocaleString("en")} entries (60% IPv4 hosts, 30% IPv6 /64s, 10% CIDR /24 and /48), ${
+    LOOKUPS.toLocaleString("en")
+  } lookups per run, median of 5 runs after 2 warm-ups`,
+);
 console.log("| family | ns per lookup | hit rate |\n|---|---:|---:|");
 for (const row of lookupBench()) console.log(`| ${row.family} | ${row.nsPerLookup.toFixed(0)} | ${(row.hitRate * 100).toFixed(0)}% |`);
 const p = await propagationBench();
-console.log(`\npropagation: ${p.n} bans on node a, each timed until node b's index has it (sqld on loopback, follow every ${FOLLOW_MS} ms, bans at random phases, ${NUDGES ? "node a nudges node b" : "no nudges: polling alone"})`);
+console.log(
+  `\npropagation: ${p.n} bans on node a, each timed until node b's index has it (sqld on loopback, follow every ${FOLLOW_MS} ms, bans at random phases, ${
+    NUDGES ? "node a nudges node b" : "no nudges: polling alone"
+  })`,
+);
 console.log(`| p50 | p99 | max |\n|---:|---:|---:|\n| ${p.p50.toFixed(0)} ms | ${p.p99.toFixed(0)} ms | ${p.max.toFixed(0)} ms |`);
 const shown = (s: Stage | undefined) => s === undefined ? "–" : `${s.p50.toFixed(1)} / ${s.p99.toFixed(1)} ms`;
-console.log(`\nwhere the time went, p50 / p99 (written: node a's queue and write; nudged: the nudge until node b's store is woken; read: node b's read until its index has the ban)`);
-console.log(`| written | nudged | read |\n|---:|---:|---:|\n| ${shown(p.stages.written)} | ${shown(p.stages.nudged)} | ${shown(p.stages.read)} |`);
+console.log(
+  `\nwhere the time went, p50 / p99 (written: node a's queue and write; nudged: the nudge until node b's store is woken; read: node b's read until its index has the ban)`,
+);
+console.log(
+  `| written | nudged | read |\n|---:|---:|---:|\n| ${shown(p.stages.written)} | ${shown(p.stages.nudged)} | ${shown(p.stages.read)} |`,
+);
 const imported = await importBench();
 console.log(`\nimport: ${IMPORT_LINES.toLocaleString("en")} lines (mxscreen ban import's code) into sqld on loopback`);
-console.log(`| lines added | seconds | CPU seconds (importer) |\n|---:|---:|---:|\n| ${imported.added.toLocaleString("en")} | ${imported.seconds.toFixed(1)} | ${imported.cpuSeconds.toFixed(1)} |`);
+console.log(
+  `| lines added | seconds | CPU seconds (importer) |\n|---:|---:|---:|\n| ${imported.added.toLocaleString("en")} | ${
+    imported.seconds.toFixed(1)
+  } | ${imported.cpuSeconds.toFixed(1)} |`,
+);
 process.exit(0);

@@ -121,15 +121,23 @@ async function main(): Promise<void> {
     });
   }
   if (config.upstream && config.upstream.dataEndTimeoutMs < RFC5321_DATA_END_MS) {
-    logger.note("warn", "MXSCREEN_UPSTREAM_DATA_TIMEOUT is below RFC 5321's 10 minutes: a sender may retry a message the upstream accepted", {
-      data_timeout_ms: config.upstream.dataEndTimeoutMs,
-    });
+    logger.note(
+      "warn",
+      "MXSCREEN_UPSTREAM_DATA_TIMEOUT is below RFC 5321's 10 minutes: a sender may retry a message the upstream accepted",
+      {
+        data_timeout_ms: config.upstream.dataEndTimeoutMs,
+      },
+    );
   }
   if (config.hostnameUnqualified) {
-    logger.note("warn", "the banner name is not fully qualified: set MXSCREEN_HOSTNAME to this MX's public name, the one its MX and PTR records name (e.g. mx1.example.net)", {
-      hostname: config.hostname,
-      from: config.hostnameUnqualified,
-    });
+    logger.note(
+      "warn",
+      "the banner name is not fully qualified: set MXSCREEN_HOSTNAME to this MX's public name, the one its MX and PTR records name (e.g. mx1.example.net)",
+      {
+        hostname: config.hostname,
+        from: config.hostnameUnqualified,
+      },
+    );
   }
   for (const variable of config.unknownVariables) {
     logger.note("warn", "unknown setting ignored: check its spelling against the README", { variable });
@@ -139,7 +147,9 @@ async function main(): Promise<void> {
   await new Spool(config.spoolDir, process.pid).prepare();
   const certificates = config.tls ? new CertificateFiles(config.tls.certPath, config.tls.keyPath) : undefined;
   const reloaded = (error: string | undefined) =>
-    error ? logger.note("error", `TLS certificate not reloaded, still using the previous one: ${error}`) : logger.note("info", "TLS certificate reloaded");
+    error
+      ? logger.note("error", `TLS certificate not reloaded, still using the previous one: ${error}`)
+      : logger.note("info", "TLS certificate reloaded");
   certificates?.watch(CERTIFICATE_CHECK_MS, reloaded);
   const pool = createPool(runnerConfig(config, certificates !== undefined), config.workers, {
     observeDns,
@@ -149,9 +159,11 @@ async function main(): Promise<void> {
     onBug: ({ event: _, ...fields }) => logger.note("error", "BUG: unhandled rejection in a session worker, please report it", fields),
   });
   const concluder = new Concluder(config, logger, store, metrics);
-  const dnsbl = config.checks.dnsbl.length === 0
-    ? undefined
-    : new DnsblLookups(config.checks.dnsbl, createDnsClient(config.dns, config.dnsTimeoutMs, observeDnsbl(config, observeDns, metrics)), logger);
+  const dnsbl = config.checks.dnsbl.length === 0 ? undefined : new DnsblLookups(
+    config.checks.dnsbl,
+    createDnsClient(config.dns, config.dnsTimeoutMs, observeDnsbl(config, observeDns, metrics)),
+    logger,
+  );
   dnsbl?.startProbing();
   const warn = (error: Error) => logger.note("warn", error.message);
   const passTtls = { greetMs: config.passTtlMs, protocolMs: config.protocolPassTtlMs };
@@ -176,51 +188,83 @@ async function main(): Promise<void> {
     ? await GreylistStore.open(store, config.greylist, warn)
     : GreylistStore.lazy(store, config.greylist, warn);
   registerFleetMetrics(metrics, counters, greylist);
-  const loop = new AcceptLoop({
-    gate: {
-      hostname: config.hostname,
-      greetWaitMs: config.greetWaitMs,
-      greetWaitStressMs: config.greetWaitStressMs,
-      banAction: config.banAction,
-      banEndsSessions: config.banEndsSessions,
-      actions: config.checkActions,
-      checks: config.checks,
-      observe: config.mode === "observe",
+  const loop = new AcceptLoop(
+    {
+      gate: {
+        hostname: config.hostname,
+        greetWaitMs: config.greetWaitMs,
+        greetWaitStressMs: config.greetWaitStressMs,
+        banAction: config.banAction,
+        banEndsSessions: config.banEndsSessions,
+        actions: config.checkActions,
+        checks: config.checks,
+        observe: config.mode === "observe",
+      },
+      listen: config.listen,
+      allow: config.allow,
+      trustedProxies: config.trustedProxies,
+      allowByName: allowByName(config, observeDns),
+      tls: certificates ? () => certificates.current : undefined,
+      dnsbl,
+      listenerCap: Math.max(1, Math.min(openFiles - 8, config.connectionLimits.total + LISTENER_HEADROOM)),
+      openFiles,
+      reusePort: config.processes > 1,
+      stressConnections: config.stressConnections,
+      limits: config.connectionLimits,
+      badRecipientWindow: config.badRecipientWindow,
+      badRecipientCounters,
+      greylist,
+      rates: new ClientRates(config.checks, (name, windowMs) => counters.counter(name, windowMs)),
+      passTtls,
+      harvest,
+      tarpitSessions: config.tarpit.sessions,
     },
-    listen: config.listen,
-    allow: config.allow,
-    trustedProxies: config.trustedProxies,
-    allowByName: allowByName(config, observeDns),
-    tls: certificates ? () => certificates.current : undefined,
-    dnsbl,
-    listenerCap: Math.max(1, Math.min(openFiles - 8, config.connectionLimits.total + LISTENER_HEADROOM)),
-    openFiles,
-    reusePort: config.processes > 1,
-    stressConnections: config.stressConnections,
-    limits: config.connectionLimits,
-    badRecipientWindow: config.badRecipientWindow,
-    badRecipientCounters,
-    greylist,
-    rates: new ClientRates(config.checks, (name, windowMs) => counters.counter(name, windowMs)),
-    passTtls,
-    harvest,
-    tarpitSessions: config.tarpit.sessions,
-  }, store, pool, concluder, logger, metrics);
+    store,
+    pool,
+    concluder,
+    logger,
+    metrics,
+  );
   const listeners = await loop.start();
   const siblings = !sibling && config.processes > 1 ? new Siblings(config.processes - 1, logger) : undefined;
   siblings?.start();
   const listen = listeners.map((l) => `${l.host.includes(":") ? `[${l.host}]` : l.host}:${l.port}`).join(",");
   metrics.gauge("mxscreen_open_connections", "Client connections open now.", () => loop.connections);
-  metrics.gauge("mxscreen_harvest_domains", "Recipient domains under harvest across the fleet now (MXSCREEN_HARVEST_THRESHOLD).", () => harvest.harvested);
-  metrics.gauge("mxscreen_stress", "1 while this process is under stress and the greet wait is MXSCREEN_GREET_WAIT_STRESS.", () => (loop.stressed ? 1 : 0));
-  if (siblings) metrics.gauge("mxscreen_processes", "Processes listening on the SMTP ports, this one included (MXSCREEN_PROCESSES).", () => 1 + siblings.running);
-  metrics.gauge("mxscreen_store_queue_length", "Writes waiting for the database.", () => store.health().length);
-  metrics.gauge("mxscreen_store_queue_memory_only", "Writes waiting in memory only, because the journal (MXSCREEN_QUEUE_FILE) cannot be written.", () => store.health().memoryOnly);
-  if (dnsbl) {
-    metrics.gauge("mxscreen_dnsbl_zone_healthy", "1 while a DNSBL/DNSWL zone's answers count; 0 while it answers with error codes or lists 127.0.0.1.", () =>
-      dnsbl.zoneHealth().map(({ zone, healthy }) => [{ zone }, healthy ? 1 : 0] as const));
+  metrics.gauge(
+    "mxscreen_harvest_domains",
+    "Recipient domains under harvest across the fleet now (MXSCREEN_HARVEST_THRESHOLD).",
+    () => harvest.harvested,
+  );
+  metrics.gauge(
+    "mxscreen_stress",
+    "1 while this process is under stress and the greet wait is MXSCREEN_GREET_WAIT_STRESS.",
+    () => (loop.stressed ? 1 : 0),
+  );
+  if (siblings) {
+    metrics.gauge(
+      "mxscreen_processes",
+      "Processes listening on the SMTP ports, this one included (MXSCREEN_PROCESSES).",
+      () => 1 + siblings.running,
+    );
   }
-  metrics.gauge("mxscreen_store_reachable", "1 when the last contact with the database succeeded.", () => (store.health().reachable ? 1 : 0));
+  metrics.gauge("mxscreen_store_queue_length", "Writes waiting for the database.", () => store.health().length);
+  metrics.gauge(
+    "mxscreen_store_queue_memory_only",
+    "Writes waiting in memory only, because the journal (MXSCREEN_QUEUE_FILE) cannot be written.",
+    () => store.health().memoryOnly,
+  );
+  if (dnsbl) {
+    metrics.gauge(
+      "mxscreen_dnsbl_zone_healthy",
+      "1 while a DNSBL/DNSWL zone's answers count; 0 while it answers with error codes or lists 127.0.0.1.",
+      () => dnsbl.zoneHealth().map(({ zone, healthy }) => [{ zone }, healthy ? 1 : 0] as const),
+    );
+  }
+  metrics.gauge(
+    "mxscreen_store_reachable",
+    "1 when the last contact with the database succeeded.",
+    () => (store.health().reachable ? 1 : 0),
+  );
   const app = adminApp({
     store,
     metrics,
@@ -243,13 +287,22 @@ async function main(): Promise<void> {
     adminAddress.host,
     adminAddress.port,
   ).catch((error) => {
-    throw new Error(`cannot serve the admin API on ${adminAddress.host}:${adminAddress.port}: ${(error as Error).message}`, { cause: error });
+    throw new Error(`cannot serve the admin API on ${adminAddress.host}:${adminAddress.port}: ${(error as Error).message}`, {
+      cause: error,
+    });
   });
   const adminUrl = admin && (config.adminUrl ?? `http://${advertised(admin.host, config.hostname)}:${admin.port}`);
   const nudges = new Nudges(config.node, config.adminToken, warn);
-  const peers = adminUrl === undefined ? undefined : new Every("reading the other nodes' admin URLs", FOLLOW_TABLES_MS, () => nudges.readPeers(store.db), warn);
+  const peers = adminUrl === undefined
+    ? undefined
+    : new Every("reading the other nodes' admin URLs", FOLLOW_TABLES_MS, () => nudges.readPeers(store.db), warn);
   store.onListWritten(() => void nudges.send());
-  store.follow({ fastMs: config.followIntervalMs, idleMs: config.followIdleIntervalMs }, { runtime: runtimeName(), listen, startedAt, adminUrl });
+  store.follow({ fastMs: config.followIntervalMs, idleMs: config.followIdleIntervalMs }, {
+    runtime: runtimeName(),
+    listen,
+    startedAt,
+    adminUrl,
+  });
   await peers?.start();
   logger.note("info", "mxscreen started", {
     runtime: runtimeName(),
@@ -257,7 +310,9 @@ async function main(): Promise<void> {
     listen,
     admin: admin ? `${admin.host.includes(":") ? `[${admin.host}]` : admin.host}:${admin.port}` : "off",
     db: config.dbUrl.replace(/\/\/[^@/]*@/, "//***@"),
-    delivery: config.upstream ? `relay:${config.upstream.host}:${config.upstream.port} (${config.upstream.identity})` : `spool:${config.spoolDir}`,
+    delivery: config.upstream
+      ? `relay:${config.upstream.host}:${config.upstream.port} (${config.upstream.identity})`
+      : `spool:${config.spoolDir}`,
     starttls: certificates ? "offered" : "off",
     workers: config.workers,
     process: config.processes > 1 ? `${config.processIndex + 1}/${config.processes}` : undefined,

@@ -40,7 +40,9 @@ export async function takeAloneLock(): Promise<() => void> {
         rmSync(LOCK, { recursive: true, force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`${LOCK} held by another test suite for over ${WAIT_LIMIT_MS / 60_000} minutes: remove it if no suite runs`);
+      if (Date.now() > deadline) {
+        throw new Error(`${LOCK} held by another test suite for over ${WAIT_LIMIT_MS / 60_000} minutes: remove it if no suite runs`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }

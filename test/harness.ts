@@ -21,7 +21,11 @@ export function setCurrentFile(file: string): void {
   currentFile = file;
 }
 
-export function test(name: string, fn: () => unknown | Promise<unknown>, options: { timeoutMs?: number; runsOn?: "deno" | "bun"; alone?: boolean } = {}): void {
+export function test(
+  name: string,
+  fn: () => unknown | Promise<unknown>,
+  options: { timeoutMs?: number; runsOn?: "deno" | "bun"; alone?: boolean } = {},
+): void {
   registry.push({ name, file: currentFile, timeoutMs: options.timeoutMs ?? 10_000, runsOn: options.runsOn, alone: options.alone, fn });
 }
 

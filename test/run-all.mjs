@@ -43,7 +43,9 @@ function ensureDebianPackages() {
   const missing = [...plain, ...bare];
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0 || !have("apt-get")) {
-    console.error(`test: the tests need ${missing.join(", ")} (Debian packages); install them, e.g. sudo apt-get install ${missing.join(" ")}`);
+    console.error(
+      `test: the tests need ${missing.join(", ")} (Debian packages); install them, e.g. sudo apt-get install ${missing.join(" ")}`,
+    );
     return;
   }
   console.log(`test: installing ${missing.join(", ")} from Debian`);
@@ -110,14 +112,26 @@ function ensureUnpackedMtas() {
   try {
     for (const user of users) {
       console.log(`test: adding the system user ${user} (the unpacked MTAs run as it)`);
-      runOrThrow("useradd", ["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", user]);
+      runOrThrow("useradd", [
+        "--system",
+        "--user-group",
+        "--no-create-home",
+        "--home-dir",
+        "/nonexistent",
+        "--shell",
+        "/usr/sbin/nologin",
+        user,
+      ]);
     }
     const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
     // promtool is one static binary: Prometheus' web libraries are not wanted.
     const libraries = todo.filter((pkg) => pkg !== "prometheus").flatMap(missingLibraries);
     if (libraries.length > 0) {
       console.log(`test: installing ${libraries.join(", ")} from Debian (libraries of the unpacked MTAs)`);
-      runOrThrow("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...libraries], { env, stdio: ["ignore", "inherit", "inherit"] });
+      runOrThrow("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...libraries], {
+        env,
+        stdio: ["ignore", "inherit", "inherit"],
+      });
     }
     for (const pkg of todo) {
       console.log(`test: unpacking Debian's ${pkg} into ${UNPACKED_MTAS} (not installed: ${UNPACK_REASON[pkg]})`);
@@ -198,6 +212,11 @@ const check = spawnSync(bin("deno"), ["check", "--quiet", "src/", "workers/", "t
 if (check.status === 0) passed += 1;
 else failed += 1;
 console.log(`${check.status === 0 ? "ok  " : "FAIL"} [deno check] src/ workers/ test/ bench/`);
+// One layout for all the code (deno.json's fmt settings), so that a diff shows what changed.
+const format = spawnSync(bin("deno"), ["fmt", "--check", "--quiet"], { cwd: root, stdio: "inherit" });
+if (format.status === 0) passed += 1;
+else failed += 1;
+console.log(`${format.status === 0 ? "ok  " : "FAIL"} [deno fmt --check] the code's layout (fix with: npx deno fmt)`);
 
 // The two runtimes' suites run at the same time: most of a suite's time is spent waiting on
 // sockets, timers and the MTAs it drives, not on the CPU, so together they take little longer

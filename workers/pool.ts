@@ -42,7 +42,9 @@ export function createPool(config: RunnerConfig, workers: number, options: PoolO
   let idle: (() => void) | undefined;
 
   const dispatch = (message: FromRunner) => {
-    if (message.t === "dns") return observeDns(message.type as DnsType, message.status as DnsAnswer["status"], message.seconds, message.name);
+    if (message.t === "dns") {
+      return observeDns(message.type as DnsType, message.status as DnsAnswer["status"], message.seconds, message.name);
+    }
     if (message.t === "bug") return options.onBug?.(message.entry);
     if (message.t === "note") return options.onNote?.(message.level, message.message);
     const entry = sinks.get(message.id);
@@ -62,7 +64,9 @@ export function createPool(config: RunnerConfig, workers: number, options: PoolO
         return entry.sink.log(message.entry);
       case "greylist":
         // The store fails open itself; a rejection here would be a bug, and must not hold the client.
-        return void entry.sink.greylist(message.triplet).catch(() => "pass" as const).then((verdict) => entry.lane.send({ t: "greylisted", id: message.id, verdict }));
+        return void entry.sink.greylist(message.triplet).catch(() => "pass" as const).then((verdict) =>
+          entry.lane.send({ t: "greylisted", id: message.id, verdict })
+        );
       case "end":
         sinks.delete(message.id);
         entry.lane.sessions--;

@@ -50,7 +50,11 @@ export class SessionRunner {
 
   constructor(private readonly config: RunnerConfig, private readonly post: (message: FromRunner) => void, pid: number) {
     this.deliverer = new Spool(config.spoolDir, pid);
-    this.dns = createDnsClient(config.dns.server, config.dns.timeoutMs, (type, status, seconds, name) => this.post({ t: "dns", type, status, seconds, name }));
+    this.dns = createDnsClient(
+      config.dns.server,
+      config.dns.timeoutMs,
+      (type, status, seconds, name) => this.post({ t: "dns", type, status, seconds, name }),
+    );
     this.upstreams = config.upstream && new UpstreamPool(config.upstream, (message) => this.post({ t: "note", level: "warn", message }));
   }
 
@@ -87,7 +91,16 @@ export class SessionRunner {
       this.post({ t: "end", id, facts: undefined });
       return;
     }
-    const running: Running = { id, session, message: undefined, trace: undefined, reverse: undefined, upstream: undefined, congested: false, paused: false };
+    const running: Running = {
+      id,
+      session,
+      message: undefined,
+      trace: undefined,
+      reverse: undefined,
+      upstream: undefined,
+      congested: false,
+      paused: false,
+    };
     this.sessions.set(id, running);
     this.timer ??= setInterval(() => this.tick(), TICK_MS);
     const extensions = this.upstreams?.extensions;
@@ -160,7 +173,12 @@ export class SessionRunner {
           text += output.text;
           break;
         case "paced-reply":
-          this.post({ t: "write", id, text: text + output.head, pace: { final: output.final, stutterMs: output.stutterMs, tarpitMs: output.tarpitMs } });
+          this.post({
+            t: "write",
+            id,
+            text: text + output.head,
+            pace: { final: output.final, stutterMs: output.stutterMs, tarpitMs: output.tarpitMs },
+          });
           text = "";
           break;
         case "close":
@@ -179,7 +197,9 @@ export class SessionRunner {
             hostname: this.config.session.hostname,
           };
           running.trace = { from: output.envelope.from, to: output.envelope.recipients.join(","), size: 0 };
-          running.message = running.upstream ? relayMessage(running.upstream, context) : this.deliverer.begin(context, (yes) => this.congest(running, yes));
+          running.message = running.upstream
+            ? relayMessage(running.upstream, context)
+            : this.deliverer.begin(context, (yes) => this.congest(running, yes));
           break;
         }
         case "upstream":
@@ -228,7 +248,15 @@ export class SessionRunner {
           this.post({
             t: "log",
             id,
-            entry: { event: "REJECT", stage: output.stage, from: output.from, to: output.to, helo: session.facts.helo, reply: output.reply, action: "reject" },
+            entry: {
+              event: "REJECT",
+              stage: output.stage,
+              from: output.from,
+              to: output.to,
+              helo: session.facts.helo,
+              reply: output.reply,
+              action: "reject",
+            },
           });
           break;
         case "lookup-mail-domain":
@@ -277,7 +305,10 @@ export class SessionRunner {
   private upstreamReply(running: Running, answer: UpstreamAnswer): { code: number; text: string } {
     if (answer.ok) return answer.reply;
     this.post({ t: "log", id: running.id, entry: { event: "UPSTREAM-FAILED", reason: answer.reason, action: "tempfail" } });
-    return { code: 451, text: `451 4.4.1 ${this.config.session.hostname} Error: the mail server behind us is not available, try again later\r\n` };
+    return {
+      code: 451,
+      text: `451 4.4.1 ${this.config.session.hostname} Error: the mail server behind us is not available, try again later\r\n`,
+    };
   }
 
   private finish(running: Running): void {

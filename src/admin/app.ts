@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { type PassTtls, standing } from "../store/standing.ts";
-import { formatIP, formatPrefix, type Prefix, parseIP, parsePrefix } from "../ip/address.ts";
+import { formatIP, formatPrefix, parseIP, parsePrefix, type Prefix } from "../ip/address.ts";
 import { explain } from "../store/explain.ts";
 import { checkAddress, checkListRequest } from "../store/list-input.ts";
 import { fleetStats } from "../store/stats.ts";
@@ -45,12 +45,16 @@ function describe(s: ReturnType<typeof standing>, ttls: PassTtls): string {
     case "allowed":
       return `allowed (${s.source})`;
     case "banned":
-      return `banned as ${s.entry.prefix} until ${s.entry.expiresAt === null ? "removed" : new Date(s.entry.expiresAt).toISOString()} by ${s.entry.node} (${s.entry.check ?? "manual"}${s.entry.reason ? `: ${s.entry.reason}` : ""})`;
+      return `banned as ${s.entry.prefix} until ${
+        s.entry.expiresAt === null ? "removed" : new Date(s.entry.expiresAt).toISOString()
+      } by ${s.entry.node} (${s.entry.check ?? "manual"}${s.entry.reason ? `: ${s.entry.reason}` : ""})`;
     case "passed":
       return `passed as ${s.entry.prefix} until ${new Date(s.entry.createdAt + ttls.greetMs).toISOString()}`;
     case "new":
       return s.protocolPass
-        ? `gets the greet wait again; its protocol tests passed as ${s.protocolPass.prefix} until ${new Date(s.protocolPass.createdAt + ttls.protocolMs).toISOString()}`
+        ? `gets the greet wait again; its protocol tests passed as ${s.protocolPass.prefix} until ${
+          new Date(s.protocolPass.createdAt + ttls.protocolMs).toISOString()
+        }`
         : "not on any list: gets the greet wait";
   }
 }
@@ -59,10 +63,16 @@ function describe(s: ReturnType<typeof standing>, ttls: PassTtls): string {
 function degradedReasons(health: StoreHealth, now: number): string[] {
   const reasons: string[] = [];
   if (!health.reachable) reasons.push(`store unreachable: ${health.lastError ?? "no contact"}`);
-  if (health.listsFrom === "local-copy") reasons.push("screening with the local copy of the lists: the database has not answered since start");
-  if (health.listsFrom === "replica-file") reasons.push("screening with the embedded replica's own file: the primary has not answered since start");
+  if (health.listsFrom === "local-copy") {
+    reasons.push("screening with the local copy of the lists: the database has not answered since start");
+  }
+  if (health.listsFrom === "replica-file") {
+    reasons.push("screening with the embedded replica's own file: the primary has not answered since start");
+  }
   if (health.listsFrom === "nothing") reasons.push("no lists to screen with: no local copy, and the database has not answered since start");
-  if (health.listsFrom === "database" && now - health.lastContact > CONTACT_WITHIN_MS) reasons.push(`no contact with the store for ${Math.round((now - health.lastContact) / 1000)} s`);
+  if (health.listsFrom === "database" && now - health.lastContact > CONTACT_WITHIN_MS) {
+    reasons.push(`no contact with the store for ${Math.round((now - health.lastContact) / 1000)} s`);
+  }
   return reasons;
 }
 
@@ -103,10 +113,13 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
     if (result === "not-loopback") {
       return c.json({ error: "forbidden: without MXSCREEN_ADMIN_TOKEN the admin API answers loopback clients only" }, 403);
     }
-    const headers: Record<string, string> = browser ? { "www-authenticate": 'Basic realm="mxscreen", charset="UTF-8"' } : { "www-authenticate": "Bearer" };
+    const headers: Record<string, string> = browser
+      ? { "www-authenticate": 'Basic realm="mxscreen", charset="UTF-8"' }
+      : { "www-authenticate": "Bearer" };
     const error = {
       missing: "unauthorized: send Authorization: Bearer <MXSCREEN_ADMIN_TOKEN>",
-      malformed: "unauthorized: the Authorization header is malformed: send Bearer <MXSCREEN_ADMIN_TOKEN>, or Basic with base64 of user:<MXSCREEN_ADMIN_TOKEN>",
+      malformed:
+        "unauthorized: the Authorization header is malformed: send Bearer <MXSCREEN_ADMIN_TOKEN>, or Basic with base64 of user:<MXSCREEN_ADMIN_TOKEN>",
       wrong: "unauthorized: wrong token",
     }[result];
     return c.json({ error }, 401, headers);
@@ -129,7 +142,11 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
     const path = kind === "ban" ? "/api/bans" : "/api/allow";
     const entries = () => {
       const now = Date.now();
-      return fromStoreOrMemory(store, async () => (await store.list(kind, now)).map(rowJson), () => store.entries(kind, now).map(entryJson));
+      return fromStoreOrMemory(
+        store,
+        async () => (await store.list(kind, now)).map(rowJson),
+        () => store.entries(kind, now).map(entryJson),
+      );
     };
     app.get(path, async (c) => {
       const { value, stale } = await entries();
@@ -154,7 +171,10 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
       const { value, stale } = await entries();
       markStale(c, stale);
       if (!value.some((entry) => entry.prefix === formatPrefix(prefix))) {
-        return c.json({ error: `${formatPrefix(prefix)} is not on the ${kind} list: nothing was removed (see GET ${path})`, ...(stale && { stale }) }, 404);
+        return c.json({
+          error: `${formatPrefix(prefix)} is not on the ${kind} list: nothing was removed (see GET ${path})`,
+          ...(stale && { stale }),
+        }, 404);
       }
       store.remove(kind, prefix, Date.now(), "removed through the admin API");
       const written = await writtenSoon(store);
@@ -193,13 +213,23 @@ export function adminApp(deps: AdminDeps): Hono<Env> {
     if (!ip) return undefined;
     const now = Date.now();
     const { value, stale } = await fromStoreOrMemory(store, () => explain(store.db, ip), () => explainFromMemory(store, ip, now));
-    return { now, standing: describe(standing(deps.allow, store, ip, now, deps.passTtls), deps.passTtls), explanation: { ...value, ip: formatIP(ip) }, stale };
+    return {
+      now,
+      standing: describe(standing(deps.allow, store, ip, now, deps.passTtls), deps.passTtls),
+      explanation: { ...value, ip: formatIP(ip) },
+      stale,
+    };
   };
   app.get("/api/explain/:ip", async (c) => {
     const result = await explainOf(c.req.param("ip"));
     if (!result) return c.json({ error: `ip: ${JSON.stringify(c.req.param("ip"))} is not an IP address` }, 400);
     markStale(c, result.stale);
-    return c.json({ now: new Date(result.now).toISOString(), standing: result.standing, ...explanationJson(result.explanation), ...(result.stale && { stale: result.stale }) });
+    return c.json({
+      now: new Date(result.now).toISOString(),
+      standing: result.standing,
+      ...explanationJson(result.explanation),
+      ...(result.stale && { stale: result.stale }),
+    });
   });
   app.get("/explain/:ip", async (c) => {
     const result = await explainOf(c.req.param("ip"));

@@ -34,7 +34,15 @@ export function entryJson(entry: ListEntry): ListEntryJson {
 }
 
 export function rowJson(row: ListRow): ListEntryJson {
-  return entryJson({ kind: row.kind, prefix: row.prefix, createdAt: row.created_at, expiresAt: row.expires_at, node: row.node, check: row.check_id, reason: row.reason });
+  return entryJson({
+    kind: row.kind,
+    prefix: row.prefix,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    node: row.node,
+    check: row.check_id,
+    reason: row.reason,
+  });
 }
 
 /** Explain with the same entry shape for every list change (plus what the change was) and ISO times. */
@@ -42,7 +50,15 @@ export function explanationJson(explanation: Explanation) {
   return {
     ip: explanation.ip,
     lists: explanation.lists.map((change) => ({
-      ...entryJson({ kind: change.kind as ListKind, prefix: change.prefix, createdAt: change.at, expiresAt: change.expiresAt, node: change.node, check: change.check, reason: change.reason }),
+      ...entryJson({
+        kind: change.kind as ListKind,
+        prefix: change.prefix,
+        createdAt: change.at,
+        expiresAt: change.expiresAt,
+        node: change.node,
+        check: change.check,
+        reason: change.reason,
+      }),
       op: change.op,
       evidence: change.evidence,
     })),

@@ -60,15 +60,25 @@ export function importRoute<E extends { Bindings: { address: string } }>(
         ttl: settings.ttl as string | undefined,
         reason: settings.reason as string | undefined,
         force,
-        confirm: "force=true (a query parameter, or \"force\": true in a JSON body)",
+        confirm: 'force=true (a query parameter, or "force": true in a JSON body)',
         defaultTtlMs: { ban: banTtlMs, allow: null },
       });
       const removed = await removeListed(store, kind, removals, "removed by a decision feed");
       const written = await store.flush(WRITE_WAIT_MS);
-      return c.json({ ...report, removed: removed.removed, absent: removed.absent, refused: [...report.refused, ...removed.refused], refusedCount: report.refusedCount + removed.refused.length, written });
+      return c.json({
+        ...report,
+        removed: removed.removed,
+        absent: removed.absent,
+        refused: [...report.refused, ...removed.refused],
+        refusedCount: report.refusedCount + removed.refused.length,
+        written,
+      });
     } catch (error) {
       if (!(error instanceof ImportError)) throw error;
-      return c.json({ error: `the store did not take the import: ${error.message}; lines up to ${error.report.lastLine} are in force`, ...error.report }, 503);
+      return c.json({
+        error: `the store did not take the import: ${error.message}; lines up to ${error.report.lastLine} are in force`,
+        ...error.report,
+      }, 503);
     }
   });
 }

@@ -49,15 +49,33 @@ export function registerProcessMetrics(metrics: Metrics, store: Store, maxConnec
     expected = now + LAG_TICK_MS;
   }, LAG_TICK_MS).unref();
 
-  metrics.gauge("mxscreen_build_info", "Always 1: the version and the runtime of this process, as labels.", () => [[{ version: VERSION, runtime: runtimeName() }, 1]]);
-  metrics.gauge("process_open_fds", "Open file descriptors (sampled every 5 s): every held client is one.", () => openFds === undefined ? [] : [[{}, openFds]]);
+  metrics.gauge(
+    "mxscreen_build_info",
+    "Always 1: the version and the runtime of this process, as labels.",
+    () => [[{ version: VERSION, runtime: runtimeName() }, 1]],
+  );
+  metrics.gauge(
+    "process_open_fds",
+    "Open file descriptors (sampled every 5 s): every held client is one.",
+    () => openFds === undefined ? [] : [[{}, openFds]],
+  );
   if (maxFds !== undefined) metrics.gauge("process_max_fds", "The open-files limit (RLIMIT_NOFILE soft limit).", () => maxFds);
   metrics.gauge("process_resident_memory_bytes", "Resident set size.", () => process.memoryUsage.rss());
-  metrics.gauge("mxscreen_event_loop_lag_seconds", "How late the last 500 ms timer of the main thread fired: time the accept loop could not answer.", () => lagSeconds);
-  metrics.gauge("mxscreen_list_entries", "Entries in force in this node's memory, by list (ban, pass, allow).", () =>
-    (["ban", "pass", "allow"] as const).map((list) => [{ list }, store.inForce(list)] as const));
-  metrics.gauge("mxscreen_store_table_rows", "Rows per table of the shared database, as the node doing the housekeeping counted them last (every 5 minutes).", () =>
-    Object.entries(store.tableRows()).map(([table, rows]) => [{ table }, rows] as const));
+  metrics.gauge(
+    "mxscreen_event_loop_lag_seconds",
+    "How late the last 500 ms timer of the main thread fired: time the accept loop could not answer.",
+    () => lagSeconds,
+  );
+  metrics.gauge(
+    "mxscreen_list_entries",
+    "Entries in force in this node's memory, by list (ban, pass, allow).",
+    () => (["ban", "pass", "allow"] as const).map((list) => [{ list }, store.inForce(list)] as const),
+  );
+  metrics.gauge(
+    "mxscreen_store_table_rows",
+    "Rows per table of the shared database, as the node doing the housekeeping counted them last (every 5 minutes).",
+    () => Object.entries(store.tableRows()).map(([table, rows]) => [{ table }, rows] as const),
+  );
   if (maxConnections !== undefined) {
     metrics.gauge("mxscreen_max_connections", "MXSCREEN_MAX_CONNECTIONS: past it new clients get 421 4.3.2.", () => maxConnections);
   }

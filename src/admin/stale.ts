@@ -22,7 +22,11 @@ const READ_WAIT_MS = 1_000;
  * to be away or does not answer within its deadline: an operator looking during an outage gets
  * an answer at once, marked stale, never an error or a hang.
  */
-export async function fromStoreOrMemory<T>(store: Store, read: () => Promise<T>, memory: () => T): Promise<{ value: T; stale?: Staleness }> {
+export async function fromStoreOrMemory<T>(
+  store: Store,
+  read: () => Promise<T>,
+  memory: () => T,
+): Promise<{ value: T; stale?: Staleness }> {
   const staleness = (reason: string): Staleness => {
     const { lastContact } = store.health();
     return { reason, lastContact: lastContact === 0 ? null : new Date(lastContact).toISOString() };
@@ -40,7 +44,14 @@ export async function fromStoreOrMemory<T>(store: Store, read: () => Promise<T>,
 /** The fleet's numbers as far as this node knows them without the database: its lists; the verdicts and nodes live only there. */
 export function fleetFromMemory(store: Store, now: number): FleetStats {
   const count = (kind: ListKind) => store.entries(kind, now).length;
-  return { lists: { ban: count("ban"), pass: count("pass"), allow: count("allow") }, events: {}, topOffenders: [], recent: [], nodes: [], observed: null };
+  return {
+    lists: { ban: count("ban"), pass: count("pass"), allow: count("allow") },
+    events: {},
+    topOffenders: [],
+    recent: [],
+    nodes: [],
+    observed: null,
+  };
 }
 
 /** The entries in this node's memory that cover `ip`; the history of changes and verdicts lives only in the database. */

@@ -28,7 +28,11 @@ export const connRate = defineCheck({
     if (breach === undefined) return undefined;
     return {
       reply: reply(421, "4.7.0", `${settings.hostname} Error: too many connections from ${facts.client.address}`),
-      evidence: { limit: breach.limit, key: breach.limit === "client" ? facts.client.address : facts.connectionRate.prefixKey, connections_per_minute: breach.count },
+      evidence: {
+        limit: breach.limit,
+        key: breach.limit === "client" ? facts.client.address : facts.connectionRate.prefixKey,
+        connections_per_minute: breach.count,
+      },
     };
   },
 });

@@ -7,7 +7,10 @@ import { reply } from "./reply.ts";
 export const EHLO_REFUSAL = reply(502, "5.5.1", "Error: EHLO not supported, send HELO");
 
 /** Whether this client's EHLO is refused: the knob is on, and the client has not passed or been allowed. */
-export function refusesEhlo(settings: { readonly ehloRefusal: boolean }, client: { readonly passed: boolean; readonly allowed: boolean }): boolean {
+export function refusesEhlo(
+  settings: { readonly ehloRefusal: boolean },
+  client: { readonly passed: boolean; readonly allowed: boolean },
+): boolean {
   return settings.ehloRefusal && !client.passed && !client.allowed;
 }
 

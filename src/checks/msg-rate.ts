@@ -28,7 +28,11 @@ export const msgRate = defineCheck({
     if (breach === undefined) return undefined;
     return {
       reply: reply(450, "4.7.1", `Error: too much mail from ${facts.client.address}`),
-      evidence: { limit: breach.limit, key: breach.limit === "client" ? facts.client.address : facts.rates.messages.prefixKey, messages_per_hour: breach.count },
+      evidence: {
+        limit: breach.limit,
+        key: breach.limit === "client" ? facts.client.address : facts.rates.messages.prefixKey,
+        messages_per_hour: breach.count,
+      },
     };
   },
 });

@@ -27,7 +27,12 @@ export const rcptRate = defineCheck({
     if (breach === undefined) return undefined;
     return {
       reply: reply(450, "4.7.1", `<${facts.recipient.mailbox}>: Error: too many recipients from ${facts.client.address}`),
-      evidence: { limit: breach.limit, key: breach.limit === "client" ? facts.client.address : facts.rates.recipients.prefixKey, recipients_per_hour: breach.count, rcpt: facts.recipient.mailbox },
+      evidence: {
+        limit: breach.limit,
+        key: breach.limit === "client" ? facts.client.address : facts.rates.recipients.prefixKey,
+        recipients_per_hour: breach.count,
+        rcpt: facts.recipient.mailbox,
+      },
     };
   },
 });

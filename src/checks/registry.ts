@@ -91,6 +91,10 @@ export function actionVariable(checkId: string): string {
 }
 
 /** The one rule for what a hit does: nothing but a log entry in observe mode, else the configured action or the check's default. */
-export function effectiveAction(check: { readonly id: CheckId; readonly defaultAction: CheckAction }, actions: CheckActions, observe: boolean): EffectiveAction {
+export function effectiveAction(
+  check: { readonly id: CheckId; readonly defaultAction: CheckAction },
+  actions: CheckActions,
+  observe: boolean,
+): EffectiveAction {
   return observe ? "observe" : actions[check.id] ?? check.defaultAction;
 }

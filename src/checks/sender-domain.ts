@@ -27,7 +27,11 @@ export const senderDomain = defineCheck({
     const nullMx = answer.status === "ok" && answer.records.length === 1 && answer.records[0] === ".";
     if (answer.status === "ok" && !nullMx) return undefined;
     return {
-      reply: reply(550, "5.1.8", `<${sender}>: Sender address rejected: ${nullMx ? "Domain accepts no mail (null MX)" : "Domain not found"}`),
+      reply: reply(
+        550,
+        "5.1.8",
+        `<${sender}>: Sender address rejected: ${nullMx ? "Domain accepts no mail (null MX)" : "Domain not found"}`,
+      ),
       evidence: { sender, domain, dns: nullMx ? "null-mx" : "nxdomain" },
     };
   },

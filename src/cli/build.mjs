@@ -27,7 +27,11 @@ const libsqlAddon = {
     build.onLoad({ filter: /[\\/]node_modules[\\/]libsql[\\/](index|promise)\.js$/ }, async ({ path }) => {
       const source = await readFile(path, "utf8");
       const dynamic = "require(`@libsql/${target}`)";
-      if (!source.includes(dynamic)) throw new Error(`${path} no longer loads its addon with ${dynamic}: look at how it does now and update ${fileURLToPath(import.meta.url)}`);
+      if (!source.includes(dynamic)) {
+        throw new Error(
+          `${path} no longer loads its addon with ${dynamic}: look at how it does now and update ${fileURLToPath(import.meta.url)}`,
+        );
+      }
       return { contents: source.replace(dynamic, `require(${JSON.stringify(LIBSQL_ADDON)})`), loader: "js" };
     });
   },

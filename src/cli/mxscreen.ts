@@ -61,7 +61,8 @@ function listCommands(kind: "ban" | "allow", ttl: string, summary: string, ttlDe
       name: `${kind} import`,
       args: `FILE|- [--ttl ${ttl}] [--reason TEXT] [--force]`,
       summary: `add every address or prefix of a file (- for stdin) to the ${kind} list`,
-      details: `One address or CIDR a line, then an optional reason; # comments; Postfix postscreen_access_list lines (192.0.2.0/24 reject, permit) ` +
+      details:
+        `One address or CIDR a line, then an optional reason; # comments; Postfix postscreen_access_list lines (192.0.2.0/24 reject, permit) ` +
         `go to the ban and allow lists. --ttl and --reason apply to every line (${ttlDefault.toLowerCase()}); --force confirms wide prefixes line by line. ` +
         "Prints what was added, what was present already, and each refused line with its number; exits 1 when a line was refused.",
       options: LIST_ADD,
@@ -73,7 +74,12 @@ function listCommands(kind: "ban" | "allow", ttl: string, summary: string, ttlDe
 }
 
 const COMMANDS: readonly Command[] = [
-  ...listCommands("ban", "1d|never", "ban on every node sharing the store", "--ttl defaults to MXSCREEN_BAN_TTL (the server's, with --server)"),
+  ...listCommands(
+    "ban",
+    "1d|never",
+    "ban on every node sharing the store",
+    "--ttl defaults to MXSCREEN_BAN_TTL (the server's, with --server)",
+  ),
   ...listCommands("allow", "DURATION", "never screen or ban these clients", "No end unless --ttl"),
   { name: "stats", args: "", summary: "the fleet's numbers, last hour", options: {}, arity: 0 },
   { name: "explain", args: "IP", summary: "every verdict about IP, with the evidence", options: {}, arity: 1 },
@@ -98,12 +104,16 @@ function usage(): string {
     const form = `${c.name} ${c.args}`.trimEnd();
     return form.length > 50 ? `  ${form}\n  ${"".padEnd(50)} ${c.summary}` : `  ${form.padEnd(50)} ${c.summary}`;
   });
-  return `usage: mxscreen COMMAND [--json] [--server URL [--token TOKEN]]\n       mxscreen --version | help [COMMAND]\n\n${lines.join("\n")}\n\n${REMOTE}`;
+  return `usage: mxscreen COMMAND [--json] [--server URL [--token TOKEN]]\n       mxscreen --version | help [COMMAND]\n\n${
+    lines.join("\n")
+  }\n\n${REMOTE}`;
 }
 
 function commandHelp(command: Command): string {
   const options = Object.keys({ ...command.options, ...COMMON }).map((o) => `--${o}`).join(" ");
-  return `usage: mxscreen ${command.name} ${command.args}\n\n${command.summary}.${command.details ? `\n${command.details}` : ""}\n\noptions: ${options}\n${command.localOnly ? "Works on the store in MXSCREEN_DB_URL only (not with --server)." : REMOTE}`;
+  return `usage: mxscreen ${command.name} ${command.args}\n\n${command.summary}.${
+    command.details ? `\n${command.details}` : ""
+  }\n\noptions: ${options}\n${command.localOnly ? "Works on the store in MXSCREEN_DB_URL only (not with --server)." : REMOTE}`;
 }
 
 /** Bad input: exit 2 with one line; `help` is shown after it when the command was not understood. */
@@ -143,14 +153,27 @@ function table(rows: Record<string, unknown>[], columns: string[]): string {
 
 /** What enforcing each check in `ignore` or `observe` would cost (README: Observe before you enforce). */
 function observedTable(o: ObservedChecks): string {
-  const rows = o.checks.map((c) => ({ ...c, action: c.action ?? "?", "false positives if enforced": describeRate(c), hits: c.sampled ? `${c.hits} (newest)` : c.hits }));
-  return `what enforcing would cost, checks in ignore or observe (hits from ${durationText(o.windowMs)} to ${durationText(o.retryWindowMs)} ago; a 4xx not followed by a delivery within ${
+  const rows = o.checks.map((c) => ({
+    ...c,
+    action: c.action ?? "?",
+    "false positives if enforced": describeRate(c),
+    hits: c.sampled ? `${c.hits} (newest)` : c.hits,
+  }));
+  return `what enforcing would cost, checks in ignore or observe (hits from ${durationText(o.windowMs)} to ${
     durationText(o.retryWindowMs)
-  } counts as a bot):\n${table(rows, ["check", "action", "clients", "hits", "legitimate", "bot", "unknown", "false positives if enforced"])}`;
+  } ago; a 4xx not followed by a delivery within ${durationText(o.retryWindowMs)} counts as a bot):\n${
+    table(rows, ["check", "action", "clients", "hits", "legitimate", "bot", "unknown", "false positives if enforced"])
+  }`;
 }
 
 function entryTable(entries: readonly ListEntryJson[]): string {
-  const rows = entries.map((e) => ({ ...e, expires: e.expiresAt ?? "never", since: e.createdAt, check: e.check ?? "", reason: e.reason ?? "" }));
+  const rows = entries.map((e) => ({
+    ...e,
+    expires: e.expiresAt ?? "never",
+    since: e.createdAt,
+    check: e.check ?? "",
+    reason: e.reason ?? "",
+  }));
   return table(rows, ["prefix", "expires", "node", "check", "reason", "since"]);
 }
 
@@ -172,7 +195,14 @@ interface Backend {
 
 async function localBackend(): Promise<Backend> {
   const config = loadConfig(process.env, { hostname: hostname(), cpus: 1, openFiles: openFilesLimit() ?? USUAL_OPEN_FILES });
-  const store = await Store.open({ url: config.dbUrl, authToken: config.dbAuthToken, syncUrl: config.dbSyncUrl, node: config.node, index: false, timeoutMs: config.dbTimeoutMs }, () => {});
+  const store = await Store.open({
+    url: config.dbUrl,
+    authToken: config.dbAuthToken,
+    syncUrl: config.dbSyncUrl,
+    node: config.node,
+    index: false,
+    timeoutMs: config.dbTimeoutMs,
+  }, () => {});
   // The nodes would read the change at their next poll; nudged, they read it now. Best effort:
   // a node this side cannot reach (or whose token differs) keeps its poll.
   const nudges = new Nudges(undefined, config.adminToken, () => {});
@@ -213,7 +243,9 @@ async function localBackend(): Promise<Backend> {
         return report;
       } catch (error) {
         if (!(error instanceof ImportError)) throw error;
-        throw new Failure(`${kind} import: the store at ${config.dbUrl} did not take a batch (${error.message}); lines up to ${error.report.lastLine} are in force, ${error.report.added} added`);
+        throw new Failure(
+          `${kind} import: the store at ${config.dbUrl} did not take a batch (${error.message}); lines up to ${error.report.lastLine} are in force, ${error.report.added} added`,
+        );
       }
     },
     explain: async (text) => {
@@ -228,7 +260,9 @@ async function localBackend(): Promise<Backend> {
 
 function remoteBackend(server: string, token: string | undefined): Backend {
   const base = server.replace(/\/+$/, "");
-  if (!/^https?:\/\/[^/]+/.test(base)) throw new UsageError(`--server ${JSON.stringify(server)} is not valid: expected the admin API's URL, e.g. http://mx1.example:8025`);
+  if (!/^https?:\/\/[^/]+/.test(base)) {
+    throw new UsageError(`--server ${JSON.stringify(server)} is not valid: expected the admin API's URL, e.g. http://mx1.example:8025`);
+  }
   const call = async (what: string, path: string, init: RequestInit = {}) => {
     const headers = new Headers(init.headers);
     if (token) headers.set("authorization", `Bearer ${token}`);
@@ -237,12 +271,20 @@ function remoteBackend(server: string, token: string | undefined): Backend {
     try {
       response = await fetch(base + path, { ...init, headers, signal: AbortSignal.timeout(15_000) });
     } catch (error) {
-      throw new Failure(`${what}: cannot reach the admin API at ${base} (${(error as Error).message}); check --server and that MXSCREEN_ADMIN_LISTEN is reachable from here`);
+      throw new Failure(
+        `${what}: cannot reach the admin API at ${base} (${
+          (error as Error).message
+        }); check --server and that MXSCREEN_ADMIN_LISTEN is reachable from here`,
+      );
     }
     const body = await response.json().catch(() => ({})) as Record<string, unknown>;
     if (response.status === 400) throw new UsageError(`${what}: ${body.error}`);
     if (response.status === 401 || response.status === 403) {
-      throw new Failure(`${what}: ${base} refused: ${body.error ?? response.status}; pass the node's MXSCREEN_ADMIN_TOKEN with --token or MXSCREEN_ADMIN_TOKEN`);
+      throw new Failure(
+        `${what}: ${base} refused: ${
+          body.error ?? response.status
+        }; pass the node's MXSCREEN_ADMIN_TOKEN with --token or MXSCREEN_ADMIN_TOKEN`,
+      );
     }
     if (response.status >= 500) throw new Failure(`${what}: ${base} answered ${response.status}: ${body.error ?? "no reason given"}`);
     return { status: response.status, body };
@@ -262,8 +304,16 @@ function remoteBackend(server: string, token: string | undefined): Backend {
       for (const chunk of logicalChunks(text, REMOTE_IMPORT_LINES)) {
         const query = new URLSearchParams({ line: String(chunk.firstLine) });
         for (const [name, value] of Object.entries(request)) if (value !== undefined) query.set(name, String(value));
-        const { status, body } = await call(`${kind} import`, `${path(kind)}/import?${query}`, { method: "POST", body: chunk.text, headers: { "content-type": "text/plain" } });
-        if (status !== 200) throw new Failure(`${kind} import: ${base} answered ${status}: ${body.error ?? "no reason given"}; lines up to ${total.lastLine} are in force`);
+        const { status, body } = await call(`${kind} import`, `${path(kind)}/import?${query}`, {
+          method: "POST",
+          body: chunk.text,
+          headers: { "content-type": "text/plain" },
+        });
+        if (status !== 200) {
+          throw new Failure(
+            `${kind} import: ${base} answered ${status}: ${body.error ?? "no reason given"}; lines up to ${total.lastLine} are in force`,
+          );
+        }
         const part = body as unknown as ImportReport;
         total = {
           added: total.added + part.added,
@@ -306,10 +356,18 @@ async function readStdin(): Promise<string> {
 /** What an import did, for a person: the counts, then the refused lines with their numbers. */
 function importSummary(kind: string, report: ImportReport): string {
   const n = (value: number) => value.toLocaleString("en");
-  const lists = report.lists.ban > 0 && report.lists.allow > 0 ? ` (${n(report.lists.ban)} bans, ${n(report.lists.allow)} allow entries)` : "";
-  const lines = [`${kind} import: ${n(report.added)} added${lists}, ${n(report.present)} already present, ${n(report.refusedCount)} refused`];
-  for (const refused of report.refused.slice(0, SHOWN_REFUSALS)) lines.push(`  line ${refused.line}: ${JSON.stringify(refused.text)}: ${refused.error}`);
-  if (report.refusedCount > SHOWN_REFUSALS) lines.push(`  … and ${n(report.refusedCount - SHOWN_REFUSALS)} more (--json lists the first 1,000)`);
+  const lists = report.lists.ban > 0 && report.lists.allow > 0
+    ? ` (${n(report.lists.ban)} bans, ${n(report.lists.allow)} allow entries)`
+    : "";
+  const lines = [
+    `${kind} import: ${n(report.added)} added${lists}, ${n(report.present)} already present, ${n(report.refusedCount)} refused`,
+  ];
+  for (const refused of report.refused.slice(0, SHOWN_REFUSALS)) {
+    lines.push(`  line ${refused.line}: ${JSON.stringify(refused.text)}: ${refused.error}`);
+  }
+  if (report.refusedCount > SHOWN_REFUSALS) {
+    lines.push(`  … and ${n(report.refusedCount - SHOWN_REFUSALS)} more (--json lists the first 1,000)`);
+  }
   return lines.join("\n");
 }
 
@@ -333,14 +391,24 @@ function showConfig(all: boolean, json: boolean, print: (text: string) => void):
       return Reflect.get(target, name);
     },
   });
-  const config = loadConfig(env, { hostname: hostname(), cpus: navigator.hardwareConcurrency ?? 1, openFiles: openFilesLimit() ?? USUAL_OPEN_FILES });
+  const config = loadConfig(env, {
+    hostname: hostname(),
+    cpus: navigator.hardwareConcurrency ?? 1,
+    openFiles: openFilesLimit() ?? USUAL_OPEN_FILES,
+  });
   const names = [...known].filter((name) => all || (process.env[name] ?? "").trim() !== "").sort();
-  const settings = Object.fromEntries(names.map((name) => [name, process.env[name] === undefined || process.env[name]!.trim() === "" ? null : shown(name, process.env[name]!)]));
+  const settings = Object.fromEntries(
+    names.map((
+      name,
+    ) => [name, process.env[name] === undefined || process.env[name]!.trim() === "" ? null : shown(name, process.env[name]!)]),
+  );
   if (json) print(JSON.stringify({ settings, unknown: config.unknownVariables }, null, 2));
   else {
     for (const [name, value] of Object.entries(settings)) print(value === null ? `${name} = (default)` : `${name} = ${value}`);
   }
-  for (const name of config.unknownVariables) console.error(`mxscreen: ${name} is not a setting mxscreen knows (ignored): check its spelling against the README`);
+  for (const name of config.unknownVariables) {
+    console.error(`mxscreen: ${name} is not a setting mxscreen knows (ignored): check its spelling against the README`);
+  }
 }
 
 async function run(argv: string[], print: (text: string) => void): Promise<number> {
@@ -348,7 +416,9 @@ async function run(argv: string[], print: (text: string) => void): Promise<numbe
     print(`mxscreen ${VERSION} (${runtimeName()})`);
     return 0;
   }
-  const words = parseArgs({ args: argv, options: { ...COMMON, ...LIST_ADD, all: { type: "boolean" } }, strict: false, allowPositionals: true }).positionals;
+  const words =
+    parseArgs({ args: argv, options: { ...COMMON, ...LIST_ADD, all: { type: "boolean" } }, strict: false, allowPositionals: true })
+      .positionals;
   if (words.length === 0 || words[0] === "help") {
     const about = findCommand(words.slice(1));
     print(about ? commandHelp(about) : usage());
@@ -372,10 +442,14 @@ async function run(argv: string[], print: (text: string) => void): Promise<numbe
     print(commandHelp(command));
     return 0;
   }
-  if (rest.length > command.arity) throw new UsageError(`${command.name}: unexpected ${JSON.stringify(rest.slice(command.arity).join(" "))}`, commandHelp(command));
+  if (rest.length > command.arity) {
+    throw new UsageError(`${command.name}: unexpected ${JSON.stringify(rest.slice(command.arity).join(" "))}`, commandHelp(command));
+  }
   const json = values.json === true;
   const server = (values.server as string | undefined) ?? process.env.MXSCREEN_SERVER;
-  if (server !== undefined && command.localOnly) throw new UsageError(`${command.name} works on this machine's store only, not with --server`);
+  if (server !== undefined && command.localOnly) {
+    throw new UsageError(`${command.name} works on this machine's store only, not with --server`);
+  }
 
   if (command.name === "config") {
     showConfig(values.all === true, json, print);
@@ -394,7 +468,9 @@ async function run(argv: string[], print: (text: string) => void): Promise<numbe
     return 0;
   }
 
-  const backend = server === undefined ? await localBackend() : remoteBackend(server, (values.token as string | undefined) ?? process.env.MXSCREEN_ADMIN_TOKEN);
+  const backend = server === undefined
+    ? await localBackend()
+    : remoteBackend(server, (values.token as string | undefined) ?? process.env.MXSCREEN_ADMIN_TOKEN);
   try {
     const [target = ""] = rest;
     if (command.name === "stats") {
@@ -403,8 +479,21 @@ async function run(argv: string[], print: (text: string) => void): Promise<numbe
       else {
         print(`in force: ${stats.lists.ban} bans, ${stats.lists.pass} passes, ${stats.lists.allow} allow entries`);
         print(`\nverdicts, last hour (fleet):\n${table(Object.entries(stats.events).map(([event, n]) => ({ event, n })), ["event", "n"])}`);
-        print(`\ntop offenders, last hour:\n${table(stats.topOffenders.map((o) => ({ ...o, last: new Date(o.last).toISOString() })), ["ip", "events", "lastEvent", "last"])}`);
-        print(`\nnodes:\n${table(stats.nodes.map((n) => ({ ...n, lastSeen: new Date(n.lastSeen).toISOString() })), ["name", "runtime", "listen", "lastSeen"])}`);
+        print(
+          `\ntop offenders, last hour:\n${
+            table(stats.topOffenders.map((o) => ({ ...o, last: new Date(o.last).toISOString() })), ["ip", "events", "lastEvent", "last"])
+          }`,
+        );
+        print(
+          `\nnodes:\n${
+            table(stats.nodes.map((n) => ({ ...n, lastSeen: new Date(n.lastSeen).toISOString() })), [
+              "name",
+              "runtime",
+              "listen",
+              "lastSeen",
+            ])
+          }`,
+        );
         if (stats.observed) print(`\n${observedTable(stats.observed)}`);
       }
       return 0;
@@ -414,8 +503,32 @@ async function run(argv: string[], print: (text: string) => void): Promise<numbe
       const result = await backend.explain(target);
       if (json) print(JSON.stringify(result, null, 2));
       else {
-        print(`verdicts about ${result.ip}:\n${table(result.events.map((e) => ({ ...e, evidence: JSON.stringify(e.evidence) })), ["at", "node", "event", "check", "action", "evidence"])}`);
-        print(`\nlist entries covering ${result.ip}:\n${table(result.lists.map((l) => ({ ...l, at: l.createdAt, expires: l.expiresAt ?? "never" })), ["at", "kind", "prefix", "op", "expires", "node", "check", "reason"])}`);
+        print(
+          `verdicts about ${result.ip}:\n${
+            table(result.events.map((e) => ({ ...e, evidence: JSON.stringify(e.evidence) })), [
+              "at",
+              "node",
+              "event",
+              "check",
+              "action",
+              "evidence",
+            ])
+          }`,
+        );
+        print(
+          `\nlist entries covering ${result.ip}:\n${
+            table(result.lists.map((l) => ({ ...l, at: l.createdAt, expires: l.expiresAt ?? "never" })), [
+              "at",
+              "kind",
+              "prefix",
+              "op",
+              "expires",
+              "node",
+              "check",
+              "reason",
+            ])
+          }`,
+        );
       }
       return 0;
     }
@@ -433,23 +546,44 @@ async function run(argv: string[], print: (text: string) => void): Promise<numbe
       const total = text.split("\n").length - (text.endsWith("\n") ? 1 : 0);
       const terminal = process.stderr.isTTY === true;
       const show = (report: ImportReport) => {
-        if (terminal) process.stderr.write(`\rmxscreen: ${kind} import: line ${report.lastLine.toLocaleString("en")} of ${total.toLocaleString("en")}, ${report.added.toLocaleString("en")} added`);
+        if (terminal) {
+          process.stderr.write(
+            `\rmxscreen: ${kind} import: line ${report.lastLine.toLocaleString("en")} of ${total.toLocaleString("en")}, ${
+              report.added.toLocaleString("en")
+            } added`,
+          );
+        }
       };
-      const report = await backend.import(kind as "ban" | "allow", text, { ttl: values.ttl as string | undefined, reason: values.reason as string | undefined, force: values.force as boolean | undefined }, show);
+      const report = await backend.import(kind as "ban" | "allow", text, {
+        ttl: values.ttl as string | undefined,
+        reason: values.reason as string | undefined,
+        force: values.force as boolean | undefined,
+      }, show);
       if (terminal) process.stderr.write("\r\x1b[K");
       if (json) print(JSON.stringify(report, null, 2));
       else print(importSummary(kind, report));
       return report.refusedCount > 0 ? 1 : 0;
     }
     if (sub === "add") {
-      const entry = await backend.add(kind, { address: target, ttl: values.ttl as string | undefined, reason: values.reason as string | undefined, force: values.force as boolean | undefined });
-      print(json ? JSON.stringify(entry) : `${kind === "ban" ? "banned" : "allowed"} ${entry.prefix} until ${entry.expiresAt ?? "removed"}`);
+      const entry = await backend.add(kind, {
+        address: target,
+        ttl: values.ttl as string | undefined,
+        reason: values.reason as string | undefined,
+        force: values.force as boolean | undefined,
+      });
+      print(
+        json ? JSON.stringify(entry) : `${kind === "ban" ? "banned" : "allowed"} ${entry.prefix} until ${entry.expiresAt ?? "removed"}`,
+      );
       return 0;
     }
     const checked = checkAddress(target);
     if (!checked.ok) throw new UsageError(`${kind} rm: ${checked.error}`);
     if (!(await backend.remove(kind, checked.value))) {
-      throw new Failure(`${kind} rm: ${formatPrefix(parsePrefix(checked.value)!)} is not on the ${kind} list: nothing was removed (see mxscreen ${kind} ls)`);
+      throw new Failure(
+        `${kind} rm: ${
+          formatPrefix(parsePrefix(checked.value)!)
+        } is not on the ${kind} list: nothing was removed (see mxscreen ${kind} ls)`,
+      );
     }
     print(json ? JSON.stringify({ removed: checked.value }) : `removed ${checked.value} from the ${kind} list`);
     return 0;

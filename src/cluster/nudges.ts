@@ -52,13 +52,21 @@ export class Nudges {
     return fetch(`${peer.replace(/\/+$/, "")}/api/nudge`, { method: "POST", headers, signal: AbortSignal.timeout(NUDGE_TIMEOUT_MS) })
       .then(async (response) => {
         await response.body?.cancel();
-        if (!response.ok) throw new Error(`it answered ${response.status}${response.status === 401 || response.status === 403 ? " (give every node the same MXSCREEN_ADMIN_TOKEN)" : ""}`);
+        if (!response.ok) {
+          throw new Error(
+            `it answered ${response.status}${
+              response.status === 401 || response.status === 403 ? " (give every node the same MXSCREEN_ADMIN_TOKEN)" : ""
+            }`,
+          );
+        }
         if (this.failing.delete(peer)) this.onError(new Error(`nudging ${peer} works again`));
       })
       .catch((error) => {
         if (this.failing.has(peer)) return;
         this.failing.add(peer);
-        this.onError(new Error(`cannot nudge the node at ${peer} after a ban (${(error as Error).message}); it still reads the ban at its next poll`));
+        this.onError(
+          new Error(`cannot nudge the node at ${peer} after a ban (${(error as Error).message}); it still reads the ban at its next poll`),
+        );
       })
       .finally(() => {
         const again = this.inflight.get(peer);

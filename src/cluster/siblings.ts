@@ -28,7 +28,10 @@ export class Siblings {
   private stopping = false;
 
   constructor(count: number, private readonly logger: Logger) {
-    this.siblings = Array.from({ length: count }, (_, i) => ({ index: i + 1, child: undefined, startedAt: 0, delayMs: FIRST_DELAY_MS, timer: undefined }));
+    this.siblings = Array.from(
+      { length: count },
+      (_, i) => ({ index: i + 1, child: undefined, startedAt: 0, delayMs: FIRST_DELAY_MS, timer: undefined }),
+    );
   }
 
   start(): void {
@@ -73,9 +76,13 @@ export class Siblings {
       sibling.child = undefined;
       if (this.stopping) return;
       if (Date.now() - sibling.startedAt >= STEADY_MS) sibling.delayMs = FIRST_DELAY_MS;
-      this.logger.note("error", `process ${sibling.index} exited (${signal ?? `code ${code}`}): starting it again in ${sibling.delayMs} ms`, {
-        process: sibling.index,
-      });
+      this.logger.note(
+        "error",
+        `process ${sibling.index} exited (${signal ?? `code ${code}`}): starting it again in ${sibling.delayMs} ms`,
+        {
+          process: sibling.index,
+        },
+      );
       sibling.timer = setTimeout(() => this.spawn(sibling), sibling.delayMs);
       sibling.delayMs = Math.min(sibling.delayMs * 2, MAX_DELAY_MS);
     });

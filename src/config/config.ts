@@ -1,4 +1,4 @@
-import { actionVariable, CHECKS, type CheckId, type ChecksSettings, effectiveAction } from "../checks/registry.ts";
+import { actionVariable, type CheckId, CHECKS, type ChecksSettings, effectiveAction } from "../checks/registry.ts";
 import { CHECK_ACTIONS, type CheckAction, type EffectiveAction } from "../checks/types.ts";
 import { formatIP, parseIP, type Prefix } from "../ip/address.ts";
 import { ConfigError } from "./config-error.ts";
@@ -60,18 +60,20 @@ export interface Config {
   readonly adminUrl: string | undefined;
   readonly queueFile: string;
   /** MXSCREEN_UPSTREAM: relay to this MTA; undefined: deliver to the spool. */
-  readonly upstream: {
-    readonly host: string;
-    readonly port: number;
-    readonly identity: "xclient" | "xforward" | "proxy" | "none" | "auto";
-    readonly timeoutMs: number;
-    /** MXSCREEN_UPSTREAM_DATA_TIMEOUT: for the answer to the final `.` (RFC 5321 4.5.3.2.6: 10 minutes). */
-    readonly dataEndTimeoutMs: number;
-    /** MXSCREEN_UPSTREAM_POOL: idle connections kept per worker for later sessions; 0 = one connection per session. */
-    readonly poolSize: number;
-    /** MXSCREEN_UPSTREAM_IDLE_TIMEOUT: an idle connection is closed after this, before the upstream's own timeout. */
-    readonly idleTimeoutMs: number;
-  } & UpstreamTlsConfig | undefined;
+  readonly upstream:
+    | {
+      readonly host: string;
+      readonly port: number;
+      readonly identity: "xclient" | "xforward" | "proxy" | "none" | "auto";
+      readonly timeoutMs: number;
+      /** MXSCREEN_UPSTREAM_DATA_TIMEOUT: for the answer to the final `.` (RFC 5321 4.5.3.2.6: 10 minutes). */
+      readonly dataEndTimeoutMs: number;
+      /** MXSCREEN_UPSTREAM_POOL: idle connections kept per worker for later sessions; 0 = one connection per session. */
+      readonly poolSize: number;
+      /** MXSCREEN_UPSTREAM_IDLE_TIMEOUT: an idle connection is closed after this, before the upstream's own timeout. */
+      readonly idleTimeoutMs: number;
+    } & UpstreamTlsConfig
+    | undefined;
   /** PEM files; both set, STARTTLS is offered. */
   readonly tls: { readonly certPath: string; readonly keyPath: string } | undefined;
   readonly followIntervalMs: number;
@@ -84,7 +86,11 @@ export interface Config {
   /** MXSCREEN_EVENTS_RETENTION and MXSCREEN_EVENTS_MAX_ROWS: what the housekeeping keeps of `events`. */
   readonly retention: { readonly eventsMs: number; readonly eventsMaxRows: number };
   /** MXSCREEN_OBSERVE_WINDOW and MXSCREEN_OBSERVE_RETRY_WINDOW: what the estimate of enforcing the checks in `ignore` or `observe` reads. */
-  readonly observe: { readonly windowMs: number; readonly retryWindowMs: number; readonly actions: Readonly<Record<CheckId, EffectiveAction>> };
+  readonly observe: {
+    readonly windowMs: number;
+    readonly retryWindowMs: number;
+    readonly actions: Readonly<Record<CheckId, EffectiveAction>>;
+  };
   /** MXSCREEN_DB_TIMEOUT: the longest any one call to the database may take before it counts as an outage. */
   readonly dbTimeoutMs: number;
   /** How long one DNS question may take before it counts as a failure. */
@@ -106,7 +112,9 @@ export interface Config {
   /** MXSCREEN_ACTION_<CHECK> for every check in the registry, defaults filled in. */
   readonly checkActions: Readonly<Record<CheckId, CheckAction>>;
   /** The greylist timings and cap; undefined when nothing greylists (MXSCREEN_GREYLIST off, and the harvest check only logs). */
-  readonly greylist: { readonly delayMs: number; readonly windowMs: number; readonly passTtlMs: number; readonly maxTriplets: number } | undefined;
+  readonly greylist:
+    | { readonly delayMs: number; readonly windowMs: number; readonly passTtlMs: number; readonly maxTriplets: number }
+    | undefined;
   /** The harvest check's thresholds; `domains`: the domains that can be harvested (MXSCREEN_ACCEPT_DOMAINS, empty for any). */
   readonly harvest: { readonly threshold: number; readonly prefixClients: number; readonly domains: readonly string[] };
   readonly connectionLimits: { readonly perClient: number; readonly perPrefix: number; readonly total: number };
@@ -174,18 +182,30 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   const allowItems = (allowText ?? "").split(",").map((item) => item.trim()).filter((item) => item !== "");
   const allowDomains = allowItems.filter((item) => item.startsWith(".")).map((item) => {
     if (!/^(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i.test(item)) {
-      throw new ConfigError("MXSCREEN_ALLOW", allowText!, `CIDR prefixes and .domain suffixes (${JSON.stringify(item)} is not a domain suffix)`);
+      throw new ConfigError(
+        "MXSCREEN_ALLOW",
+        allowText!,
+        `CIDR prefixes and .domain suffixes (${JSON.stringify(item)} is not a domain suffix)`,
+      );
     }
     return item.toLowerCase();
   });
   const dns = get("MXSCREEN_DNS");
   const upstreamText = get("MXSCREEN_UPSTREAM");
-  const upstreamUrl = upstreamText === undefined ? undefined : /^smtp:\/\/(?:\[([^\]]+)\]|([^:/\[\]]+))(?::(\d{1,5}))?\/?$/.exec(upstreamText.trim());
+  const upstreamUrl = upstreamText === undefined
+    ? undefined
+    : /^smtp:\/\/(?:\[([^\]]+)\]|([^:/\[\]]+))(?::(\d{1,5}))?\/?$/.exec(upstreamText.trim());
   if (upstreamText !== undefined && (!upstreamUrl || Number(upstreamUrl[3] ?? 25) > 65535 || Number(upstreamUrl[3] ?? 25) < 1)) {
     throw new ConfigError("MXSCREEN_UPSTREAM", upstreamText, "smtp://host:port of the MTA behind mxscreen, e.g. smtp://127.0.0.1:10025");
   }
   // Checked even without MXSCREEN_UPSTREAM, so a typo shows before the day it is needed.
-  const upstreamIdentity = parseChoice("MXSCREEN_UPSTREAM_IDENTITY", get("MXSCREEN_UPSTREAM_IDENTITY") ?? "auto", ["xclient", "xforward", "proxy", "none", "auto"]);
+  const upstreamIdentity = parseChoice("MXSCREEN_UPSTREAM_IDENTITY", get("MXSCREEN_UPSTREAM_IDENTITY") ?? "auto", [
+    "xclient",
+    "xforward",
+    "proxy",
+    "none",
+    "auto",
+  ]);
   const upstreamTimeoutMs = dur("MXSCREEN_UPSTREAM_TIMEOUT", "2m");
   const upstreamTls = parseUpstreamTls(get);
   const upstreamDataEndTimeoutMs = dur("MXSCREEN_UPSTREAM_DATA_TIMEOUT", "10m");
@@ -195,7 +215,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   };
   // RFC 5321 4.5.3.2.7 gives a server 5 minutes before it may drop an idle client (Postfix's smtpd_timeout, 300s).
   if (upstreamPool.idleTimeoutMs === 0 || upstreamPool.idleTimeoutMs >= 300_000) {
-    throw new ConfigError("MXSCREEN_UPSTREAM_IDLE_TIMEOUT", get("MXSCREEN_UPSTREAM_IDLE_TIMEOUT")!, "a duration above 0 and below 5m, the upstream's own idle timeout (RFC 5321 4.5.3.2.7, Postfix smtpd_timeout)");
+    throw new ConfigError(
+      "MXSCREEN_UPSTREAM_IDLE_TIMEOUT",
+      get("MXSCREEN_UPSTREAM_IDLE_TIMEOUT")!,
+      "a duration above 0 and below 5m, the upstream's own idle timeout (RFC 5321 4.5.3.2.7, Postfix smtpd_timeout)",
+    );
   }
   const certPath = get("MXSCREEN_TLS_CERT");
   const keyPath = get("MXSCREEN_TLS_KEY");
@@ -207,7 +231,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   const adminText = env.MXSCREEN_ADMIN_LISTEN ?? "127.0.0.1:8025";
   const adminToken = get("MXSCREEN_ADMIN_TOKEN");
   if (adminToken !== undefined && (adminToken.length < 16 || /\s/.test(adminToken))) {
-    throw new ConfigError("MXSCREEN_ADMIN_TOKEN", "(hidden)", "a token of at least 16 characters without spaces, e.g. from openssl rand -hex 24");
+    throw new ConfigError(
+      "MXSCREEN_ADMIN_TOKEN",
+      "(hidden)",
+      "a token of at least 16 characters without spaces, e.g. from openssl rand -hex 24",
+    );
   }
   const int = (name: string, fallback: number, min: number, max: number) => parseInteger(name, get(name) ?? String(fallback), min, max);
   const greetWaitMs = dur("MXSCREEN_GREET_WAIT", "6s");
@@ -223,14 +251,18 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   const maxConnections = int("MXSCREEN_MAX_CONNECTIONS", Math.max(1, host.openFiles - reservedFiles(host.openFiles)), 1, host.openFiles);
   const processes = int("MXSCREEN_PROCESSES", 1, 1, 64);
   const checkActions = Object.fromEntries(
-    CHECKS.map((check) => [check.id, parseChoice(actionVariable(check.id), get(actionVariable(check.id)) ?? check.defaultAction, CHECK_ACTIONS)]),
+    CHECKS.map((
+      check,
+    ) => [check.id, parseChoice(actionVariable(check.id), get(actionVariable(check.id)) ?? check.defaultAction, CHECK_ACTIONS)]),
   ) as Record<CheckId, CheckAction>;
   // Each check declares its knobs (src/checks/types.ts): their variables, defaults and parsers.
   const listen = parseListen("MXSCREEN_LISTEN", get("MXSCREEN_LISTEN") ?? "0.0.0.0:2525");
   const acceptDomains = parseDomainList("MXSCREEN_ACCEPT_DOMAINS", get("MXSCREEN_ACCEPT_DOMAINS") ?? "");
   const knobs = {
     ...Object.fromEntries(
-      CHECKS.flatMap((check) => Object.entries(check.settings)).map(([key, knob]) => [key, knob.parse(knob.variable, get(knob.variable) ?? knob.fallback)]),
+      CHECKS.flatMap((check) => Object.entries(check.settings)).map((
+        [key, knob],
+      ) => [key, knob.parse(knob.variable, get(knob.variable) ?? knob.fallback)]),
     ),
     hostname,
   } as ChecksSettings;
@@ -241,7 +273,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
   const config: Config = {
     listen,
     hostname,
-    hostnameUnqualified: FULLY_QUALIFIED.test(hostname) ? undefined : hostnameSetting === undefined ? "the system hostname" : "MXSCREEN_HOSTNAME",
+    hostnameUnqualified: FULLY_QUALIFIED.test(hostname)
+      ? undefined
+      : hostnameSetting === undefined
+      ? "the system hostname"
+      : "MXSCREEN_HOSTNAME",
     // Fly.io names each machine's region (ams, iad …): one node per region needs no setting.
     node: get("MXSCREEN_NODE") ?? nonEmpty(env.FLY_REGION) ?? host.hostname,
     dbUrl: get("MXSCREEN_DB_URL") ?? "file:data/mxscreen.db",
@@ -254,7 +290,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     processIndex: int("MXSCREEN_PROCESS_INDEX", 0, 0, processes - 1),
     greetWaitMs,
     // 2s as postscreen, but never longer than a greet wait set shorter than that.
-    greetWaitStressMs: get("MXSCREEN_GREET_WAIT_STRESS") === undefined ? Math.min(2000, greetWaitMs) : dur("MXSCREEN_GREET_WAIT_STRESS", "2s"),
+    greetWaitStressMs: get("MXSCREEN_GREET_WAIT_STRESS") === undefined
+      ? Math.min(2000, greetWaitMs)
+      : dur("MXSCREEN_GREET_WAIT_STRESS", "2s"),
     stressConnections: int("MXSCREEN_STRESS_CONNECTIONS", Math.max(1, Math.floor(maxConnections * 0.75)), 1, host.openFiles),
     passTtlMs: dur("MXSCREEN_PASS_TTL", "1d"),
     // Unset, as long as the greet test's: a pass then lasts exactly MXSCREEN_PASS_TTL, as before there were two.
@@ -271,15 +309,31 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     adminToken,
     adminUrl: get("MXSCREEN_ADMIN_URL"),
     queueFile: get("MXSCREEN_QUEUE_FILE") ?? "data/store-queue.jsonl",
-    upstream: upstreamUrl ? { host: upstreamUrl[1] ?? upstreamUrl[2], port: Number(upstreamUrl[3] ?? 25), identity: upstreamIdentity, timeoutMs: upstreamTimeoutMs, dataEndTimeoutMs: upstreamDataEndTimeoutMs, ...upstreamPool, ...upstreamTls }
+    upstream: upstreamUrl
+      ? {
+        host: upstreamUrl[1] ?? upstreamUrl[2],
+        port: Number(upstreamUrl[3] ?? 25),
+        identity: upstreamIdentity,
+        timeoutMs: upstreamTimeoutMs,
+        dataEndTimeoutMs: upstreamDataEndTimeoutMs,
+        ...upstreamPool,
+        ...upstreamTls,
+      }
       : undefined,
     tls: certPath === undefined ? undefined : { certPath, keyPath: keyPath! },
     followIntervalMs: dur("MXSCREEN_FOLLOW_INTERVAL", "250ms"),
     followIdleIntervalMs: dur("MXSCREEN_FOLLOW_IDLE_INTERVAL", "5s"),
     replicaSyncIntervalMs: dur("MXSCREEN_REPLICA_SYNC_INTERVAL", "5s"),
     countersIntervalMs: dur("MXSCREEN_COUNTERS_INTERVAL", "5s"),
-    retention: { eventsMs: dur("MXSCREEN_EVENTS_RETENTION", "30d"), eventsMaxRows: int("MXSCREEN_EVENTS_MAX_ROWS", 10_000_000, 1000, 1_000_000_000) },
-    observe: { windowMs: dur("MXSCREEN_OBSERVE_WINDOW", "7d"), retryWindowMs: dur("MXSCREEN_OBSERVE_RETRY_WINDOW", "4h"), actions: effectiveActions(checkActions, mode === "observe") },
+    retention: {
+      eventsMs: dur("MXSCREEN_EVENTS_RETENTION", "30d"),
+      eventsMaxRows: int("MXSCREEN_EVENTS_MAX_ROWS", 10_000_000, 1000, 1_000_000_000),
+    },
+    observe: {
+      windowMs: dur("MXSCREEN_OBSERVE_WINDOW", "7d"),
+      retryWindowMs: dur("MXSCREEN_OBSERVE_RETRY_WINDOW", "4h"),
+      actions: effectiveActions(checkActions, mode === "observe"),
+    },
     dbTimeoutMs: dur("MXSCREEN_DB_TIMEOUT", "3s"),
     dnsTimeoutMs: dur("MXSCREEN_DNS_TIMEOUT", "5s"),
     log: parseChoice("MXSCREEN_LOG", get("MXSCREEN_LOG") ?? "text", ["text", "json", "postfix"]),
@@ -291,13 +345,20 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     commandTimeoutMs,
     dataTimeoutMs: dur("MXSCREEN_DATA_TIMEOUT", "10m"),
     // 10s as Postfix's smtpd_timeout under stress, but never longer than a command timeout set shorter.
-    stressTimeoutMs: get("MXSCREEN_COMMAND_TIMEOUT_STRESS") === undefined ? Math.min(10_000, commandTimeoutMs) : dur("MXSCREEN_COMMAND_TIMEOUT_STRESS", "10s"),
+    stressTimeoutMs: get("MXSCREEN_COMMAND_TIMEOUT_STRESS") === undefined
+      ? Math.min(10_000, commandTimeoutMs)
+      : dur("MXSCREEN_COMMAND_TIMEOUT_STRESS", "10s"),
     shutdownTimeoutMs: dur("MXSCREEN_SHUTDOWN_TIMEOUT", "30s"),
     ipv6PrefixLength: parseInteger("MXSCREEN_IPV6_PREFIX", get("MXSCREEN_IPV6_PREFIX") ?? "64", 16, 128),
     checks,
     checkActions,
     greylist: greylisting
-      ? { delayMs: checks.greylistDelayMs, windowMs: checks.greylistWindowMs, passTtlMs: checks.greylistPassTtlMs, maxTriplets: checks.greylistMaxTriplets }
+      ? {
+        delayMs: checks.greylistDelayMs,
+        windowMs: checks.greylistWindowMs,
+        passTtlMs: checks.greylistPassTtlMs,
+        maxTriplets: checks.greylistMaxTriplets,
+      }
       : undefined,
     harvest: { threshold: checks.harvestThreshold, prefixClients: checks.harvestPrefixClients, domains: acceptDomains },
     connectionLimits: { perClient: checks.maxConnPerClient, perPrefix: checks.maxConnPerPrefix, total: maxConnections },
@@ -310,40 +371,88 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     unknownVariables: [],
   };
   const unknownVariables = Object.keys(env).filter((name) => name.startsWith("MXSCREEN_") && !read.has(name)).sort();
-  if (config.dbTimeoutMs < 100) throw new ConfigError("MXSCREEN_DB_TIMEOUT", get("MXSCREEN_DB_TIMEOUT") ?? "", "a duration of at least 100ms");
-  if (config.countersIntervalMs < 100) throw new ConfigError("MXSCREEN_COUNTERS_INTERVAL", get("MXSCREEN_COUNTERS_INTERVAL") ?? "", "a duration of at least 100ms");
-  if (config.followIntervalMs < 50) throw new ConfigError("MXSCREEN_FOLLOW_INTERVAL", get("MXSCREEN_FOLLOW_INTERVAL") ?? "", "a duration of at least 50ms");
-  if (config.replicaSyncIntervalMs < 1000) throw new ConfigError("MXSCREEN_REPLICA_SYNC_INTERVAL", get("MXSCREEN_REPLICA_SYNC_INTERVAL") ?? "", "a duration of at least 1s");
-  if (config.followIdleIntervalMs < config.followIntervalMs) {
-    throw new ConfigError("MXSCREEN_FOLLOW_IDLE_INTERVAL", get("MXSCREEN_FOLLOW_IDLE_INTERVAL") ?? "", "a duration at least MXSCREEN_FOLLOW_INTERVAL");
+  if (config.dbTimeoutMs < 100) {
+    throw new ConfigError("MXSCREEN_DB_TIMEOUT", get("MXSCREEN_DB_TIMEOUT") ?? "", "a duration of at least 100ms");
   }
-  if (config.retention.eventsMs === 0) throw new ConfigError("MXSCREEN_EVENTS_RETENTION", get("MXSCREEN_EVENTS_RETENTION") ?? "", "a duration above 0");
+  if (config.countersIntervalMs < 100) {
+    throw new ConfigError("MXSCREEN_COUNTERS_INTERVAL", get("MXSCREEN_COUNTERS_INTERVAL") ?? "", "a duration of at least 100ms");
+  }
+  if (config.followIntervalMs < 50) {
+    throw new ConfigError("MXSCREEN_FOLLOW_INTERVAL", get("MXSCREEN_FOLLOW_INTERVAL") ?? "", "a duration of at least 50ms");
+  }
+  if (config.replicaSyncIntervalMs < 1000) {
+    throw new ConfigError("MXSCREEN_REPLICA_SYNC_INTERVAL", get("MXSCREEN_REPLICA_SYNC_INTERVAL") ?? "", "a duration of at least 1s");
+  }
+  if (config.followIdleIntervalMs < config.followIntervalMs) {
+    throw new ConfigError(
+      "MXSCREEN_FOLLOW_IDLE_INTERVAL",
+      get("MXSCREEN_FOLLOW_IDLE_INTERVAL") ?? "",
+      "a duration at least MXSCREEN_FOLLOW_INTERVAL",
+    );
+  }
+  if (config.retention.eventsMs === 0) {
+    throw new ConfigError("MXSCREEN_EVENTS_RETENTION", get("MXSCREEN_EVENTS_RETENTION") ?? "", "a duration above 0");
+  }
   if (config.observe.windowMs <= config.observe.retryWindowMs) {
-    throw new ConfigError("MXSCREEN_OBSERVE_WINDOW", get("MXSCREEN_OBSERVE_WINDOW") ?? "7d", "a duration longer than MXSCREEN_OBSERVE_RETRY_WINDOW: hits younger than that are not judged yet");
+    throw new ConfigError(
+      "MXSCREEN_OBSERVE_WINDOW",
+      get("MXSCREEN_OBSERVE_WINDOW") ?? "7d",
+      "a duration longer than MXSCREEN_OBSERVE_RETRY_WINDOW: hits younger than that are not judged yet",
+    );
   }
   if (config.passTtlMs === 0) throw new ConfigError("MXSCREEN_PASS_TTL", get("MXSCREEN_PASS_TTL") ?? "", "a duration above 0");
-  if (config.protocolPassTtlMs === 0) throw new ConfigError("MXSCREEN_PROTOCOL_PASS_TTL", get("MXSCREEN_PROTOCOL_PASS_TTL") ?? "", "a duration above 0");
+  if (config.protocolPassTtlMs === 0) {
+    throw new ConfigError("MXSCREEN_PROTOCOL_PASS_TTL", get("MXSCREEN_PROTOCOL_PASS_TTL") ?? "", "a duration above 0");
+  }
   if (config.greylist !== undefined && config.greylist.windowMs <= config.greylist.delayMs) {
-    throw new ConfigError("MXSCREEN_GREYLIST_WINDOW", get("MXSCREEN_GREYLIST_WINDOW") ?? "4h", "a duration longer than MXSCREEN_GREYLIST_DELAY, or no retry could ever pass");
+    throw new ConfigError(
+      "MXSCREEN_GREYLIST_WINDOW",
+      get("MXSCREEN_GREYLIST_WINDOW") ?? "4h",
+      "a duration longer than MXSCREEN_GREYLIST_DELAY, or no retry could ever pass",
+    );
   }
   if (config.processes > 1 && config.listen.some((address) => address.port === 0)) {
-    throw new ConfigError("MXSCREEN_LISTEN", get("MXSCREEN_LISTEN") ?? "", "fixed ports when MXSCREEN_PROCESSES is above 1 (port 0 would give each process a different port)");
+    throw new ConfigError(
+      "MXSCREEN_LISTEN",
+      get("MXSCREEN_LISTEN") ?? "",
+      "fixed ports when MXSCREEN_PROCESSES is above 1 (port 0 would give each process a different port)",
+    );
   }
   if (config.greetWaitStressMs > config.greetWaitMs) {
-    throw new ConfigError("MXSCREEN_GREET_WAIT_STRESS", get("MXSCREEN_GREET_WAIT_STRESS") ?? "2s", `a duration no longer than MXSCREEN_GREET_WAIT (${config.greetWaitMs} ms)`);
+    throw new ConfigError(
+      "MXSCREEN_GREET_WAIT_STRESS",
+      get("MXSCREEN_GREET_WAIT_STRESS") ?? "2s",
+      `a duration no longer than MXSCREEN_GREET_WAIT (${config.greetWaitMs} ms)`,
+    );
   }
-  if (config.commandTimeoutMs === 0) throw new ConfigError("MXSCREEN_COMMAND_TIMEOUT", get("MXSCREEN_COMMAND_TIMEOUT") ?? "", "a duration above 0");
+  if (config.commandTimeoutMs === 0) {
+    throw new ConfigError("MXSCREEN_COMMAND_TIMEOUT", get("MXSCREEN_COMMAND_TIMEOUT") ?? "", "a duration above 0");
+  }
   if (config.stressTimeoutMs === 0 || config.stressTimeoutMs > config.commandTimeoutMs) {
-    throw new ConfigError("MXSCREEN_COMMAND_TIMEOUT_STRESS", get("MXSCREEN_COMMAND_TIMEOUT_STRESS") ?? "", `a duration above 0 and no longer than MXSCREEN_COMMAND_TIMEOUT (${config.commandTimeoutMs} ms)`);
+    throw new ConfigError(
+      "MXSCREEN_COMMAND_TIMEOUT_STRESS",
+      get("MXSCREEN_COMMAND_TIMEOUT_STRESS") ?? "",
+      `a duration above 0 and no longer than MXSCREEN_COMMAND_TIMEOUT (${config.commandTimeoutMs} ms)`,
+    );
   }
-  if (config.tarpit.maxMs > 60_000) throw new ConfigError("MXSCREEN_TARPIT_MAX", get("MXSCREEN_TARPIT_MAX") ?? "", "a duration of at most 1m (RFC 5321 4.5.3.2: a client waits 5 minutes for a reply; a tarpit must not make it give up)");
+  if (config.tarpit.maxMs > 60_000) {
+    throw new ConfigError(
+      "MXSCREEN_TARPIT_MAX",
+      get("MXSCREEN_TARPIT_MAX") ?? "",
+      "a duration of at most 1m (RFC 5321 4.5.3.2: a client waits 5 minutes for a reply; a tarpit must not make it give up)",
+    );
+  }
   if (config.dnsTimeoutMs === 0) throw new ConfigError("MXSCREEN_DNS_TIMEOUT", get("MXSCREEN_DNS_TIMEOUT") ?? "", "a duration above 0");
   if (config.banTtlMs === 0) throw new ConfigError("MXSCREEN_BAN_TTL", get("MXSCREEN_BAN_TTL") ?? "", "a duration above 0");
   if (!/^(file:|libsql:|https?:|wss?:)/.test(config.dbUrl)) {
     throw new ConfigError("MXSCREEN_DB_URL", config.dbUrl, "a libSQL URL: file:path, libsql://host, http://host:port");
   }
   if (config.adminUrl !== undefined && !/^https?:\/\/[^/\s]+\/?$/.test(config.adminUrl)) {
-    throw new ConfigError("MXSCREEN_ADMIN_URL", config.adminUrl, "the URL other nodes reach this node's admin API at, e.g. http://10.0.0.7:8025");
+    throw new ConfigError(
+      "MXSCREEN_ADMIN_URL",
+      config.adminUrl,
+      "the URL other nodes reach this node's admin API at, e.g. http://10.0.0.7:8025",
+    );
   }
   if (config.dbSyncUrl !== undefined && !config.dbUrl.startsWith("file:")) {
     throw new ConfigError("MXSCREEN_DB_URL", config.dbUrl, "a file: URL when MXSCREEN_DB_SYNC_URL makes it an embedded replica");
@@ -353,5 +462,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
 
 /** What each check does on this node, as `effectiveAction` applies it: what the estimate of enforcing shows beside each check. */
 function effectiveActions(actions: Readonly<Record<CheckId, CheckAction>>, observe: boolean): Record<CheckId, EffectiveAction> {
-  return Object.fromEntries(CHECKS.map((check) => [check.id, effectiveAction(check, actions, observe)])) as Record<CheckId, EffectiveAction>;
+  return Object.fromEntries(CHECKS.map((check) => [check.id, effectiveAction(check, actions, observe)])) as Record<
+    CheckId,
+    EffectiveAction
+  >;
 }

@@ -1,4 +1,4 @@
-import { type Prefix, parseIP, parsePrefix } from "../ip/address.ts";
+import { parseIP, parsePrefix, type Prefix } from "../ip/address.ts";
 import { isMailbox } from "../smtp/path.ts";
 import { ConfigError } from "./config-error.ts";
 
@@ -91,7 +91,9 @@ export function parseHostPort(variable: string, text: string): ListenAddress {
 /** `trap@example.org,old@example.org` → lower-cased mailboxes. */
 export function parseMailboxList(variable: string, text: string): string[] {
   return text.split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== "").map((mailbox) => {
-    if (!isMailbox(mailbox)) throw new ConfigError(variable, text, `mail addresses separated by commas (${JSON.stringify(mailbox)} is not one)`);
+    if (!isMailbox(mailbox)) {
+      throw new ConfigError(variable, text, `mail addresses separated by commas (${JSON.stringify(mailbox)} is not one)`);
+    }
     return mailbox;
   });
 }

@@ -15,6 +15,8 @@ const MAX_WORKERS = 256;
  */
 export function parseWorkers(text: string, cpus: number): number {
   if (text.trim().toLowerCase() === "auto") return cpus <= 2 ? 0 : Math.min(cpus, MAX_WORKERS);
-  if (!/^\d+$/.test(text.trim())) throw new ConfigError("MXSCREEN_WORKERS", text, `auto, or a whole number from 0 to ${MAX_WORKERS} (0: sessions on the main thread)`);
+  if (!/^\d+$/.test(text.trim())) {
+    throw new ConfigError("MXSCREEN_WORKERS", text, `auto, or a whole number from 0 to ${MAX_WORKERS} (0: sessions on the main thread)`);
+  }
   return parseInteger("MXSCREEN_WORKERS", text, 0, MAX_WORKERS);
 }

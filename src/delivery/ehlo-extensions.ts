@@ -8,5 +8,10 @@ export function ehloKeywordsOf(replyText: string): Set<string> {
 
 /** What an upstream's EHLO reply lets the session offer its clients. */
 export function extensionsOf(keywords: ReadonlySet<string>): Extensions {
-  return { eightBitMime: keywords.has("8BITMIME"), smtputf8: keywords.has("SMTPUTF8"), dsn: keywords.has("DSN"), chunking: keywords.has("CHUNKING") };
+  return {
+    eightBitMime: keywords.has("8BITMIME"),
+    smtputf8: keywords.has("SMTPUTF8"),
+    dsn: keywords.has("DSN"),
+    chunking: keywords.has("CHUNKING"),
+  };
 }

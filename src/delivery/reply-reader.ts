@@ -21,7 +21,9 @@ export class ReplyReader {
       const line = this.buffered.slice(0, end + 1).replace(/\r?\n$/, "\r\n");
       this.buffered = this.buffered.slice(end + 1);
       const m = /^(\d{3})([ -])/.exec(line);
-      if (!m && !/^\d{3}\r\n$/.test(line)) throw new Error(`the upstream sent a line that is not an SMTP reply: ${JSON.stringify(line.slice(0, 80))}`);
+      if (!m && !/^\d{3}\r\n$/.test(line)) {
+        throw new Error(`the upstream sent a line that is not an SMTP reply: ${JSON.stringify(line.slice(0, 80))}`);
+      }
       this.lines.push(m ? line : line.replace(/\r\n$/, " \r\n"));
       if (!m || m[2] === " ") {
         replies.push({ code: Number(line.slice(0, 3)), text: this.lines.join("") });
@@ -34,5 +36,9 @@ export class ReplyReader {
 
 /** RFC 3461 xtext, as XCLIENT attribute values need it. */
 export function xtext(value: string): string {
-  return [...new TextEncoder().encode(value)].map((b) => (b < 33 || b > 126 || b === 0x2b || b === 0x3d ? `+${b.toString(16).toUpperCase().padStart(2, "0")}` : String.fromCharCode(b))).join("");
+  return [...new TextEncoder().encode(value)].map((
+    b,
+  ) => (b < 33 || b > 126 || b === 0x2b || b === 0x3d ? `+${b.toString(16).toUpperCase().padStart(2, "0")}` : String.fromCharCode(b))).join(
+    "",
+  );
 }

@@ -138,7 +138,6 @@ async function removeStale(tmp: string, now: number): Promise<void> {
   }
 }
 
-
 /** CRLF → LF for a chunk of whole lines. */
 function toLf(bytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(bytes.length);
@@ -149,7 +148,6 @@ function toLf(bytes: Uint8Array): Uint8Array {
   }
   return out.subarray(0, n);
 }
-
 
 function randomHex(bytes: number): string {
   return [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");

@@ -232,7 +232,10 @@ export class UpstreamMachine {
 
   /** The connection could not be made, or ended (reset, closed) before we were done with it. */
   lost(reason: string, now: number): UpstreamOutput[] {
-    this.broken(this.phase.at === "connecting" ? `cannot connect to ${this.settings.name}: ${reason}` : `${this.settings.name} ${reason}`, now);
+    this.broken(
+      this.phase.at === "connecting" ? `cannot connect to ${this.settings.name}: ${reason}` : `${this.settings.name} ${reason}`,
+      now,
+    );
     return this.flush();
   }
 
@@ -258,7 +261,12 @@ export class UpstreamMachine {
   tick(now: number): UpstreamOutput[] {
     if (now < this.deadline) return [];
     const waited = this.asked?.line === "." ? this.settings.dataEndTimeoutMs : this.settings.timeoutMs;
-    this.broken(this.phase.at === "connecting" ? `no connection to ${this.settings.name} within ${waited} ms` : `${this.settings.name} did not answer within ${waited} ms`, now);
+    this.broken(
+      this.phase.at === "connecting"
+        ? `no connection to ${this.settings.name} within ${waited} ms`
+        : `${this.settings.name} did not answer within ${waited} ms`,
+      now,
+    );
     return this.flush();
   }
 
@@ -339,14 +347,21 @@ export class UpstreamMachine {
         return this.write(encoder.encode(`EHLO ${hostname}\r\n`));
       case "ehlo": {
         if (reply.code !== 250) {
-          return this.broken(`${name} answered ${this.phase.again && this.greetsWithHelo ? "HELO" : "EHLO"}${this.phase.again ? " after XCLIENT" : ""} with ${oneLine(reply)}`, now);
+          return this.broken(
+            `${name} answered ${this.phase.again && this.greetsWithHelo ? "HELO" : "EHLO"}${
+              this.phase.again ? " after XCLIENT" : ""
+            } with ${oneLine(reply)}`,
+            now,
+          );
         }
         if (!this.phase.again && !this.secured && this.tlsFailure === undefined && this.settings.tls !== "off") {
           if (/^250[ -]STARTTLS\b/im.test(reply.text)) {
             this.phase = { at: "starttls", ehlo: reply };
             return this.write(encoder.encode("STARTTLS\r\n"));
           }
-          if (this.settings.tls === "verify") return this.broken(`${name} does not offer STARTTLS, which MXSCREEN_UPSTREAM_TLS=verify requires`, now);
+          if (this.settings.tls === "verify") {
+            return this.broken(`${name} does not offer STARTTLS, which MXSCREEN_UPSTREAM_TLS=verify requires`, now);
+          }
         }
         return this.introduced(reply, now);
       }
@@ -364,7 +379,10 @@ export class UpstreamMachine {
       case "xclient":
         if (reply.code !== 220) {
           if (this.phase.handover && reply.code >= 500) this.xclientRefusedOnHandover = true;
-          return this.broken(`${name} refused XCLIENT${this.phase.handover ? " for a second client on one connection" : ""}: ${oneLine(reply)}`, now);
+          return this.broken(
+            `${name} refused XCLIENT${this.phase.handover ? " for a second client on one connection" : ""}: ${oneLine(reply)}`,
+            now,
+          );
         }
         this.phase = { at: "ehlo", again: true, handover: this.phase.handover };
         // Postfix takes the name of the HELO or EHLO after XCLIENT over XCLIENT's HELO=, and an
@@ -484,7 +502,8 @@ export class UpstreamMachine {
    * client's questions: it is closed, a new one asked for, and the questions wait for that.
    */
   private broken(reason: string, now: number): void {
-    const handover = this.phase.at === "probe" || ((this.phase.at === "xclient" || this.phase.at === "ehlo" || this.phase.at === "xforward") && this.phase.handover);
+    const handover = this.phase.at === "probe" ||
+      ((this.phase.at === "xclient" || this.phase.at === "ehlo" || this.phase.at === "xforward") && this.phase.handover);
     if (!handover) return this.fail(reason, false);
     this.reconnect(reason, now);
   }

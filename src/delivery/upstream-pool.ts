@@ -69,7 +69,9 @@ export class UpstreamPool {
     const fallback = upstream.tlsFallback;
     if (fallback !== undefined && !this.tlsFallbackSaid) {
       this.tlsFallbackSaid = true;
-      this.warn(`${fallback}: relaying in plaintext (MXSCREEN_UPSTREAM_TLS=may; fix the upstream's TLS, or set MXSCREEN_UPSTREAM_TLS=off to stop trying)`);
+      this.warn(
+        `${fallback}: relaying in plaintext (MXSCREEN_UPSTREAM_TLS=may; fix the upstream's TLS, or set MXSCREEN_UPSTREAM_TLS=off to stop trying)`,
+      );
     }
     if (upstream.refusesSecondXclient && this.xclientReuse) {
       this.xclientReuse = false;

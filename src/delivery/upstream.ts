@@ -2,7 +2,13 @@ import { connectTcp } from "../net/connect.ts";
 import type { OutboundSocket } from "../net/types.ts";
 import { concatBytes } from "../smtp/bytes.ts";
 import type { Extensions } from "../smtp/extensions.ts";
-import { type ClientIdentity, type UpstreamAnswer, UpstreamMachine, type UpstreamOutput, type UpstreamSettings } from "./upstream-machine.ts";
+import {
+  type ClientIdentity,
+  type UpstreamAnswer,
+  UpstreamMachine,
+  type UpstreamOutput,
+  type UpstreamSettings,
+} from "./upstream-machine.ts";
 
 const HIGH_WATER = 256 * 1024;
 const LOW_WATER = 64 * 1024;

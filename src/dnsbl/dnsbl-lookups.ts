@@ -53,10 +53,16 @@ export class DnsblLookups {
     for (const zone of new Set(this.sites.map((site) => site.zone))) {
       void this.dns.query(`${reversedLabels(TEST_ADDRESS)}.${zone}`, "A").then((answer) => {
         // Only a listing counts: an error code here is the per-answer kind of unhealthy, logged when a client meets it.
-        const listed = answer.status === "ok" && this.sites.some((site) => site.zone === zone && zoneVerdict(answer, site).kind === "listed");
+        const listed = answer.status === "ok" &&
+          this.sites.some((site) => site.zone === zone && zoneVerdict(answer, site).kind === "listed");
         if (answer.status === "ok" && listed) {
           const reason = `the zone lists 127.0.0.1 (${answer.records.join(" ")}), which RFC 5782 says no list may list`;
-          if (!this.broken.has(zone)) this.logger.note("warn", "DNSBL zone is unhealthy: none of its answers count until it stops; check the zone and MXSCREEN_DNS", { zone, reason });
+          if (!this.broken.has(zone)) {
+            this.logger.note("warn", "DNSBL zone is unhealthy: none of its answers count until it stops; check the zone and MXSCREEN_DNS", {
+              zone,
+              reason,
+            });
+          }
           this.broken.set(zone, reason);
         } else if (answer.status === "nxdomain") {
           this.broken.delete(zone);
@@ -81,11 +87,13 @@ export class DnsblLookups {
         arrived.push({ zone, answer: cached.answer });
         continue;
       }
-      asked.push(this.dns.query(name, "A").then((answer) => {
-        arrived.push({ zone, answer });
-        this.remember(name, answer, Date.now());
-        this.watch(zone, answer, Date.now());
-      }));
+      asked.push(
+        this.dns.query(name, "A").then((answer) => {
+          arrived.push({ zone, answer });
+          this.remember(name, answer, Date.now());
+          this.watch(zone, answer, Date.now());
+        }),
+      );
     }
     return { answers: () => [...arrived], settled: Promise.allSettled(asked).then(() => {}) };
   }
@@ -100,7 +108,10 @@ export class DnsblLookups {
 
   /** Each zone and whether its answers count now: for the metrics. */
   zoneHealth(): { zone: string; healthy: boolean }[] {
-    return [...new Set(this.sites.map((site) => site.zone))].map((zone) => ({ zone, healthy: !this.broken.has(zone) && !this.failing.has(zone) }));
+    return [...new Set(this.sites.map((site) => site.zone))].map((zone) => ({
+      zone,
+      healthy: !this.broken.has(zone) && !this.failing.has(zone),
+    }));
   }
 
   private watch(zone: string, answer: DnsAnswer, now: number): void {
@@ -111,10 +122,14 @@ export class DnsblLookups {
       this.failing.add(zone);
       if ((this.warned.get(zone) ?? -Infinity) + WARN_EVERY_MS > now) return;
       this.warned.set(zone, now);
-      this.logger.note("warn", "DNSBL zone is unhealthy: its answers are not counted as listings; check the zone, its quota and MXSCREEN_DNS", {
-        zone,
-        reason: verdict.reason,
-      });
+      this.logger.note(
+        "warn",
+        "DNSBL zone is unhealthy: its answers are not counted as listings; check the zone, its quota and MXSCREEN_DNS",
+        {
+          zone,
+          reason: verdict.reason,
+        },
+      );
       return;
     }
   }

@@ -31,7 +31,13 @@ export function parseDnsblReplyMap(variable: string, path: string): DnsblReplyMa
     const m = /^(\S+)\s+(.+)$/.exec(line);
     const zone = m?.[1].toLowerCase().replace(/\.$/, "");
     if (!m || zone === undefined || !/^[a-z0-9.-]+$/.test(zone) || !SHOWN.test(m[2])) {
-      throw new ConfigError(variable, path, `"zone name" lines, the name printable ASCII of at most 200 characters (line ${index + 1} is not one: ${JSON.stringify(raw.slice(0, 80))})`);
+      throw new ConfigError(
+        variable,
+        path,
+        `"zone name" lines, the name printable ASCII of at most 200 characters (line ${index + 1} is not one: ${
+          JSON.stringify(raw.slice(0, 80))
+        })`,
+      );
     }
     map[zone] = m[2];
   });

@@ -8,7 +8,8 @@ export interface DnsblSite {
   readonly weight: number;
 }
 
-const DNSBL_EXPECTED = "comma-separated zone[=filter][*weight] items, postscreen style, e.g. zen.example*3,list.dnswl.example=127.0.[0..255].[1..3]*-4";
+const DNSBL_EXPECTED =
+  "comma-separated zone[=filter][*weight] items, postscreen style, e.g. zen.example*3,list.dnswl.example=127.0.[0..255].[1..3]*-4";
 
 /** `zen.example*3,list.dnswl.example=127.0.[0..255].[1..3]*-4` (postscreen_dnsbl_sites). */
 export function parseDnsblSites(variable: string, text: string): DnsblSite[] {
@@ -19,7 +20,9 @@ export function parseDnsblSites(variable: string, text: string): DnsblSite[] {
       throw new ConfigError(variable, text, `${DNSBL_EXPECTED} (${JSON.stringify(item)} is not one)`);
     }
     const filter = m[2] === undefined ? undefined : parseDnsblFilter(m[2]);
-    if (filter === null) throw new ConfigError(variable, text, `${DNSBL_EXPECTED} (the filter in ${JSON.stringify(item)} is not four octets)`);
+    if (filter === null) {
+      throw new ConfigError(variable, text, `${DNSBL_EXPECTED} (the filter in ${JSON.stringify(item)} is not four octets)`);
+    }
     return { zone, filter, weight: m[3] === undefined ? 1 : Number(m[3]) };
   });
 }

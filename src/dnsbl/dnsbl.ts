@@ -9,7 +9,10 @@ import { parseDnsblReplyMap, shownZone } from "./dnsbl-reply-map.ts";
 import { type DnsblSite, parseDnsblSites } from "./dnsbl-sites.ts";
 
 /** How one zone's answer counts: listed, not listed, or an answer that means trouble rather than a listing. */
-export type ZoneVerdict = { readonly kind: "listed" } | { readonly kind: "clean" } | { readonly kind: "unhealthy"; readonly reason: string };
+export type ZoneVerdict = { readonly kind: "listed" } | { readonly kind: "clean" } | {
+  readonly kind: "unhealthy";
+  readonly reason: string;
+};
 
 /**
  * 127.255.255.x is how lists say "you may not query me" (Spamhaus: public resolver, over
@@ -25,7 +28,8 @@ export function zoneVerdict(answer: DnsblAnswer["answer"], site: DnsblSite): Zon
     if (ip === null || ip.value >>> 24 !== 127) return { kind: "unhealthy", reason: `answer ${record} is outside 127.0.0.0/8` };
     if (ip.value >>> 8 === 0x7fffff) return { kind: "unhealthy", reason: `answer ${record} is an error code` };
     const octets = record.split(".").map(Number);
-    const inRange = site.filter === undefined || site.filter.every((ranges, i) => ranges.some(([low, high]) => octets[i] >= low && octets[i] <= high));
+    const inRange = site.filter === undefined ||
+      site.filter.every((ranges, i) => ranges.some(([low, high]) => octets[i] >= low && octets[i] <= high));
     if (!inRange) return { kind: "unhealthy", reason: `answer ${record} is outside the documented range` };
     listed = true;
   }
@@ -62,7 +66,10 @@ export function dnsblScore(answers: readonly DnsblAnswer[], sites: readonly Dnsb
  * The client's weighted score, and whether it is at or below MXSCREEN_DNSWL_THRESHOLD (a DNSWL
  * listing), which skips every other check of the session; undefined when no zone is configured.
  */
-export function dnswlStanding(answers: readonly DnsblAnswer[], settings: { readonly dnsbl: readonly DnsblSite[]; readonly dnswlThreshold: number }): { readonly score: number; readonly allowlisted: boolean } | undefined {
+export function dnswlStanding(
+  answers: readonly DnsblAnswer[],
+  settings: { readonly dnsbl: readonly DnsblSite[]; readonly dnswlThreshold: number },
+): { readonly score: number; readonly allowlisted: boolean } | undefined {
   if (settings.dnsbl.length === 0) return undefined;
   const { score } = dnsblScore(answers, settings.dnsbl);
   return { score, allowlisted: score <= settings.dnswlThreshold };
@@ -100,7 +107,9 @@ export const dnsbl = defineCheck({
         score,
         listed: listed.join(","),
         unhealthy: unhealthy.length > 0 ? unhealthy.join(",") : undefined,
-        answers: facts.dnsbl.map(({ zone, answer }) => `${zone}=${answer.status === "ok" ? answer.records.join("+") : answer.status}`).join(","),
+        answers: facts.dnsbl.map(({ zone, answer }) => `${zone}=${answer.status === "ok" ? answer.records.join("+") : answer.status}`).join(
+          ",",
+        ),
       },
     };
   },

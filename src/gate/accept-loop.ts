@@ -172,7 +172,12 @@ export class AcceptLoop {
    * A connection over a limit or a rate: `421` and close (enforce, ban), or let in and only
    * logged (ignore, observe). Returns the handlers of a refused connection.
    */
-  private refuseAtAccept(socket: ClientSocket, record: ConnectionRecord, check: typeof connectionLimit | typeof connRate, facts: AcceptFacts): ConnectionHandlers | undefined {
+  private refuseAtAccept(
+    socket: ClientSocket,
+    record: ConnectionRecord,
+    check: typeof connectionLimit | typeof connRate,
+    facts: AcceptFacts,
+  ): ConnectionHandlers | undefined {
     const gate = this.options.gate;
     const hit = check.evaluate(facts, gate.checks);
     if (hit === undefined) return undefined;
@@ -226,7 +231,12 @@ export class AcceptLoop {
     if (window.over && !facts.findings.some((hit) => hit.check === "dictionary")) {
       const action = effectiveAction(dictionary, this.options.gate.actions, this.options.gate.observe);
       const domain = window.domain && { domain: window.domain.name, domain_bad_recipients: window.domain.count };
-      findings.push({ event: dictionary.tag, check: dictionary.id, action, evidence: { prefix: window.prefix, prefix_bad_recipients: window.count, ...domain } });
+      findings.push({
+        event: dictionary.tag,
+        check: dictionary.id,
+        action,
+        evidence: { prefix: window.prefix, prefix_bad_recipients: window.count, ...domain },
+      });
     }
     return findings;
   }
@@ -342,7 +352,8 @@ export class AcceptLoop {
     // New clients are looked up during their greet wait; a passed one only once its DNSBL
     // verdict is older than MXSCREEN_DNSBL_TTL (its greeting then waits for the answers).
     const lookups = this.options.dnsbl;
-    const dnsblDue = lookups !== undefined && (standing.kind === "new" || (standing.kind === "passed" && this.dnsblVerdicts.due(ip, standing.entry, now)));
+    const dnsblDue = lookups !== undefined &&
+      (standing.kind === "new" || (standing.kind === "passed" && this.dnsblVerdicts.due(ip, standing.entry, now)));
     const dnsbl = dnsblDue ? lookups.start(ip, now) : undefined;
     const counted = standing.kind !== "allowed" && breach === undefined;
     const screening = new Screening(this.context, socket, record, standing, counted, dnsbl);

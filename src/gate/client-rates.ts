@@ -10,7 +10,10 @@ const HOUR_MS = 3_600_000;
 /** A fleet-wide counter by its stable name (src/store/fleet-counters.ts), over its window. */
 export type CounterSource = (name: string, windowMs: number) => WindowedCounter;
 
-type RateSettings = Pick<ChecksSettings, "maxConnRate" | "maxConnRatePrefix" | "maxMsgRate" | "maxMsgRatePrefix" | "maxRcptRate" | "maxRcptRatePrefix">;
+type RateSettings = Pick<
+  ChecksSettings,
+  "maxConnRate" | "maxConnRatePrefix" | "maxMsgRate" | "maxMsgRatePrefix" | "maxRcptRate" | "maxRcptRatePrefix"
+>;
 
 /** One rate's two counters, the address's and its network's; a limit of 0 counts nothing (rows cost the database). */
 class Rate {

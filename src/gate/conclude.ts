@@ -33,7 +33,9 @@ export function clientLabel(connection: ConnectionRecord): string {
 
 /** The address the client connected to, in the same form, for postscreen's `CONNECT from … to …`. */
 function localLabel(connection: ConnectionRecord): string {
-  return connection.local.address.includes(":") ? `[${connection.local.address}]:${connection.local.port}` : `${connection.local.address}:${connection.local.port}`;
+  return connection.local.address.includes(":")
+    ? `[${connection.local.address}]:${connection.local.port}`
+    : `${connection.local.address}:${connection.local.port}`;
 }
 
 /**
@@ -80,7 +82,9 @@ export function sessionFindings(standing: Standing, gateFindings: readonly Findi
   // A client that cannot finish the handshake it asked for has not shown it is a working MTA.
   if (facts.end === "tls-failed") return verdict({ event: "TLS-FAILED", check: "tls-failed", action: "close", evidence });
   if (facts.end === "shutdown") return verdict({ event: "SHUTDOWN", check: "none", action: "close", evidence });
-  if (standing.kind === "allowed") return verdict({ event: "ALLOWED", check: "allow", action: "pass", evidence: { ...evidence, allow: standing.source } });
+  if (standing.kind === "allowed") {
+    return verdict({ event: "ALLOWED", check: "allow", action: "pass", evidence: { ...evidence, allow: standing.source } });
+  }
   if (standing.kind === "passed") return verdict({ event: "PASS OLD", check: "none", action: "pass", evidence });
   return verdict({ event: "PASS NEW", check: "none", action: "pass", evidence });
 }
@@ -108,7 +112,12 @@ export class Concluder {
    * session then fails a check.
    */
   admit(connection: ConnectionRecord, now: number): void {
-    this.store.set("pass", { prefix: clientPrefix(connection.ip, this.config.ipv6PrefixLength), ttlMs: this.passLifetime, check: "pregreet", reason: "passed" }, now);
+    this.store.set("pass", {
+      prefix: clientPrefix(connection.ip, this.config.ipv6PrefixLength),
+      ttlMs: this.passLifetime,
+      check: "pregreet",
+      reason: "passed",
+    }, now);
   }
 
   /**

@@ -8,7 +8,6 @@ export interface ConnectionLimitsConfig {
   readonly total: number;
 }
 
-
 /**
  * Open connections per client address, per network prefix and in total (postscreen's
  * client_connection_count_limit and pre_queue_limit), counted by the accept loop.

@@ -49,7 +49,9 @@ export class Greeter {
       if (!this.config.observe) {
         const refusal: GateAction[] = this.config.banAction === "drop"
           ? [{ type: "drop" }]
-          : [{ type: "write", text: `554 5.7.1 ${this.config.hostname} Service unavailable; client refused by policy\r\n` }, { type: "close" }];
+          : [{ type: "write", text: `554 5.7.1 ${this.config.hostname} Service unavailable; client refused by policy\r\n` }, {
+            type: "close",
+          }];
         return [...refusal, { type: "conclude", finding }];
       }
       this.noted = finding;
@@ -74,7 +76,10 @@ export class Greeter {
       this.waiting = false;
       this.deadline = Infinity;
       const reason = "PROXY header from an address not in MXSCREEN_TRUSTED_PROXIES";
-      return [{ type: "drop" }, { type: "conclude", finding: { event: "PROXY", check: "proxy-protocol", action: "close", evidence: { reason, sent: bytesToText(keep) } } }];
+      return [{ type: "drop" }, {
+        type: "conclude",
+        finding: { event: "PROXY", check: "proxy-protocol", action: "close", evidence: { reason, sent: bytesToText(keep) } },
+      }];
     }
     const hit = pregreet.evaluate({ afterMs: now - this.openedAt, sent: bytesToText(keep) }, this.config.checks);
     if (hit === undefined) return [];
@@ -114,7 +119,10 @@ export class Greeter {
     const refusal: GateAction[] = this.config.banAction === "drop"
       ? [{ type: "drop" }]
       : [{ type: "write", text: bannedLiveReply(this.config.hostname) }, { type: "close" }];
-    return [...refusal, { type: "conclude", finding: bannedFinding(entry, this.config.banAction === "drop" ? "drop" : "close", "greet-wait") }];
+    return [...refusal, {
+      type: "conclude",
+      finding: bannedFinding(entry, this.config.banAction === "drop" ? "drop" : "close", "greet-wait"),
+    }];
   }
 
   /** The client sent bytes during the greet wait. */
@@ -128,6 +136,4 @@ export class Greeter {
     this.waiting = false;
     return { event: "HANGUP", check: "greet-wait", action: "none", evidence: { after_ms: now - this.openedAt } };
   }
-
 }
-

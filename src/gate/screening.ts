@@ -156,7 +156,12 @@ export class Screening implements ConnectionHandlers, Expiring {
     if (this.due !== undefined) this.context.deadlines.cancel(this.due, this);
     if (this.session) return this.session.gone();
     if (this.held && !this.concluded) {
-      return this.conclude({ event: "HANGUP", check: "greet-wait", action: "none", evidence: { after_ms: Date.now() - this.record.openedAt } });
+      return this.conclude({
+        event: "HANGUP",
+        check: "greet-wait",
+        action: "none",
+        evidence: { after_ms: Date.now() - this.record.openedAt },
+      });
     }
     const finding = this.greeter.hangup(Date.now());
     if (finding && !this.concluded) this.conclude(finding);
@@ -242,7 +247,8 @@ export class Screening implements ConnectionHandlers, Expiring {
       writer.then(() => socket.end());
     };
     const sink: SessionSink = {
-      write: (text, pace) => writer.write(text, pace && { ms: pace.stutterMs + context.tarpit.grant(this, pace.tarpitMs), final: pace.final }),
+      write: (text, pace) =>
+        writer.write(text, pace && { ms: pace.stutterMs + context.tarpit.grant(this, pace.tarpitMs), final: pace.final }),
       close: end,
       pause: () => socket.pause(),
       resume: () => socket.resume(),
@@ -264,7 +270,12 @@ export class Screening implements ConnectionHandlers, Expiring {
       greylist: (triplet) => Promise.resolve(context.greylist?.consult(triplet, Date.now()) ?? "pass"),
       end: (facts) => {
         if (facts === undefined) {
-          this.conclude({ event: "LOCAL-ERROR", check: "session", action: "close", evidence: { reason: "a bug of ours (see the BUG line)" } });
+          this.conclude({
+            event: "LOCAL-ERROR",
+            check: "session",
+            action: "close",
+            evidence: { reason: "a bug of ours (see the BUG line)" },
+          });
           return end();
         }
         const gateFindings = [
@@ -286,7 +297,12 @@ export class Screening implements ConnectionHandlers, Expiring {
     };
     const harvested = this.standing.kind === "new" ? context.harvested() : undefined;
     const rates = this.standing.kind === "allowed" ? undefined : context.rates.session(record.ip, Date.now());
-    const gate: GateFacts = { dnsbl: this.dnsbl?.answers() ?? [], stress: context.stressed(), ...(harvested?.length && { harvested, tarpitHits: 1 }), ...(rates && { rates }) };
+    const gate: GateFacts = {
+      dnsbl: this.dnsbl?.answers() ?? [],
+      stress: context.stressed(),
+      ...(harvested?.length && { harvested, tarpitHits: 1 }),
+      ...(rates && { rates }),
+    };
     this.session = context.pool.open(client, gate, early ?? this.heldEarly, sink);
     if (this.inputEnded) this.session.ended();
   }

@@ -1,5 +1,5 @@
 import type { CheckActions, EffectiveAction } from "../checks/types.ts";
-import { CHECKS, type CheckId, type ChecksSettings } from "../checks/registry.ts";
+import { type CheckId, CHECKS, type ChecksSettings } from "../checks/registry.ts";
 import type { Prefix } from "../ip/address.ts";
 import type { LogValue } from "../log/logger.ts";
 
@@ -18,7 +18,18 @@ export interface GateConfig {
 }
 
 /** The parts of the gate and the session end that decide a connection besides the checks (README: The log). */
-export const GATE_DECIDERS = ["greet-wait", "proxy-protocol", "allow", "manual", "timeout", "error-limit", "tls-failed", "session-worker", "session", "none"] as const;
+export const GATE_DECIDERS = [
+  "greet-wait",
+  "proxy-protocol",
+  "allow",
+  "manual",
+  "timeout",
+  "error-limit",
+  "tls-failed",
+  "session-worker",
+  "session",
+  "none",
+] as const;
 
 /** Who decided a connection: a check, or a part of the gate. */
 export type Decider = CheckId | (typeof GATE_DECIDERS)[number];

@@ -59,7 +59,12 @@ export class GreylistStore {
   private readonly following: Every;
 
   private constructor(private readonly store: Store, private readonly config: GreylistConfig, onError: (error: Error) => void) {
-    this.following = new Every("following the greylist triplets of the other nodes", FOLLOW_TABLES_MS, () => this.follow(store.db), onError);
+    this.following = new Every(
+      "following the greylist triplets of the other nodes",
+      FOLLOW_TABLES_MS,
+      () => this.follow(store.db),
+      onError,
+    );
   }
 
   /** Loads the triplets in force and follows the changes from then on. */

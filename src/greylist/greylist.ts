@@ -2,7 +2,7 @@ import { reply } from "../checks/reply.ts";
 import { defineCheck } from "../checks/define-check.ts";
 import { parseDuration } from "../config/duration.ts";
 import { setting } from "../config/setting.ts";
-import { parseBoolean, integerBetween } from "../config/values.ts";
+import { integerBetween, parseBoolean } from "../config/values.ts";
 import type { ReverseDns } from "../dns/types.ts";
 import { formatPrefix, mask, parseIP } from "../ip/address.ts";
 
@@ -16,7 +16,9 @@ export function greylistTriplet(clientAddress: string, reverse: ReverseDns | und
   const ip = parseIP(clientAddress);
   const network = labels.length >= 3
     ? labels.slice(1).join(".")
-    : ip === null ? clientAddress : formatPrefix({ ip: mask(ip, ip.family === 4 ? 24 : 64), length: ip.family === 4 ? 24 : 64 });
+    : ip === null
+    ? clientAddress
+    : formatPrefix({ ip: mask(ip, ip.family === 4 ? 24 : 64), length: ip.family === 4 ? 24 : 64 });
   return `${network} <${sender.toLowerCase()}> <${recipient.toLowerCase()}>`;
 }
 

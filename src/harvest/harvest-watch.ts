@@ -32,7 +32,11 @@ export class HarvestWatch {
   private readonly harvested = new Map<string, { since: number; count: number }>();
   private readonly domains: ReadonlySet<string>;
 
-  constructor(private readonly config: HarvestWatchConfig, private readonly perDomain: WindowedCounter, private readonly onChange: (change: HarvestChange) => void) {
+  constructor(
+    private readonly config: HarvestWatchConfig,
+    private readonly perDomain: WindowedCounter,
+    private readonly onChange: (change: HarvestChange) => void,
+  ) {
     this.domains = new Set(config.domains);
   }
 

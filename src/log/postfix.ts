@@ -71,7 +71,9 @@ function messageTrace(fields: Fields, ok: boolean): string[] {
   const id = String(fields.queue_id ?? "NOQUEUE");
   const lines = [`postscreen: ${id}: client=unknown[${addressOf(fields.client as string | undefined)}]`];
   if (fields.from !== undefined || fields.size !== undefined) {
-    lines.push(`qmgr: ${id}: from=<${clientText(fields.from)}>, size=${fields.size ?? 0}, nrcpt=${recipients(fields.to).length} (queue active)`);
+    lines.push(
+      `qmgr: ${id}: from=<${clientText(fields.from)}>, size=${fields.size ?? 0}, nrcpt=${recipients(fields.to).length} (queue active)`,
+    );
   }
   const agent = fields.action === "relay" ? "smtp" : "virtual";
   const relay = fields.action === "relay" ? String(fields.relay ?? "upstream") : "spool";
@@ -79,7 +81,11 @@ function messageTrace(fields: Fields, ok: boolean): string[] {
   const dsn = ok ? "2.0.0" : "4.3.0";
   const reply = clientText(fields.reply ?? (ok ? `queued as ${id}` : fields.reason));
   for (const to of recipients(fields.to)) {
-    lines.push(`${agent}: ${id}: to=<${clientText(to)}>, relay=${relay}, delay=${postscreenSeconds(fields.duration_ms)}, dsn=${dsn}, status=${status} (${reply})`);
+    lines.push(
+      `${agent}: ${id}: to=<${clientText(to)}>, relay=${relay}, delay=${
+        postscreenSeconds(fields.duration_ms)
+      }, dsn=${dsn}, status=${status} (${reply})`,
+    );
   }
   if (!ok && recipients(fields.to).length === 0) lines.push(`postscreen: warning: ${id}: not stored: ${reply}`);
   return lines;
@@ -100,7 +106,11 @@ function verdict(event: string, fields: Fields): string[] {
         `DENYLISTED ${client}`,
         `BANNED ${client}${rest(fields, ["duration_ms"])}`,
         ...(fields.action === "reject"
-          ? [`NOQUEUE: reject: CONNECT from ${client}: 554 5.7.1 Service unavailable; client [${addressOf(fields.client as string)}] blocked using mxscreen ban list; proto=SMTP`]
+          ? [
+            `NOQUEUE: reject: CONNECT from ${client}: 554 5.7.1 Service unavailable; client [${
+              addressOf(fields.client as string)
+            }] blocked using mxscreen ban list; proto=SMTP`,
+          ]
           : []),
       ];
     case "PREGREET":
@@ -144,7 +154,14 @@ export function formatPostfix(fields: Fields, time: Date, prefix: PostfixPrefix)
     const client = fields.client as string | undefined;
     const reply = clientText(fields.reply).replace(/\\r\\n/g, " ");
     const to = fields.to === undefined ? "" : ` to=<${clientText(fields.to)}>`;
-    return [stamp(time, `smtpd[${prefix.pid}]: NOQUEUE: reject: ${fields.stage} from unknown[${addressOf(client)}]: ${reply}; from=<${clientText(fields.from)}>${to} proto=ESMTP helo=<${clientText(fields.helo)}>`)];
+    return [
+      stamp(
+        time,
+        `smtpd[${prefix.pid}]: NOQUEUE: reject: ${fields.stage} from unknown[${addressOf(client)}]: ${reply}; from=<${
+          clientText(fields.from)
+        }>${to} proto=ESMTP helo=<${clientText(fields.helo)}>`,
+      ),
+    ];
   }
   if (event === "DELIVERED" || event === "DELIVERY-FAILED") {
     return messageTrace(fields, event === "DELIVERED").map((line) => {

@@ -15,7 +15,20 @@ export interface VerdictMinute {
 }
 
 /** Verdicts the gate and the session end make besides the checks' own tags (conclude.ts). */
-const GATE_VERDICTS = ["PASS NEW", "PASS OLD", "ALLOWED", "BANNED", "HANGUP", "PROXY", "TIMEOUT", "ERROR-LIMIT", "SHUTDOWN", "TLS-FAILED", "WORKER-FAILED", "LOCAL-ERROR"];
+const GATE_VERDICTS = [
+  "PASS NEW",
+  "PASS OLD",
+  "ALLOWED",
+  "BANNED",
+  "HANGUP",
+  "PROXY",
+  "TIMEOUT",
+  "ERROR-LIMIT",
+  "SHUTDOWN",
+  "TLS-FAILED",
+  "WORKER-FAILED",
+  "LOCAL-ERROR",
+];
 
 /** A log tag as the metrics' label, as conclude.ts writes it: `PASS NEW` → `pass-new`. */
 function verdictLabel(tag: string): string {
@@ -61,18 +74,32 @@ export class Metrics {
 
   constructor() {
     this.define("mxscreen_connections_total", "counter", "Connections concluded, by verdict (the log tag, kebab-case).");
-    this.define("mxscreen_connections_let_through_total", "counter", "Of those, the connections whose verdict was a hit only logged (the check's action ignore, or observe mode): the client went on.");
+    this.define(
+      "mxscreen_connections_let_through_total",
+      "counter",
+      "Of those, the connections whose verdict was a hit only logged (the check's action ignore, or observe mode): the client went on.",
+    );
     this.define("mxscreen_check_hits_total", "counter", "Findings, by check id and the action taken.");
     this.define("mxscreen_messages_total", "counter", "Messages, by result: delivered or failed.");
     this.define("mxscreen_session_seconds", "histogram", "Connection lifetime from accept to conclusion.", SESSION_BUCKETS);
     this.define("mxscreen_dns_lookup_seconds", "histogram", "DNS lookup latency, by kind.", LOOKUP_BUCKETS);
     this.define("mxscreen_dnsbl_lookup_seconds", "histogram", "DNSBL/DNSWL lookup latency, by zone.", LOOKUP_BUCKETS);
-    this.define("mxscreen_harvest_changes_total", "counter", "Recipient domains entering (state=enter) and leaving (state=leave) the harvest state.");
+    this.define(
+      "mxscreen_harvest_changes_total",
+      "counter",
+      "Recipient domains entering (state=enter) and leaving (state=leave) the harvest state.",
+    );
     this.define("mxscreen_tarpit_sessions_total", "counter", "Sessions given a place in the tarpit (their replies slowed for their hits).");
     this.define("mxscreen_tarpit_delay_seconds_total", "counter", "Delay the tarpit added before replies' final lines.");
-    this.define("mxscreen_tarpit_skipped_total", "counter", "Replies the tarpit did not slow, by reason: budget (MXSCREEN_TARPIT_SHARE full) or stress.");
+    this.define(
+      "mxscreen_tarpit_skipped_total",
+      "counter",
+      "Replies the tarpit did not slow, by reason: budget (MXSCREEN_TARPIT_SHARE full) or stress.",
+    );
     // Present from zero, so rate() and alerts see a series before the first event.
-    for (const tag of new Set([...GATE_VERDICTS, ...CHECKS.map((check) => check.tag)])) this.inc("mxscreen_connections_total", { verdict: verdictLabel(tag) }, 0);
+    for (const tag of new Set([...GATE_VERDICTS, ...CHECKS.map((check) => check.tag)])) {
+      this.inc("mxscreen_connections_total", { verdict: verdictLabel(tag) }, 0);
+    }
     for (const check of CHECKS) this.inc("mxscreen_check_hits_total", { check: check.id, action: check.defaultAction }, 0);
     for (const result of ["delivered", "failed"]) this.inc("mxscreen_messages_total", { result }, 0);
     for (const state of ["enter", "leave"]) this.inc("mxscreen_harvest_changes_total", { state }, 0);

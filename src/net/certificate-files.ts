@@ -75,7 +75,9 @@ export class CertificateFiles {
       const fromCert = new X509Certificate(cert).publicKey.export({ type: "spki", format: "der" });
       if (Buffer.compare(fromKey, fromCert) !== 0) throw new Error("the key does not belong to the certificate");
     } catch (error) {
-      throw new Error(`MXSCREEN_TLS_CERT=${this.certPath} and MXSCREEN_TLS_KEY=${this.keyPath} cannot be used together: ${(error as Error).message}`);
+      throw new Error(
+        `MXSCREEN_TLS_CERT=${this.certPath} and MXSCREEN_TLS_KEY=${this.keyPath} cannot be used together: ${(error as Error).message}`,
+      );
     }
     return { cert, key };
   }

@@ -48,7 +48,9 @@ export function parseProxyHeader(bytes: Uint8Array): ProxyHeader {
 
 function parseV1(bytes: Uint8Array): ProxyHeader {
   const end = bytes.subarray(0, V1_MAX).indexOf(0x0a);
-  if (end < 0) return bytes.length >= V1_MAX ? { status: "invalid", reason: "PROXY v1 header longer than 107 bytes" } : { status: "incomplete" };
+  if (end < 0) {
+    return bytes.length >= V1_MAX ? { status: "invalid", reason: "PROXY v1 header longer than 107 bytes" } : { status: "incomplete" };
+  }
   if (end === 0 || bytes[end - 1] !== 0x0d) return { status: "invalid", reason: "PROXY v1 header not ended by CRLF" };
   const line = new TextDecoder().decode(bytes.subarray(0, end - 1));
   const parts = line.split(" ");
@@ -59,13 +61,20 @@ function parseV1(bytes: Uint8Array): ProxyHeader {
   const [, family, source, destination, sourcePort, destinationPort] = parts;
   const ipv4 = (text: string) => /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(text);
   const portOf = (text: string) => /^\d{1,5}$/.test(text) && Number(text) <= 65535 ? Number(text) : -1;
-  const valid = (address: string, port: number) => (family === "TCP4") === ipv4(address) && (ipv4(address) || /^[0-9a-fA-F:.]+$/.test(address)) && port >= 0;
+  const valid = (address: string, port: number) =>
+    (family === "TCP4") === ipv4(address) && (ipv4(address) || /^[0-9a-fA-F:.]+$/.test(address)) && port >= 0;
   const port = portOf(sourcePort);
   const toPort = portOf(destinationPort);
   if (!valid(source, port) || !valid(destination, toPort)) {
     return { status: "invalid", reason: `PROXY v1 header malformed: ${JSON.stringify(line.slice(0, 60))}` };
   }
-  return { status: "ok", version: 1, source: { address: source, port }, destination: { address: destination, port: toPort }, length: end + 1 };
+  return {
+    status: "ok",
+    version: 1,
+    source: { address: source, port },
+    destination: { address: destination, port: toPort },
+    length: end + 1,
+  };
 }
 
 function parseV2(bytes: Uint8Array): ProxyHeader {
@@ -87,7 +96,8 @@ function parseV2(bytes: Uint8Array): ProxyHeader {
     return { status: "ok", version: 2, source, destination: { address: address(4), port: (body[10] << 8) | body[11] }, length: total };
   }
   if (familyProtocol === 0x21 && length >= 36) {
-    const address = (at: number) => Array.from({ length: 8 }, (_, i) => ((body[at + 2 * i] << 8) | body[at + 2 * i + 1]).toString(16)).join(":");
+    const address = (at: number) =>
+      Array.from({ length: 8 }, (_, i) => ((body[at + 2 * i] << 8) | body[at + 2 * i + 1]).toString(16)).join(":");
     const source = { address: address(0), port: (body[32] << 8) | body[33] };
     return { status: "ok", version: 2, source, destination: { address: address(16), port: (body[34] << 8) | body[35] }, length: total };
   }

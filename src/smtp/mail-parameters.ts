@@ -14,7 +14,8 @@ export type RcptParameters = { readonly ok: true; readonly forward: string } | {
 const XTEXT = /^([\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})+$/;
 
 const unsupported = (key: string) => ({ ok: false, reply: reply(555, "5.5.4", `Unsupported option: ${key}`) }) as const;
-const invalid = (key: string, value: string | true) => ({ ok: false, reply: reply(501, "5.5.4", `Bad ${key} parameter syntax: ${value === true ? "no value" : value.slice(0, 60)}`) }) as const;
+const invalid = (key: string, value: string | true) =>
+  ({ ok: false, reply: reply(501, "5.5.4", `Bad ${key} parameter syntax: ${value === true ? "no value" : value.slice(0, 60)}`) }) as const;
 
 /**
  * MAIL FROM's ESMTP parameters (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8, RFC 3461 RET
@@ -55,7 +56,9 @@ export function rcptParameters(params: Parameters, offered: Extensions): RcptPar
     if (!offered.dsn || (key !== "NOTIFY" && key !== "ORCPT")) return unsupported(key);
     if (typeof value !== "string") return invalid(key, value);
     if (key === "NOTIFY" && !/^(NEVER|(SUCCESS|FAILURE|DELAY)(,(SUCCESS|FAILURE|DELAY)){0,2})$/i.test(value)) return invalid(key, value);
-    if (key === "ORCPT" && (value.length > 500 || !/^[A-Za-z0-9-]+;/.test(value) || !XTEXT.test(value.slice(value.indexOf(";") + 1)))) return invalid(key, value);
+    if (key === "ORCPT" && (value.length > 500 || !/^[A-Za-z0-9-]+;/.test(value) || !XTEXT.test(value.slice(value.indexOf(";") + 1)))) {
+      return invalid(key, value);
+    }
     forward.push(`${key}=${key === "NOTIFY" ? value.toUpperCase() : value}`);
   }
   return { ok: true, forward: forward.map((p) => ` ${p}`).join("") };

@@ -41,7 +41,8 @@ export class MessageContent {
     // Only <CRLF>.<CRLF> ends the data: a dot after or before a bare LF is content
     // (the SMTP smuggling family of attacks lives in that difference).
     // A BDAT chunk (`stuffed` false) is counted in octets: a dot there is only content, never stuffed.
-    const endsData = stuffed && line.kind === "line" && crlf && this.previousLineEndedCrlf && line.bytes.length === 1 && line.bytes[0] === 0x2e;
+    const endsData = stuffed && line.kind === "line" && crlf && this.previousLineEndedCrlf && line.bytes.length === 1 &&
+      line.bytes[0] === 0x2e;
     this.previousLineEndedCrlf = crlf;
     if (endsData) return "end";
     if (line.kind === "overlong-end" || this.failure !== undefined) return undefined;

@@ -12,7 +12,8 @@ export type PathError = "syntax" | "mailbox";
 // declared SMTPUTF8) is the session's question, not the syntax's.
 const DOT_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u{80}-\u{10FFFF}-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u{80}-\u{10FFFF}-]+)*$/u;
 const QUOTED = /^"([\x20\x21\x23-\x5b\x5d-\x7e\u{80}-\u{10FFFF}]|\\[\x20-\x7e])*"$/u;
-const DOMAIN = /^(?=.{1,255}$)([A-Za-z0-9\u{80}-\u{10FFFF}](?:[A-Za-z0-9\u{80}-\u{10FFFF}-]{0,61}[A-Za-z0-9\u{80}-\u{10FFFF}])?)(\.[A-Za-z0-9\u{80}-\u{10FFFF}](?:[A-Za-z0-9\u{80}-\u{10FFFF}-]{0,61}[A-Za-z0-9\u{80}-\u{10FFFF}])?)*\.?$/u;
+const DOMAIN =
+  /^(?=.{1,255}$)([A-Za-z0-9\u{80}-\u{10FFFF}](?:[A-Za-z0-9\u{80}-\u{10FFFF}-]{0,61}[A-Za-z0-9\u{80}-\u{10FFFF}])?)(\.[A-Za-z0-9\u{80}-\u{10FFFF}](?:[A-Za-z0-9\u{80}-\u{10FFFF}-]{0,61}[A-Za-z0-9\u{80}-\u{10FFFF}])?)*\.?$/u;
 const LITERAL = /^\[[\x21-\x5a\x5e-\x7e]+\]$/;
 
 export function isMailbox(mailbox: string): boolean {

@@ -43,7 +43,11 @@ type SessionStage = Exclude<Stage, "accept" | "greet">;
 type Waiting =
   | { readonly for: "dns"; readonly mail: Transaction }
   | { readonly for: "greylist"; readonly transaction: Transaction; readonly recipient: Recipient }
-  | { readonly for: "reverse-dns"; readonly transaction: Transaction; readonly then: "data" | { readonly greylist: Recipient } | { readonly chunk: ChunkStart } }
+  | {
+    readonly for: "reverse-dns";
+    readonly transaction: Transaction;
+    readonly then: "data" | { readonly greylist: Recipient } | { readonly chunk: ChunkStart };
+  }
   | { readonly for: "upstream"; readonly question: UpstreamQuestion }
   | { readonly for: "delivery" };
 
@@ -219,7 +223,12 @@ export class Session {
   private paced: Answered | undefined;
   /** Bytes of the next command arrived before the final line of the paced reply to this one. */
   private early: Answered | undefined;
-  constructor(private readonly config: SessionConfig, readonly client: ClientInfo, now: number, private readonly gate: GateFacts = { dnsbl: [] }) {
+  constructor(
+    private readonly config: SessionConfig,
+    readonly client: ClientInfo,
+    now: number,
+    private readonly gate: GateFacts = { dnsbl: [] },
+  ) {
     this.reader = new LineReader(config.maxLineLength);
     this.lastActivity = now;
     this.extensions = config.relay ? UNKNOWN_UPSTREAM : SPOOL_EXTENSIONS;
@@ -315,7 +324,9 @@ export class Session {
 
   delivered(result: DeliveryResult, now: number): Output[] {
     if (this.state === "closed") return [];
-    if (this.waitingFor("delivery") === undefined) throw new Error(`delivered() called in state ${this.stateName}: the session was not waiting for a delivery`);
+    if (this.waitingFor("delivery") === undefined) {
+      throw new Error(`delivered() called in state ${this.stateName}: the session was not waiting for a delivery`);
+    }
     if (result.ok) this.facts.messages++;
     const transaction = this.transaction;
     this.answering = { stage: "DATA", from: transaction?.from, to: transaction?.recipients.join(",") };
@@ -390,7 +401,9 @@ export class Session {
     this.state = transaction.recipients.length > 0 ? "rcpt" : "mail";
     this.touch(now);
     this.answering = { stage: "RCPT", from: transaction.from, to: recipient.mailbox };
-    if (!this.runChecks("triplet", { recipient: { mailbox: recipient.mailbox, known: true }, greylist: verdict })) this.acceptRecipient(transaction, recipient);
+    if (!this.runChecks("triplet", { recipient: { mailbox: recipient.mailbox, known: true }, greylist: verdict })) {
+      this.acceptRecipient(transaction, recipient);
+    }
     return this.resume();
   }
 
@@ -422,7 +435,9 @@ export class Session {
    * waiting for it goes on.
    */
   learnReverseDns(reverse: ReverseDns): Output[] {
-    if (this.reverse.kind !== "asked") throw new Error(`learnReverseDns() called with the reverse DNS ${this.reverse.kind}: it was not asked for`);
+    if (this.reverse.kind !== "asked") {
+      throw new Error(`learnReverseDns() called with the reverse DNS ${this.reverse.kind}: it was not asked for`);
+    }
     this.reverse = { kind: "known", answer: reverse };
     this.facts.fcrdns = reverse.status;
     const waiting = this.waitingFor("reverse-dns");
@@ -514,9 +529,11 @@ export class Session {
         if (!line.crlf) this.facts.bareLineFeeds++;
       }
       if (this.state === "data") this.dataLine(line);
-      else if (line.kind === "overlong") this.error(reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets)`));
-      else if (line.kind === "line" && line.bytes.includes(CR)) this.error(reply(500, "5.5.2", "Error: bare <CR> in a command; lines end in <CR><LF>"));
-      else if (line.kind === "line") this.command(decoder.decode(line.bytes), line.crlf);
+      else if (line.kind === "overlong") {
+        this.error(reply(500, "5.5.2", `Error: line too long (limit ${this.config.maxLineLength} octets)`));
+      } else if (line.kind === "line" && line.bytes.includes(CR)) {
+        this.error(reply(500, "5.5.2", "Error: bare <CR> in a command; lines end in <CR><LF>"));
+      } else if (line.kind === "line") this.command(decoder.decode(line.bytes), line.crlf);
       // Judged on the whole line too, so that the verdict does not depend on where its reads ended.
       else this.limitOverflow(line.length);
     }
@@ -607,7 +624,9 @@ export class Session {
   /** The reply `verb` gets where the session is, when the table says it may not come here. */
   private outOfSequence(verb: string): string | undefined {
     const state = this.state;
-    return state === "greeted" || state === "ready" || state === "mail" || state === "rcpt" || state === "chunks" ? VERBS[verb].outOfSequence[state] : undefined;
+    return state === "greeted" || state === "ready" || state === "mail" || state === "rcpt" || state === "chunks"
+      ? VERBS[verb].outOfSequence[state]
+      : undefined;
   }
 
   private helo(verb: "HELO" | "EHLO", arg: string, command: ParsedCommand): void {
@@ -743,11 +762,16 @@ export class Session {
 
   private askGreylist(transaction: Transaction, recipient: Recipient): void {
     this.state = { for: "greylist", transaction, recipient };
-    this.emit({ type: "lookup-greylist", triplet: greylistTriplet(this.client.address, this.reverseDns, transaction.from, recipient.mailbox) });
+    this.emit({
+      type: "lookup-greylist",
+      triplet: greylistTriplet(this.client.address, this.reverseDns, transaction.from, recipient.mailbox),
+    });
   }
 
   private acceptRecipient(transaction: Transaction, recipient: Recipient): void {
-    if (this.config.relay) return this.ask({ kind: "rcpt", transaction, recipient }, `RCPT TO:<${recipient.mailbox}>${recipient.parameters}`);
+    if (this.config.relay) {
+      return this.ask({ kind: "rcpt", transaction, recipient }, `RCPT TO:<${recipient.mailbox}>${recipient.parameters}`);
+    }
     transaction.recipients.push(recipient.mailbox);
     this.facts.recipients++;
     this.state = "rcpt";
@@ -908,7 +932,11 @@ export class Session {
     if (failure !== undefined) {
       if (transaction?.chunks !== undefined) this.dropTransaction();
       const left = this.transaction;
-      this.state = left !== undefined ? (left.recipients.length > 0 ? "rcpt" : "mail") : this.facts.helo === undefined ? "greeted" : "ready";
+      this.state = left !== undefined
+        ? (left.recipients.length > 0 ? "rcpt" : "mail")
+        : this.facts.helo === undefined
+        ? "greeted"
+        : "ready";
       this.error(failure);
       return true;
     }
@@ -1048,7 +1076,9 @@ export class Session {
     // The first reply answers the command: a later one (a timeout's 421) is not its refusal.
     const answering = this.answering;
     this.answering = undefined;
-    if (answering !== undefined && (text[0] === "4" || text[0] === "5")) this.push({ type: "refused", ...answering, reply: text.trimEnd() });
+    if (answering !== undefined && (text[0] === "4" || text[0] === "5")) {
+      this.push({ type: "refused", ...answering, reply: text.trimEnd() });
+    }
     if (answering !== undefined && text[0] === "4") this.facts.tempfails++;
     this.push({ type: "reply", text });
   }
@@ -1113,13 +1143,21 @@ export class Session {
     const last = this.out[this.out.length - 1];
     const answered = this.answered;
     const state = this.state;
-    if (last?.type !== "reply" || answered === undefined || !(state === "greeted" || state === "ready" || state === "mail" || state === "rcpt")) return;
+    if (
+      last?.type !== "reply" || answered === undefined ||
+      !(state === "greeted" || state === "ready" || state === "mail" || state === "rcpt")
+    ) return;
     if (this.client.allowed || this.allowlisted) return;
     const checks = this.config.checks;
     const stutterMs = checks.stutter && !this.client.passed && stutters(answered.verb, last.text) ? checks.stutterDelayMs : 0;
     const tarpitMs = tarpitDelayMs(tarpitHits(this.facts.findings) + (this.gate.tarpitHits ?? 0), this.config.tarpit);
     if (stutterMs === 0 && tarpitMs === 0) return;
-    this.out[this.out.length - 1] = { type: "paced-reply", ...splitReply(last.text, this.config.hostname, stutterMs > 0), stutterMs, tarpitMs };
+    this.out[this.out.length - 1] = {
+      type: "paced-reply",
+      ...splitReply(last.text, this.config.hostname, stutterMs > 0),
+      stutterMs,
+      tarpitMs,
+    };
     this.paced = answered;
     this.facts.pacedReplies++;
   }

@@ -107,7 +107,13 @@ export type Output =
   /** Can this domain receive mail (MX, A, AAAA)? Answer with `resolved()`; the session waits. */
   | { readonly type: "lookup-mail-domain"; readonly domain: string }
   /** A fact for the log: MAIL, RCPT or DATA (the message) was refused with `reply`; nothing to do. */
-  | { readonly type: "refused"; readonly stage: "MAIL" | "RCPT" | "DATA"; readonly from: string | undefined; readonly to: string | undefined; readonly reply: string };
+  | {
+    readonly type: "refused";
+    readonly stage: "MAIL" | "RCPT" | "DATA";
+    readonly from: string | undefined;
+    readonly to: string | undefined;
+    readonly reply: string;
+  };
 
 /** `reply`: the upstream's own answer, passed back to the client as it is. */
 export type DeliveryResult =

@@ -44,9 +44,19 @@ function refused(endsGroup: boolean): Verb {
 export const VERBS: Readonly<Record<string, Verb>> = {
   HELO: { handler: "helo", outOfSequence: ANYWHERE, endsGroup: true, help: true },
   EHLO: { handler: "helo", outOfSequence: ANYWHERE, endsGroup: true, help: true },
-  MAIL: { handler: "mail", outOfSequence: { greeted: NO_HELO, mail: NESTED_MAIL, rcpt: NESTED_MAIL, chunks: NESTED_MAIL }, endsGroup: false, help: true },
+  MAIL: {
+    handler: "mail",
+    outOfSequence: { greeted: NO_HELO, mail: NESTED_MAIL, rcpt: NESTED_MAIL, chunks: NESTED_MAIL },
+    endsGroup: false,
+    help: true,
+  },
   RCPT: { handler: "rcpt", outOfSequence: { greeted: NEED_MAIL, ready: NEED_MAIL, chunks: IN_CHUNKS }, endsGroup: false, help: true },
-  DATA: { handler: "data", outOfSequence: { greeted: NEED_MAIL, ready: NEED_MAIL, mail: NEED_RCPT, chunks: IN_CHUNKS }, endsGroup: true, help: true },
+  DATA: {
+    handler: "data",
+    outOfSequence: { greeted: NEED_MAIL, ready: NEED_MAIL, mail: NEED_RCPT, chunks: IN_CHUNKS },
+    endsGroup: true,
+    help: true,
+  },
   /** RFC 3030: may be pipelined; where it may come is the session's to say once its chunk is read (refused, it is read all the same). */
   BDAT: { handler: "bdat", outOfSequence: ANYWHERE, endsGroup: false, ehlo: "CHUNKING", help: false },
   RSET: { handler: "rset", outOfSequence: ANYWHERE, endsGroup: false, help: true },
@@ -54,7 +64,13 @@ export const VERBS: Readonly<Record<string, Verb>> = {
   QUIT: { handler: "quit", outOfSequence: ANYWHERE, endsGroup: true, help: true },
   VRFY: { handler: "vrfy", outOfSequence: ANYWHERE, endsGroup: true, help: true },
   HELP: { handler: "help", outOfSequence: ANYWHERE, endsGroup: false, help: true },
-  STARTTLS: { handler: "starttls", outOfSequence: { mail: TLS_IN_TRANSACTION, rcpt: TLS_IN_TRANSACTION, chunks: TLS_IN_TRANSACTION }, endsGroup: true, ehlo: "STARTTLS", help: false },
+  STARTTLS: {
+    handler: "starttls",
+    outOfSequence: { mail: TLS_IN_TRANSACTION, rcpt: TLS_IN_TRANSACTION, chunks: TLS_IN_TRANSACTION },
+    endsGroup: true,
+    ehlo: "STARTTLS",
+    help: false,
+  },
   EXPN: refused(true),
   TURN: refused(true),
   AUTH: refused(true),

@@ -44,12 +44,17 @@ export function withDeadlines(current: () => Client, ms: number, url: string, pr
   const calls: Calls = {
     execute: ((statement: string | { sql: string }, args?: never) => {
       const sql = typeof statement === "string" ? statement : statement.sql;
-      return /^\s*select\b/i.test(sql) ? withDeadline(current().execute(statement as never, args), ms, what) : remote((client) => client.execute(statement as never, args));
+      return /^\s*select\b/i.test(sql)
+        ? withDeadline(current().execute(statement as never, args), ms, what)
+        : remote((client) => client.execute(statement as never, args));
     }) as Client["execute"],
-    batch: (statements, mode) => mode === "read" ? withDeadline(current().batch(statements, mode), ms, what) : remote((client) => client.batch(statements, mode)),
+    batch: (statements, mode) =>
+      mode === "read" ? withDeadline(current().batch(statements, mode), ms, what) : remote((client) => client.batch(statements, mode)),
     executeMultiple: (sql) => remote((client) => client.executeMultiple(sql)),
     migrate: (statements) => remote((client) => client.migrate(statements)),
-    transaction: (async (mode?: never) => transactionWithDeadlines(await remote((client) => client.transaction(mode)), ms, what)) as Client["transaction"],
+    transaction: (async (mode?: never) => transactionWithDeadlines(await remote((client) => client.transaction(mode)), ms, what)) as Client[
+      "transaction"
+    ],
   };
   return new Proxy(current(), {
     get(_, key) {

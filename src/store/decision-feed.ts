@@ -23,12 +23,17 @@ const ADDRESS_SCOPES = new Set(["ip", "range"]);
  * reason), or CrowdSec's stream (`{"new": [...], "deleted": [...]}`), whose deleted decisions are
  * removals. Item numbers from 1 stand in for line numbers.
  */
-export function readDecisions(body: unknown): { readonly add: ListFileLine[]; readonly remove: ListFileLine[] } | { readonly error: string } {
+export function readDecisions(
+  body: unknown,
+): { readonly add: ListFileLine[]; readonly remove: ListFileLine[] } | { readonly error: string } {
   const object = typeof body === "object" && body !== null && !Array.isArray(body) ? body as Record<string, unknown> : undefined;
   const added = Array.isArray(body) ? body : object?.entries ?? object?.new ?? (object && "deleted" in object ? [] : undefined);
   const deleted = object?.deleted ?? [];
   if (!Array.isArray(added) || !Array.isArray(deleted)) {
-    return { error: 'body: expected {"entries": [{"address": ...}]}, an array of entries or CrowdSec decisions, or a CrowdSec stream {"new": [...], "deleted": [...]}' };
+    return {
+      error:
+        'body: expected {"entries": [{"address": ...}]}, an array of entries or CrowdSec decisions, or a CrowdSec stream {"new": [...], "deleted": [...]}',
+    };
   }
   return { add: added.map((item, i) => readItem(item, i + 1)), remove: deleted.map((item, i) => readItem(item, added.length + i + 1)) };
 }

@@ -29,7 +29,12 @@ export class FleetCounters {
    * `writer`: the name its rows carry; each of a node's MXSCREEN_PROCESSES counts on its own, so
    * each needs a name of its own (`node/2`), or their totals for one slot would replace each other.
    */
-  constructor(private readonly store: Store, onError: (error: Error) => void, everyMs = FOLLOW_TABLES_MS, private readonly writer = store.node) {
+  constructor(
+    private readonly store: Store,
+    onError: (error: Error) => void,
+    everyMs = FOLLOW_TABLES_MS,
+    private readonly writer = store.node,
+  ) {
     this.following = new Every("following the fleet's counters", everyMs, () => this.follow(store.db), onError);
   }
 

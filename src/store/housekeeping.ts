@@ -47,7 +47,8 @@ export async function housekeep(client: Client, node: string, retention: Retenti
   // The upsert is atomic on its own; no batch, whose transaction takes a pooled connection of
   // its own (three more open files on a `file:` database).
   await client.execute({
-    sql: `INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+    sql:
+      `INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
           WHERE leases.holder = excluded.holder OR leases.until < ?`,
     args: [LEASE, node, now + LEASE_MS, now],
   });
@@ -67,7 +68,8 @@ export async function housekeep(client: Client, node: string, retention: Retenti
   const changes = await deleteInBatches(client, "list_changes", "seq < ?", [bound]);
   await mark(client, TRIMMED_BELOW, bound, now);
   let events = await deleteInBatches(client, "events", "at < ?", [now - retention.eventsMs]);
-  const cap = (await client.execute({ sql: "SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?", args: [retention.eventsMaxRows] })).rows[0]?.[0];
+  const cap = (await client.execute({ sql: "SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?", args: [retention.eventsMaxRows] }))
+    .rows[0]?.[0];
   if (cap !== undefined && cap !== null) events += await deleteInBatches(client, "events", "id <= ?", [cap]);
   const greylist = await deleteInBatches(client, "greylist", "expires_at < ?", [now]);
 
@@ -91,7 +93,10 @@ export function readSizes(rows: readonly { readonly name: unknown; readonly valu
 async function deleteInBatches(client: Client, table: string, where: string, args: InValue[]): Promise<number> {
   let deleted = 0;
   for (let i = 0; i < MAX_BATCHES; i++) {
-    const result = await client.execute({ sql: `DELETE FROM "${table}" WHERE rowid IN (SELECT rowid FROM "${table}" WHERE ${where} LIMIT ${BATCH})`, args });
+    const result = await client.execute({
+      sql: `DELETE FROM "${table}" WHERE rowid IN (SELECT rowid FROM "${table}" WHERE ${where} LIMIT ${BATCH})`,
+      args,
+    });
     deleted += result.rowsAffected;
     if (result.rowsAffected < BATCH) break;
   }
@@ -99,7 +104,11 @@ async function deleteInBatches(client: Client, table: string, where: string, arg
 }
 
 function markStatement(name: string, value: number, now: number) {
-  return { sql: "INSERT INTO store_marks (name, value, at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value, at = excluded.at", args: [name, value, now] };
+  return {
+    sql:
+      "INSERT INTO store_marks (name, value, at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value, at = excluded.at",
+    args: [name, value, now],
+  };
 }
 
 async function mark(client: Client, name: string, value: number, now: number): Promise<void> {

@@ -76,7 +76,9 @@ export function checkJournalLine(line: string, now: number): { ok: true; op: Wri
   if (typeof value !== "object" || value === null) return { ok: false, error: "not an object" };
   const { id, table, row } = value as Record<string, unknown>;
   if (typeof id !== "string" || id === "" || id.length > MAX_ID) return { ok: false, error: "no op id" };
-  if (typeof table !== "string" || !Object.hasOwn(COLUMNS, table)) return { ok: false, error: `unknown table ${JSON.stringify(String(table)).slice(0, 80)}` };
+  if (typeof table !== "string" || !Object.hasOwn(COLUMNS, table)) {
+    return { ok: false, error: `unknown table ${JSON.stringify(String(table)).slice(0, 80)}` };
+  }
   if (typeof row !== "object" || row === null || Array.isArray(row)) return { ok: false, error: "no row" };
   const columns = COLUMNS[table as Table];
   const extra = Object.keys(row).find((key) => !Object.hasOwn(columns, key));

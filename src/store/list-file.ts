@@ -50,17 +50,28 @@ export function* readListFile(text: string, firstLine = 1): Generator<ListFileLi
 }
 
 function readLine(line: number, text: string): ListFileLine {
-  const refuse = (error: string): ListFileLine => ({ type: "refused", line, text: text.length > SHOWN ? `${text.slice(0, SHOWN)}…` : text, error });
+  const refuse = (error: string): ListFileLine => ({
+    type: "refused",
+    line,
+    text: text.length > SHOWN ? `${text.slice(0, SHOWN)}…` : text,
+    error,
+  });
   const [first, second = "", ...more] = text.split(/\s+/);
   if (first.startsWith("!") || first === "if" || first === "endif") {
-    return refuse("Postfix's !pattern and if/endif have no equivalent in a list (allow always wins over a ban): write the entries they mean as plain lines");
+    return refuse(
+      "Postfix's !pattern and if/endif have no equivalent in a list (allow always wins over a ban): write the entries they mean as plain lines",
+    );
   }
   const address = first.replace(/^\[([^\]]*)\]/, "$1");
   const action = ACTIONS[second.toLowerCase()];
-  if (action === "dunno") return refuse("dunno has no equivalent in a list (there is no first-match order); leave the line out, or make it a permit");
+  if (action === "dunno") {
+    return refuse("dunno has no equivalent in a list (there is no first-match order); leave the line out, or make it a permit");
+  }
   const rest = (action === undefined ? [second, ...more] : more).join(" ").trim();
   const hostBits = hostBitsSet(address);
-  if (hostBits !== undefined) return refuse(`${address} has host bits set beyond its prefix length (Postfix skips such a line too): write ${hostBits}`);
+  if (hostBits !== undefined) {
+    return refuse(`${address} has host bits set beyond its prefix length (Postfix skips such a line too): write ${hostBits}`);
+  }
   return { type: "entry", line, address, list: action, reason: rest === "" ? undefined : rest };
 }
 

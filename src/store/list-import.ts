@@ -50,7 +50,12 @@ export type ImportProgress = (report: ImportReport) => void;
  * already in force with the same or a later end is counted as present and left alone; so is
  * a line repeating an earlier one.
  */
-export async function importList(store: Store, lines: Iterable<ListFileLine>, options: ImportOptions, progress?: ImportProgress): Promise<ImportReport> {
+export async function importList(
+  store: Store,
+  lines: Iterable<ListFileLine>,
+  options: ImportOptions,
+  progress?: ImportProgress,
+): Promise<ImportReport> {
   const now = Date.now();
   const inForce = { ban: await store.expiries("ban", now), allow: await store.expiries("allow", now) };
   let added = 0;
@@ -123,7 +128,12 @@ export interface RemovalReport {
 }
 
 /** Takes a feed's deleted decisions off the list, through the queue as `ban rm` does. */
-export async function removeListed(store: Store, kind: "ban" | "allow", lines: readonly ListFileLine[], reason: string): Promise<RemovalReport> {
+export async function removeListed(
+  store: Store,
+  kind: "ban" | "allow",
+  lines: readonly ListFileLine[],
+  reason: string,
+): Promise<RemovalReport> {
   if (lines.length === 0) return { removed: 0, absent: 0, refused: [] };
   const now = Date.now();
   const inForce = new Set((await store.list(kind, now)).map((row) => row.prefix));

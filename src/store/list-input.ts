@@ -1,5 +1,5 @@
 import { durationMs, MAX_DURATION_TEXT } from "../config/duration.ts";
-import { formatPrefix, type Prefix, parsePrefix } from "../ip/address.ts";
+import { formatPrefix, parsePrefix, type Prefix } from "../ip/address.ts";
 import type { ListWrite } from "./store.ts";
 
 /** What an operator asks for, from the CLI or the API, before it is checked. */
@@ -41,7 +41,9 @@ export function checkListRequest(request: ListRequest, defaultTtlMs: number | nu
     const limit = WIDEST_WITHOUT_FORCE[prefix.ip.family];
     return {
       ok: false,
-      error: `address: ${formatPrefix(prefix)} is wider than a /${limit} and covers a large part of the Internet; if you mean it, confirm with ${confirm}`,
+      error: `address: ${
+        formatPrefix(prefix)
+      } is wider than a /${limit} and covers a large part of the Internet; if you mean it, confirm with ${confirm}`,
     };
   }
   let ttlMs = defaultTtlMs;
@@ -49,8 +51,15 @@ export function checkListRequest(request: ListRequest, defaultTtlMs: number | nu
     if (request.ttl === "never") ttlMs = null;
     else {
       const ms = durationMs(String(request.ttl));
-      if (ms === "malformed") return { ok: false, error: `ttl: ${JSON.stringify(request.ttl)} is not a duration such as 30m, 6h, 1d, or never` };
-      if (ms === "too-long") return { ok: false, error: `ttl: ${JSON.stringify(request.ttl)} is longer than ${MAX_DURATION_TEXT}, the longest allowed; use never for no end` };
+      if (ms === "malformed") {
+        return { ok: false, error: `ttl: ${JSON.stringify(request.ttl)} is not a duration such as 30m, 6h, 1d, or never` };
+      }
+      if (ms === "too-long") {
+        return {
+          ok: false,
+          error: `ttl: ${JSON.stringify(request.ttl)} is longer than ${MAX_DURATION_TEXT}, the longest allowed; use never for no end`,
+        };
+      }
       if (ms === 0) return { ok: false, error: "ttl: must be above 0" };
       ttlMs = ms;
     }

@@ -13,7 +13,9 @@ const MIGRATIONS_DIR = new URL("../../migrations/", import.meta.url);
 export async function migrate(client: Client): Promise<string[]> {
   // Busy too when another node is creating it: the client's pooled connections do not all
   // carry the busy timeout set on one of them.
-  await whileBusy(() => client.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)"));
+  await whileBusy(() =>
+    client.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)")
+  );
   const names = (await readdir(MIGRATIONS_DIR)).filter((n) => n.endsWith(".sql")).sort();
   const applied: string[] = [];
   for (const name of names) {
@@ -34,7 +36,10 @@ async function applyOne(client: Client, name: string, sql: string): Promise<bool
     }
     // One request for the whole file: over a network each statement was a round trip, and a
     // node far from its database (150 ms away) took most of 20 s to start.
-    await transaction.batch([...splitStatements(sql), { sql: "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", args: [name, Date.now()] }]);
+    await transaction.batch([...splitStatements(sql), {
+      sql: "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+      args: [name, Date.now()],
+    }]);
     await transaction.commit();
     return true;
   } catch (error) {

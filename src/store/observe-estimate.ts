@@ -60,7 +60,11 @@ export interface CheckEstimate {
   readonly range: readonly [low: number, high: number] | null;
 }
 
-export function estimate(check: string, clients: readonly { readonly hits: number; readonly judgement: Judgement }[], sampled: boolean): CheckEstimate {
+export function estimate(
+  check: string,
+  clients: readonly { readonly hits: number; readonly judgement: Judgement }[],
+  sampled: boolean,
+): CheckEstimate {
   const reasons: Reasons = { dnswl: 0, retried: 0, "clean-pass": 0, convicted: 0, "no-retry": 0, "no-evidence": 0, "retry-pending": 0 };
   const kinds = { legitimate: 0, bot: 0, unknown: 0 };
   let hits = 0;

@@ -41,7 +41,12 @@ export const SAMPLE_HITS = 1_000;
  * skipping through the index of observed hits, each check's newest hits are read from it, and
  * each client's evidence is one probe per partial index.
  */
-export async function observedChecks(db: Kysely<Database>, now: number, settings: ObserveSettings, sampleHits = SAMPLE_HITS): Promise<ObservedChecks> {
+export async function observedChecks(
+  db: Kysely<Database>,
+  now: number,
+  settings: ObserveSettings,
+  sampleHits = SAMPLE_HITS,
+): Promise<ObservedChecks> {
   const since = now - settings.windowMs;
   const until = now - settings.retryWindowMs;
   const found = await sql<{ id: string | null }>`
@@ -52,20 +57,26 @@ export async function observedChecks(db: Kysely<Database>, now: number, settings
     )
     SELECT id FROM ids WHERE id IS NOT NULL`.execute(db);
   // One question per check, all at once: over sqld each is a round trip.
-  const perCheck = await Promise.all(found.rows.map(async ({ id }) => ({ id: id!, rows: await clientsOf(db, id!, since, until, settings, sampleHits) })));
+  const perCheck = await Promise.all(
+    found.rows.map(async ({ id }) => ({ id: id!, rows: await clientsOf(db, id!, since, until, settings, sampleHits) })),
+  );
   const checks: ObservedCheck[] = [];
   for (const { id, rows } of perCheck) {
     if (rows.length === 0) continue;
     const hits = rows.reduce((sum, row) => sum + Number(row.hits), 0);
     const clients = rows.map((row) => ({
       hits: Number(row.hits),
-      judgement: judge({
-        dnswl: Boolean(row.dnswl),
-        convicted: Boolean(row.convicted),
-        tempfailAt: row.tempfail_at === null ? null : Number(row.tempfail_at),
-        deliveredAfterTempfail: Boolean(row.retried),
-        passedAfter: Boolean(row.passed),
-      }, now, settings.retryWindowMs),
+      judgement: judge(
+        {
+          dnswl: Boolean(row.dnswl),
+          convicted: Boolean(row.convicted),
+          tempfailAt: row.tempfail_at === null ? null : Number(row.tempfail_at),
+          deliveredAfterTempfail: Boolean(row.retried),
+          passedAfter: Boolean(row.passed),
+        },
+        now,
+        settings.retryWindowMs,
+      ),
     }));
     checks.push({ ...estimate(id, clients, hits >= sampleHits), action: settings.actions?.[id] ?? null });
   }
@@ -86,7 +97,14 @@ interface ClientRow {
  * Each WHERE below repeats its partial index's condition word for word: SQLite uses a partial
  * index only for a query whose terms include the index's own.
  */
-function clientsOf(db: Kysely<Database>, check: string, since: number, until: number, settings: ObserveSettings, sampleHits: number): Promise<ClientRow[]> {
+function clientsOf(
+  db: Kysely<Database>,
+  check: string,
+  since: number,
+  until: number,
+  settings: ObserveSettings,
+  sampleHits: number,
+): Promise<ClientRow[]> {
   return sql<ClientRow>`
     WITH hit AS (
       SELECT client_ip, at FROM events INDEXED BY events_observed

@@ -120,7 +120,8 @@ export class ListIndex {
    */
   apply(change: IndexedChange, force = false): boolean {
     const kind = KIND_NUMBER[change.kind];
-    const meta = (keyMeta(kind, change.prefix) | OCCUPIED | (change.op === "remove" ? REMOVED : 0) | (this.reasonId(change.reason) << REASON_SHIFT)) >>> 0;
+    const meta = (keyMeta(kind, change.prefix) | OCCUPIED | (change.op === "remove" ? REMOVED : 0) |
+      (this.reasonId(change.reason) << REASON_SHIFT)) >>> 0;
     const names = this.nameId(change.node) | ((change.check === null ? 0 : this.nameId(change.check) + 1) << 16);
     const expiresAt = change.expiresAt ?? Infinity;
     const { ip, length } = change.prefix;
@@ -169,11 +170,19 @@ export class ListIndex {
   lookupAll(ip: IP, now: number): { allow: ListEntry | undefined; ban: ListEntry | undefined; pass: ListEntry | undefined } {
     if (ip.family === 4) {
       const value = ip.value;
-      return { allow: this.found(2, ip, this.slotV4(2, value, now)), ban: this.found(0, ip, this.slotV4(0, value, now)), pass: this.found(1, ip, this.slotV4(1, value, now)) };
+      return {
+        allow: this.found(2, ip, this.slotV4(2, value, now)),
+        ban: this.found(0, ip, this.slotV4(0, value, now)),
+        pass: this.found(1, ip, this.slotV4(1, value, now)),
+      };
     }
     const g = ip.groups;
     const high = ((g[0] << 16) | g[1]) >>> 0, low = ((g[2] << 16) | g[3]) >>> 0;
-    return { allow: this.lookupV6(2, ip, high, low, now), ban: this.lookupV6(0, ip, high, low, now), pass: this.lookupV6(1, ip, high, low, now) };
+    return {
+      allow: this.lookupV6(2, ip, high, low, now),
+      ban: this.lookupV6(0, ip, high, low, now),
+      pass: this.lookupV6(1, ip, high, low, now),
+    };
   }
 
   /** The slot of the most specific live IPv4 entry of kind `k` covering `value`, or -1. */
@@ -199,7 +208,9 @@ export class ListIndex {
       const length = lengths[i];
       if (length > 64) {
         const found = this.long.get(`${KINDS[k]} ${formatPrefix({ ip: mask(ip, length), length })}`);
-        if (found && !(found.meta & REMOVED) && found.expiresAt > now) return this.entry(k, ip, length, found.meta, found.names, found.createdAt, found.expiresAt);
+        if (found && !(found.meta & REMOVED) && found.expiresAt > now) {
+          return this.entry(k, ip, length, found.meta, found.names, found.createdAt, found.expiresAt);
+        }
         continue;
       }
       const slot = this.find(maskWord(high, length), maskWord(low, length - 32), length | V6 | (k << KIND_SHIFT));
@@ -311,7 +322,9 @@ export class ListIndex {
     let id = this.nameIds.get(name);
     if (id === undefined) {
       id = this.names.length;
-      if (id > 0xfffe) throw new Error(`the list index holds names of at most 65,535 nodes and checks; ${JSON.stringify(name)} is one too many`);
+      if (id > 0xfffe) {
+        throw new Error(`the list index holds names of at most 65,535 nodes and checks; ${JSON.stringify(name)} is one too many`);
+      }
       this.names.push(name);
       this.nameIds.set(name, id);
     }
@@ -374,7 +387,9 @@ export class ListIndex {
     this.perLength[at] += delta;
     if ((before === 0) !== (this.perLength[at] === 0)) {
       const length = meta & 0xff;
-      if (family === 0 && length <= BITMAP_MAX) this.present[kind * (BITMAP_MAX + 1) + length] = before === 0 ? new Uint32Array(Math.max(1, 2 ** length / 32)) : undefined;
+      if (family === 0 && length <= BITMAP_MAX) {
+        this.present[kind * (BITMAP_MAX + 1) + length] = before === 0 ? new Uint32Array(Math.max(1, 2 ** length / 32)) : undefined;
+      }
       const lengths: number[] = [];
       for (let length = 128; length >= 0; length--) if (this.perLength[(kind * 2 + family) * 129 + length] > 0) lengths.push(length);
       this.lengths[kind * 2 + family] = lengths;
@@ -433,7 +448,15 @@ class FoundEntry implements HeldEntry {
   }
 
   toJSON(): ListEntry {
-    return { kind: this.kind, prefix: this.prefix, createdAt: this.createdAt, expiresAt: this.expiresAt, node: this.node, check: this.check, reason: this.reason };
+    return {
+      kind: this.kind,
+      prefix: this.prefix,
+      createdAt: this.createdAt,
+      expiresAt: this.expiresAt,
+      node: this.node,
+      check: this.check,
+      reason: this.reason,
+    };
   }
 }
 

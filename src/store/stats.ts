@@ -31,15 +31,22 @@ export async function fleetStats(db: Kysely<Database>, now: number, observe?: Ob
     .groupBy("client_ip").orderBy("n", "desc").limit(10).execute();
   const lastEvents = new Map<string, string>();
   for (const o of offenders) {
-    const last = await db.selectFrom("events").select("event").where("client_ip", "=", o.client_ip).orderBy("at", "desc").limit(1).executeTakeFirst();
+    const last = await db.selectFrom("events").select("event").where("client_ip", "=", o.client_ip).orderBy("at", "desc").limit(1)
+      .executeTakeFirst();
     lastEvents.set(o.client_ip, last?.event ?? "");
   }
-  const recent = await db.selectFrom("events").select(["at", "node", "client_ip", "event", "action"]).orderBy("at", "desc").limit(25).execute();
+  const recent = await db.selectFrom("events").select(["at", "node", "client_ip", "event", "action"]).orderBy("at", "desc").limit(25)
+    .execute();
   const nodes = await db.selectFrom("nodes").selectAll().orderBy("name").execute();
   return {
     lists,
     events: Object.fromEntries(byEvent.map((r) => [r.event, Number(r.n)])),
-    topOffenders: offenders.map((o) => ({ ip: o.client_ip, events: Number(o.n), last: Number(o.last), lastEvent: lastEvents.get(o.client_ip)! })),
+    topOffenders: offenders.map((o) => ({
+      ip: o.client_ip,
+      events: Number(o.n),
+      last: Number(o.last),
+      lastEvent: lastEvents.get(o.client_ip)!,
+    })),
     recent: recent.map((r) => ({ at: r.at, node: r.node, ip: r.client_ip, event: r.event, action: r.action })),
     nodes: nodes.map((n) => ({ name: n.name, runtime: n.runtime, listen: n.listen, lastSeen: n.last_seen })),
     observed: observe === undefined ? null : await observedChecks(db, now, observe),

@@ -3,7 +3,7 @@ import { type Client, createClient } from "@libsql/client";
 import { Kysely, sql } from "kysely";
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import { formatPrefix, type IP, type Prefix, parsePrefix } from "../ip/address.ts";
+import { formatPrefix, type IP, parsePrefix, type Prefix } from "../ip/address.ts";
 import { whileBusy } from "./busy.ts";
 import { abortingFetch, DeadlineError, withDeadlines } from "./deadline.ts";
 import { LocalCopy } from "./local-copy.ts";
@@ -12,7 +12,15 @@ import { primaryAnswers } from "./primary-probe.ts";
 import { LibsqlDialect } from "./libsql-dialect.ts";
 import { migrate } from "./migrate.ts";
 import { FollowPace } from "./follow-pace.ts";
-import { HOUSEKEEPING_EVERY_MS, housekeep, readSizes, REMOVAL_KEPT_MS, type Retention, type SizedTable, TRIMMED_BELOW } from "./housekeeping.ts";
+import {
+  housekeep,
+  HOUSEKEEPING_EVERY_MS,
+  readSizes,
+  REMOVAL_KEPT_MS,
+  type Retention,
+  type SizedTable,
+  TRIMMED_BELOW,
+} from "./housekeeping.ts";
 import { ListIndex } from "./prefix-index.ts";
 import { findWalDamage } from "./wal-check.ts";
 import type { Database, GreylistTable, ListChangeRow, ListEntry, ListKind, ListRow } from "./types.ts";
@@ -154,10 +162,10 @@ export class Store {
     // (busy_timeout), which is no outage.
     const local = filePath(options.url) !== undefined && options.syncUrl === undefined;
     // An embedded replica writes to its primary over HTTP, not through the replica (which would hold the event loop).
-    this.primary = options.syncUrl === undefined ? undefined : createClient({ url: options.syncUrl, authToken: options.authToken, fetch: abortingFetch(this.timeoutMs) });
-    this.client = local
-      ? raw
-      : withDeadlines(() => this.raw, this.timeoutMs, options.url, this.primary);
+    this.primary = options.syncUrl === undefined
+      ? undefined
+      : createClient({ url: options.syncUrl, authToken: options.authToken, fetch: abortingFetch(this.timeoutMs) });
+    this.client = local ? raw : withDeadlines(() => this.raw, this.timeoutMs, options.url, this.primary);
     this.changes = this.primary === undefined ? this.client : withDeadlines(() => this.primary!, this.timeoutMs, options.syncUrl!);
     this.db = new Kysely<Database>({ dialect: new LibsqlDialect(this.client) });
     this.queue = new WriteQueue(options.queueFile, (ops) => this.write(ops), onError);
@@ -252,14 +260,23 @@ export class Store {
   private async replicaCaughtUp(): Promise<void> {
     const name = `replica:${this.options.node}`;
     const mark = Date.now();
-    await this.client.execute({ sql: "INSERT INTO store_marks (name, value, at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value, at = excluded.at", args: [name, mark, mark] });
+    await this.client.execute({
+      sql:
+        "INSERT INTO store_marks (name, value, at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value, at = excluded.at",
+      args: [name, mark, mark],
+    });
     const waitMs = this.timeoutMs * REPLICA_CATCH_UP_TIMEOUTS;
     for (const deadline = Date.now() + waitMs;;) {
       // Before its first frames arrive, a new replica's file has no tables at all.
-      const seen = await this.client.execute({ sql: "SELECT value FROM store_marks WHERE name = ?", args: [name] }).then((r) => r.rows[0]?.[0], () => undefined);
+      const seen = await this.client.execute({ sql: "SELECT value FROM store_marks WHERE name = ?", args: [name] }).then(
+        (r) => r.rows[0]?.[0],
+        () => undefined,
+      );
       if (Number(seen) === mark) return;
       if (Date.now() > deadline) {
-        throw new DeadlineError(`the embedded replica ${this.options.url} has not caught up with its primary ${this.options.syncUrl} within ${waitMs} ms (its background sync is still transferring)`);
+        throw new DeadlineError(
+          `the embedded replica ${this.options.url} has not caught up with its primary ${this.options.syncUrl} within ${waitMs} ms (its background sync is still transferring)`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, REPLICA_LOOK_MS));
     }
@@ -274,7 +291,9 @@ export class Store {
   /** An embedded replica's calls to its primary block the event loop until it answers: it must have answered just before. */
   private async askPrimary(): Promise<void> {
     const syncUrl = this.options.syncUrl!;
-    if (!(await primaryAnswers(syncUrl, this.timeoutMs))) throw new DeadlineError(`no answer from the primary at ${syncUrl} within ${this.timeoutMs} ms`);
+    if (!(await primaryAnswers(syncUrl, this.timeoutMs))) {
+      throw new DeadlineError(`no answer from the primary at ${syncUrl} within ${this.timeoutMs} ms`);
+    }
   }
 
   /** Opens the embedded replica for real once its primary answers; until then its file was read on its own. */
@@ -308,31 +327,64 @@ export class Store {
     if (saved !== undefined) {
       this.index.reserve(this.inForceTotal() + saved.count);
       for (const entry of saved.entries) {
-        this.index.apply({ kind: entry.kind, prefix: entry.range, op: "set", createdAt: entry.createdAt, expiresAt: entry.expiresAt, node: entry.node, check: entry.check, reason: entry.reason });
+        this.index.apply({
+          kind: entry.kind,
+          prefix: entry.range,
+          op: "set",
+          createdAt: entry.createdAt,
+          expiresAt: entry.expiresAt,
+          node: entry.node,
+          check: entry.check,
+          reason: entry.reason,
+        });
       }
     }
     const withCopy = saved === undefined ? "" : ` and the local copy ${this.copy!.path} saved at ${new Date(saved.savedAt).toISOString()}`;
     const then = "screening with them, writes wait in the queue, and the node catches up when the database answers";
     if (fromFile) {
       this.listsFrom = "replica-file";
-      this.onError(new Error(`${reason}: started from the embedded replica's own file${withCopy}, ${this.inForceTotal()} list entries; ${then}${refused === undefined ? "" : ` (the local copy is not used: ${refused})`}`));
+      this.onError(
+        new Error(
+          `${reason}: started from the embedded replica's own file${withCopy}, ${this.inForceTotal()} list entries; ${then}${
+            refused === undefined ? "" : ` (the local copy is not used: ${refused})`
+          }`,
+        ),
+      );
     } else {
       this.listsFrom = saved === undefined ? "nothing" : "local-copy";
-      const withNothing = "this node greets and screens, but enforces no ban, pass or allow entry of the fleet (only MXSCREEN_ALLOW and what it decides itself) until the database answers";
-      this.onError(new Error(
-        refused !== undefined
-          ? `${reason}, and ${refused}: ${withNothing}; the copy is left as it is for a look and written again once the database answers`
-          : saved === undefined
-          ? `${reason}, and there is no local copy of the lists${this.copy ? ` at ${this.copy.path}` : ""} (a first start?): ${withNothing}`
-          : `${reason}: started from the local copy ${this.copy!.path}, ${saved.count} list entries saved at ${new Date(saved.savedAt).toISOString()}; ${then}`,
-      ));
+      const withNothing =
+        "this node greets and screens, but enforces no ban, pass or allow entry of the fleet (only MXSCREEN_ALLOW and what it decides itself) until the database answers";
+      this.onError(
+        new Error(
+          refused !== undefined
+            ? `${reason}, and ${refused}: ${withNothing}; the copy is left as it is for a look and written again once the database answers`
+            : saved === undefined
+            ? `${reason}, and there is no local copy of the lists${
+              this.copy ? ` at ${this.copy.path}` : ""
+            } (a first start?): ${withNothing}`
+            : `${reason}: started from the local copy ${this.copy!.path}, ${saved.count} list entries saved at ${
+              new Date(saved.savedAt).toISOString()
+            }; ${then}`,
+        ),
+      );
     }
     // This node's own changes from before the restart that never reached the database.
     for (const o of this.queue.waiting()) {
       if (o.table !== "list_changes") continue;
       const row = o.row as unknown as ListChangeWrite;
       const prefix = parsePrefix(row.prefix);
-      if (prefix) this.index.apply({ kind: row.kind, prefix, op: row.op, createdAt: row.created_at, expiresAt: row.expires_at, node: row.node, check: row.check_id, reason: row.reason });
+      if (prefix) {
+        this.index.apply({
+          kind: row.kind,
+          prefix,
+          op: row.op,
+          createdAt: row.created_at,
+          expiresAt: row.expires_at,
+          node: row.node,
+          check: row.check_id,
+          reason: row.reason,
+        });
+      }
     }
   }
 
@@ -422,14 +474,26 @@ export class Store {
 
   private inMemory(entry: ListEntry, prefix: Prefix): void {
     if (this.options.index === false) return;
-    this.index.apply({ kind: entry.kind, prefix, op: "set", createdAt: entry.createdAt, expiresAt: entry.expiresAt, node: entry.node, check: entry.check, reason: entry.reason }, true);
+    this.index.apply({
+      kind: entry.kind,
+      prefix,
+      op: "set",
+      createdAt: entry.createdAt,
+      expiresAt: entry.expiresAt,
+      node: entry.node,
+      check: entry.check,
+      reason: entry.reason,
+    }, true);
     this.copyChanged = true;
     this.follower?.snap();
     if (entry.kind === "ban") this.banInForce(prefix);
   }
 
   remove(kind: ListKind, prefix: Prefix, now: number, reason?: string): void {
-    this.index.apply({ kind, prefix, op: "remove", createdAt: now, expiresAt: null, node: this.options.node, check: null, reason: null }, true);
+    this.index.apply(
+      { kind, prefix, op: "remove", createdAt: now, expiresAt: null, node: this.options.node, check: null, reason: null },
+      true,
+    );
     this.copyChanged = true;
     this.follower?.snap();
     this.enqueue(op("list_changes", {
@@ -470,7 +534,11 @@ export class Store {
       try {
         listener(prefix);
       } catch (error) {
-        this.onError(new Error(`ending the connections a new ban covers failed (a bug of ours, please report it): ${(error as Error)?.stack ?? error}`));
+        this.onError(
+          new Error(
+            `ending the connections a new ban covers failed (a bug of ours, please report it): ${(error as Error)?.stack ?? error}`,
+          ),
+        );
       }
     }
   }
@@ -524,7 +592,9 @@ export class Store {
         args: [kind, after],
       });
       const rows = JSON.parse(page.rows[0][1] as string) as [string, "set" | "remove", number | null][];
-      for (const [prefix, op, expiresAt] of rows) if (op === "set" && (expiresAt === null || expiresAt > now)) inForce.set(prefix, expiresAt);
+      for (const [prefix, op, expiresAt] of rows) {
+        if (op === "set" && (expiresAt === null || expiresAt > now)) inForce.set(prefix, expiresAt);
+      }
       if (rows.length < PAGE) break;
       after = Number(page.rows[0][0]);
     }
@@ -591,8 +661,13 @@ export class Store {
       if (reconnecting) await this.connect();
       else changes = await this.catchUp();
       this.lastContact = Date.now();
-      if (reconnecting) this.onError(new Error(`store reached at ${this.options.url}: caught up, ${this.inForceTotal()} list entries in force; writes made meanwhile follow from the queue`));
-      else if (this.followFailing) this.onError(new Error(`store reachable again at ${this.options.url}`));
+      if (reconnecting) {
+        this.onError(
+          new Error(
+            `store reached at ${this.options.url}: caught up, ${this.inForceTotal()} list entries in force; writes made meanwhile follow from the queue`,
+          ),
+        );
+      } else if (this.followFailing) this.onError(new Error(`store reachable again at ${this.options.url}`));
       this.followFailing = false;
       this.followError = undefined;
       const now = Date.now();
@@ -603,7 +678,11 @@ export class Store {
         await this.beat(info);
       }
     } catch (error) {
-      if (!this.followFailing) this.onError(new Error(`cannot follow the store at ${this.options.url}, screening with what this node has: ${(error as Error).message}`));
+      if (!this.followFailing) {
+        this.onError(
+          new Error(`cannot follow the store at ${this.options.url}, screening with what this node has: ${(error as Error).message}`),
+        );
+      }
       this.followFailing = true;
       this.followError = (error as Error).message;
       this.retryAt = Date.now() + RETRY_MS;
@@ -622,7 +701,13 @@ export class Store {
       const round = await housekeep(this.client, this.options.node, retention, now);
       if (round) this.sizes = round.sizes;
     } catch (error) {
-      this.onError(new Error(`housekeeping of the store at ${this.options.url} failed, tried again in ${HOUSEKEEPING_EVERY_MS / 60_000} minutes: ${(error as Error).message}`));
+      this.onError(
+        new Error(
+          `housekeeping of the store at ${this.options.url} failed, tried again in ${HOUSEKEEPING_EVERY_MS / 60_000} minutes: ${
+            (error as Error).message
+          }`,
+        ),
+      );
     }
   }
 
@@ -644,7 +729,13 @@ export class Store {
       await this.client.execute("PRAGMA busy_timeout = 200")
         .then(() => this.client.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
         .catch((error) =>
-          this.onError(new Error(`cannot checkpoint the store at ${this.options.url} before closing, its -wal file keeps the latest writes: ${(error as Error).message}`))
+          this.onError(
+            new Error(
+              `cannot checkpoint the store at ${this.options.url} before closing, its -wal file keeps the latest writes: ${
+                (error as Error).message
+              }`,
+            ),
+          )
         );
     }
     await this.db.destroy();
@@ -668,14 +759,25 @@ export class Store {
     const index = this.index;
     // Changes made while it is written (it yields to the event loop between megabytes) mark it changed again.
     this.copyChanged = false;
-    this.copying = this.copy.write((function* () {
-      for (const kind of ["ban", "pass", "allow"] as const) yield* index.entries(kind, now);
-    })(), now).finally(() => this.copying = undefined);
+    this.copying = this.copy.write(
+      (function* () {
+        for (const kind of ["ban", "pass", "allow"] as const) yield* index.entries(kind, now);
+      })(),
+      now,
+    ).finally(() => this.copying = undefined);
     try {
       await this.copying;
     } catch (error) {
       this.copyChanged = true;
-      if (!this.copyFailing) this.onError(new Error(`cannot write the local copy of the lists ${this.copy.path} (${(error as Error).message}): a restart while the database is away would start from an older copy; tried again at the next change`));
+      if (!this.copyFailing) {
+        this.onError(
+          new Error(
+            `cannot write the local copy of the lists ${this.copy.path} (${
+              (error as Error).message
+            }): a restart while the database is away would start from an older copy; tried again at the next change`,
+          ),
+        );
+      }
       this.copyFailing = true;
       return;
     }
@@ -700,7 +802,15 @@ export class Store {
     } catch (error) {
       // No answer at all is the database away, not a disk that refuses the heartbeat.
       if (error instanceof DeadlineError) throw error;
-      if (!this.beatFailing) this.onError(new Error(`cannot write this node's heartbeat to the store at ${this.options.url}, still screening and following: ${(error as Error).message}`));
+      if (!this.beatFailing) {
+        this.onError(
+          new Error(
+            `cannot write this node's heartbeat to the store at ${this.options.url}, still screening and following: ${
+              (error as Error).message
+            }`,
+          ),
+        );
+      }
       this.beatFailing = true;
       return;
     }
@@ -751,7 +861,10 @@ export class Store {
    */
   private greylistUpsert(o: WriteOp): { sql: string; args: (string | number | null)[] } {
     return {
-      sql: `insert into "greylist" ("triplet", "first_seen", "passed_at", "expires_at", "node", "seq") values (?, ?, ?, ?, ?, ${TAKEN_SEQ("greylist")}) ` +
+      sql:
+        `insert into "greylist" ("triplet", "first_seen", "passed_at", "expires_at", "node", "seq") values (?, ?, ?, ?, ?, ${
+          TAKEN_SEQ("greylist")
+        }) ` +
         `on conflict ("triplet") do update set "first_seen" = excluded."first_seen", "passed_at" = excluded."passed_at", ` +
         `"expires_at" = excluded."expires_at", "node" = excluded."node", "seq" = excluded."seq" where "greylist"."expires_at" < excluded."expires_at"`,
       args: columnsOf("greylist").map((column) => o.row[column] ?? null),
@@ -769,7 +882,11 @@ export class Store {
 
   /** `opIds` false: the rows carry no op id (writes that never wait in the journal). */
   private async write(ops: readonly WriteOp[], opIds = true): Promise<void> {
-    if (this.detached) throw new Error(`the primary at ${this.options.syncUrl} has not answered since start: writes wait until the embedded replica is attached to it`);
+    if (this.detached) {
+      throw new Error(
+        `the primary at ${this.options.syncUrl} has not answered since start: writes wait until the embedded replica is attached to it`,
+      );
+    }
     // Rows are grouped by table; each table keeps its own order, which is all the readers rely
     // on (list_changes by seq, events by time, greylist by its forward-only upsert).
     const runs = new Map<WriteOp["table"], WriteOp[]>();
@@ -784,11 +901,17 @@ export class Store {
       else runs.set(o.table, [o]);
     }
     for (const [table, run] of runs) {
-      for (let i = 0; i < run.length; i += ROWS_PER_INSERT) statements.push(this.insertRows(table, run.slice(i, i + ROWS_PER_INSERT), opIds));
+      for (let i = 0; i < run.length; i += ROWS_PER_INSERT) {
+        statements.push(this.insertRows(table, run.slice(i, i + ROWS_PER_INSERT), opIds));
+      }
     }
     await whileBusy(() => this.client.batch(statements, "write"));
     this.lastContact = Date.now();
-    if (ops.some((o) => o.table === "list_changes" && o.row.kind !== "pass")) for (const listener of this.listWriteListeners) listener();
+    if (ops.some((o) => o.table === "list_changes" && o.row.kind !== "pass")) {
+      for (const listener of this.listWriteListeners) {
+        listener();
+      }
+    }
   }
 
   /**
@@ -885,7 +1008,11 @@ class Follower {
   private again = false;
   private stopped = false;
 
-  constructor(private readonly pace: FollowPace, private readonly read: () => Promise<number>, private readonly readBeside: () => Promise<boolean>) {
+  constructor(
+    private readonly pace: FollowPace,
+    private readonly read: () => Promise<number>,
+    private readonly readBeside: () => Promise<boolean>,
+  ) {
     this.schedule(pace.current);
   }
 
@@ -991,7 +1118,8 @@ const LIST_PAGE = 20_000;
  * client costs about a microsecond on Deno (its native addon), nine per row; one text per page
  * loads a million entries in about a second on both runtimes (measured).
  */
-const pageJson = (order: string) => `json_group_array(json_array(kind, prefix, op, created_at, expires_at, node, check_id, reason, ${order}))`;
+const pageJson = (order: string) =>
+  `json_group_array(json_array(kind, prefix, op, created_at, expires_at, node, check_id, reason, ${order}))`;
 type ChangeJson = [ListKind, string, "set" | "remove", number, number | null, string, string | null, string | null, number];
 
 /** Rows per INSERT: a text of a few hundred kilobytes at most, well below what sqld takes in one request. */

@@ -57,7 +57,11 @@ export function findWalDamage(walPath: string): WalDamage | undefined {
     const at = HEADER + i * frameSize;
     if (view.getUint32(at + 8) !== salts[0] || view.getUint32(at + 12) !== salts[1]) break;
     const expected = stored(at + 16);
-    const computed = checksum(wal.subarray(at + FRAME_HEADER, at + frameSize), checksum(wal.subarray(at, at + 8), chain, bigEndian), bigEndian);
+    const computed = checksum(
+      wal.subarray(at + FRAME_HEADER, at + frameSize),
+      checksum(wal.subarray(at, at + 8), chain, bigEndian),
+      bigEndian,
+    );
     const good = same(computed, expected);
     // Past the damage, frames are checked against the checksums stored before them, as they were written.
     chain = expected;

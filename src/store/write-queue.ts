@@ -98,10 +98,12 @@ export class WriteQueue {
     } catch (error) {
       this.journalUnread = true;
       this.journalError = (error as Error).message;
-      onError(new Error(
-        `cannot read the store journal ${journal} (${this.journalError}): the writes it holds from an earlier run are not replayed, and it is left as it is; ` +
-          `writes wait in memory only until a restart once it can be read and written`,
-      ));
+      onError(
+        new Error(
+          `cannot read the store journal ${journal} (${this.journalError}): the writes it holds from an earlier run are not replayed, and it is left as it is; ` +
+            `writes wait in memory only until a restart once it can be read and written`,
+        ),
+      );
       return;
     }
     this.openJournal();
@@ -229,10 +231,14 @@ export class WriteQueue {
   private failJournal(error: Error): void {
     this.journalRetryAt = Date.now() + this.journalRetryMs;
     if (this.journalError === undefined) {
-      this.onError(new Error(
-        `cannot write the store journal ${this.journal} (${error.message}): writes wait in memory (at most ${this.cap}, then the oldest events go first) ` +
-          `and reach the database as usual; free space on its disk or make it writable: it is tried again with the next write, at most every ${this.journalRetryMs / 1000} s`,
-      ));
+      this.onError(
+        new Error(
+          `cannot write the store journal ${this.journal} (${error.message}): writes wait in memory (at most ${this.cap}, then the oldest events go first) ` +
+            `and reach the database as usual; free space on its disk or make it writable: it is tried again with the next write, at most every ${
+              this.journalRetryMs / 1000
+            } s`,
+        ),
+      );
     }
     this.journalError = error.message;
   }
@@ -254,11 +260,13 @@ export class WriteQueue {
     this.pending = this.pending.filter((o) => !drop.has(o));
     for (const o of drop) this.unjournaled.delete(o);
     if (this.droppedThisEpisode === 0) {
-      this.onError(new Error(
-        `store queue over its cap of ${this.cap} writes (${this.lastError ? `database: ${this.lastError}` : "database slow"}${
-          this.journalError ? `, journal: ${this.journalError}` : ""
-        }): dropped the ${drop.size} oldest of the least important (events first; bans and allow entries last), and will go on doing so until it drains`,
-      ));
+      this.onError(
+        new Error(
+          `store queue over its cap of ${this.cap} writes (${this.lastError ? `database: ${this.lastError}` : "database slow"}${
+            this.journalError ? `, journal: ${this.journalError}` : ""
+          }): dropped the ${drop.size} oldest of the least important (events first; bans and allow entries last), and will go on doing so until it drains`,
+        ),
+      );
     }
     this.dropped += drop.size;
     this.droppedThisEpisode += drop.size;
@@ -301,7 +309,13 @@ export class WriteQueue {
         this.pending.unshift(...batch);
         const message = (error as Error).message;
         if (this.reachable) {
-          this.onError(new Error(`store write failed, keeping ${this.pending.length} writes queued${this.journal ? ` in ${this.journal}` : ""} and retrying: ${message}`));
+          this.onError(
+            new Error(
+              `store write failed, keeping ${this.pending.length} writes queued${
+                this.journal ? ` in ${this.journal}` : ""
+              } and retrying: ${message}`,
+            ),
+          );
         }
         this.reachable = false;
         this.lastError = message;
@@ -325,7 +339,11 @@ export class WriteQueue {
       }
     }
     if (this.droppedThisEpisode > 0) {
-      this.onError(new Error(`store queue drained: ${this.droppedThisEpisode} writes were dropped while it was over its cap (${this.dropped} since start)`));
+      this.onError(
+        new Error(
+          `store queue drained: ${this.droppedThisEpisode} writes were dropped while it was over its cap (${this.dropped} since start)`,
+        ),
+      );
       this.droppedThisEpisode = 0;
     }
     for (const wake of this.drained.splice(0)) wake();

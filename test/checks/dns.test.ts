@@ -36,13 +36,22 @@ test("sender-domain: no MX/A/AAAA gets 550 5.1.8, a DNS failure 450 4.1.8, a nul
   const { replies, session } = play(lineByLine(t.client), STRICT, undefined, undefined, (domain) => (looked.push(domain), answers[domain]));
   assert.equal(replies, t.server);
   assert.deepEqual(looked, ["nx.example", "broken.example", "nullmx.example", "good.example"]);
-  assert.deepEqual(session.facts.findings.map((f) => [f.tag, f.evidence.dns]), [["SENDER-DOMAIN", "nxdomain"], ["SENDER-DOMAIN", "ESERVFAIL"], ["SENDER-DOMAIN", "null-mx"]]);
+  assert.deepEqual(session.facts.findings.map((f) => [f.tag, f.evidence.dns]), [["SENDER-DOMAIN", "nxdomain"], [
+    "SENDER-DOMAIN",
+    "ESERVFAIL",
+  ], ["SENDER-DOMAIN", "null-mx"]]);
   assert.equal(session.facts.transactions, 1);
 });
 
 test("sender-domain: the null sender and address literals are not looked up", () => {
   const looked: string[] = [];
-  const { replies } = play(lineByLine(`${START}MAIL FROM:<>\r\nRSET\r\nMAIL FROM:<a@[192.0.2.1]>\r\n`), STRICT, undefined, undefined, (d) => (looked.push(d), ok("x")));
+  const { replies } = play(
+    lineByLine(`${START}MAIL FROM:<>\r\nRSET\r\nMAIL FROM:<a@[192.0.2.1]>\r\n`),
+    STRICT,
+    undefined,
+    undefined,
+    (d) => (looked.push(d), ok("x")),
+  );
   assert.match(replies, /250 2\.1\.0 Ok\r\n250 2\.0\.0 Ok\r\n250 2\.1\.0 Ok\r\n$/);
   assert.deepEqual(looked, []);
 });
@@ -80,22 +89,45 @@ test("dnsbl: a listing counts its weight; error codes and answers outside the ra
 const DNSBL_CONFIG = { ...STRICT, checks: { ...STRICT.checks, dnsbl: [ZEN, ANY, WL], dnsblThreshold: 3, dnswlThreshold: -1 } };
 
 test("dnsbl: at the threshold every RCPT but postmaster is refused with 550 5.7.1 naming the list", () => {
-  const listed = play(lineByLine(`${START}MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<postmaster@example.org>\r\n`), DNSBL_CONFIG, undefined, undefined, undefined, {
-    dnsbl: [{ zone: "zen.example", answer: ok("127.0.0.2") }],
-  });
-  assert.match(listed.replies, /550 5\.7\.1 <b@example\.org>: Service unavailable; client \[192\.0\.2\.1\] blocked using zen\.example\r\n250 2\.1\.5 Ok\r\n$/);
+  const listed = play(
+    lineByLine(`${START}MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<postmaster@example.org>\r\n`),
+    DNSBL_CONFIG,
+    undefined,
+    undefined,
+    undefined,
+    {
+      dnsbl: [{ zone: "zen.example", answer: ok("127.0.0.2") }],
+    },
+  );
+  assert.match(
+    listed.replies,
+    /550 5\.7\.1 <b@example\.org>: Service unavailable; client \[192\.0\.2\.1\] blocked using zen\.example\r\n250 2\.1\.5 Ok\r\n$/,
+  );
   assert.deepEqual(listed.session.facts.findings.map((f) => [f.tag, f.evidence.score, f.evidence.listed]), [["DNSBL", 3, "zen.example*3"]]);
   assert.equal(listed.session.facts.dnsblScore, 3);
 });
 
 test("dnsbl reply map: a zone with a key in its name is shown by its mapped name; the evidence keeps the zone", () => {
   const DQS: DnsblSite = { zone: "k3y.zen.dq.example", filter: undefined, weight: 3 };
-  const config = { ...DNSBL_CONFIG, checks: { ...DNSBL_CONFIG.checks, dnsbl: [DQS, ZEN], dnsblReplyMap: { "k3y.zen.dq.example": "zen.example" } } };
-  const listed = play(lineByLine(`${START}MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n`), config, undefined, undefined, undefined, {
-    dnsbl: [{ zone: "k3y.zen.dq.example", answer: ok("127.0.0.2") }, { zone: "zen.example", answer: ok("127.0.0.2") }],
-  });
+  const config = {
+    ...DNSBL_CONFIG,
+    checks: { ...DNSBL_CONFIG.checks, dnsbl: [DQS, ZEN], dnsblReplyMap: { "k3y.zen.dq.example": "zen.example" } },
+  };
+  const listed = play(
+    lineByLine(`${START}MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n`),
+    config,
+    undefined,
+    undefined,
+    undefined,
+    {
+      dnsbl: [{ zone: "k3y.zen.dq.example", answer: ok("127.0.0.2") }, { zone: "zen.example", answer: ok("127.0.0.2") }],
+    },
+  );
   // Both zones are shown as zen.example: named once.
-  assert.match(listed.replies, /550 5\.7\.1 <b@example\.org>: Service unavailable; client \[192\.0\.2\.1\] blocked using zen\.example\r\n$/);
+  assert.match(
+    listed.replies,
+    /550 5\.7\.1 <b@example\.org>: Service unavailable; client \[192\.0\.2\.1\] blocked using zen\.example\r\n$/,
+  );
   assert.doesNotMatch(listed.replies, /k3y/);
   assert.equal(listed.session.facts.findings[0].evidence.listed, "k3y.zen.dq.example*3,zen.example*3");
 });
@@ -103,29 +135,52 @@ test("dnsbl reply map: a zone with a key in its name is shown by its mapped name
 test("dnsbl reply map file: zone and name per line, comments and blank lines skipped; a bad line or a missing file names itself", () => {
   const dir = tempDir();
   const file = join(dir, "dnsbl_reply");
-  writeFileSync(file, "# Spamhaus DQS\nK3Y.zen.dq.example.   zen.spamhaus.org (see https://check.spamhaus.org)\n\n  other.example other  # the list's public name\n");
+  writeFileSync(
+    file,
+    "# Spamhaus DQS\nK3Y.zen.dq.example.   zen.spamhaus.org (see https://check.spamhaus.org)\n\n  other.example other  # the list's public name\n",
+  );
   assert.deepEqual(parseDnsblReplyMap("MXSCREEN_DNSBL_REPLY_MAP", file), {
     "k3y.zen.dq.example": "zen.spamhaus.org (see https://check.spamhaus.org)",
     "other.example": "other",
   });
   assert.deepEqual(parseDnsblReplyMap("MXSCREEN_DNSBL_REPLY_MAP", ""), {});
   writeFileSync(file, "zen.example\n");
-  assert.throws(() => parseDnsblReplyMap("MXSCREEN_DNSBL_REPLY_MAP", file), /MXSCREEN_DNSBL_REPLY_MAP=".*" is not valid: .*line 1 is not one: "zen\.example"/);
-  assert.throws(() => parseDnsblReplyMap("MXSCREEN_DNSBL_REPLY_MAP", join(dir, "missing")), /MXSCREEN_DNSBL_REPLY_MAP=".*missing" is not valid: expected a readable file .*ENOENT/);
+  assert.throws(
+    () => parseDnsblReplyMap("MXSCREEN_DNSBL_REPLY_MAP", file),
+    /MXSCREEN_DNSBL_REPLY_MAP=".*" is not valid: .*line 1 is not one: "zen\.example"/,
+  );
+  assert.throws(
+    () => parseDnsblReplyMap("MXSCREEN_DNSBL_REPLY_MAP", join(dir, "missing")),
+    /MXSCREEN_DNSBL_REPLY_MAP=".*missing" is not valid: expected a readable file .*ENOENT/,
+  );
 });
 
 test("dnsbl: below the threshold, or with only unhealthy zones, nothing is refused", () => {
-  const errors = play(lineByLine(`${START}MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n`), DNSBL_CONFIG, undefined, undefined, undefined, {
-    dnsbl: [{ zone: "zen.example", answer: ok("127.255.255.254") }, { zone: "any.example", answer: ok("127.0.0.2") }],
-  });
+  const errors = play(
+    lineByLine(`${START}MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n`),
+    DNSBL_CONFIG,
+    undefined,
+    undefined,
+    undefined,
+    {
+      dnsbl: [{ zone: "zen.example", answer: ok("127.255.255.254") }, { zone: "any.example", answer: ok("127.0.0.2") }],
+    },
+  );
   assert.match(errors.replies, /250 2\.1\.5 Ok\r\n$/);
   assert.equal(errors.session.facts.findings.length, 0);
 });
 
 test("dnswl: a score at or below MXSCREEN_DNSWL_THRESHOLD skips every further check", () => {
-  const { replies, session } = play(lineByLine("HELO localhost\r\nMAIL FROM:<a@nx.example>\r\nRCPT TO:<b@example.org>\r\n"), DNSBL_CONFIG, undefined, undefined, () => ({ status: "nxdomain" }), {
-    dnsbl: [{ zone: "wl.example", answer: ok("127.0.10.2") }, { zone: "any.example", answer: ok("127.0.0.2") }],
-  });
+  const { replies, session } = play(
+    lineByLine("HELO localhost\r\nMAIL FROM:<a@nx.example>\r\nRCPT TO:<b@example.org>\r\n"),
+    DNSBL_CONFIG,
+    undefined,
+    undefined,
+    () => ({ status: "nxdomain" }),
+    {
+      dnsbl: [{ zone: "wl.example", answer: ok("127.0.10.2") }, { zone: "any.example", answer: ok("127.0.0.2") }],
+    },
+  );
   assert.match(replies, /250 2\.1\.0 Ok\r\n250 2\.1\.5 Ok\r\n$/);
   assert.equal(session.facts.dnsblScore, -3);
   assert.equal(session.facts.findings.length, 0);
@@ -137,7 +192,12 @@ test("ptr: a client without forward-confirmed reverse DNS is recorded, never ref
   none.session.learnReverseDns({ status: "fail", names: ["dyn-192-0-2-1.isp.example"] });
   none.session.clientClosed();
   assert.match(none.replies, /250 2\.1\.5 Ok\r\n$/);
-  assert.deepEqual(none.session.facts.findings.map((f) => [f.tag, f.action, f.evidence.fcrdns, f.evidence.ptr]), [["PTR", "ignore", "fail", "dyn-192-0-2-1.isp.example"]]);
+  assert.deepEqual(none.session.facts.findings.map((f) => [f.tag, f.action, f.evidence.fcrdns, f.evidence.ptr]), [[
+    "PTR",
+    "ignore",
+    "fail",
+    "dyn-192-0-2-1.isp.example",
+  ]]);
   const confirmed = new Session(STRICT, CLIENT, 0);
   confirmed.start();
   confirmed.learnReverseDns({ status: "pass", name: "client.example" });
@@ -152,6 +212,9 @@ test("sender-domain: a shutdown while DNS is asked waits for the answer, then sa
   session.receive(encoder.encode("MAIL FROM:<a@good.example>\r\n"), 1);
   assert.deepEqual(session.shutdown(), [], "nothing said while MAIL waits");
   const after = session.resolved(ok("mail.good.example"), 2);
-  assert.deepEqual(after.filter((o) => o.type === "reply").map((o) => (o as { text: string }).text.slice(0, 9)), ["250 2.1.0", "421 4.3.2"]);
+  assert.deepEqual(after.filter((o) => o.type === "reply").map((o) => (o as { text: string }).text.slice(0, 9)), [
+    "250 2.1.0",
+    "421 4.3.2",
+  ]);
   assert.ok(session.closed);
 });

@@ -10,7 +10,8 @@ function bounce(body: string): string {
 }
 
 test("fake-bounce: a bounce naming our host in a Received: line of the returned message is delivered", () => {
-  const real = "Subject: Undelivered Mail\r\n\r\n--boundary\r\nReceived: from user.example.org (user.example.org [192.0.2.7])\r\n\tby mx1.example.org (mxscreen) with ESMTP id X;\r\n\tMon, 23 Nov 2026 00:41:34 +0000\r\n";
+  const real =
+    "Subject: Undelivered Mail\r\n\r\n--boundary\r\nReceived: from user.example.org (user.example.org [192.0.2.7])\r\n\tby mx1.example.org (mxscreen) with ESMTP id X;\r\n\tMon, 23 Nov 2026 00:41:34 +0000\r\n";
   const { replies, messages, session } = play(lineByLine(bounce(real)), OWN);
   assert.match(replies, /250 2\.0\.0 Ok: queued as Q1\r\n$/);
   assert.equal(messages.length, 1);
@@ -18,7 +19,8 @@ test("fake-bounce: a bounce naming our host in a Received: line of the returned 
 });
 
 test("fake-bounce: a bounce without such a line gets 550 5.7.1 after DATA and is not delivered; the session goes on", () => {
-  const fake = "Subject: Undelivered Mail\r\n\r\nReceived: from x by mx1.example.org.evil.example;\r\nmx1.example.org in the text does not count\r\n";
+  const fake =
+    "Subject: Undelivered Mail\r\n\r\nReceived: from x by mx1.example.org.evil.example;\r\nmx1.example.org in the text does not count\r\n";
   const { replies, messages, session, outputs } = play(lineByLine(`${bounce(fake)}NOOP\r\n`), OWN);
   assert.match(replies, /354 [^\n]+\n550 5\.7\.1 Error: bounce for a message that did not pass through our hosts\r\n250 2\.0\.0 Ok\r\n$/);
   assert.equal(messages.length, 0);
@@ -28,7 +30,10 @@ test("fake-bounce: a bounce without such a line gets 550 5.7.1 after DATA and is
 
 test("fake-bounce: off without MXSCREEN_OWN_HOSTS, and never about mail with a sender", () => {
   assert.equal(play(lineByLine(bounce("hi\r\n")), STRICT).messages.length, 1);
-  const withSender = play(lineByLine("HELO mailer.example.net\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<user@example.org>\r\nDATA\r\nhi\r\n.\r\n"), OWN);
+  const withSender = play(
+    lineByLine("HELO mailer.example.net\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<user@example.org>\r\nDATA\r\nhi\r\n.\r\n"),
+    OWN,
+  );
   assert.equal(withSender.messages.length, 1);
 });
 

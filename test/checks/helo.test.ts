@@ -41,13 +41,25 @@ test("helo-claims: our names, our mail domains and our addresses are forgeries; 
     ["client.example.net", undefined],
   ];
   for (const [helo, expected] of cases) assert.equal(heloClaim(helo, "198.51.100.7", ours), expected, helo);
-  assert.equal(heloClaim("[192.0.2.25]", "192.0.2.25", ours), undefined, "a host at our own address (loopback, our network) says who it is");
+  assert.equal(
+    heloClaim("[192.0.2.25]", "192.0.2.25", ours),
+    undefined,
+    "a host at our own address (loopback, our network) says who it is",
+  );
 });
 
-const CLAIMS: SessionConfig = { ...STRICT, checks: { ...STRICT.checks, ownNames: ["mx2.test.example"], acceptDomains: ["example.org"], listenAddresses: ["192.0.2.25"] } };
+const CLAIMS: SessionConfig = {
+  ...STRICT,
+  checks: { ...STRICT.checks, ownNames: ["mx2.test.example"], acceptDomains: ["example.org"], listenAddresses: ["192.0.2.25"] },
+};
 const AT_OUR_ADDRESS: ClientInfo = { ...CLIENT, local: { address: "198.51.100.25", port: 25 } };
 
-for (const [helo, claim] of [["example.org", "one of our mail domains"], ["mx2.test.example", "our own host name"], ["[192.0.2.25]", "our own address"], ["[198.51.100.25]", "our own address"]]) {
+for (
+  const [helo, claim] of [["example.org", "one of our mail domains"], ["mx2.test.example", "our own host name"], [
+    "[192.0.2.25]",
+    "our own address",
+  ], ["[198.51.100.25]", "our own address"]]
+) {
   test(`helo-claims transcript: HELO ${helo} is refused at RCPT as ${claim}; postmaster@ still gets through`, () => {
     const t = transcript(`
       C: HELO ${helo}
@@ -61,18 +73,30 @@ for (const [helo, claim] of [["example.org", "one of our mail domains"], ["mx2.t
     `);
     const { replies, session } = play(lineByLine(t.client), CLAIMS, undefined, AT_OUR_ADDRESS);
     assert.equal(replies, t.server);
-    assert.deepEqual(session.facts.findings[0], { check: "helo-claims", tag: "HELO-CLAIMS", action: "enforce", consequence: "delay", evidence: { helo, claim } });
+    assert.deepEqual(session.facts.findings[0], {
+      check: "helo-claims",
+      tag: "HELO-CLAIMS",
+      action: "enforce",
+      consequence: "delay",
+      evidence: { helo, claim },
+    });
   });
 }
 
 test("helo-claims: an address of ours is also a syntax error (not the client's, or bare); the claim's reply comes first, both are recorded", () => {
   const { replies, session } = play(lineByLine("HELO 192.0.2.25\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n"), CLAIMS);
   assert.match(replies, /550 5\.7\.1 <b@example\.org>: Helo command rejected: you are not at our address\r\n$/);
-  assert.deepEqual(session.facts.findings.map((f) => [f.check, f.evidence.claim ?? f.evidence.problem]), [["helo-claims", "our own address"], ["helo-syntax", "bare IP address without brackets"]]);
+  assert.deepEqual(session.facts.findings.map((f) => [f.check, f.evidence.claim ?? f.evidence.problem]), [[
+    "helo-claims",
+    "our own address",
+  ], ["helo-syntax", "bare IP address without brackets"]]);
 });
 
 test("helo-claims with action ignore: recorded, the recipient accepted", () => {
-  const { replies, session } = play(lineByLine("EHLO example.org\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n"), { ...CLAIMS, actions: { "helo-claims": "ignore" } });
+  const { replies, session } = play(lineByLine("EHLO example.org\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n"), {
+    ...CLAIMS,
+    actions: { "helo-claims": "ignore" },
+  });
   assert.match(replies, /250 2\.1\.5 Ok\r\n$/);
   assert.deepEqual(session.facts.findings.map((f) => [f.check, f.action]), [["helo-claims", "ignore"]]);
 });
@@ -100,7 +124,10 @@ test("delayed rejection: a bad HELO is answered at RCPT; postmaster@ and abuse@ 
 });
 
 test("helo-syntax with action ignore: recorded, recipients accepted", () => {
-  const { replies, session } = play(lineByLine("HELO localhost\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n"), { ...STRICT, actions: { "helo-syntax": "ignore" } });
+  const { replies, session } = play(lineByLine("HELO localhost\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n"), {
+    ...STRICT,
+    actions: { "helo-syntax": "ignore" },
+  });
   assert.match(replies, /250 2\.1\.5 Ok\r\n$/);
   assert.equal(session.facts.findings[0].tag, "HELO");
 });
@@ -121,7 +148,11 @@ test("helo-schizo: a second HELO with another name gets 550 5.7.1 and close; the
   `);
   const { replies, session } = play(lineByLine(`${t.client}MAIL FROM:<a@example.net>\r\n`), STRICT);
   assert.equal(replies, t.server);
-  assert.deepEqual(session.facts.findings.map((f) => [f.tag, f.evidence.helo, f.evidence.earlier]), [["HELO-SCHIZO", "other.example", "client.example"]]);
+  assert.deepEqual(session.facts.findings.map((f) => [f.tag, f.evidence.helo, f.evidence.earlier]), [[
+    "HELO-SCHIZO",
+    "other.example",
+    "client.example",
+  ]]);
 });
 
 const REFUSING = { ...STRICT, checks: { ...STRICT.checks, ehloRefusal: true } };
@@ -145,7 +176,10 @@ test("ehlo-refused: a bot that disconnects after the 502 is caught as well", () 
 });
 
 test("ehlo-refused: a client that falls back to HELO with the same name goes on and is not caught", () => {
-  const { replies, session } = play(lineByLine("EHLO client.example\r\nHELO client.example\r\nMAIL FROM:<a@example.net>\r\nQUIT\r\n"), REFUSING);
+  const { replies, session } = play(
+    lineByLine("EHLO client.example\r\nHELO client.example\r\nMAIL FROM:<a@example.net>\r\nQUIT\r\n"),
+    REFUSING,
+  );
   assert.match(replies, /^502 [^\n]+\n250 mx\.test\.example Hello client\.example [^\n]+\n250 2\.1\.0 Ok\r\n221 /);
   assert.equal(session.facts.findings.length, 0);
 });
@@ -158,7 +192,11 @@ test("ehlo-refused: a passed client gets EHLO, and the refusal is off by default
 
 test("helo forward DNS: the session asks for a HELO name's addresses without waiting, and records the outcome as a fact", () => {
   const { outputs, session, replies } = play(lineByLine("HELO client.example\r\nHELO client.example\r\n"), STRICT);
-  assert.deepEqual(outputs.filter((o) => o.type === "lookup-helo-name"), [{ type: "lookup-helo-name", name: "client.example" }], "asked once per name");
+  assert.deepEqual(
+    outputs.filter((o) => o.type === "lookup-helo-name"),
+    [{ type: "lookup-helo-name", name: "client.example" }],
+    "asked once per name",
+  );
   assert.match(replies, /^250 [^\n]+\n250 /, "both HELOs answered at once");
   session.learnHeloDns("other.example", "match");
   assert.equal(session.facts.heloDns, undefined, "an answer for a name no longer in use is dropped");

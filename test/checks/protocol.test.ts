@@ -78,24 +78,40 @@ test("rset: one RSET is fine, the sixth gets 421 and close; the limit follows MX
 });
 
 test("rset: RSETs that end a transaction never count, however many messages a connection carries", () => {
-  const { replies, session } = play(lineByLine("HELO client.example\r\n" + "MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nRSET\r\n".repeat(20)), STRICT);
+  const { replies, session } = play(
+    lineByLine("HELO client.example\r\n" + "MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nRSET\r\n".repeat(20)),
+    STRICT,
+  );
   assert.doesNotMatch(replies, /^421 /m);
   assert.equal(session.facts.resets, 0);
   assert.deepEqual(session.facts.findings, []);
   const idle = play(lineByLine("HELO client.example\r\nMAIL FROM:<a@example.net>\r\nRSET\r\n" + "RSET\r\n".repeat(6)), STRICT);
-  assert.match(idle.replies, /250 2\.0\.0 Ok\r\n421 4\.7\.0 mx\.test\.example Error: too many RSET commands; closing\r\n$/, "idle RSETs after it still do");
+  assert.match(
+    idle.replies,
+    /250 2\.0\.0 Ok\r\n421 4\.7\.0 mx\.test\.example Error: too many RSET commands; closing\r\n$/,
+    "idle RSETs after it still do",
+  );
   assert.deepEqual(idle.session.facts.findings.map((f) => [f.tag, f.evidence.resets]), [["RSET", 6]]);
 });
 
 test("transactions: an Exim queue run of 1000 messages in one connection is served; MAIL #1001 gets 421, tagged TRANSACTIONS, not RSET", () => {
   const config = { ...STRICT, checks: { ...STRICT.checks, maxTransactions: 1000 }, maxMessageSize: 10_000 };
   const message = "MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nSubject: queued\r\n\r\nbody\r\n.\r\nRSET\r\n";
-  const { replies, messages, session } = play(lineByLine(`EHLO exim.example\r\n${message.repeat(1000)}MAIL FROM:<a@example.net>\r\n`), config);
+  const { replies, messages, session } = play(
+    lineByLine(`EHLO exim.example\r\n${message.repeat(1000)}MAIL FROM:<a@example.net>\r\n`),
+    config,
+  );
   assert.equal(messages.length, 1000);
   assert.match(replies, /250 2\.0\.0 Ok\r\n421 4\.7\.0 mx\.test\.example Error: too many transactions in one connection; closing\r\n$/);
   assert.deepEqual(session.facts.findings.map((f) => [f.check, f.tag, f.evidence.transactions]), [["transactions", "TRANSACTIONS", 1001]]);
-  const small = play(lineByLine("HELO client.example\r\n" + "MAIL FROM:<a@example.net>\r\nRSET\r\n".repeat(3)), { ...STRICT, checks: { ...STRICT.checks, maxTransactions: 2 } });
-  assert.match(small.replies, /250 2\.1\.0 Ok\r\n250 2\.0\.0 Ok\r\n421 4\.7\.0 mx\.test\.example Error: too many transactions in one connection; closing\r\n$/);
+  const small = play(lineByLine("HELO client.example\r\n" + "MAIL FROM:<a@example.net>\r\nRSET\r\n".repeat(3)), {
+    ...STRICT,
+    checks: { ...STRICT.checks, maxTransactions: 2 },
+  });
+  assert.match(
+    small.replies,
+    /250 2\.1\.0 Ok\r\n250 2\.0\.0 Ok\r\n421 4\.7\.0 mx\.test\.example Error: too many transactions in one connection; closing\r\n$/,
+  );
 });
 
 test("command-limit: the command past MXSCREEN_MAX_COMMANDS gets 421 and close", () => {
@@ -112,7 +128,12 @@ test("observe mode records every hit and enforces none", () => {
 });
 
 test("an allowed client skips every check", () => {
-  const { replies, session } = play(lineByLine("GET / HTTP/1.1\r\n"), STRICT, undefined, { address: "192.0.2.1", port: 1, passed: false, allowed: true });
+  const { replies, session } = play(lineByLine("GET / HTTP/1.1\r\n"), STRICT, undefined, {
+    address: "192.0.2.1",
+    port: 1,
+    passed: false,
+    allowed: true,
+  });
   assert.equal(replies, "500 5.5.2 Error: command not recognized\r\n");
   assert.equal(session.facts.findings.length, 0);
 });

@@ -12,7 +12,12 @@ test("dictionary: five unknown recipients are refused one by one, the sixth gets
   const lines = replies.trimEnd().split("\r\n");
   assert.equal(lines.filter((l) => l.startsWith("554 5.7.1")).length, 5);
   assert.equal(lines.at(-1), "421 4.7.0 mx.test.example Error: too many unknown recipients; closing");
-  assert.deepEqual(session.facts.findings.map((f) => [f.tag, f.action, f.evidence.bad_recipients, f.evidence.last]), [["DICTIONARY", "ban", 6, "f@elsewhere.example"]]);
+  assert.deepEqual(session.facts.findings.map((f) => [f.tag, f.action, f.evidence.bad_recipients, f.evidence.last]), [[
+    "DICTIONARY",
+    "ban",
+    6,
+    "f@elsewhere.example",
+  ]]);
   assert.equal(session.facts.tempfails, 1, "the five 554s are no 4xx to retry after; the 421 answering the sixth RCPT is");
 });
 
@@ -68,7 +73,10 @@ function greyPlay(verdict: "pass" | "defer", client = CLIENT) {
 test("greylist: a deferred triplet gets 451 4.7.1, a passed one 250; postmaster is never greylisted", () => {
   const deferred = greyPlay("defer");
   assert.deepEqual(deferred.asked, ["192.0.2.0/24 <a@example.net> <b@example.org>"]);
-  assert.deepEqual(deferred.replies.slice(2), ["451 4.7.1 <B@example.org>: Recipient address rejected: Greylisted, try again later\r\n", "250 2.1.5 Ok\r\n"]);
+  assert.deepEqual(deferred.replies.slice(2), [
+    "451 4.7.1 <B@example.org>: Recipient address rejected: Greylisted, try again later\r\n",
+    "250 2.1.5 Ok\r\n",
+  ]);
   assert.deepEqual(deferred.session.facts.findings.map((f) => [f.tag, f.action]), [["GREYLIST", "enforce"]]);
   assert.equal(deferred.session.facts.tempfails, 1, "the 4xx a real MTA comes back after (README: Observe before you enforce)");
   const passed = greyPlay("pass");
@@ -99,7 +107,9 @@ test("greylist: deferring many recipients of one message does not count as clien
       if (o.type === "lookup-greylist") take(session.greylisted("defer", 1));
     }
   };
-  for (const line of lineByLine(START + Array.from({ length: 30 }, (_, i) => `RCPT TO:<r${i}@example.org>\r\n`).join(""))) take(session.receive(line, 1));
+  for (const line of lineByLine(START + Array.from({ length: 30 }, (_, i) => `RCPT TO:<r${i}@example.org>\r\n`).join(""))) {
+    take(session.receive(line, 1));
+  }
   assert.equal(replies.filter((r) => r.startsWith("451 4.7.1")).length, 30);
   assert.equal(session.facts.errors, 0);
   assert.ok(!session.closed);
@@ -114,8 +124,12 @@ test("greylist: a RCPT waits for the reverse DNS asked at the start, so the trip
     for (const line of lineByLine(START)) session.receive(line, 1);
     session.resolved({ status: "ok", records: ["mx.example.net"], ttl: 0 }, 1);
     const atRcpt = session.receive(new TextEncoder().encode("RCPT TO:<b@example.org>\r\n"), 1);
-    const asked = when === "before" ? atRcpt : (assert.deepEqual(atRcpt, [], "nothing asked or answered before the reverse DNS"), session.learnReverseDns(confirmed));
+    const asked = when === "before"
+      ? atRcpt
+      : (assert.deepEqual(atRcpt, [], "nothing asked or answered before the reverse DNS"), session.learnReverseDns(confirmed));
     return asked.filter((o) => o.type === "lookup-greylist").map((o) => (o as { triplet: string }).triplet);
   });
-  assert.deepEqual(triplets, [["outbound.example.com <a@example.net> <b@example.org>"], ["outbound.example.com <a@example.net> <b@example.org>"]]);
+  assert.deepEqual(triplets, [["outbound.example.com <a@example.net> <b@example.org>"], [
+    "outbound.example.com <a@example.net> <b@example.org>",
+  ]]);
 });

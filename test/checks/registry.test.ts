@@ -19,7 +19,9 @@ test("every check has a row in the README's checks table with its tag, default a
     const cells = line.split(" | ");
     assert.equal(cells[1], `\`${check.tag}\``, `README: tag of ${check.id}`);
     assert.match(cells[4], new RegExp(`^${check.defaultAction}\\b`), `README: default action of ${check.id}`);
-    for (const knob of Object.values(check.settings)) assert.ok(cells[5].includes(`\`${knob.variable}\``), `README: ${check.id} does not name its knob ${knob.variable}`);
+    for (const knob of Object.values(check.settings)) {
+      assert.ok(cells[5].includes(`\`${knob.variable}\``), `README: ${check.id} does not name its knob ${knob.variable}`);
+    }
   }
 });
 
@@ -32,12 +34,18 @@ test("every knob a check declares is in the README's configuration table with th
 });
 
 test("a check's knob and action are read from the environment, and a bad value names the variable", () => {
-  const config = loadConfig({ MXSCREEN_MAX_RSET: "7", [actionVariable("pregreet")]: "ignore", [actionVariable("connection-limit")]: "ban" }, HOST);
+  const config = loadConfig(
+    { MXSCREEN_MAX_RSET: "7", [actionVariable("pregreet")]: "ignore", [actionVariable("connection-limit")]: "ban" },
+    HOST,
+  );
   assert.equal(config.checks.maxResets, 7);
   assert.equal(config.checkActions.pregreet, "ignore");
   assert.equal(config.checkActions["connection-limit"], "ban");
   assert.equal(loadConfig({}, HOST).checkActions.pregreet, "ban");
-  assert.throws(() => loadConfig({ MXSCREEN_MAX_RSET: "0" }, HOST), /MXSCREEN_MAX_RSET="0" is not valid: expected a whole number from 1 to 1000/);
+  assert.throws(
+    () => loadConfig({ MXSCREEN_MAX_RSET: "0" }, HOST),
+    /MXSCREEN_MAX_RSET="0" is not valid: expected a whole number from 1 to 1000/,
+  );
   assert.deepEqual(loadConfig({}, HOST).unknownVariables, []);
   assert.deepEqual(loadConfig({ MXSCREEN_MAX_RSET: "5" }, HOST).unknownVariables, [], "a declared knob is not reported as a typo");
 });

@@ -37,8 +37,12 @@ test("replies built from client text stay well formed: HELO greeting, option nam
     `EHLO caf\u00e9.${long}.example\r\n`,
     `HELO ${long}\u00e9\r\n`,
     `EHLO c.example\r\nMAIL FROM:<a@example.net> X${long}=1\r\n`,
-    `HELO c.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@${"d".repeat(60)}.${"e".repeat(60)}.${"f".repeat(60)}.${"g".repeat(60)}.example> Z${long}\r\n`,
-    `HELO c.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<${"l".repeat(64)}@${"d".repeat(60)}.${"e".repeat(60)}.${"f".repeat(60)}.${"g".repeat(60)}.example>\r\n`,
+    `HELO c.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@${"d".repeat(60)}.${"e".repeat(60)}.${"f".repeat(60)}.${
+      "g".repeat(60)
+    }.example> Z${long}\r\n`,
+    `HELO c.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<${"l".repeat(64)}@${"d".repeat(60)}.${"e".repeat(60)}.${"f".repeat(60)}.${
+      "g".repeat(60)
+    }.example>\r\n`,
     `HELO 192.0.2.1\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<${"l".repeat(64)}@example.org>\r\n`,
   ];
   for (const input of inputs) {

@@ -41,7 +41,11 @@ test("overload defaults follow the open-files limit: 421 before the runtime runs
     return true;
   });
   assert.throws(() => loadConfig({ MXSCREEN_GREET_WAIT: "3s", MXSCREEN_GREET_WAIT_STRESS: "4s" }, HOST), /MXSCREEN_GREET_WAIT_STRESS/);
-  assert.equal(loadConfig({ MXSCREEN_GREET_WAIT: "1s" }, HOST).greetWaitStressMs, 1000, "a greet wait shorter than 2s is its own stress wait");
+  assert.equal(
+    loadConfig({ MXSCREEN_GREET_WAIT: "1s" }, HOST).greetWaitStressMs,
+    1000,
+    "a greet wait shorter than 2s is its own stress wait",
+  );
   assert.throws(() => loadConfig({ MXSCREEN_PROCESSES: "0" }, HOST), /MXSCREEN_PROCESSES/);
 });
 
@@ -49,13 +53,20 @@ test("session limits: a shorter deadline per line under stress, never longer tha
   const c = loadConfig({}, HOST);
   assert.equal(c.commandTimeoutMs, 300_000);
   assert.equal(c.stressTimeoutMs, 10_000);
-  assert.equal(loadConfig({ MXSCREEN_COMMAND_TIMEOUT: "2s" }, HOST).stressTimeoutMs, 2000, "a command timeout shorter than 10s is its own stress timeout");
+  assert.equal(
+    loadConfig({ MXSCREEN_COMMAND_TIMEOUT: "2s" }, HOST).stressTimeoutMs,
+    2000,
+    "a command timeout shorter than 10s is its own stress timeout",
+  );
   assert.equal(loadConfig({ MXSCREEN_COMMAND_TIMEOUT_STRESS: "30s" }, HOST).stressTimeoutMs, 30_000);
   assert.equal(c.bareCr, "reject");
   assert.equal(loadConfig({ MXSCREEN_BARE_CR: "Normalize" }, HOST).bareCr, "normalize");
   assert.equal(c.checks.maxTransactions, 1000, "an Exim queue run's 1000 messages per connection");
   assert.equal(c.checkActions.transactions, "enforce");
-  assert.throws(() => loadConfig({ MXSCREEN_COMMAND_TIMEOUT: "5s", MXSCREEN_COMMAND_TIMEOUT_STRESS: "6s" }, HOST), /MXSCREEN_COMMAND_TIMEOUT_STRESS="6s".*no longer than MXSCREEN_COMMAND_TIMEOUT \(5000 ms\)/);
+  assert.throws(
+    () => loadConfig({ MXSCREEN_COMMAND_TIMEOUT: "5s", MXSCREEN_COMMAND_TIMEOUT_STRESS: "6s" }, HOST),
+    /MXSCREEN_COMMAND_TIMEOUT_STRESS="6s".*no longer than MXSCREEN_COMMAND_TIMEOUT \(5000 ms\)/,
+  );
 });
 
 test("values parse: durations, listen lists with IPv6, domains, sizes", () => {
@@ -91,7 +102,10 @@ test("every check has an action variable with its default, and the check knobs t
 });
 
 test("MXSCREEN_DNSBL parses postscreen's weighted list with filters", () => {
-  const c = loadConfig({ MXSCREEN_DNSBL: "Zen.Example*3, list.dnswl.example=127.0.[0..255].[1..3;5]*-4,plain.example", MXSCREEN_DNSWL_THRESHOLD: "-2" }, HOST);
+  const c = loadConfig({
+    MXSCREEN_DNSBL: "Zen.Example*3, list.dnswl.example=127.0.[0..255].[1..3;5]*-4,plain.example",
+    MXSCREEN_DNSWL_THRESHOLD: "-2",
+  }, HOST);
   assert.deepEqual(c.checks.dnsbl, [
     { zone: "zen.example", filter: undefined, weight: 3 },
     { zone: "list.dnswl.example", filter: [[[127, 127]], [[0, 0]], [[0, 255]], [[1, 3], [5, 5]]], weight: -4 },
@@ -109,12 +123,14 @@ test("greylisting timings are read when MXSCREEN_GREYLIST=true or the harvest ch
   assert.deepEqual(loadConfig({}, HOST).greylist, timings, "a domain under harvest greylists new clients by default");
   assert.equal(loadConfig({ MXSCREEN_ACTION_HARVEST: "ignore" }, HOST).greylist, undefined);
   assert.equal(loadConfig({ MXSCREEN_MODE: "observe" }, HOST).greylist, undefined);
-  for (const [variable, value, expected] of [
-    ["MXSCREEN_GREYLIST_MAX_TRIPLETS", "999", /1000/],
-    ["MXSCREEN_GREYLIST_DELAY", "5", /duration/],
-    ["MXSCREEN_GREYLIST_PASS_TTL", "forever", /duration/],
-    ["MXSCREEN_GREYLIST_WINDOW", "1m", /longer than MXSCREEN_GREYLIST_DELAY/],
-  ] as const) {
+  for (
+    const [variable, value, expected] of [
+      ["MXSCREEN_GREYLIST_MAX_TRIPLETS", "999", /1000/],
+      ["MXSCREEN_GREYLIST_DELAY", "5", /duration/],
+      ["MXSCREEN_GREYLIST_PASS_TTL", "forever", /duration/],
+      ["MXSCREEN_GREYLIST_WINDOW", "1m", /longer than MXSCREEN_GREYLIST_DELAY/],
+    ] as const
+  ) {
     assert.throws(() => loadConfig({ MXSCREEN_GREYLIST: "true", [variable]: value }, HOST), (error: unknown) => {
       assert.ok(error instanceof ConfigError && error.variable === variable, String(error));
       assert.match(error.message, expected);
@@ -244,9 +260,15 @@ test("absurd sizes and durations are refused with the value and the limit, never
       assert.match(error.message, message);
       return true;
     });
-  refused({ MXSCREEN_MAX_MESSAGE_SIZE: "99999999999999999999G" }, /^MXSCREEN_MAX_MESSAGE_SIZE="99999999999999999999G" is not valid: expected a size of at most 9007199254740991 bytes$/);
+  refused(
+    { MXSCREEN_MAX_MESSAGE_SIZE: "99999999999999999999G" },
+    /^MXSCREEN_MAX_MESSAGE_SIZE="99999999999999999999G" is not valid: expected a size of at most 9007199254740991 bytes$/,
+  );
   refused({ MXSCREEN_MAX_MESSAGE_SIZE: "9007199254740992" }, /at most 9007199254740991 bytes/);
-  refused({ MXSCREEN_BAN_TTL: "100000000d" }, /^MXSCREEN_BAN_TTL="100000000d" is not valid: expected a duration of at most 36500d \(100 years\)$/);
+  refused(
+    { MXSCREEN_BAN_TTL: "100000000d" },
+    /^MXSCREEN_BAN_TTL="100000000d" is not valid: expected a duration of at most 36500d \(100 years\)$/,
+  );
   refused({ MXSCREEN_PASS_TTL: "36501d" }, /MXSCREEN_PASS_TTL="36501d" .*at most 36500d/);
   assert.equal(loadConfig({ MXSCREEN_BAN_TTL: "36500d" }, HOST).banTtlMs, 36_500 * 86_400_000);
   assert.equal(loadConfig({ MXSCREEN_MAX_MESSAGE_SIZE: "8388607G" }, HOST).maxMessageSize, 8_388_607 * 1024 ** 3);

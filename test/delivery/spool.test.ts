@@ -10,7 +10,14 @@ import { tempDir } from "../helpers/server.ts";
 import { fill, free, smallDisk } from "../helpers/small-disk.ts";
 
 const context: MessageContext = {
-  envelope: { helo: "client.example", protocol: "ESMTP", from: "a@example.net", recipients: ["b@example.org"], declaredSize: undefined, reverseDns: undefined },
+  envelope: {
+    helo: "client.example",
+    protocol: "ESMTP",
+    from: "a@example.net",
+    recipients: ["b@example.org"],
+    declaredSize: undefined,
+    reverseDns: undefined,
+  },
   clientAddress: "192.0.2.1",
   receivedAt: new Date("2026-11-23T00:41:34Z"),
   hostname: "mx.test.example",
@@ -38,9 +45,16 @@ test("a message goes tmp/ then new/, with Received naming the client's HELO and 
 });
 
 test("X-Mxscreen-FCrDNS says pass with the confirmed name, fail with the PTR names cleaned of anything but host name characters", () => {
-  const withReverse = (reverseDns: MessageContext["envelope"]["reverseDns"]) => fcrdnsHeader({ ...context, envelope: { ...context.envelope, reverseDns } });
-  assert.equal(withReverse({ status: "pass", name: "client.example.net" }), "X-Mxscreen-FCrDNS: pass (client.example.net); client=[192.0.2.1]\r\n");
-  assert.equal(withReverse({ status: "fail", names: ["a.example", "b\r\nX-Evil: 1"] }), "X-Mxscreen-FCrDNS: fail (ptr a.example b??X-Evil??1); client=[192.0.2.1]\r\n");
+  const withReverse = (reverseDns: MessageContext["envelope"]["reverseDns"]) =>
+    fcrdnsHeader({ ...context, envelope: { ...context.envelope, reverseDns } });
+  assert.equal(
+    withReverse({ status: "pass", name: "client.example.net" }),
+    "X-Mxscreen-FCrDNS: pass (client.example.net); client=[192.0.2.1]\r\n",
+  );
+  assert.equal(
+    withReverse({ status: "fail", names: ["a.example", "b\r\nX-Evil: 1"] }),
+    "X-Mxscreen-FCrDNS: fail (ptr a.example b??X-Evil??1); client=[192.0.2.1]\r\n",
+  );
   assert.equal(withReverse({ status: "none" }), "X-Mxscreen-FCrDNS: none; client=[192.0.2.1]\r\n");
 });
 
@@ -64,30 +78,34 @@ test("a spool that cannot be written answers a temporary failure", async () => {
   assert.equal(!result.ok && result.temporary, true);
 });
 
-test("a disk with room for part of a message: a temporary failure, nothing in new/ or tmp/, never a truncated message accepted", async () => {
-  const disk = smallDisk(1024);
-  const spool = new Spool(disk, 1);
-  await spool.prepare();
-  const room = join(disk, "room");
-  writeFileSync(room, new Uint8Array(8192));
-  const filler = fill(disk);
-  rmSync(room);
-  for (const size of [20_000, 200_000]) {
+test(
+  "a disk with room for part of a message: a temporary failure, nothing in new/ or tmp/, never a truncated message accepted",
+  async () => {
+    const disk = smallDisk(1024);
+    const spool = new Spool(disk, 1);
+    await spool.prepare();
+    const room = join(disk, "room");
+    writeFileSync(room, new Uint8Array(8192));
+    const filler = fill(disk);
+    rmSync(room);
+    for (const size of [20_000, 200_000]) {
+      const message = spool.begin(context);
+      const body = `Subject: big\r\n\r\n${"y".repeat(78)}\r\n`.repeat(Math.ceil(size / 80));
+      message.write(new TextEncoder().encode(body));
+      const result = await message.finish();
+      assert.equal(result.ok, false, `a ${size}-byte message on a disk with 8 KiB free`);
+      assert.equal(!result.ok && result.temporary, true);
+      assert.match(!result.ok ? result.reason : "", /^spool write failed \(.*(ENOSPC|[Nn]o space).*\)$/);
+      assert.deepEqual(readdirSync(join(disk, "new")), []);
+      assert.deepEqual(readdirSync(join(disk, "tmp")), []);
+    }
+    free(filler);
     const message = spool.begin(context);
-    const body = `Subject: big\r\n\r\n${"y".repeat(78)}\r\n`.repeat(Math.ceil(size / 80));
-    message.write(new TextEncoder().encode(body));
-    const result = await message.finish();
-    assert.equal(result.ok, false, `a ${size}-byte message on a disk with 8 KiB free`);
-    assert.equal(!result.ok && result.temporary, true);
-    assert.match(!result.ok ? result.reason : "", /^spool write failed \(.*(ENOSPC|[Nn]o space).*\)$/);
-    assert.deepEqual(readdirSync(join(disk, "new")), []);
-    assert.deepEqual(readdirSync(join(disk, "tmp")), []);
-  }
-  free(filler);
-  const message = spool.begin(context);
-  message.write(new TextEncoder().encode("Subject: ok\r\n\r\nbody\r\n"));
-  assert.equal((await message.finish()).ok, true, "space again: messages are accepted again");
-}, { timeoutMs: 20_000 });
+    message.write(new TextEncoder().encode("Subject: ok\r\n\r\nbody\r\n"));
+    assert.equal((await message.finish()).ok, true, "space again: messages are accepted again");
+  },
+  { timeoutMs: 20_000 },
+);
 
 test("a message aborted while the spool cannot even create its file ends quietly", async () => {
   const dir = tempDir();

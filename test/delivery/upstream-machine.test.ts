@@ -2,8 +2,22 @@ import assert from "node:assert/strict";
 import { type UpstreamAnswer, UpstreamMachine, type UpstreamOutput, type UpstreamSettings } from "../../src/delivery/upstream-machine.ts";
 import { test } from "../harness.ts";
 
-const SETTINGS: UpstreamSettings = { name: "mta.test:25", identity: "xclient", timeoutMs: 1_000, dataEndTimeoutMs: 600_000, hostname: "mx.test", tls: "off" };
-const CLIENT = { address: "192.0.2.7", port: 4000, local: { address: "198.51.100.25", port: 25 }, helo: "client.example", name: undefined, protocol: "ESMTP" };
+const SETTINGS: UpstreamSettings = {
+  name: "mta.test:25",
+  identity: "xclient",
+  timeoutMs: 1_000,
+  dataEndTimeoutMs: 600_000,
+  hostname: "mx.test",
+  tls: "off",
+};
+const CLIENT = {
+  address: "192.0.2.7",
+  port: 4000,
+  local: { address: "198.51.100.25", port: 25 },
+  helo: "client.example",
+  name: undefined,
+  protocol: "ESMTP",
+};
 const bytes = (text: string) => new TextEncoder().encode(text);
 const decoder = new TextDecoder("latin1");
 
@@ -24,7 +38,16 @@ function driven(settings: Partial<UpstreamSettings> = {}) {
       else starttls++;
     }
   };
-  return { machine, written, answers, closes, reconnects, starttls: () => starttls, take, say: (text: string, now = 1) => take(machine.received(bytes(text), now)) };
+  return {
+    machine,
+    written,
+    answers,
+    closes,
+    reconnects,
+    starttls: () => starttls,
+    take,
+    say: (text: string, now = 1) => take(machine.received(bytes(text), now)),
+  };
 }
 
 /** Up to ready: greeting, EHLO, XCLIENT, EHLO again. */
@@ -48,7 +71,11 @@ test("upstream machine: the handshake introduces the client with XCLIENT, then a
   assert.equal(d.written.at(-1), "XCLIENT ADDR=192.0.2.7 PORT=4000 NAME=[UNAVAILABLE] HELO=client.example PROTO=ESMTP\r\n");
   assert.equal(d.written[0], "EHLO mx.test\r\n", "before XCLIENT, we introduce ourselves");
   d.say("220 mta ESMTP\r\n");
-  assert.equal(d.written.at(-1), "EHLO client.example\r\n", "after XCLIENT, the client's own HELO name: Postfix records the EHLO's name as the client's");
+  assert.equal(
+    d.written.at(-1),
+    "EHLO client.example\r\n",
+    "after XCLIENT, the client's own HELO name: Postfix records the EHLO's name as the client's",
+  );
   d.say("250 mta\r\n");
   assert.equal(d.written.at(-1), "MAIL FROM:<a@example.net>\r\n");
   d.take(d.machine.ask("RCPT TO:<b@example.org>", 2));
@@ -74,7 +101,16 @@ test("upstream machine: every fault at every step answers each open question onc
     { name: "greeting", to: (d) => d.take(d.machine.connected(0)) },
     { name: "EHLO", to: (d) => (d.take(d.machine.connected(0)), d.say("220 mta\r\n")) },
     { name: "XCLIENT", to: (d) => (d.take(d.machine.connected(0)), d.say("220 mta\r\n"), d.say("250 XCLIENT ADDR\r\n")) },
-    { name: "MAIL", to: (d) => (d.take(d.machine.connected(0)), d.say("220 mta\r\n"), d.say("250 XCLIENT ADDR\r\n"), d.say("220 mta\r\n"), d.say("250 mta\r\n")) },
+    {
+      name: "MAIL",
+      to: (
+        d,
+      ) => (d.take(d.machine.connected(0)),
+        d.say("220 mta\r\n"),
+        d.say("250 XCLIENT ADDR\r\n"),
+        d.say("220 mta\r\n"),
+        d.say("250 mta\r\n")),
+    },
   ];
   const faults: { name: string; hit: (d: ReturnType<typeof driven>) => void; reason: RegExp }[] = [
     { name: "refused or reset", hit: (d) => d.take(d.machine.lost("ECONNRESET", 1)), reason: /ECONNRESET/ },
@@ -148,7 +184,12 @@ function afterOneMessage(settings: Partial<UpstreamSettings> = {}) {
   d.say("220 mta ESMTP\r\n");
   d.say("250-mta\r\n250 XCLIENT ADDR PORT NAME HELO PROTO\r\n");
   if (d.machine.usesXclient) d.say("220 mta ESMTP\r\n"), d.say("250 mta\r\n");
-  for (const [line, reply] of [["MAIL FROM:<a@example.net>", "250 2.1.0 Ok"], ["RCPT TO:<b@example.org>", "250 2.1.5 Ok"], ["DATA", "354 go ahead"]]) {
+  for (
+    const [line, reply] of [["MAIL FROM:<a@example.net>", "250 2.1.0 Ok"], ["RCPT TO:<b@example.org>", "250 2.1.5 Ok"], [
+      "DATA",
+      "354 go ahead",
+    ]]
+  ) {
     d.take(d.machine.ask(line, 2));
     d.say(`${reply}\r\n`);
   }
@@ -187,7 +228,11 @@ test("upstream machine: a connection handed over introduces the next client with
   const d = afterOneMessage();
   d.take(d.machine.introduce(NEXT, 10));
   d.take(d.machine.ask("MAIL FROM:<n@example.net>", 10));
-  assert.equal(d.written.at(-1), "XCLIENT ADDR=203.0.113.9 PORT=5000 NAME=[UNAVAILABLE] HELO=next.example PROTO=ESMTP\r\n", "MAIL waits for the introduction");
+  assert.equal(
+    d.written.at(-1),
+    "XCLIENT ADDR=203.0.113.9 PORT=5000 NAME=[UNAVAILABLE] HELO=next.example PROTO=ESMTP\r\n",
+    "MAIL waits for the introduction",
+  );
   d.say("220 mta ESMTP\r\n", 11);
   assert.equal(d.written.at(-1), "EHLO next.example\r\n", "the EHLO after XCLIENT names the new client: Postfix takes its name over HELO=");
   d.say("250 mta\r\n", 12);
@@ -304,8 +349,14 @@ test("upstream machine: with may, no STARTTLS offered or STARTTLS refused goes o
       assert.match(refused.written.at(-1)!, /^XCLIENT /, "the EHLO before STARTTLS still says XCLIENT is offered");
       assert.deepEqual([...missing.answers, ...refused.answers], []);
     } else {
-      assert.deepEqual(missing.answers, [{ ok: false, reason: "mta.test:25 does not offer STARTTLS, which MXSCREEN_UPSTREAM_TLS=verify requires" }]);
-      assert.deepEqual(refused.answers, [{ ok: false, reason: "mta.test:25 refused STARTTLS: 454 4.7.0 TLS not available due to local problem" }]);
+      assert.deepEqual(missing.answers, [{
+        ok: false,
+        reason: "mta.test:25 does not offer STARTTLS, which MXSCREEN_UPSTREAM_TLS=verify requires",
+      }]);
+      assert.deepEqual(refused.answers, [{
+        ok: false,
+        reason: "mta.test:25 refused STARTTLS: 454 4.7.0 TLS not available due to local problem",
+      }]);
       assert.deepEqual([...missing.closes, ...refused.closes], [false, false]);
     }
   }
@@ -322,7 +373,10 @@ test("upstream machine: a failed TLS handshake, or one that takes past the timeo
   const failed = driven({ tls: "verify" });
   start(failed);
   failed.take(failed.machine.tlsStarted("Hostname/IP does not match certificate's altnames", 2));
-  assert.deepEqual(failed.answers, [{ ok: false, reason: "TLS handshake with mta.test:25 failed: Hostname/IP does not match certificate's altnames" }]);
+  assert.deepEqual(failed.answers, [{
+    ok: false,
+    reason: "TLS handshake with mta.test:25 failed: Hostname/IP does not match certificate's altnames",
+  }]);
   assert.deepEqual(failed.closes, [false]);
   const stalled = driven({ tls: "may" });
   start(stalled);
@@ -396,7 +450,10 @@ test("upstream machine: XFORWARD names the client before every MAIL, in the same
   d.take(d.machine.introduce(NEXT, 10));
   assert.equal(d.written.at(-1), ".\r\n", "no XCLIENT, greeting, EHLO or RSET for the next client");
   d.take(d.machine.ask("MAIL FROM:<n@example.net>", 10));
-  assert.match(d.written.at(-1)!, /^XFORWARD NAME=\[UNAVAILABLE\] ADDR=203\.0\.113\.9 PORT=5000\r\nXFORWARD PROTO=ESMTP HELO=next\.example SOURCE=REMOTE\r\nMAIL /);
+  assert.match(
+    d.written.at(-1)!,
+    /^XFORWARD NAME=\[UNAVAILABLE\] ADDR=203\.0\.113\.9 PORT=5000\r\nXFORWARD PROTO=ESMTP HELO=next\.example SOURCE=REMOTE\r\nMAIL /,
+  );
   d.say("250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n550 5.7.1 no\r\n", 11);
   assert.deepEqual(d.answers.map((a) => a.ok && a.reply.code), [250, 250, 354, 250, 550]);
   assert.deepEqual(d.reconnects, []);
@@ -406,7 +463,11 @@ test("upstream machine: XFORWARD names the client before every MAIL, in the same
   unpipelined.take(unpipelined.machine.connected(0));
   unpipelined.say("220 mta ESMTP\r\n");
   unpipelined.say("250-mta\r\n250 XFORWARD NAME ADDR HELO\r\n");
-  assert.equal(unpipelined.written.at(-1), "XFORWARD NAME=[UNAVAILABLE] ADDR=192.0.2.7\r\nXFORWARD HELO=client.example\r\n", "only the attributes offered; no MAIL before their answers without PIPELINING");
+  assert.equal(
+    unpipelined.written.at(-1),
+    "XFORWARD NAME=[UNAVAILABLE] ADDR=192.0.2.7\r\nXFORWARD HELO=client.example\r\n",
+    "only the attributes offered; no MAIL before their answers without PIPELINING",
+  );
   unpipelined.say("250 2.0.0 Ok\r\n");
   assert.doesNotMatch(unpipelined.written.join(""), /MAIL/, "the MAIL waits for every XFORWARD's answer");
   unpipelined.say("250 2.0.0 Ok\r\n");
@@ -449,7 +510,11 @@ test("upstream machine: XFORWARD not offered, or refused on a new connection, an
   d.take(d.machine.connected(12));
   d.say("220 mta ESMTP\r\n", 13);
   d.say(XFORWARD_EHLO, 13);
-  assert.match(d.written.at(-1)!, /^XFORWARD NAME=\[UNAVAILABLE\] ADDR=203\.0\.113\.9 PORT=5000\r\n.*\r\nMAIL FROM:<n@example\.net>\r\n$/s, "asked again on the new connection");
+  assert.match(
+    d.written.at(-1)!,
+    /^XFORWARD NAME=\[UNAVAILABLE\] ADDR=203\.0\.113\.9 PORT=5000\r\n.*\r\nMAIL FROM:<n@example\.net>\r\n$/s,
+    "asked again on the new connection",
+  );
   d.say("250 Ok\r\n250 Ok\r\n250 2.1.0 Ok\r\n", 14);
   assert.deepEqual(d.answers.map((a) => a.ok && a.reply.code), [250, 250]);
 });

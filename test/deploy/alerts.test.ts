@@ -38,7 +38,17 @@ test("every metric the alerts and the Grafana dashboard read is one a real serve
   const dir = tempDir();
   const store = await Store.open({ url: `file:${join(dir, "m.db")}`, node: "n", queueFile: join(dir, "q.jsonl") }, () => {});
   onCleanup(() => store.close());
-  const app = adminApp({ store, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 1000, passTtls: { greetMs: 86_400_000, protocolMs: 86_400_000 }, listening: () => true, openConnections: () => 0, maxConnections: 19_000 });
+  const app = adminApp({
+    store,
+    metrics: new Metrics(),
+    token: undefined,
+    allow: [],
+    banTtlMs: 1000,
+    passTtls: { greetMs: 86_400_000, protocolMs: 86_400_000 },
+    listening: () => true,
+    openConnections: () => 0,
+    maxConnections: 19_000,
+  });
   const fromApp = await (await app.fetch(new Request("http://127.0.0.1/metrics"), { address: "127.0.0.1" })).text();
   assert.match(fromApp, /^mxscreen_max_connections 19000$/m);
   const available = new Set([...metricNames(exported), ...metricNames(fromApp)]);
@@ -46,7 +56,12 @@ test("every metric the alerts and the Grafana dashboard read is one a real serve
   const dashboard = JSON.parse(readFileSync(DASHBOARD, "utf8"));
   const expressions = (dashboard.panels as { targets: { expr: string }[] }[]).flatMap((panel) => panel.targets.map((t) => t.expr));
   assert.ok(expressions.length >= 10, "the dashboard has its panels");
-  for (const [source, text] of [["deploy/prometheus/alerts.yml", readFileSync(ALERTS, "utf8")], ["deploy/grafana/mxscreen.json", expressions.join("\n")]]) {
+  for (
+    const [source, text] of [["deploy/prometheus/alerts.yml", readFileSync(ALERTS, "utf8")], [
+      "deploy/grafana/mxscreen.json",
+      expressions.join("\n"),
+    ]]
+  ) {
     const unknown = [...metricNames(text)].filter((name) => !available.has(name));
     assert.deepEqual(unknown, [], `${source} reads metrics mxscreen does not export`);
   }

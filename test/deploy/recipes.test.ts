@@ -11,7 +11,13 @@ import { ROOT, tempDir } from "../helpers/server.ts";
 
 const HOST = { hostname: "mx1.example.net", cpus: 2, openFiles: 65_536 };
 const read = (path: string) => readFileSync(join(ROOT, path), "utf8");
-const RECIPES = ["Containerfile", "deploy/systemd/mxscreen.service", "deploy/systemd/mxscreen.env.example", "deploy/fly/fly.toml", "deploy/compose/compose.yaml"];
+const RECIPES = [
+  "Containerfile",
+  "deploy/systemd/mxscreen.service",
+  "deploy/systemd/mxscreen.env.example",
+  "deploy/fly/fly.toml",
+  "deploy/compose/compose.yaml",
+];
 const DEFAULT_SHUTDOWN_MS = parseDuration("MXSCREEN_SHUTDOWN_TIMEOUT", "30s");
 
 /** The settings a recipe gives the server: every value must load, and every name be known. */
@@ -22,7 +28,8 @@ function assertLoads(env: Record<string, string>, where: string) {
 }
 
 const containerfile = () => parseContainerfile(read("Containerfile"));
-const imageEnv = () => Object.assign({}, ...containerfile().filter((i) => i.keyword === "ENV").map((i) => envPairs(i.args))) as Record<string, string>;
+const imageEnv = () =>
+  Object.assign({}, ...containerfile().filter((i) => i.keyword === "ENV").map((i) => envPairs(i.args))) as Record<string, string>;
 const fly = () => parseToml(read("deploy/fly/fly.toml"), "fly.toml");
 const compose = () => parseYaml(read("deploy/compose/compose.yaml"), "compose.yaml") as Table;
 
@@ -61,7 +68,10 @@ test("systemd unit: the settings an MX needs, and the env file example loads, it
   const example = read("deploy/systemd/mxscreen.env.example");
   const config = assertLoads(parseEnvFile(example, true), "mxscreen.env.example");
   assert.equal(config.hostnameUnqualified, undefined);
-  assert.ok(config.dbUrl.startsWith("file:/var/lib/mxscreen/") && config.spoolDir.startsWith("/var/lib/mxscreen/"), "the data in the StateDirectory");
+  assert.ok(
+    config.dbUrl.startsWith("file:/var/lib/mxscreen/") && config.spoolDir.startsWith("/var/lib/mxscreen/"),
+    "the data in the StateDirectory",
+  );
   assert.deepEqual(config.listen.map((l) => l.port), [25, 25]);
 });
 
@@ -102,7 +112,10 @@ test("Containerfile: multi-stage, the binary on Debian slim, non-root with port 
   assert.deepEqual(JSON.parse(final.find((s) => s.keyword === "ENTRYPOINT")!.args), ["/usr/local/bin/mxscreen"]);
   assert.deepEqual(JSON.parse(final.find((s) => s.keyword === "CMD")!.args), ["serve"]);
   const config = assertLoads(imageEnv(), "the image's ENV");
-  assert.ok(config.dbUrl.startsWith("file:/var/lib/mxscreen/") && config.queueFile.startsWith("/var/lib/mxscreen/"), "the data in the volume");
+  assert.ok(
+    config.dbUrl.startsWith("file:/var/lib/mxscreen/") && config.queueFile.startsWith("/var/lib/mxscreen/"),
+    "the data in the volume",
+  );
 });
 
 test("Containerfile: a Dockerfile parser and linter (dockerfile-utils, the VS Code Docker extension's) finds nothing, and does find a misspelt instruction or flag", () => {
@@ -150,7 +163,10 @@ test("compose.yaml: a Bun node and a Deno node on one sqld, each configuration l
     const node = services[name];
     const build = node.build as Table;
     assert.equal(build.dockerfile, "Containerfile");
-    assert.ok(build.target === undefined || stages.includes(build.target as string), `${name}: target ${build.target} is a stage of the Containerfile`);
+    assert.ok(
+      build.target === undefined || stages.includes(build.target as string),
+      `${name}: target ${build.target} is a stage of the Containerfile`,
+    );
     // The Bun node is the image itself, with its ENV; the Deno node the build stage, with none.
     const env = { ...(build.target === undefined ? imageEnv() : {}), ...(node.environment as Record<string, string>) };
     const config = assertLoads(env, `compose.yaml ${name}`);
@@ -172,13 +188,73 @@ test("compose.yaml: a Bun node and a Deno node on one sqld, each configuration l
  * and MachineMetrics. Fly publishes no schema package; this is the list flyctl itself checks against.
  */
 const FLY_KEYS: Record<string, readonly string[]> = {
-  "": ["app", "primary_region", "kill_signal", "kill_timeout", "swap_size_mb", "console_command", "experimental", "build", "deploy", "env", "processes", "mounts", "http_service", "services", "checks", "files", "host_dedication_id", "machine_config", "container", "machine_checks", "restart", "vm", "statics", "metrics"],
-  mounts: ["source", "destination", "initial_size", "snapshot_retention", "scheduled_snapshots", "auto_extend_size_threshold", "auto_extend_size_increment", "auto_extend_size_limit", "processes"],
-  services: ["protocol", "internal_port", "auto_stop_machines", "auto_start_machines", "min_machines_running", "ports", "concurrency", "tcp_checks", "http_checks", "machine_checks", "processes"],
+  "": [
+    "app",
+    "primary_region",
+    "kill_signal",
+    "kill_timeout",
+    "swap_size_mb",
+    "console_command",
+    "experimental",
+    "build",
+    "deploy",
+    "env",
+    "processes",
+    "mounts",
+    "http_service",
+    "services",
+    "checks",
+    "files",
+    "host_dedication_id",
+    "machine_config",
+    "container",
+    "machine_checks",
+    "restart",
+    "vm",
+    "statics",
+    "metrics",
+  ],
+  mounts: [
+    "source",
+    "destination",
+    "initial_size",
+    "snapshot_retention",
+    "scheduled_snapshots",
+    "auto_extend_size_threshold",
+    "auto_extend_size_increment",
+    "auto_extend_size_limit",
+    "processes",
+  ],
+  services: [
+    "protocol",
+    "internal_port",
+    "auto_stop_machines",
+    "auto_start_machines",
+    "min_machines_running",
+    "ports",
+    "concurrency",
+    "tcp_checks",
+    "http_checks",
+    "machine_checks",
+    "processes",
+  ],
   "services.ports": ["port", "start_port", "end_port", "handlers", "force_https", "tls_options", "http_options", "proxy_proto_options"],
   "services.ports.proxy_proto_options": ["version"],
   "services.concurrency": ["type", "hard_limit", "soft_limit"],
-  "checks.*": ["port", "type", "interval", "timeout", "grace_period", "method", "path", "protocol", "tls_skip_verify", "tls_server_name", "headers", "processes"],
+  "checks.*": [
+    "port",
+    "type",
+    "interval",
+    "timeout",
+    "grace_period",
+    "method",
+    "path",
+    "protocol",
+    "tls_skip_verify",
+    "tls_server_name",
+    "headers",
+    "processes",
+  ],
   metrics: ["port", "path", "https", "processes"],
 };
 /** Sections whose keys are the operator's own names (env variables, check names). */
@@ -199,7 +275,9 @@ function unknownFlyKeys(table: Table, path = ""): string[] {
     for (const item of tables) {
       if (item === null || typeof item !== "object" || Array.isArray(item)) continue;
       if (next === undefined) {
-        if (here === "checks") for (const check of Object.values(item as Table)) found.push(...unknownFlyKeys(check as Table, "checks.*"));
+        if (here === "checks") {
+          for (const check of Object.values(item as Table)) found.push(...unknownFlyKeys(check as Table, "checks.*"));
+        }
         continue;
       }
       found.push(...unknownFlyKeys(item as Table, next));
@@ -215,7 +293,11 @@ test("fly.toml: every key is one flyctl knows, in the section it belongs to, wit
   assert.deepEqual(unknownFlyKeys(toml), []);
   const [service] = toml.services as Table[];
   // The handlers Fly's reference lists (fly.io/docs/reference/services, Connection Handlers).
-  for (const port of service.ports as Table[]) for (const handler of port.handlers as string[]) assert.ok(["tls", "pg_tls", "http", "edge_http", "proxy_proto"].includes(handler), handler);
+  for (const port of service.ports as Table[]) {
+    for (const handler of port.handlers as string[]) {
+      assert.ok(["tls", "pg_tls", "http", "edge_http", "proxy_proto"].includes(handler), handler);
+    }
+  }
   // fly-go's MachineAutostop reads true, false, "off", "stop" or "suspend"; its Duration an integer of seconds or "45s".
   assert.ok([true, false, "off", "stop", "suspend"].includes(service.auto_stop_machines as string | boolean));
   assert.ok(typeof toml.kill_timeout === "number" || /^\d+(ms|s|m|h)$/.test(String(toml.kill_timeout)));

@@ -15,7 +15,11 @@ test("unknown recipients add up across connections of one /24 within the window,
   assert.deepEqual(w.add(parseIP("192.0.2.77")!, 4, [], 10_000), { prefix: "192.0.2.0/24", count: 8, over: false });
   assert.deepEqual(w.add(parseIP("192.0.2.9")!, 1, [], 20_000), { prefix: "192.0.2.0/24", count: 9, over: true });
   assert.equal(w.add(parseIP("198.51.100.1")!, 5, [], 20_000).count, 5, "another network counts apart");
-  assert.deepEqual(w.add(parseIP("192.0.2.1")!, 1, [], 75_000), { prefix: "192.0.2.0/24", count: 2, over: false }, "the first two aged out");
+  assert.deepEqual(
+    w.add(parseIP("192.0.2.1")!, 1, [], 75_000),
+    { prefix: "192.0.2.0/24", count: 2, over: false },
+    "the first two aged out",
+  );
   assert.equal(w.add(parseIP("2001:db8::1")!, 3, [], 0).prefix, "2001:db8::/64");
 });
 
@@ -25,7 +29,11 @@ test("other nodes' counts for a network and a domain add to this node's, within 
   counters.perPrefix.setOther("192.0.2.0/24", 0, "node-b", 6, 1_000);
   counters.perDomain.setOther("example.org", 0, "node-c", 30, 1_000);
   const count = w.add(parseIP("192.0.2.1")!, 3, [["example.org", 2], ["example.net", 1]], 1_000);
-  assert.deepEqual(count, { prefix: "192.0.2.0/24", count: 9, over: true, domain: { name: "example.org", count: 32 } }, "node b's latest total replaced its earlier one");
+  assert.deepEqual(
+    count,
+    { prefix: "192.0.2.0/24", count: 9, over: true, domain: { name: "example.org", count: 32 } },
+    "node b's latest total replaced its earlier one",
+  );
   assert.deepEqual(counters.perPrefix.takeChanged(), [{ key: "192.0.2.0/24", slot: 0, count: 3 }], "only this node's own count is written");
   assert.deepEqual(counters.perPrefix.takeChanged(), [], "and only once");
   assert.equal(counters.perPrefix.sum("192.0.2.0/24", 70_000), 0, "gone with the window");

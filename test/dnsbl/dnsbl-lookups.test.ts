@@ -39,5 +39,8 @@ test("DNSBL answers come from dnsmasq once and then from the cache; failures are
   const again = await arrived(second, 2);
   assert.equal(again.find((a) => a.zone === "dead.example")?.answer.status, "error");
   assert.equal(queriesFor(dns.log, "2.2.0.192.zen.example"), 1, "dnsmasq was asked once");
-  assert.ok(lines.some((line) => /DNSBL zone is unhealthy.*zone=dead\.example reason="lookup failed: no answer within 300 ms"/.test(line)), lines.join("\n"));
+  assert.ok(
+    lines.some((line) => /DNSBL zone is unhealthy.*zone=dead\.example reason="lookup failed: no answer within 300 ms"/.test(line)),
+    lines.join("\n"),
+  );
 });

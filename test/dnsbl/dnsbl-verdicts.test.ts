@@ -3,7 +3,15 @@ import { DnsblVerdicts } from "../../src/dnsbl/dnsbl-verdicts.ts";
 import { parseIP } from "../../src/ip/address.ts";
 import { test } from "../harness.ts";
 
-const PASS = { kind: "pass" as const, prefix: "192.0.2.1/32", createdAt: 1_000, expiresAt: 86_401_000, node: "a", check: "pregreet", reason: "passed" };
+const PASS = {
+  kind: "pass" as const,
+  prefix: "192.0.2.1/32",
+  createdAt: 1_000,
+  expiresAt: 86_401_000,
+  node: "a",
+  check: "pregreet",
+  reason: "passed",
+};
 
 test("a passed client's DNSBL verdict dates from its pass until this node renews it, and expires after its own TTL", () => {
   const verdicts = new DnsblVerdicts(3_600_000, 2);
@@ -15,5 +23,9 @@ test("a passed client's DNSBL verdict dates from its pass until this node renews
   assert.equal(verdicts.due(ip, PASS, 7_202_000), true);
   verdicts.renewed(parseIP("192.0.2.2")!, 3_603_000);
   verdicts.renewed(parseIP("192.0.2.3")!, 3_604_000);
-  assert.equal(verdicts.due(ip, PASS, 3_605_000), true, "past its bound the least recently renewed is forgotten, and merely looked up again");
+  assert.equal(
+    verdicts.due(ip, PASS, 3_605_000),
+    true,
+    "past its bound the least recently renewed is forgotten, and merely looked up again",
+  );
 });

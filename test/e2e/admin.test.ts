@@ -73,7 +73,10 @@ test("healthz, readyz and Prometheus metrics over real HTTP, with the verdicts r
 
 test("bans and allow entries through the API: add, list, enforced on SMTP, explain, remove; bad input is 400", async () => {
   const server = await startServer({ MXSCREEN_GREET_WAIT: "300ms" }, { admin: true });
-  const added = await call(server.admin, "/api/bans", { method: "POST", body: JSON.stringify({ address: "127.0.2.0/24", ttl: "2h", reason: "api test" }) });
+  const added = await call(server.admin, "/api/bans", {
+    method: "POST",
+    body: JSON.stringify({ address: "127.0.2.0/24", ttl: "2h", reason: "api test" }),
+  });
   assert.equal(added.status, 201, added.text);
   assert.equal(added.json.ban.prefix, "127.0.2.0/24");
   assert.equal(Date.parse(added.json.ban.expiresAt) - Date.parse(added.json.ban.createdAt), 7_200_000);
@@ -101,17 +104,23 @@ test("bans and allow entries through the API: add, list, enforced on SMTP, expla
   const greeted = await RawClient.open(server.port, "127.0.2.9");
   await greeted.until(/^220-/);
 
-  for (const [body, error] of [
-    [{ address: "300.1.1.1" }, /^address: "300\.1\.1\.1" is not an IP address or CIDR prefix$/],
-    [{}, /^address: an IP address or CIDR prefix is required/],
-    [{ address: "192.0.2.1", ttl: "forever" }, /^ttl: "forever" is not a duration/],
-    [{ address: "192.0.2.1", reason: 5 }, /^reason: text of at most 500 characters$/],
-  ] as const) {
+  for (
+    const [body, error] of [
+      [{ address: "300.1.1.1" }, /^address: "300\.1\.1\.1" is not an IP address or CIDR prefix$/],
+      [{}, /^address: an IP address or CIDR prefix is required/],
+      [{ address: "192.0.2.1", ttl: "forever" }, /^ttl: "forever" is not a duration/],
+      [{ address: "192.0.2.1", reason: 5 }, /^reason: text of at most 500 characters$/],
+    ] as const
+  ) {
     const bad = await call(server.admin, "/api/bans", { method: "POST", body: JSON.stringify(body) });
     assert.equal(bad.status, 400);
     assert.match(bad.json.error, error);
   }
-  const notJson = await fetch(`${server.admin}/api/allow`, { method: "POST", headers: { "content-type": "application/json" }, body: "{nope" });
+  const notJson = await fetch(`${server.admin}/api/allow`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: "{nope",
+  });
   assert.equal(notJson.status, 400);
   assert.equal((await call(server.admin, "/api/explain/not-an-ip")).status, 400);
 
@@ -122,7 +131,10 @@ test("bans and allow entries through the API: add, list, enforced on SMTP, expla
   const allowWins = await RawClient.open(server.port, "127.0.3.4");
   await allowWins.until(/^220 /m, 2000);
   assert.doesNotMatch(allowWins.text, /^220-/, "allowed: no greet wait, and the ban does not apply");
-  assert.equal((await call(server.admin, "/api/allow", { method: "DELETE", body: JSON.stringify({ address: "127.0.3.0/24" }) })).status, 200);
+  assert.equal(
+    (await call(server.admin, "/api/allow", { method: "DELETE", body: JSON.stringify({ address: "127.0.3.0/24" }) })).status,
+    200,
+  );
   assert.deepEqual((await call(server.admin, "/api/allow")).json.allow, []);
 
   const stats = await call(server.admin, "/api/stats");
@@ -142,8 +154,23 @@ test("the OpenAPI document at /api/openapi.json names every route the app serves
   const dir = tempDir();
   const store = await Store.open({ url: `file:${join(dir, "o.db")}`, node: "n", queueFile: join(dir, "q.jsonl") }, () => {});
   onCleanup(() => store.close());
-  const app = adminApp({ store, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 1000, passTtls: { greetMs: 86_400_000, protocolMs: 86_400_000 }, listening: () => true, openConnections: () => 0 });
-  const served = [...new Set(app.routes.filter((r) => r.method !== "ALL" && r.path.startsWith("/") && !["/", "/explain/:ip"].includes(r.path)).map((r) => `${r.method} ${r.path}`))].sort();
+  const app = adminApp({
+    store,
+    metrics: new Metrics(),
+    token: undefined,
+    allow: [],
+    banTtlMs: 1000,
+    passTtls: { greetMs: 86_400_000, protocolMs: 86_400_000 },
+    listening: () => true,
+    openConnections: () => 0,
+  });
+  const served = [
+    ...new Set(
+      app.routes.filter((r) => r.method !== "ALL" && r.path.startsWith("/") && !["/", "/explain/:ip"].includes(r.path)).map((r) =>
+        `${r.method} ${r.path}`
+      ),
+    ),
+  ].sort();
   assert.deepEqual(documented, served, "every route documented, and nothing documented that is not served");
   const entry = doc.json.components.schemas.ListEntry;
   assert.deepEqual([...entry.required].sort(), ["check", "createdAt", "expiresAt", "kind", "node", "prefix", "reason"]);
@@ -171,7 +198,16 @@ test("MXSCREEN_ADMIN_TOKEN: no token 401, wrong token 401, wrong length 401, rig
 test("without a token the API answers a non-loopback peer 403 (the app as served, given that peer)", async () => {
   const store = await Store.open({ url: `file:${join(tempDir(), "a.db")}`, node: "n" }, () => {});
   onCleanup(() => store.close());
-  const app = adminApp({ store, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 1000, passTtls: { greetMs: 86_400_000, protocolMs: 86_400_000 }, listening: () => true, openConnections: () => 0 });
+  const app = adminApp({
+    store,
+    metrics: new Metrics(),
+    token: undefined,
+    allow: [],
+    banTtlMs: 1000,
+    passTtls: { greetMs: 86_400_000, protocolMs: 86_400_000 },
+    listening: () => true,
+    openConnections: () => 0,
+  });
   const remote = await app.fetch(new Request("http://mx/api/bans"), { address: "198.51.100.7" });
   assert.equal(remote.status, 403);
   assert.match((await remote.json()).error, /loopback clients only/);
@@ -184,7 +220,16 @@ test("without a token the API answers a non-loopback peer 403 (the app as served
 test("readyz answers 503 with the reason while the SMTP listeners are not up (store outages: e2e/fleet)", async () => {
   const store = await Store.open({ url: `file:${join(tempDir(), "b.db")}`, node: "n" }, () => {});
   onCleanup(() => store.close(0));
-  const app = adminApp({ store, metrics: new Metrics(), token: undefined, allow: [], banTtlMs: 1000, passTtls: { greetMs: 86_400_000, protocolMs: 86_400_000 }, listening: () => false, openConnections: () => 0 });
+  const app = adminApp({
+    store,
+    metrics: new Metrics(),
+    token: undefined,
+    allow: [],
+    banTtlMs: 1000,
+    passTtls: { greetMs: 86_400_000, protocolMs: 86_400_000 },
+    listening: () => false,
+    openConnections: () => 0,
+  });
   const response = await app.fetch(new Request("http://mx/readyz"), { address: "127.0.0.1" });
   assert.equal(response.status, 503);
   assert.deepEqual((await response.json()).reasons, ["SMTP listeners are not up"]);

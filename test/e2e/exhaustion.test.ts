@@ -10,7 +10,7 @@ import { startUdpDelayProxy } from "../helpers/delay-proxy.ts";
 import { startDnsmasq } from "../helpers/dnsmasq.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { HostileUpstream } from "../helpers/hostile-upstream.ts";
-import { RUNTIME, runtimeCommand, type RunningServer, startServer } from "../helpers/server.ts";
+import { type RunningServer, RUNTIME, runtimeCommand, startServer } from "../helpers/server.ts";
 import { RawClient } from "../helpers/smtp-client.ts";
 import { spooled } from "../helpers/spooled.ts";
 import { swaks } from "../helpers/swaks.ts";
@@ -137,9 +137,13 @@ interface Crowd {
 function startCrowd(plan: CrowdPlan): Crowd {
   const run = runtimeCommand(RUNTIME, fileURLToPath(import.meta.url));
   // Each crowd process holds its own sockets: the open-files limit is per process.
-  const child: ChildProcess = spawn("/bin/sh", ["-c", `ulimit -n 20000 && exec "$0" "$@"`, run.command, ...run.args, JSON.stringify(plan)], {
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+  const child: ChildProcess = spawn(
+    "/bin/sh",
+    ["-c", `ulimit -n 20000 && exec "$0" "$@"`, run.command, ...run.args, JSON.stringify(plan)],
+    {
+      stdio: ["pipe", "pipe", "pipe"],
+    },
+  );
   let latest: CrowdCounts = { opened: 0, teased: 0, greeted: 0, refused: 0, timedOut: 0, closed: 0, failed: 0 };
   let partial = "";
   let stderr = "";
@@ -164,7 +168,12 @@ function startCrowd(plan: CrowdPlan): Crowd {
 }
 
 /** Waits until the crowds' summed counts satisfy `done`; fails with the counts reached. */
-async function crowdsReach(crowds: readonly Crowd[], what: string, done: (counts: CrowdCounts) => boolean, timeoutMs: number): Promise<void> {
+async function crowdsReach(
+  crowds: readonly Crowd[],
+  what: string,
+  done: (counts: CrowdCounts) => boolean,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!done(total(crowds))) {
     if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}; the crowd reached ${JSON.stringify(total(crowds))}`);
@@ -184,7 +193,19 @@ function sources(second: number, count: number): string[] {
 }
 
 function deliver(port: number, source: string, extra: string[] = []) {
-  return swaks(["--server", `127.0.0.1:${port}`, "--local-interface", source, "--helo", "legit.example.net", "--from", "sender@example.net", "--to", "someone@example.org", ...extra]);
+  return swaks([
+    "--server",
+    `127.0.0.1:${port}`,
+    "--local-interface",
+    source,
+    "--helo",
+    "legit.example.net",
+    "--from",
+    "sender@example.net",
+    "--to",
+    "someone@example.org",
+    ...extra,
+  ]);
 }
 
 test("15,000 slowloris clients (silent or dripping after the greeting) while swaks delivers in under 5 s", async () => {
@@ -198,8 +219,18 @@ test("15,000 slowloris clients (silent or dripping after the greeting) while swa
   const all = sources(80, clients / perSource);
   const processes = 3;
   const share = all.length / processes;
-  const crowds = Array.from({ length: processes }, (_, i) =>
-    startCrowd({ port: server.port, sources: all.slice(i * share, (i + 1) * share), perSource, silentEvery: 3, dripMs: 3_000, lifeMs: 120_000 }));
+  const crowds = Array.from(
+    { length: processes },
+    (_, i) =>
+      startCrowd({
+        port: server.port,
+        sources: all.slice(i * share, (i + 1) * share),
+        perSource,
+        silentEvery: 3,
+        dripMs: 3_000,
+        lifeMs: 120_000,
+      }),
+  );
   await crowdsReach(crowds, `all ${clients} slow clients greeted`, (counts) => counts.greeted >= clients, 60_000);
   const started = Date.now();
   const result = await deliver(server.port, "127.9.0.1");
@@ -207,35 +238,49 @@ test("15,000 slowloris clients (silent or dripping after the greeting) while swa
   const crowdNow = total(crowds);
   assert.equal(result.code, 0, result.output);
   assert.ok(took < 5_000, `swaks took ${took} ms beside ${crowdNow.greeted - crowdNow.closed} slow clients`);
-  assert.ok(crowdNow.opened - crowdNow.closed >= clients, `the slow clients were still there while swaks delivered: ${JSON.stringify(crowdNow)}`);
+  assert.ok(
+    crowdNow.opened - crowdNow.closed >= clients,
+    `the slow clients were still there while swaks delivered: ${JSON.stringify(crowdNow)}`,
+  );
   await Promise.all(crowds.map((c) => c.stop()));
 }, { timeoutMs: 120_000, alone: true });
 
-test("1,000 drippers that fill MXSCREEN_MAX_CONNECTIONS are timed out by MXSCREEN_COMMAND_TIMEOUT, and then a legitimate client delivers", async () => {
-  const drippers = 1_000;
-  const server = await startServer({
-    MXSCREEN_MAX_CONNECTIONS: String(drippers),
-    MXSCREEN_MAX_CONN_PER_CLIENT: "100",
-    MXSCREEN_MAX_CONN_PER_PREFIX: "100",
-    MXSCREEN_COMMAND_TIMEOUT: "5s",
-    MXSCREEN_GREET_WAIT: "300ms",
-    MXSCREEN_SHUTDOWN_TIMEOUT: "2s",
-  });
-  const crowd = startCrowd({ port: server.port, sources: sources(81, 20), perSource: drippers / 20, silentEvery: 0, dripMs: 3_000, lifeMs: 60_000 });
-  await crowdsReach([crowd], `all ${drippers} drippers greeted`, (counts) => counts.greeted >= drippers, 30_000);
-  const greetedAt = Date.now();
-  // The lock-out exists: with every slot taken, a newcomer is turned away.
-  const turnedAway = await RawClient.open(server.port, "127.9.1.1");
-  await turnedAway.until(/^421 4\.3\.2 /m);
-  // Past the command timeout, counted from the last greeting or from a line's first drip
-  // (3 s later), plus the session's one-second tick and a margin.
-  await sleep(Math.max(0, greetedAt + 3_000 + 5_000 + 1_000 + 3_000 - Date.now()));
-  const counts = crowd.counts();
-  const result = await deliver(server.port, "127.9.1.2");
-  assert.equal(result.code, 0, `a legitimate client after the command timeout (drippers: ${JSON.stringify(counts)}): ${result.output}`);
-  assert.ok(counts.timedOut >= drippers * 0.99, `drippers told 421 by the command timeout: ${JSON.stringify(counts)}`);
-  await crowd.stop();
-}, { timeoutMs: 90_000, alone: true });
+test(
+  "1,000 drippers that fill MXSCREEN_MAX_CONNECTIONS are timed out by MXSCREEN_COMMAND_TIMEOUT, and then a legitimate client delivers",
+  async () => {
+    const drippers = 1_000;
+    const server = await startServer({
+      MXSCREEN_MAX_CONNECTIONS: String(drippers),
+      MXSCREEN_MAX_CONN_PER_CLIENT: "100",
+      MXSCREEN_MAX_CONN_PER_PREFIX: "100",
+      MXSCREEN_COMMAND_TIMEOUT: "5s",
+      MXSCREEN_GREET_WAIT: "300ms",
+      MXSCREEN_SHUTDOWN_TIMEOUT: "2s",
+    });
+    const crowd = startCrowd({
+      port: server.port,
+      sources: sources(81, 20),
+      perSource: drippers / 20,
+      silentEvery: 0,
+      dripMs: 3_000,
+      lifeMs: 60_000,
+    });
+    await crowdsReach([crowd], `all ${drippers} drippers greeted`, (counts) => counts.greeted >= drippers, 30_000);
+    const greetedAt = Date.now();
+    // The lock-out exists: with every slot taken, a newcomer is turned away.
+    const turnedAway = await RawClient.open(server.port, "127.9.1.1");
+    await turnedAway.until(/^421 4\.3\.2 /m);
+    // Past the command timeout, counted from the last greeting or from a line's first drip
+    // (3 s later), plus the session's one-second tick and a margin.
+    await sleep(Math.max(0, greetedAt + 3_000 + 5_000 + 1_000 + 3_000 - Date.now()));
+    const counts = crowd.counts();
+    const result = await deliver(server.port, "127.9.1.2");
+    assert.equal(result.code, 0, `a legitimate client after the command timeout (drippers: ${JSON.stringify(counts)}): ${result.output}`);
+    assert.ok(counts.timedOut >= drippers * 0.99, `drippers told 421 by the command timeout: ${JSON.stringify(counts)}`);
+    await crowd.stop();
+  },
+  { timeoutMs: 90_000, alone: true },
+);
 
 /** The resident set of a process in bytes, from /proc (Linux). */
 function rss(pid: number): number {
@@ -279,53 +324,63 @@ async function stream(socket: Socket, chunk: Uint8Array, limit: number, ms: numb
 }
 
 for (const workers of ["0", "2"]) {
-  test(`MXSCREEN_WORKERS=${workers}: a 1.5 GB stream during a slow sender-domain lookup keeps mxscreen under 64 MiB above its start`, async () => {
-    const dns = await startDnsmasq();
-    // Longer than the stream: the session is waiting for its answer all the while.
-    const slow = await startUdpDelayProxy(dns.address, STREAM_MS + 2_000);
-    const server = await startServer({
-      MXSCREEN_WORKERS: workers,
-      MXSCREEN_DNS: slow.address,
-      MXSCREEN_DNS_TIMEOUT: "30s",
-      MXSCREEN_GREET_WAIT: "300ms",
-      MXSCREEN_SHUTDOWN_TIMEOUT: "2s",
-    });
-    const pid = server.process.pid!;
-    const client = await RawClient.greeted(server.port, "127.0.90.1");
-    await client.command("EHLO streamer.example.net", /^250 .*\r\n/m);
-    client.write("MAIL FROM:<streamer@example.net>\r\n");
-    // Unless the lookup has really started, the session is not waiting and the test proves nothing.
-    await eventually("mxscreen asked the resolver about example.net", () => slow.questions().includes("example.net"), 5_000);
-    const start = rss(pid);
-    let peak = start;
-    const sampler = setInterval(() => peak = Math.max(peak, rss(pid)), 100);
-    onCleanup(() => clearInterval(sampler));
-    const chunk = new TextEncoder().encode(("X-Filler: " + "y".repeat(88) + "\r\n").repeat(640));
-    const sent = await stream(client.socket, chunk, STREAM_LIMIT, STREAM_MS, () => peak - start > RSS_ALLOWANCE);
-    clearInterval(sampler);
-    peak = Math.max(peak, rss(pid));
-    client.socket.destroy();
-    assert.ok(
-      peak - start <= RSS_ALLOWANCE,
-      `mxscreen grew by ${Math.round((peak - start) / MiB)} MiB (from ${Math.round(start / MiB)} MiB) while one client sent ${Math.round(sent / MiB)} MiB during its sender-domain lookup`,
-    );
-  }, { timeoutMs: 60_000 });
+  test(
+    `MXSCREEN_WORKERS=${workers}: a 1.5 GB stream during a slow sender-domain lookup keeps mxscreen under 64 MiB above its start`,
+    async () => {
+      const dns = await startDnsmasq();
+      // Longer than the stream: the session is waiting for its answer all the while.
+      const slow = await startUdpDelayProxy(dns.address, STREAM_MS + 2_000);
+      const server = await startServer({
+        MXSCREEN_WORKERS: workers,
+        MXSCREEN_DNS: slow.address,
+        MXSCREEN_DNS_TIMEOUT: "30s",
+        MXSCREEN_GREET_WAIT: "300ms",
+        MXSCREEN_SHUTDOWN_TIMEOUT: "2s",
+      });
+      const pid = server.process.pid!;
+      const client = await RawClient.greeted(server.port, "127.0.90.1");
+      await client.command("EHLO streamer.example.net", /^250 .*\r\n/m);
+      client.write("MAIL FROM:<streamer@example.net>\r\n");
+      // Unless the lookup has really started, the session is not waiting and the test proves nothing.
+      await eventually("mxscreen asked the resolver about example.net", () => slow.questions().includes("example.net"), 5_000);
+      const start = rss(pid);
+      let peak = start;
+      const sampler = setInterval(() => peak = Math.max(peak, rss(pid)), 100);
+      onCleanup(() => clearInterval(sampler));
+      const chunk = new TextEncoder().encode(("X-Filler: " + "y".repeat(88) + "\r\n").repeat(640));
+      const sent = await stream(client.socket, chunk, STREAM_LIMIT, STREAM_MS, () => peak - start > RSS_ALLOWANCE);
+      clearInterval(sampler);
+      peak = Math.max(peak, rss(pid));
+      client.socket.destroy();
+      assert.ok(
+        peak - start <= RSS_ALLOWANCE,
+        `mxscreen grew by ${Math.round((peak - start) / MiB)} MiB (from ${Math.round(start / MiB)} MiB) while one client sent ${
+          Math.round(sent / MiB)
+        } MiB during its sender-domain lookup`,
+      );
+    },
+    { timeoutMs: 60_000 },
+  );
 }
 
-test("kill -9 during DATA leaves nothing in spool/new/, and after a restart on the same directory the next message is spooled", async () => {
-  const first = await startServer({ MXSCREEN_GREET_WAIT: "300ms" });
-  await halfAMessage(first.port, "127.0.92.1", "partial-before-kill");
-  await sleep(500);
-  await kill9(first);
-  assert.deepEqual(readdirSync(join(first.spoolDir, "new")), [], "spool/new/ after kill -9 mid-DATA");
-  const second = await startServer({ MXSCREEN_GREET_WAIT: "300ms" }, { dir: first.dir });
-  const result = await deliver(second.port, "127.0.92.2", ["--header", "Subject: after-restart"]);
-  assert.equal(result.code, 0, result.output);
-  const messages = spooled(second.spoolDir);
-  assert.equal(messages.length, 1, `spool/new/ holds ${messages.length} messages`);
-  assert.match(messages[0], /Subject: after-restart/);
-  assert.doesNotMatch(messages[0], /partial-before-kill/);
-}, { timeoutMs: 60_000 });
+test(
+  "kill -9 during DATA leaves nothing in spool/new/, and after a restart on the same directory the next message is spooled",
+  async () => {
+    const first = await startServer({ MXSCREEN_GREET_WAIT: "300ms" });
+    await halfAMessage(first.port, "127.0.92.1", "partial-before-kill");
+    await sleep(500);
+    await kill9(first);
+    assert.deepEqual(readdirSync(join(first.spoolDir, "new")), [], "spool/new/ after kill -9 mid-DATA");
+    const second = await startServer({ MXSCREEN_GREET_WAIT: "300ms" }, { dir: first.dir });
+    const result = await deliver(second.port, "127.0.92.2", ["--header", "Subject: after-restart"]);
+    assert.equal(result.code, 0, result.output);
+    const messages = spooled(second.spoolDir);
+    assert.equal(messages.length, 1, `spool/new/ holds ${messages.length} messages`);
+    assert.match(messages[0], /Subject: after-restart/);
+    assert.doesNotMatch(messages[0], /partial-before-kill/);
+  },
+  { timeoutMs: 60_000 },
+);
 
 test("kill -9 during a relayed DATA: the upstream saw part of the message, lost the connection and accepted nothing", async () => {
   const upstream = await HostileUpstream.start();
@@ -334,7 +389,10 @@ test("kill -9 during a relayed DATA: the upstream saw part of the message, lost 
   await halfAMessage(server.port, "127.0.93.1", "relayed-partial");
   await eventually("the upstream received the start of the message", () => planned.received().includes("Subject: relayed-partial"), 5_000);
   await kill9(server);
-  assert.ok(await Promise.race([planned.ended.then(() => true), sleep(5_000).then(() => false)]), "the upstream saw its connection end within 5 s");
+  assert.ok(
+    await Promise.race([planned.ended.then(() => true), sleep(5_000).then(() => false)]),
+    "the upstream saw its connection end within 5 s",
+  );
   assert.deepEqual(upstream.accepted.filter((m) => m.data.includes("relayed-partial")), [], "what the upstream accepted");
   assert.doesNotMatch(planned.received(), /\r\n\.\r\n/, "no end of data reached the upstream");
 }, { timeoutMs: 60_000 });

@@ -44,20 +44,24 @@ for (const mode of MODES) {
     await server.waitForLine(/event="PASS NEW" client=127\.0\.21\.2:\d+ .*end=client-closed/);
   }, { timeoutMs: 30_000 });
 
-  test(`relay to Postfix, ${mode.name}: . and QUIT then a half-close: the upstream's 250 reaches the client, and Postfix has the message once`, async () => {
-    const postfix = await startUpstreamPostfix();
-    const server = await startServer({
-      MXSCREEN_GREET_WAIT: "200ms",
-      MXSCREEN_WORKERS: mode.workers,
-      MXSCREEN_PIPELINING: "true",
-      MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`,
-    });
-    const c = await halfClosingClient(server.port, "127.0.21.3", true, true);
-    const queued = /\r\n250 2\.0\.0 Ok: queued as ([0-9A-F]+)\r\n221 /.exec(c.text);
-    assert.ok(queued, c.text);
-    await postfix.waitForLine(new RegExp(`${queued[1]}: to=<someone@example\\.org>.*status=sent`));
-    await eventually("one message at Postfix", () => postfix.log.filter((line) => / client=/.test(line)).length === 1);
-  }, { timeoutMs: 60_000 });
+  test(
+    `relay to Postfix, ${mode.name}: . and QUIT then a half-close: the upstream's 250 reaches the client, and Postfix has the message once`,
+    async () => {
+      const postfix = await startUpstreamPostfix();
+      const server = await startServer({
+        MXSCREEN_GREET_WAIT: "200ms",
+        MXSCREEN_WORKERS: mode.workers,
+        MXSCREEN_PIPELINING: "true",
+        MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`,
+      });
+      const c = await halfClosingClient(server.port, "127.0.21.3", true, true);
+      const queued = /\r\n250 2\.0\.0 Ok: queued as ([0-9A-F]+)\r\n221 /.exec(c.text);
+      assert.ok(queued, c.text);
+      await postfix.waitForLine(new RegExp(`${queued[1]}: to=<someone@example\\.org>.*status=sent`));
+      await eventually("one message at Postfix", () => postfix.log.filter((line) => / client=/.test(line)).length === 1);
+    },
+    { timeoutMs: 60_000 },
+  );
 }
 
 test("a client that half-closes during the greet wait without a word is a HANGUP, and its socket is closed", async () => {

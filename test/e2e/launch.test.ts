@@ -20,14 +20,17 @@ test(`the launcher starts mxscreen on ${runtime} with the settings of .env in th
   const dir = tempDir();
   const port = await freePort();
   const dns = await startDnsmasq();
-  writeFileSync(join(dir, ".env"), [
-    `MXSCREEN_DNS=${dns.address}`,
-    `MXSCREEN_LISTEN=127.0.0.1:${port}`,
-    "MXSCREEN_NODE=from-dotenv",
-    "MXSCREEN_HOSTNAME=dotenv.test.example",
-    "MXSCREEN_WORKERS=0",
-    "MXSCREEN_GREET_WAIT=200ms",
-  ].join("\n") + "\n");
+  writeFileSync(
+    join(dir, ".env"),
+    [
+      `MXSCREEN_DNS=${dns.address}`,
+      `MXSCREEN_LISTEN=127.0.0.1:${port}`,
+      "MXSCREEN_NODE=from-dotenv",
+      "MXSCREEN_HOSTNAME=dotenv.test.example",
+      "MXSCREEN_WORKERS=0",
+      "MXSCREEN_GREET_WAIT=200ms",
+    ].join("\n") + "\n",
+  );
   const child = spawn("node", [join(ROOT, "src/cli/launch.mjs"), "--runtime", runtime, "src/main.ts"], {
     cwd: dir,
     env: { PATH: process.env.PATH ?? "", HOME: dir },
@@ -91,7 +94,9 @@ async function npmStart(group: boolean, records: string[] = []) {
     await exited;
   });
   const deadline = Date.now() + 30_000;
-  while (!/mxscreen started.* pid=\d+/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+  while (!/mxscreen started.* pid=\d+/.test(out) && Date.now() < deadline && child.exitCode === null) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
   serverPid = Number(/mxscreen started.* pid=(\d+)/.exec(out)?.[1]);
   assert.ok(serverPid > 0, `no start line with the server's pid from npm run start:${runtime}:\n${out}`);
   assert.notEqual(serverPid, child.pid, "the server is a process of its own, below npm");
@@ -101,7 +106,6 @@ async function npmStart(group: boolean, records: string[] = []) {
   await c.waitClosed();
   return { child, exited, serverPid, port, dir, output: () => out };
 }
-
 
 test(`SIGTERM to npm run start:${runtime} stops the server: it exits 0 and its PID is gone`, async () => {
   const { child, exited, serverPid, output } = await npmStart(false);
@@ -127,23 +131,43 @@ test(`a banner name that is not fully qualified is warned about at start on ${ru
   assert.ok(!qualified.lines.some((line) => /fully qualified/.test(line)), qualified.lines.join("\n"));
 }, { timeoutMs: 30_000 });
 
-test(`the README's "Try it" on ${runtime}, on a machine whose resolver knows nothing: a local dnsmasq as MXSCREEN_DNS, the rude client from a second address`, async () => {
-  // The records the README's dnsmasq line gives; every other name is NXDOMAIN, as with its --local=/#/.
-  const { port, dir, child, exited } = await npmStart(false, ["--mx-host=your-domain.example,mail.your-domain.example,10", "--host-record=mail.your-domain.example,192.0.2.25"]);
-  const sent = await swaks(["--server", `127.0.0.1:${port}`, "--helo", "mail.your-domain.example", "--from", "you@your-domain.example", "--to", "someone@example.org"]);
-  assert.match(sent.output, /<- {2}250 2\.0\.0 /, sent.output);
-  assert.equal(spooled(join(dir, "spool")).length, 1);
-  const rude = await RawClient.open(port, "127.0.0.2");
-  await rude.until(/^220-/);
-  rude.write("EHLO bot\r\n");
-  await rude.waitClosed(3000);
-  const mxscreen = (...args: string[]) =>
-    run("npm", ["run", "-s", "mxscreen", "--", ...args], ROOT, { HOME: dir, MXSCREEN_RUNTIME: runtime, MXSCREEN_DB_URL: `file:${join(dir, "mxscreen.db")}` });
-  await eventually("the ban of 127.0.0.2 written", async () => /PREGREET/.test((await mxscreen("explain", "127.0.0.2")).stdout));
-  const removed = await mxscreen("ban", "rm", "127.0.0.2");
-  assert.equal(removed.code, 0, removed.stderr);
-  const again = await RawClient.greeted(port, "127.0.0.1");
-  assert.match(again.text, /^220 /m, "your own address was never banned");
-  process.kill(child.pid!, "SIGTERM");
-  assert.equal(await exited, 0);
-}, { timeoutMs: 60_000 });
+test(
+  `the README's "Try it" on ${runtime}, on a machine whose resolver knows nothing: a local dnsmasq as MXSCREEN_DNS, the rude client from a second address`,
+  async () => {
+    // The records the README's dnsmasq line gives; every other name is NXDOMAIN, as with its --local=/#/.
+    const { port, dir, child, exited } = await npmStart(false, [
+      "--mx-host=your-domain.example,mail.your-domain.example,10",
+      "--host-record=mail.your-domain.example,192.0.2.25",
+    ]);
+    const sent = await swaks([
+      "--server",
+      `127.0.0.1:${port}`,
+      "--helo",
+      "mail.your-domain.example",
+      "--from",
+      "you@your-domain.example",
+      "--to",
+      "someone@example.org",
+    ]);
+    assert.match(sent.output, /<- {2}250 2\.0\.0 /, sent.output);
+    assert.equal(spooled(join(dir, "spool")).length, 1);
+    const rude = await RawClient.open(port, "127.0.0.2");
+    await rude.until(/^220-/);
+    rude.write("EHLO bot\r\n");
+    await rude.waitClosed(3000);
+    const mxscreen = (...args: string[]) =>
+      run("npm", ["run", "-s", "mxscreen", "--", ...args], ROOT, {
+        HOME: dir,
+        MXSCREEN_RUNTIME: runtime,
+        MXSCREEN_DB_URL: `file:${join(dir, "mxscreen.db")}`,
+      });
+    await eventually("the ban of 127.0.0.2 written", async () => /PREGREET/.test((await mxscreen("explain", "127.0.0.2")).stdout));
+    const removed = await mxscreen("ban", "rm", "127.0.0.2");
+    assert.equal(removed.code, 0, removed.stderr);
+    const again = await RawClient.greeted(port, "127.0.0.1");
+    assert.match(again.text, /^220 /m, "your own address was never banned");
+    process.kill(child.pid!, "SIGTERM");
+    assert.equal(await exited, 0);
+  },
+  { timeoutMs: 60_000 },
+);

@@ -42,7 +42,12 @@ test("a process that ran out of open files (EMFILE) accepts and greets again onc
 }, E2E);
 
 test("under stress the greet wait shortens, and it comes back when the load drops", async () => {
-  const server = await startServer({ ...ROOMY, MXSCREEN_STRESS_CONNECTIONS: "5", MXSCREEN_GREET_WAIT: "4s", MXSCREEN_GREET_WAIT_STRESS: "1s" });
+  const server = await startServer({
+    ...ROOMY,
+    MXSCREEN_STRESS_CONNECTIONS: "5",
+    MXSCREEN_GREET_WAIT: "4s",
+    MXSCREEN_GREET_WAIT_STRESS: "1s",
+  });
   const load = await openMany(server.port, 44, 5);
   await Promise.all(load.map((client) => client.until(/^220-/m)));
   await server.waitForLine(/level=warn msg="under stress: greet wait shortened" open=5 threshold=5 greet_wait_ms=1000/);

@@ -19,8 +19,16 @@ function pflogsumm(file: string): { totals: Record<string, number>; report: stri
 test("MXSCREEN_LOG=postfix: postscreen's lines after real traffic, and pflogsumm counts the message and the refusal", async () => {
   const server = await startServer({ MXSCREEN_LOG: "postfix", MXSCREEN_GREET_WAIT: "1s", MXSCREEN_ACCEPT_DOMAINS: "example.org" });
   const sent = await swaks([
-    "--server", `127.0.0.1:${server.port}`, "--local-interface", "127.0.0.31",
-    "--helo", "client.example.net", "--from", "sender@example.net", "--to", "someone@example.org",
+    "--server",
+    `127.0.0.1:${server.port}`,
+    "--local-interface",
+    "127.0.0.31",
+    "--helo",
+    "client.example.net",
+    "--from",
+    "sender@example.net",
+    "--to",
+    "someone@example.org",
   ]);
   assert.equal(sent.code, 0, sent.output);
   // A recipient refused in the session: smtpd's NOQUEUE line, with the envelope and the reply.
@@ -29,7 +37,9 @@ test("MXSCREEN_LOG=postfix: postscreen's lines after real traffic, and pflogsumm
   await relaying.command("MAIL FROM:<sender@example.net>", /^250 /m);
   await relaying.command("RCPT TO:<someone@elsewhere.example>", /^554 5\.7\.1 /m);
   await relaying.command("QUIT", /^221 /m);
-  await server.waitForLine(/postfix\/smtpd\[\d+\]: NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.31\]: 554 5\.7\.1 <someone@elsewhere\.example>: Relay access denied; from=<sender@example\.net> to=<someone@elsewhere\.example> proto=ESMTP helo=<client\.example\.net>$/);
+  await server.waitForLine(
+    /postfix\/smtpd\[\d+\]: NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.31\]: 554 5\.7\.1 <someone@elsewhere\.example>: Relay access denied; from=<sender@example\.net> to=<someone@elsewhere\.example> proto=ESMTP helo=<client\.example\.net>$/,
+  );
   const bot = await RawClient.open(server.port, "127.0.0.32");
   await bot.until(/^220-/);
   bot.write("EHLO bot\r\n");
@@ -54,11 +64,21 @@ test("MXSCREEN_LOG=postfix: postscreen's lines after real traffic, and pflogsumm
   assert.equal(totals["delivered"], 1, report);
   assert.equal(totals["rejected"], 2, report);
   assert.match(report, /Relay access denied/, report);
-  assert.match(report, /message reject detail\n-+\n  CONNECT\n    blocked using mxscreen ban list \(total: 1\)\n\s+1\s+127\.0\.0\.32\n/, report);
+  assert.match(
+    report,
+    /message reject detail\n-+\n  CONNECT\n    blocked using mxscreen ban list \(total: 1\)\n\s+1\s+127\.0\.0\.32\n/,
+    report,
+  );
 }, { timeoutMs: 40_000 });
 
 test("MXSCREEN_LOG=postfix: postscreen's lines for real misbehaviour, each after the command the session was at", async () => {
-  const server = await startServer({ MXSCREEN_LOG: "postfix", MXSCREEN_GREET_WAIT: "200ms", MXSCREEN_COMMAND_TIMEOUT: "1s", MXSCREEN_MAX_COMMANDS: "10", MXSCREEN_MAX_CONN_PER_CLIENT: "1" });
+  const server = await startServer({
+    MXSCREEN_LOG: "postfix",
+    MXSCREEN_GREET_WAIT: "200ms",
+    MXSCREEN_COMMAND_TIMEOUT: "1s",
+    MXSCREEN_MAX_COMMANDS: "10",
+    MXSCREEN_MAX_CONN_PER_CLIENT: "1",
+  });
   const http = await RawClient.greeted(server.port, "127.0.0.41");
   await http.command("EHLO web.example", /^250 /m);
   http.write("GET / HTTP/1.1\r\n");
@@ -94,5 +114,7 @@ test("MXSCREEN_LOG=postfix: postscreen's lines for real misbehaviour, each after
   await second.waitClosed();
   await server.waitForLine(/: NOQUEUE: reject: CONNECT from \[127\.0\.0\.45\]:\d+: too many connections$/);
   first.close();
-  for (const client of ["41", "42", "46", "43", "44"]) await server.waitForLine(new RegExp(`: DISCONNECT \\[127\\.0\\.0\\.${client}\\]:\\d+$`));
+  for (const client of ["41", "42", "46", "43", "44"]) {
+    await server.waitForLine(new RegExp(`: DISCONNECT \\[127\\.0\\.0\\.${client}\\]:\\d+$`));
+  }
 }, { timeoutMs: 40_000 });

@@ -41,23 +41,40 @@ test("behind a trusted proxy (PROXY v1 and v2) the client in the header is greet
   assert.match(readFileSync(join(server.spoolDir, "new", file), "utf8"), /^Received: from relay-test\.example \(\[198\.51\.100\.80\]\)$/m);
 }, E2E);
 
-test("a malformed header from a trusted proxy closes with a PROXY log line; a header from anyone else is refused without a ban", async () => {
-  const server = await startServer({ MXSCREEN_TRUSTED_PROXIES: "127.0.12.1", MXSCREEN_GREET_WAIT: "1s" });
-  const bad = await RawClient.open(server.port, "127.0.12.1");
-  bad.write("PROXY TCP4 nonsense\r\n");
-  await bad.waitClosed();
-  assert.equal(bad.text, "");
-  await server.waitForLine(/event=PROXY client=127\.0\.12\.1:\d+ reason="PROXY v1 header malformed: .*" .*action=close$/);
+test(
+  "a malformed header from a trusted proxy closes with a PROXY log line; a header from anyone else is refused without a ban",
+  async () => {
+    const server = await startServer({ MXSCREEN_TRUSTED_PROXIES: "127.0.12.1", MXSCREEN_GREET_WAIT: "1s" });
+    const bad = await RawClient.open(server.port, "127.0.12.1");
+    bad.write("PROXY TCP4 nonsense\r\n");
+    await bad.waitClosed();
+    assert.equal(bad.text, "");
+    await server.waitForLine(/event=PROXY client=127\.0\.12\.1:\d+ reason="PROXY v1 header malformed: .*" .*action=close$/);
 
-  const untrusted = await RawClient.open(server.port, "127.0.12.2");
-  await untrusted.until(/^220-/);
-  untrusted.write("PROXY TCP4 192.0.2.9 127.0.0.1 1 25\r\n");
-  await untrusted.waitClosed();
-  await server.waitForLine(/event=PROXY client=127\.0\.12\.2:\d+ reason="PROXY header from an address not in MXSCREEN_TRUSTED_PROXIES" sent=/);
-  const next = await RawClient.open(server.port, "127.0.12.2");
-  await next.until(/^220-/, 3000);
-  assert.ok(!/^554/.test(next.text), "a misconfigured proxy is not banned");
+    const untrusted = await RawClient.open(server.port, "127.0.12.2");
+    await untrusted.until(/^220-/);
+    untrusted.write("PROXY TCP4 192.0.2.9 127.0.0.1 1 25\r\n");
+    await untrusted.waitClosed();
+    await server.waitForLine(
+      /event=PROXY client=127\.0\.12\.2:\d+ reason="PROXY header from an address not in MXSCREEN_TRUSTED_PROXIES" sent=/,
+    );
+    const next = await RawClient.open(server.port, "127.0.12.2");
+    await next.until(/^220-/, 3000);
+    assert.ok(!/^554/.test(next.text), "a misconfigured proxy is not banned");
 
-  const result = await swaks(["--server", `127.0.0.1:${server.port}`, "--local-interface", "127.0.12.3", "--helo", "sender.example.net", "--to", "a@example.org", "--from", "b@example.net"]);
-  assert.equal(result.code, 0, "clients not behind the proxy are unaffected");
-}, E2E);
+    const result = await swaks([
+      "--server",
+      `127.0.0.1:${server.port}`,
+      "--local-interface",
+      "127.0.12.3",
+      "--helo",
+      "sender.example.net",
+      "--to",
+      "a@example.org",
+      "--from",
+      "b@example.net",
+    ]);
+    assert.equal(result.code, 0, "clients not behind the proxy are unaffected");
+  },
+  E2E,
+);

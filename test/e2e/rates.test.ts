@@ -48,7 +48,9 @@ test("conn-rate: past MXSCREEN_MAX_CONN_RATE a minute the next connection gets 4
   const node = await startServer({ ...ENV, MXSCREEN_MAX_CONN_RATE: "2", MXSCREEN_MAX_CONN_RATE_PREFIX: "4" });
   assert.deepEqual([await firstReply(node, "127.0.16.1"), await firstReply(node, "127.0.16.1")].map((r) => r.slice(0, 3)), ["220", "220"]);
   assert.match(await firstReply(node, "127.0.16.1"), /^421 4\.7\.0 \S+ Error: too many connections from 127\.0\.16\.1$/);
-  await node.waitForLine(/event=CONN-RATE client=127\.0\.16\.1:\d+ limit=client key=127\.0\.16\.1 connections_per_minute=3 .*action=enforce$/);
+  await node.waitForLine(
+    /event=CONN-RATE client=127\.0\.16\.1:\d+ limit=client key=127\.0\.16\.1 connections_per_minute=3 .*action=enforce$/,
+  );
   assert.match(await firstReply(node, "127.0.16.2"), /^220/, "another address of the /24: its 4th connection");
   assert.match(await firstReply(node, "127.0.16.3"), /^421 4\.7\.0 /, "the /24's 5th");
   await node.waitForLine(/event=CONN-RATE client=127\.0\.16\.3:\d+ limit=prefix key=127\.0\.16\.0\/24 connections_per_minute=5 /);
@@ -59,8 +61,14 @@ test("msg-rate: past MXSCREEN_MAX_MSG_RATE an hour, across two sessions, the nex
   const node = await startServer({ ...ENV, MXSCREEN_MAX_MSG_RATE: "2" });
   assert.deepEqual(await send(node, "127.0.18.1", [1]), ["250 2.1.0 Ok", "250 2.1.5 Ok"]);
   await node.waitForLine(/event="PASS NEW" client=127\.0\.18\.1:/);
-  assert.deepEqual(await send(node, "127.0.18.1", [1, 1]), ["250 2.1.0 Ok", "250 2.1.5 Ok", "450 4.7.1 Error: too much mail from 127.0.18.1"]);
-  await node.waitForLine(/event=MSG-RATE client=127\.0\.18\.1:\d+ limit=client key=127\.0\.18\.1 messages_per_hour=3 .*messages=1 .*action=enforce$/);
+  assert.deepEqual(await send(node, "127.0.18.1", [1, 1]), [
+    "250 2.1.0 Ok",
+    "250 2.1.5 Ok",
+    "450 4.7.1 Error: too much mail from 127.0.18.1",
+  ]);
+  await node.waitForLine(
+    /event=MSG-RATE client=127\.0\.18\.1:\d+ limit=client key=127\.0\.18\.1 messages_per_hour=3 .*messages=1 .*action=enforce$/,
+  );
   assert.deepEqual(await send(node, "127.0.18.2", [1]), ["250 2.1.0 Ok", "250 2.1.5 Ok"], "another address has its own count");
 });
 
@@ -68,38 +76,62 @@ test("rcpt-rate: past MXSCREEN_MAX_RCPT_RATE an hour, across two sessions, the n
   const node = await startServer({ ...ENV, MXSCREEN_MAX_RCPT_RATE: "3" });
   assert.deepEqual(await send(node, "127.0.19.1", [2]), ["250 2.1.0 Ok", "250 2.1.5 Ok", "250 2.1.5 Ok"]);
   await node.waitForLine(/event="PASS NEW" client=127\.0\.19\.1:/);
-  assert.deepEqual(await send(node, "127.0.19.1", [2]), ["250 2.1.0 Ok", "250 2.1.5 Ok", "450 4.7.1 <r2@example.org>: Error: too many recipients from 127.0.19.1"]);
-  await node.waitForLine(/event=RCPT-RATE client=127\.0\.19\.1:\d+ limit=client key=127\.0\.19\.1 recipients_per_hour=4 rcpt=r2@example\.org .*messages=1 recipients=1 .*action=enforce$/);
+  assert.deepEqual(await send(node, "127.0.19.1", [2]), [
+    "250 2.1.0 Ok",
+    "250 2.1.5 Ok",
+    "450 4.7.1 <r2@example.org>: Error: too many recipients from 127.0.19.1",
+  ]);
+  await node.waitForLine(
+    /event=RCPT-RATE client=127\.0\.19\.1:\d+ limit=client key=127\.0\.19\.1 recipients_per_hour=4 rcpt=r2@example\.org .*messages=1 recipients=1 .*action=enforce$/,
+  );
 });
 
-test(`rates are the fleet's: connections from one address split over a ${here} node and a ${other} node trip MXSCREEN_MAX_CONN_RATE, and so do messages`, async () => {
-  const sqld = await startSqld();
-  const env = { ...ENV, MXSCREEN_DB_URL: sqld.url, MXSCREEN_COUNTERS_INTERVAL: "200ms", MXSCREEN_MAX_CONN_RATE: "3", MXSCREEN_MAX_MSG_RATE: "2" };
-  const a = await startServer({ ...env, MXSCREEN_NODE: `a-${here}` });
-  const b = await startServer({ ...env, MXSCREEN_NODE: `b-${other}` }, { runtime: other });
-  assert.match(await firstReply(a, "127.0.20.1"), /^220/);
-  assert.match(await firstReply(a, "127.0.20.1"), /^220/);
-  // A writes its counts and B reads them every 200 ms.
-  await new Promise((r) => setTimeout(r, 700));
-  assert.match(await firstReply(b, "127.0.20.1"), /^220/, "the third within the minute, the first at B");
-  assert.match(await firstReply(b, "127.0.20.1"), /^421 4\.7\.0 /, "the fourth, the second at B: over the fleet's rate");
-  await b.waitForLine(/event=CONN-RATE client=127\.0\.20\.1:\d+ limit=client key=127\.0\.20\.1 connections_per_minute=4 /);
+test(
+  `rates are the fleet's: connections from one address split over a ${here} node and a ${other} node trip MXSCREEN_MAX_CONN_RATE, and so do messages`,
+  async () => {
+    const sqld = await startSqld();
+    const env = {
+      ...ENV,
+      MXSCREEN_DB_URL: sqld.url,
+      MXSCREEN_COUNTERS_INTERVAL: "200ms",
+      MXSCREEN_MAX_CONN_RATE: "3",
+      MXSCREEN_MAX_MSG_RATE: "2",
+    };
+    const a = await startServer({ ...env, MXSCREEN_NODE: `a-${here}` });
+    const b = await startServer({ ...env, MXSCREEN_NODE: `b-${other}` }, { runtime: other });
+    assert.match(await firstReply(a, "127.0.20.1"), /^220/);
+    assert.match(await firstReply(a, "127.0.20.1"), /^220/);
+    // A writes its counts and B reads them every 200 ms.
+    await new Promise((r) => setTimeout(r, 700));
+    assert.match(await firstReply(b, "127.0.20.1"), /^220/, "the third within the minute, the first at B");
+    assert.match(await firstReply(b, "127.0.20.1"), /^421 4\.7\.0 /, "the fourth, the second at B: over the fleet's rate");
+    await b.waitForLine(/event=CONN-RATE client=127\.0\.20\.1:\d+ limit=client key=127\.0\.20\.1 connections_per_minute=4 /);
 
-  assert.deepEqual(await send(b, "127.0.21.1", [1, 1]), ["250 2.1.0 Ok", "250 2.1.5 Ok", "250 2.1.0 Ok", "250 2.1.5 Ok"]);
-  await b.waitForLine(/event="PASS NEW" client=127\.0\.21\.1:/);
-  await new Promise((r) => setTimeout(r, 700));
-  assert.deepEqual(await send(a, "127.0.21.1", [1]), ["450 4.7.1 Error: too much mail from 127.0.21.1"], "the two sent through B count at A");
-}, { timeoutMs: 40_000 });
+    assert.deepEqual(await send(b, "127.0.21.1", [1, 1]), ["250 2.1.0 Ok", "250 2.1.5 Ok", "250 2.1.0 Ok", "250 2.1.5 Ok"]);
+    await b.waitForLine(/event="PASS NEW" client=127\.0\.21\.1:/);
+    await new Promise((r) => setTimeout(r, 700));
+    assert.deepEqual(
+      await send(a, "127.0.21.1", [1]),
+      ["450 4.7.1 Error: too much mail from 127.0.21.1"],
+      "the two sent through B count at A",
+    );
+  },
+  { timeoutMs: 40_000 },
+);
 
-test("MXSCREEN_PROCESSES=2: the processes of one node each count under a name of their own, so their connections add up to the node's rate", async () => {
-  const node = await startServer({ ...ENV, MXSCREEN_PROCESSES: "2", MXSCREEN_COUNTERS_INTERVAL: "100ms", MXSCREEN_MAX_CONN_RATE: "3" });
-  await node.waitForLine(/msg="mxscreen started" .*process=2\/2/);
-  // The kernel spreads the connections over both processes' listeners; with one name for both,
-  // each would count only its own (about four each) and refuse one or two, not all five past three.
-  const replies: string[] = [];
-  for (let i = 0; i < 8; i++) {
-    replies.push((await firstReply(node, "127.0.22.1")).slice(0, 3));
-    await new Promise((r) => setTimeout(r, 400));
-  }
-  assert.deepEqual(replies, ["220", "220", "220", "421", "421", "421", "421", "421"]);
-}, { timeoutMs: 30_000 });
+test(
+  "MXSCREEN_PROCESSES=2: the processes of one node each count under a name of their own, so their connections add up to the node's rate",
+  async () => {
+    const node = await startServer({ ...ENV, MXSCREEN_PROCESSES: "2", MXSCREEN_COUNTERS_INTERVAL: "100ms", MXSCREEN_MAX_CONN_RATE: "3" });
+    await node.waitForLine(/msg="mxscreen started" .*process=2\/2/);
+    // The kernel spreads the connections over both processes' listeners; with one name for both,
+    // each would count only its own (about four each) and refuse one or two, not all five past three.
+    const replies: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      replies.push((await firstReply(node, "127.0.22.1")).slice(0, 3));
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    assert.deepEqual(replies, ["220", "220", "220", "421", "421", "421", "421", "421"]);
+  },
+  { timeoutMs: 30_000 },
+);

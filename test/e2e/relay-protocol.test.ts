@@ -11,7 +11,19 @@ const escape = (text: string) => text.replace(/[.[\]]/g, "\\$&");
 
 /** One message through mxscreen from `source`; resolves with Postfix's queue id. */
 async function deliver(port: number, source: string, helo: string, extra: string[] = []): Promise<string> {
-  const result = await swaks(["--server", `127.0.0.1:${port}`, "--local-interface", source, "--helo", helo, "--from", "sender@example.net", "--to", "someone@example.org", ...extra]);
+  const result = await swaks([
+    "--server",
+    `127.0.0.1:${port}`,
+    "--local-interface",
+    source,
+    "--helo",
+    helo,
+    "--from",
+    "sender@example.net",
+    "--to",
+    "someone@example.org",
+    ...extra,
+  ]);
   assert.equal(result.code, 0, `${source}: ${result.output}`);
   const queued = /<-  250 2\.0\.0 Ok: queued as ([0-9A-F]+)/.exec(result.output);
   assert.ok(queued, `${source}: Postfix's own queue id is passed back: ${result.output}`);
@@ -25,7 +37,11 @@ function postfixReceived(postfix: UpstreamPostfix, queueId: string): Promise<str
 
 test("XCLIENT: Postfix records the client's HELO name, not ours, on a new connection and on a warm one", async () => {
   const postfix = await startUpstreamPostfix();
-  const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`, MXSCREEN_UPSTREAM_IDENTITY: "xclient", MXSCREEN_GREET_WAIT: "300ms" });
+  const server = await startServer({
+    MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`,
+    MXSCREEN_UPSTREAM_IDENTITY: "xclient",
+    MXSCREEN_GREET_WAIT: "300ms",
+  });
   // The second session is introduced on the first one's warm connection (XCLIENT, then EHLO again).
   for (const [source, helo] of [["127.0.17.1", "first-client.example.net"], ["127.0.17.2", "second-client.example.net"]]) {
     const id = await deliver(server.port, source, helo);
@@ -34,10 +50,19 @@ test("XCLIENT: Postfix records the client's HELO name, not ours, on a new connec
     assert.match(line, new RegExp(`helo=<${escape(helo)}>`), line);
     assert.doesNotMatch(line, /mx\.test\.example \(unknown/, "our own name is never the client's");
   }
-  assert.equal(postfix.log.filter((line) => /: connect from localhost\[127\.0\.0\.1\]/.test(line)).length, 1, "both sessions over one connection");
+  assert.equal(
+    postfix.log.filter((line) => /: connect from localhost\[127\.0\.0\.1\]/.test(line)).length,
+    1,
+    "both sessions over one connection",
+  );
   // A client that said HELO is one that spoke SMTP, not ESMTP (XCLIENT PROTO=SMTP; the EHLO after it keeps that).
   const id = await deliver(server.port, "127.0.17.3", "old-client.example.net", ["--protocol", "SMTP"]);
-  assert.match(await postfixReceived(postfix, id), new RegExp(`Received: from old-client\\.example\\.net \\(unknown \\[127\\.0\\.17\\.3\\]\\).*with SMTP id ${id}.*proto=SMTP helo=<old-client\\.example\\.net>`));
+  assert.match(
+    await postfixReceived(postfix, id),
+    new RegExp(
+      `Received: from old-client\\.example\\.net \\(unknown \\[127\\.0\\.17\\.3\\]\\).*with SMTP id ${id}.*proto=SMTP helo=<old-client\\.example\\.net>`,
+    ),
+  );
 }, RELAY);
 
 test("SMTPUTF8, DSN, BODY=8BITMIME and BDAT reach Postfix as the client sent them, offered once its EHLO is known", async () => {
@@ -66,7 +91,9 @@ test("SMTPUTF8, DSN, BODY=8BITMIME and BDAT reach Postfix as the client sent the
   await c.until(new RegExp(`^250 2\\.0\\.0 ${first.length} octets received\r\n$`), 5_000, from);
   from = c.text.length;
   c.write(`BDAT ${last.length} LAST\r\n${last}`);
-  const chunked = /^250 2\.0\.0 Ok: queued as ([0-9A-F]+)\r\n$/.exec((await c.until(/^250 2\.0\.0 Ok: queued as [0-9A-F]+\r\n$/, 15_000, from)).slice(from));
+  const chunked = /^250 2\.0\.0 Ok: queued as ([0-9A-F]+)\r\n$/.exec(
+    (await c.until(/^250 2\.0\.0 Ok: queued as [0-9A-F]+\r\n$/, 15_000, from)).slice(from),
+  );
   assert.ok(chunked);
   await c.command("QUIT", /221 /);
   await postfix.waitForLine(new RegExp(`${chunked[1]}: warning: body BODYCHECK: after the dot`));
@@ -75,45 +102,97 @@ test("SMTPUTF8, DSN, BODY=8BITMIME and BDAT reach Postfix as the client sent the
   await postfix.waitForLine(new RegExp(`${queued[1]}: sender delivery status notification: [0-9A-F]+`));
 }, RELAY);
 
-test("STARTTLS to the upstream: used when Postfix offers it (may), the certificate checked with verify, a wrong one refused with a 4xx", async () => {
-  const dir = tempDir();
-  const { cert, key } = makeCertificate("upstream.test.example", dir, ["DNS:upstream.test.example", "IP:127.0.0.1"]);
-  const stranger = makeCertificate("stranger.example", dir);
-  const postfix = await startUpstreamPostfix({ tls: { cert, key } });
-  const upstream = `smtp://127.0.0.1:${postfix.tlsPort}`;
-  const cases: { source: string; env: Record<string, string> }[] = [
-    { source: "127.0.17.21", env: {} },
-    { source: "127.0.17.22", env: { MXSCREEN_UPSTREAM_TLS: "verify", MXSCREEN_UPSTREAM_TLS_CA: cert } },
-  ];
-  for (const c of cases) {
-    const server = await startServer({ MXSCREEN_UPSTREAM: upstream, MXSCREEN_GREET_WAIT: "300ms", ...c.env });
-    const id = await deliver(server.port, c.source, "tls-client.example.net");
-    const received = await postfixReceived(postfix, id);
-    // Postfix writes ESMTPS only for a session inside TLS; its client is ours, introduced by XCLIENT inside it.
-    assert.match(received, new RegExp(`Received: from tls-client\\.example\\.net \\(unknown \\[${escape(c.source)}\\]\\).*with ESMTPS id ${id}`), received);
-    await server.waitForLine(new RegExp(`event=DELIVERED client=${escape(c.source)}:\\d+ queue_id=${id} .*relay=127\\.0\\.0\\.1:\\d+ relay_tls=true reply=`));
-    await server.stop();
-  }
-  assert.ok(postfix.log.some((line) => /TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.[23]/.test(line)), postfix.log.join("\n"));
+test(
+  "STARTTLS to the upstream: used when Postfix offers it (may), the certificate checked with verify, a wrong one refused with a 4xx",
+  async () => {
+    const dir = tempDir();
+    const { cert, key } = makeCertificate("upstream.test.example", dir, ["DNS:upstream.test.example", "IP:127.0.0.1"]);
+    const stranger = makeCertificate("stranger.example", dir);
+    const postfix = await startUpstreamPostfix({ tls: { cert, key } });
+    const upstream = `smtp://127.0.0.1:${postfix.tlsPort}`;
+    const cases: { source: string; env: Record<string, string> }[] = [
+      { source: "127.0.17.21", env: {} },
+      { source: "127.0.17.22", env: { MXSCREEN_UPSTREAM_TLS: "verify", MXSCREEN_UPSTREAM_TLS_CA: cert } },
+    ];
+    for (const c of cases) {
+      const server = await startServer({ MXSCREEN_UPSTREAM: upstream, MXSCREEN_GREET_WAIT: "300ms", ...c.env });
+      const id = await deliver(server.port, c.source, "tls-client.example.net");
+      const received = await postfixReceived(postfix, id);
+      // Postfix writes ESMTPS only for a session inside TLS; its client is ours, introduced by XCLIENT inside it.
+      assert.match(
+        received,
+        new RegExp(`Received: from tls-client\\.example\\.net \\(unknown \\[${escape(c.source)}\\]\\).*with ESMTPS id ${id}`),
+        received,
+      );
+      await server.waitForLine(
+        new RegExp(`event=DELIVERED client=${escape(c.source)}:\\d+ queue_id=${id} .*relay=127\\.0\\.0\\.1:\\d+ relay_tls=true reply=`),
+      );
+      await server.stop();
+    }
+    assert.ok(
+      postfix.log.some((line) => /TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.[23]/.test(line)),
+      postfix.log.join("\n"),
+    );
 
-  const wrongCa = await startServer({ MXSCREEN_UPSTREAM: upstream, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_UPSTREAM_TLS: "verify", MXSCREEN_UPSTREAM_TLS_CA: stranger.cert });
-  const refused = await swaks(["--server", `127.0.0.1:${wrongCa.port}`, "--local-interface", "127.0.17.23", "--helo", "tls-client.example.net", "--from", "sender@example.net", "--to", "someone@example.org"]);
-  assert.match(refused.output, /<\*\* 451 4\.4\.1 mx\.test\.example Error: the mail server behind us is not available, try again later/);
-  await wrongCa.waitForLine(/event=UPSTREAM-FAILED client=127\.0\.17\.23:\d+ reason="TLS handshake with 127\.0\.0\.1:\d+ failed: [^"]+" action=tempfail/);
+    const wrongCa = await startServer({
+      MXSCREEN_UPSTREAM: upstream,
+      MXSCREEN_GREET_WAIT: "300ms",
+      MXSCREEN_UPSTREAM_TLS: "verify",
+      MXSCREEN_UPSTREAM_TLS_CA: stranger.cert,
+    });
+    const refused = await swaks([
+      "--server",
+      `127.0.0.1:${wrongCa.port}`,
+      "--local-interface",
+      "127.0.17.23",
+      "--helo",
+      "tls-client.example.net",
+      "--from",
+      "sender@example.net",
+      "--to",
+      "someone@example.org",
+    ]);
+    assert.match(refused.output, /<\*\* 451 4\.4\.1 mx\.test\.example Error: the mail server behind us is not available, try again later/);
+    await wrongCa.waitForLine(
+      /event=UPSTREAM-FAILED client=127\.0\.17\.23:\d+ reason="TLS handshake with 127\.0\.0\.1:\d+ failed: [^"]+" action=tempfail/,
+    );
 
-  // may, and a handshake that fails (this listener speaks only TLS 1.1 and older): the mail goes on in plaintext, said once.
-  const fallback = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.oldTlsPort}`, MXSCREEN_GREET_WAIT: "300ms" });
-  for (const source of ["127.0.17.25", "127.0.17.26"]) {
-    const id = await deliver(fallback.port, source, "tls-client.example.net");
-    assert.match(await postfixReceived(postfix, id), new RegExp(`with ESMTP id ${id}`));
-    const delivered = await fallback.waitForLine(new RegExp(`event=DELIVERED client=${escape(source)}:`));
-    assert.doesNotMatch(delivered, /relay_tls/);
-  }
-  assert.equal(fallback.lines.filter((line) => /level=warn .*TLS handshake with 127\.0\.0\.1:\d+ failed: .*relaying in plaintext/.test(line)).length, 1, fallback.lines.join("\n"));
+    // may, and a handshake that fails (this listener speaks only TLS 1.1 and older): the mail goes on in plaintext, said once.
+    const fallback = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.oldTlsPort}`, MXSCREEN_GREET_WAIT: "300ms" });
+    for (const source of ["127.0.17.25", "127.0.17.26"]) {
+      const id = await deliver(fallback.port, source, "tls-client.example.net");
+      assert.match(await postfixReceived(postfix, id), new RegExp(`with ESMTP id ${id}`));
+      const delivered = await fallback.waitForLine(new RegExp(`event=DELIVERED client=${escape(source)}:`));
+      assert.doesNotMatch(delivered, /relay_tls/);
+    }
+    assert.equal(
+      fallback.lines.filter((line) => /level=warn .*TLS handshake with 127\.0\.0\.1:\d+ failed: .*relaying in plaintext/.test(line)).length,
+      1,
+      fallback.lines.join("\n"),
+    );
 
-  // verify against an upstream that offers no STARTTLS: nothing is sent in plaintext.
-  const plain = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_UPSTREAM_TLS: "verify" });
-  const none = await swaks(["--server", `127.0.0.1:${plain.port}`, "--local-interface", "127.0.17.24", "--helo", "tls-client.example.net", "--from", "sender@example.net", "--to", "someone@example.org"]);
-  assert.match(none.output, /<\*\* 451 4\.4\.1 /);
-  await plain.waitForLine(/event=UPSTREAM-FAILED client=127\.0\.17\.24:\d+ reason="127\.0\.0\.1:\d+ does not offer STARTTLS, which MXSCREEN_UPSTREAM_TLS=verify requires" action=tempfail/);
-}, RELAY);
+    // verify against an upstream that offers no STARTTLS: nothing is sent in plaintext.
+    const plain = await startServer({
+      MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`,
+      MXSCREEN_GREET_WAIT: "300ms",
+      MXSCREEN_UPSTREAM_TLS: "verify",
+    });
+    const none = await swaks([
+      "--server",
+      `127.0.0.1:${plain.port}`,
+      "--local-interface",
+      "127.0.17.24",
+      "--helo",
+      "tls-client.example.net",
+      "--from",
+      "sender@example.net",
+      "--to",
+      "someone@example.org",
+    ]);
+    assert.match(none.output, /<\*\* 451 4\.4\.1 /);
+    await plain.waitForLine(
+      /event=UPSTREAM-FAILED client=127\.0\.17\.24:\d+ reason="127\.0\.0\.1:\d+ does not offer STARTTLS, which MXSCREEN_UPSTREAM_TLS=verify requires" action=tempfail/,
+    );
+  },
+  RELAY,
+);

@@ -10,7 +10,19 @@ import { swaks } from "../helpers/swaks.ts";
 const RELAY = { timeoutMs: 90_000 };
 
 function send(port: number, source: string, to: string, extra: string[] = []) {
-  return swaks(["--server", `127.0.0.1:${port}`, "--local-interface", source, "--helo", "relay-client.example.net", "--from", "sender@example.net", "--to", to, ...extra]);
+  return swaks([
+    "--server",
+    `127.0.0.1:${port}`,
+    "--local-interface",
+    source,
+    "--helo",
+    "relay-client.example.net",
+    "--from",
+    "sender@example.net",
+    "--to",
+    to,
+    ...extra,
+  ]);
 }
 
 test("relayed to a real Postfix with each identity mode: the client's 250 is Postfix's, and Postfix logs the original client", async () => {
@@ -26,7 +38,11 @@ test("relayed to a real Postfix with each identity mode: the client's 250 is Pos
     { identity: "none", port: postfix.port, source: "127.0.14.4", client: /client=localhost\[127\.0\.0\.1\]/ },
   ];
   for (const c of cases) {
-    const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${c.port}`, MXSCREEN_UPSTREAM_IDENTITY: c.identity, MXSCREEN_GREET_WAIT: "300ms" });
+    const server = await startServer({
+      MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${c.port}`,
+      MXSCREEN_UPSTREAM_IDENTITY: c.identity,
+      MXSCREEN_GREET_WAIT: "300ms",
+    });
     const result = await send(server.port, c.source, "someone@example.org", ["--body", `@${body}`]);
     assert.equal(result.code, 0, `${c.identity}: ${result.output}`);
     const queued = /<-  250 2\.0\.0 Ok: queued as ([0-9A-F]+)/.exec(result.output);
@@ -34,7 +50,13 @@ test("relayed to a real Postfix with each identity mode: the client's 250 is Pos
     const line = await postfix.waitForLine(new RegExp(`${queued[1]}: client=`));
     assert.match(line, c.client, `${c.identity}: ${line}`);
     await postfix.waitForLine(new RegExp(`${queued[1]}: to=<someone@example\\.org>.*status=sent`));
-    await server.waitForLine(new RegExp(`event=DELIVERED client=${c.source.replace(/\./g, "\\.")}:\\d+ queue_id=${queued[1]} .*size=\\d+ relay=127\\.0\\.0\\.1:\\d+ reply="250 .*action=relay`));
+    await server.waitForLine(
+      new RegExp(
+        `event=DELIVERED client=${c.source.replace(/\./g, "\\.")}:\\d+ queue_id=${
+          queued[1]
+        } .*size=\\d+ relay=127\\.0\\.0\\.1:\\d+ reply="250 .*action=relay`,
+      ),
+    );
     await server.stop();
   }
 }, RELAY);
@@ -92,15 +114,23 @@ test("the upstream failing midway, slow past MXSCREEN_UPSTREAM_TIMEOUT or down g
   assert.match(c.text, /451 4\.3\.0 Error: the upstream failed during the message/);
   assert.doesNotMatch(c.text, /250 2\.0\.0/);
 
-  const slow = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.slowPort}`, MXSCREEN_UPSTREAM_TIMEOUT: "1s", MXSCREEN_GREET_WAIT: "300ms" });
+  const slow = await startServer({
+    MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.slowPort}`,
+    MXSCREEN_UPSTREAM_TIMEOUT: "1s",
+    MXSCREEN_GREET_WAIT: "300ms",
+  });
   const waited = await send(slow.port, "127.0.14.32", "someone@example.org");
   assert.match(waited.output, /<\*\* 451 4\.4\.1 mx\.test\.example Error: the mail server behind us is not available, try again later/);
-  await slow.waitForLine(/event=UPSTREAM-FAILED client=127\.0\.14\.32:\d+ reason="127\.0\.0\.1:\d+ did not answer within 1000 ms" action=tempfail/);
+  await slow.waitForLine(
+    /event=UPSTREAM-FAILED client=127\.0\.14\.32:\d+ reason="127\.0\.0\.1:\d+ did not answer within 1000 ms" action=tempfail/,
+  );
 
   const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`, MXSCREEN_GREET_WAIT: "300ms" });
   await postfix.stop();
   const result = await send(server.port, "127.0.14.31", "someone@example.org");
   assert.notEqual(result.code, 0);
   assert.match(result.output, /<\*\* 451 4\.4\.1 mx\.test\.example Error: the mail server behind us is not available, try again later/);
-  await server.waitForLine(/event=UPSTREAM-FAILED client=127\.0\.14\.31:\d+ reason="cannot connect to 127\.0\.0\.1:\d+: .*" action=tempfail/);
+  await server.waitForLine(
+    /event=UPSTREAM-FAILED client=127\.0\.14\.31:\d+ reason="cannot connect to 127\.0\.0\.1:\d+: .*" action=tempfail/,
+  );
 }, RELAY);

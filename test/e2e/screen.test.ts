@@ -15,13 +15,20 @@ for (const workers of ["0", "2"]) {
     const server = await startServer({ MXSCREEN_WORKERS: workers, MXSCREEN_ACCEPT_DOMAINS: "example.org" });
     const started = Date.now();
     const result = await swaks([
-      "--server", `127.0.0.1:${server.port}`,
-      "--local-interface", "127.0.0.11",
-      "--helo", "client.example.net",
-      "--from", "sender@example.net",
-      "--to", "someone@example.org",
-      "--header", "Subject: e2e spool test",
-      "--body", "Hello from swaks.\n.leading dot line\n",
+      "--server",
+      `127.0.0.1:${server.port}`,
+      "--local-interface",
+      "127.0.0.11",
+      "--helo",
+      "client.example.net",
+      "--from",
+      "sender@example.net",
+      "--to",
+      "someone@example.org",
+      "--header",
+      "Subject: e2e spool test",
+      "--body",
+      "Hello from swaks.\n.leading dot line\n",
     ]);
     assert.equal(result.code, 0, result.output);
     assert.ok(Date.now() - started >= 1000, "the client waited out the 1 s greeting");
@@ -31,13 +38,25 @@ for (const workers of ["0", "2"]) {
     assert.equal(files.length, 1);
     assert.deepEqual(readdirSync(join(server.spoolDir, "tmp")), []);
     assert.match(files[0], /^Return-Path: <sender@example\.net>\nDelivered-To: someone@example\.org\n/);
-    assert.match(files[0], /\nReceived: from client\.example\.net \(\[127\.0\.0\.11\]\)\n\tby mx\.test\.example \(mxscreen\) with ESMTP id \S+\n\tfor <someone@example\.org>;/);
+    assert.match(
+      files[0],
+      /\nReceived: from client\.example\.net \(\[127\.0\.0\.11\]\)\n\tby mx\.test\.example \(mxscreen\) with ESMTP id \S+\n\tfor <someone@example\.org>;/,
+    );
     assert.match(files[0], /\nSubject: e2e spool test\n/);
     assert.match(files[0], /\n\.leading dot line\n/);
     assert.doesNotMatch(files[0], /\r/);
     await server.waitForLine(/event=DELIVERED client=127\.0\.0\.11:\d+ queue_id=\S+ from=sender@example\.net to=\S+ size=\d+ action=spool/);
     await server.waitForLine(/event="PASS NEW" client=127\.0\.0\.11:\d+ helo=client\.example\.net .*messages=1 .*action=pass/);
-    const refused = await swaks(["--server", `127.0.0.1:${server.port}`, "--local-interface", "127.0.0.11", "--to", "x@elsewhere.example", "--from", "a@example.net"]);
+    const refused = await swaks([
+      "--server",
+      `127.0.0.1:${server.port}`,
+      "--local-interface",
+      "127.0.0.11",
+      "--to",
+      "x@elsewhere.example",
+      "--from",
+      "a@example.net",
+    ]);
     assert.match(refused.output, /<\*\* 554 5\.7\.1 <x@elsewhere\.example>: Relay access denied/);
     assert.equal(spooled(server.spoolDir).length, 1);
   }, E2E);
@@ -104,7 +123,10 @@ test("a polite client is remembered (PASS NEW) and next time greeted at once (PA
   const first = await polite();
   assert.ok(first.teaser && first.greetedAfter >= 1400, `first greeting after ${first.greetedAfter} ms`);
   await server.waitForLine(/event="PASS NEW" client=127\.0\.0\.31:/);
-  const passes = await rowsEventually(server.dbUrl, "SELECT expires_at - created_at AS ttl FROM list_changes WHERE kind = 'pass' AND prefix = '127.0.0.31/32'");
+  const passes = await rowsEventually(
+    server.dbUrl,
+    "SELECT expires_at - created_at AS ttl FROM list_changes WHERE kind = 'pass' AND prefix = '127.0.0.31/32'",
+  );
   assert.equal(Number(passes[0]?.ttl), 4000);
   const second = await polite();
   assert.ok(!second.teaser && second.greetedAfter < 500, `second greeting after ${second.greetedAfter} ms`);

@@ -16,7 +16,13 @@ for (const workers of ["0", "2"]) {
     const { cert, key } = makeCertificate("mx.test.example");
     // s_client writes its input as it reads it: EHLO and QUIT can share one TLS record, which
     // the pipelining check would rightly refuse; what is tested here is TLS, not patience.
-    const server = await startServer({ MXSCREEN_TLS_CERT: cert, MXSCREEN_TLS_KEY: key, MXSCREEN_WORKERS: workers, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_ACTION_PIPELINING: "ignore" });
+    const server = await startServer({
+      MXSCREEN_TLS_CERT: cert,
+      MXSCREEN_TLS_KEY: key,
+      MXSCREEN_WORKERS: workers,
+      MXSCREEN_GREET_WAIT: "300ms",
+      MXSCREEN_ACTION_PIPELINING: "ignore",
+    });
     for (const version of ["-tls1_3", "-tls1_2"]) {
       const out = await sClient(server.port, [version], "EHLO secure.example\r\nQUIT\r\n");
       assert.match(out, /subject=CN\s?=\s?mx\.test\.example/);
@@ -25,7 +31,19 @@ for (const workers of ["0", "2"]) {
       assert.doesNotMatch(out.slice(out.indexOf("Hello secure.example")), /STARTTLS/, "not offered again inside TLS");
       assert.match(out, /221 2\.0\.0 Bye/);
     }
-    const sent = await swaks(["--server", `127.0.0.1:${server.port}`, "--tls", "--local-interface", "127.0.13.1", "--helo", "tls-client.example", "--to", "a@example.org", "--from", "b@example.net"]);
+    const sent = await swaks([
+      "--server",
+      `127.0.0.1:${server.port}`,
+      "--tls",
+      "--local-interface",
+      "127.0.13.1",
+      "--helo",
+      "tls-client.example",
+      "--to",
+      "a@example.org",
+      "--from",
+      "b@example.net",
+    ]);
     assert.equal(sent.code, 0, sent.output);
     assert.match(sent.output, /=== TLS started with cipher/);
     const file = readdirSync(join(server.spoolDir, "new"))[0];
@@ -37,7 +55,12 @@ for (const workers of ["0", "2"]) {
 test("a command pipelined after STARTTLS in plaintext never runs inside the TLS session (CVE-2011-0411)", async () => {
   const { cert, key } = makeCertificate("mx.test.example");
   // The pipelining check alone would close this client; with it only logging, the TLS side must hold by itself.
-  const server = await startServer({ MXSCREEN_TLS_CERT: cert, MXSCREEN_TLS_KEY: key, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_ACTION_PIPELINING: "ignore" });
+  const server = await startServer({
+    MXSCREEN_TLS_CERT: cert,
+    MXSCREEN_TLS_KEY: key,
+    MXSCREEN_GREET_WAIT: "300ms",
+    MXSCREEN_ACTION_PIPELINING: "ignore",
+  });
   const plain = await RawClient.open(server.port, "127.0.13.2");
   await plain.until(/^220 /m);
   plain.write("EHLO inject.example\r\n");
@@ -85,6 +108,12 @@ test("the certificate is reloaded on SIGHUP and when its files change; a broken 
 
 test("TLS settings that cannot work stop start-up with the variable and the reason", async () => {
   const { cert } = makeCertificate("mx.test.example");
-  await assert.rejects(startServer({ MXSCREEN_TLS_CERT: cert }), /MXSCREEN_TLS_CERT=.* is not valid: expected MXSCREEN_TLS_CERT and MXSCREEN_TLS_KEY set together/);
-  await assert.rejects(startServer({ MXSCREEN_TLS_CERT: cert, MXSCREEN_TLS_KEY: "/nonexistent/key.pem" }), /cannot read MXSCREEN_TLS_KEY=\/nonexistent\/key\.pem: .*(ENOENT|No such file)/);
+  await assert.rejects(
+    startServer({ MXSCREEN_TLS_CERT: cert }),
+    /MXSCREEN_TLS_CERT=.* is not valid: expected MXSCREEN_TLS_CERT and MXSCREEN_TLS_KEY set together/,
+  );
+  await assert.rejects(
+    startServer({ MXSCREEN_TLS_CERT: cert, MXSCREEN_TLS_KEY: "/nonexistent/key.pem" }),
+    /cannot read MXSCREEN_TLS_KEY=\/nonexistent\/key\.pem: .*(ENOENT|No such file)/,
+  );
 }, E2E);

@@ -47,14 +47,20 @@ function assertAlive(server: RunningServer): void {
 
 for (const mode of MODES) {
   test(`upstream refused, ${mode.name}: MAIL gets 451 4.4.1, the process stays up, and a session beside it is not failed`, async () => {
-    const server = await startServer({ MXSCREEN_ALLOW: "127.0.0.0/8", MXSCREEN_WORKERS: mode.workers, MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${await freePort()}` });
+    const server = await startServer({
+      MXSCREEN_ALLOW: "127.0.0.0/8",
+      MXSCREEN_WORKERS: mode.workers,
+      MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${await freePort()}`,
+    });
     const bystander = await RawClient.greeted(server.port, "127.0.22.1");
     await bystander.command("EHLO bystander.example.net", /^250 /m);
     for (const source of ["127.0.22.2", "127.0.22.3"]) {
       const c = await RawClient.greeted(server.port, source);
       await c.command("EHLO client.example.net", /^250 /m);
       assert.match(await c.command("MAIL FROM:<sender@example.net>", /^\d{3} /m), /^451 4\.4\.1 /m);
-      await server.waitForLine(new RegExp(`event=UPSTREAM-FAILED client=${source.replace(/\./g, "\\.")}:\\d+ reason="cannot connect to 127\\.0\\.0\\.1:\\d+`));
+      await server.waitForLine(
+        new RegExp(`event=UPSTREAM-FAILED client=${source.replace(/\./g, "\\.")}:\\d+ reason="cannot connect to 127\\.0\\.0\\.1:\\d+`),
+      );
       await c.command("QUIT", /^221 /m);
     }
     assertAlive(server);
@@ -63,22 +69,30 @@ for (const mode of MODES) {
     assert.equal(server.lines.filter((line) => /WORKER-FAILED|BUG/.test(line)).length, 0, server.lines.join("\n"));
   }, { timeoutMs: 30_000 });
 
-  test(`a client hanging up while mxscreen waits for the upstream, ${mode.name}: the late answer is dropped and the process stays up`, async () => {
-    const upstream = await lateUpstream(300);
-    const server = await startServer({ MXSCREEN_ALLOW: "127.0.0.0/8", MXSCREEN_WORKERS: mode.workers, MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${upstream.port}` });
-    for (const source of ["127.0.22.4", "127.0.22.5"]) {
-      const c = await RawClient.greeted(server.port, source);
+  test(
+    `a client hanging up while mxscreen waits for the upstream, ${mode.name}: the late answer is dropped and the process stays up`,
+    async () => {
+      const upstream = await lateUpstream(300);
+      const server = await startServer({
+        MXSCREEN_ALLOW: "127.0.0.0/8",
+        MXSCREEN_WORKERS: mode.workers,
+        MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${upstream.port}`,
+      });
+      for (const source of ["127.0.22.4", "127.0.22.5"]) {
+        const c = await RawClient.greeted(server.port, source);
+        await c.command("EHLO client.example.net", /^250 /m);
+        c.write("MAIL FROM:<sender@example.net>\r\n");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        c.socket.destroy();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      assertAlive(server);
+      const c = await RawClient.greeted(server.port, "127.0.22.6");
       await c.command("EHLO client.example.net", /^250 /m);
-      c.write("MAIL FROM:<sender@example.net>\r\n");
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      c.socket.destroy();
-    }
-    await new Promise((resolve) => setTimeout(resolve, 800));
-    assertAlive(server);
-    const c = await RawClient.greeted(server.port, "127.0.22.6");
-    await c.command("EHLO client.example.net", /^250 /m);
-    assert.match(await c.command("MAIL FROM:<sender@example.net>", /^\d{3} /m), /^250 /m);
-    assert.equal(upstream.sessions, 3);
-    assert.equal(server.lines.filter((line) => /WORKER-FAILED|BUG/.test(line)).length, 0, server.lines.join("\n"));
-  }, { timeoutMs: 30_000 });
+      assert.match(await c.command("MAIL FROM:<sender@example.net>", /^\d{3} /m), /^250 /m);
+      assert.equal(upstream.sessions, 3);
+      assert.equal(server.lines.filter((line) => /WORKER-FAILED|BUG/.test(line)).length, 0, server.lines.join("\n"));
+    },
+    { timeoutMs: 30_000 },
+  );
 }

@@ -14,7 +14,8 @@ import { RawClient } from "../helpers/smtp-client.ts";
 const UPSTREAM_TIMEOUT_MS = 1_000;
 const STAGES: readonly Stage[] = ["connect", "greeting", "ehlo", "xclient", "mail", "rcpt", "data", "dot"];
 /** A connect is refused or never answered by the listener; later steps fail inside a connection. */
-const FAULTS = (stage: Stage): readonly Fault[] => stage === "connect" ? ["refuse", "reset", "close", "stall"] : ["reset", "close", "stall", "late"];
+const FAULTS = (stage: Stage): readonly Fault[] =>
+  stage === "connect" ? ["refuse", "reset", "close", "stall"] : ["reset", "close", "stall", "late"];
 /** Index of the client's step that waits on each upstream stage: the first four are all behind MAIL. */
 const CONCERNED: Record<Stage, number> = { connect: 0, greeting: 0, ehlo: 0, xclient: 0, handover: 0, mail: 0, rcpt: 1, data: 2, dot: 3 };
 const CONCURRENT_CELLS = 4;
@@ -114,12 +115,16 @@ function heard(client: RawClient, from: number): string {
   const text = client.text.slice(from).trim();
   if (text !== "") return JSON.stringify(text.slice(0, 200));
   const before = client.text.slice(0, from).trim().split("\n").at(-1) ?? "";
-  return `${client.isClosed ? "the connection closed without a reply" : "nothing"}${before === "" ? "" : ` (last heard before it: ${JSON.stringify(before.slice(0, 120))})`}`;
+  return `${client.isClosed ? "the connection closed without a reply" : "nothing"}${
+    before === "" ? "" : ` (last heard before it: ${JSON.stringify(before.slice(0, 120))})`
+  }`;
 }
 
 const message = (marker: string) => `Subject: ${marker}\r\nMessage-ID: <${marker}@test.example>\r\n\r\nbody of ${marker}\r\n.\r\n`;
 
-const STEPS = (marker: string) => [`MAIL FROM:<${marker}@example.net>\r\n`, "RCPT TO:<someone@example.org>\r\n", "DATA\r\n", message(marker)];
+const STEPS = (
+  marker: string,
+) => [`MAIL FROM:<${marker}@example.net>\r\n`, "RCPT TO:<someone@example.org>\r\n", "DATA\r\n", message(marker)];
 
 /** A session beside the cell's, delivering a message through a normally behaving upstream connection. */
 class Bystander {
@@ -137,7 +142,8 @@ class Bystander {
       planned.withdraw();
       throw new Error(`the bystander's MAIL opened no upstream connection; it got ${heard(client, from)}`);
     });
-    const problem = await expectReply(client, from, /^250 /, "the bystander's MAIL") ?? await step(client, rcpt, /^250 /, "the bystander's RCPT");
+    const problem = await expectReply(client, from, /^250 /, "the bystander's MAIL") ??
+      await step(client, rcpt, /^250 /, "the bystander's RCPT");
     if (problem) throw new Error(problem);
     return new Bystander(client, marker);
   }
@@ -145,9 +151,12 @@ class Bystander {
   /** DATA and the message, which the upstream must accept and the client hear 250 for. */
   async finish(upstream: HostileUpstream): Promise<string | undefined> {
     const [, , data, content] = STEPS(this.marker);
-    const problem = await step(this.client, data, /^354 /, "the bystander's DATA") ?? await step(this.client, content, /^250 /, "the bystander's message");
+    const problem = await step(this.client, data, /^354 /, "the bystander's DATA") ??
+      await step(this.client, content, /^250 /, "the bystander's message");
     if (problem) return problem;
-    if (!upstream.accepted.some((m) => m.data.includes(this.marker))) return "the bystander heard 250 for a message the upstream never accepted";
+    if (!upstream.accepted.some((m) => m.data.includes(this.marker))) {
+      return "the bystander heard 250 for a message the upstream never accepted";
+    }
     this.client.write("QUIT\r\n");
     return undefined;
   }
@@ -166,7 +175,13 @@ function step(client: RawClient, text: string, expected: RegExp, what: string): 
 }
 
 /** One cell; resolves with what went wrong (empty: nothing) and whether the process misbehaved meanwhile. */
-async function runCell(subject: Subject, upstream: HostileUpstream, turns: Turns, cell: Cell, network: string): Promise<{ problems: string[]; suspect: boolean }> {
+async function runCell(
+  subject: Subject,
+  upstream: HostileUpstream,
+  turns: Turns,
+  cell: Cell,
+  network: string,
+): Promise<{ problems: string[]; suspect: boolean }> {
   const server = await subject.ready();
   const stderrFrom = server.stderr.join("").length;
   const linesFrom = server.lines.length;
@@ -201,7 +216,13 @@ async function runCell(subject: Subject, upstream: HostileUpstream, turns: Turns
   return { problems, suspect: died || said !== undefined };
 }
 
-async function playCell(client: RawClient, upstream: HostileUpstream, turns: Turns, cell: Cell, marker: string): Promise<string | undefined> {
+async function playCell(
+  client: RawClient,
+  upstream: HostileUpstream,
+  turns: Turns,
+  cell: Cell,
+  marker: string,
+): Promise<string | undefined> {
   await client.command("EHLO faulty.example.net", /^250 .*\r\n/m);
   const steps = STEPS(marker);
   const concerned = CONCERNED[cell.stage];
@@ -255,7 +276,9 @@ async function playCell(client: RawClient, upstream: HostileUpstream, turns: Tur
       return `the final dot got ${reply}: a 250 for a message the upstream did not accept`;
     }
     if (step < concerned || cell.fault === "late") {
-      if (!positive) return `${what} got ${reply}${step < concerned ? " before the fault" : ", though the upstream answered within the timeout"}`;
+      if (!positive) {
+        return `${what} got ${reply}${step < concerned ? " before the fault" : ", though the upstream answered within the timeout"}`;
+      }
       continue;
     }
     client.write("QUIT\r\n");
@@ -283,7 +306,9 @@ async function matrix(workers: string, second: number): Promise<void> {
     MXSCREEN_UPSTREAM_POOL: "0",
   });
   const turns = new Turns();
-  const cells: Cell[] = STAGES.flatMap((stage) => FAULTS(stage).flatMap((fault) => [false, true].map((hangsUp) => ({ stage, fault, hangsUp }))))
+  const cells: Cell[] = STAGES.flatMap((stage) =>
+    FAULTS(stage).flatMap((fault) => [false, true].map((hangsUp) => ({ stage, fault, hangsUp })))
+  )
     .map((cell, index) => ({ ...cell, index }));
   const results = new Map<Cell, { problems: string[]; suspect: boolean }>();
   // Side by side first; a cell that ran while the process died or spoke is run again alone,
@@ -304,7 +329,11 @@ async function matrix(workers: string, second: number): Promise<void> {
     const before = upstream.unplanned.length;
     if (cell.fault === "stall") await sleep(3_500);
     for (const received of upstream.unplanned.slice(before)) {
-      result.problems.push(`mxscreen went on connecting after the upstream failed or the client left: a connection reached the upstream seconds later, carrying ${JSON.stringify(received())}`);
+      result.problems.push(
+        `mxscreen went on connecting after the upstream failed or the client left: a connection reached the upstream seconds later, carrying ${
+          JSON.stringify(received())
+        }`,
+      );
     }
     results.set(cell, result);
   }
@@ -312,16 +341,32 @@ async function matrix(workers: string, second: number): Promise<void> {
   const failed = cells.filter((cell) => results.get(cell)!.problems.length > 0);
   if (failed.length > 0 || strays > 0) {
     const lines = failed.map((cell) => `  ${label(cell)}: ${results.get(cell)!.problems.join("; ")}`);
-    if (strays > 0) lines.push(`  ${strays} upstream connection(s) nobody planned during the side-by-side cells: ${upstream.unplanned.slice(0, strays).map((r) => JSON.stringify(r())).join(", ")}`);
-    throw new Error(`${failed.length} of ${cells.length} cells failed (MXSCREEN_WORKERS=${workers}; ${suspects.length} run again alone):\n${lines.join("\n")}`);
+    if (strays > 0) {
+      lines.push(
+        `  ${strays} upstream connection(s) nobody planned during the side-by-side cells: ${
+          upstream.unplanned.slice(0, strays).map((r) => JSON.stringify(r())).join(", ")
+        }`,
+      );
+    }
+    throw new Error(
+      `${failed.length} of ${cells.length} cells failed (MXSCREEN_WORKERS=${workers}; ${suspects.length} run again alone):\n${
+        lines.join("\n")
+      }`,
+    );
   }
 }
 
-test("fault matrix, inline: every upstream fault at every step, with the client staying or hanging up, leaves the process up, the client a 4xx and a bystander delivered", () =>
-  matrix("0", 60), { timeoutMs: 240_000 });
+test(
+  "fault matrix, inline: every upstream fault at every step, with the client staying or hanging up, leaves the process up, the client a 4xx and a bystander delivered",
+  () => matrix("0", 60),
+  { timeoutMs: 240_000 },
+);
 
-test("fault matrix, two workers: every upstream fault at every step, with the client staying or hanging up, leaves the process up, the client a 4xx and a bystander delivered", () =>
-  matrix("2", 61), { timeoutMs: 240_000 });
+test(
+  "fault matrix, two workers: every upstream fault at every step, with the client staying or hanging up, leaves the process up, the client a 4xx and a bystander delivered",
+  () => matrix("2", 61),
+  { timeoutMs: 240_000 },
+);
 
 /** A whole message from `source`; says what went wrong, if anything. */
 async function deliverThrough(port: number, source: string, marker: string): Promise<string | undefined> {
@@ -338,40 +383,50 @@ async function deliverThrough(port: number, source: string, marker: string): Pro
 }
 
 for (const workers of ["0", "2"]) {
-  test(`MXSCREEN_WORKERS=${workers}: a warm connection that resets, closes, stalls or answers late when handed to the next session costs that session nothing`, async () => {
-    const upstream = await HostileUpstream.start();
-    const dns = await startDnsmasq();
-    const problems: string[] = [];
-    for (const [index, fault] of (["reset", "close", "stall", "late"] as const).entries()) {
-      // A server of its own for each fault: an empty pool, so the planned connection is the one handed over.
-      const server = await startServer({
-        MXSCREEN_DNS: dns.address,
-        MXSCREEN_WORKERS: workers,
-        MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${upstream.port}`,
-        MXSCREEN_UPSTREAM_IDENTITY: "xclient",
-        MXSCREEN_UPSTREAM_TIMEOUT: `${UPSTREAM_TIMEOUT_MS}ms`,
-        MXSCREEN_ALLOW: "127.0.0.0/8",
-      });
-      const network = `127.62.${Number(workers) * 10 + index}`;
-      const warm = upstream.plan({ stage: "handover", fault });
-      const replacement = upstream.plan("normal");
-      const first = await deliverThrough(server.port, `${network}.1`, `pool${workers}${index}a`);
-      if (first) problems.push(`${fault}: the first session: ${first}`);
-      // Its connection goes back to the pool as the session ends, just after the 221.
-      await sleep(300);
-      const marker = `pool${workers}${index}b`;
-      const second = await deliverThrough(server.port, `${network}.2`, marker);
-      if (second) problems.push(`${fault}: the next session: ${second}`);
-      const message = upstream.accepted.find((m) => m.data.includes(marker));
-      if (message?.xclientAddr !== `${network}.2`) problems.push(`${fault}: the upstream took the next session's message as from ${message?.xclientAddr}`);
-      const replaced = await within(replacement.taken, 100);
-      if (replaced === (fault === "late")) problems.push(`${fault}: ${replaced ? "a new connection replaced one that answered in time" : "no new connection replaced the failed one"}`);
-      replacement.withdraw();
-      warm.withdraw();
-      const said = server.lines.filter((line) => /UPSTREAM-FAILED|\bBUG\b/.test(line));
-      if (said.length > 0) problems.push(`${fault}: mxscreen said: ${said.join(" | ")}`);
-      await server.stop();
-    }
-    if (problems.length > 0) throw new Error(problems.join("\n"));
-  }, { timeoutMs: 90_000 });
+  test(
+    `MXSCREEN_WORKERS=${workers}: a warm connection that resets, closes, stalls or answers late when handed to the next session costs that session nothing`,
+    async () => {
+      const upstream = await HostileUpstream.start();
+      const dns = await startDnsmasq();
+      const problems: string[] = [];
+      for (const [index, fault] of (["reset", "close", "stall", "late"] as const).entries()) {
+        // A server of its own for each fault: an empty pool, so the planned connection is the one handed over.
+        const server = await startServer({
+          MXSCREEN_DNS: dns.address,
+          MXSCREEN_WORKERS: workers,
+          MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${upstream.port}`,
+          MXSCREEN_UPSTREAM_IDENTITY: "xclient",
+          MXSCREEN_UPSTREAM_TIMEOUT: `${UPSTREAM_TIMEOUT_MS}ms`,
+          MXSCREEN_ALLOW: "127.0.0.0/8",
+        });
+        const network = `127.62.${Number(workers) * 10 + index}`;
+        const warm = upstream.plan({ stage: "handover", fault });
+        const replacement = upstream.plan("normal");
+        const first = await deliverThrough(server.port, `${network}.1`, `pool${workers}${index}a`);
+        if (first) problems.push(`${fault}: the first session: ${first}`);
+        // Its connection goes back to the pool as the session ends, just after the 221.
+        await sleep(300);
+        const marker = `pool${workers}${index}b`;
+        const second = await deliverThrough(server.port, `${network}.2`, marker);
+        if (second) problems.push(`${fault}: the next session: ${second}`);
+        const message = upstream.accepted.find((m) => m.data.includes(marker));
+        if (message?.xclientAddr !== `${network}.2`) {
+          problems.push(`${fault}: the upstream took the next session's message as from ${message?.xclientAddr}`);
+        }
+        const replaced = await within(replacement.taken, 100);
+        if (replaced === (fault === "late")) {
+          problems.push(
+            `${fault}: ${replaced ? "a new connection replaced one that answered in time" : "no new connection replaced the failed one"}`,
+          );
+        }
+        replacement.withdraw();
+        warm.withdraw();
+        const said = server.lines.filter((line) => /UPSTREAM-FAILED|\bBUG\b/.test(line));
+        if (said.length > 0) problems.push(`${fault}: mxscreen said: ${said.join(" | ")}`);
+        await server.stop();
+      }
+      if (problems.length > 0) throw new Error(problems.join("\n"));
+    },
+    { timeoutMs: 90_000 },
+  );
 }

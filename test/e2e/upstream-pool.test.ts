@@ -9,77 +9,128 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One message from `source` through mxscreen; resolves once Postfix logged it for that client, with its queue id. */
 async function deliver(postfix: UpstreamPostfix, port: number, source: string): Promise<string> {
-  const result = await swaks(["--server", `127.0.0.1:${port}`, "--local-interface", source, "--helo", "relay-client.example.net", "--from", "sender@example.net", "--to", "someone@example.org"]);
+  const result = await swaks([
+    "--server",
+    `127.0.0.1:${port}`,
+    "--local-interface",
+    source,
+    "--helo",
+    "relay-client.example.net",
+    "--from",
+    "sender@example.net",
+    "--to",
+    "someone@example.org",
+  ]);
   assert.equal(result.code, 0, `${source}: ${result.output}`);
   const queued = /<-  250 2\.0\.0 Ok: queued as ([0-9A-F]+)/.exec(result.output);
   assert.ok(queued, `${source}: Postfix's own queue id is passed back: ${result.output}`);
   const line = await postfix.waitForLine(new RegExp(`${queued[1]}: client=`));
-  assert.match(line, new RegExp(`client=unknown\\[${source.replace(/\./g, "\\.")}\\]`), `Postfix knows the message came from ${source}: ${line}`);
+  assert.match(
+    line,
+    new RegExp(`client=unknown\\[${source.replace(/\./g, "\\.")}\\]`),
+    `Postfix knows the message came from ${source}: ${line}`,
+  );
   return queued[1];
 }
 
 /** TCP connections mxscreen opened to Postfix since log line `from`: smtpd logs each one from its own address. */
-const connectionsSince = (postfix: UpstreamPostfix, from: number) => postfix.log.slice(from).filter((line) => /: connect from localhost\[127\.0\.0\.1\]/.test(line)).length;
+const connectionsSince = (postfix: UpstreamPostfix, from: number) =>
+  postfix.log.slice(from).filter((line) => /: connect from localhost\[127\.0\.0\.1\]/.test(line)).length;
 
-test("relayed sessions one after another share one warm connection, each client introduced by its own XCLIENT, or by its own XFORWARD (MXSCREEN_UPSTREAM_IDENTITY=xforward)", async () => {
-  const postfix = await startUpstreamPostfix();
-  for (const [pool, expected] of [["4", 1], ["0", 3]] as const) {
-    const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`, MXSCREEN_UPSTREAM_IDENTITY: "xclient", MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_UPSTREAM_POOL: pool });
+test(
+  "relayed sessions one after another share one warm connection, each client introduced by its own XCLIENT, or by its own XFORWARD (MXSCREEN_UPSTREAM_IDENTITY=xforward)",
+  async () => {
+    const postfix = await startUpstreamPostfix();
+    for (const [pool, expected] of [["4", 1], ["0", 3]] as const) {
+      const server = await startServer({
+        MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`,
+        MXSCREEN_UPSTREAM_IDENTITY: "xclient",
+        MXSCREEN_GREET_WAIT: "300ms",
+        MXSCREEN_UPSTREAM_POOL: pool,
+      });
+      const from = postfix.log.length;
+      for (const n of [1, 2, 3]) await deliver(postfix, server.port, `127.0.16.${Number(pool) * 10 + n}`);
+      assert.equal(
+        connectionsSince(postfix, from),
+        expected,
+        `MXSCREEN_UPSTREAM_POOL=${pool}: ${expected} connection(s) for three sessions:\n${postfix.log.slice(from).join("\n")}`,
+      );
+      await server.stop();
+    }
+
+    // With XFORWARD, on the listener that refuses a second XCLIENT: XFORWARD is authorised by the connection's own address.
+    const server = await startServer({
+      MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.xclientOncePort}`,
+      MXSCREEN_UPSTREAM_IDENTITY: "xforward",
+      MXSCREEN_GREET_WAIT: "300ms",
+    });
     const from = postfix.log.length;
-    for (const n of [1, 2, 3]) await deliver(postfix, server.port, `127.0.16.${Number(pool) * 10 + n}`);
-    assert.equal(connectionsSince(postfix, from), expected, `MXSCREEN_UPSTREAM_POOL=${pool}: ${expected} connection(s) for three sessions:\n${postfix.log.slice(from).join("\n")}`);
+    for (const n of [1, 2, 3]) {
+      const source = `127.0.16.${40 + n}`;
+      const id = await deliver(postfix, server.port, source);
+      const at = source.replace(/\./g, "\\.");
+      await postfix.waitForLine(new RegExp(`${id}: client=localhost\\[127\\.0\\.0\\.1\\], orig_client=unknown\\[${at}\\]`));
+      // Postfix's own Received: names the hop it saw (mxscreen); the one below it, mxscreen's, names the client.
+      const trace = await postfix.waitForLine(
+        new RegExp(`${id}: warning: header Received: from relay-client\\.example\\.net \\(\\[${at}\\]\\)`),
+      );
+      assert.match(
+        trace,
+        new RegExp(`from unknown\\[${at}\\]; .* helo=<relay-client\\.example\\.net>`),
+        `Postfix logs the client's address and HELO: ${trace}`,
+      );
+    }
+    assert.equal(connectionsSince(postfix, from), 1, `one connection for three clients:\n${postfix.log.slice(from).join("\n")}`);
+    assert.equal(server.lines.filter((line) => /UPSTREAM-FAILED|level=warn/.test(line)).length, 0, server.lines.join("\n"));
     await server.stop();
-  }
+  },
+  RELAY,
+);
 
-  // With XFORWARD, on the listener that refuses a second XCLIENT: XFORWARD is authorised by the connection's own address.
-  const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.xclientOncePort}`, MXSCREEN_UPSTREAM_IDENTITY: "xforward", MXSCREEN_GREET_WAIT: "300ms" });
-  const from = postfix.log.length;
-  for (const n of [1, 2, 3]) {
-    const source = `127.0.16.${40 + n}`;
-    const id = await deliver(postfix, server.port, source);
-    const at = source.replace(/\./g, "\\.");
-    await postfix.waitForLine(new RegExp(`${id}: client=localhost\\[127\\.0\\.0\\.1\\], orig_client=unknown\\[${at}\\]`));
-    // Postfix's own Received: names the hop it saw (mxscreen); the one below it, mxscreen's, names the client.
-    const trace = await postfix.waitForLine(new RegExp(`${id}: warning: header Received: from relay-client\\.example\\.net \\(\\[${at}\\]\\)`));
-    assert.match(trace, new RegExp(`from unknown\\[${at}\\]; .* helo=<relay-client\\.example\\.net>`), `Postfix logs the client's address and HELO: ${trace}`);
-  }
-  assert.equal(connectionsSince(postfix, from), 1, `one connection for three clients:\n${postfix.log.slice(from).join("\n")}`);
-  assert.equal(server.lines.filter((line) => /UPSTREAM-FAILED|level=warn/.test(line)).length, 0, server.lines.join("\n"));
-  await server.stop();
-}, RELAY);
+test(
+  "an upstream refusing XCLIENT for a second client on one connection: every message still delivered, one warning, then a connection per session",
+  async () => {
+    const postfix = await startUpstreamPostfix();
+    const server = await startServer({
+      MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.xclientOncePort}`,
+      MXSCREEN_UPSTREAM_IDENTITY: "xclient",
+      MXSCREEN_GREET_WAIT: "300ms",
+    });
+    const from = postfix.log.length;
+    for (const n of [1, 2, 3, 4]) await deliver(postfix, server.port, `127.0.16.${20 + n}`);
+    // smtpd counts commands per connection, refused ones too: xclient=0/2 is one accepted (it resets the count) and one refused.
+    const refused = postfix.log.slice(from).filter((line) => /disconnect from .* xclient=\d+\/2 /.test(line));
+    assert.equal(refused.length, 1, `one second XCLIENT tried, on the second session:\n${postfix.log.slice(from).join("\n")}`);
+    assert.equal(connectionsSince(postfix, from), 4, "the refused connection replaced for its session; then one connection per session");
+    await server.waitForLine(/level=warn .*refuses XCLIENT for a second client on one connection/);
+    assert.equal(server.lines.filter((line) => /refuses XCLIENT for a second client/.test(line)).length, 1, "said once");
+    assert.equal(server.lines.filter((line) => /UPSTREAM-FAILED/.test(line)).length, 0, "no client was told to come back");
+  },
+  RELAY,
+);
 
-test("an upstream refusing XCLIENT for a second client on one connection: every message still delivered, one warning, then a connection per session", async () => {
-  const postfix = await startUpstreamPostfix();
-  const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.xclientOncePort}`, MXSCREEN_UPSTREAM_IDENTITY: "xclient", MXSCREEN_GREET_WAIT: "300ms" });
-  const from = postfix.log.length;
-  for (const n of [1, 2, 3, 4]) await deliver(postfix, server.port, `127.0.16.${20 + n}`);
-  // smtpd counts commands per connection, refused ones too: xclient=0/2 is one accepted (it resets the count) and one refused.
-  const refused = postfix.log.slice(from).filter((line) => /disconnect from .* xclient=\d+\/2 /.test(line));
-  assert.equal(refused.length, 1, `one second XCLIENT tried, on the second session:\n${postfix.log.slice(from).join("\n")}`);
-  assert.equal(connectionsSince(postfix, from), 4, "the refused connection replaced for its session; then one connection per session");
-  await server.waitForLine(/level=warn .*refuses XCLIENT for a second client on one connection/);
-  assert.equal(server.lines.filter((line) => /refuses XCLIENT for a second client/.test(line)).length, 1, "said once");
-  assert.equal(server.lines.filter((line) => /UPSTREAM-FAILED/.test(line)).length, 0, "no client was told to come back");
-}, RELAY);
+test(
+  "a warm connection is closed with QUIT after MXSCREEN_UPSTREAM_IDLE_TIMEOUT, and one the upstream timed out first is not used",
+  async () => {
+    // This smtpd drops a client idle for 2 s (smtpd_timeout=2s).
+    const postfix = await startUpstreamPostfix();
+    const upstream = `smtp://127.0.0.1:${postfix.impatientPort}`;
+    const polite = await startServer({ MXSCREEN_UPSTREAM: upstream, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_UPSTREAM_IDLE_TIMEOUT: "1s" });
+    let from = postfix.log.length;
+    await deliver(postfix, polite.port, "127.0.16.31");
+    const closed = await postfix.waitForLine(/disconnect from unknown\[127\.0\.16\.31\]/, 5_000);
+    assert.match(closed, /quit=1/, `we said QUIT before Postfix's timeout: ${closed}`);
+    assert.equal(postfix.log.slice(from).filter((line) => /timeout after/.test(line)).length, 0);
+    await polite.stop();
 
-test("a warm connection is closed with QUIT after MXSCREEN_UPSTREAM_IDLE_TIMEOUT, and one the upstream timed out first is not used", async () => {
-  // This smtpd drops a client idle for 2 s (smtpd_timeout=2s).
-  const postfix = await startUpstreamPostfix();
-  const upstream = `smtp://127.0.0.1:${postfix.impatientPort}`;
-  const polite = await startServer({ MXSCREEN_UPSTREAM: upstream, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_UPSTREAM_IDLE_TIMEOUT: "1s" });
-  let from = postfix.log.length;
-  await deliver(postfix, polite.port, "127.0.16.31");
-  const closed = await postfix.waitForLine(/disconnect from unknown\[127\.0\.16\.31\]/, 5_000);
-  assert.match(closed, /quit=1/, `we said QUIT before Postfix's timeout: ${closed}`);
-  assert.equal(postfix.log.slice(from).filter((line) => /timeout after/.test(line)).length, 0);
-  await polite.stop();
-
-  const late = await startServer({ MXSCREEN_UPSTREAM: upstream, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_UPSTREAM_IDLE_TIMEOUT: "10s" });
-  from = postfix.log.length;
-  await deliver(postfix, late.port, "127.0.16.32");
-  await postfix.waitForLine(/timeout after \S+ from unknown\[127\.0\.16\.32\]/, 5_000);
-  await sleep(200);
-  await deliver(postfix, late.port, "127.0.16.33");
-  assert.equal(connectionsSince(postfix, from), 2, "the timed-out connection was not handed over");
-  assert.equal(late.lines.filter((line) => /UPSTREAM-FAILED/.test(line)).length, 0);
-}, RELAY);
+    const late = await startServer({ MXSCREEN_UPSTREAM: upstream, MXSCREEN_GREET_WAIT: "300ms", MXSCREEN_UPSTREAM_IDLE_TIMEOUT: "10s" });
+    from = postfix.log.length;
+    await deliver(postfix, late.port, "127.0.16.32");
+    await postfix.waitForLine(/timeout after \S+ from unknown\[127\.0\.16\.32\]/, 5_000);
+    await sleep(200);
+    await deliver(postfix, late.port, "127.0.16.33");
+    assert.equal(connectionsSince(postfix, from), 2, "the timed-out connection was not handed over");
+    assert.equal(late.lines.filter((line) => /UPSTREAM-FAILED/.test(line)).length, 0);
+  },
+  RELAY,
+);

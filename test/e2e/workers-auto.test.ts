@@ -18,7 +18,16 @@ test("MXSCREEN_WORKERS unset: the runtime counts the cores this process may use,
   for (const c of cases) {
     const server = await startServer({ MXSCREEN_WORKERS: "", MXSCREEN_GREET_WAIT: "300ms" }, { command: c.command });
     await server.waitForLine(new RegExp(`msg="mxscreen started" .* workers=${c.workers} `));
-    const result = await swaks(["--server", `127.0.0.1:${server.port}`, "--helo", "client.example.net", "--from", "sender@example.net", "--to", "someone@example.org"]);
+    const result = await swaks([
+      "--server",
+      `127.0.0.1:${server.port}`,
+      "--helo",
+      "client.example.net",
+      "--from",
+      "sender@example.net",
+      "--to",
+      "someone@example.org",
+    ]);
     assert.equal(result.code, 0, `${c.label}: ${result.output}`);
     await server.stop();
   }

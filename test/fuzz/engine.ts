@@ -1,4 +1,4 @@
-import { Rng, inputSeed } from "./rng.ts";
+import { inputSeed, Rng } from "./rng.ts";
 
 /** An invariant that did not hold: which one, a detail without input-specific values (it names the bug), and evidence. */
 export interface Failure {
@@ -113,7 +113,12 @@ export function fuzz<Input>(target: Target<Input>, options: RunOptions): RunResu
 }
 
 /** Greedy: take the first smaller variant that fails the same way, again, until none does or the budget is spent. */
-export function shrink<Input>(target: Target<Input>, input: Input, signature: string, budget: number): { input: Input; failure: Failure | undefined } {
+export function shrink<Input>(
+  target: Target<Input>,
+  input: Input,
+  signature: string,
+  budget: number,
+): { input: Input; failure: Failure | undefined } {
   let current = input;
   let failure: Failure | undefined;
   let runs = 0;
@@ -139,7 +144,9 @@ export function report<Input>(target: Target<Input>, seed: number, result: RunRe
   const lines: string[] = [];
   for (const found of result.found) {
     lines.push(`${target.name}: ${found.signature}`);
-    lines.push(`  seen in ${found.count} of ${result.inputs} inputs; first: seed ${seed} input ${found.index} (replay: npm run fuzz -- --target ${target.name} --seed ${seed} --input ${found.index})`);
+    lines.push(
+      `  seen in ${found.count} of ${result.inputs} inputs; first: seed ${seed} input ${found.index} (replay: npm run fuzz -- --target ${target.name} --seed ${seed} --input ${found.index})`,
+    );
     if (found.failure.evidence !== undefined) lines.push(`  evidence: ${found.failure.evidence}`);
     if (found.failure.stack) lines.push(`  stack:\n${found.failure.stack.replace(/^/gm, "    ")}`);
     lines.push(`  smallest input found:\n${target.describe(found.input).replace(/^/gm, "    ")}`);

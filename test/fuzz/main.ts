@@ -46,7 +46,11 @@ if (replay !== "") {
   const input = generate(target, seed, index);
   console.log(`${target.name} seed ${seed} input ${index}:\n${target.describe(input)}`);
   const failure = attempt(target, input);
-  console.log(failure === undefined ? "no invariant broken" : `${failure.invariant}: ${failure.detail}\n${failure.evidence ?? ""}\n${failure.stack ?? ""}`);
+  console.log(
+    failure === undefined
+      ? "no invariant broken"
+      : `${failure.invariant}: ${failure.detail}\n${failure.evidence ?? ""}\n${failure.stack ?? ""}`,
+  );
   process.exit(failure === undefined ? 0 : 1);
 }
 
@@ -88,6 +92,8 @@ const summary = {
   inputsPerSecond: Math.round(result.inputs / seconds),
   callsPerSecond: Math.round(result.calls / seconds),
 };
-console.log(`fuzz [${runtime}] ${result.inputs} inputs in ${summary.seconds} s: ${summary.inputsPerSecond} inputs/s, ${summary.callsPerSecond} calls/s, ${result.failed} failed (${result.found.length} distinct)`);
+console.log(
+  `fuzz [${runtime}] ${result.inputs} inputs in ${summary.seconds} s: ${summary.inputsPerSecond} inputs/s, ${summary.callsPerSecond} calls/s, ${result.failed} failed (${result.found.length} distinct)`,
+);
 console.log(`##mxscreen-fuzz ${JSON.stringify(summary)}`);
 process.exit(result.failed + probesFailed > 0 ? 1 : 0);

@@ -21,10 +21,14 @@ export function replyProblem(text: string): string | undefined {
     if (!/^[2-5][0-9][0-9][- ]/.test(line)) return "reply line does not start with a code and - or space";
     if (line.slice(0, 3) !== code) return "multi-line reply with more than one code";
     const last = i === lines.length - 1;
-    if (line[3] !== (last ? " " : "-")) return last ? "last reply line has - after its code" : "reply line before the last has a space after its code";
+    if (line[3] !== (last ? " " : "-")) {
+      return last ? "last reply line has - after its code" : "reply line before the last has a space after its code";
+    }
     for (let j = 4; j < line.length; j++) {
       const c = line.charCodeAt(j);
-      if (c < 0x20 || c > 0x7e) return c > 0x7f ? "reply text outside ASCII" : "reply text with a control character (bare CR or LF, NUL, ...)";
+      if (c < 0x20 || c > 0x7e) {
+        return c > 0x7f ? "reply text outside ASCII" : "reply text with a control character (bare CR or LF, NUL, ...)";
+      }
     }
   }
   return undefined;

@@ -48,6 +48,8 @@ for (const run of runs) {
   if (!ok) failed = true;
   if (summary) summaries.push(summary);
 }
-const rates = summaries.map((s) => `${s.runtime} ${s.inputsPerSecond} inputs/s (${s.callsPerSecond} calls/s, ${s.inputs} inputs, ${s.failed} failed, ${s.distinct} distinct)`);
+const rates = summaries.map((s) =>
+  `${s.runtime} ${s.inputsPerSecond} inputs/s (${s.callsPerSecond} calls/s, ${s.inputs} inputs, ${s.failed} failed, ${s.distinct} distinct)`
+);
 console.log(`fuzz: ${rates.join(" | ")}${failed ? " — FAILED" : " — ok"}`);
 process.exit(failed ? 1 : 0);

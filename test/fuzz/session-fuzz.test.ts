@@ -4,7 +4,19 @@ import { fuzz, generate, report, type Target } from "./engine.ts";
 import { replyProblem } from "./reply-form.ts";
 import { upstreamTarget } from "./upstream-target.ts";
 import type { Rng } from "./rng.ts";
-import { answer, check, clock, compareSplits, DEFAULT_SETUP, describe, hangUp, read, type SessionInput, sessionTarget, shutdown } from "./session-target.ts";
+import {
+  answer,
+  check,
+  clock,
+  compareSplits,
+  DEFAULT_SETUP,
+  describe,
+  hangUp,
+  read,
+  type SessionInput,
+  sessionTarget,
+  shutdown,
+} from "./session-target.ts";
 
 /** A short run of `npm run fuzz`: the same inputs every time, so a failure here replays with the printed seed and index. */
 const SEEDS = [1, 2, 3];
@@ -19,9 +31,13 @@ function seededRun<Input>(target: Target<Input>): void {
   assert.equal(reports.length, 0, `\n${reports.join("\n")}`);
 }
 
-test("fuzz: seeded inputs keep every session invariant (no throw, well-formed replies, nothing after close, bounded output, same replies whatever the split)", () => {
-  seededRun(sessionTarget());
-}, { timeoutMs: 60_000 });
+test(
+  "fuzz: seeded inputs keep every session invariant (no throw, well-formed replies, nothing after close, bounded output, same replies whatever the split)",
+  () => {
+    seededRun(sessionTarget());
+  },
+  { timeoutMs: 60_000 },
+);
 
 test("fuzz: the upstream machine answers every question once, in order, with nothing after its close, whatever the upstream sends", () => {
   seededRun(upstreamTarget());
@@ -31,7 +47,9 @@ test("fuzz: the upstream machine answers every question once, in order, with not
 function regression(name: string, input: SessionInput): void {
   test(`fuzz regression: ${name}`, () => {
     const { failure } = check(input);
-    const why = failure === undefined ? "" : `${failure.invariant}: ${failure.detail}\n${failure.evidence ?? ""}\n${failure.stack ?? ""}\n${describe(input)}`;
+    const why = failure === undefined
+      ? ""
+      : `${failure.invariant}: ${failure.detail}\n${failure.evidence ?? ""}\n${failure.stack ?? ""}\n${describe(input)}`;
     assert.equal(failure, undefined, why);
   });
 }
@@ -69,12 +87,23 @@ regression("the delivery outcome arriving after the client hung up does not thro
 regression("a failed delivery that is the twentieth error closes the session for good: no reply after the 421", {
   setup: DEFAULT_SETUP,
   // answer(1, 10): the delivery (question 0 is the HELO name's lookup) fails with the upstream's own 451 reply.
-  steps: [read(`${"RCPT TO:<user@example.org>\r\n".repeat(19)}EHLO client.example\r\nMAIL FROM:<>\r\nRCPT TO:<user@example.org>\r\nDATA\r\n.\r\nNOOP\r\n`), answer(1, 10)],
+  steps: [
+    read(
+      `${
+        "RCPT TO:<user@example.org>\r\n".repeat(19)
+      }EHLO client.example\r\nMAIL FROM:<>\r\nRCPT TO:<user@example.org>\r\nDATA\r\n.\r\nNOOP\r\n`,
+    ),
+    answer(1, 10),
+  ],
 });
 
 regression("a bounce refused as fake that is the twentieth error ends with the 421 and close: no message-abort after them", {
   setup: { ...DEFAULT_SETUP, ownHosts: true },
-  steps: [read(`${"RCPT TO:<user@example.org>\r\n".repeat(19)}HELO client.example\r\nMAIL FROM:<>\r\nRCPT TO:<user@example.org>\r\nDATA\r\n.\r\n`)],
+  steps: [
+    read(
+      `${"RCPT TO:<user@example.org>\r\n".repeat(19)}HELO client.example\r\nMAIL FROM:<>\r\nRCPT TO:<user@example.org>\r\nDATA\r\n.\r\n`,
+    ),
+  ],
 });
 
 test("fuzz: the reply check refuses what RFC 5321 4.2 does not allow and takes what it does", () => {

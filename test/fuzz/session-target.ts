@@ -225,7 +225,12 @@ class Driver {
   readonly seen = new Set<string>();
 
   constructor(private readonly setup: Setup, ignorePipelining: boolean) {
-    this.session = new Session(sessionConfig(setup, ignorePipelining), { ...CLIENT, passed: setup.passed, allowed: setup.allowed }, 0, gateFacts(setup));
+    this.session = new Session(
+      sessionConfig(setup, ignorePipelining),
+      { ...CLIENT, passed: setup.passed, allowed: setup.allowed },
+      0,
+      gateFacts(setup),
+    );
     this.take("start()", this.session.start());
   }
 
@@ -258,7 +263,9 @@ class Driver {
         const problem = replyProblem(text) ?? (/\r\n./.test(output.final) ? "a paced reply's final part is more than one line" : undefined);
         if (problem !== undefined) this.fail("well-formed replies", problem, escapeLogText(text.slice(0, 600)));
         if (!this.setup.pacing) this.fail("paced replies only when configured", `paced-reply without stutter or tarpit (${call})`);
-        if (!(output.stutterMs >= 0 && output.tarpitMs >= 0 && output.tarpitMs <= 300)) this.fail("pauses within the limits", `stutter ${output.stutterMs} ms, tarpit ${output.tarpitMs} ms (${call})`);
+        if (!(output.stutterMs >= 0 && output.tarpitMs >= 0 && output.tarpitMs <= 300)) {
+          this.fail("pauses within the limits", `stutter ${output.stutterMs} ms, tarpit ${output.tarpitMs} ms (${call})`);
+        }
         this.replies += text;
         this.paced = true;
         return;
@@ -266,19 +273,27 @@ class Driver {
       case "close":
         this.ended = `the close output of ${call}`;
         if (!this.session.closed) this.fail("close means closed", `session.closed is false after its close output (${call})`);
-        if (this.session.facts.end === undefined) this.fail("close means closed", `no end reason in the facts after the close output (${call})`);
+        if (this.session.facts.end === undefined) {
+          this.fail("close means closed", `no end reason in the facts after the close output (${call})`);
+        }
         return;
       case "message-begin": {
         if (this.inMessage) this.fail("messages do not nest", `message-begin inside a message (${call})`);
         const n = output.envelope.recipients.length;
-        if (n < 1 || n > this.setup.maxRecipients) this.fail("a message has 1 to the configured number of recipients", `message-begin with ${n} recipients (${call})`);
+        if (n < 1 || n > this.setup.maxRecipients) {
+          this.fail("a message has 1 to the configured number of recipients", `message-begin with ${n} recipients (${call})`);
+        }
         this.inMessage = true;
         return;
       }
       case "message-data":
         if (!this.inMessage) this.fail("message data inside a message", `message-data outside a message (${call})`);
         if (output.bytes.length < 2 || output.bytes[output.bytes.length - 2] !== 0x0d || output.bytes[output.bytes.length - 1] !== 0x0a) {
-          this.fail("message data in whole lines", `message-data not ending in CRLF (${call})`, escapeLogText(bytesToText(output.bytes.subarray(-40), 40)));
+          this.fail(
+            "message data in whole lines",
+            `message-data not ending in CRLF (${call})`,
+            escapeLogText(bytesToText(output.bytes.subarray(-40), 40)),
+          );
         }
         this.dataBytes += output.bytes.length;
         return;
@@ -311,7 +326,9 @@ class Driver {
 
   private ask(question: Question, call: string): void {
     if (WAITS.has(question.kind)) {
-      if (this.waiting !== undefined) this.fail("one question at a time", `${question.kind} asked by ${call} while waiting for ${this.waiting.kind}`);
+      if (this.waiting !== undefined) {
+        this.fail("one question at a time", `${question.kind} asked by ${call} while waiting for ${this.waiting.kind}`);
+      }
       this.waiting = question;
     }
     this.pending.push(question);
@@ -394,8 +411,12 @@ class Driver {
     if (replyBytes > 64 * this.clientBytes + this.upstreamBytes + 4096) {
       this.fail("output bounded by input", `${replyBytes} reply bytes for ${this.clientBytes} client bytes`);
     }
-    if (this.dataBytes > 2 * this.clientBytes) this.fail("output bounded by input", `${this.dataBytes} message bytes for ${this.clientBytes} client bytes`);
-    if (this.outputs > 8 * this.clientBytes + 8 * this.asked + 64) this.fail("output bounded by input", `${this.outputs} outputs for ${this.clientBytes} client bytes`);
+    if (this.dataBytes > 2 * this.clientBytes) {
+      this.fail("output bounded by input", `${this.dataBytes} message bytes for ${this.clientBytes} client bytes`);
+    }
+    if (this.outputs > 8 * this.clientBytes + 8 * this.asked + 64) {
+      this.fail("output bounded by input", `${this.outputs} outputs for ${this.clientBytes} client bytes`);
+    }
   }
 }
 
@@ -474,7 +495,9 @@ export function compareSplits(input: SessionInput, ignorePipelining = true): Fai
   return {
     invariant: "same replies whatever the split",
     detail: "the replies differ between the input fed whole and fed in its reads",
-    evidence: `whole: ${escapeLogText(whole.replies.slice(from, from + 120))} / split: ${escapeLogText(split.replies.slice(from, from + 120))}`,
+    evidence: `whole: ${escapeLogText(whole.replies.slice(from, from + 120))} / split: ${
+      escapeLogText(split.replies.slice(from, from + 120))
+    }`,
   };
 }
 
@@ -508,9 +531,11 @@ function splitReads(rng: Rng, pieces: readonly string[], strict: boolean): Uint8
   const all = toBytes(pieces.join(""));
   const ends: number[] = [];
   let end = 0;
-  for (const piece of pieces) ends.push((end += piece.length));
+  for (const piece of pieces) ends.push(end += piece.length);
   // With the pipelining check enforced, most reads of several commands end the session at once.
-  const how = strict && rng.chance(0.7) ? "lines" : rng.weighted<string>([[1, "whole"], [3, "lines"], [3, "groups"], [4, "cuts"], [1, "bytes"]]);
+  const how = strict && rng.chance(0.7)
+    ? "lines"
+    : rng.weighted<string>([[1, "whole"], [3, "lines"], [3, "groups"], [4, "cuts"], [1, "bytes"]]);
   const cuts: number[] = [];
   switch (how) {
     case "whole":
@@ -528,7 +553,9 @@ function splitReads(rng: Rng, pieces: readonly string[], strict: boolean): Uint8
       }
       // falls through: a long input byte by byte costs more than it finds
     default:
-      for (let at = 0; at < all.length;) cuts.push((at += rng.weighted([[3, rng.between(1, 8)], [3, rng.between(8, 64)], [1, rng.between(64, 2048)]])));
+      for (let at = 0; at < all.length;) {
+        cuts.push(at += rng.weighted([[3, rng.between(1, 8)], [3, rng.between(8, 64)], [1, rng.between(64, 2048)]]));
+      }
   }
   const reads: Uint8Array[] = [];
   let from = 0;
@@ -576,7 +603,9 @@ function generate(rng: Rng): SessionInput {
     if (i === hangUpAt) break;
     steps.push({ t: "read", data: reads[i] });
     // A real client waits for the handshake after STARTTLS: usually it is done before the next read.
-    if (starttls && /STARTTLS\r?\n/i.test(bytesToText(reads[i], reads[i].length)) && rng.chance(0.8)) steps.push(answer(0, rng.next()), answer(0, rng.next()));
+    if (starttls && /STARTTLS\r?\n/i.test(bytesToText(reads[i], reads[i].length)) && rng.chance(0.8)) {
+      steps.push(answer(0, rng.next()), answer(0, rng.next()));
+    }
     while (rng.chance(0.45)) steps.push(event(rng, false, timeouts));
   }
   if (hangUpAt >= 0) {
@@ -593,7 +622,9 @@ function* shrinkSteps(steps: readonly Step[]): Generator<Step[]> {
   for (let i = 0; i + 1 < steps.length; i++) {
     const a = steps[i];
     const b = steps[i + 1];
-    if (a.t === "read" && b.t === "read") yield [...steps.slice(0, i), { t: "read", data: concatBytes([a.data, b.data]) }, ...steps.slice(i + 2)];
+    if (a.t === "read" && b.t === "read") {
+      yield [...steps.slice(0, i), { t: "read", data: concatBytes([a.data, b.data]) }, ...steps.slice(i + 2)];
+    }
   }
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i];
@@ -614,7 +645,7 @@ function* shrinkSteps(steps: readonly Step[]): Generator<Step[]> {
 /** A line at a time, then halves, then long runs of one byte shortened, then single bytes of short reads. */
 function* shrinkBytes(bytes: string): Generator<string> {
   const lines = bytes.split(/(?<=\n)/);
-  if (lines.length > 1) for (let i = 0; i < lines.length; i++) yield [...lines.slice(0, i), ...lines.slice(i + 1)].join("");
+  if (lines.length > 1) { for (let i = 0; i < lines.length; i++) yield [...lines.slice(0, i), ...lines.slice(i + 1)].join(""); }
   if (bytes.length > 1) {
     yield bytes.slice(0, bytes.length >> 1);
     yield bytes.slice(bytes.length >> 1);
@@ -625,7 +656,7 @@ function* shrinkBytes(bytes: string): Generator<string> {
     yield bytes.slice(0, at) + run[1].repeat(length >> 1) + bytes.slice(at + length);
     yield bytes.slice(0, at) + run[1].repeat(length - 1) + bytes.slice(at + length);
   }
-  if (bytes.length <= 64) for (let i = 0; i < bytes.length; i++) yield bytes.slice(0, i) + bytes.slice(i + 1);
+  if (bytes.length <= 64) { for (let i = 0; i < bytes.length; i++) yield bytes.slice(0, i) + bytes.slice(i + 1); }
 }
 
 function* shrinkSetup(setup: Setup): Generator<Setup> {
@@ -662,7 +693,9 @@ function formatStep(step: Step): string {
 export function describe(input: SessionInput): string {
   const changed = (Object.keys(DEFAULT_SETUP) as (keyof Setup)[]).filter((k) => input.setup[k] !== DEFAULT_SETUP[k]);
   const setup = changed.map((k) => `${k}: ${JSON.stringify(input.setup[k])}`).join(", ");
-  return `{\n  setup: { ...DEFAULT_SETUP${setup === "" ? "" : `, ${setup}`} },\n  steps: [\n${input.steps.map((s) => `    ${formatStep(s)},\n`).join("")}  ],\n}`;
+  return `{\n  setup: { ...DEFAULT_SETUP${setup === "" ? "" : `, ${setup}`} },\n  steps: [\n${
+    input.steps.map((s) => `    ${formatStep(s)},\n`).join("")
+  }  ],\n}`;
 }
 
 /** Runs one input with every invariant: the chaotic run, then whole against split. */

@@ -43,10 +43,42 @@ const DOMAINS = [
   "",
 ];
 
-const LOCAL_PARTS = ["user", "postmaster", "Abuse", "trap", '"quoted user"', '"a\\"b"', "a.b", ".bad", "x".repeat(65), "\xc3\xbc", "user+tag", "a@b"];
+const LOCAL_PARTS = [
+  "user",
+  "postmaster",
+  "Abuse",
+  "trap",
+  '"quoted user"',
+  '"a\\"b"',
+  "a.b",
+  ".bad",
+  "x".repeat(65),
+  "\xc3\xbc",
+  "user+tag",
+  "a@b",
+];
 
 /** QUIT is left to the conversation's own order: a random one would end most inputs early. */
-const VERBS = ["HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "VRFY", "HELP", "STARTTLS", "EXPN", "AUTH", "BDAT", "ETRN", "TURN", "XCLIENT", "XFORWARD", "LHLO"];
+const VERBS = [
+  "HELO",
+  "EHLO",
+  "MAIL",
+  "RCPT",
+  "DATA",
+  "RSET",
+  "NOOP",
+  "VRFY",
+  "HELP",
+  "STARTTLS",
+  "EXPN",
+  "AUTH",
+  "BDAT",
+  "ETRN",
+  "TURN",
+  "XCLIENT",
+  "XFORWARD",
+  "LHLO",
+];
 
 const NON_SMTP = [
   "GET / HTTP/1.1",
@@ -177,9 +209,13 @@ function command(rng: Rng, noise: number, verb: string, limits: Style): string {
     case "EHLO":
       return `${v}${mutate(rng, noise, " ", () => [[1, ""], [1, "  "], [1, "\t"]])}${heloArgument(rng, noise, limits)}`;
     case "MAIL":
-      return `${v} ${mutate(rng, noise, "FROM:", () => [[2, "from:"], [1, "FROM :"], [1, "FROM: "], [1, "TO:"], [1, ""]])}${path(rng, noise)}${params(rng, noise)}`;
+      return `${v} ${mutate(rng, noise, "FROM:", () => [[2, "from:"], [1, "FROM :"], [1, "FROM: "], [1, "TO:"], [1, ""]])}${
+        path(rng, noise)
+      }${params(rng, noise)}`;
     case "RCPT":
-      return `${v} ${mutate(rng, noise, "TO:", () => [[2, "to:"], [1, "TO: "], [1, "FROM:"], [1, ""]])}${path(rng, noise)}${rng.chance(0.1) ? params(rng, noise) : ""}`;
+      return `${v} ${mutate(rng, noise, "TO:", () => [[2, "to:"], [1, "TO: "], [1, "FROM:"], [1, ""]])}${path(rng, noise)}${
+        rng.chance(0.1) ? params(rng, noise) : ""
+      }`;
     case "DATA":
     case "RSET":
     case "QUIT":
@@ -199,7 +235,16 @@ function command(rng: Rng, noise: number, verb: string, limits: Style): string {
 }
 
 function dataLine(rng: Rng, noise: number, limits: Style): string {
-  const clean = rng.pick(["Subject: hello", "From: <a@example.net>", "", "body text", "Received: from mx.test.example by relay.example", " folded continuation", "..stuffed", ".."]);
+  const clean = rng.pick([
+    "Subject: hello",
+    "From: <a@example.net>",
+    "",
+    "body text",
+    "Received: from mx.test.example by relay.example",
+    " folded continuation",
+    "..stuffed",
+    "..",
+  ]);
   return mutate(rng, noise * 2, clean, () => [
     [3, "."],
     [3, `.${word(rng, rng.between(0, 10))}`],
@@ -224,7 +269,12 @@ function dataBody(rng: Rng, noise: number, limits: Style): string[] {
 
 /** One conversation step: a command (and a message, after DATA) or a piece of noise. */
 function step(rng: Rng, noise: number, next: string, limits: Style, pieces: string[]): void {
-  const kind = mutate(rng, noise / 2, "expected", () => [[8, "other verb"], [3, "random"], [2, "long"], [2, "non-smtp"], [1, "empty"], [1, "huge"]]);
+  const kind = mutate(
+    rng,
+    noise / 2,
+    "expected",
+    () => [[8, "other verb"], [3, "random"], [2, "long"], [2, "non-smtp"], [1, "empty"], [1, "huge"]],
+  );
   switch (kind) {
     case "expected":
       pieces.push(command(rng, noise, next, limits) + terminator(rng, noise));

@@ -78,8 +78,22 @@ function step(rng: Rng): UpstreamStep {
 export function checkUpstream(input: UpstreamInput): { failure: Failure | undefined; calls: number } {
   let now = 0;
   const machine = new UpstreamMachine(
-    { name: "mta.test:25", identity: input.identity, timeoutMs: TIMEOUT_MS, dataEndTimeoutMs: DATA_END_TIMEOUT_MS, hostname: "mx.test", tls: input.tls },
-    { address: "192.0.2.7", port: 4000, local: { address: "198.51.100.25", port: 25 }, helo: "client.example", name: undefined, protocol: "ESMTP" },
+    {
+      name: "mta.test:25",
+      identity: input.identity,
+      timeoutMs: TIMEOUT_MS,
+      dataEndTimeoutMs: DATA_END_TIMEOUT_MS,
+      hostname: "mx.test",
+      tls: input.tls,
+    },
+    {
+      address: "192.0.2.7",
+      port: 4000,
+      local: { address: "198.51.100.25", port: 25 },
+      helo: "client.example",
+      name: undefined,
+      protocol: "ESMTP",
+    },
     now,
   );
   let questions = 0;
@@ -97,19 +111,32 @@ export function checkUpstream(input: UpstreamInput): { failure: Failure | undefi
       // A handed-over connection replaced: the close before it was of the old connection, not the machine's end.
       if (output.type === "reconnect") {
         reconnects++;
-        if (closes !== 1 || reconnects > introductions + tlsFailures) failure = { invariant: "reconnect only after a handed-over connection or a TLS handshake (may) failed and closed", detail: `at ${what}` };
+        if (closes !== 1 || reconnects > introductions + tlsFailures) {
+          failure = {
+            invariant: "reconnect only after a handed-over connection or a TLS handshake (may) failed and closed",
+            detail: `at ${what}`,
+          };
+        }
         closes = 0;
         continue;
       }
-      if (closes > 0 && output.type !== "answer") failure = { invariant: "nothing after close", detail: `${output.type} after the close, at ${what}` };
+      if (closes > 0 && output.type !== "answer") {
+        failure = { invariant: "nothing after close", detail: `${output.type} after the close, at ${what}` };
+      }
       if (output.type === "close") closes++;
       if (output.type === "answer") answers++;
       const text = output.type === "write" ? decoder.decode(output.bytes) : "";
       if (output.type === "write" && !text.endsWith("\r\n") && !text.startsWith(PROXY_V2_SIGNATURE)) {
-        failure = { invariant: "whole lines written", detail: `a write that does not end in CRLF at ${what}`, evidence: JSON.stringify(text) };
+        failure = {
+          invariant: "whole lines written",
+          detail: `a write that does not end in CRLF at ${what}`,
+          evidence: JSON.stringify(text),
+        };
       }
     }
-    if (!failure && answers > questions) failure = { invariant: "one answer per question", detail: `more answers than questions at ${what}` };
+    if (!failure && answers > questions) {
+      failure = { invariant: "one answer per question", detail: `more answers than questions at ${what}` };
+    }
     if (!failure && machine.failed === undefined && answers < questions && machine.deadline === Infinity) {
       failure = { invariant: "a question waits with a deadline", detail: `an open question and no deadline at ${what}` };
     }
@@ -157,15 +184,29 @@ export function checkUpstream(input: UpstreamInput): { failure: Failure | undefi
       case "introduce":
         if (machine.reusable) {
           introductions++;
-          take(machine.introduce({ address: "203.0.113.9", port: 5000, local: undefined, helo: "next.example", name: "next.example", protocol: "ESMTP" }, now), s.do);
+          take(
+            machine.introduce({
+              address: "203.0.113.9",
+              port: 5000,
+              local: undefined,
+              helo: "next.example",
+              name: "next.example",
+              protocol: "ESMTP",
+            }, now),
+            s.do,
+          );
         }
         break;
     }
   }
   // However it went, the connection ends: every question must then have had its answer.
   // (A handed-over connection lost while it is introduced is replaced: then the new one is lost too.)
-  for (let lost = 0; lost < 2 && !failure && machine.failed === undefined; lost++) take(machine.lost("closed the connection", now), "the end");
-  if (!failure && answers !== questions) failure = { invariant: "one answer per question", detail: `${questions} questions, ${answers} answers at the end` };
+  for (let lost = 0; lost < 2 && !failure && machine.failed === undefined; lost++) {
+    take(machine.lost("closed the connection", now), "the end");
+  }
+  if (!failure && answers !== questions) {
+    failure = { invariant: "one answer per question", detail: `${questions} questions, ${answers} answers at the end` };
+  }
   if (!failure && closes !== 1) failure = { invariant: "closed once", detail: `${closes} closes` };
   return { failure, calls };
 }
@@ -174,7 +215,11 @@ export function upstreamTarget(): Target<UpstreamInput> {
   let calls = 0;
   return {
     name: "upstream",
-    generate: (rng) => ({ identity: rng.pick(IDENTITIES), tls: rng.pick(TLS_MODES), steps: Array.from({ length: rng.between(1, 30) }, () => step(rng)) }),
+    generate: (rng) => ({
+      identity: rng.pick(IDENTITIES),
+      tls: rng.pick(TLS_MODES),
+      steps: Array.from({ length: rng.between(1, 30) }, () => step(rng)),
+    }),
     run: (input) => {
       const result = checkUpstream(input);
       calls = result.calls;

@@ -4,8 +4,25 @@ import type { GateConfig } from "../../src/gate/types.ts";
 import { test } from "../harness.ts";
 import { CONFIG as SESSION } from "../smtp/transcript.ts";
 
-const CONFIG: GateConfig = { hostname: "mx.test.example", greetWaitMs: 6000, greetWaitStressMs: 2000, banAction: "reject", banEndsSessions: true, actions: {}, checks: SESSION.checks, observe: false };
-const BAN = { kind: "ban" as const, prefix: "192.0.2.1/32", createdAt: 0, expiresAt: 1e15, node: "a", check: "pregreet", reason: "PREGREET" };
+const CONFIG: GateConfig = {
+  hostname: "mx.test.example",
+  greetWaitMs: 6000,
+  greetWaitStressMs: 2000,
+  banAction: "reject",
+  banEndsSessions: true,
+  actions: {},
+  checks: SESSION.checks,
+  observe: false,
+};
+const BAN = {
+  kind: "ban" as const,
+  prefix: "192.0.2.1/32",
+  createdAt: 0,
+  expiresAt: 1e15,
+  node: "a",
+  check: "pregreet",
+  reason: "PREGREET",
+};
 const enc = (s: string) => new TextEncoder().encode(s);
 
 test("a new client gets the 220- teaser, then after the wait the final 220 and the session", () => {
@@ -64,7 +81,15 @@ test("a ban made during the greet wait: 421 4.7.1 instead of the final 220 (drop
   assert.deepEqual(g.banned(BAN), [
     { type: "write", text: "421 4.7.1 mx.test.example Service unavailable; client banned by policy, closing connection\r\n" },
     { type: "close" },
-    { type: "conclude", finding: { event: "BANNED", check: "pregreet", action: "close", evidence: { ban: "192.0.2.1/32", reason: "PREGREET", by: "a", ended: "greet-wait" } } },
+    {
+      type: "conclude",
+      finding: {
+        event: "BANNED",
+        check: "pregreet",
+        action: "close",
+        evidence: { ban: "192.0.2.1/32", reason: "PREGREET", by: "a", ended: "greet-wait" },
+      },
+    },
   ]);
   assert.deepEqual(g.tick(6000), [], "no 220 after it");
   const dropped = new Greeter({ ...CONFIG, banAction: "drop" });

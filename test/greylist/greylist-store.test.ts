@@ -20,10 +20,16 @@ test("greylist triplets: deferred when new and when retried too soon, passed aft
   assert.equal(soon.verdict, "defer");
   assert.equal(soon.row, first.row, "a retry too soon changes nothing");
   const retry = nextTriplet(soon.row, T, 300_000, CONFIG);
-  assert.deepEqual(retry, { verdict: "pass", row: { triplet: T, first_seen: 0, passed_at: 300_000, expires_at: 300_000 + CONFIG.passTtlMs } });
+  assert.deepEqual(retry, {
+    verdict: "pass",
+    row: { triplet: T, first_seen: 0, passed_at: 300_000, expires_at: 300_000 + CONFIG.passTtlMs },
+  });
   assert.equal(nextTriplet(retry.row, T, 10 * 86_400_000, CONFIG).verdict, "pass", "remembered for the pass TTL");
   const late = nextTriplet(first.row, T, CONFIG.windowMs, CONFIG);
-  assert.deepEqual(late, { verdict: "defer", row: { triplet: T, first_seen: CONFIG.windowMs, passed_at: null, expires_at: 2 * CONFIG.windowMs } }, "not retried within the window: new again");
+  assert.deepEqual(late, {
+    verdict: "defer",
+    row: { triplet: T, first_seen: CONFIG.windowMs, passed_at: null, expires_at: 2 * CONFIG.windowMs },
+  }, "not retried within the window: new again");
 });
 
 test("greylist triplets live in the shared database and every node's memory: a retry through a second node passes without asking the database", async () => {
@@ -72,25 +78,29 @@ test("a lazy greylist (greylisting only for a harvest) reads nothing until its f
   assert.deepEqual(errors, []);
 });
 
-test("while sqld is away, triplets are decided from memory (a retry after the delay passes) and reach the database when sqld is back", async () => {
-  const sqld = await startSqld();
-  const errors: Error[] = [];
-  const store = await Store.open({ url: sqld.url, node: "a", queueFile: join(tempDir(), "queue.jsonl") }, (e) => errors.push(e));
-  onCleanup(() => store.close(0));
-  const greylist = await GreylistStore.open(store, { delayMs: 1000, windowMs: 60_000, passTtlMs: 600_000 }, (e) => errors.push(e));
-  onCleanup(() => greylist.stop());
-  await sqld.kill();
-  const now = Date.now();
-  const started = performance.now();
-  assert.equal(greylist.consult(T, now), "defer");
-  assert.equal(greylist.consult(T, now + 1_000), "pass");
-  assert.ok(performance.now() - started < 50, "no consult waits for the database");
-  assert.equal(store.health().length, 2, "the sighting and the pass wait in the queue");
-  await sqld.restart();
-  assert.equal(await store.flush(15_000), true);
-  const rows = await store.db.selectFrom("greylist").selectAll().execute();
-  assert.deepEqual(rows.map((r) => [r.triplet, r.node, r.passed_at]), [[T, "a", now + 1_000]]);
-}, { timeoutMs: 30_000 });
+test(
+  "while sqld is away, triplets are decided from memory (a retry after the delay passes) and reach the database when sqld is back",
+  async () => {
+    const sqld = await startSqld();
+    const errors: Error[] = [];
+    const store = await Store.open({ url: sqld.url, node: "a", queueFile: join(tempDir(), "queue.jsonl") }, (e) => errors.push(e));
+    onCleanup(() => store.close(0));
+    const greylist = await GreylistStore.open(store, { delayMs: 1000, windowMs: 60_000, passTtlMs: 600_000 }, (e) => errors.push(e));
+    onCleanup(() => greylist.stop());
+    await sqld.kill();
+    const now = Date.now();
+    const started = performance.now();
+    assert.equal(greylist.consult(T, now), "defer");
+    assert.equal(greylist.consult(T, now + 1_000), "pass");
+    assert.ok(performance.now() - started < 50, "no consult waits for the database");
+    assert.equal(store.health().length, 2, "the sighting and the pass wait in the queue");
+    await sqld.restart();
+    assert.equal(await store.flush(15_000), true);
+    const rows = await store.db.selectFrom("greylist").selectAll().execute();
+    assert.deepEqual(rows.map((r) => [r.triplet, r.node, r.passed_at]), [[T, "a", now + 1_000]]);
+  },
+  { timeoutMs: 30_000 },
+);
 
 test("at most MXSCREEN_GREYLIST_MAX_TRIPLETS triplets are held: the least recently changed are forgotten first, counted on /metrics with the fleet counters", async () => {
   const store = await Store.open({ url: `file:${join(tempDir(), "cap.db")}`, node: "a" }, () => {});

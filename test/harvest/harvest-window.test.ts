@@ -59,7 +59,13 @@ test("while a domain is under harvest, a network is over once enough distinct ad
   counters.perClient.setOther("192.0.2.1", 0, "node-b", 1, 500);
   window.heardClient("192.0.2.1");
   const second = ended("192.0.2.1", 3, 1_000);
-  assert.deepEqual(second && { ...second, network: undefined }, { domain: "example.org", count: 6, network: undefined, clients: 2, over: false }, "192.0.2.1 at two nodes is one address");
+  assert.deepEqual(second && { ...second, network: undefined }, {
+    domain: "example.org",
+    count: 6,
+    network: undefined,
+    clients: 2,
+    over: false,
+  }, "192.0.2.1 at two nodes is one address");
   const third = ended("192.0.2.3", 1, 2_000);
   assert.deepEqual([third?.clients, third?.over], [3, true]);
   const elsewhere = ended("198.51.100.7", 1, 2_000);
@@ -76,8 +82,14 @@ test("entering and leaving the harvest state is one log line each and counted by
   const { window, ended } = harvestWindowReporting(report);
   ended("192.0.2.1", 6, 0);
   window.tick(WINDOW_MS + 10_000);
-  assert.match(lines[0], /node=mx1 level=warn msg="recipient domain under harvest across the fleet: clients not yet passed are greylisted for it" domain=example\.org bad_recipients=6 threshold=6$/);
-  assert.match(lines[1], /node=mx1 level=info msg="harvest over: recipient domain no longer greylisted for new clients" domain=example\.org bad_recipients=0 duration_ms=\d+$/);
+  assert.match(
+    lines[0],
+    /node=mx1 level=warn msg="recipient domain under harvest across the fleet: clients not yet passed are greylisted for it" domain=example\.org bad_recipients=6 threshold=6$/,
+  );
+  assert.match(
+    lines[1],
+    /node=mx1 level=info msg="harvest over: recipient domain no longer greylisted for new clients" domain=example\.org bad_recipients=0 duration_ms=\d+$/,
+  );
   const rendered = metrics.render();
   assert.match(rendered, /^mxscreen_harvest_changes_total\{state="enter"\} 1$/m);
   assert.match(rendered, /^mxscreen_harvest_changes_total\{state="leave"\} 1$/m);

@@ -9,7 +9,13 @@ const UNDER_HARVEST: GateFacts = { dnsbl: [], harvested: [["example.org", 120]] 
 const START = "HELO client.example\r\nMAIL FROM:<a@example.net>\r\n";
 
 /** Plays `rcpts` after START; every greylist question is answered `verdict`. Greylisting itself is off (MXSCREEN_GREYLIST=false). */
-function play(rcpts: string[], verdict: "pass" | "defer", config: SessionConfig = STRICT, client: ClientInfo = CLIENT, gate = UNDER_HARVEST) {
+function play(
+  rcpts: string[],
+  verdict: "pass" | "defer",
+  config: SessionConfig = STRICT,
+  client: ClientInfo = CLIENT,
+  gate = UNDER_HARVEST,
+) {
   const session = new Session(config, client, 0, gate);
   const replies: string[] = [];
   const asked: string[] = [];
@@ -31,18 +37,29 @@ test("harvest: a client not yet passed is greylisted for a domain under harvest 
   assert.equal(STRICT.checks.greylist, false);
   const deferred = play(["someone@Example.org", "postmaster@example.org"], "defer");
   assert.deepEqual(deferred.asked, ["192.0.2.0/24 <a@example.net> <someone@example.org>"]);
-  assert.deepEqual(deferred.replies, ["451 4.7.1 <someone@Example.org>: Recipient address rejected: Greylisted, try again later\r\n", "250 2.1.5 Ok\r\n"]);
+  assert.deepEqual(deferred.replies, [
+    "451 4.7.1 <someone@Example.org>: Recipient address rejected: Greylisted, try again later\r\n",
+    "250 2.1.5 Ok\r\n",
+  ]);
   assert.deepEqual(deferred.session.facts.findings.map((f) => [f.tag, f.action, f.evidence.domain ?? f.evidence.recipient]), [
     ["HARVEST", "ban", "example.org"],
     ["GREYLIST", "enforce", "someone@Example.org"],
   ]);
   const [verdict, ...also] = sessionFindings({ kind: "new" }, [], deferred.session.facts);
-  assert.deepEqual([verdict.event, verdict.action, verdict.evidence.also], ["GREYLIST", "enforce", "HARVEST"], "never banned for sending to a harvested domain");
+  assert.deepEqual(
+    [verdict.event, verdict.action, verdict.evidence.also],
+    ["GREYLIST", "enforce", "HARVEST"],
+    "never banned for sending to a harvested domain",
+  );
   assert.deepEqual(also.map((f) => f.event), ["HARVEST"], "the harvest is an event row of its own");
 
   const retried = play(["someone@example.org"], "pass");
   assert.deepEqual(retried.replies, ["250 2.1.5 Ok\r\n"]);
-  assert.equal(sessionFindings({ kind: "new" }, [], retried.session.facts)[0].event, "PASS NEW", "a sender that retried is passed as usual");
+  assert.equal(
+    sessionFindings({ kind: "new" }, [], retried.session.facts)[0].event,
+    "PASS NEW",
+    "a sender that retried is passed as usual",
+  );
 });
 
 test("harvest: passed clients, other domains and a domain no longer under harvest are not greylisted; ignore and observe only log", () => {

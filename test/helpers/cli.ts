@@ -11,7 +11,11 @@ export interface CliResult {
 
 /** `mxscreen ARGS` through the launcher on the runtime running the tests, on the store at `dbUrl`; `env` adds to its environment. */
 export function cli(dbUrl: string, args: string[], cwd = tempDir(), env: Record<string, string> = {}): Promise<CliResult> {
-  return run("node", [join(ROOT, "src/cli/launch.mjs"), "--runtime", RUNTIME, "src/cli/mxscreen.ts", ...args], cwd, { MXSCREEN_DB_URL: dbUrl, MXSCREEN_NODE: "cli", ...env });
+  return run("node", [join(ROOT, "src/cli/launch.mjs"), "--runtime", RUNTIME, "src/cli/mxscreen.ts", ...args], cwd, {
+    MXSCREEN_DB_URL: dbUrl,
+    MXSCREEN_NODE: "cli",
+    ...env,
+  });
 }
 
 /** Runs `command` in `cwd` with only PATH, HOME and `env` in its environment; resolves when it exits. */

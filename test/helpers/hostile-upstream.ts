@@ -132,7 +132,10 @@ export class HostileUpstream {
     filler.on("error", () => {});
     this.holder = { child, filler, exited };
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`could not fill the backlog of the never-accepting listener on port ${this.port}`)), 2_000);
+      const timer = setTimeout(
+        () => reject(new Error(`could not fill the backlog of the never-accepting listener on port ${this.port}`)),
+        2_000,
+      );
       filler.once("connect", () => (clearTimeout(timer), resolve()));
     });
   }
@@ -284,7 +287,9 @@ class Conversation {
       case "EHLO":
         this.ehlos++;
         // The EHLO after XCLIENT is the XCLIENT step's own: only the first is the "ehlo" stage.
-        if (this.ehlos === 1) return answer("ehlo", "250-upstream.test.example\r\n250-XCLIENT ADDR PORT NAME HELO PROTO\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+        if (this.ehlos === 1) {
+          return answer("ehlo", "250-upstream.test.example\r\n250-XCLIENT ADDR PORT NAME HELO PROTO\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+        }
         return this.enqueue(() => this.write("250-upstream.test.example\r\n250 8BITMIME\r\n"));
       case "HELO":
         // mxscreen greets with HELO only after XCLIENT, for a client that said HELO.

@@ -49,7 +49,11 @@ export function debianBase(release: string): string {
   mkdirSync(CACHE, { recursive: true });
   const partial = `${tar}.partial`;
   rmSync(partial, { force: true });
-  runOrThrow("mmdebstrap", ["--quiet", "--variant=minbase", "--mode=root", "--format=tar", release, partial], `making the ${release} base with mmdebstrap (Debian's mmdebstrap package)`);
+  runOrThrow(
+    "mmdebstrap",
+    ["--quiet", "--variant=minbase", "--mode=root", "--format=tar", release, partial],
+    `making the ${release} base with mmdebstrap (Debian's mmdebstrap package)`,
+  );
   renameSync(partial, tar);
   return tar;
 }
@@ -60,7 +64,11 @@ export function debianBase(release: string): string {
  * with `capabilities` as its whole bounding set. Every step execs, so the returned command's
  * PID is the program's own.
  */
-export function inRoot(root: string, argv: string[], options: { workdir?: string; user?: string; capabilities?: string[] } = {}): { command: string; args: string[] } {
+export function inRoot(
+  root: string,
+  argv: string[],
+  options: { workdir?: string; user?: string; capabilities?: string[] } = {},
+): { command: string; args: string[] } {
   const privileges = options.user === undefined ? [] : [
     "/usr/bin/setpriv",
     `--reuid=${options.user}`,
@@ -69,7 +77,8 @@ export function inRoot(root: string, argv: string[], options: { workdir?: string
     `--bounding-set=-all${(options.capabilities ?? []).map((c) => `,+${c}`).join("")}`,
     "--inh-caps=-all",
   ];
-  const host = 'root=$1; shift; mount -t proc proc "$root/proc" && exec chroot "$root" /bin/sh -c \'cd "$1" && shift && exec "$@"\' sh "$@"';
+  const host =
+    'root=$1; shift; mount -t proc proc "$root/proc" && exec chroot "$root" /bin/sh -c \'cd "$1" && shift && exec "$@"\' sh "$@"';
   return {
     command: "unshare",
     args: ["--mount", "--propagation", "private", "/bin/sh", "-c", host, "sh", root, options.workdir ?? "/", ...privileges, ...argv],
@@ -103,7 +112,10 @@ export function buildImageRoot(steps: readonly Instruction[], binary: string): I
         break;
       }
       case "RUN":
-        runOrThrow("unshare", inRoot(dir, ["/bin/sh", "-c", step.args], { workdir }).args, `Containerfile:${step.line}: RUN`, { ...env, HOME: "/root" });
+        runOrThrow("unshare", inRoot(dir, ["/bin/sh", "-c", step.args], { workdir }).args, `Containerfile:${step.line}: RUN`, {
+          ...env,
+          HOME: "/root",
+        });
         break;
       case "ENV":
         env = { ...env, ...envPairs(step.args) };

@@ -31,7 +31,9 @@ export class LineLog {
       const waiter = { pattern, resolve: (line: string) => (clearTimeout(timer), resolve(line)) };
       const timer = setTimeout(() => {
         this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        reject(new Error(`no ${this.name} line matching ${pattern} within ${timeoutMs} ms; so far:\n${this.lines.join("\n")}${this.context()}`));
+        reject(
+          new Error(`no ${this.name} line matching ${pattern} within ${timeoutMs} ms; so far:\n${this.lines.join("\n")}${this.context()}`),
+        );
       }, timeoutMs);
       this.waiters.push(waiter);
     });

@@ -49,20 +49,23 @@ export function layOutPostfix(dir, listeners, settings) {
   const maillog = join(dir, "maillog");
   writeFileSync(maillog, "");
   chownSync(maillog, postfixUid, -1);
-  writeFileSync(join(dir, "etc", "main.cf"), [
-    "compatibility_level = 3.6",
-    `queue_directory = ${dir}/queue`,
-    `data_directory = ${dir}/data`,
-    "inet_interfaces = 127.0.0.1",
-    "inet_protocols = ipv4",
-    // No DNS for the smtp client: test and bench traffic must not reach the machine's resolver.
-    "smtp_dns_support_level = disabled",
-    `maillog_file = ${maillog}`,
-    `maillog_file_prefixes = ${dir}`,
-    "alias_maps =",
-    "alias_database =",
-    ...settings,
-  ].join("\n") + "\n");
+  writeFileSync(
+    join(dir, "etc", "main.cf"),
+    [
+      "compatibility_level = 3.6",
+      `queue_directory = ${dir}/queue`,
+      `data_directory = ${dir}/data`,
+      "inet_interfaces = 127.0.0.1",
+      "inet_protocols = ipv4",
+      // No DNS for the smtp client: test and bench traffic must not reach the machine's resolver.
+      "smtp_dns_support_level = disabled",
+      `maillog_file = ${maillog}`,
+      `maillog_file_prefixes = ${dir}`,
+      "alias_maps =",
+      "alias_database =",
+      ...settings,
+    ].join("\n") + "\n",
+  );
   writeFileSync(join(dir, "etc", "master.cf"), [...listeners, ...SERVICES].join("\n") + "\n");
   return maillog;
 }

@@ -26,7 +26,12 @@ export interface PostfixInstance {
  * relays everything to `relayPort` from `bindAddress`, with DNS off: the real MTA a sender
  * would be. `settings`: more main.cf lines (a queue that retries within seconds).
  */
-export async function startPostfix(relayPort: number, bindAddress: string, heloName: string, settings: readonly string[] = []): Promise<PostfixInstance> {
+export async function startPostfix(
+  relayPort: number,
+  bindAddress: string,
+  heloName: string,
+  settings: readonly string[] = [],
+): Promise<PostfixInstance> {
   return await onFreePort((port) =>
     launch([`127.0.0.1:${port} inet n - n - - smtpd`], [
       `myhostname = ${heloName}`,
@@ -67,7 +72,9 @@ export interface UpstreamPostfix extends PostfixInstance {
 export async function startUpstreamPostfix(options: { tls?: { cert: string; key: string } } = {}): Promise<UpstreamPostfix> {
   const [proxyPort, impatientPort, slowPort, xclientOncePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const [tlsPort, oldTlsPort] = options.tls ? [await freePort(), await freePort()] : [0, 0];
-  const tlsOptions = options.tls ? `-o smtpd_tls_security_level=may -o smtpd_tls_cert_file=${options.tls.cert} -o smtpd_tls_key_file=${options.tls.key} -o smtpd_tls_loglevel=1` : "";
+  const tlsOptions = options.tls
+    ? `-o smtpd_tls_security_level=may -o smtpd_tls_cert_file=${options.tls.cert} -o smtpd_tls_key_file=${options.tls.key} -o smtpd_tls_loglevel=1`
+    : "";
   const tls = options.tls
     ? [
       `127.0.0.1:${tlsPort} inet n - n - - smtpd ${tlsOptions}`,

@@ -52,7 +52,11 @@ function tomlValue(text: string, where: string): Value {
   if (text.startsWith("{") && text.endsWith("}")) {
     return Object.fromEntries(splitList(text.slice(1, -1)).map((pair) => tomlPair(pair, where)));
   }
-  throw new Error(`${where}: ${JSON.stringify(text)} is outside the TOML subset read here (strings, integers, booleans, one-line arrays and inline tables)`);
+  throw new Error(
+    `${where}: ${
+      JSON.stringify(text)
+    } is outside the TOML subset read here (strings, integers, booleans, one-line arrays and inline tables)`,
+  );
 }
 
 function tomlPair(text: string, where: string): [string, Value] {
@@ -99,7 +103,11 @@ function yamlScalar(text: string, where: string): Value {
   if (text.startsWith("[") && text.endsWith("]")) return splitList(text.slice(1, -1)).map((item) => yamlScalar(item, where));
   if (/^"([^"\\]|\\.)*"$/.test(text)) return JSON.parse(text) as string;
   if (/^'[^']*'$/.test(text)) return text.slice(1, -1);
-  if (/^[{&*!|>]/.test(text)) throw new Error(`${where}: ${JSON.stringify(text)} is outside the YAML subset read here (block maps and lists, plain and quoted scalars, flow lists)`);
+  if (/^[{&*!|>]/.test(text)) {
+    throw new Error(
+      `${where}: ${JSON.stringify(text)} is outside the YAML subset read here (block maps and lists, plain and quoted scalars, flow lists)`,
+    );
+  }
   return text;
 }
 
@@ -129,7 +137,9 @@ export function parseYaml(text: string, name: string): Value {
       else if (at < lines.length && lines[at].indent > indent) map[match[1]] = block(lines[at].indent);
       else map[match[1]] = null;
     }
-    if (at < lines.length && lines[at].indent > indent) throw new Error(`${lines[at].where}: indented deeper than the line before it allows`);
+    if (at < lines.length && lines[at].indent > indent) {
+      throw new Error(`${lines[at].where}: indented deeper than the line before it allows`);
+    }
     return map;
   };
   const value = block(0);
@@ -163,7 +173,11 @@ export function parseContainerfile(text: string): Instruction[] {
 
 /** `ENV A=1 B="2"` (several pairs, optional quotes) as a record. */
 export function envPairs(args: string): Record<string, string> {
-  return Object.fromEntries([...args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)/g)].map(([, key, value]) => [key, value.startsWith('"') ? JSON.parse(value) : value]));
+  return Object.fromEntries(
+    [...args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)/g)].map((
+      [, key, value],
+    ) => [key, value.startsWith('"') ? JSON.parse(value) : value]),
+  );
 }
 
 /** A systemd unit: each section's settings, a key set twice keeping every value in order. */

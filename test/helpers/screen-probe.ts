@@ -15,7 +15,11 @@ export async function becomes(server: RunningServer, source: string, expected: s
   for (;;) {
     const got = await firstWords(server, source);
     if (got === expected) return Date.now() - started;
-    if (Date.now() - started > withinMs) throw new Error(`${source} still gets ${JSON.stringify(got)} from ${server.port} after ${withinMs} ms, not ${JSON.stringify(expected)}`);
+    if (Date.now() - started > withinMs) {
+      throw new Error(
+        `${source} still gets ${JSON.stringify(got)} from ${server.port} after ${withinMs} ms, not ${JSON.stringify(expected)}`,
+      );
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }

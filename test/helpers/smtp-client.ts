@@ -18,10 +18,12 @@ export class RawClient {
       for (const wake of this.waiters.splice(0)) wake();
     });
     socket.on("error", () => {});
-    this.closed = new Promise((resolve) => socket.on("close", () => {
-      for (const wake of this.waiters.splice(0)) wake();
-      resolve();
-    }));
+    this.closed = new Promise((resolve) =>
+      socket.on("close", () => {
+        for (const wake of this.waiters.splice(0)) wake();
+        resolve();
+      })
+    );
     onCleanup(() => socket.destroy());
   }
 

@@ -34,7 +34,9 @@ export async function startSqld(options: { auth?: boolean } = {}): Promise<Runni
   let stderr = "";
   const launch = async () => {
     const authArgs = auth ? ["--auth-jwt-key-file", auth.keyFile] : [];
-    child = spawn(SQLD, ["--http-listen-addr", `127.0.0.1:${port}`, "--db-path", dataDir, "--no-welcome", ...authArgs], { stdio: ["ignore", "ignore", "pipe"] });
+    child = spawn(SQLD, ["--http-listen-addr", `127.0.0.1:${port}`, "--db-path", dataDir, "--no-welcome", ...authArgs], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr += d);
     exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
     const deadline = Date.now() + 10_000;

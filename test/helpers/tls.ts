@@ -7,7 +7,22 @@ export function makeCertificate(commonName: string, dir = tempDir(), altNames: r
   const cert = join(dir, `${commonName}.crt`);
   const key = join(dir, `${commonName}.key`);
   const san = altNames.length === 0 ? [] : ["-addext", `subjectAltName=${altNames.join(",")}`];
-  const result = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", `/CN=${commonName}`, ...san], { encoding: "utf8" });
+  const result = spawnSync("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+    "-days",
+    "2",
+    "-subj",
+    `/CN=${commonName}`,
+    ...san,
+  ], { encoding: "utf8" });
   if (result.status !== 0) throw new Error(`openssl could not make a certificate: ${result.stderr ?? result.error?.message}`);
   return { cert, key };
 }
@@ -15,7 +30,17 @@ export function makeCertificate(commonName: string, dir = tempDir(), altNames: r
 /** `openssl s_client -starttls smtp`: what a real TLS client negotiated, and the server's answers inside TLS. */
 export function sClient(port: number, extra: string[], input: string, timeoutMs = 10_000): Promise<string> {
   return new Promise((resolve) => {
-    const child = spawn("openssl", ["s_client", "-starttls", "smtp", "-connect", `127.0.0.1:${port}`, "-servername", "mx.test.example", "-ign_eof", ...extra], { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn("openssl", [
+      "s_client",
+      "-starttls",
+      "smtp",
+      "-connect",
+      `127.0.0.1:${port}`,
+      "-servername",
+      "mx.test.example",
+      "-ign_eof",
+      ...extra,
+    ], { stdio: ["pipe", "pipe", "pipe"] });
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => out += d);
     child.stderr.setEncoding("utf8").on("data", (d: string) => out += d);

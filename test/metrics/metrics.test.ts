@@ -40,5 +40,9 @@ test("the timeline keeps per-minute verdicts for the last hour only", () => {
   assert.deepEqual(hour[58].verdicts, { pregreet: 1 });
   assert.deepEqual(hour[59].verdicts, { "pass-new": 1, "helo-syntax": 1 });
   assert.deepEqual([hour[58].letThrough, hour[59].letThrough], [{}, { "helo-syntax": 1 }]);
-  assert.deepEqual(m.lastHour(t0 + 60 * 60_000).flatMap((h) => Object.keys(h.verdicts)), ["pass-new", "helo-syntax"], "the minute an hour back has gone");
+  assert.deepEqual(
+    m.lastHour(t0 + 60 * 60_000).flatMap((h) => Object.keys(h.verdicts)),
+    ["pass-new", "helo-syntax"],
+    "the minute an hour back has gone",
+  );
 });

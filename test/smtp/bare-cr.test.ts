@@ -15,7 +15,11 @@ test("bare CR in message content, by default: the message is refused with 550 5.
     for (const split of [whole, byteByByte]) {
       const { replies, messages, outputs, session } = play(split(input));
       assert.equal(messages.length, 0, JSON.stringify(input));
-      assert.match(replies, /354 [^\n]*\n550 5\.5\.2 Error: bare <CR> received in message content\r\n221 2\.0\.0 Bye\r\n$/, `${split.name}: ${JSON.stringify(input)}`);
+      assert.match(
+        replies,
+        /354 [^\n]*\n550 5\.5\.2 Error: bare <CR> received in message content\r\n221 2\.0\.0 Bye\r\n$/,
+        `${split.name}: ${JSON.stringify(input)}`,
+      );
       assert.ok(outputs.some((o) => o.type === "message-abort"));
       assert.equal(session.facts.end, "quit");
     }

@@ -9,7 +9,8 @@ const encoder = new TextEncoder();
 const EHLO = "EHLO client.example\r\n";
 const ENVELOPE = "MAIL FROM:<sender@example.net>\r\nRCPT TO:<someone@example.org>\r\n";
 /** Replies up to the RCPT's, as this configuration (the spool) gives them. */
-const BEFORE = "250-mx.test.example Hello client.example [192.0.2.1]\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n" +
+const BEFORE =
+  "250-mx.test.example Hello client.example [192.0.2.1]\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n" +
   "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n";
 
 /** Two chunks cut inside a line and between its CR and LF; dots are only content in BDAT (no stuffing), a lone dot too. */
@@ -30,7 +31,13 @@ test("BDAT: chunks cut anywhere make one message, their dots untouched; each chu
 
 test("BDAT: a last line without its line end gets CRLF; BDAT 0 LAST ends a message; a chunk sent with its command is no pipelining", () => {
   // STRICT: the pipelining check enforces; the chunk in the command's read is part of the command.
-  const played = play([encoder.encode(EHLO), encoder.encode(ENVELOPE.split("\r\n")[0] + "\r\n"), encoder.encode(ENVELOPE.split("\r\n")[1] + "\r\n"), encoder.encode("BDAT 7\r\nno line"), encoder.encode("BDAT 0 LAST\r\n")], STRICT);
+  const played = play([
+    encoder.encode(EHLO),
+    encoder.encode(ENVELOPE.split("\r\n")[0] + "\r\n"),
+    encoder.encode(ENVELOPE.split("\r\n")[1] + "\r\n"),
+    encoder.encode("BDAT 7\r\nno line"),
+    encoder.encode("BDAT 0 LAST\r\n"),
+  ], STRICT);
   assert.equal(played.replies, `${BEFORE}250 2.0.0 7 octets received\r\n250 2.0.0 Ok: queued as Q1\r\n`);
   assert.deepEqual(played.messages, ["no line\r\n"]);
   assert.deepEqual(played.session.facts.findings, []);
@@ -54,7 +61,10 @@ test("BDAT out of sequence, DATA or RCPT between chunks, a message past the size
 });
 
 test("BDAT: not offered after HELO (502, as before), a size that is no number closes the connection (its chunk cannot be found)", () => {
-  assert.match(play(lineByLine(`HELO client.example\r\n${ENVELOPE}BDAT 4 LAST\r\n`)).replies, /502 5\.5\.1 Error: BDAT not implemented\r\n$/);
+  assert.match(
+    play(lineByLine(`HELO client.example\r\n${ENVELOPE}BDAT 4 LAST\r\n`)).replies,
+    /502 5\.5\.1 Error: BDAT not implemented\r\n$/,
+  );
   const bad = play(lineByLine(`${EHLO}${ENVELOPE}BDAT lots\r\n`));
   assert.match(bad.replies, /501 5\.5\.4 Syntax: BDAT size \[LAST\]\r\n$/);
   assert.equal(bad.session.closed, true);
@@ -69,14 +79,22 @@ test("BDAT relayed: the upstream is asked DATA, its 354 is not the client's, the
     for (const o of out) {
       outputs.push(o);
       if (o.type === "lookup-mail-domain") handle(session.resolved({ status: "ok", records: ["mx"], ttl: 0 }, 1));
-      if (o.type === "upstream") handle(session.upstreamReplied(o.command === "DATA" ? { code: 354, text: "354 go on\r\n" } : { code: 250, text: "250 2.0.0 Ok\r\n" }, 1));
+      if (o.type === "upstream") {
+        handle(
+          session.upstreamReplied(o.command === "DATA" ? { code: 354, text: "354 go on\r\n" } : { code: 250, text: "250 2.0.0 Ok\r\n" }, 1),
+        );
+      }
       if (o.type === "message-end") handle(session.delivered({ ok: true, id: "UP1", reply: "250 2.0.0 Ok: queued as UP1\r\n" }, 1));
     }
   };
   for (const chunk of lineByLine(`${EHLO}${ENVELOPE}`)) handle(session.receive(chunk, 1));
   handle(session.receive(encoder.encode("BDAT 8\r\n.dot\r\nab"), 1));
   handle(session.receive(encoder.encode("BDAT 3 LAST\r\nc\r\n"), 1));
-  assert.deepEqual(outputs.flatMap((o) => (o.type === "upstream" ? [o.command] : [])), ["MAIL FROM:<sender@example.net>", "RCPT TO:<someone@example.org>", "DATA"]);
+  assert.deepEqual(outputs.flatMap((o) => (o.type === "upstream" ? [o.command] : [])), [
+    "MAIL FROM:<sender@example.net>",
+    "RCPT TO:<someone@example.org>",
+    "DATA",
+  ]);
   const data = new TextDecoder().decode(Uint8Array.from(outputs.flatMap((o) => (o.type === "message-data" ? [...o.bytes] : []))));
   assert.equal(data, ".dot\r\nabc\r\n", "unstuffed content: the upstream side stuffs it for DATA");
   assert.match(replies(), /250 2\.0\.0 Ok\r\n250 2\.0\.0 8 octets received\r\n250 2\.0\.0 Ok: queued as UP1\r\n$/);

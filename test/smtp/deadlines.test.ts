@@ -36,7 +36,7 @@ test("each complete line restarts the deadline, whether lines come one per read,
     const text = "NOOP\r\nNOOP\r\n";
     const chunks = split === "whole" ? [text] : split === "lines" ? ["NOOP\r\n", "NOOP\r\n"] : [...text];
     let now = 0;
-    for (const chunk of chunks) session.receive(enc(chunk), (now += 10));
+    for (const chunk of chunks) session.receive(enc(chunk), now += 10);
     assert.equal(session.deadline, now + TIMEOUT, split);
     assert.deepEqual(session.tick(now + TIMEOUT - 1), [], split);
     session.receive(enc("NO"), now + TIMEOUT - 1);
@@ -53,7 +53,10 @@ test("inside DATA each content line must be complete within the data timeout of 
   assert.equal(session.deadline, 200_000 + CONFIG.dataTimeoutMs);
   const gap = 30_000;
   const { closedAt, outputs } = drip(session, "x".repeat(100), 200_000 + gap, gap);
-  assert.ok(closedAt !== undefined && closedAt >= 200_000 + CONFIG.dataTimeoutMs && closedAt < 200_000 + CONFIG.dataTimeoutMs + gap, `closed at ${closedAt}`);
+  assert.ok(
+    closedAt !== undefined && closedAt >= 200_000 + CONFIG.dataTimeoutMs && closedAt < 200_000 + CONFIG.dataTimeoutMs + gap,
+    `closed at ${closedAt}`,
+  );
   assert.equal(outputs.filter((o) => o.type === "message-abort").length, 1);
   assert.match(replies(outputs)[0], /^421 4\.4\.2 /);
 });

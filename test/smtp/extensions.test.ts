@@ -6,7 +6,8 @@ import { test } from "../harness.ts";
 import { CLIENT, CONFIG, lineByLine, play, transcript } from "./transcript.ts";
 
 const RELAY = { ...CONFIG, relay: true, acceptDomains: [] };
-const POSTFIX_EHLO = "250-upstream.test.example\r\n250-PIPELINING\r\n250-SIZE 52428800\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n";
+const POSTFIX_EHLO =
+  "250-upstream.test.example\r\n250-PIPELINING\r\n250-SIZE 52428800\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n";
 
 /**
  * A relayed session whose upstream offers what `ehlo` says: every line is sent as its own read,
@@ -33,7 +34,12 @@ function relayed(lines: string, ehlo = POSTFIX_EHLO) {
 
 test("EHLO keywords of an upstream: 8BITMIME, SMTPUTF8 and DSN are what it offers, the greeting line aside", () => {
   assert.deepEqual(extensionsOf(ehloKeywordsOf(POSTFIX_EHLO)), { eightBitMime: true, smtputf8: true, dsn: true, chunking: true });
-  assert.deepEqual(extensionsOf(ehloKeywordsOf("250-DSN.example Hello\r\n250 SIZE 10\r\n")), { eightBitMime: false, smtputf8: false, dsn: false, chunking: false });
+  assert.deepEqual(extensionsOf(ehloKeywordsOf("250-DSN.example Hello\r\n250 SIZE 10\r\n")), {
+    eightBitMime: false,
+    smtputf8: false,
+    dsn: false,
+    chunking: false,
+  });
 });
 
 test("relay: SMTPUTF8 and DSN are offered when the upstream offers them, and their parameters passed on as the client wrote them", () => {
@@ -43,7 +49,10 @@ test("relay: SMTPUTF8 and DSN are offered when the upstream offers them, and the
       "RCPT TO:<someone@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;someone+40example.org\r\n" +
       "RCPT TO:<ünïcode@example.org> NOTIFY=never\r\n",
   );
-  assert.match(replies, /^250-mx\.test\.example Hello client\.example \[192\.0\.2\.1\]\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n/);
+  assert.match(
+    replies,
+    /^250-mx\.test\.example Hello client\.example \[192\.0\.2\.1\]\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n/,
+  );
   assert.deepEqual(asked, [
     "MAIL FROM:<jöe@exämple.net> SIZE=120 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ+2B314159",
     "RCPT TO:<someone@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;someone+40example.org",
@@ -55,7 +64,8 @@ test("relay: an upstream without SMTPUTF8 or DSN, or not yet reached, gets neith
   for (const ehlo of ["250-upstream\r\n250 SIZE 1000\r\n", undefined]) {
     const session = new Session(RELAY, CLIENT, 0);
     if (ehlo !== undefined) session.learnUpstreamExtensions(extensionsOf(ehloKeywordsOf(ehlo)));
-    const replies = session.receive(new TextEncoder().encode("EHLO client.example\r\n"), 1).map((o) => (o.type === "reply" ? o.text : "")).join("");
+    const replies = session.receive(new TextEncoder().encode("EHLO client.example\r\n"), 1).map((o) => (o.type === "reply" ? o.text : ""))
+      .join("");
     assert.doesNotMatch(replies, /SMTPUTF8|DSN/, `${ehlo}: ${replies}`);
   }
   const t = transcript(`
@@ -106,7 +116,11 @@ test("parameters: bad values get 501, a UTF-8 recipient needs SMTPUTF8 on its MA
     S: 501 5.5.4 Bad ORCPT parameter syntax: someone@example.org
   `);
   assert.equal(relayed(t.client).replies, t.server);
-  const latin1 = Uint8Array.from([...new TextEncoder().encode("EHLO c.example\r\nMAIL FROM:<j"), 0xf6, ...new TextEncoder().encode("e@example.net> SMTPUTF8\r\n")]);
+  const latin1 = Uint8Array.from([
+    ...new TextEncoder().encode("EHLO c.example\r\nMAIL FROM:<j"),
+    0xf6,
+    ...new TextEncoder().encode("e@example.net> SMTPUTF8\r\n"),
+  ]);
   const session = new Session(RELAY, CLIENT, 0);
   session.learnUpstreamExtensions(extensionsOf(ehloKeywordsOf(POSTFIX_EHLO)));
   const replies = session.receive(latin1, 1).map((o) => (o.type === "reply" ? o.text : "")).join("");
@@ -114,7 +128,11 @@ test("parameters: bad values get 501, a UTF-8 recipient needs SMTPUTF8 on its MA
 });
 
 test("spool: SMTPUTF8 is offered and a UTF-8 envelope spooled as it came; DSN is not offered (the spool sends none)", () => {
-  const played = play(lineByLine("EHLO client.example\r\nMAIL FROM:<jöe@example.net> SMTPUTF8\r\nRCPT TO:<ü@example.org>\r\nDATA\r\nSubject: ü\r\n\r\nbody\r\n.\r\nMAIL FROM:<a@example.net> RET=FULL\r\n"));
+  const played = play(
+    lineByLine(
+      "EHLO client.example\r\nMAIL FROM:<jöe@example.net> SMTPUTF8\r\nRCPT TO:<ü@example.org>\r\nDATA\r\nSubject: ü\r\n\r\nbody\r\n.\r\nMAIL FROM:<a@example.net> RET=FULL\r\n",
+    ),
+  );
   assert.match(played.replies, /250-SMTPUTF8\r\n/);
   assert.doesNotMatch(played.replies, /DSN/);
   assert.match(played.replies, /250 2\.0\.0 Ok: queued as Q1\r\n555 5\.5\.4 Unsupported option: RET\r\n$/);

@@ -54,7 +54,10 @@ test("stutter: a new client's EHLO reply comes in two parts, the final line afte
   c.send("EHLO client.example\r\n");
   const reply = c.last() as Paced;
   assert.equal(reply.type, "paced-reply");
-  assert.equal(reply.head, "250-mx.test.example Hello client.example [192.0.2.1]\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n");
+  assert.equal(
+    reply.head,
+    "250-mx.test.example Hello client.example [192.0.2.1]\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n",
+  );
   assert.equal(reply.final, "250 ENHANCEDSTATUSCODES\r\n");
   assert.deepEqual([reply.stutterMs, reply.tarpitMs], [500, 0]);
 });

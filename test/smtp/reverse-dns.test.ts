@@ -53,7 +53,10 @@ test("an answer before DATA means no wait; without start() nothing is awaited, a
   assert.deepEqual(begun(early.receive(new TextEncoder().encode(`${ENVELOPE}DATA\r\n`), 1)).map((e) => e.reverseDns), [PASS]);
   const unasked = new Session(CONFIG, CLIENT, 0);
   assert.equal(begun(unasked.receive(new TextEncoder().encode(`${ENVELOPE}DATA\r\n`), 1)).length, 1);
-  assert.throws(() => new Session(CONFIG, CLIENT, 0).learnReverseDns(PASS), /learnReverseDns\(\) called with the reverse DNS unasked: it was not asked for/);
+  assert.throws(
+    () => new Session(CONFIG, CLIENT, 0).learnReverseDns(PASS),
+    /learnReverseDns\(\) called with the reverse DNS unasked: it was not asked for/,
+  );
   assert.throws(() => early.learnReverseDns(PASS), /the reverse DNS known/, "answered twice");
 });
 

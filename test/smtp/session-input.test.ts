@@ -5,7 +5,8 @@ import { test } from "../harness.ts";
 import { CLIENT, CONFIG } from "./transcript.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
-const replies = (outputs: Output[]) => outputs.flatMap((o) => (o.type === "reply" ? [o.text] : o.type === "close" ? ["<close>"] : [])).join("");
+const replies = (outputs: Output[]) =>
+  outputs.flatMap((o) => (o.type === "reply" ? [o.text] : o.type === "close" ? ["<close>"] : [])).join("");
 const RELAY = { ...CONFIG, relay: true };
 
 function inData(config = CONFIG): Session {
@@ -49,7 +50,11 @@ test("a session waiting for DNS is not reading; input past MAX_WAITING_INPUT get
   let outputs: Output[] = [];
   for (let sent = 0; sent <= MAX_WAITING_INPUT && !session.closed; sent += chunk.length) outputs = session.receive(chunk, 2);
   assert.match(replies(outputs), /^421 4\.7\.0 .*too much input.*\r\n<close>$/);
-  assert.deepEqual(session.resolved({ status: "ok", records: ["mx.slow.example"], ttl: 60 }, 3), [], "a late answer to a closed session is dropped");
+  assert.deepEqual(
+    session.resolved({ status: "ok", records: ["mx.slow.example"], ttl: 60 }, 3),
+    [],
+    "a late answer to a closed session is dropped",
+  );
 });
 
 test("answers that arrive after the client went away are dropped, never thrown", () => {
@@ -69,7 +74,13 @@ test("a refused MAIL, RCPT or message is a refused fact with its envelope and re
   session.receive(bytes("HELO client.example\r\nMAIL FROM:<>\r\n"), 1);
   const outputs = session.receive(bytes("RCPT TO:<b@elsewhere.example>\r\n"), 1);
   const refused = outputs.filter((o) => o.type === "refused");
-  assert.deepEqual(refused, [{ type: "refused", stage: "RCPT", from: "", to: "b@elsewhere.example", reply: "554 5.7.1 <b@elsewhere.example>: Relay access denied" }]);
+  assert.deepEqual(refused, [{
+    type: "refused",
+    stage: "RCPT",
+    from: "",
+    to: "b@elsewhere.example",
+    reply: "554 5.7.1 <b@elsewhere.example>: Relay access denied",
+  }]);
   assert.deepEqual(session.receive(bytes("RCPT TO:<b@example.org>\r\n"), 2).filter((o) => o.type === "refused"), []);
   assert.deepEqual(session.tick(10_000_000).filter((o) => o.type === "refused"), [], "the timeout's 421 refuses no command");
 });

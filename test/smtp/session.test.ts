@@ -167,7 +167,9 @@ test("SIZE over the limit is refused at MAIL, and a message over it at the end o
   const declared = play(whole("EHLO c.example\r\nMAIL FROM:<a@example.net> SIZE=5000\r\n"));
   assert.match(declared.replies, /552 5\.3\.4 Message size exceeds fixed limit\r\n$/);
   const body = "x".repeat(100) + "\r\n";
-  const big = play(whole(`EHLO c.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n${body.repeat(20)}.\r\nNOOP\r\n`));
+  const big = play(
+    whole(`EHLO c.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n${body.repeat(20)}.\r\nNOOP\r\n`),
+  );
   assert.match(big.replies, /354 [^\n]*\n552 5\.3\.4 Message size exceeds fixed limit\r\n250 2\.0\.0 Ok\r\n$/);
   assert.equal(big.messages.length, 0);
   assert.ok(big.outputs.some((o) => o.type === "message-abort"));
@@ -184,7 +186,8 @@ test("only CRLF.CRLF ends DATA: a dot after a bare LF is content (SMTP smuggling
 });
 
 test("a temporary delivery failure gives 451 and the session can try again", () => {
-  const input = "HELO c.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nhi\r\n.\r\nMAIL FROM:<a@example.net>\r\n";
+  const input =
+    "HELO c.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nhi\r\n.\r\nMAIL FROM:<a@example.net>\r\n";
   const { replies } = play(whole(input), CONFIG, () => ({ ok: false, temporary: true, reason: "spool write failed" }));
   assert.match(replies, /451 4\.3\.0 Error: spool write failed, try again later\r\n250 2\.1\.0 Ok\r\n$/);
 });
@@ -270,7 +273,10 @@ test("STARTTLS: offered only with a certificate; 220, then nothing pipelined aft
 
 test("STARTTLS with an argument is 501, inside a transaction 503, and a failed handshake ends the session", () => {
   assert.match(play(whole("EHLO c.example\r\nSTARTTLS now\r\n"), TLS).replies, /501 5\.5\.4 Syntax: STARTTLS\r\n$/);
-  assert.match(play(whole("EHLO c.example\r\nMAIL FROM:<a@example.net>\r\nSTARTTLS\r\n"), TLS).replies, /503 5\.5\.1 Error: STARTTLS in the middle of a mail transaction\r\n$/);
+  assert.match(
+    play(whole("EHLO c.example\r\nMAIL FROM:<a@example.net>\r\nSTARTTLS\r\n"), TLS).replies,
+    /503 5\.5\.1 Error: STARTTLS in the middle of a mail transaction\r\n$/,
+  );
   const session = new Session(TLS, CLIENT, 0);
   session.receive(new TextEncoder().encode("STARTTLS\r\n"), 0);
   assert.deepEqual(session.tlsStarted(false, 1), [{ type: "close" }]);

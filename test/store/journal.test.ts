@@ -14,7 +14,18 @@ function listChange(id: string, row: Record<string, unknown>) {
   return JSON.stringify({
     id,
     table: "list_changes",
-    row: { kind: "ban", prefix: "192.0.2.9/32", op: "set", created_at: Date.now(), expires_at: null, node: "a", check_id: "pregreet", reason: "PREGREET", evidence: null, ...row },
+    row: {
+      kind: "ban",
+      prefix: "192.0.2.9/32",
+      op: "set",
+      created_at: Date.now(),
+      expires_at: null,
+      node: "a",
+      check_id: "pregreet",
+      reason: "PREGREET",
+      evidence: null,
+      ...row,
+    },
   });
 }
 
@@ -28,7 +39,7 @@ test("journal replay: good lines land; an injected allow, an SQL column name, ga
     listChange("good-1", {}),
     listChange("injected-allow", { kind: "allow", prefix: "0.0.0.0/0", created_at: FAR_FUTURE, reason: "let me in" }),
     JSON.stringify({ id: "sql-column", table: "list_changes", row: { ...withoutEvidence, [sqlKey]: null } }),
-    JSON.stringify({ id: "extra", table: "list_changes", row: { ...JSON.parse(listChange("x", {})).row, "x\"\nlevel=info msg=forged": 1 } }),
+    JSON.stringify({ id: "extra", table: "list_changes", row: { ...JSON.parse(listChange("x", {})).row, 'x"\nlevel=info msg=forged': 1 } }),
     '{"id":"cut-short","table":"events","row":{"at":17',
     "garbage \u0000\u001b[31m not json",
     JSON.stringify({ id: "unknown-table", table: "sqlite_master", row: {} }),
@@ -37,7 +48,20 @@ test("journal replay: good lines land; an injected allow, an SQL column name, ga
     listChange("bad-kind", { kind: "root" }),
     listChange("bad-prefix", { prefix: "192.0.2.300/32" }),
     listChange("bad-expiry", { expires_at: Date.now() + 100_000_000 * 86_400_000 }),
-    JSON.stringify({ id: "good-event", table: "events", row: { at: Date.now(), node: "a", client_ip: "192.0.2.9", client_port: 4000, event: "PREGREET", check_id: "pregreet", action: "ban", evidence: "{}" } }),
+    JSON.stringify({
+      id: "good-event",
+      table: "events",
+      row: {
+        at: Date.now(),
+        node: "a",
+        client_ip: "192.0.2.9",
+        client_port: 4000,
+        event: "PREGREET",
+        check_id: "pregreet",
+        action: "ban",
+        evidence: "{}",
+      },
+    }),
     listChange("good-2", { prefix: "198.51.100.0/24" }),
   ];
   writeFileSync(journal, lines.join("\n") + "\n");
@@ -72,7 +96,10 @@ test("journal replay: good lines land; an injected allow, an SQL column name, ga
       [12, /list_changes\.expires_at is not a valid date/],
     ] as const
   ) {
-    assert.ok(skipped.some((e) => e.includes(`queue.jsonl line ${line} skipped`) && why.test(e)), `line ${line}: ${why}\n${skipped.join("\n")}`);
+    assert.ok(
+      skipped.some((e) => e.includes(`queue.jsonl line ${line} skipped`) && why.test(e)),
+      `line ${line}: ${why}\n${skipped.join("\n")}`,
+    );
   }
   const logged: string[] = [];
   const logger = createLogger("text", "a", (l) => logged.push(l));
@@ -96,7 +123,18 @@ test("a verdict's writes made together are in the journal when the call returns,
   assert.equal(await store.flush(5_000), true);
   await store.close();
   const [ban] = await query(url, "SELECT prefix, expires_at, check_id, evidence, typeof(created_at) AS created FROM list_changes");
-  assert.deepEqual({ ...ban, evidence: JSON.parse(String(ban.evidence)) }, { prefix: "192.0.2.7/32", expires_at: null, check_id: "pregreet", evidence: { sent }, created: "integer" });
+  assert.deepEqual({ ...ban, evidence: JSON.parse(String(ban.evidence)) }, {
+    prefix: "192.0.2.7/32",
+    expires_at: null,
+    check_id: "pregreet",
+    evidence: { sent },
+    created: "integer",
+  });
   const [event] = await query(url, "SELECT client_port, typeof(client_port) AS port, check_id, evidence FROM events");
-  assert.deepEqual({ ...event, evidence: JSON.parse(String(event.evidence)) }, { client_port: 4000, port: "integer", check_id: null, evidence: { sent } });
+  assert.deepEqual({ ...event, evidence: JSON.parse(String(event.evidence)) }, {
+    client_port: 4000,
+    port: "integer",
+    check_id: null,
+    evidence: { sent },
+  });
 });

@@ -27,14 +27,46 @@ test("a list file: addresses and prefixes with reasons, comments and blank lines
     { type: "entry", line: 6, address: "203.0.113.0/24", list: "ban", reason: undefined },
     { type: "entry", line: 7, address: "2001:db8::/32", list: "allow", reason: "our partner" },
     { type: "entry", line: 8, address: "2001:db8:1::1", list: "ban", reason: "spam continued reason" },
-    { type: "refused", line: 10, text: "192.0.2.1/24 reject", error: "192.0.2.1/24 has host bits set beyond its prefix length (Postfix skips such a line too): write 192.0.2.0/24" },
-    { type: "refused", line: 11, text: "192.0.2.128/25 dunno", error: "dunno has no equivalent in a list (there is no first-match order); leave the line out, or make it a permit" },
-    { type: "refused", line: 12, text: "!192.0.2.0/24 reject", error: "Postfix's !pattern and if/endif have no equivalent in a list (allow always wins over a ban): write the entries they mean as plain lines" },
-    { type: "refused", line: 13, text: "if 10.0.0.0/8", error: "Postfix's !pattern and if/endif have no equivalent in a list (allow always wins over a ban): write the entries they mean as plain lines" },
-    { type: "refused", line: 14, text: "endif", error: "Postfix's !pattern and if/endif have no equivalent in a list (allow always wins over a ban): write the entries they mean as plain lines" },
+    {
+      type: "refused",
+      line: 10,
+      text: "192.0.2.1/24 reject",
+      error: "192.0.2.1/24 has host bits set beyond its prefix length (Postfix skips such a line too): write 192.0.2.0/24",
+    },
+    {
+      type: "refused",
+      line: 11,
+      text: "192.0.2.128/25 dunno",
+      error: "dunno has no equivalent in a list (there is no first-match order); leave the line out, or make it a permit",
+    },
+    {
+      type: "refused",
+      line: 12,
+      text: "!192.0.2.0/24 reject",
+      error:
+        "Postfix's !pattern and if/endif have no equivalent in a list (allow always wins over a ban): write the entries they mean as plain lines",
+    },
+    {
+      type: "refused",
+      line: 13,
+      text: "if 10.0.0.0/8",
+      error:
+        "Postfix's !pattern and if/endif have no equivalent in a list (allow always wins over a ban): write the entries they mean as plain lines",
+    },
+    {
+      type: "refused",
+      line: 14,
+      text: "endif",
+      error:
+        "Postfix's !pattern and if/endif have no equivalent in a list (allow always wins over a ban): write the entries they mean as plain lines",
+    },
     { type: "entry", line: 15, address: "192.0.2.9", list: undefined, reason: undefined },
   ]);
-  assert.deepEqual([...readListFile("192.0.2.1\n", 20_001)].map((l) => l.line), [20_001], "a piece of a longer file keeps its line numbers");
+  assert.deepEqual(
+    [...readListFile("192.0.2.1\n", 20_001)].map((l) => l.line),
+    [20_001],
+    "a piece of a longer file keeps its line numbers",
+  );
 });
 
 test("decision feeds: entries, CrowdSec decisions with Go durations and scopes, and CrowdSec's stream with its deletions", () => {
@@ -54,7 +86,14 @@ test("decision feeds: entries, CrowdSec decisions with Go durations and scopes, 
   });
   assert.ok(!("error" in stream));
   assert.deepEqual(stream.add.slice(0, 2), [
-    { type: "entry", line: 1, address: "198.51.100.7", list: undefined, reason: "crowdsecurity/ssh-bf", ttl: `${(3 * 3600 + 59 * 60 + 58.5) * 1000}ms` },
+    {
+      type: "entry",
+      line: 1,
+      address: "198.51.100.7",
+      list: undefined,
+      reason: "crowdsecurity/ssh-bf",
+      ttl: `${(3 * 3600 + 59 * 60 + 58.5) * 1000}ms`,
+    },
     { type: "entry", line: 2, address: "203.0.113.0/24", list: undefined, reason: undefined, ttl: `${720 * 3_600_000}ms` },
   ]);
   assert.deepEqual(stream.add.slice(2).map((l) => l.type === "refused" && [l.line, l.error]), [

@@ -14,9 +14,18 @@ test("a client is judged by the strongest evidence: DNSWL, then a ban or DNSBL l
   assert.deepEqual(judge(NOTHING, now, HOUR), { kind: "unknown", reason: "no-evidence" });
   assert.deepEqual(judge({ ...NOTHING, tempfailAt: now - HOUR + 1 }, now, HOUR), { kind: "unknown", reason: "retry-pending" });
   assert.deepEqual(judge({ ...NOTHING, tempfailAt: now - HOUR }, now, HOUR), { kind: "bot", reason: "no-retry" });
-  assert.deepEqual(judge({ ...NOTHING, tempfailAt: now - 5 * HOUR, deliveredAfterTempfail: true }, now, HOUR), { kind: "legitimate", reason: "retried" });
-  assert.deepEqual(judge({ ...NOTHING, tempfailAt: now - 5 * HOUR, passedAfter: true }, now, HOUR), { kind: "legitimate", reason: "clean-pass" });
-  assert.deepEqual(judge({ ...NOTHING, convicted: true, deliveredAfterTempfail: true, tempfailAt: 0 }, now, HOUR), { kind: "bot", reason: "convicted" });
+  assert.deepEqual(judge({ ...NOTHING, tempfailAt: now - 5 * HOUR, deliveredAfterTempfail: true }, now, HOUR), {
+    kind: "legitimate",
+    reason: "retried",
+  });
+  assert.deepEqual(judge({ ...NOTHING, tempfailAt: now - 5 * HOUR, passedAfter: true }, now, HOUR), {
+    kind: "legitimate",
+    reason: "clean-pass",
+  });
+  assert.deepEqual(judge({ ...NOTHING, convicted: true, deliveredAfterTempfail: true, tempfailAt: 0 }, now, HOUR), {
+    kind: "bot",
+    reason: "convicted",
+  });
   assert.deepEqual(judge({ ...NOTHING, dnswl: true, convicted: true }, now, HOUR), { kind: "legitimate", reason: "dnswl" });
 });
 
@@ -56,8 +65,15 @@ async function store(): Promise<Store> {
 test("from the events table: hits of checks in ignore or observe, joined with what each client did next on any node", async () => {
   const s = await store();
   const t0 = Date.now() - 10 * HOUR;
-  const event = (at: number, node: string, ip: string, event: string, check: string, action: string, evidence: Record<string, unknown> = {}) =>
-    s.recordEvent({ at, clientIp: ip, clientPort: 25, event, check, action, evidence: { ...evidence } });
+  const event = (
+    at: number,
+    node: string,
+    ip: string,
+    event: string,
+    check: string,
+    action: string,
+    evidence: Record<string, unknown> = {},
+  ) => s.recordEvent({ at, clientIp: ip, clientPort: 25, event, check, action, evidence: { ...evidence } });
   // A real MTA: HELO hit and greylisted on n1, delivered on n2 an hour later.
   event(t0, "n1", "192.0.2.1", "GREYLIST", "greylist", "enforce", { tempfails: 1, messages: 0 });
   event(t0, "n1", "192.0.2.1", "HELO", "helo-syntax", "ignore");
@@ -76,14 +92,37 @@ test("from the events table: hits of checks in ignore or observe, joined with wh
   event(t0 - 8 * 24 * HOUR, "n1", "192.0.2.6", "HELO", "helo-syntax", "ignore");
   assert.ok(await s.flush());
   // The later delivery, recorded as another node would have recorded it.
-  await s.db.insertInto("events").values({ at: t0 + HOUR, node: "n2", client_ip: "192.0.2.1", client_port: 26, event: "HELO", check_id: "helo-syntax", action: "ignore", evidence: '{"messages":1}', op_id: null }).execute();
+  await s.db.insertInto("events").values({
+    at: t0 + HOUR,
+    node: "n2",
+    client_ip: "192.0.2.1",
+    client_port: 26,
+    event: "HELO",
+    check_id: "helo-syntax",
+    action: "ignore",
+    evidence: '{"messages":1}',
+    op_id: null,
+  }).execute();
 
-  const result = await observedChecks(s.db, Date.now(), { windowMs: 7 * 24 * HOUR, retryWindowMs: 4 * HOUR, dnswlThreshold: -1, actions: { "helo-syntax": "enforce" } });
+  const result = await observedChecks(s.db, Date.now(), {
+    windowMs: 7 * 24 * HOUR,
+    retryWindowMs: 4 * HOUR,
+    dnswlThreshold: -1,
+    actions: { "helo-syntax": "enforce" },
+  });
   const by = Object.fromEntries(result.checks.map((c) => [c.check, c]));
-  assert.deepEqual([by["helo-syntax"].action, by.ptr.action], ["enforce", null], "switched to enforce since: still shown, with what it does now");
+  assert.deepEqual(
+    [by["helo-syntax"].action, by.ptr.action],
+    ["enforce", null],
+    "switched to enforce since: still shown, with what it does now",
+  );
   assert.deepEqual(Object.keys(by).sort(), ["helo-syntax", "pipelining", "ptr"]);
   const helo = by["helo-syntax"];
-  assert.deepEqual([helo.clients, helo.hits, helo.legitimate, helo.bot, helo.unknown], [2, 3, 1, 1, 0], "one client across two nodes, one bot; the old hit left out");
+  assert.deepEqual(
+    [helo.clients, helo.hits, helo.legitimate, helo.bot, helo.unknown],
+    [2, 3, 1, 1, 0],
+    "one client across two nodes, one bot; the old hit left out",
+  );
   assert.equal(helo.falsePositiveRate, 0.5);
   assert.deepEqual([by.pipelining.bot, by.pipelining.reasons.convicted], [1, 1]);
   assert.deepEqual([by.ptr.unknown, by.ptr.falsePositiveRate], [1, null]);
@@ -94,7 +133,17 @@ test("from the events table: hits of checks in ignore or observe, joined with wh
   assert.equal(early.until, t0 - 3 * HOUR);
 
   // A DNSWL score in any of its sessions makes a client legitimate, whatever else.
-  await s.db.insertInto("events").values({ at: t0 + 2 * HOUR, node: "n2", client_ip: "192.0.2.3", client_port: 27, event: "PASS NEW", check_id: "none", action: "pass", evidence: '{"dnsbl_score":-4}', op_id: null }).execute();
+  await s.db.insertInto("events").values({
+    at: t0 + 2 * HOUR,
+    node: "n2",
+    client_ip: "192.0.2.3",
+    client_port: 27,
+    event: "PASS NEW",
+    check_id: "none",
+    action: "pass",
+    evidence: '{"dnsbl_score":-4}',
+    op_id: null,
+  }).execute();
   const listed = await observedChecks(s.db, Date.now(), { windowMs: 7 * 24 * HOUR, retryWindowMs: 4 * HOUR, dnswlThreshold: -1 });
   assert.deepEqual(listed.checks.find((c) => c.check === "pipelining")!.reasons.dnswl, 1);
 

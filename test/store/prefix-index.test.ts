@@ -19,16 +19,42 @@ const change = (kind: ListKind, p: Prefix, fields: Partial<IndexedChange> = {}):
 });
 
 /** The fields as a log line or the API would read them. */
-const read = (entry: ListEntry | undefined) => entry && { kind: entry.kind, prefix: entry.prefix, createdAt: entry.createdAt, expiresAt: entry.expiresAt, node: entry.node, check: entry.check, reason: entry.reason };
+const read = (entry: ListEntry | undefined) =>
+  entry &&
+  {
+    kind: entry.kind,
+    prefix: entry.prefix,
+    createdAt: entry.createdAt,
+    expiresAt: entry.expiresAt,
+    node: entry.node,
+    check: entry.check,
+    reason: entry.reason,
+  };
 
 test("finds the most specific unexpired entry for IPv4 and IPv6, with who made it", () => {
   const index = new ListIndex();
   index.apply(change("ban", prefix("192.0.2.0/24"), { node: "mx2", check: null, reason: null }));
   index.apply(change("ban", prefix("192.0.2.9"), { expiresAt: 100 }));
   index.apply(change("ban", prefix("2001:db8:1:2::/64")));
-  assert.deepEqual(read(index.lookup("ban", ip("192.0.2.9"), 50)), { kind: "ban", prefix: "192.0.2.9/32", createdAt: 1, expiresAt: 100, node: "mx1", check: "pregreet", reason: "PREGREET" });
+  assert.deepEqual(read(index.lookup("ban", ip("192.0.2.9"), 50)), {
+    kind: "ban",
+    prefix: "192.0.2.9/32",
+    createdAt: 1,
+    expiresAt: 100,
+    node: "mx1",
+    check: "pregreet",
+    reason: "PREGREET",
+  });
   assert.equal(index.lookup("ban", ip("192.0.2.9"), 100)?.prefix, "192.0.2.0/24", "an expired entry stops applying on time");
-  assert.deepEqual(read(index.lookup("ban", ip("192.0.2.10"), 0)), { kind: "ban", prefix: "192.0.2.0/24", createdAt: 1, expiresAt: null, node: "mx2", check: null, reason: null });
+  assert.deepEqual(read(index.lookup("ban", ip("192.0.2.10"), 0)), {
+    kind: "ban",
+    prefix: "192.0.2.0/24",
+    createdAt: 1,
+    expiresAt: null,
+    node: "mx2",
+    check: null,
+    reason: null,
+  });
   assert.equal(index.lookup("pass", ip("192.0.2.10"), 0), undefined, "kinds are apart");
   assert.equal(index.lookup("ban", ip("198.51.100.1"), 0), undefined);
   assert.equal(index.lookup("ban", ip("2001:db8:1:2:dead:beef::1"), 0)?.prefix, "2001:db8:1:2::/64");
@@ -72,7 +98,13 @@ test("every prefix length matches exactly the addresses it covers, compared with
     index.apply(change("ban", { ip: base, length }));
     assert.ok(index.lookup("ban", base, 0), `/${length} covers its own address`);
     if (length < 128) assert.ok(index.lookup("ban", flip(base, 127), 0), `/${length} covers an address differing after the prefix`);
-    if (length > 0) assert.equal(index.lookup("ban", flip(base, length - 1), 0), undefined, `/${length} does not cover one differing in its last prefix bit`);
+    if (length > 0) {
+      assert.equal(
+        index.lookup("ban", flip(base, length - 1), 0),
+        undefined,
+        `/${length} does not cover one differing in its last prefix bit`,
+      );
+    }
     if (length < 128) {
       index.apply(change("ban", { ip: flip(base, 127), length }, { op: "remove", createdAt: 2 }));
       assert.equal(index.lookup("ban", base, 0), undefined, `/${length} removed through another address it covers`);
@@ -84,7 +116,9 @@ test("every prefix length matches exactly the addresses it covers, compared with
     const value = next();
     index.apply(change("allow", { ip: { family: 4, value }, length }));
     assert.ok(index.lookup("allow", { family: 4, value }, 0));
-    if (length > 0) assert.equal(index.lookup("allow", { family: 4, value: (value ^ (1 << (32 - length))) >>> 0 }, 0), undefined, `/${length}`);
+    if (length > 0) {
+      assert.equal(index.lookup("allow", { family: 4, value: (value ^ (1 << (32 - length))) >>> 0 }, 0), undefined, `/${length}`);
+    }
     if (length < 32) assert.ok(index.lookup("allow", { family: 4, value: (value ^ 1) >>> 0 }, 0), `/${length} covers the last bit`);
   }
 });
@@ -115,13 +149,18 @@ test("a table grown past many resizes, then mostly swept, still finds exactly wh
 
 test("short IPv4 prefixes, whose lookups skip the table through a bitmap, are found as a plain check finds them, before and after sweeps and removals", () => {
   const index = new ListIndex();
-  const net = (length: number, i: number): Prefix => ({ ip: { family: 4, value: length === 0 ? 0 : ((Math.imul(i, 0x9e3779b1) >>> (32 - length)) << (32 - length)) >>> 0 }, length });
+  const net = (length: number, i: number): Prefix => ({
+    ip: { family: 4, value: length === 0 ? 0 : ((Math.imul(i, 0x9e3779b1) >>> (32 - length)) << (32 - length)) >>> 0 },
+    length,
+  });
   const live = new Map<string, Prefix & { expiresAt: number }>();
   const add = (p: Prefix, expiresAt: number, createdAt = 1) => {
     index.apply(change("ban", p, { expiresAt: expiresAt === Infinity ? null : expiresAt, createdAt }));
     live.set(formatPrefix(p), { ...p, expiresAt });
   };
-  for (const length of [0, 8, 16, 24, 32]) for (let i = 0; i < (length === 0 ? 1 : 300); i++) add(net(length, i), i % 2 === 0 ? Infinity : 10);
+  for (const length of [0, 8, 16, 24, 32]) {
+    for (let i = 0; i < (length === 0 ? 1 : 300); i++) add(net(length, i), i % 2 === 0 ? Infinity : 10);
+  }
   const expected = (address: IP, now: number) => {
     let best: Prefix | undefined;
     for (const p of live.values()) {
@@ -134,7 +173,13 @@ test("short IPv4 prefixes, whose lookups skip the table through a bitmap, are fo
   for (const p of live.values()) probes.push({ family: 4, value: ((p.ip as { value: number }).value + 1) >>> 0 });
   for (let i = 0; i < 500; i++) probes.push({ family: 4, value: Math.imul(i, 0x85ebca6b) >>> 0 });
   const compare = (now: number, when: string) => {
-    for (const address of probes) assert.equal(index.lookupAll(address, now).ban?.prefix, expected(address, now), `${formatPrefix({ ip: address, length: 32 })} ${when}`);
+    for (const address of probes) {
+      assert.equal(
+        index.lookupAll(address, now).ban?.prefix,
+        expected(address, now),
+        `${formatPrefix({ ip: address, length: 32 })} ${when}`,
+      );
+    }
   };
   compare(0, "before the sweep");
   index.sweep(10, 0);
@@ -161,7 +206,17 @@ test("reasons are held once each, up to 65,535 distinct ones; past that an entry
 
 test("entries: every entry of a list in force, at every IPv4 and IPv6 prefix length, once each, with who made it (what the local copy is written from)", () => {
   const index = new ListIndex();
-  const names = ["0.0.0.0/0", "10.0.0.0/8", "192.0.2.9/32", "::/0", "2001:db8::/32", "2001:db8:1:2::/64", "2001:db8::1/128", "2001:db8::/96", "198.51.100.0/24"];
+  const names = [
+    "0.0.0.0/0",
+    "10.0.0.0/8",
+    "192.0.2.9/32",
+    "::/0",
+    "2001:db8::/32",
+    "2001:db8:1:2::/64",
+    "2001:db8::1/128",
+    "2001:db8::/96",
+    "198.51.100.0/24",
+  ];
   for (const name of names) index.apply(change("ban", prefix(name), { reason: `r ${name}` }));
   index.apply(change("ban", prefix("10.0.0.0/8"), { createdAt: 2, reason: "again" }));
   index.apply(change("ban", prefix("2001:db8::/96"), { op: "remove", createdAt: 2 }));

@@ -40,7 +40,13 @@ test("a database made by the earlier migrations, with history in it, moves over:
   const url = `file:${join(tempDir(), "old.db")}`;
   const client = createClient({ url });
   const earlier = readdirSync(join(ROOT, "migrations")).filter((name) => name.endsWith(".sql") && name < "0006").sort();
-  assert.deepEqual(earlier, ["0001_lists_and_events.sql", "0002_greylist.sql", "0003_fleet.sql", "0004_limit_tags.sql", "0005_fleet_counters_nudges.sql"]);
+  assert.deepEqual(earlier, [
+    "0001_lists_and_events.sql",
+    "0002_greylist.sql",
+    "0003_fleet.sql",
+    "0004_limit_tags.sql",
+    "0005_fleet_counters_nudges.sql",
+  ]);
   await client.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)");
   for (const name of earlier) {
     await client.executeMultiple(readFileSync(join(ROOT, "migrations", name), "utf8"));
@@ -49,7 +55,8 @@ test("a database made by the earlier migrations, with history in it, moves over:
   const now = Date.now();
   const change = (kind: string, prefix: string, op: string, at: number, expires: number | null, reason: string) =>
     client.execute({
-      sql: "INSERT INTO list_changes (kind, prefix, op, created_at, expires_at, node, check_id, reason, evidence, op_id) VALUES (?, ?, ?, ?, ?, 'old', 'manual', ?, NULL, ?)",
+      sql:
+        "INSERT INTO list_changes (kind, prefix, op, created_at, expires_at, node, check_id, reason, evidence, op_id) VALUES (?, ?, ?, ?, ?, 'old', 'manual', ?, NULL, ?)",
       args: [kind, prefix, op, at, expires, reason, crypto.randomUUID()],
     });
   await change("ban", "192.0.2.7/32", "set", now - 5000, null, "first");
@@ -81,7 +88,9 @@ test("a database made by the earlier migrations, with history in it, moves over:
   // What a node of the new version writes keeps the state in step, through the trigger.
   store.set("ban", { prefix: parsePrefix("198.51.100.0/24")!, ttlMs: null, reason: "back" }, Date.now());
   await store.flush();
-  assert.deepEqual((await rows(url, "SELECT op, reason FROM lists WHERE prefix = '198.51.100.0/24'")).map((r) => `${r.op} ${r.reason}`), ["set back"]);
+  assert.deepEqual((await rows(url, "SELECT op, reason FROM lists WHERE prefix = '198.51.100.0/24'")).map((r) => `${r.op} ${r.reason}`), [
+    "set back",
+  ]);
   assert.deepEqual(errors, []);
 });
 
@@ -94,7 +103,14 @@ test("housekeeping by one node at a time: expired entries and old events swept, 
   a.store.set("ban", { prefix: parsePrefix("192.0.2.1")!, ttlMs: 1 }, now - 1000);
   a.store.set("ban", { prefix: parsePrefix("192.0.2.2")!, ttlMs: null }, now);
   for (let i = 0; i < 6; i++) {
-    a.store.recordEvent({ at: i < 2 ? now - 2 * 86_400_000 : now - i, clientIp: "192.0.2.3", clientPort: 1, event: "PREGREET", action: "ban", evidence: {} });
+    a.store.recordEvent({
+      at: i < 2 ? now - 2 * 86_400_000 : now - i,
+      clientIp: "192.0.2.3",
+      clientPort: 1,
+      event: "PREGREET",
+      action: "ban",
+      evidence: {},
+    });
   }
   a.store.writeGreylist({ triplet: "old", first_seen: now - 10_000, passed_at: null, expires_at: now - 1 });
   a.store.writeGreylist({ triplet: "live", first_seen: now, passed_at: null, expires_at: now + 60_000 });
@@ -105,15 +121,34 @@ test("housekeeping by one node at a time: expired entries and old events swept, 
   b.store.follow({ fastMs: 50, idleMs: 50 }, INFO);
   await until("b has read both changes", () => b.store.lookup(parseIP("192.0.2.2")!, Date.now()).ban !== undefined);
   await until("b's housekeeping counted the tables", () => b.store.tableRows().events !== undefined);
-  assert.ok(Number((await rows(sqld.url, "SELECT read_seq FROM nodes WHERE name = 'b'"))[0].read_seq) >= 2, "b's read position is in the nodes table");
+  assert.ok(
+    Number((await rows(sqld.url, "SELECT read_seq FROM nodes WHERE name = 'b'"))[0].read_seq) >= 2,
+    "b's read position is in the nodes table",
+  );
   a.store.follow({ fastMs: 50, idleMs: 50 }, INFO);
   await until("a read the sizes b counted", () => a.store.tableRows().events !== undefined);
-  assert.deepEqual((await rows(sqld.url, "SELECT holder FROM leases")).map((r) => r.holder), ["b"], "b took the lease first; a leaves it alone");
-  assert.deepEqual((await rows(sqld.url, "SELECT prefix FROM lists")).map((r) => r.prefix), ["192.0.2.2/32"], "the expired ban is swept from the database");
-  assert.deepEqual((await rows(sqld.url, "SELECT seq FROM list_changes")).map((r) => Number(r.seq)), [2], "read by every live node: trimmed, the newest row kept");
+  assert.deepEqual(
+    (await rows(sqld.url, "SELECT holder FROM leases")).map((r) => r.holder),
+    ["b"],
+    "b took the lease first; a leaves it alone",
+  );
+  assert.deepEqual(
+    (await rows(sqld.url, "SELECT prefix FROM lists")).map((r) => r.prefix),
+    ["192.0.2.2/32"],
+    "the expired ban is swept from the database",
+  );
+  assert.deepEqual(
+    (await rows(sqld.url, "SELECT seq FROM list_changes")).map((r) => Number(r.seq)),
+    [2],
+    "read by every live node: trimmed, the newest row kept",
+  );
   assert.equal((await rows(sqld.url, "SELECT count(*) AS n FROM events"))[0].n, 3, "older than the retention, then past the row cap");
   assert.deepEqual((await rows(sqld.url, "SELECT triplet FROM greylist")).map((r) => r.triplet), ["live"]);
-  assert.deepEqual(a.store.tableRows(), { list_changes: 1, lists: 1, events: 3, greylist: 1, nodes: 1 }, "every node reads the sizes the housekeeper counted");
+  assert.deepEqual(
+    a.store.tableRows(),
+    { list_changes: 1, lists: 1, events: 3, greylist: 1, nodes: 1 },
+    "every node reads the sizes the housekeeper counted",
+  );
   await sqld.stop();
 });
 

@@ -53,7 +53,11 @@ test("a ban is in the index at once, in the database after flush, and seen by a 
   const a = await open(url, "a");
   const b = await open(url, "b");
   const now = Date.now();
-  a.set("ban", { prefix: parsePrefix("192.0.2.5")!, ttlMs: 60_000, check: "pregreet", reason: "PREGREET", evidence: { sent: "EHLO" } }, now);
+  a.set(
+    "ban",
+    { prefix: parsePrefix("192.0.2.5")!, ttlMs: 60_000, check: "pregreet", reason: "PREGREET", evidence: { sent: "EHLO" } },
+    now,
+  );
   assert.equal(a.lookup(parseIP("192.0.2.5")!, now).ban?.check, "pregreet");
   await a.flush();
   const rows = await a.list("ban", now);
@@ -84,7 +88,10 @@ test("a ban listener that throws is reported, and the ban is in force and writte
   await store.flush();
   assert.equal((await store.list("ban", now)).length, 1);
   assert.equal(errors.length, 1);
-  assert.match(errors[0].message, /^ending the connections a new ban covers failed \(a bug of ours, please report it\): Error: listener broke/);
+  assert.match(
+    errors[0].message,
+    /^ending the connections a new ban covers failed \(a bug of ours, please report it\): Error: listener broke/,
+  );
 });
 
 test("a store reopened on the same file starts with the entries still in force", async () => {
@@ -115,11 +122,19 @@ test("a database that cannot be opened or reached fails start-up with the URL an
     new RegExp(`cannot open the store at http://127\\.0\\.0\\.1:${port}: .+`),
   );
   const warnings: string[] = [];
-  const node = await Store.open({ url: `http://127.0.0.1:${port}`, node: "a", localCopy: join(dir, "lists-copy.bin") }, (error) => warnings.push(error.message));
+  const node = await Store.open(
+    { url: `http://127.0.0.1:${port}`, node: "a", localCopy: join(dir, "lists-copy.bin") },
+    (error) => warnings.push(error.message),
+  );
   onCleanup(() => node.close(100));
   assert.equal(node.health().listsFrom, "nothing");
   assert.equal(node.health().reachable, false);
-  assert.match(warnings[0], new RegExp(`^cannot reach the database at http://127\\.0\\.0\\.1:${port} \\(.+\\), and there is no local copy of the lists at .*lists-copy\\.bin`));
+  assert.match(
+    warnings[0],
+    new RegExp(
+      `^cannot reach the database at http://127\\.0\\.0\\.1:${port} \\(.+\\), and there is no local copy of the lists at .*lists-copy\\.bin`,
+    ),
+  );
 });
 
 test("a damaged local copy is refused with one line naming it, and the node starts all the same: without lists while the database is away, from the database when it answers", async () => {
@@ -135,11 +150,17 @@ test("a damaged local copy is refused with one line naming it, and the node star
   writeFileSync(copyPath, damaged);
   const port = await freePort();
   const warnings: string[] = [];
-  const away = await Store.open({ url: `http://127.0.0.1:${port}`, node: "a", localCopy: copyPath }, (error) => warnings.push(error.message));
+  const away = await Store.open(
+    { url: `http://127.0.0.1:${port}`, node: "a", localCopy: copyPath },
+    (error) => warnings.push(error.message),
+  );
   onCleanup(() => away.close(100));
   assert.equal(away.health().listsFrom, "nothing");
   assert.equal(away.lookup(parseIP("198.51.100.7")!, Date.now()).ban, undefined);
-  assert.match(warnings[0], /^cannot reach the database at .+, and the local copy of the lists .*lists-copy\.bin is damaged \(its checksum does not match its contents\), so it is not used: this node greets and screens, but enforces no ban, pass or allow entry/);
+  assert.match(
+    warnings[0],
+    /^cannot reach the database at .+, and the local copy of the lists .*lists-copy\.bin is damaged \(its checksum does not match its contents\), so it is not used: this node greets and screens, but enforces no ban, pass or allow entry/,
+  );
   await away.close(100);
   const back = await Store.open({ url, node: "a", localCopy: copyPath }, (error) => warnings.push(error.message));
   onCleanup(() => back.close(100));

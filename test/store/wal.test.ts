@@ -94,7 +94,10 @@ test("a damaged database file stops start-up (quick_check) instead of screening 
   for (let page = 1; page * pageSize < db.length; page++) db.fill(0x5a, page * pageSize + 8, page * pageSize + 64);
   writeFileSync(dbPath, db);
   const message = await refused(server.dir);
-  assert.match(message, /the database file .*mxscreen\.db is damaged \(quick_check: .+\), so mxscreen does not start on a list it cannot trust\. Restore a backup, or recover it with: sqlite3 /);
+  assert.match(
+    message,
+    /the database file .*mxscreen\.db is damaged \(quick_check: .+\), so mxscreen does not start on a list it cannot trust\. Restore a backup, or recover it with: sqlite3 /,
+  );
 }, E2E);
 
 test("the log check tells damage from what a crash or a restarted log leaves: only frames before committed transactions count", async () => {

@@ -13,7 +13,16 @@ import { fill, free, smallDisk } from "../helpers/small-disk.ts";
 const op = (n: number, at = Date.now()): WriteOp => ({
   id: `op-${n}`,
   table: "events",
-  row: { at, node: "a", client_ip: "192.0.2.1", client_port: 1000 + n, event: "PREGREET", check_id: "pregreet", action: "ban", evidence: "{}" },
+  row: {
+    at,
+    node: "a",
+    client_ip: "192.0.2.1",
+    client_port: 1000 + n,
+    event: "PREGREET",
+    check_id: "pregreet",
+    action: "ban",
+    evidence: "{}",
+  },
 });
 
 test("writes wait in the journal while the database is away and are written in order when it is back", async () => {
@@ -42,7 +51,9 @@ test("writes wait in the journal while the database is away and are written in o
 
 test("a write after a quiet spell reaches the database at once; a burst goes in few transactions, in order", async () => {
   const batches: string[][] = [];
-  const queue = new WriteQueue(join(tempDir(), "queue.jsonl"), async (ops) => void batches.push(ops.map((o) => o.id)), () => {}, { batchGapMs: 1_000 });
+  const queue = new WriteQueue(join(tempDir(), "queue.jsonl"), async (ops) => void batches.push(ops.map((o) => o.id)), () => {}, {
+    batchGapMs: 1_000,
+  });
   onCleanup(() => queue.close());
   queue.push(op(1));
   await new Promise((r) => setTimeout(r, 5));
@@ -97,40 +108,55 @@ test("the CLI's store (no journal) reports a database it cannot reach instead of
   await assert.rejects(Store.open({ url: `http://127.0.0.1:${port}`, node: "cli", index: false }, () => {}), /cannot open the store/);
 });
 
-test("a full journal disk never fails a write: writes wait in memory, counted, logged once, and reach the journal and the database when space returns", async () => {
-  const disk = smallDisk(64);
-  const journal = join(disk, "queue.jsonl");
-  let up = false;
-  const applied: string[] = [];
-  const errors: string[] = [];
-  const queue = new WriteQueue(journal, async (ops) => {
-    if (!up) throw new Error("database away");
-    applied.push(...ops.map((o) => o.id));
-  }, (e) => errors.push(e.message), { journalRetryMs: 50 });
-  onCleanup(() => queue.close());
-  const filler = fill(disk);
-  for (let n = 1; n <= 40; n++) queue.push(op(n));
-  assert.equal(queue.state.length, 40);
-  assert.equal(queue.state.memoryOnly, 40, "everything is held in memory only");
-  assert.match(queue.state.journalError ?? "", /ENOSPC|no space/i);
-  await new Promise((r) => setTimeout(r, 100));
-  queue.push(op(41));
-  const journalErrors = errors.filter((e) => e.startsWith("cannot write the store journal"));
-  assert.equal(journalErrors.length, 1, `logged once for the episode, not per write: ${errors.join("\n")}`);
-  assert.match(journalErrors[0], /queue\.jsonl \(.*\): writes wait in memory \(at most 100000, then the oldest events go first\)/);
-  assert.equal(readFileSync(journal, "utf8"), "", "no partial line");
+test(
+  "a full journal disk never fails a write: writes wait in memory, counted, logged once, and reach the journal and the database when space returns",
+  async () => {
+    const disk = smallDisk(64);
+    const journal = join(disk, "queue.jsonl");
+    let up = false;
+    const applied: string[] = [];
+    const errors: string[] = [];
+    const queue = new WriteQueue(
+      journal,
+      async (ops) => {
+        if (!up) throw new Error("database away");
+        applied.push(...ops.map((o) => o.id));
+      },
+      (e) => errors.push(e.message),
+      { journalRetryMs: 50 },
+    );
+    onCleanup(() => queue.close());
+    const filler = fill(disk);
+    for (let n = 1; n <= 40; n++) queue.push(op(n));
+    assert.equal(queue.state.length, 40);
+    assert.equal(queue.state.memoryOnly, 40, "everything is held in memory only");
+    assert.match(queue.state.journalError ?? "", /ENOSPC|no space/i);
+    await new Promise((r) => setTimeout(r, 100));
+    queue.push(op(41));
+    const journalErrors = errors.filter((e) => e.startsWith("cannot write the store journal"));
+    assert.equal(journalErrors.length, 1, `logged once for the episode, not per write: ${errors.join("\n")}`);
+    assert.match(journalErrors[0], /queue\.jsonl \(.*\): writes wait in memory \(at most 100000, then the oldest events go first\)/);
+    assert.equal(readFileSync(journal, "utf8"), "", "no partial line");
 
-  free(filler);
-  await new Promise((r) => setTimeout(r, 100));
-  queue.push(op(42));
-  assert.equal(queue.state.memoryOnly, 0);
-  assert.equal(queue.state.journalError, undefined);
-  assert.deepEqual(readFileSync(journal, "utf8").trim().split("\n").map((l) => JSON.parse(l).id), Array.from({ length: 42 }, (_, i) => `op-${i + 1}`));
-  assert.ok(errors.some((e) => /^store journal .*queue\.jsonl writable again: 42 writes held in memory are on disk again$/.test(e)), errors.join("\n"));
-  up = true;
-  assert.equal(await queue.flush(10_000), true);
-  assert.deepEqual(applied, Array.from({ length: 42 }, (_, i) => `op-${i + 1}`));
-}, { timeoutMs: 30_000 });
+    free(filler);
+    await new Promise((r) => setTimeout(r, 100));
+    queue.push(op(42));
+    assert.equal(queue.state.memoryOnly, 0);
+    assert.equal(queue.state.journalError, undefined);
+    assert.deepEqual(
+      readFileSync(journal, "utf8").trim().split("\n").map((l) => JSON.parse(l).id),
+      Array.from({ length: 42 }, (_, i) => `op-${i + 1}`),
+    );
+    assert.ok(
+      errors.some((e) => /^store journal .*queue\.jsonl writable again: 42 writes held in memory are on disk again$/.test(e)),
+      errors.join("\n"),
+    );
+    up = true;
+    assert.equal(await queue.flush(10_000), true);
+    assert.deepEqual(applied, Array.from({ length: 42 }, (_, i) => `op-${i + 1}`));
+  },
+  { timeoutMs: 30_000 },
+);
 
 test("a journal on a read-only disk: writes wait in memory and the database still gets them in order", async () => {
   const disk = smallDisk(64);
@@ -152,15 +178,30 @@ test("past the cap the oldest events go first, bans and allow entries are kept, 
   let up = false;
   const applied: WriteOp[] = [];
   const errors: string[] = [];
-  const queue = new WriteQueue(undefined, async (ops) => {
-    if (!up) throw new Error("database away");
-    applied.push(...ops);
-  }, (e) => errors.push(e.message), { cap: 20 });
+  const queue = new WriteQueue(
+    undefined,
+    async (ops) => {
+      if (!up) throw new Error("database away");
+      applied.push(...ops);
+    },
+    (e) => errors.push(e.message),
+    { cap: 20 },
+  );
   onCleanup(() => queue.close());
   const list = (n: number, kind: string): WriteOp => ({
     id: `${kind}-${n}`,
     table: "list_changes",
-    row: { kind, prefix: `192.0.2.${n}/32`, op: "set", created_at: Date.now(), expires_at: null, node: "a", check_id: null, reason: null, evidence: null },
+    row: {
+      kind,
+      prefix: `192.0.2.${n}/32`,
+      op: "set",
+      created_at: Date.now(),
+      expires_at: null,
+      node: "a",
+      check_id: null,
+      reason: null,
+      evidence: null,
+    },
   });
   for (let n = 1; n <= 5; n++) queue.push(list(n, "ban"));
   queue.push(list(6, "allow"));
@@ -205,6 +246,9 @@ test("a journal that cannot be read is neither replayed nor overwritten, and the
   assert.equal(await queue.flush(5_000), true);
   assert.deepEqual(applied, ["op-1"]);
   assert.equal(errors.length, 1, errors.join("\n"));
-  assert.match(errors[0], /^cannot read the store journal .*queue\.jsonl \(.*\): the writes it holds from an earlier run are not replayed, and it is left as it is/);
+  assert.match(
+    errors[0],
+    /^cannot read the store journal .*queue\.jsonl \(.*\): the writes it holds from an earlier run are not replayed, and it is left as it is/,
+  );
   assert.ok(statSync(journal).isDirectory());
 });

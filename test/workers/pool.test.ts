@@ -67,37 +67,48 @@ test("a worker that dies fails only its own sessions, and the next sessions run 
   }
 }, { timeoutMs: 20_000 });
 
-test("stutter across the thread: a command read before the worker's paced EHLO reply reached the accept loop is early (inline and in a worker)", async () => {
-  const config = loadConfig({
-    MXSCREEN_SPOOL_DIR: tempDir(),
-    MXSCREEN_HOSTNAME: "mx.test.example",
-    MXSCREEN_DNS: "127.0.0.1:9",
-    MXSCREEN_STUTTER: "true",
-    MXSCREEN_STUTTER_DELAY: "300ms",
-  }, { hostname: "mx.test.example", cpus: 1, openFiles: 1024 });
-  for (const workers of [0, 1]) {
-    const pool = createPool(runnerConfig(config, false), workers);
-    try {
-      let written = "";
-      let ended: SessionFacts | undefined;
-      // The accept loop's writer, as in screening: paced replies wait here, on this thread.
-      const socket = { write: (text: string) => void (written += text) } as unknown as ClientSocket;
-      const writer = new PacedWriter(socket);
-      const { sink } = recorder();
-      const handle = pool.open({ address: "192.0.2.12", port: 40000, passed: false, allowed: false }, { dnsbl: [] }, undefined, {
-        ...sink,
-        write: (text, pace) => writer.write(text, pace && { ms: pace.stutterMs, final: pace.final }),
-        end: (facts) => void (ended = facts),
-      });
-      // Two reads in one turn of the loop: the worker cannot have answered the first yet.
-      handle.data(new TextEncoder().encode("EHLO bot.example.net\r\n"), writer.finalsWritten);
-      handle.data(new TextEncoder().encode("MAIL FROM:<a@example.net>\r\n"), writer.finalsWritten);
-      await eventually(`workers=${workers}: the session ends`, () => ended !== undefined, 5_000);
-      await eventually(`workers=${workers}: the refusal is written`, () => / closing\r\n$/.test(written), 5_000);
-      assert.match(written, /^250-mx\.test\.example Hello bot\.example\.net \[192\.0\.2\.12\]\r\n(250-.*\r\n)*250 ENHANCEDSTATUSCODES\r\n554 5\.5\.0 mx\.test\.example Error: SMTP protocol synchronization; closing\r\n$/);
-      assert.deepEqual(ended!.findings.map((f) => [f.tag, f.evidence.command, f.evidence.before_final_line]), [["PIPELINING", "EHLO", true]]);
-    } finally {
-      await pool.shutdown(1_000);
+test(
+  "stutter across the thread: a command read before the worker's paced EHLO reply reached the accept loop is early (inline and in a worker)",
+  async () => {
+    const config = loadConfig({
+      MXSCREEN_SPOOL_DIR: tempDir(),
+      MXSCREEN_HOSTNAME: "mx.test.example",
+      MXSCREEN_DNS: "127.0.0.1:9",
+      MXSCREEN_STUTTER: "true",
+      MXSCREEN_STUTTER_DELAY: "300ms",
+    }, { hostname: "mx.test.example", cpus: 1, openFiles: 1024 });
+    for (const workers of [0, 1]) {
+      const pool = createPool(runnerConfig(config, false), workers);
+      try {
+        let written = "";
+        let ended: SessionFacts | undefined;
+        // The accept loop's writer, as in screening: paced replies wait here, on this thread.
+        const socket = { write: (text: string) => void (written += text) } as unknown as ClientSocket;
+        const writer = new PacedWriter(socket);
+        const { sink } = recorder();
+        const handle = pool.open({ address: "192.0.2.12", port: 40000, passed: false, allowed: false }, { dnsbl: [] }, undefined, {
+          ...sink,
+          write: (text, pace) => writer.write(text, pace && { ms: pace.stutterMs, final: pace.final }),
+          end: (facts) => void (ended = facts),
+        });
+        // Two reads in one turn of the loop: the worker cannot have answered the first yet.
+        handle.data(new TextEncoder().encode("EHLO bot.example.net\r\n"), writer.finalsWritten);
+        handle.data(new TextEncoder().encode("MAIL FROM:<a@example.net>\r\n"), writer.finalsWritten);
+        await eventually(`workers=${workers}: the session ends`, () => ended !== undefined, 5_000);
+        await eventually(`workers=${workers}: the refusal is written`, () => / closing\r\n$/.test(written), 5_000);
+        assert.match(
+          written,
+          /^250-mx\.test\.example Hello bot\.example\.net \[192\.0\.2\.12\]\r\n(250-.*\r\n)*250 ENHANCEDSTATUSCODES\r\n554 5\.5\.0 mx\.test\.example Error: SMTP protocol synchronization; closing\r\n$/,
+        );
+        assert.deepEqual(ended!.findings.map((f) => [f.tag, f.evidence.command, f.evidence.before_final_line]), [[
+          "PIPELINING",
+          "EHLO",
+          true,
+        ]]);
+      } finally {
+        await pool.shutdown(1_000);
+      }
     }
-  }
-}, { timeoutMs: 20_000 });
+  },
+  { timeoutMs: 20_000 },
+);

@@ -32,7 +32,15 @@ interface BunServer {
 }
 
 interface BunListenApi {
-  listen(options: { hostname: string; port: number; reusePort: boolean; allowHalfOpen: boolean; socket: BunHandlers & { open(socket: BunSocket): void } }): BunServer;
+  listen(
+    options: {
+      hostname: string;
+      port: number;
+      reusePort: boolean;
+      allowHalfOpen: boolean;
+      socket: BunHandlers & { open(socket: BunSocket): void };
+    },
+  ): BunServer;
 }
 
 const encoder = new TextEncoder();

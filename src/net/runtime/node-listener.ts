@@ -203,10 +203,14 @@ export function nodeListen(options: ListenOptions): Promise<Listener> {
     start().then((next) => {
       if (closed) return void next.close();
       server = next;
-      options.onRelisten?.(`opened again: the process had run out of its ${limit} open files (EMFILE), after which Deno's node:net accepts no more`);
+      options.onRelisten?.(
+        `opened again: the process had run out of its ${limit} open files (EMFILE), after which Deno's node:net accepts no more`,
+      );
     }, (error: Error) => {
       saturated = { at: Date.now(), open: count.open };
-      options.onRelisten?.(`could not be opened again after running out of open files, trying again in ${RELISTEN_AFTER_MS} ms: ${error.message}`);
+      options.onRelisten?.(
+        `could not be opened again after running out of open files, trying again in ${RELISTEN_AFTER_MS} ms: ${error.message}`,
+      );
     });
   }, WATCH_MS);
   (watch as { unref?: () => void }).unref?.();
