@@ -138,6 +138,13 @@ class NodeConnection implements ClientSocket {
     server.emit("connection", this.socket);
   }
 }
+/**
+ * Connections the kernel completes and queues before we accept them (capped by net.core.somaxconn).
+ * node's default, 511, overflowed in an accept burst on Deno: a queue full for a moment drops the
+ * SYNs that arrive, and those clients wait a second or three to retry (bench: 18,900 opened in 9 s).
+ */
+const LISTEN_BACKLOG = 4096;
+
 /** After running out of files: open again at the latest this long after, if a file can be opened by then. */
 const RELISTEN_AFTER_MS = 5_000;
 
@@ -180,7 +187,7 @@ export function nodeListen(options: ListenOptions): Promise<Listener> {
       const next = createServer({ noDelay: true, allowHalfOpen: true }, onConnection);
       next.maxConnections = options.maxConnections;
       next.once("error", reject);
-      next.listen({ host: options.host, port, reusePort: options.reusePort ?? false }, () => {
+      next.listen({ host: options.host, port, backlog: LISTEN_BACKLOG, reusePort: options.reusePort ?? false }, () => {
         next.off("error", reject);
         next.on("error", () => (saturated ??= { at: Date.now(), open: count.open }));
         const address = next.address();
