@@ -223,6 +223,11 @@ export function haraka(harakaDir) {
  * mode: "spool" | "relay". Options: workers (default `auto`), processes (MXSCREEN_PROCESSES),
  * upstreamPool (MXSCREEN_UPSTREAM_POOL; default: mxscreen's), identity (MXSCREEN_UPSTREAM_IDENTITY; xclient).
  */
+/** MXBENCH_DENO_FLAGS, MXBENCH_BUN_FLAGS: flags added to the runtime's, for profiling a run (`--cpu-prof --cpu-prof-dir=DIR`). */
+function extraFlags(runtime) {
+  return (process.env[`MXBENCH_${runtime.toUpperCase()}_FLAGS`] ?? "").split(/\s+/).filter(Boolean);
+}
+
 export function mxscreen(
   root,
   runtime,
@@ -237,8 +242,8 @@ export function mxscreen(
       mkdirSync(join(dir, "spool"), { recursive: true });
       const perms = JSON.parse(readFileSync(join(root, "src/net/runtime/deno-permissions.json"), "utf8"));
       const [bin, args] = runtime === "deno"
-        ? [join(root, "node_modules/deno/deno"), ["run", ...perms, join(root, "src/main.ts")]]
-        : [join(root, "node_modules/bun/bin/bun.exe"), ["--no-env-file", join(root, "src/main.ts")]];
+        ? [join(root, "node_modules/deno/deno"), ["run", ...perms, ...extraFlags("deno"), join(root, "src/main.ts")]]
+        : [join(root, "node_modules/bun/bin/bun.exe"), ["--no-env-file", ...extraFlags("bun"), join(root, "src/main.ts")]];
       const env = {
         ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MXSCREEN_"))),
         MXSCREEN_LISTEN: `127.0.0.1:${PORTS.server}`,

@@ -5,18 +5,19 @@ import { canOpenFile } from "../open-files.ts";
 import type { ClientSocket, ConnectionHandlers, Listener, ListenOptions } from "../types.ts";
 
 const WATCH_MS = 250;
-/** How long a dropped connection's last write may take to leave before the socket is closed anyway. */
+/** How long a dropped connection's last write may take to leave before the socket is closed anyway (plus up to WATCH_MS). */
 const DROP_GRACE_MS = 1_000;
-const EMPTY = new Uint8Array(0);
 const ignore = () => {};
 
 /** The NodeConnection a socket belongs to, kept on the socket so one listener function serves every connection. */
 const CONNECTION = Symbol("mxscreen connection");
 type Tagged = Duplex & { [CONNECTION]: NodeConnection };
 
-/** The listener's count of its open connections. */
-interface OpenCount {
+/** What the listener keeps of its connections: how many are open, and the drops waiting for a write to leave. */
+interface Connections {
   open: number;
+  /** Closed by the listener's watch once their grace has passed, if their write has not left by then. */
+  readonly dropping: Set<NodeConnection>;
 }
 
 // Shared by every connection (node calls a listener with the socket as `this`): a held client
@@ -43,10 +44,10 @@ class NodeConnection implements ClientSocket {
   /** The socket writes go to: the raw one, then the TLS one after STARTTLS. */
   private stream: Duplex;
   private ended = false;
-  /** Set when a drop waits for a write in flight: the socket closes when it has left, or after DROP_GRACE_MS. */
-  private dropTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Set when a drop waits for a write in flight: the socket closes when it has left, or once this time has passed. */
+  private dropAt: number | undefined;
 
-  constructor(private readonly socket: Socket, private readonly tls: ListenOptions["tls"], private readonly count: OpenCount) {
+  constructor(private readonly socket: Socket, private readonly tls: ListenOptions["tls"], private readonly count: Connections) {
     this.stream = socket;
     this.remoteAddress = socket.remoteAddress ?? "";
     this.remotePort = socket.remotePort ?? 0;
@@ -60,17 +61,28 @@ class NodeConnection implements ClientSocket {
   closed(): void {
     if (this.ended) return;
     this.ended = true;
-    clearTimeout(this.dropTimer);
+    this.count.dropping.delete(this);
     this.count.open--;
     this.handlers?.close();
   }
 
   write(data: string | Uint8Array): void {
-    if (!this.stream.destroyed && this.stream.writable && this.dropTimer === undefined) this.stream.write(data);
+    if (!this.stream.destroyed && this.stream.writable && this.dropAt === undefined) this.stream.write(data, () => this.written());
+  }
+
+  /** A write has left: a drop that waited for it goes ahead, once node's stream code is done with the write. */
+  private written(): void {
+    // Not inside the write's callback: a destroy there has node build an error for the stream's pending callbacks, with a stack trace.
+    if (this.dropAt !== undefined && this.stream.writableLength === 0) queueMicrotask(() => this.destroyNow());
   }
 
   end(): void {
-    if (!this.stream.destroyed && this.dropTimer === undefined) this.stream.end();
+    if (!this.stream.destroyed && this.dropAt === undefined) this.stream.end();
+  }
+
+  /** The listener's watch: a drop whose write has not left within its grace (the client reads nothing) closes now. */
+  overdue(now: number): void {
+    if (this.dropAt !== undefined && now >= this.dropAt) this.destroyNow();
   }
 
   /**
@@ -79,15 +91,15 @@ class NodeConnection implements ClientSocket {
    * errno exception for it, which with the close itself was over a quarter of Deno's CPU per
    * pregreet verdict (a pregreet client's bytes arrive as the teaser is being written; bench
    * profile). A write that cannot leave (the client reads nothing) is dropped after DROP_GRACE_MS.
+   * The write's own callback says when it has left: no empty write to wait on (a `sendto` and a
+   * Deno op of its own) and no timer per drop (the listener's watch keeps the grace).
    */
   destroy(): void {
-    if (this.dropTimer !== undefined || this.stream.destroyed) return;
+    if (this.dropAt !== undefined || this.stream.destroyed) return;
     if (this.stream.writableLength === 0 || this.stream.writableNeedDrain || this.stream.writableEnded) return this.destroyNow();
     this.stream.pause();
-    this.dropTimer = setTimeout(() => this.destroyNow(), DROP_GRACE_MS);
-    // Once node's stream code is done with the write (a destroy inside its callback has it
-    // build an error for the stream's pending callbacks, again at the cost of a stack trace).
-    this.stream.write(EMPTY, () => queueMicrotask(() => this.destroyNow()));
+    this.dropAt = Date.now() + DROP_GRACE_MS;
+    this.count.dropping.add(this);
   }
 
   /**
@@ -95,7 +107,8 @@ class NodeConnection implements ClientSocket {
    * code read the error's `stack`, which Deno builds with source maps; the error is ignored anyway.
    */
   private destroyNow(): void {
-    clearTimeout(this.dropTimer);
+    this.count.dropping.delete(this);
+    if (this.stream.destroyed && this.socket.destroyed) return;
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
     try {
@@ -138,6 +151,13 @@ class NodeConnection implements ClientSocket {
     server.emit("connection", this.socket);
   }
 }
+/**
+ * Connections the kernel completes and queues before we accept them (capped by net.core.somaxconn).
+ * node's default, 511, overflowed in an accept burst on Deno: a queue full for a moment drops the
+ * SYNs that arrive, and those clients wait a second or three to retry (bench: 18,900 opened in 9 s).
+ */
+const LISTEN_BACKLOG = 4096;
+
 /** After running out of files: open again at the latest this long after, if a file can be opened by then. */
 const RELISTEN_AFTER_MS = 5_000;
 
@@ -152,7 +172,7 @@ const RELISTEN_AFTER_MS = 5_000;
  */
 export function nodeListen(options: ListenOptions): Promise<Listener> {
   const limit = options.openFiles;
-  const count: OpenCount = { open: 0 };
+  const count: Connections = { open: 0, dropping: new Set() };
   /** When the process last ran out of files, with the connections open then; undefined while it has room. */
   let saturated: { at: number; open: number } | undefined;
   let server: Server;
@@ -180,7 +200,7 @@ export function nodeListen(options: ListenOptions): Promise<Listener> {
       const next = createServer({ noDelay: true, allowHalfOpen: true }, onConnection);
       next.maxConnections = options.maxConnections;
       next.once("error", reject);
-      next.listen({ host: options.host, port, reusePort: options.reusePort ?? false }, () => {
+      next.listen({ host: options.host, port, backlog: LISTEN_BACKLOG, reusePort: options.reusePort ?? false }, () => {
         next.off("error", reject);
         next.on("error", () => (saturated ??= { at: Date.now(), open: count.open }));
         const address = next.address();
@@ -190,6 +210,10 @@ export function nodeListen(options: ListenOptions): Promise<Listener> {
     });
 
   const watch = setInterval(() => {
+    if (count.dropping.size > 0) {
+      const now = Date.now();
+      for (const connection of count.dropping) connection.overdue(now);
+    }
     if (closed || (saturated === undefined && count.open < limit / 3)) return;
     if (!canOpenFile()) {
       saturated ??= { at: Date.now(), open: count.open };
@@ -223,6 +247,8 @@ export function nodeListen(options: ListenOptions): Promise<Listener> {
       close: () => {
         closed = true;
         clearInterval(watch);
+        // Without the watch nothing would end a drop whose write cannot leave.
+        for (const connection of count.dropping) connection.overdue(Infinity);
         server.close();
       },
     };
