@@ -21,7 +21,7 @@ import {
   type SizedTable,
   TRIMMED_BELOW,
 } from "./housekeeping.ts";
-import { ListIndex } from "./prefix-index.ts";
+import { ListIndex, type Lists } from "./prefix-index.ts";
 import { findWalDamage } from "./wal-check.ts";
 import type { Database, GreylistTable, ListChangeRow, ListEntry, ListKind, ListRow } from "./types.ts";
 import { columnsOf, type WriteOp } from "./journal-rows.ts";
@@ -54,11 +54,8 @@ export interface StoreOptions {
   readonly memory?: { allocate(bytes: number): ArrayBuffer; collect(): void };
 }
 
-export interface Verdicts {
-  readonly allow: ListEntry | undefined;
-  readonly ban: ListEntry | undefined;
-  readonly pass: ListEntry | undefined;
-}
+/** What the lists say about one address: read it at once, it holds until the next lookup (`keep()` an entry to hold it). */
+export type Verdicts = Lists;
 
 export interface ListWrite {
   readonly prefix: Prefix;
