@@ -108,8 +108,8 @@ export class ListIndex {
     pass: undefined,
   };
 
-  /** `allocate`: where the table's memory comes from (huge pages, given by the runtime adapter). */
-  constructor(private readonly allocate: (bytes: number) => ArrayBuffer = (bytes) => new ArrayBuffer(bytes)) {
+  /** `allocate`: where the table's and the bitmaps' memory comes from (huge pages, given by the runtime adapter). */
+  constructor(private readonly allocate: (bytes: number) => Uint32Array = (bytes) => new Uint32Array(bytes / 4)) {
     [this.words, this.times] = this.slots(FIRST_CAPACITY);
   }
 
@@ -436,7 +436,7 @@ export class ListIndex {
     if ((before === 0) !== (this.perLength[at] === 0)) {
       const length = meta & 0xff;
       if (family === 0 && length <= BITMAP_MAX) {
-        this.present[kind * (BITMAP_MAX + 1) + length] = before === 0 ? new Uint32Array(Math.max(1, 2 ** length / 32)) : NO_BITMAP;
+        this.present[kind * (BITMAP_MAX + 1) + length] = before === 0 ? this.allocate(Math.max(4, 2 ** length / 8)) : NO_BITMAP;
       }
       const lengths: number[] = [];
       for (let length = 128; length >= 0; length--) if (this.perLength[(kind * 2 + family) * 129 + length] > 0) lengths.push(length);
@@ -458,8 +458,8 @@ export class ListIndex {
 
   /** Two views of one buffer of `capacity` slots of 32 bytes. */
   private slots(capacity: number): [Uint32Array, Float64Array] {
-    const buffer = this.allocate(capacity * 32);
-    return [new Uint32Array(buffer), new Float64Array(buffer)];
+    const words = this.allocate(capacity * 32);
+    return [words, new Float64Array(words.buffer, words.byteOffset, capacity * 4)];
   }
 
   private remember(meta: number): void {

@@ -51,7 +51,7 @@ export interface StoreOptions {
    */
   readonly replicaSyncMs?: number;
   /** Huge pages for the index's table and garbage collection during a load, from the runtime adapter (`bigMemory`). */
-  readonly memory?: { allocate(bytes: number): ArrayBuffer; collect(): void };
+  readonly memory?: { allocate(bytes: number): Uint32Array; collect(): void };
 }
 
 /** What the lists say about one address: read it at once, it holds until the next lookup (`keep()` an entry to hold it). */
