@@ -220,7 +220,7 @@ export class ListIndex {
   /** The slot of the most specific live IPv4 entry of kind `k` covering `value`, or -1. */
   private slotV4(k: number, value: number, now: number): number {
     const lengths = this.lengths[k * 2];
-    // Most probes of a short length miss: its bitmap (at most 2 MB, mostly in cache) says so
+    // Most probes of a short length miss: its bitmap (at most 2 MB, on a huge page) says so
     // without touching the table, a cache miss at millions of entries. The bitmaps are read
     // first, so that their reads and the table's overlap instead of following each other.
     let maybe = 0;
