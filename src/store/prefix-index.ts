@@ -40,6 +40,8 @@ const FIRST_CAPACITY = 1 << 10;
  * (2^length bits: 2 MB at /24), for the kinds with entries of that length.
  */
 const BITMAP_MAX = 24;
+/** Where a length has no bitmap (no entries): one array type in `present`, so its reads stay monomorphic. */
+const NO_BITMAP = new Uint32Array(0);
 
 function keyMeta(kind: number, prefix: Prefix): number {
   return prefix.length | (prefix.ip.family === 6 ? V6 : 0) | (kind << KIND_SHIFT);
@@ -88,17 +90,26 @@ export class ListIndex {
   /** Slots per (kind, family, length), to probe only the lengths in use. */
   private readonly perLength = new Int32Array(3 * 2 * 129);
   private readonly lengths: number[][] = Array.from({ length: 6 }, () => []);
+  /** A bit per (kind, family) with any lengths in use, at kind * 2 + family. */
+  private inUse = 0;
   /** Per kind and IPv4 length up to BITMAP_MAX: a bit per prefix that has a slot, while the length has any. */
-  private readonly present: (Uint32Array | undefined)[] = new Array(3 * (BITMAP_MAX + 1)).fill(undefined);
+  private readonly present: Uint32Array[] = new Array(3 * (BITMAP_MAX + 1)).fill(NO_BITMAP);
   private readonly inForce = [0, 0, 0];
   /** Node names and check ids, few and repeated on every entry, by number. */
   private readonly names: string[] = [];
   private readonly nameIds = new Map<string, number>();
   private readonly reasons: string[] = [];
   private readonly reasonIds = new Map<string, number>();
+  /** What lookupAll answers, reused: one answer per kind, and the three together. */
+  private readonly views = [0, 1, 2].map(() => new SlotEntry((slot) => this.entryAt(slot)));
+  private readonly lists: { allow: FoundNow | undefined; ban: FoundNow | undefined; pass: FoundNow | undefined } = {
+    allow: undefined,
+    ban: undefined,
+    pass: undefined,
+  };
 
-  /** `allocate`: where the table's memory comes from (huge pages, given by the runtime adapter). */
-  constructor(private readonly allocate: (bytes: number) => ArrayBuffer = (bytes) => new ArrayBuffer(bytes)) {
+  /** `allocate`: where the table's and the bitmaps' memory comes from (huge pages, given by the runtime adapter). */
+  constructor(private readonly allocate: (bytes: number) => Uint32Array = (bytes) => new Uint32Array(bytes / 4)) {
     [this.words, this.times] = this.slots(FIRST_CAPACITY);
   }
 
@@ -161,73 +172,113 @@ export class ListIndex {
   /** The most specific entry of `kind` covering `ip` that has not expired at `now`. */
   lookup(kind: ListKind, ip: IP, now: number): ListEntry | undefined {
     const k = KIND_NUMBER[kind];
-    if (ip.family === 4) return this.found(k, ip, this.slotV4(k, ip.value, now));
+    if (ip.family === 4) {
+      const slot = this.slotV4(k, ip.value, now);
+      return slot < 0 ? undefined : this.entryAt(slot);
+    }
     const g = ip.groups;
-    return this.lookupV6(k, ip, ((g[0] << 16) | g[1]) >>> 0, ((g[2] << 16) | g[3]) >>> 0, now);
+    return this.lookupV6(k, ip, ((g[0] << 16) | g[1]) >>> 0, ((g[2] << 16) | g[3]) >>> 0, now)?.keep();
   }
 
-  /** The three lists' entries for `ip` at once, its key words computed once: the lookup of every connection. */
-  lookupAll(ip: IP, now: number): { allow: ListEntry | undefined; ban: ListEntry | undefined; pass: ListEntry | undefined } {
+  /**
+   * The three lists' entries for `ip` at once, its key words computed once: the lookup of every
+   * connection. Nothing is allocated (the answer and what it holds are reused, and an entry's
+   * fields are read from the table when they are read), so the answer holds only until the
+   * next lookup or change: read it at once, `keep()` an entry to hold it longer.
+   */
+  lookupAll(ip: IP, now: number): Lists {
+    const lists = this.lists;
+    // A list with no entries of the address's family costs one test of a bit.
+    const inUse = this.inUse;
     if (ip.family === 4) {
       const value = ip.value;
-      return {
-        allow: this.found(2, ip, this.slotV4(2, value, now)),
-        ban: this.found(0, ip, this.slotV4(0, value, now)),
-        pass: this.found(1, ip, this.slotV4(1, value, now)),
-      };
+      lists.allow = (inUse & (1 << 4)) === 0 ? undefined : this.foundV4(2, value, now);
+      lists.ban = (inUse & 1) === 0 ? undefined : this.foundV4(0, value, now);
+      lists.pass = (inUse & (1 << 2)) === 0 ? undefined : this.foundV4(1, value, now);
+      return lists;
     }
     const g = ip.groups;
     const high = ((g[0] << 16) | g[1]) >>> 0, low = ((g[2] << 16) | g[3]) >>> 0;
-    return {
-      allow: this.lookupV6(2, ip, high, low, now),
-      ban: this.lookupV6(0, ip, high, low, now),
-      pass: this.lookupV6(1, ip, high, low, now),
-    };
+    lists.allow = (inUse & (1 << 5)) === 0 ? undefined : this.lookupV6(2, ip, high, low, now);
+    lists.ban = (inUse & (1 << 1)) === 0 ? undefined : this.lookupV6(0, ip, high, low, now);
+    lists.pass = (inUse & (1 << 3)) === 0 ? undefined : this.lookupV6(1, ip, high, low, now);
+    return lists;
+  }
+
+  private foundV4(k: number, value: number, now: number): FoundNow | undefined {
+    const slot = this.slotV4(k, value, now);
+    return slot < 0 ? undefined : this.view(k, slot);
+  }
+
+  /** Kind `k`'s reused answer, pointed at `slot`. */
+  private view(k: number, slot: number): SlotEntry {
+    const view = this.views[k];
+    view.slot = slot;
+    return view;
   }
 
   /** The slot of the most specific live IPv4 entry of kind `k` covering `value`, or -1. */
   private slotV4(k: number, value: number, now: number): number {
     const lengths = this.lengths[k * 2];
+    // Most probes of a short length miss: its bitmap (at most 2 MB, on a huge page) says so
+    // without touching the table, a cache miss at millions of entries. The bitmaps are read
+    // first, so that their reads and the table's overlap instead of following each other.
+    let maybe = 0;
+    for (let i = lengths.length - 1; i >= 0 && lengths[i] <= BITMAP_MAX; i--) {
+      const length = lengths[i];
+      const bit = length === 0 ? 0 : value >>> (32 - length);
+      if ((this.present[k * (BITMAP_MAX + 1) + length][bit >>> 5] & (1 << (bit & 31))) !== 0) maybe |= 1 << length;
+    }
     for (let i = 0; i < lengths.length; i++) {
       const length = lengths[i];
-      if (length <= BITMAP_MAX) {
-        // Most probes of a short length miss: its bitmap (at most 2 MB, mostly in cache) says so
-        // without touching the table, a cache miss at millions of entries.
-        const bit = length === 0 ? 0 : value >>> (32 - length);
-        if ((this.present[k * (BITMAP_MAX + 1) + length]![bit >>> 5] & (1 << (bit & 31))) === 0) continue;
-      }
-      const slot = this.find(maskWord(value, length), 0, length | (k << KIND_SHIFT));
-      if (slot >= 0 && this.live(slot, now)) return slot;
+      if (length <= BITMAP_MAX && (maybe & (1 << length)) === 0) continue;
+      const slot = this.liveSlot(maskWord(value, length), 0, length | (k << KIND_SHIFT), now);
+      if (slot >= 0) return slot;
     }
     return -1;
   }
 
-  private lookupV6(k: number, ip: IPv6, high: number, low: number, now: number): ListEntry | undefined {
+  private lookupV6(k: number, ip: IPv6, high: number, low: number, now: number): FoundNow | undefined {
     const lengths = this.lengths[k * 2 + 1];
     for (let i = 0; i < lengths.length; i++) {
       const length = lengths[i];
       if (length > 64) {
-        const found = this.long.get(`${KINDS[k]} ${formatPrefix({ ip: mask(ip, length), length })}`);
-        if (found && !(found.meta & REMOVED) && found.expiresAt > now) {
-          return this.entry(k, ip, length, found.meta, found.names, found.createdAt, found.expiresAt);
-        }
+        const found = this.longEntry(k, ip, length, now);
+        if (found) return found;
         continue;
       }
-      const slot = this.find(maskWord(high, length), maskWord(low, length - 32), length | V6 | (k << KIND_SHIFT));
-      if (slot >= 0 && this.live(slot, now)) return this.found(k, ip, slot);
+      const slot = this.liveSlot(maskWord(high, length), maskWord(low, length - 32), length | V6 | (k << KIND_SHIFT), now);
+      if (slot >= 0) return this.view(k, slot);
     }
     return undefined;
   }
 
-  private live(slot: number, now: number): boolean {
-    return (this.words[slot * 8 + 2] & REMOVED) === 0 && this.times[slot * 4 + 3] > now;
+  private longEntry(k: number, ip: IPv6, length: number, now: number): FoundEntry | undefined {
+    const found = this.long.get(`${KINDS[k]} ${formatPrefix({ ip: mask(ip, length), length })}`);
+    if (found === undefined || (found.meta & REMOVED) || found.expiresAt <= now) return undefined;
+    return this.entry(k, ip, length, found.meta, found.names, found.createdAt, found.expiresAt);
   }
 
-  private found(k: number, ip: IP, slot: number): ListEntry | undefined {
-    if (slot < 0) return undefined;
+  /** The slot of the key, if its entry is in force at `now` (not removed, not expired), or -1. */
+  private liveSlot(a: number, b: number, key: number, now: number): number {
+    const mask = this.capacity - 1;
+    const words = this.words;
+    for (let slot = hash(a, b, key) & mask;; slot = (slot + 1) & mask) {
+      const meta = words[slot * 8 + 2];
+      if (meta === 0) return -1;
+      if ((meta & KEY_META) === key && words[slot * 8] === a && words[slot * 8 + 1] === b) {
+        return (meta & REMOVED) === 0 && this.times[slot * 4 + 3] > now ? slot : -1;
+      }
+    }
+  }
+
+  /** The entry in `slot`, written out. */
+  private entryAt(slot: number): FoundEntry {
     const meta = this.words[slot * 8 + 2];
-    const expiresAt = this.times[slot * 4 + 3];
-    return this.entry(k, ip, meta & 0xff, meta, this.words[slot * 8 + 3], this.times[slot * 4 + 2], expiresAt);
+    const k = (meta >>> KIND_SHIFT) & 3;
+    const a = this.words[slot * 8], b = this.words[slot * 8 + 1];
+    const ip: IP = meta & V6 ? { family: 6, groups: [a >>> 16, a & 0xffff, b >>> 16, b & 0xffff, 0, 0, 0, 0] } : { family: 4, value: a };
+    return this.entry(k, ip, meta & 0xff, meta, this.words[slot * 8 + 3], this.times[slot * 4 + 2], this.times[slot * 4 + 3]);
   }
 
   /**
@@ -240,11 +291,8 @@ export class ListIndex {
     for (let slot = 0; slot < this.capacity; slot++) {
       const meta = this.words[slot * 8 + 2];
       if (meta === 0 || (meta & REMOVED) || ((meta >>> KIND_SHIFT) & 3) !== k) continue;
-      const expiresAt = this.times[slot * 4 + 3];
-      if (expiresAt <= now) continue;
-      const a = this.words[slot * 8], b = this.words[slot * 8 + 1];
-      const ip: IP = meta & V6 ? { family: 6, groups: [a >>> 16, a & 0xffff, b >>> 16, b & 0xffff, 0, 0, 0, 0] } : { family: 4, value: a };
-      yield this.entry(k, ip, meta & 0xff, meta, this.words[slot * 8 + 3], this.times[slot * 4 + 2], expiresAt);
+      if (this.times[slot * 4 + 3] <= now) continue;
+      yield this.entryAt(slot);
     }
     for (const [key, value] of this.long) {
       if (!key.startsWith(`${kind} `) || (value.meta & REMOVED) || value.expiresAt <= now) continue;
@@ -291,7 +339,7 @@ export class ListIndex {
     return expired;
   }
 
-  private entry(k: number, ip: IP, length: number, meta: number, names: number, createdAt: number, expiresAt: number): HeldEntry {
+  private entry(k: number, ip: IP, length: number, meta: number, names: number, createdAt: number, expiresAt: number): FoundEntry {
     const check = names >>> 16;
     const reason = meta >>> REASON_SHIFT;
     return new FoundEntry(
@@ -388,11 +436,13 @@ export class ListIndex {
     if ((before === 0) !== (this.perLength[at] === 0)) {
       const length = meta & 0xff;
       if (family === 0 && length <= BITMAP_MAX) {
-        this.present[kind * (BITMAP_MAX + 1) + length] = before === 0 ? new Uint32Array(Math.max(1, 2 ** length / 32)) : undefined;
+        this.present[kind * (BITMAP_MAX + 1) + length] = before === 0 ? this.allocate(Math.max(4, 2 ** length / 8)) : NO_BITMAP;
       }
       const lengths: number[] = [];
       for (let length = 128; length >= 0; length--) if (this.perLength[(kind * 2 + family) * 129 + length] > 0) lengths.push(length);
       this.lengths[kind * 2 + family] = lengths;
+      if (lengths.length > 0) this.inUse |= 1 << (kind * 2 + family);
+      else this.inUse &= ~(1 << (kind * 2 + family));
     }
   }
 
@@ -400,7 +450,7 @@ export class ListIndex {
   private mark(meta: number, a: number, on: boolean): void {
     const length = meta & 0xff;
     if (meta & V6 || length > BITMAP_MAX) return;
-    const bits = this.present[((meta >>> KIND_SHIFT) & 3) * (BITMAP_MAX + 1) + length]!;
+    const bits = this.present[((meta >>> KIND_SHIFT) & 3) * (BITMAP_MAX + 1) + length];
     const bit = length === 0 ? 0 : a >>> (32 - length);
     if (on) bits[bit >>> 5] |= 1 << (bit & 31);
     else bits[bit >>> 5] &= ~(1 << (bit & 31));
@@ -408,8 +458,8 @@ export class ListIndex {
 
   /** Two views of one buffer of `capacity` slots of 32 bytes. */
   private slots(capacity: number): [Uint32Array, Float64Array] {
-    const buffer = this.allocate(capacity * 32);
-    return [new Uint32Array(buffer), new Float64Array(buffer)];
+    const words = this.allocate(capacity * 32);
+    return [words, new Float64Array(words.buffer, words.byteOffset, capacity * 4)];
   }
 
   private remember(meta: number): void {
@@ -426,8 +476,66 @@ export interface HeldEntry extends ListEntry {
   readonly range: Prefix;
 }
 
-/** An entry found by a lookup; its prefix is written out only when someone reads it (a log line), not on every lookup. */
-class FoundEntry implements HeldEntry {
+/** An entry a lookup found, valid until the index's next lookup or change; `keep()` copies it for longer. */
+export interface FoundNow extends ListEntry {
+  keep(): ListEntry;
+}
+
+/** The three lists' answers for one address (lookupAll), as valid as each FoundNow. */
+export interface Lists {
+  readonly allow: FoundNow | undefined;
+  readonly ban: FoundNow | undefined;
+  readonly pass: FoundNow | undefined;
+}
+
+/**
+ * A slot's entry read from the table on each read of a field: a lookup that hits only notes the
+ * slot, so it allocates nothing and its work does not wait on the table's cache line (what lets
+ * the processor start the next lookup's read meanwhile).
+ */
+class SlotEntry implements FoundNow {
+  slot = -1;
+  constructor(private readonly read: (slot: number) => FoundEntry) {}
+
+  keep(): FoundEntry {
+    return this.read(this.slot);
+  }
+
+  get kind(): ListKind {
+    return this.keep().kind;
+  }
+
+  get prefix(): string {
+    return this.keep().prefix;
+  }
+
+  get createdAt(): number {
+    return this.keep().createdAt;
+  }
+
+  get expiresAt(): number | null {
+    return this.keep().expiresAt;
+  }
+
+  get node(): string {
+    return this.keep().node;
+  }
+
+  get check(): string | null {
+    return this.keep().check;
+  }
+
+  get reason(): string | null {
+    return this.keep().reason;
+  }
+
+  toJSON(): ListEntry {
+    return this.keep().toJSON();
+  }
+}
+
+/** An entry written out; its prefix is written out only when someone reads it (a log line). */
+class FoundEntry implements HeldEntry, FoundNow {
   constructor(
     readonly kind: ListKind,
     private readonly ip: IP,
@@ -438,6 +546,10 @@ class FoundEntry implements HeldEntry {
     readonly check: string | null,
     readonly reason: string | null,
   ) {}
+
+  keep(): FoundEntry {
+    return this;
+  }
 
   get prefix(): string {
     return formatPrefix(this.range);

@@ -25,9 +25,10 @@ export function standing(allow: readonly Prefix[], store: Store, ip: IP, now: nu
   if (configured) return { kind: "allowed", source: `MXSCREEN_ALLOW ${formatPrefix(configured)}` };
   const lists = store.lookup(ip, now);
   if (lists.allow) return { kind: "allowed", source: lists.allow.prefix };
-  if (lists.ban) return { kind: "banned", entry: lists.ban };
+  if (lists.ban) return { kind: "banned", entry: lists.ban.keep() };
   if (lists.pass === undefined) return NEW;
-  if (lists.pass.createdAt + ttls.greetMs > now) return { kind: "passed", entry: lists.pass };
-  if (lists.pass.createdAt + ttls.protocolMs > now) return { kind: "new", protocolPass: lists.pass };
+  const pass = lists.pass.keep();
+  if (pass.createdAt + ttls.greetMs > now) return { kind: "passed", entry: pass };
+  if (pass.createdAt + ttls.protocolMs > now) return { kind: "new", protocolPass: pass };
   return NEW;
 }

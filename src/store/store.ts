@@ -21,7 +21,7 @@ import {
   type SizedTable,
   TRIMMED_BELOW,
 } from "./housekeeping.ts";
-import { ListIndex } from "./prefix-index.ts";
+import { ListIndex, type Lists } from "./prefix-index.ts";
 import { findWalDamage } from "./wal-check.ts";
 import type { Database, GreylistTable, ListChangeRow, ListEntry, ListKind, ListRow } from "./types.ts";
 import { columnsOf, type WriteOp } from "./journal-rows.ts";
@@ -51,14 +51,11 @@ export interface StoreOptions {
    */
   readonly replicaSyncMs?: number;
   /** Huge pages for the index's table and garbage collection during a load, from the runtime adapter (`bigMemory`). */
-  readonly memory?: { allocate(bytes: number): ArrayBuffer; collect(): void };
+  readonly memory?: { allocate(bytes: number): Uint32Array; collect(): void };
 }
 
-export interface Verdicts {
-  readonly allow: ListEntry | undefined;
-  readonly ban: ListEntry | undefined;
-  readonly pass: ListEntry | undefined;
-}
+/** What the lists say about one address: read it at once, it holds until the next lookup (`keep()` an entry to hold it). */
+export type Verdicts = Lists;
 
 export interface ListWrite {
   readonly prefix: Prefix;

@@ -230,3 +230,29 @@ test("entries: every entry of a list in force, at every IPv4 and IPv6 prefix len
   assert.deepEqual([...index.entries("pass", 100)].map((e) => e.prefix), ["203.0.113.7/32"]);
   assert.equal([...index.entries("ban", 10)].length, expected.length + 1, "the /24 is in force before its expiry");
 });
+
+test("lookupAll reuses its answer: an entry kept from it stays as found after later lookups, changes and sweeps", () => {
+  const index = new ListIndex();
+  index.apply(change("ban", prefix("192.0.2.0/24"), { reason: "first" }));
+  index.apply(change("ban", prefix("2001:db8:7::/48"), { reason: "second", expiresAt: 50 }));
+  index.apply(change("allow", prefix("198.51.100.1")));
+  const first = index.lookupAll(ip("192.0.2.1"), 0);
+  assert.equal(first.allow, undefined);
+  const kept = first.ban!.keep();
+  const later = index.lookupAll(ip("2001:db8:7:1::1"), 0);
+  assert.equal(later.ban?.prefix, "2001:db8:7::/48", "the answer read at once is the address's own");
+  assert.equal(later.ban?.reason, "second");
+  assert.equal(index.lookupAll(ip("198.51.100.1"), 0).allow?.prefix, "198.51.100.1/32");
+  index.apply(change("ban", prefix("192.0.2.0/24"), { op: "remove", createdAt: 2 }));
+  index.sweep(100, 10);
+  assert.deepEqual(read(kept), {
+    kind: "ban",
+    prefix: "192.0.2.0/24",
+    createdAt: 1,
+    expiresAt: null,
+    node: "mx1",
+    check: "pregreet",
+    reason: "first",
+  });
+  assert.equal(JSON.stringify(index.lookupAll(ip("198.51.100.1"), 0).allow), JSON.stringify(index.lookup("allow", ip("198.51.100.1"), 0)));
+});
