@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "../harness.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { startUpstreamPostfix, type UpstreamPostfix } from "../helpers/postfix.ts";
 import { startServer } from "../helpers/server.ts";
 import { swaks } from "../helpers/swaks.ts";
@@ -55,6 +56,31 @@ test(
         expected,
         `MXSCREEN_UPSTREAM_POOL=${pool}: ${expected} connection(s) for three sessions:\n${postfix.log.slice(from).join("\n")}`,
       );
+      await server.stop();
+    }
+
+    // Sessions in flight swing past the pool: connections that fall idle beyond it wait a moment for the next sessions, then close.
+    {
+      const server = await startServer({
+        MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`,
+        MXSCREEN_UPSTREAM_IDENTITY: "xclient",
+        MXSCREEN_GREET_WAIT: "300ms",
+        MXSCREEN_UPSTREAM_POOL: "1",
+      });
+      const from = postfix.log.length;
+      await Promise.all([1, 2, 3].map((n) => deliver(postfix, server.port, `127.0.16.${50 + n}`)));
+      const opened = connectionsSince(postfix, from);
+      assert.ok(opened >= 2, `three sessions at once held more than one connection:\n${postfix.log.slice(from).join("\n")}`);
+      await Promise.all([4, 5, 6].map((n) => deliver(postfix, server.port, `127.0.16.${50 + n}`)));
+      assert.equal(
+        connectionsSince(postfix, from),
+        opened,
+        `the next three sessions took those connections:\n${postfix.log.slice(from).join("\n")}`,
+      );
+      const quits = () => postfix.log.slice(from).filter((line) => /: disconnect from .* quit=1/.test(line)).length;
+      await eventually("the connections beyond the pool closed with QUIT", () => quits() >= opened - 1, 5_000);
+      await sleep(300);
+      assert.equal(quits(), opened - 1, "the one the pool holds stays open (MXSCREEN_UPSTREAM_IDLE_TIMEOUT, 5 s)");
       await server.stop();
     }
 
