@@ -285,8 +285,9 @@ export class Session {
     if (this.state === "closed" || this.inputDone) return [];
     if (finalsWritten !== undefined && finalsWritten < this.facts.pacedReplies) this.early ??= this.paced;
     // Bytes that come while a command is still being answered were sent before its reply, as
-    // if they had come in its read; what follows a message's end is judged in neither case.
-    if (this.waiting && this.answered !== MESSAGE_END) this.early ??= this.answered;
+    // if they had come in its read; not after a message's end (judged in neither case), nor
+    // after BDAT, whose chunk follows it unasked.
+    if (this.waiting && this.answered !== MESSAGE_END && this.answered?.verb !== "BDAT") this.early ??= this.answered;
     if (this.state === "tls-handshake") {
       this.facts.injectedBytes += bytes.length;
       return [];

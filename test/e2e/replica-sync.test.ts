@@ -28,7 +28,7 @@ test(
     const slowest = Math.max(...waits);
     assert.ok(waits.length >= 20, `${waits.length} connections probed`);
     assert.ok(
-      slowest < 250,
+      slowest < 500,
       `the slowest of ${waits.length} teasers came after ${
         Math.round(slowest)
       } ms (a sync on the event loop holds it for about a second here)`,

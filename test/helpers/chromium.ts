@@ -13,6 +13,8 @@ const FLAGS = [
   "--disable-component-update",
   "--disable-sync",
   "--disable-extensions",
+  // Debian's wrapper adds it only when it can read /dev/shm's free space, which fails where /dev/shm is mounted twice.
+  "--disable-dev-shm-usage",
 ];
 
 function chromium(args: string[], timeoutMs = 30_000): Promise<string> {

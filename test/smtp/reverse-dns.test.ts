@@ -92,3 +92,16 @@ test("a shutdown or a hang-up while DATA waits for the answer begins no message"
   assert.deepEqual(gone.learnReverseDns(PASS), []);
   assert.equal(gone.facts.end, "client-closed");
 });
+
+test("a BDAT chunk that arrives while BDAT waits for the PTR answer is part of BDAT, not a command sent ahead of its reply", () => {
+  const session = new Session(CONFIG, CLIENT, 0);
+  session.start();
+  const encoder = new TextEncoder();
+  feed(session, byteByByte(`${ENVELOPE.replace("HELO", "EHLO")}BDAT 4 LAST\r\n`));
+  assert.deepEqual(session.receive(encoder.encode("hi\r\n"), 1), [], "the chunk waits with its command");
+  const after = session.learnReverseDns(PASS);
+  assert.ok(after.some((o) => o.type === "message-end"));
+  session.delivered({ ok: true, id: "ABC" }, 2);
+  assert.deepEqual(replies(session.receive(encoder.encode("QUIT\r\n"), 3)), ["221 2.0.0 Bye\r\n"]);
+  assert.deepEqual(session.facts.findings, []);
+});
