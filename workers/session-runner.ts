@@ -1,5 +1,6 @@
 import { Spool } from "../src/delivery/spool.ts";
 import type { Deliverer, OutgoingMessage } from "../src/delivery/types.ts";
+import { cachingDnsClient } from "../src/dns/answer-cache.ts";
 import { forwardConfirmedReverse } from "../src/dns/fcrdns.ts";
 import { heloNameDns } from "../src/dns/helo-name.ts";
 import { mailDomain } from "../src/dns/mail-domain.ts";
@@ -50,11 +51,11 @@ export class SessionRunner {
 
   constructor(private readonly config: RunnerConfig, private readonly post: (message: FromRunner) => void, pid: number) {
     this.deliverer = new Spool(config.spoolDir, pid);
-    this.dns = createDnsClient(
+    this.dns = cachingDnsClient(createDnsClient(
       config.dns.server,
       config.dns.timeoutMs,
       (type, status, seconds, name) => this.post({ t: "dns", type, status, seconds, name }),
-    );
+    ));
     this.upstreams = config.upstream && new UpstreamPool(config.upstream, (message) => this.post({ t: "note", level: "warn", message }));
   }
 

@@ -5,6 +5,8 @@ export interface Reply {
 }
 
 const MAX_REPLY_BYTES = 64 * 1024;
+/** Each byte one character: an upstream's reply is ASCII, and whatever else it sends stays a byte we can report. */
+const latin1 = new TextDecoder("latin1");
 
 /** Reads replies out of a server's byte stream (RFC 5321 4.2: `ddd-` lines, then `ddd `), sans I/O. */
 export class ReplyReader {
@@ -13,7 +15,7 @@ export class ReplyReader {
 
   /** Returns the replies completed by `bytes`; throws on something that is not SMTP. */
   push(bytes: Uint8Array): Reply[] {
-    this.buffered += new TextDecoder("latin1").decode(bytes);
+    this.buffered += latin1.decode(bytes);
     if (this.buffered.length > MAX_REPLY_BYTES) throw new Error("the upstream sent an over-long reply");
     const replies: Reply[] = [];
     let end: number;

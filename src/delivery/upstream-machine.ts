@@ -114,6 +114,8 @@ export class UpstreamMachine {
   private generation = 0;
   /** What the upstream's last EHLO reply on this connection offered (the one after XCLIENT, when sent). */
   private offered: Extensions | undefined;
+  /** The last EHLO reply read on this connection and what it offered. */
+  private lastEhlo: { readonly text: string; readonly extensions: Extensions } | undefined;
   /** TLS is up on this connection. */
   private secured = false;
   /** The XFORWARD attributes the upstream's EHLO listed (identity `xforward`). */
@@ -433,7 +435,7 @@ export class UpstreamMachine {
     }
     if (again || identity === "none" || identity === "proxy" || identity === "xforward" || (identity === "auto" && !offersXclient)) {
       // A reply to HELO lists no extensions: what the upstream offers is still what its last EHLO said.
-      if (!(again && this.greetsWithHelo)) this.offered = extensionsOf(ehloKeywordsOf(reply.text));
+      if (!(again && this.greetsWithHelo)) this.offered = this.extensionsIn(reply.text);
       this.phase = { at: "ready" };
       return this.pump(now);
     }
@@ -443,6 +445,12 @@ export class UpstreamMachine {
     this.phase = { at: "xclient", handover: false };
     this.xclientSent = true;
     this.write(encoder.encode(`XCLIENT ${this.xclientAttributes()}\r\n`));
+  }
+
+  /** The extensions an EHLO reply offers; a warm connection hears the same reply for every client it is handed. */
+  private extensionsIn(text: string): Extensions {
+    if (this.lastEhlo?.text !== text) this.lastEhlo = { text, extensions: extensionsOf(ehloKeywordsOf(text)) };
+    return this.lastEhlo.extensions;
   }
 
   /** Keeps track of whether a transaction is open, and whether the connection can still be trusted with another client. */

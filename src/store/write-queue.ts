@@ -23,6 +23,8 @@ export interface QueueLimits {
   readonly journalRetryMs?: number;
   /** The shortest time from one batch's start to the next one's. */
   readonly batchGapMs?: number;
+  /** The same while only verdict events wait (no list change, greylist or counter). */
+  readonly eventGapMs?: number;
 }
 
 const BATCH = 200;
@@ -36,6 +38,14 @@ const JOURNAL_RETRY_MS = 1_000;
  * (bench profile), one per few milliseconds takes tens of rows each.
  */
 const BATCH_GAP_MS = 10;
+/**
+ * Verdict events alone (a clean session's PTR note, one per session) wait for the next batch
+ * longer: nothing is enforced from them, and one transaction per session, each with its commit
+ * and fsync, cost a relayed session more CPU than its SMTP (bench profile). Once a batch is this
+ * old, a busy node writes the events of a few hundred sessions in one; after a quiet spell an
+ * event still goes at once.
+ */
+const EVENT_GAP_MS = 250;
 /** Trimming goes this far below the cap, so it runs once per many writes rather than on each. */
 const TRIM_TO = 0.9;
 /** The journal holds what this node decided about clients: nobody else needs to read it. */
@@ -47,6 +57,11 @@ function keepRank(op: WriteOp): number {
   if (op.table === "events" || op.table === "counters") return 0;
   if (op.table === "greylist") return 1;
   return op.row.kind === "pass" ? 2 : 3;
+}
+
+/** Writes that others act on (lists, greylist, counters): only verdict events may wait for the longer gap. */
+function isUrgent(op: WriteOp): boolean {
+  return op.table !== "events";
 }
 
 /**
@@ -74,12 +89,16 @@ export class WriteQueue {
   private running = false;
   private reachable = true;
   private lastError: string | undefined;
-  private kicked = false;
+  /** When the run already asked for starts (a microtask: now), so that a sooner need can replace a later one. */
+  private kicked: { readonly at: number; readonly timer: ReturnType<typeof setTimeout> | undefined } | undefined;
+  /** Something but verdict events waits (or may: a trimmed or failed batch leaves it set), so batches keep the short gap. */
+  private urgent = false;
   private drained: (() => void)[] = [];
   private closed = false;
   private readonly cap: number;
   private readonly journalRetryMs: number;
   private readonly batchGapMs: number;
+  private readonly eventGapMs: number;
   private lastBatchAt = -Infinity;
 
   constructor(
@@ -91,6 +110,7 @@ export class WriteQueue {
     this.cap = limits.cap ?? CAP;
     this.journalRetryMs = limits.journalRetryMs ?? JOURNAL_RETRY_MS;
     this.batchGapMs = limits.batchGapMs ?? BATCH_GAP_MS;
+    this.eventGapMs = Math.max(this.batchGapMs, limits.eventGapMs ?? EVENT_GAP_MS);
     if (journal === undefined) return;
     try {
       mkdirSync(dirname(journal), { recursive: true });
@@ -134,23 +154,24 @@ export class WriteQueue {
   pushAll(ops: readonly WriteOp[]): void {
     if (ops.length === 0) return;
     this.pending.push(...ops);
+    if (!this.urgent) this.urgent = ops.some(isUrgent);
     if (this.journal !== undefined) {
       for (const o of ops) this.unjournaled.add(o);
       this.writeJournal();
     }
     if (this.pending.length + this.inflight.length > this.cap) this.trim();
-    this.kick(Math.max(0, this.lastBatchAt + this.batchGapMs - Date.now()));
+    this.kick(this.nextBatchAt());
   }
 
   /** Starts writing what the journal held from an earlier run. */
   start(): void {
-    this.kick();
+    this.kick(Date.now());
   }
 
   /** Resolves true once nothing is pending, false if `timeoutMs` passes first. */
   flush(timeoutMs: number): Promise<boolean> {
     if (this.pending.length === 0 && !this.running) return Promise.resolve(true);
-    this.kick();
+    this.kick(Date.now());
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);
       this.drained.push(() => {
@@ -272,29 +293,44 @@ export class WriteQueue {
     this.droppedThisEpisode += drop.size;
   }
 
+  /** The earliest start of the next batch: the gap since the last one began, the longer one while only events wait. */
+  private nextBatchAt(): number {
+    const urgent = this.urgent || this.drained.length > 0;
+    return this.lastBatchAt + (urgent ? this.batchGapMs : this.eventGapMs);
+  }
+
   /**
-   * Starts writing once the code that pushed is done, so the writes of one verdict go in one
-   * batch: a microtask, not a timer, which waited 1–3 ms (more on a loaded machine) before
-   * every ban reached the database and the other nodes (bench/propagation.ts). In a burst, the
-   * next batch waits `delayMs`, the rest of the gap since the last one began.
+   * Starts writing at `at` (or at once, when that has passed), once the code that pushed is
+   * done, so the writes of one verdict go in one batch: a microtask, not a timer, which waited
+   * 1–3 ms (more on a loaded machine) before every ban reached the database and the other nodes
+   * (bench/propagation.ts). A start already asked for at that time or sooner stands; a later
+   * one (events waiting) gives way to a ban pushed meanwhile.
    */
-  private kick(delayMs = 0): void {
-    if (this.running || this.closed || this.kicked) return;
-    this.kicked = true;
+  private kick(at: number): void {
+    if (this.running || this.closed) return;
+    const now = Date.now();
+    const start = Math.max(now, at);
+    if (this.kicked !== undefined && this.kicked.at <= start) return;
+    if (this.kicked?.timer !== undefined) clearTimeout(this.kicked.timer);
     const go = () => {
-      this.kicked = false;
+      this.kicked = undefined;
       if (!this.closed) void this.run();
     };
-    if (delayMs <= 0) queueMicrotask(go);
-    else setTimeout(go, delayMs);
+    if (start <= now) {
+      this.kicked = { at: now, timer: undefined };
+      queueMicrotask(go);
+    } else this.kicked = { at: start, timer: setTimeout(go, start - now) };
   }
 
   private async run(): Promise<void> {
     this.running = true;
     let backoff = 0;
     while (this.pending.length > 0 && !this.closed) {
+      // Events that came while the last batch was written wait for their own gap.
+      if (backoff === 0 && Date.now() < this.nextBatchAt()) break;
       this.lastBatchAt = Date.now();
       const batch = this.pending.splice(0, BATCH);
+      this.urgent = this.pending.some(isUrgent);
       this.inflight = batch;
       try {
         await this.apply(batch);
@@ -307,6 +343,7 @@ export class WriteQueue {
       } catch (error) {
         this.inflight = [];
         this.pending.unshift(...batch);
+        if (!this.urgent) this.urgent = batch.some(isUrgent);
         const message = (error as Error).message;
         if (this.reachable) {
           this.onError(
@@ -326,6 +363,7 @@ export class WriteQueue {
     }
     this.running = false;
     if (this.pending.length === 0) this.drain();
+    else this.kick(this.nextBatchAt());
   }
 
   /** Nothing waits any more: the journal is emptied and whoever flushed is told. */

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "../harness.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { startUpstreamPostfix, type UpstreamPostfix } from "../helpers/postfix.ts";
 import { startServer } from "../helpers/server.ts";
+import { RawClient } from "../helpers/smtp-client.ts";
 import { swaks } from "../helpers/swaks.ts";
 
 const RELAY = { timeoutMs: 120_000 };
@@ -55,6 +57,50 @@ test(
         expected,
         `MXSCREEN_UPSTREAM_POOL=${pool}: ${expected} connection(s) for three sessions:\n${postfix.log.slice(from).join("\n")}`,
       );
+      await server.stop();
+    }
+
+    // Sessions in flight swing past the pool: connections that fall idle beyond it wait a moment for the next sessions, then close.
+    {
+      const server = await startServer({
+        MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`,
+        MXSCREEN_UPSTREAM_IDENTITY: "xclient",
+        MXSCREEN_GREET_WAIT: "300ms",
+        MXSCREEN_UPSTREAM_POOL: "1",
+      });
+      const from = postfix.log.length;
+      const greeted = (n: number) =>
+        RawClient.greeted(server.port, `127.0.16.${50 + n}`).then(async (client) => {
+          await client.command("EHLO relay-client.example.net", /^250 /m);
+          return client;
+        });
+      // Postfix's log is read as it is written: a session counts once its client= line is in.
+      const logged = (ns: number[]) =>
+        Promise.all(ns.map((n) => postfix.waitForLine(new RegExp(`: client=unknown\\[127\\.0\\.16\\.${50 + n}\\]`))));
+      const relayed = async (client: RawClient) => {
+        await client.command("MAIL FROM:<sender@example.net>", /^250 /m);
+        await client.command("RCPT TO:<someone@example.org>", /^250 /m);
+        await client.command("DATA", /^354 /m);
+        await client.command("Subject: pool\r\n\r\nhello\r\n.", /^250 2\.0\.0 Ok: queued as /m, 15_000);
+        await client.command("QUIT", /^221 /m);
+      };
+      // Six clients past the greeting; three relay at once, and the other three right after them.
+      const [first, next] = await Promise.all([Promise.all([1, 2, 3].map(greeted)), Promise.all([4, 5, 6].map(greeted))]);
+      await Promise.all(first.map(relayed));
+      await logged([1, 2, 3]);
+      const opened = connectionsSince(postfix, from);
+      assert.ok(opened >= 2, `three sessions at once held more than one connection:\n${postfix.log.slice(from).join("\n")}`);
+      await Promise.all(next.map(relayed));
+      await logged([4, 5, 6]);
+      assert.equal(
+        connectionsSince(postfix, from),
+        opened,
+        `the next three sessions took those connections:\n${postfix.log.slice(from).join("\n")}`,
+      );
+      const quits = () => postfix.log.slice(from).filter((line) => /: disconnect from .* quit=1/.test(line)).length;
+      await eventually("the connections beyond the pool closed with QUIT", () => quits() >= opened - 1, 5_000);
+      await sleep(300);
+      assert.equal(quits(), opened - 1, "the one the pool holds stays open (MXSCREEN_UPSTREAM_IDLE_TIMEOUT, 5 s)");
       await server.stop();
     }
 

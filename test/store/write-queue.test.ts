@@ -68,6 +68,35 @@ test("a write after a quiet spell reaches the database at once; a burst goes in 
   assert.ok(batches.length <= 3, `a burst of 10 writes took ${batches.length - 1} transactions`);
 });
 
+test("verdict events alone wait for the longer gap and go together; a ban pushed meanwhile goes at the short gap and takes them along", async () => {
+  const batches: string[][] = [];
+  const queue = new WriteQueue(join(tempDir(), "queue.jsonl"), async (ops) => void batches.push(ops.map((o) => o.id)), () => {}, {
+    batchGapMs: 10,
+    eventGapMs: 300,
+  });
+  onCleanup(() => queue.close());
+  const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  queue.push(op(1));
+  await wait(5);
+  assert.deepEqual(batches, [["op-1"]], "an event after a quiet spell goes at once");
+  queue.push(op(2));
+  await wait(40);
+  queue.push(op(3));
+  await wait(40);
+  assert.deepEqual(batches, [["op-1"]], "events of clean sessions wait for the longer gap, not the short one");
+  const ban: WriteOp = {
+    id: "ban-4",
+    table: "list_changes",
+    row: { kind: "ban", prefix: "192.0.2.4/32", op: "set", created_at: Date.now(), expires_at: null, node: "a" },
+  };
+  queue.push(ban);
+  await wait(5);
+  assert.deepEqual(batches, [["op-1"], ["op-2", "op-3", "ban-4"]], "a ban does not wait behind them, and they go with it");
+  queue.push(op(5));
+  assert.equal(await queue.flush(1000), true, "flush does not wait for the longer gap");
+  assert.deepEqual(batches.at(-1), ["op-5"]);
+});
+
 test("a process that stops with writes pending replays them from the journal at its next start", async () => {
   const journal = join(tempDir(), "queue.jsonl");
   const first = new WriteQueue(journal, () => Promise.reject(new Error("down")), () => {});
