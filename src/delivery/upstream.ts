@@ -34,7 +34,7 @@ export class Upstream {
   private unsent = 0;
   private paused = false;
   /**
-   * What was written in this turn of the event loop, sent as one socket write at its end: the
+   * What was written in this synchronous run (flushed at the next microtask), sent as one socket write at its end: the
    * trace headers, a read's worth of content and the final dot (or a session's commands) then
    * cost one system call here and one read at the upstream, not one each.
    */

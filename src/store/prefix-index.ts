@@ -491,7 +491,8 @@ export interface Lists {
 /**
  * A slot's entry read from the table on each read of a field: a lookup that hits only notes the
  * slot, so it allocates nothing and its work does not wait on the table's cache line (what lets
- * the processor start the next lookup's read meanwhile).
+ * the processor start the next lookup's read meanwhile). Each field read writes the entry out
+ * whole, so whoever reads more than a field or two, or holds it, takes `keep()` once.
  */
 class SlotEntry implements FoundNow {
   slot = -1;

@@ -843,10 +843,12 @@ export class Store {
     let sql = this.statements.get(table);
     if (sql === undefined) {
       const named = [...columns, "op_id"];
-      // `where true`: SQLite would read the ON of the upsert as a join's otherwise.
+      // `where true`: SQLite would read the ON of the upsert as a join's otherwise. `order by
+      // key`: rows take their seqs in the batch's order (a set and a remove of one prefix in one
+      // millisecond are told apart by seq), which SQLite's scan of json_each does not promise.
       sql = `insert into "${table}" (${named.map((column) => `"${column}"`).join(", ")}) select ${
         named.map((_, i) => `value ->> ${i}`).join(", ")
-      } from json_each(?) where true on conflict ("op_id") do nothing`;
+      } from json_each(?) where true order by key on conflict ("op_id") do nothing`;
       this.statements.set(table, sql);
     }
     return { sql, args: [JSON.stringify(rows.map((o) => [...columns.map((column) => o.row[column] ?? null), opIds ? o.id : null]))] };

@@ -165,13 +165,13 @@ export class WriteQueue {
 
   /** Starts writing what the journal held from an earlier run. */
   start(): void {
-    this.kick(Date.now());
+    this.kick(performance.now());
   }
 
   /** Resolves true once nothing is pending, false if `timeoutMs` passes first. */
   flush(timeoutMs: number): Promise<boolean> {
     if (this.pending.length === 0 && !this.running) return Promise.resolve(true);
-    this.kick(Date.now());
+    this.kick(performance.now());
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);
       this.drained.push(() => {
@@ -183,6 +183,8 @@ export class WriteQueue {
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.kicked?.timer);
+    this.kicked = undefined;
     if (this.fd !== undefined) {
       try {
         closeSync(this.fd);
@@ -293,7 +295,11 @@ export class WriteQueue {
     this.droppedThisEpisode += drop.size;
   }
 
-  /** The earliest start of the next batch: the gap since the last one began, the longer one while only events wait. */
+  /**
+   * The earliest start of the next batch: the gap since the last one began, the longer one while
+   * only events wait. On performance.now(), which never steps back: the wall clock set back by
+   * NTP would hold every write for as long.
+   */
   private nextBatchAt(): number {
     const urgent = this.urgent || this.drained.length > 0;
     return this.lastBatchAt + (urgent ? this.batchGapMs : this.eventGapMs);
@@ -308,7 +314,7 @@ export class WriteQueue {
    */
   private kick(at: number): void {
     if (this.running || this.closed) return;
-    const now = Date.now();
+    const now = performance.now();
     const start = Math.max(now, at);
     if (this.kicked !== undefined && this.kicked.at <= start) return;
     if (this.kicked?.timer !== undefined) clearTimeout(this.kicked.timer);
@@ -327,8 +333,8 @@ export class WriteQueue {
     let backoff = 0;
     while (this.pending.length > 0 && !this.closed) {
       // Events that came while the last batch was written wait for their own gap.
-      if (backoff === 0 && Date.now() < this.nextBatchAt()) break;
-      this.lastBatchAt = Date.now();
+      if (backoff === 0 && performance.now() < this.nextBatchAt()) break;
+      this.lastBatchAt = performance.now();
       const batch = this.pending.splice(0, BATCH);
       this.urgent = this.pending.some(isUrgent);
       this.inflight = batch;
