@@ -15,6 +15,7 @@ import { DnsblLookups } from "./dnsbl/index.ts";
 import { Concluder } from "./gate/conclude.ts";
 import { bugFields } from "./log/bug.ts";
 import { createLogger, type Logger } from "./log/logger.ts";
+import { batchedLines } from "./log/batched-lines.ts";
 import { runtimeName } from "./net/runtime/which-runtime.ts";
 import { CertificateFiles } from "./net/certificate-files.ts";
 import { serve } from "./net/runtime/serve.ts";
@@ -93,7 +94,10 @@ async function main(): Promise<void> {
   const knownOpenFiles = openFilesLimit();
   const openFiles = knownOpenFiles ?? USUAL_OPEN_FILES;
   const config = readConfig(openFiles);
-  const logger: Logger = createLogger(config.log, config.node, (line) => console.log(line));
+  const lines = batchedLines((text) => console.log(text));
+  // process.exit runs the exit handlers: the lines of the last turn (`stopped`, a fatal error's) are written.
+  process.on("exit", () => lines.flush());
+  const logger: Logger = createLogger(config.log, config.node, lines.line);
   guardProcess(logger);
   const startedAt = Date.now();
   const sibling = config.processIndex > 0;
