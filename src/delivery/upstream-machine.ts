@@ -83,6 +83,17 @@ interface Question {
 
 const encoder = new TextEncoder();
 const UNKNOWN_DESTINATION = { address: "0.0.0.0", port: 0 };
+/**
+ * Postfix answers 501 to an XCLIENT or XFORWARD whose NAME or HELO is longer than a host name
+ * can be (smtpd.c: VALID_HOSTNAME_LEN), which would cost the client its mail: such a name goes as
+ * unavailable, the client's own EHLO after XCLIENT still carries it.
+ */
+const MOST_HOST_NAME = 255;
+
+/** A client's host name (HELO, reverse DNS) as an XCLIENT or XFORWARD attribute. */
+function hostAttribute(name: string | undefined): string {
+  return name && name.length <= MOST_HOST_NAME ? xtext(name) : "[UNAVAILABLE]";
+}
 
 /**
  * One SMTP client connection to the MTA behind us, sans I/O: connection events, bytes and the
@@ -473,8 +484,8 @@ export class UpstreamMachine {
     return [
       `ADDR=${client.address.includes(":") ? `IPV6:${client.address}` : client.address}`,
       `PORT=${client.port}`,
-      `NAME=${client.name ? xtext(client.name) : "[UNAVAILABLE]"}`,
-      `HELO=${client.helo ? xtext(client.helo) : "[UNAVAILABLE]"}`,
+      `NAME=${hostAttribute(client.name)}`,
+      `HELO=${hostAttribute(client.helo)}`,
       `PROTO=${client.protocol === "SMTP" ? "SMTP" : "ESMTP"}`,
     ].join(" ");
   }
@@ -488,13 +499,13 @@ export class UpstreamMachine {
     const client = this.client;
     const groups = [
       [
-        ["NAME", client.name ? xtext(client.name) : "[UNAVAILABLE]"],
+        ["NAME", hostAttribute(client.name)],
         ["ADDR", client.address.includes(":") ? `IPV6:${client.address}` : client.address],
         ["PORT", String(client.port)],
       ],
       [
         ["PROTO", client.protocol === "SMTP" ? "SMTP" : "ESMTP"],
-        ["HELO", client.helo ? xtext(client.helo) : "[UNAVAILABLE]"],
+        ["HELO", hostAttribute(client.helo)],
         ["SOURCE", "REMOTE"],
       ],
     ];

@@ -196,3 +196,45 @@ test(
   },
   RELAY,
 );
+
+test(
+  "a HELO longer than a host name can be (past 255 octets; '+' and '=' triple in xtext) still relays the mail our checks let through",
+  async () => {
+    const postfix = await startUpstreamPostfix();
+    const long = `${Array.from({ length: 5 }, (_, i) => `${String.fromCharCode(97 + i)}${"x".repeat(58)}`).join(".")}.example.net`;
+    const heavy = `${"=+".repeat(330)}.example`;
+    for (const identity of ["xclient", "xforward"]) {
+      const server = await startServer({
+        MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`,
+        MXSCREEN_UPSTREAM_IDENTITY: identity,
+        MXSCREEN_GREET_WAIT: "300ms",
+      });
+      for (const [i, helo] of [long, heavy].entries()) {
+        const source = `127.0.19.${identity === "xclient" ? 1 + i : 11 + i}`;
+        // helo-syntax refuses every other recipient of such a client (550 at RCPT); postmaster@ gets through to the upstream.
+        const result = await swaks([
+          "--server",
+          `127.0.0.1:${server.port}`,
+          "--local-interface",
+          source,
+          "--helo",
+          helo,
+          "--from",
+          "sender@example.net",
+          "--to",
+          "postmaster@example.org",
+        ]);
+        const queued = /<-  250 2\.0\.0 Ok: queued as ([0-9A-F]+)/.exec(result.output);
+        assert.ok(queued, `${identity}, a HELO of ${helo.length} characters: ${result.output}`);
+        const line = await postfix.waitForLine(new RegExp(`${queued[1]}: client=`));
+        assert.match(
+          line,
+          new RegExp(`client=unknown\\[${escape(source)}\\]`),
+          `${identity}: the client's address reaches Postfix: ${line}`,
+        );
+      }
+      await server.stop();
+    }
+  },
+  RELAY,
+);
