@@ -47,7 +47,9 @@ test(`the CLI on ${runtime} bans, lists, explains and lifts on the store of a ru
   assert.equal(explained.lists[0].reason, "seen in spam run");
   const stats = JSON.parse((await cli(server.dbUrl, ["stats", "--json"])).stdout);
   assert.equal(stats.lists.ban, 1);
-  assert.equal(stats.events.BANNED, 1);
+  // One BANNED per refused connection, and one more when the ban landed while a connection was open (ended, 421).
+  assert.equal(stats.events.BANNED, server.lines.filter((line) => /event=BANNED /.test(line)).length);
+  assert.ok(stats.events.BANNED >= 1);
 
   const removed = await cli(server.dbUrl, ["ban", "rm", "127.0.5.0/24"]);
   assert.equal(removed.code, 0, removed.stderr);
