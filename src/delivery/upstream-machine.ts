@@ -90,9 +90,9 @@ const UNKNOWN_DESTINATION = { address: "0.0.0.0", port: 0 };
  */
 const MOST_HOST_NAME = 255;
 
-/** A client's host name (HELO, reverse DNS) as an XCLIENT or XFORWARD attribute. */
+/** A client's host name (HELO, reverse DNS) as an XCLIENT or XFORWARD attribute; Postfix counts its octets, UTF-8 ones included. */
 function hostAttribute(name: string | undefined): string {
-  return name && name.length <= MOST_HOST_NAME ? xtext(name) : "[UNAVAILABLE]";
+  return name && encoder.encode(name).length <= MOST_HOST_NAME ? xtext(name) : "[UNAVAILABLE]";
 }
 
 /**

@@ -203,13 +203,15 @@ test(
     const postfix = await startUpstreamPostfix();
     const long = `${Array.from({ length: 5 }, (_, i) => `${String.fromCharCode(97 + i)}${"x".repeat(58)}`).join(".")}.example.net`;
     const heavy = `${"=+".repeat(330)}.example`;
+    // 130 characters, 263 octets in UTF-8: what Postfix measures.
+    const wide = `${"é".repeat(130)}.example`;
     for (const identity of ["xclient", "xforward"]) {
       const server = await startServer({
         MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`,
         MXSCREEN_UPSTREAM_IDENTITY: identity,
         MXSCREEN_GREET_WAIT: "300ms",
       });
-      for (const [i, helo] of [long, heavy].entries()) {
+      for (const [i, helo] of [long, heavy, wide].entries()) {
         const source = `127.0.19.${identity === "xclient" ? 1 + i : 11 + i}`;
         // helo-syntax refuses every other recipient of such a client (550 at RCPT); postmaster@ gets through to the upstream.
         const id = await deliver(server.port, source, helo, [], "postmaster@example.org");
