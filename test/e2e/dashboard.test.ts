@@ -84,4 +84,4 @@ test("the dashboard in real Chromium shows the numbers real SMTP traffic produce
   const file = join(dir, `dashboard-${runtimeName().split(" ")[0]}.png`);
   await screenshot(`${server.admin}/`, file);
   assert.ok(existsSync(file) && statSync(file).size > 10_000, `screenshot ${file}`);
-}, { timeoutMs: 60_000 });
+}, { timeoutMs: 90_000 });

@@ -63,11 +63,12 @@ async function blindBot(port: number, source: string, gapMs: number): Promise<Ra
   return bot;
 }
 
-// 100 ms between commands: one command per read even on a loaded machine, so that without
-// stutter the bot's spam goes through (as the issue found with 2 ms on an idle one); the stutter
-// delay is far longer, so that a loop held up by the load still reads the bot's next command
-// before the timer writes the final line.
-const GAP_MS = 100;
+// 200 ms between commands: one command per read even on a loaded machine, so that without
+// stutter the bot's spam goes through (as the issue found with 2 ms on an idle one), and the
+// first EHLO reply line is out before the bot's MAIL arrives; the stutter delay is far longer,
+// so that a loop held up by the load still reads the bot's next command before the timer
+// writes the final line.
+const GAP_MS = 200;
 
 test(
   "stutter: a bot sending each command shortly after the last without reading gets PASS NEW without it, and is caught with it (inline and in a worker)",
@@ -79,6 +80,11 @@ test(
     await plain.waitForLine(/event="PASS NEW" client=127\.0\.2\.11:\d+ .*messages=1 /);
     for (const workers of ["0", "1"]) {
       const server = await startServer({ ...FAST, MXSCREEN_STUTTER: "true", MXSCREEN_STUTTER_DELAY: "800ms", MXSCREEN_WORKERS: workers });
+      // A first session warms the server (and its worker) up: a cold one has taken over 100 ms
+      // to write its first EHLO line, and the bot was then caught before it rather than after it.
+      const warm = await RawClient.greeted(server.port, "127.0.2.15");
+      await warm.command("EHLO warm.example.net", /^250 ENHANCEDSTATUSCODES\r\n/m);
+      await warm.command("QUIT", /^221 /m);
       const bot = await blindBot(server.port, "127.0.2.12", GAP_MS);
       await bot.waitClosed();
       assert.match(
