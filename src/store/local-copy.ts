@@ -1,8 +1,8 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { type FileHandle, mkdir, open, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { type IP, parsePrefix, type Prefix } from "../ip/address.ts";
-import { nextTurn } from "./next-turn.ts";
 import type { ListKind } from "./types.ts";
 
 /** One entry in force as the copy keeps it: what the index needs, the prefix as numbers. */
@@ -70,16 +70,18 @@ export class LocalCopy {
   }
 
   /**
-   * Writes `entries` as the new copy, yielding to the event loop after each megabyte (ten
-   * million entries are half a gigabyte): entries that change meanwhile may be written as they
-   * were or as they became, which a copy a few seconds old is anyway.
+   * Writes `entries` as the new copy, a megabyte at a time through the runtime's asynchronous
+   * file calls (ten million entries are half a gigabyte): the fsync of a copy that size takes
+   * seconds on a busy disk, and on the event loop it held every connection meanwhile. Entries
+   * that change during the write may be written as they were or as they became, which a copy a
+   * few seconds old is anyway.
    */
   async write(entries: Iterable<CopiedEntry>, now: number): Promise<void> {
-    mkdirSync(dirname(this.path), { recursive: true });
+    await mkdir(dirname(this.path), { recursive: true });
     const temporary = `${this.path}.${process.pid}.tmp`;
-    const fd = openSync(temporary, "w", FILE_MODE);
+    const file = await open(temporary, "w", FILE_MODE);
     try {
-      const out = new ChunkWriter(fd);
+      const out = new ChunkWriter(file);
       const header = out.reserve(HEADER);
       for (let i = 0; i < MAGIC.length; i++) header.setUint8(i, MAGIC.charCodeAt(i));
       header.setFloat64(8, now, true);
@@ -87,7 +89,7 @@ export class LocalCopy {
       let count = 0;
       for (const entry of entries) {
         encode(out.reserve(RECORD), entry, strings);
-        if (out.tookTurn()) await nextTurn();
+        if (out.filled) await out.drain();
         count++;
       }
       const encoder = new TextEncoder();
@@ -107,16 +109,16 @@ export class LocalCopy {
       // The checksum covers every word before its own.
       trailer.setUint32(16, out.checksum(TRAILER - 16), true);
       trailer.setUint32(20, END, true);
-      out.end();
-      fsyncSync(fd);
+      await out.end();
+      await file.sync();
     } catch (error) {
-      closeSync(fd);
-      rmSync(temporary, { force: true });
+      await file.close().catch(() => {});
+      await rm(temporary, { force: true });
       throw error;
     }
-    closeSync(fd);
-    renameSync(temporary, this.path);
-    if (this.legacyPath !== undefined) rmSync(this.legacyPath, { force: true });
+    await file.close();
+    await rename(temporary, this.path);
+    if (this.legacyPath !== undefined) await rm(this.legacyPath, { force: true });
   }
 }
 
@@ -150,20 +152,26 @@ class ChunkWriter {
   private used = 0;
   private hash = HASH_SEED;
   private hashed = 0;
-  private flushed = false;
+  private readonly full: Uint8Array[] = [];
 
-  constructor(private readonly fd: number) {}
+  constructor(private readonly file: FileHandle) {}
 
-  /** True once after each chunk written out: a moment to let the event loop run. */
-  tookTurn(): boolean {
-    const flushed = this.flushed;
-    this.flushed = false;
-    return flushed;
+  /** True once a chunk is filled: `drain()` then writes it out. */
+  get filled(): boolean {
+    return this.full.length > 0;
+  }
+
+  async drain(): Promise<void> {
+    for (const bytes of this.full.splice(0)) {
+      for (let written = 0; written < bytes.length;) {
+        written += (await this.file.write(bytes, written, bytes.length - written)).bytesWritten;
+      }
+    }
   }
 
   /** `bytes` (a multiple of 4, at most CHUNK) to fill, in the current chunk. */
   reserve(bytes: number): DataView {
-    if (this.used + bytes > CHUNK) this.flush();
+    if (this.used + bytes > CHUNK) this.seal();
     const view = new DataView(this.chunk.buffer, this.used, bytes);
     this.used += bytes;
     return view;
@@ -176,20 +184,19 @@ class ChunkWriter {
     return this.hash >>> 0;
   }
 
-  end(): void {
-    this.flush();
+  async end(): Promise<void> {
+    this.seal();
+    await this.drain();
   }
 
-  private flush(): void {
+  private seal(): void {
     if (this.hashed < this.used) {
       this.hash = hashWords(new Uint32Array(this.chunk.buffer, this.hashed, (this.used - this.hashed) / 4), this.hash);
     }
-    const bytes = new Uint8Array(this.chunk.buffer, 0, this.used);
-    for (let written = 0; written < bytes.length;) written += writeSync(this.fd, bytes, written);
+    this.full.push(new Uint8Array(this.chunk.buffer, 0, this.used));
     this.chunk = new DataView(new ArrayBuffer(CHUNK));
     this.used = 0;
     this.hashed = 0;
-    this.flushed = true;
   }
 }
 
