@@ -337,11 +337,10 @@ export class UpstreamMachine {
     if (next === undefined) return;
     this.asked = next;
     this.due = now + (next.line === "." ? this.settings.dataEndTimeoutMs : this.settings.timeoutMs);
-    if (!/^MAIL /i.test(next.line)) return this.write(encoder.encode(`${next.line}\r\n`));
-    this.inTransaction = true;
-    if (this.settings.identity !== "xforward") return this.write(encoder.encode(`${next.line}\r\n`));
+    const mail = /^MAIL /i.test(next.line);
+    if (mail) this.inTransaction = true;
     // Postfix forgets XFORWARD's attributes when a transaction ends: they precede every MAIL.
-    const lines = this.xforwardLines();
+    const lines = mail && this.settings.identity === "xforward" ? this.xforwardLines() : [];
     if (lines.length === 0) return this.write(encoder.encode(`${next.line}\r\n`));
     this.phase = { at: "xforward", left: lines.length, mailSent: this.pipelining, handover: this.handedOver };
     this.write(encoder.encode(lines.map((line) => `${line}\r\n`).join("") + (this.pipelining ? `${next.line}\r\n` : "")));
