@@ -97,8 +97,10 @@ function advised(address: (buffer: ArrayBuffer) => bigint, madvise: (at: bigint,
     const buffer = new ArrayBuffer(bytes + HUGE_PAGE);
     const start = address(buffer);
     const from = (start + page - 1n) / page * page;
+    // The whole huge pages inside the buffer: advice past its end would reach memory it does not own.
+    const to = (start + BigInt(buffer.byteLength)) / page * page;
     // A refusal (EINVAL on a kernel without THP) leaves ordinary pages: nothing to undo.
-    madvise(from, (BigInt(bytes) + page - 1n) / page * page);
+    madvise(from, to - from);
     return new Uint32Array(buffer, Number(from - start), bytes / 4);
   };
 }
