@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { cachingDnsClient } from "../../src/dns/answer-cache.ts";
+import type { DnsAnswer } from "../../src/dns/types.ts";
 import { createDnsClient } from "../../src/dns/resolver.ts";
 import { test } from "../harness.ts";
 import { eventually } from "../helpers/eventually.ts";
@@ -39,4 +40,31 @@ test("a session runner's DNS answers are asked once and kept for their TTL (30 s
   const started = performance.now();
   assert.equal((await client.query("host.dead.example", "A")).status, "error");
   assert.ok(performance.now() - started >= 250, "a failure is not kept: the next question waits for its own answer");
+});
+
+test("the answer cache: an address is asked again once its TTL is over, and past 10,000 answers the oldest goes first", async () => {
+  // The policy alone, over a counting resolver: with a real one, Bun's own cache answers within the TTL.
+  const asked = new Map<string, number>();
+  const inner = {
+    query(name: string, type: string): Promise<DnsAnswer> {
+      asked.set(`${type} ${name}`, (asked.get(`${type} ${name}`) ?? 0) + 1);
+      return Promise.resolve(type === "A" ? { status: "ok", records: ["192.0.2.1"], ttl: 10 } : { status: "nxdomain" });
+    },
+  };
+  let clock = 0;
+  const client = cachingDnsClient(inner, () => clock);
+  await client.query("ttl.example", "A");
+  clock += 9_999;
+  await client.query("ttl.example", "A");
+  assert.equal(asked.get("A ttl.example"), 1, "within its TTL of 10 s");
+  clock += 2;
+  await client.query("ttl.example", "A");
+  assert.equal(asked.get("A ttl.example"), 2, "past its TTL");
+
+  for (let i = 0; i <= 10_000; i++) await client.query(`n${i}.example`, "MX");
+  await client.query("n10000.example", "MX");
+  await client.query("n1.example", "MX");
+  assert.deepEqual([asked.get("MX n10000.example"), asked.get("MX n1.example")], [1, 1], "the newest 10,000 are kept");
+  await client.query("n0.example", "MX");
+  assert.equal(asked.get("MX n0.example"), 2, "the oldest was let go");
 });
