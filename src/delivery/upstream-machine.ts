@@ -81,6 +81,14 @@ interface Question {
   readonly silent: boolean;
 }
 
+/**
+ * Commands Postfix's smtpd counts against a connection (smtpd_junk_command_limit; 1 under
+ * stress), and our own EHLO and RSET are among them.
+ */
+const JUNK = /^(EHLO|HELO|RSET|NOOP|VRFY|ETRN)\b/i;
+/** Junk commands since the last message after which a connection still goes to another client. */
+const MOST_JUNK_TO_HAND_ON = 1;
+
 const encoder = new TextEncoder();
 const UNKNOWN_DESTINATION = { address: "0.0.0.0", port: 0 };
 /**
@@ -120,6 +128,15 @@ export class UpstreamMachine {
   private inTransaction = false;
   /** The upstream did something after which we would not trust this connection with another client. */
   private spoiled = false;
+  /**
+   * Refusals and junk commands since the upstream last accepted a message on this connection:
+   * Postfix counts both per connection (XCLIENT clears neither) and forgives them only for a
+   * message it accepts; past smtpd_soft_error_limit it holds every reply back a second, at
+   * smtpd_hard_error_limit it hangs up. A connection that has any is not handed on, so one
+   * client's refused recipients never slow or fail the next client's session.
+   */
+  private refusedSinceMessage = 0;
+  private junkSinceMessage = 0;
   private xclientRefusedOnHandover = false;
   /** Counts the connections this machine has had: replies read from one are not for the next. */
   private generation = 0;
@@ -158,7 +175,7 @@ export class UpstreamMachine {
   /** Idle between transactions and trusted: it can be handed over to another client's session. */
   get reusable(): boolean {
     return this.phase.at === "ready" && this.asked === undefined && this.queue.length === 0 && !this.inTransaction && !this.spoiled &&
-      this.settings.identity !== "proxy";
+      this.refusedSinceMessage === 0 && this.junkSinceMessage <= MOST_JUNK_TO_HAND_ON && this.settings.identity !== "proxy";
   }
 
   get usesXclient(): boolean {
@@ -358,6 +375,7 @@ export class UpstreamMachine {
         this.phase = { at: "ehlo", again: false, handover: false };
         return this.write(encoder.encode(`EHLO ${hostname}\r\n`));
       case "ehlo": {
+        this.junkSinceMessage++;
         if (reply.code !== 250) {
           return this.broken(
             `${name} answered ${this.phase.again && this.greetsWithHelo ? "HELO" : "EHLO"}${
@@ -414,6 +432,7 @@ export class UpstreamMachine {
         return;
       }
       case "probe":
+        this.junkSinceMessage++;
         if (reply.code !== 250) return this.broken(`${name} answered RSET with ${oneLine(reply)}`, now);
         this.phase = { at: "ready" };
         return this.pump(now);
@@ -466,6 +485,13 @@ export class UpstreamMachine {
   /** Keeps track of whether a transaction is open, and whether the connection can still be trusted with another client. */
   private transactionAnswered(line: string, code: number): void {
     const positive = code >= 200 && code < 300;
+    if (line === "." && positive) {
+      this.refusedSinceMessage = 0;
+      this.junkSinceMessage = 0;
+    } else {
+      if (code >= 400) this.refusedSinceMessage++;
+      if (JUNK.test(line)) this.junkSinceMessage++;
+    }
     if (line === "." || (/^MAIL /i.test(line) && !positive)) this.inTransaction = false;
     else if (line === "RSET") {
       if (positive) this.inTransaction = false;
@@ -539,6 +565,8 @@ export class UpstreamMachine {
     this.xclientSent = false;
     this.secured = false;
     this.inTransaction = false;
+    this.refusedSinceMessage = 0;
+    this.junkSinceMessage = 0;
     this.spoiled = this.xclientRefusedOnHandover;
     this.due = now + this.settings.timeoutMs;
   }

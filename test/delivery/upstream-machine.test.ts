@@ -184,12 +184,14 @@ function afterOneMessage(settings: Partial<UpstreamSettings> = {}) {
   d.say("220 mta ESMTP\r\n");
   d.say("250-mta\r\n250 XCLIENT ADDR PORT NAME HELO PROTO\r\n");
   if (d.machine.usesXclient) d.say("220 mta ESMTP\r\n"), d.say("250 mta\r\n");
-  for (
-    const [line, reply] of [["MAIL FROM:<a@example.net>", "250 2.1.0 Ok"], ["RCPT TO:<b@example.org>", "250 2.1.5 Ok"], [
-      "DATA",
-      "354 go ahead",
-    ]]
-  ) {
+  d.take(d.machine.ask("MAIL FROM:<a@example.net>", 2));
+  d.say("250 2.1.0 Ok\r\n");
+  return finishMessage(d);
+}
+
+/** The rest of a message after its MAIL's 250: one recipient, the data, Postfix's 250 for it. */
+function finishMessage(d: ReturnType<typeof driven>) {
+  for (const [line, reply] of [["RCPT TO:<b@example.org>", "250 2.1.5 Ok"], ["DATA", "354 go ahead"]]) {
     d.take(d.machine.ask(line, 2));
     d.say(`${reply}\r\n`);
   }
@@ -208,12 +210,24 @@ test("upstream machine: a connection is reusable only idle, outside a transactio
   d.take(d.machine.reset(5));
   d.say("250 2.0.0 Ok\r\n");
   assert.equal(d.machine.reusable, true, "RSET ended it");
+  // Postfix counts refusals and junk commands against the connection until it accepts a message.
+  d.take(d.machine.reset(6));
+  d.say("250 2.0.0 Ok\r\n");
+  assert.equal(d.machine.reusable, false, "a second junk command (EHLO, RSET, NOOP, …) since the last message");
+  d.take(d.machine.ask("MAIL FROM:<c@example.net>", 6));
+  d.say("250 2.1.0 Ok\r\n");
+  finishMessage(d);
+  assert.equal(d.machine.reusable, true, "forgiven by a message accepted");
   d.take(d.machine.ask("MAIL FROM:<c@example.net>", 6));
   d.say("550 5.7.1 no\r\n");
-  assert.equal(d.machine.reusable, true, "a refused MAIL opens none");
-  d.take(d.machine.reset(7));
-  d.say("500 what\r\n");
-  assert.equal(d.machine.reusable, false, "an RSET refused: not trusted with another client");
+  assert.equal(d.machine.reusable, false, "a refused MAIL opens no transaction, but it is a refusal");
+  const spoiled = afterOneMessage();
+  spoiled.take(spoiled.machine.reset(7));
+  spoiled.say("500 what\r\n");
+  spoiled.take(spoiled.machine.ask("MAIL FROM:<c@example.net>", 8));
+  spoiled.say("250 2.1.0 Ok\r\n");
+  finishMessage(spoiled);
+  assert.equal(spoiled.machine.reusable, false, "an RSET refused: never trusted with another client");
   assert.equal(afterOneMessage({ identity: "proxy" }).machine.reusable, false);
   const closing = afterOneMessage();
   closing.take(closing.machine.ask("MAIL FROM:<c@example.net>", 4));
@@ -415,6 +429,9 @@ test("upstream machine: a client that said HELO is introduced with PROTO=SMTP an
   d.say("220 mta ESMTP\r\n");
   d.say("250-mta\r\n250 SMTPUTF8\r\n");
   assert.equal(d.machine.extensions?.smtputf8, true);
+  d.take(d.machine.ask("MAIL FROM:<a@example.net>", 2));
+  d.say("250 2.1.0 Ok\r\n");
+  finishMessage(d);
   d.take(d.machine.introduce({ ...NEXT, protocol: "SMTP" }, 10));
   assert.match(d.written.at(-1)!, / PROTO=SMTP\r\n$/);
   d.say("220 mta ESMTP\r\n", 11);
@@ -499,12 +516,11 @@ test("upstream machine: XFORWARD not offered, or refused on a new connection, an
   d.say("220 mta ESMTP\r\n");
   d.say(XFORWARD_EHLO);
   d.say("250 Ok\r\n250 Ok\r\n250 2.1.0 Ok\r\n");
-  d.take(d.machine.reset(1));
-  d.say("250 2.0.0 Ok\r\n");
+  finishMessage(d);
   d.take(d.machine.introduce(NEXT, 10));
   d.take(d.machine.ask("MAIL FROM:<n@example.net>", 10));
   d.say("421 4.4.2 mta Error: timeout exceeded\r\n", 11);
-  assert.equal(d.answers.length, 1, "the MAIL already written behind the XFORWARD is not answered with the failure");
+  assert.equal(d.answers.length, 4, "the MAIL already written behind the XFORWARD is not answered with the failure");
   assert.deepEqual(d.closes, [false]);
   assert.equal(d.reconnects.length, 1);
   d.take(d.machine.connected(12));
@@ -516,5 +532,5 @@ test("upstream machine: XFORWARD not offered, or refused on a new connection, an
     "asked again on the new connection",
   );
   d.say("250 Ok\r\n250 Ok\r\n250 2.1.0 Ok\r\n", 14);
-  assert.deepEqual(d.answers.map((a) => a.ok && a.reply.code), [250, 250]);
+  assert.deepEqual(d.answers.map((a) => a.ok && a.reply.code), [250, 250, 354, 250, 250]);
 });

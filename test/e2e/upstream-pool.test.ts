@@ -180,3 +180,46 @@ test(
   },
   RELAY,
 );
+
+// Postfix counts errors and junk commands (EHLO, RSET, NOOP, …) per connection, forgiven only
+// by a message it accepts: past smtpd_soft_error_limit each reply waits smtpd_error_sleep_time
+// (1 s), at smtpd_hard_error_limit it says 421 and hangs up. XCLIENT clears neither, so on a
+// warm connection one client's refused recipients would count against the next clients.
+test(
+  "a warm connection is not handed on after a refusal: clients whose recipients Postfix refuses never make the next ones wait or fail (both identity modes)",
+  async () => {
+    const postfix = await startUpstreamPostfix();
+    for (const identity of ["xclient", "xforward"]) {
+      const server = await startServer({
+        MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.strictPort}`,
+        MXSCREEN_UPSTREAM_IDENTITY: identity,
+        MXSCREEN_GREET_WAIT: "300ms",
+        MXSCREEN_UPSTREAM_POOL: "1",
+      });
+      const from = postfix.log.length;
+      for (let n = 0; n < 4; n++) {
+        const client = await RawClient.greeted(server.port, `127.0.17.${identity === "xclient" ? 10 + n : 50 + n}`);
+        await client.command("EHLO typo.example.net", /^250 /m);
+        await client.command("MAIL FROM:<sender@example.net>", /^250 /m);
+        const started = performance.now();
+        assert.match(
+          await client.command("RCPT TO:<nobody@example.org>", /^\d{3} .*\r\n/m),
+          /^550 5\.1\.1 /m,
+          `${identity}, session ${n + 1}: ${postfix.log.slice(from).join("\n")}`,
+        );
+        const waited = performance.now() - started;
+        assert.ok(waited < 900, `${identity}, session ${n + 1}: the refusal came after ${Math.round(waited)} ms`);
+        await client.command("RSET", /^250 /m);
+        // Long enough for the upstream's answer to that RSET, even one held back a second.
+        await sleep(1_200);
+        await client.command("QUIT", /^221 /m);
+      }
+      assert.ok(
+        !postfix.log.slice(from).some((line) => /too many errors/.test(line)),
+        `${identity}: ${postfix.log.slice(from).filter((line) => /too many errors/.test(line)).join("\n")}`,
+      );
+      await server.stop();
+    }
+  },
+  RELAY,
+);

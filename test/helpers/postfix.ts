@@ -59,6 +59,11 @@ export interface UpstreamPostfix extends PostfixInstance {
    * connection is refused (550 5.7.0 insufficient authorization).
    */
   readonly xclientOncePort: number;
+  /**
+   * smtpd with error limits as hardening guides set them (smtpd_soft_error_limit 2, each reply
+   * after the second error waits a second; smtpd_hard_error_limit 3, then 421).
+   */
+  readonly strictPort: number;
   /** smtpd that offers STARTTLS with `options.tls`'s certificate (0 without one), logging each TLS session. */
   readonly tlsPort: number;
   /** The same, speaking only TLS 1.1 and older, which Deno and Bun refuse: a handshake that fails (0 without `options.tls`). */
@@ -70,7 +75,13 @@ export interface UpstreamPostfix extends PostfixInstance {
  * (anyone else: 550 5.1.1), delivered to the discard transport; XCLIENT and XFORWARD allowed from loopback.
  */
 export async function startUpstreamPostfix(options: { tls?: { cert: string; key: string } } = {}): Promise<UpstreamPostfix> {
-  const [proxyPort, impatientPort, slowPort, xclientOncePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [proxyPort, impatientPort, slowPort, xclientOncePort, strictPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const [tlsPort, oldTlsPort] = options.tls ? [await freePort(), await freePort()] : [0, 0];
   const tlsOptions = options.tls
     ? `-o smtpd_tls_security_level=may -o smtpd_tls_cert_file=${options.tls.cert} -o smtpd_tls_key_file=${options.tls.key} -o smtpd_tls_loglevel=1`
@@ -91,6 +102,7 @@ export async function startUpstreamPostfix(options: { tls?: { cert: string; key:
       `127.0.0.1:${impatientPort} inet n - n - - smtpd -o smtpd_timeout=2s`,
       `127.0.0.1:${slowPort} inet n - n - - smtpd -o smtpd_client_restrictions=sleep,4`,
       `127.0.0.1:${xclientOncePort} inet n - n - - smtpd -o smtpd_authorized_xclient_hosts=127.0.0.1`,
+      `127.0.0.1:${strictPort} inet n - n - - smtpd -o smtpd_soft_error_limit=2 -o smtpd_hard_error_limit=3`,
       ...tls,
     ], [
       "myhostname = upstream.test.example",
@@ -107,7 +119,7 @@ export async function startUpstreamPostfix(options: { tls?: { cert: string; key:
       "body_checks = regexp:{{/^BODYCHECK:/ WARN}}",
     ], port)
   );
-  return { ...instance, proxyPort, impatientPort, slowPort, xclientOncePort, tlsPort, oldTlsPort };
+  return { ...instance, proxyPort, impatientPort, slowPort, xclientOncePort, strictPort, tlsPort, oldTlsPort };
 }
 
 async function launch(listeners: string[], settings: string[], port: number): Promise<PostfixInstance> {
