@@ -148,7 +148,10 @@ export class UpstreamMachine {
   private secured = false;
   /** The XFORWARD attributes the upstream's EHLO listed (identity `xforward`). */
   private xforwardNames: ReadonlySet<string> = new Set();
-  /** The upstream's EHLO offered PIPELINING (RFC 2920): XFORWARD and its MAIL go in one write. */
+  /**
+   * The upstream's EHLO offered PIPELINING (RFC 2920): XFORWARD and its MAIL go in one write,
+   * and a QUIT may follow an RSET of ours still unanswered.
+   */
   private pipelining = false;
   /** Handed over to a new client, whose first XFORWARD has not been answered yet. */
   private handedOver = false;
@@ -329,10 +332,15 @@ export class UpstreamMachine {
     return this.flush();
   }
 
-  /** Says goodbye without waiting for the answer. */
+  /**
+   * Says goodbye without waiting for the answer. Behind an RSET of ours still on its way (a
+   * client's RSET, then its QUIT) too, where the upstream takes pipelined commands: a hang-up
+   * there is what Postfix logs as a lost connection.
+   */
   quit(): UpstreamOutput[] {
     if (this.phase.at === "done") return [];
-    const idle = this.phase.at === "ready" && this.asked === undefined;
+    const idle = this.phase.at === "ready" && this.queue.length === 0 &&
+      (this.asked === undefined || (this.asked.silent && this.pipelining));
     if (idle) this.write(encoder.encode("QUIT\r\n"));
     this.fail("closed", idle);
     return this.flush();
@@ -454,13 +462,13 @@ export class UpstreamMachine {
     const { name, identity } = this.settings;
     const again = this.phase.at === "ehlo" && this.phase.again;
     const offersXclient = /^250[ -]XCLIENT\b/im.test(reply.text);
+    if (!(again && this.greetsWithHelo)) this.pipelining = /^250[ -]PIPELINING\b/im.test(reply.text);
     if (identity === "xforward") {
       const offered = /^250[ -]XFORWARD\b(.*)$/im.exec(reply.text);
       if (!offered) {
         return this.broken(`${name} does not offer XFORWARD to us: authorise this host (Postfix: smtpd_authorized_xforward_hosts)`, now);
       }
       this.xforwardNames = new Set(offered[1].trim().toUpperCase().split(/\s+/));
-      this.pipelining = /^250[ -]PIPELINING\b/im.test(reply.text);
     }
     if (again || identity === "none" || identity === "proxy" || identity === "xforward" || (identity === "auto" && !offersXclient)) {
       // A reply to HELO lists no extensions: what the upstream offers is still what its last EHLO said.

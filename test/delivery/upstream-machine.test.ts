@@ -238,6 +238,21 @@ test("upstream machine: a connection is reusable only idle, outside a transactio
   assert.equal(chatty.machine.reusable, false, "a reply out of turn");
 });
 
+test("upstream machine: QUIT follows an RSET still unanswered where the upstream offers PIPELINING; without it the connection is closed", () => {
+  for (const pipelining of [true, false]) {
+    const d = driven({ identity: "none" });
+    d.take(d.machine.connected(0));
+    d.say("220 mta ESMTP\r\n");
+    d.say(pipelining ? "250-mta\r\n250 PIPELINING\r\n" : "250 mta\r\n");
+    d.take(d.machine.ask("MAIL FROM:<a@example.net>", 2));
+    d.say("250 2.1.0 Ok\r\n");
+    d.take(d.machine.reset(3));
+    d.take(d.machine.quit());
+    assert.deepEqual(d.written.slice(-2), pipelining ? ["RSET\r\n", "QUIT\r\n"] : ["MAIL FROM:<a@example.net>\r\n", "RSET\r\n"]);
+    assert.deepEqual(d.closes, [pipelining], pipelining ? "closed once the QUIT is written" : "closed at once");
+  }
+});
+
 test("upstream machine: a connection handed over introduces the next client with XCLIENT, EHLO again, then asks its questions", () => {
   const d = afterOneMessage();
   d.take(d.machine.introduce(NEXT, 10));

@@ -223,3 +223,28 @@ test(
   },
   RELAY,
 );
+
+test("a client's RSET and QUIT at once: mxscreen says QUIT to Postfix behind its RSET, never hangs up on it", async () => {
+  const postfix = await startUpstreamPostfix();
+  const server = await startServer({ MXSCREEN_UPSTREAM: `smtp://127.0.0.1:${postfix.port}`, MXSCREEN_GREET_WAIT: "300ms" });
+  const from = postfix.log.length;
+  const sessions = 6;
+  for (let n = 0; n < sessions; n++) {
+    const client = await RawClient.greeted(server.port, `127.0.18.${10 + n}`);
+    await client.command("EHLO changed-mind.example.net", /^250 /m);
+    await client.command("MAIL FROM:<sender@example.net>", /^250 /m);
+    await client.command("RCPT TO:<someone@example.org>", /^250 /m);
+    await client.command("RSET", /^250 /m);
+    await client.command("QUIT", /^221 /m);
+  }
+  const disconnects = () => postfix.log.slice(from).filter((line) => /: disconnect from /.test(line));
+  await eventually(
+    "Postfix logged every session's end",
+    () => disconnects().length >= 1 && disconnects().every((line) => / quit=1 /.test(line)),
+    5_000,
+  )
+    .catch(() => {});
+  const lost = postfix.log.slice(from).filter((line) => /lost connection/.test(line));
+  assert.deepEqual(lost, [], "no connection ended without QUIT");
+  assert.ok(disconnects().every((line) => / rset=\d+ quit=1 /.test(line)), disconnects().join("\n"));
+}, RELAY);
