@@ -125,13 +125,20 @@ async function startPostfix(dir, listeners, settings) {
   };
 }
 
-/** The MTA behind mxscreen in relay mode: a plain smtpd that accepts XCLIENT and XFORWARD from loopback, → discard. */
+/**
+ * The MTA behind mxscreen in relay mode, set up as the README's recipe says: a plain smtpd that
+ * accepts XCLIENT and XFORWARD from loopback and rewrites no headers for mxscreen's connections
+ * (local_header_rewrite_clients empty: Postfix judges that by the TCP peer, mxscreen's loopback
+ * address, so it would rewrite every relayed message's headers as a local client's, which
+ * postscreen's smtpd does not do for the same clients), → discard.
+ */
 export async function startUpstream(dir) {
   mkdirSync(dir);
   const pf = await startPostfix(dir, [`127.0.0.1:${PORTS.upstream} inet n - n - - smtpd`], [
     "myhostname = upstream.bench.example",
     "smtpd_authorized_xclient_hosts = 127.0.0.0/8",
     "smtpd_authorized_xforward_hosts = 127.0.0.0/8",
+    "local_header_rewrite_clients =",
   ]);
   await waitFor("upstream smtpd", () => reachable(PORTS.upstream), 10_000);
   return { ...pf, url: UPSTREAM_URL };
