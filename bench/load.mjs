@@ -269,11 +269,11 @@ function body(size) {
 }
 
 /** One full polite session: greeting, EHLO, MAIL, RCPT, DATA of `size` bytes, QUIT. */
-function sessionOne(port, addr, size, timeoutMs, quitAfterEhlo) {
+function sessionOne(port, addr, size, timeoutMs) {
   return new Promise((resolve) => {
     const started = performance.now();
     const s = open(port, addr, timeoutMs);
-    const steps = quitAfterEhlo ? [[220, `EHLO client.bench.example`], [250, "QUIT"], [221, null]] : [
+    const steps = [
       [220, `EHLO client.bench.example`],
       [250, "MAIL FROM:<sender@bench.example>"],
       [250, "RCPT TO:<user@bench.example>"],
@@ -309,9 +309,9 @@ function sessionOne(port, addr, size, timeoutMs, quitAfterEhlo) {
   });
 }
 
-async function sessions({ port, addrs, n, concurrency, size, timeoutMs, quitAfterEhlo = false }) {
+async function sessions({ port, addrs, n, concurrency, size, timeoutMs }) {
   const started = performance.now();
-  const results = await pool(n, concurrency, (i) => sessionOne(port, addrs[i % addrs.length], size, timeoutMs, quitAfterEhlo));
+  const results = await pool(n, concurrency, (i) => sessionOne(port, addrs[i % addrs.length], size, timeoutMs));
   const elapsedMs = performance.now() - started;
   const ok = results.filter((r) => r.ok);
   const errors = {};

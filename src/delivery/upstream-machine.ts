@@ -132,8 +132,9 @@ export class UpstreamMachine {
    * Refusals and junk commands since the upstream last accepted a message on this connection:
    * Postfix counts both per connection (XCLIENT clears neither) and forgives them only for a
    * message it accepts; past smtpd_soft_error_limit it holds every reply back a second, at
-   * smtpd_hard_error_limit it hangs up. A connection that has any is not handed on, so one
-   * client's refused recipients never slow or fail the next client's session.
+   * smtpd_hard_error_limit it hangs up. A connection with a refusal, or more than
+   * MOST_JUNK_TO_HAND_ON junk commands, is not handed on, so one client's refused recipients
+   * never slow or fail the next client's session.
    */
   private refusedSinceMessage = 0;
   private junkSinceMessage = 0;
