@@ -68,9 +68,9 @@ export function processCount(roots) {
   return n;
 }
 
-function ownStat(pid) {
+function ownStat(path) {
   try {
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const text = readFileSync(`${path}/stat`, "utf8");
     const name = text.slice(text.indexOf("(") + 1, text.lastIndexOf(")"));
     const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
     return { name, ticks: Number(fields[11]) + Number(fields[12]) };
@@ -79,23 +79,38 @@ function ownStat(pid) {
   }
 }
 
+/** `/proc/PID`, or with `threads` each `/proc/PID/task/TID`, named `process:thread` (Bun's JITWorker, V8's compiler threads). */
+function counted(pid, threads) {
+  if (!threads) return [{ key: String(pid), path: `/proc/${pid}`, prefix: "" }];
+  let tids;
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const process = ownStat(`/proc/${pid}`)?.name ?? "?";
+  return tids.map((tid) => ({ key: `${pid}/${tid}`, path: `/proc/${pid}/task/${tid}`, prefix: `${process}:` }));
+}
+
 /**
- * CPU per process name (smtpd, cleanup, qmgr, …) over a tree, sampled every `everyMs` while it
- * runs: a process that exits is counted up to its last sample, and what it used after that (its
- * parent's cutime only knows the sum) is the `(exited, after the last sample)` entry.
- * Call stop() for { name → ms } since start.
+ * CPU per process name (smtpd, cleanup, qmgr, …) over a tree, or with `threads` per process and
+ * thread name, sampled every `everyMs` while it runs: a process or thread that exits is counted
+ * up to its last sample, and what it used after that (its parent's cutime only knows the sum) is
+ * the `(exited, after the last sample)` entry. Call stop() for { name → ms } since start.
  */
-export function cpuByName(roots, everyMs = 100) {
-  const first = new Map(); // pid → ticks when first seen (0 for a process born meanwhile)
-  const last = new Map(); // pid → { name, ticks }
+export function cpuByName(roots, { threads = false, everyMs = 100 } = {}) {
+  const first = new Map(); // pid or pid/tid → ticks when first seen (0 for one born meanwhile)
+  const last = new Map(); // pid or pid/tid → { name, ticks }
   const total0 = cpuMs(roots);
   const sample = (initial) => {
     for (const root of roots) {
       for (const pid of tree(root)) {
-        const s = ownStat(pid);
-        if (!s) continue;
-        if (!first.has(pid)) first.set(pid, initial ? s.ticks : 0);
-        last.set(pid, s);
+        for (const { key, path, prefix } of counted(pid, threads)) {
+          const s = ownStat(path);
+          if (!s) continue;
+          if (!first.has(key)) first.set(key, initial ? s.ticks : 0);
+          last.set(key, { name: prefix + s.name, ticks: s.ticks });
+        }
       }
     }
   };
@@ -107,8 +122,8 @@ export function cpuByName(roots, everyMs = 100) {
       sample(false);
       const byName = {};
       let attributed = 0;
-      for (const [pid, s] of last) {
-        const ms = (s.ticks - first.get(pid)) * TICK_MS;
+      for (const [key, s] of last) {
+        const ms = (s.ticks - first.get(key)) * TICK_MS;
         byName[s.name] = (byName[s.name] ?? 0) + ms;
         attributed += ms;
       }
